@@ -1,0 +1,314 @@
+"""Decode scans into float pixels and encode derivatives, keeping everything an archive needs.
+
+Pillow reads the header and metadata (format, size, EXIF, ICC, XMP, DPI) without decoding
+pixels, so the pixel limit is enforced before any large allocation. OpenCV decodes the
+pixels because it keeps 16-bit colour (Pillow reduces it to 8 bits). The bit depth comes
+from the container (the decoded sample type), never from the pixel values.
+
+Pixels are float32 (H, W, C) in [0, 1] with C = 1 (grey) or 3 (RGB); alpha is kept apart as
+float32 (H, W) so the chain can upscale it separately.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import tifffile
+from PIL import Image, ImageCms
+
+from . import metadata as md
+from . import png_chunks
+from .errors import (
+    CorruptImageError,
+    EmptyFileError,
+    EncodeError,
+    ImageTooLargeError,
+    NotAnImageError,
+    TruncatedImageError,
+    UnsupportedImageError,
+)
+
+# The pixel limit below replaces Pillow's global decompression-bomb guard: ours is checked
+# before decoding and is configurable per run.
+Image.MAX_IMAGE_PIXELS = None
+DEFAULT_MAX_PIXELS = int(os.environ.get("ENHANCE_MAX_PIXELS", 250_000_000))
+
+READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP"}
+WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
+SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
+_END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}
+
+
+@dataclass
+class DecodedImage:
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    bit_depth: int
+    format: str
+    metadata: md.ImageMetadata
+    mode: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), as image people say it."""
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    @property
+    def output_format(self) -> str:
+        return self.format if self.format in WRITE_FORMATS else "PNG"
+
+
+def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Pixels and metadata of one file; raises a specific ``ImageError`` subclass on bad input."""
+    if not data:
+        raise EmptyFileError("the file is empty (0 bytes)")
+    im = _open_header(data)
+    width, height = im.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
+            "(set max_pixels / ENHANCE_MAX_PIXELS to allow it)"
+        )
+    meta = md.read_metadata(im)
+    notes = list(meta.notes)
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"file holds {frames} frames/pages: only the first is enhanced")
+    if im.mode == "CMYK":
+        pixels, alpha, depth = _cmyk_to_rgb(im, meta, notes)
+    else:
+        pixels, alpha, depth = _decode_pixels(data, im)
+    if im.format != "TIFF":  # OpenCV's TIFF decoder applies the orientation tag itself
+        pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
+    return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes)
+
+
+def _open_header(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = Image.open(io.BytesIO(data))
+    except Image.UnidentifiedImageError:
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            raise TruncatedImageError("TIFF header present but its directory is unreadable (truncated?)") from None
+        raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP or BMP)") from None
+    except Exception as exc:
+        raise CorruptImageError(f"image header cannot be read: {exc}") from exc
+    if im.format not in READ_FORMATS:
+        raise UnsupportedImageError(f"{im.format} images are not processed; convert to PNG or TIFF")
+    if im.width < 1 or im.height < 1:
+        raise CorruptImageError(f"image declares an empty size {im.width}x{im.height}")
+    return im
+
+
+def _decode_pixels(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
+    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        end = _END_MARKERS.get(im.format or "")
+        if end is not None and end not in data[-64:]:
+            raise TruncatedImageError(f"{im.format} data ends before its end marker: the file is truncated")
+        if im.format == "TIFF" or im.format == "WEBP":
+            raise TruncatedImageError(f"{im.format} pixel data is incomplete (truncated or damaged file)")
+        raise CorruptImageError(f"{im.format} pixel data cannot be decoded")
+    if raw.dtype == np.uint8:
+        depth, scale = 8, 255.0
+    elif raw.dtype == np.uint16:
+        depth, scale = 16, 65535.0
+    else:
+        raise UnsupportedImageError(f"{raw.dtype} samples are not processed (8- and 16-bit only)")
+    if raw.ndim == 2:
+        raw = raw[:, :, None]
+    alpha = None
+    if raw.shape[2] == 4:
+        alpha = raw[:, :, 3].astype(np.float32) / scale
+        raw = raw[:, :, :3]
+    if raw.shape[2] == 3:
+        raw = raw[:, :, ::-1]
+        if im.mode in ("L", "LA", "La", "I;16", "I;16B", "I;16L", "1"):
+            raw = raw[:, :, :1]
+    if raw.shape != (im.height, im.width, raw.shape[2]):
+        raise CorruptImageError(f"decoded size {raw.shape[1]}x{raw.shape[0]} differs from the header's {im.size}")
+    return np.ascontiguousarray(raw, dtype=np.float32) / scale, alpha, depth
+
+
+def _cmyk_to_rgb(
+    im: Image.Image, meta: md.ImageMetadata, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Print-ready CMYK goes through its own ICC profile to sRGB, so colours stay right."""
+    try:
+        im.load()
+    except OSError as exc:
+        raise TruncatedImageError(f"CMYK pixel data is incomplete: {exc}") from exc
+    srgb = ImageCms.createProfile("sRGB")
+    if meta.icc_profile:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(meta.icc_profile))
+            rgb = ImageCms.profileToProfile(im, source, srgb, outputMode="RGB")
+            notes.append("CMYK converted to sRGB through the embedded ICC profile")
+        except ImageCms.PyCMSError as exc:
+            rgb = im.convert("RGB")
+            notes.append(f"CMYK ICC profile unusable ({exc}); converted without it")
+    else:
+        rgb = im.convert("RGB")
+        notes.append("CMYK without ICC profile converted to RGB naively")
+    meta.icc_profile = ImageCms.ImageCmsProfile(srgb).tobytes()
+    assert rgb is not None
+    return np.asarray(rgb, dtype=np.float32) / 255.0, None, 8
+
+
+def _apply_orientation(
+    pixels: np.ndarray, alpha: np.ndarray | None, orientation: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    def turn(a: np.ndarray) -> np.ndarray:
+        if orientation in (2, 5, 7):
+            a = a[:, ::-1]
+        if orientation in (3, 4):
+            a = a[::-1, ::-1] if orientation == 3 else a[::-1]
+        elif orientation in (5, 8):
+            a = np.rot90(a, 1)
+        elif orientation in (6, 7):
+            a = np.rot90(a, -1)
+        return np.ascontiguousarray(a)
+
+    if orientation == 1:
+        return pixels, alpha
+    return turn(pixels), (None if alpha is None else turn(alpha))
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the derivative says about itself in its metadata."""
+
+    software: str
+    description: str
+
+
+def encode(
+    pixels: np.ndarray,
+    alpha: np.ndarray | None,
+    *,
+    fmt: str,
+    bit_depth: int,
+    meta: md.ImageMetadata,
+    scale: float,
+    provenance: Provenance,
+    quality: int = 95,
+) -> bytes:
+    """Bytes of the derivative with the master's metadata, updated for the new size."""
+    if fmt not in WRITE_FORMATS:
+        raise EncodeError(f"cannot write {fmt}; choose one of {sorted(WRITE_FORMATS)}")
+    if bit_depth == 16 and fmt in ("JPEG", "WEBP"):
+        raise EncodeError(f"{fmt} holds 8 bits per sample: write 16-bit images as PNG or TIFF")
+    if alpha is not None and fmt == "JPEG":
+        raise EncodeError("JPEG has no alpha channel: write images with transparency as PNG, TIFF or WebP")
+    if not np.all(np.isfinite(pixels)):
+        raise EncodeError("the enhanced pixels contain NaN or infinity")
+    height, width = pixels.shape[:2]
+    dpi = md.scaled_dpi(meta.dpi, scale)
+    exif = md.derivative_exif(
+        meta, width=width, height=height, dpi=dpi, software=provenance.software, description=provenance.description
+    )
+    samples = _to_samples(pixels, alpha, bit_depth)
+    if fmt == "PNG":
+        return _encode_png(samples, exif, meta, dpi, provenance)
+    if fmt == "TIFF":
+        return _encode_tiff(samples, exif, meta, dpi, provenance)
+    return _encode_pillow(samples, fmt, exif, meta, dpi, quality)
+
+
+def _to_samples(pixels: np.ndarray, alpha: np.ndarray | None, bit_depth: int) -> np.ndarray:
+    top, dtype = (65535.0, np.uint16) if bit_depth == 16 else (255.0, np.uint8)
+    planes = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2)
+    return (np.clip(planes, 0.0, 1.0) * top + 0.5).astype(dtype)
+
+
+def _encode_png(
+    samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: tuple[float, float] | None, prov: Provenance
+) -> bytes:
+    if samples.shape[2] == 2:  # OpenCV writes no grey+alpha PNG: store it as RGBA
+        samples = samples[:, :, [0, 0, 0, 1]]
+    bgr = samples if samples.shape[2] < 3 else samples[:, :, [2, 1, 0, *range(3, samples.shape[2])]]
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    if not ok:
+        raise EncodeError("OpenCV could not encode the PNG")
+    chunks = [png_chunks.exif(exif[6:])]
+    if meta.icc_profile:
+        chunks.append(png_chunks.iccp(meta.icc_profile))
+    if dpi:
+        chunks.append(png_chunks.phys(dpi))
+    if meta.xmp:
+        chunks.append(png_chunks.itxt("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace")))
+    chunks += [png_chunks.itxt("Software", prov.software), png_chunks.itxt("Description", prov.description)]
+    return png_chunks.insert_after_header(buf.tobytes(), chunks)
+
+
+# piexif type number → tifffile dtype code, for EXIF IFD0 tags copied into the TIFF's IFD0.
+_TIFF_TYPES = {1: "B", 2: "s", 3: "H", 4: "I", 5: "2I", 7: "B", 9: "i", 10: "2i"}
+
+
+def _encode_tiff(
+    samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: tuple[float, float] | None, prov: Provenance
+) -> bytes:
+    import piexif
+
+    zeroth = piexif.load(exif)["0th"]
+    extratags = []
+    for tag, value in sorted(zeroth.items()):
+        info = piexif.TAGS["Image"].get(tag)
+        if tag in (270, 305, 282, 283, 296, 34665, 34853) or info is None or info["type"] not in _TIFF_TYPES:
+            continue  # written below by tifffile itself, or sub-IFD pointers tifffile cannot write
+        dtype = _TIFF_TYPES[info["type"]]
+        if dtype == "s":
+            value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+            extratags.append((tag, dtype, 0, value, True))
+            continue
+        flat = np.asarray(value).ravel()
+        count = flat.size // 2 if dtype.startswith("2") else flat.size
+        extratags.append((tag, dtype, count, tuple(int(v) for v in flat), True))
+    if meta.icc_profile:
+        extratags.append((34675, "B", len(meta.icc_profile), meta.icc_profile, True))
+    if meta.xmp:
+        extratags.append((700, "B", len(meta.xmp), meta.xmp, True))
+    channels = samples.shape[2]
+    has_alpha = channels in (2, 4)
+    buf = io.BytesIO()
+    tifffile.imwrite(
+        buf,
+        samples if channels > 1 else samples[:, :, 0],
+        photometric="rgb" if channels >= 3 else "minisblack",
+        extrasamples=["unassalpha"] if has_alpha else None,
+        compression="zlib",
+        resolution=dpi,
+        resolutionunit="INCH" if dpi else None,
+        software=prov.software,
+        description=prov.description,
+        metadata=None,
+        extratags=extratags,
+    )
+    return buf.getvalue()
+
+
+def _encode_pillow(
+    samples: np.ndarray, fmt: str, exif: bytes, meta: md.ImageMetadata, dpi: tuple[float, float] | None, quality: int
+) -> bytes:
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[samples.shape[2]]
+    im = Image.fromarray(samples if samples.shape[2] > 1 else samples[:, :, 0], mode=mode)
+    options: dict[str, object] = {"exif": exif, "quality": quality}
+    if meta.icc_profile:
+        options["icc_profile"] = meta.icc_profile
+    if meta.xmp:
+        options["xmp"] = meta.xmp
+    if fmt == "JPEG":
+        options["subsampling"] = 0 if quality >= 90 else 2
+        if dpi:
+            options["dpi"] = tuple(round(d) for d in dpi)
+    if fmt == "WEBP" and mode == "LA":
+        im = im.convert("RGBA")
+    buf = io.BytesIO()
+    im.save(buf, fmt, **options)
+    return buf.getvalue()

@@ -1,0 +1,66 @@
+"""The errors the pipeline reports per image.
+
+Each bad-input failure mode has its own type and a short ``code`` that the ledger stores, so
+that an archivist can filter "truncated" from "not an image" without parsing messages.
+"""
+from __future__ import annotations
+
+
+class EnhanceError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    code = "error"
+
+
+class ImageError(EnhanceError):
+    """The input file cannot be turned into pixels."""
+
+    code = "image_error"
+
+
+class EmptyFileError(ImageError):
+    """Zero bytes: usually an interrupted upload or copy."""
+
+    code = "empty_file"
+
+
+class NotAnImageError(ImageError):
+    """The bytes are not an image in any supported format (whatever the extension says)."""
+
+    code = "not_an_image"
+
+
+class UnsupportedImageError(ImageError):
+    """A real image, but in a format or sample type the pipeline does not process."""
+
+    code = "unsupported_image"
+
+
+class TruncatedImageError(ImageError):
+    """The header is fine but the pixel data stops early."""
+
+    code = "truncated"
+
+
+class CorruptImageError(ImageError):
+    """The header is fine but the pixel data cannot be decoded."""
+
+    code = "corrupt"
+
+
+class ImageTooLargeError(ImageError):
+    """Width × height over the configured pixel limit (decompression-bomb guard)."""
+
+    code = "too_large"
+
+
+class EncodeError(EnhanceError):
+    """The enhanced pixels cannot be written in the requested format."""
+
+    code = "encode_error"
+
+
+class WeightsError(EnhanceError):
+    """A model's weights are missing or not the file the manifest names."""
+
+    code = "weights_error"

@@ -1,0 +1,129 @@
+"""Metadata carried from a master to its enhanced derivative.
+
+EXIF, the ICC profile, XMP and resolution travel with the pixels; the derivative's EXIF is
+rewritten so that it is honest about what it is: upright (orientation 1), its own pixel
+size, resolution scaled so the physical size is unchanged, and marked as processed by us.
+A damaged EXIF block is dropped with a note; it never stops the pixels from being enhanced.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import piexif
+from PIL import Image
+
+# TIFF tags that describe the file's own layout: meaningless (or wrong) in an EXIF block.
+_TIFF_LAYOUT_TAGS = {
+    254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 284, 292, 293, 317,
+    320, 322, 323, 324, 325, 338, 339, 340, 341, 347, 529, 530, 531, 532, 700, 33723, 34377, 34675,
+}
+
+
+@dataclass
+class ImageMetadata:
+    exif: dict[str, Any] | None = None
+    icc_profile: bytes | None = None
+    xmp: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    orientation: int = 1
+    notes: list[str] = field(default_factory=list)
+
+
+def read_metadata(im: Image.Image) -> ImageMetadata:
+    meta = ImageMetadata(icc_profile=im.info.get("icc_profile") or None)
+    xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    meta.xmp = xmp.encode("utf-8") if isinstance(xmp, str) else (bytes(xmp) if xmp else None)
+    meta.exif = _read_exif(im, meta.notes)
+    if meta.exif is not None:
+        orientation = meta.exif["0th"].get(piexif.ImageIFD.Orientation, 1)
+        if isinstance(orientation, int) and 1 <= orientation <= 8:
+            meta.orientation = orientation
+        else:
+            meta.notes.append(f"EXIF orientation {orientation!r} is not 1-8: treated as 1")
+    meta.dpi = _read_dpi(im, meta.exif)
+    return meta
+
+
+def _raw_exif(im: Image.Image) -> bytes | None:
+    if im.format == "TIFF":
+        tags = im.getexif()
+        for tag in list(tags):
+            if tag in _TIFF_LAYOUT_TAGS:
+                del tags[tag]
+        return tags.tobytes() if len(tags) else None
+    raw = im.info.get("exif")
+    return bytes(raw) if raw else None
+
+
+def _read_exif(im: Image.Image, notes: list[str]) -> dict[str, Any] | None:
+    try:
+        raw = _raw_exif(im)
+        if raw is None:
+            return None
+        exif = piexif.load(raw)
+        exif.pop("thumbnail", None)
+        exif.pop("1st", None)
+        piexif.dump(exif)  # proves the block can be written back before we rely on it
+        return exif
+    except Exception as exc:  # piexif and Pillow raise many types on damaged blocks
+        notes.append(f"corrupt EXIF dropped ({type(exc).__name__}: {exc})")
+        return None
+
+
+def _rational(value: Any) -> float | None:
+    if isinstance(value, tuple) and len(value) == 2 and value[1]:
+        return value[0] / value[1]
+    return None
+
+
+def _read_dpi(im: Image.Image, exif: dict[str, Any] | None) -> tuple[float, float] | None:
+    dpi = im.info.get("dpi")
+    if dpi and all(float(d) > 0 for d in dpi):
+        return (float(dpi[0]), float(dpi[1]))
+    if exif:
+        zeroth = exif["0th"]
+        x = _rational(zeroth.get(piexif.ImageIFD.XResolution))
+        y = _rational(zeroth.get(piexif.ImageIFD.YResolution))
+        unit = zeroth.get(piexif.ImageIFD.ResolutionUnit, 2)
+        if x and y and unit in (2, 3):
+            factor = 2.54 if unit == 3 else 1.0
+            return (x * factor, y * factor)
+    return None
+
+
+def scaled_dpi(dpi: tuple[float, float] | None, scale: float) -> tuple[float, float] | None:
+    """Same physical size at more pixels: resolution grows with the scale factor."""
+    return None if dpi is None else (dpi[0] * scale, dpi[1] * scale)
+
+
+def _to_rational(value: float) -> tuple[int, int]:
+    frac = Fraction(value).limit_denominator(10000)
+    return (frac.numerator, frac.denominator)
+
+
+def _ascii(text: str) -> bytes:
+    return text.encode("ascii", errors="replace")
+
+
+def derivative_exif(
+    meta: ImageMetadata, *, width: int, height: int, dpi: tuple[float, float] | None, software: str, description: str
+) -> bytes:
+    """EXIF for the derivative (``Exif\\0\\0`` + TIFF bytes): the master's, updated and marked."""
+    exif = copy.deepcopy(meta.exif) if meta.exif else {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}
+    zeroth, sub = exif.setdefault("0th", {}), exif.setdefault("Exif", {})
+    original = zeroth.get(piexif.ImageIFD.ImageDescription)
+    if isinstance(original, bytes) and original.strip(b"\x00 "):
+        description = f"{description} | master's description: {original.decode('ascii', 'replace')}"
+    zeroth[piexif.ImageIFD.ImageDescription] = _ascii(description)
+    zeroth[piexif.ImageIFD.Software] = _ascii(software)
+    zeroth[piexif.ImageIFD.Orientation] = 1
+    if dpi:
+        zeroth[piexif.ImageIFD.XResolution] = _to_rational(dpi[0])
+        zeroth[piexif.ImageIFD.YResolution] = _to_rational(dpi[1])
+        zeroth[piexif.ImageIFD.ResolutionUnit] = 2
+    sub[piexif.ExifIFD.PixelXDimension] = width
+    sub[piexif.ExifIFD.PixelYDimension] = height
+    return piexif.dump(exif)

@@ -1,0 +1,72 @@
+"""LPIPS v0.1 (Zhang et al. 2018) built directly in torch.
+
+The ``lpips`` package imports torchvision, whose registry build needs CUDA, so the network
+is defined here and fed the same ImageNet backbone weights and linear heads.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .registry import register_arch
+
+_SHIFT = (-0.030, -0.088, -0.188)
+_SCALE = (0.458, 0.448, 0.450)
+
+
+def _alexnet() -> tuple[nn.ModuleList, list[int]]:
+    stages = nn.ModuleList(
+        [
+            nn.Sequential(nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU()),
+            nn.Sequential(nn.MaxPool2d(3, 2), nn.Conv2d(64, 192, 5, 1, 2), nn.ReLU()),
+            nn.Sequential(nn.MaxPool2d(3, 2), nn.Conv2d(192, 384, 3, 1, 1), nn.ReLU()),
+            nn.Sequential(nn.Conv2d(384, 256, 3, 1, 1), nn.ReLU()),
+            nn.Sequential(nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU()),
+        ]
+    )
+    return stages, [64, 192, 384, 256, 256]
+
+
+def _vgg16() -> tuple[nn.ModuleList, list[int]]:
+    plan = [[64, 64], ["M", 128, 128], ["M", 256, 256, 256], ["M", 512, 512, 512], ["M", 512, 512, 512]]
+    stages = nn.ModuleList()
+    c_in = 3
+    for stage_plan in plan:
+        layers: list[nn.Module] = []
+        for item in stage_plan:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(c_in, int(item), 3, 1, 1), nn.ReLU()]
+                c_in = int(item)
+        stages.append(nn.Sequential(*layers))
+    return stages, [64, 128, 256, 512, 512]
+
+
+@register_arch("lpips")
+class LPIPS(nn.Module):
+    """Distance between two RGB images in [0, 1], shape (N, 3, H, W) → (N,)."""
+
+    def __init__(self, backbone: str = "alex") -> None:
+        super().__init__()
+        builders = {"alex": _alexnet, "vgg": _vgg16}
+        if backbone not in builders:
+            raise ValueError(f"LPIPS backbone must be one of {sorted(builders)}")
+        self.stages, channels = builders[backbone]()
+        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, 1, 0, bias=False) for c in channels)
+        self.register_buffer("shift", torch.tensor(_SHIFT).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1))
+
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = ((x * 2 - 1) - self.shift) / self.scale
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x / (torch.sqrt(torch.sum(x**2, dim=1, keepdim=True)) + 1e-10))
+        return feats
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros(a.shape[0], device=a.device, dtype=a.dtype)
+        for lin, fa, fb in zip(self.lins, self._features(a), self._features(b)):
+            total = total + lin((fa - fb) ** 2).mean(dim=(1, 2, 3))
+        return total
