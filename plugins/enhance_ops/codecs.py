@@ -88,6 +88,15 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage
     return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes)
 
 
+def oriented_size(data: bytes) -> tuple[int, int]:
+    """(width, height) as the image will be decoded (upright), read from the header only."""
+    if not data:
+        raise EmptyFileError("the file is empty (0 bytes)")
+    im = _open_header(data)
+    turned = md.read_metadata(im).orientation in (5, 6, 7, 8)
+    return (im.height, im.width) if turned else im.size
+
+
 def _open_header(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():

@@ -1,0 +1,44 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+# Every step is skipped when its result is already there, so repeating them is cheap.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+RUN_IN ?= data/samples
+RUN_OUT ?= out/enhanced
+SCALE  ?= 4
+
+.PHONY: run test venv weights samples lock clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "enhance_ops_plugins.pth").write_text("$(CURDIR)/plugins\n")'
+	touch $(STAMP)
+
+weights: $(STAMP)
+	$(BIN)/python -m enhance_ops fetch-models
+
+samples: $(STAMP)
+	$(BIN)/python -m enhance_ops samples $(RUN_IN) > /dev/null
+
+run: weights samples
+	$(BIN)/python -m enhance_ops enhance $(RUN_IN) $(RUN_OUT) --scale $(SCALE) --overwrite
+	@echo "Enhanced images and their .json records: $(CURDIR)/$(RUN_OUT)"
+
+test: weights
+	$(BIN)/python -m pytest -q tests
+
+# Re-resolve requirements.in into the requirements.txt lock, in a scratch virtualenv.
+lock:
+	rm -rf /tmp/enhance-lock && $(PYTHON) -m venv /tmp/enhance-lock
+	/tmp/enhance-lock/bin/pip install --quiet pip==24.3.1
+	/tmp/enhance-lock/bin/pip install --quiet -r requirements.in
+	{ echo "# Full lock of requirements.in, made by \`make lock\` on CPython 3.11 (Linux x86_64). Do not edit by hand."; \
+	  /tmp/enhance-lock/bin/pip freeze --all | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements.txt
+
+clean:
+	rm -rf $(VENV) out data include/models/weights

@@ -1,0 +1,59 @@
+"""Which files a local run reads and where each result goes, so that no input is ever overwritten."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .codecs import SUFFIX
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+_SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+
+
+class PlanError(ValueError):
+    """The input/output pair cannot be run without risking the originals."""
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+
+
+def find_images(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise PlanError(f"input {root} does not exist")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def target_suffix(source: Path, output_format: str | None) -> str:
+    if output_format:
+        return SUFFIX[output_format]
+    fmt = _SUFFIX_FORMAT.get(source.suffix.lower(), "PNG")
+    return source.suffix if fmt != "PNG" or source.suffix.lower() == ".png" else ".png"
+
+
+def plan(input_path: Path, output_path: Path, output_format: str | None = None) -> list[Job]:
+    """One job per image; refuses any layout where an output could land on an input."""
+    input_path, output_path = input_path.resolve(), output_path.resolve()
+    sources = find_images(input_path)
+    if input_path.is_dir() and output_path.is_relative_to(input_path):
+        raise PlanError(f"output {output_path} is inside the input folder {input_path}: choose another folder")
+    jobs, seen = [], set()
+    for source in sources:
+        if input_path.is_dir():
+            base = output_path / source.relative_to(input_path).parent
+            target = base / (source.stem + target_suffix(source, output_format))
+        elif output_path.is_dir() or output_path.suffix == "":
+            target = output_path / (source.stem + target_suffix(source, output_format))
+        else:
+            target = output_path
+        if target == source:
+            raise PlanError(f"output {target} would overwrite its own input")
+        if target in seen:
+            raise PlanError(f"two inputs would both be written to {target}; rename one of them")
+        seen.add(target)
+        jobs.append(Job(source, target))
+    return jobs

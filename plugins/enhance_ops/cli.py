@@ -1,0 +1,134 @@
+"""``python -m enhance_ops``: enhance local files, fetch models, write the sample batch."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import codecs
+from .batch import Job, PlanError, plan
+from .chain.superres import Inference, Tiling
+from .errors import EnhanceError
+
+if TYPE_CHECKING:  # torch loads only when a command needs it
+    from .enhance import Enhancer
+
+
+def _enhance(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .enhance import EnhanceOptions, Enhancer
+
+    try:
+        jobs = plan(Path(args.input), Path(args.output), args.format)
+        options = EnhanceOptions(
+            scale=args.scale,
+            models=tuple(args.model.split(",")) if args.model else (),
+            tiling=Tiling(args.tile, args.pad, args.overlap),
+            inference=Inference(args.device, args.precision),
+            max_pixels=args.max_pixels,
+            output_format=args.format,
+        )
+        enhancer = Enhancer(options)
+    except (PlanError, ValueError, KeyError, EnhanceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not jobs:
+        print(f"no images found in {args.input}", file=sys.stderr)
+        return 2
+    print(f"{len(jobs)} image(s), x{args.scale} with {' then '.join(enhancer.model_names)}", file=sys.stderr)
+    done, skipped, failed = 0, 0, []
+    for job in tqdm(jobs, desc="images", unit="img", disable=args.quiet):
+        if job.target.exists() and not args.overwrite:
+            skipped += 1
+            tqdm.write(f"skip {job.source.name}: {job.target} exists (use --overwrite to replace it)")
+            continue
+        try:
+            _run_job(enhancer, job, args.quiet)
+            done += 1
+        except EnhanceError as exc:
+            failed.append((job, exc))
+            tqdm.write(f"FAILED {job.source}: [{exc.code}] {exc}")
+    print(f"{done} enhanced, {skipped} skipped, {len(failed)} failed; outputs in {Path(args.output).resolve()}")
+    return 1 if failed else 0
+
+
+def _run_job(enhancer: Enhancer, job: Job, quiet: bool) -> None:
+    from tqdm import tqdm
+
+    data = job.source.read_bytes()
+    total = enhancer.tile_count(*codecs.oriented_size(data))
+    with tqdm(total=total, desc=job.source.name, unit="tile", leave=False, disable=quiet) as bar:
+        result = enhancer.enhance(data, on_tile=bar.update)
+    job.target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = job.target.with_name(f".{job.target.name}.part")
+    tmp.write_bytes(result.data)
+    os.replace(tmp, job.target)
+    sidecar = job.target.with_name(job.target.name + ".json")
+    sidecar.write_text(json.dumps({"source": str(job.source), **result.record}, indent=2) + "\n")
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from .models.fetch import fetch_models
+
+    fetch_models(args.names or None)
+    return 0
+
+
+def _models(_: argparse.Namespace) -> int:
+    from .models.manifest import load_manifest
+    from .models.weights import sha256_file
+
+    for entry in load_manifest().values():
+        state = "ok" if entry.path.is_file() and sha256_file(entry.path) == entry.sha256 else "missing"
+        print(f"{entry.name:26} {entry.task:17} x{entry.scale}  {state:8} {entry.description}")
+    return 0
+
+
+def _samples(args: argparse.Namespace) -> int:
+    from .samples import write_samples
+
+    for path in write_samples(Path(args.folder), args.long_side):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m enhance_ops", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    enh = sub.add_parser("enhance", help="enhance an image file or a folder of images")
+    enh.add_argument("input", help="an image file or a folder (searched recursively)")
+    enh.add_argument("output", help="output folder (or file name for a single input)")
+    enh.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
+    enh.add_argument("--model", help="comma-separated models applied in order (default: the scale's default)")
+    enh.add_argument("--tile", type=int, default=Tiling.tile, help="tile size in input pixels")
+    enh.add_argument("--pad", type=int, default=Tiling.pad, help="context margin around each tile")
+    enh.add_argument("--overlap", type=int, default=Tiling.overlap, help="cross-faded overlap between tiles")
+    enh.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    enh.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    enh.add_argument("--format", choices=sorted(codecs.WRITE_FORMATS), help="output format (default: as input)")
+    enh.add_argument("--max-pixels", type=int, default=codecs.DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    enh.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs never are)")
+    enh.add_argument("--quiet", action="store_true", help="no progress bars")
+    enh.set_defaults(func=_enhance)
+
+    fetch = sub.add_parser("fetch-models", help="download and convert the model weights")
+    fetch.add_argument("names", nargs="*", help="models to fetch (default: all)")
+    fetch.set_defaults(func=_fetch)
+
+    sub.add_parser("models", help="list the models and whether their weights are ready").set_defaults(func=_models)
+
+    samples = sub.add_parser("samples", help="write the sample batch of archive-like scans")
+    samples.add_argument("folder")
+    samples.add_argument("--long-side", type=int, default=128)
+    samples.set_defaults(func=_samples)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

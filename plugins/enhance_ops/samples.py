@@ -1,0 +1,117 @@
+"""A small batch of real photographs made to look like archive scans, for demos and tests.
+
+The photographs are the ones scikit-image ships in its wheel (no download needed). Each is
+shrunk with an antialiasing filter and given a little sensor noise, then written in one of
+the formats and layouts archives hold: JPEG with scanner EXIF, a sideways JPEG with an
+orientation tag, 16-bit TIFF with an ICC profile, 8-bit greyscale TIFF, a greyscale PNG of a
+document and a WebP with transparency.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import piexif
+import tifffile
+from PIL import Image, ImageCms
+from skimage import data as skdata
+
+SCANNER_EXIF = {
+    piexif.ImageIFD.Make: b"Epson",
+    piexif.ImageIFD.Model: b"Perfection V850 Pro",
+    piexif.ImageIFD.DateTime: b"2026:11:20 21:14:03",
+    piexif.ImageIFD.Artist: b"Digitisation unit",
+    piexif.ImageIFD.Copyright: b"Public domain sample",
+}
+
+
+def _shrink(image: np.ndarray, long_side: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    factor = long_side / max(h, w)
+    return cv2.resize(image, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
+
+
+def _scan_noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noisy = image.astype(np.float32) + rng.normal(0.0, sigma, image.shape)
+    return np.clip(noisy, 0, 255)
+
+
+def _jpeg(image: np.ndarray, exif: dict[int, object], orientation: int = 1) -> bytes:
+    zeroth = {**exif, piexif.ImageIFD.Orientation: orientation}
+    buf = io.BytesIO()
+    Image.fromarray(image.astype(np.uint8)).save(
+        buf, "JPEG", quality=90, dpi=(300, 300), exif=piexif.dump({"0th": zeroth, "Exif": {}})
+    )
+    return buf.getvalue()
+
+
+def _cat_jpeg(long_side: int) -> bytes:
+    return _jpeg(_scan_noise(_shrink(skdata.chelsea(), long_side), 3.0, 1), SCANNER_EXIF)
+
+
+def _rocket_sideways_jpeg(long_side: int) -> bytes:
+    # Stored turned a quarter to the left, with orientation 6 saying "turn right to view".
+    upright = _scan_noise(_shrink(skdata.rocket(), long_side), 2.0, 2)
+    return _jpeg(np.rot90(upright, 1), SCANNER_EXIF, orientation=6)
+
+
+def _coffee_tiff16(long_side: int) -> bytes:
+    small = _shrink(skdata.coffee().astype(np.float32) * 257.0, long_side)
+    samples = np.clip(_scan_noise(small / 257.0, 2.0, 3) * 257.0, 0, 65535).astype(np.uint16)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buf = io.BytesIO()
+    tifffile.imwrite(
+        buf, samples, photometric="rgb", compression="zlib", resolution=(600, 600), resolutionunit="INCH",
+        extratags=[(34675, "B", len(icc), icc, True), (271, "s", 0, "Epson", True)], metadata=None,
+    )
+    return buf.getvalue()
+
+
+def _camera_grey_tiff(long_side: int) -> bytes:
+    grey = _scan_noise(_shrink(skdata.camera(), long_side), 2.0, 4).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(grey, mode="L").save(buf, "TIFF", dpi=(400, 400))
+    return buf.getvalue()
+
+
+def _page_grey_png(long_side: int) -> bytes:
+    grey = _shrink(skdata.page(), long_side).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(grey, mode="L").save(buf, "PNG", dpi=(300, 300))
+    return buf.getvalue()
+
+
+def _astronaut_webp_alpha(long_side: int) -> bytes:
+    rgb = _shrink(skdata.astronaut(), long_side).astype(np.uint8)
+    h, w = rgb.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    alpha = np.clip(1.6 - np.hypot((yy - h / 2) / (h / 2), (xx - w / 2) / (w / 2)), 0, 1) * 255
+    buf = io.BytesIO()
+    Image.fromarray(np.dstack([rgb, alpha.astype(np.uint8)]), mode="RGBA").save(buf, "WEBP", lossless=True)
+    return buf.getvalue()
+
+
+SAMPLES: dict[str, Callable[[int], bytes]] = {
+    "cat_scan.jpg": _cat_jpeg,
+    "rocket_sideways.jpg": _rocket_sideways_jpeg,
+    "coffee_16bit.tif": _coffee_tiff16,
+    "camera_grey.tif": _camera_grey_tiff,
+    "page_document.png": _page_grey_png,
+    "astronaut_alpha.webp": _astronaut_webp_alpha,
+}
+
+
+def write_samples(folder: Path, long_side: int = 128) -> list[Path]:
+    """Write the batch into ``folder`` (created if needed); existing files are left as they are."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, make in SAMPLES.items():
+        path = folder / name
+        if not path.exists():
+            path.write_bytes(make(long_side))
+        paths.append(path)
+    return paths
