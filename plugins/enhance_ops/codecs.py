@@ -83,7 +83,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage
         pixels, alpha, depth = _cmyk_to_rgb(im, meta, notes)
     else:
         pixels, alpha, depth = _decode_pixels(data, im)
-    if im.format != "TIFF":  # OpenCV's TIFF decoder applies the orientation tag itself
+    if not _decoder_turns_upright(im):
         pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
     return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes)
 
@@ -93,8 +93,28 @@ def oriented_size(data: bytes) -> tuple[int, int]:
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
     im = _open_header(data)
-    turned = md.read_metadata(im).orientation in (5, 6, 7, 8)
+    turned = not _decoder_turns_upright(im) and md.read_metadata(im).orientation in (5, 6, 7, 8)
     return (im.height, im.width) if turned else im.size
+
+
+def _decoder_turns_upright(im: Image.Image) -> bool:
+    """Pillow's header and OpenCV's pixels both present TIFFs upright already; other formats not."""
+    return im.format == "TIFF"
+
+
+_MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WEBP"}
+
+
+def _sniff(data: bytes) -> str | None:
+    return next((fmt for magic, fmt in _MAGIC.items() if data.startswith(magic)), None)
+
+
+def _looks_truncated(data: bytes, fmt: str | None) -> bool:
+    if fmt in _END_MARKERS:
+        return _END_MARKERS[fmt] not in data[-64:]
+    if fmt == "WEBP":
+        return len(data) < 8 or int.from_bytes(data[4:8], "little") + 8 > len(data)
+    return fmt == "TIFF"  # an unreadable directory or strip: most often a cut-off file
 
 
 def _open_header(data: bytes) -> Image.Image:
@@ -102,12 +122,13 @@ def _open_header(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             im = Image.open(io.BytesIO(data))
-    except Image.UnidentifiedImageError:
-        if data[:4] in (b"II*\x00", b"MM\x00*"):
-            raise TruncatedImageError("TIFF header present but its directory is unreadable (truncated?)") from None
-        raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP or BMP)") from None
     except Exception as exc:
-        raise CorruptImageError(f"image header cannot be read: {exc}") from exc
+        fmt = _sniff(data)
+        if fmt is None:
+            raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP or BMP)") from None
+        if _looks_truncated(data, fmt):
+            raise TruncatedImageError(f"{fmt} file ends before its header is complete: the file is truncated") from None
+        raise CorruptImageError(f"{fmt} header cannot be read: {exc}") from exc
     if im.format not in READ_FORMATS:
         raise UnsupportedImageError(f"{im.format} images are not processed; convert to PNG or TIFF")
     if im.width < 1 or im.height < 1:
@@ -118,12 +139,9 @@ def _open_header(data: bytes) -> Image.Image:
 def _decode_pixels(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
     raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if raw is None:
-        end = _END_MARKERS.get(im.format or "")
-        if end is not None and end not in data[-64:]:
-            raise TruncatedImageError(f"{im.format} data ends before its end marker: the file is truncated")
-        if im.format == "TIFF" or im.format == "WEBP":
-            raise TruncatedImageError(f"{im.format} pixel data is incomplete (truncated or damaged file)")
-        raise CorruptImageError(f"{im.format} pixel data cannot be decoded")
+        if _looks_truncated(data, im.format):
+            raise TruncatedImageError(f"{im.format} pixel data is incomplete: the file is truncated")
+        raise CorruptImageError(f"{im.format} pixel data cannot be decoded (damaged file)")
     if raw.dtype == np.uint8:
         depth, scale = 8, 255.0
     elif raw.dtype == np.uint16:

@@ -1,0 +1,107 @@
+"""The command line over real files: outputs, metadata, progress, and originals left untouched."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from enhance_ops.cli import main
+from enhance_ops.samples import write_samples
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture()
+def batch(tmp_path: Path) -> Path:
+    folder = tmp_path / "incoming"
+    write_samples(folder, long_side=40)
+    (folder / "nested").mkdir()
+    (folder / "nested" / "broken.jpg").write_bytes((folder / "cat_scan.jpg").read_bytes()[:300])
+    (folder / "notes.txt").write_text("not an image, not picked up")
+    return folder
+
+
+def test_enhances_a_folder_and_reports_the_bad_file(batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = _hashes(batch)
+    out = tmp_path / "enhanced"
+    code = main(["enhance", str(batch), str(out), "--scale", "2", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 1  # one file failed, the others went through
+    assert "FAILED" in captured.out + captured.err and "[truncated]" in captured.out + captured.err
+    assert "6 enhanced, 0 skipped, 1 failed" in captured.out
+    assert _hashes(batch) == before  # originals untouched
+    cat = Image.open(out / "cat_scan.jpg")
+    assert cat.size == tuple(2 * s for s in Image.open(batch / "cat_scan.jpg").size)
+    assert Image.open(out / "page_document.png").mode == "L"
+    assert Image.open(out / "astronaut_alpha.webp").mode == "RGBA"
+    tiff = Image.open(out / "coffee_16bit.tif")
+    assert tiff.tag_v2[258] == (16, 16, 16)
+    record = json.loads((out / "cat_scan.jpg.json").read_text())
+    assert record["models"] == ["span-x2"] and len(record["weights_sha256"][0]) == 64
+    assert not (out / "nested" / "broken.jpg").exists()
+    assert not list(out.rglob("*.part"))
+
+
+def test_existing_outputs_are_skipped_unless_overwrite(batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = batch / "page_document.png"
+    out = tmp_path / "single"
+    assert main(["enhance", str(source), str(out), "--scale", "2", "--quiet"]) == 0
+    first = (out / "page_document.png").stat().st_mtime_ns
+    assert main(["enhance", str(source), str(out), "--scale", "2", "--quiet"]) == 0
+    assert "exists" in capsys.readouterr().out
+    assert (out / "page_document.png").stat().st_mtime_ns == first
+    assert main(["enhance", str(source), str(out), "--scale", "2", "--quiet", "--overwrite"]) == 0
+    assert (out / "page_document.png").stat().st_mtime_ns != first
+
+
+def test_refuses_to_write_into_the_input_folder(batch: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["enhance", str(batch), str(batch / "out"), "--quiet"]) == 2
+    assert "inside the input folder" in capsys.readouterr().err
+
+
+def test_refuses_to_overwrite_its_own_input(batch: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = batch / "page_document.png"
+    before = source.read_bytes()
+    assert main(["enhance", str(source), str(source), "--overwrite", "--quiet"]) == 2
+    assert "overwrite its own input" in capsys.readouterr().err
+    assert source.read_bytes() == before
+
+
+def test_model_scale_must_match(batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["enhance", str(batch), str(tmp_path / "o"), "--scale", "4", "--model", "span-x2"]) == 2
+    assert "upscale x2, but x4 was asked for" in capsys.readouterr().err
+
+
+def test_x8_chains_two_real_models(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    write_samples(src, long_side=16)
+    out = tmp_path / "x8"
+    assert main(["enhance", str(src / "camera_grey.tif"), str(out), "--scale", "8", "--quiet"]) == 0
+    assert Image.open(out / "camera_grey.tif").size == tuple(8 * s for s in Image.open(src / "camera_grey.tif").size)
+    record = json.loads((out / "camera_grey.tif.json").read_text())
+    assert record["models"] == ["realesrgan-x4plus", "span-x2"]
+
+
+def test_module_entry_point_shows_progress(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    write_samples(src, long_side=32)
+    result = subprocess.run(
+        [sys.executable, "-m", "enhance_ops", "enhance", str(src / "cat_scan.jpg"), str(tmp_path / "o"), "--scale", "4"],
+        capture_output=True, text=True, cwd=PROJECT, check=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT / "plugins")},
+    )
+    assert "images: 100%" in result.stderr and "tile" in result.stderr
+    assert "1 enhanced, 0 skipped, 0 failed" in result.stdout
+    exif = Image.open(io.BytesIO((tmp_path / "o" / "cat_scan.jpg").read_bytes())).getexif()
+    assert exif[271] == "Epson" and "Enhanced derivative" in exif[270] and exif[305].startswith("archive-enhance")

@@ -1,0 +1,348 @@
+"""Codecs: formats, bit depths, layouts, orientation, metadata carried, and every bad-file error."""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import piexif
+import pytest
+import tifffile
+from conftest import photo, save
+from PIL import Image, ImageCms, ImageOps
+
+from enhance_ops import codecs
+from enhance_ops.errors import (
+    EmptyFileError,
+    EncodeError,
+    ImageTooLargeError,
+    NotAnImageError,
+    TruncatedImageError,
+    UnsupportedImageError,
+)
+from enhance_ops.metadata import ImageMetadata
+
+PROV = codecs.Provenance("archive-enhance test", "Enhanced derivative, not the archival master: test")
+RGB8 = (photo("coffee", 48, top=120, left=200) * 255 + 0.5).astype(np.uint8)
+SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'
+CAMERA_EXIF = piexif.dump(
+    {
+        "0th": {piexif.ImageIFD.Make: b"Epson", piexif.ImageIFD.Model: b"V850"},
+        "Exif": {piexif.ExifIFD.DateTimeOriginal: b"1962:05:01 10:00:00"},
+    }
+)
+
+
+def reencode(decoded: codecs.DecodedImage, fmt: str | None = None, scale: float = 1.0) -> bytes:
+    return codecs.encode(
+        decoded.pixels,
+        decoded.alpha,
+        fmt=fmt or decoded.output_format,
+        bit_depth=decoded.bit_depth,
+        meta=decoded.metadata,
+        scale=scale,
+        provenance=PROV,
+    )
+
+
+# --- pixels, bit depth, layout -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "WEBP"])
+def test_lossless_8bit_round_trip_is_exact(fmt: str) -> None:
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    decoded = codecs.decode(save(RGB8, fmt, **options))
+    assert decoded.bit_depth == 8 and decoded.pixels.shape == (48, 48, 3) and decoded.pixels.dtype == np.float32
+    again = codecs.decode(reencode(decoded)) if fmt != "WEBP" else None
+    assert np.array_equal((decoded.pixels * 255).round().astype(np.uint8), RGB8)
+    if again is not None:
+        assert np.array_equal(again.pixels, decoded.pixels)
+
+
+def test_jpeg_round_trip_is_close() -> None:
+    decoded = codecs.decode(save(RGB8, "JPEG", quality=98))
+    again = codecs.decode(reencode(decoded))
+    assert decoded.format == "JPEG" and again.format == "JPEG"
+    assert np.abs(again.pixels - decoded.pixels).mean() < 2 / 255
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_colour_keeps_16_bits(suffix: str) -> None:
+    samples = (photo("astronaut", 32, top=40, left=200) * 65535).astype(np.uint16)
+    ok, buf = cv2.imencode(suffix, samples[:, :, ::-1])
+    decoded = codecs.decode(buf.tobytes())
+    assert decoded.bit_depth == 16
+    assert np.array_equal((decoded.pixels * 65535).round().astype(np.uint16), samples)
+    again = codecs.decode(reencode(decoded))
+    assert again.bit_depth == 16 and np.array_equal(again.pixels, decoded.pixels)
+
+
+def test_bit_depth_comes_from_the_file_not_the_values() -> None:
+    # A 16-bit file whose samples happen to be exact 8-bit values is still a 16-bit file.
+    samples = RGB8.astype(np.uint16) * 257
+    ok, buf = cv2.imencode(".png", samples)
+    assert codecs.decode(buf.tobytes()).bit_depth == 16
+    # and an 8-bit file using only a few values is still 8-bit.
+    assert codecs.decode(save(np.full((8, 8), 3, np.uint8), "PNG")).bit_depth == 8
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "JPEG"])
+def test_greyscale_stays_greyscale(fmt: str) -> None:
+    grey = RGB8[:, :, 1]
+    decoded = codecs.decode(save(grey, fmt))
+    assert decoded.pixels.shape == (48, 48, 1)
+    out = Image.open(io.BytesIO(reencode(decoded)))
+    assert out.mode == "L"
+
+
+def test_16bit_greyscale_png() -> None:
+    grey = (np.linspace(0, 65535, 48 * 48).reshape(48, 48)).astype(np.uint16)
+    ok, buf = cv2.imencode(".png", grey)
+    decoded = codecs.decode(buf.tobytes())
+    assert decoded.bit_depth == 16 and decoded.pixels.shape == (48, 48, 1)
+    again = codecs.decode(reencode(decoded))
+    assert again.bit_depth == 16 and np.array_equal(again.pixels, decoded.pixels)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "WEBP"])
+def test_alpha_is_kept_apart_and_written_back(fmt: str) -> None:
+    alpha = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (48, 1))
+    rgba = np.dstack([RGB8, alpha])
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    decoded = codecs.decode(save(rgba, fmt, **options))
+    assert decoded.pixels.shape == (48, 48, 3)
+    assert decoded.alpha is not None and np.array_equal((decoded.alpha * 255).round().astype(np.uint8), alpha)
+    again = codecs.decode(reencode(decoded))
+    assert again.alpha is not None and np.abs(again.alpha - decoded.alpha).max() < 1 / 255
+
+
+def test_16bit_rgba_tiff() -> None:
+    samples = (np.random.default_rng(1).random((16, 20, 4)) * 65535).astype(np.uint16)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, samples, photometric="rgb", extrasamples=["unassalpha"])
+    decoded = codecs.decode(buf.getvalue())
+    assert decoded.bit_depth == 16 and decoded.alpha is not None
+    again = codecs.decode(reencode(decoded))
+    assert np.array_equal(again.pixels, decoded.pixels) and np.array_equal(again.alpha, decoded.alpha)
+
+
+def test_palette_png_with_transparency_becomes_rgba() -> None:
+    pal = Image.fromarray(RGB8).convert("P", palette=Image.ADAPTIVE, colors=16)
+    index_of_corner = np.asarray(pal)[0, 0]
+    decoded = codecs.decode(_palette_bytes(pal, int(index_of_corner)))
+    assert decoded.pixels.shape == (48, 48, 3) and decoded.alpha is not None
+    assert decoded.alpha[0, 0] == 0.0 and decoded.alpha.max() == 1.0
+    expected = np.asarray(pal.convert("RGB"), dtype=np.float32) / 255
+    assert np.allclose(decoded.pixels, expected)
+
+
+def _palette_bytes(pal: Image.Image, transparent: int) -> bytes:
+    buf = io.BytesIO()
+    pal.save(buf, "PNG", transparency=transparent)
+    return buf.getvalue()
+
+
+def test_cmyk_jpeg_is_converted_to_srgb() -> None:
+    cmyk = Image.fromarray(RGB8).convert("CMYK")
+    buf = io.BytesIO()
+    cmyk.save(buf, "JPEG", quality=98)
+    decoded = codecs.decode(buf.getvalue())
+    assert decoded.mode == "CMYK" and decoded.pixels.shape == (48, 48, 3)
+    assert np.abs(decoded.pixels - RGB8 / 255).mean() < 3 / 255
+    assert ImageCms.getProfileName(ImageCms.ImageCmsProfile(io.BytesIO(decoded.metadata.icc_profile))).startswith("sRGB")
+    assert any("CMYK" in n for n in decoded.notes)
+
+
+def test_bmp_is_read_and_written_as_png() -> None:
+    decoded = codecs.decode(save(RGB8, "BMP"))
+    assert decoded.output_format == "PNG"
+    assert Image.open(io.BytesIO(reencode(decoded))).format == "PNG"
+
+
+def test_multi_page_tiff_uses_the_first_page_and_says_so() -> None:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.stack([RGB8, 255 - RGB8]), photometric="rgb")
+    decoded = codecs.decode(buf.getvalue())
+    assert np.array_equal((decoded.pixels * 255).round().astype(np.uint8), RGB8)
+    assert any("2 frames/pages" in n for n in decoded.notes)
+
+
+# --- orientation ---------------------------------------------------------------------------
+
+
+def _oriented(fmt: str, orientation: int) -> bytes:
+    rect = (photo("astronaut", None)[:30, :50] * 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return save(rect, fmt, exif=exif.tobytes(), **({"quality": 100} if fmt == "JPEG" else {}))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "WEBP"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_like_pillow_does(fmt: str, orientation: int) -> None:
+    data = _oriented(fmt, orientation)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))), dtype=np.float32) / 255
+    decoded = codecs.decode(data)
+    assert decoded.pixels.shape == expected.shape
+    assert np.abs(decoded.pixels - expected).max() <= 1 / 255
+    assert codecs.oriented_size(data) == decoded.size
+    assert _exif_of(reencode(decoded))["0th"].get(piexif.ImageIFD.Orientation, 1) == 1
+
+
+# --- metadata ------------------------------------------------------------------------------
+
+
+def _exif_of(data: bytes) -> dict:
+    im = Image.open(io.BytesIO(data))
+    raw = im.info.get("exif") or im.getexif().tobytes()
+    return piexif.load(raw)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_metadata_is_carried_scaled_and_marked(fmt: str) -> None:
+    options: dict[str, object] = {"exif": CAMERA_EXIF, "icc_profile": SRGB_ICC, "xmp": XMP}
+    if fmt != "WEBP":
+        options["dpi"] = (300, 300)
+    if fmt == "PNG":
+        options.pop("xmp")
+        from PIL import PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+        options["pnginfo"] = info
+    if fmt == "TIFF":  # Pillow's TIFF writer takes its tags (XMP too) from one Exif object
+        options.pop("xmp")
+        tags = Image.Exif()
+        tags.load(CAMERA_EXIF)
+        tags[700] = XMP
+        options["exif"] = tags
+    decoded = codecs.decode(save(RGB8, fmt, **options))
+    assert decoded.metadata.icc_profile == SRGB_ICC and decoded.metadata.xmp == XMP
+    out = reencode(decoded, scale=4)
+    im = Image.open(io.BytesIO(out))
+    assert im.info.get("icc_profile") == SRGB_ICC
+    assert (im.info.get("xmp") or im.info.get("XML:com.adobe.xmp", "").encode()) == XMP
+    if fmt != "WEBP":
+        assert im.info["dpi"] == pytest.approx((1200, 1200), abs=0.1)
+    exif = _exif_of(out)
+    assert exif["0th"][piexif.ImageIFD.Make] == b"Epson"
+    assert exif["0th"][piexif.ImageIFD.Software] == b"archive-enhance test"
+    assert exif["0th"][piexif.ImageIFD.ImageDescription].startswith(b"Enhanced derivative")
+    if fmt != "TIFF":  # the Exif sub-IFD is not written into TIFF outputs (docs/formats.md)
+        assert exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1962:05:01 10:00:00"
+        assert exif["Exif"][piexif.ExifIFD.PixelXDimension] == 48
+
+
+def test_png_derivative_carries_text_provenance() -> None:
+    decoded = codecs.decode(save(RGB8, "PNG"))
+    im = Image.open(io.BytesIO(reencode(decoded)))
+    assert im.info["Software"] == PROV.software and im.info["Description"] == PROV.description
+
+
+def test_master_description_is_kept_inside_the_new_one() -> None:
+    exif = piexif.dump({"0th": {piexif.ImageIFD.ImageDescription: b"Harbour, 1931"}})
+    decoded = codecs.decode(save(RGB8, "JPEG", exif=exif))
+    desc = _exif_of(reencode(decoded))["0th"][piexif.ImageIFD.ImageDescription]
+    assert desc.startswith(b"Enhanced derivative") and b"Harbour, 1931" in desc
+
+
+@pytest.mark.parametrize(
+    "bad_exif",
+    [
+        b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x0f",  # directory cut short
+        b"Exif\x00\x00II*\x00\xff\xff\xff\x7f",  # first IFD offset far outside the block
+        b"Exif\x00\x00garbage-not-a-tiff-header",
+    ],
+)
+def test_corrupt_exif_never_blocks_the_pixels(bad_exif: bytes) -> None:
+    data = save(RGB8, "JPEG", quality=98)
+    app1 = b"\xff\xe1" + struct.pack(">H", len(bad_exif) + 2) + bad_exif
+    damaged = data[:2] + app1 + data[2:]
+    decoded = codecs.decode(damaged)
+    assert decoded.pixels.shape == (48, 48, 3)
+    assert decoded.metadata.exif is None and any("corrupt EXIF dropped" in n for n in decoded.notes)
+    exif = _exif_of(reencode(decoded))
+    assert exif["0th"][piexif.ImageIFD.Software] == b"archive-enhance test"
+
+
+# --- bad files -----------------------------------------------------------------------------
+
+
+def test_empty_file() -> None:
+    with pytest.raises(EmptyFileError, match="empty"):
+        codecs.decode(b"")
+
+
+@pytest.mark.parametrize("data", [b"%PDF-1.7 not an image", b"hello world\n" * 10, bytes(range(256))])
+def test_not_an_image(data: bytes) -> None:
+    with pytest.raises(NotAnImageError, match="not a recognised image"):
+        codecs.decode(data)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "WEBP"])
+def test_truncated_files(fmt: str) -> None:
+    data = save(RGB8, fmt)
+    with pytest.raises(TruncatedImageError, match="truncated|incomplete"):
+        codecs.decode(data[: len(data) // 2])
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    bomb = _png_declaring(60_000, 60_000)
+    assert len(bomb) < 200
+    with pytest.raises(ImageTooLargeError, match=r"3,600,000,000 pixels exceeds the limit"):
+        codecs.decode(bomb)
+
+
+def test_pixel_limit_is_configurable() -> None:
+    data = save(RGB8, "PNG")
+    with pytest.raises(ImageTooLargeError, match="2,304 pixels exceeds the limit of 1,000"):
+        codecs.decode(data, max_pixels=1000)
+    assert codecs.decode(data, max_pixels=48 * 48).size == (48, 48)
+
+
+def test_gif_is_not_processed() -> None:
+    with pytest.raises(UnsupportedImageError, match="GIF"):
+        codecs.decode(save(RGB8[:, :, 0], "GIF"))
+
+
+def test_every_bad_input_error_has_its_own_code() -> None:
+    from enhance_ops import errors
+
+    kinds = [errors.EmptyFileError, errors.NotAnImageError, errors.UnsupportedImageError,
+             errors.TruncatedImageError, errors.CorruptImageError, errors.ImageTooLargeError]
+    assert len({k.code for k in kinds}) == len(kinds)
+    assert all(issubclass(k, errors.ImageError) for k in kinds)
+
+
+# --- encoding refusals ---------------------------------------------------------------------
+
+
+def test_16bit_cannot_be_written_as_jpeg() -> None:
+    with pytest.raises(EncodeError, match="8 bits"):
+        codecs.encode(np.zeros((4, 4, 3), np.float32), None, fmt="JPEG", bit_depth=16,
+                      meta=ImageMetadata(), scale=1, provenance=PROV)
+
+
+def test_alpha_cannot_be_written_as_jpeg() -> None:
+    with pytest.raises(EncodeError, match="no alpha"):
+        codecs.encode(np.zeros((4, 4, 3), np.float32), np.ones((4, 4), np.float32), fmt="JPEG",
+                      bit_depth=8, meta=ImageMetadata(), scale=1, provenance=PROV)
+
+
+def test_nan_pixels_are_refused() -> None:
+    pixels = np.zeros((4, 4, 3), np.float32)
+    pixels[1, 1, 1] = np.nan
+    with pytest.raises(EncodeError, match="NaN"):
+        codecs.encode(pixels, None, fmt="PNG", bit_depth=8, meta=ImageMetadata(), scale=1, provenance=PROV)
