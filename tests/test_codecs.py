@@ -231,9 +231,27 @@ def test_metadata_is_carried_scaled_and_marked(fmt: str) -> None:
     assert exif["0th"][piexif.ImageIFD.Make] == b"Epson"
     assert exif["0th"][piexif.ImageIFD.Software] == b"archive-enhance test"
     assert exif["0th"][piexif.ImageIFD.ImageDescription].startswith(b"Enhanced derivative")
-    if fmt != "TIFF":  # the Exif sub-IFD is not written into TIFF outputs (docs/formats.md)
-        assert exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1962:05:01 10:00:00"
-        assert exif["Exif"][piexif.ExifIFD.PixelXDimension] == 48
+    assert exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1962:05:01 10:00:00"
+    assert exif["Exif"][piexif.ExifIFD.PixelXDimension] == 48
+
+
+def test_tiff_keeps_gps_and_exif_sub_directories_at_16_bits() -> None:
+    exif = piexif.dump({
+        "0th": {piexif.ImageIFD.Make: b"Hasselblad"},
+        "Exif": {piexif.ExifIFD.DateTimeOriginal: b"1931:07:04 12:00:00", piexif.ExifIFD.FNumber: (8, 1),
+                 piexif.ExifIFD.ISOSpeedRatings: 100},
+        "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((52, 1), (22, 1), (0, 1))},
+    })
+    samples = (photo("astronaut", 24, top=40, left=200) * 65535).astype(np.uint16)
+    meta = ImageMetadata(exif=piexif.load(exif), icc_profile=SRGB_ICC, dpi=(600.0, 600.0))
+    out = codecs.encode(samples / 65535.0, None, fmt="TIFF", bit_depth=16, meta=meta, scale=2, provenance=PROV)
+    tags = Image.open(io.BytesIO(out)).getexif()
+    assert tags[271] == "Hasselblad"
+    assert tags.get_ifd(0x8769)[36867] == "1931:07:04 12:00:00" and tags.get_ifd(0x8769)[33437] == 8.0
+    assert tags.get_ifd(0x8825)[2] == (52.0, 22.0, 0.0)
+    with tifffile.TiffFile(io.BytesIO(out)) as tif:  # a second reader agrees, and the pixels are intact
+        assert tif.pages[0].tags["ExifTag"].value["DateTimeOriginal"] == "1931:07:04 12:00:00"
+        assert np.array_equal(tif.pages[0].asarray(), samples)
 
 
 def test_png_derivative_carries_text_provenance() -> None:

@@ -21,7 +21,7 @@ import tifffile
 from PIL import Image, ImageCms
 
 from . import metadata as md
-from . import png_chunks
+from . import png_chunks, tiff_exif
 from .errors import (
     CorruptImageError,
     EmptyFileError,
@@ -283,12 +283,13 @@ def _encode_tiff(
 ) -> bytes:
     import piexif
 
-    zeroth = piexif.load(exif)["0th"]
-    extratags = []
+    loaded = piexif.load(exif)
+    zeroth, sub_ifds = loaded["0th"], tiff_exif.sub_ifds(loaded)
+    extratags = tiff_exif.placeholders(list(sub_ifds))
     for tag, value in sorted(zeroth.items()):
         info = piexif.TAGS["Image"].get(tag)
         if tag in (270, 305, 282, 283, 296, 34665, 34853) or info is None or info["type"] not in _TIFF_TYPES:
-            continue  # written below by tifffile itself, or sub-IFD pointers tifffile cannot write
+            continue  # written by tifffile itself below, or sub-IFD pointers (appended afterwards)
         dtype = _TIFF_TYPES[info["type"]]
         if dtype == "s":
             value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
@@ -317,7 +318,7 @@ def _encode_tiff(
         metadata=None,
         extratags=extratags,
     )
-    return buf.getvalue()
+    return tiff_exif.append_sub_ifds(buf.getvalue(), sub_ifds)
 
 
 def _encode_pillow(

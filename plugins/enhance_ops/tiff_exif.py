@@ -1,0 +1,80 @@
+"""Write EXIF sub-IFDs (capture settings, GPS) into a classic little-endian TIFF.
+
+tifffile writes pixels, ICC, XMP and IFD0 tags but refuses to write the EXIF and GPS
+pointer tags; an archive's capture date lives in those sub-directories. The file is written
+with private placeholder tags, then each sub-IFD is appended, the placeholder renamed to the
+real pointer tag, and IFD0's entries put back in tag order.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import piexif
+
+EXIF_POINTER = 34665
+GPS_POINTER = 34853
+_PLACEHOLDER = {EXIF_POINTER: 65000, GPS_POINTER: 65001}  # private-range tag codes
+_FORMATS = {1: "B", 2: "B", 3: "H", 4: "I", 5: "II", 6: "b", 7: "B", 8: "h", 9: "i", 10: "ii", 11: "f", 12: "d"}
+_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+
+
+def _encode_value(kind: int, value: Any) -> tuple[int, bytes]:
+    """(count, little-endian bytes) of one tag value in piexif's representation."""
+    if kind == 2:
+        raw = value if isinstance(value, bytes) else str(value).encode("latin-1")
+        raw = raw if raw.endswith(b"\x00") else raw + b"\x00"
+        return len(raw), raw
+    if kind in (1, 7) and isinstance(value, bytes):
+        return len(value), value
+    items = value if isinstance(value, tuple) and (kind not in (5, 10) or isinstance(value[0], tuple)) else (value,)
+    fmt = _FORMATS[kind]
+    flat = [v for item in items for v in (item if isinstance(item, tuple) else (item,))]
+    return len(items), struct.pack("<" + fmt[0] * len(flat), *flat)
+
+
+def _ifd_bytes(tags: dict[int, Any], types: dict[int, dict[str, Any]], offset: int) -> bytes:
+    entries = [(t, types[t]["type"], *_encode_value(types[t]["type"], v)) for t, v in sorted(tags.items())]
+    data_start = offset + 2 + 12 * len(entries) + 4
+    head, tail = [struct.pack("<H", len(entries))], b""
+    for tag, kind, count, raw in entries:
+        if len(raw) <= 4:
+            head.append(struct.pack("<HHI", tag, kind, count) + raw.ljust(4, b"\x00"))
+        else:
+            head.append(struct.pack("<HHII", tag, kind, count, data_start + len(tail)))
+            tail += raw + (b"\x00" if len(raw) % 2 else b"")
+    return b"".join(head) + struct.pack("<I", 0) + tail
+
+
+def sub_ifds(exif: dict[str, Any]) -> dict[int, dict[int, Any]]:
+    """The sub-IFDs worth writing, keyed by their pointer tag; tags piexif cannot type are left out."""
+    known = {
+        EXIF_POINTER: {t: v for t, v in exif.get("Exif", {}).items() if t in piexif.TAGS["Exif"] and t != 40965},
+        GPS_POINTER: {t: v for t, v in exif.get("GPS", {}).items() if t in piexif.TAGS["GPS"]},
+    }
+    return {pointer: tags for pointer, tags in known.items() if tags}
+
+
+def placeholders(pointers: list[int]) -> list[tuple[int, str, int, int, bool]]:
+    """tifffile ``extratags`` reserving each pointer tag, to be patched by ``append_sub_ifds``."""
+    return [(_PLACEHOLDER[pointer], "I", 1, 0, True) for pointer in pointers]
+
+
+def append_sub_ifds(tiff: bytes, ifds: dict[int, dict[int, Any]]) -> bytes:
+    if tiff[:4] != b"II*\x00":
+        raise ValueError("expected a classic little-endian TIFF")
+    out = bytearray(tiff)
+    (ifd0,) = struct.unpack_from("<I", out, 4)
+    (count,) = struct.unpack_from("<H", out, ifd0)
+    entries = [bytearray(out[ifd0 + 2 + 12 * i : ifd0 + 14 + 12 * i]) for i in range(count)]
+    by_tag = {struct.unpack_from("<H", e)[0]: e for e in entries}
+    for pointer, tags in ifds.items():
+        if len(out) % 2:
+            out += b"\x00"
+        entry = by_tag[_PLACEHOLDER[pointer]]
+        struct.pack_into("<HHII", entry, 0, pointer, 4, 1, len(out))
+        types = piexif.TAGS["Exif" if pointer == EXIF_POINTER else "GPS"]
+        out += _ifd_bytes(tags, types, len(out))
+    entries.sort(key=lambda e: struct.unpack_from("<H", e)[0])
+    out[ifd0 + 2 : ifd0 + 2 + 12 * count] = b"".join(entries)
+    return bytes(out)
