@@ -170,6 +170,15 @@ def test_multi_page_tiff_uses_the_first_page_and_says_so() -> None:
     assert any("2 frames/pages" in n for n in decoded.notes)
 
 
+def test_animated_webp_uses_the_first_frame_and_says_so() -> None:
+    frames = [Image.fromarray(RGB8), Image.fromarray(255 - RGB8)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], lossless=True, duration=100)
+    decoded = codecs.decode(buf.getvalue())
+    assert np.array_equal((decoded.pixels * 255).round().astype(np.uint8), RGB8)
+    assert any("2 frames/pages" in n for n in decoded.notes)
+
+
 # --- orientation ---------------------------------------------------------------------------
 
 
