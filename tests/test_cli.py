@@ -48,7 +48,8 @@ def test_enhances_a_folder_and_reports_the_bad_file(batch: Path, tmp_path: Path,
     tiff = Image.open(out / "coffee_16bit.tif")
     assert tiff.tag_v2[258] == (16, 16, 16)
     record = json.loads((out / "cat_scan.jpg.json").read_text())
-    assert record["models"] == ["span-x2"] and len(record["weights_sha256"][0]) == 64
+    assert record["models"] == ["span-x2"] and len(record["weights_sha256"]["span-x2"]) == 64
+    assert record["preset"] == "archive-photo" and [s["stage"] for s in record["stages"]][:2] == ["dynamic_range", "exposure"]
     assert not (out / "nested" / "broken.jpg").exists()
     assert not list(out.rglob("*.part"))
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from . import codecs
 from .batch import Job, PlanError, plan
+from .chain.presets import PRESETS, resolve_preset
 from .chain.superres import Inference, Tiling
 from .errors import EnhanceError
 
@@ -22,13 +23,23 @@ def _enhance(args: argparse.Namespace) -> int:
 
     from .enhance import EnhanceOptions, Enhancer
 
+    overrides = list(args.set)
+    if args.scale:
+        overrides.append(f"superres.scale={args.scale}")
+    if args.model:
+        overrides.append("superres.models=" + json.dumps(args.model.split(",")))
+    if args.scale and not args.model:
+        overrides.append("superres.models=[]")  # the default models of that scale
+    if args.precision:
+        overrides.append(f"inference.precision={args.precision}")
     try:
         jobs = plan(Path(args.input), Path(args.output), args.format)
+        settings = resolve_preset(args.preset, overrides)
         options = EnhanceOptions(
-            scale=args.scale,
-            models=tuple(args.model.split(",")) if args.model else (),
+            preset=args.preset,
+            overrides=tuple(overrides),
             tiling=Tiling(args.tile, args.pad, args.overlap),
-            inference=Inference(args.device, args.precision),
+            inference=Inference(args.device, settings["inference"]["precision"]),
             max_pixels=args.max_pixels,
             output_format=args.format,
         )
@@ -39,7 +50,11 @@ def _enhance(args: argparse.Namespace) -> int:
     if not jobs:
         print(f"no images found in {args.input}", file=sys.stderr)
         return 2
-    print(f"{len(jobs)} image(s), x{args.scale} with {' then '.join(enhancer.model_names)}", file=sys.stderr)
+    chain = enhancer.chain
+    print(
+        f"{len(jobs)} image(s), preset {chain.preset_name}, x{chain.scale} with {' then '.join(chain.model_names)}",
+        file=sys.stderr,
+    )
     done, skipped, failed = 0, 0, []
     for job in tqdm(jobs, desc="images", unit="img", disable=args.quiet):
         if job.target.exists() and not args.overwrite:
@@ -88,6 +103,11 @@ def _models(_: argparse.Namespace) -> int:
     return 0
 
 
+def _presets(_: argparse.Namespace) -> int:
+    print(json.dumps(PRESETS, indent=2))
+    return 0
+
+
 def _samples(args: argparse.Namespace) -> int:
     from .samples import write_samples
 
@@ -103,13 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     enh = sub.add_parser("enhance", help="enhance an image file or a folder of images")
     enh.add_argument("input", help="an image file or a folder (searched recursively)")
     enh.add_argument("output", help="output folder (or file name for a single input)")
-    enh.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
-    enh.add_argument("--model", help="comma-separated models applied in order (default: the scale's default)")
+    enh.add_argument("--preset", default="archive-photo", choices=sorted(PRESETS), help="the chain to run")
+    enh.add_argument(
+        "--set", action="append", default=[], metavar="STAGE.SETTING=VALUE",
+        help="override one preset setting, e.g. denoise.strength=strong (repeatable)",
+    )
+    enh.add_argument("--scale", type=int, choices=(2, 4, 8), help="enlargement (default: the preset's, 4)")
+    enh.add_argument("--model", help="comma-separated SR models applied in order (default: the scale's default)")
     enh.add_argument("--tile", type=int, default=Tiling.tile, help="tile size in input pixels")
     enh.add_argument("--pad", type=int, default=Tiling.pad, help="context margin around each tile")
     enh.add_argument("--overlap", type=int, default=Tiling.overlap, help="cross-faded overlap between tiles")
     enh.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    enh.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    enh.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="default: the preset's")
     enh.add_argument("--format", choices=sorted(codecs.WRITE_FORMATS), help="output format (default: as input)")
     enh.add_argument("--max-pixels", type=int, default=codecs.DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     enh.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs never are)")
@@ -121,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=_fetch)
 
     sub.add_parser("models", help="list the models and whether their weights are ready").set_defaults(func=_models)
+    sub.add_parser("presets", help="print every preset's settings").set_defaults(func=_presets)
 
     samples = sub.add_parser("samples", help="write the sample batch of archive-like scans")
     samples.add_argument("folder")

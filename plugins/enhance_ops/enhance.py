@@ -1,50 +1,31 @@
 """One image from bytes to enhanced bytes, with a record of what was done to it.
 
-The models are loaded once per ``Enhancer`` and reused for every image of a batch.
+An ``Enhancer`` holds one resolved chain (preset + loaded models) for a whole run, and a
+content-hash cache so that an identical image met twice in a run is processed once.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import piexif
+
 from . import SOFTWARE, codecs
-from .chain.superres import Inference, Tiling, tiles, upscale, upscale_alpha
-from .models.manifest import get_entry
-from .models.weights import load_model
-
-DEFAULT_MODELS: dict[int, tuple[str, ...]] = {
-    2: ("span-x2",),
-    4: ("realesrgan-x4plus",),
-    8: ("realesrgan-x4plus", "span-x2"),
-}
-
-
-def resolve_models(scale: int, names: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The models for ``scale``: the defaults, or the named ones whose scales multiply to it."""
-    if not names:
-        if scale not in DEFAULT_MODELS:
-            raise ValueError(f"scale must be one of {sorted(DEFAULT_MODELS)}, not {scale}")
-        return DEFAULT_MODELS[scale]
-    product = 1
-    for name in names:
-        entry = get_entry(name)
-        if entry.task != "super-resolution":
-            raise ValueError(f"{name} is a {entry.task} model, not a super-resolution model")
-        product *= entry.scale
-    if product != scale:
-        raise ValueError(f"models {', '.join(names)} upscale x{product}, but x{scale} was asked for")
-    return names
+from .chain.pipeline import Chain
+from .chain.preprocess import LensInfo
+from .chain.superres import Inference, Tiling
 
 
 @dataclass(frozen=True)
 class EnhanceOptions:
-    scale: int = 4
-    models: tuple[str, ...] = ()
+    preset: str = "archive-photo"
+    overrides: tuple[str, ...] = ()
     tiling: Tiling = Tiling()
-    inference: Inference = Inference()
+    inference: Inference | None = None  # None: the preset's precision on the CPU
     max_pixels: int = codecs.DEFAULT_MAX_PIXELS
     output_format: str | None = None
     quality: int = 95
@@ -57,65 +38,95 @@ class EnhanceResult:
     record: dict[str, Any] = field(default_factory=dict)
 
 
+def _text(value: object) -> str:
+    return value.decode("latin-1", "replace").strip("\x00 ") if isinstance(value, bytes) else ""
+
+
+def _ratio(value: object) -> float:
+    return value[0] / value[1] if isinstance(value, tuple) and len(value) == 2 and value[1] else 0.0
+
+
+def lens_from_exif(exif: dict[str, Any] | None) -> LensInfo | None:
+    """The optics EXIF names, for the lens-distortion stage; None without EXIF."""
+    if not exif:
+        return None
+    zeroth, sub = exif.get("0th", {}), exif.get("Exif", {})
+    return LensInfo(
+        camera_make=_text(zeroth.get(piexif.ImageIFD.Make)),
+        camera_model=_text(zeroth.get(piexif.ImageIFD.Model)),
+        lens_make=_text(sub.get(piexif.ExifIFD.LensMake)),
+        lens_model=_text(sub.get(piexif.ExifIFD.LensModel)),
+        focal_length=_ratio(sub.get(piexif.ExifIFD.FocalLength)),
+        aperture=_ratio(sub.get(piexif.ExifIFD.FNumber)),
+    )
+
+
 class Enhancer:
     def __init__(self, options: EnhanceOptions) -> None:
         self.options = options
-        self.model_names = resolve_models(options.scale, options.models)
-        self.models = [
-            (options.inference.prepare(load_model(n)), get_entry(n).scale) for n in self.model_names
-        ]
+        self.chain = Chain(options.preset, options.overrides, tiling=options.tiling, inference=options.inference)
+        self._done: dict[str, EnhanceResult] = {}
 
     def tile_count(self, width: int, height: int) -> int:
-        count = 0
-        for _, scale in self.models:
-            count += sum(1 for _ in tiles(height, width, self.options.tiling))
-            width, height = width * scale, height * scale
-        return count
+        return self.chain.tile_count(width, height)
 
     def enhance(self, data: bytes, on_tile: Callable[[], None] | None = None) -> EnhanceResult:
-        opts = self.options
-        timings: dict[str, float] = {}
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in self._done:
+            earlier = self._done[digest]
+            return EnhanceResult(earlier.data, earlier.format, {**earlier.record, "cache": "identical content seen earlier in this run"})
+        opts, chain = self.options, self.chain
         start = time.perf_counter()
         image = codecs.decode(data, max_pixels=opts.max_pixels)
-        timings["decode_s"] = time.perf_counter() - start
+        decode_s = time.perf_counter() - start
 
-        start = time.perf_counter()
-        pixels, alpha = image.pixels, image.alpha
-        for model, scale in self.models:
-            pixels = upscale(pixels, model, scale, tiling=opts.tiling, inference=opts.inference, on_tile=on_tile)
-            alpha = None if alpha is None else upscale_alpha(alpha, scale)
-        timings["superres_s"] = time.perf_counter() - start
+        result = chain.run(
+            image.pixels,
+            image.alpha,
+            bit_depth=image.bit_depth,
+            icc_profile=image.metadata.icc_profile,
+            lens=lens_from_exif(image.metadata.exif),
+            on_tile=on_tile,
+        )
 
         start = time.perf_counter()
         fmt = opts.output_format or image.output_format
+        applied = [r.stage for r in result.stages if not r.decision.startswith(("skipped", "analysed"))]
         description = (
-            f"Enhanced derivative, not the archival master: x{opts.scale} super-resolution "
-            f"({' then '.join(self.model_names)})"
+            f"Enhanced derivative, not the archival master: preset {chain.preset_name}; "
+            f"x{chain.scale} with {' then '.join(chain.model_names)}; steps: {', '.join(applied)}"
         )
         out = codecs.encode(
-            pixels,
-            alpha,
+            result.pixels,
+            result.alpha,
             fmt=fmt,
             bit_depth=image.bit_depth,
-            meta=image.metadata,
-            scale=opts.scale,
+            meta=dataclasses.replace(image.metadata, icc_profile=result.icc_profile),
+            scale=result.scale,
             provenance=codecs.Provenance(SOFTWARE, description),
             quality=opts.quality,
         )
-        timings["encode_s"] = time.perf_counter() - start
+        encode_s = time.perf_counter() - start
         record = {
-            "input_sha256": hashlib.sha256(data).hexdigest(),
+            "input_sha256": digest,
             "input_format": image.format,
             "input_size": image.size,
             "bit_depth": image.bit_depth,
             "channels": image.pixels.shape[2] + (image.alpha is not None),
             "output_format": fmt,
-            "output_size": (pixels.shape[1], pixels.shape[0]),
-            "models": list(self.model_names),
-            "weights_sha256": [get_entry(n).sha256 for n in self.model_names],
-            "device": opts.inference.device,
-            "precision": opts.inference.precision,
+            "output_size": (result.pixels.shape[1], result.pixels.shape[0]),
+            "preset": chain.preset_name,
+            "settings": chain.settings,
+            "models": list(chain.model_names),
+            "weights_sha256": chain.weights,
+            "device": chain.inference.device,
+            "precision": chain.inference.precision,
+            "dynamic_range": result.analysis.as_record(),
+            "stages": [dataclasses.asdict(r) for r in result.stages],
             "notes": image.notes,
-            **timings,
+            "decode_s": decode_s,
+            "encode_s": encode_s,
         }
-        return EnhanceResult(out, fmt, record)
+        enhanced = EnhanceResult(out, fmt, record)
+        self._done[digest] = enhanced
+        return enhanced

@@ -135,3 +135,25 @@ def upscale(
     rgb = np.repeat(pixels, 3, axis=2) if grey else pixels
     out = upscale_rgb(rgb, model, scale, tiling=tiling, inference=inference, on_tile=on_tile)
     return out.mean(axis=2, keepdims=True) if grey else out
+
+
+def keep_input_colour(output: np.ndarray, source: np.ndarray, *, sigma_in_px: float = 2.0) -> np.ndarray:
+    """Colour-consistency guard: give the output the low-frequency chroma of its input.
+
+    GAN upscalers shift colours and tint grey scans. Detail (high-frequency chroma, all luma)
+    stays as the network made it; below ``sigma_in_px`` input pixels, chroma is the input's.
+    """
+    if output.shape[2] == 1:
+        return output
+    height, width = output.shape[:2]
+    scale = height / source.shape[0]
+    upsampled = cv2.resize(source, (width, height), interpolation=cv2.INTER_CUBIC)
+    sigma = sigma_in_px * scale
+
+    def chroma(rgb: np.ndarray) -> np.ndarray:
+        y = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        return rgb - y[..., None]
+
+    low_out = cv2.GaussianBlur(chroma(output), (0, 0), sigma)
+    low_in = cv2.GaussianBlur(chroma(upsampled), (0, 0), sigma)
+    return np.clip(output - low_out + low_in, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,195 @@
+"""ICC matrix-shaper profiles: read them, write them, convert pixels between them in float.
+
+Pillow's LittleCMS binding converts 8-bit images only; archive masters are often 16-bit. RGB
+working spaces (sRGB, Adobe RGB, Display P3, ProPhoto, eciRGB, …) are matrix-shaper
+profiles: per-channel tone curves plus a 3x3 matrix to the D50 connection space, which is
+exact to apply in float32. Profiles built on lookup tables are reported as unsupported.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+D50 = np.array([0.9642, 1.0, 0.8249])
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+
+
+class UnsupportedProfileError(ValueError):
+    """The profile is not an RGB matrix-shaper profile."""
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A tone curve: ``gamma`` alone, the sRGB-style parametric form, or a sampled table."""
+
+    gamma: float = 1.0
+    params: tuple[float, ...] = ()  # ICC parametric type 3: g, a, b, c, d
+    table: tuple[float, ...] = ()
+
+    def to_linear(self, x: np.ndarray) -> np.ndarray:
+        x = np.clip(x, 0.0, 1.0)
+        if self.table:
+            return np.interp(x, np.linspace(0, 1, len(self.table)), self.table).astype(np.float32)
+        if self.params:
+            g, a, b, c, d = self.params
+            return np.where(x >= d, np.power(a * x + b, g), c * x).astype(np.float32)
+        return np.power(x, self.gamma).astype(np.float32)
+
+    def from_linear(self, y: np.ndarray) -> np.ndarray:
+        y = np.clip(y, 0.0, 1.0)
+        if self.table:
+            return np.interp(y, self.table, np.linspace(0, 1, len(self.table))).astype(np.float32)
+        if self.params:
+            g, a, b, c, d = self.params
+            return np.where(y >= c * d, (np.power(y, 1 / g) - b) / a, y / c).astype(np.float32)
+        return np.power(y, 1 / self.gamma).astype(np.float32)
+
+
+SRGB_CURVE = Curve(params=(2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045))
+
+
+@dataclass(frozen=True)
+class MatrixShaper:
+    name: str
+    to_pcs: np.ndarray  # linear RGB → XYZ (D50), the rXYZ/gXYZ/bXYZ columns
+    curves: tuple[Curve, Curve, Curve]
+
+    def to_xyz(self, rgb: np.ndarray) -> np.ndarray:
+        linear = np.stack([self.curves[i].to_linear(rgb[..., i]) for i in range(3)], axis=-1)
+        return linear @ self.to_pcs.T.astype(np.float32)
+
+    def from_xyz(self, xyz: np.ndarray) -> np.ndarray:
+        linear = xyz @ np.linalg.inv(self.to_pcs).T.astype(np.float32)
+        return np.stack([self.curves[i].from_linear(linear[..., i]) for i in range(3)], axis=-1)
+
+
+def _matrix_from_primaries(primaries: list[tuple[float, float]], white: tuple[float, float]) -> np.ndarray:
+    """RGB → XYZ for the given chromaticities, adapted to D50 with Bradford (as ICC profiles are)."""
+    xyz = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in primaries]).T
+    w = np.array([white[0] / white[1], 1.0, (1 - white[0] - white[1]) / white[1]])
+    m = xyz * np.linalg.solve(xyz, w)
+    adapt = np.linalg.inv(_BRADFORD) @ np.diag((_BRADFORD @ D50) / (_BRADFORD @ w)) @ _BRADFORD
+    return adapt @ m
+
+
+_D65 = (0.3127, 0.3290)
+SPACES = {
+    "sRGB": MatrixShaper(
+        "sRGB", _matrix_from_primaries([(0.64, 0.33), (0.30, 0.60), (0.15, 0.06)], _D65), (SRGB_CURVE,) * 3
+    ),
+    "Adobe RGB": MatrixShaper(
+        "Adobe RGB (1998)",
+        _matrix_from_primaries([(0.64, 0.33), (0.21, 0.71), (0.15, 0.06)], _D65),
+        (Curve(gamma=563 / 256),) * 3,
+    ),
+    "Display P3": MatrixShaper(
+        "Display P3", _matrix_from_primaries([(0.680, 0.320), (0.265, 0.690), (0.150, 0.060)], _D65), (SRGB_CURVE,) * 3
+    ),
+}
+
+
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def _xyz_tag(xyz: np.ndarray) -> bytes:
+    return b"XYZ \x00\x00\x00\x00" + b"".join(_s15(v) for v in xyz)
+
+
+def _curve_tag(curve: Curve) -> bytes:
+    if curve.params:
+        return b"para\x00\x00\x00\x00" + struct.pack(">HH", 3, 0) + b"".join(_s15(v) for v in curve.params)
+    return b"curv\x00\x00\x00\x00" + struct.pack(">IH", 1, round(curve.gamma * 256)) + b"\x00\x00"
+
+
+def _text_tag(text: str) -> bytes:
+    """multiLocalizedUnicodeType with one English record (ICC v4)."""
+    body = text.encode("utf-16-be")
+    return b"mluc\x00\x00\x00\x00" + struct.pack(">II", 1, 12) + b"enUS" + struct.pack(">II", len(body), 28) + body
+
+
+def build_profile(space: MatrixShaper) -> bytes:
+    """A v4 display-class ICC profile for ``space`` that LittleCMS (and so Pillow) reads."""
+    tags = [
+        (b"desc", _text_tag(space.name)),
+        (b"cprt", _text_tag("No copyright, use freely")),
+        (b"wtpt", _xyz_tag(D50)),
+        (b"rXYZ", _xyz_tag(space.to_pcs[:, 0])),
+        (b"gXYZ", _xyz_tag(space.to_pcs[:, 1])),
+        (b"bXYZ", _xyz_tag(space.to_pcs[:, 2])),
+        (b"rTRC", _curve_tag(space.curves[0])),
+        (b"gTRC", _curve_tag(space.curves[1])),
+        (b"bTRC", _curve_tag(space.curves[2])),
+    ]
+    table_size = 4 + 12 * len(tags)
+    offset, entries, data = 128 + table_size, b"", b""
+    for sig, payload in tags:
+        payload += b"\x00" * (-len(payload) % 4)
+        entries += sig + struct.pack(">II", offset + len(data), len(payload))
+        data += payload
+    size = 128 + table_size + len(data)
+    header = (
+        struct.pack(">I", size) + b"lcms" + bytes([4, 0x30, 0, 0]) + b"mntrRGB XYZ "
+        + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + b"\x00" * 4 + struct.pack(">I", 0)
+        + b"\x00" * 8 + b"\x00" * 8 + struct.pack(">I", 0) + b"".join(_s15(v) for v in D50) + b"\x00" * 4
+    )
+    header += b"\x00" * (128 - len(header))
+    return header + struct.pack(">I", len(tags)) + entries + data
+
+
+def _read_curve(data: bytes) -> Curve:
+    kind = data[:4]
+    if kind == b"curv":
+        (count,) = struct.unpack(">I", data[8:12])
+        if count == 0:
+            return Curve(gamma=1.0)
+        if count == 1:
+            return Curve(gamma=struct.unpack(">H", data[12:14])[0] / 256)
+        values = struct.unpack(f">{count}H", data[12 : 12 + 2 * count])
+        return Curve(table=tuple(v / 65535 for v in values))
+    if kind == b"para":
+        (function,) = struct.unpack(">H", data[8:10])
+        n = {0: 1, 1: 3, 2: 4, 3: 5, 4: 7}[function]
+        values = [v / 65536 for v in struct.unpack(f">{n}i", data[12 : 12 + 4 * n])]
+        if function == 0:
+            return Curve(gamma=values[0])
+        if function == 3:
+            return Curve(params=tuple(values))
+        g, a, b = values[:3]
+        c = values[3] if function == 2 else 0.0
+        samples = np.linspace(0, 1, 4096)
+        base = np.clip(a * samples + b, 0, None)
+        return Curve(table=tuple(np.where(samples >= -b / a, np.power(base, g) + c, c).tolist()))
+    raise UnsupportedProfileError(f"tone curve type {kind!r} is not supported")
+
+
+def parse_profile(profile: bytes) -> MatrixShaper:
+    if len(profile) < 132 or profile[36:40] != b"acsp":
+        raise UnsupportedProfileError("not an ICC profile")
+    if profile[16:20] != b"RGB ":
+        raise UnsupportedProfileError(f"colour space {profile[16:20].decode('latin-1').strip()} is not RGB")
+    (count,) = struct.unpack(">I", profile[128:132])
+    tags = {}
+    for i in range(count):
+        sig, offset, size = struct.unpack(">4sII", profile[132 + 12 * i : 144 + 12 * i])
+        tags[sig] = profile[offset : offset + size]
+    needed = [b"rXYZ", b"gXYZ", b"bXYZ", b"rTRC", b"gTRC", b"bTRC"]
+    if not all(t in tags for t in needed):
+        raise UnsupportedProfileError("not a matrix-shaper profile (lookup-table profiles are not supported)")
+    columns = [[v / 65536 for v in struct.unpack(">3i", tags[t][8:20])] for t in needed[:3]]
+    name = "embedded profile"
+    if b"desc" in tags and tags[b"desc"][:4] == b"desc":
+        (length,) = struct.unpack(">I", tags[b"desc"][8:12])
+        name = tags[b"desc"][12 : 12 + length].rstrip(b"\x00").decode("latin-1")
+    elif b"desc" in tags and tags[b"desc"][:4] == b"mluc":
+        length, offset = struct.unpack(">II", tags[b"desc"][20:28])
+        name = tags[b"desc"][offset : offset + length].decode("utf-16-be", "replace")
+    curves = tuple(_read_curve(tags[t]) for t in needed[3:])
+    return MatrixShaper(name, np.array(columns).T, curves)  # type: ignore[arg-type]
+
+
+def convert(rgb: np.ndarray, source: MatrixShaper, target: MatrixShaper) -> np.ndarray:
+    """Relative colorimetric conversion in float32; out-of-gamut colours are clipped."""
+    return np.clip(target.from_xyz(source.to_xyz(rgb)), 0.0, 1.0).astype(np.float32)

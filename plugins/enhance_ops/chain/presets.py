@@ -1,0 +1,101 @@
+"""Every preset in one place, as plain data: which stages run, in which order, with what settings.
+
+A run picks a preset by name and may override single settings (``denoise.strength=strong``).
+Each stage also takes ``blend`` (0-1): progressive enhancement, the share of the stage's
+change that is kept (1 = all of it, 0.5 = halfway between its input and its output).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+STAGES = (
+    "exposure",
+    "colour_cast",
+    "lens",
+    "denoise",
+    "superres",
+    "colour_restore",
+    "sharpen",
+    "local_contrast",
+    "colour_space",
+)
+
+_BASE: dict[str, dict[str, Any]] = {
+    "exposure": {"enabled": True, "blend": 1.0},
+    "colour_cast": {"enabled": True, "blend": 1.0},
+    "lens": {"enabled": True, "k1": 0.0, "k2": 0.0, "blend": 1.0},
+    "denoise": {"strength": "auto", "sigma": None, "blend": 1.0},
+    "superres": {"scale": 4, "models": [], "colour_guard": True, "max_output_long_side": 30000, "blend": 1.0},
+    "colour_restore": {"mode": "auto", "blend": 1.0},
+    "sharpen": {"amount": 0.4, "blend": 1.0},
+    "local_contrast": {"clip_limit": 1.2, "blend": 1.0},
+    "colour_space": {"target": None},
+    "inference": {"precision": "fp32"},
+}
+
+
+def _preset(**changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    preset = copy.deepcopy(_BASE)
+    for stage, settings in changes.items():
+        preset[stage].update(settings)
+    return preset
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # Prints and negatives: the full chain, real-world SR (Real-ESRGAN), faded colours restored when detected.
+    # Cast correction is opt-in (colour_cast.enabled=true): no single-image estimate tells a warm
+    # scene from a cast reliably (docs/chain.md), and an archive's default is to do no harm.
+    "archive-photo": _preset(colour_cast={"enabled": False}),
+    # Text, drawings, maps: fidelity SR (no invented texture), impulse dust removed, no colour work.
+    "document-scan": _preset(
+        exposure={"enabled": False},
+        colour_cast={"enabled": False},
+        superres={"models": ["span-x4"]},
+        colour_restore={"mode": "off"},
+        sharpen={"amount": 0.6},
+        local_contrast={"clip_limit": 0.0},
+    ),
+    # As close to the master as possible: PSNR-oriented SR only, plus the colour guard.
+    "fidelity": _preset(
+        exposure={"enabled": False},
+        colour_cast={"enabled": False},
+        lens={"enabled": False},
+        denoise={"strength": "off"},
+        superres={"models": ["span-x4"]},
+        colour_restore={"mode": "off"},
+        sharpen={"amount": 0.0},
+        local_contrast={"clip_limit": 0.0},
+    ),
+    # Throughput on CPU workers: the compact SR model in bfloat16.
+    "fast-cpu": _preset(
+        superres={"models": ["realesr-animevideov3-x4"]},
+        local_contrast={"clip_limit": 0.0},
+        inference={"precision": "bf16"},
+    ),
+}
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def resolve_preset(name: str, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """The named preset with ``stage.setting=value`` overrides applied (values parsed as JSON when they can be)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    preset = copy.deepcopy(PRESETS[name])
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        stage, dot, setting = key.partition(".")
+        if not sep or not dot:
+            raise ValueError(f"override {item!r} must look like stage.setting=value")
+        if stage not in preset or setting not in preset[stage]:
+            known = ", ".join(f"{s}.{k}" for s in preset for k in preset[s])
+            raise ValueError(f"unknown setting {key!r}; known settings: {known}")
+        preset[stage][setting] = _parse_value(value)
+    return preset

@@ -1,0 +1,90 @@
+"""Noise is measured, classified and removed in the way its kind needs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import photo, psnr
+
+from enhance_ops.chain import denoise as dn
+from enhance_ops.models.weights import load_model
+
+PHOTOS = ["chelsea", "coffee", "astronaut", "rocket", "camera"]
+
+
+def _photo(name: str, size: int = 256) -> np.ndarray:
+    image = photo(name)
+    image = image[..., None] if image.ndim == 2 else image
+    return np.ascontiguousarray(image[:size, :size])
+
+
+def _noisy(image: np.ndarray, sigma_255: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(image + rng.normal(0, sigma_255 / 255, image.shape), 0, 1).astype(np.float32)
+
+
+def _salt_and_pepper(image: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    draw = rng.random(image.shape[:2])
+    out = image.copy()
+    out[draw < fraction / 2] = 0.0
+    out[draw > 1 - fraction / 2] = 1.0
+    return out, (draw < fraction / 2) | (draw > 1 - fraction / 2)
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+@pytest.mark.parametrize("sigma", [5, 10, 15, 25])
+def test_known_sigma_is_recovered_within_20_percent(name: str, sigma: int) -> None:
+    estimate = dn.estimate_sigma(_noisy(_photo(name), sigma)) * 255
+    assert estimate == pytest.approx(sigma, rel=0.2)
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_clean_photos_are_classified_clean_or_barely_noisy(name: str) -> None:
+    estimate = dn.analyse_noise(_photo(name))
+    assert estimate.impulse_fraction < 0.001 and estimate.sigma * 255 < 3
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_gaussian_and_impulse_noise_are_told_apart(name: str) -> None:
+    clean = _photo(name)
+    assert dn.analyse_noise(_noisy(clean, 25)).kind == "gaussian"
+    assert dn.analyse_noise(_salt_and_pepper(clean, 0.05)[0]).kind == "impulse"
+
+
+def test_impulses_are_repaired_and_nothing_else_is_touched() -> None:
+    clean = _photo("coffee")
+    dusty, _ = _salt_and_pepper(clean, 0.05)
+    out, record = dn.denoise(dusty, load_model("ffdnet-color"), strength="auto")
+    assert "impulse noise detected" in record["decision"]
+    assert psnr(out, clean) > psnr(dusty, clean) + 15
+    mask = dn.impulse_mask(dusty)
+    repaired = dn.remove_impulses(dusty, mask)
+    assert np.array_equal(repaired[~mask], dusty[~mask])
+    assert psnr(repaired, clean) > psnr(dusty, clean) + 15
+
+
+@pytest.mark.parametrize("name", ["chelsea", "astronaut", "camera"])
+def test_gaussian_noise_goes_through_ffdnet_with_the_measured_level(name: str) -> None:
+    clean = _photo(name, 192)
+    noisy = _noisy(clean, 25)
+    out, record = dn.denoise(noisy, load_model("ffdnet-color"))
+    assert "FFDNet" in record["decision"] and record["strength"] == "strong"
+    assert record["model_sigma_255"] == pytest.approx(25 * dn.STRENGTH_FACTOR["strong"], rel=0.2)
+    assert out.shape == clean.shape
+    assert psnr(out, clean) > psnr(noisy, clean) + 5
+
+
+def test_strength_follows_sigma_and_can_be_overridden() -> None:
+    assert [dn.strength_for(s / 255) for s in (3, 12, 30)] == ["weak", "medium", "strong"]
+    noisy = _noisy(_photo("coffee", 128), 12)
+    ffdnet = load_model("ffdnet-color")
+    _, auto = dn.denoise(noisy, ffdnet)
+    _, forced = dn.denoise(noisy, ffdnet, strength="strong", sigma_override=30)
+    assert auto["strength"] == "medium"
+    assert forced["strength"] == "strong" and forced["model_sigma_255"] == pytest.approx(30 * 1.15)
+
+
+def test_clean_image_is_not_smeared() -> None:
+    clean = _photo("rocket", 128)
+    out, record = dn.denoise(clean, load_model("ffdnet-color"))
+    assert record["decision"].startswith("skipped") and out is clean

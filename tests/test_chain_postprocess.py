@@ -1,0 +1,108 @@
+"""Sharpening without halos, local contrast on lightness only, and ICC colour-space conversion."""
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from conftest import enlarge_bicubic, photo, shrink
+from PIL import Image, ImageCms
+
+from enhance_ops.chain import icc
+from enhance_ops.chain.colour_math import luma, srgb_to_lab
+from enhance_ops.chain.postprocess import adaptive_sharpen, convert_colour_space, local_contrast
+
+
+def _soft(name: str) -> np.ndarray:
+    image = photo(name)
+    image = np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image
+    return enlarge_bicubic(shrink(image[:256, :256], 2), 2)
+
+
+def _overshoot_255(out: np.ndarray, source: np.ndarray) -> float:
+    """How far the result leaves the 5x5 range of its input: halos and ringing."""
+    y0, y1 = luma(source), luma(out)
+    kernel = np.ones((5, 5), np.uint8)
+    return float(np.maximum(y1 - cv2.dilate(y0, kernel), cv2.erode(y0, kernel) - y1).max() * 255)
+
+
+def _sharpness(image: np.ndarray) -> float:
+    return float(cv2.Laplacian(luma(image), cv2.CV_32F).var())
+
+
+def _plain_unsharp(image: np.ndarray, amount: float) -> np.ndarray:
+    y = luma(image)
+    return np.clip(image + (amount * (y - cv2.GaussianBlur(y, (0, 0), 1.0)))[..., None], 0, 1)
+
+
+@pytest.mark.parametrize("name", ["chelsea", "coffee", "camera", "page"])
+def test_sharpening_adds_detail_without_halos(name: str) -> None:
+    soft = _soft(name)
+    out, _ = adaptive_sharpen(soft, amount=0.6)
+    assert _sharpness(out) > 1.5 * _sharpness(soft)
+    assert _overshoot_255(out, soft) <= 3.0
+    assert _overshoot_255(_plain_unsharp(soft, 0.6), soft) > 10  # what the limiter prevents
+
+
+def test_sharpening_backs_off_on_noise() -> None:
+    soft = _soft("coffee")
+    noisy = np.clip(soft + np.random.default_rng(0).normal(0, 8 / 255, soft.shape), 0, 1).astype(np.float32)
+    calm, record = adaptive_sharpen(noisy, amount=0.6, noise_sigma=8 / 255)
+    eager, _ = adaptive_sharpen(noisy, amount=0.6, noise_sigma=0.0)
+    assert record["noise_damping"] < 0.3
+    assert np.abs(calm - noisy).mean() < 0.5 * np.abs(eager - noisy).mean()
+
+
+def _local_std(image: np.ndarray) -> float:
+    y = luma(image)
+    mean = cv2.blur(y, (16, 16))
+    return float(np.sqrt(np.maximum(cv2.blur(y * y, (16, 16)) - mean * mean, 0)).mean())
+
+
+@pytest.mark.parametrize("name", ["chelsea", "coffee", "rocket"])
+def test_local_contrast_raises_lightness_contrast_and_keeps_hue(name: str) -> None:
+    image = photo(name)
+    out, record = local_contrast(image, clip_limit=1.5)
+    assert record["decision"] == "CLAHE on L*"
+    assert _local_std(out) > 1.1 * _local_std(image)
+    before, after = srgb_to_lab(image), srgb_to_lab(out)
+    coloured = np.hypot(before[..., 1], before[..., 2]) > 15
+    hue_shift = np.abs(np.angle(np.exp(1j * (np.arctan2(after[..., 2], after[..., 1])
+                                              - np.arctan2(before[..., 2], before[..., 1])))))
+    assert float(np.median(hue_shift[coloured])) < 0.03  # radians
+
+
+def test_local_contrast_keeps_16bit_precision() -> None:
+    ramp = np.linspace(0.3, 0.31, 256 * 256, dtype=np.float32).reshape(256, 256, 1)  # 655 16-bit levels
+    out, _ = local_contrast(ramp, clip_limit=1.2)
+    levels = np.unique(np.round(out * 65535)).size
+    assert levels > 300  # an 8-bit pipeline would leave at most a handful
+
+
+@pytest.mark.parametrize("target", ["Adobe RGB", "Display P3"])
+def test_colour_space_conversion_matches_littlecms(target: str) -> None:
+    rgb8 = (photo("astronaut")[:128, :128] * 255).astype(np.uint8)
+    converted, profile, record = convert_colour_space(rgb8 / 255.0, None, target)
+    assert record["target"] == icc.SPACES[target].name and profile is not None
+    reference = ImageCms.profileToProfile(
+        Image.fromarray(rgb8), ImageCms.createProfile("sRGB"), ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+        renderingIntent=1,
+    )
+    assert np.abs(np.asarray(reference, np.float32) - converted * 255).max() <= 1.0
+
+
+def test_conversion_reads_the_embedded_profile_and_round_trips_at_16_bits() -> None:
+    rgb = photo("coffee")[:64, :64]
+    adobe, adobe_profile, _ = convert_colour_space(rgb, None, "Adobe RGB")
+    back, srgb_profile, record = convert_colour_space(adobe, adobe_profile, "sRGB")
+    assert record["source"] == "Adobe RGB (1998)"
+    assert np.abs(back - rgb).max() < 2 / 65535 * 255 / 255 + 1e-4
+    assert icc.parse_profile(srgb_profile).name == "sRGB"
+
+
+def test_non_matrix_profiles_are_left_alone() -> None:
+    lab_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    rgb = photo("coffee")[:16, :16]
+    out, profile, record = convert_colour_space(rgb, lab_profile, "sRGB")
+    assert out is rgb and profile == lab_profile and record["decision"].startswith("skipped")
