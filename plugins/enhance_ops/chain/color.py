@@ -2,9 +2,13 @@
 
 Ageing dye prints lose density per dye (contrast falls unevenly per channel), their paper
 base yellows (a yellow/magenta stain lifts the shadows) and their colours bleach. The
-restoration takes the colour of the darkest and brightest pixels (by luma) as what had been
-neutral black and white, maps them back per channel, and then gives back part of the lost
-saturation. docs/chain.md has the benchmark it was chosen on, and where it falls short.
+restoration removes the stain seen in the darkest pixels, restores the contrast between the
+darkest and brightest pixels (by luma), and gives back part of the lost saturation.
+
+Which part of a highlight's colour is the scene and which is fading cannot be told from the
+pixels: a warm sunset and a yellowed print look alike. So the per-channel (cast) part of the
+correction is applied only halfway (``cast_weight``), which measured best on average on the
+benchmark in bench/fading_benchmark.py; docs/chain.md has its results and shortfall.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import numpy as np
 from .colour_math import lab_to_srgb, luma, srgb_to_lab
 
 Record = dict[str, Any]
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,8 @@ def fading_signs(image: np.ndarray, fraction: float = 0.002) -> FadingSigns:
     black_lab = srgb_to_lab(black[None, None, :])[0, 0]
     lab = srgb_to_lab(image)
     return FadingSigns(
-        black_luma=float(black @ np.array([0.2126, 0.7152, 0.0722], np.float32)),
-        range_luma=float((white - black) @ np.array([0.2126, 0.7152, 0.0722], np.float32)),
+        black_luma=float(black @ _LUMA),
+        range_luma=float((white - black) @ _LUMA),
         stain_chroma=float(np.hypot(black_lab[1], black_lab[2])),
         chroma_p95=float(np.percentile(np.hypot(lab[..., 1], lab[..., 2]), 95)),
     )
@@ -56,8 +61,9 @@ def restore_faded_colour(
     *,
     mode: str = "auto",
     fraction: float = 0.002,
-    chroma_target: float = 40.0,
-    max_chroma_gain: float = 1.5,
+    cast_weight: float = 0.5,
+    chroma_target: float = 35.0,
+    max_chroma_gain: float = 1.6,
 ) -> tuple[np.ndarray, Record]:
     """``mode``: auto (only when the image shows signs of fading), on, or off."""
     if image.shape[2] == 1:
@@ -67,7 +73,10 @@ def restore_faded_colour(
     if mode == "off" or (mode == "auto" and not signs.faded):
         return image, {**record, "decision": "skipped: " + ("turned off" if mode == "off" else "no signs of fading")}
     black, white = _extremes(image, fraction)
-    out = np.clip((image - black) / np.maximum(white - black, 1e-3), 0.0, 1.0)
+    span = np.maximum(white - black, 1e-3)
+    joint = float(span @ _LUMA)
+    gains = np.power(1 / span, cast_weight) * (1 / joint) ** (1 - cast_weight)
+    out = np.clip((image - black) * gains, 0.0, 1.0)
     lab = srgb_to_lab(out)
     chroma_p95 = float(np.percentile(np.hypot(lab[..., 1], lab[..., 2]), 95))
     gain = float(np.clip(chroma_target / max(chroma_p95, 1e-3), 1.0, max_chroma_gain))
@@ -76,6 +85,7 @@ def restore_faded_colour(
         **record,
         "black_point": [round(float(v), 4) for v in black],
         "white_point": [round(float(v), 4) for v in white],
+        "gains": [round(float(v), 4) for v in gains],
         "chroma_gain": round(gain, 3),
         "decision": "faded colours restored",
     }

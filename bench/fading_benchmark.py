@@ -1,0 +1,82 @@
+"""Faded-colour restoration benchmark: real photos, synthetic print fading, CIEDE2000 to the original.
+
+Photos: four from scikit-image's wheel (the "tuning" set the restoration's settings were
+chosen on) and the five TID2013 reference photos in ../shared/calibration (held out).
+Methods: the faded input itself, grey-world white balance, and ``restore_faded_colour``.
+
+    .venv/bin/python bench/fading_benchmark.py      # writes bench/results/fading.json
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from skimage import data as skdata
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+from enhance_ops.chain.color import restore_faded_colour
+from enhance_ops.chain.colour_math import linear_to_srgb, srgb_to_linear
+from enhance_ops.degrade import fade
+
+ROOT = Path(__file__).resolve().parents[1]
+CALIBRATION = ROOT.parent / "shared" / "calibration" / "iqa" / "ref"
+TUNING = ["chelsea", "coffee", "astronaut", "rocket"]
+HELD_OUT = ["I03", "I04", "I06", "I08", "I19"]
+STRENGTHS = (0.6, 1.0)
+
+
+def photos() -> dict[str, tuple[str, np.ndarray]]:
+    found = {n: ("tuning", getattr(skdata, n)().astype(np.float32) / 255) for n in TUNING}
+    for n in HELD_OUT:
+        found[n] = ("held-out", np.asarray(Image.open(CALIBRATION / f"{n}.bmp").convert("RGB"), np.float32) / 255)
+    return found
+
+
+def grey_world(image: np.ndarray) -> np.ndarray:
+    linear = srgb_to_linear(image)
+    means = linear.reshape(-1, 3).mean(axis=0)
+    return linear_to_srgb(linear * means.mean() / means)
+
+
+def delta_e(a: np.ndarray, b: np.ndarray) -> float:
+    return float(deltaE_ciede2000(rgb2lab(a), rgb2lab(b)).mean())
+
+
+def run() -> dict[str, object]:
+    rows = []
+    for name, (group, original) in photos().items():
+        for strength in STRENGTHS:
+            faded = fade(original, strength)
+            restored, record = restore_faded_colour(faded, mode="on")
+            rows.append({
+                "photo": name, "set": group, "strength": strength,
+                "faded": delta_e(faded, original),
+                "grey_world": delta_e(grey_world(faded), original),
+                "restored": delta_e(restored, original),
+                "detected_as_faded": bool(restore_faded_colour(faded, mode="auto")[1]["decision"] != "skipped: no signs of fading"),
+            })
+    summary = {}
+    for group in ("tuning", "held-out", "all"):
+        for strength in STRENGTHS:
+            sub = [r for r in rows if r["strength"] == strength and group in ("all", r["set"])]
+            means = {k: float(np.mean([r[k] for r in sub])) for k in ("faded", "grey_world", "restored")}
+            summary[f"{group}@{strength}"] = {**means, "restored/faded": means["restored"] / means["faded"]}
+    return {"rows": rows, "summary": summary}
+
+
+def main() -> int:
+    result = run()
+    out = ROOT / "bench" / "results" / "fading.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for key, s in result["summary"].items():
+        print(f"{key:18} faded {s['faded']:6.2f}  grey-world {s['grey_world']:6.2f}  "
+              f"restored {s['restored']:6.2f}  ratio {s['restored/faded']:.2f}")
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

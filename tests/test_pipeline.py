@@ -1,0 +1,128 @@
+"""The chain runner: presets, overrides, records, progressive blending, caching, dynamic scaling."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import photo, psnr, save, shrink
+
+from enhance_ops.chain import pipeline, superres
+from enhance_ops.chain.presets import PRESETS, STAGES, resolve_preset
+from enhance_ops.cli import main
+from enhance_ops.enhance import EnhanceOptions, Enhancer
+from enhance_ops.models.weights import load_model
+from enhance_ops.samples import write_samples
+
+
+def test_every_preset_names_every_stage() -> None:
+    for name, preset in PRESETS.items():
+        assert set(STAGES) <= set(preset), name
+
+
+def test_overrides_are_parsed_and_checked() -> None:
+    settings = resolve_preset("archive-photo", ["denoise.strength=strong", "superres.scale=2", "sharpen.amount=0.8"])
+    assert settings["denoise"]["strength"] == "strong" and settings["superres"]["scale"] == 2
+    assert settings["sharpen"]["amount"] == 0.8
+    assert PRESETS["archive-photo"]["denoise"]["strength"] == "auto"  # the preset itself is untouched
+    with pytest.raises(ValueError, match="unknown setting 'denoise.strenght'.*denoise.strength"):
+        resolve_preset("archive-photo", ["denoise.strenght=strong"])
+    with pytest.raises(ValueError, match="unknown preset"):
+        resolve_preset("holiday-snaps")
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_runs_and_records_every_stage(preset: str) -> None:
+    chain = pipeline.Chain(preset, ("superres.scale=2", "superres.models=[]"))
+    image = shrink(photo("chelsea", 96, top=60, left=150), 2)
+    result = chain.run(image)
+    assert result.pixels.shape == (96, 96, 3) and result.scale == 2
+    stages = [r.stage for r in result.stages]
+    assert stages[0] == "dynamic_range" and stages[-1] == "colour_space" and "superres" in stages
+    for record in result.stages:
+        assert record.decision and record.seconds >= 0
+
+
+def test_records_say_what_was_decided() -> None:
+    chain = pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]"))
+    clean = photo("coffee", 64, top=100, left=200)
+    dusty = clean.copy()
+    dusty[np.random.default_rng(0).random(clean.shape[:2]) < 0.03] = 1.0
+    records = {r.stage: r for r in chain.run(dusty).stages}
+    assert "impulse noise detected" in records["denoise"].decision
+    assert records["superres"].details["models"] == ["span-x2"]
+
+
+def test_progressive_blend_keeps_part_of_a_stage() -> None:
+    image = shrink(photo("astronaut", 128, top=20, left=150), 2)
+    full = pipeline.Chain("fidelity", ("superres.scale=2", "superres.models=[]", "sharpen.amount=0.8"))
+    half = pipeline.Chain("fidelity", ("superres.scale=2", "superres.models=[]", "sharpen.amount=0.8", "sharpen.blend=0.5"))
+    none = pipeline.Chain("fidelity", ("superres.scale=2", "superres.models=[]"))
+    a, b, c = (chain.run(image).pixels for chain in (full, half, none))
+    assert np.allclose(b, (a + c) / 2, atol=1e-5)
+
+
+def test_sr_blend_mixes_with_the_bicubic_enlargement() -> None:
+    image = shrink(photo("astronaut", 64, top=20, left=150), 2)
+    zero = pipeline.Chain("fidelity", ("superres.scale=2", "superres.models=[]", "superres.blend=0.0",
+                                       "superres.colour_guard=false"))
+    bicubic = cv2.resize(image, (64, 64), interpolation=cv2.INTER_CUBIC)
+    assert np.allclose(zero.run(image).pixels, np.clip(bicubic, 0, 1), atol=1e-5)
+
+
+def test_neutral_rgb_scans_stay_neutral() -> None:
+    grey = photo("camera")[:64, :64]
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    result = pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]")).run(rgb)
+    assert result.stages[0].stage == "input" and "neutral" in result.stages[0].decision
+    assert result.pixels.shape == (128, 128, 3)
+    assert np.array_equal(result.pixels[..., 0], result.pixels[..., 2])
+
+
+def test_dynamic_scaling_caps_the_output_size() -> None:
+    chain = pipeline.Chain("fidelity", ("superres.scale=2", "superres.models=[]", "superres.max_output_long_side=100"))
+    result = chain.run(photo("coffee", 80, top=100, left=200))
+    assert max(result.pixels.shape[:2]) <= 100
+    record = next(r for r in result.stages if r.stage == "superres")
+    assert record.details["reduced_input_to"] == [50, 50] and "reduced" in record.decision
+
+
+def test_colour_guard_keeps_the_input_colours() -> None:
+    source = shrink(photo("coffee", 192, top=100, left=200), 4)
+    out = superres.upscale_rgb(source, load_model("realesrgan-x4plus"), 4)
+    guarded = superres.keep_input_colour(out, source)
+
+    def chroma_error(image: np.ndarray) -> float:
+        back = cv2.resize(image, source.shape[1::-1], interpolation=cv2.INTER_AREA)
+        chroma = lambda x: x - x.mean(axis=2, keepdims=True)  # noqa: E731
+        return float(np.abs(chroma(back) - chroma(source)).mean())
+
+    assert chroma_error(guarded) < 0.8 * chroma_error(out)
+
+
+def test_identical_content_is_processed_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
+    calls = []
+    original = enhancer.chain.run
+    monkeypatch.setattr(enhancer.chain, "run", lambda *a, **k: calls.append(1) or original(*a, **k))
+    data = save((photo("coffee", 32, top=100, left=200) * 255).astype(np.uint8), "PNG")
+    first, second = enhancer.enhance(data), enhancer.enhance(data)
+    assert len(calls) == 1 and second.data == first.data
+    assert "cache" not in first.record and "identical content" in second.record["cache"]
+
+
+@pytest.mark.parametrize("model", ["realesrgan-x4plus", "span-x4"])
+def test_bf16_path_agrees_with_fp32_within_the_documented_tolerance(model: str) -> None:
+    rgb = photo("chelsea", 48, top=80, left=150)
+    net = load_model(model)
+    fp32 = np.clip(superres.run_network(net, rgb, superres.Inference(precision="fp32")), 0, 1)
+    bf16 = np.clip(superres.run_network(net, rgb, superres.Inference(precision="bf16")), 0, 1)
+    assert psnr(bf16, fp32) >= 40  # docs/chain.md: measured 44-50 dB
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_cli_runs_every_preset_on_real_photos(preset: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "in"
+    write_samples(src, long_side=32)
+    out = tmp_path / preset
+    assert main(["enhance", str(src), str(out), "--preset", preset, "--scale", "2", "--quiet"]) == 0
+    assert len(list(out.glob("*.json"))) == len(list(src.iterdir()))
