@@ -134,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("--pad", type=int, default=Tiling.pad, help="context margin around each tile")
     enh.add_argument("--overlap", type=int, default=Tiling.overlap, help="cross-faded overlap between tiles")
     enh.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    enh.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="default: the preset's")
+    enh.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16", "fp16"),
+        help="default: the preset's (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)",
+    )
     enh.add_argument("--format", choices=sorted(codecs.WRITE_FORMATS), help="output format (default: as input)")
     enh.add_argument("--max-pixels", type=int, default=codecs.DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     enh.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs never are)")

@@ -59,20 +59,28 @@ def fading_signs(image: np.ndarray, fraction: float = 0.002) -> FadingSigns:
 def restore_faded_colour(
     image: np.ndarray,
     *,
+    reference: np.ndarray | None = None,
     mode: str = "auto",
     fraction: float = 0.002,
     cast_weight: float = 0.5,
     chroma_target: float = 35.0,
     max_chroma_gain: float = 1.6,
 ) -> tuple[np.ndarray, Record]:
-    """``mode``: auto (only when the image shows signs of fading), on, or off."""
+    """``mode``: auto (only when the image shows signs of fading), on, or off.
+
+    ``reference`` is where fading is measured (the image before super-resolution, whose
+    network may deepen blacks); the correction is applied to ``image``.
+    """
+    if mode == "off":
+        return image, {"decision": "skipped: turned off"}
     if image.shape[2] == 1:
         return image, {"decision": "skipped: greyscale image"}
-    signs = fading_signs(image, fraction)
+    measured = image if reference is None else reference
+    signs = fading_signs(measured, fraction)
     record: Record = {"signs": signs.as_record()}
-    if mode == "off" or (mode == "auto" and not signs.faded):
-        return image, {**record, "decision": "skipped: " + ("turned off" if mode == "off" else "no signs of fading")}
-    black, white = _extremes(image, fraction)
+    if mode == "auto" and not signs.faded:
+        return image, {**record, "decision": "skipped: no signs of fading"}
+    black, white = _extremes(measured, fraction)
     span = np.maximum(white - black, 1e-3)
     joint = float(span @ _LUMA)
     gains = np.power(1 / span, cast_weight) * (1 / joint) ** (1 - cast_weight)

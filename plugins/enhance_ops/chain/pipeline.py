@@ -168,7 +168,7 @@ class Chain:
             alpha = np.clip(cv2.resize(alpha, (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
         step("colour_restore", s["colour_restore"]["blend"],
-             lambda im: color.restore_faded_colour(im, mode=s["colour_restore"]["mode"]))
+             lambda im: color.restore_faded_colour(im, reference=before_sr, mode=s["colour_restore"]["mode"]))
         step("sharpen", s["sharpen"]["blend"],
              lambda im: postprocess.adaptive_sharpen(im, amount=s["sharpen"]["amount"], noise_sigma=noise_left))
         step("local_contrast", s["local_contrast"]["blend"],

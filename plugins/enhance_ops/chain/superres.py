@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ContextManager
 
 import cv2
@@ -18,13 +19,35 @@ import torch
 from torch import nn
 
 
+def cpu_has_native_bf16() -> bool:
+    """bf16 autocast only pays on CPUs with bf16 instructions; elsewhere it is several times slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def best_precision(device: str) -> str:
+    """What measurably helps (bench/cpu_inference.py): fp16 on CUDA, bf16 on CPUs with native bf16, else fp32."""
+    if torch.device(device).type == "cuda":
+        return "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
 @dataclass(frozen=True)
 class Inference:
-    """Where and how networks run. ``precision``: fp32, bf16 (CPU or CUDA) or fp16 (CUDA)."""
+    """Where and how networks run. ``precision``: auto, fp32, bf16 (CPU or CUDA) or fp16 (CUDA)."""
 
     device: str = "cpu"
     precision: str = "fp32"
     channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        if self.precision == "auto":
+            object.__setattr__(self, "precision", best_precision(self.device))
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be auto, fp32, bf16 or fp16, not {self.precision!r}")
 
     def autocast(self) -> ContextManager[object]:
         if self.precision == "fp32":

@@ -1,0 +1,56 @@
+"""Where the time goes in each preset: per-stage seconds for one real photo at x4.
+
+    .venv/bin/python bench/chain_stages.py [--size 256]     # writes bench/results/chain_stages.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from cpu_inference import cpu_name
+from skimage import data as skdata
+
+from enhance_ops.chain.pipeline import Chain
+from enhance_ops.chain.presets import PRESETS
+from enhance_ops.degrade import fade
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(size: int) -> dict[str, object]:
+    photo = skdata.astronaut()[:size, 100 : 100 + size].astype(np.float32) / 255
+    rng = np.random.default_rng(0)
+    scan = np.clip(fade(photo, 0.8) + rng.normal(0, 6 / 255, photo.shape), 0, 1).astype(np.float32)
+    presets = {}
+    for name in PRESETS:
+        chain = Chain(name)
+        chain.run(scan[:32, :32])  # warm-up
+        result = chain.run(scan)
+        total = sum(r.seconds for r in result.stages)
+        presets[name] = {
+            "models": list(chain.model_names), "precision": chain.inference.precision, "total_s": total,
+            "stages": {r.stage: {"seconds": r.seconds, "share": r.seconds / total, "decision": r.decision}
+                       for r in result.stages},
+        }
+    return {"machine": {"cpu": cpu_name()}, "input": f"{size}x{size} faded, noisy", "scale": 4, "presets": presets}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=256)
+    report = measure(parser.parse_args().size)
+    out = ROOT / "bench" / "results" / "chain_stages.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    for name, p in report["presets"].items():
+        print(f"{name}: {p['total_s']:.2f} s ({', '.join(p['models'])}, {p['precision']})")
+        for stage, s in p["stages"].items():
+            print(f"    {stage:15} {s['seconds']:7.3f} s {100 * s['share']:5.1f} %  {s['decision']}")
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
