@@ -8,8 +8,9 @@ STAMP  := $(VENV)/.installed
 RUN_IN ?= data/samples
 RUN_OUT ?= out/enhanced
 SCALE  ?= 4
+PRESET ?= archive-photo
 
-.PHONY: run test venv weights samples lock clean
+.PHONY: run test bench venv weights samples lock clean
 
 venv: $(STAMP)
 
@@ -26,11 +27,17 @@ samples: $(STAMP)
 	$(BIN)/python -m enhance_ops samples $(RUN_IN) > /dev/null
 
 run: weights samples
-	$(BIN)/python -m enhance_ops enhance $(RUN_IN) $(RUN_OUT) --scale $(SCALE) --overwrite
+	$(BIN)/python -m enhance_ops enhance $(RUN_IN) $(RUN_OUT) --preset $(PRESET) --scale $(SCALE) --overwrite
 	@echo "Enhanced images and their .json records: $(CURDIR)/$(RUN_OUT)"
 
 test: weights
 	$(BIN)/python -m pytest -q tests
+
+# Speed and quality benchmarks; results in bench/results/*.json, summarised in docs/benchmarks.md.
+bench: weights
+	$(BIN)/python bench/cpu_inference.py
+	$(BIN)/python bench/chain_stages.py
+	$(BIN)/python bench/fading_benchmark.py
 
 # Re-resolve requirements.in into the requirements.txt lock, in a scratch virtualenv.
 lock:

@@ -1,6 +1,6 @@
 """Where the time goes in each preset: per-stage seconds for one real photo at x4.
 
-    .venv/bin/python bench/chain_stages.py [--size 256]     # writes bench/results/chain_stages.json
+    .venv/bin/python bench/chain_stages.py [--size 192]     # writes bench/results/chain_stages.json
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def measure(size: int) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--size", type=int, default=192)
     report = measure(parser.parse_args().size)
     out = ROOT / "bench" / "results" / "chain_stages.json"
     out.write_text(json.dumps(report, indent=2) + "\n")

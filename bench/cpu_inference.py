@@ -5,7 +5,7 @@ Each repetition runs every path once (interleaved) so that load from other proce
 affects them alike; the median of the repetitions is reported, with the output's PSNR
 against the fp32 reference.
 
-    .venv/bin/python bench/cpu_inference.py [--size 128] [--reps 3]
+    .venv/bin/python bench/cpu_inference.py [--size 96] [--reps 3]
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def measure(size: int, reps: int) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     report = measure(args.size, args.reps)
