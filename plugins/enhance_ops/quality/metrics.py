@@ -1,0 +1,84 @@
+"""Full-reference image-quality metrics, each with its convention stated and calibrated.
+
+Inputs are float arrays (H, W, C) in [0, 1], whatever the file's bit depth: 16-bit data is
+measured at its own precision, never reduced to 8 bits first. tests/test_metrics.py checks
+each function against the official values published for five TID2013 pairs
+(../shared/calibration): PSNR to 0.01 dB, SSIM and LPIPS to 0.001.
+
+| metric | convention |
+|---|---|
+| ``psnr`` | RGB (all channels pooled), peak 1.0, optional border crop |
+| ``ssim`` | luma with MATLAB ``rgb2gray`` weights (0.2989, 0.5870, 0.1140) rounded to the data's integer levels (as MATLAB does for integer images; 16-bit data at 16-bit precision), on a 0-255 scale; 11x11 Gaussian window σ 1.5, "valid" filtering, K = (0.01, 0.03), L = 255, no downsampling: Wang et al.'s ``ssim_index.m``. (The calibration README names the YCbCr Y channel; the published values are reproduced exactly by this luma, not by YCbCr Y.) |
+| ``lpips`` | LPIPS v0.1, AlexNet, RGB scaled to [-1, 1]; computed with this package's own network from the official weights (the ``lpips`` package cannot be imported on CPU-only hosts, see docs/quality.md) |
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from ..models.weights import load_model
+
+_GRAY_WEIGHTS = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103], dtype=np.float64)
+
+
+def _crop(image: np.ndarray, border: int) -> np.ndarray:
+    return image[border:-border, border:-border] if border else image
+
+
+def psnr(a: np.ndarray, b: np.ndarray, *, border: int = 0) -> float:
+    a64, b64 = _crop(a, border).astype(np.float64), _crop(b, border).astype(np.float64)
+    mse = float(np.mean((a64 - b64) ** 2))
+    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
+
+
+def luma_levels(rgb: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """MATLAB ``rgb2gray`` of an integer image, on a 0-255 scale: the official SSIM input."""
+    top = 2**bit_depth - 1
+    gray = rgb[..., 0].astype(np.float64) if rgb.shape[2] == 1 else rgb.astype(np.float64) @ _GRAY_WEIGHTS
+    return np.round(gray * top) * (255.0 / top)
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    g = cv2.getGaussianKernel(size, sigma, cv2.CV_64F)
+    return g @ g.T
+
+
+def _filter_valid(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+    full = cv2.filter2D(image, cv2.CV_64F, window, borderType=cv2.BORDER_CONSTANT)
+    r = window.shape[0] // 2
+    return full[r:-r, r:-r]
+
+
+def ssim_map(a: np.ndarray, b: np.ndarray, *, bit_depth: int = 8) -> np.ndarray:
+    x, y = luma_levels(a, bit_depth), luma_levels(b, bit_depth)
+    window = _gaussian_window()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_x, mu_y = _filter_valid(x, window), _filter_valid(y, window)
+    sxx = _filter_valid(x * x, window) - mu_x**2
+    syy = _filter_valid(y * y, window) - mu_y**2
+    sxy = _filter_valid(x * y, window) - mu_x * mu_y
+    return ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
+
+
+def ssim(a: np.ndarray, b: np.ndarray, *, border: int = 0, bit_depth: int = 8) -> float:
+    return float(ssim_map(_crop(a, border), _crop(b, border), bit_depth=bit_depth).mean())
+
+
+@lru_cache(maxsize=2)
+def _lpips_net(backbone: str) -> nn.Module:
+    return load_model(f"lpips-{backbone}")
+
+
+def _tensor(image: np.ndarray) -> torch.Tensor:
+    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32))[None]
+
+
+def lpips(a: np.ndarray, b: np.ndarray, *, backbone: str = "alex") -> float:
+    """Perceptual distance (lower is closer); grey images are compared as three equal channels."""
+    with torch.inference_mode():
+        return float(_lpips_net(backbone)(_tensor(a), _tensor(b))[0])
