@@ -122,6 +122,7 @@ class Enhancer:
             "device": chain.inference.device,
             "precision": chain.inference.precision,
             "dynamic_range": result.analysis.as_record(),
+            "metrics": result.metrics,
             "stages": [dataclasses.asdict(r) for r in result.stages],
             "notes": image.notes,
             "decode_s": decode_s,

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..models.manifest import get_entry
 from ..models.weights import load_model
+from ..quality import measures
 from . import color, denoise, postprocess, preprocess, superres
 from .presets import resolve_preset
 
@@ -59,6 +60,7 @@ class ChainResult:
     scale: float
     analysis: preprocess.DynamicRange
     stages: list[StageRecord]
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def _blend(before: np.ndarray, after: np.ndarray, amount: float) -> np.ndarray:
@@ -156,7 +158,8 @@ class Chain:
         noise_left = denoise.estimate_sigma(image)
 
         before_sr = image
-        step("superres", 1.0, lambda im: self._superres(im, on_tile))
+        step("superres", 1.0, lambda im: self._superres(im, on_tile, bit_depth))
+        metrics = records[-1].details.pop("metrics")
         effective_scale = image.shape[0] / pixels.shape[0]
         if s["superres"]["blend"] < 1.0:
             h, w = image.shape[:2]
@@ -178,9 +181,13 @@ class Chain:
         start = time.perf_counter()
         image, profile, details = postprocess.convert_colour_space(image, icc_profile, s["colour_space"]["target"])
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
-        return ChainResult(image, alpha, profile, effective_scale, analysis, records)
+        metrics.update(measures.descriptive(pixels, image))
+        metrics["composite_score"] = measures.composite(metrics)
+        return ChainResult(image, alpha, profile, effective_scale, analysis, records, metrics)
 
-    def _superres(self, image: np.ndarray, on_tile: Callable[[], None] | None) -> tuple[np.ndarray, dict[str, Any]]:
+    def _superres(
+        self, image: np.ndarray, on_tile: Callable[[], None] | None, bit_depth: int
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         sr = self.settings["superres"]
         details: dict[str, Any] = {"models": list(self.model_names), "scale": self.scale}
         source = image
@@ -197,6 +204,8 @@ class Chain:
         if sr["colour_guard"]:
             out = superres.keep_input_colour(out, source)
             details["colour_guard"] = True
+        stride = (self.tiling.tile - self.tiling.overlap) * self.sr_models[0][1]  # the first model's tile grid
+        details["metrics"] = measures.sr_integrity(source, out, tile_stride=stride, bit_depth=bit_depth)
         decision = f"x{self.scale} with {' then '.join(self.model_names)}"
         if "reduced_input_to" in details:
             decision += f" (input first reduced to {details['reduced_input_to']} to keep the long side <= {cap})"

@@ -1,0 +1,73 @@
+"""Consistency and no-reference measures respond to what they claim to measure."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import photo, shrink
+
+from enhance_ops.chain.superres import Inference, Tiling, run_network, upscale_rgb
+from enhance_ops.models.weights import load_model
+from enhance_ops.quality import measures as ms
+
+
+@pytest.fixture(scope="module")
+def span_case() -> tuple[np.ndarray, np.ndarray]:
+    source = shrink(photo("chelsea", 192, top=40, left=120), 2)
+    return source, np.clip(run_network(load_model("span-x2"), source, Inference()), 0, 1)
+
+
+def test_faithful_sr_is_consistent(span_case: tuple[np.ndarray, np.ndarray]) -> None:
+    source, output = span_case
+    m = ms.consistency(source, output)
+    assert m["consistency_psnr_db"] > 35 and m["consistency_ssim"] > 0.97 and m["consistency_lpips"] < 0.2
+
+
+def test_colour_shifted_sr_is_not(span_case: tuple[np.ndarray, np.ndarray]) -> None:
+    source, output = span_case
+    tinted = np.clip(output * np.array([1.15, 1.0, 0.85], np.float32), 0, 1)
+    assert ms.consistency(source, tinted)["consistency_psnr_db"] < ms.consistency(source, output)["consistency_psnr_db"] - 8
+
+
+def test_naive_tiling_seams_are_detected_and_blended_tiles_are_not() -> None:
+    source = photo("coffee", None)[100:196, 150:246]
+    model = load_model("realesr-animevideov3-x4")
+    blended = upscale_rgb(source, model, 4, tiling=Tiling(24, 16, 8))
+    naive = upscale_rgb(source, model, 4, tiling=Tiling(24, 0, 0))
+    assert ms.seam_score(blended, (24 - 8) * 4) < 2
+    assert ms.seam_score(naive, 24 * 4) > 6
+    assert ms.sr_integrity(source, naive, tile_stride=96)["artefact_score"] > 0.05
+    assert ms.sr_integrity(source, blended, tile_stride=64)["artefact_score"] < 0.05
+
+
+def test_ringing_counts_as_halo(span_case: tuple[np.ndarray, np.ndarray]) -> None:
+    source, output = span_case
+    y = output.mean(axis=2, keepdims=True)
+    ringing = np.clip(output + 2.0 * (output - np.roll(y, 1, axis=1)), 0, 1)  # strong overshoot at edges
+    assert ms.halo_fraction(output, source) < 0.01
+    assert ms.halo_fraction(ringing, source) > 5 * ms.halo_fraction(output, source)
+
+
+def test_noise_sharpness_clipping_colourfulness() -> None:
+    clean = photo("astronaut", 128, top=20, left=150)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 10 / 255, clean.shape), 0, 1).astype(np.float32)
+    d = ms.descriptive(noisy, np.repeat(np.repeat(clean, 2, 0), 2, 1))
+    assert d["noise_sigma_in"] * 255 == pytest.approx(10, rel=0.2) and d["noise_sigma_out"] < d["noise_sigma_in"] / 2
+    assert d["sharpness_gain"] < 1.0  # the noise was "detail"; the clean output has less
+    assert ms.colourfulness(np.repeat(clean.mean(axis=2, keepdims=True), 3, 2)) < 1
+    assert ms.colourfulness(clean) > 20
+    clipped = clean.copy()
+    clipped[:32] = 1.0
+    assert ms.descriptive(clean, clipped)["clipped_fraction"] == pytest.approx(0.25, abs=0.01)
+
+
+def test_composite_orders_good_above_bad() -> None:
+    good = {"consistency_psnr_db": 42.0, "consistency_ssim": 0.99, "consistency_lpips": 0.1, "artefact_score": 0.0}
+    bad = {"consistency_psnr_db": 26.0, "consistency_ssim": 0.8, "consistency_lpips": 0.5, "artefact_score": 0.2}
+    assert 0 <= ms.composite(bad) < ms.composite(good) <= 1
+
+
+def test_every_measure_is_declared() -> None:
+    source = photo("coffee", 48, top=100, left=200)
+    out = np.repeat(np.repeat(source, 2, 0), 2, 1)
+    produced = {**ms.sr_integrity(source, out, tile_stride=32), **ms.descriptive(source, out)}
+    assert set(produced) | {"composite_score"} == set(ms.MEASURES)
