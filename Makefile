@@ -10,7 +10,7 @@ RUN_OUT ?= out/enhanced
 SCALE  ?= 4
 PRESET ?= archive-photo
 
-.PHONY: run test bench venv weights samples lock clean
+.PHONY: run test bench venv weights samples chromium lock clean
 
 venv: $(STAMP)
 
@@ -30,7 +30,12 @@ run: weights samples
 	$(BIN)/python -m enhance_ops enhance $(RUN_IN) $(RUN_OUT) --preset $(PRESET) --scale $(SCALE) --overwrite
 	@echo "Enhanced images and their .json records: $(CURDIR)/$(RUN_OUT)"
 
-test: weights
+# Headless Chromium checks the HTML report in the tests (Debian package; needs root or sudo).
+chromium:
+	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: weights chromium
 	$(BIN)/python -m pytest -q tests
 
 # Speed and quality benchmarks; results in bench/results/*.json, summarised in docs/benchmarks.md.

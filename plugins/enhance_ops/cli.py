@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import hashlib
 import json
 import os
+import resource
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import codecs
 from .batch import Job, PlanError, plan
@@ -15,7 +19,7 @@ from .chain.superres import Inference, Tiling
 from .errors import EnhanceError
 
 if TYPE_CHECKING:  # torch loads only when a command needs it
-    from .enhance import Enhancer
+    from .enhance import Enhancer, EnhanceResult
 
 
 def _enhance(args: argparse.Namespace) -> int:
@@ -55,26 +59,34 @@ def _enhance(args: argparse.Namespace) -> int:
         f"{len(jobs)} image(s), preset {chain.preset_name}, x{chain.scale} with {' then '.join(chain.model_names)}",
         file=sys.stderr,
     )
+    judged = bool(args.ledger or args.report)
+    run = _RunLog(args.run_id or dt.datetime.now(dt.timezone.utc).strftime("local-%Y%m%dT%H%M%SZ"),
+                  dt.date.fromisoformat(args.date) if args.date else dt.date.today(), judged)
     done, skipped, failed = 0, 0, []
     for job in tqdm(jobs, desc="images", unit="img", disable=args.quiet):
         if job.target.exists() and not args.overwrite:
             skipped += 1
             tqdm.write(f"skip {job.source.name}: {job.target} exists (use --overwrite to replace it)")
             continue
+        start = time.perf_counter()
+        data = job.source.read_bytes()
         try:
-            _run_job(enhancer, job, args.quiet)
+            result = _run_job(enhancer, job, data, args.quiet)
+            run.enhanced(job, data, result, time.perf_counter() - start)
             done += 1
         except EnhanceError as exc:
             failed.append((job, exc))
+            run.failed(job, data, exc, time.perf_counter() - start)
             tqdm.write(f"FAILED {job.source}: [{exc.code}] {exc}")
     print(f"{done} enhanced, {skipped} skipped, {len(failed)} failed; outputs in {Path(args.output).resolve()}")
+    if judged:
+        run.judge(args)
     return 1 if failed else 0
 
 
-def _run_job(enhancer: Enhancer, job: Job, quiet: bool) -> None:
+def _run_job(enhancer: Enhancer, job: Job, data: bytes, quiet: bool) -> EnhanceResult:
     from tqdm import tqdm
 
-    data = job.source.read_bytes()
     total = enhancer.tile_count(*codecs.oriented_size(data))
     with tqdm(total=total, desc=job.source.name, unit="tile", leave=False, disable=quiet) as bar:
         result = enhancer.enhance(data, on_tile=bar.update)
@@ -82,8 +94,71 @@ def _run_job(enhancer: Enhancer, job: Job, quiet: bool) -> None:
     tmp = job.target.with_name(f".{job.target.name}.part")
     tmp.write_bytes(result.data)
     os.replace(tmp, job.target)
-    sidecar = job.target.with_name(job.target.name + ".json")
-    sidecar.write_text(json.dumps({"source": str(job.source), **result.record}, indent=2) + "\n")
+    _sidecar(job).write_text(json.dumps({"source": str(job.source), **result.record}, indent=2) + "\n")
+    return result
+
+
+def _sidecar(job: Job) -> Path:
+    return job.target.with_name(job.target.name + ".json")
+
+
+class _RunLog:
+    """Ledger rows (and report previews) for a local run, judged by the gate at the end."""
+
+    def __init__(self, run_id: str, logical_date: dt.date, keep: bool) -> None:
+        self.run_id, self.logical_date, self.keep = run_id, logical_date, keep
+        self.rows: list[dict[str, Any]] = []
+        self.jobs: list[Job | None] = []
+        self.previews: dict[int, Any] = {}
+
+    def enhanced(self, job: Job, data: bytes, result: EnhanceResult, seconds: float) -> None:
+        if not self.keep:
+            return
+        from .quality import ledger, report
+
+        self.rows.append(ledger.row_from_record(
+            result.record, run_id=self.run_id, logical_date=self.logical_date, shard=0,
+            source_key=str(job.source), output_key=str(job.target), total_s=seconds, peak_rss_bytes=_peak_rss(),
+        ))
+        before, after = codecs.decode(data), codecs.decode(result.data)
+        self.previews[len(self.rows) - 1] = report.make_preview(before.pixels, after.pixels)
+        self.jobs.append(job)
+
+    def failed(self, job: Job, data: bytes, error: EnhanceError, seconds: float) -> None:
+        if not self.keep:
+            return
+        from .quality import ledger
+
+        self.rows.append(ledger.failed_row(
+            error, run_id=self.run_id, logical_date=self.logical_date, shard=0, source_key=str(job.source),
+            source_sha256=hashlib.sha256(data).hexdigest(), total_s=seconds,
+        ))
+        self.jobs.append(None)
+
+    def judge(self, args: argparse.Namespace) -> None:
+        from .quality import gate, ledger, report
+
+        outcome = gate.evaluate(self.rows, gate.Thresholds.with_overrides(args.gate))
+        for row, job in zip(self.rows, self.jobs):
+            if job is not None:  # the sidecar learns the verdict too
+                record = json.loads(_sidecar(job).read_text())
+                record.update(verdict=row["verdict"], failed_expectations=row["failed_expectations"])
+                _sidecar(job).write_text(json.dumps(record, indent=2) + "\n")
+        counts = {v: sum(r["verdict"] == v for r in self.rows) for v in ledger.VERDICTS}
+        print("gate: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+        if args.ledger:
+            part = ledger.write_part(self.rows, Path(args.ledger), self.logical_date, self.run_id, shard=0)
+            print(f"ledger: {part}")
+        if args.report:
+            path = report.write_report(Path(args.report), self.rows, outcome, self.previews,
+                                       title=f"Enhancement run {self.run_id} ({self.logical_date})",
+                                       outputs_at=str(Path(args.output).resolve()))
+            print(f"report: {path}")
+
+
+def _peak_rss() -> int:
+    """The process's memory high-water mark so far, in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -142,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("--max-pixels", type=int, default=codecs.DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     enh.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs never are)")
     enh.add_argument("--quiet", action="store_true", help="no progress bars")
+    enh.add_argument("--ledger", help="write this run's rows to the Parquet ledger under this folder")
+    enh.add_argument("--report", help="write the HTML report for archivists to this file")
+    enh.add_argument("--gate", action="append", default=[], metavar="NAME=VALUE",
+                     help="quality-gate threshold, e.g. min_consistency_psnr_db=28 (repeatable)")
+    enh.add_argument("--run-id", help="run identifier in the ledger (default: local-<UTC time>)")
+    enh.add_argument("--date", help="logical date YYYY-MM-DD for the ledger partition (default: today)")
     enh.set_defaults(func=_enhance)
 
     fetch = sub.add_parser("fetch-models", help="download and convert the model weights")

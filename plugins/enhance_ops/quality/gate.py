@@ -1,0 +1,138 @@
+"""The quality gate: a Great Expectations suite over a run's per-image ledger rows.
+
+Each image gets a verdict: ``passed``, ``quarantined`` (enhanced, but it broke at least one
+expectation: a person should look before it is published) or ``failed`` (it could not be
+enhanced at all; the ledger row says why). The gate only labels: it never deletes anything.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+import pandas as pd
+
+# Expectations over these must hold for every enhanced image (no NaN allowed).
+REQUIRED_METRICS = ("consistency_psnr_db", "consistency_ssim", "consistency_lpips", "artefact_score")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Per-run limits; every field can be overridden (``min_consistency_psnr_db=28``)."""
+
+    min_consistency_psnr_db: float = 30.0
+    min_consistency_ssim: float = 0.9
+    max_consistency_lpips: float = 0.5
+    max_artefact_score: float = 0.05
+    max_clipped_fraction: float = 0.1
+
+    @classmethod
+    def with_overrides(cls, items: list[str] | tuple[str, ...] = ()) -> Thresholds:
+        known = {f.name for f in fields(cls)}
+        changes: dict[str, float] = {}
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep or key not in known:
+                raise ValueError(f"gate setting {item!r}: use NAME=VALUE with NAME one of {', '.join(sorted(known))}")
+            changes[key] = float(value)
+        return replace(cls(), **changes)
+
+
+def _expected_size(row: dict[str, Any]) -> tuple[int, int]:
+    """Input × requested scale, or the reduced input × scale where dynamic scaling capped it."""
+    scale = json.loads(row["parameters_json"])["superres"]["scale"]
+    for stage in json.loads(row["stages_json"]):
+        reduced = stage.get("details", {}).get("reduced_input_to") if stage["stage"] == "superres" else None
+        if reduced:
+            return reduced[0] * scale, reduced[1] * scale
+    return row["input_width"] * scale, row["input_height"] * scale
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    records = []
+    for i, row in enumerate(rows):
+        if row["status"] != "ok":
+            continue
+        expected_w, expected_h = _expected_size(row)
+        records.append({
+            "image_id": str(i),
+            **{name: (float("nan") if row.get(name) is None else row[name]) for name in REQUIRED_METRICS},
+            "clipped_fraction": row.get("clipped_fraction"),
+            "output_width": row["output_width"], "expected_width": expected_w,
+            "output_height": row["output_height"], "expected_height": expected_h,
+        })
+    return pd.DataFrame.from_records(records)
+
+
+def _suite(t: Thresholds) -> list[tuple[str, Any]]:
+    """(label shown to archivists, expectation) pairs; the labels go into the ledger."""
+    import great_expectations as gx
+
+    e = gx.expectations
+    suite = [(f"{name} is not NaN", e.ExpectColumnValuesToNotBeNull(column=name)) for name in REQUIRED_METRICS]
+    return suite + [
+        (f"consistency_psnr_db >= {t.min_consistency_psnr_db:g}",
+         e.ExpectColumnValuesToBeBetween(column="consistency_psnr_db", min_value=t.min_consistency_psnr_db)),
+        (f"consistency_ssim >= {t.min_consistency_ssim:g}",
+         e.ExpectColumnValuesToBeBetween(column="consistency_ssim", min_value=t.min_consistency_ssim)),
+        (f"consistency_lpips <= {t.max_consistency_lpips:g}",
+         e.ExpectColumnValuesToBeBetween(column="consistency_lpips", max_value=t.max_consistency_lpips)),
+        (f"artefact_score <= {t.max_artefact_score:g}",
+         e.ExpectColumnValuesToBeBetween(column="artefact_score", max_value=t.max_artefact_score)),
+        (f"clipped_fraction <= {t.max_clipped_fraction:g}",
+         e.ExpectColumnValuesToBeBetween(column="clipped_fraction", max_value=t.max_clipped_fraction)),
+        ("output width = input width x scale",
+         e.ExpectColumnPairValuesToBeEqual(column_A="output_width", column_B="expected_width")),
+        ("output height = input height x scale",
+         e.ExpectColumnPairValuesToBeEqual(column_A="output_height", column_B="expected_height")),
+    ]
+
+
+@dataclass
+class GateReport:
+    thresholds: Thresholds
+    evaluated: int
+    expectations: dict[str, int]  # label → number of images breaking it
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"thresholds": asdict(self.thresholds), "evaluated": self.evaluated, "expectations": self.expectations}
+
+
+def evaluate(rows: list[dict[str, Any]], thresholds: Thresholds = Thresholds()) -> GateReport:
+    """Validate the run's rows and write each one's ``verdict`` and ``failed_expectations`` in place."""
+    frame = _frame(rows)
+    broken: dict[int, list[str]] = {}
+    counts: dict[str, int] = {}
+    if not frame.empty:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        batch = (
+            context.data_sources.add_pandas("enhance-run")
+            .add_dataframe_asset("images")
+            .add_batch_definition_whole_dataframe("run")
+            .get_batch(batch_parameters={"dataframe": frame})
+        )
+        suite = gx.ExpectationSuite(name="enhanced-images")
+        for label, expectation in _suite(thresholds):
+            expectation.meta = {"label": label}  # how results are told apart (suite ids are unset here)
+            suite.add_expectation(expectation)
+        result = batch.validate(
+            suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["image_id"]}
+        )
+        for outcome in result.results:
+            label = outcome.expectation_config.meta["label"]
+            offenders = [int(item["image_id"]) for item in outcome.result.get("unexpected_index_list") or []]
+            counts[label] = len(offenders)
+            for index in offenders:
+                broken.setdefault(index, []).append(label)
+    for i, row in enumerate(rows):
+        if row["status"] != "ok":
+            row["verdict"] = "failed"
+            continue
+        row["failed_expectations"] = broken.get(i, [])
+        row["verdict"] = "quarantined" if row["failed_expectations"] else "passed"
+    return GateReport(thresholds, len(frame), counts)
+

@@ -1,0 +1,163 @@
+"""The Parquet quality ledger: one row per image per run, the permanent record of what was done.
+
+Layout: ``<root>/date=<YYYY-MM-DD>/run=<run_id>/part-<shard>.parquet``. Each shard writes its
+own part in one atomic replace, so re-running a shard replaces its rows instead of adding
+more. The schema is versioned (``SCHEMA_VERSION`` in the file metadata); docs/quality.md
+describes every column. pyarrow, pandas and DuckDB read it as a hive-partitioned dataset.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from .. import __version__
+from ..errors import EnhanceError
+from .measures import MEASURES
+
+SCHEMA_VERSION = 1
+VERDICTS = ("passed", "quarantined", "failed")
+
+SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("logical_date", pa.date32()),
+        ("shard", pa.int32()),
+        ("source_key", pa.string()),
+        ("source_etag", pa.string()),
+        ("source_sha256", pa.string()),
+        ("output_key", pa.string()),
+        ("status", pa.string()),
+        ("input_format", pa.string()),
+        ("input_width", pa.int32()),
+        ("input_height", pa.int32()),
+        ("input_bit_depth", pa.int8()),
+        ("input_channels", pa.int8()),
+        ("output_format", pa.string()),
+        ("output_width", pa.int32()),
+        ("output_height", pa.int32()),
+        ("output_bit_depth", pa.int8()),
+        ("scale", pa.float32()),
+        ("preset", pa.string()),
+        ("parameters_json", pa.string()),
+        ("stages_json", pa.string()),
+        ("models", pa.list_(pa.string())),
+        ("weights_sha256", pa.map_(pa.string(), pa.string())),
+        ("code_version", pa.string()),
+        ("device", pa.string()),
+        ("precision", pa.string()),
+        ("stage_seconds", pa.map_(pa.string(), pa.float64())),
+        ("decode_s", pa.float64()),
+        ("encode_s", pa.float64()),
+        ("total_s", pa.float64()),
+        ("peak_rss_bytes", pa.int64()),
+        *[(name, pa.float64()) for name in MEASURES],
+        ("verdict", pa.string()),
+        ("failed_expectations", pa.list_(pa.string())),
+        ("error_type", pa.string()),
+        ("error_message", pa.string()),
+        ("notes", pa.list_(pa.string())),
+        ("processed_at", pa.timestamp("us", tz="UTC")),
+    ],
+    metadata={"schema_version": str(SCHEMA_VERSION), "producer": f"archive-enhance {__version__}"},
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def row_from_record(
+    record: dict[str, Any],
+    *,
+    run_id: str,
+    logical_date: dt.date,
+    shard: int,
+    source_key: str,
+    output_key: str,
+    source_etag: str | None = None,
+    total_s: float | None = None,
+    peak_rss_bytes: int | None = None,
+) -> dict[str, Any]:
+    """A ledger row for an enhanced image, from the record ``Enhancer.enhance`` returns."""
+    stages = record.get("stages", [])
+    metrics = record.get("metrics", {})
+    (in_w, in_h), (out_w, out_h) = record["input_size"], record["output_size"]
+    return {
+        "run_id": run_id, "logical_date": logical_date, "shard": shard,
+        "source_key": source_key, "source_etag": source_etag, "source_sha256": record["input_sha256"],
+        "output_key": output_key, "status": "ok",
+        "input_format": record["input_format"], "input_width": in_w, "input_height": in_h,
+        "input_bit_depth": record["bit_depth"], "input_channels": record["channels"],
+        "output_format": record["output_format"], "output_width": out_w, "output_height": out_h,
+        "output_bit_depth": record["bit_depth"], "scale": out_w / in_w,
+        "preset": record["preset"],
+        "parameters_json": json.dumps(record["settings"], sort_keys=True),
+        "stages_json": json.dumps(stages),
+        "models": list(record["models"]),
+        "weights_sha256": list(record["weights_sha256"].items()),
+        "code_version": __version__, "device": record["device"], "precision": record["precision"],
+        "stage_seconds": [(s["stage"], float(s["seconds"])) for s in stages],
+        "decode_s": record.get("decode_s"), "encode_s": record.get("encode_s"), "total_s": total_s,
+        "peak_rss_bytes": peak_rss_bytes,
+        **{name: _finite_or_none(metrics.get(name)) for name in MEASURES},
+        "verdict": None, "failed_expectations": [],
+        "error_type": None, "error_message": None,
+        "notes": list(record.get("notes", [])) + ([record["cache"]] if "cache" in record else []),
+        "processed_at": _now(),
+    }
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or value != value else float(value)
+
+
+def failed_row(
+    error: BaseException,
+    *,
+    run_id: str,
+    logical_date: dt.date,
+    shard: int,
+    source_key: str,
+    source_sha256: str | None,
+    source_etag: str | None = None,
+    total_s: float | None = None,
+) -> dict[str, Any]:
+    """A ledger row for an image that could not be enhanced: what went wrong, in words and as a code."""
+    code = error.code if isinstance(error, EnhanceError) else "internal_error"
+    row: dict[str, Any] = {field.name: None for field in SCHEMA}
+    row.update(
+        run_id=run_id, logical_date=logical_date, shard=shard, source_key=source_key,
+        source_etag=source_etag, source_sha256=source_sha256, status="failed", code_version=__version__,
+        total_s=total_s, verdict="failed", failed_expectations=[], models=[], weights_sha256=[],
+        stage_seconds=[], notes=[], error_type=code, error_message=f"{type(error).__name__}: {error}",
+        processed_at=_now(),
+    )
+    return row
+
+
+def part_path(root: Path, logical_date: dt.date, run_id: str, shard: int) -> Path:
+    return root / f"date={logical_date.isoformat()}" / f"run={run_id}" / f"part-{shard:05d}.parquet"
+
+
+def write_part(rows: list[dict[str, Any]], root: Path, logical_date: dt.date, run_id: str, shard: int) -> Path:
+    """Write (or replace) one shard's rows atomically."""
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    path = part_path(root, logical_date, run_id, shard)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_ledger(root: Path) -> pa.Table:
+    """Every part under ``root``, with the ``date`` and ``run`` partition columns added."""
+    dataset = ds.dataset(root, format="parquet", partitioning="hive", exclude_invalid_files=True)
+    return dataset.to_table()

@@ -1,0 +1,195 @@
+"""The HTML report archivists read after a run: one self-contained file (images embedded).
+
+It answers, in this order: how many images passed, were quarantined or failed; why each
+quarantined or failed image was held back; what the enhancement looks like (before/after
+crops with a slider, for a sample of passed images and for every held-back one); how the
+metrics are distributed against the gate's thresholds; and where every output lives.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .gate import GateReport
+
+CROP = 256  # side of the before/after crop, in output pixels
+SAMPLE_PASSED = 6
+PLOTTED = [
+    ("consistency_psnr_db", "min_consistency_psnr_db"),
+    ("consistency_ssim", "min_consistency_ssim"),
+    ("consistency_lpips", "max_consistency_lpips"),
+    ("artefact_score", "max_artefact_score"),
+    ("composite_score", None),
+]
+
+
+@dataclass
+class Preview:
+    """Before (input enlarged, nearest neighbour, so its pixels show) and after, same region."""
+
+    before: np.ndarray
+    after: np.ndarray
+
+
+def make_preview(source: np.ndarray, output: np.ndarray) -> Preview:
+    """Crop of the output where it has most detail, and the matching input region enlarged."""
+    h, w = output.shape[:2]
+    side = min(CROP, h, w)
+    grey = output.mean(axis=2) if output.ndim == 3 else output
+    energy = np.abs(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F))
+    window = cv2.boxFilter(energy, -1, (side, side), normalize=True, borderType=cv2.BORDER_CONSTANT)
+    cy, cx = np.unravel_index(int(np.argmax(window)), window.shape)
+    y0, x0 = min(max(0, cy - side // 2), h - side), min(max(0, cx - side // 2), w - side)
+    after = output[y0 : y0 + side, x0 : x0 + side]
+    enlarged = cv2.resize(source, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, -1)
+    return Preview(enlarged[y0 : y0 + side, x0 : x0 + side], after)
+
+
+def _data_uri(image: np.ndarray | bytes, fmt: str = "JPEG") -> str:
+    if isinstance(image, bytes):
+        payload, mime = image, "image/png"
+    else:
+        pixels = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+        pixels = pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, fmt, quality=90)
+        payload, mime = buf.getvalue(), f"image/{fmt.lower()}"
+    return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
+
+
+def _plot(rows: Sequence[dict[str, Any]], report: GateReport) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(PLOTTED), figsize=(3.2 * len(PLOTTED), 2.6), dpi=100)
+    thresholds = report.thresholds.__dict__
+    for ax, (metric, limit) in zip(axes, PLOTTED):
+        values = [r[metric] for r in rows if r.get(metric) is not None and math.isfinite(r[metric])]
+        ax.hist(values or [0.0], bins=min(20, max(5, len(values))), color="#4a6fa5", alpha=0.85 if values else 0.0)
+        if limit:
+            ax.axvline(thresholds[limit], color="#c0392b", linestyle="--", label="gate")
+            ax.legend(fontsize=7)
+        ax.set_title(metric.replace("_", " "), fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else html.escape(str(value))
+
+
+def _viewer(index: int, preview: Preview) -> str:
+    before, after = _data_uri(preview.before), _data_uri(preview.after)
+    side = preview.after.shape[1]
+    return (
+        f'<div class="viewer" style="width:{side}px;height:{preview.after.shape[0]}px">'
+        f'<img class="after" src="{after}" alt="after">'
+        f'<img class="before" id="before-{index}" src="{before}" alt="before">'
+        f'<input type="range" min="0" max="100" value="50" aria-label="before/after"'
+        f' oninput="document.getElementById(\'before-{index}\').style.clipPath=\'inset(0 \'+(100-this.value)+\'% 0 0)\'">'
+        "</div>"
+    )
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1400px}
+h1{margin-bottom:.2rem} .sub{color:#666;margin-top:0}
+.totals span{display:inline-block;margin-right:1.5rem;font-size:1.3rem}
+.passed{color:#1e7b34}.quarantined{color:#b9770e}.failed{color:#c0392b}
+table{border-collapse:collapse;font-size:.85rem;margin:1rem 0}td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left}
+th{background:#f4f4f4}.card{display:inline-block;vertical-align:top;margin:0 1rem 1.5rem 0;max-width:300px}
+.viewer{position:relative;border:1px solid #999}.viewer img{position:absolute;top:0;left:0;width:100%;height:100%;image-rendering:pixelated}
+.viewer img.before{clip-path:inset(0 50% 0 0)}.viewer input{position:absolute;bottom:-1.6rem;left:0;width:100%}
+.card p{font-size:.8rem;margin:2rem 0 0;word-break:break-all}
+"""
+_LOAD_CHECK = """
+window.addEventListener('load',function(){var im=document.images,ok=0;for(var i=0;i<im.length;i++){
+if(im[i].complete&&im[i].naturalWidth>0)ok++;}document.body.setAttribute('data-images',ok+'/'+im.length);});
+"""
+
+
+def write_report(
+    path: Path,
+    rows: Sequence[dict[str, Any]],
+    gate: GateReport,
+    previews: dict[int, Preview],
+    *,
+    title: str,
+    outputs_at: str,
+) -> Path:
+    """Write the report for one run; ``previews`` maps row index → before/after crops."""
+    verdicts = Counter(r["verdict"] for r in rows)
+    held = [i for i, r in enumerate(rows) if r["verdict"] in ("quarantined", "failed")]
+    passed = [i for i, r in enumerate(rows) if r["verdict"] == "passed"][:SAMPLE_PASSED]
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_STYLE}</style><script>{_LOAD_CHECK}</script></head><body>",
+        f"<h1>{html.escape(title)}</h1><p class='sub'>Outputs: {html.escape(outputs_at)}</p>",
+        "<div class='totals'>",
+        *(f"<span class='{v}'>{verdicts.get(v, 0)} {v}</span>" for v in ("passed", "quarantined", "failed")),
+        "</div>",
+        "<h2>Held back for review</h2>",
+    ]
+    if not held:
+        parts.append("<p>None: every image passed the gate.</p>")
+    else:
+        parts.append("<table><tr><th>source</th><th>verdict</th><th>why</th></tr>")
+        for i in held:
+            r = rows[i]
+            why = "; ".join(r.get("failed_expectations") or []) or f"{r.get('error_type')}: {r.get('error_message')}"
+            parts.append(f"<tr><td>{_fmt(r['source_key'])}</td><td class='{r['verdict']}'>{r['verdict']}</td>"
+                         f"<td>{html.escape(why)}</td></tr>")
+        parts.append("</table>")
+    for heading, indices in (("Before and after: held back", held), ("Before and after: a sample that passed", passed)):
+        shown = [i for i in indices if i in previews]
+        if not shown:
+            continue
+        parts.append(f"<h2>{heading}</h2><p class='sub'>Drag the slider: left of it is the scan (enlarged, "
+                     "pixels shown as they are), right of it the enhanced image.</p>")
+        for i in shown:
+            r = rows[i]
+            parts.append(f"<div class='card'>{_viewer(i, previews[i])}<p><b class='{r['verdict']}'>{r['verdict']}</b> "
+                         f"{_fmt(r['source_key'])}</p></div>")
+    parts += [
+        "<h2>Metric distributions</h2>",
+        f"<img src='{_data_uri(_plot(rows, gate))}' alt='metric histograms' style='max-width:100%'>",
+        "<h2>Gate</h2><table><tr><th>expectation</th><th>images breaking it</th></tr>",
+        *(f"<tr><td>{html.escape(label)}</td><td>{count}</td></tr>" for label, count in gate.expectations.items()),
+        "</table>",
+        "<h2>Every image</h2><table><tr><th>source</th><th>output</th><th>verdict</th><th>size</th>"
+        "<th>PSNR (dB)</th><th>SSIM</th><th>LPIPS</th><th>artefacts</th><th>composite</th><th>seconds</th></tr>",
+    ]
+    for r in rows:
+        size = f"{r['output_width']}×{r['output_height']}" if r.get("output_width") else "–"
+        parts.append(
+            f"<tr><td>{_fmt(r['source_key'])}</td><td>{_fmt(r.get('output_key'))}</td>"
+            f"<td class='{r['verdict']}'>{r['verdict']}</td><td>{size}</td>"
+            f"<td>{_fmt(r.get('consistency_psnr_db'), 2)}</td><td>{_fmt(r.get('consistency_ssim'))}</td>"
+            f"<td>{_fmt(r.get('consistency_lpips'))}</td><td>{_fmt(r.get('artefact_score'))}</td>"
+            f"<td>{_fmt(r.get('composite_score'))}</td><td>{_fmt(r.get('total_s'), 2)}</td></tr>"
+        )
+    parts.append("</table></body></html>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    tmp.replace(path)
+    return path

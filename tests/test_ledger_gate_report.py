@@ -1,0 +1,126 @@
+"""Ledger, gate and report on a real batch run through the CLI, and on their own."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from enhance_ops.cli import main
+from enhance_ops.errors import TruncatedImageError
+from enhance_ops.quality import gate, ledger
+from enhance_ops.quality.measures import MEASURES
+from enhance_ops.samples import write_samples
+
+DAY = dt.date(2026, 11, 20)
+
+
+@pytest.fixture(scope="module")
+def batch_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("run")
+    src = root / "incoming"
+    write_samples(src, long_side=48)
+    (src / "broken.png").write_bytes((src / "page_document.png").read_bytes()[:200])
+    paths = {"src": src, "out": root / "enhanced", "ledger": root / "ledger", "report": root / "report" / "run.html"}
+    code = main(["enhance", str(src), str(paths["out"]), "--scale", "2", "--quiet", "--run-id", "r1",
+                 "--date", DAY.isoformat(), "--ledger", str(paths["ledger"]), "--report", str(paths["report"])])
+    assert code == 1  # the broken file failed, the rest went on
+    return paths
+
+
+def test_ledger_has_one_row_per_image_with_the_schema(batch_run: dict[str, Path]) -> None:
+    part = batch_run["ledger"] / "date=2026-11-20" / "run=r1" / "part-00000.parquet"
+    table = pq.read_table(part)
+    assert table.schema.metadata[b"schema_version"] == str(ledger.SCHEMA_VERSION).encode()
+    assert table.num_rows == 7
+    df = ledger.read_ledger(batch_run["ledger"]).to_pandas()  # pyarrow dataset → pandas
+    assert set(df["date"].astype(str)) == {"2026-11-20"} and set(df["run"]) == {"r1"}
+    broken = df[df["source_key"].str.endswith("broken.png")].iloc[0]
+    assert broken["status"] == "failed" and broken["verdict"] == "failed"
+    assert broken["error_type"] == "truncated" and "TruncatedImageError" in broken["error_message"]
+    ok = df[df["status"] == "ok"]
+    assert set(ok["verdict"]) <= {"passed", "quarantined"}
+    assert (ok["output_width"] == 2 * ok["input_width"]).all()
+    assert ok["models"].map(list).map(lambda m: m == ["span-x2"]).all()
+    assert ok["source_sha256"].str.len().eq(64).all() and ok["peak_rss_bytes"].gt(0).all()
+    assert ok["consistency_psnr_db"].notna().all() and set(MEASURES) <= set(df.columns)
+    settings = json.loads(ok.iloc[0]["parameters_json"])
+    assert settings["superres"]["scale"] == 2 and "denoise" in settings
+    stages = dict(ok.iloc[0]["stage_seconds"])
+    assert "superres" in stages and stages["superres"] > 0
+
+
+def test_sidecars_carry_the_verdict(batch_run: dict[str, Path]) -> None:
+    record = json.loads((batch_run["out"] / "cat_scan.jpg.json").read_text())
+    assert record["verdict"] in ("passed", "quarantined") and "failed_expectations" in record
+
+
+def test_rerunning_a_shard_replaces_its_rows(tmp_path: Path) -> None:
+    row = ledger.failed_row(TruncatedImageError("cut"), run_id="r", logical_date=DAY, shard=3,
+                            source_key="a.jpg", source_sha256=None)
+    ledger.write_part([row, row], tmp_path, DAY, "r", 3)
+    ledger.write_part([row], tmp_path, DAY, "r", 3)
+    ledger.write_part([row], tmp_path, DAY, "r", 4)
+    assert ledger.read_ledger(tmp_path).num_rows == 2
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def _row(**changes: object) -> dict:
+    base = {"status": "ok", "parameters_json": json.dumps({"superres": {"scale": 2}}), "stages_json": "[]",
+            "input_width": 10, "input_height": 8, "output_width": 20, "output_height": 16,
+            "consistency_psnr_db": 38.0, "consistency_ssim": 0.97, "consistency_lpips": 0.1,
+            "artefact_score": 0.01, "clipped_fraction": 0.0}
+    return {**base, **changes}
+
+
+def test_gate_verdicts_and_reasons() -> None:
+    rows = [_row(), _row(consistency_psnr_db=24.0, artefact_score=0.3), _row(output_width=19),
+            _row(consistency_ssim=None), {"status": "failed", "verdict": None}]
+    report = gate.evaluate(rows)
+    assert [r["verdict"] for r in rows] == ["passed", "quarantined", "quarantined", "quarantined", "failed"]
+    assert set(rows[1]["failed_expectations"]) == {"consistency_psnr_db >= 30", "artefact_score <= 0.05"}
+    assert rows[2]["failed_expectations"] == ["output width = input width x scale"]
+    assert rows[3]["failed_expectations"] == ["consistency_ssim is not NaN"]
+    assert report.evaluated == 4 and report.expectations["consistency_psnr_db >= 30"] == 1
+
+
+def test_gate_thresholds_are_configurable_per_run() -> None:
+    rows = [_row(consistency_psnr_db=29.0)]
+    gate.evaluate(rows, gate.Thresholds.with_overrides(["min_consistency_psnr_db=28"]))
+    assert rows[0]["verdict"] == "passed"
+    with pytest.raises(ValueError, match="min_consistency_psnr_db"):
+        gate.Thresholds.with_overrides(["min_psnr=28"])
+
+
+def test_gate_accounts_for_dynamic_scaling() -> None:
+    stages = json.dumps([{"stage": "superres", "details": {"reduced_input_to": [5, 4]}}])
+    rows = [_row(stages_json=stages, output_width=10, output_height=8)]
+    gate.evaluate(rows)
+    assert rows[0]["verdict"] == "passed"
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_report_renders_in_chromium_with_every_image_loaded(batch_run: dict[str, Path], tmp_path: Path) -> None:
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is installed by `make test` (apt package chromium)"
+    url = batch_run["report"].resolve().as_uri()
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'a'}", "--virtual-time-budget=5000",
+                          "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    assert 'data-images="' in dom
+    loaded, total = dom.split('data-images="', 1)[1].split('"', 1)[0].split("/")
+    assert int(total) >= 8 and loaded == total  # plots + before/after pairs, every one decoded
+    assert "broken.png" in dom and "truncated" in dom  # the failed image and its reason are listed
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'b'}", "--window-size=1300,2200",
+                    f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert pixels.shape == (2200, 1300) and pixels.std() > 20  # a rendered page, not a blank one
