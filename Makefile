@@ -27,8 +27,10 @@ samples: $(STAMP)
 	$(BIN)/python -m enhance_ops samples $(RUN_IN) > /dev/null
 
 run: weights samples
-	$(BIN)/python -m enhance_ops enhance $(RUN_IN) $(RUN_OUT) --preset $(PRESET) --scale $(SCALE) --overwrite
+	$(BIN)/python -m enhance_ops enhance $(RUN_IN) $(RUN_OUT) --preset $(PRESET) --scale $(SCALE) --overwrite \
+	  --ledger out/ledger --report out/report.html || [ $$? -eq 1 ]
 	@echo "Enhanced images and their .json records: $(CURDIR)/$(RUN_OUT)"
+	@echo "Quality ledger (Parquet): $(CURDIR)/out/ledger    Report: $(CURDIR)/out/report.html"
 
 # Headless Chromium checks the HTML report in the tests (Debian package; needs root or sudo).
 chromium:

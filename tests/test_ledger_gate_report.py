@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -41,6 +42,7 @@ def test_ledger_has_one_row_per_image_with_the_schema(batch_run: dict[str, Path]
     assert table.num_rows == 7
     df = ledger.read_ledger(batch_run["ledger"]).to_pandas()  # pyarrow dataset → pandas
     assert set(df["date"].astype(str)) == {"2026-11-20"} and set(df["run"]) == {"r1"}
+    assert len(pd.read_parquet(batch_run["ledger"])) == 7  # pandas reads the partitioned folder directly
     broken = df[df["source_key"].str.endswith("broken.png")].iloc[0]
     assert broken["status"] == "failed" and broken["verdict"] == "failed"
     assert broken["error_type"] == "truncated" and "TruncatedImageError" in broken["error_message"]

@@ -3,7 +3,8 @@
 Layout: ``<root>/date=<YYYY-MM-DD>/run=<run_id>/part-<shard>.parquet``. Each shard writes its
 own part in one atomic replace, so re-running a shard replaces its rows instead of adding
 more. The schema is versioned (``SCHEMA_VERSION`` in the file metadata); docs/quality.md
-describes every column. pyarrow, pandas and DuckDB read it as a hive-partitioned dataset.
+describes every column. pyarrow and pandas read it as a hive-partitioned dataset (as would
+DuckDB's ``read_parquet(..., hive_partitioning=true)``).
 """
 from __future__ import annotations
 
