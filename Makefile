@@ -5,12 +5,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-RUN_IN ?= data/samples
-RUN_OUT ?= out/enhanced
 SCALE  ?= 4
 PRESET ?= archive-photo
+# the night to run (default: yesterday, UTC) and an optional folder of your own scans
+DATE   ?=
+RUN_IN ?=
 
-.PHONY: run test bench venv weights samples chromium lock clean
+.PHONY: run standalone test bench venv weights chromium services lock clean
 
 venv: $(STAMP)
 
@@ -23,21 +24,27 @@ $(STAMP): requirements.txt
 weights: $(STAMP)
 	$(BIN)/python -m enhance_ops fetch-models
 
-samples: $(STAMP)
-	$(BIN)/python -m enhance_ops samples $(RUN_IN) > /dev/null
+# One night of the real pipeline: SeaweedFS on loopback, the sample scans (or RUN_IN) in
+# incoming/<DATE>/, the nightly DAG through `airflow dags test`, results copied to out/archive/.
+run: weights
+	$(BIN)/python -m enhance_ops nightly-demo --out out --preset $(PRESET) --scale $(SCALE) \
+	  $(if $(DATE),--date $(DATE)) $(if $(RUN_IN),--scans $(RUN_IN))
 
-run: weights samples
-	$(BIN)/python -m enhance_ops enhance $(RUN_IN) $(RUN_OUT) --preset $(PRESET) --scale $(SCALE) --overwrite \
-	  --ledger out/ledger --report out/report.html || [ $$? -eq 1 ]
-	@echo "Enhanced images and their .json records: $(CURDIR)/$(RUN_OUT)"
-	@echo "Quality ledger (Parquet): $(CURDIR)/out/ledger    Report: $(CURDIR)/out/report.html"
+# The Airflow UI (airflow standalone) over the same DAG and a local S3 server; Ctrl-C stops it.
+standalone: weights
+	$(BIN)/python -m enhance_ops standalone --out out $(if $(DATE),--date $(DATE))
 
 # Headless Chromium checks the HTML report in the tests (Debian package; needs root or sudo).
 chromium:
 	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: weights chromium
+# PostgreSQL and Redis for the distributed (Celery) test (Debian packages; needs root or sudo).
+services:
+	@{ command -v redis-server >/dev/null && command -v initdb >/dev/null; } || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server postgresql >/dev/null; }
+
+test: weights chromium services
 	$(BIN)/python -m pytest -q tests
 
 # Speed and quality benchmarks; results in bench/results/*.json, summarised in docs/benchmarks.md.

@@ -39,7 +39,7 @@ def test_enhances_a_folder_and_reports_the_bad_file(batch: Path, tmp_path: Path,
     captured = capsys.readouterr()
     assert code == 1  # one file failed, the others went through
     assert "FAILED" in captured.out + captured.err and "[truncated]" in captured.out + captured.err
-    assert "6 enhanced, 0 skipped, 1 failed" in captured.out
+    assert "7 enhanced, 0 skipped, 1 failed" in captured.out
     assert _hashes(batch) == before  # originals untouched
     cat = Image.open(out / "cat_scan.jpg")
     assert cat.size == tuple(2 * s for s in Image.open(batch / "cat_scan.jpg").size)

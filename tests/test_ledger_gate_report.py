@@ -39,10 +39,10 @@ def test_ledger_has_one_row_per_image_with_the_schema(batch_run: dict[str, Path]
     part = batch_run["ledger"] / "date=2026-11-20" / "run=r1" / "part-00000.parquet"
     table = pq.read_table(part)
     assert table.schema.metadata[b"schema_version"] == str(ledger.SCHEMA_VERSION).encode()
-    assert table.num_rows == 7
+    assert table.num_rows == 8
     df = ledger.read_ledger(batch_run["ledger"]).to_pandas()  # pyarrow dataset → pandas
     assert set(df["date"].astype(str)) == {"2026-11-20"} and set(df["run"]) == {"r1"}
-    assert len(pd.read_parquet(batch_run["ledger"])) == 7  # pandas reads the partitioned folder directly
+    assert len(pd.read_parquet(batch_run["ledger"])) == 8  # pandas reads the partitioned folder directly
     broken = df[df["source_key"].str.endswith("broken.png")].iloc[0]
     assert broken["status"] == "failed" and broken["verdict"] == "failed"
     assert broken["error_type"] == "truncated" and "TruncatedImageError" in broken["error_message"]

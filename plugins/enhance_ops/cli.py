@@ -1,4 +1,4 @@
-"""``python -m enhance_ops``: enhance local files, fetch models, write the sample batch."""
+"""``python -m enhance_ops``: enhance local files, run the pipeline locally, fetch models, keep the catalog."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import codecs
 from .batch import Job, PlanError, plan
-from .chain.presets import PRESETS, resolve_preset
+from .chain.presets import PRESETS, resolve_preset, scale_overrides
 from .chain.superres import Inference, Tiling
 from .errors import EnhanceError
 
@@ -28,12 +27,11 @@ def _enhance(args: argparse.Namespace) -> int:
     from .enhance import EnhanceOptions, Enhancer
 
     overrides = list(args.set)
+    models = args.model.split(",") if args.model else None
     if args.scale:
-        overrides.append(f"superres.scale={args.scale}")
-    if args.model:
-        overrides.append("superres.models=" + json.dumps(args.model.split(",")))
-    if args.scale and not args.model:
-        overrides.append("superres.models=[]")  # the default models of that scale
+        overrides += scale_overrides(args.scale, models)
+    elif models:
+        overrides.append("superres.models=" + json.dumps(models))
     if args.precision:
         overrides.append(f"inference.precision={args.precision}")
     try:
@@ -118,7 +116,7 @@ class _RunLog:
 
         self.rows.append(ledger.row_from_record(
             result.record, run_id=self.run_id, logical_date=self.logical_date, shard=0,
-            source_key=str(job.source), output_key=str(job.target), total_s=seconds, peak_rss_bytes=_peak_rss(),
+            source_key=str(job.source), output_key=str(job.target), total_s=seconds,
         ))
         before, after = codecs.decode(data), codecs.decode(result.data)
         self.previews[len(self.rows) - 1] = report.make_preview(before.pixels, after.pixels)
@@ -156,11 +154,6 @@ class _RunLog:
             print(f"report: {path}")
 
 
-def _peak_rss() -> int:
-    """The process's memory high-water mark so far, in bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def _fetch(args: argparse.Namespace) -> int:
     from .models.fetch import fetch_models
 
@@ -188,6 +181,42 @@ def _samples(args: argparse.Namespace) -> int:
 
     for path in write_samples(Path(args.folder), args.long_side):
         print(path)
+    return 0
+
+
+def _yesterday() -> str:
+    return (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
+
+
+def _nightly_demo(args: argparse.Namespace) -> int:
+    from .infra.nightly_demo import run_nightly
+
+    return run_nightly(Path(args.out), dt.date.fromisoformat(args.date), preset=args.preset, scale=args.scale,
+                       scans=Path(args.scans) if args.scans else None, long_side=args.long_side)
+
+
+def _standalone(args: argparse.Namespace) -> int:
+    from .infra.standalone import run_standalone
+
+    return run_standalone(Path(args.out), dt.date.fromisoformat(args.date), port=args.port)
+
+
+def _catalog_rebuild(args: argparse.Namespace) -> int:
+    from .catalog import Catalog, default_url, rebuild
+    from .quality import ledger
+
+    if args.ledger_dir:
+        rows = ledger.read_ledger(Path(args.ledger_dir)).to_pylist()
+    else:
+        from .airflow.wiring import store
+
+        bucket = store(args.bucket)
+        rows = [r for o in bucket.list(args.prefix) if o.key.endswith(".parquet") for r in ledger.from_parquet(bucket.get(o.key))]
+    from sqlalchemy.engine import make_url
+
+    url = args.catalog or default_url()
+    count = rebuild(Catalog(url), rows)
+    print(f"catalog {make_url(url).render_as_string(hide_password=True)}: {count} entries from {len(rows)} ledger rows")
     return 0
 
 
@@ -231,6 +260,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the models and whether their weights are ready").set_defaults(func=_models)
     sub.add_parser("presets", help="print every preset's settings").set_defaults(func=_presets)
+
+    demo = sub.add_parser("nightly-demo", help="one real night: local S3 server, the nightly DAG, results in OUT")
+    demo.add_argument("--out", default="out", help="folder for the results and the run's state (default: out)")
+    demo.add_argument("--date", default=_yesterday(), help="the night's logical date (default: yesterday, UTC)")
+    demo.add_argument("--preset", default="archive-photo", choices=sorted(PRESETS))
+    demo.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
+    demo.add_argument("--scans", help="a folder of scans to upload instead of the sample batch")
+    demo.add_argument("--long-side", type=int, default=128, help="size of the generated samples")
+    demo.set_defaults(func=_nightly_demo)
+
+    ui = sub.add_parser("standalone", help="Airflow UI (airflow standalone) over the DAG and a local S3 server")
+    ui.add_argument("--out", default="out", help="state is kept in OUT/standalone")
+    ui.add_argument("--date", default=_yesterday(), help="the day whose incoming/ prefix gets the sample batch")
+    ui.add_argument("--port", type=int, default=8080)
+    ui.set_defaults(func=_standalone)
+
+    cat = sub.add_parser("catalog-rebuild", help="rebuild the catalog of processed images from the Parquet ledger")
+    source = cat.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ledger-dir", help="a local ledger folder (date=…/run=…/part-….parquet)")
+    source.add_argument("--bucket", help="read s3://BUCKET/PREFIX through the Airflow connection $ENHANCE_S3_CONN_ID")
+    cat.add_argument("--prefix", default="ledger/", help="the ledger's prefix in the bucket (default: ledger/)")
+    cat.add_argument("--catalog", help="SQLAlchemy URL (default: $ENHANCE_CATALOG_URL or SQLite in $AIRFLOW_HOME)")
+    cat.set_defaults(func=_catalog_rebuild)
 
     samples = sub.add_parser("samples", help="write the sample batch of archive-like scans")
     samples.add_argument("folder")

@@ -11,7 +11,6 @@ float32 (H, W) so the chain can upscale it separately.
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from PIL import Image, ImageCms
 
 from . import metadata as md
 from . import png_chunks, tiff_exif
+from .formats import DEFAULT_MAX_PIXELS, READ_FORMATS, SUFFIX, WRITE_FORMATS  # noqa: F401  (re-exported)
 from .errors import (
     CorruptImageError,
     EmptyFileError,
@@ -35,11 +35,6 @@ from .errors import (
 # The pixel limit below replaces Pillow's global decompression-bomb guard: ours is checked
 # before decoding and is configurable per run.
 Image.MAX_IMAGE_PIXELS = None
-DEFAULT_MAX_PIXELS = int(os.environ.get("ENHANCE_MAX_PIXELS", 250_000_000))
-
-READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP"}
-WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
-SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 _END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}
 
 

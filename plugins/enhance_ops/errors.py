@@ -64,3 +64,15 @@ class WeightsError(EnhanceError):
     """A model's weights are missing or not the file the manifest names."""
 
     code = "weights_error"
+
+
+class UnsafeKeyError(EnhanceError, ValueError):
+    """An object key that could escape its prefix or the working directory (``..``, ``/…``, control bytes)."""
+
+    code = "unsafe_key"
+
+
+class SourceMissingError(EnhanceError):
+    """The master listed for this run is gone from the store (deleted or renamed since discovery)."""
+
+    code = "source_missing"

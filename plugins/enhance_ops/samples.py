@@ -3,8 +3,8 @@
 The photographs are the ones scikit-image ships in its wheel (no download needed). Each is
 shrunk with an antialiasing filter and given a little sensor noise, then written in one of
 the formats and layouts archives hold: JPEG with scanner EXIF, a sideways JPEG with an
-orientation tag, 16-bit TIFF with an ICC profile, 8-bit greyscale TIFF, a greyscale PNG of a
-document and a WebP with transparency.
+orientation tag, a faded colour print (``degrade.fade``), 16-bit TIFF with an ICC profile,
+8-bit greyscale TIFF, a greyscale PNG of a document and a WebP with transparency.
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import piexif
 import tifffile
 from PIL import Image, ImageCms
 from skimage import data as skdata
+
+from .degrade import fade
 
 SCANNER_EXIF = {
     piexif.ImageIFD.Make: b"Epson",
@@ -59,6 +61,11 @@ def _rocket_sideways_jpeg(long_side: int) -> bytes:
     return _jpeg(np.rot90(upright, 1), SCANNER_EXIF, orientation=6)
 
 
+def _faded_print_jpeg(long_side: int) -> bytes:
+    photo = _shrink(skdata.astronaut(), long_side).astype(np.float32) / 255.0
+    return _jpeg(_scan_noise(fade(photo, 0.8) * 255.0, 2.5, 5), SCANNER_EXIF)
+
+
 def _coffee_tiff16(long_side: int) -> bytes:
     small = _shrink(skdata.coffee().astype(np.float32) * 257.0, long_side)
     samples = np.clip(_scan_noise(small / 257.0, 2.0, 3) * 257.0, 0, 65535).astype(np.uint16)
@@ -98,6 +105,7 @@ def _astronaut_webp_alpha(long_side: int) -> bytes:
 SAMPLES: dict[str, Callable[[int], bytes]] = {
     "cat_scan.jpg": _cat_jpeg,
     "rocket_sideways.jpg": _rocket_sideways_jpeg,
+    "faded_print.jpg": _faded_print_jpeg,
     "coffee_16bit.tif": _coffee_tiff16,
     "camera_grey.tif": _camera_grey_tiff,
     "page_document.png": _page_grey_png,

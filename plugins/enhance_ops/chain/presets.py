@@ -74,6 +74,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def scale_overrides(scale: int, models: list[str] | None = None) -> list[str]:
+    """Overrides for another enlargement: that scale's default models unless ``models`` are named."""
+    return [f"superres.scale={scale}", "superres.models=" + json.dumps(models or [])]
+
+
 def _parse_value(text: str) -> Any:
     try:
         return json.loads(text)

@@ -97,6 +97,10 @@ class GateReport:
     def as_dict(self) -> dict[str, Any]:
         return {"thresholds": asdict(self.thresholds), "evaluated": self.evaluated, "expectations": self.expectations}
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> GateReport:
+        return cls(Thresholds(**values["thresholds"]), values["evaluated"], values["expectations"])
+
 
 def evaluate(rows: list[dict[str, Any]], thresholds: Thresholds = Thresholds()) -> GateReport:
     """Validate the run's rows and write each one's ``verdict`` and ``failed_expectations`` in place."""
@@ -129,9 +133,10 @@ def evaluate(rows: list[dict[str, Any]], thresholds: Thresholds = Thresholds()) 
             for index in offenders:
                 broken.setdefault(index, []).append(label)
     for i, row in enumerate(rows):
-        if row["status"] != "ok":
+        if row["status"] == "failed":
             row["verdict"] = "failed"
-            continue
+        if row["status"] != "ok":
+            continue  # failed, or a duplicate that keeps the verdict of the derivative it points at
         row["failed_expectations"] = broken.get(i, [])
         row["verdict"] = "quarantined" if row["failed_expectations"] else "passed"
     return GateReport(thresholds, len(frame), counts)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import resource
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from .. import __version__
 from ..errors import EnhanceError
 from .measures import MEASURES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: worker column; status 'duplicate'
 VERDICTS = ("passed", "quarantined", "failed")
 
 SCHEMA = pa.schema(
@@ -52,6 +54,7 @@ SCHEMA = pa.schema(
         ("weights_sha256", pa.map_(pa.string(), pa.string())),
         ("code_version", pa.string()),
         ("device", pa.string()),
+        ("worker", pa.string()),
         ("precision", pa.string()),
         ("stage_seconds", pa.map_(pa.string(), pa.float64())),
         ("decode_s", pa.float64()),
@@ -74,6 +77,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def worker_name() -> str:
+    """Who processed an image: ``$ENHANCE_WORKER_NAME`` (set per Celery worker) or the host name."""
+    return os.environ.get("ENHANCE_WORKER_NAME") or socket.gethostname()
+
+
 def row_from_record(
     record: dict[str, Any],
     *,
@@ -84,9 +92,11 @@ def row_from_record(
     output_key: str,
     source_etag: str | None = None,
     total_s: float | None = None,
-    peak_rss_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """A ledger row for an enhanced image, from the record ``Enhancer.enhance`` returns."""
+    """A ledger row for an enhanced image, from the record ``Enhancer.enhance`` returns.
+
+    ``peak_rss_bytes`` is the process's memory high-water mark once the image is done.
+    """
     stages = record.get("stages", [])
     metrics = record.get("metrics", {})
     (in_w, in_h), (out_w, out_h) = record["input_size"], record["output_size"]
@@ -103,10 +113,10 @@ def row_from_record(
         "stages_json": json.dumps(stages),
         "models": list(record["models"]),
         "weights_sha256": list(record["weights_sha256"].items()),
-        "code_version": __version__, "device": record["device"], "precision": record["precision"],
+        "code_version": __version__, "device": record["device"], "worker": worker_name(), "precision": record["precision"],
         "stage_seconds": [(s["stage"], float(s["seconds"])) for s in stages],
         "decode_s": record.get("decode_s"), "encode_s": record.get("encode_s"), "total_s": total_s,
-        "peak_rss_bytes": peak_rss_bytes,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # Linux reports KiB
         **{name: _finite_or_none(metrics.get(name)) for name in MEASURES},
         "verdict": None, "failed_expectations": [],
         "error_type": None, "error_message": None,
@@ -138,22 +148,54 @@ def failed_row(
         source_etag=source_etag, source_sha256=source_sha256, status="failed", code_version=__version__,
         total_s=total_s, verdict="failed", failed_expectations=[], models=[], weights_sha256=[],
         stage_seconds=[], notes=[], error_type=code, error_message=f"{type(error).__name__}: {error}",
-        processed_at=_now(),
+        worker=worker_name(), processed_at=_now(),
     )
     return row
 
 
+def duplicate_row(
+    earlier: dict[str, Any], *, run_id: str, logical_date: dt.date, shard: int, source_key: str, source_etag: str | None
+) -> dict[str, Any]:
+    """A ledger row for a master whose content an earlier run already processed under another key.
+
+    It is not enhanced again: the row points at the earlier derivative and carries its verdict.
+    """
+    row: dict[str, Any] = {field.name: None for field in SCHEMA}
+    row.update(
+        run_id=run_id, logical_date=logical_date, shard=shard, source_key=source_key, source_etag=source_etag,
+        source_sha256=earlier["source_sha256"], output_key=earlier["output_key"], status="duplicate",
+        code_version=__version__, verdict=earlier["verdict"], failed_expectations=[], models=[], weights_sha256=[],
+        stage_seconds=[], worker=worker_name(), processed_at=_now(),
+        notes=[f"identical content already processed as {earlier['source_key']} by run {earlier['run_id']}"],
+    )
+    return row
+
+
+def part_key(logical_date: dt.date, run_id: str, shard: int) -> str:
+    """The part's key relative to the ledger root (the same layout in a bucket or a folder)."""
+    return f"date={logical_date.isoformat()}/run={run_id}/part-{shard:05d}.parquet"
+
+
 def part_path(root: Path, logical_date: dt.date, run_id: str, shard: int) -> Path:
-    return root / f"date={logical_date.isoformat()}" / f"run={run_id}" / f"part-{shard:05d}.parquet"
+    return root / part_key(logical_date, run_id, shard)
+
+
+def to_parquet(rows: list[dict[str, Any]]) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), sink)
+    return sink.getvalue().to_pybytes()
+
+
+def from_parquet(data: bytes) -> list[dict[str, Any]]:
+    return pq.read_table(pa.BufferReader(data)).to_pylist()
 
 
 def write_part(rows: list[dict[str, Any]], root: Path, logical_date: dt.date, run_id: str, shard: int) -> Path:
     """Write (or replace) one shard's rows atomically."""
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
     path = part_path(root, logical_date, run_id, shard)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
+    tmp.write_bytes(to_parquet(rows))
     os.replace(tmp, path)
     return path
 

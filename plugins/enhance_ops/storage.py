@@ -1,0 +1,92 @@
+"""Object storage behind one small interface, so the tasks need not know about boto3 or Airflow.
+
+Keys are validated before use: no absolute paths, no ``..`` segments, no control
+characters, at most 1,024 bytes, so that no key can escape its prefix or the local root.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import SourceMissingError, UnsafeKeyError
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_key(key: str) -> str:
+    if not key or len(key.encode("utf-8")) > 1024:
+        raise UnsafeKeyError(f"object key must be 1-1024 bytes: {key[:80]!r}")
+    if _CONTROL.search(key):
+        raise UnsafeKeyError(f"object key contains control characters: {key[:80]!r}")
+    if key.startswith("/") or "\\" in key or any(part in ("..", ".") for part in key.split("/")):
+        raise UnsafeKeyError(f"object key is absolute or has '.'/'..' segments: {key[:80]!r}")
+    return key
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    etag: str
+    size: int
+
+
+class ObjectStore(Protocol):
+    def list(self, prefix: str) -> list[ObjectInfo]: ...
+    def get(self, key: str) -> bytes: ...
+    def put(self, key: str, data: bytes) -> None: ...
+    def copy(self, source: str, target: str) -> None: ...
+    def exists(self, key: str) -> bool: ...
+
+
+class S3Store:
+    """A bucket through a boto3 S3 client; ``S3Hook(aws_conn_id).get_conn()`` gives one in Airflow."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client, self.bucket = client, bucket
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        found = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                found.append(ObjectInfo(item["Key"], item["ETag"].strip('"'), int(item["Size"])))
+        return found
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=safe_key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey as exc:
+            raise SourceMissingError(f"s3://{self.bucket}/{key} does not exist") from exc
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=safe_key(key), Body=data)
+
+    def copy(self, source: str, target: str) -> None:
+        self.client.copy_object(
+            Bucket=self.bucket, Key=safe_key(target), CopySource={"Bucket": self.bucket, "Key": safe_key(source)}
+        )
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=safe_key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+
+def download(store: ObjectStore, prefix: str, folder: Path) -> list[Path]:
+    """Copy every object under ``prefix`` into ``folder`` (key = relative path); no key can land outside it."""
+    root, written = folder.resolve(), []
+    for item in store.list(prefix):
+        path = (root / safe_key(item.key)).resolve()
+        if not path.is_relative_to(root):
+            raise UnsafeKeyError(f"object key escapes {root}: {item.key!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(store.get(item.key))
+        written.append(path)
+    return written
