@@ -15,6 +15,7 @@ from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, da
 
 from enhance_ops.airflow import wiring
 from enhance_ops.chain.presets import PRESETS  # plain data: no torch at parse time
+from enhance_ops.formats import DEFAULT_MAX_PIXELS
 
 ENHANCED = Asset("s3://archive/enhanced")
 LEDGER = Asset("s3://archive/ledger")
@@ -48,6 +49,12 @@ NIGHTLY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
         "scale": Param(4, type="integer", enum=[2, 4, 8]),
         "shard_size": Param(16, type="integer", minimum=1, maximum=1000, description="images per GPU task"),
         "force": Param(False, type="boolean", description="re-process images the catalog already holds"),
+        "max_megapixels": Param(DEFAULT_MAX_PIXELS / 1e6, type="number", exclusiveMinimum=0,
+                                description="larger images fail (too_large) before decoding: the decompression-bomb guard"),
+        "max_file_mb": Param(2048, type="number", exclusiveMinimum=0,
+                             description="larger files fail (file_too_large) without being downloaded"),
+        "max_images": Param(100000, type="integer", minimum=1,
+                            description="images per run at most; the rest wait for the next run"),
         "overrides": Param([], type="array", items={"type": "string"},
                            description="preset overrides, e.g. denoise.strength=strong"),
         "gate": Param([], type="array", items={"type": "string"},

@@ -87,9 +87,13 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
     assert json.loads(heavy.stdout.strip().splitlines()[-1]) == []
 
 
+OUTPUTS: list[str] = []  # everything the runs printed, scanned for credentials at the end
+
+
 def _dags_test(env: dict[str, str], date: str, conf: dict) -> None:
     run = subprocess.run([airflow_bin(), "dags", "test", "enhance_daily", date, "-c", json.dumps(conf)],
                          env=env, capture_output=True, text=True, timeout=600)
+    OUTPUTS.append(run.stdout + run.stderr)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "state=failed" not in run.stdout + run.stderr.replace("WARNING", "")
 
@@ -196,3 +200,14 @@ def test_catalog_rebuilt_from_the_ledger_equals_the_live_catalog(store: S3Store,
     assert Catalog(url).rows() == live
     assert airflow_env["AIRFLOW_CONN_ARCHIVE_S3"] and json.loads(airflow_env["AIRFLOW_CONN_ARCHIVE_S3"])["password"] \
         not in done.stdout + done.stderr
+
+
+def test_no_credential_in_any_log_ledger_report_or_object(store: S3Store, airflow_env: dict[str, str]) -> None:
+    secret = json.loads(airflow_env["AIRFLOW_CONN_ARCHIVE_S3"])["password"].encode()
+    assert any("shard 0: ok incoming/" in out for out in OUTPUTS)  # `dags test` prints the task logs
+    assert all(secret not in out.encode() for out in OUTPUTS)
+    files = [p for p in Path(airflow_env["AIRFLOW_HOME"]).rglob("*") if p.is_file()]  # config, metadata DB, catalog
+    assert all(secret not in p.read_bytes() for p in files)
+    objects = store.list("")
+    assert any(o.key.startswith("ledger/") for o in objects) and any(o.key.startswith("reports/") for o in objects)
+    assert all(secret not in store.get(o.key) for o in objects)  # ledger, reports, manifests, checkpoints

@@ -1,13 +1,16 @@
 """One image from bytes to enhanced bytes, with a record of what was done to it.
 
 An ``Enhancer`` holds one resolved chain (preset + loaded models) for a whole run, and a
-content-hash cache so that an identical image met twice in a run is processed once.
+content-hash cache so that an identical image met twice in a run is processed once. The
+cache keeps the most recent results up to ``CACHE_BYTES`` of output, so a long shard of big
+scans cannot fill the worker's memory with finished images.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +21,9 @@ from . import SOFTWARE, codecs
 from .chain.pipeline import Chain
 from .chain.preprocess import LensInfo
 from .chain.superres import Inference, Tiling
+
+
+CACHE_BYTES = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class Enhancer:
     def __init__(self, options: EnhanceOptions) -> None:
         self.options = options
         self.chain = Chain(options.preset, options.overrides, tiling=options.tiling, inference=options.inference)
-        self._done: dict[str, EnhanceResult] = {}
+        self._done: OrderedDict[str, EnhanceResult] = OrderedDict()
 
     def tile_count(self, width: int, height: int) -> int:
         return self.chain.tile_count(width, height)
@@ -129,5 +135,12 @@ class Enhancer:
             "encode_s": encode_s,
         }
         enhanced = EnhanceResult(out, fmt, record)
-        self._done[digest] = enhanced
+        self._remember(digest, enhanced)
         return enhanced
+
+    def _remember(self, digest: str, result: EnhanceResult) -> None:
+        self._done[digest] = result
+        while sum(len(r.data) for r in self._done.values()) > CACHE_BYTES and len(self._done) > 1:
+            self._done.popitem(last=False)
+        if len(result.data) > CACHE_BYTES:
+            self._done.pop(digest)

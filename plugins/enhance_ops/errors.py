@@ -76,3 +76,21 @@ class SourceMissingError(EnhanceError):
     """The master listed for this run is gone from the store (deleted or renamed since discovery)."""
 
     code = "source_missing"
+
+
+class FileTooLargeError(EnhanceError):
+    """The file is over the run's size limit; it is not downloaded."""
+
+    code = "file_too_large"
+
+
+class OutOfMemoryError(EnhanceError):
+    """Enhancing this image ran out of memory (host or GPU); smaller tiles or a bigger worker may help."""
+
+    code = "out_of_memory"
+
+
+class InternalError(EnhanceError):
+    """An unexpected failure inside the chain on this image: a bug to report, with the image."""
+
+    code = "internal_error"

@@ -13,3 +13,9 @@ READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP"}
 WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+# Other image formats an archive holds: listed and reported as failed (unsupported), never skipped
+# silently. Anything else (sidecars such as .xmp, .txt, checksums) is left alone.
+OTHER_IMAGE_SUFFIXES = {
+    ".gif", ".jp2", ".j2k", ".jpf", ".jpx", ".heic", ".heif", ".avif", ".jxl", ".psd", ".tga", ".ico", ".pcx",
+    ".ppm", ".pgm", ".pbm", ".pnm", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf",
+}

@@ -5,6 +5,7 @@ characters, at most 1,024 bytes, so that no key can escape its prefix or the loc
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,23 @@ from typing import Any, Protocol
 from .errors import SourceMissingError, UnsafeKeyError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def client_config() -> Any:
+    """botocore settings for every client: bounded timeouts, and retries with exponential back-off.
+
+    The standard retry mode retries throttling (503 SlowDown), 5xx replies, timeouts and
+    dropped connections, backing off with jitter; the budget is ``$ENHANCE_S3_MAX_ATTEMPTS``
+    attempts per call (default 8, about a minute of back-off at most). Past it the error
+    fails the task, and Airflow's task retries take over.
+    """
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": int(os.environ.get("ENHANCE_S3_MAX_ATTEMPTS", "8"))},
+        connect_timeout=float(os.environ.get("ENHANCE_S3_CONNECT_TIMEOUT_S", "10")),
+        read_timeout=float(os.environ.get("ENHANCE_S3_READ_TIMEOUT_S", "60")),
+    )
 
 
 def safe_key(key: str) -> str:

@@ -10,6 +10,7 @@ Bucket layout::
     incoming/<day>/...                           masters (read only, never modified)
     runs/<run_id>/shards/shard-<n>.json          shard manifests (one day per shard)
     runs/<run_id>/staging/<day>/<relative key>   enhanced images before publishing
+    runs/<run_id>/done/shard-<n>/<index>.parquet each finished image's row (a retry resumes from them)
     runs/<run_id>/parts/part-<n>.parquet         each shard's ledger rows
     enhanced/<day>/..., quarantine/<day>/...     published derivatives (same relative keys)
     ledger/date=<day>/run=<run_id>/part-<n>.parquet
@@ -21,6 +22,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -31,10 +33,11 @@ from typing import Any
 from ..batch import target_suffix
 from ..catalog import Catalog
 from ..chain.presets import resolve_preset, scale_overrides
-from ..errors import EnhanceError
-from ..formats import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
+from ..errors import EnhanceError, FileTooLargeError, InternalError, OutOfMemoryError
+from ..formats import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES
 from ..storage import ObjectInfo, ObjectStore, safe_key
 
+log = logging.getLogger(__name__)
 MAX_DAYS = 366  # one manual run covers at most a year of incoming/<day>/ prefixes
 
 
@@ -51,15 +54,18 @@ class RunConfig:
     gate: tuple[str, ...] = ()
     shard_size: int = 16
     force: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images fail with too_large, before decoding
+    max_file_bytes: int = 2 * 1024**3  # larger files fail with file_too_large, without being downloaded
+    max_images: int = 100_000  # a run takes at most this many (by key order); the rest wait for the next run
 
     def __post_init__(self) -> None:
         if self.end_date and not 0 <= (self.end_date - self.logical_date).days < MAX_DAYS:
             raise ValueError(f"end_date {self.end_date} must be on or after {self.logical_date}, within {MAX_DAYS} days")
         if self.prefix is not None:
             safe_key(self.prefix)
-        if self.shard_size < 1:
-            raise ValueError("shard_size must be at least 1")
+        for name in ("shard_size", "max_pixels", "max_file_bytes", "max_images"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
 
     @property
     def run_prefix(self) -> str:
@@ -106,24 +112,38 @@ def clean_run_id(raw: str) -> str:
 def discover(store: ObjectStore, catalog: Catalog, cfg: RunConfig) -> dict[str, Any]:
     """List each source prefix, minus what the catalog holds (key and ETag); the listing goes to the bucket.
 
-    Only its key and size travel through XCom, however many scans a night brings.
+    Files named like images are taken (those in formats we cannot read too, so they are
+    reported, not skipped); other files (sidecars, checksums) are listed as ignored. Over
+    ``max_images`` the rest is deferred to the next run, by key order. Only counts and the
+    listing's key travel through XCom, however many scans a night brings.
     """
-    found = []
+    found, ignored = [], []
     for prefix, day in cfg.sources():
         known = set() if cfg.force else catalog.known_sources(prefix)
-        for item in store.list(prefix):
-            if PurePosixPath(item.key).suffix.lower() in IMAGE_SUFFIXES and (item.key, item.etag) not in known:
+        for item in sorted(store.list(prefix), key=lambda i: i.key):
+            suffix = PurePosixPath(item.key).suffix.lower()
+            if item.key.endswith("/") or PurePosixPath(item.key).name.startswith("."):
+                continue  # folder markers and hidden files
+            if suffix not in IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES:
+                ignored.append(item.key)
+            elif (item.key, item.etag) not in known:
                 relative = item.key[len(prefix):].lstrip("/")
                 found.append({**dataclasses.asdict(item), "day": day.isoformat(), "relative": relative})
+    taken, deferred = found[: cfg.max_images], found[cfg.max_images :]
+    if deferred:
+        log.warning("%d images found, max_images is %d: %d deferred to the next run (from %s)",
+                    len(found), cfg.max_images, len(deferred), deferred[0]["key"])
     key = f"{cfg.run_prefix}discovered.json"
-    store.put(key, json.dumps(found, indent=1).encode())
-    return {"listing": key, "images": len(found), "bytes": sum(o["size"] for o in found)}
+    listing = {"images": taken, "ignored": ignored, "deferred": [o["key"] for o in deferred]}
+    store.put(key, json.dumps(listing, indent=1).encode())
+    return {"listing": key, "images": len(taken), "bytes": sum(o["size"] for o in taken),
+            "ignored": len(ignored), "deferred": len(deferred)}
 
 
 def plan_shards(store: ObjectStore, cfg: RunConfig, listing_key: str) -> list[str]:
     """Write shard manifests (one day each) to the bucket; only their keys travel through XCom."""
     by_day: dict[str, list[dict[str, Any]]] = {}
-    for obj in json.loads(store.get(listing_key)):
+    for obj in json.loads(store.get(listing_key))["images"]:
         by_day.setdefault(obj["day"], []).append(obj)
     keys = []
     for day, items in sorted(by_day.items()):
@@ -148,50 +168,84 @@ def part_key(cfg: RunConfig, shard: int) -> str:
 def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, device: str = "cpu") -> dict[str, Any]:
     """Enhance every image of one shard into staging; one bad image never stops the others.
 
-    Content already processed by an earlier run under another key is not enhanced again:
-    its row (status ``duplicate``) points at the earlier derivative. ``device`` is the
-    worker's (``cuda`` on GPU workers), the precision the preset's.
+    Each finished image leaves its ledger row as a checkpoint, so a retry after a crash (a
+    killed worker, a storage outage) resumes where the shard stopped. Storage errors fail
+    the task (Airflow retries it); errors of the image itself become ``failed`` rows.
+    ``device`` is the worker's (``cuda`` on GPU workers), the precision the preset's.
     """
     from ..chain.superres import Inference
     from ..enhance import EnhanceOptions, Enhancer
     from ..quality import ledger
 
     manifest = json.loads(store.get(manifest_key))
-    cfg, shard, day = RunConfig.from_dict(manifest["config"]), int(manifest["shard"]), manifest["day"]
+    cfg, shard = RunConfig.from_dict(manifest["config"]), int(manifest["shard"])
     overrides = (*scale_overrides(cfg.scale), *cfg.overrides)
     precision = resolve_preset(cfg.preset, list(overrides))["inference"]["precision"]
     enhancer = Enhancer(EnhanceOptions(preset=cfg.preset, overrides=overrides, max_pixels=cfg.max_pixels,
                                        inference=Inference(device, precision)))
-    common = {"run_id": cfg.run_id, "logical_date": dt.date.fromisoformat(day), "shard": shard}
-    rows = []
-    for obj in manifest["objects"]:
-        info = ObjectInfo(obj["key"], obj["etag"], obj["size"])
+    done = f"{cfg.run_prefix}done/shard-{shard:05d}/"
+    rows = {int(PurePosixPath(o.key).stem): ledger.from_parquet(store.get(o.key))[0] for o in store.list(done)}
+    if rows:
+        log.info("shard %d: resuming, %d of %d images already done", shard, len(rows), len(manifest["objects"]))
+    for index, obj in enumerate(manifest["objects"]):
+        if index in rows:
+            continue
         start = time.perf_counter()
-        digest = None
-        try:
-            data = store.get(info.key)
-            digest = hashlib.sha256(data).hexdigest()
-            earlier = None if cfg.force else catalog.earlier(digest, cfg.run_id)
-            if earlier:
-                rows.append(ledger.duplicate_row(earlier, **common, source_key=info.key, source_etag=info.etag))
-                continue
-            result = enhancer.enhance(data)
-            target = staging_key(cfg, day, obj["relative"], result.format)
-            store.put(target, result.data)
-            rows.append(ledger.row_from_record(
-                result.record, **common, source_key=info.key, source_etag=info.etag, output_key=target,
-                total_s=time.perf_counter() - start,
-            ))
-        except EnhanceError as exc:
-            rows.append(ledger.failed_row(
-                exc, **common, source_key=info.key, source_sha256=digest, source_etag=info.etag,
-                total_s=time.perf_counter() - start,
-            ))
+        row = _process_one(store, catalog, enhancer, cfg, shard, manifest["day"], obj)
+        row["total_s"] = time.perf_counter() - start
+        store.put(f"{done}{index:06d}.parquet", ledger.to_parquet([row]))
+        rows[index] = row
+        log.info("shard %d: %s %s in %.2f s%s", shard, row["status"], obj["key"], row["total_s"],
+                 f" ({row['error_type']}: {row['error_message']})" if row["status"] == "failed" else "")
+    ordered = [rows[i] for i in sorted(rows)]
     part = part_key(cfg, shard)
-    store.put(part, ledger.to_parquet(rows))
-    statuses = [r["status"] for r in rows]
-    return {"shard": shard, "part": part, "images": len(rows), "failed": statuses.count("failed"),
+    store.put(part, ledger.to_parquet(ordered))
+    statuses = [r["status"] for r in ordered]
+    return {"shard": shard, "part": part, "images": len(ordered), "failed": statuses.count("failed"),
             "duplicates": statuses.count("duplicate")}
+
+
+def _process_one(store: ObjectStore, catalog: Catalog, enhancer: Any, cfg: RunConfig, shard: int, day: str,
+                 obj: dict[str, Any]) -> dict[str, Any]:
+    """One master to one ledger row; raises only for storage faults, which a retry can fix."""
+    from ..quality import ledger
+
+    info = ObjectInfo(obj["key"], obj["etag"], obj["size"])
+    common = {"run_id": cfg.run_id, "logical_date": dt.date.fromisoformat(day), "shard": shard,
+              "source_key": info.key, "source_etag": info.etag}
+    digest = None
+    try:
+        if info.size > cfg.max_file_bytes:
+            raise FileTooLargeError(f"{info.size:,} bytes exceeds the run's limit of {cfg.max_file_bytes:,} (max_file_bytes)")
+        data = store.get(info.key)
+        digest = hashlib.sha256(data).hexdigest()
+        earlier = None if cfg.force else catalog.earlier(digest, cfg.run_id)
+        if earlier:
+            return ledger.duplicate_row(earlier, **common)
+        target = staging_key(cfg, day, obj["relative"], "PNG")  # the key is checked before any work
+        result = _enhance(enhancer, data, info.key)
+        target = staging_key(cfg, day, obj["relative"], result.format)
+    except EnhanceError as exc:
+        return ledger.failed_row(exc, **common, source_sha256=digest)
+    store.put(target, result.data)
+    return ledger.row_from_record(result.record, **common, output_key=target)
+
+
+def _enhance(enhancer: Any, data: bytes, key: str) -> Any:
+    """Run the chain; any failure of the image itself comes out as an ``EnhanceError``."""
+    import torch
+
+    try:
+        return enhancer.enhance(data)
+    except EnhanceError:
+        raise
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise OutOfMemoryError(f"out of memory while enhancing ({type(exc).__name__})") from exc
+    except Exception as exc:
+        log.exception("unexpected failure on %s", key)
+        raise InternalError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _load_parts(store: ObjectStore, parts: list[str]) -> list[list[dict[str, Any]]]:
@@ -264,17 +318,29 @@ def write_report(store: ObjectStore, cfg: RunConfig, parts: list[str], gate_summ
 
     rows = [row for shard in _load_parts(store, parts) for row in shard]
     previews = {}
-    for i, row in enumerate(rows):
-        if row["status"] == "ok":
-            before = codecs.decode(store.get(row["source_key"]), max_pixels=cfg.max_pixels)
-            after = codecs.decode(store.get(row["output_key"]), max_pixels=2**40)
-            previews[i] = report.make_preview(before.pixels, after.pixels)
+    for i in report.featured(rows):
+        before = codecs.decode(store.get(rows[i]["source_key"]), max_pixels=cfg.max_pixels)
+        after = codecs.decode(store.get(rows[i]["output_key"]), max_pixels=2**40)
+        previews[i] = report.make_preview(before.pixels, after.pixels)
     outcome = gate.GateReport.from_dict(gate_summary["gate"])
     days = sorted({str(r["logical_date"]) for r in rows}) or [cfg.logical_date.isoformat()]
     html = report.render_report(
         rows, outcome, previews, title=f"Enhancement run {cfg.run_id} ({days[0]}{' to ' + days[-1] if len(days) > 1 else ''})",
         outputs_at=f"s3 bucket, enhanced/<day>/ and quarantine/<day>/ for day {', '.join(days)}",
+        remarks=_listing_remarks(json.loads(store.get(f"{cfg.run_prefix}discovered.json")), cfg),
     )
     key = f"reports/{cfg.logical_date.isoformat()}/{cfg.run_id}.html"
     store.put(key, html.encode("utf-8"))
     return key
+
+
+def _listing_remarks(listing: dict[str, Any], cfg: RunConfig, named: int = 20) -> list[str]:
+    """What discovery left out, in words, so no file goes unmentioned."""
+    remarks = []
+    if listing["deferred"]:
+        remarks.append(f"{len(listing['deferred'])} more images were found than this run takes (max_images "
+                       f"{cfg.max_images}); they wait for the next run, starting with {listing['deferred'][0]}.")
+    if listing["ignored"]:
+        shown = ", ".join(listing["ignored"][:named]) + (" …" if len(listing["ignored"]) > named else "")
+        remarks.append(f"{len(listing['ignored'])} files are not images by their names and were left alone: {shown}")
+    return remarks

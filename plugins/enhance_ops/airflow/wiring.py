@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from ..catalog import Catalog, default_url
-from ..storage import S3Store
+from ..storage import S3Store, client_config
 from . import tasks
 
 
@@ -21,7 +21,8 @@ def store(bucket: str) -> S3Store:
     """The bucket through S3Hook and the project's Airflow connection (credentials stay in the connection)."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    return S3Store(S3Hook(aws_conn_id=os.environ.get("ENHANCE_S3_CONN_ID", "archive_s3")).get_conn(), bucket)
+    hook = S3Hook(aws_conn_id=os.environ.get("ENHANCE_S3_CONN_ID", "archive_s3"), config=client_config())
+    return S3Store(hook.get_conn(), bucket)
 
 
 def catalog() -> Catalog:
@@ -51,6 +52,9 @@ def configure() -> dict[str, Any]:
         gate=tuple(params.get("gate") or ()),
         shard_size=int(params["shard_size"]),
         force=bool(params["force"]),
+        max_pixels=int(params["max_megapixels"] * 1_000_000),
+        max_file_bytes=int(params["max_file_mb"] * 1024**2),
+        max_images=int(params["max_images"]),
     )
     tasks.validate(cfg)
     return {**cfg.as_dict(), "bucket": params["bucket"]}

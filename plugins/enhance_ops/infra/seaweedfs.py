@@ -22,20 +22,46 @@ class S3Server:
     access_key: str
     secret_key: str
     data_dir: Path
-    process: subprocess.Popen[bytes]
+    args: list[str]
+    process: subprocess.Popen[bytes] | None = None
 
     def client(self):  # type: ignore[no-untyped-def]
         import boto3
-        from botocore.config import Config
+
+        from ..storage import client_config
 
         return boto3.client(
             "s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key, region_name="us-east-1",
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+            aws_secret_access_key=self.secret_key, region_name="us-east-1", config=client_config(),
         )
 
+    def launch(self, timeout: float = 60.0) -> None:
+        """Start (or start again, on the same ports and data) and wait until it answers."""
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+        with (self.data_dir / "weed.log").open("ab") as log:
+            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+        probe = self.client()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"SeaweedFS exited with {self.process.returncode}; see {self.data_dir / 'weed.log'}")
+            try:
+                probe.list_buckets()
+                return
+            except Exception:  # not listening yet  # noqa: BLE001
+                time.sleep(0.3)
+        self.stop()
+        raise TimeoutError(f"SeaweedFS did not answer within {timeout:.0f} s; see {self.data_dir / 'weed.log'}")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM killer would: no clean shutdown."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
@@ -77,18 +103,6 @@ def start(data_dir: Path, *, access_key: str, secret_key: str, timeout: float = 
         "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
         "-s3.allowDeleteBucketNotEmpty=false", "-s3.autoCreateBucket=false",
     ]
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
-    log = (data_dir / "weed.log").open("ab")
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    server = S3Server(f"http://127.0.0.1:{s3}", access_key, secret_key, data_dir, process)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"SeaweedFS exited with {process.returncode}; see {data_dir / 'weed.log'}")
-        try:
-            server.client().list_buckets()
-            return server
-        except Exception:  # not listening yet
-            time.sleep(0.3)
-    server.stop()
-    raise TimeoutError(f"SeaweedFS did not answer within {timeout:.0f} s; see {data_dir / 'weed.log'}")
+    server = S3Server(f"http://127.0.0.1:{s3}", access_key, secret_key, data_dir, args)
+    server.launch(timeout)
+    return server

@@ -25,6 +25,7 @@ from .gate import GateReport
 
 CROP = 256  # side of the before/after crop, in output pixels
 SAMPLE_PASSED = 6
+MAX_HELD_VIEWERS = 60  # more held-back images are listed in the tables, without crops
 PLOTTED = [
     ("consistency_psnr_db", "min_consistency_psnr_db"),
     ("consistency_ssim", "min_consistency_ssim"),
@@ -54,6 +55,19 @@ def make_preview(source: np.ndarray, output: np.ndarray) -> Preview:
     after = output[y0 : y0 + side, x0 : x0 + side]
     enlarged = cv2.resize(source, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, -1)
     return Preview(enlarged[y0 : y0 + side, x0 : x0 + side], after)
+
+
+def _held(rows: Sequence[dict[str, Any]]) -> list[int]:
+    return [i for i, r in enumerate(rows) if r["verdict"] in ("quarantined", "failed")]
+
+
+def _sample_passed(rows: Sequence[dict[str, Any]]) -> list[int]:
+    return [i for i, r in enumerate(rows) if r["verdict"] == "passed" and r.get("status") == "ok"][:SAMPLE_PASSED]
+
+
+def featured(rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Rows whose before/after crops the report shows: so a caller makes previews for these only."""
+    return [i for i in _held(rows)[:MAX_HELD_VIEWERS] + _sample_passed(rows) if rows[i].get("status") == "ok"]
 
 
 def _data_uri(image: np.ndarray | bytes, fmt: str = "JPEG") -> str:
@@ -151,11 +165,14 @@ def render_report(
     *,
     title: str,
     outputs_at: str,
+    remarks: Sequence[str] = (),
 ) -> str:
-    """The report's HTML for one run; ``previews`` maps row index → before/after crops."""
+    """The report's HTML for one run; ``previews`` maps row index → before/after crops.
+
+    ``remarks``: sentences about the run as a whole (files left out, images deferred).
+    """
     verdicts = Counter(r["verdict"] for r in rows)
-    held = [i for i, r in enumerate(rows) if r["verdict"] in ("quarantined", "failed")]
-    passed = [i for i, r in enumerate(rows) if r["verdict"] == "passed"][:SAMPLE_PASSED]
+    held, passed = _held(rows), _sample_passed(rows)
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{_STYLE}</style><script>{_LOAD_CHECK}</script></head><body>",
@@ -170,6 +187,7 @@ def render_report(
                      "they were not enhanced again and point at the earlier derivative (see their notes).</p>")
     if not rows:
         parts.append("<p>No new images: nothing to enhance in this run.</p>")
+    parts += [f"<p class='sub'>{html.escape(remark)}</p>" for remark in remarks]
     parts.append("<h2>Held back for review</h2>")
     if not held:
         parts.append("<p>None: every image passed the gate.</p>")
@@ -181,8 +199,11 @@ def render_report(
             parts.append(f"<tr><td>{_fmt(r['source_key'])}</td><td class='{r['verdict']}'>{r['verdict']}</td>"
                          f"<td>{html.escape(why)}</td></tr>")
         parts.append("</table>")
-    for heading, indices in (("Before and after: held back", held), ("Before and after: a sample that passed", passed)):
+    for heading, indices in (("Before and after: held back", held[:MAX_HELD_VIEWERS]),
+                             ("Before and after: a sample that passed", passed)):
         shown = [i for i in indices if i in previews]
+        if heading.endswith("held back") and len(held) > MAX_HELD_VIEWERS:
+            heading += f" (the first {MAX_HELD_VIEWERS} of {len(held)})"
         if not shown:
             continue
         parts.append(f"<h2>{heading}</h2><p class='sub'>Drag the slider: left of it is the scan (enlarged, "

@@ -1,0 +1,132 @@
+"""A corpus of the odd files archives hold, built from a real photograph, each with what must happen to it.
+
+Every entry is ``name → Case(bytes, expected)``: ``expected`` is ``"ok"`` (a correct derivative
+with its metadata) or the error code its ledger row must carry. Everything is small.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import piexif
+import tifffile
+from PIL import Image
+from skimage import data as skdata
+
+from enhance_ops.chain.icc import SPACES, build_profile
+
+
+@dataclass
+class Case:
+    data: bytes
+    expected: str  # "ok" or an error code
+    upright: tuple[int, int] | None = None  # (width, height) as displayed, for "ok" cases
+    exif_make: str | None = None  # the EXIF Make the derivative must keep
+    icc: bytes | None = None  # the ICC profile the derivative must keep
+    notes: list[str] = field(default_factory=list)  # words the ledger notes must contain
+
+
+EXIF = {"0th": {piexif.ImageIFD.Make: b"Epson", piexif.ImageIFD.Model: b"V850"}, "Exif": {}}
+
+
+def _photo(width: int, height: int) -> np.ndarray:
+    cat = skdata.chelsea()
+    return np.ascontiguousarray(np.asarray(Image.fromarray(cat).resize((width, height), Image.LANCZOS)))
+
+
+def _save(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A valid greyscale PNG of width × height zeros: a few kB that decode to width·height bytes."""
+    raw = zlib.compress(b"".join(b"\x00" + bytes(width) for _ in range(height)), 9)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def _with_app1(jpeg: bytes, payload: bytes) -> bytes:
+    """Put an APP1 segment with ``payload`` right after the JPEG's SOI marker."""
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def build() -> dict[str, Case]:
+    rgb = _photo(24, 16)
+    jpeg = _save(Image.fromarray(rgb), "JPEG", quality=92, exif=piexif.dump(EXIF))
+    png = _save(Image.fromarray(rgb), "PNG")
+    tiff = _save(Image.fromarray(rgb), "TIFF", compression="tiff_lzw")
+    cases = {
+        "truncated.jpg": Case(jpeg[: len(jpeg) // 2], "truncated"),
+        "truncated.png": Case(png[: len(png) // 2], "truncated"),
+        "truncated.tif": Case(tiff[: len(tiff) // 3], "truncated"),
+        "zero-bytes.jpg": Case(b"", "empty_file"),
+        "a-letter.png": Case(b"Dear archivist,\nthis is not a picture.\n" * 20, "not_an_image"),
+        "bomb.png": Case(_png_bomb(6000, 6000), "too_large"),  # 36 Mpx in a few kB; the run allows 4 Mpx
+        "cmyk.jpg": Case(_save(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=92), "ok", (24, 16)),
+        "animated.gif": Case(_save(Image.fromarray(rgb), "GIF", save_all=True,
+                                   append_images=[Image.fromarray(rgb[::-1])], duration=100), "unsupported_image"),
+        "animated.webp": Case(_save(Image.fromarray(rgb), "WEBP", save_all=True, lossless=True,
+                                    append_images=[Image.fromarray(rgb[::-1])], duration=100), "ok", (24, 16),
+                              notes=["frames"]),
+        "multipage.tif": Case(_multipage(rgb), "ok", (24, 16), notes=["pages"]),
+        "bilevel.tif": Case(_save(Image.fromarray(rgb).convert("1"), "TIFF"), "ok", (24, 16)),
+        "grey16.tif": Case(_grey16(rgb), "ok", (24, 16)),
+        "palette-transparent.png": Case(_palette_transparent(rgb), "ok", (24, 16)),
+        "broken-exif.jpg": Case(_with_app1(_save(Image.fromarray(rgb), "JPEG"), b"Exif\x00\x00MM\x00*\xff\xff\xff\xff"),
+                                "ok", (24, 16), notes=["EXIF"]),
+        "oversized-exif.jpg": Case(_oversized_exif(rgb), "ok", (24, 16), exif_make="Epson"),
+        "adobe-rgb.jpg": Case(_save(Image.fromarray(rgb), "JPEG", icc_profile=build_profile(SPACES["Adobe RGB"])),
+                              "ok", (24, 16), icc=build_profile(SPACES["Adobe RGB"])),
+        "display-p3.png": Case(_save(Image.fromarray(rgb), "PNG", icc_profile=build_profile(SPACES["Display P3"])),
+                               "ok", (24, 16), icc=build_profile(SPACES["Display P3"])),
+        "line-1x500.png": Case(_save(Image.fromarray(_photo(1, 500)), "PNG"), "ok", (1, 500)),
+        "tiny-1x1.png": Case(_save(Image.fromarray(_photo(1, 1)), "PNG"), "ok", (1, 1)),
+        "tiny-7x7.jpg": Case(_save(Image.fromarray(_photo(7, 7)), "JPEG"), "ok", (7, 7)),
+    }
+    for orientation in range(1, 9):  # stored so that applying the tag shows the upright 24×16 photo
+        stored = _stored_for(rgb, orientation)
+        exif = piexif.dump({"0th": {**EXIF["0th"], piexif.ImageIFD.Orientation: orientation}, "Exif": {}})
+        cases[f"orientation-{orientation}.jpg"] = Case(_save(Image.fromarray(stored), "JPEG", quality=95, exif=exif),
+                                                       "ok", (24, 16), exif_make="Epson")
+    return cases
+
+
+def _multipage(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.stack([rgb, rgb[::-1], rgb[:, ::-1]]), photometric="rgb", metadata=None)
+    return buf.getvalue()
+
+
+def _grey16(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, (rgb.mean(axis=2) * 257).astype(np.uint16), photometric="minisblack")
+    return buf.getvalue()
+
+
+def _palette_transparent(rgb: np.ndarray) -> bytes:
+    palette = Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=16)
+    return _save(palette, "PNG", transparency=0)
+
+
+def _oversized_exif(rgb: np.ndarray) -> bytes:
+    """EXIF close to the 64 kB a JPEG segment can hold: a 60 kB user comment."""
+    comment = b"ASCII\x00\x00\x00" + b"scanned from a box of glass plates; " * 1700
+    exif = piexif.dump({"0th": EXIF["0th"], "Exif": {piexif.ExifIFD.UserComment: comment[:60_000]}})
+    return _save(Image.fromarray(rgb), "JPEG", exif=exif)
+
+
+def _stored_for(upright: np.ndarray, orientation: int) -> np.ndarray:
+    """The pixel layout that EXIF ``orientation`` turns into ``upright`` (the inverse of Pillow's transpose)."""
+    inverse = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+               5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, 1), 7: lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+               8: lambda a: np.rot90(a, -1)}
+    return np.ascontiguousarray(inverse[orientation](upright))

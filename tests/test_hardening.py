@@ -1,0 +1,281 @@
+"""Hostile files, storage faults, killed workers and limits, on the real S3 server (SeaweedFS).
+
+The task functions are called as the DAG calls them (tests/test_dag.py runs the DAG itself);
+the outage of the S3 server is staged under a real `airflow dags test` run with task retries.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from botocore.exceptions import ClientError
+from faults import FaultyProxy
+from hostile_corpus import build
+from PIL import Image
+
+from enhance_ops import codecs
+from enhance_ops.airflow import tasks
+from enhance_ops.catalog import Catalog
+from enhance_ops.errors import UnsafeKeyError
+from enhance_ops.infra import seaweedfs
+from enhance_ops.infra.airflow_env import airflow_bin, airflow_env, prepare
+from enhance_ops.quality.ledger import from_parquet
+from enhance_ops.samples import write_samples
+from enhance_ops.storage import ObjectInfo, S3Store, download
+
+DAY = dt.date(2026, 11, 20)
+FAST = {"preset": "fidelity", "scale": 2}
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[seaweedfs.S3Server]:
+    server = seaweedfs.start(tmp_path_factory.mktemp("s3"), access_key="archive", secret_key=secrets.token_urlsafe(16))
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def store(s3: seaweedfs.S3Server, request: pytest.FixtureRequest) -> S3Store:
+    bucket = f"t-{abs(hash(request.node.name)) % 10**10}"  # a bucket per test
+    s3.client().create_bucket(Bucket=bucket)
+    return S3Store(s3.client(), bucket)
+
+
+@pytest.fixture()
+def catalog(tmp_path: Path) -> Catalog:
+    return Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+
+
+def run_night(store: S3Store, catalog: Catalog, cfg: tasks.RunConfig) -> list[dict]:
+    """Every task of the DAG, in its order, on the real bucket; returns the run's ledger rows."""
+    listing = tasks.discover(store, catalog, cfg)
+    shards = [tasks.enhance_shard(store, catalog, key) for key in tasks.plan_shards(store, cfg, listing["listing"])]
+    parts = [s["part"] for s in shards]
+    summary = tasks.quality_gate(store, cfg, parts)
+    tasks.publish(store, catalog, cfg, parts)
+    tasks.write_ledger(store, cfg, parts)
+    tasks.write_report(store, cfg, parts, summary)
+    return [r for p in parts for r in from_parquet(store.get(p))]
+
+
+def _published(store: S3Store) -> dict[str, str]:
+    return {o.key: o.etag for prefix in ("enhanced/", "quarantine/") for o in store.list(prefix)}
+
+
+def test_every_hostile_file_gets_a_derivative_or_a_specific_error_and_the_shard_completes(
+        store: S3Store, catalog: Catalog) -> None:
+    corpus = build()
+    for name, case in corpus.items():
+        store.put(f"incoming/{DAY}/odd/{name}", case.data)
+    cfg = tasks.RunConfig("hostile", DAY, shard_size=100, max_pixels=4_000_000, **FAST)
+
+    rows = {r["source_key"].rsplit("/", 1)[1]: r for r in run_night(store, catalog, cfg)}
+
+    assert set(rows) == set(corpus)  # one shard, every file in it accounted for
+    published = _published(store)
+    for name, case in corpus.items():
+        row = rows[name]
+        if case.expected != "ok":
+            assert (row["status"], row["error_type"]) == ("failed", case.expected), (name, row["error_message"])
+            assert row["output_key"] is None
+            continue
+        assert row["status"] == "ok", (name, row["error_type"], row["error_message"])
+        assert row["output_key"] in published
+        out = codecs.decode(store.get(row["output_key"]))  # a whole, decodable derivative
+        assert (out.pixels.shape[1], out.pixels.shape[0]) == (2 * case.upright[0], 2 * case.upright[1]), name
+        if case.exif_make:
+            assert out.metadata.exif["0th"][271] == case.exif_make.encode(), name
+        if case.icc:
+            assert out.metadata.icc_profile == case.icc, name
+        for word in case.notes:
+            assert any(word in note for note in row["notes"]), (name, row["notes"])
+    assert codecs.decode(store.get(rows["palette-transparent.png"]["output_key"])).alpha is not None
+    assert codecs.decode(store.get(rows["grey16.tif"]["output_key"])).bit_depth == 16
+    upright = codecs.decode(store.get(rows["orientation-1.jpg"]["output_key"])).pixels
+    for n in range(2, 9):  # every orientation comes out the same way up
+        turned = codecs.decode(store.get(rows[f"orientation-{n}.jpg"]["output_key"]))
+        assert np.abs(turned.pixels - upright).mean() < 0.05, n
+        assert turned.metadata.orientation == 1, n  # the pixels are upright, so the tag says so
+    for name, case in corpus.items():
+        assert store.get(f"incoming/{DAY}/odd/{name}") == case.data  # masters untouched
+
+
+def test_keys_that_could_escape_fail_alone_and_never_leave_their_prefix(store: S3Store, catalog: Catalog,
+                                                                      tmp_path: Path) -> None:
+    photo = write_samples(tmp_path / "s", long_side=20)[0].read_bytes()
+    deep = "/".join(["a" * 240] * 4)  # a 987-byte key: fine as a master, too long under runs/<run id>/staging/
+    for name in ("fine.jpg", "ctrl\x01char.jpg", f"{deep}.jpg"):  # uploaded by another client, unchecked
+        store.client.put_object(Bucket=store.bucket, Key=f"incoming/{DAY}/{name}", Body=photo)
+    cfg = tasks.RunConfig(tasks.clean_run_id("manual__2026-11-21T01:02:03.456789+00:00"), DAY, **FAST)
+
+    rows = {r["source_key"]: r for r in run_night(store, catalog, cfg)}
+
+    assert rows[f"incoming/{DAY}/fine.jpg"]["status"] == "ok"
+    for name in ("ctrl\x01char.jpg", f"{deep}.jpg"):
+        assert rows[f"incoming/{DAY}/{name}"]["error_type"] == "unsafe_key"
+    assert [k.split("/", 2)[2] for k in _published(store)] == ["fine.jpg"]  # only the good one, in its day's folder
+
+    class Listing:  # S3 servers refuse '..' keys, so the mirror's own guard is shown with a listing that has one
+        def list(self, prefix: str) -> list[ObjectInfo]:
+            return [ObjectInfo("reports/../../outside.html", "e", 1)]
+
+        def get(self, key: str) -> bytes:
+            return b"x"
+
+    with pytest.raises(UnsafeKeyError):
+        download(Listing(), "reports/", tmp_path / "mirror")  # type: ignore[arg-type]
+    assert not (tmp_path / "outside.html").exists()
+
+
+def test_run_limits_refuse_big_files_unread_and_defer_extra_images(store: S3Store, catalog: Catalog,
+                                                                   tmp_path: Path) -> None:
+    samples = write_samples(tmp_path / "s", long_side=20)
+    for path in samples[:5]:
+        store.put(f"incoming/{DAY}/{path.name}", path.read_bytes())
+    big = max(samples[:5], key=lambda p: p.stat().st_size)
+    cfg = tasks.RunConfig("limits-1", DAY, max_images=3, max_file_bytes=big.stat().st_size - 1, **FAST)
+
+    rows = run_night(store, catalog, cfg)
+
+    keys = sorted(o.key for o in store.list(f"incoming/{DAY}/"))
+    assert [r["source_key"] for r in rows] == keys[:3]  # the first three by key order
+    too_big = [r for r in rows if r["error_type"] == "file_too_large"]
+    assert len(too_big) == (f"incoming/{DAY}/{big.name}" in keys[:3])
+    assert all(r["source_sha256"] is None for r in too_big)  # refused from the listing's size, never downloaded
+    report = store.get(f"reports/{DAY}/limits-1.html").decode()
+    assert "2 more images were found than this run takes" in report and keys[3] in report
+
+    # The next night (default limits) takes the deferred images, and the big file again: a file
+    # refused unread has no content hash for the catalog, so it is offered until the limits allow it.
+    later = run_night(store, catalog, tasks.RunConfig("limits-2", DAY, **FAST))
+    assert sorted(r["source_key"] for r in later) == sorted(keys[3:] + [r["source_key"] for r in too_big])
+
+
+def test_a_worker_killed_mid_shard_resumes_and_completes_once(s3: seaweedfs.S3Server, store: S3Store,
+                                                             catalog: Catalog, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    for side in (40, 44):
+        for path in write_samples(tmp_path / f"s{side}", long_side=side):
+            store.put(f"incoming/{DAY}/{side}/{path.name}", path.read_bytes())
+    cfg = tasks.RunConfig("killed", DAY, shard_size=100, preset="archive-photo", scale=4)
+    manifest = tasks.plan_shards(store, cfg, tasks.discover(store, catalog, cfg)["listing"])[0]
+    worker = f"""
+import boto3
+from enhance_ops.airflow import tasks
+from enhance_ops.catalog import Catalog
+from enhance_ops.storage import S3Store, client_config
+client = boto3.client("s3", endpoint_url={s3.endpoint!r}, region_name="us-east-1", config=client_config())
+tasks.enhance_shard(S3Store(client, {store.bucket!r}), Catalog({str(catalog.engine.url)!r}), {manifest!r})
+"""
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
+    process = subprocess.Popen([sys.executable, "-c", worker], env=env)
+    done = "runs/killed/done/shard-00000/"
+    deadline = time.monotonic() + 300
+    while len(store.list(done)) < 3:
+        assert process.poll() is None and time.monotonic() < deadline, "the worker ended before it could be killed"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished_before = len(store.list(done))
+    assert finished_before < 14 and not store.exists(tasks.part_key(cfg, 0))
+
+    with caplog.at_level(logging.INFO):
+        summary = tasks.enhance_shard(store, catalog, manifest)  # the task's retry
+
+    assert f"resuming, {finished_before} of 14 images already done" in caplog.text
+    rows = from_parquet(store.get(summary["part"]))
+    assert len(rows) == 14 and len({r["source_key"] for r in rows}) == 14
+    assert all(r["status"] == "ok" for r in rows)
+    staged = [o.key for o in store.list("runs/killed/staging/")]
+    assert sorted(staged) == sorted(r["output_key"] for r in rows)  # one derivative each, none left half-written
+    for key in staged:
+        codecs.decode(store.get(key))
+
+
+def test_throttling_and_stalled_replies_are_retried_with_back_off(s3: seaweedfs.S3Server, store: S3Store,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from enhance_ops.storage import client_config
+
+    proxy = FaultyProxy(s3.endpoint)
+    try:
+        def through_proxy() -> S3Store:
+            client = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1", config=client_config(),
+                                  aws_access_key_id=s3.access_key, aws_secret_access_key=s3.secret_key)
+            return S3Store(client, store.bucket)
+
+        monkeypatch.setenv("ENHANCE_S3_MAX_ATTEMPTS", "5")
+        monkeypatch.setenv("ENHANCE_S3_READ_TIMEOUT_S", "1")
+        faulty = through_proxy()
+        store.put("k/photo.bin", b"scan bytes")
+        proxy.inject("GET", "slowdown", times=3)
+        assert faulty.get("k/photo.bin") == b"scan bytes"
+        assert proxy.attempts["GET"] == 4  # three throttled replies, then the object
+
+        proxy.inject("PUT", "stall", seconds=3)  # longer than the 1 s read timeout
+        faulty.put("k/derivative.bin", b"enhanced bytes")
+        assert proxy.attempts["PUT"] == 2 and store.get("k/derivative.bin") == b"enhanced bytes"
+
+        monkeypatch.setenv("ENHANCE_S3_MAX_ATTEMPTS", "3")
+        proxy.inject("GET", "slowdown", times=5)
+        before = proxy.attempts["GET"]
+        with pytest.raises(ClientError, match="SlowDown"):  # past the budget the task fails, for Airflow to retry
+            through_proxy().get("k/photo.bin")
+        assert proxy.attempts["GET"] - before == 3
+    finally:
+        proxy.close()
+
+
+def test_s3_outage_mid_shard_is_survived_by_the_task_retry(tmp_path: Path) -> None:
+    server = seaweedfs.start(tmp_path / "s3", access_key="archive", secret_key=secrets.token_urlsafe(16))
+    try:
+        server.client().create_bucket(Bucket="archive")
+        store = S3Store(server.client(), "archive")
+        for side in (40, 44):
+            for path in write_samples(tmp_path / f"s{side}", long_side=side):
+                store.put(f"incoming/{DAY}/{side}/{path.name}", path.read_bytes())
+        masters = {o.key: o.etag for o in store.list("incoming/")}
+        env = airflow_env(tmp_path / "airflow", server, base=dict(os.environ))
+        env.update({"ENHANCE_TASK_RETRIES": "2", "ENHANCE_RETRY_DELAY_S": "8", "ENHANCE_S3_MAX_ATTEMPTS": "2"})
+        prepare(env)
+        conf = {"preset": "archive-photo", "scale": 4, "shard_size": 100}
+        run = subprocess.Popen([airflow_bin(), "dags", "test", "enhance_daily", DAY.isoformat(), "-c", json.dumps(conf)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        output: list[str] = []
+        reader = threading.Thread(target=lambda: output.extend(run.stdout), daemon=True)  # type: ignore[arg-type]
+        reader.start()
+        deadline = time.monotonic() + 300
+        while not [o for o in store.list("runs/") if "/done/" in o.key][2:]:
+            assert run.poll() is None and time.monotonic() < deadline, "".join(output)[-3000:]
+            time.sleep(0.2)
+        server.kill()  # mid-shard: the next get or put fails, past the botocore budget
+        time.sleep(6)
+        server.launch()
+        assert run.wait(timeout=600) == 0, "".join(output)[-4000:]
+        reader.join(timeout=10)
+        log = "".join(output)
+
+        assert "resuming" in log  # the retry picked up after the last finished image
+        rows = [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))]
+        assert len(rows) == 14 and len({r["source_key"] for r in rows}) == 14
+        assert all(r["status"] == "ok" for r in rows)
+        assert sorted(_published(store)) == sorted(r["output_key"] for r in rows)  # nothing lost, nothing twice
+        for key in _published(store):
+            Image.open(io.BytesIO(store.get(key))).load()  # whole objects only
+        assert {o.key: o.etag for o in store.list("incoming/")} == masters
+    finally:
+        server.stop()
