@@ -34,7 +34,7 @@ from enhance_ops.infra import seaweedfs
 from enhance_ops.infra.airflow_env import airflow_bin, airflow_env, prepare
 from enhance_ops.quality.ledger import from_parquet
 from enhance_ops.samples import write_samples
-from enhance_ops.storage import ObjectInfo, S3Store, download
+from enhance_ops.storage import ObjectInfo, S3Store, download, safe_key
 
 DAY = dt.date(2026, 11, 20)
 FAST = {"preset": "fidelity", "scale": 2}
@@ -138,6 +138,16 @@ def test_keys_that_could_escape_fail_alone_and_never_leave_their_prefix(store: S
     with pytest.raises(UnsafeKeyError):
         download(Listing(), "reports/", tmp_path / "mirror")  # type: ignore[arg-type]
     assert not (tmp_path / "outside.html").exists()
+
+
+@pytest.mark.parametrize("key", [
+    "incoming/../../etc/passwd", "incoming/./x.jpg", "..", "/etc/passwd", "\\server\\share.jpg",
+    "incoming/a\\..\\b.jpg", "incoming/line\nbreak.jpg", "incoming/nul\x00.jpg", "incoming/" + "n" * 1020, "",
+])
+def test_keys_that_could_escape_are_refused_before_any_use(key: str) -> None:
+    with pytest.raises(UnsafeKeyError):
+        safe_key(key)
+    assert safe_key("incoming/2026-11-20/box 7/scan (1).tif") == "incoming/2026-11-20/box 7/scan (1).tif"
 
 
 def test_run_limits_refuse_big_files_unread_and_defer_extra_images(store: S3Store, catalog: Catalog,

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -293,4 +294,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.func in (_nightly_demo, _standalone):  # they start servers: SIGTERM must stop them too
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     return int(args.func(args))

@@ -7,6 +7,7 @@ processes started with this environment (never on a command line, in a file or i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,8 @@ def airflow_env(home: Path, s3: S3Server, *, base: dict[str, str], catalog_url: 
         "ENHANCE_S3_CONN_ID": CONN_ID,
         "ENHANCE_CATALOG_URL": catalog_url or f"sqlite:///{home / 'enhance_catalog.db'}",
         "PYTHONPATH": str(PROJECT / "plugins"),
+        # `airflow standalone` starts its components as plain `airflow` from PATH: this installation's
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", "")]),
     }
 
 

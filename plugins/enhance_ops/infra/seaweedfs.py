@@ -40,7 +40,7 @@ class S3Server:
         env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
         with (self.data_dir / "weed.log").open("ab") as log:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)
+                                            start_new_session=True, preexec_fn=_die_with_parent)
         probe = self.client()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -68,6 +68,14 @@ class S3Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server when the process that started it dies, however it dies."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def weed_binary() -> str:

@@ -2,7 +2,7 @@
 
 Unlike `make run` it keeps its state (``<out>/standalone/``) between starts: the bucket, the
 metadata database and the catalog, as a real installation would. The sample batch is
-uploaded to ``incoming/<day>/`` once; trigger ``enhance_daily`` from the UI with that date.
+uploaded to ``incoming/<day>/`` once; unpause ``enhance_daily`` in the UI and trigger it with that date.
 Ctrl-C stops Airflow and the S3 server.
 """
 from __future__ import annotations
@@ -42,10 +42,14 @@ def run_standalone(out: Path, day: dt.date, *, port: int = 8080) -> int:
         print(f"S3 server: {server.endpoint} (bucket {BUCKET}; scans in incoming/{day}/)\n"
               f"Airflow UI: http://127.0.0.1:{port}  (user admin; password in "
               f"{root / 'airflow' / 'simple_auth_manager_passwords.json.generated'})\n"
-              f"Trigger enhance_daily with date={day}; Ctrl-C stops everything.", flush=True)
+              f"Unpause enhance_daily, then trigger it with date={day}; Ctrl-C stops everything.", flush=True)
+        airflow = subprocess.Popen([airflow_bin(), "standalone"], env=env)
         try:
-            return subprocess.run([airflow_bin(), "standalone"], env=env).returncode
+            return airflow.wait()
         except KeyboardInterrupt:
             return 0
+        finally:
+            airflow.terminate()
+            airflow.wait(timeout=60)
     finally:
         server.stop()
