@@ -50,7 +50,9 @@ test: weights chromium services
 # Speed and quality benchmarks; results in bench/results/*.json, summarised in docs/benchmarks.md.
 bench: weights
 	$(BIN)/python bench/cpu_inference.py
+	$(BIN)/python bench/reference_paths.py
 	$(BIN)/python bench/chain_stages.py
+	$(BIN)/python bench/shard_overlap.py
 	$(BIN)/python bench/fading_benchmark.py
 
 # Re-resolve requirements.in into the requirements.txt lock, in a scratch virtualenv.

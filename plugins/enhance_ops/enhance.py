@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -67,34 +68,69 @@ def lens_from_exif(exif: dict[str, Any] | None) -> LensInfo | None:
     )
 
 
+@dataclass
+class Job:
+    """One image on its way through ``Enhancer``: decoded, then run through the chain, then encoded."""
+
+    digest: str
+    image: codecs.DecodedImage | None = None
+    decode_s: float = 0.0
+    chain_result: Any = None
+    chain_s: float = 0.0
+    cached: EnhanceResult | None = None
+
+
 class Enhancer:
+    """The chain for a run. ``enhance`` does one image; its three steps (``start``: hash and
+    decode, ``run``: the chain, ``finish``: encode) are separate so that a shard can decode the
+    next image and encode the previous one while the networks work (``airflow/tasks.py``)."""
+
     def __init__(self, options: EnhanceOptions) -> None:
         self.options = options
         self.chain = Chain(options.preset, options.overrides, tiling=options.tiling, inference=options.inference)
         self._done: OrderedDict[str, EnhanceResult] = OrderedDict()
+        self._lock = threading.Lock()
 
     def tile_count(self, width: int, height: int) -> int:
         return self.chain.tile_count(width, height)
 
     def enhance(self, data: bytes, on_tile: Callable[[], None] | None = None) -> EnhanceResult:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest in self._done:
-            earlier = self._done[digest]
+        return self.finish(self.run(self.start(data), on_tile))
+
+    def start(self, data: bytes) -> Job:
+        """Hash and decode (no model involved: safe in another thread)."""
+        job = Job(hashlib.sha256(data).hexdigest())
+        with self._lock:
+            job.cached = self._done.get(job.digest)
+        if job.cached is None:
+            start = time.perf_counter()
+            job.image = codecs.decode(data, max_pixels=self.options.max_pixels)
+            job.decode_s = time.perf_counter() - start
+        return job
+
+    def run(self, job: Job, on_tile: Callable[[], None] | None = None) -> Job:
+        """The chain: pre-processing, the networks, post-processing."""
+        if job.cached is None and job.chain_result is None:
+            image, start = job.image, time.perf_counter()
+            assert image is not None
+            job.chain_result = self.chain.run(
+                image.pixels,
+                image.alpha,
+                bit_depth=image.bit_depth,
+                icc_profile=image.metadata.icc_profile,
+                lens=lens_from_exif(image.metadata.exif),
+                on_tile=on_tile,
+            )
+            job.chain_s = time.perf_counter() - start
+        return job
+
+    def finish(self, job: Job) -> EnhanceResult:
+        """Encode with the master's metadata and the record of what was done (no model involved)."""
+        if job.cached is not None:
+            earlier = job.cached
             return EnhanceResult(earlier.data, earlier.format, {**earlier.record, "cache": "identical content seen earlier in this run"})
-        opts, chain = self.options, self.chain
-        start = time.perf_counter()
-        image = codecs.decode(data, max_pixels=opts.max_pixels)
-        decode_s = time.perf_counter() - start
-
-        result = chain.run(
-            image.pixels,
-            image.alpha,
-            bit_depth=image.bit_depth,
-            icc_profile=image.metadata.icc_profile,
-            lens=lens_from_exif(image.metadata.exif),
-            on_tile=on_tile,
-        )
-
+        opts, chain, image, result = self.options, self.chain, job.image, job.chain_result
+        assert image is not None and result is not None
         start = time.perf_counter()
         fmt = opts.output_format or image.output_format
         applied = [r.stage for r in result.stages if not r.decision.startswith(("skipped", "analysed"))]
@@ -114,7 +150,7 @@ class Enhancer:
         )
         encode_s = time.perf_counter() - start
         record = {
-            "input_sha256": digest,
+            "input_sha256": job.digest,
             "input_format": image.format,
             "input_size": image.size,
             "bit_depth": image.bit_depth,
@@ -131,16 +167,18 @@ class Enhancer:
             "metrics": result.metrics,
             "stages": [dataclasses.asdict(r) for r in result.stages],
             "notes": image.notes,
-            "decode_s": decode_s,
+            "decode_s": job.decode_s,
+            "chain_s": job.chain_s,
             "encode_s": encode_s,
         }
         enhanced = EnhanceResult(out, fmt, record)
-        self._remember(digest, enhanced)
+        self._remember(job.digest, enhanced)
         return enhanced
 
     def _remember(self, digest: str, result: EnhanceResult) -> None:
-        self._done[digest] = result
-        while sum(len(r.data) for r in self._done.values()) > CACHE_BYTES and len(self._done) > 1:
-            self._done.popitem(last=False)
-        if len(result.data) > CACHE_BYTES:
-            self._done.pop(digest)
+        with self._lock:
+            self._done[digest] = result
+            while sum(len(r.data) for r in self._done.values()) > CACHE_BYTES and len(self._done) > 1:
+                self._done.popitem(last=False)
+            if len(result.data) > CACHE_BYTES:
+                self._done.pop(digest)

@@ -25,7 +25,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -35,7 +37,7 @@ from ..catalog import Catalog
 from ..chain.presets import resolve_preset, scale_overrides
 from ..errors import EnhanceError, FileTooLargeError, InternalError, OutOfMemoryError
 from ..formats import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES
-from ..storage import ObjectInfo, ObjectStore, safe_key
+from ..storage import ObjectStore, safe_key
 
 log = logging.getLogger(__name__)
 MAX_DAYS = 366  # one manual run covers at most a year of incoming/<day>/ prefixes
@@ -165,18 +167,25 @@ def part_key(cfg: RunConfig, shard: int) -> str:
     return f"{cfg.run_prefix}parts/part-{shard:05d}.parquet"
 
 
+PREFETCH = 2  # images fetched and decoded ahead of the one in the chain
+MAX_WRITES = 2  # finished images waiting for encode and upload before the chain waits for them
+
+
 def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, device: str = "cpu") -> dict[str, Any]:
     """Enhance every image of one shard into staging; one bad image never stops the others.
 
-    Each finished image leaves its ledger row as a checkpoint, so a retry after a crash (a
-    killed worker, a storage outage) resumes where the shard stopped. Storage errors fail
-    the task (Airflow retries it); errors of the image itself become ``failed`` rows.
-    ``device`` is the worker's (``cuda`` on GPU workers), the precision the preset's.
+    Three stages overlap: a fetch thread downloads, hashes and decodes the next images; the
+    task's own thread runs the chain (the networks); a write thread encodes, uploads and
+    checkpoints the previous ones. Each finished image leaves its ledger row as a checkpoint,
+    so a retry after a crash (a killed worker, a storage outage) resumes where the shard
+    stopped. Storage errors fail the task (Airflow retries it); errors of the image itself
+    become ``failed`` rows. ``device`` is the worker's, the precision the preset's.
     """
     from ..chain.superres import Inference
     from ..enhance import EnhanceOptions, Enhancer
     from ..quality import ledger
 
+    started = time.perf_counter()
     manifest = json.loads(store.get(manifest_key))
     cfg, shard = RunConfig.from_dict(manifest["config"]), int(manifest["shard"])
     overrides = (*scale_overrides(cfg.scale), *cfg.overrides)
@@ -187,56 +196,128 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
     rows = {int(PurePosixPath(o.key).stem): ledger.from_parquet(store.get(o.key))[0] for o in store.list(done)}
     if rows:
         log.info("shard %d: resuming, %d of %d images already done", shard, len(rows), len(manifest["objects"]))
-    for index, obj in enumerate(manifest["objects"]):
-        if index in rows:
-            continue
-        start = time.perf_counter()
-        row = _process_one(store, catalog, enhancer, cfg, shard, manifest["day"], obj)
-        row["total_s"] = time.perf_counter() - start
-        store.put(f"{done}{index:06d}.parquet", ledger.to_parquet([row]))
-        rows[index] = row
-        log.info("shard %d: %s %s in %.2f s%s", shard, row["status"], obj["key"], row["total_s"],
-                 f" ({row['error_type']}: {row['error_message']})" if row["status"] == "failed" else "")
+    todo = [i for i in range(len(manifest["objects"])) if i not in rows]
+    step = _ShardStep(store, catalog, enhancer, cfg, shard, manifest["day"], done)
+    chain_s = 0.0
+    with ThreadPoolExecutor(1, thread_name_prefix="fetch") as fetcher, \
+            ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
+        fetching = deque(fetcher.submit(step.fetch, i, manifest["objects"][i]) for i in todo[:PREFETCH])
+        writing: deque[Future[dict[str, Any]]] = deque()
+        for n, index in enumerate(todo):
+            item = fetching.popleft().result()  # a storage fault surfaces here and fails the task
+            if n + PREFETCH < len(todo):
+                ahead = todo[n + PREFETCH]
+                fetching.append(fetcher.submit(step.fetch, ahead, manifest["objects"][ahead]))
+            if item.job is not None:
+                item = step.run(item)
+                chain_s += item.job.chain_s if item.job is not None else 0.0
+            while len(writing) >= MAX_WRITES:
+                _collect(writing.popleft().result(), rows, shard)
+            writing.append(writer.submit(step.write, item))
+        while writing:
+            _collect(writing.popleft().result(), rows, shard)
     ordered = [rows[i] for i in sorted(rows)]
     part = part_key(cfg, shard)
     store.put(part, ledger.to_parquet(ordered))
     statuses = [r["status"] for r in ordered]
+    wall = time.perf_counter() - started
     return {"shard": shard, "part": part, "images": len(ordered), "failed": statuses.count("failed"),
-            "duplicates": statuses.count("duplicate")}
+            "duplicates": statuses.count("duplicate"), "seconds": round(wall, 3), "chain_seconds": round(chain_s, 3)}
 
 
-def _process_one(store: ObjectStore, catalog: Catalog, enhancer: Any, cfg: RunConfig, shard: int, day: str,
-                 obj: dict[str, Any]) -> dict[str, Any]:
-    """One master to one ledger row; raises only for storage faults, which a retry can fix."""
-    from ..quality import ledger
-
-    info = ObjectInfo(obj["key"], obj["etag"], obj["size"])
-    common = {"run_id": cfg.run_id, "logical_date": dt.date.fromisoformat(day), "shard": shard,
-              "source_key": info.key, "source_etag": info.etag}
-    digest = None
-    try:
-        if info.size > cfg.max_file_bytes:
-            raise FileTooLargeError(f"{info.size:,} bytes exceeds the run's limit of {cfg.max_file_bytes:,} (max_file_bytes)")
-        data = store.get(info.key)
-        digest = hashlib.sha256(data).hexdigest()
-        earlier = None if cfg.force else catalog.earlier(digest, cfg.run_id)
-        if earlier:
-            return ledger.duplicate_row(earlier, **common)
-        target = staging_key(cfg, day, obj["relative"], "PNG")  # the key is checked before any work
-        result = _enhance(enhancer, data, info.key)
-        target = staging_key(cfg, day, obj["relative"], result.format)
-    except EnhanceError as exc:
-        return ledger.failed_row(exc, **common, source_sha256=digest)
-    store.put(target, result.data)
-    return ledger.row_from_record(result.record, **common, output_key=target)
+def _collect(row: dict[str, Any], rows: dict[int, dict[str, Any]], shard: int) -> None:
+    rows[row.pop("_index")] = row
+    log.info("shard %d: %s %s in %.2f s%s", shard, row["status"], row["source_key"], row["total_s"],
+             f" ({row['error_type']}: {row['error_message']})" if row["status"] == "failed" else "")
 
 
-def _enhance(enhancer: Any, data: bytes, key: str) -> Any:
-    """Run the chain; any failure of the image itself comes out as an ``EnhanceError``."""
+@dataclass
+class _Item:
+    """One master between the shard's stages: either finished (``row``) or on its way (``job``)."""
+
+    index: int
+    obj: dict[str, Any]
+    started: float
+    digest: str | None = None
+    job: Any = None
+    row: dict[str, Any] | None = None
+
+
+@dataclass
+class _ShardStep:
+    """The three stages of one image in a shard; only storage faults leave them as exceptions."""
+
+    store: ObjectStore
+    catalog: Catalog
+    enhancer: Any
+    cfg: RunConfig
+    shard: int
+    day: str
+    done: str
+
+    def _common(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return {"run_id": self.cfg.run_id, "logical_date": dt.date.fromisoformat(self.day), "shard": self.shard,
+                "source_key": obj["key"], "source_etag": obj["etag"]}
+
+    def _failed(self, item: _Item, exc: EnhanceError) -> _Item:
+        from ..quality import ledger
+
+        item.job, item.row = None, ledger.failed_row(exc, **self._common(item.obj), source_sha256=item.digest)
+        return item
+
+    def fetch(self, index: int, obj: dict[str, Any]) -> _Item:
+        """Download, hash, look for an earlier processing of the same content, decode."""
+        from ..quality import ledger
+
+        item = _Item(index, obj, time.perf_counter())
+        try:
+            if obj["size"] > self.cfg.max_file_bytes:
+                raise FileTooLargeError(
+                    f"{obj['size']:,} bytes exceeds the run's limit of {self.cfg.max_file_bytes:,} (max_file_bytes)")
+            data = self.store.get(obj["key"])
+            item.digest = hashlib.sha256(data).hexdigest()
+            earlier = None if self.cfg.force else self.catalog.earlier(item.digest, self.cfg.run_id)
+            if earlier:
+                item.row = ledger.duplicate_row(earlier, **self._common(obj))
+                return item
+            staging_key(self.cfg, self.day, obj["relative"], "PNG")  # the key is checked before any work
+            item.job = _guarded(self.enhancer.start, data, obj["key"])
+        except EnhanceError as exc:
+            return self._failed(item, exc)
+        return item
+
+    def run(self, item: _Item) -> _Item:
+        try:
+            item.job = _guarded(self.enhancer.run, item.job, item.obj["key"])
+        except EnhanceError as exc:
+            return self._failed(item, exc)
+        return item
+
+    def write(self, item: _Item) -> dict[str, Any]:
+        """Encode, upload to staging, checkpoint the row; returns the row (with its index)."""
+        from ..quality import ledger
+
+        if item.job is not None:
+            try:
+                result = _guarded(self.enhancer.finish, item.job, item.obj["key"])
+                target = staging_key(self.cfg, self.day, item.obj["relative"], result.format)
+            except EnhanceError as exc:
+                self._failed(item, exc)
+            else:
+                self.store.put(target, result.data)
+                item.row = ledger.row_from_record(result.record, **self._common(item.obj), output_key=target)
+        assert item.row is not None
+        item.row["total_s"] = time.perf_counter() - item.started
+        self.store.put(f"{self.done}{item.index:06d}.parquet", ledger.to_parquet([item.row]))
+        return {**item.row, "_index": item.index}
+
+
+def _guarded(step: Callable[[Any], Any], arg: Any, key: str) -> Any:
+    """Run one of the Enhancer's steps; any failure of the image itself comes out as an ``EnhanceError``."""
     import torch
 
     try:
-        return enhancer.enhance(data)
+        return step(arg)
     except EnhanceError:
         raise
     except (MemoryError, torch.OutOfMemoryError) as exc:

@@ -1,0 +1,95 @@
+"""How much of a shard's time is spent outside the enhancement chain, on a real S3 server.
+
+A shard of 64 real-photo crops goes through ``tasks.enhance_shard`` against SeaweedFS on
+loopback: downloads, hashing, decoding, encoding, uploads and checkpoints overlap the chain
+(fetch and write threads). Reported per preset: the shard's wall time, the time inside the
+chain and inside its super-resolution stage (from the ledger rows), and the share of the
+wall time outside each.
+
+    .venv/bin/python bench/shard_overlap.py [--images 64] [--side 96]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from cpu_inference import cpu_name
+from PIL import Image
+from skimage import data as skdata
+
+from enhance_ops.airflow import tasks
+from enhance_ops.catalog import Catalog
+from enhance_ops.infra import seaweedfs
+from enhance_ops.quality.ledger import from_parquet
+from enhance_ops.storage import S3Store
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = [("archive-photo", 4), ("fidelity", 2)]
+
+
+def crops(count: int, side: int) -> list[bytes]:
+    photos = [getattr(skdata, n)() for n in ("chelsea", "astronaut", "coffee", "rocket")]
+    found = []
+    for n in range(count):
+        photo, k = photos[n % len(photos)], n // len(photos)
+        y, x = k * 17 % (photo.shape[0] - side), k * 31 % (photo.shape[1] - side)
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(photo[y : y + side, x : x + side])).save(buf, "JPEG", quality=92)
+        found.append(buf.getvalue())
+    return found
+
+
+def measure(count: int, side: int) -> list[dict[str, object]]:
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        server = seaweedfs.start(Path(folder) / "s3", access_key="bench", secret_key=secrets.token_urlsafe(16))
+        try:
+            server.client().create_bucket(Bucket="bench")
+            store = S3Store(server.client(), "bench")
+            day = dt.date(2026, 11, 20)
+            for n, data in enumerate(crops(count, side)):
+                store.put(f"incoming/{day}/scan-{n:03d}.jpg", data)
+            for preset, scale in PRESETS:
+                catalog = Catalog(f"sqlite:///{Path(folder) / f'{preset}.db'}")
+                cfg = tasks.RunConfig(f"bench-{preset}", day, preset=preset, scale=scale, shard_size=count)
+                manifest = tasks.plan_shards(store, cfg, tasks.discover(store, catalog, cfg)["listing"])[0]
+                summary = tasks.enhance_shard(store, catalog, manifest)
+                rows = from_parquet(store.get(summary["part"]))
+                network = sum(dict(r["stage_seconds"]).get("superres", 0.0) for r in rows)
+                wall, chain = summary["seconds"], summary["chain_seconds"]
+                results.append({
+                    "preset": preset, "scale": scale, "images": len(rows), "input": f"{side}x{side} JPEG",
+                    "wall_s": wall, "chain_s": chain, "superres_s": network,
+                    "outside_chain_share": (wall - chain) / wall, "outside_superres_share": (wall - network) / wall,
+                })
+                print(f"{preset:14} x{scale}: {wall:6.1f} s wall, chain {chain:6.1f} s, SR {network:6.1f} s; "
+                      f"outside the chain {100 * (wall - chain) / wall:.1f} %, outside SR {100 * (wall - network) / wall:.1f} %",
+                      flush=True)
+        finally:
+            server.stop()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--side", type=int, default=96)
+    args = parser.parse_args()
+    report = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__},
+              "results": measure(args.images, args.side)}
+    out = ROOT / "bench" / "results" / "shard_overlap.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
