@@ -12,39 +12,24 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import json
 import secrets
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 from cpu_inference import cpu_name
-from PIL import Image
-from skimage import data as skdata
 
 from enhance_ops.airflow import tasks
 from enhance_ops.catalog import Catalog
 from enhance_ops.infra import seaweedfs
 from enhance_ops.quality.ledger import from_parquet
+from enhance_ops.samples import photo_crops
 from enhance_ops.storage import S3Store
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = [("archive-photo", 4), ("fidelity", 2)]
-
-
-def crops(count: int, side: int) -> list[bytes]:
-    photos = [getattr(skdata, n)() for n in ("chelsea", "astronaut", "coffee", "rocket")]
-    found = []
-    for n in range(count):
-        photo, k = photos[n % len(photos)], n // len(photos)
-        y, x = k * 17 % (photo.shape[0] - side), k * 31 % (photo.shape[1] - side)
-        buf = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(photo[y : y + side, x : x + side])).save(buf, "JPEG", quality=92)
-        found.append(buf.getvalue())
-    return found
 
 
 def measure(count: int, side: int) -> list[dict[str, object]]:
@@ -55,7 +40,7 @@ def measure(count: int, side: int) -> list[dict[str, object]]:
             server.client().create_bucket(Bucket="bench")
             store = S3Store(server.client(), "bench")
             day = dt.date(2026, 11, 20)
-            for n, data in enumerate(crops(count, side)):
+            for n, data in enumerate(photo_crops(count, side, "JPEG")):
                 store.put(f"incoming/{day}/scan-{n:03d}.jpg", data)
             for preset, scale in PRESETS:
                 catalog = Catalog(f"sqlite:///{Path(folder) / f'{preset}.db'}")

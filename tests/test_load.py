@@ -7,20 +7,16 @@ peak with its length, and memory the parent gathers raises every later shard's.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import secrets
 import subprocess
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-from skimage import data as skdata
-
 from enhance_ops.infra import seaweedfs
 from enhance_ops.infra.airflow_env import airflow_bin, airflow_env, prepare
 from enhance_ops.quality.ledger import from_parquet
+from enhance_ops.samples import photo_crops
 from enhance_ops.storage import S3Store
 
 DAY = "2026-11-19"
@@ -29,27 +25,12 @@ GROWTH_IN_SHARD = 32 * 1024**2  # from the second image of a shard (models loade
 SPREAD = 128 * 1024**2  # between the lowest and highest shard peak (measured: 600–665 MiB)
 
 
-def _crops() -> list[bytes]:
-    """504 different 16×16 crops of real photographs, as PNG files (one pixel numbers each)."""
-    photos = [getattr(skdata, n)() for n in ("chelsea", "astronaut", "coffee", "rocket")]
-    crops = []
-    for n in range(IMAGES):
-        photo, k = photos[n % len(photos)], n // len(photos)
-        y, x = k * 13 % (photo.shape[0] - SIDE), k * 29 % (photo.shape[1] - SIDE)
-        buf = io.BytesIO()
-        crop = photo[y : y + SIDE, x : x + SIDE].copy()
-        crop[0, 0, 0], crop[0, 1, 0] = n % 256, n // 256  # flat areas (sky) would otherwise repeat
-        Image.fromarray(crop).save(buf, "PNG")
-        crops.append(buf.getvalue())
-    return crops
-
-
 def test_five_hundred_scans_over_eight_shards_with_flat_memory(tmp_path: Path) -> None:
     server = seaweedfs.start(tmp_path / "s3", access_key="archive", secret_key=secrets.token_urlsafe(16))
     try:
         server.client().create_bucket(Bucket="archive")
         store = S3Store(server.client(), "archive")
-        crops = _crops()
+        crops = photo_crops(IMAGES, SIDE, numbered=True)
         assert len(set(crops)) == IMAGES  # all different: none is skipped as a duplicate
         for n, data in enumerate(crops):
             store.put(f"incoming/{DAY}/box-{n // 100}/scan-{n:04d}.png", data)

@@ -123,3 +123,23 @@ def write_samples(folder: Path, long_side: int = 128) -> list[Path]:
             path.write_bytes(make(long_side))
         paths.append(path)
     return paths
+
+
+def photo_crops(count: int, side: int, fmt: str = "PNG", *, numbered: bool = False) -> list[bytes]:
+    """``count`` side × side crops of four real photographs, spread over them, encoded as ``fmt``.
+
+    ``numbered`` writes the crop's number into its first two pixels, so that flat crops (sky)
+    never repeat: for batches that must hold no duplicates.
+    """
+    photos = [getattr(skdata, n)() for n in ("chelsea", "astronaut", "coffee", "rocket")]
+    crops = []
+    for n in range(count):
+        photo, k = photos[n % len(photos)], n // len(photos)
+        y, x = k * 13 % (photo.shape[0] - side), k * 29 % (photo.shape[1] - side)
+        crop = photo[y : y + side, x : x + side].copy()
+        if numbered:
+            crop[0, 0, 0], crop[0, 1, 0] = n % 256, n // 256 % 256
+        buf = io.BytesIO()
+        Image.fromarray(crop).save(buf, fmt, **({"quality": 92} if fmt == "JPEG" else {}))
+        crops.append(buf.getvalue())
+    return crops
