@@ -203,6 +203,8 @@ def _standalone(args: argparse.Namespace) -> int:
 
 
 def _catalog_rebuild(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
     from .catalog import Catalog, default_url, rebuild
     from .quality import ledger
 
@@ -213,8 +215,6 @@ def _catalog_rebuild(args: argparse.Namespace) -> int:
 
         bucket = store(args.bucket)
         rows = [r for o in bucket.list(args.prefix) if o.key.endswith(".parquet") for r in ledger.from_parquet(bucket.get(o.key))]
-    from sqlalchemy.engine import make_url
-
     url = args.catalog or default_url()
     count = rebuild(Catalog(url), rows)
     print(f"catalog {make_url(url).render_as_string(hide_password=True)}: {count} entries from {len(rows)} ledger rows")

@@ -97,9 +97,9 @@ class Enhancer:
     def enhance(self, data: bytes, on_tile: Callable[[], None] | None = None) -> EnhanceResult:
         return self.finish(self.run(self.start(data), on_tile))
 
-    def start(self, data: bytes) -> Job:
-        """Hash and decode (no model involved: safe in another thread)."""
-        job = Job(hashlib.sha256(data).hexdigest())
+    def start(self, data: bytes, digest: str | None = None) -> Job:
+        """Hash (unless the caller already has the sha256) and decode (no model involved: safe in another thread)."""
+        job = Job(digest or hashlib.sha256(data).hexdigest())
         with self._lock:
             job.cached = self._done.get(job.digest)
         if job.cached is None:

@@ -210,7 +210,8 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
                 fetching.append(fetcher.submit(step.fetch, ahead, manifest["objects"][ahead]))
             if item.job is not None:
                 item = step.run(item)
-                chain_s += item.job.chain_s if item.job is not None else 0.0
+            if item.job is not None:
+                chain_s += item.job.chain_s
             while len(writing) >= MAX_WRITES:
                 _collect(writing.popleft().result(), rows, shard)
             writing.append(writer.submit(step.write, item))
@@ -281,7 +282,7 @@ class _ShardStep:
                 item.row = ledger.duplicate_row(earlier, **self._common(obj))
                 return item
             staging_key(self.cfg, self.day, obj["relative"], "PNG")  # the key is checked before any work
-            item.job = _guarded(self.enhancer.start, data, obj["key"])
+            item.job = _guarded(lambda raw: self.enhancer.start(raw, item.digest), data, obj["key"])
         except EnhanceError as exc:
             return self._failed(item, exc)
         return item

@@ -129,6 +129,15 @@ def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or value != value else float(value)
 
 
+def _not_enhanced_row(**values: Any) -> dict[str, Any]:
+    """A row with every column empty but the bookkeeping, for images the chain did not enhance."""
+    row: dict[str, Any] = {field.name: None for field in SCHEMA}
+    row.update(code_version=__version__, failed_expectations=[], models=[], weights_sha256=[], stage_seconds=[],
+               notes=[], worker=worker_name(), processed_at=_now())
+    row.update(values)
+    return row
+
+
 def failed_row(
     error: BaseException,
     *,
@@ -142,15 +151,11 @@ def failed_row(
 ) -> dict[str, Any]:
     """A ledger row for an image that could not be enhanced: what went wrong, in words and as a code."""
     code = error.code if isinstance(error, EnhanceError) else "internal_error"
-    row: dict[str, Any] = {field.name: None for field in SCHEMA}
-    row.update(
-        run_id=run_id, logical_date=logical_date, shard=shard, source_key=source_key,
-        source_etag=source_etag, source_sha256=source_sha256, status="failed", code_version=__version__,
-        total_s=total_s, verdict="failed", failed_expectations=[], models=[], weights_sha256=[],
-        stage_seconds=[], notes=[], error_type=code, error_message=f"{type(error).__name__}: {error}",
-        worker=worker_name(), processed_at=_now(),
+    return _not_enhanced_row(
+        run_id=run_id, logical_date=logical_date, shard=shard, source_key=source_key, source_etag=source_etag,
+        source_sha256=source_sha256, status="failed", total_s=total_s, verdict="failed", error_type=code,
+        error_message=f"{type(error).__name__}: {error}",
     )
-    return row
 
 
 def duplicate_row(
@@ -160,15 +165,12 @@ def duplicate_row(
 
     It is not enhanced again: the row points at the earlier derivative and carries its verdict.
     """
-    row: dict[str, Any] = {field.name: None for field in SCHEMA}
-    row.update(
+    return _not_enhanced_row(
         run_id=run_id, logical_date=logical_date, shard=shard, source_key=source_key, source_etag=source_etag,
         source_sha256=earlier["source_sha256"], output_key=earlier["output_key"], status="duplicate",
-        code_version=__version__, verdict=earlier["verdict"], failed_expectations=[], models=[], weights_sha256=[],
-        stage_seconds=[], worker=worker_name(), processed_at=_now(),
+        verdict=earlier["verdict"],
         notes=[f"identical content already processed as {earlier['source_key']} by run {earlier['run_id']}"],
     )
-    return row
 
 
 def part_key(logical_date: dt.date, run_id: str, shard: int) -> str:
