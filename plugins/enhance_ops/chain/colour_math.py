@@ -16,9 +16,10 @@ _LINEAR_AT_16_BITS = _srgb_to_linear_exact(np.arange(65536, dtype=np.float32) / 
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    """The sRGB curve, looked up at 16-bit precision (within 2e-5 of the formula, twice as fast)."""
-    index = np.clip(x, 0.0, 1.0) * 65535 + 0.5
-    return _LINEAR_AT_16_BITS[index.astype(np.uint16)]
+    """The sRGB curve, looked up at 16-bit precision (within 2e-5 of the formula, several times
+    faster; ``np.take`` gathers much faster than fancy indexing)."""
+    index = np.clip(x * np.float32(65535) + np.float32(0.5), 0, 65535).astype(np.uint16)
+    return np.take(_LINEAR_AT_16_BITS, index)
 
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
@@ -38,12 +39,19 @@ _RGB_TO_XYZ = np.array(
 _D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
 
 
+_XYZ_OVER_WHITE = (_RGB_TO_XYZ / _D65[:, None]).astype(np.float32)
+_F_TO_LAB = np.array([[0, 116, 0, -16], [500, -500, 0, 0], [0, 200, -200, 0]], dtype=np.float32)
+_LAB_EPSILON = (6 / 29) ** 3
+
+
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    xyz = (srgb_to_linear(rgb) @ _RGB_TO_XYZ.T) / _D65
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1).astype(
-        np.float32
-    )
+    """CIE Lab (D65) by the formula; the 3x3 products run in ``cv2.transform``, which is
+    many times faster than a numpy matmul with an inner size of 3."""
+    flat = np.ascontiguousarray(srgb_to_linear(rgb).reshape(-1, 1, 3))
+    t = cv2.transform(flat, _XYZ_OVER_WHITE)
+    f = np.cbrt(t)
+    np.copyto(f, t * np.float32(1 / (3 * (6 / 29) ** 2)) + np.float32(4 / 29), where=t <= _LAB_EPSILON)
+    return cv2.transform(f, _F_TO_LAB).reshape(rgb.shape)
 
 
 def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
