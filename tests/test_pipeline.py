@@ -1,6 +1,8 @@
 """The chain runner: presets, overrides, records, progressive blending, caching, dynamic scaling."""
 from __future__ import annotations
 
+import weakref
+
 import cv2
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from conftest import photo, psnr, save, shrink
 from enhance_ops.chain import pipeline, superres
 from enhance_ops.chain.presets import PRESETS, STAGES, resolve_preset
 from enhance_ops.cli import main
+from enhance_ops.degrade import fade
 from enhance_ops.enhance import EnhanceOptions, Enhancer
 from enhance_ops.models.weights import load_model
 from enhance_ops.samples import write_samples
@@ -69,6 +72,38 @@ def test_sr_blend_mixes_with_the_bicubic_enlargement() -> None:
     assert np.allclose(zero.run(image).pixels, np.clip(bicubic, 0, 1), atol=1e-5)
 
 
+@pytest.mark.parametrize("blend", [1.0, 0.5])
+def test_the_chain_never_writes_into_its_input(blend: float) -> None:
+    """Stages after SR overwrite the output in place; none may reach the caller's pixels."""
+    image = fade(shrink(photo("coffee", 96, top=100, left=200), 2), 0.8)
+    before = image.copy()
+    blends = [f"{stage}.blend={blend}" for stage in ("exposure", "denoise", "superres", "colour_restore", "sharpen",
+                                                      "local_contrast")]
+    chain = pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]", "colour_space.target=Adobe RGB",
+                                             "colour_restore.mode=on", *blends))
+    result = chain.run(image)
+    assert np.array_equal(image, before)
+    assert {r.stage: r.decision for r in result.stages}["colour_restore"] == "faded colours restored"
+
+
+def test_a_handed_over_master_is_let_go_before_the_output_stages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large scans fit because nothing input-sized outlives super-resolution (docs/benchmarks.md)."""
+    chain = pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]", "colour_restore.mode=on",
+                                             "denoise.strength=weak", "denoise.sigma=6"))
+    pixels = fade(shrink(photo("coffee", 96, top=100, left=200), 2), 0.8)
+    master_ref = weakref.ref(pixels)
+    master = pipeline.Master(pixels)
+    del pixels
+    seen = []
+    sharpen = pipeline.postprocess.adaptive_sharpen
+    monkeypatch.setattr(pipeline.postprocess, "adaptive_sharpen", lambda *a, **k: seen.append(master_ref()) or sharpen(*a, **k))
+    result = chain.run_master(master)
+    assert seen == [None] and master.pixels is None
+    assert {r.stage: r.decision for r in result.stages}["colour_restore"] == "faded colours restored"
+    with pytest.raises(AssertionError, match="already run"):
+        chain.run_master(master)
+
+
 def test_neutral_rgb_scans_stay_neutral() -> None:
     grey = photo("camera")[:64, :64]
     rgb = np.repeat(grey[..., None], 3, axis=2)
@@ -102,8 +137,8 @@ def test_colour_guard_keeps_the_input_colours() -> None:
 def test_identical_content_is_processed_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
     enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
     calls = []
-    original = enhancer.chain.run
-    monkeypatch.setattr(enhancer.chain, "run", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = enhancer.chain.run_master
+    monkeypatch.setattr(enhancer.chain, "run_master", lambda *a, **k: calls.append(1) or original(*a, **k))
     data = save((photo("coffee", 32, top=100, left=200) * 255).astype(np.uint8), "PNG")
     first, second = enhancer.enhance(data), enhancer.enhance(data)
     assert len(calls) == 1 and second.data == first.data

@@ -21,6 +21,7 @@ from PIL import Image, ImageCms
 
 from . import metadata as md
 from . import png_chunks, tiff_exif
+from .chain import strips
 from .formats import DEFAULT_MAX_PIXELS, READ_FORMATS, SUFFIX, WRITE_FORMATS  # noqa: F401  (re-exported)
 from .errors import (
     CorruptImageError,
@@ -222,20 +223,53 @@ def encode(
     quality: int = 95,
 ) -> bytes:
     """Bytes of the derivative with the master's metadata, updated for the new size."""
+    check_writable(fmt, bit_depth, alpha is not None)
+    return encode_samples(
+        to_samples(pixels, alpha, bit_depth), fmt=fmt, meta=meta, scale=scale, provenance=provenance, quality=quality
+    )
+
+
+def check_writable(fmt: str, bit_depth: int, has_alpha: bool) -> None:
+    """Refuse, before any work, what the format cannot hold."""
     if fmt not in WRITE_FORMATS:
         raise EncodeError(f"cannot write {fmt}; choose one of {sorted(WRITE_FORMATS)}")
     if bit_depth == 16 and fmt in ("JPEG", "WEBP"):
         raise EncodeError(f"{fmt} holds 8 bits per sample: write 16-bit images as PNG or TIFF")
-    if alpha is not None and fmt == "JPEG":
+    if has_alpha and fmt == "JPEG":
         raise EncodeError("JPEG has no alpha channel: write images with transparency as PNG, TIFF or WebP")
-    if not np.all(np.isfinite(pixels)):
-        raise EncodeError("the enhanced pixels contain NaN or infinity")
-    height, width = pixels.shape[:2]
+
+
+def to_samples(pixels: np.ndarray, alpha: np.ndarray | None, bit_depth: int) -> np.ndarray:
+    """Integer samples (grey or RGB, then alpha) of float pixels, converted band by band so no
+    float temporary of the whole image is made; NaN or infinity is refused."""
+    top, dtype = (65535.0, np.uint16) if bit_depth == 16 else (255.0, np.uint8)
+    height, width, channels = pixels.shape
+    samples = np.empty((height, width, channels + (alpha is not None)), dtype)
+    for r0, r1 in strips.spans(height, strips.strip_rows(width)):
+        band = pixels[r0:r1] if alpha is None else np.concatenate([pixels[r0:r1], alpha[r0:r1, :, None]], axis=2)
+        if not np.all(np.isfinite(band)):
+            raise EncodeError("the enhanced pixels contain NaN or infinity")
+        samples[r0:r1] = np.clip(band, 0.0, 1.0) * top + 0.5
+    return samples
+
+
+def encode_samples(
+    samples: np.ndarray,
+    *,
+    fmt: str,
+    meta: md.ImageMetadata,
+    scale: float,
+    provenance: Provenance,
+    quality: int = 95,
+) -> bytes:
+    """``encode`` from samples made by ``to_samples``, which it may reorder in place (PNG
+    wants BGR): a caller that has dropped its float image compresses with no copy of it."""
+    check_writable(fmt, 16 if samples.dtype == np.uint16 else 8, samples.shape[2] in (2, 4))
+    height, width = samples.shape[:2]
     dpi = md.scaled_dpi(meta.dpi, scale)
     exif = md.derivative_exif(
         meta, width=width, height=height, dpi=dpi, software=provenance.software, description=provenance.description
     )
-    samples = _to_samples(pixels, alpha, bit_depth)
     if fmt == "PNG":
         return _encode_png(samples, exif, meta, dpi, provenance)
     if fmt == "TIFF":
@@ -243,19 +277,16 @@ def encode(
     return _encode_pillow(samples, fmt, exif, meta, dpi, quality)
 
 
-def _to_samples(pixels: np.ndarray, alpha: np.ndarray | None, bit_depth: int) -> np.ndarray:
-    top, dtype = (65535.0, np.uint16) if bit_depth == 16 else (255.0, np.uint8)
-    planes = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2)
-    return (np.clip(planes, 0.0, 1.0) * top + 0.5).astype(dtype)
-
-
 def _encode_png(
     samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: tuple[float, float] | None, prov: Provenance
 ) -> bytes:
     if samples.shape[2] == 2:  # OpenCV writes no grey+alpha PNG: store it as RGBA
         samples = samples[:, :, [0, 0, 0, 1]]
-    bgr = samples if samples.shape[2] < 3 else samples[:, :, [2, 1, 0, *range(3, samples.shape[2])]]
-    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    if samples.shape[2] >= 3:  # RGB to OpenCV's BGR, in place
+        for r0, r1 in strips.spans(samples.shape[0], strips.strip_rows(samples.shape[1])):
+            band = samples[r0:r1]
+            band[..., [0, 2]] = band[..., [2, 0]]
+    ok, buf = cv2.imencode(".png", samples, [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:
         raise EncodeError("OpenCV could not encode the PNG")
     chunks = [png_chunks.exif(exif[6:])]
@@ -266,7 +297,7 @@ def _encode_png(
     if meta.xmp:
         chunks.append(png_chunks.itxt("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace")))
     chunks += [png_chunks.itxt("Software", prov.software), png_chunks.itxt("Description", prov.description)]
-    return png_chunks.insert_after_header(buf.tobytes(), chunks)
+    return png_chunks.insert_after_header(buf.reshape(-1).data, chunks)
 
 
 # piexif type number → tifffile dtype code, for EXIF IFD0 tags copied into the TIFF's IFD0.

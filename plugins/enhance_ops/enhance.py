@@ -19,7 +19,8 @@ from typing import Any
 import piexif
 
 from . import SOFTWARE, codecs
-from .chain.pipeline import Chain
+from . import metadata as md
+from .chain.pipeline import Chain, Master
 from .chain.preprocess import LensInfo
 from .chain.superres import Inference, Tiling
 
@@ -68,12 +69,33 @@ def lens_from_exif(exif: dict[str, Any] | None) -> LensInfo | None:
     )
 
 
+@dataclass(frozen=True)
+class Source:
+    """What the record and the encoder need of a master, kept once its pixels are let go."""
+
+    format: str
+    output_format: str
+    size: tuple[int, int]
+    bit_depth: int
+    channels: int
+    metadata: md.ImageMetadata
+    notes: list[str]
+
+    @classmethod
+    def of(cls, image: codecs.DecodedImage) -> Source:
+        return cls(image.format, image.output_format, image.size, image.bit_depth,
+                   image.pixels.shape[2] + (image.alpha is not None), image.metadata, image.notes)
+
+
 @dataclass
 class Job:
-    """One image on its way through ``Enhancer``: decoded, then run through the chain, then encoded."""
+    """One image on its way through ``Enhancer``: decoded, then run through the chain, then encoded.
+    Each step lets go of what the next does not need (the decoded pixels after the chain, the
+    chain's float output once quantised), so a large scan is not held twice."""
 
     digest: str
     image: codecs.DecodedImage | None = None
+    source: Source | None = None
     decode_s: float = 0.0
     chain_result: Any = None
     chain_s: float = 0.0
@@ -105,56 +127,47 @@ class Enhancer:
         if job.cached is None:
             start = time.perf_counter()
             job.image = codecs.decode(data, max_pixels=self.options.max_pixels)
+            job.source = Source.of(job.image)
             job.decode_s = time.perf_counter() - start
         return job
 
     def run(self, job: Job, on_tile: Callable[[], None] | None = None) -> Job:
         """The chain: pre-processing, the networks, post-processing."""
         if job.cached is None and job.chain_result is None:
-            image, start = job.image, time.perf_counter()
+            (image, job.image), start = (job.image, None), time.perf_counter()
             assert image is not None
-            job.chain_result = self.chain.run(
-                image.pixels,
-                image.alpha,
-                bit_depth=image.bit_depth,
-                icc_profile=image.metadata.icc_profile,
-                lens=lens_from_exif(image.metadata.exif),
-                on_tile=on_tile,
-            )
+            master = Master(image.pixels, image.alpha, image.bit_depth, image.metadata.icc_profile,
+                            lens_from_exif(image.metadata.exif))
+            del image  # the chain holds the only reference to the pixels and lets them go after SR
+            job.chain_result = self.chain.run_master(master, on_tile=on_tile)
             job.chain_s = time.perf_counter() - start
         return job
 
     def finish(self, job: Job) -> EnhanceResult:
-        """Encode with the master's metadata and the record of what was done (no model involved)."""
+        """Encode with the master's metadata and the record of what was done (no model involved).
+
+        It consumes the job: the chain's float output is dropped once quantised, before
+        compression."""
         if job.cached is not None:
             earlier = job.cached
             return EnhanceResult(earlier.data, earlier.format, {**earlier.record, "cache": "identical content seen earlier in this run"})
-        opts, chain, image, result = self.options, self.chain, job.image, job.chain_result
-        assert image is not None and result is not None
+        opts, chain, source, result = self.options, self.chain, job.source, job.chain_result
+        assert source is not None and result is not None
         start = time.perf_counter()
-        fmt = opts.output_format or image.output_format
+        fmt = opts.output_format or source.output_format
         applied = [r.stage for r in result.stages if not r.decision.startswith(("skipped", "analysed"))]
         description = (
             f"Enhanced derivative, not the archival master: preset {chain.preset_name}; "
             f"x{chain.scale} with {' then '.join(chain.model_names)}; steps: {', '.join(applied)}"
         )
-        out = codecs.encode(
-            result.pixels,
-            result.alpha,
-            fmt=fmt,
-            bit_depth=image.bit_depth,
-            meta=dataclasses.replace(image.metadata, icc_profile=result.icc_profile),
-            scale=result.scale,
-            provenance=codecs.Provenance(SOFTWARE, description),
-            quality=opts.quality,
-        )
-        encode_s = time.perf_counter() - start
+        codecs.check_writable(fmt, source.bit_depth, result.alpha is not None)
+        samples = codecs.to_samples(result.pixels, result.alpha, source.bit_depth)
         record = {
             "input_sha256": job.digest,
-            "input_format": image.format,
-            "input_size": image.size,
-            "bit_depth": image.bit_depth,
-            "channels": image.pixels.shape[2] + (image.alpha is not None),
+            "input_format": source.format,
+            "input_size": source.size,
+            "bit_depth": source.bit_depth,
+            "channels": source.channels,
             "output_format": fmt,
             "output_size": (result.pixels.shape[1], result.pixels.shape[0]),
             "preset": chain.preset_name,
@@ -166,11 +179,19 @@ class Enhancer:
             "dynamic_range": result.analysis.as_record(),
             "metrics": result.metrics,
             "stages": [dataclasses.asdict(r) for r in result.stages],
-            "notes": image.notes,
+            "notes": source.notes,
             "decode_s": job.decode_s,
             "chain_s": job.chain_s,
-            "encode_s": encode_s,
         }
+        meta = dataclasses.replace(source.metadata, icc_profile=result.icc_profile)
+        scale = result.scale
+        job.chain_result = None
+        del result
+        out = codecs.encode_samples(
+            samples, fmt=fmt, meta=meta, scale=scale, provenance=codecs.Provenance(SOFTWARE, description),
+            quality=opts.quality,
+        )
+        record["encode_s"] = time.perf_counter() - start
         enhanced = EnhanceResult(out, fmt, record)
         self._remember(job.digest, enhanced)
         return enhanced

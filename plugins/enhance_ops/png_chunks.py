@@ -33,20 +33,21 @@ def itxt(keyword: str, text: str) -> bytes:
     return chunk(b"iTXt", keyword.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text.encode("utf-8"))
 
 
-def _split(png: bytes) -> list[tuple[bytes, bytes]]:
-    if not png.startswith(PNG_SIGNATURE):
+def _split(png: bytes | memoryview) -> list[tuple[bytes, bytes | memoryview]]:
+    if bytes(png[: len(PNG_SIGNATURE)]) != PNG_SIGNATURE:
         raise ValueError("not a PNG stream")
     pos, chunks = len(PNG_SIGNATURE), []
     while pos < len(png):
         (length,) = struct.unpack(">I", png[pos : pos + 4])
-        kind = png[pos + 4 : pos + 8]
+        kind = bytes(png[pos + 4 : pos + 8])
         chunks.append((kind, png[pos : pos + 12 + length]))
         pos += 12 + length
     return chunks
 
 
-def insert_after_header(png: bytes, new_chunks: list[bytes]) -> bytes:
-    """Replace the stream's own metadata chunks with ``new_chunks``, placed right after IHDR."""
+def insert_after_header(png: bytes | memoryview, new_chunks: list[bytes]) -> bytes:
+    """Replace the stream's own metadata chunks with ``new_chunks``, placed right after IHDR.
+    (A memoryview of the encoder's buffer is only copied once, into the result.)"""
     parts = [PNG_SIGNATURE]
     for kind, raw in _split(png):
         if kind in _METADATA_CHUNKS:

@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from . import strips
 from .colour_math import lab_to_srgb, luma, srgb_to_lab
 
 Record = dict[str, Any]
+MEASURED_PIXELS = 4_000_000  # fading is measured on at most this many pixels (an even subsample)
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
@@ -56,41 +58,57 @@ def fading_signs(image: np.ndarray, fraction: float = 0.002) -> FadingSigns:
     )
 
 
-def restore_faded_colour(
-    image: np.ndarray,
+@dataclass(frozen=True)
+class FadeCorrection:
+    """The per-pixel correction measured on a faded image: subtract the stain, stretch, re-saturate."""
+
+    black: np.ndarray
+    gains: np.ndarray
+    chroma_gain: float
+
+    def apply(self, image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+        """In row strips; ``out=image`` works in place."""
+
+        def restore(rows: np.ndarray, _top: int) -> np.ndarray:
+            lab = srgb_to_lab(np.clip((rows - self.black) * self.gains, 0.0, 1.0))
+            lab[..., 1:] *= self.chroma_gain
+            return lab_to_srgb(lab)
+
+        return strips.map_rows(image, restore, margin=0, out=out)
+
+
+def plan_restoration(
+    reference: np.ndarray,
     *,
-    reference: np.ndarray | None = None,
     mode: str = "auto",
     fraction: float = 0.002,
     cast_weight: float = 0.5,
     chroma_target: float = 35.0,
     max_chroma_gain: float = 1.6,
-) -> tuple[np.ndarray, Record]:
-    """``mode``: auto (only when the image shows signs of fading), on, or off.
+) -> tuple[FadeCorrection | None, Record]:
+    """Measure fading on ``reference``; None (and why, in the record) when nothing is to be done.
 
-    ``reference`` is where fading is measured (the image before super-resolution, whose
-    network may deepen blacks); the correction is applied to ``image``.
+    ``mode``: auto (only when the image shows signs of fading), on, or off. Measuring apart
+    from applying lets the chain measure before super-resolution (whose network may deepen
+    blacks) and let go of that image before the output-size correction runs.
     """
     if mode == "off":
-        return image, {"decision": "skipped: turned off"}
-    if image.shape[2] == 1:
-        return image, {"decision": "skipped: greyscale image"}
-    measured = image if reference is None else reference
+        return None, {"decision": "skipped: turned off"}
+    if reference.shape[2] == 1:
+        return None, {"decision": "skipped: greyscale image"}
+    measured = strips.subsample(reference, MEASURED_PIXELS)
     signs = fading_signs(measured, fraction)
     record: Record = {"signs": signs.as_record()}
     if mode == "auto" and not signs.faded:
-        return image, {**record, "decision": "skipped: no signs of fading"}
+        return None, {**record, "decision": "skipped: no signs of fading"}
     black, white = _extremes(measured, fraction)
     span = np.maximum(white - black, 1e-3)
     joint = float(span @ _LUMA)
     gains = np.power(1 / span, cast_weight) * (1 / joint) ** (1 - cast_weight)
-    out = np.clip((image - black) * gains, 0.0, 1.0)
-    lab = srgb_to_lab(out)
-    sample = lab[::2, ::2]  # a quarter of the pixels gives the same 95th percentile, in a quarter of the time
-    chroma_p95 = float(np.percentile(np.hypot(sample[..., 1], sample[..., 2]), 95))
+    stretched = srgb_to_lab(np.clip((measured - black) * gains, 0.0, 1.0))
+    chroma_p95 = float(np.percentile(np.hypot(stretched[..., 1], stretched[..., 2]), 95))
     gain = float(np.clip(chroma_target / max(chroma_p95, 1e-3), 1.0, max_chroma_gain))
-    lab[..., 1:] *= gain
-    return lab_to_srgb(lab), {
+    return FadeCorrection(black.astype(np.float32), gains.astype(np.float32), gain), {
         **record,
         "black_point": [round(float(v), 4) for v in black],
         "white_point": [round(float(v), 4) for v in white],
@@ -98,3 +116,16 @@ def restore_faded_colour(
         "chroma_gain": round(gain, 3),
         "decision": "faded colours restored",
     }
+
+
+def restore_faded_colour(
+    image: np.ndarray,
+    *,
+    reference: np.ndarray | None = None,
+    mode: str = "auto",
+    out: np.ndarray | None = None,
+    **settings: float,
+) -> tuple[np.ndarray, Record]:
+    """``plan_restoration`` on ``reference`` (default: the image itself), applied to ``image``."""
+    correction, record = plan_restoration(image if reference is None else reference, mode=mode, **settings)
+    return (image if correction is None else correction.apply(image, out=out)), record

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from .colour_math import luma
-from .superres import Inference, Tiling, upscale_rgb
+from . import strips
+from .superres import Inference, Tiling, upscale
 
 Record = dict[str, Any]
 
@@ -50,30 +51,58 @@ def impulse_mask(image: np.ndarray, *, jump: float = 0.4) -> np.ndarray:
     return out
 
 
+SIGMA_SAMPLE_PIXELS = 4_000_000  # noise is measured on at most this many pixels, in evenly spaced bands
+
+
+def sample_bands(height: int, width: int) -> list[tuple[int, int]]:
+    """Rows to measure noise on: all of them up to ``SIGMA_SAMPLE_PIXELS``, else evenly spaced
+    bands adding up to about that (a few million pixels pin σ down to well under 1 %)."""
+    if height * width <= SIGMA_SAMPLE_PIXELS:
+        return [(0, height)]
+    rows = max(64, strips.strip_rows(width))
+    count = max(1, SIGMA_SAMPLE_PIXELS // (rows * width))
+    starts = np.linspace(0, height - rows, count).astype(int)
+    return [(int(a), int(a) + rows) for a in starts]
+
+
 def estimate_sigma(image: np.ndarray, exclude: np.ndarray | None = None) -> float:
     """Immerkær's fast noise estimate per channel, leaving out edges (Tai & Yang) and impulses.
 
     The Laplacian-difference mask cancels smooth image content; edges, which it does not
     cancel, are dropped by their luma gradient so texture is not mistaken for noise. Channels
     are measured separately (luma would average independent channel noise down) and the
-    mean σ is returned.
+    mean σ is returned. Large images are measured on the bands of ``sample_bands``.
     """
-    y = luma(image).astype(np.float32)
-    gradient = np.abs(cv2.Sobel(y, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(y, cv2.CV_32F, 0, 1))
-    keep = gradient <= np.percentile(gradient, 50)
-    if exclude is not None:
-        grown = cv2.dilate(exclude.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        keep &= ~grown
-    keep[[0, -1], :] = False
-    keep[:, [0, -1]] = False
-    if keep.sum() < 64:
+    bands = sample_bands(*image.shape[:2])
+    return estimate_sigma_bands(
+        [image[a:b] for a, b in bands], None if exclude is None else [exclude[a:b] for a, b in bands]
+    )
+
+
+def estimate_sigma_bands(bands: list[np.ndarray], exclude: list[np.ndarray] | None = None) -> float:
+    """``estimate_sigma`` over several bands of one image, with one edge threshold for all."""
+    gradients = []
+    for band in bands:
+        y = luma(band).astype(np.float32)
+        gradients.append(np.abs(cv2.Sobel(y, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(y, cv2.CV_32F, 0, 1)))
+    threshold = np.percentile(np.concatenate([g.ravel() for g in gradients]), 50)
+    channels = bands[0].shape[2]
+    total, kept = np.zeros(channels), 0
+    for i, (band, gradient) in enumerate(zip(bands, gradients)):
+        keep = gradient <= threshold
+        if exclude is not None:
+            grown = cv2.dilate(exclude[i].astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+            keep &= ~grown
+        keep[[0, -1], :] = False
+        keep[:, [0, -1]] = False
+        kept += int(keep.sum())
+        for c in range(channels):
+            plane = np.ascontiguousarray(band[:, :, c], dtype=np.float32)
+            response = np.abs(cv2.filter2D(plane, cv2.CV_32F, _LAPLACIAN_MASK, borderType=cv2.BORDER_REFLECT))
+            total[c] += float(response[keep].sum(dtype=np.float64))
+    if kept < 64:
         return 0.0
-    sigmas = []
-    for c in range(image.shape[2]):
-        plane = np.ascontiguousarray(image[:, :, c], dtype=np.float32)
-        response = np.abs(cv2.filter2D(plane, cv2.CV_32F, _LAPLACIAN_MASK, borderType=cv2.BORDER_REFLECT))
-        sigmas.append(math.sqrt(math.pi / 2) * float(response[keep].mean()) / 6.0)
-    return float(np.mean(sigmas))
+    return float(np.mean([math.sqrt(math.pi / 2) * t / kept / 6.0 for t in total]))
 
 
 def analyse_noise(
@@ -156,10 +185,7 @@ def denoise(
             raise ValueError("Gaussian denoising needs the ffdnet-color model")
         level = strength_for(sigma) if strength == "auto" else strength
         model_sigma = sigma * STRENGTH_FACTOR[level]
-        grey = out.shape[2] == 1
-        rgb = np.repeat(out, 3, axis=2) if grey else out
-        result = upscale_rgb(rgb, _WithNoiseLevel(ffdnet, model_sigma), 1, tiling=tiling, inference=inference)
-        out = result.mean(axis=2, keepdims=True) if grey else result
+        out = upscale(out, _WithNoiseLevel(ffdnet, model_sigma), 1, tiling=tiling, inference=inference)
         decisions.append(
             f"Gaussian noise sigma {sigma * 255:.1f}/255: FFDNet, {level} (model sigma {model_sigma * 255:.1f})"
         )

@@ -17,8 +17,10 @@ import numpy as np
 from ..models.manifest import get_entry
 from ..models.weights import load_model
 from ..quality import measures
-from . import color, denoise, postprocess, preprocess, superres
+from . import color, denoise, postprocess, preprocess, strips, superres
 from .presets import resolve_preset
+
+Stage = Callable[[np.ndarray, "np.ndarray | None"], tuple[np.ndarray, dict[str, Any]]]  # (image, out)
 
 SR_DEFAULTS: dict[int, tuple[str, ...]] = {
     2: ("span-x2",),
@@ -45,6 +47,19 @@ def resolve_models(scale: int, names: tuple[str, ...] | list[str] = ()) -> tuple
 
 
 @dataclass
+class Master:
+    """The image a chain run starts from, handed over: the run takes the pixels out (leaving
+    None) and drops them as soon as it has no more use for them, so a caller that keeps no
+    other reference gets that memory back while the output-size image is being made."""
+
+    pixels: np.ndarray | None
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+    icc_profile: bytes | None = None
+    lens: preprocess.LensInfo | None = None
+
+
+@dataclass
 class StageRecord:
     stage: str
     decision: str
@@ -63,10 +78,15 @@ class ChainResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _blend(before: np.ndarray, after: np.ndarray, amount: float) -> np.ndarray:
-    if amount >= 1.0:
-        return after
-    return (before + amount * (after - before)).astype(np.float32)
+def _blend_into(after: np.ndarray, before: Callable[[int, int], np.ndarray], amount: float) -> np.ndarray:
+    """``after`` moved back towards ``before`` (given as rows r0:r1), keeping ``amount`` of the
+    change; in place, by strips."""
+    for r0, r1 in strips.spans(after.shape[0], strips.strip_rows(after.shape[1])):
+        band, base = after[r0:r1], before(r0, r1)
+        band -= base
+        band *= amount
+        band += base
+    return after
 
 
 def is_neutral(pixels: np.ndarray, tolerance: float = 1.5 / 255) -> bool:
@@ -118,22 +138,37 @@ class Chain:
         lens: preprocess.LensInfo | None = None,
         on_tile: Callable[[], None] | None = None,
     ) -> ChainResult:
+        return self.run_master(Master(pixels, alpha, bit_depth, icc_profile, lens), on_tile=on_tile)
+
+    def run_master(self, master: Master, *, on_tile: Callable[[], None] | None = None) -> ChainResult:
+        """The chain on a handed-over master (see ``Master``). Once super-resolution has run,
+        the only image alive is the output-size one: everything later was measured before."""
         s = self.settings
         records: list[StageRecord] = []
+        (pixels, master.pixels), (alpha, master.alpha) = (master.pixels, None), (master.alpha, None)
+        assert pixels is not None, "this master was already run"
+        bit_depth = master.bit_depth
 
-        def step(name: str, blend: float, fn: Callable[[np.ndarray], tuple[np.ndarray, dict[str, Any]]]) -> None:
+        def step(name: str, blend: float, fn: Stage, *, in_place: bool = False) -> None:
+            """Run one stage; after SR (``in_place``) it overwrites the output-size image
+            unless its change is to be blended, which needs the image before it."""
             nonlocal image
             start = time.perf_counter()
-            result, details = fn(image)
-            if blend < 1.0 and result.shape == image.shape and not details.get("decision", "").startswith("skipped"):
-                result = _blend(image, result, blend)
+            result, details = fn(image, image if in_place and blend >= 1.0 else None)
+            changed = result is not image and not details.get("decision", "").startswith("skipped")
+            if blend < 1.0 and changed and result.shape == image.shape:
+                if np.may_share_memory(result, image):  # never blend into the stage's input
+                    result = result.copy()
+                result = _blend_into(result, lambda r0, r1: image[r0:r1], blend)
                 details = {**details, "blend": blend}
             image = result
             decision = str(details.pop("decision", "done"))
             records.append(StageRecord(name, decision, time.perf_counter() - start, details))
 
         neutral = is_neutral(pixels)
+        source_summary, source_height = measures.summarise_input(pixels), pixels.shape[0]
         image = pixels[..., :1].copy() if neutral else pixels
+        del pixels
         if neutral:
             records.append(StageRecord("input", "neutral RGB scan processed as grey (no tint can appear)", 0.0))
         start = time.perf_counter()
@@ -141,47 +176,50 @@ class Chain:
         records.append(StageRecord("dynamic_range", "analysed", time.perf_counter() - start, analysis.as_record()))
 
         if s["exposure"]["enabled"]:
-            step("exposure", s["exposure"]["blend"], lambda im: preprocess.compensate_exposure(im, analysis))
+            step("exposure", s["exposure"]["blend"], lambda im, _: preprocess.compensate_exposure(im, analysis))
         if s["colour_cast"]["enabled"]:
-            step("colour_cast", s["colour_cast"]["blend"], preprocess.correct_colour_cast)
+            step("colour_cast", s["colour_cast"]["blend"], lambda im, _: preprocess.correct_colour_cast(im))
         if s["lens"]["enabled"]:
             coefficients = {"k1": s["lens"]["k1"], "k2": s["lens"]["k2"]}
-            step("lens", s["lens"]["blend"], lambda im: preprocess.correct_lens_distortion(im, lens, coefficients))
+            step("lens", s["lens"]["blend"],
+                 lambda im, _: preprocess.correct_lens_distortion(im, master.lens, coefficients))
         dn = s["denoise"]
         step(
             "denoise",
             dn["blend"],
-            lambda im: denoise.denoise(
+            lambda im, _: denoise.denoise(
                 im, self.ffdnet, strength=dn["strength"], sigma_override=dn["sigma"], inference=self.inference
             ),
         )
         noise_left = denoise.estimate_sigma(image)
+        start = time.perf_counter()
+        restore = s["colour_restore"]
+        correction, restore_record = color.plan_restoration(image, mode=restore["mode"])  # before SR deepens blacks
+        planning_s = time.perf_counter() - start
 
-        before_sr = image
-        step("superres", 1.0, lambda im: self._superres(im, on_tile, bit_depth))
+        step("superres", 1.0, lambda im, _: self._superres(im, on_tile, bit_depth))
         metrics = records[-1].details.pop("metrics")
-        effective_scale = image.shape[0] / pixels.shape[0]
-        if s["superres"]["blend"] < 1.0:
-            h, w = image.shape[:2]
-            base = cv2.resize(before_sr, (w, h), interpolation=cv2.INTER_CUBIC).reshape(image.shape)
-            image = _blend(np.clip(base, 0, 1), image, s["superres"]["blend"])
-            records[-1].details["blend"] = s["superres"]["blend"]
+        effective_scale = image.shape[0] / source_height
         if alpha is not None:
             h, w = image.shape[:2]
             alpha = np.clip(cv2.resize(alpha, (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
-        step("colour_restore", s["colour_restore"]["blend"],
-             lambda im: color.restore_faded_colour(im, reference=before_sr, mode=s["colour_restore"]["mode"]))
-        step("sharpen", s["sharpen"]["blend"],
-             lambda im: postprocess.adaptive_sharpen(im, amount=s["sharpen"]["amount"], noise_sigma=noise_left))
-        step("local_contrast", s["local_contrast"]["blend"],
-             lambda im: postprocess.local_contrast(im, clip_limit=s["local_contrast"]["clip_limit"]))
+        # From here on the image is output-sized: every stage works in row strips, in place.
+        sharpen, contrast = s["sharpen"], s["local_contrast"]
+        step("colour_restore", restore["blend"], in_place=True, fn=lambda im, out: (
+            im if correction is None else correction.apply(im, out=out), dict(restore_record)))
+        records[-1].seconds += planning_s
+        step("sharpen", sharpen["blend"], in_place=True, fn=lambda im, out: postprocess.adaptive_sharpen(
+            im, amount=sharpen["amount"], noise_sigma=noise_left, out=out))
+        step("local_contrast", contrast["blend"], in_place=True, fn=lambda im, out: postprocess.local_contrast(
+            im, clip_limit=contrast["clip_limit"], out=out))
         if neutral:
             image = np.repeat(image, 3, axis=2)
         start = time.perf_counter()
-        image, profile, details = postprocess.convert_colour_space(image, icc_profile, s["colour_space"]["target"])
+        image, profile, details = postprocess.convert_colour_space(
+            image, master.icc_profile, s["colour_space"]["target"], out=image)
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
-        metrics.update(measures.descriptive(pixels, image))
+        metrics.update(measures.descriptive(source_summary, image))
         metrics["composite_score"] = measures.composite(metrics)
         return ChainResult(image, alpha, profile, effective_scale, analysis, records, metrics)
 
@@ -202,10 +240,13 @@ class Chain:
         for model, scale in self.sr_models:
             out = superres.upscale(out, model, scale, tiling=self.tiling, inference=self.inference, on_tile=on_tile)
         if sr["colour_guard"]:
-            out = superres.keep_input_colour(out, source)
+            superres.keep_input_colour(out, source, out=out)
             details["colour_guard"] = True
         stride = (self.tiling.tile - self.tiling.overlap) * self.sr_models[0][1]  # the first model's tile grid
         details["metrics"] = measures.sr_integrity(source, out, tile_stride=stride, bit_depth=bit_depth)
+        if sr["blend"] < 1.0:
+            _blend_into(out, lambda r0, r1: np.clip(strips.enlarge_rows(source, self.scale, r0, r1), 0, 1), sr["blend"])
+            details["blend"] = sr["blend"]
         decision = f"x{self.scale} with {' then '.join(self.model_names)}"
         if "reduced_input_to" in details:
             decision += f" (input first reduced to {details['reduced_input_to']} to keep the long side <= {cap})"

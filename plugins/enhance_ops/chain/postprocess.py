@@ -6,7 +6,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from . import icc
+from . import icc, strips
 from .colour_math import lab_to_srgb, luma, srgb_to_lab
 
 Record = dict[str, Any]
@@ -25,27 +25,35 @@ def adaptive_sharpen(
     noise_sigma: float = 0.0,
     edge_contrast: float = 0.25,
     overshoot: float = 0.01,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Record]:
     """Frequency-aware unsharp masking on luma that cannot ring or halo.
 
     Only the band between ``sigma`` and ``3 sigma`` is boosted (fine detail, not the noise
     floor nor large-scale tone); the gain falls with measured noise and where an edge is
     already strong; and the result is held within the local 3x3 range of the input (plus
-    ``overshoot``), which is what removes halos.
+    ``overshoot``), which is what removes halos. Runs in row strips; ``out=image`` sharpens
+    in place.
     """
     if amount <= 0:
         return image, {"decision": "skipped: amount 0"}
-    y = luma(image).astype(np.float32)
-    band = cv2.GaussianBlur(y, (0, 0), sigma) - cv2.GaussianBlur(y, (0, 0), 3 * sigma)
-    gx, gy = cv2.Sobel(y, cv2.CV_32F, 1, 0), cv2.Sobel(y, cv2.CV_32F, 0, 1)
-    edge = np.sqrt(gx * gx + gy * gy) / 8.0
     noise_damping = 1.0 / (1.0 + (noise_sigma * 255 / 4.0) ** 2)
-    gain = amount * noise_damping / (1.0 + (edge / edge_contrast) ** 2)
-    sharpened = y + gain * (y - cv2.GaussianBlur(y, (0, 0), sigma) + band)
     kernel = np.ones((3, 3), np.uint8)
-    low, high = cv2.erode(y, kernel) - overshoot, cv2.dilate(y, kernel) + overshoot
-    sharpened = np.clip(sharpened, low, high)
-    return _on_luma(image, sharpened, y), {
+
+    def sharpen(window: np.ndarray, _top: int) -> np.ndarray:
+        y = luma(window).astype(np.float32)
+        fine = cv2.GaussianBlur(y, (0, 0), sigma)
+        band = fine - cv2.GaussianBlur(y, (0, 0), 3 * sigma)
+        gx, gy = cv2.Sobel(y, cv2.CV_32F, 1, 0), cv2.Sobel(y, cv2.CV_32F, 0, 1)
+        edge = np.sqrt(gx * gx + gy * gy) / 8.0
+        gain = amount * noise_damping / (1.0 + (edge / edge_contrast) ** 2)
+        sharpened = y + gain * (y - fine + band)
+        low, high = cv2.erode(y, kernel) - overshoot, cv2.dilate(y, kernel) + overshoot
+        return _on_luma(window, np.clip(sharpened, low, high), y)
+
+    # OpenCV's float Gaussian kernel reaches 4 sigma; the widest blur here is 3 sigma
+    result = strips.map_rows(image, sharpen, margin=int(np.ceil(12 * sigma)) + 2, out=out)
+    return result, {
         "amount": amount,
         "sigma": sigma,
         "noise_damping": round(float(noise_damping), 3),
@@ -53,35 +61,49 @@ def adaptive_sharpen(
     }
 
 
-def _clahe_on(plane: np.ndarray, clip_limit: float, tile_px: int) -> np.ndarray:
-    """CLAHE of a [0, 1] plane, at float precision.
+def _levels(lightness: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(lightness, 0, 1) * 255).astype(np.uint8)
+
+
+def local_contrast(
+    image: np.ndarray, *, clip_limit: float = 1.5, tile_px: int = 128, out: np.ndarray | None = None
+) -> tuple[np.ndarray, Record]:
+    """CLAHE on lightness only (Lab L*), so colours are untouched; tiles of about ``tile_px``.
 
     OpenCV's 16-bit CLAHE spreads each tile over 65,536 bins, where the clip limit collapses
     to one count per bin and the result is near-full equalisation. So the curve is taken on
-    256 levels and applied as a correction to the full-precision plane.
+    256 levels and applied as a smoothed correction to the full-precision lightness, strip
+    by strip; the one whole-image array is the 8-bit plane CLAHE needs, equalised in place
+    (the levels it started from are recomputed from each strip).
     """
-    height, width = plane.shape
-    grid = (max(1, round(width / tile_px)), max(1, round(height / tile_px)))
-    clahe = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=grid)
-    coarse = np.round(np.clip(plane, 0, 1) * 255).astype(np.uint8)
-    change = clahe.apply(coarse).astype(np.float32) / 255 - coarse.astype(np.float32) / 255
-    return np.clip(plane + cv2.GaussianBlur(change, (0, 0), 1.0), 0.0, 1.0)
-
-
-def local_contrast(image: np.ndarray, *, clip_limit: float = 1.5, tile_px: int = 128) -> tuple[np.ndarray, Record]:
-    """CLAHE on lightness only (Lab L*), so colours are untouched; tiles of about ``tile_px``."""
     if clip_limit <= 0:
         return image, {"decision": "skipped: clip limit 0"}
-    record: Record = {"clip_limit": clip_limit, "tile_px": tile_px}
-    if image.shape[2] == 1:
-        return _clahe_on(image[..., 0], clip_limit, tile_px)[..., None], {**record, "decision": "CLAHE on grey levels"}
-    lab = srgb_to_lab(image)
-    lab[..., 0] = _clahe_on(lab[..., 0] / 100, clip_limit, tile_px) * 100
-    return lab_to_srgb(lab), {**record, "decision": "CLAHE on L*"}
+    grey = image.shape[2] == 1
+    height, width = image.shape[:2]
+    curve = np.empty((height, width), np.uint8)
+    for y0, y1 in strips.spans(height, strips.strip_rows(width)):
+        rows = image[y0:y1]
+        curve[y0:y1] = _levels(rows[..., 0] if grey else srgb_to_lab(rows)[..., 0] / 100)
+    grid = (max(1, round(width / tile_px)), max(1, round(height / tile_px)))
+    cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=grid).apply(curve, dst=curve)
+
+    def apply(window: np.ndarray, top: int) -> np.ndarray:
+        lab = None if grey else srgb_to_lab(window)
+        lightness = window[..., 0] if lab is None else lab[..., 0] / 100
+        equalised = curve[top : top + window.shape[0]].astype(np.float32) / 255
+        change = cv2.GaussianBlur(equalised - _levels(lightness).astype(np.float32) / 255, (0, 0), 1.0)
+        if lab is None:
+            return np.clip(lightness + change, 0.0, 1.0)[..., None]
+        lab[..., 0] = np.clip(lightness + change, 0.0, 1.0) * 100
+        return lab_to_srgb(lab)
+
+    result = strips.map_rows(image, apply, margin=6, out=out)
+    decision = "CLAHE on grey levels" if grey else "CLAHE on L*"
+    return result, {"clip_limit": clip_limit, "tile_px": tile_px, "decision": decision}
 
 
 def convert_colour_space(
-    image: np.ndarray, source_profile: bytes | None, target: str | None
+    image: np.ndarray, source_profile: bytes | None, target: str | None, *, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, bytes | None, Record]:
     """Convert to ``target`` (sRGB, Adobe RGB, Display P3) and return the profile to embed.
 
@@ -99,8 +121,8 @@ def convert_colour_space(
     except icc.UnsupportedProfileError as exc:
         return image, source_profile, {"decision": f"skipped: {exc}"}
     space = icc.SPACES[target]
-    out = icc.convert(image, source, space)
-    return out, icc.build_profile(space), {
+    converted = strips.map_rows(image, lambda rows, _top: icc.convert(rows, source, space), margin=0, out=out)
+    return converted, icc.build_profile(space), {
         "source": source.name,
         "target": space.name,
         "decision": f"converted from {source.name} to {space.name}",

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import strips
+
 
 def cpu_has_native_bf16() -> bool:
     """bf16 autocast only pays on CPUs with bf16 instructions; elsewhere it is several times slower."""
@@ -107,6 +109,17 @@ def tiles(height: int, width: int, tiling: Tiling) -> Iterator[tuple[int, int, i
             yield y0, y1, x0, x1
 
 
+def _weight_profile(spans: list[tuple[int, int]], scale: int, fade: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each span's blending ramp along one axis (in output pixels), and their sum."""
+    length = spans[-1][1] * scale
+    ramps, total = [], np.zeros(length, np.float32)
+    for i, (a, b) in enumerate(spans):
+        ramp = _ramp((b - a) * scale, fade if i > 0 else 0, fade if i < len(spans) - 1 else 0)
+        ramps.append(ramp)
+        total[a * scale : b * scale] += ramp
+    return ramps, total
+
+
 def upscale_rgb(
     rgb: np.ndarray,
     model: nn.Module,
@@ -115,27 +128,37 @@ def upscale_rgb(
     tiling: Tiling = Tiling(),
     inference: Inference = Inference(),
     on_tile: Callable[[], None] | None = None,
+    grey: bool = False,
 ) -> np.ndarray:
-    """(H, W, 3) → (H*scale, W*scale, 3), tile by tile."""
+    """(H, W, 3) → (H*scale, W*scale, 3), tile by tile; with ``grey``, (H*scale, W*scale, 1).
+
+    The output is the only array at output size: a tile's weight is the product of its row
+    and column ramps, so the sum of weights is an outer product of two 1-D profiles and
+    is divided out row band by row band instead of being stored per pixel.
+    """
     height, width = rgb.shape[:2]
-    out = np.zeros((height * scale, width * scale, 3), dtype=np.float32)
-    weight = np.zeros((height * scale, width * scale, 1), dtype=np.float32)
+    out = np.zeros((height * scale, width * scale, 1 if grey else 3), dtype=np.float32)
     y_spans, x_spans = _spans(height, tiling.tile, tiling.overlap), _spans(width, tiling.tile, tiling.overlap)
-    for y0, y1, x0, x1 in tiles(height, width, tiling):
-        cy0, cy1 = max(0, y0 - tiling.pad), min(height, y1 + tiling.pad)
-        cx0, cx1 = max(0, x0 - tiling.pad), min(width, x1 + tiling.pad)
-        result = run_network(model, rgb[cy0:cy1, cx0:cx1], inference)
-        core = result[(y0 - cy0) * scale : (y1 - cy0) * scale, (x0 - cx0) * scale : (x1 - cx0) * scale]
-        fade = tiling.overlap * scale
-        wy = _ramp(core.shape[0], fade if y0 > y_spans[0][0] else 0, fade if y1 < y_spans[-1][1] else 0)
-        wx = _ramp(core.shape[1], fade if x0 > x_spans[0][0] else 0, fade if x1 < x_spans[-1][1] else 0)
-        w = (wy[:, None] * wx[None, :])[:, :, None]
-        out[y0 * scale : y1 * scale, x0 * scale : x1 * scale] += core * w
-        weight[y0 * scale : y1 * scale, x0 * scale : x1 * scale] += w
-        if on_tile:
-            on_tile()
-    out /= weight
-    return np.clip(out, 0.0, 1.0, out=out)
+    fade = tiling.overlap * scale
+    (y_ramps, y_total), (x_ramps, x_total) = _weight_profile(y_spans, scale, fade), _weight_profile(x_spans, scale, fade)
+    for (y0, y1), wy in zip(y_spans, y_ramps):
+        for (x0, x1), wx in zip(x_spans, x_ramps):
+            cy0, cy1 = max(0, y0 - tiling.pad), min(height, y1 + tiling.pad)
+            cx0, cx1 = max(0, x0 - tiling.pad), min(width, x1 + tiling.pad)
+            result = run_network(model, rgb[cy0:cy1, cx0:cx1], inference)
+            core = result[(y0 - cy0) * scale : (y1 - cy0) * scale, (x0 - cx0) * scale : (x1 - cx0) * scale]
+            if grey:
+                core = core.mean(axis=2, keepdims=True)
+            region = out[y0 * scale : y1 * scale, x0 * scale : x1 * scale]
+            region += core * (wy[:, None] * wx[None, :])[:, :, None]
+            if on_tile:
+                on_tile()
+    inverse_x = (1.0 / x_total)[None, :, None]
+    for r0, r1 in strips.spans(out.shape[0], strips.strip_rows(out.shape[1])):
+        band = out[r0:r1]
+        band *= inverse_x / y_total[r0:r1, None, None]
+        np.clip(band, 0.0, 1.0, out=band)
+    return out
 
 
 def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
@@ -156,27 +179,36 @@ def upscale(
     """Grey (H, W, 1) or colour (H, W, 3); grey runs as three equal channels and comes back grey."""
     grey = pixels.shape[2] == 1
     rgb = np.repeat(pixels, 3, axis=2) if grey else pixels
-    out = upscale_rgb(rgb, model, scale, tiling=tiling, inference=inference, on_tile=on_tile)
-    return out.mean(axis=2, keepdims=True) if grey else out
+    return upscale_rgb(rgb, model, scale, tiling=tiling, inference=inference, on_tile=on_tile, grey=grey)
 
 
-def keep_input_colour(output: np.ndarray, source: np.ndarray, *, sigma_in_px: float = 2.0) -> np.ndarray:
+def keep_input_colour(
+    output: np.ndarray, source: np.ndarray, *, sigma_in_px: float = 2.0, out: np.ndarray | None = None
+) -> np.ndarray:
     """Colour-consistency guard: give the output the low-frequency chroma of its input.
 
     GAN upscalers shift colours and tint grey scans. Detail (high-frequency chroma, all luma)
     stays as the network made it; below ``sigma_in_px`` input pixels, chroma is the input's.
+    Done in row strips (``out=output`` works in place), the bicubic enlargement of the input
+    made strip by strip too.
     """
     if output.shape[2] == 1:
         return output
-    height, width = output.shape[:2]
-    scale = height / source.shape[0]
-    upsampled = cv2.resize(source, (width, height), interpolation=cv2.INTER_CUBIC)
+    scale = strips.integer_scale(source.shape, output.shape)
+    if scale is None:
+        raise ValueError(f"output {output.shape[:2]} is not a whole-number enlargement of {source.shape[:2]}")
     sigma = sigma_in_px * scale
+    margin = int(np.ceil(4 * sigma)) + 2  # OpenCV's float Gaussian kernel reaches 4 sigma
 
     def chroma(rgb: np.ndarray) -> np.ndarray:
         y = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
         return rgb - y[..., None]
 
-    low_out = cv2.GaussianBlur(chroma(output), (0, 0), sigma)
-    low_in = cv2.GaussianBlur(chroma(upsampled), (0, 0), sigma)
-    return np.clip(output - low_out + low_in, 0.0, 1.0).astype(np.float32)
+    def guard(window: np.ndarray, top: int) -> np.ndarray:
+        upsampled = strips.enlarge_rows(source, scale, top, top + window.shape[0])
+        low_out = cv2.GaussianBlur(chroma(window), (0, 0), sigma)
+        low_in = cv2.GaussianBlur(chroma(upsampled), (0, 0), sigma)
+        return np.clip(window - low_out + low_in, 0.0, 1.0).astype(np.float32)
+
+    return strips.map_rows(output, guard, margin=margin, out=out)
+

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..chain import strips
 from ..chain.colour_math import luma
-from ..chain.denoise import estimate_sigma
-from .metrics import lpips, psnr, ssim
+from ..chain.denoise import estimate_sigma, estimate_sigma_bands, sample_bands
+from .metrics import Rows, lpips, psnr_rows, ssim_rows
 
-LPIPS_MAX_SIDE = 512  # LPIPS runs on at most this many pixels per side (area-reduced), bounding its cost
+LPIPS_MAX_SIDE = 512  # LPIPS runs on at most this many pixels per side (block-averaged), bounding its cost
 
 
 @dataclass(frozen=True)
@@ -56,61 +57,128 @@ def shrink_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out.reshape(size[1], size[0], image.shape[2])
 
 
+def _shrunk_rows(size: tuple[int, int], output: np.ndarray) -> Rows:
+    """The output shrunk back to (height, width) ``size``, row band by row band when the scale is whole."""
+    scale = strips.integer_scale(size, output.shape)
+    if scale is not None:
+        return lambda r0, r1: strips.shrink_rows(output, scale, r0, r1)
+    back = shrink_to(output, (size[1], size[0]))
+    return lambda r0, r1: back[r0:r1]
+
+
+def _bicubic_rows(source: np.ndarray, output: np.ndarray) -> Rows:
+    """The source enlarged to the output's size (bicubic), row band by row band when the scale is whole."""
+    scale = strips.integer_scale(source.shape, output.shape)
+    if scale is not None:
+        return lambda r0, r1: np.clip(strips.enlarge_rows(source, scale, r0, r1), 0.0, 1.0)
+    whole = enlarge_to(source, (output.shape[1], output.shape[0]))
+    return lambda r0, r1: whole[r0:r1]
+
+
+def _reduced(rows: Rows, height: int, width: int, factor: int) -> np.ndarray:
+    """Block means over ``factor`` × ``factor`` pixels (an area reduction; a partial last block is dropped)."""
+    if factor == 1:
+        return rows(0, height)
+    out_h, out_w = height // factor, width // factor
+    step = max(1, strips.strip_rows(width) // factor)
+    parts = [
+        cv2.resize(rows(r0 * factor, r1 * factor)[:, : out_w * factor], (out_w, r1 - r0), interpolation=cv2.INTER_AREA)
+        .reshape(r1 - r0, out_w, -1)
+        for r0, r1 in strips.spans(out_h, step)
+    ]
+    return np.concatenate(parts)
+
+
+def _lpips_factor(height: int, width: int) -> int:
+    return max(1, math.ceil(max(height, width) / LPIPS_MAX_SIDE))
+
+
+def consistency(sr_input: np.ndarray, sr_output: np.ndarray, *, bit_depth: int = 8) -> dict[str, float]:
+    h, w = sr_input.shape[:2]
+    height, width = sr_output.shape[:2]
+    back = _shrunk_rows(sr_input.shape[:2], sr_output)
+    source: Rows = lambda r0, r1: sr_input[r0:r1]  # noqa: E731
+    perceptual = float("nan")
+    if min(h, w) >= 16:
+        factor = _lpips_factor(height, width)
+        perceptual = lpips(_reduced(lambda a, b: sr_output[a:b], height, width, factor),
+                           _reduced(_bicubic_rows(sr_input, sr_output), height, width, factor))
+    return {
+        "consistency_psnr_db": psnr_rows(back, source, h, w),
+        "consistency_ssim": ssim_rows(back, source, h, w, bit_depth=bit_depth) if min(h, w) >= 11 else float("nan"),
+        "consistency_lpips": perceptual,
+    }
+
+
 def enlarge_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
     return np.clip(out.reshape(size[1], size[0], image.shape[2]), 0.0, 1.0)
 
 
-def _bounded(image: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
-    factor = LPIPS_MAX_SIDE / max(h, w)
-    return image if factor >= 1 else shrink_to(image, (max(1, round(w * factor)), max(1, round(h * factor))))
-
-
-def consistency(sr_input: np.ndarray, sr_output: np.ndarray, *, bit_depth: int = 8) -> dict[str, float]:
-    h, w = sr_input.shape[:2]
-    back = shrink_to(sr_output, (w, h))
-    bicubic = enlarge_to(sr_input, (sr_output.shape[1], sr_output.shape[0]))
-    return {
-        "consistency_psnr_db": psnr(back, sr_input),
-        "consistency_ssim": ssim(back, sr_input, bit_depth=bit_depth) if min(h, w) >= 11 else float("nan"),
-        "consistency_lpips": lpips(_bounded(sr_output), _bounded(bicubic)) if min(h, w) >= 16 else float("nan"),
-    }
-
-
-def _mean_gradient(image: np.ndarray) -> float:
-    y = luma(image).astype(np.float32)
-    return float(np.mean(np.abs(cv2.Sobel(y, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(y, cv2.CV_32F, 0, 1))))
+def _gradient_sum(rows: Rows, height: int, width: int) -> float:
+    """Sum of |Sobel x| + |Sobel y| of luma over the whole image (one row of context per band)."""
+    total = 0.0
+    for r0, r1 in strips.spans(height, strips.strip_rows(width)):
+        top, bottom = max(0, r0 - 1), min(height, r1 + 1)
+        y = luma(rows(top, bottom)).astype(np.float32)
+        g = np.abs(cv2.Sobel(y, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(y, cv2.CV_32F, 0, 1))
+        total += float(g[r0 - top : r1 - top].sum(dtype=np.float64))
+    return total
 
 
 def colourfulness(image: np.ndarray) -> float:
     """Hasler & Süsstrunk (2003), on 0-255 values; 0 for grey images."""
     if image.shape[2] == 1:
         return 0.0
-    r, g, b = (image[..., i].astype(np.float64) * 255 for i in range(3))
-    rg, yb = r - g, 0.5 * (r + g) - b
-    return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
+    sums = np.zeros(4)  # rg, yb, rg², yb²
+    for r0, r1 in strips.spans(image.shape[0], strips.strip_rows(image.shape[1])):
+        r, g, b = (image[r0:r1, :, i].astype(np.float64) * 255 for i in range(3))
+        rg, yb = r - g, 0.5 * (r + g) - b
+        sums += (rg.sum(), yb.sum(), (rg * rg).sum(), (yb * yb).sum())
+    n = image.shape[0] * image.shape[1]
+    mean_rg, mean_yb = sums[0] / n, sums[1] / n
+    std_rg = math.sqrt(max(0.0, sums[2] / n - mean_rg**2))
+    std_yb = math.sqrt(max(0.0, sums[3] / n - mean_yb**2))
+    return float(math.hypot(std_rg, std_yb) + 0.3 * math.hypot(mean_rg, mean_yb))
 
 
 def halo_fraction(output: np.ndarray, source: np.ndarray, *, margin: float = 8 / 255) -> float:
     """Overshoot beyond the local range of the enlarged input: halos around edges and ringing."""
-    h, w = output.shape[:2]
-    scale = max(1, round(h / source.shape[0]))
-    reference = luma(enlarge_to(source, (w, h))).astype(np.float32)
+    scale = strips.integer_scale(source.shape, output.shape)
+    if scale is None:
+        raise ValueError(f"output {output.shape[:2]} is not a whole-number enlargement of {source.shape[:2]}")
+    height, width = output.shape[:2]
     kernel = np.ones((2 * scale + 1, 2 * scale + 1), np.uint8)
-    y = luma(output).astype(np.float32)
-    over = (y > cv2.dilate(reference, kernel) + margin) | (y < cv2.erode(reference, kernel) - margin)
-    return float(over.mean())
+    over = 0
+    for y0, y1 in strips.spans(height, strips.strip_rows(width)):
+        top, bottom = max(0, y0 - scale), min(height, y1 + scale)
+        reference = luma(np.clip(strips.enlarge_rows(source, scale, top, bottom), 0.0, 1.0)).astype(np.float32)
+        low = cv2.erode(reference, kernel)[y0 - top : y1 - top] - margin
+        high = cv2.dilate(reference, kernel)[y0 - top : y1 - top] + margin
+        y = luma(output[y0:y1]).astype(np.float32)
+        over += int(np.count_nonzero((y > high) | (y < low)))
+    return over / (height * width)
 
 
-def _grid_excess(steps: np.ndarray, first: int, stride: int) -> float:
+def step_profiles(output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean absolute luma step between neighbouring columns (per column pair) and rows (per row pair)."""
+    height, width = output.shape[:2]
+    across_columns, across_rows = np.zeros(width - 1), np.zeros(max(0, height - 1))
+    for y0, y1 in strips.spans(height, strips.strip_rows(width)):
+        y = luma(output[y0 : min(height, y1 + 1)]).astype(np.float64)
+        across_columns += np.abs(np.diff(y[: y1 - y0], axis=1)).sum(axis=0)
+        across_rows[y0 : y0 + y.shape[0] - 1] = np.abs(np.diff(y, axis=0)).mean(axis=1)
+    return across_columns / height, across_rows
+
+
+def _grid_excess(profile: np.ndarray, first: int, stride: int) -> float:
     """Mean excess of the step across grid lines over the steps 4 and 8 pixels beside them."""
-    cuts = np.arange(first, steps.shape[1] - 8, stride)
+    cuts = np.arange(first, profile.size - 8, stride)
     cuts = cuts[cuts >= 8]
     if cuts.size == 0:
         return float("nan")
-    beside = sum(steps[:, cuts + d] for d in (-8, -4, 4, 8)) / 4
-    return float((steps[:, cuts] - beside).mean())
+    beside = sum(profile[cuts + d] for d in (-8, -4, 4, 8)) / 4
+    return float((profile[cuts] - beside).mean())
 
 
 def seam_score(output: np.ndarray, stride: int) -> float:
@@ -121,21 +189,21 @@ def seam_score(output: np.ndarray, stride: int) -> float:
     it. Shifted grids keep the grid's phase modulo 8 pixels where the pitch allows (SR
     networks leave x2/x4 pixel-shuffle patterns), so they carry the same content statistics
     without the seams; short pitches fall back to phase 4, 2 or 1 to have enough of them.
-    ``stride`` is the tile pitch in output pixels.
+    ``stride`` is the tile pitch in output pixels. Everything is measured on the mean step
+    per column (and per row), which is what the grid statistics average anyway.
     """
-    y = luma(output).astype(np.float64)
     scores = []
-    for steps in (np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0)).T):
+    for profile in step_profiles(output):
         true_first = stride - 1
         phase = next((p for p in (8, 4, 2, 1) if stride // p >= 7), 1)
-        shifted = [_grid_excess(steps, f, stride) for f in range(true_first % phase, stride, phase) if f != true_first]
+        shifted = [_grid_excess(profile, f, stride) for f in range(true_first % phase, stride, phase) if f != true_first]
         shifted = [v for v in shifted if not math.isnan(v)]
-        observed = _grid_excess(steps, true_first, stride)
+        observed = _grid_excess(profile, true_first, stride)
         if len(shifted) < 4 or math.isnan(observed):
             continue
         centre = float(np.median(shifted))
         spread = 1.4826 * float(np.median(np.abs(np.array(shifted) - centre)))
-        scores.append((observed - centre) / max(spread, 1e-4 * float(steps.mean()) + 1e-12))
+        scores.append((observed - centre) / max(spread, 1e-4 * float(profile.mean()) + 1e-12))
     return max(0.0, max(scores, default=0.0))
 
 
@@ -154,16 +222,40 @@ def sr_integrity(
     }
 
 
-def descriptive(source: np.ndarray, output: np.ndarray) -> dict[str, float]:
-    """The master and its derivative side by side: noise, sharpness, clipping, colourfulness."""
-    h, w = source.shape[:2]
-    back = shrink_to(output, (w, h))
+def _clipped_fraction(output: np.ndarray) -> float:
     half = 0.5 / 255
+    clipped = 0
+    for y0, y1 in strips.spans(output.shape[0], strips.strip_rows(output.shape[1])):
+        band = output[y0:y1]
+        clipped += int(np.count_nonzero(np.all(band <= half, axis=-1) | np.all(band >= 1 - half, axis=-1)))
+    return clipped / (output.shape[0] * output.shape[1])
+
+
+@dataclass(frozen=True)
+class InputSummary:
+    """What ``descriptive`` needs of the master, taken before the master itself can be let go."""
+
+    height: int
+    width: int
+    noise_sigma: float
+    gradient_sum: float
+
+
+def summarise_input(source: np.ndarray) -> InputSummary:
+    h, w = source.shape[:2]
+    return InputSummary(h, w, estimate_sigma(source), _gradient_sum(lambda a, b: source[a:b], h, w))
+
+
+def descriptive(source: np.ndarray | InputSummary, output: np.ndarray) -> dict[str, float]:
+    """The master and its derivative side by side: noise, sharpness, clipping, colourfulness."""
+    summary = source if isinstance(source, InputSummary) else summarise_input(source)
+    h, w = summary.height, summary.width
+    back = _shrunk_rows((h, w), output)
     return {
-        "noise_sigma_in": estimate_sigma(source),
-        "noise_sigma_out": estimate_sigma(back),
-        "sharpness_gain": _mean_gradient(back) / max(_mean_gradient(source), 1e-9),
-        "clipped_fraction": float(np.mean(np.all(output <= half, axis=-1) | np.all(output >= 1 - half, axis=-1))),
+        "noise_sigma_in": summary.noise_sigma,
+        "noise_sigma_out": estimate_sigma_bands([back(a, b) for a, b in sample_bands(h, w)]),
+        "sharpness_gain": _gradient_sum(back, h, w) / max(summary.gradient_sum, 1e-9),
+        "clipped_fraction": _clipped_fraction(output),
         "colourfulness": colourfulness(output),
     }
 

@@ -13,6 +13,7 @@ each function against the official values published for five TID2013 pairs
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import cv2
@@ -20,8 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..chain import strips
 from ..models.weights import load_model
 
+Rows = Callable[[int, int], np.ndarray]
+_WINDOW = 11
 _GRAY_WEIGHTS = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103], dtype=np.float64)
 
 
@@ -30,8 +34,18 @@ def _crop(image: np.ndarray, border: int) -> np.ndarray:
 
 
 def psnr(a: np.ndarray, b: np.ndarray, *, border: int = 0) -> float:
-    a64, b64 = _crop(a, border).astype(np.float64), _crop(b, border).astype(np.float64)
-    mse = float(np.mean((a64 - b64) ** 2))
+    a, b = _crop(a, border), _crop(b, border)
+    return psnr_rows(lambda r0, r1: a[r0:r1], lambda r0, r1: b[r0:r1], *a.shape[:2])
+
+
+def psnr_rows(a: Rows, b: Rows, height: int, width: int) -> float:
+    """PSNR of two images given band by band (``a(r0, r1)``: rows r0:r1), so neither need exist whole."""
+    squared, count = 0.0, 0
+    for r0, r1 in strips.spans(height, strips.strip_rows(width)):
+        diff = a(r0, r1).astype(np.float64) - b(r0, r1).astype(np.float64)
+        squared += float(np.vdot(diff, diff))
+        count += diff.size
+    mse = squared / count
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
@@ -42,7 +56,7 @@ def luma_levels(rgb: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     return np.round(gray * top) * (255.0 / top)
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+def _gaussian_window(size: int = _WINDOW, sigma: float = 1.5) -> np.ndarray:
     g = cv2.getGaussianKernel(size, sigma, cv2.CV_64F)
     return g @ g.T
 
@@ -65,7 +79,20 @@ def ssim_map(a: np.ndarray, b: np.ndarray, *, bit_depth: int = 8) -> np.ndarray:
 
 
 def ssim(a: np.ndarray, b: np.ndarray, *, border: int = 0, bit_depth: int = 8) -> float:
-    return float(ssim_map(_crop(a, border), _crop(b, border), bit_depth=bit_depth).mean())
+    a, b = _crop(a, border), _crop(b, border)
+    return ssim_rows(lambda r0, r1: a[r0:r1], lambda r0, r1: b[r0:r1], *a.shape[:2], bit_depth=bit_depth)
+
+
+def ssim_rows(a: Rows, b: Rows, height: int, width: int, *, bit_depth: int = 8) -> float:
+    """Mean SSIM of two images given band by band: each band of the map is computed from
+    its rows plus the window's reach (5 rows) either side, as "valid" filtering needs."""
+    reach = _WINDOW // 2
+    total, count = 0.0, 0
+    for c0, c1 in strips.spans(max(0, height - 2 * reach), strips.strip_rows(width)):
+        part = ssim_map(a(c0, c1 + 2 * reach), b(c0, c1 + 2 * reach), bit_depth=bit_depth)
+        total += float(part.sum())
+        count += part.size
+    return total / count if count else float("nan")
 
 
 @lru_cache(maxsize=2)

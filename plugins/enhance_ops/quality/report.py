@@ -53,8 +53,10 @@ def make_preview(source: np.ndarray, output: np.ndarray) -> Preview:
     cy, cx = np.unravel_index(int(np.argmax(window)), window.shape)
     y0, x0 = min(max(0, cy - side // 2), h - side), min(max(0, cx - side // 2), w - side)
     after = output[y0 : y0 + side, x0 : x0 + side]
-    enlarged = cv2.resize(source, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, -1)
-    return Preview(enlarged[y0 : y0 + side, x0 : x0 + side], after)
+    rows = np.arange(y0, y0 + side) * source.shape[0] // h  # nearest neighbour, for the crop only
+    cols = np.arange(x0, x0 + side) * source.shape[1] // w
+    before = source[rows][:, cols].reshape(side, side, -1)
+    return Preview(before, after)
 
 
 def _held(rows: Sequence[dict[str, Any]]) -> list[int]:

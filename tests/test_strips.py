@@ -1,0 +1,103 @@
+"""Strip-wise processing gives exactly what the whole-image operation gives, in place or not.
+
+Every stage after super-resolution works on row strips so large scans fit in memory; these
+tests shrink the strips to a few rows (far fewer than the stages' context margins) and
+compare with one strip covering the whole image.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import photo
+
+from enhance_ops.chain import color, postprocess, strips, superres
+from enhance_ops.degrade import fade
+from enhance_ops.quality import measures, metrics
+
+
+@pytest.fixture
+def tiny_strips(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(strips, "STRIP_PIXELS", 700)  # 3-8 rows of these images per strip
+
+
+def whole_and_strips(fn: Callable[[], object], monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    monkeypatch.setattr(strips, "STRIP_PIXELS", 1 << 40)
+    whole = fn()
+    monkeypatch.setattr(strips, "STRIP_PIXELS", 700)
+    return whole, fn()
+
+
+def test_map_rows_in_place_equals_the_whole_image_operation(tiny_strips: None) -> None:
+    image = photo("coffee", 96, top=100, left=150)
+    blur = lambda rows, _top: cv2.GaussianBlur(rows, (0, 0), 3.0)  # noqa: E731  (reaches 12 rows)
+    expected = cv2.GaussianBlur(image, (0, 0), 3.0)
+    assert np.array_equal(strips.map_rows(image, blur, margin=14), expected)
+    in_place = image.copy()
+    assert strips.map_rows(in_place, blur, margin=14, out=in_place) is in_place
+    assert np.array_equal(in_place, expected)
+    too_little = image.copy()
+    strips.map_rows(too_little, blur, margin=2, out=too_little)
+    assert not np.array_equal(too_little, expected)  # the margin is what makes it exact
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_enlarged_and_shrunk_rows_match_opencv_on_the_whole_image(scale: int) -> None:
+    source = photo("astronaut", 37, top=40, left=200)
+    big = cv2.resize(source, (37 * scale, 37 * scale), interpolation=cv2.INTER_CUBIC)
+    for y0, y1 in [(0, 5), (3, 17), (40, 41), (37 * scale - 9, 37 * scale)]:
+        assert np.array_equal(strips.enlarge_rows(source, scale, y0, y1), big[y0:y1])
+    back = cv2.resize(big, (37, 37), interpolation=cv2.INTER_AREA)
+    assert np.allclose(strips.shrink_rows(big, scale, 10, 20), back[10:20], atol=1e-6)
+
+
+def test_tile_weights_sum_to_one_when_the_last_tile_overlaps_more() -> None:
+    """A network that only enlarges (nearest) must come back exactly, whatever the overlaps."""
+    source = photo("chelsea", None)[50:150, 100:173]  # 100 x 73: last tiles overlap by more than 8
+    nearest = torch.nn.Upsample(scale_factor=2, mode="nearest")
+    out = superres.upscale_rgb(source, nearest, 2, tiling=superres.Tiling(tile=24, pad=4, overlap=8))
+    assert np.allclose(out, np.repeat(np.repeat(source, 2, 0), 2, 1), atol=2e-6)
+    grey = superres.upscale(source[..., :1], nearest, 2, tiling=superres.Tiling(tile=24, pad=4, overlap=8))
+    assert grey.shape == (200, 146, 1) and np.allclose(grey[..., 0], np.repeat(np.repeat(source[..., 0], 2, 0), 2, 1))
+
+
+def test_post_sr_stages_in_strips_equal_the_whole_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    source = fade(photo("coffee", 40, top=100, left=200), 0.8)
+    ripple = np.float32(0.01) * np.sin(np.arange(80, dtype=np.float32))[:, None, None]
+    output = np.clip(np.repeat(np.repeat(source, 2, 0), 2, 1) + ripple, 0, 1).astype(np.float32)
+    stages: dict[str, Callable[[np.ndarray, np.ndarray | None], np.ndarray]] = {
+        "colour guard": lambda im, out: superres.keep_input_colour(im, source, out=out),
+        "colour restore": lambda im, out: color.restore_faded_colour(im, reference=source, mode="on", out=out)[0],
+        "sharpen": lambda im, out: postprocess.adaptive_sharpen(im, amount=0.8, out=out)[0],
+        "local contrast": lambda im, out: postprocess.local_contrast(im, clip_limit=2.0, tile_px=16, out=out)[0],
+        "colour space": lambda im, out: postprocess.convert_colour_space(im, None, "Adobe RGB", out=out)[0],
+    }
+    for name, stage in stages.items():
+        whole, strip_wise = whole_and_strips(lambda: stage(output, None), monkeypatch)
+        assert not np.array_equal(whole, output), name  # the stage did something
+        assert np.allclose(whole, strip_wise, atol=1e-6), name
+        in_place = output.copy()
+        assert stage(in_place, in_place) is in_place, name
+        assert np.allclose(in_place, whole, atol=1e-6), name
+
+
+def test_measures_in_strips_equal_the_whole_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    source = photo("astronaut", 64, top=60, left=180)
+    output = np.clip(cv2.resize(source, (256, 256), interpolation=cv2.INTER_CUBIC) * 1.02, 0, 1)
+    output[:, 32:] += 0.04  # steps across the 32-px grid (columns)
+    output[:, 64:] -= 0.04
+    output[:, 96:] += 0.04
+    output[:, 128:] -= 0.04
+    np.clip(output, 0, 1, out=output)
+    whole, strip_wise = whole_and_strips(
+        lambda: {**measures.sr_integrity(source, output, tile_stride=32), **measures.descriptive(source, output),
+                 "ssim": metrics.ssim(output, output * 0.9), "psnr": metrics.psnr(output, output * 0.9)},
+        monkeypatch,
+    )
+    assert whole.keys() == strip_wise.keys()
+    for key in whole:
+        assert strip_wise[key] == pytest.approx(whole[key], rel=1e-6, abs=1e-9), key
+    assert whole["seam_score"] > 4  # and the measures still see what they measure
