@@ -53,6 +53,7 @@ bench: weights
 	$(BIN)/python bench/reference_paths.py
 	$(BIN)/python bench/chain_stages.py
 	$(BIN)/python bench/shard_overlap.py
+	$(BIN)/python bench/large_scan_memory.py
 	$(BIN)/python bench/fading_benchmark.py
 
 # Re-resolve requirements.in into the requirements.txt lock, in a scratch virtualenv.

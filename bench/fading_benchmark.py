@@ -3,6 +3,10 @@
 Photos: four from scikit-image's wheel (the "tuning" set the restoration's settings were
 chosen on) and the five TID2013 reference photos in ../shared/calibration (held out).
 Methods: the faded input itself, grey-world white balance, and ``restore_faded_colour``.
+Two diagnostics split the restoration's error in two, by giving it one half of the truth
+from the fading model: ``true_tone`` undoes the model's stain and per-channel contrast loss
+exactly and estimates only the chroma gain; ``true_chroma`` estimates the tone and cast
+correction and is given the true chroma gain. They are not methods (they need the answer).
 
     .venv/bin/python bench/fading_benchmark.py      # writes bench/results/fading.json
 """
@@ -17,9 +21,9 @@ from PIL import Image
 from skimage import data as skdata
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from enhance_ops.chain.color import restore_faded_colour
+from enhance_ops.chain.color import FadeCorrection, plan_restoration, restore_faded_colour
 from enhance_ops.chain.colour_math import linear_to_srgb, srgb_to_linear
-from enhance_ops.degrade import fade
+from enhance_ops.degrade import CHROMA_LOSS, CONTRAST_LOSS, STAIN, fade
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION = ROOT.parent / "shared" / "calibration" / "iqa" / "ref"
@@ -41,6 +45,21 @@ def grey_world(image: np.ndarray) -> np.ndarray:
     return linear_to_srgb(linear * means.mean() / means)
 
 
+def true_tone(faded: np.ndarray, strength: float) -> np.ndarray:
+    """The model's stain and contrast loss undone exactly; chroma gain as the method estimates it."""
+    untoned = np.clip((faded - strength * STAIN) / (1 - strength * CONTRAST_LOSS), 0, 1).astype(np.float32)
+    estimated = plan_restoration(untoned, mode="on")[0]
+    assert estimated is not None
+    return FadeCorrection(np.zeros(3, np.float32), np.ones(3, np.float32), estimated.chroma_gain).apply(untoned)
+
+
+def true_chroma(faded: np.ndarray, strength: float) -> np.ndarray:
+    """The method's tone and cast correction with the model's true chroma gain."""
+    estimated = plan_restoration(faded, mode="on")[0]
+    assert estimated is not None
+    return FadeCorrection(estimated.black, estimated.gains, 1 / (1 - CHROMA_LOSS * strength)).apply(faded)
+
+
 def delta_e(a: np.ndarray, b: np.ndarray) -> float:
     return float(deltaE_ciede2000(rgb2lab(a), rgb2lab(b)).mean())
 
@@ -56,13 +75,16 @@ def run() -> dict[str, object]:
                 "faded": delta_e(faded, original),
                 "grey_world": delta_e(grey_world(faded), original),
                 "restored": delta_e(restored, original),
+                "diagnostic_true_tone": delta_e(true_tone(faded, strength), original),
+                "diagnostic_true_chroma": delta_e(true_chroma(faded, strength), original),
                 "detected_as_faded": bool(restore_faded_colour(faded, mode="auto")[1]["decision"] != "skipped: no signs of fading"),
             })
     summary = {}
     for group in ("tuning", "held-out", "all"):
         for strength in STRENGTHS:
             sub = [r for r in rows if r["strength"] == strength and group in ("all", r["set"])]
-            means = {k: float(np.mean([r[k] for r in sub])) for k in ("faded", "grey_world", "restored")}
+            means = {k: float(np.mean([r[k] for r in sub]))
+                     for k in ("faded", "grey_world", "restored", "diagnostic_true_tone", "diagnostic_true_chroma")}
             summary[f"{group}@{strength}"] = {**means, "restored/faded": means["restored"] / means["faded"]}
     return {"rows": rows, "summary": summary}
 
@@ -73,7 +95,9 @@ def main() -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
     for key, s in result["summary"].items():
         print(f"{key:18} faded {s['faded']:6.2f}  grey-world {s['grey_world']:6.2f}  "
-              f"restored {s['restored']:6.2f}  ratio {s['restored/faded']:.2f}")
+              f"restored {s['restored']:6.2f}  ratio {s['restored/faded']:.2f}  "
+              f"(true tone: {s['diagnostic_true_tone'] / s['faded']:.2f}, true chroma: "
+              f"{s['diagnostic_true_chroma'] / s['faded']:.2f})")
     print(f"written to {out}")
     return 0
 
