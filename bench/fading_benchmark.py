@@ -69,7 +69,7 @@ def run() -> dict[str, object]:
     for name, (group, original) in photos().items():
         for strength in STRENGTHS:
             faded = fade(original, strength)
-            restored, record = restore_faded_colour(faded, mode="on")
+            restored, _ = restore_faded_colour(faded, mode="on")
             rows.append({
                 "photo": name, "set": group, "strength": strength,
                 "faded": delta_e(faded, original),

@@ -16,7 +16,6 @@ output materialised once and everything else within 1.5 GB.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import subprocess
 import sys

@@ -76,7 +76,7 @@ def test_post_sr_stages_in_strips_equal_the_whole_image(monkeypatch: pytest.Monk
         "colour space": lambda im, out: postprocess.convert_colour_space(im, None, "Adobe RGB", out=out)[0],
     }
     for name, stage in stages.items():
-        whole, strip_wise = whole_and_strips(lambda: stage(output, None), monkeypatch)
+        whole, strip_wise = whole_and_strips(lambda stage=stage: stage(output, None), monkeypatch)
         assert not np.array_equal(whole, output), name  # the stage did something
         assert np.allclose(whole, strip_wise, atol=1e-6), name
         in_place = output.copy()
