@@ -90,8 +90,9 @@ class Source:
 @dataclass
 class Job:
     """One image on its way through ``Enhancer``: decoded, then run through the chain, then encoded.
-    Each step lets go of what the next does not need (the decoded pixels after the chain, the
-    chain's float output once quantised), so a large scan is not held twice."""
+    Each step lets go of what the next does not need (the decoded pixels go to the chain, which
+    drops them after SR; the chain's float output goes once quantised), so a large scan is
+    not held twice."""
 
     digest: str
     image: codecs.DecodedImage | None = None

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .colour_math import luma
 from . import strips
+from .colour_math import luma
 from .superres import Inference, Tiling, upscale
 
 Record = dict[str, Any]
