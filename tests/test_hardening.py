@@ -174,6 +174,40 @@ def test_run_limits_refuse_big_files_unread_and_defer_extra_images(store: S3Stor
     assert sorted(r["source_key"] for r in later) == sorted(keys[3:] + [r["source_key"] for r in too_big])
 
 
+def test_large_masters_are_decoded_only_when_the_chain_reaches_them(store: S3Store, catalog: Catalog,
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over ``DECODE_AHEAD_PIXELS`` a master waits encoded (not as float pixels) in the prefetch
+    queue and is decoded in the chain's own thread; the results are the same."""
+    samples = write_samples(tmp_path / "s", long_side=24)
+    for path in samples:
+        store.put(f"incoming/{DAY}/{path.name}", path.read_bytes())
+    png = next(p for p in samples if p.suffix == ".png").read_bytes()
+    store.put(f"incoming/{DAY}/cut.png", png[: len(png) // 2])  # its header reads; its pixels do not
+
+    def shard_rows(run_id: str) -> list[dict]:
+        cfg = tasks.RunConfig(run_id, DAY, **FAST)
+        manifest = tasks.plan_shards(store, cfg, tasks.discover(store, catalog, cfg)["listing"])[0]
+        return sorted(from_parquet(store.get(tasks.enhance_shard(store, catalog, manifest)["part"])),
+                      key=lambda r: r["source_key"])
+
+    decoded_in: list[str] = []
+    start = tasks._ShardStep._start
+    monkeypatch.setattr(tasks._ShardStep, "_start",
+                        lambda self, item, data: decoded_in.append(threading.current_thread().name) or start(self, item, data))
+    ahead = shard_rows("decode-ahead")
+    assert decoded_in and all(name.startswith("fetch") for name in decoded_in)
+    decoded_in.clear()
+    monkeypatch.setattr(tasks, "DECODE_AHEAD_PIXELS", 0)
+    waiting = shard_rows("decode-late")
+    assert decoded_in and all(name == threading.main_thread().name for name in decoded_in)
+    assert [(r["source_key"], r["status"], r["error_type"]) for r in waiting] == \
+        [(r["source_key"], r["status"], r["error_type"]) for r in ahead]
+    assert {r["error_type"] for r in ahead} == {None, "truncated"}
+    for late, early in zip(waiting, ahead):
+        assert late["consistency_psnr_db"] == pytest.approx(early["consistency_psnr_db"], nan_ok=True)
+
+
 def test_a_worker_killed_mid_shard_resumes_and_completes_once(s3: seaweedfs.S3Server, store: S3Store,
                                                              catalog: Catalog, tmp_path: Path,
                                                              caplog: pytest.LogCaptureFixture) -> None:

@@ -169,6 +169,10 @@ def part_key(cfg: RunConfig, shard: int) -> str:
 
 PREFETCH = 2  # images fetched and decoded ahead of the one in the chain
 MAX_WRITES = 2  # finished images waiting for encode and upload before the chain waits for them
+# Larger masters are fetched ahead but decoded only when their turn in the chain comes: a
+# decoded 40-Mpx scan is 0.5 GB of float pixels, and holding two ahead would add a third to
+# the peak of the one being enhanced (docs/benchmarks.md), to save a second of decoding.
+DECODE_AHEAD_PIXELS = 16_000_000
 
 
 def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, device: str = "cpu") -> dict[str, Any]:
@@ -208,7 +212,7 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
             if n + PREFETCH < len(todo):
                 ahead = todo[n + PREFETCH]
                 fetching.append(fetcher.submit(step.fetch, ahead, manifest["objects"][ahead]))
-            if item.job is not None:
+            if item.row is None:
                 item = step.run(item)
             if item.job is not None:
                 chain_s += item.job.chain_s
@@ -240,6 +244,7 @@ class _Item:
     obj: dict[str, Any]
     started: float
     digest: str | None = None
+    data: bytes | None = None  # a large master waiting to be decoded (``DECODE_AHEAD_PIXELS``)
     job: Any = None
     row: dict[str, Any] | None = None
 
@@ -267,7 +272,8 @@ class _ShardStep:
         return item
 
     def fetch(self, index: int, obj: dict[str, Any]) -> _Item:
-        """Download, hash, look for an earlier processing of the same content, decode."""
+        """Download, hash, look for an earlier processing of the same content, decode (unless large)."""
+        from .. import codecs
         from ..quality import ledger
 
         item = _Item(index, obj, time.perf_counter())
@@ -282,13 +288,25 @@ class _ShardStep:
                 item.row = ledger.duplicate_row(earlier, **self._common(obj))
                 return item
             staging_key(self.cfg, self.day, obj["relative"], "PNG")  # the key is checked before any work
-            item.job = _guarded(lambda raw: self.enhancer.start(raw, item.digest), data, obj["key"])
+            width, height = _guarded(codecs.oriented_size, data, obj["key"])
+            if width * height > DECODE_AHEAD_PIXELS:
+                item.data = data
+            else:
+                item.job = self._start(item, data)
         except EnhanceError as exc:
             return self._failed(item, exc)
         return item
 
+    def _start(self, item: _Item, data: bytes) -> Any:
+        return _guarded(lambda raw: self.enhancer.start(raw, item.digest), data, item.obj["key"])
+
     def run(self, item: _Item) -> _Item:
+        """Decode a large master now if it was left encoded, then run the chain."""
         try:
+            if item.job is None:
+                data, item.data = item.data, None
+                assert data is not None
+                item.job = self._start(item, data)
             item.job = _guarded(self.enhancer.run, item.job, item.obj["key"])
         except EnhanceError as exc:
             return self._failed(item, exc)
