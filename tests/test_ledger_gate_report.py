@@ -126,3 +126,18 @@ def test_report_renders_in_chromium_with_every_image_loaded(batch_run: dict[str,
                     f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert pixels.shape == (2200, 1300) and pixels.std() > 20  # a rendered page, not a blank one
+
+
+@pytest.mark.parametrize("side", [600, 2600])  # the larger output is searched on every 2nd pixel
+def test_the_preview_crop_finds_the_detail_and_its_source_region(side: int) -> None:
+    from conftest import photo
+
+    from enhance_ops.quality import report
+
+    output = np.full((side, side, 3), 0.5, np.float32)
+    output[side - 260 : side - 60, 40:240] = photo("astronaut", 200, top=150, left=150)  # the only detail
+    preview = report.make_preview(output[::2, ::2].copy(), output)
+    assert preview.after.shape == preview.before.shape == (256, 256, 3)
+    textured = np.abs(preview.after - 0.5).max(axis=2) > 0
+    assert textured.sum() > 0.8 * 200 * 200  # most of the patch is in the crop
+    assert np.abs(preview.before - preview.after).mean() < 0.05  # the same region, enlarged

@@ -24,6 +24,7 @@ from PIL import Image
 from .gate import GateReport
 
 CROP = 256  # side of the before/after crop, in output pixels
+SEARCH_PIXELS = 4_000_000  # pixels looked at to place the crop
 SAMPLE_PASSED = 6
 MAX_HELD_VIEWERS = 60  # more held-back images are listed in the tables, without crops
 PLOTTED = [
@@ -44,13 +45,19 @@ class Preview:
 
 
 def make_preview(source: np.ndarray, output: np.ndarray) -> Preview:
-    """Crop of the output where it has most detail, and the matching input region enlarged."""
+    """Crop of the output where it has most detail, and the matching input region enlarged.
+
+    Detail is looked for on every k-th pixel of a large output (at most ``SEARCH_PIXELS``),
+    so a 160-Mpx derivative costs no full-size planes to place its crop."""
     h, w = output.shape[:2]
     side = min(CROP, h, w)
-    grey = output.mean(axis=2) if output.ndim == 3 else output
+    step = max(1, int(np.ceil(np.sqrt(h * w / SEARCH_PIXELS))))
+    sample = output[::step, ::step]
+    grey = sample.mean(axis=2) if sample.ndim == 3 else sample
     energy = np.abs(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F))
-    window = cv2.boxFilter(energy, -1, (side, side), normalize=True, borderType=cv2.BORDER_CONSTANT)
-    cy, cx = np.unravel_index(int(np.argmax(window)), window.shape)
+    reach = max(1, side // step)
+    window = cv2.boxFilter(energy, -1, (reach, reach), normalize=True, borderType=cv2.BORDER_CONSTANT)
+    cy, cx = (int(v) * step for v in np.unravel_index(int(np.argmax(window)), window.shape))
     y0, x0 = min(max(0, cy - side // 2), h - side), min(max(0, cx - side // 2), w - side)
     after = output[y0 : y0 + side, x0 : x0 + side]
     rows = np.arange(y0, y0 + side) * source.shape[0] // h  # nearest neighbour, for the crop only
