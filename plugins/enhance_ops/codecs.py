@@ -245,7 +245,7 @@ def to_samples(pixels: np.ndarray, alpha: np.ndarray | None, bit_depth: int) -> 
     top, dtype = (65535.0, np.uint16) if bit_depth == 16 else (255.0, np.uint8)
     height, width, channels = pixels.shape
     samples = np.empty((height, width, channels + (alpha is not None)), dtype)
-    for r0, r1 in strips.spans(height, strips.strip_rows(width)):
+    for r0, r1 in strips.bands(height, width):
         band = pixels[r0:r1] if alpha is None else np.concatenate([pixels[r0:r1], alpha[r0:r1, :, None]], axis=2)
         if not np.all(np.isfinite(band)):
             raise EncodeError("the enhanced pixels contain NaN or infinity")
@@ -283,7 +283,7 @@ def _encode_png(
     if samples.shape[2] == 2:  # OpenCV writes no grey+alpha PNG: store it as RGBA
         samples = samples[:, :, [0, 0, 0, 1]]
     if samples.shape[2] >= 3:  # RGB to OpenCV's BGR, in place
-        for r0, r1 in strips.spans(samples.shape[0], strips.strip_rows(samples.shape[1])):
+        for r0, r1 in strips.bands(*samples.shape[:2]):
             band = samples[r0:r1]
             band[..., [0, 2]] = band[..., [2, 0]]
     ok, buf = cv2.imencode(".png", samples, [cv2.IMWRITE_PNG_COMPRESSION, 6])

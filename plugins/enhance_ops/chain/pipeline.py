@@ -81,7 +81,7 @@ class ChainResult:
 def _blend_into(after: np.ndarray, before: Callable[[int, int], np.ndarray], amount: float) -> np.ndarray:
     """``after`` moved back towards ``before`` (given as rows r0:r1), keeping ``amount`` of the
     change; in place, by strips."""
-    for r0, r1 in strips.spans(after.shape[0], strips.strip_rows(after.shape[1])):
+    for r0, r1 in strips.bands(*after.shape[:2]):
         band, base = after[r0:r1], before(r0, r1)
         band -= base
         band *= amount

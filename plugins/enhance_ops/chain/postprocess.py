@@ -81,7 +81,7 @@ def local_contrast(
     grey = image.shape[2] == 1
     height, width = image.shape[:2]
     curve = np.empty((height, width), np.uint8)
-    for y0, y1 in strips.spans(height, strips.strip_rows(width)):
+    for y0, y1 in strips.bands(height, width):
         rows = image[y0:y1]
         curve[y0:y1] = _levels(rows[..., 0] if grey else srgb_to_lab(rows)[..., 0] / 100)
     grid = (max(1, round(width / tile_px)), max(1, round(height / tile_px)))

@@ -28,6 +28,11 @@ def spans(length: int, step: int) -> Iterator[tuple[int, int]]:
         yield start, min(length, start + step)
 
 
+def bands(height: int, width: int) -> Iterator[tuple[int, int]]:
+    """The row ranges of an image ``height`` × ``width`` taken a strip at a time."""
+    return spans(height, strip_rows(width))
+
+
 def map_rows(
     image: np.ndarray,
     fn: Callable[[np.ndarray, int], np.ndarray],
@@ -38,8 +43,9 @@ def map_rows(
     """``fn`` over strips of ``image``; ``out`` may be ``image`` itself (in place).
 
     ``fn`` takes rows with up to ``margin`` rows of context above and below, and the index
-    of the first of them in ``image``, and returns as many rows. When writing in place, the context rows above a strip were already
-    overwritten, so their original values are kept aside before each strip is written.
+    of the first of them in ``image``, and returns as many rows. When writing in place, the
+    context rows above a strip were already overwritten, so their original values are kept
+    aside before each strip is written.
     """
     height = image.shape[0]
     in_place = out is image

@@ -154,7 +154,7 @@ def upscale_rgb(
             if on_tile:
                 on_tile()
     inverse_x = (1.0 / x_total)[None, :, None]
-    for r0, r1 in strips.spans(out.shape[0], strips.strip_rows(out.shape[1])):
+    for r0, r1 in strips.bands(*out.shape[:2]):
         band = out[r0:r1]
         band *= inverse_x / y_total[r0:r1, None, None]
         np.clip(band, 0.0, 1.0, out=band)

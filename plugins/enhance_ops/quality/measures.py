@@ -118,7 +118,7 @@ def enlarge_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _gradient_sum(rows: Rows, height: int, width: int) -> float:
     """Sum of |Sobel x| + |Sobel y| of luma over the whole image (one row of context per band)."""
     total = 0.0
-    for r0, r1 in strips.spans(height, strips.strip_rows(width)):
+    for r0, r1 in strips.bands(height, width):
         top, bottom = max(0, r0 - 1), min(height, r1 + 1)
         y = luma(rows(top, bottom)).astype(np.float32)
         g = np.abs(cv2.Sobel(y, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(y, cv2.CV_32F, 0, 1))
@@ -131,7 +131,7 @@ def colourfulness(image: np.ndarray) -> float:
     if image.shape[2] == 1:
         return 0.0
     sums = np.zeros(4)  # rg, yb, rg², yb²
-    for r0, r1 in strips.spans(image.shape[0], strips.strip_rows(image.shape[1])):
+    for r0, r1 in strips.bands(*image.shape[:2]):
         r, g, b = (image[r0:r1, :, i].astype(np.float64) * 255 for i in range(3))
         rg, yb = r - g, 0.5 * (r + g) - b
         sums += (rg.sum(), yb.sum(), (rg * rg).sum(), (yb * yb).sum())
@@ -150,7 +150,7 @@ def halo_fraction(output: np.ndarray, source: np.ndarray, *, margin: float = 8 /
     height, width = output.shape[:2]
     kernel = np.ones((2 * scale + 1, 2 * scale + 1), np.uint8)
     over = 0
-    for y0, y1 in strips.spans(height, strips.strip_rows(width)):
+    for y0, y1 in strips.bands(height, width):
         top, bottom = max(0, y0 - scale), min(height, y1 + scale)
         reference = luma(np.clip(strips.enlarge_rows(source, scale, top, bottom), 0.0, 1.0)).astype(np.float32)
         low = cv2.erode(reference, kernel)[y0 - top : y1 - top] - margin
@@ -164,7 +164,7 @@ def step_profiles(output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean absolute luma step between neighbouring columns (per column pair) and rows (per row pair)."""
     height, width = output.shape[:2]
     across_columns, across_rows = np.zeros(width - 1), np.zeros(max(0, height - 1))
-    for y0, y1 in strips.spans(height, strips.strip_rows(width)):
+    for y0, y1 in strips.bands(height, width):
         y = luma(output[y0 : min(height, y1 + 1)]).astype(np.float64)
         across_columns += np.abs(np.diff(y[: y1 - y0], axis=1)).sum(axis=0)
         across_rows[y0 : y0 + y.shape[0] - 1] = np.abs(np.diff(y, axis=0)).mean(axis=1)
@@ -225,7 +225,7 @@ def sr_integrity(
 def _clipped_fraction(output: np.ndarray) -> float:
     half = 0.5 / 255
     clipped = 0
-    for y0, y1 in strips.spans(output.shape[0], strips.strip_rows(output.shape[1])):
+    for y0, y1 in strips.bands(*output.shape[:2]):
         band = output[y0:y1]
         clipped += int(np.count_nonzero(np.all(band <= half, axis=-1) | np.all(band >= 1 - half, axis=-1)))
     return clipped / (output.shape[0] * output.shape[1])

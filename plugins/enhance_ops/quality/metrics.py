@@ -41,7 +41,7 @@ def psnr(a: np.ndarray, b: np.ndarray, *, border: int = 0) -> float:
 def psnr_rows(a: Rows, b: Rows, height: int, width: int) -> float:
     """PSNR of two images given band by band (``a(r0, r1)``: rows r0:r1), so neither need exist whole."""
     squared, count = 0.0, 0
-    for r0, r1 in strips.spans(height, strips.strip_rows(width)):
+    for r0, r1 in strips.bands(height, width):
         diff = a(r0, r1).astype(np.float64) - b(r0, r1).astype(np.float64)
         squared += float(np.vdot(diff, diff))
         count += diff.size
@@ -88,7 +88,7 @@ def ssim_rows(a: Rows, b: Rows, height: int, width: int, *, bit_depth: int = 8) 
     its rows plus the window's reach (5 rows) either side, as "valid" filtering needs."""
     reach = _WINDOW // 2
     total, count = 0.0, 0
-    for c0, c1 in strips.spans(max(0, height - 2 * reach), strips.strip_rows(width)):
+    for c0, c1 in strips.bands(max(0, height - 2 * reach), width):
         part = ssim_map(a(c0, c1 + 2 * reach), b(c0, c1 + 2 * reach), bit_depth=bit_depth)
         total += float(part.sum())
         count += part.size
