@@ -5,19 +5,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 import numpy as np
-from cpu_inference import cpu_name
+from cpu_inference import cpu_name, save_results
 from skimage import data as skdata
 
 from enhance_ops.chain.pipeline import Chain
 from enhance_ops.chain.presets import PRESETS
 from enhance_ops.degrade import fade
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(size: int) -> dict[str, object]:
@@ -42,8 +38,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=192)
     report = measure(parser.parse_args().size)
-    out = ROOT / "bench" / "results" / "chain_stages.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = save_results("chain_stages", report)
     for name, p in report["presets"].items():
         print(f"{name}: {p['total_s']:.2f} s ({', '.join(p['models'])}, {p['precision']})")
         for stage, s in p["stages"].items():

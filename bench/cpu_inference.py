@@ -40,6 +40,13 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+def save_results(name: str, report: object) -> Path:
+    """Write a benchmark's report to bench/results/<name>.json, where docs/benchmarks.md reads it."""
+    out = ROOT / "bench" / "results" / f"{name}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    return out
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
@@ -80,8 +87,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     report = measure(args.size, args.reps)
-    out = ROOT / "bench" / "results" / "cpu_inference.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = save_results("cpu_inference", report)
     print(report["machine"])
     for r in report["results"]:
         print(f"{r['model']:26} {r['path']:20} {r['seconds']:7.3f} s  {r['output_mp_per_s']:6.3f} MP/s  "

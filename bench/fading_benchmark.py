@@ -12,7 +12,6 @@ correction and is given the true chroma gain. They are not methods (they need th
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import numpy as np
 from PIL import Image
 from skimage import data as skdata
 from skimage.color import deltaE_ciede2000, rgb2lab
+
+from cpu_inference import save_results
 
 from enhance_ops.chain.color import FadeCorrection, plan_restoration, restore_faded_colour
 from enhance_ops.chain.colour_math import linear_to_srgb, srgb_to_linear
@@ -91,8 +92,7 @@ def run() -> dict[str, object]:
 
 def main() -> int:
     result = run()
-    out = ROOT / "bench" / "results" / "fading.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save_results("fading", result)
     for key, s in result["summary"].items():
         print(f"{key:18} faded {s['faded']:6.2f}  grey-world {s['grey_world']:6.2f}  "
               f"restored {s['restored']:6.2f}  ratio {s['restored/faded']:.2f}  "

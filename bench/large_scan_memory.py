@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from cpu_inference import cpu_name
+from cpu_inference import cpu_name, save_results
 from PIL import Image
 from skimage import data as skdata
 
@@ -102,12 +102,12 @@ def main() -> int:
             row = measure(scan, preset, args.scale)
             results.append(row)
             print(f"{preset:14} x{args.scale}: peak RSS {row['peak_rss_bytes'] / GB:5.2f} GB (baseline "
-                  f"{row['baseline_rss_bytes'] / GB:4.2f} GB), float output {row['output_float32_bytes'] / GB:4.2f} GB, "
+                  f"{row['baseline_rss_bytes'] / GB:4.2f} GB), "
+                  f"float output {row['output_float32_bytes'] / GB:4.2f} GB, "
                   f"target {row['target_bytes'] / GB:4.2f} GB: {'met' if row['meets_target'] else 'MISSED'}; "
                   f"{row['seconds']:.0f} s ({time.perf_counter() - started:.0f} s with start-up)", flush=True)
         report = {"machine": {"cpu": cpu_name()}, "scan_bytes": scan.stat().st_size, "results": results}
-    out = ROOT / "bench" / "results" / "large_scan_memory.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = save_results("large_scan_memory", report)
     print(f"written to {out}")
     return 0
 

@@ -18,7 +18,6 @@ Peak RSS is measured for each path in a fresh process on the largest size.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from cpu_inference import cpu_name, psnr
+from cpu_inference import cpu_name, psnr, save_results
 from skimage import data as skdata
 
 from enhance_ops.chain.superres import Inference, Tiling, run_network, upscale_rgb
@@ -155,8 +154,7 @@ def main() -> int:
                     "ours_precision": Inference(precision="auto").precision},
         "reps": args.reps, "results": results, "memory": memory,
     }
-    out = ROOT / "bench" / "results" / "reference_paths.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = save_results("reference_paths", report)
     for m in memory:
         print(f"{m['model']:24} {m['path']:27} peak RSS {m['peak_rss_bytes'] / 2**20:7.0f} MiB")
     print(f"written to {out}")

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import secrets
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
-from cpu_inference import cpu_name
+from cpu_inference import cpu_name, save_results
 
 from enhance_ops.airflow import tasks
 from enhance_ops.catalog import Catalog
@@ -28,7 +27,6 @@ from enhance_ops.quality.ledger import from_parquet
 from enhance_ops.samples import photo_crops
 from enhance_ops.storage import S3Store
 
-ROOT = Path(__file__).resolve().parents[1]
 PRESETS = [("archive-photo", 4), ("fidelity", 2)]
 
 
@@ -70,8 +68,7 @@ def main() -> int:
     args = parser.parse_args()
     report = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__},
               "results": measure(args.images, args.side)}
-    out = ROOT / "bench" / "results" / "shard_overlap.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = save_results("shard_overlap", report)
     print(f"written to {out}")
     return 0
 
