@@ -10,7 +10,8 @@ Paths, for each model and input size:
   and 16 px cross-faded overlap).
 
 Every repetition runs every path once (interleaved), so other load on the machine affects them
-alike; medians are reported with the output's PSNR against the whole-image fp32 reference.
+alike, with a short pause before each path: ncnn's OpenMP threads spin for 20 ms after a
+call and would otherwise take cores from whichever path runs next; medians are reported with the output's PSNR against the whole-image fp32 reference.
 Peak RSS is measured for each path in a fresh process on the largest size.
 
     .venv/bin/python bench/reference_paths.py [--sizes 64,128,256] [--reps 3] [--models ...]
@@ -37,6 +38,7 @@ from enhance_ops.models.weights import load_model
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["realesrgan-x4plus", "realesr-animevideov3-x4", "span-x2", "span-x4"]
 PATHS = ["reference fp32 whole", "reference fp32 plain tiles", "ncnn", "ours"]
+PAUSE_S = 0.03  # longer than ncnn's default openmp_blocktime (20 ms); longer pauses let the VM's cores idle down
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
@@ -90,7 +92,7 @@ def runner(name: str, path: str) -> Runner:
         ours = Inference(precision="auto")
         fast = ours.prepare(load_model(name))
         return lambda rgb: upscale_rgb(rgb, fast, scale, tiling=Tiling(), inference=ours)
-    reference = Inference(precision="fp32", channels_last=False)
+    reference = Inference(precision="fp32", channels_last=False, prepack=False)
     plain = reference.prepare(load_model(name))
     if path == "reference fp32 plain tiles":
         return lambda rgb: plain_tiles(plain, rgb, scale)
@@ -107,6 +109,7 @@ def measure(models: list[str], sizes: list[int], reps: int) -> list[dict[str, ob
             times: dict[str, list[float]] = {path: [] for path in PATHS}
             for _ in range(reps):
                 for path in PATHS:
+                    time.sleep(PAUSE_S)
                     start = time.perf_counter()
                     run[path](rgb)
                     times[path].append(time.perf_counter() - start)

@@ -55,14 +55,6 @@ def test_alpha_is_upscaled_as_a_mask() -> None:
     assert out[:, :16].max() < 0.05 and out[:, 24:].min() > 0.95
 
 
-def test_bf16_path_agrees_with_fp32() -> None:
-    rgb = photo("chelsea", 32, top=80, left=150)
-    model = load_model("span-x2")
-    fp32 = run_network(model, rgb, Inference(precision="fp32"))
-    bf16 = run_network(model, rgb, Inference(precision="bf16"))
-    assert psnr(np.clip(bf16, 0, 1), np.clip(fp32, 0, 1)) > 35
-
-
 def test_invalid_tiling_is_refused() -> None:
     with pytest.raises(ValueError, match="invalid tiling"):
         Tiling(tile=32, overlap=32)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models import onednn
 from . import strips
 
 
@@ -39,11 +40,17 @@ def best_precision(device: str) -> str:
 
 @dataclass(frozen=True)
 class Inference:
-    """Where and how networks run. ``precision``: auto, fp32, bf16 (CPU or CUDA) or fp16 (CUDA)."""
+    """Where and how networks run. ``precision``: auto, fp32, bf16 (CPU or CUDA) or fp16 (CUDA).
+
+    On CPU a prepared model runs in bf16 itself (weights cast once, not by autocast on every
+    call) and, with ``prepack``, its convolutions keep oneDNN-ordered weights
+    (models/onednn.py). Unprepared models still run, under autocast.
+    """
 
     device: str = "cpu"
     precision: str = "fp32"
     channels_last: bool = True
+    prepack: bool = True
 
     def __post_init__(self) -> None:
         if self.precision == "auto":
@@ -59,7 +66,18 @@ class Inference:
 
     def prepare(self, model: nn.Module) -> nn.Module:
         model = model.to(self.device)
-        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if torch.device(self.device).type == "cpu":
+            if self.precision == "bf16":
+                model = model.to(torch.bfloat16)
+            if self.prepack and onednn.available():
+                model = onednn.pack_convolutions(model)
+        return model
+
+
+def _dtype_of(model: nn.Module) -> torch.dtype:
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
 
 
 @dataclass(frozen=True)
@@ -75,10 +93,11 @@ class Tiling:
 
 def run_network(model: nn.Module, rgb: np.ndarray, inference: Inference) -> np.ndarray:
     """One (h, w, 3) float32 patch through ``model``; returns (h*s, w*s, 3) float32."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(inference.device)
+    dtype = _dtype_of(model)
+    x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(inference.device, dtype)
     if inference.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), inference.autocast():
+    with torch.inference_mode(), inference.autocast() if dtype == torch.float32 else nullcontext():
         y = model(x)
     return y[0].float().permute(1, 2, 0).cpu().numpy()
 

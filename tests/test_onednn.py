@@ -1,0 +1,55 @@
+"""Prepacked oneDNN convolutions: nn.Conv2d's numbers (to rounding), for any input size."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import photo
+from torch import nn
+
+from enhance_ops.chain.superres import Inference, run_network
+from enhance_ops.models import onednn
+from enhance_ops.models.weights import load_model
+
+pytestmark = pytest.mark.skipif(not onednn.available(), reason="this torch build has no oneDNN")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("conv", [
+    nn.Conv2d(64, 32, 3, 1, 1),
+    nn.Conv2d(3, 64, 11, 4, 2),  # LPIPS' AlexNet stem: stride and a large kernel
+    nn.Conv2d(48, 48, 3, 1, 2, dilation=2, groups=4),
+    nn.Conv2d(192, 64, 1, 1, 0, bias=False),
+])
+def test_packed_convolution_matches_conv2d_at_every_input_size(conv: nn.Conv2d, dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    conv = conv.to(dtype).eval()
+    packed = onednn.PackedConv2d(conv)
+    for height, width in [(64, 64), (11, 7), (37, 53), (130, 200)]:  # packed for 64 x 64
+        x = torch.randn(1, conv.in_channels, height, width, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            torch.testing.assert_close(packed(x), conv(x), msg=f"{height} x {width}")
+
+
+def test_padding_other_than_zeros_is_refused() -> None:
+    with pytest.raises(ValueError, match="only zero, integer padding"):
+        onednn.PackedConv2d(nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect"))
+
+
+@pytest.mark.parametrize("name", ["span-x2", "realesr-animevideov3-x4", "realesrgan-x4plus"])
+def test_prepared_fp32_network_gives_the_unpacked_output(name: str) -> None:
+    rgb = photo("coffee", 32, top=120, left=200)
+    plain = run_network(load_model(name), rgb, Inference(prepack=False))
+    prepared = Inference()
+    model = prepared.prepare(load_model(name))
+    assert sum(isinstance(m, onednn.PackedConv2d) for m in model.modules()) >= 8
+    assert not any(type(m) is nn.Conv2d for m in model.modules())
+    np.testing.assert_allclose(run_network(model, rgb, prepared), plain, atol=1e-5)
+
+
+def test_prepared_bf16_network_holds_bf16_weights_and_returns_float32() -> None:
+    inference = Inference(precision="bf16")
+    model = inference.prepare(load_model("span-x2"))
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    out = run_network(model, photo("coffee", 16, top=120, left=200), inference)
+    assert out.dtype == np.float32 and out.shape == (32, 32, 3)
