@@ -373,3 +373,27 @@ def test_nan_pixels_are_refused() -> None:
     pixels[1, 1, 1] = np.nan
     with pytest.raises(EncodeError, match="NaN"):
         codecs.encode(pixels, None, fmt="PNG", bit_depth=8, meta=ImageMetadata(), scale=1, provenance=PROV)
+
+
+@pytest.mark.parametrize("fmt,dtype,scale", [("PNG", np.uint8, 255), ("TIFF", np.uint16, 65535)])
+def test_samples_are_the_files_integers_behind_the_float_pixels(fmt: str, dtype: type, scale: int) -> None:
+    rgba = (np.random.default_rng(2).random((12, 18, 4)) * scale).astype(dtype)
+    buf = io.BytesIO()
+    if fmt == "TIFF":
+        tifffile.imwrite(buf, rgba, photometric="rgb", extrasamples=["unassalpha"])
+    else:
+        Image.fromarray(rgba, "RGBA").save(buf, fmt)
+    as_float, as_samples = codecs.decode(buf.getvalue()), codecs.decode(buf.getvalue(), samples=True)
+    assert as_samples.pixels.dtype == dtype and as_samples.alpha is not None and as_samples.alpha.dtype == dtype
+    assert np.array_equal(as_samples.pixels, rgba[:, :, :3]) and np.array_equal(as_samples.alpha, rgba[:, :, 3])
+    assert as_float.pixels.dtype == np.float32
+    assert np.array_equal(as_float.pixels, as_samples.pixels.astype(np.float32) / scale)
+    assert as_samples.bit_depth == as_float.bit_depth
+
+
+def test_cmyk_samples_are_the_converted_srgb_bytes() -> None:
+    buf = io.BytesIO()
+    Image.fromarray(RGB8).convert("CMYK").save(buf, "JPEG", quality=98)
+    as_float, as_samples = codecs.decode(buf.getvalue()), codecs.decode(buf.getvalue(), samples=True)
+    assert as_samples.pixels.dtype == np.uint8
+    assert np.array_equal(as_float.pixels, as_samples.pixels.astype(np.float32) / 255)

@@ -141,3 +141,6 @@ def test_the_preview_crop_finds_the_detail_and_its_source_region(side: int) -> N
     textured = np.abs(preview.after - 0.5).max(axis=2) > 0
     assert textured.sum() > 0.8 * 200 * 200  # most of the patch is in the crop
     assert np.abs(preview.before - preview.after).mean() < 0.05  # the same region, enlarged
+    as_samples = report.make_preview((output[::2, ::2] * 255 + 0.5).astype(np.uint8), (output * 65535 + 0.5).astype(np.uint16))
+    assert as_samples.after.dtype == as_samples.before.dtype == np.float32  # integer samples give the same crops
+    assert np.abs(as_samples.after - preview.after).max() < 1e-4 and np.abs(as_samples.before - preview.before).max() < 0.003

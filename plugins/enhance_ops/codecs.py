@@ -59,8 +59,12 @@ class DecodedImage:
         return self.format if self.format in WRITE_FORMATS else "PNG"
 
 
-def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
-    """Pixels and metadata of one file; raises a specific ``ImageError`` subclass on bad input."""
+def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool = False) -> DecodedImage:
+    """Pixels and metadata of one file; raises a specific ``ImageError`` subclass on bad input.
+
+    Pixels are float32 in [0, 1]; with ``samples``, the file's own uint8/uint16 samples, a
+    quarter or half the memory, for callers that look at a few pixels of a large image.
+    """
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
     im = _open_header(data)
@@ -76,9 +80,9 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage
     if frames > 1:
         notes.append(f"file holds {frames} frames/pages: only the first is enhanced")
     if im.mode == "CMYK":
-        pixels, alpha, depth = _cmyk_to_rgb(im, meta, notes)
+        pixels, alpha, depth = _cmyk_to_rgb(im, meta, notes, samples)
     else:
-        pixels, alpha, depth = _decode_pixels(data, im)
+        pixels, alpha, depth = _decode_pixels(data, im, samples)
     if not _decoder_turns_upright(im):
         pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
     return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes)
@@ -132,7 +136,14 @@ def _open_header(data: bytes) -> Image.Image:
     return im
 
 
-def _decode_pixels(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
+def _unit(samples: np.ndarray, scale: float) -> np.ndarray:
+    """float32 in [0, 1], divided in place: one float array at a time, not two."""
+    out = np.ascontiguousarray(samples, dtype=np.float32)
+    out /= scale
+    return out
+
+
+def _decode_pixels(data: bytes, im: Image.Image, samples: bool) -> tuple[np.ndarray, np.ndarray | None, int]:
     raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if raw is None:
         if _looks_truncated(data, im.format):
@@ -148,7 +159,7 @@ def _decode_pixels(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray
         raw = raw[:, :, None]
     alpha = None
     if raw.shape[2] == 4:
-        alpha = raw[:, :, 3].astype(np.float32) / scale
+        alpha = raw[:, :, 3] if samples else _unit(raw[:, :, 3], scale)
         raw = raw[:, :, :3]
     if raw.shape[2] == 3:
         raw = raw[:, :, ::-1]
@@ -156,11 +167,11 @@ def _decode_pixels(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray
             raw = raw[:, :, :1]
     if raw.shape != (im.height, im.width, raw.shape[2]):
         raise CorruptImageError(f"decoded size {raw.shape[1]}x{raw.shape[0]} differs from the header's {im.size}")
-    return np.ascontiguousarray(raw, dtype=np.float32) / scale, alpha, depth
+    return (raw if samples else _unit(raw, scale)), alpha, depth
 
 
 def _cmyk_to_rgb(
-    im: Image.Image, meta: md.ImageMetadata, notes: list[str]
+    im: Image.Image, meta: md.ImageMetadata, notes: list[str], samples: bool
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Print-ready CMYK goes through its own ICC profile to sRGB, so colours stay right."""
     try:
@@ -181,7 +192,8 @@ def _cmyk_to_rgb(
         notes.append("CMYK without ICC profile converted to RGB naively")
     meta.icc_profile = ImageCms.ImageCmsProfile(srgb).tobytes()
     assert rgb is not None
-    return np.asarray(rgb, dtype=np.float32) / 255.0, None, 8
+    rgb8 = np.asarray(rgb)
+    return (rgb8 if samples else _unit(rgb8, 255.0)), None, 8
 
 
 def _apply_orientation(

@@ -419,8 +419,8 @@ def write_report(store: ObjectStore, cfg: RunConfig, parts: list[str], gate_summ
     rows = [row for shard in _load_parts(store, parts) for row in shard]
     previews = {}
     for i in report.featured(rows):
-        before = codecs.decode(store.get(rows[i]["source_key"]), max_pixels=cfg.max_pixels)
-        after = codecs.decode(store.get(rows[i]["output_key"]), max_pixels=2**40)
+        before = codecs.decode(store.get(rows[i]["source_key"]), max_pixels=cfg.max_pixels, samples=True)
+        after = codecs.decode(store.get(rows[i]["output_key"]), max_pixels=2**40, samples=True)
         previews[i] = report.make_preview(before.pixels, after.pixels)
     outcome = gate.GateReport.from_dict(gate_summary["gate"])
     days = sorted({str(r["logical_date"]) for r in rows}) or [cfg.logical_date.isoformat()]

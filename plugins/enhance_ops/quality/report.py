@@ -48,7 +48,9 @@ def make_preview(source: np.ndarray, output: np.ndarray) -> Preview:
     """Crop of the output where it has most detail, and the matching input region enlarged.
 
     Detail is looked for on every k-th pixel of a large output (at most ``SEARCH_PIXELS``),
-    so a 160-Mpx derivative costs no full-size planes to place its crop."""
+    so a 160-Mpx derivative costs no full-size planes to place its crop. Either image may be
+    float in [0, 1] or integer samples (``codecs.decode(samples=True)``); the crops are float.
+    """
     h, w = output.shape[:2]
     side = min(CROP, h, w)
     step = max(1, int(np.ceil(np.sqrt(h * w / SEARCH_PIXELS))))
@@ -63,7 +65,13 @@ def make_preview(source: np.ndarray, output: np.ndarray) -> Preview:
     rows = np.arange(y0, y0 + side) * source.shape[0] // h  # nearest neighbour, for the crop only
     cols = np.arange(x0, x0 + side) * source.shape[1] // w
     before = source[rows][:, cols].reshape(side, side, -1)
-    return Preview(before, after)
+    return Preview(_unit(before), _unit(after))
+
+
+def _unit(pixels: np.ndarray) -> np.ndarray:
+    if np.issubdtype(pixels.dtype, np.integer):
+        return pixels.astype(np.float32) / np.iinfo(pixels.dtype).max
+    return pixels
 
 
 def _held(rows: Sequence[dict[str, Any]]) -> list[int]:
