@@ -1,10 +1,14 @@
 """Where the time goes in each preset: per-stage seconds for one real photo at x4.
 
-    .venv/bin/python bench/chain_stages.py [--size 192]     # writes bench/results/chain_stages.json
+After a warm-up run at the full size (first-touch memory and oneDNN's primitive set-up are
+not a stage's cost), each preset runs ``--reps`` times; every stage's time is its median.
+
+    .venv/bin/python bench/chain_stages.py [--size 192] [--reps 5]   # writes bench/results/chain_stages.json
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 
 import numpy as np
@@ -16,28 +20,32 @@ from enhance_ops.chain.presets import PRESETS
 from enhance_ops.degrade import fade
 
 
-def measure(size: int) -> dict[str, object]:
+def measure(size: int, reps: int) -> dict[str, object]:
     photo = skdata.astronaut()[:size, 100 : 100 + size].astype(np.float32) / 255
     rng = np.random.default_rng(0)
     scan = np.clip(fade(photo, 0.8) + rng.normal(0, 6 / 255, photo.shape), 0, 1).astype(np.float32)
     presets = {}
     for name in PRESETS:
         chain = Chain(name)
-        chain.run(scan[:32, :32])  # warm-up
-        result = chain.run(scan)
-        total = sum(r.seconds for r in result.stages)
+        chain.run(scan)  # warm-up
+        runs = [chain.run(scan).stages for _ in range(reps)]
+        seconds = {r.stage: statistics.median(run[i].seconds for run in runs) for i, r in enumerate(runs[0])}
+        total = sum(seconds.values())
         presets[name] = {
             "models": list(chain.model_names), "precision": chain.inference.precision, "total_s": total,
-            "stages": {r.stage: {"seconds": r.seconds, "share": r.seconds / total, "decision": r.decision}
-                       for r in result.stages},
+            "stages": {r.stage: {"seconds": seconds[r.stage], "share": seconds[r.stage] / total, "decision": r.decision}
+                       for r in runs[0]},
         }
-    return {"machine": {"cpu": cpu_name()}, "input": f"{size}x{size} faded, noisy", "scale": 4, "presets": presets}
+    return {"machine": {"cpu": cpu_name()}, "input": f"{size}x{size} faded, noisy", "scale": 4, "reps": reps,
+            "presets": presets}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=192)
-    report = measure(parser.parse_args().size)
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args()
+    report = measure(args.size, args.reps)
     out = save_results("chain_stages", report)
     for name, p in report["presets"].items():
         print(f"{name}: {p['total_s']:.2f} s ({', '.join(p['models'])}, {p['precision']})")

@@ -6,12 +6,16 @@ Paths, for each model and input size:
 - reference, plain tiles: the same in 128-px tiles with 10 px of context, pasted without
   blending (its `--tile 128` mode);
 - ncnn: the original `.param/.bin` files in the ncnn CPU runtime, its default options;
-- ours: the chain's path (precision `auto`, channels_last, 256-px tiles with 32 px of context
-  and 16 px cross-faded overlap).
+- ours: the chain's path (precision `auto`: bf16 weights with oneDNN-packed convolutions on
+  CPUs with native bf16; channels_last; 256-px tiles with 32 px of context and 16 px
+  cross-faded overlap).
 
 Every repetition runs every path once (interleaved), so other load on the machine affects them
-alike, with a short pause before each path: ncnn's OpenMP threads spin for 20 ms after a
-call and would otherwise take cores from whichever path runs next; medians are reported with the output's PSNR against the whole-image fp32 reference.
+alike, with a short pause before each path (ncnn's OpenMP threads spin for 20 ms after a call
+and would otherwise take cores from whichever path runs next). Each size gets at least
+``--reps`` repetitions and as many more as fit in about MIN_SECONDS (at most MAX_ROUNDS), so
+the fast small inputs are not judged on three noisy samples. Medians are reported with the
+output's PSNR against the whole-image fp32 reference.
 Peak RSS is measured for each path in a fresh process on the largest size.
 
     .venv/bin/python bench/reference_paths.py [--sizes 64,128,256] [--reps 3] [--models ...]
@@ -19,6 +23,7 @@ Peak RSS is measured for each path in a fresh process on the largest size.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import subprocess
 import sys
@@ -38,6 +43,7 @@ from enhance_ops.models.weights import load_model
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["realesrgan-x4plus", "realesr-animevideov3-x4", "span-x2", "span-x4"]
 PATHS = ["reference fp32 whole", "reference fp32 plain tiles", "ncnn", "ours"]
+MIN_SECONDS, MAX_ROUNDS = 20.0, 25  # small inputs get more rounds: their medians are noisier
 PAUSE_S = 0.03  # longer than ncnn's default openmp_blocktime (20 ms); longer pauses let the VM's cores idle down
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -105,9 +111,11 @@ def measure(models: list[str], sizes: list[int], reps: int) -> list[dict[str, ob
         run = {path: runner(name, path) for path in PATHS}
         for size in sizes:
             rgb = photo(size)
+            start = time.perf_counter()
             outputs = {path: run[path](rgb) for path in PATHS}  # warm-up, and the outputs compared
+            rounds = max(reps, min(MAX_ROUNDS, math.ceil(MIN_SECONDS / (time.perf_counter() - start))))
             times: dict[str, list[float]] = {path: [] for path in PATHS}
-            for _ in range(reps):
+            for _ in range(rounds):
                 for path in PATHS:
                     time.sleep(PAUSE_S)
                     start = time.perf_counter()
@@ -117,7 +125,7 @@ def measure(models: list[str], sizes: list[int], reps: int) -> list[dict[str, ob
             for path in PATHS:
                 out_mp = outputs[path].shape[0] * outputs[path].shape[1] / 1e6
                 results.append({
-                    "model": name, "path": path, "input": f"{size}x{size}", "seconds": medians[path],
+                    "model": name, "path": path, "input": f"{size}x{size}", "rounds": rounds, "seconds": medians[path],
                     "output_mp_per_s": out_mp / medians[path],
                     "speedup_vs_reference": medians["reference fp32 whole"] / medians[path],
                     "speedup_vs_ncnn": medians["ncnn"] / medians[path],
@@ -144,7 +152,7 @@ def peak_rss(name: str, path: str, size: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="64,128,256")
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=3, help="at least; small inputs run more (MIN_SECONDS)")
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
     models, sizes = args.models.split(","), [int(s) for s in args.sizes.split(",")]

@@ -153,7 +153,7 @@ def test_bf16_path_agrees_with_fp32_within_the_documented_tolerance(model: str) 
     inference = superres.Inference(precision="bf16")  # the chain's CPU path: bf16 weights, packed convolutions
     bf16 = np.clip(superres.run_network(inference.prepare(load_model(model)), rgb, inference), 0, 1)
     assert psnr(unprepared, fp32) >= 40  # autocast
-    assert psnr(bf16, fp32) >= 40  # docs/benchmarks.md: measured 51-64 dB
+    assert psnr(bf16, fp32) >= 40  # docs/benchmarks.md: measured 51-58 dB
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
