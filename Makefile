@@ -55,6 +55,7 @@ bench: weights
 	$(BIN)/python bench/shard_overlap.py
 	$(BIN)/python bench/large_scan_memory.py
 	$(BIN)/python bench/fading_benchmark.py
+	$(BIN)/python bench/plot.py
 
 # Re-resolve requirements.in into the requirements.txt lock, in a scratch virtualenv.
 lock:
