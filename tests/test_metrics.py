@@ -43,6 +43,21 @@ def test_lpips_matches_the_official_value(pair: str) -> None:
     assert lpips(*_pair(pair)) == pytest.approx(OFFICIAL["lpips"][pair], abs=0.001)
 
 
+def test_lpips_fast_path_gives_the_plain_networks_value() -> None:
+    """One batch, channels_last, packed weights: the value of the plain network run on each image."""
+    import torch
+
+    from enhance_ops.models.weights import load_model
+
+    a, b = _pair("I08")
+    net = load_model("lpips-alex")
+    tensor = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]  # noqa: E731
+    with torch.inference_mode():
+        fa, fb = net._features(tensor(a)), net._features(tensor(b))
+        plain = float(sum(lin((x - y) ** 2).mean() for lin, x, y in zip(net.lins, fa, fb)))
+    assert lpips(a, b) == pytest.approx(plain, abs=1e-6)
+
+
 def test_identical_images() -> None:
     image = photo("coffee", 64)
     assert psnr(image, image) == float("inf")

@@ -236,14 +236,19 @@ class Chain:
             size = (max(1, int(width * factor)), max(1, int(height * factor)))
             source = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], image.shape[2])
             details["reduced_input_to"] = list(size)
-        out = source
+        out, started = source, time.perf_counter()
         for model, scale in self.sr_models:
             out = superres.upscale(out, model, scale, tiling=self.tiling, inference=self.inference, on_tile=on_tile)
+        details["network_s"] = round(time.perf_counter() - started, 4)  # the stage's parts, timed for bench/
         if sr["colour_guard"]:
+            started = time.perf_counter()
             superres.keep_input_colour(out, source, out=out)
             details["colour_guard"] = True
+            details["colour_guard_s"] = round(time.perf_counter() - started, 4)
         stride = (self.tiling.tile - self.tiling.overlap) * self.sr_models[0][1]  # the first model's tile grid
+        started = time.perf_counter()
         details["metrics"] = measures.sr_integrity(source, out, tile_stride=stride, bit_depth=bit_depth)
+        details["integrity_checks_s"] = round(time.perf_counter() - started, 4)
         if sr["blend"] < 1.0:
             _blend_into(out, lambda r0, r1: np.clip(strips.enlarge_rows(source, self.scale, r0, r1), 0, 1), sr["blend"])
             details["blend"] = sr["blend"]

@@ -201,6 +201,9 @@ def upscale(
     return upscale_rgb(rgb, model, scale, tiling=tiling, inference=inference, on_tile=on_tile, grey=grey)
 
 
+_CHROMA = (np.eye(3) - np.ones((3, 1)) * np.array([[0.2126, 0.7152, 0.0722]])).astype(np.float32)  # rgb - luma
+
+
 def keep_input_colour(
     output: np.ndarray, source: np.ndarray, *, sigma_in_px: float = 2.0, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -219,15 +222,13 @@ def keep_input_colour(
     sigma = sigma_in_px * scale
     margin = int(np.ceil(4 * sigma)) + 2  # OpenCV's float Gaussian kernel reaches 4 sigma
 
-    def chroma(rgb: np.ndarray) -> np.ndarray:
-        y = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-        return rgb - y[..., None]
-
     def guard(window: np.ndarray, top: int) -> np.ndarray:
+        # Chroma and blur are linear, so the low-pass chroma of output minus input is one blur
+        # of the chroma of their difference: one Gaussian pass, not two.
         upsampled = strips.enlarge_rows(source, scale, top, top + window.shape[0])
-        low_out = cv2.GaussianBlur(chroma(window), (0, 0), sigma)
-        low_in = cv2.GaussianBlur(chroma(upsampled), (0, 0), sigma)
-        return np.clip(window - low_out + low_in, 0.0, 1.0).astype(np.float32)
+        difference = cv2.transform((window - upsampled).reshape(-1, 1, 3), _CHROMA).reshape(window.shape)
+        corrected = window - cv2.GaussianBlur(difference, (0, 0), sigma)
+        return np.clip(corrected, 0.0, 1.0, out=corrected)
 
     return strips.map_rows(output, guard, margin=margin, out=out)
 

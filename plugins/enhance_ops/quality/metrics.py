@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..chain import strips
+from ..chain.superres import Inference
 from ..models.weights import load_model
 
 Rows = Callable[[int, int], np.ndarray]
@@ -95,14 +96,19 @@ def ssim_rows(a: Rows, b: Rows, height: int, width: int, *, bit_depth: int = 8) 
     return total / count if count else float("nan")
 
 
+_LPIPS_INFERENCE = Inference(precision="fp32")  # fp32 keeps the calibrated values; channels_last and packing do not change them
+
+
 @lru_cache(maxsize=2)
 def _lpips_net(backbone: str) -> nn.Module:
-    return load_model(f"lpips-{backbone}")
+    return _LPIPS_INFERENCE.prepare(load_model(f"lpips-{backbone}"))
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:
     rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
-    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32))[None]
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32))[None].contiguous(
+        memory_format=torch.channels_last
+    )
 
 
 def lpips(a: np.ndarray, b: np.ndarray, *, backbone: str = "alex") -> float:
