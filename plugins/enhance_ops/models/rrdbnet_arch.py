@@ -23,8 +23,7 @@ class ResidualDenseBlock(nn.Module):
         x2 = self.lrelu(self.conv2(torch.cat((x, x1), 1)))
         x3 = self.lrelu(self.conv3(torch.cat((x, x1, x2), 1)))
         x4 = self.lrelu(self.conv4(torch.cat((x, x1, x2, x3), 1)))
-        x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
-        return x5 * 0.2 + x
+        return self.conv5(torch.cat((x, x1, x2, x3, x4), 1)).mul_(0.2).add_(x)  # in place: inference only
 
 
 class RRDB(nn.Module):
@@ -35,7 +34,7 @@ class RRDB(nn.Module):
         self.rdb3 = ResidualDenseBlock(num_feat, num_grow_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rdb3(self.rdb2(self.rdb1(x))) * 0.2 + x
+        return self.rdb3(self.rdb2(self.rdb1(x))).mul_(0.2).add_(x)
 
 
 @register_arch("rrdbnet")
