@@ -136,10 +136,11 @@ def _open_header(data: bytes) -> Image.Image:
     return im
 
 
-def _unit(samples: np.ndarray, scale: float) -> np.ndarray:
-    """float32 in [0, 1], divided in place: one float array at a time, not two."""
+def to_unit(samples: np.ndarray) -> np.ndarray:
+    """uint8/uint16 samples as float32 in [0, 1], divided in place: one float array at a
+    time, not two."""
     out = np.ascontiguousarray(samples, dtype=np.float32)
-    out /= scale
+    out /= np.iinfo(samples.dtype).max
     return out
 
 
@@ -149,17 +150,15 @@ def _decode_pixels(data: bytes, im: Image.Image, samples: bool) -> tuple[np.ndar
         if _looks_truncated(data, im.format):
             raise TruncatedImageError(f"{im.format} pixel data is incomplete: the file is truncated")
         raise CorruptImageError(f"{im.format} pixel data cannot be decoded (damaged file)")
-    if raw.dtype == np.uint8:
-        depth, scale = 8, 255.0
-    elif raw.dtype == np.uint16:
-        depth, scale = 16, 65535.0
+    if raw.dtype in (np.uint8, np.uint16):
+        depth = raw.dtype.itemsize * 8
     else:
         raise UnsupportedImageError(f"{raw.dtype} samples are not processed (8- and 16-bit only)")
     if raw.ndim == 2:
         raw = raw[:, :, None]
     alpha = None
     if raw.shape[2] == 4:
-        alpha = raw[:, :, 3] if samples else _unit(raw[:, :, 3], scale)
+        alpha = raw[:, :, 3] if samples else to_unit(raw[:, :, 3])
         raw = raw[:, :, :3]
     if raw.shape[2] == 3:
         raw = raw[:, :, ::-1]
@@ -167,7 +166,7 @@ def _decode_pixels(data: bytes, im: Image.Image, samples: bool) -> tuple[np.ndar
             raw = raw[:, :, :1]
     if raw.shape != (im.height, im.width, raw.shape[2]):
         raise CorruptImageError(f"decoded size {raw.shape[1]}x{raw.shape[0]} differs from the header's {im.size}")
-    return (raw if samples else _unit(raw, scale)), alpha, depth
+    return (raw if samples else to_unit(raw)), alpha, depth
 
 
 def _cmyk_to_rgb(
@@ -193,7 +192,7 @@ def _cmyk_to_rgb(
     meta.icc_profile = ImageCms.ImageCmsProfile(srgb).tobytes()
     assert rgb is not None
     rgb8 = np.asarray(rgb)
-    return (rgb8 if samples else _unit(rgb8, 255.0)), None, 8
+    return (rgb8 if samples else to_unit(rgb8)), None, 8
 
 
 def _apply_orientation(

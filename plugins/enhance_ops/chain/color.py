@@ -19,11 +19,10 @@ import cv2
 import numpy as np
 
 from . import strips
-from .colour_math import lab_to_srgb, luma, srgb_to_lab
+from .colour_math import LUMA, lab_to_srgb, luma, srgb_to_lab
 
 Record = dict[str, Any]
 MEASURED_PIXELS = 4_000_000  # fading is measured on at most this many pixels (an even subsample)
-_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,8 @@ def fading_signs(image: np.ndarray, fraction: float = 0.002) -> FadingSigns:
     black_lab = srgb_to_lab(black[None, None, :])[0, 0]
     lab = srgb_to_lab(image)
     return FadingSigns(
-        black_luma=float(black @ _LUMA),
-        range_luma=float((white - black) @ _LUMA),
+        black_luma=float(black @ LUMA),
+        range_luma=float((white - black) @ LUMA),
         stain_chroma=float(np.hypot(black_lab[1], black_lab[2])),
         chroma_p95=float(np.percentile(np.hypot(lab[..., 1], lab[..., 2]), 95)),
     )
@@ -107,7 +106,7 @@ def plan_restoration(
         return None, {**record, "decision": "skipped: no signs of fading"}
     black, white = _extremes(measured, fraction)
     span = np.maximum(white - black, 1e-3)
-    joint = float(span @ _LUMA)
+    joint = float(span @ LUMA)
     gains = np.power(1 / span, cast_weight) * (1 / joint) ** (1 - cast_weight)
     stretched = srgb_to_lab(np.clip((measured - black) * gains, 0.0, 1.0))
     chroma_p95 = float(np.percentile(np.hypot(stretched[..., 1], stretched[..., 2]), 95))

@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .colour_math import linear_to_srgb, luma, srgb_to_linear
+from .colour_math import LUMA, linear_to_srgb, luma, srgb_to_linear
 
 Record = dict[str, Any]
 
@@ -140,9 +140,9 @@ def correct_colour_cast(
         return image, {**record, "decision": "skipped: no cast"}
     gains = np.clip(neutral / light, 1 / max_gain, max_gain)
     linear = srgb_to_linear(image)
-    y_before = float(np.mean(linear @ np.array([0.2126, 0.7152, 0.0722], np.float32)))
+    y_before = float(np.mean(linear @ LUMA))
     corrected = linear * gains
-    y_after = float(np.mean(corrected @ np.array([0.2126, 0.7152, 0.0722], np.float32)))
+    y_after = float(np.mean(corrected @ LUMA))
     corrected *= y_before / max(y_after, 1e-12)
     gains = gains * y_before / max(y_after, 1e-12)
     return linear_to_srgb(corrected), {

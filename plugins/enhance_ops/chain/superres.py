@@ -20,6 +20,7 @@ from torch import nn
 
 from ..models import onednn
 from . import strips
+from .colour_math import LUMA
 
 
 def cpu_has_native_bf16() -> bool:
@@ -201,7 +202,7 @@ def upscale(
     return upscale_rgb(rgb, model, scale, tiling=tiling, inference=inference, on_tile=on_tile, grey=grey)
 
 
-_CHROMA = (np.eye(3) - np.ones((3, 1)) * np.array([[0.2126, 0.7152, 0.0722]])).astype(np.float32)  # rgb - luma
+_CHROMA = (np.eye(3) - np.ones((3, 1)) * LUMA[None, :]).astype(np.float32)  # rgb - luma
 
 
 def keep_input_colour(

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .. import codecs
 from .gate import GateReport
 
 CROP = 256  # side of the before/after crop, in output pixels
@@ -65,13 +66,7 @@ def make_preview(source: np.ndarray, output: np.ndarray) -> Preview:
     rows = np.arange(y0, y0 + side) * source.shape[0] // h  # nearest neighbour, for the crop only
     cols = np.arange(x0, x0 + side) * source.shape[1] // w
     before = source[rows][:, cols].reshape(side, side, -1)
-    return Preview(_unit(before), _unit(after))
-
-
-def _unit(pixels: np.ndarray) -> np.ndarray:
-    if np.issubdtype(pixels.dtype, np.integer):
-        return pixels.astype(np.float32) / np.iinfo(pixels.dtype).max
-    return pixels
+    return Preview(*(codecs.to_unit(p) if np.issubdtype(p.dtype, np.integer) else p for p in (before, after)))
 
 
 def _held(rows: Sequence[dict[str, Any]]) -> list[int]:
