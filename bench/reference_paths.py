@@ -97,7 +97,8 @@ def runner(name: str, path: str) -> Runner:
     if path == "ours":
         ours = Inference(precision="auto")
         fast = ours.prepare(load_model(name))
-        return lambda rgb: upscale_rgb(rgb, fast, scale, tiling=Tiling(), inference=ours)
+        tiling = Tiling().for_context(get_entry(name).tile_context)
+        return lambda rgb: upscale_rgb(rgb, fast, scale, tiling=tiling, inference=ours)
     reference = Inference(precision="fp32", channels_last=False, prepack=False)
     plain = reference.prepare(load_model(name))
     if path == "reference fp32 plain tiles":

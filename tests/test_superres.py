@@ -6,16 +6,19 @@ import pytest
 from conftest import photo, psnr
 
 from enhance_ops.chain.superres import Inference, Tiling, run_network, tiles, upscale, upscale_alpha, upscale_rgb
+from enhance_ops.models.manifest import get_entry
 from enhance_ops.models.weights import load_model
 
 
 @pytest.mark.parametrize("name,scale", [("span-x2", 2), ("realesr-animevideov3-x4", 4)])
 def test_tiled_equals_untiled_for_light_models(name: str, scale: int) -> None:
+    """With the context the manifest gives them (12 px, against RRDBNet's 32)."""
     rgb = photo("chelsea", None)[60:156, 120:248]  # 96 x 128: several 48-px tiles
     model = load_model(name)
     whole = np.clip(run_network(model, rgb, Inference()), 0, 1)
-    tiled = upscale_rgb(rgb, model, scale, tiling=Tiling(tile=48, pad=16, overlap=16))
-    assert psnr(tiled, whole) >= 45
+    tiling = Tiling(tile=48, overlap=16).for_context(get_entry(name).tile_context)
+    assert tiling.pad == 12
+    assert psnr(upscale_rgb(rgb, model, scale, tiling=tiling), whole) >= 45
 
 
 def test_tiled_equals_untiled_for_rrdbnet() -> None:
@@ -26,13 +29,27 @@ def test_tiled_equals_untiled_for_rrdbnet() -> None:
     assert psnr(tiled, whole) >= 45
 
 
-def test_tiles_cover_the_image_with_the_requested_overlap() -> None:
+def test_tiles_cover_the_image_on_a_regular_grid_with_the_requested_overlap() -> None:
     spans = list(tiles(100, 130, Tiling(tile=48, pad=8, overlap=16)))
     covered = np.zeros((100, 130), int)
     for y0, y1, x0, x1 in spans:
-        assert y1 - y0 == 48 and x1 - x0 == 48
+        assert y0 % 32 == 0 and x0 % 32 == 0  # the pitch is tile - overlap: seam_score looks there
+        assert y1 - y0 == min(48, 100 - y0) and x1 - x0 == min(48, 130 - x0)
         covered[y0:y1, x0:x1] += 1
     assert covered.min() >= 1
+    # 130 px: tiles at 0, 32, 64, 96 (the last 34 px wide); pulling a full 48-px last tile back
+    # to 82 would have added a fifth tile that overlaps its neighbour almost wholly.
+    assert sorted({x0 for _, _, x0, _ in spans}) == [0, 32, 64, 96]
+    assert sorted({y0 for y0, _, _, _ in spans}) == [0, 32, 64]
+
+
+def test_each_model_gets_its_own_tile_context_unless_one_is_set() -> None:
+    from enhance_ops.chain.pipeline import Chain
+
+    chain = Chain("fidelity", ("superres.scale=8", "superres.models=[\"realesrgan-x4plus\", \"span-x2\"]"))
+    assert [t.pad for _, _, t in chain.sr_models] == [32, 12]
+    fixed = Chain("fidelity", tiling=Tiling(pad=20))
+    assert [t.pad for _, _, t in fixed.sr_models] == [20]
 
 
 def test_a_tile_smaller_than_the_image_edge_case() -> None:

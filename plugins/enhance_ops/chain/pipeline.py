@@ -112,7 +112,10 @@ class Chain:
         self.model_names = resolve_models(self.scale, sr["models"])
         self.inference = inference or superres.Inference(precision=self.settings["inference"]["precision"])
         self.tiling = tiling
-        self.sr_models = [(self.inference.prepare(load_model(n)), get_entry(n).scale) for n in self.model_names]
+        self.sr_models = [
+            (self.inference.prepare(load_model(n)), get_entry(n).scale, tiling.for_context(get_entry(n).tile_context))
+            for n in self.model_names
+        ]
         needs_ffdnet = self.settings["denoise"]["strength"] != "off"
         self.ffdnet = self.inference.prepare(load_model("ffdnet-color")) if needs_ffdnet else None
 
@@ -123,8 +126,8 @@ class Chain:
 
     def tile_count(self, width: int, height: int) -> int:
         count = 0
-        for _, scale in self.sr_models:
-            count += sum(1 for _ in superres.tiles(height, width, self.tiling))
+        for _, scale, tiling in self.sr_models:
+            count += sum(1 for _ in superres.tiles(height, width, tiling))
             width, height = width * scale, height * scale
         return count
 
@@ -237,8 +240,9 @@ class Chain:
             source = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], image.shape[2])
             details["reduced_input_to"] = list(size)
         out, started = source, time.perf_counter()
-        for model, scale in self.sr_models:
-            out = superres.upscale(out, model, scale, tiling=self.tiling, inference=self.inference, on_tile=on_tile)
+        for model, scale, tiling in self.sr_models:
+            out = superres.upscale(out, model, scale, tiling=tiling, inference=self.inference, on_tile=on_tile)
+        details["tile_context_px"] = [tiling.context for _, _, tiling in self.sr_models]
         details["network_s"] = round(time.perf_counter() - started, 4)  # the stage's parts, timed for bench/
         if sr["colour_guard"]:
             started = time.perf_counter()

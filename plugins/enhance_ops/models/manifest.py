@@ -47,6 +47,7 @@ class ModelEntry:
     licence: dict[str, str]
     upstream: str
     sha256: str
+    tile_context: int = 32  # input pixels of context a tile needs for tiled = untiled (measured per model)
 
     @property
     def path(self) -> Path:
@@ -74,6 +75,7 @@ def load_manifest() -> dict[str, ModelEntry]:
             licence=dict(item["licence"]),
             upstream=item["upstream"],
             sha256=item["sha256"],
+            tile_context=int(item.get("tile_context", ModelEntry.tile_context)),
         )
     return entries
 
