@@ -54,9 +54,9 @@ def test_enlarged_and_shrunk_rows_match_opencv_on_the_whole_image(scale: int) ->
     assert np.allclose(strips.shrink_rows(big, scale, 10, 20), back[10:20], atol=1e-6)
 
 
-def test_tile_weights_sum_to_one_when_the_last_tile_overlaps_more() -> None:
-    """A network that only enlarges (nearest) must come back exactly, whatever the overlaps."""
-    source = photo("chelsea", None)[50:150, 100:173]  # 100 x 73: last tiles overlap by more than 8
+def test_tile_weights_sum_to_one_with_a_short_last_tile() -> None:
+    """A network that only enlarges (nearest) must come back exactly, whatever the tiles' lengths."""
+    source = photo("chelsea", None)[50:150, 100:173]  # 100 x 73: the last tiles are 20 and 9 px long
     nearest = torch.nn.Upsample(scale_factor=2, mode="nearest")
     out = superres.upscale_rgb(source, nearest, 2, tiling=superres.Tiling(tile=24, pad=4, overlap=8))
     assert np.allclose(out, np.repeat(np.repeat(source, 2, 0), 2, 1), atol=2e-6)

@@ -169,7 +169,9 @@ class Chain:
             records.append(StageRecord(name, decision, time.perf_counter() - start, details))
 
         neutral = is_neutral(pixels)
+        start = time.perf_counter()
         source_summary, source_height = measures.summarise_input(pixels), pixels.shape[0]
+        measuring_s = time.perf_counter() - start
         image = pixels[..., :1].copy() if neutral else pixels
         del pixels
         if neutral:
@@ -222,8 +224,11 @@ class Chain:
         image, profile, details = postprocess.convert_colour_space(
             image, master.icc_profile, s["colour_space"]["target"], out=image)
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
+        start = time.perf_counter()
         metrics.update(measures.descriptive(source_summary, image))
         metrics["composite_score"] = measures.composite(metrics)
+        records.append(StageRecord("measures", "analysed: noise, sharpness, clipping, colourfulness in and out",
+                                   measuring_s + time.perf_counter() - start))
         return ChainResult(image, alpha, profile, effective_scale, analysis, records, metrics)
 
     def _superres(

@@ -39,21 +39,26 @@ def map_rows(
     *,
     margin: int,
     out: np.ndarray | None = None,
+    align: int = 1,
 ) -> np.ndarray:
     """``fn`` over strips of ``image``; ``out`` may be ``image`` itself (in place).
 
     ``fn`` takes rows with up to ``margin`` rows of context above and below, and the index
     of the first of them in ``image``, and returns as many rows. When writing in place, the
     context rows above a strip were already overwritten, so their original values are kept
-    aside before each strip is written.
+    aside before each strip is written. With ``align`` (which must divide ``margin``), every
+    window starts on a multiple of it: whole blocks of an enlargement, for work done at the
+    input's resolution.
     """
+    if margin % align:
+        raise ValueError(f"margin {margin} is not a multiple of align {align}")
     height = image.shape[0]
     in_place = out is image
     if out is None:
         out = np.empty_like(image)
     saved: np.ndarray | None = None  # original rows just above the next strip
     # a strip at least ``margin`` tall, so the rows kept aside are never already overwritten
-    for y0, y1 in spans(height, max(margin, strip_rows(image.shape[1]))):
+    for y0, y1 in spans(height, max(margin, strip_rows(image.shape[1], align=align))):
         top, bottom = max(0, y0 - margin), min(height, y1 + margin)
         window = image[top:bottom] if saved is None else np.concatenate([saved, image[y0:bottom]])
         result = fn(window, top)

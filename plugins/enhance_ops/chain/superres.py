@@ -226,24 +226,28 @@ def keep_input_colour(
 
     GAN upscalers shift colours and tint grey scans. Detail (high-frequency chroma, all luma)
     stays as the network made it; below ``sigma_in_px`` input pixels, chroma is the input's.
-    Done in row strips (``out=output`` works in place), the bicubic enlargement of the input
-    made strip by strip too.
+    The chroma error is low-frequency by definition, so it is measured and low-passed at the
+    input's resolution (the output's block means against the input; scale² fewer pixels to
+    blur than at the output's) and only the smooth correction is enlarged, bicubically. Done
+    in row strips on whole blocks (``out=output`` works in place).
     """
     if output.shape[2] == 1:
         return output
     scale = strips.integer_scale(source.shape, output.shape)
     if scale is None:
         raise ValueError(f"output {output.shape[:2]} is not a whole-number enlargement of {source.shape[:2]}")
-    sigma = sigma_in_px * scale
-    margin = int(np.ceil(4 * sigma)) + 2  # OpenCV's float Gaussian kernel reaches 4 sigma
+    width = source.shape[1]
+    # OpenCV's float Gaussian kernel reaches 4 sigma; bicubic reads two rows either side
+    margin = (int(np.ceil(4 * sigma_in_px)) + 3) * scale
 
     def guard(window: np.ndarray, top: int) -> np.ndarray:
-        # Chroma and blur are linear, so the low-pass chroma of output minus input is one blur
-        # of the chroma of their difference: one Gaussian pass, not two.
-        upsampled = strips.enlarge_rows(source, scale, top, top + window.shape[0])
-        difference = cv2.transform((window - upsampled).reshape(-1, 1, 3), _CHROMA).reshape(window.shape)
-        corrected = window - cv2.GaussianBlur(difference, (0, 0), sigma)
+        rows = window.shape[0] // scale
+        means = cv2.resize(window, (width, rows), interpolation=cv2.INTER_AREA).reshape(rows, width, 3)
+        means -= source[top // scale : top // scale + rows]
+        # chroma and blur are linear: the low-passed chroma of the difference is the correction
+        chroma = cv2.transform(means.reshape(-1, 1, 3), _CHROMA).reshape(means.shape)
+        error = cv2.GaussianBlur(chroma, (0, 0), sigma_in_px)
+        corrected = window - cv2.resize(error, (window.shape[1], window.shape[0]), interpolation=cv2.INTER_CUBIC)
         return np.clip(corrected, 0.0, 1.0, out=corrected)
 
-    return strips.map_rows(output, guard, margin=margin, out=out)
-
+    return strips.map_rows(output, guard, margin=margin, out=out, align=scale)
