@@ -52,6 +52,7 @@ bench: weights
 	$(BIN)/python bench/cpu_inference.py
 	$(BIN)/python bench/reference_paths.py
 	$(BIN)/python bench/chain_stages.py
+	$(BIN)/python bench/preset_throughput.py
 	$(BIN)/python bench/shard_overlap.py
 	$(BIN)/python bench/large_scan_memory.py
 	$(BIN)/python bench/large_scan_memory.py --shard 3 --megapixels 20 --presets fidelity
