@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .. import allocator
 from ..models.manifest import get_entry
 from ..models.weights import load_model
 from ..quality import measures
@@ -105,6 +106,7 @@ class Chain:
         tiling: superres.Tiling = superres.Tiling(),
         inference: superres.Inference | None = None,
     ) -> None:
+        allocator.keep_freed_memory()  # this process now works on large images: reuse their pages
         self.preset_name = preset
         self.settings = resolve_preset(preset, overrides)
         sr = self.settings["superres"]

@@ -1,0 +1,42 @@
+"""The allocator settings: a freed tile-sized array's pages are reused, not faulted in again."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from enhance_ops import allocator
+
+_FAULTS_ON_REUSE = """
+import resource, sys
+import numpy as np
+from enhance_ops import allocator
+if sys.argv[1] == "tuned":
+    assert allocator.keep_freed_memory()
+np.ones(20 << 18, np.float32)  # 20 MB, touched, freed
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+np.ones(20 << 18, np.float32)  # the same size again
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _faults(mode: str) -> int:
+    done = subprocess.run([sys.executable, "-c", _FAULTS_ON_REUSE, mode], capture_output=True, text=True, check=True)
+    return int(done.stdout.strip())
+
+
+def test_a_freed_tile_sized_array_is_reused_without_page_faults() -> None:
+    # glibc's defaults: fresh memory, faulted in page by page (5120 faults of 4 KiB, or
+    # about 500 where transparent huge pages back part of it)
+    assert _faults("default") >= 100
+    assert _faults("tuned") <= 5  # the freed pages, reused
+
+
+def test_glibc_variables_set_by_the_user_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    allocator.keep_freed_memory.cache_clear()
+    try:
+        assert allocator.keep_freed_memory() is False
+    finally:
+        allocator.keep_freed_memory.cache_clear()
