@@ -15,6 +15,7 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,17 @@ def save_results(name: str, report: object) -> Path:
     out = ROOT / "bench" / "results" / f"{name}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     return out
+
+
+def peak_rss_of(statements: str) -> int:
+    """Run ``statements`` in a fresh Python process (bench/ and plugins/ importable); its
+    memory high-water mark in bytes. VmHWM, not ru_maxrss: Linux carries ru_maxrss over
+    from the parent across fork and exec."""
+    code = (f"import sys; sys.path[:0] = {[str(ROOT / 'bench'), str(ROOT / 'plugins')]!r}\n{statements}\n"
+            "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+            "print(int(hwm.split()[1]) * 1024)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(done.stdout.strip().splitlines()[-1])
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -20,21 +20,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from cpu_inference import cpu_name, save_results
+from cpu_inference import cpu_name, peak_rss_of, save_results
 from skimage import data as skdata
 
 from enhance_ops.chain.pipeline import Chain, StageRecord
 from enhance_ops.chain.presets import scale_overrides
 from enhance_ops.chain.superres import tiles
 
-ROOT = Path(__file__).resolve().parents[1]
 # (label, preset, overrides, input sides): RRDBNet is about 20x the light models' cost, so it
 # gets the two smaller sizes only.
 CASES = [
@@ -91,9 +88,11 @@ def measure(reps: int) -> list[dict[str, object]]:
             "case": label, "models": list(chain.model_names), "input": f"{side}x{side}", "seconds": seconds,
             "output_mp_per_s": out_mp / seconds, "sr_network_share": share["SR network"],
             "largest_other_stage": other, "largest_other_share": share[other],
-            "tiles": chain.tile_count(side, side), "computed_pixels_per_input_pixel": computed_pixels(chain, side, side),
+            "tiles": chain.tile_count(side, side),
+            "computed_pixels_per_input_pixel": computed_pixels(chain, side, side),
         })
-        print(f"{label:18} {side:5}² {seconds:7.2f} s  {out_mp / seconds:5.2f} MP/s  network {share['SR network']:5.1%}  "
+        print(f"{label:18} {side:5}² {seconds:7.2f} s  {out_mp / seconds:5.2f} MP/s  "
+              f"network {share['SR network']:5.1%}  "
               f"next {other} {share[other]:5.1%}  {rows[-1]['tiles']:3} tiles  "
               f"{rows[-1]['computed_pixels_per_input_pixel']:.2f}x pixels", flush=True)
     return rows
@@ -111,14 +110,9 @@ def stage_parts(stages: list[StageRecord]) -> dict[str, float]:
 
 def peak_rss(label: str, side: int) -> int:
     """One run of the case in a fresh process; its VmHWM in bytes."""
-    code = (f"import sys; sys.path[:0] = {[str(ROOT / 'bench'), str(ROOT / 'plugins')]!r}\n"
-            "import preset_throughput as p\n"
-            f"label, preset, overrides, _ = next(c for c in p.CASES if c[0] == {label!r})\n"
-            f"p.Chain(preset, overrides).run(p.photo({side}))\n"
-            "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
-            "print(int(hwm.split()[1]) * 1024)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(done.stdout.strip().splitlines()[-1])
+    return peak_rss_of("import preset_throughput as p\n"
+                       f"label, preset, overrides, _ = next(c for c in p.CASES if c[0] == {label!r})\n"
+                       f"p.Chain(preset, overrides).run(p.photo({side}))")
 
 
 def main() -> int:

@@ -25,22 +25,19 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
-from cpu_inference import cpu_name, psnr, save_results
+from cpu_inference import cpu_name, peak_rss_of, psnr, save_results
 from skimage import data as skdata
 
 from enhance_ops.chain.superres import Inference, Tiling, run_network, upscale_rgb
 from enhance_ops.models.manifest import get_entry
 from enhance_ops.models.weights import load_model
 
-ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["realesrgan-x4plus", "realesr-animevideov3-x4", "span-x2", "span-x4"]
 PATHS = ["reference fp32 whole", "reference fp32 plain tiles", "ncnn", "ours"]
 MIN_SECONDS, MAX_ROUNDS = 20.0, 25  # small inputs get more rounds: their medians are noisier
@@ -140,14 +137,7 @@ def measure(models: list[str], sizes: list[int], reps: int) -> list[dict[str, ob
 
 def peak_rss(name: str, path: str, size: int) -> int:
     """The path's memory high-water mark in a process of its own, in bytes."""
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
-    code = (f"import sys; sys.path[:0] = {[str(ROOT / 'bench'), str(ROOT / 'plugins')]!r}\n"
-            "import reference_paths as r\n"
-            f"r.runner({name!r}, {path!r})(r.photo({size}))\n"
-            "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
-            "print(int(hwm.split()[1]) * 1024)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(done.stdout.strip().splitlines()[-1])
+    return peak_rss_of(f"import reference_paths as r\nr.runner({name!r}, {path!r})(r.photo({size}))")
 
 
 def main() -> int:
