@@ -30,7 +30,7 @@ from skimage import data as skdata
 
 from enhance_ops.chain.pipeline import Chain, StageRecord
 from enhance_ops.chain.presets import scale_overrides
-from enhance_ops.chain.superres import tiles
+from enhance_ops.chain.superres import tiles, with_context
 
 # (label, preset, overrides, input sides): RRDBNet is about 20x the light models' cost, so it
 # gets the two smaller sizes only.
@@ -57,8 +57,9 @@ def computed_pixels(chain: Chain, height: int, width: int) -> float:
     total = 0
     for _, scale, tiling in chain.sr_models:
         for y0, y1, x0, x1 in tiles(height, width, tiling):
-            c = tiling.context
-            total += (min(height, y1 + c) - max(0, y0 - c)) * (min(width, x1 + c) - max(0, x0 - c))
+            cy0, cy1 = with_context(y0, y1, height, tiling.context)
+            cx0, cx1 = with_context(x0, x1, width, tiling.context)
+            total += (cy1 - cy0) * (cx1 - cx0)
         height, width = height * scale, width * scale
     return total / (height * width / chain.scale**2)
 

@@ -37,8 +37,8 @@ def test_tiles_cover_the_image_on_a_regular_grid_with_the_requested_overlap() ->
         assert y1 - y0 == min(48, 100 - y0) and x1 - x0 == min(48, 130 - x0)
         covered[y0:y1, x0:x1] += 1
     assert covered.min() >= 1
-    # 130 px: tiles at 0, 32, 64, 96 (the last 34 px wide); pulling a full 48-px last tile back
-    # to 82 would have added a fifth tile that overlaps its neighbour almost wholly.
+    # 130 px: tiles at 0, 32, 64, 96 (the last 34 px wide), not a full 48-px last tile pulled
+    # back to 82, where it would overlap its neighbour by 30 px instead of 16.
     assert sorted({x0 for _, _, x0, _ in spans}) == [0, 32, 64, 96]
     assert sorted({y0 for y0, _, _, _ in spans}) == [0, 32, 64]
 

@@ -125,6 +125,11 @@ def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(start, min(start + tile, length)) for start in range(0, max(1, length - overlap), tile - overlap)]
 
 
+def with_context(start: int, end: int, length: int, context: int) -> tuple[int, int]:
+    """A tile's span widened by ``context`` pixels each side, within the image: what the network sees."""
+    return max(0, start - context), min(length, end + context)
+
+
 def _ramp(length: int, fade_start: int, fade_end: int) -> np.ndarray:
     """Weights 1 inside, fading linearly to ~0 over ``fade_start``/``fade_end`` pixels at the ends."""
     w = np.ones(length, dtype=np.float32)
@@ -177,8 +182,8 @@ def upscale_rgb(
     (y_ramps, y_total), (x_ramps, x_total) = _weight_profile(y_spans, scale, fade), _weight_profile(x_spans, scale, fade)
     for (y0, y1), wy in zip(y_spans, y_ramps):
         for (x0, x1), wx in zip(x_spans, x_ramps):
-            cy0, cy1 = max(0, y0 - tiling.context), min(height, y1 + tiling.context)
-            cx0, cx1 = max(0, x0 - tiling.context), min(width, x1 + tiling.context)
+            cy0, cy1 = with_context(y0, y1, height, tiling.context)
+            cx0, cx1 = with_context(x0, x1, width, tiling.context)
             result = run_network(model, rgb[cy0:cy1, cx0:cx1], inference)
             core = result[(y0 - cy0) * scale : (y1 - cy0) * scale, (x0 - cx0) * scale : (x1 - cx0) * scale]
             if grey:
@@ -247,7 +252,8 @@ def keep_input_colour(
         # chroma and blur are linear: the low-passed chroma of the difference is the correction
         chroma = cv2.transform(means.reshape(-1, 1, 3), _CHROMA).reshape(means.shape)
         error = cv2.GaussianBlur(chroma, (0, 0), sigma_in_px)
-        corrected = window - cv2.resize(error, (window.shape[1], window.shape[0]), interpolation=cv2.INTER_CUBIC)
+        corrected = cv2.resize(error, (window.shape[1], window.shape[0]), interpolation=cv2.INTER_CUBIC)
+        np.subtract(window, corrected, out=corrected)  # into the enlarged correction: no second strip-sized array
         return np.clip(corrected, 0.0, 1.0, out=corrected)
 
     return strips.map_rows(output, guard, margin=margin, out=out, align=scale)
