@@ -4,7 +4,7 @@ Tiled SR and the strip-wise stages allocate and free arrays of 1-60 MB over and 
 tile's network output, each strip's temporaries. With glibc's defaults such arrays end up
 mmapped, or the heap is trimmed once they are freed, so every tile and every strip gets
 fresh pages that the kernel zeroes and maps on first touch. On the VM the benchmarks ran on
-that was a fifth of a 1024² image's time at x4 (docs/benchmarks.md). Keeping them in the
+that was 15-19 % of a 1024² image's time at x4 (docs/benchmarks.md). Keeping them in the
 heap lets the next tile reuse the same pages; arrays above ``mmap_threshold`` (an output
 image, hundreds of MB) are still mapped apart and go back to the system when freed.
 """
