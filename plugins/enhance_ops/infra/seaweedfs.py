@@ -85,26 +85,32 @@ def weed_binary() -> str:
     return found
 
 
-def _free_port_pair() -> int:
-    """A free TCP port p on 127.0.0.1 whose gRPC partner p + 10000 is free too."""
-    for _ in range(200):
+def _free_port_pairs(count: int) -> list[int]:
+    """``count`` free TCP ports p on 127.0.0.1 whose gRPC partners p + 10000 are free too, no
+    port of one pair being a port of another (weed refuses a port that is another's gRPC port)."""
+    taken: set[int] = set()
+    ports: list[int] = []
+    for _ in range(200 * count):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if port + 10000 > 65535:
+        if port + 10000 > 65535 or {port, port + 10000} & taken:
             continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port + 10000))
             except OSError:
                 continue
-        return port
-    raise RuntimeError("no free port pair found on 127.0.0.1")
+        ports.append(port)
+        taken |= {port, port + 10000}
+        if len(ports) == count:
+            return ports
+    raise RuntimeError("no free port pairs found on 127.0.0.1")
 
 
 def start(data_dir: Path, *, access_key: str, secret_key: str, timeout: float = 60.0) -> S3Server:
     data_dir.mkdir(parents=True, exist_ok=True)
-    s3, master, volume, filer = (_free_port_pair() for _ in range(4))
+    s3, master, volume, filer = _free_port_pairs(4)
     args = [
         weed_binary(), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
