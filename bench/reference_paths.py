@@ -7,8 +7,8 @@ Paths, for each model and input size:
   blending (its `--tile 128` mode);
 - ncnn: the original `.param/.bin` files in the ncnn CPU runtime, its default options;
 - ours: the chain's path (precision `auto`: bf16 weights with oneDNN-packed convolutions on
-  CPUs with native bf16; channels_last; 256-px tiles with 32 px of context and 16 px
-  cross-faded overlap).
+  CPUs with native bf16; channels_last; 256-px tiles with each model's context and
+  cross-fade from the manifest: 32 and 16 px for RRDBNet, 12 and none for the light models).
 
 Every repetition runs every path once (interleaved), so other load on the machine affects them
 alike, with a short pause before each path (ncnn's OpenMP threads spin for 20 ms after a call
@@ -94,7 +94,7 @@ def runner(name: str, path: str) -> Runner:
     if path == "ours":
         ours = Inference(precision="auto")
         fast = ours.prepare(load_model(name))
-        tiling = Tiling().for_context(get_entry(name).tile_context)
+        tiling = Tiling().for_model(get_entry(name))
         return lambda rgb: upscale_rgb(rgb, fast, scale, tiling=tiling, inference=ours)
     reference = Inference(precision="fp32", channels_last=False, prepack=False)
     plain = reference.prepare(load_model(name))

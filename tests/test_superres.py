@@ -12,12 +12,12 @@ from enhance_ops.models.weights import load_model
 
 @pytest.mark.parametrize("name,scale", [("span-x2", 2), ("realesr-animevideov3-x4", 4)])
 def test_tiled_equals_untiled_for_light_models(name: str, scale: int) -> None:
-    """With the context the manifest gives them (12 px, against RRDBNet's 32)."""
+    """With the context the manifest gives them (12 px, against RRDBNet's 32) and no cross-fade."""
     rgb = photo("chelsea", None)[60:156, 120:248]  # 96 x 128: several 48-px tiles
     model = load_model(name)
     whole = np.clip(run_network(model, rgb, Inference()), 0, 1)
-    tiling = Tiling(tile=48, overlap=16).for_context(get_entry(name).tile_context)
-    assert tiling.pad == 12
+    tiling = Tiling(tile=48).for_model(get_entry(name))
+    assert (tiling.pad, tiling.overlap) == (12, 0)
     assert psnr(upscale_rgb(rgb, model, scale, tiling=tiling), whole) >= 45
 
 
@@ -43,13 +43,14 @@ def test_tiles_cover_the_image_on_a_regular_grid_with_the_requested_overlap() ->
     assert sorted({y0 for y0, _, _, _ in spans}) == [0, 32, 64]
 
 
-def test_each_model_gets_its_own_tile_context_unless_one_is_set() -> None:
+def test_each_model_gets_its_own_tile_context_and_overlap_unless_set() -> None:
     from enhance_ops.chain.pipeline import Chain
 
     chain = Chain("fidelity", ("superres.scale=8", "superres.models=[\"realesrgan-x4plus\", \"span-x2\"]"))
-    assert [t.pad for _, _, t in chain.sr_models] == [32, 12]
-    fixed = Chain("fidelity", tiling=Tiling(pad=20))
-    assert [t.pad for _, _, t in fixed.sr_models] == [20]
+    assert [(t.pad, t.overlap) for _, _, t in chain.sr_models] == [(32, 16), (12, 0)]
+    fixed = Chain("fidelity", tiling=Tiling(pad=20, overlap=8))
+    assert [(t.pad, t.overlap) for _, _, t in fixed.sr_models] == [(20, 8)]
+    assert Chain("fidelity", tiling=Tiling(pad=20)).sr_models[0][2].overlap == 0
 
 
 def test_a_tile_smaller_than_the_image_edge_case() -> None:

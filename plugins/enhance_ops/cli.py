@@ -238,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("--tile", type=int, default=Tiling.tile, help="tile size in input pixels")
     enh.add_argument("--pad", type=int, default=Tiling.pad,
                      help="context margin around each tile (default: each model's own, from the manifest)")
-    enh.add_argument("--overlap", type=int, default=Tiling.overlap, help="cross-faded overlap between tiles")
+    enh.add_argument("--overlap", type=int, default=Tiling.overlap,
+                     help="cross-faded overlap between tiles (default: each model's own, from the manifest)")
     enh.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     enh.add_argument(
         "--precision", choices=("auto", "fp32", "bf16", "fp16"),

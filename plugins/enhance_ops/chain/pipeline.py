@@ -115,7 +115,7 @@ class Chain:
         self.inference = inference or superres.Inference(precision=self.settings["inference"]["precision"])
         self.tiling = tiling
         self.sr_models = [
-            (self.inference.prepare(load_model(n)), get_entry(n).scale, tiling.for_context(get_entry(n).tile_context))
+            (self.inference.prepare(load_model(n)), get_entry(n).scale, tiling.for_model(get_entry(n)))
             for n in self.model_names
         ]
         needs_ffdnet = self.settings["denoise"]["strength"] != "off"
@@ -250,13 +250,15 @@ class Chain:
         for model, scale, tiling in self.sr_models:
             out = superres.upscale(out, model, scale, tiling=tiling, inference=self.inference, on_tile=on_tile)
         details["tile_context_px"] = [tiling.context for _, _, tiling in self.sr_models]
+        details["tile_overlap_px"] = [tiling.cross_fade for _, _, tiling in self.sr_models]
         details["network_s"] = round(time.perf_counter() - started, 4)  # the stage's parts, timed for bench/
         if sr["colour_guard"]:
             started = time.perf_counter()
             superres.keep_input_colour(out, source, out=out)
             details["colour_guard"] = True
             details["colour_guard_s"] = round(time.perf_counter() - started, 4)
-        stride = (self.tiling.tile - self.tiling.overlap) * self.sr_models[0][1]  # the first model's tile grid
+        _, first_scale, first_tiling = self.sr_models[0]
+        stride = (first_tiling.tile - first_tiling.cross_fade) * first_scale  # the first model's tile grid
         started = time.perf_counter()
         details["metrics"] = measures.sr_integrity(source, out, tile_stride=stride, bit_depth=bit_depth)
         details["integrity_checks_s"] = round(time.perf_counter() - started, 4)

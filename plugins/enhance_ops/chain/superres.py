@@ -3,7 +3,10 @@
 Only one tile (plus its context margin) is on the device at a time, so device memory is
 bounded by the tile size, not the image size. Each tile is run with ``pad`` pixels of real
 context around it; neighbouring tiles overlap by ``overlap`` pixels and are cross-faded
-with linear ramps, which removes the small differences left at tile borders.
+with linear ramps, which removes the small differences left at tile borders. Both come per
+model from the manifest: a light model's 12 px of context already make its tiles agree with
+the whole image to 70-90 dB, so it needs no cross-fade; RRDBNet's do not (55-60 dB at 32 px)
+and get 16 px of it.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import torch
 from torch import nn
 
 from ..models import onednn
+from ..models.manifest import ModelEntry
 from . import strips
 from .colour_math import LUMA
 
@@ -81,28 +85,39 @@ def _dtype_of(model: nn.Module) -> torch.dtype:
     return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
 
 
-SAFE_CONTEXT = 32  # RRDBNet needs ~32 px of context for tiled = untiled to ~55 dB; lighter models far less
+# for a Tiling used without a model's entry: what the costliest model (RRDBNet) needs
+SAFE_CONTEXT = 32  # px of context: tiled = untiled to ~55 dB; lighter models far less
+SAFE_OVERLAP = 16  # px cross-faded
 
 
 @dataclass(frozen=True)
 class Tiling:
-    """``pad`` None: each model's own ``tile_context`` from the manifest (see ``for_context``)."""
+    """``pad`` or ``overlap`` None: each model's own ``tile_context`` or ``tile_overlap`` from
+    the manifest (see ``for_model``)."""
 
     tile: int = 256
     pad: int | None = None
-    overlap: int = 16
+    overlap: int | None = None
 
     def __post_init__(self) -> None:
-        if self.tile < 16 or self.overlap < 0 or (self.pad is not None and self.pad < 0) or self.overlap >= self.tile:
+        if self.tile < 16 or any(v is not None and v < 0 for v in (self.pad, self.overlap)) or self.cross_fade >= self.tile:
             raise ValueError(f"invalid tiling {self}: need tile >= 16, pad >= 0 and 0 <= overlap < tile")
 
-    def for_context(self, context: int) -> Tiling:
-        """This tiling with a model's context as its pad, unless a pad was set explicitly."""
-        return self if self.pad is not None else replace(self, pad=context)
+    def for_model(self, entry: ModelEntry) -> Tiling:
+        """This tiling with the model's context and overlap where none was set explicitly."""
+        return replace(
+            self,
+            pad=entry.tile_context if self.pad is None else self.pad,
+            overlap=entry.tile_overlap if self.overlap is None else self.overlap,
+        )
 
     @property
     def context(self) -> int:
         return SAFE_CONTEXT if self.pad is None else self.pad
+
+    @property
+    def cross_fade(self) -> int:
+        return SAFE_OVERLAP if self.overlap is None else self.overlap
 
 
 def run_network(model: nn.Module, rgb: np.ndarray, inference: Inference) -> np.ndarray:
@@ -143,8 +158,8 @@ def _ramp(length: int, fade_start: int, fade_end: int) -> np.ndarray:
 
 
 def tiles(height: int, width: int, tiling: Tiling) -> Iterator[tuple[int, int, int, int]]:
-    for y0, y1 in _spans(height, tiling.tile, tiling.overlap):
-        for x0, x1 in _spans(width, tiling.tile, tiling.overlap):
+    for y0, y1 in _spans(height, tiling.tile, tiling.cross_fade):
+        for x0, x1 in _spans(width, tiling.tile, tiling.cross_fade):
             yield y0, y1, x0, x1
 
 
@@ -177,8 +192,8 @@ def upscale_rgb(
     """
     height, width = rgb.shape[:2]
     out = np.zeros((height * scale, width * scale, 1 if grey else 3), dtype=np.float32)
-    y_spans, x_spans = _spans(height, tiling.tile, tiling.overlap), _spans(width, tiling.tile, tiling.overlap)
-    fade = tiling.overlap * scale
+    y_spans, x_spans = _spans(height, tiling.tile, tiling.cross_fade), _spans(width, tiling.tile, tiling.cross_fade)
+    fade = tiling.cross_fade * scale
     (y_ramps, y_total), (x_ramps, x_total) = _weight_profile(y_spans, scale, fade), _weight_profile(x_spans, scale, fade)
     for (y0, y1), wy in zip(y_spans, y_ramps):
         for (x0, x1), wx in zip(x_spans, x_ramps):

@@ -48,6 +48,7 @@ class ModelEntry:
     upstream: str
     sha256: str
     tile_context: int = 32  # input pixels of context a tile needs for tiled = untiled (measured per model)
+    tile_overlap: int = 16  # input pixels neighbouring tiles cross-fade over (0: the context suffices)
 
     @property
     def path(self) -> Path:
@@ -76,6 +77,7 @@ def load_manifest() -> dict[str, ModelEntry]:
             upstream=item["upstream"],
             sha256=item["sha256"],
             tile_context=int(item.get("tile_context", ModelEntry.tile_context)),
+            tile_overlap=int(item.get("tile_overlap", ModelEntry.tile_overlap)),
         )
     return entries
 
