@@ -54,6 +54,7 @@ bench: weights
 	$(BIN)/python bench/chain_stages.py
 	$(BIN)/python bench/preset_throughput.py
 	$(BIN)/python bench/shard_overlap.py
+	$(BIN)/python bench/shard_overlap.py --side 256
 	$(BIN)/python bench/large_scan_memory.py
 	$(BIN)/python bench/large_scan_memory.py --shard 3 --megapixels 20 --presets fidelity
 	$(BIN)/python bench/fading_benchmark.py

@@ -8,7 +8,7 @@ wall time outside each; the superres stage also holds the colour guard and the o
 integrity measures, so the SR networks' own time (``network_s`` in the stage record) is
 reported apart.
 
-    .venv/bin/python bench/shard_overlap.py [--images 64] [--side 96]
+    .venv/bin/python bench/shard_overlap.py [--images 64] [--side 96]   # writes bench/results/shard_overlap_<side>.json
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def main() -> int:
     args = parser.parse_args()
     report = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__},
               "results": measure(args.images, args.side)}
-    out = save_results("shard_overlap", report)
+    out = save_results(f"shard_overlap_{args.side}", report)
     print(f"written to {out}")
     return 0
 

@@ -85,9 +85,10 @@ def _dtype_of(model: nn.Module) -> torch.dtype:
     return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
 
 
-# for a Tiling used without a model's entry: what the costliest model (RRDBNet) needs
-SAFE_CONTEXT = 32  # px of context: tiled = untiled to ~55 dB; lighter models far less
-SAFE_OVERLAP = 16  # px cross-faded
+# for a Tiling used without a model's entry: the manifest's defaults, what the costliest
+# model (RRDBNet) needs: 32 px of context (tiled = untiled to ~55 dB) and 16 px cross-faded
+SAFE_CONTEXT = ModelEntry.tile_context
+SAFE_OVERLAP = ModelEntry.tile_overlap
 
 
 @dataclass(frozen=True)
