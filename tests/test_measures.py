@@ -6,6 +6,7 @@ import pytest
 from conftest import photo, shrink
 
 from enhance_ops.chain.superres import Inference, Tiling, run_network, upscale_rgb
+from enhance_ops.models.manifest import get_entry
 from enhance_ops.models.weights import load_model
 from enhance_ops.quality import measures as ms
 
@@ -37,6 +38,16 @@ def test_naive_tiling_seams_are_detected_and_blended_tiles_are_not() -> None:
     assert ms.seam_score(naive, 24 * 4) > 6
     assert ms.sr_integrity(source, naive, tile_stride=96)["artefact_score"] > 0.05
     assert ms.sr_integrity(source, blended, tile_stride=64)["artefact_score"] < 0.05
+
+
+def test_light_model_tiles_without_cross_fade_leave_no_seams() -> None:
+    """The manifest gives the light models 12 px of context and no cross-fade: hard tile
+    borders that the seam measure must not see, where context-free tiles do show."""
+    source = photo("coffee", None)[100:196, 150:246]
+    model = load_model("realesr-animevideov3-x4")
+    tiling = Tiling(24).for_model(get_entry("realesr-animevideov3-x4"))
+    assert tiling.overlap == 0
+    assert ms.seam_score(upscale_rgb(source, model, 4, tiling=tiling), 24 * 4) < 2
 
 
 def test_ringing_counts_as_halo(span_case: tuple[np.ndarray, np.ndarray]) -> None:
