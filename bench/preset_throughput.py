@@ -8,6 +8,10 @@ is the network's input over all tiles, context included, per input pixel: the ti
 overhead. Peak RSS is each preset's high-water mark at its largest size, in a process of
 its own.
 
+*PSNR vs fp32* compares the output with the same chain (same tiles) run once with its
+networks in the reference path, torch fp32 eager without channels_last or packing: what
+the precision and layout cost in fidelity.
+
 *Largest other* is the stage, or part of the superres stage, that takes most of the time
 after the network (the issue's target: none over 15 % at x4).
 
@@ -30,7 +34,8 @@ from skimage import data as skdata
 
 from enhance_ops.chain.pipeline import Chain, StageRecord
 from enhance_ops.chain.presets import scale_overrides
-from enhance_ops.chain.superres import tiles, with_context
+from enhance_ops.chain.superres import Inference, tiles, with_context
+from enhance_ops.quality.metrics import psnr
 
 # (label, preset, overrides, input sides): RRDBNet is about 20x the light models' cost, so it
 # gets the two smaller sizes only.
@@ -70,16 +75,20 @@ def measure(reps: int) -> list[dict[str, object]]:
     images = {side: photo(side) for _, side in runs}
     times: dict[tuple[str, int], list[float]] = {run: [] for run in runs}
     parts: dict[tuple[str, int], list[dict[str, float]]] = {run: [] for run in runs}
+    outputs = {}
     for label, side in runs:  # warm-up: first-touch memory, oneDNN primitives per tile shape
-        chains[label].run(images[side])
+        outputs[(label, side)] = chains[label].run(images[side]).pixels
     for _ in range(reps):
         for label, side in runs:
             start = time.perf_counter()
             result = chains[label].run(images[side])
             times[(label, side)].append(time.perf_counter() - start)
             parts[(label, side)].append(stage_parts(result.stages))
+    reference = Inference(precision="fp32", channels_last=False, prepack=False)
     rows = []
     for label, side in runs:
+        preset, overrides = next((c[1], c[2]) for c in CASES if c[0] == label)
+        fp32 = Chain(preset, overrides, inference=reference).run(images[side]).pixels
         seconds = statistics.median(times[(label, side)])
         share = {k: statistics.median(p[k] for p in parts[(label, side)]) / seconds for k in parts[(label, side)][0]}
         other = max((k for k in share if k != "SR network"), key=share.__getitem__)
@@ -91,11 +100,13 @@ def measure(reps: int) -> list[dict[str, object]]:
             "largest_other_stage": other, "largest_other_share": share[other],
             "tiles": chain.tile_count(side, side),
             "computed_pixels_per_input_pixel": computed_pixels(chain, side, side),
+            "psnr_vs_fp32_db": psnr(outputs[(label, side)], fp32),
         })
         print(f"{label:18} {side:5}² {seconds:7.2f} s  {out_mp / seconds:5.2f} MP/s  "
               f"network {share['SR network']:5.1%}  "
               f"next {other} {share[other]:5.1%}  {rows[-1]['tiles']:3} tiles  "
-              f"{rows[-1]['computed_pixels_per_input_pixel']:.2f}x pixels", flush=True)
+              f"{rows[-1]['computed_pixels_per_input_pixel']:.2f}x pixels  "
+              f"{rows[-1]['psnr_vs_fp32_db']:.1f} dB vs fp32", flush=True)
     return rows
 
 
