@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Date, DateTime, String, create_engine, delete, select
+from sqlalchemy import Date, DateTime, Engine, String, create_engine, delete, inspect, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -49,10 +50,21 @@ def default_url() -> str:
     return os.environ.get("ENHANCE_CATALOG_URL") or f"sqlite:///{home / 'enhance_catalog.db'}"
 
 
+def _create_schema(engine: Engine) -> None:
+    """The first runs on a fresh catalog (two workers' discover tasks at once) may both find
+    the table missing; once one has created it, PostgreSQL refuses the other's CREATE TABLE
+    (a unique violation in pg_type). That one only needed the table to exist."""
+    try:
+        Base.metadata.create_all(engine)
+    except DBAPIError:
+        if not inspect(engine).has_table(Processed.__tablename__):
+            raise
+
+
 class Catalog:
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
-        Base.metadata.create_all(self.engine)
+        _create_schema(self.engine)
 
     def known_sources(self, prefix: str) -> set[tuple[str, str | None]]:
         """(key, ETag) pairs under ``prefix`` already processed: discovery skips these unread."""
