@@ -70,7 +70,8 @@ def computed_pixels(chain: Chain, height: int, width: int) -> float:
 
 
 def measure(reps: int) -> list[dict[str, object]]:
-    chains = {label: Chain(preset, overrides) for label, preset, overrides, _ in CASES}
+    presets = {label: (preset, overrides) for label, preset, overrides, _ in CASES}
+    chains = {label: Chain(*presets[label]) for label in presets}
     runs = [(label, side) for label, _, _, sides in CASES for side in sides]
     images = {side: photo(side) for _, side in runs}
     times: dict[tuple[str, int], list[float]] = {run: [] for run in runs}
@@ -85,10 +86,10 @@ def measure(reps: int) -> list[dict[str, object]]:
             times[(label, side)].append(time.perf_counter() - start)
             parts[(label, side)].append(stage_parts(result.stages))
     reference = Inference(precision="fp32", channels_last=False, prepack=False)
+    fp32_chains = {label: Chain(*presets[label], inference=reference) for label in presets}
     rows = []
     for label, side in runs:
-        preset, overrides = next((c[1], c[2]) for c in CASES if c[0] == label)
-        fp32 = Chain(preset, overrides, inference=reference).run(images[side]).pixels
+        fp32 = fp32_chains[label].run(images[side]).pixels
         seconds = statistics.median(times[(label, side)])
         share = {k: statistics.median(p[k] for p in parts[(label, side)]) / seconds for k in parts[(label, side)][0]}
         other = max((k for k in share if k != "SR network"), key=share.__getitem__)

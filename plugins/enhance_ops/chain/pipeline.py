@@ -258,7 +258,7 @@ class Chain:
             details["colour_guard"] = True
             details["colour_guard_s"] = round(time.perf_counter() - started, 4)
         _, first_scale, first_tiling = self.sr_models[0]
-        stride = (first_tiling.tile - first_tiling.cross_fade) * first_scale  # the first model's tile grid
+        stride = first_tiling.pitch * first_scale  # the first model's tile grid, in output pixels
         started = time.perf_counter()
         details["metrics"] = measures.sr_integrity(source, out, tile_stride=stride, bit_depth=bit_depth)
         details["integrity_checks_s"] = round(time.perf_counter() - started, 4)

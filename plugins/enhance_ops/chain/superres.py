@@ -120,6 +120,11 @@ class Tiling:
     def cross_fade(self) -> int:
         return SAFE_OVERLAP if self.overlap is None else self.overlap
 
+    @property
+    def pitch(self) -> int:
+        """Input pixels from one tile's start to the next's."""
+        return self.tile - self.cross_fade
+
 
 def run_network(model: nn.Module, rgb: np.ndarray, inference: Inference) -> np.ndarray:
     """One (h, w, 3) float32 patch through ``model``; returns (h*s, w*s, 3) float32."""
@@ -132,13 +137,14 @@ def run_network(model: nn.Module, rgb: np.ndarray, inference: Inference) -> np.n
     return y[0].float().permute(1, 2, 0).cpu().numpy()
 
 
-def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """Tiles on a regular pitch (``tile - overlap``) from 0; the last one ends at the image's
+def _spans(length: int, tiling: Tiling) -> list[tuple[int, int]]:
+    """Tiles on a regular pitch (``tiling.pitch``) from 0; the last one ends at the image's
     edge and may be shorter. Pulling a full-length last tile back inside the image instead
     would make it overlap its neighbour almost wholly: at 512 px in 256-px tiles that is a
     third 256-px tile where a 32-px one suffices, and with the context around each tile
     the network then computes 1.8x the pixels."""
-    return [(start, min(start + tile, length)) for start in range(0, max(1, length - overlap), tile - overlap)]
+    stop = max(1, length - tiling.cross_fade)  # a tile starting later would hold only its neighbour's pixels
+    return [(start, min(start + tiling.tile, length)) for start in range(0, stop, tiling.pitch)]
 
 
 def with_context(start: int, end: int, length: int, context: int) -> tuple[int, int]:
@@ -159,8 +165,8 @@ def _ramp(length: int, fade_start: int, fade_end: int) -> np.ndarray:
 
 
 def tiles(height: int, width: int, tiling: Tiling) -> Iterator[tuple[int, int, int, int]]:
-    for y0, y1 in _spans(height, tiling.tile, tiling.cross_fade):
-        for x0, x1 in _spans(width, tiling.tile, tiling.cross_fade):
+    for y0, y1 in _spans(height, tiling):
+        for x0, x1 in _spans(width, tiling):
             yield y0, y1, x0, x1
 
 
@@ -193,7 +199,7 @@ def upscale_rgb(
     """
     height, width = rgb.shape[:2]
     out = np.zeros((height * scale, width * scale, 1 if grey else 3), dtype=np.float32)
-    y_spans, x_spans = _spans(height, tiling.tile, tiling.cross_fade), _spans(width, tiling.tile, tiling.cross_fade)
+    y_spans, x_spans = _spans(height, tiling), _spans(width, tiling)
     fade = tiling.cross_fade * scale
     (y_ramps, y_total), (x_ramps, x_total) = _weight_profile(y_spans, scale, fade), _weight_profile(x_spans, scale, fade)
     for (y0, y1), wy in zip(y_spans, y_ramps):
