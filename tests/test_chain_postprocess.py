@@ -106,3 +106,13 @@ def test_non_matrix_profiles_are_left_alone() -> None:
     rgb = photo("coffee")[:16, :16]
     out, profile, record = convert_colour_space(rgb, lab_profile, "sRGB")
     assert out is rgb and profile == lab_profile and record["decision"].startswith("skipped")
+
+
+def test_luma_is_the_rec709_weighted_sum_in_the_input_precision() -> None:
+    image = photo("astronaut", 96)
+    weights = np.array([0.2126, 0.7152, 0.0722])
+    for rgb in (image, image.astype(np.float64), image[::-1, 5:]):
+        y = luma(rgb)
+        assert y.shape == rgb.shape[:2] and y.dtype == rgb.dtype
+        np.testing.assert_allclose(y, rgb.astype(np.float64) @ weights, rtol=0, atol=2e-7)
+    assert luma(image[..., :1]).shape == (96, 96) and luma(image[:0]).shape == (0, 96)
