@@ -20,6 +20,7 @@ import numpy as np
 
 from . import strips
 from .colour_math import LUMA, lab_to_srgb, luma, srgb_to_lab
+from .quantiles import percentiles
 
 Record = dict[str, Any]
 MEASURED_PIXELS = 4_000_000  # fading is measured on at most this many pixels (an even subsample)
@@ -42,7 +43,7 @@ class FadingSigns:
 
 def _extremes(image: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     y = luma(image)
-    lo, hi = np.quantile(y, [fraction, 1 - fraction])
+    lo, hi = percentiles(y, [100 * fraction, 100 * (1 - fraction)])
     return image[y <= lo].mean(axis=0), image[y >= hi].mean(axis=0)
 
 
@@ -54,7 +55,7 @@ def fading_signs(image: np.ndarray, fraction: float = 0.002) -> FadingSigns:
         black_luma=float(black @ LUMA),
         range_luma=float((white - black) @ LUMA),
         stain_chroma=float(np.hypot(black_lab[1], black_lab[2])),
-        chroma_p95=float(np.percentile(np.hypot(lab[..., 1], lab[..., 2]), 95)),
+        chroma_p95=float(percentiles(np.hypot(lab[..., 1], lab[..., 2]), [95])[0]),
     )
 
 
@@ -109,7 +110,7 @@ def plan_restoration(
     joint = float(span @ LUMA)
     gains = np.power(1 / span, cast_weight) * (1 / joint) ** (1 - cast_weight)
     stretched = srgb_to_lab(np.clip((measured - black) * gains, 0.0, 1.0))
-    chroma_p95 = float(np.percentile(np.hypot(stretched[..., 1], stretched[..., 2]), 95))
+    chroma_p95 = float(percentiles(np.hypot(stretched[..., 1], stretched[..., 2]), [95])[0])
     gain = float(np.clip(chroma_target / max(chroma_p95, 1e-3), 1.0, max_chroma_gain))
     return FadeCorrection(black.astype(np.float32), gains.astype(np.float32), gain), {
         **record,

@@ -18,6 +18,7 @@ from torch import nn
 
 from . import strips
 from .colour_math import luma
+from .quantiles import median
 from .superres import Inference, Tiling, upscale
 
 Record = dict[str, Any]
@@ -85,7 +86,7 @@ def estimate_sigma_bands(bands: list[np.ndarray], exclude: list[np.ndarray] | No
     for band in bands:
         y = luma(band).astype(np.float32)
         gradients.append(np.abs(cv2.Sobel(y, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(y, cv2.CV_32F, 0, 1)))
-    threshold = np.percentile(np.concatenate([g.ravel() for g in gradients]), 50)
+    threshold = median(np.concatenate([g.ravel() for g in gradients]) if len(gradients) > 1 else gradients[0])
     channels = bands[0].shape[2]
     total, kept = np.zeros(channels), 0
     for i, (band, gradient) in enumerate(zip(bands, gradients)):
@@ -95,11 +96,16 @@ def estimate_sigma_bands(bands: list[np.ndarray], exclude: list[np.ndarray] | No
             keep &= ~grown
         keep[[0, -1], :] = False
         keep[:, [0, -1]] = False
-        kept += int(keep.sum())
-        for c in range(channels):
-            plane = np.ascontiguousarray(band[:, :, c], dtype=np.float32)
-            response = np.abs(cv2.filter2D(plane, cv2.CV_32F, _LAPLACIAN_MASK, borderType=cv2.BORDER_REFLECT))
-            total[c] += float(response[keep].sum(dtype=np.float64))
+        mask = keep.view(np.uint8)
+        count = cv2.countNonZero(mask)
+        if not count:
+            continue
+        kept += count
+        # all channels in one filtering; their sums over the kept pixels from cv2.mean's
+        # double-precision accumulation, without the copies boolean indexing makes
+        pixels = np.ascontiguousarray(band, dtype=np.float32)
+        response = np.abs(cv2.filter2D(pixels, cv2.CV_32F, _LAPLACIAN_MASK, borderType=cv2.BORDER_REFLECT))
+        total += np.array(cv2.mean(response, mask=mask)[:channels]) * count
     if kept < 64:
         return 0.0
     return float(np.mean([math.sqrt(math.pi / 2) * t / kept / 6.0 for t in total]))
