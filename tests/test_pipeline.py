@@ -113,6 +113,16 @@ def test_neutral_rgb_scans_stay_neutral() -> None:
     assert np.array_equal(result.pixels[..., 0], result.pixels[..., 2])
 
 
+def test_one_tinted_pixel_off_the_sampling_grid_makes_a_scan_colour() -> None:
+    grey = photo("camera")[:100, :100]
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    assert pipeline.is_neutral(rgb) and pipeline.is_neutral(rgb[::-1, 3:])  # any view
+    rgb[37, 51, 2] += 2 / 255  # not on the 16-px grid of the quick first look
+    assert not pipeline.is_neutral(rgb)
+    rgb[37, 51, 2] -= 1 / 255  # within the tolerance (1.5/255)
+    assert pipeline.is_neutral(rgb)
+
+
 def test_dynamic_scaling_caps_the_output_size() -> None:
     chain = pipeline.Chain("fidelity", ("superres.scale=2", "superres.models=[]", "superres.max_output_long_side=100"))
     result = chain.run(photo("coffee", 80, top=100, left=200))
