@@ -3,9 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from conftest import photo, psnr
 
-from enhance_ops.chain.superres import Inference, Tiling, run_network, tiles, upscale, upscale_alpha, upscale_rgb
+from enhance_ops.chain.superres import (
+    Inference,
+    Tiling,
+    image_tensor,
+    run_network,
+    tiles,
+    upscale,
+    upscale_alpha,
+    upscale_rgb,
+)
 from enhance_ops.models.manifest import get_entry
 from enhance_ops.models.weights import load_model
 
@@ -76,3 +86,16 @@ def test_alpha_is_upscaled_as_a_mask() -> None:
 def test_invalid_tiling_is_refused() -> None:
     with pytest.raises(ValueError, match="invalid tiling"):
         Tiling(tile=32, overlap=32)
+
+
+def test_images_become_channels_last_tensors_with_at_most_one_copy() -> None:
+    image = photo("chelsea", 64)
+    whole = image_tensor(image, torch.float32)
+    assert whole.data_ptr() == image.ctypes.data  # a float32 image is wrapped, not copied
+    assert torch.cat((whole, whole)).is_contiguous(memory_format=torch.channels_last)  # a real batch stride
+    for view, dtype in [(image[5:40, 7:50], torch.bfloat16), (image[::-1], torch.float32), (image[:, ::2], torch.float32)]:
+        tensor = image_tensor(view, dtype)
+        assert tensor.is_contiguous(memory_format=torch.channels_last) and tensor.dtype == dtype
+        assert torch.equal(tensor[0].permute(1, 2, 0), torch.from_numpy(view.copy()).to(dtype))
+    planar = image_tensor(image[5:40, 7:50], torch.float32, channels_last=False)
+    assert planar.is_contiguous() and torch.equal(planar[0].permute(1, 2, 0), torch.from_numpy(image[5:40, 7:50].copy()))

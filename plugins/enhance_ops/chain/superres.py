@@ -126,12 +126,26 @@ class Tiling:
         return self.tile - self.cross_fade
 
 
+def image_tensor(
+    rgb: np.ndarray, dtype: torch.dtype, *, device: str = "cpu", channels_last: bool = True
+) -> torch.Tensor:
+    """An (h, w, c) array as a (1, c, h, w) tensor. Seen that way, an image's memory is
+    already channels_last: at most one copy, with the cast, and none for a float32 image
+    that stays on the CPU in that layout."""
+    if any(s < 0 for s in rgb.strides):  # flipped views, which torch cannot wrap
+        rgb = np.ascontiguousarray(rgb)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.from_numpy(rgb).unsqueeze(0).permute(0, 3, 1, 2)  # unsqueeze: a real batch stride, kept by torch.cat
+    if x.dtype == dtype and x.device == torch.device(device) and x.is_contiguous(memory_format=layout):
+        return x
+    # not ``x.to(..., memory_format=layout)``, which ignores the layout when dtype and device match
+    return torch.empty(x.shape, dtype=dtype, device=device, memory_format=layout).copy_(x)
+
+
 def run_network(model: nn.Module, rgb: np.ndarray, inference: Inference) -> np.ndarray:
     """One (h, w, 3) float32 patch through ``model``; returns (h*s, w*s, 3) float32."""
     dtype = _dtype_of(model)
-    x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(inference.device, dtype)
-    if inference.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = image_tensor(rgb, dtype, device=inference.device, channels_last=inference.channels_last)
     with torch.inference_mode(), inference.autocast() if dtype == torch.float32 else nullcontext():
         y = model(x)
     return y[0].float().permute(1, 2, 0).cpu().numpy()
@@ -195,7 +209,8 @@ def upscale_rgb(
 
     The output is the only array at output size: a tile's weight is the product of its row
     and column ramps, so the sum of weights is an outer product of two 1-D profiles and
-    is divided out row band by row band instead of being stored per pixel.
+    is divided out row band by row band instead of being stored per pixel. Without a
+    cross-fade, tiles abut and each output pixel is one tile's: it is written directly.
     """
     height, width = rgb.shape[:2]
     out = np.zeros((height * scale, width * scale, 1 if grey else 3), dtype=np.float32)
@@ -211,9 +226,14 @@ def upscale_rgb(
             if grey:
                 core = core.mean(axis=2, keepdims=True)
             region = out[y0 * scale : y1 * scale, x0 * scale : x1 * scale]
-            region += core * (wy[:, None] * wx[None, :])[:, :, None]
+            if fade:
+                region += core * (wy[:, None] * wx[None, :])[:, :, None]
+            else:
+                np.clip(core, 0.0, 1.0, out=region)
             if on_tile:
                 on_tile()
+    if not fade:
+        return out
     inverse_x = (1.0 / x_total)[None, :, None]
     for r0, r1 in strips.bands(*out.shape[:2]):
         band = out[r0:r1]

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..chain import strips
-from ..chain.superres import Inference
+from ..chain.superres import Inference, image_tensor
 from ..models.weights import load_model
 
 Rows = Callable[[int, int], np.ndarray]
@@ -53,7 +53,11 @@ def psnr_rows(a: Rows, b: Rows, height: int, width: int) -> float:
 def luma_levels(rgb: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     """MATLAB ``rgb2gray`` of an integer image, on a 0-255 scale: the official SSIM input."""
     top = 2**bit_depth - 1
-    gray = rgb[..., 0].astype(np.float64) if rgb.shape[2] == 1 else rgb.astype(np.float64) @ _GRAY_WEIGHTS
+    if rgb.shape[2] == 1:
+        gray = rgb[..., 0].astype(np.float64)
+    else:  # cv2.transform: the same sums as ``@ _GRAY_WEIGHTS`` in double, several times faster
+        flat = np.ascontiguousarray(rgb, dtype=np.float64).reshape(-1, 1, 3)
+        gray = cv2.transform(flat, _GRAY_WEIGHTS[None]).reshape(rgb.shape[:2])
     return np.round(gray * top) * (255.0 / top)
 
 
@@ -106,10 +110,7 @@ def _lpips_net(backbone: str) -> nn.Module:
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:
-    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
-    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32))[None].contiguous(
-        memory_format=torch.channels_last
-    )
+    return image_tensor(np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image, torch.float32)
 
 
 def lpips(a: np.ndarray, b: np.ndarray, *, backbone: str = "alex") -> float:
