@@ -104,7 +104,8 @@ def estimate_sigma_bands(bands: list[np.ndarray], exclude: list[np.ndarray] | No
         # all channels in one filtering; their sums over the kept pixels from cv2.mean's
         # double-precision accumulation, without the copies boolean indexing makes
         pixels = np.ascontiguousarray(band, dtype=np.float32)
-        response = np.abs(cv2.filter2D(pixels, cv2.CV_32F, _LAPLACIAN_MASK, borderType=cv2.BORDER_REFLECT))
+        response = cv2.filter2D(pixels, cv2.CV_32F, _LAPLACIAN_MASK, borderType=cv2.BORDER_REFLECT)
+        np.abs(response, out=response)  # in place: measured on the output, this runs at its peak memory
         total += np.array(cv2.mean(response, mask=mask)[:channels]) * count
     if kept < 64:
         return 0.0
