@@ -125,9 +125,7 @@ def stage_parts(stages: list[StageRecord]) -> dict[str, float]:
     """Seconds per stage, the superres stage split into its network, colour guard and checks."""
     parts = {r.stage: r.seconds for r in stages if r.stage != "superres"}
     sr = next(r.details for r in stages if r.stage == "superres")
-    parts[SUPERRES_PARTS[0]] = sr["network_s"]
-    parts[SUPERRES_PARTS[1]] = sr.get("colour_guard_s", 0.0)
-    parts[SUPERRES_PARTS[2]] = sr["integrity_checks_s"]
+    parts.update(zip(SUPERRES_PARTS, (sr["network_s"], sr.get("colour_guard_s", 0.0), sr["integrity_checks_s"])))
     return parts
 
 

@@ -19,6 +19,7 @@ from ..models.manifest import get_entry
 from ..models.weights import load_model
 from ..quality import measures
 from . import color, denoise, postprocess, preprocess, strips, superres
+from .colour_math import pixel_products
 from .presets import resolve_preset
 
 Stage = Callable[[np.ndarray, "np.ndarray | None"], tuple[np.ndarray, dict[str, Any]]]  # (image, out)
@@ -95,10 +96,9 @@ _CHANNEL_DIFFERENCES = np.array([[1, -1, 0], [0, 1, -1], [1, 0, -1]], np.float32
 
 def _channel_spread(pixels: np.ndarray) -> float:
     """The largest difference between two channels of one pixel (max - min over channels):
-    the pairwise differences by ``cv2.transform``, their peak by ``cv2.norm``, 40x faster
-    than numpy's reductions over an axis of three."""
-    flat = np.ascontiguousarray(pixels).reshape(-1, 1, 3)
-    return float(cv2.norm(cv2.transform(flat, _CHANNEL_DIFFERENCES), cv2.NORM_INF)) if flat.size else 0.0
+    the pairwise differences, their peak by ``cv2.norm``, 40x faster than numpy's
+    reductions over an axis of three."""
+    return float(cv2.norm(pixel_products(pixels, _CHANNEL_DIFFERENCES), cv2.NORM_INF)) if pixels.size else 0.0
 
 
 def is_neutral(pixels: np.ndarray, tolerance: float = 1.5 / 255) -> bool:

@@ -24,7 +24,7 @@ from torch import nn
 from ..models import onednn
 from ..models.manifest import ModelEntry
 from . import strips
-from .colour_math import LUMA
+from .colour_math import LUMA, pixel_products
 
 
 def cpu_has_native_bf16() -> bool:
@@ -292,7 +292,7 @@ def keep_input_colour(
         means = cv2.resize(window, (width, rows), interpolation=cv2.INTER_AREA).reshape(rows, width, 3)
         means -= source[top // scale : top // scale + rows]
         # chroma and blur are linear: the low-passed chroma of the difference is the correction
-        chroma = cv2.transform(means.reshape(-1, 1, 3), _CHROMA).reshape(means.shape)
+        chroma = pixel_products(means, _CHROMA)
         error = cv2.GaussianBlur(chroma, (0, 0), sigma_in_px)
         corrected = cv2.resize(error, (window.shape[1], window.shape[0]), interpolation=cv2.INTER_CUBIC)
         np.subtract(window, corrected, out=corrected)  # into the enlarged correction: no second strip-sized array

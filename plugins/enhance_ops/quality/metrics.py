@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..chain import strips
+from ..chain.colour_math import pixel_products
 from ..chain.superres import Inference, image_tensor
 from ..models.weights import load_model
 
@@ -55,9 +56,8 @@ def luma_levels(rgb: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     top = 2**bit_depth - 1
     if rgb.shape[2] == 1:
         gray = rgb[..., 0].astype(np.float64)
-    else:  # cv2.transform: the same sums as ``@ _GRAY_WEIGHTS`` in double, several times faster
-        flat = np.ascontiguousarray(rgb, dtype=np.float64).reshape(-1, 1, 3)
-        gray = cv2.transform(flat, _GRAY_WEIGHTS[None]).reshape(rgb.shape[:2])
+    else:  # the same sums as ``@ _GRAY_WEIGHTS`` in double, several times faster
+        gray = pixel_products(rgb.astype(np.float64), _GRAY_WEIGHTS[None])[..., 0]
     return np.round(gray * top) * (255.0 / top)
 
 
