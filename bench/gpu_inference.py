@@ -14,6 +14,11 @@ fp32 reference. Paths:
   the interior tiles' shape; network only);
 - the chain's own ``upscale_rgb`` (host to host: copies, tiles, blending) at several tile sizes.
 
+Then every preset's whole chain (``preset_throughput.CASES``) with its networks on the
+device and the rest on the host's CPU, as a GPU worker runs it: seconds per image, each
+stage's share (the network's time is what the GPU does), and the same images through two
+chain threads at once, which would let one image's CPU stages overlap the other's network.
+
 ONNX: each model is exported, and the export checked against torch on a 64² crop in
 onnxruntime's CPU provider; it is timed where onnxruntime has a GPU provider (CUDA,
 TensorRT). Which providers there were, and whether the ``tensorrt`` package was there, is
@@ -24,7 +29,8 @@ recorded: a missing one is reported as missing, not skipped silently.
 
 Weights: the converted files where they are present and match the manifest; else they are
 converted on the spot from the package files the manifest names (their sha256 checked),
-which is all a device machine gets (docs/benchmarks.md says what to carry there).
+which is all a device machine gets (docs/benchmarks.md says what to carry there); the
+chains load theirs the same way.
 """
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +52,16 @@ import cv2
 import numpy as np
 import torch
 from skimage import data as skdata
+from preset_throughput import CASES, SUPERRES_PARTS, stage_parts
 from torch import nn
 
+from enhance_ops.chain import pipeline
 from enhance_ops.chain.superres import Inference, Tiling, image_tensor, tiles, upscale_rgb, with_context
 from enhance_ops.models import fetch
 from enhance_ops.models.manifest import ModelEntry, get_entry
 from enhance_ops.models.registry import build_arch
 from enhance_ops.models.weights import load_model, sha256_file
+from enhance_ops.quality import metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["realesrgan-x4plus", "span-x2", "span-x4", "realesr-animevideov3-x4"]
@@ -385,6 +395,40 @@ def onnx_paths(case: Case, folder: Path) -> dict[str, object]:
     return result
 
 
+def chain_rows(device: str, rgb: np.ndarray, count: int) -> Iterator[dict[str, object]]:
+    """Each preset's chain on ``count`` grainy copies of the photo: serially, then two at a time."""
+    loader = lambda name: load(get_entry(name))[0]  # noqa: E731
+    pipeline.load_model = metrics.load_model = loader  # verified package files where a converted file is missing
+    rng = np.random.default_rng(0)
+    images = [np.clip(rgb + rng.normal(0, 3 / 255, rgb.shape), 0, 1).astype(np.float32) for _ in range(count)]
+    height, width = rgb.shape[:2]
+    for label, preset, overrides, _sizes in CASES:
+        chain = pipeline.Chain(preset, overrides, inference=Inference(device, "auto"))
+        chain.run(images[0].copy())  # warm-up: first calls, cuDNN's algorithm search
+        sync(device)
+        start = time.perf_counter()
+        results = [chain.run(image.copy()) for image in images]
+        serial = (time.perf_counter() - start) / count
+        with ThreadPoolExecutor(2) as lanes:
+            start = time.perf_counter()
+            list(lanes.map(lambda image: chain.run(image.copy()), images))
+            two_lanes = (time.perf_counter() - start) / count
+        parts = [stage_parts(r.stages) for r in results]
+        medians = {name: float(np.median([p.get(name, 0.0) for p in parts])) for name in parts[0]}
+        total = sum(medians.values())
+        others = {k: v for k, v in medians.items() if k != SUPERRES_PARTS[0]}
+        largest = max(others, key=others.get)
+        yield {"case": label, "input": f"{width}x{height}", "images": count, "precision": chain.inference.precision,
+               "seconds_serial": round(serial, 4), "seconds_two_lanes": round(two_lanes, 4),
+               "output_mp_s_serial": round(height * width * chain.scale**2 / serial / 1e6, 3),
+               "network_share": round(medians[SUPERRES_PARTS[0]] / total, 3),
+               "largest_other": largest, "largest_other_share": round(others[largest] / total, 3),
+               "stage_seconds": {k: round(v, 4) for k, v in medians.items()}}
+        del chain, results
+        if torch.device(device).type == "cuda":
+            torch.cuda.empty_cache()
+
+
 def machine(device: str) -> dict[str, object]:
     info: dict[str, object] = {"torch": torch.__version__, "python": platform.python_version(),
                                "host": platform.processor() or platform.machine(), "cpu_threads": torch.get_num_threads()}
@@ -420,6 +464,13 @@ def record(report: dict[str, object], out: Path, rows: Iterator[dict[str, object
         out.write_text(json.dumps(report, indent=2) + "\n")
 
 
+def chain_table(rows: list[dict[str, object]]) -> str:
+    lines = ["| case | s / image | output MP/s | two lanes: s / image | network share | largest other |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['case']} | {r['seconds_serial']:.3f} | {r['output_mp_s_serial']:.2f} | {r['seconds_two_lanes']:.3f} | "
+              f"{100 * r['network_share']:.1f} % | {r['largest_other']} {100 * r['largest_other_share']:.1f} % |" for r in rows]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda")
@@ -432,6 +483,7 @@ def main() -> int:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes of compiling per model)")
     parser.add_argument("--compile-mode", default="max-autotune-no-cudagraphs")
     parser.add_argument("--no-onnx", dest="onnx", action="store_false")
+    parser.add_argument("--chain-images", type=int, default=6, help="images per preset in the whole-chain pass (0: none)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for gpu_inference.json")
     args = parser.parse_args()
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
@@ -439,7 +491,7 @@ def main() -> int:
     torch.backends.cudnn.benchmark = True  # fixed shapes per path: let cuDNN pick its fastest algorithms
     rgb = photo(args.width, args.height)
     report: dict[str, object] = {"machine": machine(args.device), "image": f"astronaut, coffee, cat side by side, {args.width}x{args.height}",
-                                 "weights": {}, "results": [], "onnx": []}
+                                 "weights": {}, "results": [], "onnx": [], "chains": []}
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / "gpu_inference.json"
     cases = {}
@@ -456,9 +508,14 @@ def main() -> int:
                 report["onnx"].append(onnx_paths(cases[name][0], Path(folder)))
                 print(json.dumps(report["onnx"][-1]), flush=True)
                 out.write_text(json.dumps(report, indent=2) + "\n")
+    for row in chain_rows(args.device, rgb, args.chain_images) if args.chain_images else ():
+        report["chains"].append(row)
+        print(json.dumps(row), flush=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
     for case, macs in cases.values() if args.compile else ():
         record(report, out, measure_case(case, macs, COMPILED))
     print(table(report["results"]))
+    print(chain_table(report["chains"]))
     print(f"written to {out}")
     return 0
 
