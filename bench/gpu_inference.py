@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import importlib.util
 import json
 import platform
@@ -51,8 +52,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from skimage import data as skdata
 from preset_throughput import CASES, SUPERRES_PARTS, stage_parts
+from skimage import data as skdata
 from torch import nn
 
 from enhance_ops.chain import pipeline
@@ -390,15 +391,18 @@ def onnx_paths(case: Case, folder: Path) -> dict[str, object]:
         if provider not in result["providers"]:
             continue
         session = ort.InferenceSession(str(path), providers=chain)
-        seconds = median_seconds(lambda: session.run(None, {"image": image}), "cpu", case.args.reps, case.args.warmup)
+        run = functools.partial(session.run, None, {"image": image})
+        seconds = median_seconds(run, "cpu", case.args.reps, case.args.warmup)
         result[f"{provider}_seconds"] = round(seconds, 5)
     return result
 
 
 def chain_rows(device: str, rgb: np.ndarray, count: int) -> Iterator[dict[str, object]]:
     """Each preset's chain on ``count`` grainy copies of the photo: serially, then two at a time."""
-    loader = lambda name: load(get_entry(name))[0]  # noqa: E731
-    pipeline.load_model = metrics.load_model = loader  # verified package files where a converted file is missing
+    def verified(name: str) -> nn.Module:  # from verified package files where a converted file is missing
+        return load(get_entry(name))[0]
+
+    pipeline.load_model = metrics.load_model = verified
     rng = np.random.default_rng(0)
     images = [np.clip(rgb + rng.normal(0, 3 / 255, rgb.shape), 0, 1).astype(np.float32) for _ in range(count)]
     height, width = rgb.shape[:2]
@@ -409,9 +413,10 @@ def chain_rows(device: str, rgb: np.ndarray, count: int) -> Iterator[dict[str, o
         start = time.perf_counter()
         results = [chain.run(image.copy()) for image in images]
         serial = (time.perf_counter() - start) / count
+        copies = [image.copy() for image in images]
         with ThreadPoolExecutor(2) as lanes:
             start = time.perf_counter()
-            list(lanes.map(lambda image: chain.run(image.copy()), images))
+            list(lanes.map(chain.run, copies))
             two_lanes = (time.perf_counter() - start) / count
         parts = [stage_parts(r.stages) for r in results]
         medians = {name: float(np.median([p.get(name, 0.0) for p in parts])) for name in parts[0]}
@@ -424,7 +429,6 @@ def chain_rows(device: str, rgb: np.ndarray, count: int) -> Iterator[dict[str, o
                "network_share": round(medians[SUPERRES_PARTS[0]] / total, 3),
                "largest_other": largest, "largest_other_share": round(others[largest] / total, 3),
                "stage_seconds": {k: round(v, 4) for k, v in medians.items()}}
-        del chain, results
         if torch.device(device).type == "cuda":
             torch.cuda.empty_cache()
 
@@ -439,7 +443,7 @@ def machine(device: str) -> dict[str, object]:
         try:
             info["driver_and_clocks"] = subprocess.run(
                 ["nvidia-smi", "--query-gpu=driver_version,clocks.sm,clocks.max.sm,power.limit", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=30).stdout.strip()
+                capture_output=True, text=True, timeout=30, check=False).stdout.strip()
         except (OSError, subprocess.TimeoutExpired) as exc:
             info["driver_and_clocks"] = f"nvidia-smi: {exc}"
     return info
