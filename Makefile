@@ -11,7 +11,7 @@ PRESET ?= archive-photo
 DATE   ?=
 RUN_IN ?=
 
-.PHONY: run standalone test bench venv weights chromium services lock clean
+.PHONY: run standalone test bench bench-gpu venv weights chromium services lock clean
 
 venv: $(STAMP)
 
@@ -59,6 +59,11 @@ bench: weights
 	$(BIN)/python bench/large_scan_memory.py --shard 3 --megapixels 20 --presets fidelity
 	$(BIN)/python bench/fading_benchmark.py
 	$(BIN)/python bench/plot.py
+
+# The CUDA paths, on a machine with a GPU and torch's CUDA build (README, GPU workers);
+# results in bench/results/gpu_inference.json, summarised in docs/benchmarks.md.
+bench-gpu: weights
+	$(BIN)/python bench/gpu_inference.py --compile
 
 # Re-resolve requirements.in into the requirements.txt lock, in a scratch virtualenv.
 lock:
