@@ -313,8 +313,9 @@ def chain_tiles(tile: int) -> Callable[[Case], Run]:
     return setup
 
 
+REFERENCE = "fp32 eager (reference, TF32 off)"
 PATHS: dict[str, Callable[[Case], Run]] = {
-    "fp32 eager (reference, TF32 off)": fp32_reference,
+    REFERENCE: fp32_reference,
     "TF32 channels_last": tf32_channels_last,
     "fp16 autocast channels_last (the chain's CUDA path)": fp16_autocast,
     "fp16 weights channels_last": weights_in(torch.float16),
@@ -324,7 +325,6 @@ PATHS: dict[str, Callable[[Case], Run]] = {
     f"fp16 network on {NETWORK_TILE}-px tiles, batched": tiles_batched,
     **{f"chain upscale_rgb, {t}-px tiles (host to host)": chain_tiles(t) for t in CHAIN_TILES},
 }
-REFERENCE = "fp32 eager (reference, TF32 off)"
 # a pass of its own, after every other path of every model: its compiling can take minutes,
 # and a run stopped by its time limit then loses only these rows
 COMPILED = {REFERENCE: fp32_reference, "fp16 weights, torch.compile": compiled}
