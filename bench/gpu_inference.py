@@ -485,7 +485,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--tile-batch", type=int, default=16, help="tiles per batch in the batched-tiles path")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes of compiling per model)")
-    parser.add_argument("--compile-mode", default="max-autotune-no-cudagraphs")
+    parser.add_argument("--compile-mode", default="default",
+                        help="torch.compile's mode; max-autotune-no-cudagraphs searches longer for faster kernels")
     parser.add_argument("--no-onnx", dest="onnx", action="store_false")
     parser.add_argument("--chain-images", type=int, default=6, help="images per preset in the whole-chain pass (0: none)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for gpu_inference.json")
