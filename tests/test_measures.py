@@ -71,6 +71,15 @@ def test_noise_sharpness_clipping_colourfulness() -> None:
     assert ms.descriptive(clean, clipped)["clipped_fraction"] == pytest.approx(0.25, abs=0.01)
 
 
+def test_colourfulness_is_hasler_suesstrunk() -> None:
+    """The strip-wise OpenCV sums give the formula's value computed whole in double."""
+    image = photo("astronaut", 300, top=0, left=100)
+    x = image.astype(np.float64) * 255
+    rg, yb = x[..., 0] - x[..., 1], (x[..., 0] + x[..., 1]) / 2 - x[..., 2]
+    expected = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+    assert ms.colourfulness(image) == pytest.approx(expected, rel=1e-6)
+
+
 def test_composite_orders_good_above_bad() -> None:
     good = {"consistency_psnr_db": 42.0, "consistency_ssim": 0.99, "consistency_lpips": 0.1, "artefact_score": 0.0}
     bad = {"consistency_psnr_db": 26.0, "consistency_ssim": 0.8, "consistency_lpips": 0.5, "artefact_score": 0.2}

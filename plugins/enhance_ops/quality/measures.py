@@ -130,11 +130,13 @@ def colourfulness(image: np.ndarray) -> float:
     """Hasler & Süsstrunk (2003), on 0-255 values; 0 for grey images."""
     if image.shape[2] == 1:
         return 0.0
-    opponent = np.array([[255, -255, 0], [127.5, 127.5, -255]], np.float32)  # rg, yb on 0-255 values
+    # rg, yb on 0-255 values; the third row, all zeros, only keeps OpenCV on its fast 3 → 3 path
+    # (a 3 → 2 transform ran 12x slower)
+    opponent = np.array([[255, -255, 0], [127.5, 127.5, -255], [0, 0, 0]], np.float32)
     sums = np.zeros(4)  # rg, yb, rg², yb²
     for r0, r1 in strips.bands(*image.shape[:2]):
         band = cv2.transform(np.ascontiguousarray(image[r0:r1]), opponent)
-        mean, std = (v.ravel() for v in cv2.meanStdDev(band))  # accumulated in double
+        mean, std = (v.ravel()[:2] for v in cv2.meanStdDev(band))  # accumulated in double
         count = band.shape[0] * band.shape[1]
         sums += count * np.concatenate([mean, std**2 + mean**2])
     n = image.shape[0] * image.shape[1]
