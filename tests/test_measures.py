@@ -80,6 +80,14 @@ def test_colourfulness_is_hasler_suesstrunk() -> None:
     assert ms.colourfulness(image) == pytest.approx(expected, rel=1e-6)
 
 
+def test_step_profiles_are_mean_absolute_luma_steps() -> None:
+    image = photo("astronaut", 200, top=10, left=60)
+    y = (image.astype(np.float64) @ np.array([0.2126, 0.7152, 0.0722]))
+    columns, rows = ms.step_profiles(image)
+    np.testing.assert_allclose(columns, np.abs(np.diff(y, axis=1)).mean(axis=0), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(rows, np.abs(np.diff(y, axis=0)).mean(axis=1), rtol=1e-5, atol=1e-9)
+
+
 def test_composite_orders_good_above_bad() -> None:
     good = {"consistency_psnr_db": 42.0, "consistency_ssim": 0.99, "consistency_lpips": 0.1, "artefact_score": 0.0}
     bad = {"consistency_psnr_db": 26.0, "consistency_ssim": 0.8, "consistency_lpips": 0.5, "artefact_score": 0.2}
