@@ -282,7 +282,7 @@ class Chain:
         details["metrics"] = measures.sr_integrity(source, out, tile_stride=stride, bit_depth=bit_depth)
         details["integrity_checks_s"] = round(time.perf_counter() - started, 4)
         if sr["blend"] < 1.0:
-            _blend_into(out, lambda r0, r1: np.clip(strips.enlarge_rows(source, self.scale, r0, r1), 0, 1), sr["blend"])
+            _blend_into(out, lambda r0, r1: strips.clipped(strips.enlarge_rows(source, self.scale, r0, r1)), sr["blend"])
             details["blend"] = sr["blend"]
         decision = f"x{self.scale} with {' then '.join(self.model_names)}"
         if "reduced_input_to" in details:

@@ -14,7 +14,7 @@ Record = dict[str, Any]
 
 def _on_luma(image: np.ndarray, new_luma: np.ndarray, old_luma: np.ndarray) -> np.ndarray:
     """Apply a luma change to every channel equally, so hues are untouched."""
-    return np.clip(image + (new_luma - old_luma)[..., None], 0.0, 1.0).astype(np.float32)
+    return strips.clipped((image + (new_luma - old_luma)[..., None]).astype(np.float32, copy=False))
 
 
 def adaptive_sharpen(

@@ -77,6 +77,13 @@ def enlarge_rows(source: np.ndarray, scale: int, y0: int, y1: int) -> np.ndarray
     return big.reshape(-1, width * scale, channels)[y0 - a * scale : y1 - a * scale]
 
 
+def clipped(fresh: np.ndarray) -> np.ndarray:
+    """``fresh`` clipped to [0, 1] in place: for an array just made by the caller, which
+    ``np.clip`` would otherwise copy (on a new strip that also means new pages to fault in:
+    a third of the halo measure's time)."""
+    return np.clip(fresh, 0.0, 1.0, out=fresh)
+
+
 def shrink_rows(output: np.ndarray, scale: int, r0: int, r1: int) -> np.ndarray:
     """Rows ``r0:r1`` of ``output`` area-averaged down by ``scale`` (blocks never straddle strips)."""
     block = output[r0 * scale : r1 * scale]

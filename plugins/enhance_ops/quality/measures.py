@@ -70,7 +70,7 @@ def _bicubic_rows(source: np.ndarray, output: np.ndarray) -> Rows:
     """The source enlarged to the output's size (bicubic), row band by row band when the scale is whole."""
     scale = strips.integer_scale(source.shape, output.shape)
     if scale is not None:
-        return lambda r0, r1: np.clip(strips.enlarge_rows(source, scale, r0, r1), 0.0, 1.0)
+        return lambda r0, r1: strips.clipped(strips.enlarge_rows(source, scale, r0, r1))
     whole = enlarge_to(source, (output.shape[1], output.shape[0]))
     return lambda r0, r1: whole[r0:r1]
 
@@ -112,7 +112,7 @@ def consistency(sr_input: np.ndarray, sr_output: np.ndarray, *, bit_depth: int =
 
 def enlarge_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
-    return np.clip(out.reshape(size[1], size[0], image.shape[2]), 0.0, 1.0)
+    return strips.clipped(out.reshape(size[1], size[0], image.shape[2]))
 
 
 def _gradient_sum(rows: Rows, height: int, width: int) -> float:
@@ -156,7 +156,7 @@ def halo_fraction(output: np.ndarray, source: np.ndarray, *, margin: float = 8 /
     over = 0
     for y0, y1 in strips.bands(height, width):
         top, bottom = max(0, y0 - scale), min(height, y1 + scale)
-        reference = luma(np.clip(strips.enlarge_rows(source, scale, top, bottom), 0.0, 1.0)).astype(np.float32)
+        reference = luma(strips.clipped(strips.enlarge_rows(source, scale, top, bottom))).astype(np.float32)
         low = cv2.erode(reference, kernel)[y0 - top : y1 - top] - margin
         high = cv2.dilate(reference, kernel)[y0 - top : y1 - top] + margin
         y = luma(output[y0:y1]).astype(np.float32)
