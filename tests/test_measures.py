@@ -40,6 +40,22 @@ def test_naive_tiling_seams_are_detected_and_blended_tiles_are_not() -> None:
     assert ms.sr_integrity(source, blended, tile_stride=64)["artefact_score"] < 0.05
 
 
+def test_seams_too_faint_to_see_do_not_count() -> None:
+    """A flat, dark image: its shifted grids agree so closely that any step stands out in
+    z-score terms; a step of a third of an 8-bit level is no artefact, two levels are."""
+    rng = np.random.default_rng(0)
+    flat = np.full((256, 256, 3), 0.02, np.float32) + rng.normal(0, 0.2 / 255, (256, 256, 3)).astype(np.float32)
+
+    def stepped(step: float) -> np.ndarray:
+        image = flat.copy()
+        for column in range(64, 256, 64):
+            image[:, column:] += step if column % 128 else -step
+        return np.clip(image, 0, 1)
+
+    assert ms.seam_score(stepped(0.3 / 255), 64) < ms.SEAM_SCORE_SEEN
+    assert ms.seam_score(stepped(2 / 255), 64) > ms.SEAM_SCORE_SEEN
+
+
 def test_light_model_tiles_without_cross_fade_leave_no_seams() -> None:
     """The manifest gives the light models 12 px of context and no cross-fade: hard tile
     borders that the seam measure must not see, where context-free tiles do show."""

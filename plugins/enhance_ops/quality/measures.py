@@ -21,6 +21,11 @@ from ..chain.denoise import estimate_sigma, estimate_sigma_bands, sample_bands
 from .metrics import Rows, lpips, psnr_rows, ssim_rows
 
 LPIPS_MAX_SIDE = 512  # LPIPS runs on at most this many pixels per side (block-averaged), bounding its cost
+SEAM_SCORE_SEEN = 4.0  # seam scores above this count as seams (artefact_score)
+# The faintest seam worth a review: a mean step of half an 8-bit level along the tile grid
+# scores SEAM_SCORE_SEEN however flat the image. Without such a floor, a dark or flat image
+# whose shifted grids all agree turns steps far below one level into scores in the tens.
+FAINTEST_SEAM = 0.5 / 255
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,7 @@ def seam_score(output: np.ndarray, stride: int) -> float:
             continue
         centre = float(np.median(shifted))
         spread = 1.4826 * float(np.median(np.abs(np.array(shifted) - centre)))
-        scores.append((observed - centre) / max(spread, 1e-4 * float(profile.mean()) + 1e-12))
+        scores.append((observed - centre) / max(spread, FAINTEST_SEAM / SEAM_SCORE_SEEN))
     return max(0.0, max(scores, default=0.0))
 
 
@@ -229,7 +234,7 @@ def sr_integrity(
         **consistency(sr_input, sr_output, bit_depth=bit_depth),
         "halo_fraction": halo,
         "seam_score": seams,
-        "artefact_score": max(halo, min(1.0, max(0.0, (seams - 4.0) / 6.0))),
+        "artefact_score": max(halo, min(1.0, max(0.0, (seams - SEAM_SCORE_SEEN) / 6.0))),
     }
 
 
