@@ -52,6 +52,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from cpu_inference import cpu_name, psnr
 from preset_throughput import CASES, SUPERRES_PARTS, stage_parts
 from skimage import data as skdata
 from torch import nn
@@ -60,8 +61,8 @@ from enhance_ops.chain import pipeline
 from enhance_ops.chain.superres import Inference, Tiling, image_tensor, tiles, upscale_rgb, with_context
 from enhance_ops.models import fetch
 from enhance_ops.models.manifest import ModelEntry, get_entry
-from enhance_ops.models.registry import build_arch
-from enhance_ops.models.weights import load_model, sha256_file
+from enhance_ops.errors import WeightsError
+from enhance_ops.models.weights import build_model, load_model
 from enhance_ops.quality import metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,14 +115,14 @@ def photo(width: int, height: int) -> np.ndarray:
 
 def load(entry: ModelEntry) -> tuple[nn.Module, str]:
     """fp32 network on the CPU, from the converted file or else from its verified package files."""
-    if entry.path.is_file() and sha256_file(entry.path) == entry.sha256:
+    try:
         return load_model(entry.name), f"{entry.path.name}, sha256 as in the manifest"
-    if not fetch.sources_ok(entry):
-        missing = ", ".join(str(entry.source_path(f).relative_to(ROOT)) for f in entry.source.files)
-        raise SystemExit(f"{entry.name}: no verified weights; run `make weights` here, or carry {missing}")
-    model = build_arch(entry.arch, **entry.options)
-    model.load_state_dict(fetch.convert(entry), strict=True)
-    return model.eval().requires_grad_(False), f"converted from {', '.join(entry.source.files)} (sha256 as in the manifest)"
+    except WeightsError:
+        if not fetch.sources_ok(entry):
+            missing = ", ".join(str(entry.source_path(f).relative_to(ROOT)) for f in entry.source.files)
+            raise SystemExit(f"{entry.name}: no verified weights; run `make weights` here, or carry {missing}") from None
+    origin = f"converted from {', '.join(entry.source.files)} (sha256 as in the manifest)"
+    return build_model(entry, fetch.convert(entry)), origin
 
 
 def macs_per_pixel(model: nn.Module, side: int = 64) -> float:
@@ -162,16 +163,10 @@ def median_seconds(run: Run, device: str, reps: int, warmup: int) -> float:
 
 
 def as_image(output: Output) -> np.ndarray | None:
-    if output is None:
-        return None
+    """A path's output as an (h, w, 3) array on the host (``psnr`` clips it)."""
     if isinstance(output, torch.Tensor):
-        return output[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-    return np.clip(output, 0.0, 1.0)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * float(np.log10(1.0 / mse))
+        return output[0].float().permute(1, 2, 0).cpu().numpy()
+    return output
 
 
 def forward(model: nn.Module, x: torch.Tensor, autocast: torch.dtype | None = None) -> Run:
@@ -381,7 +376,7 @@ def onnx_paths(case: Case, folder: Path) -> dict[str, object]:
     exported = session.run(None, {"image": crop})[0]
     with torch.inference_mode():
         expected = case.model(torch.from_numpy(crop)).numpy()
-    result["cpu_agreement_psnr_db"] = round(psnr(np.clip(exported, 0, 1), np.clip(expected, 0, 1)), 2)
+    result["cpu_agreement_psnr_db"] = round(psnr(exported, expected), 2)
     gpu_providers = {
         "TensorrtExecutionProvider": [("TensorrtExecutionProvider", {"trt_fp16_enable": True}), "CUDAExecutionProvider"],
         "CUDAExecutionProvider": ["CUDAExecutionProvider"],
@@ -435,7 +430,7 @@ def chain_rows(device: str, rgb: np.ndarray, count: int) -> Iterator[dict[str, o
 
 def machine(device: str) -> dict[str, object]:
     info: dict[str, object] = {"torch": torch.__version__, "python": platform.python_version(),
-                               "host": platform.processor() or platform.machine(), "cpu_threads": torch.get_num_threads()}
+                               "host": cpu_name(), "cpu_threads": torch.get_num_threads()}
     if torch.device(device).type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info.update(gpu=props.name, capability=f"{props.major}.{props.minor}", gpu_memory_gib=round(props.total_memory / 2**30, 1),

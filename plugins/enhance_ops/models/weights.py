@@ -34,10 +34,14 @@ def verified_state_dict(entry: ModelEntry) -> dict[str, torch.Tensor]:
     return torch.load(entry.path, map_location="cpu", weights_only=True)
 
 
+def build_model(entry: ModelEntry, state: dict[str, torch.Tensor]) -> nn.Module:
+    """The entry's network holding ``state`` (every parameter), in eval mode."""
+    model = build_arch(entry.arch, **entry.options)
+    model.load_state_dict(state, strict=True)
+    return model.eval().requires_grad_(False)
+
+
 def load_model(name: str, device: str | torch.device = "cpu") -> nn.Module:
     """The network named in the manifest, with verified weights, in eval mode."""
     entry = get_entry(name)
-    model = build_arch(entry.arch, **entry.options)
-    model.load_state_dict(verified_state_dict(entry), strict=True)
-    model.eval().requires_grad_(False)
-    return model.to(device)
+    return build_model(entry, verified_state_dict(entry)).to(device)
