@@ -84,7 +84,7 @@ def estimate_sigma_bands(bands: list[np.ndarray], exclude: list[np.ndarray] | No
     """``estimate_sigma`` over several bands of one image, with one edge threshold for all."""
     gradients = []
     for band in bands:
-        y = luma(band).astype(np.float32)
+        y = luma(band).astype(np.float32, copy=False)
         gradients.append(np.abs(cv2.Sobel(y, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(y, cv2.CV_32F, 0, 1)))
     threshold = median(np.concatenate([g.ravel() for g in gradients]) if len(gradients) > 1 else gradients[0])
     channels = bands[0].shape[2]

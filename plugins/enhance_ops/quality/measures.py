@@ -125,7 +125,7 @@ def _gradient_sum(rows: Rows, height: int, width: int) -> float:
     total = 0.0
     for r0, r1 in strips.bands(height, width):
         top, bottom = max(0, r0 - 1), min(height, r1 + 1)
-        y = luma(rows(top, bottom)).astype(np.float32)
+        y = luma(rows(top, bottom)).astype(np.float32, copy=False)
         g = np.abs(cv2.Sobel(y, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(y, cv2.CV_32F, 0, 1))
         total += float(g[r0 - top : r1 - top].sum(dtype=np.float64))
     return total
@@ -161,10 +161,10 @@ def halo_fraction(output: np.ndarray, source: np.ndarray, *, margin: float = 8 /
     over = 0
     for y0, y1 in strips.bands(height, width):
         top, bottom = max(0, y0 - scale), min(height, y1 + scale)
-        reference = luma(strips.clipped(strips.enlarge_rows(source, scale, top, bottom))).astype(np.float32)
+        reference = luma(strips.clipped(strips.enlarge_rows(source, scale, top, bottom))).astype(np.float32, copy=False)
         low = cv2.erode(reference, kernel)[y0 - top : y1 - top] - margin
         high = cv2.dilate(reference, kernel)[y0 - top : y1 - top] + margin
-        y = luma(output[y0:y1]).astype(np.float32)
+        y = luma(output[y0:y1]).astype(np.float32, copy=False)
         over += int(np.count_nonzero((y > high) | (y < low)))
     return over / (height * width)
 
