@@ -5,7 +5,8 @@ percentile, and the last one to look for NaNs), and numpy's multi-position parti
 7-8x slower than its single-position one (40 against 5 ms for a 4-Mpx median). Here each
 order statistic comes from a single-position partition of the part of the array that
 holds it (the middle one first, then each side), and the interpolation is numpy's default
-("linear"), so the values are those of ``np.percentile`` to float rounding. Inputs must hold no NaN (decoded pixels never do).
+("linear"), so the values are those of ``np.percentile`` to float rounding. Inputs must
+hold no NaN (decoded pixels never do).
 """
 from __future__ import annotations
 
