@@ -174,6 +174,19 @@ def test_run_limits_refuse_big_files_unread_and_defer_extra_images(store: S3Stor
     assert sorted(r["source_key"] for r in later) == sorted(keys[3:] + [r["source_key"] for r in too_big])
 
 
+def test_copies_next_to_each_other_in_a_shard_are_enhanced_once(store: S3Store, catalog: Catalog,
+                                                               tmp_path: Path) -> None:
+    """The next images are fetched and decoded while one is in the chain, so a copy can arrive
+    before its twin is finished: it must still get the twin's result, not a second run."""
+    first, other = write_samples(tmp_path, long_side=30)[:2]
+    for name, path in (("a.png", first), ("b.png", first), ("c.png", other), ("d.png", first)):
+        store.put(f"incoming/{DAY}/{name}", path.read_bytes())
+    rows = {r["source_key"].rsplit("/", 1)[1]: r for r in run_night(store, catalog, tasks.RunConfig("copies", DAY, **FAST))}
+    copies = [name for name, row in rows.items() if "identical content seen earlier in this run" in row["notes"]]
+    assert copies == ["b.png", "d.png"] and all(rows[n]["status"] == "ok" for n in rows)
+    assert store.get(rows["b.png"]["output_key"]) == store.get(rows["a.png"]["output_key"])
+
+
 def test_large_masters_are_decoded_only_when_the_chain_reaches_them(store: S3Store, catalog: Catalog,
                                                                     tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:

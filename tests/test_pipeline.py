@@ -155,6 +155,44 @@ def test_identical_content_is_processed_once_per_run(monkeypatch: pytest.MonkeyP
     assert "cache" not in first.record and "identical content" in second.record["cache"]
 
 
+def _counted(enhancer: Enhancer, monkeypatch: pytest.MonkeyPatch, fail_first: bool = False) -> list[int]:
+    calls: list[int] = []
+    original = enhancer.chain.run_master
+
+    def run_master(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if fail_first and len(calls) == 1:
+            raise MemoryError("the first run of the chain fails")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(enhancer.chain, "run_master", run_master)
+    return calls
+
+
+def test_a_copy_started_while_its_twin_is_on_its_way_waits_for_its_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shard starts the next images before the previous ones are finished (airflow/tasks.py)."""
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
+    calls = _counted(enhancer, monkeypatch)
+    data = save((photo("coffee", 32, top=100, left=200) * 255).astype(np.uint8), "PNG")
+    first, copy = enhancer.start(data), enhancer.start(data)  # the copy arrives before the first has run
+    assert copy.image is None  # not decoded while the twin's result may make it unneeded
+    result = enhancer.finish(enhancer.run(first))
+    again = enhancer.finish(enhancer.run(copy))
+    assert len(calls) == 1 and again.data == result.data and "identical content" in again.record["cache"]
+
+
+def test_a_copy_whose_twin_failed_is_enhanced_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
+    calls = _counted(enhancer, monkeypatch, fail_first=True)
+    data = save((photo("coffee", 32, top=100, left=200) * 255).astype(np.uint8), "PNG")
+    first, copy = enhancer.start(data), enhancer.start(data)
+    with pytest.raises(MemoryError):
+        enhancer.run(first)
+    result = enhancer.finish(enhancer.run(copy))
+    assert len(calls) == 2 and "cache" not in result.record and result.record["output_size"] == (64, 64)
+    assert "identical content" in enhancer.enhance(data).record["cache"]  # and it is remembered for the next copy
+
+
 @pytest.mark.parametrize("model", ["realesrgan-x4plus", "span-x4"])
 def test_bf16_path_agrees_with_fp32_within_the_documented_tolerance(model: str) -> None:
     rgb = photo("chelsea", 48, top=80, left=150)

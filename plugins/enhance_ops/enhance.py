@@ -3,7 +3,9 @@
 An ``Enhancer`` holds one resolved chain (preset + loaded models) for a whole run, and a
 content-hash cache so that an identical image met twice in a run is processed once. The
 cache keeps the most recent results up to ``CACHE_BYTES`` of output, so a long shard of big
-scans cannot fill the worker's memory with finished images.
+scans cannot fill the worker's memory with finished images. A shard starts the next images
+before the previous ones are finished, so a copy can arrive while its twin is still on its
+way: it then waits for the twin's result instead of being enhanced a second time.
 """
 from __future__ import annotations
 
@@ -101,6 +103,9 @@ class Job:
     chain_result: Any = None
     chain_s: float = 0.0
     cached: EnhanceResult | None = None
+    finished: threading.Event | None = None  # set when this job, the first of its content, ends
+    twin: threading.Event | None = None  # the earlier job of the same content, still on its way
+    data: bytes | None = None  # kept, undecoded, while the twin's result is awaited
 
 
 class Enhancer:
@@ -112,6 +117,7 @@ class Enhancer:
         self.options = options
         self.chain = Chain(options.preset, options.overrides, tiling=options.tiling, inference=options.inference)
         self._done: OrderedDict[str, EnhanceResult] = OrderedDict()
+        self._in_flight: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
     def tile_count(self, width: int, height: int) -> int:
@@ -121,26 +127,54 @@ class Enhancer:
         return self.finish(self.run(self.start(data), on_tile))
 
     def start(self, data: bytes, digest: str | None = None) -> Job:
-        """Hash (unless the caller already has the sha256) and decode (no model involved: safe in another thread)."""
+        """Hash (unless the caller already has the sha256) and decode (no model involved: safe in
+        another thread). A copy of an image still on its way is left undecoded (see ``run``)."""
         job = Job(digest or hashlib.sha256(data).hexdigest())
         with self._lock:
             job.cached = self._done.get(job.digest)
-        if job.cached is None:
-            start = time.perf_counter()
-            job.image = codecs.decode(data, max_pixels=self.options.max_pixels)
-            job.source = Source.of(job.image)
-            job.decode_s = time.perf_counter() - start
+            if job.cached is None:
+                job.twin = self._in_flight.get(job.digest)
+                if job.twin is None:
+                    job.finished = self._in_flight[job.digest] = threading.Event()
+        if job.twin is not None:
+            job.data = data
+        elif job.cached is None:
+            self._decode(job, data)
         return job
 
+    def _decode(self, job: Job, data: bytes) -> None:
+        start = time.perf_counter()
+        try:
+            job.image = codecs.decode(data, max_pixels=self.options.max_pixels)
+        except BaseException:
+            self._release(job)
+            raise
+        job.source = Source.of(job.image)
+        job.decode_s = time.perf_counter() - start
+
     def run(self, job: Job, on_tile: Callable[[], None] | None = None) -> Job:
-        """The chain: pre-processing, the networks, post-processing."""
+        """The chain: pre-processing, the networks, post-processing; for a copy of an image still
+        on its way, the wait for that image's result (and the chain only if it left none: it
+        failed, or its output was too large to keep)."""
+        if job.twin is not None:
+            job.twin.wait()
+            with self._lock:
+                job.cached = self._done.get(job.digest)
+            data, job.data, job.twin = job.data, None, None
+            if job.cached is None:
+                assert data is not None
+                self._decode(job, data)
         if job.cached is None and job.chain_result is None:
             (image, job.image), start = (job.image, None), time.perf_counter()
             assert image is not None
             master = Master(image.pixels, image.alpha, image.bit_depth, image.metadata.icc_profile,
                             lens_from_exif(image.metadata.exif))
             del image  # the chain holds the only reference to the pixels and lets them go after SR
-            job.chain_result = self.chain.run_master(master, on_tile=on_tile)
+            try:
+                job.chain_result = self.chain.run_master(master, on_tile=on_tile)
+            except BaseException:
+                self._release(job)
+                raise
             job.chain_s = time.perf_counter() - start
         return job
 
@@ -152,6 +186,14 @@ class Enhancer:
         if job.cached is not None:
             earlier = job.cached
             return EnhanceResult(earlier.data, earlier.format, {**earlier.record, "cache": "identical content seen earlier in this run"})
+        try:
+            enhanced = self._encode(job)
+            self._remember(job.digest, enhanced)
+            return enhanced
+        finally:  # a copy waiting for this result goes on, with it or without it
+            self._release(job)
+
+    def _encode(self, job: Job) -> EnhanceResult:
         opts, chain, source, result = self.options, self.chain, job.source, job.chain_result
         assert source is not None and result is not None
         start = time.perf_counter()
@@ -193,9 +235,14 @@ class Enhancer:
             quality=opts.quality,
         )
         record["encode_s"] = time.perf_counter() - start
-        enhanced = EnhanceResult(out, fmt, record)
-        self._remember(job.digest, enhanced)
-        return enhanced
+        return EnhanceResult(out, fmt, record)
+
+    def _release(self, job: Job) -> None:
+        if job.finished is not None:
+            with self._lock:
+                del self._in_flight[job.digest]
+            job.finished.set()
+            job.finished = None
 
     def _remember(self, digest: str, result: EnhanceResult) -> None:
         with self._lock:
