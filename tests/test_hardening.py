@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -33,7 +34,7 @@ from enhance_ops.errors import UnsafeKeyError
 from enhance_ops.infra import seaweedfs
 from enhance_ops.infra.airflow_env import airflow_bin, airflow_env, prepare
 from enhance_ops.quality.ledger import from_parquet
-from enhance_ops.samples import write_samples
+from enhance_ops.samples import photo_crops, write_samples
 from enhance_ops.storage import ObjectInfo, S3Store, download, safe_key
 
 DAY = dt.date(2026, 11, 20)
@@ -185,6 +186,37 @@ def test_copies_next_to_each_other_in_a_shard_are_enhanced_once(store: S3Store, 
     copies = [name for name, row in rows.items() if "identical content seen earlier in this run" in row["notes"]]
     assert copies == ["b.png", "d.png"] and all(rows[n]["status"] == "ok" for n in rows)
     assert store.get(rows["b.png"]["output_key"]) == store.get(rows["a.png"]["output_key"])
+
+
+def test_masters_whose_derivatives_would_share_a_name_each_keep_their_own(store: S3Store, catalog: Catalog) -> None:
+    sides = {"x.bmp": 24, "x.jpeg": 26, "x.jpg": 28, "x.png": 30}  # x.bmp and x.png both give a PNG
+    for name, side in sides.items():
+        fmt = {".bmp": "BMP", ".jpeg": "JPEG", ".jpg": "JPEG", ".png": "PNG"}[Path(name).suffix]
+        store.put(f"incoming/{DAY}/box/{name}", photo_crops(1, side, fmt)[0])
+    rows = run_night(store, catalog, tasks.RunConfig("names", DAY, **FAST, shard_size=1))
+    assert {r["shard"] for r in rows} == {0}  # masters that could share a name are named by one shard
+    by_name = {Path(r["source_key"]).name: r for r in rows}
+    names = {n: Path(r["output_key"]).name for n, r in by_name.items()}
+    assert names["x.jpeg"] == "x.jpeg" and names["x.jpg"] == "x.jpg" and len(set(names.values())) == 4
+    tagged = next(n for n in ("x.bmp", "x.png") if names[n] != "x.png")
+    assert re.fullmatch(r"x~[0-9a-f]{8}\.png", names[tagged])
+    assert any(f"x.png is the derivative of incoming/{DAY}/box/" in note for note in by_name[tagged]["notes"])
+    for name, row in by_name.items():  # each derivative is its own master's, enlarged x2
+        assert codecs.decode(store.get(row["output_key"])).size == (2 * sides[name],) * 2
+
+
+def test_a_backfill_never_overwrites_another_masters_derivative(store: S3Store, catalog: Catalog) -> None:
+    store.put(f"incoming/{DAY}/cat.jpg", photo_crops(1, 28, "JPEG")[0])
+    store.put("special/box-9/cat.jpg", photo_crops(1, 32, "JPEG")[0])  # another master, the same name
+    night = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))[0]
+    kept = store.get(night["output_key"])
+    backfill = run_night(store, catalog, tasks.RunConfig("backfill", DAY, prefix="special/box-9/", **FAST))[0]
+    assert backfill["verdict"] == night["verdict"]  # the same folder: the names would have met
+    assert backfill["output_key"] != night["output_key"] and store.get(night["output_key"]) == kept
+    assert f"cat.jpg is the derivative of incoming/{DAY}/cat.jpg" in backfill["notes"][-1]
+    assert codecs.decode(store.get(backfill["output_key"])).size == (64, 64)
+    again = run_night(store, catalog, tasks.RunConfig("again", DAY, force=True, **FAST))[0]
+    assert again["output_key"] == night["output_key"]  # a master's own derivative is replaced in place
 
 
 def test_large_masters_are_decoded_only_when_the_chain_reaches_them(store: S3Store, catalog: Catalog,

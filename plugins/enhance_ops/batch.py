@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from .formats import IMAGE_SUFFIXES, SUFFIX
 _SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
@@ -26,11 +26,12 @@ def find_images(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def target_suffix(source: Path, output_format: str | None) -> str:
-    if output_format:
-        return SUFFIX[output_format]
-    fmt = _SUFFIX_FORMAT.get(source.suffix.lower(), "PNG")
-    return source.suffix if fmt != "PNG" or source.suffix.lower() == ".png" else ".png"
+def target_suffix(source: PurePath, output_format: str | None) -> str:
+    """The source's own suffix when it names the output's format (``.jpeg`` stays ``.jpeg``:
+    ``x.jpg`` and ``x.jpeg`` are two masters), else the format's (``.png`` without one)."""
+    own = _SUFFIX_FORMAT.get(source.suffix.lower())
+    fmt = output_format or own or "PNG"
+    return source.suffix if own == fmt else SUFFIX[fmt]
 
 
 def plan(input_path: Path, output_path: Path, output_format: str | None = None) -> list[Job]:

@@ -32,7 +32,7 @@ class Processed(Base):
     source_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
     source_sha256: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     source_etag: Mapped[str | None] = mapped_column(String(128))
-    output_key: Mapped[str | None] = mapped_column(String(1024))
+    output_key: Mapped[str | None] = mapped_column(String(1024), index=True)
     status: Mapped[str] = mapped_column(String(16))
     verdict: Mapped[str | None] = mapped_column(String(16))
     run_id: Mapped[str] = mapped_column(String(256))
@@ -84,6 +84,21 @@ class Catalog:
         with self.engine.connect() as conn:
             found = conn.execute(query).mappings().first()
         return dict(found) if found else None
+
+    def owners(self, output_keys: list[str]) -> dict[str, str]:
+        """The master whose derivative was last published at each of these keys, where one was
+        (duplicates only point to another master's derivative)."""
+        table = Processed.__table__
+        found: dict[str, str] = {}
+        for start in range(0, len(output_keys), 500):
+            query = (
+                select(table.c.output_key, table.c.source_key)
+                .where(table.c.output_key.in_(output_keys[start : start + 500]), table.c.status == "ok")
+                .order_by(table.c.processed_at)
+            )
+            with self.engine.connect() as conn:
+                found.update({k: s for k, s in conn.execute(query)})  # the latest publication last
+        return found
 
     def record(self, rows: Iterable[dict[str, Any]]) -> int:
         """Upsert ledger rows (the last of several for the same key and content wins); returns how many.

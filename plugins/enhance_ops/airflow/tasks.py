@@ -12,7 +12,8 @@ Bucket layout::
     runs/<run_id>/staging/<day>/<relative key>   enhanced images before publishing
     runs/<run_id>/done/shard-<n>/<index>.parquet each finished image's row (a retry resumes from them)
     runs/<run_id>/parts/part-<n>.parquet         each shard's ledger rows
-    enhanced/<day>/..., quarantine/<day>/...     published derivatives (same relative keys)
+    enhanced/<day>/..., quarantine/<day>/...     published derivatives (the same relative keys, tagged
+                                                 where another master's derivative has the name)
     ledger/date=<day>/run=<run_id>/part-<n>.parquet
     reports/<date>/<run_id>.html
 """
@@ -149,18 +150,38 @@ def plan_shards(store: ObjectStore, cfg: RunConfig, listing_key: str) -> list[st
         by_day.setdefault(obj["day"], []).append(obj)
     keys = []
     for day, items in sorted(by_day.items()):
-        for start in range(0, len(items), cfg.shard_size):
+        # Masters whose derivatives could take the same name (x.png and x.bmp both give x.png)
+        # go to one shard, whose single writer names them in turn (``_ShardStep.name``).
+        items.sort(key=lambda o: (_stem(o["relative"]), o["relative"]))
+        start = 0
+        while start < len(items):
+            end = min(start + cfg.shard_size, len(items))
+            while end < len(items) and _stem(items[end]["relative"]) == _stem(items[end - 1]["relative"]):
+                end += 1
             n = len(keys)
             key = f"{cfg.run_prefix}shards/shard-{n:05d}.json"
-            manifest = {"shard": n, "day": day, "config": cfg.as_dict(), "objects": items[start : start + cfg.shard_size]}
+            manifest = {"shard": n, "day": day, "config": cfg.as_dict(), "objects": items[start:end]}
             store.put(key, json.dumps(manifest, indent=1).encode())
             keys.append(key)
+            start = end
     return keys
 
 
+def _stem(relative: str) -> str:
+    return str(PurePosixPath(relative).with_suffix(""))
+
+
 def staging_key(cfg: RunConfig, day: str, relative: str, output_format: str) -> str:
-    suffix = target_suffix(PurePosixPath(relative), output_format)  # type: ignore[arg-type]
+    suffix = target_suffix(PurePosixPath(relative), output_format)
     return safe_key(f"{cfg.run_prefix}staging/{day}/{PurePosixPath(safe_key(relative)).with_suffix(suffix)}")
+
+
+def tagged_key(key: str, source_key: str) -> str:
+    """``key`` with a tag of its master's key before the suffix: the name a derivative gets
+    when its plain name already holds another master's derivative."""
+    path = PurePosixPath(key)
+    tag = hashlib.sha256(source_key.encode()).hexdigest()[:8]
+    return safe_key(str(path.with_name(f"{path.stem}~{tag}{path.suffix}")))
 
 
 def part_key(cfg: RunConfig, shard: int) -> str:
@@ -202,6 +223,7 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
         log.info("shard %d: resuming, %d of %d images already done", shard, len(rows), len(manifest["objects"]))
     todo = [i for i in range(len(manifest["objects"])) if i not in rows]
     step = _ShardStep(store, catalog, enhancer, cfg, shard, manifest["day"], done)
+    step.names.update({r["output_key"]: r["source_key"] for r in rows.values() if r["output_key"]})
     chain_s = 0.0
     with ThreadPoolExecutor(1, thread_name_prefix="fetch") as fetcher, \
             ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
@@ -260,6 +282,16 @@ class _ShardStep:
     shard: int
     day: str
     done: str
+    names: dict[str, str] = dataclasses.field(default_factory=dict)  # staging key → the master it is the derivative of
+
+    def name(self, plain: str, source_key: str) -> tuple[str, str | None]:
+        """The staging key for a master's derivative, and a note when it cannot be the plain one."""
+        owner = self.names.setdefault(plain, source_key)
+        if owner == source_key:
+            return plain, None
+        key = tagged_key(plain, source_key)
+        self.names[key] = source_key
+        return key, f"derivative named {PurePosixPath(key).name}: {PurePosixPath(plain).name} is the derivative of {owner}"
 
     def _common(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {"run_id": self.cfg.run_id, "logical_date": dt.date.fromisoformat(self.day), "shard": self.shard,
@@ -319,12 +351,14 @@ class _ShardStep:
         if item.job is not None:
             try:
                 result = _guarded(self.enhancer.finish, item.job, item.obj["key"])
-                target = staging_key(self.cfg, self.day, item.obj["relative"], result.format)
+                target, note = self.name(staging_key(self.cfg, self.day, item.obj["relative"], result.format),
+                                         item.obj["key"])
             except EnhanceError as exc:
                 self._failed(item, exc)
             else:
                 self.store.put(target, result.data)
                 item.row = ledger.row_from_record(result.record, **self._common(item.obj), output_key=target)
+                item.row["notes"] += [note] if note else []
         assert item.row is not None
         item.row["total_s"] = time.perf_counter() - item.started
         self.store.put(f"{self.done}{item.index:06d}.parquet", ledger.to_parquet([item.row]))
@@ -375,6 +409,9 @@ def published_key(cfg: RunConfig, row: dict[str, Any]) -> str:
 def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[str]) -> dict[str, int]:
     """Copy each derivative from staging to enhanced/ or quarantine/, then record it in the catalog.
 
+    A key that the catalog gives to another master's derivative (another run's master of the
+    same name and date) is not overwritten: the derivative gets a tagged key instead.
+
     Copies are whole-object server-side copies of finished files, so a reader never sees a
     partial derivative; re-publishing writes the same keys with the same bytes. Masters are
     only ever read.
@@ -383,12 +420,18 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
 
     moved = {"enhanced": 0, "quarantine": 0}
     for key, rows in zip(parts, _load_parts(store, parts)):
-        for row in rows:
-            if row["status"] != "ok" or not row["output_key"].startswith(cfg.run_prefix):
-                continue  # failed, a duplicate, or published by an earlier attempt of this task
-            if row["verdict"] is None:
-                raise RuntimeError(f"{key} has rows without a verdict: run quality_gate before publish")
-            target = published_key(cfg, row)
+        todo = [r for r in rows if r["status"] == "ok" and r["output_key"].startswith(cfg.run_prefix)]
+        # (the rest: failed, duplicates, or published by an earlier attempt of this task)
+        if any(r["verdict"] is None for r in todo):
+            raise RuntimeError(f"{key} has rows without a verdict: run quality_gate before publish")
+        owners = catalog.owners([published_key(cfg, r) for r in todo])
+        for row in todo:
+            target = plain = published_key(cfg, row)
+            owner = owners.get(plain, row["source_key"])
+            if owner != row["source_key"]:  # another run's master (a backfill's x.jpg and a night's x.jpg)
+                target = tagged_key(plain, row["source_key"])
+                note = f"published as {PurePosixPath(target).name}: {PurePosixPath(plain).name} is the derivative of {owner}"
+                row["notes"] = [*row["notes"], note]
             store.copy(row["output_key"], target)
             row["output_key"] = target
             moved[target.split("/", 1)[0]] += 1
