@@ -78,7 +78,7 @@ def test_grey_input_comes_back_grey() -> None:
 def test_alpha_is_upscaled_as_a_mask() -> None:
     alpha = np.zeros((10, 10), np.float32)
     alpha[:, 5:] = 1.0
-    out = upscale_alpha(alpha, 4)
+    out = upscale_alpha(alpha, 40, 40)
     assert out.shape == (40, 40) and out.min() >= 0 and out.max() <= 1
     assert out[:, :16].max() < 0.05 and out[:, 24:].min() > 0.95
 

@@ -227,8 +227,7 @@ class Chain:
         metrics = records[-1].details.pop("metrics")
         effective_scale = image.shape[0] / source_height
         if alpha is not None:
-            h, w = image.shape[:2]
-            alpha = np.clip(cv2.resize(alpha, (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+            alpha = superres.upscale_alpha(alpha, *image.shape[:2])
 
         # From here on the image is output-sized: every stage works in row strips, in place.
         sharpen, contrast = s["sharpen"], s["local_contrast"]

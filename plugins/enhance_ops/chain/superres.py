@@ -242,10 +242,9 @@ def upscale_rgb(
     return out
 
 
-def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
+def upscale_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
     """Transparency is a mask, not texture: bicubic keeps its edges without invented detail."""
-    h, w = alpha.shape
-    return np.clip(cv2.resize(alpha, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    return np.clip(cv2.resize(alpha, (width, height), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
 
 def upscale(
