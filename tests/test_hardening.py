@@ -180,12 +180,24 @@ def test_copies_next_to_each_other_in_a_shard_are_enhanced_once(store: S3Store, 
     """The next images are fetched and decoded while one is in the chain, so a copy can arrive
     before its twin is finished: it must still get the twin's result, not a second run."""
     first, other = write_samples(tmp_path, long_side=30)[:2]
-    for name, path in (("a.png", first), ("b.png", first), ("c.png", other), ("d.png", first)):
+    for name, path in (("a.png", first), ("b.png", first), ("c.png", other), ("d.png", first), ("e.png", other)):
         store.put(f"incoming/{DAY}/{name}", path.read_bytes())
     rows = {r["source_key"].rsplit("/", 1)[1]: r for r in run_night(store, catalog, tasks.RunConfig("copies", DAY, **FAST))}
     copies = [name for name, row in rows.items() if "identical content seen earlier in this run" in row["notes"]]
-    assert copies == ["b.png", "d.png"] and all(rows[n]["status"] == "ok" for n in rows)
+    assert copies == ["b.png", "d.png", "e.png"] and all(rows[n]["status"] == "ok" for n in rows)
     assert store.get(rows["b.png"]["output_key"]) == store.get(rows["a.png"]["output_key"])
+
+
+def test_copies_in_a_night_of_small_shards_share_one_and_are_enhanced_once(store: S3Store, catalog: Catalog) -> None:
+    crops = photo_crops(3, 32, "PNG")
+    for name, data in (("box-1/a.png", crops[0]), ("box-1/b.png", crops[1]), ("box-2/c.png", crops[2]),
+                       ("box-3/copy-of-a.png", crops[0])):
+        store.put(f"incoming/{DAY}/{name}", data)
+    rows = run_night(store, catalog, tasks.RunConfig("small-shards", DAY, **FAST, shard_size=1))
+    by_name = {r["source_key"].split("/", 2)[2]: r for r in rows}
+    assert by_name["box-3/copy-of-a.png"]["shard"] == by_name["box-1/a.png"]["shard"] == 0  # the same ETag
+    assert len({r["shard"] for r in rows}) == 3  # the others one a shard, as asked
+    assert "identical content seen earlier in this run" in by_name["box-3/copy-of-a.png"]["notes"]
 
 
 def test_masters_whose_derivatives_would_share_a_name_each_keep_their_own(store: S3Store, catalog: Catalog) -> None:

@@ -150,21 +150,45 @@ def plan_shards(store: ObjectStore, cfg: RunConfig, listing_key: str) -> list[st
         by_day.setdefault(obj["day"], []).append(obj)
     keys = []
     for day, items in sorted(by_day.items()):
-        # Masters whose derivatives could take the same name (x.png and x.bmp both give x.png)
-        # go to one shard, whose single writer names them in turn (``_ShardStep.name``).
-        items.sort(key=lambda o: (_stem(o["relative"]), o["relative"]))
-        start = 0
-        while start < len(items):
-            end = min(start + cfg.shard_size, len(items))
-            while end < len(items) and _stem(items[end]["relative"]) == _stem(items[end - 1]["relative"]):
-                end += 1
+        for objects in _shards(items, cfg.shard_size):
             n = len(keys)
             key = f"{cfg.run_prefix}shards/shard-{n:05d}.json"
-            manifest = {"shard": n, "day": day, "config": cfg.as_dict(), "objects": items[start:end]}
+            manifest = {"shard": n, "day": day, "config": cfg.as_dict(), "objects": objects}
             store.put(key, json.dumps(manifest, indent=1).encode())
             keys.append(key)
-            start = end
     return keys
+
+
+def _shards(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """``size`` masters a shard in key order, except that some must meet in one shard: those
+    with the same ETag (the same bytes, which the shard's cache then enhances once) and those
+    whose derivatives could take the same name (x.png and x.bmp both give x.png: the shard's
+    one writer names them in turn, ``_ShardStep.name``). A shard outgrows ``size`` only to
+    keep such a group whole."""
+    root = list(range(len(items)))
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    first: dict[tuple[str, str], int] = {}
+    for i, obj in enumerate(items):
+        for label in (("name", _stem(obj["relative"])), ("etag", obj["etag"])):
+            if label[1]:
+                root[find(i)] = find(first.setdefault(label, i))
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for i, obj in enumerate(items):  # each group where its first master is, its masters in key order
+        groups.setdefault(find(i), []).append(obj)
+    shard: list[dict[str, Any]] = []
+    for group in groups.values():
+        shard += group
+        if len(shard) >= size:
+            yield shard
+            shard = []
+    if shard:
+        yield shard
 
 
 def _stem(relative: str) -> str:
