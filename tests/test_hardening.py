@@ -6,6 +6,7 @@ the outage of the S3 server is staged under a real `airflow dags test` run with 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import json
 import logging
@@ -212,7 +213,9 @@ def test_masters_whose_derivatives_would_share_a_name_each_keep_their_own(store:
     assert names["x.jpeg"] == "x.jpeg" and names["x.jpg"] == "x.jpg" and len(set(names.values())) == 4
     tagged = next(n for n in ("x.bmp", "x.png") if names[n] != "x.png")
     assert re.fullmatch(r"x~[0-9a-f]{8}\.png", names[tagged])
-    assert any(f"x.png is the derivative of incoming/{DAY}/box/" in note for note in by_name[tagged]["notes"])
+    note = next(n for n in by_name[tagged]["notes"] if f"x.png is the derivative of incoming/{DAY}/box/" in n)
+    report = store.get(next(o.key for o in store.list("reports/"))).decode()
+    assert names[tagged] in report and html.escape(note) in report  # the archivists see the name and why
     for name, row in by_name.items():  # each derivative is its own master's, enlarged x2
         assert codecs.decode(store.get(row["output_key"])).size == (2 * sides[name],) * 2
 

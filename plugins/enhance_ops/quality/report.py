@@ -231,7 +231,8 @@ def render_report(
         *(f"<tr><td>{html.escape(label)}</td><td>{count}</td></tr>" for label, count in gate.expectations.items()),
         "</table>",
         "<h2>Every image</h2><table><tr><th>source</th><th>output</th><th>verdict</th><th>size</th>"
-        "<th>PSNR (dB)</th><th>SSIM</th><th>LPIPS</th><th>artefacts</th><th>composite</th><th>seconds</th></tr>",
+        "<th>PSNR (dB)</th><th>SSIM</th><th>LPIPS</th><th>artefacts</th><th>composite</th><th>seconds</th>"
+        "<th>notes</th></tr>",
     ]
     for r in rows:
         size = f"{r['output_width']}×{r['output_height']}" if r.get("output_width") else "–"
@@ -240,7 +241,8 @@ def render_report(
             f"<td class='{r['verdict']}'>{r['verdict']}</td><td>{size}</td>"
             f"<td>{_fmt(r.get('consistency_psnr_db'), 2)}</td><td>{_fmt(r.get('consistency_ssim'))}</td>"
             f"<td>{_fmt(r.get('consistency_lpips'))}</td><td>{_fmt(r.get('artefact_score'))}</td>"
-            f"<td>{_fmt(r.get('composite_score'))}</td><td>{_fmt(r.get('total_s'), 2)}</td></tr>"
+            f"<td>{_fmt(r.get('composite_score'))}</td><td>{_fmt(r.get('total_s'), 2)}</td>"
+            f"<td>{html.escape('; '.join(r.get('notes') or []))}</td></tr>"
         )
     parts.append("</table></body></html>")
     return "\n".join(parts)
