@@ -44,7 +44,7 @@ NIGHTLY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
         "end_date": Param(None, type=["null", "string"], format="date",
                           description="last day of a range starting at date (inclusive); empty: one day"),
         "prefix": Param(None, type=["null", "string"],
-                        description="explicit source prefix for backfills; empty: incoming/<date>/"),
+                        description="explicit source folder for backfills; empty: incoming/<date>/"),
         "preset": Param("archive-photo", type="string", enum=sorted(PRESETS)),
         "scale": Param(4, type="integer", enum=[2, 4, 8]),
         "shard_size": Param(16, type="integer", minimum=1, maximum=1000, description="images per GPU task"),

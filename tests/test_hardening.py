@@ -234,6 +234,17 @@ def test_a_backfill_never_overwrites_another_masters_derivative(store: S3Store, 
     assert again["output_key"] == night["output_key"]  # a master's own derivative is replaced in place
 
 
+def test_a_backfill_prefix_is_a_folder_and_never_the_pipelines_own_outputs(store: S3Store, catalog: Catalog) -> None:
+    crops = photo_crops(2, 24, "JPEG")
+    store.put("special/box-1/a.jpg", crops[0])
+    store.put("special/box-10/b.jpg", crops[1])  # "special/box-1" as a string prefix would take it too
+    rows = run_night(store, catalog, tasks.RunConfig("box-1", DAY, prefix="special/box-1", **FAST))
+    assert [(r["source_key"], r["status"]) for r in rows] == [("special/box-1/a.jpg", "ok")]
+    for outputs in ("enhanced/2026-11-20/", "quarantine", "runs/box-1/staging/", "ledger/"):
+        with pytest.raises(ValueError, match="own outputs"):  # derivatives are never taken for masters
+            tasks.RunConfig("again", DAY, prefix=outputs)
+
+
 def test_large_masters_are_decoded_only_when_the_chain_reaches_them(store: S3Store, catalog: Catalog,
                                                                     tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:

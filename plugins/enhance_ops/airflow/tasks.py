@@ -42,6 +42,7 @@ from ..storage import ObjectStore, safe_key
 
 log = logging.getLogger(__name__)
 MAX_DAYS = 366  # one manual run covers at most a year of incoming/<day>/ prefixes
+OUTPUT_FOLDERS = ("enhanced/", "quarantine/", "runs/", "ledger/", "reports/")  # what runs write: never masters
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class RunConfig:
     run_id: str
     logical_date: dt.date
     end_date: dt.date | None = None  # with it, every incoming/<day>/ from logical_date to end_date
-    prefix: str | None = None  # an explicit prefix (backfills) instead of incoming/<day>/
+    prefix: str | None = None  # an explicit folder (backfills) instead of incoming/<day>/
     incoming_prefix: str = "incoming/"
     preset: str = "archive-photo"
     scale: int = 4
@@ -64,8 +65,12 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.end_date and not 0 <= (self.end_date - self.logical_date).days < MAX_DAYS:
             raise ValueError(f"end_date {self.end_date} must be on or after {self.logical_date}, within {MAX_DAYS} days")
-        if self.prefix is not None:
-            safe_key(self.prefix)
+        if self.prefix is not None:  # a folder: "box-1" must not take box-10/ too
+            folder = safe_key(self.prefix.rstrip("/") + "/")
+            if folder.startswith(OUTPUT_FOLDERS):
+                raise ValueError(f"prefix {self.prefix!r} holds this pipeline's own outputs "
+                                 f"({', '.join(OUTPUT_FOLDERS)}), not masters")
+            object.__setattr__(self, "prefix", folder)
         for name in ("shard_size", "max_pixels", "max_file_bytes", "max_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
