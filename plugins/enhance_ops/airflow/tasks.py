@@ -168,7 +168,7 @@ def _shards(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, A
     """``size`` masters a shard in key order, except that some must meet in one shard: those
     with the same ETag (the same bytes, which the shard's cache then enhances once) and those
     whose derivatives could take the same name (x.png and x.bmp both give x.png: the shard's
-    one writer names them in turn, ``_ShardStep.name``). A shard outgrows ``size`` only to
+    one writer names them in turn, ``_ShardStep.derivative_key``). A shard outgrows ``size`` only to
     keep such a group whole."""
     root = list(range(len(items)))
 
@@ -184,11 +184,11 @@ def _shards(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, A
             if label[1]:
                 root[find(i)] = find(first.setdefault(label, i))
     groups: dict[int, list[dict[str, Any]]] = {}
-    for i, obj in enumerate(items):  # each group where its first master is, its masters in key order
+    for i, obj in enumerate(items):  # each group where its first master is
         groups.setdefault(find(i), []).append(obj)
     shard: list[dict[str, Any]] = []
     for group in groups.values():
-        shard += group
+        shard += sorted(group, key=_naming_order)
         if len(shard) >= size:
             yield shard
             shard = []
@@ -198,6 +198,13 @@ def _shards(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, A
 
 def _stem(relative: str) -> str:
     return str(PurePosixPath(relative).with_suffix(""))
+
+
+def _naming_order(obj: dict[str, Any]) -> tuple[bool, str]:
+    """Masters whose derivatives keep their own name (x.png) are named before those that take
+    another's suffix (x.bmp → x.png), so a plain name goes to the master that has it; then key order."""
+    path = PurePosixPath(obj["relative"])
+    return target_suffix(path, None) != path.suffix, obj["relative"]
 
 
 def staging_key(cfg: RunConfig, day: str, relative: str, output_format: str) -> str:
@@ -313,7 +320,7 @@ class _ShardStep:
     done: str
     names: dict[str, str] = dataclasses.field(default_factory=dict)  # staging key → the master it is the derivative of
 
-    def name(self, plain: str, source_key: str) -> tuple[str, str | None]:
+    def derivative_key(self, plain: str, source_key: str) -> tuple[str, str | None]:
         """The staging key for a master's derivative, and a note when it cannot be the plain one."""
         owner = self.names.setdefault(plain, source_key)
         if owner == source_key:
@@ -380,7 +387,7 @@ class _ShardStep:
         if item.job is not None:
             try:
                 result = _guarded(self.enhancer.finish, item.job, item.obj["key"])
-                target, note = self.name(staging_key(self.cfg, self.day, item.obj["relative"], result.format),
+                target, note = self.derivative_key(staging_key(self.cfg, self.day, item.obj["relative"], result.format),
                                          item.obj["key"])
             except EnhanceError as exc:
                 self._failed(item, exc)
