@@ -1,4 +1,5 @@
-"""Nightly enhancement of the day's scans: discover → shards → enhance (GPU pool) → gate → publish → ledger → report.
+"""Nightly enhancement of the day's scans: discover → shards → enhance (GPU pool) → gate → publish → ledger → report
+→ delete earlier runs' bookkeeping (``runs/<run>/``) untouched for ``$ENHANCE_KEEP_RUNS_DAYS`` (14) days.
 
 Wiring only: every task calls a function in ``enhance_ops.airflow.tasks``. Manual triggers
 take the Params below (backfills: another day, a range of days or an explicit prefix, another
@@ -94,11 +95,15 @@ def enhance_daily() -> None:
     def write_report(cfg: dict, shards: list[dict], gate_summary: dict, ledger_keys: list[str]) -> str:
         return wiring.write_report(cfg, shards, gate_summary)
 
+    @task(trigger_rule=AFTER_SHARDS)
+    def expire_old_runs(cfg: dict, report_key: str) -> dict:
+        return wiring.expire_old_runs(cfg)
+
     cfg = configure()
     shards = enhance_shard.expand(manifest_key=plan_shards(cfg, discover(cfg)))
     gate_summary = quality_gate(cfg, shards)
     published = publish(cfg, shards, gate_summary)
-    write_report(cfg, shards, gate_summary, write_ledger(cfg, shards, published))
+    expire_old_runs(cfg, write_report(cfg, shards, gate_summary, write_ledger(cfg, shards, published)))
 
 
 enhance_daily()

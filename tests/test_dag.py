@@ -62,7 +62,8 @@ def refused(**conf):
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
   "pool": shard.pool, "queue": shard.queue, "retries": shard.retries, "delay": shard.retry_delay.total_seconds(),
   "timetable": type(dag.timetable).__name__, "catchup": dag.catchup,
-  "rules": {t: dag.get_task(t).trigger_rule for t in ("quality_gate", "publish", "write_ledger", "write_report")},
+  "rules": {t: dag.get_task(t).trigger_rule for t in ("quality_gate", "publish", "write_ledger", "write_report",
+                                                      "expire_old_runs")},
   "outlets": sorted(o.uri for t in dag.tasks for o in t.outlets),
   "params": sorted(dag.params.keys()), "validated": dict(dag.params.validate()),
   "refused": [refused(scale=3), refused(preset="sepia"), refused(date="20-11-2026"), refused(shard_size=0)]}))

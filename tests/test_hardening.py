@@ -245,6 +245,23 @@ def test_a_backfill_prefix_is_a_folder_and_never_the_pipelines_own_outputs(store
             tasks.RunConfig("again", DAY, prefix=outputs)
 
 
+def test_earlier_runs_bookkeeping_expires_and_nothing_else_goes_with_it(store: S3Store, catalog: Catalog) -> None:
+    crops = photo_crops(2, 24, "JPEG")
+    store.put(f"incoming/{DAY}/a.jpg", crops[0])
+    run_night(store, catalog, tasks.RunConfig("first", DAY, **FAST))
+    store.put(f"incoming/{DAY}/b.jpg", crops[1])
+    second = tasks.RunConfig("second", DAY, **FAST)
+    run_night(store, catalog, second)
+    others = {o.key: o.etag for o in store.list("") if not o.key.startswith("runs/")}  # masters, derivatives, ledger, reports
+    assert tasks.expire_runs(store, second, keep_days=14) == {"runs": 0, "objects": 0}  # both runs are fresh
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=15)
+    staged = [o.key for o in store.list("runs/first/") if "/staging/" in o.key]
+    assert staged and tasks.expire_runs(store, second, keep_days=0, now=later)["runs"] == 0  # 0: keep all
+    assert tasks.expire_runs(store, second, keep_days=14, now=later)["runs"] == 1
+    assert store.list("runs/first/") == [] and store.list("runs/second/")  # this run keeps its own
+    assert {o.key: o.etag for o in store.list("") if not o.key.startswith("runs/")} == others
+
+
 def test_large_masters_are_decoded_only_when_the_chain_reaches_them(store: S3Store, catalog: Catalog,
                                                                     tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ characters, at most 1,024 bytes, so that no key can escape its prefix or the loc
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class ObjectInfo:
     key: str
     etag: str
     size: int
+    modified: dt.datetime | None = None
 
 
 class ObjectStore(Protocol):
@@ -56,6 +58,7 @@ class ObjectStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
     def copy(self, source: str, target: str) -> None: ...
     def exists(self, key: str) -> bool: ...
+    def delete(self, keys: list[str]) -> None: ...
 
 
 class S3Store:
@@ -68,7 +71,7 @@ class S3Store:
         found = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                found.append(ObjectInfo(item["Key"], item["ETag"].strip('"'), int(item["Size"])))
+                found.append(ObjectInfo(item["Key"], item["ETag"].strip('"'), int(item["Size"]), item.get("LastModified")))
         return found
 
     def get(self, key: str) -> bytes:
@@ -84,6 +87,13 @@ class S3Store:
         self.client.copy_object(
             Bucket=self.bucket, Key=safe_key(target), CopySource={"Bucket": self.bucket, "Key": safe_key(source)}
         )
+
+    def delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):  # the most one DeleteObjects call takes
+            batch = [{"Key": safe_key(k)} for k in keys[start : start + 1000]]
+            errors = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}).get("Errors")
+            if errors:
+                raise RuntimeError(f"s3://{self.bucket}: {len(errors)} objects not deleted, e.g. {errors[0]}")
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

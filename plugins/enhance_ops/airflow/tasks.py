@@ -12,6 +12,7 @@ Bucket layout::
     runs/<run_id>/staging/<day>/<relative key>   enhanced images before publishing
     runs/<run_id>/done/shard-<n>/<index>.parquet each finished image's row (a retry resumes from them)
     runs/<run_id>/parts/part-<n>.parquet         each shard's ledger rows
+                                                 (runs/<run_id>/ expires: ``expire_runs``)
     enhanced/<day>/..., quarantine/<day>/...     published derivatives (the same relative keys, tagged
                                                  where another master's derivative has the name)
     ledger/date=<day>/run=<run_id>/part-<n>.parquet
@@ -42,7 +43,8 @@ from ..storage import ObjectStore, safe_key
 
 log = logging.getLogger(__name__)
 MAX_DAYS = 366  # one manual run covers at most a year of incoming/<day>/ prefixes
-OUTPUT_FOLDERS = ("enhanced/", "quarantine/", "runs/", "ledger/", "reports/")  # what runs write: never masters
+RUNS = "runs/"  # each run's bookkeeping (manifests, staging, checkpoints, parts), under its id
+OUTPUT_FOLDERS = ("enhanced/", "quarantine/", RUNS, "ledger/", "reports/")  # what runs write: never masters
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class RunConfig:
 
     @property
     def run_prefix(self) -> str:
-        return f"runs/{self.run_id}/"
+        return f"{RUNS}{self.run_id}/"
 
     def sources(self) -> Iterator[tuple[str, dt.date]]:
         """(prefix, day) pairs to list; a prefix run files everything under the run's date."""
@@ -136,7 +138,8 @@ def discover(store: ObjectStore, catalog: Catalog, cfg: RunConfig) -> dict[str, 
                 ignored.append(item.key)
             elif (item.key, item.etag) not in known:
                 relative = item.key[len(prefix):].lstrip("/")
-                found.append({**dataclasses.asdict(item), "day": day.isoformat(), "relative": relative})
+                found.append({"key": item.key, "etag": item.etag, "size": item.size, "day": day.isoformat(),
+                              "relative": relative})
     taken, deferred = found[: cfg.max_images], found[cfg.max_images :]
     if deferred:
         log.warning("%d images found, max_images is %d: %d deferred to the next run (from %s)",
@@ -523,3 +526,27 @@ def _listing_remarks(listing: dict[str, Any], cfg: RunConfig, named: int = 20) -
         shown = ", ".join(listing["ignored"][:named]) + (" …" if len(listing["ignored"]) > named else "")
         remarks.append(f"{len(listing['ignored'])} files are not images by their names and were left alone: {shown}")
     return remarks
+
+
+def expire_runs(store: ObjectStore, cfg: RunConfig, keep_days: int, now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete the bookkeeping of earlier runs left untouched for ``keep_days`` (0: keep all).
+
+    What a finished run leaves under ``runs/<run>/`` is needed only to re-run its tasks:
+    its derivatives are published, its rows are in the ledger, its report is written. Its
+    staging copies would otherwise double the bucket's derivatives night after night. A run
+    still being retried touches its objects, so it keeps them; this run's own are kept.
+    """
+    if keep_days <= 0:
+        return {"runs": 0, "objects": 0}
+    now = now or dt.datetime.now(dt.timezone.utc)
+    by_run: dict[str, list[str]] = {}
+    newest: dict[str, dt.datetime] = {}
+    for obj in store.list(RUNS):
+        run = obj.key[len(RUNS):].split("/", 1)[0]
+        by_run.setdefault(run, []).append(obj.key)
+        newest[run] = max(newest.get(run, obj.modified or now), obj.modified or now)
+    expired = [run for run in by_run if run != cfg.run_id and now - newest[run] > dt.timedelta(days=keep_days)]
+    for run in expired:
+        store.delete(by_run[run])
+        log.info("expired the bookkeeping of run %s (%d objects)", run, len(by_run[run]))
+    return {"runs": len(expired), "objects": sum(len(by_run[run]) for run in expired)}

@@ -92,3 +92,8 @@ def write_ledger(cfg: dict[str, Any], shards: list[dict[str, Any]]) -> list[str]
 
 def write_report(cfg: dict[str, Any], shards: list[dict[str, Any]], gate_summary: dict[str, Any]) -> str:
     return tasks.write_report(store(cfg["bucket"]), _config(cfg), _parts(shards), gate_summary)
+
+
+def expire_old_runs(cfg: dict[str, Any]) -> dict[str, int]:
+    keep_days = int(os.environ.get("ENHANCE_KEEP_RUNS_DAYS", "14"))
+    return tasks.expire_runs(store(cfg["bucket"]), _config(cfg), keep_days)
