@@ -15,6 +15,7 @@ import os
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, task
 
 from enhance_ops.airflow import wiring
+from enhance_ops.airflow.tasks import MAX_LOOKBACK_DAYS
 from enhance_ops.chain.presets import PRESETS  # plain data: no torch at parse time
 from enhance_ops.formats import DEFAULT_MAX_PIXELS
 
@@ -56,6 +57,9 @@ NIGHTLY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
                              description="larger files fail (file_too_large) without being downloaded"),
         "max_images": Param(100000, type="integer", minimum=1,
                             description="images per run at most; the rest wait for the next run"),
+        "lookback_days": Param(3, type="integer", minimum=0, maximum=MAX_LOOKBACK_DAYS,
+                               description="also take what is new in the previous days' incoming folders "
+                                           "(late uploads, images deferred by max_images); not with prefix or force"),
         "overrides": Param([], type="array", items={"type": "string"},
                            description="preset overrides, e.g. denoise.strength=strong"),
         "gate": Param([], type="array", items={"type": "string"},

@@ -170,10 +170,15 @@ def test_run_limits_refuse_big_files_unread_and_defer_extra_images(store: S3Stor
     report = store.get(f"reports/{DAY}/limits-1.html").decode()
     assert "2 more images were found than this run takes" in report and keys[3] in report
 
-    # The next night (default limits) takes the deferred images, and the big file again: a file
-    # refused unread has no content hash for the catalog, so it is offered until the limits allow it.
-    later = run_night(store, catalog, tasks.RunConfig("limits-2", DAY, **FAST))
+    # The next night (default limits, looking back: the DAG's default) takes the deferred images
+    # and files them under their own day, and the big file again: a file refused unread has no
+    # content hash for the catalog, so it is offered until the limits allow it.
+    next_night = tasks.RunConfig("limits-2", DAY + dt.timedelta(days=1), lookback_days=3, **FAST)
+    later = run_night(store, catalog, next_night)
     assert sorted(r["source_key"] for r in later) == sorted(keys[3:] + [r["source_key"] for r in too_big])
+    assert {r["logical_date"] for r in later} == {DAY} and all(r["status"] == "ok" for r in later)
+    forced = tasks.RunConfig("again", DAY, lookback_days=3, force=True)
+    assert [day for _, day in forced.sources()] == [DAY]  # a forced run redoes its own day only
 
 
 def test_copies_next_to_each_other_in_a_shard_are_enhanced_once(store: S3Store, catalog: Catalog,

@@ -43,6 +43,7 @@ from ..storage import ObjectStore, safe_key
 
 log = logging.getLogger(__name__)
 MAX_DAYS = 366  # one manual run covers at most a year of incoming/<day>/ prefixes
+MAX_LOOKBACK_DAYS = 31
 RUNS = "runs/"  # each run's bookkeeping (manifests, staging, checkpoints, parts), under its id
 OUTPUT_FOLDERS = ("enhanced/", "quarantine/", RUNS, "ledger/", "reports/")  # what runs write: never masters
 
@@ -63,6 +64,9 @@ class RunConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images fail with too_large, before decoding
     max_file_bytes: int = 2 * 1024**3  # larger files fail with file_too_large, without being downloaded
     max_images: int = 100_000  # a run takes at most this many (by key order); the rest wait for the next run
+    # also what is new in the previous days' incoming/<day>/ (late uploads, images deferred by
+    # max_images), each filed under its own day; not for a prefix or a forced run
+    lookback_days: int = 0
 
     def __post_init__(self) -> None:
         if self.end_date and not 0 <= (self.end_date - self.logical_date).days < MAX_DAYS:
@@ -76,18 +80,21 @@ class RunConfig:
         for name in ("shard_size", "max_pixels", "max_file_bytes", "max_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if not 0 <= self.lookback_days <= MAX_LOOKBACK_DAYS:
+            raise ValueError(f"lookback_days must be 0-{MAX_LOOKBACK_DAYS}")
 
     @property
     def run_prefix(self) -> str:
         return f"{RUNS}{self.run_id}/"
 
     def sources(self) -> Iterator[tuple[str, dt.date]]:
-        """(prefix, day) pairs to list; a prefix run files everything under the run's date."""
+        """(prefix, day) pairs to list, oldest first; a prefix run files everything under the run's date."""
         if self.prefix is not None:
             yield self.prefix, self.logical_date
             return
-        for n in range(((self.end_date or self.logical_date) - self.logical_date).days + 1):
-            day = self.logical_date + dt.timedelta(days=n)
+        first = self.logical_date - dt.timedelta(days=0 if self.force else self.lookback_days)
+        for n in range(((self.end_date or self.logical_date) - first).days + 1):
+            day = first + dt.timedelta(days=n)
             yield f"{self.incoming_prefix}{day.isoformat()}/", day
 
     def as_dict(self) -> dict[str, Any]:
