@@ -261,9 +261,11 @@ def test_earlier_runs_bookkeeping_expires_and_nothing_else_goes_with_it(store: S
     assert tasks.expire_runs(store, second, keep_days=14) == {"runs": 0, "objects": 0}  # both runs are fresh
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=15)
     staged = [o.key for o in store.list("runs/first/") if "/staging/" in o.key]
+    store.put("runs/unfinished/parts/part-00000.parquet", b"rows of a run that never reached the ledger")
     assert staged and tasks.expire_runs(store, second, keep_days=0, now=later)["runs"] == 0  # 0: keep all
     assert tasks.expire_runs(store, second, keep_days=14, now=later)["runs"] == 1
     assert store.list("runs/first/") == [] and store.list("runs/second/")  # this run keeps its own
+    assert store.list("runs/unfinished/")  # no report: its parts may be the only record of what it did
     assert {o.key: o.etag for o in store.list("") if not o.key.startswith("runs/")} == others
 
 

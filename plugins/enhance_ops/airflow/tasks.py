@@ -536,23 +536,26 @@ def _listing_remarks(listing: dict[str, Any], cfg: RunConfig, named: int = 20) -
 
 
 def expire_runs(store: ObjectStore, cfg: RunConfig, keep_days: int, now: dt.datetime | None = None) -> dict[str, int]:
-    """Delete the bookkeeping of earlier runs left untouched for ``keep_days`` (0: keep all).
+    """Delete the bookkeeping of earlier finished runs left untouched for ``keep_days`` (0: keep all).
 
-    What a finished run leaves under ``runs/<run>/`` is needed only to re-run its tasks:
-    its derivatives are published, its rows are in the ledger, its report is written. Its
-    staging copies would otherwise double the bucket's derivatives night after night. A run
-    still being retried touches its objects, so it keeps them; this run's own are kept.
+    What a finished run (one with its report, so its rows are in the ledger) leaves under
+    ``runs/<run>/`` is needed only to re-run its tasks: its derivatives are published, its
+    rows are in the ledger. Its staging copies would otherwise double the bucket's
+    derivatives night after night. A run that never finished keeps its parts, which may hold
+    the only record of what it published; this run keeps its own.
     """
     if keep_days <= 0:
         return {"runs": 0, "objects": 0}
     now = now or dt.datetime.now(dt.timezone.utc)
+    finished = {PurePosixPath(o.key).stem for o in store.list("reports/")}  # reports/<date>/<run>.html
     by_run: dict[str, list[str]] = {}
     newest: dict[str, dt.datetime] = {}
     for obj in store.list(RUNS):
         run = obj.key[len(RUNS):].split("/", 1)[0]
         by_run.setdefault(run, []).append(obj.key)
         newest[run] = max(newest.get(run, obj.modified or now), obj.modified or now)
-    expired = [run for run in by_run if run != cfg.run_id and now - newest[run] > dt.timedelta(days=keep_days)]
+    expired = [run for run in by_run
+               if run != cfg.run_id and run in finished and now - newest[run] > dt.timedelta(days=keep_days)]
     for run in expired:
         store.delete(by_run[run])
         log.info("expired the bookkeeping of run %s (%d objects)", run, len(by_run[run]))
