@@ -85,6 +85,15 @@ class Catalog:
             found = conn.execute(query).mappings().first()
         return dict(found) if found else None
 
+    def holder(self, output_key: str) -> dict[str, Any] | None:
+        """The latest processing whose derivative was published at ``output_key``, if any."""
+        table = Processed.__table__
+        query = (select(table).where(table.c.output_key == output_key, table.c.status == "ok")
+                 .order_by(table.c.processed_at.desc()).limit(1))
+        with self.engine.connect() as conn:
+            found = conn.execute(query).mappings().first()
+        return dict(found) if found else None
+
     def owners(self, output_keys: list[str]) -> dict[str, str]:
         """The master whose derivative was last published at each of these keys, where one was
         (duplicates only point to another master's derivative)."""

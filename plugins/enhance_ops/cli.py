@@ -16,6 +16,7 @@ from . import codecs
 from .batch import Job, PlanError, plan
 from .chain.presets import PRESETS, resolve_preset, scale_overrides
 from .chain.superres import Inference, Tiling
+from .airflow.tasks import LEDGER
 from .errors import EnhanceError
 
 if TYPE_CHECKING:  # torch loads only when a command needs it
@@ -221,6 +222,21 @@ def _catalog_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _release(args: argparse.Namespace) -> int:
+    from .airflow.wiring import store
+    from .catalog import Catalog, default_url
+    from .review import ReleaseError, release
+
+    try:
+        rows = release(store(args.bucket), Catalog(args.catalog or default_url()), args.keys, by=args.by, reason=args.reason)
+    except ReleaseError as exc:
+        print(f"nothing released: {exc}", file=sys.stderr)
+        return 2
+    for row in rows:
+        print(f"released {row['source_key']} → s3://{args.bucket}/{row['output_key']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m enhance_ops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -283,9 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     source = cat.add_mutually_exclusive_group(required=True)
     source.add_argument("--ledger-dir", help="a local ledger folder (date=…/run=…/part-….parquet)")
     source.add_argument("--bucket", help="read s3://BUCKET/PREFIX through the Airflow connection $ENHANCE_S3_CONN_ID")
-    cat.add_argument("--prefix", default="ledger/", help="the ledger's prefix in the bucket (default: ledger/)")
+    cat.add_argument("--prefix", default=LEDGER, help=f"the ledger's prefix in the bucket (default: {LEDGER})")
     cat.add_argument("--catalog", help="SQLAlchemy URL (default: $ENHANCE_CATALOG_URL or SQLite in $AIRFLOW_HOME)")
     cat.set_defaults(func=_catalog_rebuild)
+
+    rel = sub.add_parser("release", help="after review: move quarantined derivatives to enhanced/, recorded in the "
+                                          "ledger and the catalog")
+    rel.add_argument("keys", nargs="+", help="quarantine/<day>/… keys, as the report lists them")
+    rel.add_argument("--bucket", required=True, help="the bucket, through the Airflow connection $ENHANCE_S3_CONN_ID")
+    rel.add_argument("--by", required=True, help="who decided (kept in the ledger)")
+    rel.add_argument("--reason", required=True, help="why (kept in the ledger)")
+    rel.add_argument("--catalog", help="SQLAlchemy URL (default: $ENHANCE_CATALOG_URL or SQLite in $AIRFLOW_HOME)")
+    rel.set_defaults(func=_release)
 
     samples = sub.add_parser("samples", help="write the sample batch of archive-like scans")
     samples.add_argument("folder")

@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 MAX_DAYS = 366  # one manual run covers at most a year of incoming/<day>/ prefixes
 MAX_LOOKBACK_DAYS = 31
 RUNS = "runs/"  # each run's bookkeeping (manifests, staging, checkpoints, parts), under its id
-OUTPUT_FOLDERS = ("enhanced/", "quarantine/", RUNS, "ledger/", "reports/")  # what runs write: never masters
+ENHANCED, QUARANTINE, LEDGER = "enhanced/", "quarantine/", "ledger/"
+OUTPUT_FOLDERS = (ENHANCED, QUARANTINE, RUNS, LEDGER, "reports/")  # what runs write: never masters
 
 
 @dataclass(frozen=True)
@@ -447,9 +448,9 @@ def quality_gate(store: ObjectStore, cfg: RunConfig, parts: list[str]) -> dict[s
 
 
 def published_key(cfg: RunConfig, row: dict[str, Any]) -> str:
-    folder = "enhanced" if row["verdict"] == "passed" else "quarantine"
+    folder = ENHANCED if row["verdict"] == "passed" else QUARANTINE
     relative = PurePosixPath(row["output_key"]).relative_to(f"{cfg.run_prefix}staging")
-    return safe_key(f"{folder}/{relative}")
+    return safe_key(f"{folder}{relative}")
 
 
 def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[str]) -> dict[str, int]:
@@ -486,7 +487,7 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
     return moved
 
 
-def write_ledger(store: ObjectStore, cfg: RunConfig, parts: list[str], ledger_prefix: str = "ledger/") -> list[str]:
+def write_ledger(store: ObjectStore, cfg: RunConfig, parts: list[str], ledger_prefix: str = LEDGER) -> list[str]:
     """Put each shard's final part at its ledger key (day and run partitions): idempotent by run and shard."""
     from ..quality import ledger
 

@@ -1,0 +1,71 @@
+"""An archivist's decision after review: a quarantined derivative released to ``enhanced/``.
+
+The gate holds back what it cannot vouch for; a person who has looked at it may disagree.
+Releasing moves the derivative from ``quarantine/<day>/…`` to ``enhanced/<day>/…`` (never over
+another master's derivative: see ``airflow.tasks.publish``) and records the decision where
+the pipeline records everything: a ledger row (a copy of the image's row with verdict
+``passed``, the new key and a note of who released it and why, under a run of its own) and
+the catalog, so that a catalog rebuilt from the ledger agrees. What the gate found stays in
+the row's ``failed_expectations``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from .airflow.tasks import ENHANCED, LEDGER, QUARANTINE, tagged_key
+from .catalog import Catalog
+from .quality import ledger
+from .storage import ObjectStore, safe_key
+
+
+class ReleaseError(ValueError):
+    """The key is not a quarantined derivative that this pipeline published."""
+
+
+def _ledger_row(store: ObjectStore, held: dict[str, Any], key: str) -> dict[str, Any]:
+    run = f"{LEDGER}date={held['logical_date'].isoformat()}/run={held['run_id']}/"
+    for part in store.list(run):
+        for row in ledger.from_parquet(store.get(part.key)):
+            if (row["source_key"], row["source_sha256"], row["output_key"]) == (held["source_key"], held["source_sha256"], key):
+                return row
+    raise ReleaseError(f"{key}: no row for it in the ledger under {run}")
+
+
+def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: str, reason: str,
+            now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Release quarantined derivatives; returns their new ledger rows (one part for the call).
+
+    Every key is checked before anything moves. Steps per key, safe to repeat after a crash:
+    copy to ``enhanced/``, write the ledger part, update the catalog, then delete the
+    quarantined copy.
+    """
+    if not by.strip() or not reason.strip():
+        raise ReleaseError("say who releases (by) and why (reason): the ledger keeps both")
+    now = now or dt.datetime.now(dt.timezone.utc)
+    run_id = f"release-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
+    found = []
+    for key in dict.fromkeys(keys):
+        held = catalog.holder(safe_key(key))
+        if not key.startswith(QUARANTINE) or held is None or held["verdict"] != "quarantined":
+            raise ReleaseError(f"{key}: not a quarantined derivative in the catalog")
+        found.append((key, held, _ledger_row(store, held, key)))
+    owners = catalog.owners([ENHANCED + key[len(QUARANTINE):] for key, _, _ in found])
+    rows = []
+    for key, held, row in found:
+        target = ENHANCED + key[len(QUARANTINE):]
+        if owners.get(target, held["source_key"]) != held["source_key"]:
+            target = tagged_key(target, held["source_key"])
+        store.copy(key, target)
+        rows.append({**row, "run_id": run_id, "shard": 0, "output_key": target, "verdict": "passed",
+                     "notes": [*row["notes"], f"released from quarantine by {by.strip()}: {reason.strip()}"],
+                     "processed_at": now})
+    by_day: dict[dt.date, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_day.setdefault(row["logical_date"], []).append(row)
+    for day, day_rows in by_day.items():
+        store.put(LEDGER + ledger.part_key(day, run_id, 0), ledger.to_parquet(day_rows))
+    catalog.record(rows)
+    store.delete([key for key, _, _ in found])
+    return rows

@@ -1,0 +1,44 @@
+"""An archivist's release of a quarantined derivative, on the real S3 server (SeaweedFS)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_hardening import DAY, FAST, catalog, run_night, s3, store  # noqa: F401 (fixtures)
+
+from enhance_ops.airflow import tasks
+from enhance_ops.catalog import Catalog, rebuild
+from enhance_ops.quality.ledger import from_parquet
+from enhance_ops.review import ReleaseError, release
+from enhance_ops.samples import photo_crops
+from enhance_ops.storage import S3Store
+
+BY, WHY = "A. Archivist", "checked against the print"
+
+
+def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_so(
+        store: S3Store, catalog: Catalog, tmp_path: Path) -> None:
+    for n, data in enumerate(photo_crops(2, 24, "JPEG")):
+        store.put(f"incoming/{DAY}/scan-{n}.jpg", data)
+    strict = tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",))  # holds back everything
+    held = sorted(r["output_key"] for r in run_night(store, catalog, strict))
+    assert [k.split("/", 1)[0] for k in held] == ["quarantine", "quarantine"]
+    data = store.get(held[0])
+    with pytest.raises(ReleaseError, match="why"):
+        release(store, catalog, held[:1], by=BY, reason=" ")
+
+    [row] = release(store, catalog, held[:1], by=BY, reason=WHY)
+
+    assert row["output_key"] == "enhanced/" + held[0].split("/", 1)[1] and store.get(row["output_key"]) == data
+    assert not store.exists(held[0]) and store.exists(held[1])  # moved, the other left for review
+    assert row["verdict"] == "passed" and row["failed_expectations"]  # what the gate found stays on record
+    assert f"released from quarantine by {BY}: {WHY}" in row["notes"]
+    entry = catalog.holder(row["output_key"])
+    assert entry is not None and entry["verdict"] == "passed" and entry["source_key"] == row["source_key"]
+    rebuilt = Catalog(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])
+    assert rebuilt.rows() == catalog.rows()  # the ledger alone tells the same story
+    for key in (held[0], row["output_key"], f"incoming/{DAY}/scan-1.jpg"):  # released already; not quarantined
+        with pytest.raises(ReleaseError, match="not a quarantined derivative"):
+            release(store, catalog, [key, held[1]], by=BY, reason=WHY)
+    assert store.exists(held[1])  # a refused call moves nothing
