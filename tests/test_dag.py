@@ -16,7 +16,7 @@ from enhance_ops.catalog import Catalog
 from enhance_ops.infra import seaweedfs
 from enhance_ops.infra.airflow_env import airflow_bin, airflow_env as infra_env, prepare
 from enhance_ops.quality.ledger import from_parquet
-from enhance_ops.samples import write_samples
+from enhance_ops.samples import photo_crops, write_samples
 from enhance_ops.storage import S3Store
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -92,8 +92,8 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
 OUTPUTS: list[str] = []  # everything the runs printed, scanned for credentials at the end
 
 
-def _dags_test(env: dict[str, str], date: str, conf: dict) -> None:
-    run = subprocess.run([airflow_bin(), "dags", "test", "enhance_daily", date, "-c", json.dumps(conf)],
+def _dags_test(env: dict[str, str], date: str, conf: dict, dag_id: str = "enhance_daily") -> None:
+    run = subprocess.run([airflow_bin(), "dags", "test", dag_id, date, "-c", json.dumps(conf)],
                          env=env, capture_output=True, text=True, timeout=600)
     OUTPUTS.append(run.stdout + run.stderr)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
@@ -189,6 +189,22 @@ def test_a_range_of_days_a_prefix_and_a_duplicate(store: S3Store, airflow_env: d
         store.put(f"special/box-9/{path.name}", path.read_bytes())
     _dags_test(airflow_env, "2026-11-23", {**CONF, "prefix": "special/box-9/", "date": "2026-11-23"})
     assert {k.split("/", 2)[2] for k in _published(store, "2026-11-23")} == {"cat_scan.jpg", "rocket_sideways.jpg"}
+
+
+def test_an_archivist_releases_a_quarantined_derivative_through_its_dag(store: S3Store,
+                                                                       airflow_env: dict[str, str]) -> None:
+    store.put("special/review/scan.jpg", photo_crops(1, 26, "JPEG")[0])
+    strict = {**CONF, "prefix": "special/review/", "date": "2026-11-24", "gate": ["min_consistency_psnr_db=99"]}
+    _dags_test(airflow_env, "2026-11-24", strict)
+    [held] = [o.key for o in store.list("quarantine/2026-11-24/")]
+    data = store.get(held)
+
+    release = {"keys": [held], "by": "A. Archivist", "reason": "checked against the print"}
+    _dags_test(airflow_env, "2026-11-25", release, dag_id="release_quarantined")
+
+    assert store.get("enhanced/2026-11-24/scan.jpg") == data and not store.exists(held)
+    [row] = [r for r in _rows(store, "ledger/date=2026-11-24/") if r["run_id"].startswith("release-")]
+    assert row["verdict"] == "passed" and "released from quarantine by A. Archivist: checked against the print" in row["notes"]
 
 
 def test_catalog_rebuilt_from_the_ledger_equals_the_live_catalog(store: S3Store, airflow_env: dict[str, str],

@@ -43,6 +43,8 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
     """
     if not by.strip() or not reason.strip():
         raise ReleaseError("say who releases (by) and why (reason): the ledger keeps both")
+    if not keys:
+        raise ReleaseError("no keys to release")
     now = now or dt.datetime.now(dt.timezone.utc)
     run_id = f"release-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
     found = []

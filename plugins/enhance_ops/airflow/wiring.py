@@ -98,3 +98,15 @@ def write_report(cfg: dict[str, Any], shards: list[dict[str, Any]], gate_summary
 def expire_old_runs(cfg: dict[str, Any]) -> dict[str, int]:
     keep_days = int(os.environ.get("ENHANCE_KEEP_RUNS_DAYS", "14"))
     return tasks.expire_runs(store(cfg["bucket"]), _config(cfg), keep_days)
+
+
+def release() -> list[str]:
+    """The release DAG's one task: its Params to ``review.release``; returns the new keys."""
+    from airflow.sdk import get_current_context
+
+    from ..review import release as release_keys
+
+    params = get_current_context()["params"]
+    rows = release_keys(store(params["bucket"]), catalog(), params["keys"] or [],
+                        by=params.get("by") or "", reason=params.get("reason") or "")
+    return [row["output_key"] for row in rows]
