@@ -55,7 +55,9 @@ def configure() -> dict[str, Any]:
         max_pixels=int(params["max_megapixels"] * 1_000_000),
         max_file_bytes=int(params["max_file_mb"] * 1024**2),
         max_images=int(params["max_images"]),
-        lookback_days=int(params.get("lookback_days") or 0),
+        # a backfill is about its own days, and its runs overlap: looking back would take the
+        # images of a day whose own run is still on its way
+        lookback_days=0 if context["dag_run"].run_type == "backfill" else int(params.get("lookback_days") or 0),
     )
     tasks.validate(cfg)
     return {**cfg.as_dict(), "bucket": params["bucket"]}
