@@ -18,12 +18,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
+from conftest import run_night
 from faults import FaultyProxy
 from hostile_corpus import build
 from PIL import Image
@@ -40,37 +40,6 @@ from enhance_ops.storage import ObjectInfo, S3Store, download, safe_key
 
 DAY = dt.date(2026, 11, 20)
 FAST = {"preset": "fidelity", "scale": 2}
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[seaweedfs.S3Server]:
-    server = seaweedfs.start(tmp_path_factory.mktemp("s3"), access_key="archive", secret_key=secrets.token_urlsafe(16))
-    yield server
-    server.stop()
-
-
-@pytest.fixture()
-def store(s3: seaweedfs.S3Server, request: pytest.FixtureRequest) -> S3Store:
-    bucket = f"t-{abs(hash(request.node.name)) % 10**10}"  # a bucket per test
-    s3.client().create_bucket(Bucket=bucket)
-    return S3Store(s3.client(), bucket)
-
-
-@pytest.fixture()
-def catalog(tmp_path: Path) -> Catalog:
-    return Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
-
-
-def run_night(store: S3Store, catalog: Catalog, cfg: tasks.RunConfig) -> list[dict]:
-    """Every task of the DAG, in its order, on the real bucket; returns the run's ledger rows."""
-    listing = tasks.discover(store, catalog, cfg)
-    shards = [tasks.enhance_shard(store, catalog, key) for key in tasks.plan_shards(store, cfg, listing["listing"])]
-    parts = [s["part"] for s in shards]
-    summary = tasks.quality_gate(store, cfg, parts)
-    tasks.publish(store, catalog, cfg, parts)
-    tasks.write_ledger(store, cfg, parts)
-    tasks.write_report(store, cfg, parts, summary)
-    return [r for p in parts for r in from_parquet(store.get(p))]
 
 
 def _published(store: S3Store) -> dict[str, str]:
@@ -188,7 +157,8 @@ def test_copies_next_to_each_other_in_a_shard_are_enhanced_once(store: S3Store, 
     first, other = write_samples(tmp_path, long_side=30)[:2]
     for name, path in (("a.png", first), ("b.png", first), ("c.png", other), ("d.png", first), ("e.png", other)):
         store.put(f"incoming/{DAY}/{name}", path.read_bytes())
-    rows = {r["source_key"].rsplit("/", 1)[1]: r for r in run_night(store, catalog, tasks.RunConfig("copies", DAY, **FAST))}
+    night = run_night(store, catalog, tasks.RunConfig("copies", DAY, **FAST))
+    rows = {r["source_key"].rsplit("/", 1)[1]: r for r in night}
     copies = [name for name, row in rows.items() if "identical content seen earlier in this run" in row["notes"]]
     assert copies == ["b.png", "d.png", "e.png"] and all(rows[n]["status"] == "ok" for n in rows)
     assert store.get(rows["b.png"]["output_key"]) == store.get(rows["a.png"]["output_key"])
@@ -257,7 +227,8 @@ def test_earlier_runs_bookkeeping_expires_and_nothing_else_goes_with_it(store: S
     store.put(f"incoming/{DAY}/b.jpg", crops[1])
     second = tasks.RunConfig("second", DAY, **FAST)
     run_night(store, catalog, second)
-    others = {o.key: o.etag for o in store.list("") if not o.key.startswith("runs/")}  # masters, derivatives, ledger, reports
+    # masters, derivatives, ledger and reports
+    others = {o.key: o.etag for o in store.list("") if not o.key.startswith("runs/")}
     assert tasks.expire_runs(store, second, keep_days=14) == {"runs": 0, "objects": 0}  # both runs are fresh
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=15)
     staged = [o.key for o in store.list("runs/first/") if "/staging/" in o.key]

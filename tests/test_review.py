@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_hardening import DAY, FAST, catalog, run_night, s3, store  # noqa: F401 (fixtures)
+from conftest import run_night
+from test_hardening import DAY, FAST
 
 from enhance_ops.airflow import tasks
 from enhance_ops.catalog import Catalog, rebuild
