@@ -25,6 +25,8 @@ def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_
     held = sorted(r["output_key"] for r in run_night(store, catalog, strict))
     assert [k.split("/", 1)[0] for k in held] == ["quarantine", "quarantine"]
     data = store.get(held[0])
+    report = store.get(f"reports/{DAY}/strict.html").decode()
+    assert held[0] in report and "release_quarantined" in report  # the reviewer sees the key and the way
     with pytest.raises(ReleaseError, match="why"):
         release(store, catalog, held[:1], by=BY, reason=" ")
 

@@ -204,13 +204,17 @@ def render_report(
     if not held:
         parts.append("<p>None: every image passed the gate.</p>")
     else:
-        parts.append("<table><tr><th>source</th><th>verdict</th><th>why</th></tr>")
+        parts.append("<table><tr><th>source</th><th>output</th><th>verdict</th><th>why</th></tr>")
         for i in held:
             r = rows[i]
             why = "; ".join(r.get("failed_expectations") or []) or f"{r.get('error_type')}: {r.get('error_message')}"
-            parts.append(f"<tr><td>{_fmt(r['source_key'])}</td><td class='{r['verdict']}'>{r['verdict']}</td>"
-                         f"<td>{html.escape(why)}</td></tr>")
+            parts.append(f"<tr><td>{_fmt(r['source_key'])}</td><td>{_fmt(r.get('output_key'))}</td>"
+                         f"<td class='{r['verdict']}'>{r['verdict']}</td><td>{html.escape(why)}</td></tr>")
         parts.append("</table>")
+        if any(str(rows[i].get("output_key") or "").startswith("quarantine/") for i in held):  # in the bucket
+            parts.append("<p class='sub'>A quarantined image you accept after review is released to enhanced/ by the "
+                         "DAG <code>release_quarantined</code> (its output key, your name and why), which records the "
+                         "decision in the ledger.</p>")
     for heading, indices in (("Before and after: held back", held[:MAX_HELD_VIEWERS]),
                              ("Before and after: a sample that passed", passed)):
         shown = [i for i in indices if i in previews]
