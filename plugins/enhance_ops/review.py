@@ -37,9 +37,10 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
             now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Release quarantined derivatives; returns their new ledger rows (one part for the call).
 
-    Every key is checked before anything moves. Steps per key, safe to repeat after a crash:
-    copy to ``enhanced/``, write the ledger part, update the catalog, then delete the
-    quarantined copy.
+    Every key is checked before anything moves. The steps: copy to ``enhanced/``, write the
+    ledger part, update the catalog, delete the quarantined copies. Interrupted before the
+    catalog update, the same call completes it; after it, the ledger and catalog already say
+    released and at worst a quarantined copy is left beside the released one.
     """
     if not by.strip() or not reason.strip():
         raise ReleaseError("say who releases (by) and why (reason): the ledger keeps both")
