@@ -43,7 +43,7 @@ import platform
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -455,10 +455,10 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def record(report: dict[str, object], out: Path, rows: Iterator[dict[str, object]]) -> None:
-    """Each row into the report, and the report to disk at once: what is done survives a time limit."""
+def record(report: dict[str, object], section: str, out: Path, rows: Iterable[dict[str, object]]) -> None:
+    """Each row into the report's ``section``, and the report to disk at once: what is done survives a time limit."""
     for row in rows:
-        report["results"].append(row)
+        report[section].append(row)
         print(json.dumps(row), flush=True)
         out.write_text(json.dumps(report, indent=2) + "\n")
 
@@ -503,17 +503,13 @@ def main() -> int:
             cases[name] = Case(name, entry, model, rgb, args.device, args), macs
             print(f"{name}: weights {origin}; {macs / 1e6:.2f} M multiply-adds per input pixel", flush=True)
             report["weights"][name] = {"origin": origin, "macs_per_input_pixel": macs}
-            record(report, out, measure_case(*cases[name], PATHS))
+            record(report, "results", out, measure_case(*cases[name], PATHS))
             if args.onnx:
-                report["onnx"].append(onnx_paths(cases[name][0], Path(folder)))
-                print(json.dumps(report["onnx"][-1]), flush=True)
-                out.write_text(json.dumps(report, indent=2) + "\n")
-    for row in chain_rows(args.device, rgb, args.chain_images) if args.chain_images else ():
-        report["chains"].append(row)
-        print(json.dumps(row), flush=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
+                record(report, "onnx", out, [onnx_paths(cases[name][0], Path(folder))])
+    if args.chain_images:
+        record(report, "chains", out, chain_rows(args.device, rgb, args.chain_images))
     for case, macs in cases.values() if args.compile else ():
-        record(report, out, measure_case(case, macs, COMPILED))
+        record(report, "results", out, measure_case(case, macs, COMPILED))
     print(table(report["results"]))
     print(chain_table(report["chains"]))
     print(f"written to {out}")
