@@ -36,7 +36,7 @@ def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_
     assert not store.exists(held[0]) and store.exists(held[1])  # moved, the other left for review
     assert row["verdict"] == "passed" and row["failed_expectations"]  # what the gate found stays on record
     assert f"released from quarantine by {BY}: {WHY}" in row["notes"]
-    entry = catalog.holder(row["output_key"])
+    entry = catalog.published([row["output_key"]]).get(row["output_key"])
     assert entry is not None and entry["verdict"] == "passed" and entry["source_key"] == row["source_key"]
     rebuilt = Catalog(f"sqlite:///{tmp_path / 'rebuilt.db'}")
     rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])

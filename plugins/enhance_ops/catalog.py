@@ -85,28 +85,19 @@ class Catalog:
             found = conn.execute(query).mappings().first()
         return dict(found) if found else None
 
-    def holder(self, output_key: str) -> dict[str, Any] | None:
-        """The latest processing whose derivative was published at ``output_key``, if any."""
+    def published(self, output_keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The latest processing whose derivative was published at each of these keys, where
+        one was (duplicates only point to another master's derivative)."""
         table = Processed.__table__
-        query = (select(table).where(table.c.output_key == output_key, table.c.status == "ok")
-                 .order_by(table.c.processed_at.desc()).limit(1))
-        with self.engine.connect() as conn:
-            found = conn.execute(query).mappings().first()
-        return dict(found) if found else None
-
-    def owners(self, output_keys: list[str]) -> dict[str, str]:
-        """The master whose derivative was last published at each of these keys, where one was
-        (duplicates only point to another master's derivative)."""
-        table = Processed.__table__
-        found: dict[str, str] = {}
+        found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(output_keys), 500):
             query = (
-                select(table.c.output_key, table.c.source_key)
+                select(table)
                 .where(table.c.output_key.in_(output_keys[start : start + 500]), table.c.status == "ok")
                 .order_by(table.c.processed_at)
             )
             with self.engine.connect() as conn:
-                found.update({k: s for k, s in conn.execute(query)})  # the latest publication last
+                found.update({r["output_key"]: dict(r) for r in conn.execute(query).mappings()})  # the latest last
         return found
 
     def record(self, rows: Iterable[dict[str, Any]]) -> int:

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from .airflow.tasks import ENHANCED, LEDGER, QUARANTINE, tagged_key
+from .airflow.tasks import ENHANCED, LEDGER, QUARANTINE, key_for
 from .catalog import Catalog
 from .quality import ledger
 from .storage import ObjectStore, safe_key
@@ -48,21 +48,22 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
         raise ReleaseError("no keys to release")
     now = now or dt.datetime.now(dt.timezone.utc)
     run_id = f"release-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
+    keys = list(dict.fromkeys(safe_key(k) for k in keys))
+    holders = catalog.published(keys)
     found = []
-    for key in dict.fromkeys(keys):
-        held = catalog.holder(safe_key(key))
+    for key in keys:
+        held = holders.get(key)
         if not key.startswith(QUARANTINE) or held is None or held["verdict"] != "quarantined":
             raise ReleaseError(f"{key}: not a quarantined derivative in the catalog")
         found.append((key, held, _ledger_row(store, held, key)))
-    owners = catalog.owners([ENHANCED + key[len(QUARANTINE):] for key, _, _ in found])
+    plains = [ENHANCED + key[len(QUARANTINE):] for key, _, _ in found]
+    holders = catalog.published(plains)
     rows = []
-    for key, held, row in found:
-        target = ENHANCED + key[len(QUARANTINE):]
-        if owners.get(target, held["source_key"]) != held["source_key"]:
-            target = tagged_key(target, held["source_key"])
+    for (key, held, row), plain in zip(found, plains):
+        target, note = key_for(plain, held["source_key"], holders.get(plain, {}).get("source_key"))
         store.copy(key, target)
-        rows.append({**row, "run_id": run_id, "shard": 0, "output_key": target, "verdict": "passed",
-                     "notes": [*row["notes"], f"released from quarantine by {by.strip()}: {reason.strip()}"],
+        notes = [*row["notes"], *([note] if note else []), f"released from quarantine by {by.strip()}: {reason.strip()}"]
+        rows.append({**row, "run_id": run_id, "shard": 0, "output_key": target, "verdict": "passed", "notes": notes,
                      "processed_at": now})
     by_day: dict[dt.date, list[dict[str, Any]]] = {}
     for row in rows:

@@ -223,12 +223,16 @@ def staging_key(cfg: RunConfig, day: str, relative: str, output_format: str) -> 
     return safe_key(f"{cfg.run_prefix}staging/{day}/{PurePosixPath(safe_key(relative)).with_suffix(suffix)}")
 
 
-def tagged_key(key: str, source_key: str) -> str:
-    """``key`` with a tag of its master's key before the suffix: the name a derivative gets
-    when its plain name already holds another master's derivative."""
-    path = PurePosixPath(key)
+def key_for(plain: str, source_key: str, owner: str | None) -> tuple[str, str | None]:
+    """Where a master's derivative goes: ``plain`` when it is free (``owner`` None) or already
+    this master's; else ``plain`` with a tag of the master's key before the suffix, and a note
+    naming the master whose derivative has ``plain``."""
+    if owner in (None, source_key):
+        return plain, None
+    path = PurePosixPath(plain)
     tag = hashlib.sha256(source_key.encode()).hexdigest()[:8]
-    return safe_key(str(path.with_name(f"{path.stem}~{tag}{path.suffix}")))
+    key = safe_key(str(path.with_name(f"{path.stem}~{tag}{path.suffix}")))
+    return key, f"named {PurePosixPath(key).name}: {path.name} is the derivative of {owner}"
 
 
 def part_key(cfg: RunConfig, shard: int) -> str:
@@ -333,12 +337,9 @@ class _ShardStep:
 
     def derivative_key(self, plain: str, source_key: str) -> tuple[str, str | None]:
         """The staging key for a master's derivative, and a note when it cannot be the plain one."""
-        owner = self.names.setdefault(plain, source_key)
-        if owner == source_key:
-            return plain, None
-        key = tagged_key(plain, source_key)
+        key, note = key_for(plain, source_key, self.names.setdefault(plain, source_key))
         self.names[key] = source_key
-        return key, f"derivative named {PurePosixPath(key).name}: {PurePosixPath(plain).name} is the derivative of {owner}"
+        return key, note
 
     def _common(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {"run_id": self.cfg.run_id, "logical_date": dt.date.fromisoformat(self.day), "shard": self.shard,
@@ -471,14 +472,11 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
         # (the rest: failed, duplicates, or published by an earlier attempt of this task)
         if any(r["verdict"] is None for r in todo):
             raise RuntimeError(f"{key} has rows without a verdict: run quality_gate before publish")
-        owners = catalog.owners([published_key(cfg, r) for r in todo])
-        for row in todo:
-            target = plain = published_key(cfg, row)
-            owner = owners.get(plain, row["source_key"])
-            if owner != row["source_key"]:  # another run's master (a backfill's x.jpg and a night's x.jpg)
-                target = tagged_key(plain, row["source_key"])
-                note = f"published as {PurePosixPath(target).name}: {PurePosixPath(plain).name} is the derivative of {owner}"
-                row["notes"] = [*row["notes"], note]
+        plains = [published_key(cfg, r) for r in todo]
+        holders = catalog.published(plains)  # another run's master may hold a name (a backfill's x.jpg, a night's x.jpg)
+        for row, plain in zip(todo, plains):
+            target, note = key_for(plain, row["source_key"], holders.get(plain, {}).get("source_key"))
+            row["notes"] = [*row["notes"], *([note] if note else [])]
             store.copy(row["output_key"], target)
             row["output_key"] = target
             moved[target.split("/", 1)[0]] += 1
