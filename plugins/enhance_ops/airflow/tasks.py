@@ -552,7 +552,8 @@ def expire_runs(store: ObjectStore, cfg: RunConfig, keep_days: int, now: dt.date
     for obj in store.list(RUNS):
         run = obj.key[len(RUNS):].split("/", 1)[0]
         by_run.setdefault(run, []).append(obj.key)
-        newest[run] = max(newest.get(run, obj.modified or now), obj.modified or now)
+        stamp = obj.modified or now
+        newest[run] = max(newest.get(run, stamp), stamp)
     expired = [run for run in by_run
                if run != cfg.run_id and run in finished and now - newest[run] > dt.timedelta(days=keep_days)]
     for run in expired:

@@ -244,7 +244,7 @@ def upscale_rgb(
 
 def upscale_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
     """Transparency is a mask, not texture: bicubic keeps its edges without invented detail."""
-    return np.clip(cv2.resize(alpha, (width, height), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    return strips.clipped(cv2.resize(alpha, (width, height), interpolation=cv2.INTER_CUBIC))
 
 
 def upscale(
