@@ -12,16 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, task
 
 from enhance_ops.airflow import wiring
+from enhance_ops.airflow.assets import ENHANCED, LEDGER, REPORTS
 from enhance_ops.airflow.tasks import MAX_LOOKBACK_DAYS
 from enhance_ops.chain.presets import PRESETS  # plain data: no torch at parse time
 from enhance_ops.formats import DEFAULT_MAX_PIXELS
 
-ENHANCED = Asset("s3://archive/enhanced")
-LEDGER = Asset("s3://archive/ledger")
-REPORTS = Asset("s3://archive/reports")
 AFTER_SHARDS = TriggerRule.NONE_FAILED  # an empty day skips enhance_shard; the gate, ledger and report still run
 # The run for day D covers the interval [D 00:00, D+1 00:00) UTC and starts when it ends: its
 # logical date is D, so it enhances incoming/D/ once the day is over.

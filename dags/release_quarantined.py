@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
 from enhance_ops.airflow import wiring
+from enhance_ops.airflow.assets import ENHANCED
 
 
 @dag(
@@ -29,7 +30,7 @@ from enhance_ops.airflow import wiring
     },
 )
 def release_quarantined() -> None:
-    @task(outlets=[Asset("s3://archive/enhanced")])
+    @task(outlets=[ENHANCED])
     def release() -> list[str]:
         return wiring.release()
 

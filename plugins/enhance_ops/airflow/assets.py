@@ -1,0 +1,8 @@
+"""The Assets the DAGs update, for downstream DAGs to schedule on: one definition for every DAG that writes them."""
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+ENHANCED = Asset("s3://archive/enhanced")
+LEDGER = Asset("s3://archive/ledger")
+REPORTS = Asset("s3://archive/reports")
