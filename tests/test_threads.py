@@ -36,9 +36,11 @@ def _cpu_while_idle(mode: str) -> tuple[float, int, bool]:
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: BLAS runs one thread anyway")
 def test_by_default_a_blas_thread_spins_after_the_call() -> None:
-    # what the setting is for: OpenBLAS's second thread keeps a core busy for the whole sleep
+    # what the setting is for: OpenBLAS's second thread keeps a core busy after the call, for 2**28
+    # time-stamp-counter ticks (its THREAD_TIMEOUT): 0.077-0.134 s on a 2-3.5 GHz counter, so
+    # the bound is half the shortest, far above the limited case's fraction of a millisecond
     cpu, blas, _ = _cpu_while_idle("default")
-    assert blas >= 2 and cpu > 0.1
+    assert blas >= 2 and cpu > 0.05
 
 
 def test_with_the_limit_nothing_spins_and_torch_keeps_its_threads() -> None:
