@@ -80,12 +80,17 @@ def catalog(tmp_path: Path) -> Catalog:
     return Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
 
 
-def run_night(store: S3Store, catalog: Catalog, cfg: tasks.RunConfig) -> list[dict]:
-    """Every task of the DAG, in its order, on the real bucket; returns the run's ledger rows."""
+def gate_night(store: S3Store, catalog: Catalog, cfg: tasks.RunConfig) -> tuple[list[str], dict]:
+    """The DAG's tasks up to the gate: the run's ledger parts and the gate's summary, for publish."""
     listing = tasks.discover(store, catalog, cfg)
     shards = [tasks.enhance_shard(store, catalog, key) for key in tasks.plan_shards(store, cfg, listing["listing"])]
     parts = [s["part"] for s in shards]
-    summary = tasks.quality_gate(store, cfg, parts)
+    return parts, tasks.quality_gate(store, cfg, parts)
+
+
+def run_night(store: S3Store, catalog: Catalog, cfg: tasks.RunConfig) -> list[dict]:
+    """Every task of the DAG, in its order, on the real bucket; returns the run's ledger rows."""
+    parts, summary = gate_night(store, catalog, cfg)
     tasks.publish(store, catalog, cfg, parts)
     tasks.write_ledger(store, cfg, parts)
     tasks.write_report(store, cfg, parts, summary)

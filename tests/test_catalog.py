@@ -1,13 +1,16 @@
-"""The catalog's schema is created once even when two runs open a fresh catalog at once."""
+"""The catalog under concurrent runs: its schema created once when two runs open a fresh
+catalog at once, and a derivative's name given to one master when two claim it at once."""
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
+from pathlib import Path
 
 from services import postgres
 from sqlalchemy import Engine, create_engine, text
 
-from enhance_ops.catalog import Base, Catalog
+from enhance_ops.catalog import Base, Catalog, DerivativeName
 
 
 def test_a_catalog_opened_while_another_creates_its_table_does_not_fail() -> None:
@@ -40,6 +43,44 @@ def test_a_catalog_opened_while_another_creates_its_table_does_not_fail() -> Non
         assert isinstance(catalog, Catalog) and catalog.rows() == []
         for engine in (first, monitor, catalog.engine):
             engine.dispose()
+
+
+def test_of_two_runs_claiming_a_name_at_once_the_second_finds_it_taken() -> None:
+    """Real PostgreSQL: the first claim is written, not committed, when the second is made."""
+    with postgres(("names",)) as server:
+        url = f"{server}/names"
+        catalog, first, monitor = Catalog(url), create_engine(url), create_engine(url)
+        outcome: dict[str, object] = {}
+
+        def claim_second() -> None:
+            outcome["holders"] = catalog.claim([("enhanced/d/cat.jpg", "special/box-9/cat.jpg"),
+                                                ("enhanced/d/dog.jpg", "special/box-9/dog.jpg")])
+
+        with first.connect() as conn:
+            transaction = conn.begin()
+            conn.execute(DerivativeName.__table__.insert().values(output_key="enhanced/d/cat.jpg",
+                                                                  source_key="incoming/d/cat.jpg"))
+            second = threading.Thread(target=claim_second)
+            second.start()
+            deadline = time.monotonic() + 30
+            while not _waiting_on_a_lock(monitor) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _waiting_on_a_lock(monitor), "the second claim never reached the name"
+            transaction.commit()
+        second.join(timeout=30)
+        assert outcome["holders"] == {"enhanced/d/cat.jpg": "incoming/d/cat.jpg",  # taken first
+                                      "enhanced/d/dog.jpg": "special/box-9/dog.jpg"}  # free: now its own
+        for engine in (first, monitor, catalog.engine):
+            engine.dispose()
+
+
+def test_names_published_before_claims_were_kept_stay_their_masters(tmp_path: Path) -> None:
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    catalog.record([{"source_key": "incoming/d/cat.jpg", "source_sha256": "a" * 64, "output_key": "enhanced/d/cat.jpg",
+                     "status": "ok", "verdict": "passed", "run_id": "old", "logical_date": dt.date(2026, 11, 20),
+                     "processed_at": dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)}])
+    assert catalog.claim([("enhanced/d/cat.jpg", "special/cat.jpg")]) == {"enhanced/d/cat.jpg": "incoming/d/cat.jpg"}
+    assert catalog.claim([("enhanced/d/cat.jpg", "incoming/d/cat.jpg")]) == {"enhanced/d/cat.jpg": "incoming/d/cat.jpg"}
 
 
 def _waiting_on_a_lock(monitor: Engine) -> bool:

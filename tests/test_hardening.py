@@ -18,12 +18,13 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from conftest import run_night
+from conftest import gate_night, run_night
 from faults import FaultyProxy
 from hostile_corpus import build
 from PIL import Image
@@ -207,6 +208,40 @@ def test_a_backfill_never_overwrites_another_masters_derivative(store: S3Store, 
     assert codecs.decode(store.get(backfill["output_key"])).size == (64, 64)
     again = run_night(store, catalog, tasks.RunConfig("again", DAY, force=True, **FAST))[0]
     assert again["output_key"] == night["output_key"]  # a master's own derivative is replaced in place
+
+
+def test_two_runs_publishing_one_name_at_the_same_moment_each_keep_their_derivative(
+        s3: seaweedfs.S3Server, store: S3Store, catalog: Catalog) -> None:
+    import boto3
+
+    from enhance_ops.storage import client_config
+
+    store.put(f"incoming/{DAY}/cat.jpg", photo_crops(1, 28, "JPEG")[0])
+    store.put("special/box-9/cat.jpg", photo_crops(1, 32, "JPEG")[0])  # another master, the same name
+    night, backfill = tasks.RunConfig("night", DAY, **FAST), tasks.RunConfig("backfill", DAY, prefix="special/box-9/", **FAST)
+    night_parts, _ = gate_night(store, catalog, night)
+    backfill_parts, _ = gate_night(store, catalog, backfill)
+    proxy = FaultyProxy(s3.endpoint)
+    try:
+        client = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1", config=client_config(),
+                              aws_access_key_id=s3.access_key, aws_secret_access_key=s3.secret_key)
+        proxy.inject("PUT", "stall", seconds=3)  # the night's copy to its derivative's key is held up ...
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(tasks.publish, S3Store(client, store.bucket), catalog, night, night_parts)
+            deadline = time.monotonic() + 60
+            while not proxy.attempts["PUT"]:
+                assert time.monotonic() < deadline and not slow.done(), "the night's publish never copied"
+                time.sleep(0.05)
+            tasks.publish(store, catalog, backfill, backfill_parts)  # ... while the backfill publishes
+            slow.result()
+    finally:
+        proxy.close()
+    rows = {r["run_id"]: r for p in night_parts + backfill_parts for r in from_parquet(store.get(p))}
+    assert rows["night"]["verdict"] == rows["backfill"]["verdict"]  # the same folder: the names met
+    assert rows["night"]["output_key"] != rows["backfill"]["output_key"]
+    for run, side in (("night", 56), ("backfill", 64)):  # each derivative is its own master's, enlarged x2
+        assert codecs.decode(store.get(rows[run]["output_key"])).size == (side, side)
+    assert f"cat.jpg is the derivative of incoming/{DAY}/cat.jpg" in rows["backfill"]["notes"][-1]
 
 
 def test_a_backfill_prefix_is_a_folder_and_never_the_pipelines_own_outputs(store: S3Store, catalog: Catalog) -> None:

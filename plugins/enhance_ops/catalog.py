@@ -3,7 +3,8 @@
 One row per (source key, content hash): where a master was found (key and ETag), where its
 derivative went and with what verdict. Discovery asks it which keys of the day's prefix are
 already done (by key and ETag, without downloading anything); a shard asks it whether the
-content it just downloaded was already processed under another key (by sha256). SQLite by
+content it just downloaded was already processed under another key (by sha256); publishing
+claims each derivative's key for its master before copying there. SQLite by
 default, PostgreSQL in docker-compose (any SQLAlchemy URL). It is updated in the same step
 that publishes, and can be rebuilt from the Parquet ledger, which stays the record of truth.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,16 @@ class Processed(Base):
     run_id: Mapped[str] = mapped_column(String(256))
     logical_date: Mapped[dt.date] = mapped_column(Date)
     processed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DerivativeName(Base):
+    """Which master a published key belongs to, claimed before anything is copied there, so
+    that two runs publishing at once cannot both take a free name."""
+
+    __tablename__ = "derivative_names"
+
+    output_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    source_key: Mapped[str] = mapped_column(String(1024))
 
 
 FIELDS = [c.name for c in Processed.__table__.columns]
@@ -100,6 +111,45 @@ class Catalog:
                 found.update({r["output_key"]: dict(r) for r in conn.execute(query).mappings()})  # the latest last
         return found
 
+    def latest(self, source_keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The latest processing of each of these masters, whatever its outcome."""
+        table = Processed.__table__
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(source_keys), 500):
+            query = (
+                select(table)
+                .where(table.c.source_key.in_(source_keys[start : start + 500]))
+                .order_by(table.c.processed_at)
+            )
+            with self.engine.connect() as conn:
+                found.update({r["source_key"]: dict(r) for r in conn.execute(query).mappings()})  # the latest last
+        return found
+
+    def claim(self, wanted: Sequence[tuple[str, str]]) -> dict[str, str]:
+        """Claim each (output key, source key) whose output key no master holds yet; returns
+        the master that holds each key afterwards, this one or another.
+
+        One transaction, insert-if-absent: of two runs claiming a name at once, the second
+        waits for the first's commit and finds the name taken. Names published before claims
+        were kept are seeded from the processed rows first.
+        """
+        table = DerivativeName.__table__
+        keys = list(dict.fromkeys(k for k, _ in wanted))
+        if not keys:
+            return {}
+        seeded = [(k, row["source_key"]) for k, row in self.published(keys).items()]
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        holders: dict[str, str] = {}
+        with self.engine.begin() as conn:
+            for pairs in (seeded, list(wanted)):
+                for start in range(0, len(pairs), 500):
+                    values = [{"output_key": k, "source_key": s} for k, s in pairs[start : start + 500]]
+                    conn.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=["output_key"]))
+            for start in range(0, len(keys), 500):
+                query = select(table).where(table.c.output_key.in_(keys[start : start + 500]))
+                holders.update({r.output_key: r.source_key for r in conn.execute(query)})
+        return holders
+
     def record(self, rows: Iterable[dict[str, Any]]) -> int:
         """Upsert ledger rows (the last of several for the same key and content wins); returns how many.
 
@@ -128,4 +178,5 @@ def rebuild(catalog: Catalog, ledger_rows: Iterable[dict[str, Any]]) -> int:
     """Replace the catalog's contents with what the ledger says, the latest processing of each master winning."""
     with catalog.engine.begin() as conn:
         conn.execute(delete(Processed))
+        conn.execute(delete(DerivativeName))  # claimed again from the rebuilt rows when next asked
     return catalog.record(sorted(ledger_rows, key=lambda r: r["processed_at"]))

@@ -457,8 +457,9 @@ def published_key(cfg: RunConfig, row: dict[str, Any]) -> str:
 def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[str]) -> dict[str, int]:
     """Copy each derivative from staging to enhanced/ or quarantine/, then record it in the catalog.
 
-    A key that the catalog gives to another master's derivative (another run's master of the
-    same name and date) is not overwritten: the derivative gets a tagged key instead.
+    A key that the catalog gives to another master (another run's master of the same name and
+    date, published or being published now) is not overwritten: the derivative gets a tagged
+    key instead. Keys are claimed before the first copy.
 
     Copies are whole-object server-side copies of finished files, so a reader never sees a
     partial derivative; re-publishing writes the same keys with the same bytes. Masters are
@@ -473,9 +474,10 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
         if any(r["verdict"] is None for r in todo):
             raise RuntimeError(f"{key} has rows without a verdict: run quality_gate before publish")
         plains = [published_key(cfg, r) for r in todo]
-        holders = catalog.published(plains)  # another run's master may hold a name (a backfill's x.jpg, a night's x.jpg)
+        # another run's master may hold a name (a backfill's x.jpg, a night's x.jpg), even one publishing now
+        holders = catalog.claim([(plain, r["source_key"]) for plain, r in zip(plains, todo)])
         for row, plain in zip(todo, plains):
-            target, note = key_for(plain, row["source_key"], holders.get(plain, {}).get("source_key"))
+            target, note = key_for(plain, row["source_key"], holders[plain])
             row["notes"] = [*row["notes"], *([note] if note else [])]
             store.copy(row["output_key"], target)
             row["output_key"] = target
