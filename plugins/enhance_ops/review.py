@@ -37,7 +37,8 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
             now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Release quarantined derivatives; returns their new ledger rows (one part for the call).
 
-    Every key is checked before anything moves. The steps: copy to ``enhanced/``, write the
+    Every key is checked before anything moves: it must be a quarantined derivative of its
+    master's current content (one of a version replaced since is superseded). The steps: copy to ``enhanced/``, write the
     ledger part, update the catalog, delete the quarantined copies. Interrupted before the
     catalog update, the same call completes it; after it, the ledger and catalog already say
     released and at worst a quarantined copy is left beside the released one.
@@ -50,17 +51,22 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
     run_id = f"release-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
     keys = list(dict.fromkeys(safe_key(k) for k in keys))
     holders = catalog.published(keys)
+    latest = catalog.latest([h["source_key"] for h in holders.values()])
     found = []
     for key in keys:
         held = holders.get(key)
         if not key.startswith(QUARANTINE) or held is None or held["verdict"] != "quarantined":
             raise ReleaseError(f"{key}: not a quarantined derivative in the catalog")
+        now_held = latest[held["source_key"]]
+        if now_held["source_sha256"] != held["source_sha256"]:  # a new version of the master, processed since
+            raise ReleaseError(f"{key}: superseded: {held['source_key']} was replaced and processed again by run "
+                               f"{now_held['run_id']} ({now_held['status']}, {now_held['output_key'] or 'no derivative'})")
         found.append((key, held, _ledger_row(store, held, key)))
     plains = [ENHANCED + key[len(QUARANTINE):] for key, _, _ in found]
-    holders = catalog.published(plains)
+    holders = catalog.claim([(plain, held["source_key"]) for plain, (_, held, _) in zip(plains, found)])
     rows = []
     for (key, held, row), plain in zip(found, plains):
-        target, note = key_for(plain, held["source_key"], holders.get(plain, {}).get("source_key"))
+        target, note = key_for(plain, held["source_key"], holders[plain])
         store.copy(key, target)
         notes = [*row["notes"], *([note] if note else []), f"released from quarantine by {by.strip()}: {reason.strip()}"]
         rows.append({**row, "run_id": run_id, "shard": 0, "output_key": target, "verdict": "passed", "notes": notes,
