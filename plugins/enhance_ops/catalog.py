@@ -64,11 +64,11 @@ def default_url() -> str:
 def _create_schema(engine: Engine) -> None:
     """The first runs on a fresh catalog (two workers' discover tasks at once) may both find
     the table missing; once one has created it, PostgreSQL refuses the other's CREATE TABLE
-    (a unique violation in pg_type). That one only needed the table to exist."""
+    (a unique violation in pg_type). That one only needed the tables to exist."""
     try:
         Base.metadata.create_all(engine)
     except DBAPIError:
-        if not inspect(engine).has_table(Processed.__tablename__):
+        if not all(inspect(engine).has_table(name) for name in Base.metadata.tables):
             raise
 
 
@@ -100,29 +100,23 @@ class Catalog:
         """The latest processing whose derivative was published at each of these keys, where
         one was (duplicates only point to another master's derivative)."""
         table = Processed.__table__
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(output_keys), 500):
-            query = (
-                select(table)
-                .where(table.c.output_key.in_(output_keys[start : start + 500]), table.c.status == "ok")
-                .order_by(table.c.processed_at)
-            )
-            with self.engine.connect() as conn:
-                found.update({r["output_key"]: dict(r) for r in conn.execute(query).mappings()})  # the latest last
-        return found
+        return self._latest_by(table.c.output_key, output_keys, table.c.status == "ok")
 
     def latest(self, source_keys: list[str]) -> dict[str, dict[str, Any]]:
         """The latest processing of each of these masters, whatever its outcome."""
-        table = Processed.__table__
+        return self._latest_by(Processed.__table__.c.source_key, source_keys)
+
+    def _latest_by(self, column: Any, values: list[str], *conditions: Any) -> dict[str, dict[str, Any]]:
+        """The latest row for each value of ``column`` (asked 500 at a time, as databases cap a query's parameters)."""
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(source_keys), 500):
+        for start in range(0, len(values), 500):
             query = (
-                select(table)
-                .where(table.c.source_key.in_(source_keys[start : start + 500]))
-                .order_by(table.c.processed_at)
+                select(Processed.__table__)
+                .where(column.in_(values[start : start + 500]), *conditions)
+                .order_by(Processed.__table__.c.processed_at)
             )
             with self.engine.connect() as conn:
-                found.update({r["source_key"]: dict(r) for r in conn.execute(query).mappings()})  # the latest last
+                found.update({r[column.name]: dict(r) for r in conn.execute(query).mappings()})  # the latest last
         return found
 
     def claim(self, wanted: Sequence[tuple[str, str]]) -> dict[str, str]:
