@@ -15,7 +15,7 @@ from PIL import Image
 
 from enhance_ops.cli import main
 from enhance_ops.errors import TruncatedImageError
-from enhance_ops.quality import gate, ledger
+from enhance_ops.quality import gate, ledger, report
 from enhance_ops.quality.measures import MEASURES
 from enhance_ops.samples import write_samples
 
@@ -90,6 +90,17 @@ def test_gate_verdicts_and_reasons() -> None:
     assert rows[2]["failed_expectations"] == ["output width = input width x scale"]
     assert rows[3]["failed_expectations"] == ["consistency_ssim is not NaN"]
     assert report.evaluated == 4 and report.expectations["consistency_psnr_db >= 30"] == 1
+
+
+def test_the_report_says_how_far_each_held_back_image_is_from_its_thresholds() -> None:
+    rows = [_row(consistency_psnr_db=24.0, artefact_score=0.3), _row(output_width=19), _row(consistency_ssim=None)]
+    outcome = gate.evaluate(rows)
+    for n, r in enumerate(rows):
+        r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=f"quarantine/{DAY}/scan-{n}.tif")
+    page = report.render_report(rows, outcome, {}, title="run", outputs_at="here")
+    held = page.split("Held back for review", 1)[1].split("</table>", 1)[0]
+    assert "consistency_psnr_db 24, needs &gt;= 30" in held and "artefact_score 0.3, needs &lt;= 0.05" in held
+    assert "output width = input width x scale" in held and "consistency_ssim not measured" in held
 
 
 def test_gate_thresholds_are_configurable_per_run() -> None:

@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,18 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else html.escape(str(value))
 
 
+def _reason(row: dict[str, Any], expectation: str) -> str:
+    """A broken expectation with this image's own value ("consistency_psnr_db 27.73, needs >= 30"),
+    so a reviewer sees how far off it is without looking it up in the table below."""
+    column, rule = expectation.split(" ", 1)
+    if column not in row:
+        return expectation  # one about several columns (output size = input size x scale)
+    value = row[column]
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"{column} not measured"
+    return f"{column} {value:.4g}, needs {rule}"
+
+
 def _viewer(index: int, preview: Preview) -> str:
     before, after = _data_uri(preview.before), _data_uri(preview.after)
     side = preview.after.shape[1]
@@ -207,7 +220,8 @@ def render_report(
         parts.append("<table><tr><th>source</th><th>output</th><th>verdict</th><th>why</th></tr>")
         for i in held:
             r = rows[i]
-            why = "; ".join(r.get("failed_expectations") or []) or f"{r.get('error_type')}: {r.get('error_message')}"
+            why = "; ".join(map(partial(_reason, r), r.get("failed_expectations") or [])) or \
+                f"{r.get('error_type')}: {r.get('error_message')}"
             parts.append(f"<tr><td>{_fmt(r['source_key'])}</td><td>{_fmt(r.get('output_key'))}</td>"
                          f"<td class='{r['verdict']}'>{r['verdict']}</td><td>{html.escape(why)}</td></tr>")
         parts.append("</table>")
