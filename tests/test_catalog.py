@@ -3,14 +3,18 @@ catalog at once, and a derivative's name given to one master when two claim it a
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from services import postgres
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from enhance_ops.catalog import Base, Catalog, DerivativeName
+
+T = TypeVar("T")
 
 
 def test_a_catalog_opened_while_another_creates_its_table_does_not_fail() -> None:
@@ -18,60 +22,42 @@ def test_a_catalog_opened_while_another_creates_its_table_does_not_fail() -> Non
     open while the second (which found no table) waits on it, then commits."""
     with postgres(("catalog",)) as server:
         url = f"{server}/catalog"
-        first, monitor = create_engine(url), create_engine(url)
-        outcome: dict[str, object] = {}
-
-        def open_second() -> None:
-            try:
-                outcome["catalog"] = Catalog(url)
-            except Exception as exc:  # whatever the second creator raised is the test's failure
-                outcome["error"] = exc
-
-        with first.connect() as conn:
-            transaction = conn.begin()
-            Base.metadata.create_all(conn)  # created, not yet committed
-            second = threading.Thread(target=open_second)
-            second.start()
-            deadline = time.monotonic() + 30
-            while not _waiting_on_a_lock(monitor) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert _waiting_on_a_lock(monitor), "the second creator never reached its CREATE TABLE"
-            transaction.commit()
-        second.join(timeout=30)
-        assert "error" not in outcome, outcome.get("error")
-        catalog = outcome["catalog"]
+        catalog = _while_a_first_transaction_waits(url, Base.metadata.create_all, lambda: Catalog(url))
         assert isinstance(catalog, Catalog) and catalog.rows() == []
-        for engine in (first, monitor, catalog.engine):
-            engine.dispose()
+        catalog.engine.dispose()
 
 
 def test_of_two_runs_claiming_a_name_at_once_the_second_finds_it_taken() -> None:
     """Real PostgreSQL: the first claim is written, not committed, when the second is made."""
     with postgres(("names",)) as server:
         url = f"{server}/names"
-        catalog, first, monitor = Catalog(url), create_engine(url), create_engine(url)
-        outcome: dict[str, object] = {}
+        catalog = Catalog(url)
+        first = DerivativeName.__table__.insert().values(output_key="enhanced/d/cat.jpg", source_key="incoming/d/cat.jpg")
+        holders = _while_a_first_transaction_waits(url, lambda conn: conn.execute(first), lambda: catalog.claim(
+            [("enhanced/d/cat.jpg", "special/box-9/cat.jpg"), ("enhanced/d/dog.jpg", "special/box-9/dog.jpg")]))
+        assert holders == {"enhanced/d/cat.jpg": "incoming/d/cat.jpg",  # taken first
+                           "enhanced/d/dog.jpg": "special/box-9/dog.jpg"}  # free: now its own
+        catalog.engine.dispose()
 
-        def claim_second() -> None:
-            outcome["holders"] = catalog.claim([("enhanced/d/cat.jpg", "special/box-9/cat.jpg"),
-                                                ("enhanced/d/dog.jpg", "special/box-9/dog.jpg")])
 
-        with first.connect() as conn:
+def _while_a_first_transaction_waits(url: str, first: Callable[[Connection], object], second: Callable[[], T]) -> T:
+    """``second``, run while ``first``'s work is written and not committed; the first commits
+    once the second is seen waiting on its lock. What the second raises is the test's failure."""
+    holder, monitor = create_engine(url), create_engine(url)
+    with ThreadPoolExecutor(1) as pool:
+        with holder.connect() as conn:
             transaction = conn.begin()
-            conn.execute(DerivativeName.__table__.insert().values(output_key="enhanced/d/cat.jpg",
-                                                                  source_key="incoming/d/cat.jpg"))
-            second = threading.Thread(target=claim_second)
-            second.start()
+            first(conn)
+            outcome = pool.submit(second)
             deadline = time.monotonic() + 30
             while not _waiting_on_a_lock(monitor) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert _waiting_on_a_lock(monitor), "the second claim never reached the name"
+            assert _waiting_on_a_lock(monitor), "the second never waited on the first's transaction"
             transaction.commit()
-        second.join(timeout=30)
-        assert outcome["holders"] == {"enhanced/d/cat.jpg": "incoming/d/cat.jpg",  # taken first
-                                      "enhanced/d/dog.jpg": "special/box-9/dog.jpg"}  # free: now its own
-        for engine in (first, monitor, catalog.engine):
-            engine.dispose()
+        result = outcome.result(timeout=30)
+    for engine in (holder, monitor):
+        engine.dispose()
+    return result
 
 
 def test_names_published_before_claims_were_kept_stay_their_masters(tmp_path: Path) -> None:
