@@ -140,13 +140,18 @@ def test_run_limits_refuse_big_files_unread_and_defer_extra_images(store: S3Stor
     report = store.get(f"reports/{DAY}/limits-1.html").decode()
     assert "2 more images were found than this run takes" in report and keys[3] in report
 
-    # The next night (default limits, looking back: the DAG's default) takes the deferred images
-    # and files them under their own day, and the big file again: a file refused unread has no
-    # content hash for the catalog, so it is offered until the limits allow it.
-    next_night = tasks.RunConfig("limits-2", DAY + dt.timedelta(days=1), lookback_days=3, **FAST)
-    later = run_night(store, catalog, next_night)
-    assert sorted(r["source_key"] for r in later) == sorted(keys[3:] + [r["source_key"] for r in too_big])
+    # The next nights look back (the DAG's default). With the same limits, one takes the
+    # deferred images and files them under their own day, and only names the big file, which
+    # would be refused again; with higher limits, the next takes it.
+    night = DAY + dt.timedelta(days=1)
+    later = run_night(store, catalog, tasks.RunConfig("limits-2", night, lookback_days=3, max_file_bytes=big.stat().st_size - 1,
+                                                      **FAST))
+    assert sorted(r["source_key"] for r in later) == sorted(set(keys[3:]) - {f"incoming/{DAY}/{big.name}"})
     assert {r["logical_date"] for r in later} == {DAY} and all(r["status"] == "ok" for r in later)
+    report = store.get(f"reports/{night}/limits-2.html").decode()
+    assert "1 image of earlier days is over this run&#x27;s max_file_bytes" in report and big.name in report
+    last = run_night(store, catalog, tasks.RunConfig("limits-3", night, lookback_days=3, **FAST))
+    assert [(r["source_key"], r["status"], r["logical_date"]) for r in last] == [(f"incoming/{DAY}/{big.name}", "ok", DAY)]
     forced = tasks.RunConfig("again", DAY, lookback_days=3, force=True)
     assert [day for _, day in forced.sources()] == [DAY]  # a forced run redoes its own day only
 

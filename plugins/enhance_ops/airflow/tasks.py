@@ -132,10 +132,12 @@ def discover(store: ObjectStore, catalog: Catalog, cfg: RunConfig) -> dict[str, 
 
     Files named like images are taken (those in formats we cannot read too, so they are
     reported, not skipped); other files (sidecars, checksums) are listed as ignored. Over
-    ``max_images`` the rest is deferred to the next run, by key order. Only counts and the
-    listing's key travel through XCom, however many scans a night brings.
+    ``max_images`` the rest is deferred to the next run, by key order. A file over
+    ``max_file_bytes`` gets a failed row from a run of its own day; a later night looking back
+    names it in its report instead of refusing it again, and takes it once the limit allows.
+    Only counts and the listing's key travel through XCom, however many scans a night brings.
     """
-    found, ignored = [], []
+    found, ignored, oversized = [], [], []
     for prefix, day in cfg.sources():
         known = set() if cfg.force else catalog.known_sources(prefix)
         for item in sorted(store.list(prefix), key=lambda i: i.key):
@@ -144,7 +146,11 @@ def discover(store: ObjectStore, catalog: Catalog, cfg: RunConfig) -> dict[str, 
                 continue  # folder markers and hidden files
             if suffix not in IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES:
                 ignored.append(item.key)
-            elif (item.key, item.etag) not in known:
+            elif (item.key, item.etag) in known:
+                continue
+            elif day < cfg.logical_date and item.size > cfg.max_file_bytes:
+                oversized.append(item.key)  # looked back on: it would be refused again; the report names it
+            else:
                 relative = item.key[len(prefix):].lstrip("/")
                 found.append({"key": item.key, "etag": item.etag, "size": item.size, "day": day.isoformat(),
                               "relative": relative})
@@ -153,10 +159,10 @@ def discover(store: ObjectStore, catalog: Catalog, cfg: RunConfig) -> dict[str, 
         log.warning("%d images found, max_images is %d: %d deferred to the next run (from %s)",
                     len(found), cfg.max_images, len(deferred), deferred[0]["key"])
     key = f"{cfg.run_prefix}discovered.json"
-    listing = {"images": taken, "ignored": ignored, "deferred": [o["key"] for o in deferred]}
+    listing = {"images": taken, "ignored": ignored, "deferred": [o["key"] for o in deferred], "oversized": oversized}
     store.put(key, json.dumps(listing, indent=1).encode())
     return {"listing": key, "images": len(taken), "bytes": sum(o["size"] for o in taken),
-            "ignored": len(ignored), "deferred": len(deferred)}
+            "ignored": len(ignored), "deferred": len(deferred), "oversized": len(oversized)}
 
 
 def plan_shards(store: ObjectStore, cfg: RunConfig, listing_key: str) -> list[str]:
@@ -530,10 +536,19 @@ def _listing_remarks(listing: dict[str, Any], cfg: RunConfig, named: int = 20) -
     if listing["deferred"]:
         remarks.append(f"{len(listing['deferred'])} more images were found than this run takes (max_images "
                        f"{cfg.max_images}); they wait for the next run, starting with {listing['deferred'][0]}.")
+    if listing.get("oversized"):  # (a listing written before this was listed has none)
+        count = len(listing["oversized"])
+        remarks.append(f"{count} {'image' if count == 1 else 'images'} of earlier days "
+                       f"{'is' if count == 1 else 'are'} over this run's max_file_bytes ({cfg.max_file_bytes:,} bytes), "
+                       f"left for a run with a higher limit: {_named(listing['oversized'], named)}")
     if listing["ignored"]:
-        shown = ", ".join(listing["ignored"][:named]) + (" …" if len(listing["ignored"]) > named else "")
-        remarks.append(f"{len(listing['ignored'])} files are not images by their names and were left alone: {shown}")
+        remarks.append(f"{len(listing['ignored'])} files are not images by their names and were left alone: "
+                       f"{_named(listing['ignored'], named)}")
     return remarks
+
+
+def _named(keys: list[str], most: int) -> str:
+    return ", ".join(keys[:most]) + (" …" if len(keys) > most else "")
 
 
 def expire_runs(store: ObjectStore, cfg: RunConfig, keep_days: int, now: dt.datetime | None = None) -> dict[str, int]:
