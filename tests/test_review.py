@@ -47,14 +47,16 @@ def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_
     assert store.exists(held[1])  # a refused call moves nothing
 
 
-def test_a_derivative_of_an_earlier_version_of_its_master_is_not_released_over_the_new_one(
-        store: S3Store, catalog: Catalog) -> None:
+@pytest.mark.parametrize("again", ["replaced", "forced"])
+def test_a_derivative_its_master_has_moved_on_from_is_not_released_over_the_new_one(
+        store: S3Store, catalog: Catalog, again: str) -> None:
     key = f"incoming/{DAY}/scan.jpg"
     first, second = photo_crops(2, 24, "JPEG")
     store.put(key, first)
     [old] = run_night(store, catalog, tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",)))
-    store.put(key, second)  # the master is scanned again and replaced
-    [new] = run_night(store, catalog, tasks.RunConfig("next", DAY, **FAST))
+    if again == "replaced":
+        store.put(key, second)  # the master is scanned again and replaced, and the next run takes it
+    [new] = run_night(store, catalog, tasks.RunConfig("next", DAY, **FAST, force=again == "forced"))
     assert old["verdict"] == "quarantined" and new["verdict"] == "passed"
     assert new["output_key"] == "enhanced/" + old["output_key"].split("/", 1)[1]  # the name a release would take
     published = store.get(new["output_key"])

@@ -124,7 +124,7 @@ class Catalog:
         the master that holds each key afterwards, this one or another.
 
         One transaction, insert-if-absent: of two runs claiming a name at once, the second
-        waits for the first's commit and finds the name taken. Names published before claims
+        waits for the first's commit and finds the name taken (names are never given up). Names published before claims
         were kept are seeded from the processed rows first.
         """
         table = DerivativeName.__table__
@@ -133,14 +133,20 @@ class Catalog:
             return {}
         seeded = [(k, row["source_key"]) for k, row in self.published(keys).items()]
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        holders: dict[str, str] = {}
         with self.engine.begin() as conn:
             for pairs in (seeded, list(wanted)):
                 for start in range(0, len(pairs), 500):
                     values = [{"output_key": k, "source_key": s} for k, s in pairs[start : start + 500]]
                     conn.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=["output_key"]))
-            for start in range(0, len(keys), 500):
-                query = select(table).where(table.c.output_key.in_(keys[start : start + 500]))
+        return self.names(keys)
+
+    def names(self, output_keys: list[str]) -> dict[str, str]:
+        """The master each of these keys was claimed for, where one was."""
+        table = DerivativeName.__table__
+        holders: dict[str, str] = {}
+        for start in range(0, len(output_keys), 500):
+            query = select(table).where(table.c.output_key.in_(output_keys[start : start + 500]))
+            with self.engine.connect() as conn:
                 holders.update({r.output_key: r.source_key for r in conn.execute(query)})
         return holders
 

@@ -33,12 +33,24 @@ def _ledger_row(store: ObjectStore, held: dict[str, Any], key: str) -> dict[str,
     raise ReleaseError(f"{key}: no row for it in the ledger under {run}")
 
 
+def _refuse_if_superseded(key: str, held: dict[str, Any] | None, latest: dict[str, Any]) -> None:
+    """A quarantined derivative its master has moved on from: released already, processed
+    again (forced, into enhanced/), or replaced by a new version of the master."""
+    if held is not None and latest["source_sha256"] == held["source_sha256"]:
+        return  # the master's current derivative
+    if latest["run_id"].startswith("release-"):
+        raise ReleaseError(f"{key}: not a quarantined derivative in the catalog: released already, "
+                           f"to {latest['output_key']} by run {latest['run_id']}")
+    raise ReleaseError(f"{key}: superseded: {latest['source_key']} was processed again by run {latest['run_id']} "
+                       f"({latest['status']}, {latest['output_key'] or 'no derivative'})")
+
+
 def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: str, reason: str,
             now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Release quarantined derivatives; returns their new ledger rows (one part for the call).
 
-    Every key is checked before anything moves: it must be a quarantined derivative of its
-    master's current content (one of a version replaced since is superseded). The steps: copy to ``enhanced/``, write the
+    Every key is checked before anything moves: it must be its master's current derivative,
+    in quarantine (``_refuse_if_superseded``). The steps: copy to ``enhanced/``, write the
     ledger part, update the catalog, delete the quarantined copies. Interrupted before the
     catalog update, the same call completes it; after it, the ledger and catalog already say
     released and at worst a quarantined copy is left beside the released one.
@@ -51,16 +63,15 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
     run_id = f"release-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
     keys = list(dict.fromkeys(safe_key(k) for k in keys))
     holders = catalog.published(keys)
-    latest = catalog.latest([h["source_key"] for h in holders.values()])
+    masters = {**catalog.names(keys), **{k: h["source_key"] for k, h in holders.items()}}
+    latest = catalog.latest(list(set(masters.values())))
     found = []
     for key in keys:
         held = holders.get(key)
+        if key.startswith(QUARANTINE) and masters.get(key) in latest:
+            _refuse_if_superseded(key, held, latest[masters[key]])
         if not key.startswith(QUARANTINE) or held is None or held["verdict"] != "quarantined":
             raise ReleaseError(f"{key}: not a quarantined derivative in the catalog")
-        now_held = latest[held["source_key"]]
-        if now_held["source_sha256"] != held["source_sha256"]:  # a new version of the master, processed since
-            raise ReleaseError(f"{key}: superseded: {held['source_key']} was replaced and processed again by run "
-                               f"{now_held['run_id']} ({now_held['status']}, {now_held['output_key'] or 'no derivative'})")
         found.append((key, held, _ledger_row(store, held, key)))
     plains = [ENHANCED + key[len(QUARANTINE):] for key, _, _ in found]
     holders = catalog.claim([(plain, held["source_key"]) for plain, (_, held, _) in zip(plains, found)])
