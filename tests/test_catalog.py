@@ -1,7 +1,9 @@
-"""The catalog under concurrent runs: its schema created once when two runs open a fresh
-catalog at once, and a derivative's name given to one master when two claim it at once."""
+"""The catalog under concurrent runs (its schema created once when two runs open a fresh
+catalog at once, a derivative's name given to one master when two claim it at once) and on
+catalogs made by earlier versions."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -9,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from services import postgres
 from sqlalchemy import Connection, Engine, create_engine, text
 
@@ -38,6 +41,32 @@ def test_of_two_runs_claiming_a_name_at_once_the_second_finds_it_taken() -> None
         assert holders == {"enhanced/d/cat.jpg": "incoming/d/cat.jpg",  # taken first
                            "enhanced/d/dog.jpg": "special/box-9/dog.jpg"}  # free: now its own
         catalog.engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_catalog_made_before_the_settings_column_gains_it_and_keeps_its_rows(tmp_path: Path, database: str) -> None:
+    with contextlib.ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / 'old.db'}" if database == "sqlite" else \
+            f"{stack.enter_context(postgres(('old',)))}/old"
+        old = create_engine(url)
+        with old.begin() as conn:  # the table as the catalog made it before settings were kept
+            conn.execute(text(
+                "CREATE TABLE processed_images (source_key VARCHAR(1024) NOT NULL, source_sha256 VARCHAR(64) NOT NULL, "
+                "source_etag VARCHAR(128), output_key VARCHAR(1024), status VARCHAR(16) NOT NULL, verdict VARCHAR(16), "
+                "run_id VARCHAR(256) NOT NULL, logical_date DATE NOT NULL, processed_at TIMESTAMP NOT NULL, "
+                "PRIMARY KEY (source_key, source_sha256))"))
+            conn.execute(text("INSERT INTO processed_images VALUES ('incoming/d/a.jpg', :sha, 'e', 'enhanced/d/a.jpg', "
+                              "'ok', 'passed', 'old', '2026-11-20', '2026-11-20 01:00:00')"), {"sha": "a" * 64})
+        old.dispose()
+        catalog = Catalog(url)
+        [row] = catalog.rows()
+        assert row["output_key"] == "enhanced/d/a.jpg" and row["settings_sha256"] is None
+        assert catalog.earlier("a" * 64, "new", "s" * 64) is None  # settings unknown: enhanced again, not reused
+        assert catalog.known_sources("incoming/d/") == {("incoming/d/a.jpg", "e")}  # still done for discovery
+        again = Catalog(url)  # opened again: nothing more to add
+        assert again.rows() == [row]
+        for engine in (catalog.engine, again.engine):
+            engine.dispose()
 
 
 def _while_a_first_transaction_waits(url: str, first: Callable[[Connection], object], second: Callable[[], T]) -> T:

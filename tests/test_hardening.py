@@ -249,6 +249,17 @@ def test_two_runs_publishing_one_name_at_the_same_moment_each_keep_their_derivat
     assert f"cat.jpg is the derivative of incoming/{DAY}/cat.jpg" in rows["backfill"]["notes"][-1]
 
 
+def test_a_copy_is_reused_only_from_a_run_with_the_same_settings(store: S3Store, catalog: Catalog) -> None:
+    scan = photo_crops(1, 24, "JPEG")[0]
+    for key in (f"incoming/{DAY}/cat.jpg", "special/x4/cat.jpg", "special/x2/cat.jpg"):
+        store.put(key, scan)  # one scan under three keys
+    [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    [x4] = run_night(store, catalog, tasks.RunConfig("x4", DAY, prefix="special/x4/", preset="fidelity", scale=4))
+    assert x4["status"] == "ok" and codecs.decode(store.get(x4["output_key"])).size == (96, 96)  # what it asked for
+    [x2] = run_night(store, catalog, tasks.RunConfig("x2", DAY, prefix="special/x2/", **FAST))
+    assert (x2["status"], x2["output_key"]) == ("duplicate", night["output_key"])  # the night's, not the x4 one
+
+
 def test_a_backfill_prefix_is_a_folder_and_never_the_pipelines_own_outputs(store: S3Store, catalog: Catalog) -> None:
     crops = photo_crops(2, 24, "JPEG")
     store.put("special/box-1/a.jpg", crops[0])

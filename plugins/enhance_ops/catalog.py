@@ -3,7 +3,8 @@
 One row per (source key, content hash): where a master was found (key and ETag), where its
 derivative went and with what verdict. Discovery asks it which keys of the day's prefix are
 already done (by key and ETag, without downloading anything); a shard asks it whether the
-content it just downloaded was already processed under another key (by sha256); publishing
+content it just downloaded was already enhanced under another key with the same settings (by
+sha256 and the settings' digest); publishing
 claims each derivative's key for its master before copying there. SQLite by
 default, PostgreSQL in docker-compose (any SQLAlchemy URL). It is updated in the same step
 that publishes, and can be rebuilt from the Parquet ledger, which stays the record of truth.
@@ -11,6 +12,7 @@ that publishes, and can be rebuilt from the Parquet ledger, which stays the reco
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -39,6 +41,7 @@ class Processed(Base):
     run_id: Mapped[str] = mapped_column(String(256))
     logical_date: Mapped[dt.date] = mapped_column(Date)
     processed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    settings_sha256: Mapped[str | None] = mapped_column(String(64))  # of the chain's settings, where it ran
 
 
 class DerivativeName(Base):
@@ -52,6 +55,7 @@ class DerivativeName(Base):
 
 
 FIELDS = [c.name for c in Processed.__table__.columns]
+ADDED_COLUMNS = ("settings_sha256",)  # added to catalogs made before them, on opening
 KEY = ("source_key", "source_sha256")
 
 
@@ -70,6 +74,28 @@ def _create_schema(engine: Engine) -> None:
     except DBAPIError:
         if not all(inspect(engine).has_table(name) for name in Base.metadata.tables):
             raise
+    _add_columns(engine)
+
+
+def _add_columns(engine: Engine) -> None:
+    """Columns added since a catalog was made (create_all only makes missing tables); NULL in
+    its old rows, which ``catalog-rebuild`` fills from the ledger. Of two runs adding one at
+    once, the second is refused (the column exists) and goes on."""
+    table = Processed.__table__
+    for name in ADDED_COLUMNS:
+        if name in _columns(engine):
+            continue
+        column = table.c[name]
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {column.type.compile(engine.dialect)}")
+        except DBAPIError:
+            if name not in _columns(engine):
+                raise
+
+
+def _columns(engine: Engine) -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns(Processed.__tablename__)}
 
 
 class Catalog:
@@ -83,12 +109,14 @@ class Catalog:
         with self.engine.connect() as conn:
             return {(k, e) for k, e in conn.execute(query)}
 
-    def earlier(self, sha256: str, run_id: str) -> dict[str, Any] | None:
-        """The latest processing of this content by another run, if any (a duplicate under a new key)."""
+    def earlier(self, sha256: str, run_id: str, settings_sha256: str) -> dict[str, Any] | None:
+        """The latest derivative of this content that another run made with the same chain
+        settings, if any (a copy under a new key need not be enhanced again)."""
         table = Processed.__table__
         query = (
             select(table)
-            .where(table.c.source_sha256 == sha256, table.c.run_id != run_id, table.c.status != "duplicate")
+            .where(table.c.source_sha256 == sha256, table.c.run_id != run_id, table.c.status == "ok",
+                   table.c.settings_sha256 == settings_sha256)
             .order_by(table.c.processed_at.desc())
             .limit(1)
         )
@@ -157,7 +185,7 @@ class Catalog:
         file is not retried every night; re-uploading it changes its ETag and it is seen again.
         """
         latest = {(r["source_key"], r["source_sha256"]): r for r in rows if r.get("source_sha256")}
-        values = [{f: row.get(f) for f in FIELDS} for row in latest.values()]
+        values = [{**{f: row.get(f) for f in FIELDS}, "settings_sha256": _settings(row)} for row in latest.values()]
         if not values:
             return 0
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
@@ -172,6 +200,16 @@ class Catalog:
         with self.engine.connect() as conn:
             query = select(table).order_by(table.c.source_key, table.c.source_sha256)
             return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def settings_sha256(parameters_json: str) -> str:
+    """What a copy's settings are matched by (the ledger's ``parameters_json``): a derivative
+    made with other settings (another preset, scale or override) is not reused."""
+    return hashlib.sha256(parameters_json.encode()).hexdigest()
+
+
+def _settings(row: dict[str, Any]) -> str | None:
+    return settings_sha256(row["parameters_json"]) if row.get("parameters_json") else None
 
 
 def rebuild(catalog: Catalog, ledger_rows: Iterable[dict[str, Any]]) -> int:

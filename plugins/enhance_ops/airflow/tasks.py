@@ -35,7 +35,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ..batch import target_suffix
-from ..catalog import Catalog
+from ..catalog import Catalog, settings_sha256
 from ..chain.presets import resolve_preset, scale_overrides
 from ..errors import EnhanceError, FileTooLargeError, InternalError, OutOfMemoryError
 from ..formats import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES
@@ -279,7 +279,8 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
     if rows:
         log.info("shard %d: resuming, %d of %d images already done", shard, len(rows), len(manifest["objects"]))
     todo = [i for i in range(len(manifest["objects"])) if i not in rows]
-    step = _ShardStep(store, catalog, enhancer, cfg, shard, manifest["day"], done)
+    settings = settings_sha256(ledger.parameters_json(enhancer.chain.settings))
+    step = _ShardStep(store, catalog, enhancer, cfg, shard, manifest["day"], done, settings)
     step.names.update({r["output_key"]: r["source_key"] for r in rows.values() if r["output_key"]})
     chain_s = 0.0
     with ThreadPoolExecutor(1, thread_name_prefix="fetch") as fetcher, \
@@ -339,6 +340,7 @@ class _ShardStep:
     shard: int
     day: str
     done: str
+    settings: str  # the digest of the chain's settings, which a copy's earlier derivative must share
     names: dict[str, str] = dataclasses.field(default_factory=dict)  # staging key → the master it is the derivative of
 
     def derivative_key(self, plain: str, source_key: str) -> tuple[str, str | None]:
@@ -369,7 +371,7 @@ class _ShardStep:
                     f"{obj['size']:,} bytes exceeds the run's limit of {self.cfg.max_file_bytes:,} (max_file_bytes)")
             data = self.store.get(obj["key"])
             item.digest = hashlib.sha256(data).hexdigest()
-            earlier = None if self.cfg.force else self.catalog.earlier(item.digest, self.cfg.run_id)
+            earlier = None if self.cfg.force else self.catalog.earlier(item.digest, self.cfg.run_id, self.settings)
             if earlier:
                 item.row = ledger.duplicate_row(earlier, **self._common(obj))
                 return item

@@ -109,7 +109,7 @@ def row_from_record(
         "output_format": record["output_format"], "output_width": out_w, "output_height": out_h,
         "output_bit_depth": record["bit_depth"], "scale": out_w / in_w,
         "preset": record["preset"],
-        "parameters_json": json.dumps(record["settings"], sort_keys=True),
+        "parameters_json": parameters_json(record["settings"]),
         "stages_json": json.dumps(stages),
         "models": list(record["models"]),
         "weights_sha256": list(record["weights_sha256"].items()),
@@ -123,6 +123,11 @@ def row_from_record(
         "notes": list(record.get("notes", [])) + ([record["cache"]] if "cache" in record else []),
         "processed_at": _now(),
     }
+
+
+def parameters_json(settings: dict[str, Any]) -> str:
+    """The resolved chain settings as the ledger keeps them: one spelling for the same settings."""
+    return json.dumps(settings, sort_keys=True)
 
 
 def _finite_or_none(value: float | None) -> float | None:
