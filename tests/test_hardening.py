@@ -182,6 +182,26 @@ def test_copies_in_a_night_of_small_shards_share_one_and_are_enhanced_once(store
     assert "identical content seen earlier in this run" in by_name["box-3/copy-of-a.png"]["notes"]
 
 
+def test_copies_on_two_days_of_one_run_are_enhanced_once_and_filed_under_their_days(store: S3Store,
+                                                                                    catalog: Catalog) -> None:
+    crops = photo_crops(2, 28, "PNG")
+    later = DAY + dt.timedelta(days=1)
+    for key, data in ((f"incoming/{DAY}/a.png", crops[0]), (f"incoming/{DAY}/b.png", crops[1]),
+                      (f"incoming/{later}/a-again.png", crops[0])):
+        store.put(key, data)
+    rows = run_night(store, catalog, tasks.RunConfig("range", DAY, end_date=later, **FAST, shard_size=1))
+    by_name = {r["source_key"].rsplit("/", 1)[1]: r for r in rows}
+    again = by_name["a-again.png"]
+    assert again["shard"] == by_name["a.png"]["shard"] and again["logical_date"] == later  # one shard, its own day
+    assert "identical content seen earlier in this run" in again["notes"] and again["status"] == "ok"
+    assert again["output_key"].split("/", 2)[1:] == [str(later), "a-again.png"]  # published under its own day
+    assert store.get(again["output_key"]) == store.get(by_name["a.png"]["output_key"])
+    filed = {(o.key.split("/")[1], str(r["logical_date"]), r["source_key"].rsplit("/", 1)[1])
+             for o in store.list("ledger/") for r in from_parquet(store.get(o.key))}
+    assert filed == {(f"date={DAY}", str(DAY), "a.png"), (f"date={DAY}", str(DAY), "b.png"),
+                     (f"date={later}", str(later), "a-again.png")}  # each row in its own day's partition
+
+
 def test_masters_whose_derivatives_would_share_a_name_each_keep_their_own(store: S3Store, catalog: Catalog) -> None:
     sides = {"x.bmp": 24, "x.jpeg": 26, "x.jpg": 28, "x.png": 30}  # x.bmp and x.png both give a PNG
     for name, side in sides.items():

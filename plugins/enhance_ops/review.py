@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from .airflow.tasks import ENHANCED, LEDGER, QUARANTINE, key_for
+from .airflow.tasks import ENHANCED, LEDGER, QUARANTINE, key_for, put_ledger_parts
 from .catalog import Catalog
 from .quality import ledger
 from .storage import ObjectStore, safe_key
@@ -82,11 +82,7 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
         notes = [*row["notes"], *([note] if note else []), f"released from quarantine by {by.strip()}: {reason.strip()}"]
         rows.append({**row, "run_id": run_id, "shard": 0, "output_key": target, "verdict": "passed", "notes": notes,
                      "processed_at": now})
-    by_day: dict[dt.date, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_day.setdefault(row["logical_date"], []).append(row)
-    for day, day_rows in by_day.items():
-        store.put(LEDGER + ledger.part_key(day, run_id, 0), ledger.to_parquet(day_rows))
+    put_ledger_parts(store, rows, run_id, 0, now.date())
     catalog.record(rows)
     store.delete([key for key, _, _ in found])
     return rows

@@ -8,7 +8,7 @@ parts instead of adding new ones.
 Bucket layout::
 
     incoming/<day>/...                           masters (read only, never modified)
-    runs/<run_id>/shards/shard-<n>.json          shard manifests (one day per shard)
+    runs/<run_id>/shards/shard-<n>.json          shard manifests (each master with its day)
     runs/<run_id>/staging/<day>/<relative key>   enhanced images before publishing
     runs/<run_id>/done/shard-<n>/<index>.parquet each finished image's row (a retry resumes from them)
     runs/<run_id>/parts/part-<n>.parquet         each shard's ledger rows
@@ -166,27 +166,22 @@ def discover(store: ObjectStore, catalog: Catalog, cfg: RunConfig) -> dict[str, 
 
 
 def plan_shards(store: ObjectStore, cfg: RunConfig, listing_key: str) -> list[str]:
-    """Write shard manifests (one day each) to the bucket; only their keys travel through XCom."""
-    by_day: dict[str, list[dict[str, Any]]] = {}
-    for obj in json.loads(store.get(listing_key))["images"]:
-        by_day.setdefault(obj["day"], []).append(obj)
+    """Write shard manifests to the bucket; only their keys travel through XCom. Each master
+    keeps its own day (a run may list several), and a shard may hold more than one."""
     keys = []
-    for day, items in sorted(by_day.items()):
-        for objects in _shards(items, cfg.shard_size):
-            n = len(keys)
-            key = f"{cfg.run_prefix}shards/shard-{n:05d}.json"
-            manifest = {"shard": n, "day": day, "config": cfg.as_dict(), "objects": objects}
-            store.put(key, json.dumps(manifest, indent=1).encode())
-            keys.append(key)
+    for n, objects in enumerate(_shards(json.loads(store.get(listing_key))["images"], cfg.shard_size)):
+        key = f"{cfg.run_prefix}shards/shard-{n:05d}.json"
+        store.put(key, json.dumps({"shard": n, "config": cfg.as_dict(), "objects": objects}, indent=1).encode())
+        keys.append(key)
     return keys
 
 
 def _shards(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    """``size`` masters a shard in key order, except that some must meet in one shard: those
-    with the same ETag (the same bytes, which the shard's cache then enhances once) and those
-    whose derivatives could take the same name (x.png and x.bmp both give x.png: the shard's
-    one writer names them in turn, ``_ShardStep.derivative_key``). A shard outgrows ``size`` only to
-    keep such a group whole."""
+    """``size`` masters a shard in listing order (day, then key), except that some must meet in
+    one shard: those with the same ETag (the same bytes, which the shard's cache then enhances
+    once, on whatever days they were listed) and those whose derivatives could take the same
+    name (x.png and x.bmp of one day both give x.png: the shard's one writer names them in turn,
+    ``_ShardStep.derivative_key``). A shard outgrows ``size`` only to keep such a group whole."""
     root = list(range(len(items)))
 
     def find(i: int) -> int:
@@ -197,7 +192,7 @@ def _shards(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, A
 
     first: dict[tuple[str, str], int] = {}
     for i, obj in enumerate(items):
-        for label in (("name", _stem(obj["relative"])), ("etag", obj["etag"])):
+        for label in (("name", f'{obj["day"]}/{_stem(obj["relative"])}'), ("etag", obj["etag"])):
             if label[1]:
                 root[find(i)] = find(first.setdefault(label, i))
     groups: dict[int, list[dict[str, Any]]] = {}
@@ -217,11 +212,11 @@ def _stem(relative: str) -> str:
     return str(PurePosixPath(relative).with_suffix(""))
 
 
-def _naming_order(obj: dict[str, Any]) -> tuple[bool, str]:
+def _naming_order(obj: dict[str, Any]) -> tuple[bool, str, str]:
     """Masters whose derivatives keep their own name (x.png) are named before those that take
-    another's suffix (x.bmp → x.png), so a plain name goes to the master that has it; then key order."""
+    another's suffix (x.bmp → x.png), so a plain name goes to the master that has it; then day and key order."""
     path = PurePosixPath(obj["relative"])
-    return target_suffix(path, None) != path.suffix, obj["relative"]
+    return target_suffix(path, None) != path.suffix, obj["day"], obj["relative"]
 
 
 def staging_key(cfg: RunConfig, day: str, relative: str, output_format: str) -> str:
@@ -280,7 +275,7 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
         log.info("shard %d: resuming, %d of %d images already done", shard, len(rows), len(manifest["objects"]))
     todo = [i for i in range(len(manifest["objects"])) if i not in rows]
     settings = settings_sha256(ledger.parameters_json(enhancer.chain.settings))
-    step = _ShardStep(store, catalog, enhancer, cfg, shard, manifest["day"], done, settings)
+    step = _ShardStep(store, catalog, enhancer, cfg, shard, done, settings)
     step.names.update({r["output_key"]: r["source_key"] for r in rows.values() if r["output_key"]})
     chain_s = 0.0
     with ThreadPoolExecutor(1, thread_name_prefix="fetch") as fetcher, \
@@ -338,7 +333,6 @@ class _ShardStep:
     enhancer: Any
     cfg: RunConfig
     shard: int
-    day: str
     done: str
     settings: str  # the digest of the chain's settings, which a copy's earlier derivative must share
     names: dict[str, str] = dataclasses.field(default_factory=dict)  # staging key → the master it is the derivative of
@@ -350,7 +344,7 @@ class _ShardStep:
         return key, note
 
     def _common(self, obj: dict[str, Any]) -> dict[str, Any]:
-        return {"run_id": self.cfg.run_id, "logical_date": dt.date.fromisoformat(self.day), "shard": self.shard,
+        return {"run_id": self.cfg.run_id, "logical_date": dt.date.fromisoformat(obj["day"]), "shard": self.shard,
                 "source_key": obj["key"], "source_etag": obj["etag"]}
 
     def _failed(self, item: _Item, exc: EnhanceError) -> _Item:
@@ -375,7 +369,7 @@ class _ShardStep:
             if earlier:
                 item.row = ledger.duplicate_row(earlier, **self._common(obj))
                 return item
-            staging_key(self.cfg, self.day, obj["relative"], "PNG")  # the key is checked before any work
+            staging_key(self.cfg, obj["day"], obj["relative"], "PNG")  # the key is checked before any work
             width, height = _guarded(codecs.oriented_size, data, obj["key"])
             if width * height > DECODE_AHEAD_PIXELS:
                 item.data = data
@@ -407,7 +401,7 @@ class _ShardStep:
         if item.job is not None:
             try:
                 result = _guarded(self.enhancer.finish, item.job, item.obj["key"])
-                target, note = self.derivative_key(staging_key(self.cfg, self.day, item.obj["relative"], result.format),
+                target, note = self.derivative_key(staging_key(self.cfg, item.obj["day"], item.obj["relative"], result.format),
                                          item.obj["key"])
             except EnhanceError as exc:
                 self._failed(item, exc)
@@ -496,15 +490,27 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
 
 
 def write_ledger(store: ObjectStore, cfg: RunConfig, parts: list[str], ledger_prefix: str = LEDGER) -> list[str]:
-    """Put each shard's final part at its ledger key (day and run partitions): idempotent by run and shard."""
-    from ..quality import ledger
-
+    """Put each shard's final rows at their ledger keys (day and run partitions; a shard with
+    masters of several days has a part in each): idempotent by run, day and shard."""
     written = []
     for key, rows in zip(parts, _load_parts(store, parts)):
         shard = int(PurePosixPath(key).stem.split("-")[1])
-        day = rows[0]["logical_date"] if rows else cfg.logical_date
-        target = ledger_prefix + ledger.part_key(day, cfg.run_id, shard)
-        store.copy(key, target)
+        written += put_ledger_parts(store, rows, cfg.run_id, shard, cfg.logical_date, ledger_prefix)
+    return written
+
+
+def put_ledger_parts(store: ObjectStore, rows: list[dict[str, Any]], run_id: str, shard: int, empty_day: dt.date,
+                     ledger_prefix: str = LEDGER) -> list[str]:
+    """One part for each day the rows are filed under (no rows: an empty part under ``empty_day``)."""
+    from ..quality import ledger
+
+    by_day: dict[dt.date, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_day.setdefault(row["logical_date"], []).append(row)
+    written = []
+    for day, day_rows in sorted(by_day.items()) or [(empty_day, [])]:
+        target = ledger_prefix + ledger.part_key(day, run_id, shard)
+        store.put(target, ledger.to_parquet(day_rows))
         written.append(target)
     return written
 
