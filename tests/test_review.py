@@ -10,7 +10,8 @@ from test_hardening import DAY, FAST
 from enhance_ops.airflow import tasks
 from enhance_ops.catalog import Catalog, rebuild
 from enhance_ops.quality.ledger import from_parquet
-from enhance_ops.review import ReleaseError, release
+from enhance_ops.cli import main
+from enhance_ops.review import ReleaseError, awaiting, release
 from enhance_ops.samples import photo_crops
 from enhance_ops.storage import S3Store
 
@@ -18,7 +19,7 @@ BY, WHY = "A. Archivist", "checked against the print"
 
 
 def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_so(
-        store: S3Store, catalog: Catalog, tmp_path: Path) -> None:
+        store: S3Store, catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for n, data in enumerate(photo_crops(2, 24, "JPEG")):
         store.put(f"incoming/{DAY}/scan-{n}.jpg", data)
     strict = tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",))  # holds back everything
@@ -30,6 +31,7 @@ def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_
     with pytest.raises(ReleaseError, match="why"):
         release(store, catalog, held[:1], by=BY, reason=" ")
 
+    assert [r["output_key"] for r in awaiting(catalog)] == held  # the review queue
     [row] = release(store, catalog, held[:1], by=BY, reason=WHY)
 
     assert row["output_key"] == "enhanced/" + held[0].split("/", 1)[1] and store.get(row["output_key"]) == data
@@ -45,6 +47,9 @@ def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_
         with pytest.raises(ReleaseError, match="not a quarantined derivative"):
             release(store, catalog, [key, held[1]], by=BY, reason=WHY)
     assert store.exists(held[1])  # a refused call moves nothing
+    assert main(["review-queue", "--catalog", catalog.engine.url.render_as_string(hide_password=False)]) == 0
+    listed = capsys.readouterr()
+    assert listed.out.split("\t")[0] == held[1] and "1 quarantined derivative awaits review" in listed.err
 
 
 @pytest.mark.parametrize("again", ["replaced", "forced"])
@@ -60,6 +65,7 @@ def test_a_derivative_its_master_has_moved_on_from_is_not_released_over_the_new_
     assert old["verdict"] == "quarantined" and new["verdict"] == "passed"
     assert new["output_key"] == "enhanced/" + old["output_key"].split("/", 1)[1]  # the name a release would take
     published = store.get(new["output_key"])
+    assert awaiting(catalog) == []  # the quarantined one is no longer the master's: nothing to review
     with pytest.raises(ReleaseError, match="superseded: .* processed again by run next"):
         release(store, catalog, [old["output_key"]], by=BY, reason=WHY)
     assert store.get(new["output_key"]) == published and store.exists(old["output_key"])  # nothing moved

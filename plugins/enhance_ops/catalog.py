@@ -130,6 +130,17 @@ class Catalog:
         table = Processed.__table__
         return self._latest_by(table.c.output_key, output_keys, table.c.status == "ok")
 
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Every processing whose derivative was published to quarantine, oldest day first."""
+        table = Processed.__table__
+        query = (
+            select(table)
+            .where(table.c.status == "ok", table.c.verdict == "quarantined")
+            .order_by(table.c.logical_date, table.c.output_key)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     def latest(self, source_keys: list[str]) -> dict[str, dict[str, Any]]:
         """The latest processing of each of these masters, whatever its outcome."""
         return self._latest_by(Processed.__table__.c.source_key, source_keys)

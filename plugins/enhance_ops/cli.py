@@ -237,6 +237,22 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _review_queue(args: argparse.Namespace) -> int:
+    from .catalog import Catalog, default_url
+    from .review import awaiting
+
+    queue = awaiting(Catalog(args.catalog or default_url()))
+    for row in queue:
+        print(f"{row['output_key']}\t{row['source_key']}\trun {row['run_id']}")
+    print(f"{len(queue)} quarantined {'derivative awaits' if len(queue) == 1 else 'derivatives await'} review"
+          + (" (release one with: python -m enhance_ops release --bucket … --by … --reason … KEY)" if queue else ""),
+          file=sys.stderr)
+    return 0
+
+
+CATALOG_HELP = "SQLAlchemy URL (default: $ENHANCE_CATALOG_URL or SQLite in $AIRFLOW_HOME)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m enhance_ops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -300,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--ledger-dir", help="a local ledger folder (date=…/run=…/part-….parquet)")
     source.add_argument("--bucket", help="read s3://BUCKET/PREFIX through the Airflow connection $ENHANCE_S3_CONN_ID")
     cat.add_argument("--prefix", default=LEDGER, help=f"the ledger's prefix in the bucket (default: {LEDGER})")
-    cat.add_argument("--catalog", help="SQLAlchemy URL (default: $ENHANCE_CATALOG_URL or SQLite in $AIRFLOW_HOME)")
+    cat.add_argument("--catalog", help=CATALOG_HELP)
     cat.set_defaults(func=_catalog_rebuild)
 
     rel = sub.add_parser("release", help="after review: move quarantined derivatives to enhanced/, recorded in the "
@@ -309,8 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("--bucket", required=True, help="the bucket, through the Airflow connection $ENHANCE_S3_CONN_ID")
     rel.add_argument("--by", required=True, help="who decided (kept in the ledger)")
     rel.add_argument("--reason", required=True, help="why (kept in the ledger)")
-    rel.add_argument("--catalog", help="SQLAlchemy URL (default: $ENHANCE_CATALOG_URL or SQLite in $AIRFLOW_HOME)")
+    rel.add_argument("--catalog", help=CATALOG_HELP)
     rel.set_defaults(func=_release)
+
+    queue = sub.add_parser("review-queue", help="list the quarantined derivatives that await review, from the catalog")
+    queue.add_argument("--catalog", help=CATALOG_HELP)
+    queue.set_defaults(func=_review_queue)
 
     samples = sub.add_parser("samples", help="write the sample batch of archive-like scans")
     samples.add_argument("folder")

@@ -33,6 +33,14 @@ def _ledger_row(store: ObjectStore, held: dict[str, Any], key: str) -> dict[str,
     raise ReleaseError(f"{key}: no row for it in the ledger under {run}")
 
 
+def awaiting(catalog: Catalog) -> list[dict[str, Any]]:
+    """The review queue: quarantined derivatives that are still their masters' current ones
+    (not released, not superseded by a later run), oldest day first."""
+    held = catalog.quarantined()
+    latest = catalog.latest(list({r["source_key"] for r in held}))
+    return [r for r in held if latest[r["source_key"]]["source_sha256"] == r["source_sha256"]]
+
+
 def _refuse_if_superseded(key: str, held: dict[str, Any] | None, latest: dict[str, Any]) -> None:
     """A quarantined derivative its master has moved on from: released already, processed
     again (forced, into enhanced/), or replaced by a new version of the master."""
