@@ -93,5 +93,5 @@ def run_night(store: S3Store, catalog: Catalog, cfg: tasks.RunConfig) -> list[di
     parts, summary = gate_night(store, catalog, cfg)
     tasks.publish(store, catalog, cfg, parts)
     tasks.write_ledger(store, cfg, parts)
-    tasks.write_report(store, cfg, parts, summary)
+    tasks.write_report(store, catalog, cfg, parts, summary)
     return [r for p in parts for r in from_parquet(store.get(p))]

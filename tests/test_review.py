@@ -1,6 +1,7 @@
 """An archivist's release of a quarantined derivative, on the real S3 server (SeaweedFS)."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_
     data = store.get(held[0])
     report = store.get(f"reports/{DAY}/strict.html").decode()
     assert held[0] in report and "release_quarantined" in report  # the reviewer sees the key and the way
+    assert "In all, 2 quarantined derivatives await review, from 1 run (this one included)" in report
     with pytest.raises(ReleaseError, match="why"):
         release(store, catalog, held[:1], by=BY, reason=" ")
 
@@ -50,6 +52,11 @@ def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_
     assert main(["review-queue", "--catalog", catalog.engine.url.render_as_string(hide_password=False)]) == 0
     listed = capsys.readouterr()
     assert listed.out.split("\t")[0] == held[1] and "1 quarantined derivative awaits review" in listed.err
+    later = DAY + dt.timedelta(days=1)
+    store.put(f"incoming/{later}/next.jpg", photo_crops(3, 24, "JPEG")[2])
+    assert [r["verdict"] for r in run_night(store, catalog, tasks.RunConfig("later", later, **FAST))] == ["passed"]
+    report = store.get(f"reports/{later}/later.html").decode()
+    assert "In all, 1 quarantined derivative awaits review, from 1 run: python" in report  # the earlier night's
 
 
 @pytest.mark.parametrize("again", ["replaced", "forced"])

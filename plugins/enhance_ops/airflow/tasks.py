@@ -515,10 +515,13 @@ def put_ledger_parts(store: ObjectStore, rows: list[dict[str, Any]], run_id: str
     return written
 
 
-def write_report(store: ObjectStore, cfg: RunConfig, parts: list[str], gate_summary: dict[str, Any]) -> str:
-    """The archivists' report for the run, with before/after crops of every enhanced image."""
+def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[str],
+                 gate_summary: dict[str, Any]) -> str:
+    """The archivists' report for the run, with before/after crops of every enhanced image,
+    and the size of the whole review queue (this run's and earlier nights')."""
     from .. import codecs
     from ..quality import gate, report
+    from ..review import awaiting
 
     rows = [row for shard in _load_parts(store, parts) for row in shard]
     previews = {}
@@ -531,7 +534,8 @@ def write_report(store: ObjectStore, cfg: RunConfig, parts: list[str], gate_summ
     html = report.render_report(
         rows, outcome, previews, title=f"Enhancement run {cfg.run_id} ({days[0]}{' to ' + days[-1] if len(days) > 1 else ''})",
         outputs_at=f"s3 bucket, enhanced/<day>/ and quarantine/<day>/ for day {', '.join(days)}",
-        remarks=_listing_remarks(json.loads(store.get(f"{cfg.run_prefix}discovered.json")), cfg),
+        remarks=[*_listing_remarks(json.loads(store.get(f"{cfg.run_prefix}discovered.json")), cfg),
+                 *_queue_remark(awaiting(catalog), cfg.run_id)],
     )
     key = f"reports/{cfg.logical_date.isoformat()}/{cfg.run_id}.html"
     store.put(key, html.encode("utf-8"))
@@ -553,6 +557,15 @@ def _listing_remarks(listing: dict[str, Any], cfg: RunConfig, named: int = 20) -
         remarks.append(f"{len(listing['ignored'])} files are not images by their names and were left alone: "
                        f"{_named(listing['ignored'], named)}")
     return remarks
+
+
+def _queue_remark(queue: list[dict[str, Any]], run_id: str) -> list[str]:
+    if not queue:
+        return []
+    runs = {r["run_id"] for r in queue}
+    return [f"In all, {len(queue)} quarantined {'derivative awaits' if len(queue) == 1 else 'derivatives await'} "
+            f"review, from {len(runs)} {'run' if len(runs) == 1 else 'runs'}"
+            f"{' (this one included)' if run_id in runs else ''}: python -m enhance_ops review-queue lists them."]
 
 
 def _named(keys: list[str], most: int) -> str:

@@ -94,7 +94,7 @@ def write_ledger(cfg: dict[str, Any], shards: list[dict[str, Any]]) -> list[str]
 
 
 def write_report(cfg: dict[str, Any], shards: list[dict[str, Any]], gate_summary: dict[str, Any]) -> str:
-    return tasks.write_report(store(cfg["bucket"]), _config(cfg), _parts(shards), gate_summary)
+    return tasks.write_report(store(cfg["bucket"]), catalog(), _config(cfg), _parts(shards), gate_summary)
 
 
 def expire_old_runs(cfg: dict[str, Any]) -> dict[str, int]:
