@@ -43,6 +43,17 @@ DAY = dt.date(2026, 11, 20)
 FAST = {"preset": "fidelity", "scale": 2}
 
 
+def _through(proxy: FaultyProxy, s3: seaweedfs.S3Server, bucket: str) -> S3Store:
+    """The bucket through the fault proxy, with the pipeline's client settings."""
+    import boto3
+
+    from enhance_ops.storage import client_config
+
+    client = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1", config=client_config(),
+                          aws_access_key_id=s3.access_key, aws_secret_access_key=s3.secret_key)
+    return S3Store(client, bucket)
+
+
 def _published(store: S3Store) -> dict[str, str]:
     return {o.key: o.etag for prefix in ("enhanced/", "quarantine/") for o in store.list(prefix)}
 
@@ -237,10 +248,6 @@ def test_a_backfill_never_overwrites_another_masters_derivative(store: S3Store, 
 
 def test_two_runs_publishing_one_name_at_the_same_moment_each_keep_their_derivative(
         s3: seaweedfs.S3Server, store: S3Store, catalog: Catalog) -> None:
-    import boto3
-
-    from enhance_ops.storage import client_config
-
     store.put(f"incoming/{DAY}/cat.jpg", photo_crops(1, 28, "JPEG")[0])
     store.put("special/box-9/cat.jpg", photo_crops(1, 32, "JPEG")[0])  # another master, the same name
     night, backfill = tasks.RunConfig("night", DAY, **FAST), tasks.RunConfig("backfill", DAY, prefix="special/box-9/", **FAST)
@@ -248,11 +255,9 @@ def test_two_runs_publishing_one_name_at_the_same_moment_each_keep_their_derivat
     backfill_parts, _ = gate_night(store, catalog, backfill)
     proxy = FaultyProxy(s3.endpoint)
     try:
-        client = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1", config=client_config(),
-                              aws_access_key_id=s3.access_key, aws_secret_access_key=s3.secret_key)
         proxy.inject("PUT", "stall", seconds=3)  # the night's copy to its derivative's key is held up ...
         with ThreadPoolExecutor(1) as pool:
-            slow = pool.submit(tasks.publish, S3Store(client, store.bucket), catalog, night, night_parts)
+            slow = pool.submit(tasks.publish, _through(proxy, s3, store.bucket), catalog, night, night_parts)
             deadline = time.monotonic() + 60
             while not proxy.attempts["PUT"]:
                 assert time.monotonic() < deadline and not slow.done(), "the night's publish never copied"
@@ -388,16 +393,10 @@ tasks.enhance_shard(S3Store(client, {store.bucket!r}), Catalog({str(catalog.engi
 
 def test_throttling_and_stalled_replies_are_retried_with_back_off(s3: seaweedfs.S3Server, store: S3Store,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import boto3
-
-    from enhance_ops.storage import client_config
-
     proxy = FaultyProxy(s3.endpoint)
     try:
-        def through_proxy() -> S3Store:
-            client = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1", config=client_config(),
-                                  aws_access_key_id=s3.access_key, aws_secret_access_key=s3.secret_key)
-            return S3Store(client, store.bucket)
+        def through_proxy() -> S3Store:  # a new client: it reads the settings from the environment
+            return _through(proxy, s3, store.bucket)
 
         monkeypatch.setenv("ENHANCE_S3_MAX_ATTEMPTS", "5")
         monkeypatch.setenv("ENHANCE_S3_READ_TIMEOUT_S", "1")

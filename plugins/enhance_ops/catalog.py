@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Date, DateTime, Engine, String, create_engine, delete, inspect, select
 from sqlalchemy.exc import DBAPIError
@@ -54,6 +54,7 @@ class DerivativeName(Base):
     source_key: Mapped[str] = mapped_column(String(1024))
 
 
+T = TypeVar("T")
 FIELDS = [c.name for c in Processed.__table__.columns]
 ADDED_COLUMNS = ("settings_sha256",)  # added to catalogs made before them, on opening
 KEY = ("source_key", "source_sha256")
@@ -146,12 +147,12 @@ class Catalog:
         return self._latest_by(Processed.__table__.c.source_key, source_keys)
 
     def _latest_by(self, column: Any, values: list[str], *conditions: Any) -> dict[str, dict[str, Any]]:
-        """The latest row for each value of ``column`` (asked 500 at a time, as databases cap a query's parameters)."""
+        """The latest row for each value of ``column``."""
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(values), 500):
+        for batch in _batches(values):
             query = (
                 select(Processed.__table__)
-                .where(column.in_(values[start : start + 500]), *conditions)
+                .where(column.in_(batch), *conditions)
                 .order_by(Processed.__table__.c.processed_at)
             )
             with self.engine.connect() as conn:
@@ -163,8 +164,8 @@ class Catalog:
         the master that holds each key afterwards, this one or another.
 
         One transaction, insert-if-absent: of two runs claiming a name at once, the second
-        waits for the first's commit and finds the name taken (names are never given up). Names published before claims
-        were kept are seeded from the processed rows first.
+        waits for the first's commit and finds the name taken (names are never given up).
+        Names published before claims were kept are seeded from the processed rows first.
         """
         table = DerivativeName.__table__
         keys = list(dict.fromkeys(k for k, _ in wanted))
@@ -174,8 +175,8 @@ class Catalog:
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         with self.engine.begin() as conn:
             for pairs in (seeded, list(wanted)):
-                for start in range(0, len(pairs), 500):
-                    values = [{"output_key": k, "source_key": s} for k, s in pairs[start : start + 500]]
+                for batch in _batches(pairs):
+                    values = [{"output_key": k, "source_key": s} for k, s in batch]
                     conn.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=["output_key"]))
         return self.names(keys)
 
@@ -183,8 +184,8 @@ class Catalog:
         """The master each of these keys was claimed for, where one was."""
         table = DerivativeName.__table__
         holders: dict[str, str] = {}
-        for start in range(0, len(output_keys), 500):
-            query = select(table).where(table.c.output_key.in_(output_keys[start : start + 500]))
+        for batch in _batches(output_keys):
+            query = select(table).where(table.c.output_key.in_(batch))
             with self.engine.connect() as conn:
                 holders.update({r.output_key: r.source_key for r in conn.execute(query)})
         return holders
@@ -211,6 +212,12 @@ class Catalog:
         with self.engine.connect() as conn:
             query = select(table).order_by(table.c.source_key, table.c.source_sha256)
             return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def _batches(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    """Slices small enough for one statement: databases cap a query's parameters."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def settings_sha256(parameters_json: str) -> str:

@@ -239,14 +239,13 @@ def _release(args: argparse.Namespace) -> int:
 
 def _review_queue(args: argparse.Namespace) -> int:
     from .catalog import Catalog, default_url
-    from .review import awaiting
+    from .review import awaiting, queue_size
 
     queue = awaiting(Catalog(args.catalog or default_url()))
     for row in queue:
         print(f"{row['output_key']}\t{row['source_key']}\trun {row['run_id']}")
-    print(f"{len(queue)} quarantined {'derivative awaits' if len(queue) == 1 else 'derivatives await'} review"
-          + (" (release one with: python -m enhance_ops release --bucket … --by … --reason … KEY)" if queue else ""),
-          file=sys.stderr)
+    hint = " (release one with: python -m enhance_ops release --bucket … --by … --reason … KEY)" if queue else ""
+    print(queue_size(queue) + hint, file=sys.stderr)
     return 0
 
 

@@ -41,6 +41,10 @@ def awaiting(catalog: Catalog) -> list[dict[str, Any]]:
     return [r for r in held if latest[r["source_key"]]["source_sha256"] == r["source_sha256"]]
 
 
+def queue_size(queue: list[dict[str, Any]]) -> str:
+    return f"{len(queue)} quarantined {'derivative awaits' if len(queue) == 1 else 'derivatives await'} review"
+
+
 def _refuse_if_superseded(key: str, held: dict[str, Any] | None, latest: dict[str, Any]) -> None:
     """A quarantined derivative its master has moved on from: released already, processed
     again (forced, into enhanced/), or replaced by a new version of the master."""

@@ -521,7 +521,6 @@ def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: li
     and the size of the whole review queue (this run's and earlier nights')."""
     from .. import codecs
     from ..quality import gate, report
-    from ..review import awaiting
 
     rows = [row for shard in _load_parts(store, parts) for row in shard]
     previews = {}
@@ -535,7 +534,7 @@ def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: li
         rows, outcome, previews, title=f"Enhancement run {cfg.run_id} ({days[0]}{' to ' + days[-1] if len(days) > 1 else ''})",
         outputs_at=f"s3 bucket, enhanced/<day>/ and quarantine/<day>/ for day {', '.join(days)}",
         remarks=[*_listing_remarks(json.loads(store.get(f"{cfg.run_prefix}discovered.json")), cfg),
-                 *_queue_remark(awaiting(catalog), cfg.run_id)],
+                 *_queue_remark(catalog, cfg.run_id)],
     )
     key = f"reports/{cfg.logical_date.isoformat()}/{cfg.run_id}.html"
     store.put(key, html.encode("utf-8"))
@@ -559,12 +558,15 @@ def _listing_remarks(listing: dict[str, Any], cfg: RunConfig, named: int = 20) -
     return remarks
 
 
-def _queue_remark(queue: list[dict[str, Any]], run_id: str) -> list[str]:
+def _queue_remark(catalog: Catalog, run_id: str) -> list[str]:
+    """The whole review queue's size, earlier nights' included."""
+    from ..review import awaiting, queue_size
+
+    queue = awaiting(catalog)
     if not queue:
         return []
     runs = {r["run_id"] for r in queue}
-    return [f"In all, {len(queue)} quarantined {'derivative awaits' if len(queue) == 1 else 'derivatives await'} "
-            f"review, from {len(runs)} {'run' if len(runs) == 1 else 'runs'}"
+    return [f"In all, {queue_size(queue)}, from {len(runs)} {'run' if len(runs) == 1 else 'runs'}"
             f"{' (this one included)' if run_id in runs else ''}: python -m enhance_ops review-queue lists them."]
 
 
