@@ -199,8 +199,8 @@ def test_an_archivist_releases_a_quarantined_derivative_through_its_dag(store: S
     [held] = [o.key for o in store.list("quarantine/2026-11-24/")]
     data = store.get(held)
 
-    release = {"keys": [held], "by": "A. Archivist", "reason": "checked against the print"}
-    _dags_test(airflow_env, "2026-11-25", release, dag_id="release_quarantined")
+    release = {"decision": "release", "keys": [held], "by": "A. Archivist", "reason": "checked against the print"}
+    _dags_test(airflow_env, "2026-11-25", release, dag_id="review_quarantined")
 
     assert store.get("enhanced/2026-11-24/scan.jpg") == data and not store.exists(held)
     [row] = [r for r in _rows(store, "ledger/date=2026-11-24/") if r["run_id"].startswith("release-")]

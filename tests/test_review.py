@@ -1,4 +1,4 @@
-"""An archivist's release of a quarantined derivative, on the real S3 server (SeaweedFS)."""
+"""An archivist's release or rejection of a quarantined derivative, on the real S3 server (SeaweedFS)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +12,7 @@ from enhance_ops.airflow import tasks
 from enhance_ops.catalog import Catalog, rebuild
 from enhance_ops.quality.ledger import from_parquet
 from enhance_ops.cli import main
-from enhance_ops.review import ReleaseError, awaiting, release
+from enhance_ops.review import ReviewError, awaiting, reject, release
 from enhance_ops.samples import photo_crops
 from enhance_ops.storage import S3Store
 
@@ -28,9 +28,9 @@ def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_
     assert [k.split("/", 1)[0] for k in held] == ["quarantine", "quarantine"]
     data = store.get(held[0])
     report = store.get(f"reports/{DAY}/strict.html").decode()
-    assert held[0] in report and "release_quarantined" in report  # the reviewer sees the key and the way
+    assert held[0] in report and "review_quarantined" in report  # the reviewer sees the key and the way
     assert "In all, 2 quarantined derivatives await review, from 1 run (this one included)" in report
-    with pytest.raises(ReleaseError, match="why"):
+    with pytest.raises(ReviewError, match="why"):
         release(store, catalog, held[:1], by=BY, reason=" ")
 
     assert [r["output_key"] for r in awaiting(catalog)] == held  # the review queue
@@ -46,7 +46,7 @@ def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_
     rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])
     assert rebuilt.rows() == catalog.rows()  # the ledger alone tells the same story
     for key in (held[0], row["output_key"], f"incoming/{DAY}/scan-1.jpg"):  # released already; not quarantined
-        with pytest.raises(ReleaseError, match="not a quarantined derivative"):
+        with pytest.raises(ReviewError, match="not a quarantined derivative"):
             release(store, catalog, [key, held[1]], by=BY, reason=WHY)
     assert store.exists(held[1])  # a refused call moves nothing
     assert main(["review-queue", "--catalog", catalog.engine.url.render_as_string(hide_password=False)]) == 0
@@ -73,6 +73,69 @@ def test_a_derivative_its_master_has_moved_on_from_is_not_released_over_the_new_
     assert new["output_key"] == "enhanced/" + old["output_key"].split("/", 1)[1]  # the name a release would take
     published = store.get(new["output_key"])
     assert awaiting(catalog) == []  # the quarantined one is no longer the master's: nothing to review
-    with pytest.raises(ReleaseError, match="superseded: .* processed again by run next"):
+    with pytest.raises(ReviewError, match="superseded: .* processed again by run next"):
         release(store, catalog, [old["output_key"]], by=BY, reason=WHY)
     assert store.get(new["output_key"]) == published and store.exists(old["output_key"])  # nothing moved
+
+
+def test_a_rejected_derivative_is_deleted_recorded_and_not_made_again_and_its_copies_follow(
+        store: S3Store, catalog: Catalog, tmp_path: Path) -> None:
+    scan, other = photo_crops(2, 24, "JPEG")
+    store.put(f"incoming/{DAY}/scan.jpg", scan)
+    store.put(f"incoming/{DAY}/other.jpg", other)
+    strict = tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",))
+    held = {r["source_key"]: r for r in run_night(store, catalog, strict)}
+    bad, kept = held[f"incoming/{DAY}/scan.jpg"]["output_key"], held[f"incoming/{DAY}/other.jpg"]["output_key"]
+    later = DAY + dt.timedelta(days=1)
+    store.put(f"incoming/{later}/scan-again.jpg", scan)  # the same content under another key, the next night
+    [copy] = run_night(store, catalog, tasks.RunConfig("copy", later, **FAST, gate=strict.gate))
+    assert (copy["status"], copy["output_key"], copy["verdict"]) == ("duplicate", bad, "quarantined")
+    assert "a copy: identical content already processed as" in store.get(f"reports/{later}/copy.html").decode()
+
+    decided = reject(store, catalog, [bad], by=BY, reason="smeared faces")
+    assert [r["source_key"] for r in decided] == [f"incoming/{DAY}/scan.jpg", f"incoming/{later}/scan-again.jpg"]
+    assert not store.exists(bad) and store.exists(kept) and store.get(f"incoming/{DAY}/scan.jpg") == scan
+    rows = {r["source_key"]: r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))
+            if r["run_id"].startswith("reject-")}
+    mine, follower = rows[f"incoming/{DAY}/scan.jpg"], rows[f"incoming/{later}/scan-again.jpg"]
+    assert (mine["verdict"], mine["output_key"], mine["status"]) == ("rejected", None, "ok")
+    assert f"rejected in review by {BY}: smeared faces; {bad} deleted" in mine["notes"]
+    assert mine["failed_expectations"] and mine["parameters_json"] == held[f"incoming/{DAY}/scan.jpg"]["parameters_json"]
+    assert (follower["status"], follower["verdict"], follower["output_key"]) == ("duplicate", "rejected", None)
+    assert f"follows the reject of {bad}, the derivative of incoming/{DAY}/scan.jpg" in follower["notes"]
+    assert [r["output_key"] for r in awaiting(catalog)] == [kept]  # out of the queue
+    rebuilt = Catalog(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])
+    assert rebuilt.rows() == catalog.rows()
+
+    for decide in (release, reject):  # decided already: neither may act on it again
+        with pytest.raises(ReviewError, match="rejected already, by run reject-"):
+            decide(store, catalog, [bad], by=BY, reason=WHY)
+    third = later + dt.timedelta(days=1)
+    store.put(f"incoming/{third}/scan-third.jpg", scan)  # the rejected content is not enhanced again
+    [again] = run_night(store, catalog, tasks.RunConfig("third", third, **FAST))
+    assert (again["status"], again["verdict"], again["output_key"]) == ("duplicate", "rejected", None)
+    report = store.get(f"reports/{third}/third.html").decode()
+    assert "1 rejected" in report and "a copy: identical content already processed as" in report
+
+
+def test_a_released_derivative_takes_the_copies_that_point_at_it_along(store: S3Store, catalog: Catalog) -> None:
+    [scan] = photo_crops(1, 24, "JPEG")
+    store.put(f"incoming/{DAY}/scan.jpg", scan)
+    strict = tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",))
+    [held] = run_night(store, catalog, strict)
+    store.put(f"incoming/{DAY}/scan-copy.jpg", scan)
+    store.put(f"incoming/{DAY}/scan-copy-2.jpg", scan)
+    copies = run_night(store, catalog, tasks.RunConfig("copies", DAY, **FAST))
+    assert {(r["status"], r["output_key"]) for r in copies} == {("duplicate", held["output_key"])}
+    store.put(f"incoming/{DAY}/scan-copy-2.jpg", photo_crops(2, 24, "JPEG")[1])  # replaced: no longer a copy
+    [replaced] = run_night(store, catalog, tasks.RunConfig("replaced", DAY, **FAST))
+    assert replaced["status"] == "ok"
+
+    rows = release(store, catalog, [held["output_key"]], by=BY, reason=WHY)
+    target = "enhanced/" + held["output_key"].split("/", 1)[1]
+    assert [(r["source_key"], r["status"], r["output_key"]) for r in rows] == [
+        (f"incoming/{DAY}/scan.jpg", "ok", target), (f"incoming/{DAY}/scan-copy.jpg", "duplicate", target)]
+    assert catalog.latest([f"incoming/{DAY}/scan-copy.jpg"])[f"incoming/{DAY}/scan-copy.jpg"]["output_key"] == target
+    latest = catalog.latest([f"incoming/{DAY}/scan-copy-2.jpg"])[f"incoming/{DAY}/scan-copy-2.jpg"]
+    assert latest["source_sha256"] == replaced["source_sha256"]  # its current content's row, untouched

@@ -142,6 +142,15 @@ class Catalog:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def duplicates_of(self, output_key: str) -> list[dict[str, Any]]:
+        """The masters whose latest processing found them copies of the content at ``output_key``."""
+        table = Processed.__table__
+        query = select(table).where(table.c.status == "duplicate", table.c.output_key == output_key)
+        with self.engine.connect() as conn:
+            copies = [dict(r) for r in conn.execute(query).mappings()]
+        latest = self.latest([r["source_key"] for r in copies])
+        return [r for r in copies if latest[r["source_key"]]["source_sha256"] == r["source_sha256"]]
+
     def latest(self, source_keys: list[str]) -> dict[str, dict[str, Any]]:
         """The latest processing of each of these masters, whatever its outcome."""
         return self._latest_by(Processed.__table__.c.source_key, source_keys)

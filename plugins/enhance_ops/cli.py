@@ -222,18 +222,21 @@ def _catalog_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
-def _release(args: argparse.Namespace) -> int:
+def _decide(args: argparse.Namespace) -> int:
     from .airflow.wiring import store
     from .catalog import Catalog, default_url
-    from .review import release
+    from .review import DECISIONS
 
+    decide = DECISIONS[args.command]
     try:
-        rows = release(store(args.bucket), Catalog(args.catalog or default_url()), args.keys, by=args.by, reason=args.reason)
-    except ValueError as exc:  # a ReleaseError, or a key that is no safe object key
-        print(f"nothing released: {exc}", file=sys.stderr)
+        rows = decide(store(args.bucket), Catalog(args.catalog or default_url()), args.keys, by=args.by, reason=args.reason)
+    except ValueError as exc:  # a ReviewError, or a key that is no safe object key
+        print(f"nothing changed: {exc}", file=sys.stderr)
         return 2
+    done = {"release": "released", "reject": "rejected"}[args.command]
     for row in rows:
-        print(f"released {row['source_key']} → s3://{args.bucket}/{row['output_key']}")
+        where = f"s3://{args.bucket}/{row['output_key']}" if row["output_key"] else "deleted"
+        print(f"{done} {row['source_key']} → {where}")
     return 0
 
 
@@ -244,7 +247,7 @@ def _review_queue(args: argparse.Namespace) -> int:
     queue = awaiting(Catalog(args.catalog or default_url()))
     for row in queue:
         print(f"{row['output_key']}\t{row['source_key']}\trun {row['run_id']}")
-    hint = " (release one with: python -m enhance_ops release --bucket … --by … --reason … KEY)" if queue else ""
+    hint = " (decide with: python -m enhance_ops release|reject --bucket … --by … --reason … KEY)" if queue else ""
     print(queue_size(queue) + hint, file=sys.stderr)
     return 0
 
@@ -318,14 +321,15 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--catalog", help=CATALOG_HELP)
     cat.set_defaults(func=_catalog_rebuild)
 
-    rel = sub.add_parser("release", help="after review: move quarantined derivatives to enhanced/, recorded in the "
-                                          "ledger and the catalog")
-    rel.add_argument("keys", nargs="+", help="quarantine/<day>/… keys, as the report lists them")
-    rel.add_argument("--bucket", required=True, help="the bucket, through the Airflow connection $ENHANCE_S3_CONN_ID")
-    rel.add_argument("--by", required=True, help="who decided (kept in the ledger)")
-    rel.add_argument("--reason", required=True, help="why (kept in the ledger)")
-    rel.add_argument("--catalog", help=CATALOG_HELP)
-    rel.set_defaults(func=_release)
+    for decision, does in (("release", "move quarantined derivatives to enhanced/"),
+                           ("reject", "delete quarantined derivatives, not to be made again with the same settings")):
+        decide = sub.add_parser(decision, help=f"after review: {does}, recorded in the ledger and the catalog")
+        decide.add_argument("keys", nargs="+", help="quarantine/<day>/… keys, as the report and review-queue list them")
+        decide.add_argument("--bucket", required=True, help="the bucket, through the Airflow connection $ENHANCE_S3_CONN_ID")
+        decide.add_argument("--by", required=True, help="who decided (kept in the ledger)")
+        decide.add_argument("--reason", required=True, help="why (kept in the ledger)")
+        decide.add_argument("--catalog", help=CATALOG_HELP)
+        decide.set_defaults(func=_decide)
 
     queue = sub.add_parser("review-queue", help="list the quarantined derivatives that await review, from the catalog")
     queue.add_argument("--catalog", help=CATALOG_HELP)

@@ -102,13 +102,14 @@ def expire_old_runs(cfg: dict[str, Any]) -> dict[str, int]:
     return tasks.expire_runs(store(cfg["bucket"]), _config(cfg), keep_days)
 
 
-def release() -> list[str]:
-    """The release DAG's one task: its Params to ``review.release``; returns the new keys."""
+def review_decision() -> list[str | None]:
+    """The review DAG's one task: its Params to ``review.release`` or ``review.reject``;
+    returns each ledger row's new output key (None where rejected)."""
     from airflow.sdk import get_current_context
 
-    from ..review import release as release_keys
+    from ..review import DECISIONS
 
     params = get_current_context()["params"]
-    rows = release_keys(store(params["bucket"]), catalog(), params["keys"] or [],
-                        by=params.get("by") or "", reason=params.get("reason") or "")
+    rows = DECISIONS[params["decision"]](store(params["bucket"]), catalog(), params["keys"] or [],
+                                         by=params.get("by") or "", reason=params.get("reason") or "")
     return [row["output_key"] for row in rows]

@@ -24,8 +24,8 @@ from .. import __version__
 from ..errors import EnhanceError
 from .measures import MEASURES
 
-SCHEMA_VERSION = 2  # 2: worker column; status 'duplicate'
-VERDICTS = ("passed", "quarantined", "failed")
+SCHEMA_VERSION = 3  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'
+VERDICTS = ("passed", "quarantined", "failed", "rejected")  # rejected: by a person in review (review.reject)
 
 SCHEMA = pa.schema(
     [

@@ -14,7 +14,6 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +70,7 @@ def make_preview(source: np.ndarray, output: np.ndarray) -> Preview:
 
 
 def _held(rows: Sequence[dict[str, Any]]) -> list[int]:
-    return [i for i, r in enumerate(rows) if r["verdict"] in ("quarantined", "failed")]
+    return [i for i, r in enumerate(rows) if r["verdict"] in ("quarantined", "failed", "rejected")]
 
 
 def _sample_passed(rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -124,6 +123,16 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else html.escape(str(value))
 
 
+def _why(row: dict[str, Any]) -> str:
+    """Why an image is held back: the expectations it broke, its error, or (a copy of content
+    processed before, which carries that verdict) the processing it follows."""
+    if row.get("failed_expectations"):
+        return "; ".join(_reason(row, expectation) for expectation in row["failed_expectations"])
+    if row.get("status") == "duplicate":
+        return f"a copy: {row['notes'][0]}" if row.get("notes") else "a copy of content processed before"
+    return f"{row.get('error_type')}: {row.get('error_message')}"
+
+
 def _reason(row: dict[str, Any], expectation: str) -> str:
     """A broken expectation with this image's own value ("consistency_psnr_db 27.73, needs >= 30"),
     so a reviewer sees how far off it is without looking it up in the table below."""
@@ -153,7 +162,7 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1400px}
 h1{margin-bottom:.2rem} .sub{color:#666;margin-top:0}
 .totals span{display:inline-block;margin-right:1.5rem;font-size:1.3rem}
-.passed{color:#1e7b34}.quarantined{color:#b9770e}.failed{color:#c0392b}
+.passed{color:#1e7b34}.quarantined{color:#b9770e}.failed{color:#c0392b}.rejected{color:#7d3c98}
 table{border-collapse:collapse;font-size:.85rem;margin:1rem 0}td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left}
 th{background:#f4f4f4}.card{display:inline-block;vertical-align:top;margin:0 1rem 1.5rem 0;max-width:300px}
 .viewer{position:relative;border:1px solid #999}.viewer img{position:absolute;top:0;left:0;width:100%;height:100%;image-rendering:pixelated}
@@ -204,6 +213,7 @@ def render_report(
         f"<h1>{html.escape(title)}</h1><p class='sub'>Outputs: {html.escape(outputs_at)}</p>",
         "<div class='totals'>",
         *(f"<span class='{v}'>{verdicts.get(v, 0)} {v}</span>" for v in ("passed", "quarantined", "failed")),
+        *([f"<span class='rejected'>{verdicts['rejected']} rejected</span>"] if verdicts.get("rejected") else []),
         "</div>",
     ]
     duplicates = [r for r in rows if r.get("status") == "duplicate"]
@@ -220,15 +230,13 @@ def render_report(
         parts.append("<table><tr><th>source</th><th>output</th><th>verdict</th><th>why</th></tr>")
         for i in held:
             r = rows[i]
-            why = "; ".join(map(partial(_reason, r), r.get("failed_expectations") or [])) or \
-                f"{r.get('error_type')}: {r.get('error_message')}"
             parts.append(f"<tr><td>{_fmt(r['source_key'])}</td><td>{_fmt(r.get('output_key'))}</td>"
-                         f"<td class='{r['verdict']}'>{r['verdict']}</td><td>{html.escape(why)}</td></tr>")
+                         f"<td class='{r['verdict']}'>{r['verdict']}</td><td>{html.escape(_why(r))}</td></tr>")
         parts.append("</table>")
         if any(str(rows[i].get("output_key") or "").startswith("quarantine/") for i in held):  # in the bucket
-            parts.append("<p class='sub'>A quarantined image you accept after review is released to enhanced/ by the "
-                         "DAG <code>release_quarantined</code> (its output key, your name and why), which records the "
-                         "decision in the ledger.</p>")
+            parts.append("<p class='sub'>After review, the DAG <code>review_quarantined</code> (decision, output "
+                         "keys, your name and why) releases a quarantined image you accept to enhanced/, or deletes "
+                         "one you reject, and records the decision in the ledger.</p>")
     for heading, indices in (("Before and after: held back", held[:MAX_HELD_VIEWERS]),
                              ("Before and after: a sample that passed", passed)):
         shown = [i for i in indices if i in previews]
