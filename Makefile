@@ -47,7 +47,8 @@ services:
 test: weights chromium services
 	$(BIN)/python -m pytest -q tests
 
-# Speed and quality benchmarks; results in bench/results/*.json, summarised in docs/benchmarks.md.
+# Speed and quality benchmarks; results in bench/results/*.json, their tables in bench/results/tables.md,
+# summarised in docs/benchmarks.md.
 bench: weights
 	$(BIN)/python bench/cpu_inference.py
 	$(BIN)/python bench/reference_paths.py
@@ -59,6 +60,7 @@ bench: weights
 	$(BIN)/python bench/large_scan_memory.py --shard 3 --megapixels 20 --presets fidelity
 	$(BIN)/python bench/fading_benchmark.py
 	$(BIN)/python bench/plot.py
+	$(BIN)/python bench/tables.py
 
 # The CUDA paths, on a machine with a GPU and torch's CUDA build (README, GPU workers);
 # results in bench/results/gpu_inference.json, summarised in docs/benchmarks.md.

@@ -1,0 +1,187 @@
+"""The tables of docs/benchmarks.md, rendered from the last run's JSON, so that the page's
+figures are the run's figures and not copied by hand.
+
+    .venv/bin/python bench/tables.py    # reads bench/results/*.json, writes bench/results/tables.md
+
+A benchmark whose JSON is missing is left out (and said to be).
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+OUT = RESULTS / "tables.md"
+NETWORKS = {"realesrgan-x4plus": "Real-ESRGAN", "span-x4": "SPAN x4", "span-x2": "SPAN x2",
+            "realesr-animevideov3-x4": "compact"}
+REFERENCE_PATHS = {"reference fp32 whole": "reference whole", "reference fp32 plain tiles": "plain tiles",
+                   "ncnn": "ncnn", "ours": "**ours**"}
+CPU_PATHS = {"fp32 eager": "fp32 eager", "fp32 channels_last": "fp32 channels_last, packed",
+             "bf16 channels_last unpacked": "bf16 channels_last, unpacked",
+             "bf16 channels_last": "**bf16 channels_last, packed** (the chain's)"}
+CHAIN_COLUMNS = {"denoise": "denoise (FFDNet)", "colour_restore": "colour restore", "local_contrast": "local contrast",
+                 "sharpen": "sharpen", "measures": "measures"}
+MIB, GB = 2**20, 1e9
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    header = list(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def _side(size: str) -> str:
+    width, height = size.split("x")
+    return f"{width}²" if width == height else f"{width}×{height}"
+
+
+def _db(value: float) -> str:
+    return "—" if math.isinf(value) else f"{value:.1f} dB"
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.1f} %"
+
+
+def reference_paths(report: dict[str, Any]) -> str:
+    """Plain tiles compute what the whole image does up to one tile (128²), so only larger inputs show them."""
+    rows, group = [], None
+    for r in report["results"]:
+        if r["path"] == "reference fp32 plain tiles" and int(r["input"].split("x")[0]) <= 128:
+            continue
+        first = (r["model"], r["input"]) != group
+        group = (r["model"], r["input"])
+        ours = r["path"] == "ours"
+        bold = (lambda text: f"**{text}**") if ours else (lambda text: text)
+        rows.append([r["model"] if first else "", _side(r["input"]) if first else "", str(r["rounds"]) if first else "",
+                     REFERENCE_PATHS[r["path"]], f"{r['seconds']:.3f}", bold(f"{r['output_mp_per_s']:.3f}"),
+                     bold(f"{r['speedup_vs_reference']:.2f}"), bold(f"{r['speedup_vs_ncnn']:.2f}"),
+                     _db(r["psnr_vs_reference_db"])])
+    speed = _table(["model", "input", "rounds", "path", "s / image", "output MP/s", "× reference", "× ncnn",
+                    "PSNR vs reference"], rows)
+    paths = list(dict.fromkeys(m["path"] for m in report["memory"]))
+    memory = {(m["model"], m["path"]): m["peak_rss_bytes"] for m in report["memory"]}
+    models = list(dict.fromkeys(m["model"] for m in report["memory"]))
+    peaks = _table(["model", *(REFERENCE_PATHS[p].strip("*") for p in paths)],
+                   [[m, *(f"{memory[m, p] / MIB:.0f} MiB" for p in paths)] for m in models])
+    return f"{speed}\n\nPeak RSS, one path in a fresh process, {_side(report['memory'][0]['input'])} input:\n\n{peaks}"
+
+
+def cpu_inference(report: dict[str, Any]) -> str:
+    return _table(["model", "path", "seconds", "output MP/s", "× fp32 eager", "PSNR vs fp32"],
+                  [[r["model"], CPU_PATHS[r["path"]], f"{r['seconds']:.3f}", f"{r['output_mp_per_s']:.3f}",
+                    f"{r['speedup_vs_fp32_eager']:.2f}", _db(r["psnr_vs_fp32_db"])] for r in report["results"]])
+
+
+def chain_stages(report: dict[str, Any]) -> str:
+    rows = []
+    for preset, p in report["presets"].items():
+        parts = p["superres_parts"]
+        shown = [*parts, "superres", *CHAIN_COLUMNS]
+        others = sum(s["share"] for name, s in p["stages"].items() if name not in shown)
+        stages = [_pct(p["stages"][c]["share"]) if c in p["stages"] and not p["stages"][c]["decision"].startswith(
+            "skipped") else "off" for c in CHAIN_COLUMNS]
+        rows.append([f"{preset} ({', '.join(NETWORKS.get(m, m) for m in p['models'])})", f"{p['total_s']:.2f} s",
+                     *(_pct(parts[k]["share"]) for k in ("network", "colour_guard", "integrity_checks")), *stages,
+                     _pct(others)])
+    return _table(["preset", "total", "SR network", "colour guard", "integrity checks", *CHAIN_COLUMNS.values(),
+                   "others"], rows)
+
+
+def preset_throughput(report: dict[str, Any]) -> str:
+    rows, case = [], None
+    for r in report["results"]:
+        first = r["case"] != case
+        case = r["case"]
+        label = f"{r['case']} ({', '.join(NETWORKS.get(m, m) for m in r['models'])})" if first else ""
+        rows.append([label, _side(r["input"]), f"{r['seconds']:.2f}", f"{r['output_mp_per_s']:.2f}",
+                     _db(r["psnr_vs_fp32_db"]), _pct(r["sr_network_share"]),
+                     f"{r['largest_other_stage'].replace('_', ' ')} {_pct(r['largest_other_share'])}",
+                     f"{r['largest_chain_stage'].replace('_', ' ')} {_pct(r['largest_chain_stage_share'])}",
+                     str(r["tiles"]), f"{r['computed_pixels_per_input_pixel']:.2f}×"])
+    table = _table(["case", "input", "s / image", "output MP/s", "PSNR vs fp32", "SR network", "next largest",
+                    "largest stage", "tiles", "computed pixels"], rows)
+    peaks = ", ".join(f"{m['case']} {m['peak_rss_bytes'] / MIB:.0f} MiB at {_side(m['input'])}" for m in report["memory"])
+    return f"{table}\n\nPeak RSS: {peaks}."
+
+
+def shard_overlap(reports: list[dict[str, Any]]) -> str:
+    rows = [[f"{r['preset']} x{r['scale']}", r["input"].split(" ")[0].replace("x", "×"), f"{r['wall_s']:.1f} s",
+             f"{r['chain_s']:.1f} s", f"{r['superres_s']:.1f} s", f"{r['sr_network_s']:.1f} s",
+             _pct(r["outside_chain_share"]), _pct(r["outside_superres_share"]), _pct(r["outside_sr_network_share"])]
+            for report in reports for r in report["results"]]
+    return _table(["preset", "crops", "wall", "in the chain", "in the superres stage", "in the SR network",
+                   "outside the chain", "outside the superres stage", "outside the SR network"], rows)
+
+
+def _worked(stages: dict[str, str]) -> str:
+    """The stages that changed the image (the analyses always run)."""
+    return ", ".join(name for name, decision in stages.items()
+                     if not decision.startswith(("skipped", "analysed")) and name != "dynamic_range")
+
+
+def large_scan_memory(report: dict[str, Any]) -> str:
+    rows = [[f"{r['preset']}{' ' + ' '.join(r['overrides']) if r['overrides'] else ''} ({_worked(r['stages'])})",
+             f"**{r['peak_rss_bytes'] / GB:.2f} GB**", f"{r['baseline_rss_bytes'] / GB:.2f} GB",
+             f"{(r['peak_rss_bytes'] - r['output_float32_bytes']) / GB:.2f} GB", f"{r['seconds']:.0f} s",
+             "met" if r["meets_target"] else f"missed ({r['target_bytes'] / GB:.2f} GB)"]
+            for r in report["results"]]
+    return _table(["preset (stages that changed the image)", "peak RSS", "baseline", "peak − float output", "wall",
+                   "target"], rows)
+
+
+def large_scan_shard(report: dict[str, Any]) -> str:
+    rows = []
+    for r in report["results"]:
+        one, shard = r["one_image"], r["shard"]
+        target = f"{one['target_bytes'] / GB:.2f} GB"
+        rows.append(["one scan, Enhancer", f"{one['peak_rss_bytes'] / GB:.2f} GB", f"{one['seconds']:.0f} s", target])
+        rows.append([f"{shard['images']} scans, one shard", f"**{shard['peak_rss_bytes'] / GB:.2f} GB**",
+                     f"{shard['seconds']:.0f} s ({shard['chain_s']:.0f} s in the chain)", target])
+    return _table(["run", "peak RSS", "wall", "target for one image (float output + 1.5 GB)"], rows)
+
+
+def fading(report: dict[str, Any]) -> str:
+    names = {"tuning": "tuning (4 photos)", "held-out": "held-out (5 TID2013 photos)", "all": "all 9"}
+    rows = []
+    for case, s in report["summary"].items():
+        subset, strength = case.split("@")
+        rows.append([f"{names[subset]} @ {strength}", *(f"{s[k]:.2f}" for k in ("faded", "grey_world", "restored")),
+                     f"{s['restored/faded']:.2f}", f"{s['diagnostic_true_tone'] / s['faded']:.2f}",
+                     f"{s['diagnostic_true_chroma'] / s['faded']:.2f}"])
+    return _table(["set @ fading strength", "faded", "grey-world", "restored", "restored / faded",
+                   "diagnostic: true tone", "diagnostic: true chroma"], rows)
+
+
+SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
+    ("Our path against the reference paths (reference_paths.py)", ("reference_paths",), reference_paths),
+    ("Precision and layout per model (cpu_inference.py)", ("cpu_inference",), cpu_inference),
+    ("Where a chain spends its time (chain_stages.py)", ("chain_stages",), chain_stages),
+    ("Whole presets on larger photos (preset_throughput.py)", ("preset_throughput",), preset_throughput),
+    ("Time outside the chain in a shard (shard_overlap.py)", ("shard_overlap_96", "shard_overlap_256"),
+     lambda *reports: shard_overlap(list(reports))),
+    ("Memory on a large scan (large_scan_memory.py)", ("large_scan_memory",), large_scan_memory),
+    ("A shard of large scans (large_scan_memory.py --shard)", ("large_scan_shard",), large_scan_shard),
+    ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
+]
+
+
+def render(results: Path = RESULTS) -> str:
+    out = ["# Benchmark tables of the last run", "",
+           "Rendered by bench/tables.py from the JSON beside this file; docs/benchmarks.md explains them.", ""]
+    for title, names, render_section in SECTIONS:
+        paths = [results / f"{name}.json" for name in names]
+        missing = [p.name for p in paths if not p.exists()]
+        body = f"(not run: {', '.join(missing)} missing)" if missing else \
+            render_section(*(json.loads(p.read_text()) for p in paths))
+        out += [f"## {title}", "", body, ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    OUT.write_text(render())
+    print(f"written to {OUT}")
