@@ -147,9 +147,13 @@ class Catalog:
         table = Processed.__table__
         query = select(table).where(table.c.status == "duplicate", table.c.output_key == output_key)
         with self.engine.connect() as conn:
-            copies = [dict(r) for r in conn.execute(query).mappings()]
-        latest = self.latest([r["source_key"] for r in copies])
-        return [r for r in copies if latest[r["source_key"]]["source_sha256"] == r["source_sha256"]]
+            return self.current([dict(r) for r in conn.execute(query).mappings()])
+
+    def current(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Those of these rows that are still their masters' latest processing (not superseded
+        by a new version of the master or a later decision on it)."""
+        latest = self.latest(list({r["source_key"] for r in rows}))
+        return [r for r in rows if latest[r["source_key"]]["source_sha256"] == r["source_sha256"]]
 
     def latest(self, source_keys: list[str]) -> dict[str, dict[str, Any]]:
         """The latest processing of each of these masters, whatever its outcome."""

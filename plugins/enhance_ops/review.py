@@ -29,6 +29,18 @@ class ReviewError(ValueError):
 
 
 @dataclass(frozen=True)
+class _Decision:
+    """One call's decision: which, and when (its ledger rows are filed under a run of its own)."""
+
+    name: str
+    now: dt.datetime
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.name}-{self.now.strftime('%Y%m%dT%H%M%S%fZ')}"
+
+
+@dataclass(frozen=True)
 class _Held:
     """A derivative under review: its key, its catalog entry and its ledger row."""
 
@@ -40,9 +52,7 @@ class _Held:
 def awaiting(catalog: Catalog) -> list[dict[str, Any]]:
     """The review queue: quarantined derivatives that are still their masters' current ones
     (not released, rejected or superseded by a later run), oldest day first."""
-    held = catalog.quarantined()
-    latest = catalog.latest(list({r["source_key"] for r in held}))
-    return [r for r in held if latest[r["source_key"]]["source_sha256"] == r["source_sha256"]]
+    return catalog.current(catalog.quarantined())
 
 
 def queue_size(queue: list[dict[str, Any]]) -> str:
@@ -58,8 +68,7 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
     after it, the ledger and catalog already say released and at worst a quarantined copy is
     left beside the released one.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
-    run_id = _run_id("release", now)
+    decision = _Decision("release", now or dt.datetime.now(dt.timezone.utc))
     found = _under_review(store, catalog, keys, by, reason)
     plains = [ENHANCED + held.key[len(QUARANTINE):] for held in found]
     holders = catalog.claim([(plain, held.entry["source_key"]) for plain, held in zip(plains, found)])
@@ -68,9 +77,8 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
         target, note = key_for(plain, held.entry["source_key"], holders[plain])
         store.copy(held.key, target)
         decided = f"released from quarantine by {by.strip()}: {reason.strip()}"
-        rows += _decided(store, catalog, held, "release", {"run_id": run_id, "processed_at": now, "output_key": target,
-                         "verdict": "passed"}, [*([note] if note else []), decided])
-    _record(store, catalog, rows, found, run_id, now)
+        rows += _decided(store, catalog, held, decision, target, "passed", [*([note] if note else []), decided])
+    _record(store, catalog, decision, rows, found)
     return rows
 
 
@@ -82,15 +90,13 @@ def reject(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: str
     catalog update, the same call completes it; after it, at worst the quarantined copy is
     left, which the catalog and ``review-queue`` no longer list.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
-    run_id = _run_id("reject", now)
+    decision = _Decision("reject", now or dt.datetime.now(dt.timezone.utc))
     found = _under_review(store, catalog, keys, by, reason)
     rows = []
     for held in found:
         decided = f"rejected in review by {by.strip()}: {reason.strip()}; {held.key} deleted"
-        rows += _decided(store, catalog, held, "reject", {"run_id": run_id, "processed_at": now, "output_key": None,
-                         "verdict": "rejected"}, [decided])
-    _record(store, catalog, rows, found, run_id, now)
+        rows += _decided(store, catalog, held, decision, None, "rejected", [decided])
+    _record(store, catalog, decision, rows, found)
     return rows
 
 
@@ -142,25 +148,21 @@ def _ledger_row(store: ObjectStore, entry: dict[str, Any], key: str) -> dict[str
     raise ReviewError(f"{key}: no row for it in the ledger under {run}")
 
 
-def _decided(store: ObjectStore, catalog: Catalog, held: _Held, decision: str, change: dict[str, Any],
-             notes: list[str]) -> list[dict[str, Any]]:
-    """The ledger rows of one decision (``change``: the run, time, output key and verdict): the
-    derivative's, and one for each copy pointing at it."""
-    change = {**change, "shard": 0}
+def _decided(store: ObjectStore, catalog: Catalog, held: _Held, decision: _Decision, output_key: str | None,
+             verdict: str, notes: list[str]) -> list[dict[str, Any]]:
+    """The ledger rows of one decision: the derivative's, and one for each copy pointing at it."""
+    change = {"run_id": decision.run_id, "shard": 0, "processed_at": decision.now, "output_key": output_key,
+              "verdict": verdict}
     rows = [{**held.row, **change, "notes": [*held.row["notes"], *notes]}]
     for copy in catalog.duplicates_of(held.key):
         row = _ledger_row(store, copy, held.key)
-        follows = f"follows the {decision} of {held.key}, the derivative of {held.entry['source_key']}"
+        follows = f"follows the {decision.name} of {held.key}, the derivative of {held.entry['source_key']}"
         rows.append({**row, **change, "notes": [*row["notes"], follows]})
     return rows
 
 
-def _record(store: ObjectStore, catalog: Catalog, rows: list[dict[str, Any]], found: list[_Held],
-            run_id: str, now: dt.datetime) -> None:
-    put_ledger_parts(store, rows, run_id, 0, now.date())
+def _record(store: ObjectStore, catalog: Catalog, decision: _Decision, rows: list[dict[str, Any]],
+            found: list[_Held]) -> None:
+    put_ledger_parts(store, rows, decision.run_id, 0, decision.now.date())
     catalog.record(rows)
     store.delete([held.key for held in found])
-
-
-def _run_id(decision: str, now: dt.datetime) -> str:
-    return f"{decision}-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
