@@ -103,3 +103,31 @@ def _waiting_on_a_lock(monitor: Engine) -> bool:
     activity snapshot it took first."""
     with monitor.connect() as conn:
         return bool(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).scalar())
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_failed_retry_does_not_replace_a_derivative_of_the_same_content(tmp_path: Path, database: str) -> None:
+    def row(run: str, hour: int, status: str, verdict: str, output_key: str | None, sha: str = "a") -> dict[str, object]:
+        return {"source_key": "incoming/d/cat.jpg", "source_sha256": sha * 64, "output_key": output_key,
+                "status": status, "verdict": verdict, "run_id": run, "logical_date": dt.date(2026, 11, 20),
+                "processed_at": dt.datetime(2026, 11, 20, hour, tzinfo=dt.timezone.utc)}
+
+    held = row("night", 1, "ok", "quarantined", "quarantine/2026-11-20/cat.jpg")
+    retry = row("forced", 2, "failed", "failed", None)
+    with contextlib.ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / 'c.db'}" if database == "sqlite" else f"{stack.enter_context(postgres(('c',)))}/c"
+        catalog = Catalog(url)
+        catalog.record([held])
+        catalog.record([retry])  # the upsert, against the stored row
+        assert [r["run_id"] for r in catalog.rows()] == ["night"]
+        catalog.record([held, retry])  # one batch, as a rebuild from the ledger gives it
+        assert [r["run_id"] for r in catalog.rows()] == ["night"]
+        catalog.record([row("again", 3, "ok", "passed", "enhanced/2026-11-20/cat.jpg"),
+                        row("later", 4, "failed", "failed", None, "b")])
+        # a success replaces the row; new content is a row of its own
+        assert {r["run_id"] for r in catalog.rows()} == {"again", "later"}
+        failed_first = row("first", 0, "failed", "failed", None, "c")
+        catalog.record([failed_first])
+        catalog.record([{**held, "source_sha256": "c" * 64}])  # a success after a failure replaces it
+        assert {r["run_id"] for r in catalog.rows()} == {"again", "later", "night"}
+        catalog.engine.dispose()

@@ -59,14 +59,19 @@ def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_
     assert "In all, 1 quarantined derivative awaits review, from 1 run: python" in report  # the earlier night's
 
 
-@pytest.mark.parametrize("again", ["replaced", "forced"])
-def test_a_derivative_its_master_has_moved_on_from_is_not_released_over_the_new_one(
+@pytest.mark.parametrize("again", ["replaced", "forced", "replaced, with a copy"])
+def test_a_derivative_its_master_has_moved_on_from_is_deleted_and_not_released_over_the_new_one(
         store: S3Store, catalog: Catalog, again: str) -> None:
     key = f"incoming/{DAY}/scan.jpg"
     first, second = photo_crops(2, 24, "JPEG")
     store.put(key, first)
     [old] = run_night(store, catalog, tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",)))
-    if again == "replaced":
+    held = store.get(old["output_key"])
+    if again.endswith("with a copy"):
+        store.put(f"incoming/{DAY}/copy.jpg", first)
+        [copy] = run_night(store, catalog, tasks.RunConfig("copy", DAY, **FAST))
+        assert (copy["status"], copy["output_key"]) == ("duplicate", old["output_key"])
+    if again.startswith("replaced"):
         store.put(key, second)  # the master is scanned again and replaced, and the next run takes it
     [new] = run_night(store, catalog, tasks.RunConfig("next", DAY, **FAST, force=again == "forced"))
     assert old["verdict"] == "quarantined" and new["verdict"] == "passed"
@@ -75,7 +80,13 @@ def test_a_derivative_its_master_has_moved_on_from_is_not_released_over_the_new_
     assert awaiting(catalog) == []  # the quarantined one is no longer the master's: nothing to review
     with pytest.raises(ReviewError, match="superseded: .* processed again by run next"):
         release(store, catalog, [old["output_key"]], by=BY, reason=WHY)
-    assert store.get(new["output_key"]) == published and store.exists(old["output_key"])  # nothing moved
+    assert store.get(new["output_key"]) == published  # nothing moved
+    deleted = f"supersedes {old['output_key']}, which awaited review: deleted"
+    if again.endswith("with a copy"):  # what the copy points at stays
+        assert store.get(old["output_key"]) == held and deleted not in new["notes"]
+    else:
+        assert not store.exists(old["output_key"]) and deleted in new["notes"]
+    assert store.get(key) == (first if again == "forced" else second)  # the master untouched
 
 
 def test_a_rejected_derivative_is_deleted_recorded_and_not_made_again_and_its_copies_follow(
@@ -139,3 +150,18 @@ def test_a_released_derivative_takes_the_copies_that_point_at_it_along(store: S3
     assert catalog.latest([f"incoming/{DAY}/scan-copy.jpg"])[f"incoming/{DAY}/scan-copy.jpg"]["output_key"] == target
     latest = catalog.latest([f"incoming/{DAY}/scan-copy-2.jpg"])[f"incoming/{DAY}/scan-copy-2.jpg"]
     assert latest["source_sha256"] == replaced["source_sha256"]  # its current content's row, untouched
+
+
+def test_a_failed_retry_leaves_the_derivative_awaiting_review(store: S3Store, catalog: Catalog, tmp_path: Path) -> None:
+    key = f"incoming/{DAY}/scan.jpg"
+    store.put(key, photo_crops(1, 24, "JPEG")[0])
+    [held] = run_night(store, catalog, tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",)))
+    # forced again with a pixel limit the scan breaks: the retry fails, after its bytes were read
+    [failed] = run_night(store, catalog, tasks.RunConfig("retry", DAY, **FAST, force=True, max_pixels=100))
+    assert (failed["status"], failed["verdict"], failed["source_sha256"]) == ("failed", "failed", held["source_sha256"])
+    assert [r["output_key"] for r in awaiting(catalog)] == [held["output_key"]]  # still the master's derivative
+    rebuilt = Catalog(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])
+    assert rebuilt.rows() == catalog.rows()
+    [row] = release(store, catalog, [held["output_key"]], by=BY, reason=WHY)
+    assert store.exists(row["output_key"]) and not store.exists(held["output_key"])

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Date, DateTime, Engine, String, create_engine, delete, inspect, select
+from sqlalchemy import Date, DateTime, Engine, String, and_, create_engine, delete, inspect, not_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -58,6 +58,7 @@ T = TypeVar("T")
 FIELDS = [c.name for c in Processed.__table__.columns]
 ADDED_COLUMNS = ("settings_sha256",)  # added to catalogs made before them, on opening
 KEY = ("source_key", "source_sha256")
+KEPT_ON_FAILED_RETRY = ("ok", "failed")  # (status recorded, status of a later processing) that leaves the row as it is
 
 
 def default_url() -> str:
@@ -208,16 +209,25 @@ class Catalog:
 
         Failed images whose bytes were read are recorded too (verdict ``failed``), so a bad
         file is not retried every night; re-uploading it changes its ETag and it is seen again.
+        A failed retry (``force``) of content that has a derivative does not replace it: that
+        derivative is still the master's, published or awaiting review; the ledger and the
+        run's report keep the failure.
         """
-        latest = {(r["source_key"], r["source_sha256"]): r for r in rows if r.get("source_sha256")}
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in (r for r in rows if r.get("source_sha256")):
+            key = (row["source_key"], row["source_sha256"])
+            if key not in latest or (latest[key]["status"], row["status"]) != KEPT_ON_FAILED_RETRY:
+                latest[key] = row
         values = [{**{f: row.get(f) for f in FIELDS}, "settings_sha256": _settings(row)} for row in latest.values()]
         if not values:
             return 0
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         statement = insert(Processed).values(values)
         update = {f: statement.excluded[f] for f in FIELDS if f not in KEY}
+        stored, new = KEPT_ON_FAILED_RETRY
+        kept = and_(Processed.__table__.c.status == stored, statement.excluded.status == new)
         with self.engine.begin() as conn:
-            conn.execute(statement.on_conflict_do_update(index_elements=list(KEY), set_=update))
+            conn.execute(statement.on_conflict_do_update(index_elements=list(KEY), set_=update, where=not_(kept)))
         return len(values)
 
     def rows(self) -> list[dict[str, Any]]:

@@ -466,6 +466,12 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
     Copies are whole-object server-side copies of finished files, so a reader never sees a
     partial derivative; re-publishing writes the same keys with the same bytes. Masters are
     only ever read.
+
+    A derivative that a master's new one supersedes while it awaits review (the master was
+    re-scanned, or processed again by a forced run) is deleted once the new one is recorded,
+    and the new row says so: no one can release or reject it any more (``review`` refuses a
+    superseded key), so it would only sit in quarantine/. One that copies of the same content
+    point at stays.
     """
     from ..quality import ledger
 
@@ -478,15 +484,32 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
         plains = [published_key(cfg, r) for r in todo]
         # another run's master may hold a name (a backfill's x.jpg, a night's x.jpg), even one publishing now
         holders = catalog.claim([(plain, r["source_key"]) for plain, r in zip(plains, todo)])
+        held = _awaiting_review(catalog, [r["source_key"] for r in todo])
+        superseded = []
         for row, plain in zip(todo, plains):
             target, note = key_for(plain, row["source_key"], holders[plain])
             row["notes"] = [*row["notes"], *([note] if note else [])]
+            old = held.get(row["source_key"])
+            if old not in (None, target):
+                superseded.append(old)
+                row["notes"].append(f"supersedes {old}, which awaited review: deleted")
             store.copy(row["output_key"], target)
             row["output_key"] = target
             moved[target.split("/", 1)[0]] += 1
         store.put(key, ledger.to_parquet(rows))
         catalog.record(rows)
+        store.delete(superseded)
     return moved
+
+
+def _awaiting_review(catalog: Catalog, source_keys: list[str]) -> dict[str, str]:
+    """The quarantined derivative each of these masters has awaiting review, where no copy
+    of the same content points at it."""
+    latest = catalog.latest(source_keys)
+    return {
+        source: entry["output_key"] for source, entry in latest.items()
+        if (entry["status"], entry["verdict"]) == ("ok", "quarantined") and not catalog.duplicates_of(entry["output_key"])
+    }
 
 
 def write_ledger(store: ObjectStore, cfg: RunConfig, parts: list[str], ledger_prefix: str = LEDGER) -> list[str]:
