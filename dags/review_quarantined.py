@@ -12,7 +12,7 @@ import datetime as dt
 from airflow.sdk import Param, dag, task
 
 from enhance_ops.airflow import wiring
-from enhance_ops.airflow.assets import ENHANCED
+from enhance_ops.airflow.assets import LEDGER, RELEASED
 
 
 @dag(
@@ -33,7 +33,7 @@ from enhance_ops.airflow.assets import ENHANCED
     },
 )
 def review_quarantined() -> None:
-    @task(outlets=[ENHANCED])
+    @task(outlets=[LEDGER, RELEASED])  # RELEASED: an event of the enhanced/ Asset, for releases only
     def decide() -> list[str | None]:
         return wiring.review_decision()
 

@@ -1,9 +1,11 @@
 """The nightly DAG: integrity, and real `airflow dags test` runs against a real S3 server (SeaweedFS)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -191,20 +193,39 @@ def test_a_range_of_days_a_prefix_and_a_duplicate(store: S3Store, airflow_env: d
     assert {k.split("/", 2)[2] for k in _published(store, "2026-11-23")} == {"cat_scan.jpg", "rocket_sideways.jpg"}
 
 
-def test_an_archivist_releases_a_quarantined_derivative_through_its_dag(store: S3Store,
-                                                                       airflow_env: dict[str, str]) -> None:
-    store.put("special/review/scan.jpg", photo_crops(1, 26, "JPEG")[0])
+def test_an_archivist_releases_and_rejects_quarantined_derivatives_through_their_dag(
+        store: S3Store, airflow_env: dict[str, str]) -> None:
+    for n, data in enumerate(photo_crops(2, 26, "JPEG")):
+        store.put(f"special/review/scan-{n}.jpg", data)
     strict = {**CONF, "prefix": "special/review/", "date": "2026-11-24", "gate": ["min_consistency_psnr_db=99"]}
     _dags_test(airflow_env, "2026-11-24", strict)
-    [held] = [o.key for o in store.list("quarantine/2026-11-24/")]
-    data = store.get(held)
+    kept, bad = sorted(o.key for o in store.list("quarantine/2026-11-24/"))
+    data = store.get(kept)
 
-    release = {"decision": "release", "keys": [held], "by": "A. Archivist", "reason": "checked against the print"}
+    release = {"decision": "release", "keys": [kept], "by": "A. Archivist", "reason": "checked against the print"}
     _dags_test(airflow_env, "2026-11-25", release, dag_id="review_quarantined")
+    reject = {"decision": "reject", "keys": [bad], "by": "A. Archivist", "reason": "smeared faces"}
+    _dags_test(airflow_env, "2026-11-26", reject, dag_id="review_quarantined")
 
-    assert store.get("enhanced/2026-11-24/scan.jpg") == data and not store.exists(held)
-    [row] = [r for r in _rows(store, "ledger/date=2026-11-24/") if r["run_id"].startswith("release-")]
-    assert row["verdict"] == "passed" and "released from quarantine by A. Archivist: checked against the print" in row["notes"]
+    assert store.get("enhanced/2026-11-24/scan-0.jpg") == data and not store.exists(kept) and not store.exists(bad)
+    decided = {r["run_id"].split("-")[0]: r for r in _rows(store, "ledger/date=2026-11-24/") if "-" in r["run_id"]}
+    assert decided["release"]["verdict"] == "passed" and \
+        "released from quarantine by A. Archivist: checked against the print" in decided["release"]["notes"]
+    assert (decided["reject"]["verdict"], decided["reject"]["output_key"]) == ("rejected", None)
+    # downstream DAGs scheduled on enhanced/ hear of the release only; both decisions update the ledger
+    assert _asset_events(airflow_env, "review_quarantined") == {
+        "2026-11-25": ["s3://archive/enhanced", "s3://archive/ledger"], "2026-11-26": ["s3://archive/ledger"]}
+
+
+def _asset_events(env: dict[str, str], dag_id: str) -> dict[str, list[str]]:
+    """The Asset events a DAG's runs emitted, by the run's logical date, from Airflow's metadata database."""
+    query = ("SELECT r.logical_date, a.uri FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+             "JOIN dag_run r ON r.dag_id = e.source_dag_id AND r.run_id = e.source_run_id WHERE e.source_dag_id = ?")
+    with contextlib.closing(sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db")) as conn:
+        found: dict[str, list[str]] = {}
+        for logical_date, uri in conn.execute(query, (dag_id,)):
+            found.setdefault(str(logical_date)[:10], []).append(uri)
+    return {day: sorted(uris) for day, uris in found.items()}
 
 
 def test_catalog_rebuilt_from_the_ledger_equals_the_live_catalog(store: S3Store, airflow_env: dict[str, str],

@@ -108,8 +108,12 @@ def review_decision() -> list[str | None]:
     from airflow.sdk import get_current_context
 
     from ..review import DECISIONS
+    from .assets import ENHANCED, RELEASED
 
-    params = get_current_context()["params"]
+    context = get_current_context()
+    params = context["params"]
     rows = DECISIONS[params["decision"]](store(params["bucket"]), catalog(), params["keys"] or [],
                                          by=params.get("by") or "", reason=params.get("reason") or "")
+    if params["decision"] == "release":  # a rejection changes nothing that enhanced/'s consumers read
+        context["outlet_events"][RELEASED].add(ENHANCED)
     return [row["output_key"] for row in rows]
