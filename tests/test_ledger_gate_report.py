@@ -103,6 +103,21 @@ def test_the_report_says_how_far_each_held_back_image_is_from_its_thresholds() -
     assert "output width = input width x scale" in held and "consistency_ssim not measured" in held
 
 
+def test_a_long_run_lists_its_first_rows_and_says_where_the_rest_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report, "MAX_LISTED", 3)
+    rows = [_row(consistency_psnr_db=24.0 if n < 4 else 38.0) for n in range(5)]
+    outcome = gate.evaluate(rows)
+    for n, r in enumerate(rows):
+        r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=f"out/scan-{n}.tif")
+    page = report.render_report(rows, outcome, {}, title="run", outputs_at="here", ledger_at="ledger/run=r/")
+    held, every = page.split("Held back for review", 1)[1].split("<h2>Every image</h2>")
+    assert [f"scan-{n}.tif" in held.split("</table>")[0] for n in range(5)] == [True] * 3 + [False] * 2
+    assert "The first 3 of 4 held-back images" in held and "ledger/run=r/ has every row" in held
+    assert every.count("<tr>") == 4 and "scan-3.tif" not in every  # a header and the first three
+    assert "The first 3 of 5 images; ledger/run=r/ has every row." in every
+    assert "<span class='quarantined'>4 quarantined</span>" in page  # the totals count every row
+
+
 def test_gate_thresholds_are_configurable_per_run() -> None:
     rows = [_row(consistency_psnr_db=29.0)]
     gate.evaluate(rows, gate.Thresholds.with_overrides(["min_consistency_psnr_db=28"]))

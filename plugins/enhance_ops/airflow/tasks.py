@@ -558,6 +558,7 @@ def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: li
         outputs_at=f"s3 bucket, enhanced/<day>/ and quarantine/<day>/ for day {', '.join(days)}",
         remarks=[*_listing_remarks(json.loads(store.get(f"{cfg.run_prefix}discovered.json")), cfg),
                  *_queue_remark(catalog, cfg.run_id)],
+        ledger_at=f"the ledger (ledger/date=<day>/run={cfg.run_id}/)",
     )
     key = f"reports/{cfg.logical_date.isoformat()}/{cfg.run_id}.html"
     store.put(key, html.encode("utf-8"))

@@ -28,6 +28,7 @@ CROP = 256  # side of the before/after crop, in output pixels
 SEARCH_PIXELS = 4_000_000  # pixels looked at to place the crop
 SAMPLE_PASSED = 6
 MAX_HELD_VIEWERS = 60  # more held-back images are listed in the tables, without crops
+MAX_LISTED = 1000  # rows per table: a backfill of 100 000 images stays a page a browser opens; the ledger has all
 PLOTTED = [
     ("consistency_psnr_db", "min_consistency_psnr_db"),
     ("consistency_ssim", "min_consistency_ssim"),
@@ -200,10 +201,12 @@ def render_report(
     title: str,
     outputs_at: str,
     remarks: Sequence[str] = (),
+    ledger_at: str = "the run's Parquet ledger",
 ) -> str:
     """The report's HTML for one run; ``previews`` maps row index → before/after crops.
 
     ``remarks``: sentences about the run as a whole (files left out, images deferred).
+    ``ledger_at``: where every row is, named under a table cut at ``MAX_LISTED`` rows.
     """
     verdicts = Counter(r["verdict"] for r in rows)
     held, passed = _held(rows), _sample_passed(rows)
@@ -228,11 +231,12 @@ def render_report(
         parts.append("<p>None: every image passed the gate.</p>")
     else:
         parts.append("<table><tr><th>source</th><th>output</th><th>verdict</th><th>why</th></tr>")
-        for i in held:
+        for i in held[:MAX_LISTED]:
             r = rows[i]
             parts.append(f"<tr><td>{_fmt(r['source_key'])}</td><td>{_fmt(r.get('output_key'))}</td>"
                          f"<td class='{r['verdict']}'>{r['verdict']}</td><td>{html.escape(_why(r))}</td></tr>")
         parts.append("</table>")
+        parts += _cut(len(held), ledger_at, "held-back images; <code>review-queue</code> lists every quarantined one")
         if any(str(rows[i].get("output_key") or "").startswith("quarantine/") for i in held):  # in the bucket
             parts.append("<p class='sub'>After review, the DAG <code>review_quarantined</code> (decision, output "
                          "keys, your name and why) releases a quarantined image you accept to enhanced/, or deletes "
@@ -260,7 +264,7 @@ def render_report(
         "<th>PSNR (dB)</th><th>SSIM</th><th>LPIPS</th><th>artefacts</th><th>composite</th><th>seconds</th>"
         "<th>notes</th></tr>",
     ]
-    for r in rows:
+    for r in rows[:MAX_LISTED]:
         size = f"{r['output_width']}×{r['output_height']}" if r.get("output_width") else "–"
         parts.append(
             f"<tr><td>{_fmt(r['source_key'])}</td><td>{_fmt(r.get('output_key'))}</td>"
@@ -270,5 +274,14 @@ def render_report(
             f"<td>{_fmt(r.get('composite_score'))}</td><td>{_fmt(r.get('total_s'), 2)}</td>"
             f"<td>{html.escape('; '.join(r.get('notes') or []))}</td></tr>"
         )
-    parts.append("</table></body></html>")
+    parts.append("</table>")
+    parts += _cut(len(rows), ledger_at, "images")
+    parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _cut(total: int, ledger_at: str, what: str) -> list[str]:
+    """The line under a table shortened to ``MAX_LISTED`` rows, saying where the rest are."""
+    if total <= MAX_LISTED:
+        return []
+    return [f"<p class='sub'>The first {MAX_LISTED} of {total} {what}; {html.escape(ledger_at)} has every row.</p>"]
