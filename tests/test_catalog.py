@@ -126,8 +126,12 @@ def test_a_failed_retry_does_not_replace_a_derivative_of_the_same_content(tmp_pa
                         row("later", 4, "failed", "failed", None, "b")])
         # a success replaces the row; new content is a row of its own
         assert {r["run_id"] for r in catalog.rows()} == {"again", "later"}
+        copy = row("copy", 5, "duplicate", "quarantined", "quarantine/2026-11-20/dog.jpg", "d")
+        catalog.record([copy])
+        catalog.record([row("copy-retry", 6, "failed", "failed", None, "d")])  # a copy's failed retry: it stays a copy
+        assert {r["run_id"] for r in catalog.rows()} == {"again", "later", "copy"}
         failed_first = row("first", 0, "failed", "failed", None, "c")
         catalog.record([failed_first])
         catalog.record([{**held, "source_sha256": "c" * 64}])  # a success after a failure replaces it
-        assert {r["run_id"] for r in catalog.rows()} == {"again", "later", "night"}
+        assert {r["run_id"] for r in catalog.rows()} == {"again", "later", "copy", "night"}
         catalog.engine.dispose()

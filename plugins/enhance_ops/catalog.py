@@ -58,7 +58,7 @@ T = TypeVar("T")
 FIELDS = [c.name for c in Processed.__table__.columns]
 ADDED_COLUMNS = ("settings_sha256",)  # added to catalogs made before them, on opening
 KEY = ("source_key", "source_sha256")
-KEPT_ON_FAILED_RETRY = ("ok", "failed")  # (status recorded, status of a later processing) that leaves the row as it is
+KEPT_ON_FAILED_RETRY = ("ok", "duplicate")  # statuses of a row that a later failed processing leaves as it is
 
 
 def default_url() -> str:
@@ -209,14 +209,14 @@ class Catalog:
 
         Failed images whose bytes were read are recorded too (verdict ``failed``), so a bad
         file is not retried every night; re-uploading it changes its ETag and it is seen again.
-        A failed retry (``force``) of content that has a derivative does not replace it: that
-        derivative is still the master's, published or awaiting review; the ledger and the
-        run's report keep the failure.
+        A failed retry (``force``) of content that has a derivative (its own, or another master's
+        that it is a copy of) does not replace that row: the derivative is still the master's,
+        published or awaiting review; the ledger and the run's report keep the failure.
         """
         latest: dict[tuple[str, str], dict[str, Any]] = {}
         for row in (r for r in rows if r.get("source_sha256")):
             key = (row["source_key"], row["source_sha256"])
-            if key not in latest or (latest[key]["status"], row["status"]) != KEPT_ON_FAILED_RETRY:
+            if key not in latest or not (latest[key]["status"] in KEPT_ON_FAILED_RETRY and row["status"] == "failed"):
                 latest[key] = row
         values = [{**{f: row.get(f) for f in FIELDS}, "settings_sha256": _settings(row)} for row in latest.values()]
         if not values:
@@ -224,8 +224,7 @@ class Catalog:
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         statement = insert(Processed).values(values)
         update = {f: statement.excluded[f] for f in FIELDS if f not in KEY}
-        stored, new = KEPT_ON_FAILED_RETRY
-        kept = and_(Processed.__table__.c.status == stored, statement.excluded.status == new)
+        kept = and_(Processed.__table__.c.status.in_(KEPT_ON_FAILED_RETRY), statement.excluded.status == "failed")
         with self.engine.begin() as conn:
             conn.execute(statement.on_conflict_do_update(index_elements=list(KEY), set_=update, where=not_(kept)))
         return len(values)
