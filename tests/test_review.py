@@ -12,6 +12,8 @@ from enhance_ops.airflow import tasks
 from enhance_ops.catalog import Catalog, rebuild
 from enhance_ops.quality.ledger import from_parquet
 from enhance_ops.cli import main
+from enhance_ops.infra.airflow_env import airflow_env
+from enhance_ops.infra.seaweedfs import S3Server
 from enhance_ops.review import ReviewError, awaiting, reject, release
 from enhance_ops.samples import photo_crops
 from enhance_ops.storage import S3Store
@@ -165,3 +167,45 @@ def test_a_failed_retry_leaves_the_derivative_awaiting_review(store: S3Store, ca
     assert rebuilt.rows() == catalog.rows()
     [row] = release(store, catalog, [held["output_key"]], by=BY, reason=WHY)
     assert store.exists(row["output_key"]) and not store.exists(held["output_key"])
+
+
+def test_rejecting_a_forced_try_with_other_settings_makes_the_earlier_published_derivative_current_again(
+        s3: S3Server, store: S3Store, catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    key = f"incoming/{DAY}/scan.jpg"
+    scan = photo_crops(1, 24, "JPEG")[0]
+    store.put(key, scan)
+    [first] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    published = store.get(first["output_key"])
+    tried = tasks.RunConfig("tried", DAY, **FAST, force=True, overrides=("sharpen.amount=0.3",),
+                            gate=("min_consistency_psnr_db=99",))
+    [held] = run_night(store, catalog, tried)
+    assert (first["verdict"], held["verdict"]) == ("passed", "quarantined")
+    assert held["parameters_json"] != first["parameters_json"]
+    assert catalog.latest([key])[key]["output_key"] == held["output_key"]  # the catalog's one row for it
+
+    for name in ("AIRFLOW_CONN_ARCHIVE_S3", "ENHANCE_S3_CONN_ID"):  # the command reaches S3 as the DAGs do
+        monkeypatch.setenv(name, airflow_env(tmp_path / "airflow", s3, base={})[name])
+    url = catalog.engine.url.render_as_string(hide_password=False)
+    assert main(["reject", "--bucket", store.bucket, "--catalog", url, "--by", BY, "--reason", "too sharp",
+                 held["output_key"]]) == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [  # after Airflow's log line of the connection
+        f"rejected {key} → deleted", f"kept {key} → s3://{store.bucket}/{first['output_key']}, its derivative again"]
+    assert not store.exists(held["output_key"]) and store.get(first["output_key"]) == published
+    rows = [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key)) if r["run_id"].startswith("reject-")]
+    assert [(r["verdict"], r["output_key"]) for r in rows] == [("rejected", None), ("passed", first["output_key"])]
+    assert rows[1]["parameters_json"] == first["parameters_json"]
+    assert (f"{first['output_key']}, made by run night, is again the derivative of {key}: "
+            f"{held['output_key']} of the later run tried was rejected") in rows[1]["notes"]
+    latest = catalog.latest([key])[key]
+    assert (latest["output_key"], latest["verdict"], latest["run_id"]) == (first["output_key"], "passed", rows[1]["run_id"])
+    rebuilt = Catalog(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])
+    assert rebuilt.rows() == catalog.rows()
+    with pytest.raises(ReviewError, match="rejected already, by run reject-"):
+        reject(store, catalog, [held["output_key"]], by=BY, reason=WHY)
+
+    later = DAY + dt.timedelta(days=1)  # a copy made with the first settings reuses the live derivative
+    store.put(f"incoming/{later}/scan-copy.jpg", scan)
+    [copy] = run_night(store, catalog, tasks.RunConfig("copy", later, **FAST))
+    assert (copy["status"], copy["output_key"], copy["verdict"]) == ("duplicate", first["output_key"], "passed")

@@ -233,10 +233,13 @@ def _decide(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a ReviewError, or a key that is no safe object key
         print(f"nothing changed: {exc}", file=sys.stderr)
         return 2
-    done = {"release": "released", "reject": "rejected"}[args.command]
     for row in rows:
-        where = f"s3://{args.bucket}/{row['output_key']}" if row["output_key"] else "deleted"
-        print(f"{done} {row['source_key']} → {where}")
+        if row["output_key"] is None:
+            print(f"rejected {row['source_key']} → deleted")
+        elif args.command == "release":
+            print(f"released {row['source_key']} → s3://{args.bucket}/{row['output_key']}")
+        else:  # review._reinstated
+            print(f"kept {row['source_key']} → s3://{args.bucket}/{row['output_key']}, its derivative again")
     return 0
 
 

@@ -4,6 +4,8 @@ The gate holds back what it cannot vouch for; a person who has looked at it deci
 moves the derivative from ``quarantine/<day>/…`` to ``enhanced/<day>/…`` (never over another
 master's derivative: see ``airflow.tasks.publish``); rejecting deletes it, and the master is
 not enhanced again with the same settings (a forced run with another preset can try again).
+Where a forced run with other settings was held back and is rejected, the derivative that was
+published before it, still in ``enhanced/``, is its master's derivative again.
 Either way the decision is recorded where the pipeline records everything: a ledger row (a
 copy of the image's row with the new verdict and key and a note of who decided and why,
 under a run of its own) and the catalog, so that a catalog rebuilt from the ledger agrees.
@@ -96,6 +98,7 @@ def reject(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: str
     for held in found:
         decided = f"rejected in review by {by.strip()}: {reason.strip()}; {held.key} deleted"
         rows += _decided(store, catalog, held, decision, None, "rejected", [decided])
+    rows += _reinstated(store, found, decision)  # after the rejections: the last row of a master and content wins
     _record(store, catalog, decision, rows, found)
     return rows
 
@@ -137,6 +140,44 @@ def _refuse_if_superseded(key: str, entry: dict[str, Any] | None, latest: dict[s
                           f"to {latest['output_key']} by run {latest['run_id']}")
     raise ReviewError(f"{key}: superseded: {latest['source_key']} was processed again by run {latest['run_id']} "
                       f"({latest['status']}, {latest['output_key'] or 'no derivative'})")
+
+
+def _reinstated(store: ObjectStore, found: list[_Held], decision: _Decision) -> list[dict[str, Any]]:
+    """A row for each rejected derivative whose master still has, in ``enhanced/``, the one an
+    earlier processing of the same content published: a forced run with other settings replaced
+    the catalog's one row for that master and content, and rejecting it would leave the live
+    derivative out of the catalog (copies made with its settings would be enhanced again)."""
+    rows = []
+    for day in sorted({held.entry["logical_date"] for held in found}):
+        on_day = [held for held in found if held.entry["logical_date"] == day]
+        history = _history(store, day, {held.entry["source_key"] for held in on_day})
+        for held in on_day:
+            earlier = _last_published(history.get(held.entry["source_key"], []), held)
+            if earlier is None or not store.exists(earlier["output_key"]):
+                continue
+            note = (f"{earlier['output_key']}, made by run {earlier['run_id']}, is again the derivative of "
+                    f"{held.entry['source_key']}: {held.key} of the later run {held.entry['run_id']} was rejected")
+            rows.append({**earlier, "run_id": decision.run_id, "shard": 0, "processed_at": decision.now,
+                         "notes": [*earlier["notes"], note]})
+    return rows
+
+
+def _last_published(history: list[dict[str, Any]], held: _Held) -> dict[str, Any] | None:
+    """The master's latest own derivative in ``enhanced/`` before the held one, if it is of the
+    same content (a later one of other content, a re-scan's, may have taken its key)."""
+    for row in reversed([r for r in history if r["processed_at"] < held.row["processed_at"]]):
+        if row["status"] == "ok" and (row["output_key"] or "").startswith(ENHANCED):
+            return row if row["source_sha256"] == held.entry["source_sha256"] else None
+    return None
+
+
+def _history(store: ObjectStore, day: dt.date, source_keys: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every ledger row of these masters, oldest first: a master's rows are all filed under its day."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for part in store.list(f"{LEDGER}date={day.isoformat()}/"):
+        for row in ledger.from_parquet(store.get(part.key), source_keys=source_keys):
+            found.setdefault(row["source_key"], []).append(row)
+    return {key: sorted(rows, key=lambda r: r["processed_at"]) for key, rows in found.items()}
 
 
 def _ledger_row(store: ObjectStore, entry: dict[str, Any], key: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import json
 import os
 import resource
 import socket
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -193,8 +194,10 @@ def to_parquet(rows: list[dict[str, Any]]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def from_parquet(data: bytes) -> list[dict[str, Any]]:
-    return pq.read_table(pa.BufferReader(data)).to_pylist()
+def from_parquet(data: bytes, *, source_keys: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """The part's rows; only those of these masters where ``source_keys`` is given."""
+    wanted = None if source_keys is None else ds.field("source_key").isin(pa.array(sorted(source_keys), pa.string()))
+    return pq.read_table(pa.BufferReader(data), filters=wanted).to_pylist()
 
 
 def write_part(rows: list[dict[str, Any]], root: Path, logical_date: dt.date, run_id: str, shard: int) -> Path:
