@@ -244,6 +244,8 @@ def test_a_backfill_never_overwrites_another_masters_derivative(store: S3Store, 
     assert codecs.decode(store.get(backfill["output_key"])).size == (64, 64)
     again = run_night(store, catalog, tasks.RunConfig("again", DAY, force=True, **FAST))[0]
     assert again["output_key"] == night["output_key"]  # a master's own derivative is replaced in place
+    assert f"replaces the earlier derivative at {night['output_key']}, made by run night" in again["notes"]
+    assert not any("replaces" in note for note in night["notes"] + backfill["notes"])
 
 
 def test_two_runs_publishing_one_name_at_the_same_moment_each_keep_their_derivative(

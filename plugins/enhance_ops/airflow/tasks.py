@@ -471,7 +471,7 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
     re-scanned, or processed again by a forced run) is deleted once the new one is recorded,
     and the new row says so: no one can release or reject it any more (``review`` refuses a
     superseded key), so it would only sit in quarantine/. One that copies of the same content
-    point at stays.
+    point at stays. A derivative published over the master's earlier one says so.
     """
     from ..quality import ledger
 
@@ -484,7 +484,8 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
         plains = [published_key(cfg, r) for r in todo]
         # another run's master may hold a name (a backfill's x.jpg, a night's x.jpg), even one publishing now
         holders = catalog.claim([(plain, r["source_key"]) for plain, r in zip(plains, todo)])
-        held = _awaiting_review(catalog, [r["source_key"] for r in todo])
+        before = catalog.latest([r["source_key"] for r in todo])
+        held = _awaiting_review(catalog, before)
         superseded = []
         for row, plain in zip(todo, plains):
             target, note = key_for(plain, row["source_key"], holders[plain])
@@ -493,6 +494,8 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
             if old not in (None, target):
                 superseded.append(old)
                 row["notes"].append(f"supersedes {old}, which awaited review: deleted")
+            if row["source_key"] in before and store.exists(target):  # processed again: its own name, in place
+                row["notes"].append(_replaces(target, before[row["source_key"]]))
             store.copy(row["output_key"], target)
             row["output_key"] = target
             moved[target.split("/", 1)[0]] += 1
@@ -502,10 +505,15 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
     return moved
 
 
-def _awaiting_review(catalog: Catalog, source_keys: list[str]) -> dict[str, str]:
-    """The quarantined derivative each of these masters has awaiting review, where no copy
-    of the same content points at it."""
-    latest = catalog.latest(source_keys)
+def _replaces(target: str, before: dict[str, Any]) -> str:
+    """The note of a derivative published over the master's earlier one (a forced run, a re-scan)."""
+    made = f", made by run {before['run_id']}" if before["output_key"] == target else ""
+    return f"replaces the earlier derivative at {target}{made}"
+
+
+def _awaiting_review(catalog: Catalog, latest: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The quarantined derivative each of these masters (their latest processing) has
+    awaiting review, where no copy of the same content points at it."""
     return {
         source: entry["output_key"] for source, entry in latest.items()
         if (entry["status"], entry["verdict"]) == ("ok", "quarantined") and not catalog.duplicates_of(entry["output_key"])
