@@ -422,6 +422,24 @@ def test_throttling_and_stalled_replies_are_retried_with_back_off(s3: seaweedfs.
         proxy.close()
 
 
+def test_an_images_total_s_is_its_own_time_not_its_wait_behind_a_stalled_upload(
+        s3: seaweedfs.S3Server, store: S3Store, catalog: Catalog) -> None:
+    for n, data in enumerate(photo_crops(3, 24, "JPEG")):
+        store.put(f"incoming/{DAY}/scan-{n}.jpg", data)
+    cfg = tasks.RunConfig("stalled", DAY, **FAST)
+    [manifest] = tasks.plan_shards(store, cfg, tasks.discover(store, catalog, cfg)["listing"])
+    proxy = FaultyProxy(s3.endpoint)
+    try:
+        proxy.inject("PUT", "stall", seconds=2.5)  # the first derivative's upload to staging
+        shard = tasks.enhance_shard(_through(proxy, s3, store.bucket), catalog, manifest)
+    finally:
+        proxy.close()
+    first, *others = from_parquet(store.get(shard["part"]))
+    assert shard["seconds"] > 2.5 and first["total_s"] > 2.5
+    # the others were enhanced while it uploaded, and their uploads queued behind it: not their time
+    assert [r["status"] for r in others] == ["ok", "ok"] and all(r["total_s"] < 1.5 for r in others), others
+
+
 def test_s3_outage_mid_shard_is_survived_by_the_task_retry(tmp_path: Path) -> None:
     server = seaweedfs.start(tmp_path / "s3", access_key="archive", secret_key=secrets.token_urlsafe(16))
     try:

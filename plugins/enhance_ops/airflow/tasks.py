@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -317,11 +318,22 @@ class _Item:
 
     index: int
     obj: dict[str, Any]
-    started: float
+    busy_s: float = 0.0  # its own time in the stages, not its waits behind other images: the ledger's total_s
     digest: str | None = None
     data: bytes | None = None  # a large master waiting to be decoded (``DECODE_AHEAD_PIXELS``)
     job: Any = None
     row: dict[str, Any] | None = None
+
+
+def _timed(step: Callable[..., _Item]) -> Callable[..., _Item]:
+    """A shard stage whose time counts to its item's ``busy_s``."""
+    @functools.wraps(step)
+    def timed(*args: Any) -> _Item:
+        started = time.perf_counter()
+        item = step(*args)
+        item.busy_s += time.perf_counter() - started
+        return item
+    return timed
 
 
 @dataclass
@@ -353,12 +365,13 @@ class _ShardStep:
         item.job, item.row = None, ledger.failed_row(exc, **self._common(item.obj), source_sha256=item.digest)
         return item
 
+    @_timed
     def fetch(self, index: int, obj: dict[str, Any]) -> _Item:
         """Download, hash, look for an earlier processing of the same content, decode (unless large)."""
         from .. import codecs
         from ..quality import ledger
 
-        item = _Item(index, obj, time.perf_counter())
+        item = _Item(index, obj)
         try:
             if obj["size"] > self.cfg.max_file_bytes:
                 raise FileTooLargeError(
@@ -382,6 +395,7 @@ class _ShardStep:
     def _start(self, item: _Item, data: bytes) -> Any:
         return _guarded(lambda raw: self.enhancer.start(raw, item.digest), data, item.obj["key"])
 
+    @_timed
     def run(self, item: _Item) -> _Item:
         """Decode a large master now if it was left encoded, then run the chain."""
         try:
@@ -398,6 +412,7 @@ class _ShardStep:
         """Encode, upload to staging, checkpoint the row; returns the row (with its index)."""
         from ..quality import ledger
 
+        started = time.perf_counter()
         if item.job is not None:
             try:
                 result = _guarded(self.enhancer.finish, item.job, item.obj["key"])
@@ -410,7 +425,7 @@ class _ShardStep:
                 item.row = ledger.row_from_record(result.record, **self._common(item.obj), output_key=target)
                 item.row["notes"] += [note] if note else []
         assert item.row is not None
-        item.row["total_s"] = time.perf_counter() - item.started
+        item.row["total_s"] = item.busy_s + time.perf_counter() - started
         self.store.put(f"{self.done}{item.index:06d}.parquet", ledger.to_parquet([item.row]))
         return {**item.row, "_index": item.index}
 
