@@ -209,3 +209,24 @@ def test_rejecting_a_forced_try_with_other_settings_makes_the_earlier_published_
     store.put(f"incoming/{later}/scan-copy.jpg", scan)
     [copy] = run_night(store, catalog, tasks.RunConfig("copy", later, **FAST))
     assert (copy["status"], copy["output_key"], copy["verdict"]) == ("duplicate", first["output_key"], "passed")
+
+
+class _CountingStore(S3Store):
+    def __init__(self, store: S3Store) -> None:
+        super().__init__(store.client, store.bucket)
+        self.reads: list[str] = []
+
+    def get(self, key: str) -> bytes:
+        self.reads.append(key)
+        return super().get(key)
+
+
+def test_a_decision_on_many_images_of_a_run_reads_each_of_its_ledger_parts_once(store: S3Store, catalog: Catalog) -> None:
+    for n, data in enumerate(photo_crops(3, 24, "JPEG")):
+        store.put(f"incoming/{DAY}/scan-{n}.jpg", data)
+    strict = tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",), shard_size=1)
+    held = [r["output_key"] for r in run_night(store, catalog, strict)]
+    counting = _CountingStore(store)
+    assert len(release(counting, catalog, held, by=BY, reason=WHY)) == 3
+    parts = [o.key for o in store.list(f"ledger/date={DAY}/run=strict/")]
+    assert len(parts) == 3 and sorted(k for k in counting.reads if k.startswith("ledger/")) == sorted(parts)

@@ -71,7 +71,8 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
     left beside the released one.
     """
     decision = _Decision("release", now or dt.datetime.now(dt.timezone.utc))
-    found = _under_review(store, catalog, keys, by, reason)
+    past = _Ledger(store)
+    found = _under_review(past, catalog, keys, by, reason)
     plains = [ENHANCED + held.key[len(QUARANTINE):] for held in found]
     holders = catalog.claim([(plain, held.entry["source_key"]) for plain, held in zip(plains, found)])
     rows = []
@@ -79,7 +80,7 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
         target, note = key_for(plain, held.entry["source_key"], holders[plain])
         store.copy(held.key, target)
         decided = f"released from quarantine by {by.strip()}: {reason.strip()}"
-        rows += _decided(store, catalog, held, decision, target, "passed", [*([note] if note else []), decided])
+        rows += _decided(past, catalog, held, decision, target, "passed", [*([note] if note else []), decided])
     _record(store, catalog, decision, rows, found)
     return rows
 
@@ -93,12 +94,13 @@ def reject(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: str
     left, which the catalog and ``review-queue`` no longer list.
     """
     decision = _Decision("reject", now or dt.datetime.now(dt.timezone.utc))
-    found = _under_review(store, catalog, keys, by, reason)
+    past = _Ledger(store)
+    found = _under_review(past, catalog, keys, by, reason)
     rows = []
     for held in found:
         decided = f"rejected in review by {by.strip()}: {reason.strip()}; {held.key} deleted"
-        rows += _decided(store, catalog, held, decision, None, "rejected", [decided])
-    rows += _reinstated(store, found, decision)  # after the rejections: the last row of a master and content wins
+        rows += _decided(past, catalog, held, decision, None, "rejected", [decided])
+    rows += _reinstated(past, found, decision)  # after the rejections: the last row of a master and content wins
     _record(store, catalog, decision, rows, found)
     return rows
 
@@ -106,7 +108,7 @@ def reject(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: str
 DECISIONS: dict[str, Callable[..., list[dict[str, Any]]]] = {"release": release, "reject": reject}
 
 
-def _under_review(store: ObjectStore, catalog: Catalog, keys: Sequence[str], by: str, reason: str) -> list[_Held]:
+def _under_review(past: _Ledger, catalog: Catalog, keys: Sequence[str], by: str, reason: str) -> list[_Held]:
     """Every key checked before anything changes: each must be its master's current
     derivative, in quarantine."""
     if not by.strip() or not reason.strip():
@@ -124,7 +126,7 @@ def _under_review(store: ObjectStore, catalog: Catalog, keys: Sequence[str], by:
             _refuse_if_superseded(key, entry, latest[masters[key]])
         if not key.startswith(QUARANTINE) or entry is None or entry["verdict"] != "quarantined":
             raise ReviewError(f"{key}: not a quarantined derivative in the catalog")
-        found.append(_Held(key, entry, _ledger_row(store, entry, key)))
+        found.append(_Held(key, entry, past.row(entry, key)))
     return found
 
 
@@ -142,7 +144,7 @@ def _refuse_if_superseded(key: str, entry: dict[str, Any] | None, latest: dict[s
                       f"({latest['status']}, {latest['output_key'] or 'no derivative'})")
 
 
-def _reinstated(store: ObjectStore, found: list[_Held], decision: _Decision) -> list[dict[str, Any]]:
+def _reinstated(past: _Ledger, found: list[_Held], decision: _Decision) -> list[dict[str, Any]]:
     """A row for each rejected derivative whose master still has, in ``enhanced/``, the one an
     earlier processing of the same content published: a forced run with other settings replaced
     the catalog's one row for that master and content, and rejecting it would leave the live
@@ -150,10 +152,10 @@ def _reinstated(store: ObjectStore, found: list[_Held], decision: _Decision) -> 
     rows = []
     for day in sorted({held.entry["logical_date"] for held in found}):
         on_day = [held for held in found if held.entry["logical_date"] == day]
-        history = _history(store, day, {held.entry["source_key"] for held in on_day})
+        history = past.history(day, {held.entry["source_key"] for held in on_day})
         for held in on_day:
             earlier = _last_published(history.get(held.entry["source_key"], []), held)
-            if earlier is None or not store.exists(earlier["output_key"]):
+            if earlier is None or not past.store.exists(earlier["output_key"]):
                 continue
             note = (f"{earlier['output_key']}, made by run {earlier['run_id']}, is again the derivative of "
                     f"{held.entry['source_key']}: {held.key} of the later run {held.entry['run_id']} was rejected")
@@ -171,32 +173,48 @@ def _last_published(history: list[dict[str, Any]], held: _Held) -> dict[str, Any
     return None
 
 
-def _history(store: ObjectStore, day: dt.date, source_keys: set[str]) -> dict[str, list[dict[str, Any]]]:
-    """Every ledger row of these masters, oldest first: a master's rows are all filed under its day."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for part in store.list(f"{LEDGER}date={day.isoformat()}/"):
-        for row in ledger.from_parquet(store.get(part.key), source_keys=source_keys):
-            found.setdefault(row["source_key"], []).append(row)
-    return {key: sorted(rows, key=lambda r: r["processed_at"]) for key, rows in found.items()}
+def _ledger_partition(day: dt.date, run_id: str | None = None) -> str:
+    return f"{LEDGER}date={day.isoformat()}/" + (f"run={run_id}/" if run_id else "")
 
 
-def _ledger_row(store: ObjectStore, entry: dict[str, Any], key: str) -> dict[str, Any]:
-    run = f"{LEDGER}date={entry['logical_date'].isoformat()}/run={entry['run_id']}/"
-    for part in store.list(run):
-        for row in ledger.from_parquet(store.get(part.key)):
-            if (row["source_key"], row["source_sha256"], row["output_key"]) == (entry["source_key"], entry["source_sha256"], key):
-                return row
-    raise ReviewError(f"{key}: no row for it in the ledger under {run}")
+class _Ledger:
+    """The ledger rows one decision reads, each run's partition read once: a night's run has a
+    part per shard, and a decision may name many of its images."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self._runs: dict[str, dict[tuple[str, str, str | None], dict[str, Any]]] = {}
+
+    def row(self, entry: dict[str, Any], key: str) -> dict[str, Any]:
+        """The row with which ``entry``'s run made (or pointed a copy at) the derivative ``key``."""
+        run = _ledger_partition(entry["logical_date"], entry["run_id"])
+        if run not in self._runs:
+            self._runs[run] = {}
+            for part in self.store.list(run):
+                for row in ledger.from_parquet(self.store.get(part.key)):
+                    self._runs[run].setdefault((row["source_key"], row["source_sha256"], row["output_key"]), row)
+        found = self._runs[run].get((entry["source_key"], entry["source_sha256"], key))
+        if found is None:
+            raise ReviewError(f"{key}: no row for it in the ledger under {run}")
+        return found
+
+    def history(self, day: dt.date, source_keys: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """Every row of these masters, oldest first: a master's rows are all filed under its day."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for part in self.store.list(_ledger_partition(day)):
+            for row in ledger.from_parquet(self.store.get(part.key), source_keys=source_keys):
+                found.setdefault(row["source_key"], []).append(row)
+        return {key: sorted(rows, key=lambda r: r["processed_at"]) for key, rows in found.items()}
 
 
-def _decided(store: ObjectStore, catalog: Catalog, held: _Held, decision: _Decision, output_key: str | None,
+def _decided(past: _Ledger, catalog: Catalog, held: _Held, decision: _Decision, output_key: str | None,
              verdict: str, notes: list[str]) -> list[dict[str, Any]]:
     """The ledger rows of one decision: the derivative's, and one for each copy pointing at it."""
     change = {"run_id": decision.run_id, "shard": 0, "processed_at": decision.now, "output_key": output_key,
               "verdict": verdict}
     rows = [{**held.row, **change, "notes": [*held.row["notes"], *notes]}]
     for copy in catalog.duplicates_of(held.key):
-        row = _ledger_row(store, copy, held.key)
+        row = past.row(copy, held.key)
         follows = f"follows the {decision.name} of {held.key}, the derivative of {held.entry['source_key']}"
         rows.append({**row, **change, "notes": [*row["notes"], follows]})
     return rows
