@@ -230,3 +230,15 @@ def test_a_decision_on_many_images_of_a_run_reads_each_of_its_ledger_parts_once(
     assert len(release(counting, catalog, held, by=BY, reason=WHY)) == 3
     parts = [o.key for o in store.list(f"ledger/date={DAY}/run=strict/")]
     assert len(parts) == 3 and sorted(k for k in counting.reads if k.startswith("ledger/")) == sorted(parts)
+
+
+def test_releasing_a_forced_try_over_the_earlier_derivative_says_which_it_replaces(store: S3Store, catalog: Catalog) -> None:
+    store.put(f"incoming/{DAY}/scan.jpg", photo_crops(1, 24, "JPEG")[0])
+    [first] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    tried = tasks.RunConfig("tried", DAY, **FAST, force=True, overrides=("sharpen.amount=0.3",),
+                            gate=("min_consistency_psnr_db=99",))
+    [held] = run_night(store, catalog, tried)
+    data = store.get(held["output_key"])
+    [row] = release(store, catalog, [held["output_key"]], by=BY, reason=WHY)
+    assert row["output_key"] == first["output_key"] and store.get(first["output_key"]) == data
+    assert f"replaces the earlier derivative at {first['output_key']}, made by run night" in row["notes"]

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .airflow.tasks import ENHANCED, LEDGER, QUARANTINE, key_for, put_ledger_parts
+from .airflow.tasks import ENHANCED, LEDGER, QUARANTINE, key_for, put_ledger_parts, replaces_note
 from .catalog import Catalog
 from .quality import ledger
 from .storage import ObjectStore, safe_key
@@ -78,9 +78,14 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
     rows = []
     for held, plain in zip(found, plains):
         target, note = key_for(plain, held.entry["source_key"], holders[plain])
+        notes = [note] if note else []
+        if store.exists(target):  # the master's own earlier derivative, which a forced run was to replace
+            earlier = _last_own(past.history(held.entry["logical_date"], {held.entry["source_key"]}), held,
+                                lambda row: row["output_key"] == target)
+            notes += [replaces_note(target, earlier["run_id"])] if earlier else []
         store.copy(held.key, target)
-        decided = f"released from quarantine by {by.strip()}: {reason.strip()}"
-        rows += _decided(past, catalog, held, decision, target, "passed", [*([note] if note else []), decided])
+        notes.append(f"released from quarantine by {by.strip()}: {reason.strip()}")
+        rows += _decided(past, catalog, held, decision, target, "passed", notes)
     _record(store, catalog, decision, rows, found)
     return rows
 
@@ -154,8 +159,9 @@ def _reinstated(past: _Ledger, found: list[_Held], decision: _Decision) -> list[
         on_day = [held for held in found if held.entry["logical_date"] == day]
         history = past.history(day, {held.entry["source_key"] for held in on_day})
         for held in on_day:
-            earlier = _last_published(history.get(held.entry["source_key"], []), held)
-            if earlier is None or not past.store.exists(earlier["output_key"]):
+            earlier = _last_own(history, held, lambda row: row["output_key"].startswith(ENHANCED))
+            if earlier is None or earlier["source_sha256"] != held.entry["source_sha256"] \
+                    or not past.store.exists(earlier["output_key"]):  # (a re-scan's may have taken its key)
                 continue
             note = (f"{earlier['output_key']}, made by run {earlier['run_id']}, is again the derivative of "
                     f"{held.entry['source_key']}: {held.key} of the later run {held.entry['run_id']} was rejected")
@@ -164,13 +170,13 @@ def _reinstated(past: _Ledger, found: list[_Held], decision: _Decision) -> list[
     return rows
 
 
-def _last_published(history: list[dict[str, Any]], held: _Held) -> dict[str, Any] | None:
-    """The master's latest own derivative in ``enhanced/`` before the held one, if it is of the
-    same content (a later one of other content, a re-scan's, may have taken its key)."""
-    for row in reversed([r for r in history if r["processed_at"] < held.row["processed_at"]]):
-        if row["status"] == "ok" and (row["output_key"] or "").startswith(ENHANCED):
-            return row if row["source_sha256"] == held.entry["source_sha256"] else None
-    return None
+def _last_own(history: dict[str, list[dict[str, Any]]], held: _Held,
+              where: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    """The latest of the held derivative's master's earlier processings that made a derivative
+    of its own (not a copy's pointer) and meet ``where``."""
+    rows = history.get(held.entry["source_key"], [])
+    return next((row for row in reversed(rows) if row["processed_at"] < held.row["processed_at"]
+                 and row["status"] == "ok" and row["output_key"] and where(row)), None)
 
 
 def _ledger_partition(day: dt.date, run_id: str | None = None) -> str:

@@ -510,7 +510,8 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
                 superseded.append(old)
                 row["notes"].append(f"supersedes {old}, which awaited review: deleted")
             if row["source_key"] in before and store.exists(target):  # processed again: its own name, in place
-                row["notes"].append(_replaces(target, before[row["source_key"]]))
+                earlier = before[row["source_key"]]
+                row["notes"].append(replaces_note(target, earlier["run_id"] if earlier["output_key"] == target else None))
             store.copy(row["output_key"], target)
             row["output_key"] = target
             moved[target.split("/", 1)[0]] += 1
@@ -520,10 +521,9 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
     return moved
 
 
-def _replaces(target: str, before: dict[str, Any]) -> str:
-    """The note of a derivative published over the master's earlier one (a forced run, a re-scan)."""
-    made = f", made by run {before['run_id']}" if before["output_key"] == target else ""
-    return f"replaces the earlier derivative at {target}{made}"
+def replaces_note(target: str, run_id: str | None) -> str:
+    """The note of a derivative published over its master's earlier one (a forced run, a re-scan, a release)."""
+    return f"replaces the earlier derivative at {target}" + (f", made by run {run_id}" if run_id else "")
 
 
 def _awaiting_review(catalog: Catalog, latest: dict[str, dict[str, Any]]) -> dict[str, str]:
