@@ -106,11 +106,13 @@ def _waiting_on_a_lock(monitor: Engine) -> bool:
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_a_failed_retry_does_not_replace_a_derivative_of_the_same_content(tmp_path: Path, database: str) -> None:
-    def row(run: str, hour: int, status: str, verdict: str, output_key: str | None, sha: str = "a") -> dict[str, object]:
+def test_a_failed_retry_or_an_unchanged_upload_does_not_replace_a_derivative_of_the_same_content(
+        tmp_path: Path, database: str) -> None:
+    def row(run: str, hour: int, status: str, verdict: str, output_key: str | None, sha: str = "a",
+            etag: str = "e1") -> dict[str, object]:
         return {"source_key": "incoming/d/cat.jpg", "source_sha256": sha * 64, "output_key": output_key,
                 "status": status, "verdict": verdict, "run_id": run, "logical_date": dt.date(2026, 11, 20),
-                "processed_at": dt.datetime(2026, 11, 20, hour, tzinfo=dt.timezone.utc)}
+                "processed_at": dt.datetime(2026, 11, 20, hour, tzinfo=dt.timezone.utc), "source_etag": etag}
 
     held = row("night", 1, "ok", "quarantined", "quarantine/2026-11-20/cat.jpg")
     retry = row("forced", 2, "failed", "failed", None)
@@ -134,4 +136,15 @@ def test_a_failed_retry_does_not_replace_a_derivative_of_the_same_content(tmp_pa
         catalog.record([failed_first])
         catalog.record([{**held, "source_sha256": "c" * 64}])  # a success after a failure replaces it
         assert {r["run_id"] for r in catalog.rows()} == {"again", "later", "copy", "night"}
+
+        # uploaded again unchanged (a new ETag): the shard found a copy of the master's own derivative
+        unchanged = row("reupload", 7, "duplicate", "passed", "enhanced/2026-11-20/cat.jpg", etag="e2")
+        rejected = row("reject-1", 8, "ok", "rejected", None, "e")  # and one of a rejected derivative, no key
+        for batch in ([unchanged, {**rejected, "source_etag": "e3"}], [{**rejected, "run_id": "reject-2"}]):
+            catalog.record(batch)
+        catalog.record([row("reupload-2", 9, "duplicate", "rejected", None, "e", etag="e4")])
+        kept = {r["source_sha256"][0]: (r["run_id"], r["status"], r["source_etag"]) for r in catalog.rows()}
+        assert kept["a"] == ("again", "ok", "e2") and kept["e"] == ("reject-2", "ok", "e4")
+        catalog.record([row("again", 3, "ok", "passed", "enhanced/2026-11-20/cat.jpg"), unchanged])  # one batch
+        assert {r["run_id"]: r["source_etag"] for r in catalog.rows()}["again"] == "e2"
         catalog.engine.dispose()

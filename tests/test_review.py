@@ -242,3 +242,26 @@ def test_releasing_a_forced_try_over_the_earlier_derivative_says_which_it_replac
     [row] = release(store, catalog, [held["output_key"]], by=BY, reason=WHY)
     assert row["output_key"] == first["output_key"] and store.get(first["output_key"]) == data
     assert f"replaces the earlier derivative at {first['output_key']}, made by run night" in row["notes"]
+
+
+def test_a_master_uploaded_again_unchanged_keeps_its_derivative_awaiting_review(store: S3Store, catalog: Catalog) -> None:
+    key = f"incoming/{DAY}/scan.jpg"
+    data = photo_crops(1, 24, "JPEG")[0]
+    store.put(key, data)
+    strict = tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",))
+    [held] = run_night(store, catalog, strict)
+    upload = store.client.create_multipart_upload(Bucket=store.bucket, Key=key)  # the same bytes, a new ETag
+    part = store.client.upload_part(Bucket=store.bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=data)
+    store.client.complete_multipart_upload(Bucket=store.bucket, Key=key, UploadId=upload["UploadId"],
+                                           MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
+    [etag] = [o.etag for o in store.list(key)]
+    assert etag != held["source_etag"]
+
+    [again] = run_night(store, catalog, tasks.RunConfig("again", DAY, **FAST))
+    assert (again["status"], again["output_key"], again["verdict"]) == ("duplicate", held["output_key"], "quarantined")
+    assert "uploaded again unchanged (a new ETag, the same bytes): processed already by run strict" in again["notes"]
+    assert [r["output_key"] for r in awaiting(catalog)] == [held["output_key"]]  # still to be decided
+    assert run_night(store, catalog, tasks.RunConfig("third", DAY, **FAST)) == []  # its new ETag is known
+    [row] = release(store, catalog, [held["output_key"]], by=BY, reason=WHY)
+    assert (row["status"], row["source_etag"]) == ("ok", etag) and store.exists(row["output_key"])
+    assert run_night(store, catalog, tasks.RunConfig("fourth", DAY, **FAST)) == []

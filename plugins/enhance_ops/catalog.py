@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Date, DateTime, Engine, String, and_, create_engine, delete, inspect, not_, select
+from sqlalchemy import Date, DateTime, Engine, String, and_, case, create_engine, delete, inspect, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -58,7 +58,7 @@ T = TypeVar("T")
 FIELDS = [c.name for c in Processed.__table__.columns]
 ADDED_COLUMNS = ("settings_sha256",)  # added to catalogs made before them, on opening
 KEY = ("source_key", "source_sha256")
-KEPT_ON_FAILED_RETRY = ("ok", "duplicate")  # statuses of a row that a later failed processing leaves as it is
+HOLDS_A_DERIVATIVE = ("ok", "duplicate")  # statuses of a row whose outcome a later failure or self-copy leaves as it is
 
 
 def default_url() -> str:
@@ -209,24 +209,32 @@ class Catalog:
 
         Failed images whose bytes were read are recorded too (verdict ``failed``), so a bad
         file is not retried every night; re-uploading it changes its ETag and it is seen again.
-        A failed retry (``force``) of content that has a derivative (its own, or another master's
-        that it is a copy of) does not replace that row: the derivative is still the master's,
-        published or awaiting review; the ledger and the run's report keep the failure.
+        Two later processings of the same master and content leave a row that holds a
+        derivative (its own, or another master's that it is a copy of) as it is, taking only
+        their ETag: a failed retry (``force``), after which the derivative is still the
+        master's, published or awaiting review (the ledger and the run's report keep the
+        failure); and the master uploaded again unchanged (a new ETag, as a multipart upload
+        gives the same bytes), which the shard found to be a copy of its own derivative.
         """
         latest: dict[tuple[str, str], dict[str, Any]] = {}
         for row in (r for r in rows if r.get("source_sha256")):
             key = (row["source_key"], row["source_sha256"])
-            if key not in latest or not (latest[key]["status"] in KEPT_ON_FAILED_RETRY and row["status"] == "failed"):
+            earlier = latest.get(key)
+            if earlier and earlier["status"] in HOLDS_A_DERIVATIVE and _leaves_as_is(row["status"], row["output_key"], earlier["output_key"]):
+                latest[key] = {**earlier, "source_etag": row.get("source_etag")}
+            else:
                 latest[key] = row
         values = [{**{f: row.get(f) for f in FIELDS}, "settings_sha256": _settings(row)} for row in latest.values()]
         if not values:
             return 0
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         statement = insert(Processed).values(values)
-        update = {f: statement.excluded[f] for f in FIELDS if f not in KEY}
-        kept = and_(Processed.__table__.c.status.in_(KEPT_ON_FAILED_RETRY), statement.excluded.status == "failed")
+        table, new = Processed.__table__, statement.excluded
+        kept = and_(table.c.status.in_(HOLDS_A_DERIVATIVE), _leaves_as_is(new.status, new.output_key, table.c.output_key))
+        update = {f: case((kept, table.c[f]), else_=new[f]) for f in FIELDS if f not in (*KEY, "source_etag")}
         with self.engine.begin() as conn:
-            conn.execute(statement.on_conflict_do_update(index_elements=list(KEY), set_=update, where=not_(kept)))
+            conn.execute(statement.on_conflict_do_update(index_elements=list(KEY),
+                                                         set_={**update, "source_etag": new.source_etag}))
         return len(values)
 
     def rows(self) -> list[dict[str, Any]]:
@@ -234,6 +242,16 @@ class Catalog:
         with self.engine.connect() as conn:
             query = select(table).order_by(table.c.source_key, table.c.source_sha256)
             return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def _leaves_as_is(status: Any, output_key: Any, held_output_key: Any) -> Any:
+    """Whether a later processing (its status and output key) leaves as it is the row of the same
+    master and content that holds a derivative at ``held_output_key``: it failed, or it is a copy
+    pointing at that very derivative (or at no derivative, as the master's rejected one).
+    Plain values in Python, or column expressions in SQL (where NULL keys compare equal too)."""
+    if isinstance(status, str):
+        return status == "failed" or (status == "duplicate" and output_key == held_output_key)
+    return or_(status == "failed", and_(status == "duplicate", output_key.is_not_distinct_from(held_output_key)))
 
 
 def _batches(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:

@@ -166,7 +166,7 @@ def _reinstated(past: _Ledger, found: list[_Held], decision: _Decision) -> list[
             note = (f"{earlier['output_key']}, made by run {earlier['run_id']}, is again the derivative of "
                     f"{held.entry['source_key']}: {held.key} of the later run {held.entry['run_id']} was rejected")
             rows.append({**earlier, "run_id": decision.run_id, "shard": 0, "processed_at": decision.now,
-                         "notes": [*earlier["notes"], note]})
+                         "source_etag": held.entry["source_etag"], "notes": [*earlier["notes"], note]})
     return rows
 
 
@@ -215,14 +215,16 @@ class _Ledger:
 
 def _decided(past: _Ledger, catalog: Catalog, held: _Held, decision: _Decision, output_key: str | None,
              verdict: str, notes: list[str]) -> list[dict[str, Any]]:
-    """The ledger rows of one decision: the derivative's, and one for each copy pointing at it."""
+    """The ledger rows of one decision: the derivative's, and one for each copy pointing at it,
+    each with its master's ETag as the catalog has it now (it may have been uploaded again
+    unchanged since its row was written)."""
     change = {"run_id": decision.run_id, "shard": 0, "processed_at": decision.now, "output_key": output_key,
               "verdict": verdict}
-    rows = [{**held.row, **change, "notes": [*held.row["notes"], *notes]}]
+    rows = [{**held.row, **change, "source_etag": held.entry["source_etag"], "notes": [*held.row["notes"], *notes]}]
     for copy in catalog.duplicates_of(held.key):
         row = past.row(copy, held.key)
         follows = f"follows the {decision.name} of {held.key}, the derivative of {held.entry['source_key']}"
-        rows.append({**row, **change, "notes": [*row["notes"], follows]})
+        rows.append({**row, **change, "source_etag": copy["source_etag"], "notes": [*row["notes"], follows]})
     return rows
 
 

@@ -167,15 +167,19 @@ def failed_row(
 def duplicate_row(
     earlier: dict[str, Any], *, run_id: str, logical_date: dt.date, shard: int, source_key: str, source_etag: str | None
 ) -> dict[str, Any]:
-    """A ledger row for a master whose content an earlier run already processed under another key.
+    """A ledger row for a master whose content an earlier run already processed, under another
+    key or (uploaded again unchanged, with a new ETag) under its own.
 
     It is not enhanced again: the row points at the earlier derivative and carries its verdict.
     """
+    if earlier["source_key"] == source_key:
+        note = f"uploaded again unchanged (a new ETag, the same bytes): processed already by run {earlier['run_id']}"
+    else:
+        note = f"identical content already processed as {earlier['source_key']} by run {earlier['run_id']}"
     return _not_enhanced_row(
         run_id=run_id, logical_date=logical_date, shard=shard, source_key=source_key, source_etag=source_etag,
         source_sha256=earlier["source_sha256"], output_key=earlier["output_key"], status="duplicate",
-        verdict=earlier["verdict"],
-        notes=[f"identical content already processed as {earlier['source_key']} by run {earlier['run_id']}"],
+        verdict=earlier["verdict"], notes=[note],
     )
 
 
