@@ -287,6 +287,25 @@ def test_a_copy_is_reused_only_from_a_run_with_the_same_settings(store: S3Store,
     assert (x2["status"], x2["output_key"]) == ("duplicate", night["output_key"])  # the night's, not the x4 one
 
 
+def test_a_master_put_back_to_its_earlier_scan_is_enhanced_again_and_copies_not_pointed_at_what_it_replaced(
+        store: S3Store, catalog: Catalog) -> None:
+    key = f"incoming/{DAY}/cat.jpg"
+    first, rescan = photo_crops(2, 24, "JPEG")
+    store.put(key, first)
+    [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    store.put(key, rescan)  # re-scanned and replaced: its derivative's key now holds the new scan's
+    [second] = run_night(store, catalog, tasks.RunConfig("second", DAY, **FAST))
+    assert second["output_key"] == night["output_key"]
+    derivative = store.get(second["output_key"])
+    store.put(key, first)  # put back: the first bytes, the first ETag
+    [back] = run_night(store, catalog, tasks.RunConfig("back", DAY, **FAST))
+    assert (back["status"], back["source_sha256"], back["output_key"]) == ("ok", night["source_sha256"], night["output_key"])
+    assert store.get(back["output_key"]) != derivative  # its derivative is its own content's again
+    store.put("special/box/cat-rescan.jpg", rescan)  # a copy of the re-scan, whose derivative is gone
+    [copy] = run_night(store, catalog, tasks.RunConfig("copy", DAY, prefix="special/box/", **FAST))
+    assert copy["status"] == "ok" and copy["output_key"] != second["output_key"]
+
+
 def test_a_backfill_prefix_is_a_folder_and_never_the_pipelines_own_outputs(store: S3Store, catalog: Catalog) -> None:
     crops = photo_crops(2, 24, "JPEG")
     store.put("special/box-1/a.jpg", crops[0])

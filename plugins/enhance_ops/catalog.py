@@ -106,25 +106,30 @@ class Catalog:
         _create_schema(self.engine)
 
     def known_sources(self, prefix: str) -> set[tuple[str, str | None]]:
-        """(key, ETag) pairs under ``prefix`` already processed: discovery skips these unread."""
-        query = select(Processed.source_key, Processed.source_etag).where(Processed.source_key.startswith(prefix))
+        """(key, ETag) of each master under ``prefix`` as last processed: discovery skips these
+        unread. Not an earlier version's ETag: a master replaced by a new scan and then put
+        back (its first bytes, its first ETag) holds other content than its latest derivative."""
+        table = Processed.__table__
+        query = (select(table.c.source_key, table.c.source_etag)
+                 .where(table.c.source_key.startswith(prefix)).order_by(table.c.processed_at))
         with self.engine.connect() as conn:
-            return {(k, e) for k, e in conn.execute(query)}
+            return set(dict(conn.execute(query).tuples().all()).items())  # the latest last
 
     def earlier(self, sha256: str, run_id: str, settings_sha256: str) -> dict[str, Any] | None:
         """The latest derivative of this content that another run made with the same chain
-        settings, if any (a copy under a new key need not be enhanced again)."""
+        settings, if any (a copy under a new key need not be enhanced again). Only one that is
+        still its master's latest: a master processed again since (a re-scan) may have put
+        another content's derivative at its key."""
         table = Processed.__table__
         query = (
             select(table)
             .where(table.c.source_sha256 == sha256, table.c.run_id != run_id, table.c.status == "ok",
                    table.c.settings_sha256 == settings_sha256)
-            .order_by(table.c.processed_at.desc())
-            .limit(1)
+            .order_by(table.c.processed_at)
         )
         with self.engine.connect() as conn:
-            found = conn.execute(query).mappings().first()
-        return dict(found) if found else None
+            found = self.current([dict(r) for r in conn.execute(query).mappings()])
+        return found[-1] if found else None
 
     def published(self, output_keys: list[str]) -> dict[str, dict[str, Any]]:
         """The latest processing whose derivative was published at each of these keys, where
