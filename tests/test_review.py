@@ -265,3 +265,28 @@ def test_a_master_uploaded_again_unchanged_keeps_its_derivative_awaiting_review(
     [row] = release(store, catalog, [held["output_key"]], by=BY, reason=WHY)
     assert (row["status"], row["source_etag"]) == ("ok", etag) and store.exists(row["output_key"])
     assert run_night(store, catalog, tasks.RunConfig("fourth", DAY, **FAST)) == []
+
+
+@pytest.mark.parametrize("how", ["published", "released"])
+def test_a_rescans_derivative_goes_beside_the_one_that_copies_of_the_earlier_scan_point_at(
+        store: S3Store, catalog: Catalog, how: str) -> None:
+    key = f"incoming/{DAY}/cat.jpg"
+    first, rescan = photo_crops(2, 24, "JPEG")
+    store.put(key, first)
+    [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    kept = store.get(night["output_key"])
+    store.put("special/box/cat-copy.jpg", first)
+    [copy] = run_night(store, catalog, tasks.RunConfig("copy", DAY, prefix="special/box/", **FAST))
+    assert (copy["status"], copy["output_key"]) == ("duplicate", night["output_key"])
+
+    store.put(key, rescan)  # re-scanned, in place
+    strict = ("min_consistency_psnr_db=99",) if how == "released" else ()
+    [new] = run_night(store, catalog, tasks.RunConfig("rescan", DAY, **FAST, gate=strict))
+    if how == "released":
+        [new] = release(store, catalog, [new["output_key"]], by=BY, reason=WHY)
+    plain = Path(night["output_key"])
+    assert new["output_key"] == str(plain.with_name(f"{plain.stem}~{new['source_sha256'][:8]}{plain.suffix}"))
+    assert store.get(night["output_key"]) == kept and store.exists(new["output_key"])  # the copy's, untouched
+    assert (f"{plain.name} is the derivative of an earlier scan of this master, which a copy points at "
+            "(special/box/cat-copy.jpg)") in " ".join(new["notes"])
+    assert catalog.latest([key])[key]["output_key"] == new["output_key"]

@@ -150,10 +150,20 @@ class Catalog:
 
     def duplicates_of(self, output_key: str) -> list[dict[str, Any]]:
         """The masters whose latest processing found them copies of the content at ``output_key``."""
+        return self.duplicates_at([output_key]).get(output_key, [])
+
+    def duplicates_at(self, output_keys: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """``duplicates_of`` each of these keys, in one query a batch (keys that none point at left out)."""
         table = Processed.__table__
-        query = select(table).where(table.c.status == "duplicate", table.c.output_key == output_key)
-        with self.engine.connect() as conn:
-            return self.current([dict(r) for r in conn.execute(query).mappings()])
+        rows: list[dict[str, Any]] = []
+        for batch in _batches(output_keys):
+            query = select(table).where(table.c.status == "duplicate", table.c.output_key.in_(batch))
+            with self.engine.connect() as conn:
+                rows += [dict(r) for r in conn.execute(query).mappings()]
+        found: dict[str, list[dict[str, Any]]] = {}
+        for row in self.current(rows):
+            found.setdefault(row["output_key"], []).append(row)
+        return found
 
     def current(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Those of these rows that are still their masters' latest processing (not superseded

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .airflow.tasks import ENHANCED, LEDGER, QUARANTINE, key_for, put_ledger_parts, replaces_note
+from .airflow.tasks import ENHANCED, LEDGER, QUARANTINE, beside_copies, key_for, put_ledger_parts, replaces_note
 from .catalog import Catalog
 from .quality import ledger
 from .storage import ObjectStore, safe_key
@@ -78,7 +78,8 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
     rows = []
     for held, plain in zip(found, plains):
         target, note = key_for(plain, held.entry["source_key"], holders[plain])
-        notes = [note] if note else []
+        [(target, beside)] = beside_copies(catalog, [(target, held.entry["source_key"], held.entry["source_sha256"])])
+        notes = [n for n in (note, beside) if n]
         if store.exists(target):  # the master's own earlier derivative, which a forced run was to replace
             earlier = _last_own(past.history(held.entry["logical_date"], {held.entry["source_key"]}), held,
                                 lambda row: row["output_key"] == target)

@@ -237,6 +237,26 @@ def key_for(plain: str, source_key: str, owner: str | None) -> tuple[str, str | 
     return key, f"named {PurePosixPath(key).name}: {path.name} is the derivative of {owner}"
 
 
+def beside_copies(catalog: Catalog, wanted: list[tuple[str, str, str]]) -> list[tuple[str, str | None]]:
+    """Where each (target key, master, content sha256) goes when masters holding another
+    content of it (an earlier scan) are copies that point at the target: a key tagged with its
+    content, beside the derivative they use, and a note saying so; else the target."""
+    pointing = catalog.duplicates_at(list({target for target, _, _ in wanted}))
+    placed: list[tuple[str, str | None]] = []
+    for target, source_key, sha256 in wanted:
+        others = sorted(c["source_key"] for c in pointing.get(target, []) if c["source_sha256"] != sha256)
+        if not others:
+            placed.append((target, None))
+            continue
+        path = PurePosixPath(target)
+        tagged = safe_key(str(path.with_name(f"{path.stem}~{sha256[:8]}{path.suffix}")))
+        key, _ = key_for(tagged, source_key, catalog.claim([(tagged, source_key)])[tagged])
+        copies = f"{len(others)} copies point" if len(others) > 1 else "a copy points"
+        placed.append((key, f"named {PurePosixPath(key).name}: {path.name} is the derivative of an earlier scan of "
+                            f"this master, which {copies} at ({', '.join(others[:3])}{', …' if len(others) > 3 else ''})"))
+    return placed
+
+
 def part_key(cfg: RunConfig, shard: int) -> str:
     return f"{cfg.run_prefix}parts/part-{shard:05d}.parquet"
 
@@ -476,7 +496,8 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
 
     A key that the catalog gives to another master (another run's master of the same name and
     date, published or being published now) is not overwritten: the derivative gets a tagged
-    key instead. Keys are claimed before the first copy.
+    key instead. Keys are claimed before the first copy. Nor is the derivative of an earlier
+    scan of the same master that copies of that scan point at (``beside_copies``).
 
     Copies are whole-object server-side copies of finished files, so a reader never sees a
     partial derivative; re-publishing writes the same keys with the same bytes. Masters are
@@ -501,10 +522,11 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
         holders = catalog.claim([(plain, r["source_key"]) for plain, r in zip(plains, todo)])
         before = catalog.latest([r["source_key"] for r in todo])
         held = _awaiting_review(catalog, before)
+        named = [key_for(plain, r["source_key"], holders[plain]) for plain, r in zip(plains, todo)]
+        placed = beside_copies(catalog, [(key, r["source_key"], r["source_sha256"]) for (key, _), r in zip(named, todo)])
         superseded = []
-        for row, plain in zip(todo, plains):
-            target, note = key_for(plain, row["source_key"], holders[plain])
-            row["notes"] = [*row["notes"], *([note] if note else [])]
+        for row, (_, note), (target, beside) in zip(todo, named, placed):
+            row["notes"] = [*row["notes"], *(n for n in (note, beside) if n)]
             old = held.get(row["source_key"])
             if old not in (None, target):
                 superseded.append(old)
