@@ -235,7 +235,8 @@ class Catalog:
         for row in (r for r in rows if r.get("source_sha256")):
             key = (row["source_key"], row["source_sha256"])
             earlier = latest.get(key)
-            if earlier and earlier["status"] in HOLDS_A_DERIVATIVE and _leaves_as_is(row["status"], row["output_key"], earlier["output_key"]):
+            if earlier and earlier["status"] in HOLDS_A_DERIVATIVE \
+                    and _leaves_as_is(row["status"], row["output_key"], earlier["output_key"]):
                 latest[key] = {**earlier, "source_etag": row.get("source_etag")}
             else:
                 latest[key] = row
