@@ -61,19 +61,14 @@ def test_a_released_derivative_moves_to_enhanced_and_the_ledger_and_catalog_say_
     assert "In all, 1 quarantined derivative awaits review, from 1 run: python" in report  # the earlier night's
 
 
-@pytest.mark.parametrize("again", ["replaced", "forced", "replaced, with a copy"])
+@pytest.mark.parametrize("again", ["replaced", "forced"])  # with copies pointing at it: the last test
 def test_a_derivative_its_master_has_moved_on_from_is_deleted_and_not_released_over_the_new_one(
         store: S3Store, catalog: Catalog, again: str) -> None:
     key = f"incoming/{DAY}/scan.jpg"
     first, second = photo_crops(2, 24, "JPEG")
     store.put(key, first)
     [old] = run_night(store, catalog, tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",)))
-    held = store.get(old["output_key"])
-    if again.endswith("with a copy"):
-        store.put(f"incoming/{DAY}/copy.jpg", first)
-        [copy] = run_night(store, catalog, tasks.RunConfig("copy", DAY, **FAST))
-        assert (copy["status"], copy["output_key"]) == ("duplicate", old["output_key"])
-    if again.startswith("replaced"):
+    if again == "replaced":
         store.put(key, second)  # the master is scanned again and replaced, and the next run takes it
     [new] = run_night(store, catalog, tasks.RunConfig("next", DAY, **FAST, force=again == "forced"))
     assert old["verdict"] == "quarantined" and new["verdict"] == "passed"
@@ -83,11 +78,8 @@ def test_a_derivative_its_master_has_moved_on_from_is_deleted_and_not_released_o
     with pytest.raises(ReviewError, match="superseded: .* processed again by run next"):
         release(store, catalog, [old["output_key"]], by=BY, reason=WHY)
     assert store.get(new["output_key"]) == published  # nothing moved
-    deleted = f"supersedes {old['output_key']}, which awaited review: deleted"
-    if again.endswith("with a copy"):  # what the copy points at stays
-        assert store.get(old["output_key"]) == held and deleted not in new["notes"]
-    else:
-        assert not store.exists(old["output_key"]) and deleted in new["notes"]
+    assert not store.exists(old["output_key"])
+    assert f"supersedes {old['output_key']}, which awaited review: deleted" in new["notes"]
     assert store.get(key) == (first if again == "forced" else second)  # the master untouched
 
 
@@ -290,3 +282,38 @@ def test_a_rescans_derivative_goes_beside_the_one_that_copies_of_the_earlier_sca
     assert (f"{plain.name} is the derivative of an earlier scan of this master, which a copy points at "
             "(special/box/cat-copy.jpg)") in " ".join(new["notes"])
     assert catalog.latest([key])[key]["output_key"] == new["output_key"]
+
+
+@pytest.mark.parametrize("again", ["re-scanned", "forced"])
+def test_a_held_derivative_its_master_moved_on_from_is_decided_for_the_copies_that_point_at_it(
+        store: S3Store, catalog: Catalog, again: str) -> None:
+    key, copy_key = f"incoming/{DAY}/scan.jpg", "special/box/scan-copy.jpg"
+    first, second = photo_crops(2, 24, "JPEG")
+    store.put(key, first)
+    [old] = run_night(store, catalog, tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",)))
+    store.put(copy_key, first)
+    [copy] = run_night(store, catalog, tasks.RunConfig("copy", DAY, prefix="special/box/", **FAST))
+    assert (copy["status"], copy["output_key"]) == ("duplicate", old["output_key"])
+    if again == "re-scanned":
+        store.put(key, second)
+    [new] = run_night(store, catalog, tasks.RunConfig("next", DAY, **FAST, force=again == "forced"))
+    assert new["verdict"] == "passed" and store.exists(old["output_key"])  # kept for the copy
+    assert [(r["output_key"], r["source_key"]) for r in awaiting(catalog)] == [(old["output_key"], copy_key)]
+
+    if again == "re-scanned":
+        [row] = release(store, catalog, [old["output_key"]], by=BY, reason=WHY)
+        plain = "enhanced/" + old["output_key"].split("/", 1)[1]  # the master's name, which its new scan has
+        assert row["output_key"] not in (plain, None) and store.exists(row["output_key"])
+        assert f"is the derivative of {key}" in " ".join(row["notes"])
+        assert row["verdict"] == "passed"
+    else:
+        [row] = reject(store, catalog, [old["output_key"]], by=BY, reason=WHY)
+        assert (row["verdict"], row["output_key"]) == ("rejected", None)
+    assert (row["source_key"], row["status"]) == (copy_key, "duplicate")
+    assert f"its master {key} was processed again by run next" in " ".join(row["notes"])
+    assert not store.exists(old["output_key"]) and awaiting(catalog) == []
+    with pytest.raises(ReviewError, match="superseded"):  # decided: nothing points at it any more
+        release(store, catalog, [old["output_key"]], by=BY, reason=WHY)
+    latest = catalog.latest([key, copy_key])
+    assert (latest[key]["run_id"], latest[key]["output_key"]) == ("next", new["output_key"])  # the master's, untouched
+    assert (latest[copy_key]["output_key"], latest[copy_key]["verdict"]) == (row["output_key"], row["verdict"])

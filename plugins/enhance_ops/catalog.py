@@ -137,12 +137,13 @@ class Catalog:
         table = Processed.__table__
         return self._latest_by(table.c.output_key, output_keys, table.c.status == "ok")
 
-    def quarantined(self) -> list[dict[str, Any]]:
-        """Every processing whose derivative was published to quarantine, oldest day first."""
+    def quarantined(self, status: str = "ok") -> list[dict[str, Any]]:
+        """Every processing whose derivative was published to quarantine (``ok``), or that points
+        at one as a copy (``duplicate``), oldest day first."""
         table = Processed.__table__
         query = (
             select(table)
-            .where(table.c.status == "ok", table.c.verdict == "quarantined")
+            .where(table.c.status == status, table.c.verdict == "quarantined")
             .order_by(table.c.logical_date, table.c.output_key)
         )
         with self.engine.connect() as conn:

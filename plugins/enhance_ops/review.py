@@ -11,7 +11,8 @@ copy of the image's row with the new verdict and key and a note of who decided a
 under a run of its own) and the catalog, so that a catalog rebuilt from the ledger agrees.
 What the gate found stays in the row's ``failed_expectations``. Masters elsewhere that are
 copies of the same content (ledger status ``duplicate``) point at the derivative; they get
-a row that follows it.
+a row that follows it. Where the master has moved on (re-scanned, processed again) while
+copies still point at its held derivative, the decision is theirs alone.
 """
 from __future__ import annotations
 
@@ -44,17 +45,28 @@ class _Decision:
 
 @dataclass(frozen=True)
 class _Held:
-    """A derivative under review: its key, its catalog entry and its ledger row."""
+    """A derivative under review: its key, its catalog entry and its ledger row; or, where its
+    master has moved on, the entry of the first copy that still points at it, no row, and a
+    note saying why the decision is the copies' alone."""
 
     key: str
     entry: dict[str, Any]
-    row: dict[str, Any]
+    row: dict[str, Any] | None
+    moved_on: str | None = None
 
 
 def awaiting(catalog: Catalog) -> list[dict[str, Any]]:
-    """The review queue: quarantined derivatives that are still their masters' current ones
-    (not released, rejected or superseded by a later run), oldest day first."""
-    return catalog.current(catalog.quarantined())
+    """The review queue, oldest day first: quarantined derivatives that are still their masters'
+    current ones (not released, rejected or superseded by a later run), and those whose master
+    has moved on (re-scanned, processed again) but that copies still point at, each listed
+    under its first copy (the master to compare it with)."""
+    own = catalog.current(catalog.quarantined())
+    for_copies: dict[str, dict[str, Any]] = {}
+    for copy in catalog.current(catalog.quarantined("duplicate")):
+        for_copies.setdefault(copy["output_key"], copy)
+    keys = {row["output_key"] for row in own}
+    queue = own + [copy for key, copy in for_copies.items() if key not in keys]
+    return sorted(queue, key=lambda r: (r["logical_date"], r["output_key"]))
 
 
 def queue_size(queue: list[dict[str, Any]]) -> str:
@@ -80,7 +92,7 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
         target, note = key_for(plain, held.entry["source_key"], holders[plain])
         [(target, beside)] = beside_copies(catalog, [(target, held.entry["source_key"], held.entry["source_sha256"])])
         notes = [n for n in (note, beside) if n]
-        if store.exists(target):  # the master's own earlier derivative, which a forced run was to replace
+        if held.row is not None and store.exists(target):  # the master's own earlier derivative, which a forced run was to replace
             earlier = _last_own(past.history(held.entry["logical_date"], {held.entry["source_key"]}), held,
                                 lambda row: row["output_key"] == target)
             notes += [replaces_note(target, earlier["run_id"])] if earlier else []
@@ -125,22 +137,32 @@ def _under_review(past: _Ledger, catalog: Catalog, keys: Sequence[str], by: str,
     entries = catalog.published(keys)
     masters = {**catalog.names(keys), **{k: e["source_key"] for k, e in entries.items()}}
     latest = catalog.latest(list(set(masters.values())))
+    copies = catalog.duplicates_at(keys)
     found = []
     for key in keys:
         entry = entries.get(key)
-        if key.startswith(QUARANTINE) and masters.get(key) in latest:
-            _refuse_if_superseded(key, entry, latest[masters[key]])
+        master = latest.get(masters.get(key, ""))
+        if key.startswith(QUARANTINE) and master is not None and not _current(entry, master):
+            if not copies.get(key):
+                _refuse_superseded(key, master)
+            moved_on = (f"its master {master['source_key']} was processed again by run {master['run_id']}: "
+                        f"decided for the copies that point at {key}")
+            found.append(_Held(key, copies[key][0], None, moved_on))
+            continue
         if not key.startswith(QUARANTINE) or entry is None or entry["verdict"] != "quarantined":
             raise ReviewError(f"{key}: not a quarantined derivative in the catalog")
         found.append(_Held(key, entry, past.row(entry, key)))
     return found
 
 
-def _refuse_if_superseded(key: str, entry: dict[str, Any] | None, latest: dict[str, Any]) -> None:
-    """A quarantined derivative its master has moved on from: decided on already, processed
-    again (forced, into enhanced/), or replaced by a new version of the master."""
-    if entry is not None and latest["source_sha256"] == entry["source_sha256"]:
-        return  # the master's current derivative
+def _current(entry: dict[str, Any] | None, latest: dict[str, Any]) -> bool:
+    return entry is not None and latest["source_sha256"] == entry["source_sha256"]
+
+
+def _refuse_superseded(key: str, latest: dict[str, Any]) -> None:
+    """A quarantined derivative its master has moved on from, which no copy points at:
+    decided on already, processed again (forced, into enhanced/), or replaced by a new
+    version of the master."""
     if latest["run_id"].startswith("reject-"):
         raise ReviewError(f"{key}: not a quarantined derivative in the catalog: rejected already, by run {latest['run_id']}")
     if latest["run_id"].startswith("release-"):
@@ -155,6 +177,7 @@ def _reinstated(past: _Ledger, found: list[_Held], decision: _Decision) -> list[
     earlier processing of the same content published: a forced run with other settings replaced
     the catalog's one row for that master and content, and rejecting it would leave the live
     derivative out of the catalog (copies made with its settings would be enhanced again)."""
+    found = [held for held in found if held.row is not None]  # not those decided for copies alone
     rows = []
     for day in sorted({held.entry["logical_date"] for held in found}):
         on_day = [held for held in found if held.entry["logical_date"] == day]
@@ -221,11 +244,16 @@ def _decided(past: _Ledger, catalog: Catalog, held: _Held, decision: _Decision, 
     unchanged since its row was written)."""
     change = {"run_id": decision.run_id, "shard": 0, "processed_at": decision.now, "output_key": output_key,
               "verdict": verdict}
-    rows = [{**held.row, **change, "source_etag": held.entry["source_etag"], "notes": [*held.row["notes"], *notes]}]
+    rows = []
+    if held.row is not None:
+        rows.append({**held.row, **change, "source_etag": held.entry["source_etag"], "notes": [*held.row["notes"], *notes]})
     for copy in catalog.duplicates_of(held.key):
         row = past.row(copy, held.key)
-        follows = f"follows the {decision.name} of {held.key}, the derivative of {held.entry['source_key']}"
-        rows.append({**row, **change, "source_etag": copy["source_etag"], "notes": [*row["notes"], follows]})
+        if held.moved_on:
+            added = [*notes, held.moved_on]
+        else:
+            added = [f"follows the {decision.name} of {held.key}, the derivative of {held.entry['source_key']}"]
+        rows.append({**row, **change, "source_etag": copy["source_etag"], "notes": [*row["notes"], *added]})
     return rows
 
 

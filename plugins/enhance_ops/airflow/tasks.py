@@ -506,8 +506,9 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
     A derivative that a master's new one supersedes while it awaits review (the master was
     re-scanned, or processed again by a forced run) is deleted once the new one is recorded,
     and the new row says so: no one can release or reject it any more (``review`` refuses a
-    superseded key), so it would only sit in quarantine/. One that copies of the same content
-    point at stays. A derivative published over the master's earlier one says so.
+    superseded key), so it would only sit in quarantine/. One that copies of its content point
+    at stays, for a decision that is theirs alone (``review``). A derivative published over the
+    master's earlier one says so.
     """
     from ..quality import ledger
 
