@@ -92,7 +92,7 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
         target, note = key_for(plain, held.entry["source_key"], holders[plain])
         [(target, beside)] = beside_copies(catalog, [(target, held.entry["source_key"], held.entry["source_sha256"])])
         notes = [n for n in (note, beside) if n]
-        if held.row is not None and store.exists(target):  # the master's own earlier derivative, which a forced run was to replace
+        if held.row is not None and store.exists(target):  # the master's earlier derivative, which a forced try replaces
             earlier = _last_own(past.history(held.entry["logical_date"], {held.entry["source_key"]}), held,
                                 lambda row: row["output_key"] == target)
             notes += [replaces_note(target, earlier["run_id"])] if earlier else []
@@ -128,7 +128,7 @@ DECISIONS: dict[str, Callable[..., list[dict[str, Any]]]] = {"release": release,
 
 def _under_review(past: _Ledger, catalog: Catalog, keys: Sequence[str], by: str, reason: str) -> list[_Held]:
     """Every key checked before anything changes: each must be its master's current
-    derivative, in quarantine."""
+    derivative, in quarantine, or one that copies still point at after their master moved on."""
     if not by.strip() or not reason.strip():
         raise ReviewError("say who decides (by) and why (reason): the ledger keeps both")
     if not keys:
