@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -214,8 +215,10 @@ def _catalog_rebuild(args: argparse.Namespace) -> int:
     else:
         from .airflow.wiring import store
 
-        bucket = store(args.bucket)
-        rows = [r for o in bucket.list(args.prefix) if o.key.endswith(".parquet") for r in ledger.from_parquet(bucket.get(o.key))]
+        with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines: stdout is the command's answer
+            bucket = store(args.bucket)
+            rows = [r for o in bucket.list(args.prefix) if o.key.endswith(".parquet")
+                    for r in ledger.from_parquet(bucket.get(o.key))]
     url = args.catalog or default_url()
     count = rebuild(Catalog(url), rows)
     print(f"catalog {make_url(url).render_as_string(hide_password=True)}: {count} entries from {len(rows)} ledger rows")
@@ -229,7 +232,9 @@ def _decide(args: argparse.Namespace) -> int:
 
     decide = DECISIONS[args.command]
     try:
-        rows = decide(store(args.bucket), Catalog(args.catalog or default_url()), args.keys, by=args.by, reason=args.reason)
+        with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines: stdout is the command's answer
+            rows = decide(store(args.bucket), Catalog(args.catalog or default_url()), args.keys, by=args.by,
+                          reason=args.reason)
     except ValueError as exc:  # a ReviewError, or a key that is no safe object key
         print(f"nothing changed: {exc}", file=sys.stderr)
         return 2
