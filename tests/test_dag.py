@@ -237,6 +237,8 @@ def test_catalog_rebuilt_from_the_ledger_equals_the_live_catalog(store: S3Store,
                           env=airflow_env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert Catalog(url).rows() == live
+    [answer] = done.stdout.splitlines()  # Airflow's log lines go to stderr
+    assert answer.startswith(f"catalog {url}: {len(live)} entries from ")
     assert airflow_env["AIRFLOW_CONN_ARCHIVE_S3"] and json.loads(airflow_env["AIRFLOW_CONN_ARCHIVE_S3"])["password"] \
         not in done.stdout + done.stderr
 
