@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .airflow.tasks import ENHANCED, LEDGER, QUARANTINE, beside_copies, key_for, put_ledger_parts, replaces_note
+from .airflow.tasks import (ENHANCED, LEDGER, QUARANTINE, beside_copies, content_tagged, key_for, put_ledger_parts,
+                            replaces_note)
 from .catalog import Catalog
 from .quality import ledger
 from .storage import ObjectStore, safe_key
@@ -85,7 +86,9 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
     decision = _Decision("release", now or dt.datetime.now(dt.timezone.utc))
     past = _Ledger(store)
     found = _under_review(past, catalog, keys, by, reason)
-    plains = [ENHANCED + held.key[len(QUARANTINE):] for held in found]
+    # one decided for copies alone keeps off its master's name, which the master's new scan may take
+    plains = [content_tagged(ENHANCED + held.key[len(QUARANTINE):], held.entry["source_sha256"]) if held.moved_on
+              else ENHANCED + held.key[len(QUARANTINE):] for held in found]
     holders = catalog.claim([(plain, held.entry["source_key"]) for plain, held in zip(plains, found)])
     rows = []
     for held, plain in zip(found, plains):

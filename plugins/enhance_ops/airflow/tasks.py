@@ -248,13 +248,19 @@ def beside_copies(catalog: Catalog, wanted: list[tuple[str, str, str]]) -> list[
         if not others:
             placed.append((target, None))
             continue
-        path = PurePosixPath(target)
-        tagged = safe_key(str(path.with_name(f"{path.stem}~{sha256[:8]}{path.suffix}")))
+        tagged = content_tagged(target, sha256)
         key, _ = key_for(tagged, source_key, catalog.claim([(tagged, source_key)])[tagged])
         copies = f"{len(others)} copies point" if len(others) > 1 else "a copy points"
-        placed.append((key, f"named {PurePosixPath(key).name}: {path.name} is the derivative of an earlier scan of "
-                            f"this master, which {copies} at ({', '.join(others[:3])}{', …' if len(others) > 3 else ''})"))
+        placed.append((key, f"named {PurePosixPath(key).name}: {PurePosixPath(target).name} is the derivative of an "
+                            f"earlier scan of this master, which {copies} at "
+                            f"({', '.join(others[:3])}{', …' if len(others) > 3 else ''})"))
     return placed
+
+
+def content_tagged(key: str, sha256: str) -> str:
+    """``key`` with a tag of the content's sha256 before the suffix: one master's derivatives of two scans."""
+    path = PurePosixPath(key)
+    return safe_key(str(path.with_name(f"{path.stem}~{sha256[:8]}{path.suffix}")))
 
 
 def part_key(cfg: RunConfig, shard: int) -> str:
