@@ -558,10 +558,10 @@ def replaces_note(target: str, run_id: str | None) -> str:
 def _awaiting_review(catalog: Catalog, latest: dict[str, dict[str, Any]]) -> dict[str, str]:
     """The quarantined derivative each of these masters (their latest processing) has
     awaiting review, where no copy of the same content points at it."""
-    return {
-        source: entry["output_key"] for source, entry in latest.items()
-        if (entry["status"], entry["verdict"]) == ("ok", "quarantined") and not catalog.duplicates_of(entry["output_key"])
-    }
+    held = {source: entry["output_key"] for source, entry in latest.items()
+            if (entry["status"], entry["verdict"]) == ("ok", "quarantined")}
+    pointed_at = catalog.duplicates_at(list(held.values()))
+    return {source: key for source, key in held.items() if key not in pointed_at}
 
 
 def write_ledger(store: ObjectStore, cfg: RunConfig, parts: list[str], ledger_prefix: str = LEDGER) -> list[str]:
