@@ -1,6 +1,7 @@
 """An archivist's release or rejection of a quarantined derivative, on the real S3 server (SeaweedFS)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -222,6 +223,12 @@ def test_a_decision_on_many_images_of_a_run_reads_each_of_its_ledger_parts_once(
     assert len(release(counting, catalog, held, by=BY, reason=WHY)) == 3
     parts = [o.key for o in store.list(f"ledger/date={DAY}/run=strict/")]
     assert len(parts) == 3 and sorted(k for k in counting.reads if k.startswith("ledger/")) == sorted(parts)
+
+    store.put(f"incoming/{DAY}/other.jpg", photo_crops(4, 24, "JPEG")[3])
+    [other] = run_night(store, catalog, dataclasses.replace(strict, run_id="other"))
+    counting = _CountingStore(store)  # nothing in enhanced/ under its name: the day's other runs are not read
+    reject(counting, catalog, [other["output_key"]], by=BY, reason=WHY)
+    assert [k for k in counting.reads if k.startswith("ledger/")] == [f"ledger/date={DAY}/run=other/part-00000.parquet"]
 
 
 def test_releasing_a_forced_try_over_the_earlier_derivative_says_which_it_replaces(store: S3Store, catalog: Catalog) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from .airflow.tasks import (ENHANCED, LEDGER, QUARANTINE, beside_copies, content_tagged, key_for, put_ledger_parts,
@@ -180,7 +181,8 @@ def _reinstated(past: _Ledger, found: list[_Held], decision: _Decision) -> list[
     earlier processing of the same content published: a forced run with other settings replaced
     the catalog's one row for that master and content, and rejecting it would leave the live
     derivative out of the catalog (copies made with its settings would be enhanced again)."""
-    found = [held for held in found if held.row is not None]  # not those decided for copies alone
+    # not those decided for copies alone, nor those with nothing in enhanced/ under their name
+    found = [held for held in found if held.row is not None and _published_under_its_name(past.store, held)]
     rows = []
     for day in sorted({held.entry["logical_date"] for held in found}):
         on_day = [held for held in found if held.entry["logical_date"] == day]
@@ -195,6 +197,13 @@ def _reinstated(past: _Ledger, found: list[_Held], decision: _Decision) -> list[
             rows.append({**earlier, "run_id": decision.run_id, "shard": 0, "processed_at": decision.now,
                          "source_etag": held.entry["source_etag"], "notes": [*earlier["notes"], note]})
     return rows
+
+
+def _published_under_its_name(store: ObjectStore, held: _Held) -> bool:
+    """Whether ``enhanced/`` holds anything under the held derivative's name, plain, tagged or
+    in another format: only then can the master have a derivative there to reinstate, and
+    only then is the day's ledger read (a night has a part per shard)."""
+    return bool(store.list(str(PurePosixPath(ENHANCED + held.key[len(QUARANTINE):]).with_suffix(""))))
 
 
 def _last_own(history: dict[str, list[dict[str, Any]]], held: _Held,
