@@ -149,12 +149,9 @@ class Catalog:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def duplicates_of(self, output_key: str) -> list[dict[str, Any]]:
-        """The masters whose latest processing found them copies of the content at ``output_key``."""
-        return self.duplicates_at([output_key]).get(output_key, [])
-
     def duplicates_at(self, output_keys: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """``duplicates_of`` each of these keys, in one query a batch (keys that none point at left out)."""
+        """The masters whose latest processing found them copies of the content at each of these
+        keys (keys that none point at left out), in one query a batch."""
         table = Processed.__table__
         rows: list[dict[str, Any]] = []
         for batch in _batches(output_keys):

@@ -17,7 +17,7 @@ copies still point at its held derivative, the decision is theirs alone.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -54,6 +54,7 @@ class _Held:
     key: str
     entry: dict[str, Any]
     row: dict[str, Any] | None
+    copies: list[dict[str, Any]]  # the catalog rows of the copies that point at it
     moved_on: str | None = None
 
 
@@ -88,21 +89,25 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
     past = _Ledger(store)
     found = _under_review(past, catalog, keys, by, reason)
     # one decided for copies alone keeps off its master's name, which the master's new scan may take
-    plains = [content_tagged(ENHANCED + held.key[len(QUARANTINE):], held.entry["source_sha256"]) if held.moved_on
-              else ENHANCED + held.key[len(QUARANTINE):] for held in found]
+    plains = [ENHANCED + held.key[len(QUARANTINE):] for held in found]
+    plains = [content_tagged(plain, held.entry["source_sha256"]) if held.moved_on else plain
+              for plain, held in zip(plains, found)]
     holders = catalog.claim([(plain, held.entry["source_key"]) for plain, held in zip(plains, found)])
+    named = [key_for(plain, held.entry["source_key"], holders[plain]) for plain, held in zip(plains, found)]
+    placed = beside_copies(catalog, [(key, held.entry["source_key"], held.entry["source_sha256"])
+                                     for (key, _), held in zip(named, found)])
+    # the master's own earlier derivative, which a forced try replaces
+    over = {held.key: target for held, (target, _) in zip(found, placed) if held.row is not None and store.exists(target)}
+    replaces = {}
+    for held, history in _with_history(past, [held for held in found if held.key in over]):
+        earlier = _last_own(history, held, lambda row: row["output_key"] == over[held.key])
+        replaces[held.key] = replaces_note(over[held.key], earlier["run_id"]) if earlier else None
     rows = []
-    for held, plain in zip(found, plains):
-        target, note = key_for(plain, held.entry["source_key"], holders[plain])
-        [(target, beside)] = beside_copies(catalog, [(target, held.entry["source_key"], held.entry["source_sha256"])])
-        notes = [n for n in (note, beside) if n]
-        if held.row is not None and store.exists(target):  # the master's earlier derivative, which a forced try replaces
-            earlier = _last_own(past.history(held.entry["logical_date"], {held.entry["source_key"]}), held,
-                                lambda row: row["output_key"] == target)
-            notes += [replaces_note(target, earlier["run_id"])] if earlier else []
+    for held, (_, note), (target, beside) in zip(found, named, placed):
         store.copy(held.key, target)
+        notes = [n for n in (note, beside, replaces.get(held.key)) if n]
         notes.append(f"released from quarantine by {by.strip()}: {reason.strip()}")
-        rows += _decided(past, catalog, held, decision, target, "passed", notes)
+        rows += _decided(past, held, decision, target, "passed", notes)
     _record(store, catalog, decision, rows, found)
     return rows
 
@@ -121,7 +126,7 @@ def reject(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: str
     rows = []
     for held in found:
         decided = f"rejected in review by {by.strip()}: {reason.strip()}; {held.key} deleted"
-        rows += _decided(past, catalog, held, decision, None, "rejected", [decided])
+        rows += _decided(past, held, decision, None, "rejected", [decided])
     rows += _reinstated(past, found, decision)  # after the rejections: the last row of a master and content wins
     _record(store, catalog, decision, rows, found)
     return rows
@@ -151,11 +156,11 @@ def _under_review(past: _Ledger, catalog: Catalog, keys: Sequence[str], by: str,
                 _refuse_superseded(key, master)
             moved_on = (f"its master {master['source_key']} was processed again by run {master['run_id']}: "
                         f"decided for the copies that point at {key}")
-            found.append(_Held(key, copies[key][0], None, moved_on))
+            found.append(_Held(key, copies[key][0], None, copies[key], moved_on))
             continue
         if not key.startswith(QUARANTINE) or entry is None or entry["verdict"] != "quarantined":
             raise ReviewError(f"{key}: not a quarantined derivative in the catalog")
-        found.append(_Held(key, entry, past.row(entry, key)))
+        found.append(_Held(key, entry, past.row(entry, key), copies.get(key, [])))
     return found
 
 
@@ -182,21 +187,27 @@ def _reinstated(past: _Ledger, found: list[_Held], decision: _Decision) -> list[
     the catalog's one row for that master and content, and rejecting it would leave the live
     derivative out of the catalog (copies made with its settings would be enhanced again)."""
     # not those decided for copies alone, nor those with nothing in enhanced/ under their name
-    found = [held for held in found if held.row is not None and _published_under_its_name(past.store, held)]
+    candidates = [held for held in found if held.row is not None and _published_under_its_name(past.store, held)]
     rows = []
+    for held, history in _with_history(past, candidates):
+        earlier = _last_own(history, held, lambda row: row["output_key"].startswith(ENHANCED))
+        if earlier is None or earlier["source_sha256"] != held.entry["source_sha256"] \
+                or not past.store.exists(earlier["output_key"]):  # (a re-scan's may have taken its key)
+            continue
+        note = (f"{earlier['output_key']}, made by run {earlier['run_id']}, is again the derivative of "
+                f"{held.entry['source_key']}: {held.key} of the later run {held.entry['run_id']} was rejected")
+        rows.append({**earlier, "run_id": decision.run_id, "shard": 0, "processed_at": decision.now,
+                     "source_etag": held.entry["source_etag"], "notes": [*earlier["notes"], note]})
+    return rows
+
+
+def _with_history(past: _Ledger, found: list[_Held]) -> Iterator[tuple[_Held, list[dict[str, Any]]]]:
+    """Each held derivative with its master's ledger rows, oldest first; each day's ledger read once."""
     for day in sorted({held.entry["logical_date"] for held in found}):
         on_day = [held for held in found if held.entry["logical_date"] == day]
         history = past.history(day, {held.entry["source_key"] for held in on_day})
         for held in on_day:
-            earlier = _last_own(history, held, lambda row: row["output_key"].startswith(ENHANCED))
-            if earlier is None or earlier["source_sha256"] != held.entry["source_sha256"] \
-                    or not past.store.exists(earlier["output_key"]):  # (a re-scan's may have taken its key)
-                continue
-            note = (f"{earlier['output_key']}, made by run {earlier['run_id']}, is again the derivative of "
-                    f"{held.entry['source_key']}: {held.key} of the later run {held.entry['run_id']} was rejected")
-            rows.append({**earlier, "run_id": decision.run_id, "shard": 0, "processed_at": decision.now,
-                         "source_etag": held.entry["source_etag"], "notes": [*earlier["notes"], note]})
-    return rows
+            yield held, history.get(held.entry["source_key"], [])
 
 
 def _published_under_its_name(store: ObjectStore, held: _Held) -> bool:
@@ -206,12 +217,12 @@ def _published_under_its_name(store: ObjectStore, held: _Held) -> bool:
     return bool(store.list(str(PurePosixPath(ENHANCED + held.key[len(QUARANTINE):]).with_suffix(""))))
 
 
-def _last_own(history: dict[str, list[dict[str, Any]]], held: _Held,
+def _last_own(history: list[dict[str, Any]], held: _Held,
               where: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
-    """The latest of the held derivative's master's earlier processings that made a derivative
-    of its own (not a copy's pointer) and meet ``where``."""
-    rows = history.get(held.entry["source_key"], [])
-    return next((row for row in reversed(rows) if row["processed_at"] < held.row["processed_at"]
+    """The latest of the held derivative's master's earlier processings (``history``) that made
+    a derivative of its own (not a copy's pointer) and meet ``where``."""
+    assert held.row is not None
+    return next((row for row in reversed(history) if row["processed_at"] < held.row["processed_at"]
                  and row["status"] == "ok" and row["output_key"] and where(row)), None)
 
 
@@ -249,7 +260,7 @@ class _Ledger:
         return {key: sorted(rows, key=lambda r: r["processed_at"]) for key, rows in found.items()}
 
 
-def _decided(past: _Ledger, catalog: Catalog, held: _Held, decision: _Decision, output_key: str | None,
+def _decided(past: _Ledger, held: _Held, decision: _Decision, output_key: str | None,
              verdict: str, notes: list[str]) -> list[dict[str, Any]]:
     """The ledger rows of one decision: the derivative's, and one for each copy pointing at it,
     each with its master's ETag as the catalog has it now (it may have been uploaded again
@@ -259,7 +270,7 @@ def _decided(past: _Ledger, catalog: Catalog, held: _Held, decision: _Decision, 
     rows = []
     if held.row is not None:
         rows.append({**held.row, **change, "source_etag": held.entry["source_etag"], "notes": [*held.row["notes"], *notes]})
-    for copy in catalog.duplicates_of(held.key):
+    for copy in held.copies:
         row = past.row(copy, held.key)
         if held.moved_on:
             added = [*notes, held.moved_on]
