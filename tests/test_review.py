@@ -323,3 +323,57 @@ def test_a_held_derivative_its_master_moved_on_from_is_decided_for_the_copies_th
     latest = catalog.latest([key, copy_key])
     assert (latest[key]["run_id"], latest[key]["output_key"]) == ("next", new["output_key"])  # the master's, untouched
     assert (latest[copy_key]["output_key"], latest[copy_key]["verdict"]) == (row["output_key"], row["verdict"])
+
+
+@pytest.mark.parametrize("how", ["published", "released"])
+def test_copies_elsewhere_follow_their_contents_derivative_made_again_in_place_with_other_settings(
+        store: S3Store, catalog: Catalog, tmp_path: Path, how: str) -> None:
+    key, copy_key = f"incoming/{DAY}/scan.jpg", "special/box/scan-copy.jpg"
+    scan = photo_crops(1, 24, "JPEG")[0]
+    store.put(key, scan)
+    [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    before = store.get(night["output_key"])
+    store.put(copy_key, scan)
+    [copy] = run_night(store, catalog, tasks.RunConfig("copy", DAY, prefix="special/box/", **FAST))
+    assert (copy["status"], copy["output_key"]) == ("duplicate", night["output_key"])
+
+    strict = ("min_consistency_psnr_db=99",) if how == "released" else ()
+    again = tasks.RunConfig("again", DAY, **FAST, force=True, overrides=("sharpen.amount=0.3",), gate=strict)
+    rows = run_night(store, catalog, again)
+    if how == "released":
+        [held] = rows
+        rows = release(store, catalog, [held["output_key"]], by=BY, reason=WHY)
+    made, follows = rows
+    assert made["output_key"] == night["output_key"] and store.get(night["output_key"]) != before  # in place
+    assert (follows["source_key"], follows["status"], follows["output_key"], follows["verdict"]) == (
+        copy_key, "duplicate", night["output_key"], "passed")
+    assert (follows["run_id"], follows["logical_date"]) == (made["run_id"], copy["logical_date"])
+    assert f"identical content already processed as {key} by run {made['run_id']}" in follows["notes"]
+    assert (f"its derivative {night['output_key']} was made again by run {made['run_id']}, "
+            "replacing the one run night made") in follows["notes"]
+    if how == "published":  # the report tells these copies from the run's own
+        report = store.get(f"reports/{DAY}/again.html").decode()
+        assert "1 of these is a copy elsewhere of content this run made again" in report
+    rebuilt = Catalog(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])
+    assert rebuilt.rows() == catalog.rows()
+
+
+def test_a_copy_that_the_forced_run_enhances_itself_gets_no_row_following_its_masters_derivative(
+        store: S3Store, catalog: Catalog, tmp_path: Path) -> None:
+    key, copy_key = f"incoming/{DAY}/scan.jpg", f"incoming/{DAY}/scan-copy.jpg"
+    scan = photo_crops(1, 24, "JPEG")[0]
+    store.put(key, scan)
+    [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    store.put(copy_key, scan)  # late, on the same day
+    [copy] = run_night(store, catalog, tasks.RunConfig("late", DAY, **FAST))
+    assert (copy["status"], copy["output_key"]) == ("duplicate", night["output_key"])
+
+    again = tasks.RunConfig("again", DAY, **FAST, force=True, overrides=("sharpen.amount=0.3",))
+    rows = run_night(store, catalog, again)  # the copy is in the run: enhanced with its master, its own derivative
+    assert sorted((r["source_key"], r["status"]) for r in rows) == [(copy_key, "ok"), (key, "ok")]
+    latest = catalog.latest([copy_key])[copy_key]
+    assert (latest["status"], latest["output_key"]) == ("ok", next(r for r in rows if r["source_key"] == copy_key)["output_key"])
+    rebuilt = Catalog(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])
+    assert rebuilt.rows() == catalog.rows()

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from .airflow.tasks import (ENHANCED, LEDGER, QUARANTINE, beside_copies, content_tagged, key_for, put_ledger_parts,
-                            replaces_note)
+from .airflow.tasks import (ENHANCED, LEDGER, QUARANTINE, beside_copies, content_tagged, copies_following, key_for,
+                            put_ledger_parts, replaces_note)
 from .catalog import Catalog
 from .quality import ledger
 from .storage import ObjectStore, safe_key
@@ -98,16 +98,21 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
                                      for (key, _), held in zip(named, found)])
     # the master's own earlier derivative, which a forced try replaces
     over = {held.key: target for held, (target, _) in zip(found, placed) if held.row is not None and store.exists(target)}
-    replaces = {}
+    makers = {}  # the run that made it, where the master's history says
     for held, history in _with_history(past, [held for held in found if held.key in over]):
         earlier = _last_own(history, held, lambda row: row["output_key"] == over[held.key])
-        replaces[held.key] = replaces_note(over[held.key], earlier["run_id"]) if earlier else None
-    rows = []
+        makers[held.key] = earlier["run_id"] if earlier else None
+    rows, remade = [], []
     for held, (_, note), (target, beside) in zip(found, named, placed):
         store.copy(held.key, target)
-        notes = [n for n in (note, beside, replaces.get(held.key)) if n]
+        notes = [n for n in (note, beside) if n]
+        notes += [replaces_note(target, makers[held.key])] if makers.get(held.key) else []
         notes.append(f"released from quarantine by {by.strip()}: {reason.strip()}")
-        rows += _decided(past, held, decision, target, "passed", notes)
+        decided = _decided(past, held, decision, target, "passed", notes)
+        rows += decided
+        if held.key in over:
+            remade.append((decided[0], makers[held.key]))
+    rows += copies_following(catalog, remade)
     _record(store, catalog, decision, rows, found)
     return rows
 

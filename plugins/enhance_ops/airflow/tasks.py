@@ -29,7 +29,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -519,7 +519,9 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
     from ..quality import ledger
 
     moved = {"enhanced": 0, "quarantine": 0}
-    for key, rows in zip(parts, _load_parts(store, parts)):
+    loaded = _load_parts(store, parts)
+    in_run = {r["source_key"] for rows in loaded for r in rows}  # a copy enhanced by the run has its own derivative
+    for key, rows in zip(parts, loaded):
         todo = [r for r in rows if r["status"] == "ok" and r["output_key"].startswith(cfg.run_prefix)]
         # (the rest: failed, duplicates, or published by an earlier attempt of this task)
         if any(r["verdict"] is None for r in todo):
@@ -531,7 +533,7 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
         held = _awaiting_review(catalog, before)
         named = [key_for(plain, r["source_key"], holders[plain]) for plain, r in zip(plains, todo)]
         placed = beside_copies(catalog, [(key, r["source_key"], r["source_sha256"]) for (key, _), r in zip(named, todo)])
-        superseded = []
+        superseded, remade = [], []
         for row, (_, note), (target, beside) in zip(todo, named, placed):
             row["notes"] = [*row["notes"], *(n for n in (note, beside) if n)]
             old = held.get(row["source_key"])
@@ -540,10 +542,13 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
                 row["notes"].append(f"supersedes {old}, which awaited review: deleted")
             if row["source_key"] in before and store.exists(target):  # processed again: its own name, in place
                 earlier = before[row["source_key"]]
-                row["notes"].append(replaces_note(target, earlier["run_id"] if earlier["output_key"] == target else None))
+                maker = earlier["run_id"] if earlier["output_key"] == target else None
+                row["notes"].append(replaces_note(target, maker))
+                remade.append((row, maker))
             store.copy(row["output_key"], target)
             row["output_key"] = target
             moved[target.split("/", 1)[0]] += 1
+        rows += copies_following(catalog, remade, in_run)
         store.put(key, ledger.to_parquet(rows))
         catalog.record(rows)
         store.delete(superseded)
@@ -553,6 +558,30 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
 def replaces_note(target: str, run_id: str | None) -> str:
     """The note of a derivative published over its master's earlier one (a forced run, a re-scan, a release)."""
     return f"replaces the earlier derivative at {target}" + (f", made by run {run_id}" if run_id else "")
+
+
+def copies_following(catalog: Catalog, remade: list[tuple[dict[str, Any], str | None]],
+                     processed: Collection[str] = ()) -> list[dict[str, Any]]:
+    """Rows for the copies elsewhere (masters recorded as duplicates of the same content) that
+    point at a derivative made again in place (forced, or released over the master's earlier
+    one): their last rows name the processing whose bytes are gone, and its settings, code and
+    weights may not be the new one's. ``remade``: each new row, at its key, with the run that
+    made the derivative it replaced, where known; copies among the ``processed`` masters have
+    rows of their own."""
+    from ..quality import ledger
+
+    pointing = catalog.duplicates_at([made["output_key"] for made, _ in remade])
+    rows = []
+    for made, maker in remade:
+        for copy in pointing.get(made["output_key"], []):
+            if copy["source_sha256"] != made["source_sha256"] or copy["source_key"] in processed:
+                continue  # (a re-scan's derivative is put beside copies of the earlier scan: beside_copies)
+            row = ledger.duplicate_row(made, run_id=made["run_id"], logical_date=copy["logical_date"],
+                                       shard=made["shard"], source_key=copy["source_key"], source_etag=copy["source_etag"])
+            replaced = f", replacing the one run {maker} made" if maker else ""
+            row["notes"].append(f"its derivative {made['output_key']} was made again by run {made['run_id']}{replaced}")
+            rows.append(row)
+    return rows
 
 
 def _awaiting_review(catalog: Catalog, latest: dict[str, dict[str, Any]]) -> dict[str, str]:

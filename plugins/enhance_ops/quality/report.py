@@ -219,10 +219,16 @@ def render_report(
         *([f"<span class='rejected'>{verdicts['rejected']} rejected</span>"] if verdicts.get("rejected") else []),
         "</div>",
     ]
-    duplicates = [r for r in rows if r.get("status") == "duplicate"]
+    remade = {r["output_key"] for r in rows if r.get("status") == "ok"}
+    duplicates = [r for r in rows if r.get("status") == "duplicate" and r["output_key"] not in remade]
+    following = [r for r in rows if r.get("status") == "duplicate" and r["output_key"] in remade]
     if duplicates:
         parts.append(f"<p class='sub'>{len(duplicates)} of these were copies of content processed by an earlier run; "
                      "they were not enhanced again and point at the earlier derivative (see their notes).</p>")
+    if following:
+        are = "is a copy" if len(following) == 1 else "are copies"
+        parts.append(f"<p class='sub'>{len(following)} of these {are} elsewhere of content this run made again "
+                     "in place, pointing at its new derivative (see their notes).</p>")
     if not rows:
         parts.append("<p>No new images: nothing to enhance in this run.</p>")
     parts += [f"<p class='sub'>{html.escape(remark)}</p>" for remark in remarks]
