@@ -520,7 +520,7 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
 
     moved = {"enhanced": 0, "quarantine": 0}
     loaded = _load_parts(store, parts)
-    in_run = {r["source_key"] for rows in loaded for r in rows}  # a copy enhanced by the run has its own derivative
+    enhanced = {r["source_key"] for rows in loaded for r in rows if r["status"] == "ok"}  # with derivatives of their own
     for key, rows in zip(parts, loaded):
         todo = [r for r in rows if r["status"] == "ok" and r["output_key"].startswith(cfg.run_prefix)]
         # (the rest: failed, duplicates, or published by an earlier attempt of this task)
@@ -548,7 +548,7 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
             store.copy(row["output_key"], target)
             row["output_key"] = target
             moved[target.split("/", 1)[0]] += 1
-        rows += copies_following(catalog, remade, in_run)
+        rows += copies_following(catalog, remade, enhanced)
         store.put(key, ledger.to_parquet(rows))
         catalog.record(rows)
         store.delete(superseded)
@@ -561,20 +561,20 @@ def replaces_note(target: str, run_id: str | None) -> str:
 
 
 def copies_following(catalog: Catalog, remade: list[tuple[dict[str, Any], str | None]],
-                     processed: Collection[str] = ()) -> list[dict[str, Any]]:
+                     enhanced: Collection[str] = ()) -> list[dict[str, Any]]:
     """Rows for the copies elsewhere (masters recorded as duplicates of the same content) that
     point at a derivative made again in place (forced, or released over the master's earlier
     one): their last rows name the processing whose bytes are gone, and its settings, code and
     weights may not be the new one's. ``remade``: each new row, at its key, with the run that
-    made the derivative it replaced, where known; copies among the ``processed`` masters have
-    rows of their own."""
+    made the derivative it replaced, where known; copies among the ``enhanced`` masters have
+    derivatives of their own now."""
     from ..quality import ledger
 
     pointing = catalog.duplicates_at([made["output_key"] for made, _ in remade])
     rows = []
     for made, maker in remade:
         for copy in pointing.get(made["output_key"], []):
-            if copy["source_sha256"] != made["source_sha256"] or copy["source_key"] in processed:
+            if copy["source_sha256"] != made["source_sha256"] or copy["source_key"] in enhanced:
                 continue  # (a re-scan's derivative is put beside copies of the earlier scan: beside_copies)
             row = ledger.duplicate_row(made, run_id=made["run_id"], logical_date=copy["logical_date"],
                                        shard=made["shard"], source_key=copy["source_key"], source_etag=copy["source_etag"])
