@@ -334,7 +334,8 @@ def test_copies_elsewhere_follow_their_contents_derivative_made_again_in_place_w
     [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
     before = store.get(night["output_key"])
     store.put(copy_key, scan)
-    [copy] = run_night(store, catalog, tasks.RunConfig("copy", DAY, prefix="special/box/", **FAST))
+    later = DAY + dt.timedelta(days=3)  # a backfill's box, filed under another day
+    [copy] = run_night(store, catalog, tasks.RunConfig("copy", later, prefix="special/box/", **FAST))
     assert (copy["status"], copy["output_key"]) == ("duplicate", night["output_key"])
 
     strict = ("min_consistency_psnr_db=99",) if how == "released" else ()
@@ -354,6 +355,7 @@ def test_copies_elsewhere_follow_their_contents_derivative_made_again_in_place_w
     if how == "published":  # the report tells these copies from the run's own
         report = store.get(f"reports/{DAY}/again.html").decode()
         assert "1 of these is a copy elsewhere of content this run made again" in report
+        assert f"<title>Enhancement run again ({DAY})</title>" in report  # the days the run took
     rebuilt = Catalog(f"sqlite:///{tmp_path / 'rebuilt.db'}")
     rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])
     assert rebuilt.rows() == catalog.rows()
@@ -372,8 +374,8 @@ def test_a_copy_that_the_forced_run_enhances_itself_gets_no_row_following_its_ma
     again = tasks.RunConfig("again", DAY, **FAST, force=True, overrides=("sharpen.amount=0.3",))
     rows = run_night(store, catalog, again)  # the copy is in the run: enhanced with its master, its own derivative
     assert sorted((r["source_key"], r["status"]) for r in rows) == [(copy_key, "ok"), (key, "ok")]
-    latest = catalog.latest([copy_key])[copy_key]
-    assert (latest["status"], latest["output_key"]) == ("ok", next(r for r in rows if r["source_key"] == copy_key)["output_key"])
+    latest, [own] = catalog.latest([copy_key])[copy_key], [r for r in rows if r["source_key"] == copy_key]
+    assert (latest["status"], latest["output_key"]) == ("ok", own["output_key"])
     rebuilt = Catalog(f"sqlite:///{tmp_path / 'rebuilt.db'}")
     rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])
     assert rebuilt.rows() == catalog.rows()

@@ -520,7 +520,7 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
 
     moved = {"enhanced": 0, "quarantine": 0}
     loaded = _load_parts(store, parts)
-    enhanced = {r["source_key"] for rows in loaded for r in rows if r["status"] == "ok"}  # with derivatives of their own
+    enhanced = {r["source_key"] for rows in loaded for r in rows if r["status"] == "ok"}  # derivatives of their own
     for key, rows in zip(parts, loaded):
         todo = [r for r in rows if r["status"] == "ok" and r["output_key"].startswith(cfg.run_prefix)]
         # (the rest: failed, duplicates, or published by an earlier attempt of this task)
@@ -576,8 +576,8 @@ def copies_following(catalog: Catalog, remade: list[tuple[dict[str, Any], str | 
         for copy in pointing.get(made["output_key"], []):
             if copy["source_sha256"] != made["source_sha256"] or copy["source_key"] in enhanced:
                 continue  # (a re-scan's derivative is put beside copies of the earlier scan: beside_copies)
-            row = ledger.duplicate_row(made, run_id=made["run_id"], logical_date=copy["logical_date"],
-                                       shard=made["shard"], source_key=copy["source_key"], source_etag=copy["source_etag"])
+            row = ledger.duplicate_row(made, run_id=made["run_id"], logical_date=copy["logical_date"], shard=made["shard"],
+                                       source_key=copy["source_key"], source_etag=copy["source_etag"])
             replaced = f", replacing the one run {maker} made" if maker else ""
             row["notes"].append(f"its derivative {made['output_key']} was made again by run {made['run_id']}{replaced}")
             rows.append(row)
@@ -633,7 +633,9 @@ def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: li
         after = codecs.decode(store.get(rows[i]["output_key"]), max_pixels=2**40, samples=True)
         previews[i] = report.make_preview(before.pixels, after.pixels)
     outcome = gate.GateReport.from_dict(gate_summary["gate"])
-    days = sorted({str(r["logical_date"]) for r in rows}) or [cfg.logical_date.isoformat()]
+    following = report.copies_following(rows)  # filed under their days, which the run did not take
+    days = sorted({str(r["logical_date"]) for i, r in enumerate(rows) if i not in following})
+    days = days or [cfg.logical_date.isoformat()]
     html = report.render_report(
         rows, outcome, previews, title=f"Enhancement run {cfg.run_id} ({days[0]}{' to ' + days[-1] if len(days) > 1 else ''})",
         outputs_at=f"s3 bucket, enhanced/<day>/ and quarantine/<day>/ for day {', '.join(days)}",

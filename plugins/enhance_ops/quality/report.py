@@ -124,6 +124,13 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else html.escape(str(value))
 
 
+def copies_following(rows: Sequence[dict[str, Any]]) -> set[int]:
+    """Which rows are copies elsewhere pointing at a derivative the run made again in place
+    (``tasks.copies_following``): masters the run did not take, filed under their own days."""
+    made = {r["output_key"] for r in rows if r.get("status") == "ok"}
+    return {i for i, r in enumerate(rows) if r.get("status") == "duplicate" and r["output_key"] in made}
+
+
 def _why(row: dict[str, Any]) -> str:
     """Why an image is held back: the expectations it broke, its error, or (a copy of content
     processed before, which carries that verdict) the processing it follows."""
@@ -219,9 +226,8 @@ def render_report(
         *([f"<span class='rejected'>{verdicts['rejected']} rejected</span>"] if verdicts.get("rejected") else []),
         "</div>",
     ]
-    remade = {r["output_key"] for r in rows if r.get("status") == "ok"}
-    duplicates = [r for r in rows if r.get("status") == "duplicate" and r["output_key"] not in remade]
-    following = [r for r in rows if r.get("status") == "duplicate" and r["output_key"] in remade]
+    following = copies_following(rows)
+    duplicates = [r for i, r in enumerate(rows) if r.get("status") == "duplicate" and i not in following]
     if duplicates:
         parts.append(f"<p class='sub'>{len(duplicates)} of these were copies of content processed by an earlier run; "
                      "they were not enhanced again and point at the earlier derivative (see their notes).</p>")
