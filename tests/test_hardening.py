@@ -306,6 +306,22 @@ def test_a_master_put_back_to_its_earlier_scan_is_enhanced_again_and_copies_not_
     assert copy["status"] == "ok" and copy["output_key"] != second["output_key"]
 
 
+def test_a_copy_of_content_whose_derivative_was_deleted_by_hand_is_enhanced_not_pointed_at_nothing(
+        store: S3Store, catalog: Catalog) -> None:
+    scan = photo_crops(1, 24, "JPEG")[0]
+    store.put(f"incoming/{DAY}/cat.jpg", scan)
+    [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    store.delete([night["output_key"]])  # removed outside the pipeline
+    store.put("special/box/cat-copy.jpg", scan)
+    [copy] = run_night(store, catalog, tasks.RunConfig("copy", DAY, prefix="special/box/", **FAST))
+    assert copy["status"] == "ok" and store.exists(copy["output_key"])
+    assert (f"{night['output_key']}, the derivative of the same content made by run night, is not in the bucket "
+            "any more: enhanced again") in copy["notes"]
+    store.put("special/box-2/cat-copy.jpg", scan)  # the next copy reuses the copy's derivative
+    [second] = run_night(store, catalog, tasks.RunConfig("second", DAY, prefix="special/box-2/", **FAST))
+    assert (second["status"], second["output_key"]) == ("duplicate", copy["output_key"])
+
+
 def test_a_backfill_prefix_is_a_folder_and_never_the_pipelines_own_outputs(store: S3Store, catalog: Catalog) -> None:
     crops = photo_crops(2, 24, "JPEG")
     store.put("special/box-1/a.jpg", crops[0])

@@ -379,3 +379,17 @@ def test_a_copy_that_the_forced_run_enhances_itself_gets_no_row_following_its_ma
     rebuilt = Catalog(f"sqlite:///{tmp_path / 'rebuilt.db'}")
     rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])
     assert rebuilt.rows() == catalog.rows()
+
+
+def test_releasing_a_derivative_deleted_by_hand_changes_nothing_and_says_why(store: S3Store, catalog: Catalog) -> None:
+    for n, data in enumerate(photo_crops(2, 24, "JPEG")):
+        store.put(f"incoming/{DAY}/scan-{n}.jpg", data)
+    strict = tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",))
+    kept, gone = sorted(r["output_key"] for r in run_night(store, catalog, strict))
+    store.delete([gone])  # removed outside the pipeline
+    with pytest.raises(ReviewError, match=f"{gone}: in the catalog but not in the bucket"):
+        release(store, catalog, [kept, gone], by=BY, reason=WHY)
+    assert store.list("enhanced/") == [] and store.exists(kept)  # nothing copied, nothing recorded
+    assert sorted(r["output_key"] for r in awaiting(catalog)) == [kept, gone]
+    [row] = reject(store, catalog, [gone], by=BY, reason="deleted by hand")  # what can be done with it
+    assert row["verdict"] == "rejected" and [r["output_key"] for r in awaiting(catalog)] == [kept]

@@ -88,6 +88,10 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
     decision = _Decision("release", now or dt.datetime.now(dt.timezone.utc))
     past = _Ledger(store)
     found = _under_review(past, catalog, keys, by, reason)
+    for held in found:  # all checked before the first copy
+        if not store.exists(held.key):
+            raise ReviewError(f"{held.key}: in the catalog but not in the bucket (deleted outside the pipeline?): "
+                              "nothing to release; reject it to take it off the review queue")
     # one decided for copies alone keeps off its master's name, which the master's new scan may take
     plains = [ENHANCED + held.key[len(QUARANTINE):] for held in found]
     plains = [content_tagged(plain, held.entry["source_sha256"]) if held.moved_on else plain

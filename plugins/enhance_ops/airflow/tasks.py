@@ -349,6 +349,7 @@ class _Item:
     data: bytes | None = None  # a large master waiting to be decoded (``DECODE_AHEAD_PIXELS``)
     job: Any = None
     row: dict[str, Any] | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)  # for its row, however it ends
 
 
 def _timed(step: Callable[..., _Item]) -> Callable[..., _Item]:
@@ -405,6 +406,10 @@ class _ShardStep:
             data = self.store.get(obj["key"])
             item.digest = hashlib.sha256(data).hexdigest()
             earlier = None if self.cfg.force else self.catalog.earlier(item.digest, self.cfg.run_id, self.settings)
+            if earlier and earlier["output_key"] and not self.store.exists(earlier["output_key"]):
+                item.notes.append(f"{earlier['output_key']}, the derivative of the same content made by run "
+                                  f"{earlier['run_id']}, is not in the bucket any more: enhanced again")
+                earlier = None  # deleted by hand: a copy must not point at nothing
             if earlier:
                 item.row = ledger.duplicate_row(earlier, **self._common(obj))
                 return item
@@ -451,6 +456,7 @@ class _ShardStep:
                 item.row = ledger.row_from_record(result.record, **self._common(item.obj), output_key=target)
                 item.row["notes"] += [note] if note else []
         assert item.row is not None
+        item.row["notes"] += item.notes
         item.row["total_s"] = item.busy_s + time.perf_counter() - started
         self.store.put(f"{self.done}{item.index:06d}.parquet", ledger.to_parquet([item.row]))
         return {**item.row, "_index": item.index}
