@@ -322,6 +322,22 @@ def test_a_copy_of_content_whose_derivative_was_deleted_by_hand_is_enhanced_not_
     assert (second["status"], second["output_key"]) == ("duplicate", copy["output_key"])
 
 
+def test_the_report_is_written_when_masters_changed_or_went_after_their_shard(store: S3Store, catalog: Catalog) -> None:
+    names = ("kept.jpg", "deleted.jpg", "rescanned.jpg")
+    for name, data in zip(names, photo_crops(3, 24, "JPEG")):
+        store.put(f"incoming/{DAY}/{name}", data)
+    cfg = tasks.RunConfig("night", DAY, **FAST)
+    parts, summary = gate_night(store, catalog, cfg)
+    tasks.publish(store, catalog, cfg, parts)
+    tasks.write_ledger(store, cfg, parts)
+    store.delete([f"incoming/{DAY}/deleted.jpg"])  # while the run was finishing
+    store.put(f"incoming/{DAY}/rescanned.jpg", photo_crops(4, 24, "JPEG")[3])
+    report = store.get(tasks.write_report(store, catalog, cfg, parts, summary)).decode()
+    assert report.count('class="viewer"') == 1  # the kept one's before/after, not another scan's
+    assert ("No before/after for 2 images changed or gone since the run read them: "
+            f"incoming/{DAY}/deleted.jpg (master gone), incoming/{DAY}/rescanned.jpg (master replaced)") in report
+
+
 def test_a_backfill_prefix_is_a_folder_and_never_the_pipelines_own_outputs(store: S3Store, catalog: Catalog) -> None:
     crops = photo_crops(2, 24, "JPEG")
     store.put("special/box-1/a.jpg", crops[0])

@@ -38,7 +38,7 @@ from typing import Any
 from ..batch import target_suffix
 from ..catalog import Catalog, settings_sha256
 from ..chain.presets import resolve_preset, scale_overrides
-from ..errors import EnhanceError, FileTooLargeError, InternalError, OutOfMemoryError
+from ..errors import EnhanceError, FileTooLargeError, InternalError, OutOfMemoryError, SourceMissingError
 from ..formats import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES
 from ..storage import ObjectStore, safe_key
 
@@ -629,15 +629,10 @@ def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: li
                  gate_summary: dict[str, Any]) -> str:
     """The archivists' report for the run, with before/after crops of every enhanced image,
     and the size of the whole review queue (this run's and earlier nights')."""
-    from .. import codecs
     from ..quality import gate, report
 
     rows = [row for shard in _load_parts(store, parts) for row in shard]
-    previews = {}
-    for i in report.featured(rows):
-        before = codecs.decode(store.get(rows[i]["source_key"]), max_pixels=cfg.max_pixels, samples=True)
-        after = codecs.decode(store.get(rows[i]["output_key"]), max_pixels=2**40, samples=True)
-        previews[i] = report.make_preview(before.pixels, after.pixels)
+    previews, unshown = _previews(store, cfg, rows, report.featured(rows))
     outcome = gate.GateReport.from_dict(gate_summary["gate"])
     following = report.copies_following(rows)  # filed under their days, which the run did not take
     days = sorted({str(r["logical_date"]) for i, r in enumerate(rows) if i not in following})
@@ -646,12 +641,43 @@ def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: li
         rows, outcome, previews, title=f"Enhancement run {cfg.run_id} ({days[0]}{' to ' + days[-1] if len(days) > 1 else ''})",
         outputs_at=f"s3 bucket, enhanced/<day>/ and quarantine/<day>/ for day {', '.join(days)}",
         remarks=[*_listing_remarks(json.loads(store.get(f"{cfg.run_prefix}discovered.json")), cfg),
-                 *_queue_remark(catalog, cfg.run_id)],
+                 *_queue_remark(catalog, cfg.run_id), *unshown],
         ledger_at=f"the ledger (ledger/date=<day>/run={cfg.run_id}/)",
     )
     key = f"reports/{cfg.logical_date.isoformat()}/{cfg.run_id}.html"
     store.put(key, html.encode("utf-8"))
     return key
+
+
+def _previews(store: ObjectStore, cfg: RunConfig, rows: list[dict[str, Any]],
+              featured: list[int]) -> tuple[dict[int, Any], list[str]]:
+    """The before/after crops of the featured rows, and a remark naming those left without:
+    a master deleted or replaced since its shard read it (the crops would pair another scan
+    with the derivative), or a derivative gone (decided on already)."""
+    from .. import codecs
+    from ..quality import report
+
+    previews, unshown = {}, []
+    for i in featured:
+        row = rows[i]
+        master, derivative = _if_there(store, row["source_key"]), _if_there(store, row["output_key"])
+        if master is None or hashlib.sha256(master).hexdigest() != row["source_sha256"] or derivative is None:
+            why = "master gone" if master is None else "derivative gone" if derivative is None else "master replaced"
+            unshown.append(f"{row['source_key']} ({why})")
+            continue
+        before = codecs.decode(master, max_pixels=cfg.max_pixels, samples=True)
+        after = codecs.decode(derivative, max_pixels=2**40, samples=True)
+        previews[i] = report.make_preview(before.pixels, after.pixels)
+    remark = f"No before/after for {len(unshown)} {'image' if len(unshown) == 1 else 'images'} changed or gone since "
+    return previews, [remark + f"the run read them: {_named(unshown, 20)}"] if unshown else []
+
+
+def _if_there(store: ObjectStore, key: str) -> bytes | None:
+    """An object's bytes, or None where it is gone (other storage faults still fail the task, to be retried)."""
+    try:
+        return store.get(key)
+    except SourceMissingError:
+        return None
 
 
 def _listing_remarks(listing: dict[str, Any], cfg: RunConfig, named: int = 20) -> list[str]:
