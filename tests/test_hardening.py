@@ -5,7 +5,9 @@ the outage of the S3 server is staged under a real `airflow dags test` run with 
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import html
 import io
 import json
@@ -246,6 +248,31 @@ def test_a_backfill_never_overwrites_another_masters_derivative(store: S3Store, 
     assert again["output_key"] == night["output_key"]  # a master's own derivative is replaced in place
     assert f"replaces the earlier derivative at {night['output_key']}, made by run night" in again["notes"]
     assert not any("replaces" in note for note in night["notes"] + backfill["notes"])
+
+
+@pytest.mark.parametrize("how", ["retouched", "placed"])
+def test_an_object_changed_or_placed_by_hand_at_a_derivatives_key_is_never_overwritten(
+        store: S3Store, catalog: Catalog, how: str) -> None:
+    key, plain = f"incoming/{DAY}/cat.jpg", f"enhanced/{DAY}/cat.jpg"
+    store.put(key, photo_crops(1, 24, "JPEG")[0])
+    if how == "retouched":  # an archivist's own fix, uploaded over the night's derivative
+        [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+        assert night["output_key"] == plain
+        again = tasks.RunConfig("again", DAY, force=True, **FAST, overrides=("sharpen.amount=0.3",))
+    else:  # put there before the master's first night
+        again = tasks.RunConfig("night", DAY, **FAST)
+    store.put(plain, b"made by hand")
+    [row] = run_night(store, catalog, again)
+    assert store.get(plain) == b"made by hand"
+    tag = hashlib.sha256(key.encode()).hexdigest()[:8]
+    assert row["output_key"] == f"enhanced/{DAY}/cat~{tag}.jpg" and store.exists(row["output_key"])
+    assert (f"named cat~{tag}.jpg: cat.jpg there was changed or put there by hand, not by the pipeline for "
+            f"{key}: kept as it is") in row["notes"]
+    assert not any("replaces" in note for note in row["notes"])
+    assert catalog.latest([key])[key]["output_key"] == row["output_key"]
+    [third] = run_night(store, catalog, dataclasses.replace(again, run_id="third", force=True))
+    assert third["output_key"] == row["output_key"]  # its derivative now, replaced in place
+    assert f"replaces the earlier derivative at {row['output_key']}, made by run {again.run_id}" in third["notes"]
 
 
 def test_two_runs_publishing_one_name_at_the_same_moment_each_keep_their_derivative(

@@ -393,3 +393,18 @@ def test_releasing_a_derivative_deleted_by_hand_changes_nothing_and_says_why(sto
     assert sorted(r["output_key"] for r in awaiting(catalog)) == [kept, gone]
     [row] = reject(store, catalog, [gone], by=BY, reason="deleted by hand")  # what can be done with it
     assert row["verdict"] == "rejected" and [r["output_key"] for r in awaiting(catalog)] == [kept]
+
+
+def test_releasing_a_forced_try_never_overwrites_a_derivative_retouched_by_hand(store: S3Store, catalog: Catalog) -> None:
+    key = f"incoming/{DAY}/scan.jpg"
+    store.put(key, photo_crops(1, 24, "JPEG")[0])
+    [first] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    store.put(first["output_key"], b"retouched by hand")
+    tried = tasks.RunConfig("tried", DAY, **FAST, force=True, overrides=("sharpen.amount=0.3",),
+                            gate=("min_consistency_psnr_db=99",))
+    [held] = run_night(store, catalog, tried)
+    [row] = release(store, catalog, [held["output_key"]], by=BY, reason=WHY)
+    assert store.get(first["output_key"]) == b"retouched by hand"
+    assert row["output_key"] != first["output_key"] and store.exists(row["output_key"])
+    assert any("changed or put there by hand" in note for note in row["notes"])
+    assert not any("replaces" in note for note in row["notes"])

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from .airflow.tasks import (ENHANCED, LEDGER, QUARANTINE, beside_copies, content_tagged, copies_following, key_for,
-                            put_ledger_parts, replaces_note)
+from .airflow.tasks import (ENHANCED, LEDGER, QUARANTINE, beside_copies, clear_of_hand_made, content_tagged,
+                            copies_following, key_for, mark, put_ledger_parts, replaces_note)
 from .catalog import Catalog
 from .quality import ledger
 from .storage import ObjectStore, safe_key
@@ -100,16 +100,18 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
     named = [key_for(plain, held.entry["source_key"], holders[plain]) for plain, held in zip(plains, found)]
     placed = beside_copies(catalog, [(key, held.entry["source_key"], held.entry["source_sha256"])
                                      for (key, _), held in zip(named, found)])
+    cleared = [clear_of_hand_made(store, catalog, target, held.entry["source_key"])
+               for held, (target, _) in zip(found, placed)]
     # the master's own earlier derivative, which a forced try replaces
-    over = {held.key: target for held, (target, _) in zip(found, placed) if held.row is not None and store.exists(target)}
+    over = {held.key: target for held, (target, ours, _) in zip(found, cleared) if held.row is not None and ours}
     makers = {}  # the run that made it, where the master's history says
     for held, history in _with_history(past, [held for held in found if held.key in over]):
         earlier = _last_own(history, held, lambda row: row["output_key"] == over[held.key])
         makers[held.key] = earlier["run_id"] if earlier else None
     rows, remade = [], []
-    for held, (_, note), (target, beside) in zip(found, named, placed):
-        store.copy(held.key, target)
-        notes = [n for n in (note, beside) if n]
+    for held, (_, note), (_, beside), (target, _, by_hand) in zip(found, named, placed, cleared):
+        store.copy(held.key, target, mark(held.entry["source_key"]))
+        notes = [n for n in (note, beside, by_hand) if n]
         notes += [replaces_note(target, makers[held.key])] if makers.get(held.key) else []
         notes.append(f"released from quarantine by {by.strip()}: {reason.strip()}")
         decided = _decided(past, held, decision, target, "passed", notes)

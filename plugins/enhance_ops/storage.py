@@ -56,8 +56,9 @@ class ObjectStore(Protocol):
     def list(self, prefix: str) -> list[ObjectInfo]: ...
     def get(self, key: str) -> bytes: ...
     def put(self, key: str, data: bytes) -> None: ...
-    def copy(self, source: str, target: str) -> None: ...
+    def copy(self, source: str, target: str, metadata: dict[str, str] | None = None) -> None: ...
     def exists(self, key: str) -> bool: ...
+    def metadata(self, key: str) -> dict[str, str] | None: ...
     def delete(self, keys: list[str]) -> None: ...
 
 
@@ -83,9 +84,11 @@ class S3Store:
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=safe_key(key), Body=data)
 
-    def copy(self, source: str, target: str) -> None:
+    def copy(self, source: str, target: str, metadata: dict[str, str] | None = None) -> None:
+        """A server-side copy; with ``metadata``, the copy's user metadata instead of the source's."""
+        given = {"MetadataDirective": "REPLACE", "Metadata": metadata} if metadata is not None else {}
         self.client.copy_object(
-            Bucket=self.bucket, Key=safe_key(target), CopySource={"Bucket": self.bucket, "Key": safe_key(source)}
+            Bucket=self.bucket, Key=safe_key(target), CopySource={"Bucket": self.bucket, "Key": safe_key(source)}, **given
         )
 
     def delete(self, keys: list[str]) -> None:
@@ -96,14 +99,17 @@ class S3Store:
                 raise RuntimeError(f"s3://{self.bucket}: {len(errors)} objects not deleted, e.g. {errors[0]}")
 
     def exists(self, key: str) -> bool:
+        return self.metadata(key) is not None
+
+    def metadata(self, key: str) -> dict[str, str] | None:
+        """The object's user metadata, or None where there is no object."""
         from botocore.exceptions import ClientError
 
         try:
-            self.client.head_object(Bucket=self.bucket, Key=safe_key(key))
-            return True
+            return dict(self.client.head_object(Bucket=self.bucket, Key=safe_key(key)).get("Metadata", {}))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
+                return None
             raise
 
 

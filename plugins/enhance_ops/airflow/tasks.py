@@ -257,6 +257,32 @@ def beside_copies(catalog: Catalog, wanted: list[tuple[str, str, str]]) -> list[
     return placed
 
 
+MARK = "enhance-master"  # user metadata of every published derivative: the sha256 of its master's key
+
+
+def mark(source_key: str) -> dict[str, str]:
+    """What a derivative published for this master carries (S3 metadata is ASCII, keys need not
+    be), so that an object changed or put at its key by hand is never taken for it."""
+    return {MARK: hashlib.sha256(source_key.encode()).hexdigest()}
+
+
+def clear_of_hand_made(store: ObjectStore, catalog: Catalog, target: str,
+                       source_key: str) -> tuple[str, bool, str | None]:
+    """Where a master's derivative goes: ``target``, unless the object there lacks this master's
+    mark (an archivist's retouched file uploaded over it, a file put there before the master's
+    first night), which is kept: then beside it, tagged with the master's key, with a note. Also
+    whether the key holds this master's own earlier derivative, which is replaced in place."""
+    found = store.metadata(target)
+    if found is None or found.get(MARK) == mark(source_key)[MARK]:
+        return target, found is not None, None
+    path = PurePosixPath(target)
+    tagged = safe_key(str(path.with_name(f"{path.stem}~{mark(source_key)[MARK][:8]}{path.suffix}")))
+    beside, _ = key_for(tagged, source_key, catalog.claim([(tagged, source_key)])[tagged])
+    key, ours, further = clear_of_hand_made(store, catalog, beside, source_key)  # (that one too may be)
+    return key, ours, further or (f"named {PurePosixPath(key).name}: {path.name} there was changed or put there by "
+                                  f"hand, not by the pipeline for {source_key}: kept as it is")
+
+
 def content_tagged(key: str, sha256: str) -> str:
     """``key`` with a tag of the content's sha256 before the suffix: one master's derivatives of two scans."""
     path = PurePosixPath(key)
@@ -541,17 +567,18 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
         placed = beside_copies(catalog, [(key, r["source_key"], r["source_sha256"]) for (key, _), r in zip(named, todo)])
         superseded, remade = [], []
         for row, (_, note), (target, beside) in zip(todo, named, placed):
-            row["notes"] = [*row["notes"], *(n for n in (note, beside) if n)]
+            target, ours, by_hand = clear_of_hand_made(store, catalog, target, row["source_key"])
+            row["notes"] = [*row["notes"], *(n for n in (note, beside, by_hand) if n)]
             old = held.get(row["source_key"])
             if old not in (None, target):
                 superseded.append(old)
                 row["notes"].append(f"supersedes {old}, which awaited review: deleted")
-            if row["source_key"] in before and store.exists(target):  # processed again: its own name, in place
+            if row["source_key"] in before and ours:  # processed again: its own name, in place
                 earlier = before[row["source_key"]]
                 maker = earlier["run_id"] if earlier["output_key"] == target else None
                 row["notes"].append(replaces_note(target, maker))
                 remade.append((row, maker))
-            store.copy(row["output_key"], target)
+            store.copy(row["output_key"], target, mark(row["source_key"]))
             row["output_key"] = target
             moved[target.split("/", 1)[0]] += 1
         rows += copies_following(catalog, remade, enhanced)
