@@ -408,3 +408,13 @@ def test_releasing_a_forced_try_never_overwrites_a_derivative_retouched_by_hand(
     assert row["output_key"] != first["output_key"] and store.exists(row["output_key"])
     assert any("changed or put there by hand" in note for note in row["notes"])
     assert not any("replaces" in note for note in row["notes"])
+
+
+def test_a_held_derivative_retouched_by_hand_is_kept_when_a_new_one_supersedes_it(store: S3Store, catalog: Catalog) -> None:
+    store.put(f"incoming/{DAY}/scan.jpg", photo_crops(1, 24, "JPEG")[0])
+    [old] = run_night(store, catalog, tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",)))
+    store.put(old["output_key"], b"retouched by hand")  # an archivist's fix, before deciding on it
+    [new] = run_night(store, catalog, tasks.RunConfig("next", DAY, **FAST, force=True))
+    assert new["verdict"] == "passed" and store.get(old["output_key"]) == b"retouched by hand"
+    assert (f"supersedes {old['output_key']}, which awaited review: kept, as it was changed by hand "
+            "after the pipeline put it there") in new["notes"]

@@ -266,6 +266,11 @@ def mark(source_key: str) -> dict[str, str]:
     return {MARK: hashlib.sha256(source_key.encode()).hexdigest()}
 
 
+def hand_made(metadata: dict[str, str], source_key: str) -> bool:
+    """Whether an object (its user metadata) is not what the pipeline put there for this master."""
+    return metadata.get(MARK) != mark(source_key)[MARK]
+
+
 def clear_of_hand_made(store: ObjectStore, catalog: Catalog, target: str,
                        source_key: str) -> tuple[str, bool, str | None]:
     """Where a master's derivative goes: ``target``, unless the object there lacks this master's
@@ -273,7 +278,7 @@ def clear_of_hand_made(store: ObjectStore, catalog: Catalog, target: str,
     first night), which is kept: then beside it, tagged with the master's key, with a note. Also
     whether the key holds this master's own earlier derivative, which is replaced in place."""
     found = store.metadata(target)
-    if found is None or found.get(MARK) == mark(source_key)[MARK]:
+    if found is None or not hand_made(found, source_key):
         return target, found is not None, None
     path = PurePosixPath(target)
     tagged = safe_key(str(path.with_name(f"{path.stem}~{mark(source_key)[MARK][:8]}{path.suffix}")))
@@ -571,8 +576,13 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
             row["notes"] = [*row["notes"], *(n for n in (note, beside, by_hand) if n)]
             old = held.get(row["source_key"])
             if old not in (None, target):
-                superseded.append(old)
-                row["notes"].append(f"supersedes {old}, which awaited review: deleted")
+                found = store.metadata(old)
+                if found is not None and hand_made(found, row["source_key"]):
+                    row["notes"].append(f"supersedes {old}, which awaited review: kept, as it was changed by hand "
+                                        "after the pipeline put it there")
+                else:
+                    superseded.append(old)
+                    row["notes"].append(f"supersedes {old}, which awaited review: deleted")
             if row["source_key"] in before and ours:  # processed again: its own name, in place
                 earlier = before[row["source_key"]]
                 maker = earlier["run_id"] if earlier["output_key"] == target else None
