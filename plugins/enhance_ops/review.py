@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from .airflow.tasks import (ENHANCED, LEDGER, QUARANTINE, beside_copies, clear_of_hand_made, content_tagged,
-                            copies_following, key_for, mark, put_ledger_parts, replaces_note)
+from .airflow.tasks import (ENHANCED, LEDGER, QUARANTINE, beside_copies, clear_of_hand_made, copies_following,
+                            key_for, mark, put_ledger_parts, replaces_note, tagged)
 from .catalog import Catalog
 from .quality import ledger
 from .storage import ObjectStore, safe_key
@@ -94,7 +94,7 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
                               "nothing to release; reject it to take it off the review queue")
     # one decided for copies alone keeps off its master's name, which the master's new scan may take
     plains = [ENHANCED + held.key[len(QUARANTINE):] for held in found]
-    plains = [content_tagged(plain, held.entry["source_sha256"]) if held.moved_on else plain
+    plains = [tagged(plain, held.entry["source_sha256"]) if held.moved_on else plain
               for plain, held in zip(plains, found)]
     holders = catalog.claim([(plain, held.entry["source_key"]) for plain, held in zip(plains, found)])
     named = [key_for(plain, held.entry["source_key"], holders[plain]) for plain, held in zip(plains, found)]

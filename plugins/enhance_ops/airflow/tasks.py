@@ -231,10 +231,24 @@ def key_for(plain: str, source_key: str, owner: str | None) -> tuple[str, str | 
     naming the master whose derivative has ``plain``."""
     if owner in (None, source_key):
         return plain, None
-    path = PurePosixPath(plain)
-    tag = hashlib.sha256(source_key.encode()).hexdigest()[:8]
-    key = safe_key(str(path.with_name(f"{path.stem}~{tag}{path.suffix}")))
-    return key, f"named {PurePosixPath(key).name}: {path.name} is the derivative of {owner}"
+    key = tagged(plain, _key_digest(source_key))
+    return key, f"named {PurePosixPath(key).name}: {PurePosixPath(plain).name} is the derivative of {owner}"
+
+
+def tagged(key: str, digest: str) -> str:
+    """``key`` with the first 8 hex digits of ``digest`` before its suffix: a name beside it for
+    another master (the digest of its key) or another scan of the same one (of its content)."""
+    path = PurePosixPath(key)
+    return safe_key(str(path.with_name(f"{path.stem}~{digest[:8]}{path.suffix}")))
+
+
+def _key_digest(source_key: str) -> str:
+    return hashlib.sha256(source_key.encode()).hexdigest()
+
+
+def _claimed(catalog: Catalog, key: str, source_key: str) -> str:
+    """``key`` claimed for this master, or, where another holds it, this master's tagged name beside it."""
+    return key_for(key, source_key, catalog.claim([(key, source_key)])[key])[0]
 
 
 def beside_copies(catalog: Catalog, wanted: list[tuple[str, str, str]]) -> list[tuple[str, str | None]]:
@@ -248,8 +262,7 @@ def beside_copies(catalog: Catalog, wanted: list[tuple[str, str, str]]) -> list[
         if not others:
             placed.append((target, None))
             continue
-        tagged = content_tagged(target, sha256)
-        key, _ = key_for(tagged, source_key, catalog.claim([(tagged, source_key)])[tagged])
+        key = _claimed(catalog, tagged(target, sha256), source_key)
         copies = f"{len(others)} copies point" if len(others) > 1 else "a copy points"
         placed.append((key, f"named {PurePosixPath(key).name}: {PurePosixPath(target).name} is the derivative of an "
                             f"earlier scan of this master, which {copies} at "
@@ -263,7 +276,7 @@ MARK = "enhance-master"  # user metadata of every published derivative: the sha2
 def mark(source_key: str) -> dict[str, str]:
     """What a derivative published for this master carries (S3 metadata is ASCII, keys need not
     be), so that an object changed or put at its key by hand is never taken for it."""
-    return {MARK: hashlib.sha256(source_key.encode()).hexdigest()}
+    return {MARK: _key_digest(source_key)}
 
 
 def hand_made(metadata: dict[str, str], source_key: str) -> bool:
@@ -280,18 +293,10 @@ def clear_of_hand_made(store: ObjectStore, catalog: Catalog, target: str,
     found = store.metadata(target)
     if found is None or not hand_made(found, source_key):
         return target, found is not None, None
-    path = PurePosixPath(target)
-    tagged = safe_key(str(path.with_name(f"{path.stem}~{mark(source_key)[MARK][:8]}{path.suffix}")))
-    beside, _ = key_for(tagged, source_key, catalog.claim([(tagged, source_key)])[tagged])
+    beside = _claimed(catalog, tagged(target, _key_digest(source_key)), source_key)
     key, ours, further = clear_of_hand_made(store, catalog, beside, source_key)  # (that one too may be)
-    return key, ours, further or (f"named {PurePosixPath(key).name}: {path.name} there was changed or put there by "
-                                  f"hand, not by the pipeline for {source_key}: kept as it is")
-
-
-def content_tagged(key: str, sha256: str) -> str:
-    """``key`` with a tag of the content's sha256 before the suffix: one master's derivatives of two scans."""
-    path = PurePosixPath(key)
-    return safe_key(str(path.with_name(f"{path.stem}~{sha256[:8]}{path.suffix}")))
+    return key, ours, further or (f"named {PurePosixPath(key).name}: {PurePosixPath(target).name} there was changed "
+                                  f"or put there by hand, not by the pipeline for {source_key}: kept as it is")
 
 
 def part_key(cfg: RunConfig, shard: int) -> str:
