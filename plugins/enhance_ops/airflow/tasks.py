@@ -676,7 +676,7 @@ def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: li
     rows = [row for shard in _load_parts(store, parts) for row in shard]
     previews, unshown = _previews(store, cfg, rows, report.featured(rows))
     outcome = gate.GateReport.from_dict(gate_summary["gate"])
-    following = report.copies_following(rows)  # filed under their days, which the run did not take
+    following = report.following_rows(rows)  # filed under their days, which the run did not take
     days = sorted({str(r["logical_date"]) for i, r in enumerate(rows) if i not in following})
     days = days or [cfg.logical_date.isoformat()]
     html = report.render_report(
@@ -702,9 +702,11 @@ def _previews(store: ObjectStore, cfg: RunConfig, rows: list[dict[str, Any]],
     previews, unshown = {}, []
     for i in featured:
         row = rows[i]
-        master, derivative = _if_there(store, row["source_key"]), _if_there(store, row["output_key"])
-        if master is None or hashlib.sha256(master).hexdigest() != row["source_sha256"] or derivative is None:
-            why = "master gone" if master is None else "derivative gone" if derivative is None else "master replaced"
+        master = _if_there(store, row["source_key"])
+        changed = master is not None and hashlib.sha256(master).hexdigest() != row["source_sha256"]
+        derivative = None if master is None or changed else _if_there(store, row["output_key"])
+        if derivative is None:
+            why = "master gone" if master is None else "master replaced" if changed else "derivative gone"
             unshown.append(f"{row['source_key']} ({why})")
             continue
         before = codecs.decode(master, max_pixels=cfg.max_pixels, samples=True)

@@ -124,7 +124,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else html.escape(str(value))
 
 
-def copies_following(rows: Sequence[dict[str, Any]]) -> set[int]:
+def following_rows(rows: Sequence[dict[str, Any]]) -> set[int]:
     """Which rows are copies elsewhere pointing at a derivative the run made again in place
     (``tasks.copies_following``): masters the run did not take, filed under their own days."""
     made = {r["output_key"] for r in rows if r.get("status") == "ok"}
@@ -226,7 +226,7 @@ def render_report(
         *([f"<span class='rejected'>{verdicts['rejected']} rejected</span>"] if verdicts.get("rejected") else []),
         "</div>",
     ]
-    following = copies_following(rows)
+    following = following_rows(rows)
     duplicates = [r for i, r in enumerate(rows) if r.get("status") == "duplicate" and i not in following]
     if duplicates:
         parts.append(f"<p class='sub'>{len(duplicates)} of these were copies of content processed by an earlier run; "
