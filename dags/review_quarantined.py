@@ -25,7 +25,7 @@ from enhance_ops.airflow.assets import LEDGER, RELEASED
     params={
         "bucket": Param("archive", type="string"),
         "decision": Param("release", enum=["release", "reject"],
-                          description="release: move to enhanced/; reject: delete, not to be made again with the same settings"),
+                          description="release: move to enhanced/; reject: delete (unless changed by hand), not to be made again with the same settings"),
         "keys": Param([], type="array", items={"type": "string"},
                       description="quarantine/<day>/… keys, as the run's report lists them"),
         "by": Param(None, type=["null", "string"], description="who decided (kept in the ledger)"),

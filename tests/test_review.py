@@ -418,3 +418,31 @@ def test_a_held_derivative_retouched_by_hand_is_kept_when_a_new_one_supersedes_i
     assert new["verdict"] == "passed" and store.get(old["output_key"]) == b"retouched by hand"
     assert (f"supersedes {old['output_key']}, which awaited review: kept, as it was changed by hand "
             "after the pipeline put it there") in new["notes"]
+
+
+def test_rejecting_a_derivative_retouched_by_hand_keeps_it_and_says_so(
+        s3: S3Server, store: S3Store, catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    key, copy_key = f"incoming/{DAY}/scan.jpg", "special/box/scan-copy.jpg"
+    scan = photo_crops(1, 24, "JPEG")[0]
+    store.put(key, scan)
+    strict = ("min_consistency_psnr_db=99",)
+    [held] = run_night(store, catalog, tasks.RunConfig("strict", DAY, **FAST, gate=strict))
+    store.put(copy_key, scan)
+    [copy] = run_night(store, catalog, tasks.RunConfig("copy", DAY, prefix="special/box/", **FAST, gate=strict))
+    assert (copy["status"], copy["output_key"]) == ("duplicate", held["output_key"])
+    store.put(held["output_key"], b"retouched by hand")  # an archivist's work on it, then a colleague's rejection
+
+    for name in ("AIRFLOW_CONN_ARCHIVE_S3", "ENHANCE_S3_CONN_ID"):
+        monkeypatch.setenv(name, airflow_env(tmp_path / "airflow", s3, base={})[name])
+    url = catalog.engine.url.render_as_string(hide_password=False)
+    assert main(["reject", "--bucket", store.bucket, "--catalog", url, "--by", BY, "--reason", WHY,
+                 held["output_key"]]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"rejected {k} → kept, as it was changed by hand" for k in (key, copy_key)]
+    assert store.get(held["output_key"]) == b"retouched by hand" and awaiting(catalog) == []
+    rows = {r["source_key"]: r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))
+            if r["run_id"].startswith("reject-")}
+    assert [(r["verdict"], r["output_key"]) for r in rows.values()] == [("rejected", None)] * 2
+    kept = (f"{held['output_key']} kept: it was changed by hand after the pipeline put it there "
+            "(delete it by hand if it should go)")
+    assert f"rejected in review by {BY}: {WHY}; {kept}" in rows[key]["notes"] and kept in rows[copy_key]["notes"]

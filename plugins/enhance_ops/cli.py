@@ -228,7 +228,7 @@ def _catalog_rebuild(args: argparse.Namespace) -> int:
 def _decide(args: argparse.Namespace) -> int:
     from .airflow.wiring import store
     from .catalog import Catalog, default_url
-    from .review import DECISIONS
+    from .review import DECISIONS, KEPT_BY_HAND
 
     decide = DECISIONS[args.command]
     try:
@@ -240,7 +240,8 @@ def _decide(args: argparse.Namespace) -> int:
         return 2
     for row in rows:
         if row["output_key"] is None:
-            print(f"rejected {row['source_key']} → deleted")
+            kept = any(KEPT_BY_HAND in note for note in row["notes"])
+            print(f"rejected {row['source_key']} → {'kept, as it was changed by hand' if kept else 'deleted'}")
         elif args.command == "release":
             print(f"released {row['source_key']} → s3://{args.bucket}/{row['output_key']}")
         else:  # review._reinstated

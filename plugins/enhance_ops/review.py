@@ -2,8 +2,9 @@
 
 The gate holds back what it cannot vouch for; a person who has looked at it decides. Releasing
 moves the derivative from ``quarantine/<day>/…`` to ``enhanced/<day>/…`` (never over another
-master's derivative: see ``airflow.tasks.publish``); rejecting deletes it, and the master is
-not enhanced again with the same settings (a forced run with another preset can try again).
+master's derivative: see ``airflow.tasks.publish``); rejecting deletes it (one changed by hand
+since is kept), and the master is not enhanced again with the same settings (a forced run
+with another preset can try again).
 Where a forced run with other settings was held back and is rejected, the derivative that was
 published before it, still in ``enhanced/``, is its master's derivative again.
 Either way the decision is recorded where the pipeline records everything: a ledger row (a
@@ -22,11 +23,14 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from .airflow.tasks import (ENHANCED, LEDGER, QUARANTINE, beside_copies, clear_of_hand_made, copies_following,
-                            key_for, mark, put_ledger_parts, replaces_note, tagged)
+from .airflow.tasks import (ENHANCED, LEDGER, QUARANTINE, beside_copies, changed_by_hand, clear_of_hand_made,
+                            copies_following, key_for, mark, put_ledger_parts, replaces_note, tagged)
 from .catalog import Catalog
 from .quality import ledger
 from .storage import ObjectStore, safe_key
+
+
+KEPT_BY_HAND = "kept: it was changed by hand after the pipeline put it there (delete it by hand if it should go)"
 
 
 class ReviewError(ValueError):
@@ -55,6 +59,7 @@ class _Held:
     entry: dict[str, Any]
     row: dict[str, Any] | None
     copies: list[dict[str, Any]]  # the catalog rows of the copies that point at it
+    made_for: str  # the master the pipeline made it for (its mark)
     moved_on: str | None = None
 
 
@@ -119,7 +124,7 @@ def release(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: st
         if held.key in over:
             remade.append((decided[0], makers[held.key]))
     rows += copies_following(catalog, remade)
-    _record(store, catalog, decision, rows, found)
+    _record(store, catalog, decision, rows, [held.key for held in found])
     return rows
 
 
@@ -127,6 +132,8 @@ def reject(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: str
            now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Reject quarantined derivatives: delete them, recorded (verdict ``rejected``, no output key).
 
+    One changed by hand since the pipeline put it there (an archivist's retouching) is kept
+    where it is, and the note says so: deleting a person's work is for a person to do.
     The steps: write the ledger part, update the catalog, delete. Interrupted before the
     catalog update, the same call completes it; after it, at worst the quarantined copy is
     left, which the catalog and ``review-queue`` no longer list.
@@ -134,12 +141,21 @@ def reject(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: str
     decision = _Decision("reject", now or dt.datetime.now(dt.timezone.utc))
     past = _Ledger(store)
     found = _under_review(past, catalog, keys, by, reason)
-    rows = []
+    rows, deleted = [], []
     for held in found:
-        decided = f"rejected in review by {by.strip()}: {reason.strip()}; {held.key} deleted"
-        rows += _decided(past, held, decision, None, "rejected", [decided])
+        kept = changed_by_hand(store, held.key, held.made_for)
+        fate = f"{held.key} {KEPT_BY_HAND}" if kept else f"{held.key} deleted"
+        decided = _decided(past, held, decision, None, "rejected", [f"rejected in review by {by.strip()}: "
+                                                                     f"{reason.strip()}; {fate}"])
+        if kept:  # in the copies' rows too: what they point at is still there
+            for row in decided:
+                if not any(fate in note for note in row["notes"]):
+                    row["notes"].append(fate)
+        else:
+            deleted.append(held.key)
+        rows += decided
     rows += _reinstated(past, found, decision)  # after the rejections: the last row of a master and content wins
-    _record(store, catalog, decision, rows, found)
+    _record(store, catalog, decision, rows, deleted)
     return rows
 
 
@@ -167,11 +183,11 @@ def _under_review(past: _Ledger, catalog: Catalog, keys: Sequence[str], by: str,
                 _refuse_superseded(key, master)
             moved_on = (f"its master {master['source_key']} was processed again by run {master['run_id']}: "
                         f"decided for the copies that point at {key}")
-            found.append(_Held(key, copies[key][0], None, copies[key], moved_on))
+            found.append(_Held(key, copies[key][0], None, copies[key], master["source_key"], moved_on))
             continue
         if not key.startswith(QUARANTINE) or entry is None or entry["verdict"] != "quarantined":
             raise ReviewError(f"{key}: not a quarantined derivative in the catalog")
-        found.append(_Held(key, entry, past.row(entry, key), copies.get(key, [])))
+        found.append(_Held(key, entry, past.row(entry, key), copies.get(key, []), entry["source_key"]))
     return found
 
 
@@ -292,7 +308,7 @@ def _decided(past: _Ledger, held: _Held, decision: _Decision, output_key: str | 
 
 
 def _record(store: ObjectStore, catalog: Catalog, decision: _Decision, rows: list[dict[str, Any]],
-            found: list[_Held]) -> None:
+            deleted: list[str]) -> None:
     put_ledger_parts(store, rows, decision.run_id, 0, decision.now.date())
     catalog.record(rows)
-    store.delete([held.key for held in found])
+    store.delete(deleted)

@@ -284,6 +284,13 @@ def hand_made(metadata: dict[str, str], source_key: str) -> bool:
     return metadata.get(MARK) != mark(source_key)[MARK]
 
 
+def changed_by_hand(store: ObjectStore, key: str, source_key: str) -> bool:
+    """Whether an object is at ``key`` that the pipeline did not put there for this master as it
+    is (retouched by an archivist): one to keep, never to delete or overwrite."""
+    found = store.metadata(key)
+    return found is not None and hand_made(found, source_key)
+
+
 def clear_of_hand_made(store: ObjectStore, catalog: Catalog, target: str,
                        source_key: str) -> tuple[str, bool, str | None]:
     """Where a master's derivative goes: ``target``, unless the object there lacks this master's
@@ -581,8 +588,7 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
             row["notes"] = [*row["notes"], *(n for n in (note, beside, by_hand) if n)]
             old = held.get(row["source_key"])
             if old not in (None, target):
-                found = store.metadata(old)
-                if found is not None and hand_made(found, row["source_key"]):
+                if changed_by_hand(store, old, row["source_key"]):
                     row["notes"].append(f"supersedes {old}, which awaited review: kept, as it was changed by hand "
                                         "after the pipeline put it there")
                 else:
