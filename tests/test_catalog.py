@@ -44,7 +44,7 @@ def test_of_two_runs_claiming_a_name_at_once_the_second_finds_it_taken() -> None
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_a_catalog_made_before_the_settings_column_gains_it_and_keeps_its_rows(tmp_path: Path, database: str) -> None:
+def test_a_catalog_made_before_the_settings_and_fixity_columns_gains_them_and_keeps_its_rows(tmp_path: Path, database: str) -> None:
     with contextlib.ExitStack() as stack:
         url = f"sqlite:///{tmp_path / 'old.db'}" if database == "sqlite" else \
             f"{stack.enter_context(postgres(('old',)))}/old"
@@ -60,7 +60,7 @@ def test_a_catalog_made_before_the_settings_column_gains_it_and_keeps_its_rows(t
         old.dispose()
         catalog = Catalog(url)
         [row] = catalog.rows()
-        assert row["output_key"] == "enhanced/d/a.jpg" and row["settings_sha256"] is None
+        assert row["output_key"] == "enhanced/d/a.jpg" and row["settings_sha256"] is None and row["output_sha256"] is None
         assert catalog.earlier("a" * 64, "new", "s" * 64) is None  # settings unknown: enhanced again, not reused
         assert catalog.known_sources("incoming/d/") == {("incoming/d/a.jpg", "e")}  # still done for discovery
         again = Catalog(url)  # opened again: nothing more to add

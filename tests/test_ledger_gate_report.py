@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -51,6 +53,8 @@ def test_ledger_has_one_row_per_image_with_the_schema(batch_run: dict[str, Path]
     assert (ok["output_width"] == 2 * ok["input_width"]).all()
     assert ok["models"].map(list).map(lambda m: m == ["span-x2"]).all()
     assert ok["source_sha256"].str.len().eq(64).all() and ok["peak_rss_bytes"].gt(0).all()
+    for _, row in ok.iterrows():  # the derivative's own bytes, as written
+        assert row["output_sha256"] == hashlib.sha256(Path(row["output_key"]).read_bytes()).hexdigest()
     assert ok["consistency_psnr_db"].notna().all() and set(MEASURES) <= set(df.columns)
     settings = json.loads(ok.iloc[0]["parameters_json"])
     assert settings["superres"]["scale"] == 2 and "denoise" in settings
@@ -61,6 +65,19 @@ def test_ledger_has_one_row_per_image_with_the_schema(batch_run: dict[str, Path]
 def test_sidecars_carry_the_verdict(batch_run: dict[str, Path]) -> None:
     record = json.loads((batch_run["out"] / "cat_scan.jpg.json").read_text())
     assert record["verdict"] in ("passed", "quarantined") and "failed_expectations" in record
+
+
+def test_parts_of_an_earlier_schema_are_read_with_the_columns_added_since(tmp_path: Path) -> None:
+    row = ledger.failed_row(TruncatedImageError("cut"), run_id="new", logical_date=DAY, shard=0,
+                            source_key="b.jpg", source_sha256="b" * 64)
+    older = ledger.SCHEMA.remove(ledger.SCHEMA.get_field_index("output_sha256"))  # a schema 3 part
+    old = tmp_path / "date=2026-11-19" / "run=old" / "part-00000.parquet"  # found first
+    old.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([{**row, "run_id": "old", "source_key": "a.jpg"}], schema=older), old)
+    ledger.write_part([{**row, "output_sha256": "c" * 64}], tmp_path, DAY, "new", 0)
+    rows = sorted(ledger.read_ledger(tmp_path).to_pylist(), key=lambda r: r["source_key"])
+    assert [(r["source_key"], r["output_sha256"], r["run"]) for r in rows] == [("a.jpg", None, "old"),
+                                                                                ("b.jpg", "c" * 64, "new")]
 
 
 def test_rerunning_a_shard_replaces_its_rows(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ class Processed(Base):
     source_sha256: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     source_etag: Mapped[str | None] = mapped_column(String(128))
     output_key: Mapped[str | None] = mapped_column(String(1024), index=True)
+    output_sha256: Mapped[str | None] = mapped_column(String(64))  # the derivative's bytes, as written
     status: Mapped[str] = mapped_column(String(16))
     verdict: Mapped[str | None] = mapped_column(String(16))
     run_id: Mapped[str] = mapped_column(String(256))
@@ -56,7 +57,7 @@ class DerivativeName(Base):
 
 T = TypeVar("T")
 FIELDS = [c.name for c in Processed.__table__.columns]
-ADDED_COLUMNS = ("settings_sha256",)  # added to catalogs made before them, on opening
+ADDED_COLUMNS = ("settings_sha256", "output_sha256")  # added to catalogs made before them, on opening
 KEY = ("source_key", "source_sha256")
 HOLDS_A_DERIVATIVE = ("ok", "duplicate")  # statuses of a row whose outcome a later failure or self-copy leaves as it is
 
@@ -148,6 +149,25 @@ class Catalog:
         )
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    def derivatives(self, prefix: str = "") -> list[dict[str, Any]]:
+        """Every derivative the bucket should hold under ``prefix``, in key order: those that a
+        master's latest processing (its own, or a copy's) points at, each with the latest row
+        that wrote it (or, released for copies alone, a copy's). Not one superseded or rejected
+        since, which the pipeline deleted or left to a person."""
+        table = Processed.__table__
+        query = (select(table).where(table.c.status.in_(("ok", "duplicate")),
+                                     table.c.output_key.startswith(prefix, autoescape=True))
+                 .order_by(table.c.processed_at))
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        live = {r["output_key"] for r in self.current(rows)}
+        found: dict[str, dict[str, Any]] = {}
+        for row in rows:  # the latest last; the writer's row before any copy's
+            key = row["output_key"]
+            if key in live and (row["status"] == "ok" or found.get(key, row)["status"] != "ok"):
+                found[key] = row
+        return [found[key] for key in sorted(found)]
 
     def duplicates_at(self, output_keys: list[str]) -> dict[str, list[dict[str, Any]]]:
         """The masters whose latest processing found them copies of the content at each of these

@@ -261,6 +261,25 @@ def _review_queue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from .airflow.wiring import store
+    from .catalog import Catalog, default_url
+    from .fixity import CHANGED, INTACT, MISSING, UNRECORDED, check
+
+    with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines: stdout is the command's answer
+        bucket = store(args.bucket)
+    counts = dict.fromkeys((INTACT, CHANGED, MISSING, UNRECORDED), 0)
+    for checked in check(bucket, Catalog(args.catalog or default_url()), args.prefix):
+        counts[checked.state] += 1
+        if checked.state != INTACT:
+            print(f"{checked.state}\t{checked.key}\t{checked.detail}", flush=True)
+    where = f" under {args.prefix}" if args.prefix else ""
+    total = sum(counts.values())
+    print(f"checked {total} {'derivative' if total == 1 else 'derivatives'}{where}: {counts[INTACT]} intact, {counts[CHANGED]} changed, "
+          f"{counts[MISSING]} missing, {counts[UNRECORDED]} written before checksums were recorded", file=sys.stderr)
+    return 1 if counts[CHANGED] or counts[MISSING] else 0
+
+
 CATALOG_HELP = "SQLAlchemy URL (default: $ENHANCE_CATALOG_URL or SQLite in $AIRFLOW_HOME)"
 
 
@@ -343,6 +362,13 @@ def build_parser() -> argparse.ArgumentParser:
     queue = sub.add_parser("review-queue", help="list the quarantined derivatives that await review, from the catalog")
     queue.add_argument("--catalog", help=CATALOG_HELP)
     queue.set_defaults(func=_review_queue)
+
+    verify = sub.add_parser("verify", help="fixity: read back every derivative and check it against the sha256 "
+                                           "recorded when it was written (exit status 1 if any changed or is missing)")
+    verify.add_argument("--bucket", required=True, help="the bucket, through the Airflow connection $ENHANCE_S3_CONN_ID")
+    verify.add_argument("--prefix", default="", help="only derivatives under this prefix, e.g. enhanced/2026-11-30/")
+    verify.add_argument("--catalog", help=CATALOG_HELP)
+    verify.set_defaults(func=_verify)
 
     samples = sub.add_parser("samples", help="write the sample batch of archive-like scans")
     samples.add_argument("folder")

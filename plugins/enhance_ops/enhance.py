@@ -235,6 +235,7 @@ class Enhancer:
             quality=opts.quality,
         )
         record["encode_s"] = time.perf_counter() - start
+        record["output_sha256"] = hashlib.sha256(out).hexdigest()  # the derivative's fixity, in the ledger
         return EnhanceResult(out, fmt, record)
 
     def _release(self, job: Job) -> None:

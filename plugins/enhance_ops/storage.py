@@ -6,6 +6,7 @@ characters, at most 1,024 bytes, so that no key can escape its prefix or the loc
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class ObjectStore(Protocol):
     def copy(self, source: str, target: str, metadata: dict[str, str] | None = None) -> None: ...
     def exists(self, key: str) -> bool: ...
     def metadata(self, key: str) -> dict[str, str] | None: ...
+    def sha256(self, key: str) -> str | None: ...
     def delete(self, keys: list[str]) -> None: ...
 
 
@@ -111,6 +113,18 @@ class S3Store:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
+
+
+    def sha256(self, key: str) -> str | None:
+        """The object's sha256, read in chunks (a derivative may be hundreds of MB), or None where there is no object."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=safe_key(key))["Body"]
+        except self.client.exceptions.NoSuchKey:
+            return None
+        digest = hashlib.sha256()
+        for chunk in body.iter_chunks(1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
 
 
 def download(store: ObjectStore, prefix: str, folder: Path) -> list[Path]:

@@ -25,7 +25,7 @@ from .. import __version__
 from ..errors import EnhanceError
 from .measures import MEASURES
 
-SCHEMA_VERSION = 3  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'
+SCHEMA_VERSION = 4  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256
 VERDICTS = ("passed", "quarantined", "failed", "rejected")  # rejected: by a person in review (review.reject)
 
 SCHEMA = pa.schema(
@@ -37,6 +37,7 @@ SCHEMA = pa.schema(
         ("source_etag", pa.string()),
         ("source_sha256", pa.string()),
         ("output_key", pa.string()),
+        ("output_sha256", pa.string()),
         ("status", pa.string()),
         ("input_format", pa.string()),
         ("input_width", pa.int32()),
@@ -104,7 +105,7 @@ def row_from_record(
     return {
         "run_id": run_id, "logical_date": logical_date, "shard": shard,
         "source_key": source_key, "source_etag": source_etag, "source_sha256": record["input_sha256"],
-        "output_key": output_key, "status": "ok",
+        "output_key": output_key, "output_sha256": record["output_sha256"], "status": "ok",
         "input_format": record["input_format"], "input_width": in_w, "input_height": in_h,
         "input_bit_depth": record["bit_depth"], "input_channels": record["channels"],
         "output_format": record["output_format"], "output_width": out_w, "output_height": out_h,
@@ -178,7 +179,8 @@ def duplicate_row(
         note = f"identical content already processed as {earlier['source_key']} by run {earlier['run_id']}"
     return _not_enhanced_row(
         run_id=run_id, logical_date=logical_date, shard=shard, source_key=source_key, source_etag=source_etag,
-        source_sha256=earlier["source_sha256"], output_key=earlier["output_key"], status="duplicate",
+        source_sha256=earlier["source_sha256"], output_key=earlier["output_key"],
+        output_sha256=earlier.get("output_sha256"), status="duplicate",
         verdict=earlier["verdict"], notes=[note],
     )
 
@@ -214,7 +216,14 @@ def write_part(rows: list[dict[str, Any]], root: Path, logical_date: dt.date, ru
     return path
 
 
+PARTITIONS = pa.schema([("date", pa.string()), ("run", pa.string())])
+
+
 def read_ledger(root: Path) -> pa.Table:
-    """Every part under ``root``, with the ``date`` and ``run`` partition columns added."""
-    dataset = ds.dataset(root, format="parquet", partitioning="hive", exclude_invalid_files=True)
+    """Every part under ``root``, with the ``date`` and ``run`` partition columns added; parts
+    of earlier schema versions read with this one's columns, null where they had none (else
+    the first part found would decide the columns of all)."""
+    partitioning = ds.partitioning(PARTITIONS, flavor="hive")
+    dataset = ds.dataset(root, schema=pa.unify_schemas([SCHEMA, PARTITIONS]), format="parquet",
+                         partitioning=partitioning, exclude_invalid_files=True)
     return dataset.to_table()

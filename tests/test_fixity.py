@@ -1,0 +1,78 @@
+"""Fixity: each derivative read back and checked against the sha256 recorded when it was
+written, on the real S3 server (SeaweedFS) and a real catalog."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from conftest import run_night
+from sqlalchemy import text
+from test_hardening import DAY, FAST
+
+from enhance_ops.airflow import tasks
+from enhance_ops.catalog import Catalog
+from enhance_ops.cli import main
+from enhance_ops.fixity import check
+from enhance_ops.infra.airflow_env import airflow_env
+from enhance_ops.infra.seaweedfs import S3Server
+from enhance_ops.review import reject, release
+from enhance_ops.samples import photo_crops
+from enhance_ops.storage import S3Store
+
+
+def test_each_derivative_is_checked_against_the_sha256_recorded_when_it_was_written(
+        s3: S3Server, store: S3Store, catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    crops = photo_crops(6, 24, "JPEG")
+    for n, data in enumerate(crops[:4]):
+        store.put(f"incoming/{DAY}/scan-{n}.jpg", data)
+    rows = {r["source_key"]: r for r in run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))}
+    for row in rows.values():  # recorded as written: the published object's own bytes
+        assert row["output_sha256"] == hashlib.sha256(store.get(row["output_key"])).hexdigest()
+    store.put("special/box/copy.jpg", crops[0])
+    [copy] = run_night(store, catalog, tasks.RunConfig("copy", DAY, prefix="special/box/", **FAST))
+    first = rows[f"incoming/{DAY}/scan-0.jpg"]
+    assert (copy["status"], copy["output_key"], copy["output_sha256"]) == ("duplicate", first["output_key"],
+                                                                           first["output_sha256"])
+    for n, data in enumerate(crops[4:], start=4):  # two held back, then one released and one rejected
+        store.put(f"incoming/{DAY}/held-{n}.jpg", data)
+    strict = tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",))
+    kept, dropped = sorted(r["output_key"] for r in run_night(store, catalog, strict))
+    [released] = release(store, catalog, [kept], by="A. Archivist", reason="fine")
+    [rejected] = reject(store, catalog, [dropped], by="A. Archivist", reason="smeared")
+    assert released["output_sha256"] == hashlib.sha256(store.get(released["output_key"])).hexdigest()
+    assert rejected["output_sha256"] is None
+    expected = sorted([r["output_key"] for r in rows.values()] + [released["output_key"]])
+    assert [(c.key, c.state) for c in check(store, catalog)] == [(key, "intact") for key in expected]
+
+    keys = [rows[f"incoming/{DAY}/scan-{n}.jpg"]["output_key"] for n in range(4)]
+    data = store.get(keys[0])
+    rotten = data[:100] + bytes([data[100] ^ 1]) + data[101:]  # one bit flipped where it lies: metadata kept
+    store.client.put_object(Bucket=store.bucket, Key=keys[0], Body=rotten, Metadata=tasks.mark(f"incoming/{DAY}/scan-0.jpg"))
+    store.put(keys[1], b"retouched by hand")
+    store.delete([keys[2]])
+    with catalog.engine.begin() as conn:  # as a catalog row written before checksums were recorded
+        conn.execute(text("UPDATE processed_images SET output_sha256 = NULL WHERE output_key = :key"), {"key": keys[3]})
+    found = {c.key: c for c in check(store, catalog)}
+    assert {key: c.state for key, c in found.items()} == {
+        keys[0]: "changed", keys[1]: "changed", keys[2]: "missing", keys[3]: "unrecorded",
+        released["output_key"]: "intact"}
+    assert found[keys[0]].detail == (f"sha256 {hashlib.sha256(rotten).hexdigest()}, recorded {first['output_sha256']} "
+                                     "by run night; it carries the pipeline's mark: changed in storage")
+    assert found[keys[1]].detail.endswith("it lacks the pipeline's mark: replaced or edited by hand")
+    assert found[keys[2]].detail == "written by run night, not in the bucket"
+
+    for name in ("AIRFLOW_CONN_ARCHIVE_S3", "ENHANCE_S3_CONN_ID"):  # the command reaches S3 as the DAGs do
+        monkeypatch.setenv(name, airflow_env(tmp_path / "airflow", s3, base={})[name])
+    url = catalog.engine.url.render_as_string(hide_password=False)
+    capsys.readouterr()
+    assert main(["verify", "--bucket", store.bucket, "--catalog", url]) == 1
+    out = capsys.readouterr()
+    assert [line.split("\t")[:2] for line in out.out.splitlines()] == [
+        [found[key].state, key] for key in sorted(found) if found[key].state != "intact"]
+    assert out.err.splitlines()[-1] == ("checked 5 derivatives: 1 intact, 2 changed, 1 missing, "
+                                        "1 written before checksums were recorded")
+    assert main(["verify", "--bucket", store.bucket, "--catalog", url, "--prefix", released["output_key"]]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (f"checked 1 derivative under {released['output_key']}: "
+                                                        "1 intact, 0 changed, 0 missing, 0 written before checksums were recorded")
