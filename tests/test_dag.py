@@ -228,6 +228,31 @@ def _asset_events(env: dict[str, str], dag_id: str) -> dict[str, list[str]]:
     return {day: sorted(uris) for day, uris in found.items()}
 
 
+def test_the_weekly_fixity_check_fails_its_run_on_a_derivative_changed_since_it_was_written(
+        store: S3Store, airflow_env: dict[str, str]) -> None:
+    published = sorted(o.key for prefix in ("enhanced/", "quarantine/") for o in store.list(prefix))
+    assert len(published) >= 8  # from the runs above
+    _dags_test(airflow_env, "2026-11-29", {}, dag_id="verify_fixity")
+    [report] = [o.key for o in store.list("reports/fixity/2026-11-29/")]
+    found = json.loads(store.get(report))
+    assert found["counts"] == {"intact": len(published), "changed": 0, "missing": 0, "unrecorded": 0}
+
+    day = "enhanced/2026-11-24/"  # the released one, in a day of its own
+    [key] = [k for k in published if k.startswith(day)]
+    data = store.get(key)
+    store.put(key, b"retouched by hand")
+    run = subprocess.run([airflow_bin(), "dags", "test", "verify_fixity", "2026-11-30", "-c", json.dumps({"prefix": day})],
+                         env=airflow_env, capture_output=True, text=True, timeout=600)
+    OUTPUTS.append(run.stdout + run.stderr)
+    assert "state=failed" in run.stdout + run.stderr.replace("WARNING", "")
+    [report] = [o.key for o in store.list("reports/fixity/2026-11-30/")]
+    found = json.loads(store.get(report))
+    assert found["counts"] == {"intact": 0, "changed": 1, "missing": 0, "unrecorded": 0}
+    assert [(c["state"], c["key"]) for c in found["not_intact"]] == [("changed", key)]
+    assert f"checked 1 derivative under {day}: 0 intact, 1 changed" in run.stdout + run.stderr
+    store.put(key, data)  # as it was, for the tests after this one
+
+
 def test_catalog_rebuilt_from_the_ledger_equals_the_live_catalog(store: S3Store, airflow_env: dict[str, str],
                                                                   tmp_path: Path) -> None:
     live = Catalog(airflow_env["ENHANCE_CATALOG_URL"]).rows()

@@ -264,20 +264,17 @@ def _review_queue(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from .airflow.wiring import store
     from .catalog import Catalog, default_url
-    from .fixity import CHANGED, INTACT, MISSING, UNRECORDED, check
+    from .fixity import FAILING, INTACT, STATES, check, summary
 
     with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines: stdout is the command's answer
         bucket = store(args.bucket)
-    counts = dict.fromkeys((INTACT, CHANGED, MISSING, UNRECORDED), 0)
+    counts = dict.fromkeys(STATES, 0)
     for checked in check(bucket, Catalog(args.catalog or default_url()), args.prefix):
         counts[checked.state] += 1
         if checked.state != INTACT:
             print(f"{checked.state}\t{checked.key}\t{checked.detail}", flush=True)
-    where = f" under {args.prefix}" if args.prefix else ""
-    total = sum(counts.values())
-    print(f"checked {total} {'derivative' if total == 1 else 'derivatives'}{where}: {counts[INTACT]} intact, {counts[CHANGED]} changed, "
-          f"{counts[MISSING]} missing, {counts[UNRECORDED]} written before checksums were recorded", file=sys.stderr)
-    return 1 if counts[CHANGED] or counts[MISSING] else 0
+    print(summary(counts, args.prefix), file=sys.stderr)
+    return 1 if any(counts[state] for state in FAILING) else 0
 
 
 CATALOG_HELP = "SQLAlchemy URL (default: $ENHANCE_CATALOG_URL or SQLite in $AIRFLOW_HOME)"

@@ -8,14 +8,17 @@ missing, and is counted apart.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from .airflow.tasks import hand_made
 from .catalog import Catalog
 from .storage import ObjectStore
 
 INTACT, CHANGED, MISSING, UNRECORDED = "intact", "changed", "missing", "unrecorded"
+STATES = (INTACT, CHANGED, MISSING, UNRECORDED)
+FAILING = (CHANGED, MISSING)  # what a fixity check exists to find; unrecorded ones are only counted
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,27 @@ def check(store: ObjectStore, catalog: Catalog, prefix: str = "") -> Iterator[Ch
                           f"sha256 {found}, recorded {recorded} by run {run}; {_how(store, key, row['source_key'])}")
         else:
             yield Checked(key, row["source_key"], run, INTACT)
+
+
+def summary(counts: dict[str, int], prefix: str = "") -> str:
+    """The counts in one sentence, for the command's last line and the report."""
+    total = sum(counts.values())
+    return (f"checked {total} {'derivative' if total == 1 else 'derivatives'}{f' under {prefix}' if prefix else ''}: "
+            f"{counts[INTACT]} intact, {counts[CHANGED]} changed, {counts[MISSING]} missing, "
+            f"{counts[UNRECORDED]} written before checksums were recorded")
+
+
+def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str) -> dict[str, object]:
+    """Check ``prefix`` and put what was found at ``key`` as JSON (the counts, the sentence and
+    every derivative not intact), for the scheduled check; returns it."""
+    counts, problems = dict.fromkeys(STATES, 0), []
+    for checked in check(store, catalog, prefix):
+        counts[checked.state] += 1
+        if checked.state != INTACT:
+            problems.append(asdict(checked))
+    found = {"prefix": prefix, "counts": counts, "summary": summary(counts, prefix), "not_intact": problems}
+    store.put(key, json.dumps(found, indent=1).encode())
+    return found
 
 
 def _how(store: ObjectStore, key: str, source_key: str) -> str:

@@ -102,6 +102,24 @@ def expire_old_runs(cfg: dict[str, Any]) -> dict[str, int]:
     return tasks.expire_runs(store(cfg["bucket"]), _config(cfg), keep_days)
 
 
+def verify_fixity() -> dict[str, int]:
+    """The fixity DAG's one task: the check's findings at ``reports/fixity/<date>/<run>.json``;
+    it fails, unretried (reading again finds the same), when a derivative changed or is missing."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from .. import fixity
+
+    context = get_current_context()
+    params = context["params"]
+    day = (context.get("logical_date") or context["dag_run"].run_after).date()  # manual runs may have no logical date
+    key = f"reports/fixity/{day.isoformat()}/{tasks.clean_run_id(context['run_id'])}.json"
+    found = fixity.record(store(params["bucket"]), catalog(), params["prefix"], key)
+    if any(found["counts"][state] for state in fixity.FAILING):
+        raise AirflowFailException(f"{found['summary']}; each one in s3://{params['bucket']}/{key}")
+    return found["counts"]
+
+
 def review_decision() -> list[str | None]:
     """The review DAG's one task: its Params to ``review.release`` or ``review.reject``;
     returns each ledger row's new output key (None where rejected)."""

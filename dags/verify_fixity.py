@@ -1,0 +1,39 @@
+"""Fixity: every week, each derivative in the bucket read back against the sha256 recorded when it was written.
+
+What it found goes to ``reports/fixity/<date>/<run>.json``; the run fails (unretried:
+reading again finds the same) when a derivative changed or is missing, so Airflow's failure
+alerts reach whoever looks after the archive. Triggered by hand with a ``prefix``, it checks
+part of it (a day's ``enhanced/2026-11-30/``). ``enhance_ops.fixity`` does the work.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, dag, task
+
+from enhance_ops.airflow import wiring
+from enhance_ops.airflow.assets import REPORTS
+
+
+@dag(
+    dag_id="verify_fixity",
+    schedule="0 6 * * 0",  # Sundays 06:00 UTC, clear of the nightly runs
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["archive", "fixity"],
+    params={
+        "bucket": Param("archive", type="string"),
+        "prefix": Param("", type="string", description="only derivatives under this prefix, e.g. enhanced/2026-11-30/ "
+                                                       "(empty: all)"),
+    },
+)
+def verify_fixity() -> None:
+    @task(outlets=[REPORTS], retries=0)
+    def verify() -> dict[str, int]:
+        return wiring.verify_fixity()
+
+    verify()
+
+
+verify_fixity()
