@@ -775,7 +775,8 @@ def expire_runs(store: ObjectStore, cfg: RunConfig, keep_days: int, now: dt.date
     if keep_days <= 0:
         return {"runs": 0, "objects": 0}
     now = now or dt.datetime.now(dt.timezone.utc)
-    finished = {PurePosixPath(o.key).stem for o in store.list("reports/")}  # reports/<date>/<run>.html
+    finished = {PurePosixPath(o.key).stem for o in store.list("reports/")  # reports/<date>/<run>.html, not fixity/
+                if o.key.endswith(".html") and o.key.count("/") == 2}
     by_run: dict[str, list[str]] = {}
     newest: dict[str, dt.datetime] = {}
     for obj in store.list(RUNS):
