@@ -356,6 +356,8 @@ def test_copies_elsewhere_follow_their_contents_derivative_made_again_in_place_w
         report = store.get(f"reports/{DAY}/again.html").decode()
         assert "1 of these is a copy elsewhere of content this run made again" in report
         assert f"<title>Enhancement run again ({DAY})</title>" in report  # the days the run took
+    entry = catalog.latest([copy_key])[copy_key]  # what a later decision on the copy reads: the row it follows
+    assert (entry["run_id"], entry["output_sha256"]) == (follows["run_id"], made["output_sha256"])
     rebuilt = Catalog(f"sqlite:///{tmp_path / 'rebuilt.db'}")
     rebuild(rebuilt, [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))])
     assert rebuilt.rows() == catalog.rows()

@@ -247,14 +247,15 @@ class Catalog:
         their ETag: a failed retry (``force``), after which the derivative is still the
         master's, published or awaiting review (the ledger and the run's report keep the
         failure); and the master uploaded again unchanged (a new ETag, as a multipart upload
-        gives the same bytes), which the shard found to be a copy of its own derivative.
+        gives the same bytes), which the shard found to be a copy of its own derivative. A
+        copy's later row replaces its earlier one: both point at a derivative, and the later
+        names its latest maker (a derivative made again in place, which the copy follows).
         """
         latest: dict[tuple[str, str], dict[str, Any]] = {}
         for row in (r for r in rows if r.get("source_sha256")):
             key = (row["source_key"], row["source_sha256"])
             earlier = latest.get(key)
-            if earlier and earlier["status"] in HOLDS_A_DERIVATIVE \
-                    and _leaves_as_is(row["status"], row["output_key"], earlier["output_key"]):
+            if earlier and _leaves_as_is(row["status"], row["output_key"], earlier["status"], earlier["output_key"]):
                 latest[key] = {**earlier, "source_etag": row.get("source_etag")}
             else:
                 latest[key] = row
@@ -264,7 +265,7 @@ class Catalog:
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         statement = insert(Processed).values(values)
         table, new = Processed.__table__, statement.excluded
-        kept = and_(table.c.status.in_(HOLDS_A_DERIVATIVE), _leaves_as_is(new.status, new.output_key, table.c.output_key))
+        kept = _leaves_as_is(new.status, new.output_key, table.c.status, table.c.output_key)
         update = {f: case((kept, table.c[f]), else_=new[f]) for f in FIELDS if f not in (*KEY, "source_etag")}
         with self.engine.begin() as conn:
             conn.execute(statement.on_conflict_do_update(index_elements=list(KEY),
@@ -278,14 +279,18 @@ class Catalog:
             return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def _leaves_as_is(status: Any, output_key: Any, held_output_key: Any) -> Any:
+def _leaves_as_is(status: Any, output_key: Any, held_status: Any, held_output_key: Any) -> Any:
     """Whether a later processing (its status and output key) leaves as it is the row of the same
-    master and content that holds a derivative at ``held_output_key``: it failed, or it is a copy
-    pointing at that very derivative (or at no derivative, as the master's rejected one).
-    Plain values in Python, or column expressions in SQL (where NULL keys compare equal too)."""
+    master and content (its status and output key): one that holds a derivative, when the later
+    one failed; the master's own derivative (or its rejection: no key), when the later one is
+    a copy of it. Plain values in Python, or column expressions in SQL (where NULL keys compare
+    equal too)."""
     if isinstance(status, str):
-        return status == "failed" or (status == "duplicate" and output_key == held_output_key)
-    return or_(status == "failed", and_(status == "duplicate", output_key.is_not_distinct_from(held_output_key)))
+        return held_status in HOLDS_A_DERIVATIVE and (
+            status == "failed" or (status == "duplicate" and held_status == "ok" and output_key == held_output_key))
+    return and_(held_status.in_(HOLDS_A_DERIVATIVE), or_(
+        status == "failed",
+        and_(status == "duplicate", held_status == "ok", output_key.is_not_distinct_from(held_output_key))))
 
 
 def _batches(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
