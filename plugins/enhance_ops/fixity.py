@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from .airflow.tasks import hand_made
 from .catalog import Catalog
@@ -38,16 +39,20 @@ def check(store: ObjectStore, catalog: Catalog, prefix: str = "") -> Iterator[Ch
     prefix at a time."""
     for row in catalog.derivatives(prefix):
         key, recorded, run = row["output_key"], row["output_sha256"], row["run_id"]
-        found = store.sha256(key) if recorded else None
-        if found is None and (recorded or store.metadata(key) is None):
-            yield Checked(key, row["source_key"], run, MISSING, f"written by run {run}, not in the bucket")
-        elif not recorded:
-            yield Checked(key, row["source_key"], run, UNRECORDED, f"written by run {run}, before checksums were recorded")
-        elif found != recorded:
-            yield Checked(key, row["source_key"], run, CHANGED,
-                          f"sha256 {found}, recorded {recorded} by run {run}; {_how(store, key, row['source_key'])}")
+        if recorded:
+            found = store.sha256(key)
+            state = MISSING if found is None else INTACT if found == recorded else CHANGED
+        else:  # only its presence can be checked
+            state = MISSING if store.metadata(key) is None else UNRECORDED
+        if state == MISSING:
+            detail = f"written by run {run}, not in the bucket"
+        elif state == UNRECORDED:
+            detail = f"written by run {run}, before checksums were recorded"
+        elif state == CHANGED:
+            detail = f"sha256 {found}, recorded {recorded} by run {run}; {_how(store, key, row['source_key'])}"
         else:
-            yield Checked(key, row["source_key"], run, INTACT)
+            detail = ""
+        yield Checked(key, row["source_key"], run, state, detail)
 
 
 def summary(counts: dict[str, int], prefix: str = "") -> str:
@@ -58,7 +63,7 @@ def summary(counts: dict[str, int], prefix: str = "") -> str:
             f"{counts[UNRECORDED]} written before checksums were recorded")
 
 
-def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str) -> dict[str, object]:
+def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str) -> dict[str, Any]:
     """Check ``prefix`` and put what was found at ``key`` as JSON (the counts, the sentence and
     every derivative not intact), for the scheduled check; returns it."""
     counts, problems = dict.fromkeys(STATES, 0), []

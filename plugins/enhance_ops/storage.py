@@ -114,7 +114,6 @@ class S3Store:
                 return None
             raise
 
-
     def sha256(self, key: str) -> str | None:
         """The object's sha256, read in chunks (a derivative may be hundreds of MB), or None where there is no object."""
         try:
