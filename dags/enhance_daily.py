@@ -16,6 +16,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, task
 
 from enhance_ops.airflow import wiring
 from enhance_ops.airflow.assets import ENHANCED, LEDGER, REPORTS
+from enhance_ops.airflow.dag_defaults import SHARED
 from enhance_ops.airflow.tasks import MAX_LOOKBACK_DAYS
 from enhance_ops.chain.presets import PRESETS  # plain data: no torch at parse time
 from enhance_ops.formats import DEFAULT_MAX_PIXELS
@@ -29,9 +30,7 @@ NIGHTLY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
 @dag(
     dag_id="enhance_daily",
     schedule=NIGHTLY,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
-    catchup=False,
-    max_active_runs=1,
+    **SHARED,
     tags=["archive", "enhancement"],
     default_args={
         "retries": int(os.environ.get("ENHANCE_TASK_RETRIES", "3")),

@@ -7,20 +7,17 @@ derivative awaiting review.
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import Param, dag, task
 
 from enhance_ops.airflow import wiring
 from enhance_ops.airflow.assets import LEDGER, RELEASED
+from enhance_ops.airflow.dag_defaults import SHARED
 
 
 @dag(
     dag_id="review_quarantined",
     schedule=None,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
-    catchup=False,
-    max_active_runs=1,
+    **SHARED,
     tags=["archive", "review"],
     params={
         "bucket": Param("archive", type="string"),

@@ -7,20 +7,17 @@ part of it (a day's ``enhanced/2026-11-30/``). ``enhance_ops.fixity`` does the w
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import Param, dag, task
 
 from enhance_ops.airflow import wiring
 from enhance_ops.airflow.assets import REPORTS
+from enhance_ops.airflow.dag_defaults import SHARED
 
 
 @dag(
     dag_id="verify_fixity",
     schedule="0 6 * * 0",  # Sundays 06:00 UTC, clear of the nightly runs
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
-    catchup=False,
-    max_active_runs=1,
+    **SHARED,
     tags=["archive", "fixity"],
     params={
         "bucket": Param("archive", type="string"),
