@@ -9,7 +9,9 @@ missing, and is counted apart.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -33,26 +35,39 @@ class Checked:
     detail: str = ""
 
 
+READERS = 8  # derivatives read at once: a read is network-bound, and hashing lets go of the GIL
+
+
 def check(store: ObjectStore, catalog: Catalog, prefix: str = "") -> Iterator[Checked]:
     """Each derivative under ``prefix`` (``enhanced/``, ``quarantine/2026-11-30/``; all by
-    default), in key order; every one is read whole, so a large archive is best checked a
-    prefix at a time."""
-    for row in catalog.derivatives(prefix):
-        key, recorded, run = row["output_key"], row["output_sha256"], row["run_id"]
-        if recorded:
-            found = store.sha256(key)
-            state = MISSING if found is None else INTACT if found == recorded else CHANGED
-        else:  # only its presence can be checked
-            state = MISSING if store.metadata(key) is None else UNRECORDED
-        if state == MISSING:
-            detail = f"written by run {run}, not in the bucket"
-        elif state == UNRECORDED:
-            detail = f"written by run {run}, before checksums were recorded"
-        elif state == CHANGED:
-            detail = f"sha256 {found}, recorded {recorded} by run {run}; {_how(store, key, row['source_key'])}"
-        else:
-            detail = ""
-        yield Checked(key, row["source_key"], run, state, detail)
+    default), in key order; every one is read whole (``READERS`` at a time), so a large
+    archive is best checked a prefix at a time."""
+    with ThreadPoolExecutor(READERS, thread_name_prefix="fixity") as pool:
+        reading: deque[Future[Checked]] = deque()
+        for row in catalog.derivatives(prefix):
+            if len(reading) >= 2 * READERS:  # a window, not a future for every derivative of the archive
+                yield reading.popleft().result()
+            reading.append(pool.submit(_checked, store, row))
+        while reading:
+            yield reading.popleft().result()
+
+
+def _checked(store: ObjectStore, row: dict[str, Any]) -> Checked:
+    key, recorded, run = row["output_key"], row["output_sha256"], row["run_id"]
+    if recorded:
+        found = store.sha256(key)
+        state = MISSING if found is None else INTACT if found == recorded else CHANGED
+    else:  # only its presence can be checked
+        state = MISSING if store.metadata(key) is None else UNRECORDED
+    if state == MISSING:
+        detail = f"written by run {run}, not in the bucket"
+    elif state == UNRECORDED:
+        detail = f"written by run {run}, before checksums were recorded"
+    elif state == CHANGED:
+        detail = f"sha256 {found}, recorded {recorded} by run {run}; {_how(store, key, row['source_key'])}"
+    else:
+        detail = ""
+    return Checked(key, row["source_key"], run, state, detail)
 
 
 def summary(counts: dict[str, int], prefix: str = "") -> str:
