@@ -38,6 +38,7 @@ from enhance_ops.errors import UnsafeKeyError
 from enhance_ops.infra import seaweedfs
 from enhance_ops.infra.airflow_env import airflow_bin, airflow_env, prepare
 from enhance_ops.quality.ledger import from_parquet
+from enhance_ops.review import reject
 from enhance_ops.samples import photo_crops, write_samples
 from enhance_ops.storage import ObjectInfo, S3Store, download, safe_key
 
@@ -273,6 +274,24 @@ def test_an_object_changed_or_placed_by_hand_at_a_derivatives_key_is_never_overw
     [third] = run_night(store, catalog, dataclasses.replace(again, run_id="third", force=True))
     assert third["output_key"] == row["output_key"]  # its derivative now, replaced in place
     assert f"replaces the earlier derivative at {row['output_key']}, made by run {again.run_id}" in third["notes"]
+
+
+def test_a_derivative_that_lost_its_mark_is_known_by_its_bytes(store: S3Store, catalog: Catalog) -> None:
+    """As after the bucket was copied without its metadata, or a file uploaded again unchanged."""
+    later = DAY + dt.timedelta(days=1)
+    cat, dog = photo_crops(2, 24, "JPEG")
+    store.put(f"incoming/{DAY}/cat.jpg", cat)
+    [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    store.put(f"incoming/{later}/dog.jpg", dog)
+    [held] = run_night(store, catalog, tasks.RunConfig("strict", later, **FAST, gate=("min_consistency_psnr_db=99",)))
+    for derivative in (night["output_key"], held["output_key"]):
+        store.put(derivative, store.get(derivative))  # the same bytes, without the mark
+        assert tasks.MARK not in (store.metadata(derivative) or {})
+    [again] = run_night(store, catalog, tasks.RunConfig("again", DAY, force=True, **FAST, overrides=("sharpen.amount=0.3",)))
+    assert again["output_key"] == night["output_key"]  # replaced in place, not put beside it
+    assert f"replaces the earlier derivative at {night['output_key']}, made by run night" in again["notes"]
+    [rejected] = reject(store, catalog, [held["output_key"]], by="A. Archivist", reason="smeared")
+    assert not store.exists(held["output_key"]) and f"{held['output_key']} deleted" in " ".join(rejected["notes"])
 
 
 def test_two_runs_publishing_one_name_at_the_same_moment_each_keep_their_derivative(

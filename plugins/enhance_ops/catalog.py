@@ -150,6 +150,16 @@ class Catalog:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def written(self, source_key: str, output_key: str) -> str | None:
+        """The sha256 of what this master's latest processing to write ``output_key`` wrote
+        there, where the catalog still has it."""
+        table = Processed.__table__
+        query = (select(table.c.output_sha256)
+                 .where(table.c.source_key == source_key, table.c.output_key == output_key, table.c.status == "ok")
+                 .order_by(table.c.processed_at.desc()).limit(1))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
     def derivatives(self, prefix: str = "") -> list[dict[str, Any]]:
         """Every derivative the bucket should hold under ``prefix``, in key order: those that a
         master's latest processing (its own, or a copy's) points at, each with the latest row

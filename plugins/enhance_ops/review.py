@@ -143,7 +143,7 @@ def reject(store: ObjectStore, catalog: Catalog, keys: Sequence[str], *, by: str
     found = _under_review(past, catalog, keys, by, reason)
     rows, deleted = [], []
     for held in found:
-        kept = changed_by_hand(store, held.key, held.made_for)
+        kept = changed_by_hand(store, catalog, held.key, held.made_for)
         fate = f"{held.key} {KEPT_BY_HAND}" if kept else f"{held.key} deleted"
         decided = _decided(past, held, decision, None, "rejected", [f"rejected in review by {by.strip()}: "
                                                                      f"{reason.strip()}; {fate}"])

@@ -284,21 +284,30 @@ def hand_made(metadata: dict[str, str], source_key: str) -> bool:
     return metadata.get(MARK) != mark(source_key)[MARK]
 
 
-def changed_by_hand(store: ObjectStore, key: str, source_key: str) -> bool:
+def changed_by_hand(store: ObjectStore, catalog: Catalog, key: str, source_key: str) -> bool:
     """Whether an object is at ``key`` that the pipeline did not put there for this master as it
     is (retouched by an archivist): one to keep, never to delete or overwrite."""
     found = store.metadata(key)
-    return found is not None and hand_made(found, source_key)
+    return found is not None and hand_made(found, source_key) and not _as_written(store, catalog, key, source_key)
+
+
+def _as_written(store: ObjectStore, catalog: Catalog, key: str, source_key: str) -> bool:
+    """Whether an object without this master's mark holds the very bytes its processing wrote
+    there (the mark lost: the bucket copied without its metadata, the file uploaded again
+    unchanged). One GET, only for an object without the mark."""
+    recorded = catalog.written(source_key, key)
+    return recorded is not None and store.sha256(key) == recorded
 
 
 def clear_of_hand_made(store: ObjectStore, catalog: Catalog, target: str,
                        source_key: str) -> tuple[str, bool, str | None]:
     """Where a master's derivative goes: ``target``, unless the object there lacks this master's
-    mark (an archivist's retouched file uploaded over it, a file put there before the master's
-    first night), which is kept: then beside it, tagged with the master's key, with a note. Also
+    mark and is not what it wrote there (an archivist's retouched file uploaded over it, a file
+    put there before the master's first night), which is kept: then beside it, tagged with the
+    master's key, with a note. Also
     whether the key holds this master's own earlier derivative, which is replaced in place."""
     found = store.metadata(target)
-    if found is None or not hand_made(found, source_key):
+    if found is None or not hand_made(found, source_key) or _as_written(store, catalog, target, source_key):
         return target, found is not None, None
     beside = _claimed(catalog, tagged(target, _key_digest(source_key)), source_key)
     key, ours, further = clear_of_hand_made(store, catalog, beside, source_key)  # (that one too may be)
@@ -588,7 +597,7 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
             row["notes"] = [*row["notes"], *(n for n in (note, beside, by_hand) if n)]
             old = held.get(row["source_key"])
             if old not in (None, target):
-                if changed_by_hand(store, old, row["source_key"]):
+                if changed_by_hand(store, catalog, old, row["source_key"]):
                     row["notes"].append(f"supersedes {old}, which awaited review: kept, as it was changed by hand "
                                         "after the pipeline put it there")
                 else:
