@@ -2,6 +2,7 @@
 written, on the real S3 server (SeaweedFS) and a real catalog."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -10,10 +11,10 @@ from conftest import run_night
 from sqlalchemy import text
 from test_hardening import DAY, FAST
 
+from enhance_ops import fixity
 from enhance_ops.airflow import tasks
 from enhance_ops.catalog import Catalog
 from enhance_ops.cli import main
-from enhance_ops.fixity import check
 from enhance_ops.infra.airflow_env import airflow_env
 from enhance_ops.infra.seaweedfs import S3Server
 from enhance_ops.review import reject, release
@@ -44,7 +45,7 @@ def test_each_derivative_is_checked_against_the_sha256_recorded_when_it_was_writ
     assert released["output_sha256"] == hashlib.sha256(store.get(released["output_key"])).hexdigest()
     assert rejected["output_sha256"] is None
     expected = sorted([r["output_key"] for r in rows.values()] + [released["output_key"]])
-    assert [(c.key, c.state) for c in check(store, catalog)] == [(key, "intact") for key in expected]
+    assert [(c.key, c.state) for c in fixity.check(store, catalog)] == [(key, "intact") for key in expected]
 
     keys = [rows[f"incoming/{DAY}/scan-{n}.jpg"]["output_key"] for n in range(4)]
     data = store.get(keys[0])
@@ -54,7 +55,7 @@ def test_each_derivative_is_checked_against_the_sha256_recorded_when_it_was_writ
     store.delete([keys[2]])
     with catalog.engine.begin() as conn:  # as a catalog row written before checksums were recorded
         conn.execute(text("UPDATE processed_images SET output_sha256 = NULL WHERE output_key = :key"), {"key": keys[3]})
-    found = {c.key: c for c in check(store, catalog)}
+    found = {c.key: c for c in fixity.check(store, catalog)}
     assert {key: c.state for key, c in found.items()} == {
         keys[0]: "changed", keys[1]: "changed", keys[2]: "missing", keys[3]: "unrecorded",
         released["output_key"]: "intact"}
@@ -76,3 +77,23 @@ def test_each_derivative_is_checked_against_the_sha256_recorded_when_it_was_writ
     assert main(["verify", "--bucket", store.bucket, "--catalog", url, "--prefix", released["output_key"]]) == 0
     assert capsys.readouterr().err.splitlines()[-1] == (f"checked 1 derivative under {released['output_key']}: "
                                                         "1 intact, 0 changed, 0 missing, 0 written before checksums were recorded")
+
+
+def test_a_derivative_made_again_or_superseded_after_the_check_listed_it_is_not_reported(
+        store: S3Store, catalog: Catalog) -> None:
+    later = DAY + dt.timedelta(days=1)
+    cat, dog = photo_crops(2, 24, "JPEG")
+    store.put(f"incoming/{DAY}/cat.jpg", cat)
+    [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    store.put(f"incoming/{later}/dog.jpg", dog)
+    [held] = run_night(store, catalog, tasks.RunConfig("strict", later, **FAST, gate=("min_consistency_psnr_db=99",)))
+    listed = {row["output_key"]: row for row in catalog.derivatives()}  # the check's listing, then runs while it reads
+    run_night(store, catalog, tasks.RunConfig("again", DAY, force=True, **FAST, overrides=("sharpen.amount=0.3",)))
+    [new] = run_night(store, catalog, tasks.RunConfig("next", later, force=True, **FAST))
+    assert new["output_key"] != held["output_key"] and not store.exists(held["output_key"])  # superseded, deleted
+
+    remade, superseded = listed[night["output_key"]], listed[held["output_key"]]
+    assert (fixity._compared(store, remade).state, fixity._compared(store, superseded).state) == ("changed", "missing")
+    assert fixity._checked(store, catalog, remade) == fixity.Checked(night["output_key"], night["source_key"], "again",
+                                                                     "intact")
+    assert fixity._checked(store, catalog, superseded) is None  # no longer expected in the bucket

@@ -43,16 +43,35 @@ def check(store: ObjectStore, catalog: Catalog, prefix: str = "") -> Iterator[Ch
     default), in key order; every one is read whole (``READERS`` at a time), so a large
     archive is best checked a prefix at a time."""
     with ThreadPoolExecutor(READERS, thread_name_prefix="fixity") as pool:
-        reading: deque[Future[Checked]] = deque()
+        reading: deque[Future[Checked | None]] = deque()
         for row in catalog.derivatives(prefix):
             if len(reading) >= 2 * READERS:  # a window, not a future for every derivative of the archive
-                yield reading.popleft().result()
-            reading.append(pool.submit(_checked, store, row))
+                yield from _done(reading.popleft())
+            reading.append(pool.submit(_checked, store, catalog, row))
         while reading:
-            yield reading.popleft().result()
+            yield from _done(reading.popleft())
 
 
-def _checked(store: ObjectStore, row: dict[str, Any]) -> Checked:
+def _done(future: Future[Checked | None]) -> Iterator[Checked]:
+    checked = future.result()
+    if checked is not None:
+        yield checked
+
+
+def _checked(store: ObjectStore, catalog: Catalog, row: dict[str, Any]) -> Checked | None:
+    """One derivative against the catalog's row, looked at again where it is not as recorded:
+    a run may have made it again, superseded or rejected it since the check listed it (None:
+    no longer expected)."""
+    checked = _compared(store, row)
+    if checked.state not in FAILING:
+        return checked
+    now = next((r for r in catalog.derivatives(row["output_key"]) if r["output_key"] == row["output_key"]), None)
+    if now is None:
+        return None
+    return checked if (now["run_id"], now["output_sha256"]) == (row["run_id"], row["output_sha256"]) else _compared(store, now)
+
+
+def _compared(store: ObjectStore, row: dict[str, Any]) -> Checked:
     key, recorded, run = row["output_key"], row["output_sha256"], row["run_id"]
     if recorded:
         found = store.sha256(key)
