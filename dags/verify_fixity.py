@@ -1,6 +1,6 @@
 """Fixity: every week, each derivative in the bucket read back against the sha256 recorded when it was written.
 
-What it found goes to ``reports/fixity/<date>/<run>.json``; the run fails (unretried:
+What it found goes to ``reports/fixity/<date>/<run>.json`` and ``.html``; the run fails (unretried:
 reading again finds the same) when a derivative changed or is missing, so Airflow's failure
 alerts reach whoever looks after the archive. Triggered by hand with a ``prefix``, it checks
 part of it (a day's ``enhanced/2026-11-30/``). ``enhance_ops.fixity`` does the work.

@@ -233,9 +233,10 @@ def test_the_weekly_fixity_check_fails_its_run_on_a_derivative_changed_since_it_
     published = sorted(o.key for prefix in ("enhanced/", "quarantine/") for o in store.list(prefix))
     assert len(published) >= 8  # from the runs above
     _dags_test(airflow_env, "2026-11-29", {}, dag_id="verify_fixity")
-    [report] = [o.key for o in store.list("reports/fixity/2026-11-29/")]
-    found = json.loads(store.get(report))
+    [listing, page] = sorted(o.key for o in store.list("reports/fixity/2026-11-29/"))  # .html, .json
+    found = json.loads(store.get(page))
     assert found["counts"] == {"intact": len(published), "changed": 0, "missing": 0, "unrecorded": 0}
+    assert "Every derivative checked is as it was written." in store.get(listing).decode()
 
     day = "enhanced/2026-11-24/"  # the released one, in a day of its own
     [key] = [k for k in published if k.startswith(day)]
@@ -245,10 +246,13 @@ def test_the_weekly_fixity_check_fails_its_run_on_a_derivative_changed_since_it_
                          env=airflow_env, capture_output=True, text=True, timeout=600)
     OUTPUTS.append(run.stdout + run.stderr)
     assert "state=failed" in run.stdout + run.stderr.replace("WARNING", "")
-    [report] = [o.key for o in store.list("reports/fixity/2026-11-30/")]
-    found = json.loads(store.get(report))
+    [listing, page] = sorted(o.key for o in store.list("reports/fixity/2026-11-30/"))
+    found = json.loads(store.get(page))
     assert found["counts"] == {"intact": 0, "changed": 1, "missing": 0, "unrecorded": 0}
     assert [(c["state"], c["key"]) for c in found["not_intact"]] == [("changed", key)]
+    shown = store.get(listing).decode()  # for archivists: the derivative, its master and what was found
+    assert f"<td>changed</td><td>{key}</td><td>{found['not_intact'][0]['source_key']}</td>" in shown
+    assert "it lacks the pipeline&#x27;s mark: replaced or edited by hand" in shown
     assert f"checked 1 derivative under {day}: 0 intact, 1 changed" in run.stdout + run.stderr
     store.put(key, data)  # as it was, for the tests after this one
 

@@ -97,16 +97,19 @@ def summary(counts: dict[str, int], prefix: str = "") -> str:
             f"{counts[UNRECORDED]} written before checksums were recorded")
 
 
-def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str) -> dict[str, Any]:
-    """Check ``prefix`` and put what was found at ``key`` as JSON (the counts, the sentence and
-    every derivative not intact), for the scheduled check; returns it."""
+def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str, title: str) -> dict[str, Any]:
+    """Check ``prefix`` and put what was found at ``key``.json (the counts, the sentence and
+    every derivative not intact) and, for archivists, at ``key``.html; returns it."""
+    from .quality import report
+
     counts, problems = dict.fromkeys(STATES, 0), []
     for checked in check(store, catalog, prefix):
         counts[checked.state] += 1
         if checked.state != INTACT:
             problems.append(asdict(checked))
     found = {"prefix": prefix, "counts": counts, "summary": summary(counts, prefix), "not_intact": problems}
-    store.put(key, json.dumps(found, indent=1).encode())
+    store.put(f"{key}.json", json.dumps(found, indent=1).encode())
+    store.put(f"{key}.html", report.render_fixity(found, title=title, listing_at=f"{key}.json").encode())
     return found
 
 

@@ -103,8 +103,8 @@ def expire_old_runs(cfg: dict[str, Any]) -> dict[str, int]:
 
 
 def verify_fixity() -> dict[str, int]:
-    """The fixity DAG's one task: the check's findings at ``reports/fixity/<date>/<run>.json``;
-    it fails, unretried (reading again finds the same), when a derivative changed or is missing."""
+    """The fixity DAG's one task: the check's findings at ``reports/fixity/<date>/<run>.json``
+    and ``.html``; it fails, unretried (reading again finds the same), when a derivative changed or is missing."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -113,10 +113,11 @@ def verify_fixity() -> dict[str, int]:
     context = get_current_context()
     params = context["params"]
     day = (context.get("logical_date") or context["dag_run"].run_after).date()  # manual runs may have no logical date
-    key = f"reports/fixity/{day.isoformat()}/{tasks.clean_run_id(context['run_id'])}.json"
-    found = fixity.record(store(params["bucket"]), catalog(), params["prefix"], key)
+    run_id = tasks.clean_run_id(context["run_id"])
+    key = f"reports/fixity/{day.isoformat()}/{run_id}"
+    found = fixity.record(store(params["bucket"]), catalog(), params["prefix"], key, title=f"Fixity check {run_id}")
     if any(found["counts"][state] for state in fixity.FAILING):
-        raise AirflowFailException(f"{found['summary']}; each one in s3://{params['bucket']}/{key}")
+        raise AirflowFailException(f"{found['summary']}; each one in s3://{params['bucket']}/{key}.html and .json")
     return found["counts"]
 
 

@@ -292,6 +292,31 @@ def render_report(
     return "\n".join(parts)
 
 
+def render_fixity(found: dict[str, Any], *, title: str, listing_at: str) -> str:
+    """The page archivists read after a fixity check (``fixity.record``'s findings): the
+    counts, and each derivative not as it was written, with what was found."""
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1><p class='sub'>{html.escape(found['summary'])}</p>",
+    ]
+    problems = found["not_intact"]
+    if not problems:
+        parts.append("<p>Every derivative checked is as it was written.</p>")
+    else:
+        failing = "failed" if any(p["state"] in ("changed", "missing") for p in problems) else "quarantined"
+        parts.append(f"<p class='{failing}'>{len(problems)} derivatives are not as recorded when they were written "
+                     "(unrecorded: written before checksums were kept, so only their presence was checked):</p>")
+        parts.append("<table><tr><th>state</th><th>derivative</th><th>master</th><th>written by run</th>"
+                     "<th>what was found</th></tr>")
+        parts += [f"<tr><td>{_fmt(p['state'])}</td><td>{_fmt(p['key'])}</td><td>{_fmt(p['source_key'])}</td>"
+                  f"<td>{_fmt(p['run_id'])}</td><td>{_fmt(p['detail'])}</td></tr>" for p in problems[:MAX_LISTED]]
+        parts.append("</table>")
+        parts += _cut(len(problems), listing_at, "derivatives")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
 def _cut(total: int, ledger_at: str, what: str) -> list[str]:
     """The line under a table shortened to ``MAX_LISTED`` rows, saying where the rest are."""
     if total <= MAX_LISTED:
