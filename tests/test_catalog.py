@@ -148,3 +148,38 @@ def test_a_failed_retry_or_an_unchanged_upload_does_not_replace_a_derivative_of_
         catalog.record([row("again", 3, "ok", "passed", "enhanced/2026-11-20/cat.jpg"), unchanged])  # one batch
         assert {r["run_id"]: r["source_etag"] for r in catalog.rows()}["again"] == "e2"
         catalog.engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_derivatives_a_fixity_check_expects_are_those_still_pointed_at(tmp_path: Path, database: str) -> None:
+    def row(master: str, sha: str, hour: int, status: str, output_key: str | None, written: str | None = None,
+            verdict: str = "passed", run: str | None = None) -> dict[str, object]:
+        return {"source_key": f"incoming/d/{master}.jpg", "source_sha256": sha * 64, "output_key": output_key,
+                "output_sha256": written and written * 64, "status": status, "verdict": verdict, "run_id": run or f"run-{hour}",
+                "logical_date": dt.date(2026, 11, 20), "processed_at": dt.datetime(2026, 11, 20, hour, tzinfo=dt.timezone.utc)}
+
+    with contextlib.ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / 'c.db'}" if database == "sqlite" else f"{stack.enter_context(postgres(('d',)))}/d"
+        catalog = Catalog(url)
+        catalog.record([
+            row("a", "a", 1, "ok", "enhanced/d/a.jpg", "1"),
+            row("b", "b", 2, "ok", "quarantine/d/b.jpg", "2", "quarantined"),  # superseded by its re-scan:
+            row("b", "B", 3, "ok", "enhanced/d/b.jpg", "3"),  # deleted by publish, not expected
+            row("c", "c", 4, "ok", "quarantine/d/c.jpg", "4", "quarantined"),
+            row("d", "c", 5, "duplicate", "quarantine/d/c.jpg", "4", "quarantined"),  # a copy keeps it expected
+            row("c", "C", 6, "ok", "enhanced/d/c~1234abcd.jpg", "6"),
+            row("e", "e", 7, "ok", None, None, "rejected"),
+            row("f", "f", 8, "ok", "enhanced/d/f.jpg", "8"),
+            row("f", "F", 9, "ok", "enhanced/d/f.jpg", "9"),  # a re-scan's, made again in place
+            row("g", "a", 10, "duplicate", "enhanced/d/a.jpg", "1"),
+        ])
+        catalog.record([row("g", "a", 11, "duplicate", "enhanced/d/a.jpg", "x", run="forced")])  # follows a remake
+        assert catalog.latest(["incoming/d/g.jpg"])["incoming/d/g.jpg"]["run_id"] == "forced"
+        found = [(r["output_key"], r["source_key"][-5:], r["output_sha256"][:2]) for r in catalog.derivatives()]
+        assert found == [("enhanced/d/a.jpg", "a.jpg", "11"), ("enhanced/d/b.jpg", "b.jpg", "33"),
+                         ("enhanced/d/c~1234abcd.jpg", "c.jpg", "66"), ("enhanced/d/f.jpg", "f.jpg", "99"),
+                         ("quarantine/d/c.jpg", "c.jpg", "44")]
+        assert list(catalog.derivatives(page=2)) == list(catalog.derivatives())
+        assert [r["output_key"] for r in catalog.derivatives("quarantine/")] == ["quarantine/d/c.jpg"]
+        assert list(catalog.derivatives("enhanced/d/_")) == []  # a prefix, not a LIKE pattern
+        catalog.engine.dispose()

@@ -45,6 +45,7 @@ def test_each_derivative_is_checked_against_the_sha256_recorded_when_it_was_writ
     assert released["output_sha256"] == hashlib.sha256(store.get(released["output_key"])).hexdigest()
     assert rejected["output_sha256"] is None
     expected = sorted([r["output_key"] for r in rows.values()] + [released["output_key"]])
+    assert list(catalog.derivatives(page=2)) == list(catalog.derivatives())  # pages of two keys: the same
     assert [(c.key, c.state) for c in fixity.check(store, catalog)] == [(key, "intact") for key in expected]
 
     keys = [rows[f"incoming/{DAY}/scan-{n}.jpg"]["output_key"] for n in range(4)]

@@ -160,24 +160,33 @@ class Catalog:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
 
-    def derivatives(self, prefix: str = "") -> list[dict[str, Any]]:
+    def derivatives(self, prefix: str = "", page: int = 500) -> Iterator[dict[str, Any]]:
         """Every derivative the bucket should hold under ``prefix``, in key order: those that a
         master's latest processing (its own, or a copy's) points at, each with the latest row
         that wrote it (or, released for copies alone, a copy's). Not one superseded or rejected
-        since, which the pipeline deleted or left to a person."""
+        since, which the pipeline deleted or left to a person. Read ``page`` keys at a time, so
+        a whole archive's check holds one page, and no query stays open while it reads."""
         table = Processed.__table__
-        query = (select(table).where(table.c.status.in_(("ok", "duplicate")),
-                                     table.c.output_key.startswith(prefix, autoescape=True))
-                 .order_by(table.c.processed_at))
-        with self.engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(query).mappings()]
-        live = {r["output_key"] for r in self.current(rows)}
-        found: dict[str, dict[str, Any]] = {}
-        for row in rows:  # the latest last; the writer's row before any copy's
-            key = row["output_key"]
-            if key in live and (row["status"] == "ok" or found.get(key, row)["status"] != "ok"):
-                found[key] = row
-        return [found[key] for key in sorted(found)]
+        holds = and_(table.c.status.in_(("ok", "duplicate")), table.c.output_key.startswith(prefix, autoescape=True))
+        after: str | None = None
+        while True:
+            keys_query = select(table.c.output_key).distinct().where(holds).order_by(table.c.output_key).limit(page)
+            if after is not None:
+                keys_query = keys_query.where(table.c.output_key > after)
+            with self.engine.connect() as conn:
+                keys = list(conn.execute(keys_query).scalars())
+                if not keys:
+                    return
+                rows = [dict(r) for r in conn.execute(select(table).where(holds, table.c.output_key.in_(keys))
+                                                      .order_by(table.c.processed_at)).mappings()]
+            live = {r["output_key"] for r in self.current(rows)}
+            found: dict[str, dict[str, Any]] = {}
+            for row in rows:  # the latest last; the writer's row before any copy's
+                key = row["output_key"]
+                if key in live and (row["status"] == "ok" or found.get(key, row)["status"] != "ok"):
+                    found[key] = row
+            yield from (found[key] for key in keys if key in found)
+            after = keys[-1]
 
     def duplicates_at(self, output_keys: list[str]) -> dict[str, list[dict[str, Any]]]:
         """The masters whose latest processing found them copies of the content at each of these
