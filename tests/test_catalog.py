@@ -44,7 +44,8 @@ def test_of_two_runs_claiming_a_name_at_once_the_second_finds_it_taken() -> None
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_a_catalog_made_before_the_settings_and_fixity_columns_gains_them_and_keeps_its_rows(tmp_path: Path, database: str) -> None:
+def test_a_catalog_made_before_the_settings_and_fixity_columns_gains_them_and_keeps_its_rows(
+        tmp_path: Path, database: str) -> None:
     with contextlib.ExitStack() as stack:
         url = f"sqlite:///{tmp_path / 'old.db'}" if database == "sqlite" else \
             f"{stack.enter_context(postgres(('old',)))}/old"
@@ -155,8 +156,9 @@ def test_the_derivatives_a_fixity_check_expects_are_those_still_pointed_at(tmp_p
     def row(master: str, sha: str, hour: int, status: str, output_key: str | None, written: str | None = None,
             verdict: str = "passed", run: str | None = None) -> dict[str, object]:
         return {"source_key": f"incoming/d/{master}.jpg", "source_sha256": sha * 64, "output_key": output_key,
-                "output_sha256": written and written * 64, "status": status, "verdict": verdict, "run_id": run or f"run-{hour}",
-                "logical_date": dt.date(2026, 11, 20), "processed_at": dt.datetime(2026, 11, 20, hour, tzinfo=dt.timezone.utc)}
+                "output_sha256": written and written * 64, "status": status, "verdict": verdict,
+                "run_id": run or f"run-{hour}", "logical_date": dt.date(2026, 11, 20),
+                "processed_at": dt.datetime(2026, 11, 20, hour, tzinfo=dt.timezone.utc)}
 
     with contextlib.ExitStack() as stack:
         url = f"sqlite:///{tmp_path / 'c.db'}" if database == "sqlite" else f"{stack.enter_context(postgres(('d',)))}/d"

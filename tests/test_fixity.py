@@ -2,14 +2,13 @@
 written, on the real S3 server (SeaweedFS) and a real catalog."""
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from pathlib import Path
 
 import pytest
 from conftest import run_night
 from sqlalchemy import text
-from test_hardening import DAY, FAST
+from test_hardening import DAY, FAST, published_and_held
 
 from enhance_ops import fixity
 from enhance_ops.airflow import tasks
@@ -51,7 +50,8 @@ def test_each_derivative_is_checked_against_the_sha256_recorded_when_it_was_writ
     keys = [rows[f"incoming/{DAY}/scan-{n}.jpg"]["output_key"] for n in range(4)]
     data = store.get(keys[0])
     rotten = data[:100] + bytes([data[100] ^ 1]) + data[101:]  # one bit flipped where it lies: metadata kept
-    store.client.put_object(Bucket=store.bucket, Key=keys[0], Body=rotten, Metadata=tasks.mark(f"incoming/{DAY}/scan-0.jpg"))
+    store.client.put_object(Bucket=store.bucket, Key=keys[0], Body=rotten,
+                            Metadata=tasks.mark(f"incoming/{DAY}/scan-0.jpg"))
     store.put(keys[1], b"retouched by hand")
     store.delete([keys[2]])
     with catalog.engine.begin() as conn:  # as a catalog row written before checksums were recorded
@@ -76,21 +76,17 @@ def test_each_derivative_is_checked_against_the_sha256_recorded_when_it_was_writ
     assert out.err.splitlines()[-1] == ("checked 5 derivatives: 1 intact, 2 changed, 1 missing, "
                                         "1 written before checksums were recorded")
     assert main(["verify", "--bucket", store.bucket, "--catalog", url, "--prefix", released["output_key"]]) == 0
-    assert capsys.readouterr().err.splitlines()[-1] == (f"checked 1 derivative under {released['output_key']}: "
-                                                        "1 intact, 0 changed, 0 missing, 0 written before checksums were recorded")
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"checked 1 derivative under {released['output_key']}: 1 intact, 0 changed, 0 missing, "
+        "0 written before checksums were recorded")
 
 
 def test_a_derivative_made_again_or_superseded_after_the_check_listed_it_is_not_reported(
         store: S3Store, catalog: Catalog) -> None:
-    later = DAY + dt.timedelta(days=1)
-    cat, dog = photo_crops(2, 24, "JPEG")
-    store.put(f"incoming/{DAY}/cat.jpg", cat)
-    [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
-    store.put(f"incoming/{later}/dog.jpg", dog)
-    [held] = run_night(store, catalog, tasks.RunConfig("strict", later, **FAST, gate=("min_consistency_psnr_db=99",)))
+    night, held = published_and_held(store, catalog)
     listed = {row["output_key"]: row for row in catalog.derivatives()}  # the check's listing, then runs while it reads
     run_night(store, catalog, tasks.RunConfig("again", DAY, force=True, **FAST, overrides=("sharpen.amount=0.3",)))
-    [new] = run_night(store, catalog, tasks.RunConfig("next", later, force=True, **FAST))
+    [new] = run_night(store, catalog, tasks.RunConfig("next", held["logical_date"], force=True, **FAST))
     assert new["output_key"] != held["output_key"] and not store.exists(held["output_key"])  # superseded, deleted
 
     remade, superseded = listed[night["output_key"]], listed[held["output_key"]]

@@ -46,6 +46,18 @@ DAY = dt.date(2026, 11, 20)
 FAST = {"preset": "fidelity", "scale": 2}
 
 
+def published_and_held(store: S3Store, catalog: Catalog) -> tuple[dict, dict]:
+    """The rows of a master published by run ``night`` (on DAY) and of another held back for
+    review by run ``strict`` (the day after)."""
+    later = DAY + dt.timedelta(days=1)
+    cat, dog = photo_crops(2, 24, "JPEG")
+    store.put(f"incoming/{DAY}/cat.jpg", cat)
+    [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    store.put(f"incoming/{later}/dog.jpg", dog)
+    [held] = run_night(store, catalog, tasks.RunConfig("strict", later, **FAST, gate=("min_consistency_psnr_db=99",)))
+    return night, held
+
+
 def _through(proxy: FaultyProxy, s3: seaweedfs.S3Server, bucket: str) -> S3Store:
     """The bucket through the fault proxy, with the pipeline's client settings."""
     import boto3
@@ -278,16 +290,12 @@ def test_an_object_changed_or_placed_by_hand_at_a_derivatives_key_is_never_overw
 
 def test_a_derivative_that_lost_its_mark_is_known_by_its_bytes(store: S3Store, catalog: Catalog) -> None:
     """As after the bucket was copied without its metadata, or a file uploaded again unchanged."""
-    later = DAY + dt.timedelta(days=1)
-    cat, dog = photo_crops(2, 24, "JPEG")
-    store.put(f"incoming/{DAY}/cat.jpg", cat)
-    [night] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
-    store.put(f"incoming/{later}/dog.jpg", dog)
-    [held] = run_night(store, catalog, tasks.RunConfig("strict", later, **FAST, gate=("min_consistency_psnr_db=99",)))
+    night, held = published_and_held(store, catalog)
     for derivative in (night["output_key"], held["output_key"]):
         store.put(derivative, store.get(derivative))  # the same bytes, without the mark
         assert tasks.MARK not in (store.metadata(derivative) or {})
-    [again] = run_night(store, catalog, tasks.RunConfig("again", DAY, force=True, **FAST, overrides=("sharpen.amount=0.3",)))
+    remade = tasks.RunConfig("again", DAY, force=True, **FAST, overrides=("sharpen.amount=0.3",))
+    [again] = run_night(store, catalog, remade)
     assert again["output_key"] == night["output_key"]  # replaced in place, not put beside it
     assert f"replaces the earlier derivative at {night['output_key']}, made by run night" in again["notes"]
     [rejected] = reject(store, catalog, [held["output_key"]], by="A. Archivist", reason="smeared")
