@@ -167,7 +167,7 @@ class Catalog:
         since, which the pipeline deleted or left to a person. Read ``page`` keys at a time, so
         a whole archive's check holds one page, and no query stays open while it reads."""
         table = Processed.__table__
-        holds = and_(table.c.status.in_(("ok", "duplicate")), table.c.output_key.startswith(prefix, autoescape=True))
+        holds = and_(table.c.status.in_(HOLDS_A_DERIVATIVE), table.c.output_key.startswith(prefix, autoescape=True))
         after: str | None = None
         while True:
             keys_query = select(table.c.output_key).distinct().where(holds).order_by(table.c.output_key).limit(page)

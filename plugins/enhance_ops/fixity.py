@@ -68,7 +68,8 @@ def _checked(store: ObjectStore, catalog: Catalog, row: dict[str, Any]) -> Check
     now = next((r for r in catalog.derivatives(row["output_key"]) if r["output_key"] == row["output_key"]), None)
     if now is None:
         return None
-    return checked if (now["run_id"], now["output_sha256"]) == (row["run_id"], row["output_sha256"]) else _compared(store, now)
+    unchanged = (now["run_id"], now["output_sha256"]) == (row["run_id"], row["output_sha256"])
+    return checked if unchanged else _compared(store, now)
 
 
 def _compared(store: ObjectStore, row: dict[str, Any]) -> Checked:
@@ -98,8 +99,8 @@ def summary(counts: dict[str, int], prefix: str = "") -> str:
 
 
 def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str, title: str) -> dict[str, Any]:
-    """Check ``prefix`` and put what was found at ``key``.json (the counts, the sentence and
-    every derivative not intact) and, for archivists, at ``key``.html; returns it."""
+    """Check ``prefix`` and put what was found at ``key``.json (the counts, the sentence, whether
+    any is changed or missing, and every derivative not intact) and, for archivists, at ``key``.html; returns it."""
     from .quality import report
 
     counts, problems = dict.fromkeys(STATES, 0), []
@@ -107,7 +108,8 @@ def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str, title: s
         counts[checked.state] += 1
         if checked.state != INTACT:
             problems.append(asdict(checked))
-    found = {"prefix": prefix, "counts": counts, "summary": summary(counts, prefix), "not_intact": problems}
+    found = {"prefix": prefix, "counts": counts, "summary": summary(counts, prefix),
+             "failing": any(counts[state] for state in FAILING), "not_intact": problems}
     store.put(f"{key}.json", json.dumps(found, indent=1).encode())
     store.put(f"{key}.html", report.render_fixity(found, title=title, listing_at=f"{key}.json").encode())
     return found

@@ -288,15 +288,18 @@ def changed_by_hand(store: ObjectStore, catalog: Catalog, key: str, source_key: 
     """Whether an object is at ``key`` that the pipeline did not put there for this master as it
     is (retouched by an archivist): one to keep, never to delete or overwrite."""
     found = store.metadata(key)
-    return found is not None and hand_made(found, source_key) and not _as_written(store, catalog, key, source_key)
+    return found is not None and _not_ours(store, catalog, key, source_key, found)
 
 
-def _as_written(store: ObjectStore, catalog: Catalog, key: str, source_key: str) -> bool:
-    """Whether an object without this master's mark holds the very bytes its processing wrote
-    there (the mark lost: the bucket copied without its metadata, the file uploaded again
-    unchanged). One GET, only for an object without the mark."""
+def _not_ours(store: ObjectStore, catalog: Catalog, key: str, source_key: str, metadata: dict[str, str]) -> bool:
+    """Whether the object at ``key`` (its user metadata) lacks this master's mark and does not
+    hold the very bytes its processing wrote there either (a mark lost when the bucket was
+    copied without its metadata, or the file uploaded again unchanged, still is ours). One
+    GET, only for an object without the mark."""
+    if not hand_made(metadata, source_key):
+        return False
     recorded = catalog.written(source_key, key)
-    return recorded is not None and store.sha256(key) == recorded
+    return recorded is None or store.sha256(key) != recorded
 
 
 def clear_of_hand_made(store: ObjectStore, catalog: Catalog, target: str,
@@ -307,7 +310,7 @@ def clear_of_hand_made(store: ObjectStore, catalog: Catalog, target: str,
     master's key, with a note. Also
     whether the key holds this master's own earlier derivative, which is replaced in place."""
     found = store.metadata(target)
-    if found is None or not hand_made(found, source_key) or _as_written(store, catalog, target, source_key):
+    if found is None or not _not_ours(store, catalog, target, source_key, found):
         return target, found is not None, None
     beside = _claimed(catalog, tagged(target, _key_digest(source_key)), source_key)
     key, ours, further = clear_of_hand_made(store, catalog, beside, source_key)  # (that one too may be)

@@ -116,7 +116,7 @@ def verify_fixity() -> dict[str, int]:
     run_id = tasks.clean_run_id(context["run_id"])
     key = f"reports/fixity/{day.isoformat()}/{run_id}"
     found = fixity.record(store(params["bucket"]), catalog(), params["prefix"], key, title=f"Fixity check {run_id}")
-    if any(found["counts"][state] for state in fixity.FAILING):
+    if found["failing"]:
         raise AirflowFailException(f"{found['summary']}; each one in s3://{params['bucket']}/{key}.html and .json")
     return found["counts"]
 

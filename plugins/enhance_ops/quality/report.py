@@ -304,8 +304,7 @@ def render_fixity(found: dict[str, Any], *, title: str, listing_at: str) -> str:
     if not problems:
         parts.append("<p>Every derivative checked is as it was written.</p>")
     else:
-        failing = "failed" if any(p["state"] in ("changed", "missing") for p in problems) else "quarantined"
-        parts.append(f"<p class='{failing}'>{len(problems)} derivatives are not as recorded when they were written "
+        parts.append(f"<p class='{'failed' if found['failing'] else 'quarantined'}'>{len(problems)} derivatives are not as recorded when they were written "
                      "(unrecorded: written before checksums were kept, so only their presence was checked):</p>")
         parts.append("<table><tr><th>state</th><th>derivative</th><th>master</th><th>written by run</th>"
                      "<th>what was found</th></tr>")
