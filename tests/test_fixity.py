@@ -90,7 +90,38 @@ def test_a_derivative_made_again_or_superseded_after_the_check_listed_it_is_not_
     assert new["output_key"] != held["output_key"] and not store.exists(held["output_key"])  # superseded, deleted
 
     remade, superseded = listed[night["output_key"]], listed[held["output_key"]]
-    assert (fixity._compared(store, remade).state, fixity._compared(store, superseded).state) == ("changed", "missing")
+    assert [fixity._compared(store, catalog, row).state for row in (remade, superseded)] == ["changed", "missing"]
     assert fixity._checked(store, catalog, remade) == fixity.Checked(night["output_key"], night["source_key"], "again",
                                                                      "intact")
     assert fixity._checked(store, catalog, superseded) is None  # no longer expected in the bucket
+
+
+def test_a_derivative_released_for_copies_alone_changed_in_storage_is_not_taken_for_one_replaced_by_hand(
+        store: S3Store, catalog: Catalog) -> None:
+    key, copies = f"incoming/{DAY}/scan.jpg", ["special/box/a.jpg", "special/box/b.jpg"]
+    first, second = photo_crops(2, 24, "JPEG")
+    store.put(key, first)
+    [held] = run_night(store, catalog, tasks.RunConfig("strict", DAY, **FAST, gate=("min_consistency_psnr_db=99",)))
+    for copy in copies:
+        store.put(copy, first)
+    run_night(store, catalog, tasks.RunConfig("copies", DAY, prefix="special/box/", **FAST))
+    store.put(key, second)  # the master re-scanned: the held derivative is the copies' alone
+    run_night(store, catalog, tasks.RunConfig("next", DAY, **FAST))
+    rows = release(store, catalog, [held["output_key"]], by="A. Archivist", reason="fine")
+    assert sorted(r["source_key"] for r in rows) == copies
+    [released] = {r["output_key"] for r in rows}
+    [listed] = catalog.derivatives(released)
+    assert listed["source_key"] == copies[1]  # the latest row, not the copy whose mark the derivative carries
+
+    data, metadata = store.get(released), store.metadata(released)
+    assert metadata == tasks.mark(copies[0])
+    store.client.put_object(Bucket=store.bucket, Key=released, Body=data[:100] + bytes([data[100] ^ 1]) + data[101:],
+                            Metadata=metadata)  # a storage fault: the metadata kept
+    [rotten] = fixity.check(store, catalog, released)
+    assert rotten.state == "changed" and rotten.detail.endswith("it carries the pipeline's mark: changed in storage")
+    store.put(released, data)  # put back by hand, without the metadata: the recorded bytes, though
+    assert [c.state for c in fixity.check(store, catalog, released)] == ["intact"]
+    store.put(released, b"retouched by hand")
+    [retouched] = fixity.check(store, catalog, released)
+    assert retouched.state == "changed"
+    assert retouched.detail.endswith("it lacks the pipeline's mark: replaced or edited by hand")

@@ -62,17 +62,17 @@ def _checked(store: ObjectStore, catalog: Catalog, row: dict[str, Any]) -> Check
     """One derivative against the catalog's row, looked at again where it is not as recorded:
     a run may have made it again, superseded or rejected it since the check listed it (None:
     no longer expected)."""
-    checked = _compared(store, row)
+    checked = _compared(store, catalog, row)
     if checked.state not in FAILING:
         return checked
     now = next((r for r in catalog.derivatives(row["output_key"]) if r["output_key"] == row["output_key"]), None)
     if now is None:
         return None
     unchanged = (now["run_id"], now["output_sha256"]) == (row["run_id"], row["output_sha256"])
-    return checked if unchanged else _compared(store, now)
+    return checked if unchanged else _compared(store, catalog, now)
 
 
-def _compared(store: ObjectStore, row: dict[str, Any]) -> Checked:
+def _compared(store: ObjectStore, catalog: Catalog, row: dict[str, Any]) -> Checked:
     key, recorded, run = row["output_key"], row["output_sha256"], row["run_id"]
     if recorded:
         found = store.sha256(key)
@@ -84,7 +84,7 @@ def _compared(store: ObjectStore, row: dict[str, Any]) -> Checked:
     elif state == UNRECORDED:
         detail = f"written by run {run}, before checksums were recorded"
     elif state == CHANGED:
-        detail = f"sha256 {found}, recorded {recorded} by run {run}; {_how(store, key, row['source_key'])}"
+        detail = f"sha256 {found}, recorded {recorded} by run {run}; {_how(store, catalog, key, row['source_key'])}"
     else:
         detail = ""
     return Checked(key, row["source_key"], run, state, detail)
@@ -115,9 +115,12 @@ def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str, title: s
     return found
 
 
-def _how(store: ObjectStore, key: str, source_key: str) -> str:
-    """Whether a changed derivative was put there again by hand or changed where it lies."""
+def _how(store: ObjectStore, catalog: Catalog, key: str, source_key: str) -> str:
+    """Whether a changed derivative was put there again by hand or changed where it lies: a
+    storage fault keeps the mark of a master pointing at it (its own; released for copies
+    alone, the first copy's, which need not be the row's), a file uploaded by hand has none."""
     metadata = store.metadata(key)
-    if metadata is None or hand_made(metadata, source_key):
+    masters = [source_key, *(copy["source_key"] for copy in catalog.duplicates_at([key]).get(key, []))]
+    if metadata is None or all(hand_made(metadata, master) for master in masters):
         return "it lacks the pipeline's mark: replaced or edited by hand"
     return "it carries the pipeline's mark: changed in storage"
