@@ -264,17 +264,16 @@ def _review_queue(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from .airflow.wiring import store
     from .catalog import Catalog, default_url
-    from .fixity import FAILING, INTACT, STATES, check, summary
+    from .fixity import Tally, check
 
     with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines: stdout is the command's answer
         bucket = store(args.bucket)
-    counts = dict.fromkeys(STATES, 0)
+    tally = Tally()
     for checked in check(bucket, Catalog(args.catalog or default_url()), args.prefix):
-        counts[checked.state] += 1
-        if checked.state != INTACT:
+        if tally.add(checked):
             print(f"{checked.state}\t{checked.key}\t{checked.detail}", flush=True)
-    print(summary(counts, args.prefix), file=sys.stderr)
-    return 1 if any(counts[state] for state in FAILING) else 0
+    print(tally.summary(args.prefix), file=sys.stderr)
+    return 1 if tally.failing else 0
 
 
 CATALOG_HELP = "SQLAlchemy URL (default: $ENHANCE_CATALOG_URL or SQLite in $AIRFLOW_HOME)"

@@ -90,12 +90,29 @@ def _compared(store: ObjectStore, catalog: Catalog, row: dict[str, Any]) -> Chec
     return Checked(key, row["source_key"], run, state, detail)
 
 
-def summary(counts: dict[str, int], prefix: str = "") -> str:
-    """The counts in one sentence, for the command's last line and the report."""
-    total = sum(counts.values())
-    return (f"checked {total} {'derivative' if total == 1 else 'derivatives'}{f' under {prefix}' if prefix else ''}: "
-            f"{counts[INTACT]} intact, {counts[CHANGED]} changed, {counts[MISSING]} missing, "
-            f"{counts[UNRECORDED]} written before checksums were recorded")
+class Tally:
+    """Derivatives counted by state as a check yields them: the command prints each one not
+    intact as it comes, the DAG's task keeps them for the report."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(STATES, 0)
+
+    def add(self, checked: Checked) -> bool:
+        """Counts it; whether it is one to show (not intact)."""
+        self.counts[checked.state] += 1
+        return checked.state != INTACT
+
+    @property
+    def failing(self) -> bool:
+        """Whether any is changed or missing: what makes the check fail."""
+        return any(self.counts[state] for state in FAILING)
+
+    def summary(self, prefix: str = "") -> str:
+        """The counts in one sentence, for the command's last line and the report."""
+        counts, total = self.counts, sum(self.counts.values())
+        return (f"checked {total} {'derivative' if total == 1 else 'derivatives'}{f' under {prefix}' if prefix else ''}: "
+                f"{counts[INTACT]} intact, {counts[CHANGED]} changed, {counts[MISSING]} missing, "
+                f"{counts[UNRECORDED]} written before checksums were recorded")
 
 
 def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str, title: str) -> dict[str, Any]:
@@ -103,13 +120,10 @@ def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str, title: s
     any is changed or missing, and every derivative not intact) and, for archivists, at ``key``.html; returns it."""
     from .quality import report
 
-    counts, problems = dict.fromkeys(STATES, 0), []
-    for checked in check(store, catalog, prefix):
-        counts[checked.state] += 1
-        if checked.state != INTACT:
-            problems.append(asdict(checked))
-    found = {"prefix": prefix, "counts": counts, "summary": summary(counts, prefix),
-             "failing": any(counts[state] for state in FAILING), "not_intact": problems}
+    tally = Tally()
+    problems = [asdict(checked) for checked in check(store, catalog, prefix) if tally.add(checked)]
+    found = {"prefix": prefix, "counts": tally.counts, "summary": tally.summary(prefix),
+             "failing": tally.failing, "not_intact": problems}
     store.put(f"{key}.json", json.dumps(found, indent=1).encode())
     store.put(f"{key}.html", report.render_fixity(found, title=title, listing_at=f"{key}.json").encode())
     return found
