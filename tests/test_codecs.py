@@ -316,6 +316,21 @@ def test_truncated_files(fmt: str) -> None:
         codecs.decode(data[: len(data) // 2])
 
 
+def _tiff_of(samples: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, samples, photometric="rgb")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.uint32])
+def test_whole_tiff_of_samples_we_do_not_process_is_not_called_truncated(dtype: type) -> None:
+    data = _tiff_of(RGB8.astype(dtype))  # Pillow opens none of these; the file itself is sound
+    with pytest.raises(UnsupportedImageError, match=f"{np.dtype(dtype)} samples are not processed"):
+        codecs.decode(data)
+    with pytest.raises(TruncatedImageError, match="pixel data is incomplete"):
+        codecs.decode(data[: len(data) // 2])
+
+
 def _png_declaring(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

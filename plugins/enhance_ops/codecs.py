@@ -117,6 +117,32 @@ def _looks_truncated(data: bytes, fmt: str | None) -> bool:
     return fmt == "TIFF"  # an unreadable directory or strip: most often a cut-off file
 
 
+def _truncated_header(fmt: str) -> TruncatedImageError:
+    return TruncatedImageError(f"{fmt} file ends before its header is complete: the file is truncated")
+
+
+def _unsupported_samples(kind: str) -> UnsupportedImageError:
+    return UnsupportedImageError(f"{kind} samples are not processed (8- and 16-bit only); convert to a 16-bit TIFF")
+
+
+def _unopenable_tiff(data: bytes, exc: Exception) -> TruncatedImageError | UnsupportedImageError:
+    """Pillow opens no float or 32-bit colour TIFF, so its refusal alone does not mean a cut-off
+    file: tifffile reads the first directory to tell a whole file we do not process from one
+    that ends early, so nobody re-transfers a sound scan."""
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages.first
+            ends = [offset + count for offset, count in zip(page.dataoffsets, page.databytecounts)]
+            dtype, bits = page.dtype, page.bitspersample
+    except Exception:
+        return _truncated_header("TIFF")
+    if not ends or max(ends) > len(data):
+        return TruncatedImageError("TIFF pixel data is incomplete: the file is truncated")
+    if dtype not in (np.uint8, np.uint16):
+        return _unsupported_samples(str(dtype) if dtype is not None else f"{bits}-bit")
+    return UnsupportedImageError(f"TIFF layout is not readable here ({exc}); convert to a baseline TIFF")
+
+
 def _open_header(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
@@ -126,8 +152,10 @@ def _open_header(data: bytes) -> Image.Image:
         fmt = _sniff(data)
         if fmt is None:
             raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP or BMP)") from None
+        if fmt == "TIFF":
+            raise _unopenable_tiff(data, exc) from None
         if _looks_truncated(data, fmt):
-            raise TruncatedImageError(f"{fmt} file ends before its header is complete: the file is truncated") from None
+            raise _truncated_header(fmt) from None
         raise CorruptImageError(f"{fmt} header cannot be read: {exc}") from exc
     if im.format not in READ_FORMATS:
         raise UnsupportedImageError(f"{im.format} images are not processed; convert to PNG or TIFF")
@@ -153,7 +181,7 @@ def _decode_pixels(data: bytes, im: Image.Image, samples: bool) -> tuple[np.ndar
     if raw.dtype in (np.uint8, np.uint16):
         depth = raw.dtype.itemsize * 8
     else:
-        raise UnsupportedImageError(f"{raw.dtype} samples are not processed (8- and 16-bit only)")
+        raise _unsupported_samples(str(raw.dtype))
     if raw.ndim == 2:
         raw = raw[:, :, None]
     alpha = None
