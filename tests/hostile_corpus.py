@@ -81,6 +81,7 @@ def build() -> dict[str, Case]:
         "bilevel.tif": Case(_save(Image.fromarray(rgb).convert("1"), "TIFF"), "ok", (24, 16)),
         "grey16.tif": Case(_grey16(rgb), "ok", (24, 16)),
         "float32.tif": Case(_float32(rgb), "unsupported_image"),  # sound, but not 8- or 16-bit
+        "tiled.tif": Case(_tiled(rgb), "ok", (24, 16)),  # uncompressed 8-bit tiles: OpenCV 5 reads none
         "palette-transparent.png": Case(_palette_transparent(rgb), "ok", (24, 16)),
         "broken-exif.jpg": Case(_with_app1(_save(Image.fromarray(rgb), "JPEG"), b"Exif\x00\x00MM\x00*\xff\xff\xff\xff"),
                                 "ok", (24, 16), notes=["EXIF"]),
@@ -116,6 +117,12 @@ def _grey16(rgb: np.ndarray) -> bytes:
 def _float32(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     tifffile.imwrite(buf, rgb.astype(np.float32) / 255, photometric="rgb")
+    return buf.getvalue()
+
+
+def _tiled(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, rgb, photometric="rgb", tile=(16, 16))
     return buf.getvalue()
 
 

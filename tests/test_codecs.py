@@ -129,6 +129,41 @@ def test_16bit_rgba_tiff() -> None:
     assert np.array_equal(again.pixels, decoded.pixels) and np.array_equal(again.alpha, decoded.alpha)
 
 
+@pytest.mark.parametrize("photometric", ["rgb", "minisblack", "miniswhite"])
+@pytest.mark.parametrize("compression", [None, "lzw"])
+def test_tiled_8bit_tiff_is_read_exactly(photometric: str, compression: str | None) -> None:
+    samples = RGB8 if photometric == "rgb" else RGB8[:, :, 1]  # 48² in 16² tiles: OpenCV 5 reads none uncompressed
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, samples, photometric=photometric, tile=(16, 16), compression=compression)
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    shown = 255 - samples if photometric == "miniswhite" else samples  # 0 is white there
+    assert decoded.bit_depth == 8 and np.array_equal(decoded.pixels, shown.reshape(48, 48, -1))
+    with pytest.raises(TruncatedImageError, match="pixel data is incomplete"):
+        codecs.decode(buf.getvalue()[: len(buf.getvalue()) * 2 // 3])
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_tiled_tiff_is_turned_upright_as_the_same_scan_in_strips(orientation: int) -> None:
+    def tiff(**layout: object) -> bytes:
+        buf = io.BytesIO()
+        tifffile.imwrite(buf, RGB8[:, 8:], photometric="rgb", extratags=[(274, "H", 1, orientation, True)], **layout)
+        return buf.getvalue()
+
+    in_strips = codecs.decode(tiff(), samples=True)  # OpenCV's reading
+    in_tiles = codecs.decode(tiff(tile=(16, 16)), samples=True)  # tifffile's
+    assert np.array_equal(in_tiles.pixels, in_strips.pixels)
+
+
+def test_tiff_with_channels_past_alpha_keeps_colour_and_alpha_and_says_what_was_dropped() -> None:
+    infrared = 255 - RGB8[:, :, 0]  # a multispectral scan's fifth plane
+    samples = np.dstack([RGB8, RGB8[:, :, 2], infrared])
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, samples, photometric="rgb", extrasamples=["unassalpha", "unspecified"])
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert np.array_equal(decoded.pixels, RGB8) and np.array_equal(decoded.alpha, RGB8[:, :, 2])
+    assert decoded.notes == ["1 extra channel(s) beyond colour and alpha dropped"]
+
+
 def test_palette_png_with_transparency_becomes_rgba() -> None:
     pal = Image.fromarray(RGB8).convert("P", palette=Image.ADAPTIVE, colors=16)
     index_of_corner = np.asarray(pal)[0, 0]
@@ -329,6 +364,14 @@ def test_whole_tiff_of_samples_we_do_not_process_is_not_called_truncated(dtype: 
         codecs.decode(data)
     with pytest.raises(TruncatedImageError, match="pixel data is incomplete"):
         codecs.decode(data[: len(data) // 2])
+
+
+def test_tiff_layout_nothing_here_opens_is_named_in_its_error() -> None:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, RGB8[:, :, :2].astype(np.uint16) * 257, photometric="minisblack",
+                     extrasamples=["unassalpha"])
+    with pytest.raises(UnsupportedImageError, match="TIFF of 2 × 16-bit MINISBLACK samples per pixel is not processed"):
+        codecs.decode(buf.getvalue())
 
 
 def _png_declaring(width: int, height: int) -> bytes:

@@ -27,6 +27,7 @@ from .errors import (
     CorruptImageError,
     EmptyFileError,
     EncodeError,
+    ImageError,
     ImageTooLargeError,
     NotAnImageError,
     TruncatedImageError,
@@ -82,7 +83,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     if im.mode == "CMYK":
         pixels, alpha, depth = _cmyk_to_rgb(im, meta, notes, samples)
     else:
-        pixels, alpha, depth = _decode_pixels(data, im, samples)
+        pixels, alpha, depth = _decode_pixels(data, im, samples, notes)
     if not _decoder_turns_upright(im):
         pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
     return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes)
@@ -112,9 +113,7 @@ def _sniff(data: bytes) -> str | None:
 def _looks_truncated(data: bytes, fmt: str | None) -> bool:
     if fmt in _END_MARKERS:
         return _END_MARKERS[fmt] not in data[-64:]
-    if fmt == "WEBP":
-        return len(data) < 8 or int.from_bytes(data[4:8], "little") + 8 > len(data)
-    return fmt == "TIFF"  # an unreadable directory or strip: most often a cut-off file
+    return fmt == "WEBP" and (len(data) < 8 or int.from_bytes(data[4:8], "little") + 8 > len(data))
 
 
 def _truncated_header(fmt: str) -> TruncatedImageError:
@@ -125,22 +124,23 @@ def _unsupported_samples(kind: str) -> UnsupportedImageError:
     return UnsupportedImageError(f"{kind} samples are not processed (8- and 16-bit only); convert to a 16-bit TIFF")
 
 
-def _unopenable_tiff(data: bytes, exc: Exception) -> TruncatedImageError | UnsupportedImageError:
-    """Pillow opens no float or 32-bit colour TIFF, so its refusal alone does not mean a cut-off
-    file: tifffile reads the first directory to tell a whole file we do not process from one
-    that ends early, so nobody re-transfers a sound scan."""
+def _unopenable_tiff(data: bytes) -> TruncatedImageError | UnsupportedImageError:
+    """Pillow opens no float or 32-bit colour TIFF (nor 16-bit grey with alpha, nor CMYK with
+    alpha), so its refusal alone does not mean a cut-off file: tifffile reads the first
+    directory to tell a whole file we do not process from one that ends early, so nobody
+    re-transfers a sound scan. An unreadable directory is most often a cut-off file."""
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages.first
-            ends = [offset + count for offset, count in zip(page.dataoffsets, page.databytecounts)]
-            dtype, bits = page.dtype, page.bitspersample
+            cut_off, dtype, bits = _cut_off(page, len(data)), page.dtype, page.bitspersample
+            layout = f"{page.samplesperpixel} × {bits}-bit {tifffile.PHOTOMETRIC(page.photometric).name} samples"
     except Exception:
         return _truncated_header("TIFF")
-    if not ends or max(ends) > len(data):
+    if cut_off:
         return TruncatedImageError("TIFF pixel data is incomplete: the file is truncated")
     if dtype not in (np.uint8, np.uint16):
         return _unsupported_samples(str(dtype) if dtype is not None else f"{bits}-bit")
-    return UnsupportedImageError(f"TIFF layout is not readable here ({exc}); convert to a baseline TIFF")
+    return UnsupportedImageError(f"TIFF of {layout} per pixel is not processed; convert to an RGB, RGBA or grey TIFF")
 
 
 def _open_header(data: bytes) -> Image.Image:
@@ -153,7 +153,7 @@ def _open_header(data: bytes) -> Image.Image:
         if fmt is None:
             raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP or BMP)") from None
         if fmt == "TIFF":
-            raise _unopenable_tiff(data, exc) from None
+            raise _unopenable_tiff(data) from None
         if _looks_truncated(data, fmt):
             raise _truncated_header(fmt) from None
         raise CorruptImageError(f"{fmt} header cannot be read: {exc}") from exc
@@ -172,29 +172,81 @@ def to_unit(samples: np.ndarray) -> np.ndarray:
     return out
 
 
-def _decode_pixels(data: bytes, im: Image.Image, samples: bool) -> tuple[np.ndarray, np.ndarray | None, int]:
+_GREY_MODES = ("L", "LA", "La", "I;16", "I;16B", "I;16L", "1")
+
+
+def _decode_pixels(
+    data: bytes, im: Image.Image, samples: bool, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray | None, int]:
     raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        if _looks_truncated(data, im.format):
-            raise TruncatedImageError(f"{im.format} pixel data is incomplete: the file is truncated")
-        raise CorruptImageError(f"{im.format} pixel data cannot be decoded (damaged file)")
-    if raw.dtype in (np.uint8, np.uint16):
-        depth = raw.dtype.itemsize * 8
+    if raw is not None:
+        colour, alpha = _split_opencv(raw)
+    elif im.format == "TIFF":
+        colour, alpha = _tiff_samples(data, notes)
+    elif _looks_truncated(data, im.format):
+        raise TruncatedImageError(f"{im.format} pixel data is incomplete: the file is truncated")
     else:
-        raise _unsupported_samples(str(raw.dtype))
+        raise CorruptImageError(f"{im.format} pixel data cannot be decoded (damaged file)")
+    if colour.dtype not in (np.uint8, np.uint16):
+        raise _unsupported_samples(str(colour.dtype))
+    depth = colour.dtype.itemsize * 8
+    if colour.shape[2] == 3 and im.mode in _GREY_MODES:
+        colour = colour[:, :, :1]
+    if colour.shape[:2] != (im.height, im.width):
+        raise CorruptImageError(f"decoded size {colour.shape[1]}x{colour.shape[0]} differs from the header's {im.size}")
+    if samples:
+        return colour, alpha, depth
+    return to_unit(colour), (None if alpha is None else to_unit(alpha)), depth
+
+
+def _split_opencv(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """OpenCV's BGR(A) as RGB colour (H, W, C) and a separate alpha plane."""
     if raw.ndim == 2:
-        raw = raw[:, :, None]
-    alpha = None
-    if raw.shape[2] == 4:
-        alpha = raw[:, :, 3] if samples else to_unit(raw[:, :, 3])
-        raw = raw[:, :, :3]
-    if raw.shape[2] == 3:
-        raw = raw[:, :, ::-1]
-        if im.mode in ("L", "LA", "La", "I;16", "I;16B", "I;16L", "1"):
-            raw = raw[:, :, :1]
-    if raw.shape != (im.height, im.width, raw.shape[2]):
-        raise CorruptImageError(f"decoded size {raw.shape[1]}x{raw.shape[0]} differs from the header's {im.size}")
-    return (raw if samples else to_unit(raw)), alpha, depth
+        return raw[:, :, None], None
+    return raw[:, :, 2::-1], (raw[:, :, 3] if raw.shape[2] == 4 else None)
+
+
+def _tiff_samples(data: bytes, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """OpenCV 5 reads no uncompressed 8-bit tiled TIFF and none with more than four channels,
+    though both are sound scans; tifffile reads them, for the grey and RGB layouts OpenCV
+    would otherwise give, turned upright by the Orientation tag as OpenCV turns them."""
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages.first
+            if _cut_off(page, len(data)):
+                raise TruncatedImageError("TIFF pixel data is incomplete: the file is truncated")
+            photometric, extras = tifffile.PHOTOMETRIC(page.photometric), page.extrasamples
+            orientation = int(page.tags.valueof("Orientation", 1))
+            if photometric not in _TIFFFILE_LAYOUTS:
+                raise UnsupportedImageError(
+                    f"TIFF with {photometric.name} pixels cannot be decoded here; convert to an RGB or grey TIFF"
+                )
+            arr = page.asarray()
+            axes = page.axes
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise CorruptImageError(f"TIFF pixel data cannot be decoded: {exc}") from exc
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise _unsupported_samples(str(arr.dtype))
+    arr = np.moveaxis(arr, axes.index("S"), -1) if "S" in axes else arr[:, :, None]
+    channels = _TIFFFILE_LAYOUTS[photometric]
+    colour, rest = arr[:, :, :channels], arr[:, :, channels:]
+    if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+        colour = np.iinfo(colour.dtype).max - colour
+    has_alpha = bool(extras) and extras[0] in (tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA)
+    if rest.shape[2] > has_alpha:
+        notes.append(f"{rest.shape[2] - has_alpha} extra channel(s) beyond colour and alpha dropped")
+    return _apply_orientation(colour, rest[:, :, 0] if has_alpha else None, orientation)  # as OpenCV does for TIFF
+
+
+_TIFFFILE_LAYOUTS = {tifffile.PHOTOMETRIC.MINISBLACK: 1, tifffile.PHOTOMETRIC.MINISWHITE: 1, tifffile.PHOTOMETRIC.RGB: 3}
+
+
+def _cut_off(page: tifffile.TiffPage, size: int) -> bool:
+    """Whether the first page's pixel data runs past the end of the file."""
+    ends = [offset + count for offset, count in zip(page.dataoffsets, page.databytecounts)]
+    return not ends or max(ends) > size
 
 
 def _cmyk_to_rgb(
