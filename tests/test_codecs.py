@@ -191,6 +191,15 @@ def test_cmyk_jpeg_is_converted_to_srgb() -> None:
     assert any("CMYK" in n for n in decoded.notes)
 
 
+def test_16bit_cmyk_tiff_says_it_is_read_at_8_bits() -> None:
+    ink = Image.fromarray(RGB8).convert("CMYK")
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.asarray(ink).astype(np.uint16) * 257, photometric="separated")
+    decoded = codecs.decode(buf.getvalue())
+    assert decoded.bit_depth == 8 and np.abs(decoded.pixels - RGB8 / 255).max() < 2 / 255
+    assert any("16-bit CMYK is read at 8 bits" in n for n in decoded.notes)
+
+
 def test_bmp_is_read_and_written_as_png() -> None:
     decoded = codecs.decode(save(RGB8, "BMP"))
     assert decoded.output_format == "PNG"
@@ -277,6 +286,24 @@ def test_metadata_is_carried_scaled_and_marked(fmt: str) -> None:
     assert exif["0th"][piexif.ImageIFD.ImageDescription].startswith(b"Enhanced derivative")
     assert exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1962:05:01 10:00:00"
     assert exif["Exif"][piexif.ExifIFD.PixelXDimension] == 48
+
+
+def test_bigtiff_master_keeps_its_exif_and_gps() -> None:
+    exif = piexif.dump({
+        "0th": {piexif.ImageIFD.Make: b"Phase One", piexif.ImageIFD.Artist: b"Digitisation Unit"},
+        "Exif": {piexif.ExifIFD.DateTimeOriginal: b"1931:07:04 12:00:00", piexif.ExifIFD.FNumber: (8, 1)},
+        "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((52, 1), (22, 1), (0, 1))},
+    })
+    buf = io.BytesIO()
+    Image.fromarray(RGB8).save(buf, "TIFF", exif=exif, big_tiff=True)  # large-scan writers default to BigTIFF
+    assert buf.getvalue()[:4] == b"II+\x00"
+    decoded = codecs.decode(buf.getvalue())
+    assert decoded.notes == [] and decoded.metadata.exif is not None
+    assert decoded.metadata.exif["0th"][piexif.ImageIFD.Make] == b"Phase One"
+    assert decoded.metadata.exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1931:07:04 12:00:00"
+    assert decoded.metadata.exif["GPS"][piexif.GPSIFD.GPSLatitude] == ((52, 1), (22, 1), (0, 1))
+    again = Image.open(io.BytesIO(reencode(decoded))).getexif()
+    assert again[piexif.ImageIFD.Artist] == "Digitisation Unit" and again.get_ifd(0x8769)[36867] == "1931:07:04 12:00:00"
 
 
 def test_tiff_keeps_gps_and_exif_sub_directories_at_16_bits() -> None:

@@ -269,6 +269,8 @@ def _cmyk_to_rgb(
     else:
         rgb = im.convert("RGB")
         notes.append("CMYK without ICC profile converted to RGB naively")
+    if im.format == "TIFF" and max(im.tag_v2.get(258, (8,))) > 8:
+        notes.append("16-bit CMYK is read at 8 bits per sample (Pillow's CMYK is 8-bit): the derivative is 8-bit")
     meta.icc_profile = ImageCms.ImageCmsProfile(srgb).tobytes()
     assert rgb is not None
     rgb8 = np.asarray(rgb)

@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 import piexif
-from PIL import Image
+from PIL import ExifTags, Image
 
 # TIFF tags that describe the file's own layout: meaningless (or wrong) in an EXIF block.
 _TIFF_LAYOUT_TAGS = {
@@ -53,9 +53,22 @@ def _raw_exif(im: Image.Image) -> bytes | None:
         for tag in list(tags):
             if tag in _TIFF_LAYOUT_TAGS:
                 del tags[tag]
+        if tags.bigtiff:
+            _as_classic_tiff(tags)
         return tags.tobytes() if len(tags) else None
     raw = im.info.get("exif")
     return bytes(raw) if raw else None
+
+
+def _as_classic_tiff(tags: Image.Exif) -> None:
+    """piexif reads classic TIFF only, so a BigTIFF master's tags are written back classic: the
+    sub-directories are read first, while the file is still parsed as BigTIFF."""
+    for pointer in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo):
+        if pointer in tags:
+            tags.get_ifd(pointer)  # kept, so tobytes() does not parse it again as classic TIFF
+    if ExifTags.IFD.Exif in tags and ExifTags.IFD.Interop in tags.get_ifd(ExifTags.IFD.Exif):
+        tags.get_ifd(ExifTags.IFD.Interop)
+    tags.bigtiff = False
 
 
 def _read_exif(im: Image.Image, notes: list[str]) -> dict[str, Any] | None:
