@@ -288,6 +288,68 @@ def test_metadata_is_carried_scaled_and_marked(fmt: str) -> None:
     assert exif["Exif"][piexif.ExifIFD.PixelXDimension] == 48
 
 
+def test_png_masters_text_is_carried_with_our_marking_first() -> None:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Copyright", "© 1931 City Archive")  # tEXt, Latin-1
+    info.add_text("Author", "J. Smith", zip=True)  # zTXt
+    info.add_itxt("Title", "Hafen, Großaufnahme", lang="de", zip=True)  # compressed iTXt
+    info.add_text("Description", "Harbour at low tide")
+    info.add_text("Software", "ScanStation 4.2")
+    decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info))
+    out = Image.open(io.BytesIO(reencode(decoded, scale=2)))
+    out.load()
+    assert out.text == {
+        "Software": "archive-enhance test",
+        "Description": f"{PROV.description} | master's description: Harbour at low tide",
+        "Copyright": "© 1931 City Archive",
+        "Author": "J. Smith",
+        "Title": "Hafen, Großaufnahme",
+    }
+
+
+def test_jpeg_comment_is_carried() -> None:
+    comment = "Box 12, folder 3; scanned by the reading-room team".encode()
+    decoded = codecs.decode(save(RGB8, "JPEG", comment=comment))
+    assert Image.open(io.BytesIO(reencode(decoded))).info["comment"] == comment
+
+
+def test_tiff_masters_description_is_kept_after_our_marking() -> None:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, RGB8, photometric="rgb", description="Harbour, 1931", metadata=None)
+    out = Image.open(io.BytesIO(reencode(codecs.decode(buf.getvalue()))))
+    assert out.getexif()[270] == f"{PROV.description} | master's description: Harbour, 1931"
+
+
+def test_png_whose_xmp_carries_years_of_history_is_read_and_keeps_it() -> None:
+    from PIL import PngImagePlugin
+
+    history = "".join(f"<rdf:li>xmp.did:{i:032x}</rdf:li>" for i in range(60_000))  # 3 MB, past Pillow's 1 MiB
+    xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><photoshop:DocumentAncestors>{history}</photoshop:DocumentAncestors></x:xmpmeta>'
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp, zip=True)
+    decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info))
+    assert decoded.metadata.xmp == xmp.encode() and decoded.notes == []
+    assert codecs.decode(reencode(decoded)).metadata.xmp == xmp.encode()
+
+
+def _png_with_chunk(kind: bytes, body: bytes) -> bytes:
+    png = save(RGB8, "PNG")
+    end = png.index(b"IEND") - 4
+    return png[:end] + struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)) + png[end:]
+
+
+@pytest.mark.parametrize("kind,body,why", [
+    (b"zTXt", b"Comment\x00\x00" + zlib.compress(b" " * (64 << 20)), "inflates past"),  # 64 MiB of text in 64 kB
+    (b"tEXt", b"x" * 100, "no valid keyword"),
+])
+def test_a_text_bomb_or_damaged_text_chunk_is_dropped_with_a_note(kind: bytes, body: bytes, why: str) -> None:
+    decoded = codecs.decode(_png_with_chunk(kind, body))
+    assert decoded.metadata.text == {} and decoded.pixels.shape == (48, 48, 3)
+    assert len(decoded.notes) == 1 and why in decoded.notes[0] and kind.decode() in decoded.notes[0]
+
+
 def test_bigtiff_master_keeps_its_exif_and_gps() -> None:
     exif = piexif.dump({
         "0th": {piexif.ImageIFD.Make: b"Phase One", piexif.ImageIFD.Artist: b"Digitisation Unit"},

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import tifffile
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, PngImagePlugin
 
 from . import metadata as md
 from . import png_chunks, tiff_exif
@@ -37,6 +37,7 @@ from .errors import (
 # The pixel limit below replaces Pillow's global decompression-bomb guard: ours is checked
 # before decoding and is configurable per run.
 Image.MAX_IMAGE_PIXELS = None
+PngImagePlugin.MAX_TEXT_CHUNK = png_chunks.MAX_TEXT_BYTES
 _END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}
 
 
@@ -75,7 +76,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
             f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
             "(set max_pixels / ENHANCE_MAX_PIXELS to allow it)"
         )
-    meta = md.read_metadata(im)
+    meta = md.read_metadata(im, data)
     notes = list(meta.notes)
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
@@ -94,7 +95,7 @@ def oriented_size(data: bytes) -> tuple[int, int]:
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
     im = _open_header(data)
-    turned = not _decoder_turns_upright(im) and md.read_metadata(im).orientation in (5, 6, 7, 8)
+    turned = not _decoder_turns_upright(im) and md.read_metadata(im, data).orientation in (5, 6, 7, 8)
     return (im.height, im.width) if turned else im.size
 
 
@@ -366,7 +367,7 @@ def encode_samples(
     if fmt == "PNG":
         return _encode_png(samples, exif, meta, dpi, provenance)
     if fmt == "TIFF":
-        return _encode_tiff(samples, exif, meta, dpi, provenance)
+        return _encode_tiff(samples, exif, meta, dpi)
     return _encode_pillow(samples, fmt, exif, meta, dpi, quality)
 
 
@@ -389,7 +390,9 @@ def _encode_png(
         chunks.append(png_chunks.phys(dpi))
     if meta.xmp:
         chunks.append(png_chunks.itxt("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace")))
-    chunks += [png_chunks.itxt("Software", prov.software), png_chunks.itxt("Description", prov.description)]
+    description = md.marked_description(prov.description, meta.text.get("Description"))
+    chunks += [png_chunks.itxt("Software", prov.software), png_chunks.itxt("Description", description)]
+    chunks += [png_chunks.itxt(keyword, text) for keyword, text in meta.text.items() if keyword != "Description"]
     return png_chunks.insert_after_header(buf.reshape(-1).data, chunks)
 
 
@@ -397,9 +400,7 @@ def _encode_png(
 _TIFF_TYPES = {1: "B", 2: "s", 3: "H", 4: "I", 5: "2I", 7: "B", 9: "i", 10: "2i"}
 
 
-def _encode_tiff(
-    samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: tuple[float, float] | None, prov: Provenance
-) -> bytes:
+def _encode_tiff(samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: tuple[float, float] | None) -> bytes:
     import piexif
 
     loaded = piexif.load(exif)
@@ -432,8 +433,8 @@ def _encode_tiff(
         compression="zlib",
         resolution=dpi,
         resolutionunit="INCH" if dpi else None,
-        software=prov.software,
-        description=prov.description,
+        software=zeroth[piexif.ImageIFD.Software].decode("ascii"),
+        description=zeroth[piexif.ImageIFD.ImageDescription].decode("ascii"),  # ours, then the master's
         metadata=None,
         extratags=extratags,
     )
@@ -452,6 +453,8 @@ def _encode_pillow(
         options["xmp"] = meta.xmp
     if fmt == "JPEG":
         options["subsampling"] = 0 if quality >= 90 else 2
+        if "Comment" in meta.text:
+            options["comment"] = meta.text["Comment"].encode("utf-8")
         if dpi:
             options["dpi"] = tuple(round(d) for d in dpi)
     if fmt == "WEBP" and mode == "LA":

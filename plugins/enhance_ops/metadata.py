@@ -1,6 +1,7 @@
 """Metadata carried from a master to its enhanced derivative.
 
-EXIF, the ICC profile, XMP and resolution travel with the pixels; the derivative's EXIF is
+EXIF, the ICC profile, XMP, resolution and the master's own text (PNG text chunks, a JPEG
+comment: captions, rights, authors) travel with the pixels; the derivative's EXIF is
 rewritten so that it is honest about what it is: upright (orientation 1), its own pixel
 size, resolution scaled so the physical size is unchanged, and marked as processed by us.
 A damaged EXIF block is dropped with a note; it never stops the pixels from being enhanced.
@@ -14,6 +15,8 @@ from typing import Any
 
 import piexif
 from PIL import ExifTags, Image
+
+from . import png_chunks
 
 # TIFF tags that describe the file's own layout: meaningless (or wrong) in an EXIF block.
 _TIFF_LAYOUT_TAGS = {
@@ -29,13 +32,20 @@ class ImageMetadata:
     xmp: bytes | None = None
     dpi: tuple[float, float] | None = None
     orientation: int = 1
+    text: dict[str, str] = field(default_factory=dict)  # keyword → text; a JPEG comment is "Comment"
     notes: list[str] = field(default_factory=list)
 
 
-def read_metadata(im: Image.Image) -> ImageMetadata:
+# Text not carried as it stands: XMP travels on its own, ImageMagick's raw EXIF dumps would
+# contradict the derivative's new EXIF, and Software names us on the derivative.
+_TEXT_NOT_CARRIED = {"XML:com.adobe.xmp", "Raw profile type exif", "Raw profile type APP1", "Software"}
+
+
+def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
     meta = ImageMetadata(icc_profile=im.info.get("icc_profile") or None)
     xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
     meta.xmp = xmp.encode("utf-8") if isinstance(xmp, str) else (bytes(xmp) if xmp else None)
+    meta.text = _read_text(im, data, meta.notes)
     meta.exif = _read_exif(im, meta.notes)
     if meta.exif is not None:
         orientation = meta.exif["0th"].get(piexif.ImageIFD.Orientation, 1)
@@ -45,6 +55,21 @@ def read_metadata(im: Image.Image) -> ImageMetadata:
             meta.notes.append(f"EXIF orientation {orientation!r} is not 1-8: treated as 1")
     meta.dpi = _read_dpi(im, meta.exif)
     return meta
+
+
+def _read_text(im: Image.Image, data: bytes, notes: list[str]) -> dict[str, str]:
+    if im.format == "PNG":
+        found, problems = png_chunks.texts(data)
+        notes.extend(problems)
+        return {keyword: text for keyword, text in found.items() if keyword not in _TEXT_NOT_CARRIED}
+    comment = im.info.get("comment") if im.format == "JPEG" else None
+    return {"Comment": comment.decode("utf-8", "replace")} if comment else {}
+
+
+def marked_description(ours: str, master: str | None) -> str:
+    """Our marking first, the master's own description kept after it."""
+    master = (master or "").strip("\x00 ")
+    return f"{ours} | master's description: {master}" if master else ours
 
 
 def _raw_exif(im: Image.Image) -> bytes | None:
@@ -128,9 +153,8 @@ def derivative_exif(
     exif = copy.deepcopy(meta.exif) if meta.exif else {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}
     zeroth, sub = exif.setdefault("0th", {}), exif.setdefault("Exif", {})
     original = zeroth.get(piexif.ImageIFD.ImageDescription)
-    if isinstance(original, bytes) and original.strip(b"\x00 "):
-        description = f"{description} | master's description: {original.decode('ascii', 'replace')}"
-    zeroth[piexif.ImageIFD.ImageDescription] = _ascii(description)
+    master = original.decode("ascii", "replace") if isinstance(original, bytes) else None
+    zeroth[piexif.ImageIFD.ImageDescription] = _ascii(marked_description(description, master))
     zeroth[piexif.ImageIFD.Software] = _ascii(software)
     zeroth[piexif.ImageIFD.Orientation] = 1
     if dpi:

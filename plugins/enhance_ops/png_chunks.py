@@ -33,6 +33,72 @@ def itxt(keyword: str, text: str) -> bytes:
     return chunk(b"iTXt", keyword.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text.encode("utf-8"))
 
 
+# A text chunk inflating past this is a bomb, not metadata. Pillow's own limit (1 MiB) would
+# refuse real scans whose XMP carries years of editing history; codecs.py sets it to this.
+MAX_TEXT_BYTES = 16 << 20
+
+
+def texts(png: bytes) -> tuple[dict[str, str], list[str]]:
+    """The stream's text chunks (tEXt, zTXt, iTXt) as keyword → text, and a note for each one
+    that could not be read; image data is stepped over, never copied."""
+    found: dict[str, str] = {}
+    notes: list[str] = []
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(png):
+        (length,) = struct.unpack_from(">I", png, pos)
+        kind = png[pos + 4 : pos + 8]
+        if kind == b"IEND":
+            break
+        if kind in _TEXT_READERS:
+            body = png[pos + 8 : pos + 8 + length]
+            try:
+                keyword, text = _TEXT_READERS[kind](body)
+            except (ValueError, zlib.error) as exc:
+                notes.append(f"PNG {kind.decode()} chunk dropped ({exc})")
+            else:
+                found.setdefault(keyword, text)
+        pos += 12 + length
+    return found, notes
+
+
+def _keyword(body: bytes) -> tuple[str, bytes]:
+    keyword, sep, rest = body.partition(b"\x00")
+    if not sep or not 1 <= len(keyword) <= 79:
+        raise ValueError("no valid keyword")
+    return keyword.decode("latin-1"), rest
+
+
+def _inflate(data: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, MAX_TEXT_BYTES)
+    if inflater.unconsumed_tail:
+        raise ValueError(f"text inflates past {MAX_TEXT_BYTES:,} bytes")
+    return out
+
+
+def _text(body: bytes) -> tuple[str, str]:
+    keyword, rest = _keyword(body)
+    return keyword, rest.decode("latin-1")
+
+
+def _ztext(body: bytes) -> tuple[str, str]:
+    keyword, rest = _keyword(body)
+    return keyword, _inflate(rest[1:]).decode("latin-1")
+
+
+def _itext(body: bytes) -> tuple[str, str]:
+    keyword, rest = _keyword(body)
+    if len(rest) < 2:
+        raise ValueError("iTXt header cut short")
+    compressed, rest = rest[0], rest[2:]
+    _language, _, rest = rest.partition(b"\x00")
+    _translated, _, text = rest.partition(b"\x00")
+    return keyword, (_inflate(text) if compressed else text).decode("utf-8", "replace")
+
+
+_TEXT_READERS = {b"tEXt": _text, b"zTXt": _ztext, b"iTXt": _itext}
+
+
 def _split(png: bytes | memoryview) -> list[tuple[bytes, bytes | memoryview]]:
     if bytes(png[: len(PNG_SIGNATURE)]) != PNG_SIGNATURE:
         raise ValueError("not a PNG stream")
