@@ -14,6 +14,7 @@ from conftest import photo, save
 from PIL import Image, ImageCms, ImageOps
 
 from enhance_ops import codecs
+from enhance_ops import metadata as md
 from enhance_ops.errors import (
     EmptyFileError,
     EncodeError,
@@ -332,6 +333,48 @@ def test_png_whose_xmp_carries_years_of_history_is_read_and_keeps_it() -> None:
     decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info))
     assert decoded.metadata.xmp == xmp.encode() and decoded.notes == []
     assert codecs.decode(reencode(decoded)).metadata.xmp == xmp.encode()
+
+
+def _iptc(*records: tuple[int, int, bytes]) -> bytes:
+    return b"".join(b"\x1c" + bytes([rec, field]) + struct.pack(">H", len(value)) + value for rec, field, value in records)
+
+
+CAPTION = _iptc((1, 90, b"\x1b%G"), (2, 120, "Hafen bei Ebbe, 1931".encode()), (2, 116, b"(c) City Archive 1931"))
+
+
+def test_jpeg_iptc_records_are_carried() -> None:
+    app13 = b"Photoshop 3.0\x00" + b"8BIM" + struct.pack(">HHI", 0x0404, 0, len(CAPTION)) + CAPTION + b"\x00"
+    jpeg = save(RGB8, "JPEG", extra=b"\xff\xed" + struct.pack(">H", len(app13) + 2) + app13)
+    out = Image.open(io.BytesIO(reencode(codecs.decode(jpeg))))
+    assert out.info["photoshop"][0x0404] == CAPTION
+
+
+def test_tiff_iptc_stored_as_longs_the_photoshop_way_is_carried_whole() -> None:
+    longs = struct.unpack("<9I", CAPTION[:36])  # Pillow would keep the first of these
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, RGB8, photometric="rgb", extratags=[(33723, "I", len(longs), longs, True)])
+    decoded = codecs.decode(buf.getvalue())
+    assert decoded.metadata.iptc == CAPTION[:36]
+    with tifffile.TiffFile(io.BytesIO(reencode(decoded))) as tif:
+        assert tif.pages.first.tags.valueof(33723) == CAPTION[:36]
+
+
+def test_metadata_a_format_cannot_hold_is_left_out_with_a_note_and_never_fails_the_derivative() -> None:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Copyright", "(c) City Archive")
+    info.add_text("Comment", "box 12")
+    xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/">{" " * 70_000}</x:xmpmeta>'  # past one JPEG segment
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info))
+    meta, notes = md.fitted_to(decoded.metadata, "JPEG")
+    assert notes == [f"XMP of {len(xmp):,} bytes not carried: a JPEG holds 65,504",
+                     "text not carried, JPEG has no place for it: Copyright"]
+    out = Image.open(io.BytesIO(codecs.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=meta, scale=1,
+                                              provenance=PROV)))
+    assert out.info["comment"] == b"box 12" and "xmp" not in out.info
+    assert md.fitted_to(decoded.metadata, "PNG") == (decoded.metadata, [])
 
 
 def _png_with_chunk(kind: bytes, body: bytes) -> bytes:

@@ -1,6 +1,7 @@
 """The chain runner: presets, overrides, records, progressive blending, caching, dynamic scaling."""
 from __future__ import annotations
 
+import io
 import weakref
 
 import cv2
@@ -153,6 +154,20 @@ def test_identical_content_is_processed_once_per_run(monkeypatch: pytest.MonkeyP
     first, second = enhancer.enhance(data), enhancer.enhance(data)
     assert len(calls) == 1 and second.data == first.data
     assert "cache" not in first.record and "identical content" in second.record["cache"]
+
+
+def test_a_derivative_in_another_format_says_what_metadata_it_could_not_carry() -> None:
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Copyright", "(c) City Archive")
+    info.add_text("Title", "Harbour, 1931")
+    data = save((photo("coffee", 32, top=100, left=200) * 255).astype(np.uint8), "PNG", pnginfo=info)
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]"),
+                                       output_format="WEBP"))
+    result = enhancer.enhance(data)
+    assert result.format == "WEBP" and Image.open(io.BytesIO(result.data)).size == (64, 64)
+    assert "text not carried, WEBP has no place for it: Copyright, Title" in result.record["notes"]
 
 
 def _counted(enhancer: Enhancer, monkeypatch: pytest.MonkeyPatch, fail_first: bool = False) -> list[int]:

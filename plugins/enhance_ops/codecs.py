@@ -11,6 +11,7 @@ float32 (H, W) so the chain can upscale it separately.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass, field
 
@@ -422,6 +423,8 @@ def _encode_tiff(samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: 
         extratags.append((34675, "B", len(meta.icc_profile), meta.icc_profile, True))
     if meta.xmp:
         extratags.append((700, "B", len(meta.xmp), meta.xmp, True))
+    if meta.iptc:
+        extratags.append((md.IPTC_TIFF_TAG, 7, len(meta.iptc), meta.iptc, True))  # UNDEFINED: bytes as they are
     channels = samples.shape[2]
     has_alpha = channels in (2, 4)
     buf = io.BytesIO()
@@ -455,6 +458,8 @@ def _encode_pillow(
         options["subsampling"] = 0 if quality >= 90 else 2
         if "Comment" in meta.text:
             options["comment"] = meta.text["Comment"].encode("utf-8")
+        if meta.iptc:
+            options["extra"] = _photoshop_app13(meta.iptc)
         if dpi:
             options["dpi"] = tuple(round(d) for d in dpi)
     if fmt == "WEBP" and mode == "LA":
@@ -462,3 +467,10 @@ def _encode_pillow(
     buf = io.BytesIO()
     im.save(buf, fmt, **options)
     return buf.getvalue()
+
+
+def _photoshop_app13(records: bytes) -> bytes:
+    """A JPEG APP13 segment holding the IPTC-IIM records as Photoshop's resource 0x0404."""
+    resource = b"8BIM" + struct.pack(">HHI", md.IPTC_RESOURCE, 0, len(records)) + records + b"\x00" * (len(records) % 2)
+    body = b"Photoshop 3.0\x00" + resource
+    return b"\xff\xed" + struct.pack(">H", len(body) + 2) + body

@@ -204,6 +204,7 @@ class Enhancer:
             f"x{chain.scale} with {' then '.join(chain.model_names)}; steps: {', '.join(applied)}"
         )
         codecs.check_writable(fmt, source.bit_depth, result.alpha is not None)
+        meta, not_carried = md.fitted_to(dataclasses.replace(source.metadata, icc_profile=result.icc_profile), fmt)
         samples = codecs.to_samples(result.pixels, result.alpha, source.bit_depth)
         record = {
             "input_sha256": job.digest,
@@ -222,11 +223,10 @@ class Enhancer:
             "dynamic_range": result.analysis.as_record(),
             "metrics": result.metrics,
             "stages": [dataclasses.asdict(r) for r in result.stages],
-            "notes": source.notes,
+            "notes": [*source.notes, *not_carried],
             "decode_s": job.decode_s,
             "chain_s": job.chain_s,
         }
-        meta = dataclasses.replace(source.metadata, icc_profile=result.icc_profile)
         scale = result.scale
         job.chain_result = None
         del result

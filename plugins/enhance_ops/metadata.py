@@ -1,19 +1,23 @@
 """Metadata carried from a master to its enhanced derivative.
 
-EXIF, the ICC profile, XMP, resolution and the master's own text (PNG text chunks, a JPEG
-comment: captions, rights, authors) travel with the pixels; the derivative's EXIF is
-rewritten so that it is honest about what it is: upright (orientation 1), its own pixel
-size, resolution scaled so the physical size is unchanged, and marked as processed by us.
+EXIF, the ICC profile, XMP, IPTC, resolution and the master's own text (PNG text chunks, a
+JPEG comment: captions, rights, authors) travel with the pixels, as far as the derivative's
+format can hold them; the derivative's EXIF is rewritten so that it is honest about what it
+is: upright (orientation 1), its own pixel size, resolution scaled so the physical size is
+unchanged, and marked as processed by us.
 A damaged EXIF block is dropped with a note; it never stops the pixels from being enhanced.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
+import io
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import piexif
+import tifffile
 from PIL import ExifTags, Image
 
 from . import png_chunks
@@ -33,6 +37,7 @@ class ImageMetadata:
     dpi: tuple[float, float] | None = None
     orientation: int = 1
     text: dict[str, str] = field(default_factory=dict)  # keyword → text; a JPEG comment is "Comment"
+    iptc: bytes | None = None  # IPTC-IIM records: captions, credit, keywords of older workflows
     notes: list[str] = field(default_factory=list)
 
 
@@ -46,6 +51,7 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
     xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
     meta.xmp = xmp.encode("utf-8") if isinstance(xmp, str) else (bytes(xmp) if xmp else None)
     meta.text = _read_text(im, data, meta.notes)
+    meta.iptc = _read_iptc(im, data, meta.notes)
     meta.exif = _read_exif(im, meta.notes)
     if meta.exif is not None:
         orientation = meta.exif["0th"].get(piexif.ImageIFD.Orientation, 1)
@@ -64,6 +70,60 @@ def _read_text(im: Image.Image, data: bytes, notes: list[str]) -> dict[str, str]
         return {keyword: text for keyword, text in found.items() if keyword not in _TEXT_NOT_CARRIED}
     comment = im.info.get("comment") if im.format == "JPEG" else None
     return {"Comment": comment.decode("utf-8", "replace")} if comment else {}
+
+
+IPTC_RESOURCE = 0x0404  # the Photoshop image resource that holds IPTC-IIM records
+IPTC_TIFF_TAG = 33723
+
+
+def _read_iptc(im: Image.Image, data: bytes, notes: list[str]) -> bytes | None:
+    if im.format == "JPEG":
+        records = (im.info.get("photoshop") or {}).get(IPTC_RESOURCE)
+    elif im.format == "TIFF":
+        records = _tiff_iptc(data)
+    else:
+        return None
+    if not records:
+        return None
+    if not records.startswith(b"\x1c"):
+        notes.append("IPTC block dropped: it holds no IPTC-IIM records")
+        return None
+    return bytes(records)
+
+
+def _tiff_iptc(data: bytes) -> bytes | None:
+    """Read with tifffile: Photoshop stores the records as LONGs, of which Pillow keeps one."""
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            records = tif.pages.first.tags.valueof(IPTC_TIFF_TAG)
+    except Exception:  # the header was read by Pillow; an IPTC tag tifffile cannot parse is not worth a failure
+        return None
+    return records if isinstance(records, bytes) else None
+
+
+# What each output format can hold beyond EXIF, ICC and resolution.
+JPEG_SEGMENT_BYTES = 65533
+_JPEG_XMP_BYTES = JPEG_SEGMENT_BYTES - len(b"http://ns.adobe.com/xap/1.0/\x00")
+JPEG_IPTC_BYTES = JPEG_SEGMENT_BYTES - len(b"Photoshop 3.0\x00") - 13  # resource header and padding
+_TEXT_HELD = {"JPEG": {"Comment"}, "TIFF": set(), "WEBP": set()}  # PNG holds any text
+_IPTC_HELD = {"JPEG", "TIFF"}
+
+
+def fitted_to(meta: ImageMetadata, fmt: str) -> tuple[ImageMetadata, list[str]]:
+    """The master's metadata as the derivative's format can hold it, and a note for each thing
+    it cannot: a derivative in another format never fails over metadata, nor loses it unsaid."""
+    notes: list[str] = []
+    changes: dict[str, Any] = {}
+    if fmt == "JPEG" and meta.xmp and len(meta.xmp) > _JPEG_XMP_BYTES:
+        notes.append(f"XMP of {len(meta.xmp):,} bytes not carried: a JPEG holds {_JPEG_XMP_BYTES:,}")
+        changes["xmp"] = None
+    if meta.iptc and (fmt not in _IPTC_HELD or (fmt == "JPEG" and len(meta.iptc) > JPEG_IPTC_BYTES)):
+        notes.append(f"IPTC records ({len(meta.iptc):,} bytes) not carried: {fmt} has no place for them")
+        changes["iptc"] = None
+    if fmt in _TEXT_HELD and set(meta.text) - _TEXT_HELD[fmt]:
+        notes.append(f"text not carried, {fmt} has no place for it: {', '.join(sorted(set(meta.text) - _TEXT_HELD[fmt]))}")
+        changes["text"] = {keyword: text for keyword, text in meta.text.items() if keyword in _TEXT_HELD[fmt]}
+    return (dataclasses.replace(meta, **changes) if changes else meta), notes
 
 
 def marked_description(ours: str, master: str | None) -> str:
