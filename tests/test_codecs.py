@@ -327,7 +327,8 @@ def test_png_whose_xmp_carries_years_of_history_is_read_and_keeps_it() -> None:
     from PIL import PngImagePlugin
 
     history = "".join(f"<rdf:li>xmp.did:{i:032x}</rdf:li>" for i in range(60_000))  # 3 MB, past Pillow's 1 MiB
-    xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><photoshop:DocumentAncestors>{history}</photoshop:DocumentAncestors></x:xmpmeta>'
+    ancestors = f"<photoshop:DocumentAncestors>{history}</photoshop:DocumentAncestors>"
+    xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/">{ancestors}</x:xmpmeta>'
     info = PngImagePlugin.PngInfo()
     info.add_itxt("XML:com.adobe.xmp", xmp, zip=True)
     decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info))
@@ -336,7 +337,7 @@ def test_png_whose_xmp_carries_years_of_history_is_read_and_keeps_it() -> None:
 
 
 def _iptc(*records: tuple[int, int, bytes]) -> bytes:
-    return b"".join(b"\x1c" + bytes([rec, field]) + struct.pack(">H", len(value)) + value for rec, field, value in records)
+    return b"".join(b"\x1c" + struct.pack(">BBH", rec, field, len(value)) + value for rec, field, value in records)
 
 
 CAPTION = _iptc((1, 90, b"\x1b%G"), (2, 120, "Hafen bei Ebbe, 1931".encode()), (2, 116, b"(c) City Archive 1931"))
@@ -375,12 +376,19 @@ def test_metadata_a_format_cannot_hold_is_left_out_with_a_note_and_never_fails_t
                                               provenance=PROV)))
     assert out.info["comment"] == b"box 12" and "xmp" not in out.info
     assert md.fitted_to(decoded.metadata, "PNG") == (decoded.metadata, [])
+    long_iptc = _iptc(*[(2, 25, b"keyword %05d" % i) for i in range(5_000)])  # 90,000 bytes of keywords
+    assert md.fitted_to(md.ImageMetadata(iptc=long_iptc), "JPEG")[1] == [
+        "IPTC records of 90,000 bytes not carried: a JPEG holds 65,506"]
+    assert md.fitted_to(md.ImageMetadata(iptc=long_iptc), "TIFF") == (md.ImageMetadata(iptc=long_iptc), [])
+    assert md.fitted_to(md.ImageMetadata(iptc=CAPTION), "WEBP")[1] == [
+        "IPTC records not carried: WEBP has no place for them"]
 
 
 def _png_with_chunk(kind: bytes, body: bytes) -> bytes:
     png = save(RGB8, "PNG")
     end = png.index(b"IEND") - 4
-    return png[:end] + struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)) + png[end:]
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return png[:end] + chunk + png[end:]
 
 
 @pytest.mark.parametrize("kind,body,why", [

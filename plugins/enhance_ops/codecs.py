@@ -208,6 +208,11 @@ def _split_opencv(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return raw[:, :, 2::-1], (raw[:, :, 3] if raw.shape[2] == 4 else None)
 
 
+_TIFFFILE_LAYOUTS = {  # photometric → colour channels
+    tifffile.PHOTOMETRIC.MINISBLACK: 1, tifffile.PHOTOMETRIC.MINISWHITE: 1, tifffile.PHOTOMETRIC.RGB: 3,
+}
+
+
 def _tiff_samples(data: bytes, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """OpenCV 5 reads no uncompressed 8-bit tiled TIFF and none with more than four channels,
     though both are sound scans; tifffile reads them, for the grey and RGB layouts OpenCV
@@ -240,9 +245,6 @@ def _tiff_samples(data: bytes, notes: list[str]) -> tuple[np.ndarray, np.ndarray
     if rest.shape[2] > has_alpha:
         notes.append(f"{rest.shape[2] - has_alpha} extra channel(s) beyond colour and alpha dropped")
     return _apply_orientation(colour, rest[:, :, 0] if has_alpha else None, orientation)  # as OpenCV does for TIFF
-
-
-_TIFFFILE_LAYOUTS = {tifffile.PHOTOMETRIC.MINISBLACK: 1, tifffile.PHOTOMETRIC.MINISWHITE: 1, tifffile.PHOTOMETRIC.RGB: 3}
 
 
 def _cut_off(page: tifffile.TiffPage, size: int) -> bool:

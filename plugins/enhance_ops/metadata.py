@@ -102,9 +102,9 @@ def _tiff_iptc(data: bytes) -> bytes | None:
 
 
 # What each output format can hold beyond EXIF, ICC and resolution.
-JPEG_SEGMENT_BYTES = 65533
-_JPEG_XMP_BYTES = JPEG_SEGMENT_BYTES - len(b"http://ns.adobe.com/xap/1.0/\x00")
-JPEG_IPTC_BYTES = JPEG_SEGMENT_BYTES - len(b"Photoshop 3.0\x00") - 13  # resource header and padding
+_JPEG_SEGMENT_BYTES = 65533
+_JPEG_XMP_BYTES = _JPEG_SEGMENT_BYTES - len(b"http://ns.adobe.com/xap/1.0/\x00")
+_JPEG_IPTC_BYTES = _JPEG_SEGMENT_BYTES - len(b"Photoshop 3.0\x00") - 13  # resource header and padding
 _TEXT_HELD = {"JPEG": {"Comment"}, "TIFF": set(), "WEBP": set()}  # PNG holds any text
 _IPTC_HELD = {"JPEG", "TIFF"}
 
@@ -117,11 +117,15 @@ def fitted_to(meta: ImageMetadata, fmt: str) -> tuple[ImageMetadata, list[str]]:
     if fmt == "JPEG" and meta.xmp and len(meta.xmp) > _JPEG_XMP_BYTES:
         notes.append(f"XMP of {len(meta.xmp):,} bytes not carried: a JPEG holds {_JPEG_XMP_BYTES:,}")
         changes["xmp"] = None
-    if meta.iptc and (fmt not in _IPTC_HELD or (fmt == "JPEG" and len(meta.iptc) > JPEG_IPTC_BYTES)):
-        notes.append(f"IPTC records ({len(meta.iptc):,} bytes) not carried: {fmt} has no place for them")
+    if meta.iptc and fmt not in _IPTC_HELD:
+        notes.append(f"IPTC records not carried: {fmt} has no place for them")
         changes["iptc"] = None
-    if fmt in _TEXT_HELD and set(meta.text) - _TEXT_HELD[fmt]:
-        notes.append(f"text not carried, {fmt} has no place for it: {', '.join(sorted(set(meta.text) - _TEXT_HELD[fmt]))}")
+    elif meta.iptc and fmt == "JPEG" and len(meta.iptc) > _JPEG_IPTC_BYTES:
+        notes.append(f"IPTC records of {len(meta.iptc):,} bytes not carried: a JPEG holds {_JPEG_IPTC_BYTES:,}")
+        changes["iptc"] = None
+    left_out = sorted(set(meta.text) - _TEXT_HELD[fmt]) if fmt in _TEXT_HELD else []
+    if left_out:
+        notes.append(f"text not carried, {fmt} has no place for it: {', '.join(left_out)}")
         changes["text"] = {keyword: text for keyword, text in meta.text.items() if keyword in _TEXT_HELD[fmt]}
     return (dataclasses.replace(meta, **changes) if changes else meta), notes
 
