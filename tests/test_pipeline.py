@@ -170,6 +170,31 @@ def test_a_derivative_in_another_format_says_what_metadata_it_could_not_carry() 
     assert "text not carried, WEBP has no place for it: Copyright, Title" in result.record["notes"]
 
 
+def test_a_webp_derivative_is_kept_within_the_16383_px_webp_holds() -> None:
+    from PIL import Image
+
+    strip = (photo("coffee")[200:216] * 255).astype(np.uint8)  # 600 x 16, a panorama's slice
+    panorama = np.concatenate([strip] * 7, axis=1)  # 4200 px wide: 16,800 at x4
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=4", "superres.models=[]")))
+    result = enhancer.enhance(save(panorama, "WEBP", lossless=True))
+    width, height = Image.open(io.BytesIO(result.data)).size
+    assert result.format == "WEBP" and 16_000 < width <= 16_383 and 60 <= height < 64  # reduced alike
+    [superres_stage] = [r for r in result.record["stages"] if r["stage"] == "superres"]
+    assert superres_stage["details"]["output_long_side_cap"] == 16_383
+
+
+def test_a_derivative_the_format_cannot_hold_is_refused_before_the_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    from enhance_ops.errors import EncodeError
+
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]"),
+                                       output_format="JPEG"))
+    calls = _counted(enhancer, monkeypatch)
+    deep = cv2.imencode(".png", (photo("coffee", 32) * 65535).astype(np.uint16))[1].tobytes()
+    with pytest.raises(EncodeError, match="JPEG holds 8 bits per sample"):
+        enhancer.enhance(deep)
+    assert calls == []
+
+
 def _counted(enhancer: Enhancer, monkeypatch: pytest.MonkeyPatch, fail_first: bool = False) -> list[int]:
     calls: list[int] = []
     original = enhancer.chain.run_master

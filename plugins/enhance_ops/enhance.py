@@ -25,6 +25,7 @@ from . import metadata as md
 from .chain.pipeline import Chain, Master
 from .chain.preprocess import LensInfo
 from .chain.superres import Inference, Tiling
+from .formats import MAX_SIDE
 
 
 CACHE_BYTES = 256 * 1024**2
@@ -167,10 +168,12 @@ class Enhancer:
         if job.cached is None and job.chain_result is None:
             (image, job.image), start = (job.image, None), time.perf_counter()
             assert image is not None
+            fmt = self._output_format(image.output_format)
             master = Master(image.pixels, image.alpha, image.bit_depth, image.metadata.icc_profile,
-                            lens_from_exif(image.metadata.exif))
+                            lens_from_exif(image.metadata.exif), max_long_side=MAX_SIDE.get(fmt))
             del image  # the chain holds the only reference to the pixels and lets them go after SR
             try:
+                codecs.check_writable(fmt, master.bit_depth, master.alpha is not None)  # before any work
                 job.chain_result = self.chain.run_master(master, on_tile=on_tile)
             except BaseException:
                 self._release(job)
@@ -197,13 +200,12 @@ class Enhancer:
         opts, chain, source, result = self.options, self.chain, job.source, job.chain_result
         assert source is not None and result is not None
         start = time.perf_counter()
-        fmt = opts.output_format or source.output_format
+        fmt = self._output_format(source.output_format)
         applied = [r.stage for r in result.stages if not r.decision.startswith(("skipped", "analysed"))]
         description = (
             f"Enhanced derivative, not the archival master: preset {chain.preset_name}; "
             f"x{chain.scale} with {' then '.join(chain.model_names)}; steps: {', '.join(applied)}"
         )
-        codecs.check_writable(fmt, source.bit_depth, result.alpha is not None)
         meta, not_carried = md.fitted_to(dataclasses.replace(source.metadata, icc_profile=result.icc_profile), fmt)
         samples = codecs.to_samples(result.pixels, result.alpha, source.bit_depth)
         record = {
@@ -237,6 +239,9 @@ class Enhancer:
         record["encode_s"] = time.perf_counter() - start
         record["output_sha256"] = hashlib.sha256(out).hexdigest()  # the derivative's fixity, in the ledger
         return EnhanceResult(out, fmt, record)
+
+    def _output_format(self, masters: str) -> str:
+        return self.options.output_format or masters
 
     def _release(self, job: Job) -> None:
         if job.finished is not None:

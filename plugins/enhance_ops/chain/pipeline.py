@@ -6,6 +6,7 @@ every step taken on an archive image.
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class Master:
     bit_depth: int = 8
     icc_profile: bytes | None = None
     lens: preprocess.LensInfo | None = None
+    max_long_side: int | None = None  # what the derivative's format holds (WebP: 16,383 px)
 
 
 @dataclass
@@ -223,7 +225,7 @@ class Chain:
         correction, restore_record = color.plan_restoration(image, mode=restore["mode"])  # before SR deepens blacks
         planning_s = time.perf_counter() - start
 
-        step("superres", 1.0, lambda im, _: self._superres(im, on_tile, bit_depth))
+        step("superres", 1.0, lambda im, _: self._superres(im, on_tile, bit_depth, master.max_long_side))
         metrics = records[-1].details.pop("metrics")
         effective_scale = image.shape[0] / source_height
         if alpha is not None:
@@ -252,18 +254,19 @@ class Chain:
         return ChainResult(image, alpha, profile, effective_scale, analysis, records, metrics)
 
     def _superres(
-        self, image: np.ndarray, on_tile: Callable[[], None] | None, bit_depth: int
+        self, image: np.ndarray, on_tile: Callable[[], None] | None, bit_depth: int, format_limit: int | None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         sr = self.settings["superres"]
         details: dict[str, Any] = {"models": list(self.model_names), "scale": self.scale}
         source = image
         height, width = image.shape[:2]
-        cap = int(sr["max_output_long_side"])
+        cap = min(int(sr["max_output_long_side"]), format_limit or sys.maxsize)
         if max(height, width) * self.scale > cap:
             factor = cap / (max(height, width) * self.scale)
             size = (max(1, int(width * factor)), max(1, int(height * factor)))
             source = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], image.shape[2])
             details["reduced_input_to"] = list(size)
+            details["output_long_side_cap"] = cap
         out, started = source, time.perf_counter()
         for model, scale, tiling in self.sr_models:
             out = superres.upscale(out, model, scale, tiling=tiling, inference=self.inference, on_tile=on_tile)
