@@ -401,6 +401,46 @@ def test_a_text_bomb_or_damaged_text_chunk_is_dropped_with_a_note(kind: bytes, b
     assert len(decoded.notes) == 1 and why in decoded.notes[0] and kind.decode() in decoded.notes[0]
 
 
+def _exif_block(ifd0: list[tuple[int, int, int, bytes]], exif_ifd: list[tuple[int, int, int, bytes]]) -> bytes:
+    """A little-endian EXIF block written by hand, so each tag's stored type is the test's choice."""
+    def ifd(entries: list[tuple[int, int, int, bytes]], at: int) -> bytes:
+        data_at = at + 2 + 12 * len(entries) + 4
+        head, tail = struct.pack("<H", len(entries)), b""
+        for tag, kind, count, raw in sorted(entries):
+            if len(raw) <= 4:
+                head += struct.pack("<HHI", tag, kind, count) + raw.ljust(4, b"\x00")
+            else:
+                head += struct.pack("<HHII", tag, kind, count, data_at + len(tail))
+                tail += raw + b"\x00" * (len(raw) % 2)
+        return head + b"\x00\x00\x00\x00" + tail
+
+    first = ifd([*ifd0, (0x8769, 4, 1, struct.pack("<I", 0))], 8)
+    first = ifd([*ifd0, (0x8769, 4, 1, struct.pack("<I", 8 + len(first)))], 8)
+    return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + first + ifd(exif_ifd, 8 + len(first))
+
+
+def test_exif_tags_stored_in_unexpected_types_are_mended_or_dropped_alone() -> None:
+    maker_note = b"\x01\x02vendor-private-data"
+    exif = _exif_block(
+        [(271, 2, 6, b"Epson\x00")],
+        [
+            (36867, 2, 20, b"1931:07:04 12:00:00\x00"),  # DateTimeOriginal, as it should be
+            (33434, 11, 1, struct.pack("<f", 0.004)),  # ExposureTime as FLOAT, not RATIONAL
+            (37500, 1, len(maker_note), maker_note),  # MakerNote as BYTE, not UNDEFINED
+            (37396, 12, 2, struct.pack("<2d", 10.5, 20.5)),  # SubjectArea as DOUBLEs: no SHORTs to make of them
+        ],
+    )
+    decoded = codecs.decode(save(RGB8, "JPEG", exif=exif))
+    assert decoded.notes == ["EXIF tags rewritten in the type EXIF expects: Exif 33434, Exif 37500",
+                             "EXIF tags dropped, not writable as stored: Exif 37396"]
+    carried = _exif_of(reencode(decoded))
+    assert carried["0th"][piexif.ImageIFD.Make] == b"Epson"
+    assert carried["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1931:07:04 12:00:00"
+    assert carried["Exif"][piexif.ExifIFD.ExposureTime] == (1, 250)
+    assert carried["Exif"][piexif.ExifIFD.MakerNote] == maker_note
+    assert piexif.ExifIFD.SubjectArea not in carried["Exif"]
+
+
 def test_bigtiff_master_keeps_its_exif_and_gps() -> None:
     exif = piexif.dump({
         "0th": {piexif.ImageIFD.Make: b"Phase One", piexif.ImageIFD.Artist: b"Digitisation Unit"},

@@ -168,11 +168,53 @@ def _read_exif(im: Image.Image, notes: list[str]) -> dict[str, Any] | None:
         exif = piexif.load(raw)
         exif.pop("thumbnail", None)
         exif.pop("1st", None)
+        _keep_writable(exif, notes)
         piexif.dump(exif)  # proves the block can be written back before we rely on it
         return exif
     except Exception as exc:  # piexif and Pillow raise many types on damaged blocks
         notes.append(f"corrupt EXIF dropped ({type(exc).__name__}: {exc})")
         return None
+
+
+_EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}
+
+
+def _writes(ifd: str, tag: int, value: Any) -> bool:
+    try:
+        piexif.dump({**_EMPTY_EXIF, ifd: {tag: value}})
+    except Exception:  # piexif's refusals are ValueError, KeyError or worse
+        return False
+    return True
+
+
+def _keep_writable(exif: dict[str, Any], notes: list[str]) -> None:
+    """A tag stored in a type piexif does not expect (a maker note as bytes of another type, a
+    float where a fraction belongs) would stop the whole block from being written back and
+    cost the capture date and GPS with it: such a tag is converted, or else dropped by name."""
+    try:
+        piexif.dump(exif)
+        return
+    except Exception:
+        pass
+    converted, dropped = [], []
+    for ifd in _EMPTY_EXIF:
+        tags = exif.get(ifd) or {}
+        for tag, value in list(tags.items()):
+            if _writes(ifd, tag, value):
+                continue
+            if isinstance(value, tuple) and all(isinstance(v, int) and 0 <= v < 256 for v in value):
+                tags[tag] = bytes(value)
+            elif isinstance(value, float):
+                tags[tag] = _to_rational(value)
+            if tags[tag] is not value and _writes(ifd, tag, tags[tag]):
+                converted.append(f"{ifd} {tag}")
+            else:
+                del tags[tag]
+                dropped.append(f"{ifd} {tag}")
+    if converted:
+        notes.append(f"EXIF tags rewritten in the type EXIF expects: {', '.join(converted)}")
+    if dropped:
+        notes.append(f"EXIF tags dropped, not writable as stored: {', '.join(dropped)}")
 
 
 def _rational(value: Any) -> float | None:
