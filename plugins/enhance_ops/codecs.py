@@ -135,7 +135,8 @@ def _unopenable_tiff(data: bytes) -> TruncatedImageError | UnsupportedImageError
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages.first
             cut_off, dtype, bits = _cut_off(page, len(data)), page.dtype, page.bitspersample
-            layout = f"{page.samplesperpixel} × {bits}-bit {tifffile.PHOTOMETRIC(page.photometric).name} samples"
+            kind = getattr(page.photometric, "name", f"photometric {page.photometric}")  # an unknown one is an int
+            layout = f"{page.samplesperpixel} × {bits}-bit {kind} samples"
     except Exception:
         return _truncated_header("TIFF")
     if cut_off:
