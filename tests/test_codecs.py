@@ -441,6 +441,37 @@ def test_exif_tags_stored_in_unexpected_types_are_mended_or_dropped_alone() -> N
     assert piexif.ExifIFD.SubjectArea not in carried["Exif"]
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_every_exif_directory_of_a_derivative_ends_in_its_next_directory_offset(fmt: str) -> None:
+    exif = piexif.dump({
+        "0th": {piexif.ImageIFD.Make: b"Epson"},
+        "Exif": {piexif.ExifIFD.DateTimeOriginal: b"1931:07:04 12:00:00", piexif.ExifIFD.ExposureTime: (1, 250)},
+        "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((52, 1), (22, 1), (0, 1))},
+        "Interop": {piexif.InteropIFD.InteroperabilityIndex: b"R98"},
+    })
+    out = reencode(codecs.decode(save(RGB8, "JPEG", exif=exif)), fmt=fmt)
+    tiff = Image.open(io.BytesIO(out)).info["exif"].removeprefix(b"Exif\x00\x00")
+    order = "<" if tiff[:2] == b"II" else ">"
+
+    def next_offset(at: int) -> int:  # the 4 bytes after a directory's entries
+        (count,) = struct.unpack_from(order + "H", tiff, at)
+        return struct.unpack_from(order + "I", tiff, at + 2 + 12 * count)[0]
+
+    def pointer(at: int, tag: int) -> int:
+        (count,) = struct.unpack_from(order + "H", tiff, at)
+        entries = [struct.unpack_from(order + "HHII", tiff, at + 2 + 12 * i) for i in range(count)]
+        return next(value for t, _, _, value in entries if t == tag)
+
+    ifd0 = struct.unpack_from(order + "I", tiff, 4)[0]
+    exif_ifd = pointer(ifd0, 0x8769)
+    directories = [ifd0, exif_ifd, pointer(ifd0, 0x8825), pointer(exif_ifd, 0xA005)]
+    assert [next_offset(at) for at in directories] == [0, 0, 0, 0]  # piexif's dump ran a date on here
+    carried = _exif_of(out)
+    assert carried["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1931:07:04 12:00:00"
+    assert carried["GPS"][piexif.GPSIFD.GPSLatitude] == ((52, 1), (22, 1), (0, 1))
+    assert carried["Interop"][piexif.InteropIFD.InteroperabilityIndex] == b"R98"
+
+
 def test_bigtiff_master_keeps_its_exif_and_gps() -> None:
     exif = piexif.dump({
         "0th": {piexif.ImageIFD.Make: b"Phase One", piexif.ImageIFD.Artist: b"Digitisation Unit"},

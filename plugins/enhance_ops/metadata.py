@@ -18,9 +18,9 @@ from typing import Any
 
 import piexif
 import tifffile
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, TiffTags
 
-from . import png_chunks
+from . import png_chunks, tiff_exif
 
 # TIFF tags that describe the file's own layout: meaningless (or wrong) in an EXIF block.
 _TIFF_LAYOUT_TAGS = {
@@ -168,12 +168,27 @@ def _read_exif(im: Image.Image, notes: list[str]) -> dict[str, Any] | None:
         exif = piexif.load(raw)
         exif.pop("thumbnail", None)
         exif.pop("1st", None)
+        skipped = _skipped_by_piexif(raw, exif)
+        if skipped:
+            notes.append(f"EXIF tags not carried, unknown to the EXIF writer: {', '.join(skipped)}")
         _keep_writable(exif, notes)
-        piexif.dump(exif)  # proves the block can be written back before we rely on it
+        tiff_exif.block(exif)  # proves the block can be written back before we rely on it
         return exif
     except Exception as exc:  # piexif and Pillow raise many types on damaged blocks
         notes.append(f"corrupt EXIF dropped ({type(exc).__name__}: {exc})")
         return None
+
+
+def _skipped_by_piexif(raw: bytes, exif: dict[str, Any]) -> list[str]:
+    """piexif passes over tags it has no name for (a TIFF's PageName, private tags) without a
+    word; Pillow reads the same bytes, so what it sees and piexif does not is named."""
+    seen = Image.Exif()
+    seen.load(raw)
+    ifds = {"0th": dict(seen), "Exif": seen.get_ifd(ExifTags.IFD.Exif), "GPS": seen.get_ifd(ExifTags.IFD.GPSInfo)}
+    return [
+        f"{TiffTags.lookup(tag).name} ({tag})" if ifd == "0th" else f"{ifd} {tag}"
+        for ifd, tags in ifds.items() for tag in tags if tag not in exif.get(ifd, {})
+    ]
 
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}
@@ -269,4 +284,4 @@ def derivative_exif(
         zeroth[piexif.ImageIFD.ResolutionUnit] = 2
     sub[piexif.ExifIFD.PixelXDimension] = width
     sub[piexif.ExifIFD.PixelYDimension] = height
-    return piexif.dump(exif)
+    return tiff_exif.block(exif)

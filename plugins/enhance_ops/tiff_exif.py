@@ -1,9 +1,14 @@
-"""Write EXIF sub-IFDs (capture settings, GPS) into a classic little-endian TIFF.
+"""Write EXIF: the sub-IFDs (capture settings, GPS) into a classic little-endian TIFF, and the
+whole block that JPEG, PNG and WebP carry.
 
 tifffile writes pixels, ICC, XMP and IFD0 tags but refuses to write the EXIF and GPS
 pointer tags; an archive's capture date lives in those sub-directories. The file is written
 with private placeholder tags, then each sub-IFD is appended, the placeholder renamed to the
 real pointer tag, and IFD0's entries put back in tag order.
+
+The block for the other formats is written here too, not by piexif: piexif's ``dump`` ends
+no sub-IFD with its next-IFD offset, so a reader takes the first bytes of the values after
+it (a date, say) for one, or reads past the block's end.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import piexif
 
 EXIF_POINTER = 34665
 GPS_POINTER = 34853
+INTEROP_POINTER = 40965
 _PLACEHOLDER = {EXIF_POINTER: 65000, GPS_POINTER: 65001}  # private-range tag codes
 _FORMATS = {1: "B", 2: "B", 3: "H", 4: "I", 5: "II", 6: "b", 7: "B", 8: "h", 9: "i", 10: "ii", 11: "f", 12: "d"}
 _SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
@@ -46,10 +52,45 @@ def _ifd_bytes(tags: dict[int, Any], types: dict[int, dict[str, Any]], offset: i
     return b"".join(head) + struct.pack("<I", 0) + tail
 
 
+_IFD_TAGS = {"0th": "Image", "Exif": "Exif", "GPS": "GPS", "Interop": "Interop"}  # piexif's names for each
+_PARENTS = {"Exif": ("0th", EXIF_POINTER), "GPS": ("0th", GPS_POINTER), "Interop": ("Exif", INTEROP_POINTER)}
+
+
+def block(exif: dict[str, Any]) -> bytes:
+    """``Exif\\0\\0`` and a little-endian TIFF structure: IFD0, then its Exif, GPS and Interop
+    sub-IFDs, each ending in a next-IFD offset of 0. Tags piexif has no type for are left out."""
+    pointers = {pointer for _, pointer in _PARENTS.values()}
+    ifds = {
+        name: {t: v for t, v in exif.get(name, {}).items() if t in piexif.TAGS[kind] and t not in pointers}
+        for name, kind in _IFD_TAGS.items()
+    }
+    if not ifds["Exif"]:
+        ifds["Interop"] = {}  # its pointer would live in the Exif IFD
+    for name, (parent, pointer) in _PARENTS.items():
+        if ifds[name]:
+            ifds[parent][pointer] = 0  # a LONG: no IFD's size depends on the offsets set below
+    offsets, at = {}, 8
+    for name, tags in ifds.items():
+        if tags or name == "0th":
+            offsets[name] = at
+            at += len(_ifd_bytes(tags, piexif.TAGS[_IFD_TAGS[name]], at))
+            at += at % 2
+    for name, (parent, pointer) in _PARENTS.items():
+        if name in offsets:
+            ifds[parent][pointer] = offsets[name]
+    out = bytearray(b"II*\x00" + struct.pack("<I", 8))
+    for name, start in offsets.items():
+        out += b"\x00" * (start - len(out))
+        out += _ifd_bytes(ifds[name], piexif.TAGS[_IFD_TAGS[name]], start)
+    return b"Exif\x00\x00" + bytes(out)
+
+
 def sub_ifds(exif: dict[str, Any]) -> dict[int, dict[int, Any]]:
     """The sub-IFDs worth writing, keyed by their pointer tag; tags piexif cannot type are left out."""
     known = {
-        EXIF_POINTER: {t: v for t, v in exif.get("Exif", {}).items() if t in piexif.TAGS["Exif"] and t != 40965},
+        EXIF_POINTER: {
+            t: v for t, v in exif.get("Exif", {}).items() if t in piexif.TAGS["Exif"] and t != INTEROP_POINTER
+        },
         GPS_POINTER: {t: v for t, v in exif.get("GPS", {}).items() if t in piexif.TAGS["GPS"]},
     }
     return {pointer: tags for pointer, tags in known.items() if tags}
