@@ -246,6 +246,25 @@ def test_exif_orientation_is_applied_like_pillow_does(fmt: str, orientation: int
     assert _exif_of(reencode(decoded))["0th"].get(piexif.ImageIFD.Orientation, 1) == 1
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "WEBP"])
+def test_the_derivatives_xmp_says_upright_and_its_own_size_as_its_exif_does(fmt: str) -> None:
+    xmp = (  # as Lightroom writes it: orientation and size as attributes and as elements
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmlns:exif="http://ns.adobe.com/exif/1.0/" '
+        'tiff:Orientation="6" exif:PixelXDimension="10"><tiff:ImageWidth>10</tiff:ImageWidth>'
+        '<tiff:XResolution>300/1</tiff:XResolution><exif:PixelYDimension>12</exif:PixelYDimension>'
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    meta = ImageMetadata(xmp=xmp.encode(), dpi=(300.0, 300.0), orientation=6)  # a 12 x 10 master, stored sideways
+    decoded = codecs.decode(codecs.encode(RGB8[:40] / 255, None, fmt=fmt, bit_depth=8, meta=meta, scale=4,
+                                          provenance=PROV))
+    carried = decoded.metadata.xmp.decode()
+    assert 'tiff:Orientation="1"' in carried  # a viewer trusting it turns nothing again
+    assert 'exif:PixelXDimension="48"' in carried and "<tiff:ImageWidth>48<" in carried  # the pixels' own
+    assert "<exif:PixelYDimension>40<" in carried and "<tiff:XResolution>1200/1<" in carried
+    assert decoded.size == (48, 40)
+
+
 # --- metadata ------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -368,6 +368,8 @@ def encode_samples(
     exif = md.derivative_exif(
         meta, width=width, height=height, dpi=dpi, software=provenance.software, description=provenance.description
     )
+    if meta.xmp:
+        meta = replace(meta, xmp=md.derivative_xmp(meta.xmp, width=width, height=height, dpi=dpi))
     if fmt == "PNG":
         return _encode_png(samples, exif, meta, dpi, provenance)
     if fmt == "TIFF":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -128,6 +129,25 @@ def fitted_to(meta: ImageMetadata, fmt: str) -> tuple[ImageMetadata, list[str]]:
         notes.append(f"text not carried, {fmt} has no place for it: {', '.join(left_out)}")
         changes["text"] = {keyword: text for keyword, text in meta.text.items() if keyword in _TEXT_HELD[fmt]}
     return (dataclasses.replace(meta, **changes) if changes else meta), notes
+
+
+def derivative_xmp(xmp: bytes, *, width: int, height: int, dpi: tuple[float, float] | None) -> bytes:
+    """The master's XMP, saying what the derivative's EXIF says: upright, its own pixel size and
+    resolution. Adobe's tools keep these in XMP as well, and a viewer that trusts the XMP
+    orientation would turn an upright derivative a second time."""
+    try:
+        text = xmp.decode("utf-8")
+    except UnicodeDecodeError:  # a UTF-16 packet: rare, and left as it is
+        return xmp
+    values = {"tiff:Orientation": "1", "tiff:ImageWidth": str(width), "tiff:ImageLength": str(height),
+              "exif:PixelXDimension": str(width), "exif:PixelYDimension": str(height)}
+    if dpi:
+        x, y = (f"{n}/{d}" for n, d in map(_to_rational, dpi))
+        values |= {"tiff:XResolution": x, "tiff:YResolution": y, "tiff:ResolutionUnit": "2"}
+    for name, value in values.items():  # each property is an attribute or an element, by Adobe's prefixes
+        text = re.sub(rf'(\b{name}\s*=\s*)(["\'])[^"\']*\2', lambda m: f"{m[1]}{m[2]}{value}{m[2]}", text)
+        text = re.sub(rf"(<{name}>)[^<]*(</{name}>)", lambda m: f"{m[1]}{value}{m[2]}", text)
+    return text.encode("utf-8")
 
 
 def marked_description(ours: str, master: str | None) -> str:
