@@ -389,7 +389,7 @@ def test_metadata_a_format_cannot_hold_is_left_out_with_a_note_and_never_fails_t
     info.add_itxt("XML:com.adobe.xmp", xmp)
     decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info))
     meta, notes = md.fitted_to(decoded.metadata, "JPEG")
-    assert notes == [f"XMP of {len(xmp):,} bytes not carried: a JPEG holds 65,504",
+    assert notes == [f"XMP of {len(xmp):,} bytes not carried: a JPEG holds 65,440",
                      "text not carried, JPEG has no place for it: Copyright"]
     out = Image.open(io.BytesIO(codecs.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=meta, scale=1,
                                               provenance=PROV)))

@@ -104,7 +104,8 @@ def _tiff_iptc(data: bytes) -> bytes | None:
 
 # What each output format can hold beyond EXIF, ICC and resolution.
 _JPEG_SEGMENT_BYTES = 65533
-_JPEG_XMP_BYTES = _JPEG_SEGMENT_BYTES - len(b"http://ns.adobe.com/xap/1.0/\x00")
+# (less room for the derivative's own sizes, which derivative_xmp may write with more digits)
+_JPEG_XMP_BYTES = _JPEG_SEGMENT_BYTES - len(b"http://ns.adobe.com/xap/1.0/\x00") - 64
 _JPEG_IPTC_BYTES = _JPEG_SEGMENT_BYTES - len(b"Photoshop 3.0\x00") - 13  # resource header and padding
 _TEXT_HELD = {"JPEG": {"Comment"}, "TIFF": set(), "WEBP": set()}  # PNG holds any text
 _IPTC_HELD = {"JPEG", "TIFF"}
