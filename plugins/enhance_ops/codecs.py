@@ -11,7 +11,6 @@ float32 (H, W) so the chain can upscale it separately.
 from __future__ import annotations
 
 import io
-import struct
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -122,6 +121,10 @@ def _truncated_header(fmt: str) -> TruncatedImageError:
     return TruncatedImageError(f"{fmt} file ends before its header is complete: the file is truncated")
 
 
+def _truncated_pixels(fmt: str) -> TruncatedImageError:
+    return TruncatedImageError(f"{fmt} pixel data is incomplete: the file is truncated")
+
+
 def _unsupported_samples(kind: str) -> UnsupportedImageError:
     return UnsupportedImageError(f"{kind} samples are not processed (8- and 16-bit only); convert to a 16-bit TIFF")
 
@@ -140,7 +143,7 @@ def _unopenable_tiff(data: bytes) -> TruncatedImageError | UnsupportedImageError
     except Exception:
         return _truncated_header("TIFF")
     if cut_off:
-        return TruncatedImageError("TIFF pixel data is incomplete: the file is truncated")
+        return _truncated_pixels("TIFF")
     if dtype not in (np.uint8, np.uint16):
         return _unsupported_samples(str(dtype) if dtype is not None else f"{bits}-bit")
     return UnsupportedImageError(f"TIFF of {layout} per pixel is not processed; convert to an RGB, RGBA or grey TIFF")
@@ -187,7 +190,7 @@ def _decode_pixels(
     elif im.format == "TIFF":
         colour, alpha = _tiff_samples(data, notes)
     elif _looks_truncated(data, im.format):
-        raise TruncatedImageError(f"{im.format} pixel data is incomplete: the file is truncated")
+        raise _truncated_pixels(im.format)
     else:
         raise CorruptImageError(f"{im.format} pixel data cannot be decoded (damaged file)")
     if colour.dtype not in (np.uint8, np.uint16):
@@ -222,7 +225,7 @@ def _tiff_samples(data: bytes, notes: list[str]) -> tuple[np.ndarray, np.ndarray
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages.first
             if _cut_off(page, len(data)):
-                raise TruncatedImageError("TIFF pixel data is incomplete: the file is truncated")
+                raise _truncated_pixels("TIFF")
             photometric, extras = tifffile.PHOTOMETRIC(page.photometric), page.extrasamples
             orientation = int(page.tags.valueof("Orientation", 1))
             if photometric not in _TIFFFILE_LAYOUTS:
@@ -464,7 +467,7 @@ def _encode_pillow(
         if "Comment" in meta.text:
             options["comment"] = meta.text["Comment"].encode("utf-8")
         if meta.iptc:
-            options["extra"] = _photoshop_app13(meta.iptc)
+            options["extra"] = md.jpeg_app13(meta.iptc)
         if dpi:
             options["dpi"] = tuple(round(d) for d in dpi)
     if fmt == "WEBP" and mode == "LA":
@@ -472,10 +475,3 @@ def _encode_pillow(
     buf = io.BytesIO()
     im.save(buf, fmt, **options)
     return buf.getvalue()
-
-
-def _photoshop_app13(records: bytes) -> bytes:
-    """A JPEG APP13 segment holding the IPTC-IIM records as Photoshop's resource 0x0404."""
-    resource = b"8BIM" + struct.pack(">HHI", md.IPTC_RESOURCE, 0, len(records)) + records + b"\x00" * (len(records) % 2)
-    body = b"Photoshop 3.0\x00" + resource
-    return b"\xff\xed" + struct.pack(">H", len(body) + 2) + body

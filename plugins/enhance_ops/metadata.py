@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import io
 import re
+import struct
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -22,6 +23,8 @@ import tifffile
 from PIL import ExifTags, Image, TiffTags
 
 from . import png_chunks, tiff_exif
+
+_EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
 
 # TIFF tags that describe the file's own layout: meaningless (or wrong) in an EXIF block.
 _TIFF_LAYOUT_TAGS = {
@@ -106,9 +109,19 @@ def _tiff_iptc(data: bytes) -> bytes | None:
 _JPEG_SEGMENT_BYTES = 65533
 # (less room for the derivative's own sizes, which derivative_xmp may write with more digits)
 _JPEG_XMP_BYTES = _JPEG_SEGMENT_BYTES - len(b"http://ns.adobe.com/xap/1.0/\x00") - 64
-_JPEG_IPTC_BYTES = _JPEG_SEGMENT_BYTES - len(b"Photoshop 3.0\x00") - 13  # resource header and padding
 _TEXT_HELD = {"JPEG": {"Comment"}, "TIFF": set(), "WEBP": set()}  # PNG holds any text
 _IPTC_HELD = {"JPEG", "TIFF"}
+
+
+def jpeg_app13(records: bytes) -> bytes:
+    """A JPEG APP13 segment holding IPTC-IIM records as Photoshop's resource 0x0404."""
+    resource = b"8BIM" + struct.pack(">HHI", IPTC_RESOURCE, 0, len(records)) + records + b"\x00" * (len(records) % 2)
+    body = b"Photoshop 3.0\x00" + resource
+    return b"\xff\xed" + struct.pack(">H", len(body) + 2) + body
+
+
+# the segment's own headers (marker and length aside) and an odd length's padding byte
+_JPEG_IPTC_BYTES = _JPEG_SEGMENT_BYTES - (len(jpeg_app13(b"")) - 4) - 1
 
 
 def fitted_to(meta: ImageMetadata, fmt: str) -> tuple[ImageMetadata, list[str]]:
@@ -212,9 +225,6 @@ def _skipped_by_piexif(raw: bytes, exif: dict[str, Any]) -> list[str]:
     ]
 
 
-_EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}
-
-
 def _writes(ifd: str, tag: int, value: Any) -> bool:
     try:
         piexif.dump({**_EMPTY_EXIF, ifd: {tag: value}})
@@ -292,7 +302,7 @@ def derivative_exif(
     meta: ImageMetadata, *, width: int, height: int, dpi: tuple[float, float] | None, software: str, description: str
 ) -> bytes:
     """EXIF for the derivative (``Exif\\0\\0`` + TIFF bytes): the master's, updated and marked."""
-    exif = copy.deepcopy(meta.exif) if meta.exif else {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}
+    exif = copy.deepcopy(meta.exif or _EMPTY_EXIF)
     zeroth, sub = exif.setdefault("0th", {}), exif.setdefault("Exif", {})
     original = zeroth.get(piexif.ImageIFD.ImageDescription)
     master = original.decode("ascii", "replace") if isinstance(original, bytes) else None

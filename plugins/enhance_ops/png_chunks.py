@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _METADATA_CHUNKS = {b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"eXIf", b"iTXt", b"tEXt", b"zTXt"}
@@ -43,21 +44,16 @@ def texts(png: bytes) -> tuple[dict[str, str], list[str]]:
     that could not be read; image data is stepped over, never copied."""
     found: dict[str, str] = {}
     notes: list[str] = []
-    pos = len(PNG_SIGNATURE)
-    while pos + 8 <= len(png):
-        (length,) = struct.unpack_from(">I", png, pos)
-        kind = png[pos + 4 : pos + 8]
+    for kind, start, end in _chunks(png):
         if kind == b"IEND":
             break
         if kind in _TEXT_READERS:
-            body = png[pos + 8 : pos + 8 + length]
             try:
-                keyword, text = _TEXT_READERS[kind](body)
+                keyword, text = _TEXT_READERS[kind](png[start + 8 : end - 4])
             except (ValueError, zlib.error) as exc:
                 notes.append(f"PNG {kind.decode()} chunk dropped ({exc})")
             else:
                 found.setdefault(keyword, text)
-        pos += 12 + length
     return found, notes
 
 
@@ -99,26 +95,25 @@ def _itext(body: bytes) -> tuple[str, str]:
 _TEXT_READERS = {b"tEXt": _text, b"zTXt": _ztext, b"iTXt": _itext}
 
 
-def _split(png: bytes | memoryview) -> list[tuple[bytes, bytes | memoryview]]:
+def _chunks(png: bytes | memoryview) -> Iterator[tuple[bytes, int, int]]:
+    """(kind, start, end) of each chunk, its length and CRC fields included."""
     if bytes(png[: len(PNG_SIGNATURE)]) != PNG_SIGNATURE:
         raise ValueError("not a PNG stream")
-    pos, chunks = len(PNG_SIGNATURE), []
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        kind = bytes(png[pos + 4 : pos + 8])
-        chunks.append((kind, png[pos : pos + 12 + length]))
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(png):
+        (length,) = struct.unpack_from(">I", png, pos)
+        yield bytes(png[pos + 4 : pos + 8]), pos, pos + 12 + length
         pos += 12 + length
-    return chunks
 
 
 def insert_after_header(png: bytes | memoryview, new_chunks: list[bytes]) -> bytes:
     """Replace the stream's own metadata chunks with ``new_chunks``, placed right after IHDR.
     (A memoryview of the encoder's buffer is only copied once, into the result.)"""
     parts = [PNG_SIGNATURE]
-    for kind, raw in _split(png):
+    for kind, start, end in _chunks(png):
         if kind in _METADATA_CHUNKS:
             continue
-        parts.append(raw)
+        parts.append(png[start:end])
         if kind == b"IHDR":
             parts.extend(new_chunks)
     return b"".join(parts)
