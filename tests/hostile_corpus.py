@@ -10,6 +10,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+import jp2_files
 import numpy as np
 import piexif
 import tifffile
@@ -93,6 +94,10 @@ def build() -> dict[str, Case]:
         "line-1x5000.png": Case(_save(Image.fromarray(_photo(1, 5000)), "PNG"), "ok", (1, 5000)),
         "tiny-1x1.png": Case(_save(Image.fromarray(_photo(1, 1)), "PNG"), "ok", (1, 1)),
         "tiny-7x7.jpg": Case(_save(Image.fromarray(_photo(7, 7)), "JPEG"), "ok", (7, 7)),
+        "scan-12bit.jp2": Case(_jp2_12bit(rgb), "ok", (16, 24), exif_make="Epson",
+                               icc=build_profile(SPACES["Adobe RGB"])),
+        "truncated.jp2": Case(jp2_files.jp2(rgb)[:-60], "truncated"),
+        "signed.j2k": Case(jp2_files.codestream(rgb.astype(np.int16) - 128), "unsupported_image"),
     }
     for orientation in range(1, 9):  # stored so that applying the tag shows the upright 24×16 photo
         stored = _stored_for(rgb, orientation)
@@ -129,6 +134,14 @@ def _tiled(rgb: np.ndarray) -> bytes:
 def _palette_transparent(rgb: np.ndarray) -> bytes:
     palette = Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=16)
     return _save(palette, "PNG", transparency=0)
+
+
+def _jp2_12bit(rgb: np.ndarray) -> bytes:
+    """A 12-bit JP2 in Adobe RGB whose EXIF box says orientation 6: upright it is 16 × 24."""
+    exif = piexif.dump({"0th": {**EXIF["0th"], piexif.ImageIFD.Orientation: 6}, "Exif": {}})
+    twelve = rgb.astype(np.uint16) * 16
+    return jp2_files.jp2(twelve, bits=12, icc=build_profile(SPACES["Adobe RGB"]),
+                         after=jp2_files.uuid(jp2_files.EXIF_UUID, exif[6:]))
 
 
 def _oversized_exif(rgb: np.ndarray) -> bytes:

@@ -20,7 +20,7 @@ import tifffile
 from PIL import Image, ImageCms, PngImagePlugin
 
 from . import metadata as md
-from . import png_chunks, tiff_exif
+from . import jp2_boxes, png_chunks, tiff_exif
 from .chain import strips
 from .formats import DEFAULT_MAX_PIXELS, READ_FORMATS, SUFFIX, WRITE_FORMATS  # noqa: F401  (re-exported)
 from .errors import (
@@ -104,7 +104,8 @@ def _decoder_turns_upright(im: Image.Image) -> bool:
     return im.format == "TIFF"
 
 
-_MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WEBP"}
+_MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WEBP",
+          jp2_boxes.SIGNATURE: "JPEG2000", jp2_boxes.CODESTREAM_START: "JPEG2000"}
 
 
 def _sniff(data: bytes) -> str | None:
@@ -114,6 +115,8 @@ def _sniff(data: bytes) -> str | None:
 def _looks_truncated(data: bytes, fmt: str | None) -> bool:
     if fmt in _END_MARKERS:
         return _END_MARKERS[fmt] not in data[-64:]
+    if fmt == "JPEG2000":
+        return jp2_boxes.read(data).cut_off
     return fmt == "WEBP" and (len(data) < 8 or int.from_bytes(data[4:8], "little") + 8 > len(data))
 
 
@@ -157,11 +160,13 @@ def _open_header(data: bytes) -> Image.Image:
     except Exception as exc:
         fmt = _sniff(data)
         if fmt is None:
-            raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP or BMP)") from None
+            raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP, BMP or JPEG 2000)") from None
         if fmt == "TIFF":
             raise _unopenable_tiff(data) from None
         if _looks_truncated(data, fmt):
             raise _truncated_header(fmt) from None
+        if fmt == "JPEG2000":
+            _checked_jpeg2000(data)  # a layout Pillow does not open (more than four components) is named
         raise CorruptImageError(f"{fmt} header cannot be read: {exc}") from exc
     if im.format not in READ_FORMATS:
         raise UnsupportedImageError(f"{im.format} images are not processed; convert to PNG or TIFF")
@@ -184,9 +189,11 @@ _GREY_MODES = ("L", "LA", "La", "I;16", "I;16B", "I;16L", "1")
 def _decode_pixels(
     data: bytes, im: Image.Image, samples: bool, notes: list[str]
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
-    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    raw = None if im.format == "JPEG2000" else cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if raw is not None:
         colour, alpha = _split_opencv(raw)
+    elif im.format == "JPEG2000":
+        colour, alpha = _jpeg2000_samples(data, im, notes)
     elif im.format == "TIFF":
         colour, alpha = _tiff_samples(data, notes)
     elif _looks_truncated(data, im.format):
@@ -249,6 +256,68 @@ def _tiff_samples(data: bytes, notes: list[str]) -> tuple[np.ndarray, np.ndarray
     if rest.shape[2] > has_alpha:
         notes.append(f"{rest.shape[2] - has_alpha} extra channel(s) beyond colour and alpha dropped")
     return _apply_orientation(colour, rest[:, :, 0] if has_alpha else None, orientation)  # as OpenCV does for TIFF
+
+
+def _jpeg2000_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """OpenCV decodes the common layouts and keeps the master's colour space (imagecodecs would
+    convert through the embedded profile), but returns 9- to 15-bit samples as they are,
+    reads a palette as grey, sYCC with video coefficients and grey with alpha not at all:
+    the samples are widened to 16 bits here, and those three layouts are read by Pillow."""
+    boxes, layout = _checked_jpeg2000(data)
+    if boxes.palette or boxes.colour == jp2_boxes.SYCC or layout.components == 2:
+        return _pillow_samples(im, layout.bits, notes)
+    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise CorruptImageError("JPEG 2000 pixel data cannot be decoded (damaged file)")
+    if 8 < layout.bits < 16:
+        _widen(raw, layout.bits)
+    return _split_opencv(raw)
+
+
+def _checked_jpeg2000(data: bytes) -> tuple[jp2_boxes.Jp2, jp2_boxes.Layout]:
+    """The boxes and the codestream's layout, or the specific error for a file whose pixels
+    are not read: cut off, damaged, or of a layout that is not processed."""
+    boxes = jp2_boxes.read(data)
+    if boxes.cut_off:
+        raise _truncated_pixels("JPEG2000")
+    if boxes.damage:
+        raise CorruptImageError(f"JPEG 2000 file is damaged: {boxes.damage}")
+    if boxes.codestream is None:
+        raise UnsupportedImageError("JPEG 2000 file without a contiguous codestream box (a JPX fragment table) "
+                                    "is not processed; convert it to JP2")
+    try:
+        layout = jp2_boxes.layout(data, boxes.codestream)
+    except ValueError as exc:
+        raise CorruptImageError(f"JPEG 2000 file is damaged: {exc}") from None
+    refusal = layout.refusal or boxes.colour_refusal
+    if refusal:
+        raise UnsupportedImageError(refusal)
+    return boxes, layout
+
+
+def _widen(samples: np.ndarray, bits: int) -> None:
+    """``bits``-bit samples spread over the whole 16-bit range, in place, by bit replication
+    (the top bits repeated below): 0 stays 0 and the largest value becomes 65535."""
+    shift = 16 - bits
+    top = samples >> (bits - shift)
+    samples <<= shift
+    samples |= top
+
+
+def _pillow_samples(im: Image.Image, bits: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        im.load()
+    except OSError as exc:
+        raise CorruptImageError(f"{im.format} pixel data cannot be decoded: {exc}") from exc
+    if bits > 8:
+        notes.append(f"{bits}-bit samples read at 8 bits: this layout (palette, sYCC or grey with alpha) "
+                     "is decoded by Pillow, whose modes for it are 8-bit")
+    if im.mode == "LA":
+        grey_alpha = np.asarray(im)
+        return grey_alpha[:, :, :1], grey_alpha[:, :, 1]
+    with_alpha = im.mode == "RGBA" or im.mode == "P" and im.palette is not None and im.palette.mode == "RGBA"
+    rgb = np.asarray(im.convert("RGBA" if with_alpha else "RGB"))
+    return rgb[:, :, :3], (rgb[:, :, 3] if with_alpha else None)
 
 
 def _cut_off(page: tifffile.TiffPage, size: int) -> bool:

@@ -9,14 +9,14 @@ import os
 
 DEFAULT_MAX_PIXELS = int(os.environ.get("ENHANCE_MAX_PIXELS", "250000000"))
 
-READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP"}
+READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000"}
 WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}  # the longest width or height the format (its encoder) holds
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".jp2", ".j2k", ".j2c", ".jpf", ".jpx"}
 # Other image formats an archive holds: listed and reported as failed (unsupported), never skipped
 # silently. Anything else (sidecars such as .xmp, .txt, checksums) is left alone.
 OTHER_IMAGE_SUFFIXES = {
-    ".gif", ".jp2", ".j2k", ".jpf", ".jpx", ".heic", ".heif", ".avif", ".jxl", ".psd", ".tga", ".ico", ".pcx",
+    ".gif", ".heic", ".heif", ".avif", ".jxl", ".psd", ".tga", ".ico", ".pcx",
     ".ppm", ".pgm", ".pbm", ".pnm", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf",
 }

@@ -14,6 +14,7 @@ import dataclasses
 import io
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -22,7 +23,7 @@ import piexif
 import tifffile
 from PIL import ExifTags, Image, TiffTags
 
-from . import png_chunks, tiff_exif
+from . import jp2_boxes, png_chunks, tiff_exif
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
 
@@ -51,19 +52,27 @@ _TEXT_NOT_CARRIED = {"XML:com.adobe.xmp", "Raw profile type exif", "Raw profile 
 
 
 def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
-    meta = ImageMetadata(icc_profile=im.info.get("icc_profile") or None)
-    xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
-    meta.xmp = xmp.encode("utf-8") if isinstance(xmp, str) else (bytes(xmp) if xmp else None)
-    meta.text = _read_text(im, data, meta.notes)
-    meta.iptc = _read_iptc(im, data, meta.notes)
-    meta.exif = _read_exif(im, meta.notes)
+    if im.format == "JPEG2000":  # Pillow reads none of a JP2's metadata boxes
+        boxes = jp2_boxes.read(data)
+        meta = ImageMetadata(icc_profile=boxes.icc, xmp=boxes.xmp)
+        meta.iptc = _iptc_records(boxes.iptc, meta.notes)
+        meta.exif = _read_exif(lambda: boxes.exif, meta.notes)
+        dpi = boxes.dpi
+    else:
+        meta = ImageMetadata(icc_profile=im.info.get("icc_profile") or None)
+        xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+        meta.xmp = xmp.encode("utf-8") if isinstance(xmp, str) else (bytes(xmp) if xmp else None)
+        meta.text = _read_text(im, data, meta.notes)
+        meta.iptc = _iptc_records(_read_iptc(im, data), meta.notes)
+        meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
+        dpi = im.info.get("dpi")
     if meta.exif is not None:
         orientation = meta.exif["0th"].get(piexif.ImageIFD.Orientation, 1)
         if isinstance(orientation, int) and 1 <= orientation <= 8:
             meta.orientation = orientation
         else:
             meta.notes.append(f"EXIF orientation {orientation!r} is not 1-8: treated as 1")
-    meta.dpi = _read_dpi(im, meta.exif)
+    meta.dpi = _read_dpi(dpi, meta.exif)
     return meta
 
 
@@ -80,13 +89,13 @@ IPTC_RESOURCE = 0x0404  # the Photoshop image resource that holds IPTC-IIM recor
 IPTC_TIFF_TAG = 33723
 
 
-def _read_iptc(im: Image.Image, data: bytes, notes: list[str]) -> bytes | None:
+def _read_iptc(im: Image.Image, data: bytes) -> bytes | None:
     if im.format == "JPEG":
-        records = (im.info.get("photoshop") or {}).get(IPTC_RESOURCE)
-    elif im.format == "TIFF":
-        records = _tiff_iptc(data)
-    else:
-        return None
+        return (im.info.get("photoshop") or {}).get(IPTC_RESOURCE)
+    return _tiff_iptc(data) if im.format == "TIFF" else None
+
+
+def _iptc_records(records: bytes | None, notes: list[str]) -> bytes | None:
     if not records:
         return None
     if not records.startswith(b"\x1c"):
@@ -194,9 +203,9 @@ def _as_classic_tiff(tags: Image.Exif) -> None:
     tags.bigtiff = False
 
 
-def _read_exif(im: Image.Image, notes: list[str]) -> dict[str, Any] | None:
+def _read_exif(raw_exif: Callable[[], bytes | None], notes: list[str]) -> dict[str, Any] | None:
     try:
-        raw = _raw_exif(im)
+        raw = raw_exif()
         if raw is None:
             return None
         exif = piexif.load(raw)
@@ -269,8 +278,7 @@ def _rational(value: Any) -> float | None:
     return None
 
 
-def _read_dpi(im: Image.Image, exif: dict[str, Any] | None) -> tuple[float, float] | None:
-    dpi = im.info.get("dpi")
+def _read_dpi(dpi: tuple[float, float] | None, exif: dict[str, Any] | None) -> tuple[float, float] | None:
     if dpi and all(float(d) > 0 for d in dpi):
         return (float(dpi[0]), float(dpi[1]))
     if exif:
