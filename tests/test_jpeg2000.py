@@ -180,3 +180,12 @@ def test_a_box_that_cannot_be_walked_is_called_damaged() -> None:
     damaged = whole[:at] + struct.pack(">I4s", 3, b"uuid") + whole[at:]
     with pytest.raises(CorruptImageError, match="declares 3 bytes"):
         codecs.decode(damaged)
+
+
+def test_a_codestream_larger_than_its_header_says_is_refused_before_decoding() -> None:
+    """The pixel limit is checked against the header's size: a codestream declaring more
+    (a damaged or crafted file) is refused before OpenJPEG allocates for it."""
+    stream = bytearray(codestream(RGB8))
+    struct.pack_into(">II", stream, 8, 20_000, 20_000)  # SIZ's Xsiz, Ysiz: 400 Mpx behind a 40 × 40 header
+    with pytest.raises(CorruptImageError, match="codestream declares 20000x20000"):
+        codecs.decode(jp2(RGB8, stream=bytes(stream)), max_pixels=10_000)

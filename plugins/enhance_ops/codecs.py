@@ -264,6 +264,9 @@ def _jpeg2000_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[n
     reads a palette as grey, sYCC with video coefficients and grey with alpha not at all:
     the samples are widened to 16 bits here, and those three layouts are read by Pillow."""
     boxes, layout = _checked_jpeg2000(data)
+    if layout.size != im.size:  # the pixel limit was checked against the header's size
+        raise CorruptImageError(f"JPEG 2000 header declares {im.width}x{im.height} but its codestream declares "
+                                f"{layout.size[0]}x{layout.size[1]}")
     if boxes.palette or boxes.colour == jp2_boxes.SYCC or layout.components == 2:
         return _pillow_samples(im, layout.bits, notes)
     raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)

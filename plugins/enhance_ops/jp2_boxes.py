@@ -56,6 +56,7 @@ class Jp2:
 class Layout:
     """The samples as the codestream's SIZ marker declares them."""
 
+    size: tuple[int, int]  # (width, height) of the image area
     components: int
     precision: tuple[int, ...]  # bits per sample, per component
     signed: bool
@@ -193,11 +194,12 @@ def layout(data: bytes, codestream: tuple[int, int]) -> Layout:
     at = start + 4
     if at + 38 > end:
         raise ValueError("the codestream's SIZ marker is cut short")
-    _, _, _, _, x_offset, y_offset, _, _, _, _, count = struct.unpack_from(">HHIIIIIIIIH", data, at)
+    _, _, width, height, x_offset, y_offset, _, _, _, _, count = struct.unpack_from(">HHIIIIIIIIH", data, at)
     if count < 1 or at + 38 + 3 * count > end:
         raise ValueError(f"the SIZ marker declares {count} components it does not hold")
     components = [struct.unpack_from(">BBB", data, at + 38 + 3 * i) for i in range(count)]
     return Layout(
+        size=(width - x_offset, height - y_offset),
         components=count,
         precision=tuple((size & 0x7F) + 1 for size, _, _ in components),
         signed=any(size & 0x80 for size, _, _ in components),
