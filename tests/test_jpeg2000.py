@@ -189,3 +189,10 @@ def test_a_codestream_larger_than_its_header_says_is_refused_before_decoding() -
     struct.pack_into(">II", stream, 8, 20_000, 20_000)  # SIZ's Xsiz, Ysiz: 400 Mpx behind a 40 × 40 header
     with pytest.raises(CorruptImageError, match="codestream declares 20000x20000"):
         codecs.decode(jp2(RGB8, stream=bytes(stream)), max_pixels=10_000)
+
+
+def test_decoding_a_jp2_with_its_profile_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    """OpenCV would warn on stderr that it assumes sRGB, in the middle of a progress bar or a
+    task log, though the profile is carried."""
+    codecs.decode(jp2(RGB8, icc=ADOBE_RGB))
+    assert capfd.readouterr().err == ""

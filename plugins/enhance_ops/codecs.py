@@ -38,6 +38,10 @@ from .errors import (
 # before decoding and is configurable per run.
 Image.MAX_IMAGE_PIXELS = None
 PngImagePlugin.MAX_TEXT_CHUNK = png_chunks.MAX_TEXT_BYTES
+# OpenCV's decoders log what they assume on stderr, in the middle of progress bars and task
+# logs (every JPEG 2000 with an ICC profile: "unknown color space, SRGB is assumed", though
+# its profile is carried); what matters reaches the ledger's notes and errors instead.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 _END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}
 
 
