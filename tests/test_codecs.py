@@ -165,6 +165,32 @@ def test_tiff_with_channels_past_alpha_keeps_colour_and_alpha_and_says_what_was_
     assert decoded.notes == ["1 extra channel(s) beyond colour and alpha dropped"]
 
 
+@pytest.mark.parametrize("alpha", [False, True])
+@pytest.mark.parametrize("compression", [None, "lzw"])
+def test_16bit_tiff_in_separate_colour_planes_is_read_exactly(compression: str | None, alpha: bool) -> None:
+    """OpenCV 5.0 returns these scrambled, without an error: the derivative would be noise."""
+    rgb16 = RGB8.astype(np.uint16) * 257 + np.arange(48, dtype=np.uint16)[:, None, None]  # low bytes of their own
+    samples = np.dstack([rgb16, rgb16[:, :, 1]]) if alpha else rgb16
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, samples.transpose(2, 0, 1), photometric="rgb", planarconfig="separate",
+                     compression=compression, extrasamples=["unassalpha"] if alpha else None)
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert decoded.bit_depth == 16 and np.array_equal(decoded.pixels, rgb16)
+    assert np.array_equal(decoded.alpha, rgb16[:, :, 1]) if alpha else decoded.alpha is None
+
+
+@pytest.mark.parametrize("bits, photometric, white", [(4, "minisblack", 15), (2, "minisblack", 3), (4, "miniswhite", 0)])
+def test_2_and_4_bit_grey_tiff_spans_the_8bit_range(bits: int, photometric: str, white: int) -> None:
+    """Document scanners' 4-bit grey: read as its 0..15 codes it would be near black."""
+    codes = (RGB8[:, :, 1] >> (8 - bits)).astype(np.uint8)
+    codes[0, :2] = (white, (2**bits - 1) - white)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, codes, photometric=photometric, bitspersample=bits)
+    grey = codecs.decode(buf.getvalue(), samples=True).pixels[:, :, 0]
+    shade = (codes if photometric == "minisblack" else (2**bits - 1) - codes).astype(np.uint16) * 255 // (2**bits - 1)
+    assert np.array_equal(grey, shade) and tuple(grey[0, :2]) == (255, 0)
+
+
 def test_palette_png_with_transparency_becomes_rgba() -> None:
     pal = Image.fromarray(RGB8).convert("P", palette=Image.ADAPTIVE, colors=16)
     index_of_corner = np.asarray(pal)[0, 0]
@@ -596,11 +622,17 @@ def test_whole_tiff_of_samples_we_do_not_process_is_not_called_truncated(dtype: 
         codecs.decode(data[: len(data) // 2])
 
 
-def test_tiff_layout_nothing_here_opens_is_named_in_its_error() -> None:
+@pytest.mark.parametrize("layout, named", [
+    (dict(data=RGB8[:, :, :2].astype(np.uint16) * 257, photometric="minisblack", extrasamples=["unassalpha"]),
+     "TIFF of 2 × 16-bit MINISBLACK samples per pixel is not processed"),
+    (dict(data=RGB8.astype(np.uint16) * 16, photometric="rgb", bitspersample=12),
+     "TIFF of 3 × 12-bit RGB samples per pixel is not processed; convert it to 8 or 16 bits per sample"),
+    (dict(data=RGB8, photometric="rgb", compression="jpegxl"), "TIFF compressed with JPEGXL is not processed"),
+], ids=["grey16-alpha", "rgb12", "jpegxl"])
+def test_tiff_layout_nothing_here_opens_is_named_in_its_error(layout: dict, named: str) -> None:
     buf = io.BytesIO()
-    tifffile.imwrite(buf, RGB8[:, :, :2].astype(np.uint16) * 257, photometric="minisblack",
-                     extrasamples=["unassalpha"])
-    with pytest.raises(UnsupportedImageError, match="TIFF of 2 × 16-bit MINISBLACK samples per pixel is not processed"):
+    tifffile.imwrite(buf, **layout)
+    with pytest.raises(UnsupportedImageError, match=named):
         codecs.decode(buf.getvalue())
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 import tifffile
-from PIL import Image, ImageCms, PngImagePlugin
+from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin
 
 from . import metadata as md
 from . import jp2_boxes, png_chunks, tiff_exif
@@ -137,14 +137,17 @@ def _unsupported_samples(kind: str) -> UnsupportedImageError:
 
 
 def _unopenable_tiff(data: bytes) -> TruncatedImageError | UnsupportedImageError:
-    """Pillow opens no float or 32-bit colour TIFF (nor 16-bit grey with alpha, nor CMYK with
-    alpha), so its refusal alone does not mean a cut-off file: tifffile reads the first
-    directory to tell a whole file we do not process from one that ends early, so nobody
-    re-transfers a sound scan. An unreadable directory is most often a cut-off file."""
+    """Pillow opens no float or 32-bit colour TIFF (nor 16-bit grey with alpha, CMYK with
+    alpha, 10- to 14-bit colour, or a compression it does not know), so its refusal alone does
+    not mean a cut-off file: tifffile reads the first directory to tell a whole file we do not
+    process from one that ends early, so nobody re-transfers a sound scan, and to name what
+    to convert. An unreadable directory is most often a cut-off file."""
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages.first
             cut_off, dtype, bits = _cut_off(page, len(data)), page.dtype, page.bitspersample
+            compression = getattr(page.compression, "name", str(page.compression))
+            known_compression = int(page.compression) in TiffImagePlugin.COMPRESSION_INFO
             kind = getattr(page.photometric, "name", f"photometric {page.photometric}")  # an unknown one is an int
             layout = f"{page.samplesperpixel} × {bits}-bit {kind} samples"
     except Exception:
@@ -153,6 +156,11 @@ def _unopenable_tiff(data: bytes) -> TruncatedImageError | UnsupportedImageError
         return _truncated_pixels("TIFF")
     if dtype not in (np.uint8, np.uint16):
         return _unsupported_samples(str(dtype) if dtype is not None else f"{bits}-bit")
+    if bits not in (1, 8, 16):
+        return UnsupportedImageError(f"TIFF of {layout} per pixel is not processed; convert it to 8 or 16 bits per sample")
+    if not known_compression:
+        return UnsupportedImageError(f"TIFF compressed with {compression} is not processed; "
+                                     "save it uncompressed or with LZW or Deflate")
     return UnsupportedImageError(f"TIFF of {layout} per pixel is not processed; convert to an RGB, RGBA or grey TIFF")
 
 
@@ -193,7 +201,7 @@ _GREY_MODES = ("L", "LA", "La", "I;16", "I;16B", "I;16L", "1")
 def _decode_pixels(
     data: bytes, im: Image.Image, samples: bool, notes: list[str]
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
-    raw = None if im.format == "JPEG2000" else cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    raw = None if _opencv_misreads(im) else cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if raw is not None:
         colour, alpha = _split_opencv(raw)
     elif im.format == "JPEG2000":
@@ -216,6 +224,15 @@ def _decode_pixels(
     return to_unit(colour), (None if alpha is None else to_unit(alpha)), depth
 
 
+def _opencv_misreads(im: Image.Image) -> bool:
+    """Files OpenCV 5.0 decodes without an error but wrongly, read otherwise: JPEG 2000 (see
+    ``_jpeg2000_samples``), and 16-bit TIFFs with separate colour planes (PlanarConfiguration
+    2), whose samples come back scrambled."""
+    if im.format == "JPEG2000":
+        return True
+    return im.format == "TIFF" and im.tag_v2.get(284) == 2 and max(im.tag_v2.get(258, (8,))) > 8
+
+
 def _split_opencv(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """OpenCV's BGR(A) as RGB colour (H, W, C) and a separate alpha plane."""
     if raw.ndim == 2:
@@ -229,9 +246,11 @@ _TIFFFILE_LAYOUTS = {  # photometric → colour channels
 
 
 def _tiff_samples(data: bytes, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """OpenCV 5 reads no uncompressed 8-bit tiled TIFF and none with more than four channels,
-    though both are sound scans; tifffile reads them, for the grey and RGB layouts OpenCV
-    would otherwise give, turned upright by the Orientation tag as OpenCV turns them."""
+    """OpenCV 5 reads no uncompressed 8-bit tiled TIFF, none with more than four channels nor
+    2- or 4-bit grey, and 16-bit separate planes wrongly, though all are sound scans; tifffile
+    reads them, for the grey and RGB layouts OpenCV would otherwise give, samples of fewer
+    bits than their type widened to its range, turned upright by the Orientation tag as
+    OpenCV turns them."""
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages.first
@@ -244,13 +263,15 @@ def _tiff_samples(data: bytes, notes: list[str]) -> tuple[np.ndarray, np.ndarray
                     f"TIFF with {photometric.name} pixels cannot be decoded here; convert to an RGB or grey TIFF"
                 )
             arr = page.asarray()
-            axes = page.axes
+            axes, bits = page.axes, page.bitspersample
     except ImageError:
         raise
     except Exception as exc:
         raise CorruptImageError(f"TIFF pixel data cannot be decoded: {exc}") from exc
     if arr.dtype not in (np.uint8, np.uint16):
         raise _unsupported_samples(str(arr.dtype))
+    if bits < arr.dtype.itemsize * 8:
+        _widen(arr, bits)
     arr = np.moveaxis(arr, axes.index("S"), -1) if "S" in axes else arr[:, :, None]
     channels = _TIFFFILE_LAYOUTS[photometric]
     colour, rest = arr[:, :, :channels], arr[:, :, channels:]
@@ -303,12 +324,14 @@ def _checked_jpeg2000(data: bytes) -> tuple[jp2_boxes.Jp2, jp2_boxes.Layout]:
 
 
 def _widen(samples: np.ndarray, bits: int) -> None:
-    """``bits``-bit samples spread over the whole 16-bit range, in place, by bit replication
-    (the top bits repeated below): 0 stays 0 and the largest value becomes 65535."""
-    shift = 16 - bits
-    top = samples >> (bits - shift)
-    samples <<= shift
-    samples |= top
+    """``bits``-bit samples spread over their type's whole range, in place, by bit replication
+    (the bits repeated below themselves): 0 stays 0 and the largest value becomes the type's
+    largest (4095 → 65535, 15 → 255)."""
+    samples <<= samples.dtype.itemsize * 8 - bits
+    filled = bits
+    while filled < samples.dtype.itemsize * 8:
+        samples |= samples >> filled
+        filled *= 2
 
 
 def _pillow_samples(im: Image.Image, bits: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
