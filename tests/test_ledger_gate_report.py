@@ -94,7 +94,7 @@ def _row(**changes: object) -> dict:
     base = {"status": "ok", "parameters_json": json.dumps({"superres": {"scale": 2}}), "stages_json": "[]",
             "input_width": 10, "input_height": 8, "output_width": 20, "output_height": 16,
             "consistency_psnr_db": 38.0, "consistency_ssim": 0.97, "consistency_lpips": 0.1,
-            "artefact_score": 0.01, "clipped_fraction": 0.0}
+            "artefact_score": 0.01, "clipped_fraction": 0.0, "clipping_added": 0.0}
     return {**base, **changes}
 
 
@@ -107,6 +107,13 @@ def test_gate_verdicts_and_reasons() -> None:
     assert rows[2]["failed_expectations"] == ["output width = input width x scale"]
     assert rows[3]["failed_expectations"] == ["consistency_ssim is not NaN"]
     assert report.evaluated == 4 and report.expectations["consistency_psnr_db >= 30"] == 1
+
+
+def test_the_gate_holds_back_clipping_the_enhancement_added_not_what_the_scan_had() -> None:
+    rows = [_row(clipped_fraction=0.72, clipping_added=0.0), _row(clipped_fraction=0.3, clipping_added=0.2)]
+    gate.evaluate(rows)  # a blank white page; a photo whose highlights were blown
+    assert [r["verdict"] for r in rows] == ["passed", "quarantined"]
+    assert rows[1]["failed_expectations"] == ["clipping_added <= 0.1"]
 
 
 def test_the_report_says_how_far_each_held_back_image_is_from_its_thresholds() -> None:

@@ -84,7 +84,22 @@ def test_noise_sharpness_clipping_colourfulness() -> None:
     assert ms.colourfulness(clean) > 20
     clipped = clean.copy()
     clipped[:32] = 1.0
-    assert ms.descriptive(clean, clipped)["clipped_fraction"] == pytest.approx(0.25, abs=0.01)
+    blown = ms.descriptive(clean, clipped)
+    assert blown["clipped_fraction"] == pytest.approx(0.25, abs=0.01) == blown["clipping_added"]
+
+
+def test_clipping_the_master_had_already_is_not_counted_as_added() -> None:
+    """A blank page or a film scan's black border is clipped in the master: the derivative
+    keeping it so added nothing; blowing out a quarter more of it did."""
+    framed = photo("astronaut", 128, top=20, left=150)
+    framed[:, :40] = 0.0  # a black border, 31% of the scan
+    kept = ms.descriptive(framed, framed)
+    assert kept["clipped_fraction"] == pytest.approx(40 / 128, abs=0.01) and kept["clipping_added"] == 0.0
+    blown = framed.copy()
+    blown[:32, 40:] = 1.0
+    assert ms.descriptive(framed, blown)["clipping_added"] == pytest.approx(0.25 * 88 / 128, abs=0.01)
+    white_page = np.ones((64, 64, 1), np.float32)
+    assert ms.descriptive(white_page, white_page * 0.999)["clipping_added"] == 0.0  # less clipped than it was
 
 
 def test_colourfulness_is_hasler_suesstrunk() -> None:

@@ -56,6 +56,16 @@ def test_records_say_what_was_decided() -> None:
     assert records["superres"].details["models"] == ["span-x2"]
 
 
+@pytest.mark.parametrize("preset", ["archive-photo", "document-scan"])
+def test_a_blank_page_adds_no_clipping_though_it_is_all_white(preset: str) -> None:
+    """The back of a document, scanned with its paper white: until the gate measured the
+    clipping the enhancement added, every such page went to review."""
+    page = np.ones((48, 64, 1), np.float32)
+    page[20:24, 8:56] = 0.2  # a pencilled line
+    metrics = pipeline.Chain(preset, ("superres.scale=2", "superres.models=[]")).run(page).metrics
+    assert metrics["clipped_fraction"] > 0.1 and metrics["clipping_added"] == 0.0  # 0.1: the gate's limit
+
+
 def test_progressive_blend_keeps_part_of_a_stage() -> None:
     image = shrink(photo("astronaut", 128, top=20, left=150), 2)
     full = pipeline.Chain("fidelity", ("superres.scale=2", "superres.models=[]", "sharpen.amount=0.8"))

@@ -24,7 +24,7 @@ class Thresholds:
     min_consistency_ssim: float = 0.9
     max_consistency_lpips: float = 0.5
     max_artefact_score: float = 0.05
-    max_clipped_fraction: float = 0.1
+    max_clipping_added: float = 0.1
 
     @classmethod
     def with_overrides(cls, items: list[str] | tuple[str, ...] = ()) -> Thresholds:
@@ -57,7 +57,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         records.append({
             "image_id": str(i),
             **{name: (float("nan") if row.get(name) is None else row[name]) for name in REQUIRED_METRICS},
-            "clipped_fraction": row.get("clipped_fraction"),
+            "clipping_added": row.get("clipping_added"),
             "output_width": row["output_width"], "expected_width": expected_w,
             "output_height": row["output_height"], "expected_height": expected_h,
         })
@@ -79,8 +79,8 @@ def _suite(t: Thresholds) -> list[tuple[str, Any]]:
          e.ExpectColumnValuesToBeBetween(column="consistency_lpips", max_value=t.max_consistency_lpips)),
         (f"artefact_score <= {t.max_artefact_score:g}",
          e.ExpectColumnValuesToBeBetween(column="artefact_score", max_value=t.max_artefact_score)),
-        (f"clipped_fraction <= {t.max_clipped_fraction:g}",
-         e.ExpectColumnValuesToBeBetween(column="clipped_fraction", max_value=t.max_clipped_fraction)),
+        (f"clipping_added <= {t.max_clipping_added:g}",
+         e.ExpectColumnValuesToBeBetween(column="clipping_added", max_value=t.max_clipping_added)),
         ("output width = input width x scale",
          e.ExpectColumnPairValuesToBeEqual(column_A="output_width", column_B="expected_width")),
         ("output height = input height x scale",

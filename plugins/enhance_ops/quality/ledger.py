@@ -25,7 +25,7 @@ from .. import __version__
 from ..errors import EnhanceError
 from .measures import MEASURES
 
-SCHEMA_VERSION = 4  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256
+SCHEMA_VERSION = 5  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added
 VERDICTS = ("passed", "quarantined", "failed", "rejected")  # rejected: by a person in review (review.reject)
 
 SCHEMA = pa.schema(

@@ -47,6 +47,7 @@ MEASURES = {
         Measure("noise_sigma_out", True, 0.0, 1.0, "estimated noise σ of the output, at the input's scale"),
         Measure("sharpness_gain", False, 0.0, math.inf, "mean gradient of the output shrunk back, over the input's"),
         Measure("clipped_fraction", True, 0.0, 1.0, "share of output pixels at pure black or white"),
+        Measure("clipping_added", True, 0.0, 1.0, "clipped_fraction of the output less the master's own, not below 0"),
         Measure("colourfulness", False, 0.0, math.inf, "Hasler-Süsstrunk colourfulness of the output (0-255 scale)"),
         Measure("halo_fraction", True, 0.0, 1.0, "share of output pixels overshooting the enlarged input's local range by > 8/255"),
         Measure("seam_score", True, 0.0, math.inf, "z-score of the step across the tile grid vs shifted grids (< 4: none)"),
@@ -257,11 +258,13 @@ class InputSummary:
     width: int
     noise_sigma: float
     gradient_sum: float
+    clipped_fraction: float
 
 
 def summarise_input(source: np.ndarray) -> InputSummary:
     h, w = source.shape[:2]
-    return InputSummary(h, w, estimate_sigma(source), _gradient_sum(lambda a, b: source[a:b], h, w))
+    return InputSummary(h, w, estimate_sigma(source), _gradient_sum(lambda a, b: source[a:b], h, w),
+                        _clipped_fraction(source))
 
 
 def descriptive(source: np.ndarray | InputSummary, output: np.ndarray) -> dict[str, float]:
@@ -269,11 +272,14 @@ def descriptive(source: np.ndarray | InputSummary, output: np.ndarray) -> dict[s
     summary = source if isinstance(source, InputSummary) else summarise_input(source)
     h, w = summary.height, summary.width
     back = _shrunk_rows((h, w), output)
+    clipped = _clipped_fraction(output)
     return {
         "noise_sigma_in": summary.noise_sigma,
         "noise_sigma_out": estimate_sigma_bands([back(a, b) for a, b in sample_bands(h, w)]),
         "sharpness_gain": _gradient_sum(back, h, w) / max(summary.gradient_sum, 1e-9),
-        "clipped_fraction": _clipped_fraction(output),
+        "clipped_fraction": clipped,
+        # what the enhancement blew out: a blank page or a scan's black border is clipped already
+        "clipping_added": max(0.0, clipped - summary.clipped_fraction),
         "colourfulness": colourfulness(output),
     }
 
