@@ -227,6 +227,23 @@ def test_16bit_cmyk_tiff_says_it_is_read_at_8_bits() -> None:
     assert any("16-bit CMYK is read at 8 bits" in n for n in decoded.notes)
 
 
+@pytest.mark.parametrize("profiled", [True, False])
+def test_cielab_tiff_is_converted_to_srgb_as_photoshop_means_it(profiled: bool) -> None:
+    """Through its own profile, or else against a D50 white, as Photoshop and the ICC write
+    Lab; OpenCV's (libtiff's) conversion was off by about ten levels on average."""
+    srgb = ImageCms.createProfile("sRGB")
+    lab = ImageCms.profileToProfile(Image.fromarray(RGB8), srgb, ImageCms.createProfile("LAB", 5000), outputMode="LAB")
+    if not profiled:
+        del lab.info["icc_profile"]
+    buf = io.BytesIO()
+    lab.save(buf, "TIFF")  # photometric CIELab, a* and b* as signed bytes
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert decoded.mode == "LAB" and decoded.pixels.shape == (48, 48, 3)
+    assert np.abs(decoded.pixels.astype(int) - RGB8).mean() < 1 and np.abs(decoded.pixels.astype(int) - RGB8).max() <= 6
+    assert ImageCms.getProfileName(ImageCms.ImageCmsProfile(io.BytesIO(decoded.metadata.icc_profile))).startswith("sRGB")
+    assert decoded.notes == [f"CIELab converted to sRGB through {'the embedded ICC' if profiled else 'a D50 Lab'} profile"]
+
+
 def test_bmp_is_read_and_written_as_png() -> None:
     decoded = codecs.decode(save(RGB8, "BMP"))
     assert decoded.output_format == "PNG"

@@ -85,8 +85,8 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         notes.append(f"file holds {frames} frames/pages: only the first is enhanced")
-    if im.mode == "CMYK":
-        pixels, alpha, depth = _cmyk_to_rgb(im, meta, notes, samples)
+    if im.mode in ("CMYK", "LAB"):
+        pixels, alpha, depth = _to_srgb(im, meta, notes, samples)
     else:
         pixels, alpha, depth = _decode_pixels(data, im, samples, notes)
     if not _decoder_turns_upright(im):
@@ -356,32 +356,49 @@ def _cut_off(page: tifffile.TiffPage, size: int) -> bool:
     return not ends or max(ends) > size
 
 
-def _cmyk_to_rgb(
+_KIND = {"CMYK": "CMYK", "LAB": "CIELab"}  # the modes converted to sRGB on reading, as archivists name them
+
+
+def _to_srgb(
     im: Image.Image, meta: md.ImageMetadata, notes: list[str], samples: bool
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """Print-ready CMYK goes through its own ICC profile to sRGB, so colours stay right."""
+    """Print-ready CMYK goes through its own ICC profile to sRGB, so colours stay right; a
+    CIELab TIFF through its own profile or else a D50 Lab one, the white Photoshop and the
+    ICC write Lab against (libtiff's own conversion, which OpenCV uses, is off by about ten
+    levels on average)."""
     try:
         im.load()
     except OSError as exc:
-        raise TruncatedImageError(f"CMYK pixel data is incomplete: {exc}") from exc
+        raise TruncatedImageError(f"{_KIND[im.mode]} pixel data is incomplete: {exc}") from exc
     srgb = ImageCms.createProfile("sRGB")
-    if meta.icc_profile:
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(meta.icc_profile))
-            rgb = ImageCms.profileToProfile(im, source, srgb, outputMode="RGB")
-            notes.append("CMYK converted to sRGB through the embedded ICC profile")
-        except ImageCms.PyCMSError as exc:
-            rgb = im.convert("RGB")
-            notes.append(f"CMYK ICC profile unusable ({exc}); converted without it")
-    else:
+    rgb = _through_profile(im, meta.icc_profile, srgb, notes) if meta.icc_profile else None
+    if rgb is None and im.mode == "LAB":
+        rgb = ImageCms.profileToProfile(im, ImageCms.createProfile("LAB", 5000), srgb, outputMode="RGB")
+        notes.append("CIELab converted to sRGB through a D50 Lab profile")
+    elif rgb is None:
         rgb = im.convert("RGB")
-        notes.append("CMYK without ICC profile converted to RGB naively")
+        if not meta.icc_profile:
+            notes.append("CMYK without ICC profile converted to RGB naively")
     if im.format == "TIFF" and max(im.tag_v2.get(258, (8,))) > 8:
-        notes.append("16-bit CMYK is read at 8 bits per sample (Pillow's CMYK is 8-bit): the derivative is 8-bit")
+        notes.append(f"16-bit {_KIND[im.mode]} is read at 8 bits per sample (Pillow's {im.mode} is 8-bit): "
+                     "the derivative is 8-bit")
     meta.icc_profile = ImageCms.ImageCmsProfile(srgb).tobytes()
     assert rgb is not None
     rgb8 = np.asarray(rgb)
     return (rgb8 if samples else to_unit(rgb8)), None, 8
+
+
+def _through_profile(
+    im: Image.Image, icc_profile: bytes, srgb: ImageCms.core.CmsProfile, notes: list[str]
+) -> Image.Image | None:
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        rgb = ImageCms.profileToProfile(im, source, srgb, outputMode="RGB")
+    except ImageCms.PyCMSError as exc:
+        notes.append(f"{_KIND[im.mode]} ICC profile unusable ({exc}); converted without it")
+        return None
+    notes.append(f"{_KIND[im.mode]} converted to sRGB through the embedded ICC profile")
+    return rgb
 
 
 def _apply_orientation(
