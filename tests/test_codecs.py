@@ -165,6 +165,30 @@ def test_tiff_with_channels_past_alpha_keeps_colour_and_alpha_and_says_what_was_
     assert decoded.notes == ["1 extra channel(s) beyond colour and alpha dropped"]
 
 
+def test_grey_tiff_keeps_its_alpha() -> None:
+    """OpenCV 5.0 reads the grey and drops the alpha without a word."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.dstack([RGB8[:, :, 0], RGB8[:, :, 1]]), photometric="minisblack",
+                     extrasamples=["unassalpha"])
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert np.array_equal(decoded.pixels[:, :, 0], RGB8[:, :, 0]) and np.array_equal(decoded.alpha, RGB8[:, :, 1])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_associated_alpha_is_made_straight(dtype: type) -> None:
+    """A TIFF's colour stored multiplied by its alpha: taken as it stands, every derivative
+    (which holds straight alpha) would be darker wherever the scan is semi-transparent."""
+    top = np.iinfo(dtype).max
+    colour = RGB8.astype(dtype) * (top // 255)
+    alpha = np.tile(np.linspace(top // 4, top, 48).astype(dtype), (48, 1))
+    premultiplied = (colour * (alpha[:, :, None] / top)).round().astype(dtype)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.dstack([premultiplied, alpha]), photometric="rgb", extrasamples=["assocalpha"])
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert np.array_equal(decoded.alpha, alpha)
+    assert np.abs(decoded.pixels.astype(int) - colour).max() <= 2 * (top // 255)  # the rounding, divided by ¼ at worst
+
+
 @pytest.mark.parametrize("alpha", [False, True])
 @pytest.mark.parametrize("compression", [None, "lzw"])
 def test_16bit_tiff_in_separate_colour_planes_is_read_exactly(compression: str | None, alpha: bool) -> None:

@@ -219,6 +219,8 @@ def _decode_pixels(
         colour = colour[:, :, :1]
     if colour.shape[:2] != (im.height, im.width):
         raise CorruptImageError(f"decoded size {colour.shape[1]}x{colour.shape[0]} differs from the header's {im.size}")
+    if alpha is not None and im.format == "TIFF" and im.tag_v2.get(338, (0,))[0] == 1:  # associated alpha
+        colour = _straight(colour, alpha)
     if samples:
         return colour, alpha, depth
     return to_unit(colour), (None if alpha is None else to_unit(alpha)), depth
@@ -226,11 +228,22 @@ def _decode_pixels(
 
 def _opencv_misreads(im: Image.Image) -> bool:
     """Files OpenCV 5.0 decodes without an error but wrongly, read otherwise: JPEG 2000 (see
-    ``_jpeg2000_samples``), and 16-bit TIFFs with separate colour planes (PlanarConfiguration
-    2), whose samples come back scrambled."""
+    ``_jpeg2000_samples``), 16-bit TIFFs with separate colour planes (PlanarConfiguration 2),
+    whose samples come back scrambled, and grey TIFFs with alpha, whose alpha it drops."""
     if im.format == "JPEG2000":
         return True
-    return im.format == "TIFF" and im.tag_v2.get(284) == 2 and max(im.tag_v2.get(258, (8,))) > 8
+    if im.format != "TIFF":
+        return False
+    return im.tag_v2.get(284) == 2 and max(im.tag_v2.get(258, (8,))) > 8 or im.tag_v2.get(277) == 2
+
+
+def _straight(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Colour stored multiplied by its alpha (a TIFF's associated alpha) divided back: the
+    chain and every derivative take straight alpha, so semi-transparent parts would darken."""
+    top = np.iinfo(colour.dtype).max
+    opacity = alpha.astype(np.float32)[:, :, None]
+    straight = colour * np.divide(top, opacity, out=np.zeros_like(opacity), where=opacity > 0)
+    return np.clip(straight + 0.5, 0, top).astype(colour.dtype)
 
 
 def _split_opencv(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
