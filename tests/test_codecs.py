@@ -576,7 +576,12 @@ def test_bigtiff_master_keeps_its_exif_and_gps() -> None:
     assert again[piexif.ImageIFD.Artist] == "Digitisation Unit" and again.get_ifd(0x8769)[36867] == "1931:07:04 12:00:00"
 
 
-def test_tiff_keeps_gps_and_exif_sub_directories_at_16_bits() -> None:
+@pytest.mark.parametrize("big", [False, True], ids=["classic", "bigtiff"])
+def test_tiff_keeps_gps_and_exif_sub_directories_at_16_bits(big: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past a classic TIFF's 4 GiB the derivative is a BigTIFF, whose sub-directories are laid
+    out in 8-byte offsets; this small image stands in for such a one."""
+    if big:
+        monkeypatch.setattr(codecs, "CLASSIC_TIFF_BYTES", 1000)
     exif = piexif.dump({
         "0th": {piexif.ImageIFD.Make: b"Hasselblad"},
         "Exif": {piexif.ExifIFD.DateTimeOriginal: b"1931:07:04 12:00:00", piexif.ExifIFD.FNumber: (8, 1),
@@ -586,13 +591,18 @@ def test_tiff_keeps_gps_and_exif_sub_directories_at_16_bits() -> None:
     samples = (photo("astronaut", 24, top=40, left=200) * 65535).astype(np.uint16)
     meta = ImageMetadata(exif=piexif.load(exif), icc_profile=SRGB_ICC, dpi=(600.0, 600.0))
     out = codecs.encode(samples / 65535.0, None, fmt="TIFF", bit_depth=16, meta=meta, scale=2, provenance=PROV)
+    assert out[:4] == (b"II+\x00" if big else b"II*\x00")
     tags = Image.open(io.BytesIO(out)).getexif()
     assert tags[271] == "Hasselblad"
     assert tags.get_ifd(0x8769)[36867] == "1931:07:04 12:00:00" and tags.get_ifd(0x8769)[33437] == 8.0
     assert tags.get_ifd(0x8825)[2] == (52.0, 22.0, 0.0)
     with tifffile.TiffFile(io.BytesIO(out)) as tif:  # a second reader agrees, and the pixels are intact
         assert tif.pages[0].tags["ExifTag"].value["DateTimeOriginal"] == "1931:07:04 12:00:00"
+        assert tif.pages[0].tags["GPSTag"].value["GPSLatitudeRef"] == "N"
         assert np.array_equal(tif.pages[0].asarray(), samples)
+    again = codecs.decode(out)  # and so does this pipeline, reading the derivative as a master
+    assert again.metadata.exif["GPS"][piexif.GPSIFD.GPSLatitude] == ((52, 1), (22, 1), (0, 1))
+    assert again.metadata.icc_profile == SRGB_ICC and again.metadata.dpi == pytest.approx((1200, 1200))
 
 
 def test_png_derivative_carries_text_provenance() -> None:

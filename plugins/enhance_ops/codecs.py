@@ -534,6 +534,9 @@ def _encode_png(
     return png_chunks.insert_after_header(buf.reshape(-1).data, chunks)
 
 
+# A classic TIFF's offsets end at 4 GiB: past this much pixel data the derivative is a BigTIFF
+# (room is left for the metadata, and for zlib, which outgrows its input on pure noise).
+CLASSIC_TIFF_BYTES = 2**32 - 2**25
 # piexif type number → tifffile dtype code, for EXIF IFD0 tags copied into the TIFF's IFD0.
 _TIFF_TYPES = {1: "B", 2: "s", 3: "H", 4: "I", 5: "2I", 7: "B", 9: "i", 10: "2i"}
 
@@ -571,6 +574,7 @@ def _encode_tiff(samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: 
         photometric="rgb" if channels >= 3 else "minisblack",
         extrasamples=["unassalpha"] if has_alpha else None,
         compression="zlib",
+        bigtiff=samples.nbytes > CLASSIC_TIFF_BYTES,
         resolution=dpi,
         resolutionunit="INCH" if dpi else None,
         software=zeroth[piexif.ImageIFD.Software].decode("ascii"),

@@ -1,5 +1,5 @@
-"""Write EXIF: the sub-IFDs (capture settings, GPS) into a classic little-endian TIFF, and the
-whole block that JPEG, PNG and WebP carry.
+"""Write EXIF: the sub-IFDs (capture settings, GPS) into a little-endian TIFF (classic or
+BigTIFF), and the whole block that JPEG, PNG and WebP carry.
 
 tifffile writes pixels, ICC, XMP and IFD0 tags but refuses to write the EXIF and GPS
 pointer tags; an archive's capture date lives in those sub-directories. The file is written
@@ -13,6 +13,7 @@ it (a date, say) for one, or reads past the block's end.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import piexif
@@ -39,17 +40,36 @@ def _encode_value(kind: int, value: Any) -> tuple[int, bytes]:
     return len(items), struct.pack("<" + fmt[0] * len(flat), *flat)
 
 
-def _ifd_bytes(tags: dict[int, Any], types: dict[int, dict[str, Any]], offset: int) -> bytes:
+@dataclass(frozen=True)
+class _Layout:
+    """How a directory is laid out: classic TIFF (2-byte count, 12-byte entries, 4-byte
+    values and offsets) or BigTIFF (8, 20, 8)."""
+
+    count: str
+    number: str  # an entry's count, a value's offset, the next directory's offset
+    size: int  # of a value held in the entry itself
+    pointer: int  # the type a sub-directory's offset is written in: LONG, or LONG8 (Pillow reads no IFD8)
+
+    @property
+    def entry(self) -> int:
+        return 4 + 2 * self.size
+
+
+CLASSIC, BIG = _Layout("<H", "<I", 4, pointer=4), _Layout("<Q", "<Q", 8, pointer=16)
+
+
+def _ifd_bytes(tags: dict[int, Any], types: dict[int, dict[str, Any]], offset: int, form: _Layout = CLASSIC) -> bytes:
     entries = [(t, types[t]["type"], *_encode_value(types[t]["type"], v)) for t, v in sorted(tags.items())]
-    data_start = offset + 2 + 12 * len(entries) + 4
-    head, tail = [struct.pack("<H", len(entries))], b""
+    data_start = offset + struct.calcsize(form.count) + form.entry * len(entries) + form.size
+    head, tail = [struct.pack(form.count, len(entries))], b""
     for tag, kind, count, raw in entries:
-        if len(raw) <= 4:
-            head.append(struct.pack("<HHI", tag, kind, count) + raw.ljust(4, b"\x00"))
+        head.append(struct.pack("<HH", tag, kind) + struct.pack(form.number, count))
+        if len(raw) <= form.size:
+            head.append(raw.ljust(form.size, b"\x00"))
         else:
-            head.append(struct.pack("<HHII", tag, kind, count, data_start + len(tail)))
+            head.append(struct.pack(form.number, data_start + len(tail)))
             tail += raw + (b"\x00" if len(raw) % 2 else b"")
-    return b"".join(head) + struct.pack("<I", 0) + tail
+    return b"".join(head) + struct.pack(form.number, 0) + tail
 
 
 _IFD_TAGS = {"0th": "Image", "Exif": "Exif", "GPS": "GPS", "Interop": "Interop"}  # piexif's names for each
@@ -101,21 +121,26 @@ def placeholders(pointers: list[int]) -> list[tuple[int, str, int, int, bool]]:
     return [(_PLACEHOLDER[pointer], "I", 1, 0, True) for pointer in pointers]
 
 
+_HEADERS = {b"II*\x00": (CLASSIC, 4), b"II+\x00": (BIG, 8)}  # → layout, where IFD0's offset is
+
+
 def append_sub_ifds(tiff: bytes, ifds: dict[int, dict[int, Any]]) -> bytes:
-    if tiff[:4] != b"II*\x00":
-        raise ValueError("expected a classic little-endian TIFF")
+    if tiff[:4] not in _HEADERS:
+        raise ValueError("expected a little-endian TIFF or BigTIFF")
+    form, ifd0_at = _HEADERS[tiff[:4]]
     out = bytearray(tiff)
-    (ifd0,) = struct.unpack_from("<I", out, 4)
-    (count,) = struct.unpack_from("<H", out, ifd0)
-    entries = [bytearray(out[ifd0 + 2 + 12 * i : ifd0 + 14 + 12 * i]) for i in range(count)]
+    (ifd0,) = struct.unpack_from(form.number, out, ifd0_at)
+    (count,) = struct.unpack_from(form.count, out, ifd0)
+    first = ifd0 + struct.calcsize(form.count)
+    entries = [bytearray(out[first + form.entry * i : first + form.entry * (i + 1)]) for i in range(count)]
     by_tag = {struct.unpack_from("<H", e)[0]: e for e in entries}
     for pointer, tags in ifds.items():
         if len(out) % 2:
             out += b"\x00"
         entry = by_tag[_PLACEHOLDER[pointer]]
-        struct.pack_into("<HHII", entry, 0, pointer, 4, 1, len(out))
+        entry[:] = struct.pack("<HH", pointer, form.pointer) + struct.pack(form.number, 1) + struct.pack(form.number, len(out))
         types = piexif.TAGS["Exif" if pointer == EXIF_POINTER else "GPS"]
-        out += _ifd_bytes(tags, types, len(out))
+        out += _ifd_bytes(tags, types, len(out), form)
     entries.sort(key=lambda e: struct.unpack_from("<H", e)[0])
-    out[ifd0 + 2 : ifd0 + 2 + 12 * count] = b"".join(entries)
+    out[first : first + form.entry * count] = b"".join(entries)
     return bytes(out)
