@@ -605,6 +605,24 @@ def test_tiff_keeps_gps_and_exif_sub_directories_at_16_bits(big: bool, monkeypat
     assert again.metadata.icc_profile == SRGB_ICC and again.metadata.dpi == pytest.approx((1200, 1200))
 
 
+def test_a_tiff_derivative_is_written_without_copies_of_itself() -> None:
+    """A derivative can be gigabytes: the sub-directories are added to tifffile's stream in
+    place, where three more copies of the file were held before."""
+    import tracemalloc
+
+    noise = np.random.default_rng(0).integers(0, 65535, (600, 800, 3), dtype=np.uint16)  # incompressible
+    meta = ImageMetadata(exif=piexif.load(CAMERA_EXIF))
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        out = codecs.encode_samples(noise, fmt="TIFF", meta=meta, scale=1, provenance=PROV)
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert len(out) > 0.9 * noise.nbytes and peak < 1.5 * len(out)
+    assert _exif_of(out)["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1962:05:01 10:00:00"
+
+
 def test_png_derivative_carries_text_provenance() -> None:
     decoded = codecs.decode(save(RGB8, "PNG"))
     im = Image.open(io.BytesIO(reencode(decoded)))

@@ -582,7 +582,8 @@ def _encode_tiff(samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: 
         metadata=None,
         extratags=extratags,
     )
-    return tiff_exif.append_sub_ifds(buf.getvalue(), sub_ifds)
+    tiff_exif.append_sub_ifds(buf, sub_ifds)
+    return buf.getvalue()
 
 
 def _encode_pillow(

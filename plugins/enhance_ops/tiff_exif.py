@@ -12,9 +12,10 @@ it (a date, say) for one, or reads past the block's end.
 """
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import piexif
 
@@ -124,23 +125,28 @@ def placeholders(pointers: list[int]) -> list[tuple[int, str, int, int, bool]]:
 _HEADERS = {b"II*\x00": (CLASSIC, 4), b"II+\x00": (BIG, 8)}  # → layout, where IFD0's offset is
 
 
-def append_sub_ifds(tiff: bytes, ifds: dict[int, dict[int, Any]]) -> bytes:
-    if tiff[:4] not in _HEADERS:
+def append_sub_ifds(tiff: BinaryIO, ifds: dict[int, dict[int, Any]]) -> None:
+    """Appends each sub-IFD to the file tifffile wrote and points IFD0 at it, in place: a
+    derivative can be gigabytes, and the stream is not copied."""
+    tiff.seek(0)
+    header = tiff.read(16)
+    if header[:4] not in _HEADERS:
         raise ValueError("expected a little-endian TIFF or BigTIFF")
-    form, ifd0_at = _HEADERS[tiff[:4]]
-    out = bytearray(tiff)
-    (ifd0,) = struct.unpack_from(form.number, out, ifd0_at)
-    (count,) = struct.unpack_from(form.count, out, ifd0)
-    first = ifd0 + struct.calcsize(form.count)
-    entries = [bytearray(out[first + form.entry * i : first + form.entry * (i + 1)]) for i in range(count)]
+    form, ifd0_at = _HEADERS[header[:4]]
+    (ifd0,) = struct.unpack_from(form.number, header, ifd0_at)
+    tiff.seek(ifd0)
+    (count,) = struct.unpack(form.count, tiff.read(struct.calcsize(form.count)))
+    first = tiff.tell()
+    entries = [bytearray(tiff.read(form.entry)) for _ in range(count)]
     by_tag = {struct.unpack_from("<H", e)[0]: e for e in entries}
+    end = tiff.seek(0, io.SEEK_END)
     for pointer, tags in ifds.items():
-        if len(out) % 2:
-            out += b"\x00"
+        if end % 2:
+            end += tiff.write(b"\x00")
         entry = by_tag[_PLACEHOLDER[pointer]]
-        entry[:] = struct.pack("<HH", pointer, form.pointer) + struct.pack(form.number, 1) + struct.pack(form.number, len(out))
+        entry[:] = struct.pack("<HH", pointer, form.pointer) + struct.pack(form.number, 1) + struct.pack(form.number, end)
         types = piexif.TAGS["Exif" if pointer == EXIF_POINTER else "GPS"]
-        out += _ifd_bytes(tags, types, len(out), form)
+        end += tiff.write(_ifd_bytes(tags, types, end, form))
     entries.sort(key=lambda e: struct.unpack_from("<H", e)[0])
-    out[first : first + form.entry * count] = b"".join(entries)
-    return bytes(out)
+    tiff.seek(first)
+    tiff.write(b"".join(entries))
