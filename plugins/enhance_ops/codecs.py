@@ -234,7 +234,8 @@ def _opencv_misreads(im: Image.Image) -> bool:
         return True
     if im.format != "TIFF":
         return False
-    return im.tag_v2.get(284) == 2 and max(im.tag_v2.get(258, (8,))) > 8 or im.tag_v2.get(277) == 2
+    separate_deep_planes = im.tag_v2.get(284) == 2 and max(im.tag_v2.get(258, (8,))) > 8
+    return separate_deep_planes or im.tag_v2.get(277) == 2  # two samples: grey and alpha
 
 
 def _straight(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
