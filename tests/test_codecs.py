@@ -396,6 +396,38 @@ def test_png_masters_text_is_carried_with_our_marking_first() -> None:
     }
 
 
+def _png_with_chunks(*chunks: tuple[bytes, bytes], before_pixels: bool = False) -> bytes:
+    """The test photo as a PNG with these chunks after its pixel data, or before it (after IHDR)."""
+    png = save(RGB8, "PNG")
+    at = 33 if before_pixels else png.index(b"IEND") - 4
+    added = b"".join(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+                     for kind, body in chunks)
+    return png[:at] + added + png[at:]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF"])
+def test_a_png_told_linear_by_its_gama_chunk_keeps_looking_so_in_every_derivative(fmt: str) -> None:
+    """Browsers honour gAMA where a PNG has no profile: a linear scan (gAMA 1.0) shown as
+    sRGB would be far darker. The chunk becomes a profile every format carries."""
+    decoded = codecs.decode(_png_with_chunks((b"gAMA", struct.pack(">I", 100_000)), before_pixels=True))
+    assert decoded.notes == ["PNG gAMA 1 carried as an ICC profile, so the derivative displays as the master does"]
+    out = Image.open(io.BytesIO(reencode(decoded, fmt=fmt)))
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(out.info["icc_profile"]))
+    as_displayed = np.asarray(ImageCms.profileToProfile(out.convert("RGB"), profile, ImageCms.createProfile("sRGB")))
+    linear = (RGB8 / 255.0) ** 1.0
+    srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055) * 255
+    assert np.abs(as_displayed - srgb).mean() < (3 if fmt == "JPEG" else 1.5)
+
+
+@pytest.mark.parametrize("chunks", [
+    [(b"gAMA", struct.pack(">I", 45455))],  # sRGB's gamma, as most writers add it
+    [(b"sRGB", b"\x00"), (b"gAMA", struct.pack(">I", 100_000))],  # an sRGB chunk overrides gAMA
+], ids=["gama-2.2", "srgb-chunk"])
+def test_a_png_that_is_srgb_gets_no_profile_of_its_own(chunks: list[tuple[bytes, bytes]]) -> None:
+    decoded = codecs.decode(_png_with_chunks(*chunks, before_pixels=True))
+    assert decoded.metadata.icc_profile is None and decoded.notes == []
+
+
 def test_jpeg_comment_is_carried() -> None:
     comment = "Box 12, folder 3; scanned by the reading-room team".encode()
     decoded = codecs.decode(save(RGB8, "JPEG", comment=comment))
@@ -470,19 +502,12 @@ def test_metadata_a_format_cannot_hold_is_left_out_with_a_note_and_never_fails_t
         "IPTC records not carried: WEBP has no place for them"]
 
 
-def _png_with_chunk(kind: bytes, body: bytes) -> bytes:
-    png = save(RGB8, "PNG")
-    end = png.index(b"IEND") - 4
-    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    return png[:end] + chunk + png[end:]
-
-
 @pytest.mark.parametrize("kind,body,why", [
     (b"zTXt", b"Comment\x00\x00" + zlib.compress(b" " * (64 << 20)), "inflates past"),  # 64 MiB of text in 64 kB
     (b"tEXt", b"x" * 100, "no valid keyword"),
 ])
 def test_a_text_bomb_or_damaged_text_chunk_is_dropped_with_a_note(kind: bytes, body: bytes, why: str) -> None:
-    decoded = codecs.decode(_png_with_chunk(kind, body))
+    decoded = codecs.decode(_png_with_chunks((kind, body)))
     assert decoded.metadata.text == {} and decoded.pixels.shape == (48, 48, 3)
     assert len(decoded.notes) == 1 and why in decoded.notes[0] and kind.decode() in decoded.notes[0]
 

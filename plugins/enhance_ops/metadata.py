@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import piexif
 import tifffile
 from PIL import ExifTags, Image, TiffTags
 
 from . import jp2_boxes, png_chunks, tiff_exif
+from .chain import icc
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
 
@@ -60,6 +62,8 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         dpi = boxes.dpi
     else:
         meta = ImageMetadata(icc_profile=im.info.get("icc_profile") or None)
+        if meta.icc_profile is None and im.format == "PNG":
+            meta.icc_profile = _png_gamma_profile(im, meta.notes)
         xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
         meta.xmp = xmp.encode("utf-8") if isinstance(xmp, str) else (bytes(xmp) if xmp else None)
         meta.text = _read_text(im, data, meta.notes)
@@ -74,6 +78,32 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
             meta.notes.append(f"EXIF orientation {orientation!r} is not 1-8: treated as 1")
     meta.dpi = _read_dpi(dpi, meta.exif)
     return meta
+
+
+_SRGB_CHROMATICITIES = (0.3127, 0.3290, 0.64, 0.33, 0.30, 0.60, 0.15, 0.06)  # cHRM's order: white, red, green, blue
+
+
+def _png_gamma_profile(im: Image.Image, notes: list[str]) -> bytes | None:
+    """The colour space of an RGB PNG told only by gAMA (and cHRM) chunks, as an ICC profile,
+    where it is not sRGB: browsers honour those chunks, the derivative's formats do not all
+    have them, and without them it would display otherwise than its master (a linear scan,
+    gAMA 1.0, far darker)."""
+    gamma = im.info.get("gamma")
+    if "srgb" in im.info or not gamma or gamma <= 0 or im.mode not in ("RGB", "RGBA", "P"):
+        return None
+    chroma = im.info.get("chromaticity") or _SRGB_CHROMATICITIES
+    if abs(gamma - 1 / 2.2) < 0.005 and all(abs(a - b) < 0.01 for a, b in zip(chroma, _SRGB_CHROMATICITIES)):
+        return None  # sRGB, as near as the chunks can say it
+    name = f"PNG gAMA {gamma:g}" + (" and cHRM" if "chromaticity" in im.info else "")
+    wx, wy, rx, ry, gx, gy, bx, by = chroma
+    try:
+        space = icc.from_chromaticities(name, [(rx, ry), (gx, gy), (bx, by)], (wx, wy), 1 / gamma)
+        profile = icc.build_profile(space)
+    except (ZeroDivisionError, ValueError, np.linalg.LinAlgError) as exc:
+        notes.append(f"{name} unusable ({exc}): the image is taken as sRGB")
+        return None
+    notes.append(f"{name} carried as an ICC profile, so the derivative displays as the master does")
+    return profile
 
 
 def _read_text(im: Image.Image, data: bytes, notes: list[str]) -> dict[str, str]:

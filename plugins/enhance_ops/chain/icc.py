@@ -90,6 +90,14 @@ SPACES = {
 }
 
 
+def from_chromaticities(
+    name: str, primaries: list[tuple[float, float]], white: tuple[float, float], gamma: float
+) -> MatrixShaper:
+    """A space told as a PNG's cHRM and gAMA chunks tell one: primaries, white, and one
+    exponent from samples to light."""
+    return MatrixShaper(name, _matrix_from_primaries(primaries, white), (Curve(gamma=gamma),) * 3)
+
+
 def _s15(value: float) -> bytes:
     return struct.pack(">i", round(value * 65536))
 
