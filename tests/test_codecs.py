@@ -116,6 +116,8 @@ def test_alpha_is_kept_apart_and_written_back(fmt: str) -> None:
     decoded = codecs.decode(save(rgba, fmt, **options))
     assert decoded.pixels.shape == (48, 48, 3)
     assert decoded.alpha is not None and np.array_equal((decoded.alpha * 255).round().astype(np.uint8), alpha)
+    seen = alpha > 0  # the colour as it was, not multiplied by its alpha (OpenCV's 8-bit TIFF reading)
+    assert np.array_equal((decoded.pixels[seen] * 255).round().astype(np.uint8), RGB8[seen])
     again = codecs.decode(reencode(decoded))
     assert again.alpha is not None and np.abs(again.alpha - decoded.alpha).max() < 1 / 255
 
@@ -153,6 +155,15 @@ def test_tiled_tiff_is_turned_upright_as_the_same_scan_in_strips(orientation: in
     in_strips = codecs.decode(tiff(), samples=True)  # OpenCV's reading
     in_tiles = codecs.decode(tiff(tile=(16, 16)), samples=True)  # tifffile's
     assert np.array_equal(in_tiles.pixels, in_strips.pixels)
+
+
+def test_a_fourth_tiff_channel_that_is_not_alpha_is_dropped_not_made_transparency() -> None:
+    """An infrared plane in ExtraSamples 'unspecified': OpenCV took it for alpha."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.dstack([RGB8, 255 - RGB8[:, :, 0]]), photometric="rgb", extrasamples=["unspecified"])
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert decoded.alpha is None and np.array_equal(decoded.pixels, RGB8)
+    assert decoded.notes == ["1 extra channel(s) beyond colour and alpha dropped"]
 
 
 def test_tiff_with_channels_past_alpha_keeps_colour_and_alpha_and_says_what_was_dropped() -> None:

@@ -229,13 +229,16 @@ def _decode_pixels(
 def _opencv_misreads(im: Image.Image) -> bool:
     """Files OpenCV 5.0 decodes without an error but wrongly, read otherwise: JPEG 2000 (see
     ``_jpeg2000_samples``), 16-bit TIFFs with separate colour planes (PlanarConfiguration 2),
-    whose samples come back scrambled, and grey TIFFs with alpha, whose alpha it drops."""
+    whose samples come back scrambled, and grey or RGB TIFFs with samples past the colour:
+    OpenCV returns 8-bit colour multiplied by its alpha, takes any fourth channel (infrared,
+    a mask) for alpha, and drops a grey image's alpha."""
     if im.format == "JPEG2000":
         return True
     if im.format != "TIFF":
         return False
     separate_deep_planes = im.tag_v2.get(284) == 2 and max(im.tag_v2.get(258, (8,))) > 8
-    return separate_deep_planes or im.tag_v2.get(277) == 2  # two samples: grey and alpha
+    past_colour = 338 in im.tag_v2 or im.tag_v2.get(277) == 2  # ExtraSamples; grey and one more
+    return separate_deep_planes or past_colour and im.tag_v2.get(262) in (0, 1, 2)  # grey or RGB
 
 
 def _straight(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
