@@ -226,6 +226,21 @@ def test_2_and_4_bit_grey_tiff_spans_the_8bit_range(bits: int, photometric: str,
     assert np.array_equal(grey, shade) and tuple(grey[0, :2]) == (255, 0)
 
 
+@pytest.mark.parametrize("mode", ["1", "L", "I;16"])
+def test_grey_png_with_a_transparent_level_gets_its_alpha(mode: str) -> None:
+    """tRNS in a grey PNG: OpenCV keeps the transparency of an RGB one only."""
+    grey = Image.fromarray(RGB8[:, :, 1]).convert(mode) if mode != "I;16" else Image.fromarray(
+        RGB8[:, :, 1].astype(np.uint16) * 257)
+    key = {"1": 255, "L": int(RGB8[0, 0, 1]), "I;16": int(RGB8[0, 0, 1]) * 257}[mode]
+    buf = io.BytesIO()
+    grey.save(buf, "PNG", transparency=1 if mode == "1" else key)
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    top = np.iinfo(decoded.pixels.dtype).max
+    level = key if mode != "1" else 255
+    assert np.array_equal(decoded.alpha, np.where(decoded.pixels[:, :, 0] == level, 0, top))
+    assert (decoded.alpha == 0).any() and (decoded.alpha == top).any()
+
+
 def test_palette_png_with_transparency_becomes_rgba() -> None:
     pal = Image.fromarray(RGB8).convert("P", palette=Image.ADAPTIVE, colors=16)
     index_of_corner = np.asarray(pal)[0, 0]

@@ -221,6 +221,8 @@ def _decode_pixels(
         raise CorruptImageError(f"decoded size {colour.shape[1]}x{colour.shape[0]} differs from the header's {im.size}")
     if alpha is not None and im.format == "TIFF" and im.tag_v2.get(338, (0,))[0] == 1:  # associated alpha
         colour = _straight(colour, alpha)
+    if alpha is None and im.format == "PNG" and colour.shape[2] == 1 and isinstance(im.info.get("transparency"), int):
+        alpha = _keyed_alpha(colour, im.info["transparency"], bits=8 if im.mode == "1" else data[24])  # IHDR's
     if samples:
         return colour, alpha, depth
     return to_unit(colour), (None if alpha is None else to_unit(alpha)), depth
@@ -248,6 +250,15 @@ def _straight(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     opacity = alpha.astype(np.float32)[:, :, None]
     straight = colour * np.divide(top, opacity, out=np.zeros_like(opacity), where=opacity > 0)
     return np.clip(straight + 0.5, 0, top).astype(colour.dtype)
+
+
+def _keyed_alpha(grey: np.ndarray, key: int, bits: int) -> np.ndarray:
+    """A grey PNG's tRNS chunk names one grey level transparent (OpenCV keeps an RGB PNG's, not
+    a grey one's): alpha from it, the key (at the file's bit depth; Pillow gives a 1-bit one
+    as 0 or 255) brought to the decoded samples' range."""
+    top = np.iinfo(grey.dtype).max
+    level = key * (top // (2**bits - 1))
+    return np.where(grey[:, :, 0] == level, 0, top).astype(grey.dtype)
 
 
 def _split_opencv(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
