@@ -244,12 +244,15 @@ def _opencv_misreads(im: Image.Image) -> bool:
 
 
 def _straight(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Colour stored multiplied by its alpha (a TIFF's associated alpha) divided back: the
-    chain and every derivative take straight alpha, so semi-transparent parts would darken."""
+    """Colour stored multiplied by its alpha (a TIFF's associated alpha) divided back, in
+    place a strip at a time: the chain and every derivative take straight alpha, so
+    semi-transparent parts would darken."""
     top = np.iinfo(colour.dtype).max
-    opacity = alpha.astype(np.float32)[:, :, None]
-    straight = colour * np.divide(top, opacity, out=np.zeros_like(opacity), where=opacity > 0)
-    return np.clip(straight + 0.5, 0, top).astype(colour.dtype)
+    for y0, y1 in strips.bands(*colour.shape[:2]):
+        opacity = alpha[y0:y1].astype(np.float32)[:, :, None]
+        gain = np.divide(top, opacity, out=np.zeros_like(opacity), where=opacity > 0)
+        colour[y0:y1] = np.clip(colour[y0:y1] * gain + 0.5, 0, top)
+    return colour
 
 
 def _keyed_alpha(grey: np.ndarray, key: int, bits: int) -> np.ndarray:
