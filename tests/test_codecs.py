@@ -214,7 +214,8 @@ def test_16bit_tiff_in_separate_colour_planes_is_read_exactly(compression: str |
     assert np.array_equal(decoded.alpha, rgb16[:, :, 1]) if alpha else decoded.alpha is None
 
 
-@pytest.mark.parametrize("bits, photometric, white", [(4, "minisblack", 15), (2, "minisblack", 3), (4, "miniswhite", 0)])
+@pytest.mark.parametrize("bits, photometric, white",
+                         [(4, "minisblack", 15), (2, "minisblack", 3), (4, "miniswhite", 0)])
 def test_2_and_4_bit_grey_tiff_spans_the_8bit_range(bits: int, photometric: str, white: int) -> None:
     """Document scanners' 4-bit grey: read as its 0..15 codes it would be near black."""
     codes = (RGB8[:, :, 1] >> (8 - bits)).astype(np.uint8)
@@ -291,7 +292,8 @@ def test_cielab_tiff_is_converted_to_srgb_as_photoshop_means_it(profiled: bool) 
     assert decoded.mode == "LAB" and decoded.pixels.shape == (48, 48, 3)
     assert np.abs(decoded.pixels.astype(int) - RGB8).mean() < 1 and np.abs(decoded.pixels.astype(int) - RGB8).max() <= 6
     assert ImageCms.getProfileName(ImageCms.ImageCmsProfile(io.BytesIO(decoded.metadata.icc_profile))).startswith("sRGB")
-    assert decoded.notes == [f"CIELab converted to sRGB through {'the embedded ICC' if profiled else 'a D50 Lab'} profile"]
+    through = "the embedded ICC" if profiled else "a D50 Lab"
+    assert decoded.notes == [f"CIELab converted to sRGB through {through} profile"]
 
 
 def test_bmp_is_read_and_written_as_png() -> None:
@@ -306,6 +308,24 @@ def test_multi_page_tiff_uses_the_first_page_and_says_so() -> None:
     decoded = codecs.decode(buf.getvalue())
     assert np.array_equal((decoded.pixels * 255).round().astype(np.uint8), RGB8)
     assert any("2 frames/pages" in n for n in decoded.notes)
+
+
+def test_a_damaged_later_page_does_not_cost_the_first() -> None:
+    """Pillow reads every page directory to count the pages; the second one's width tag is
+    damaged here (renumbered), which failed the whole scan with a bare TypeError."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.stack([RGB8, 255 - RGB8]), photometric="rgb")
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        second = tif.pages[1].offset
+    (count,) = struct.unpack_from("<H", data, second)
+    entries = [second + 2 + 12 * i for i in range(count)]
+    [width] = [at for at in entries if struct.unpack_from("<H", data, at)[0] == 256]
+    struct.pack_into("<H", data, width, 65000)
+    decoded = codecs.decode(bytes(data), samples=True)
+    assert np.array_equal(decoded.pixels, RGB8)
+    assert decoded.notes == ["the pages after the first cannot be read (TypeError: Missing dimensions): "
+                             "only the first is enhanced"]
 
 
 def test_animated_webp_uses_the_first_frame_and_says_so() -> None:

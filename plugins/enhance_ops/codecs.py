@@ -82,9 +82,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
         )
     meta = md.read_metadata(im, data)
     notes = list(meta.notes)
-    frames = getattr(im, "n_frames", 1)
-    if frames > 1:
-        notes.append(f"file holds {frames} frames/pages: only the first is enhanced")
+    notes.extend(_other_frames(im))
     if im.mode in ("CMYK", "LAB"):
         pixels, alpha, depth = _to_srgb(im, meta, notes, samples)
     else:
@@ -92,6 +90,20 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     if not _decoder_turns_upright(im):
         pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
     return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes)
+
+
+def _other_frames(im: Image.Image) -> list[str]:
+    """A note where the file holds more frames or pages than the first, the one enhanced.
+    Pillow walks every directory to count them: a damaged later page must not cost the first."""
+    try:
+        frames = getattr(im, "n_frames", 1)
+    except Exception as exc:  # Pillow raises TypeError, ValueError, OSError … on a damaged directory
+        try:
+            im.seek(0)  # where counting left off, it may be on the damaged page
+        except Exception:
+            raise CorruptImageError(f"{im.format} page directories cannot be read: {exc}") from exc
+        return [f"the pages after the first cannot be read ({type(exc).__name__}: {exc}): only the first is enhanced"]
+    return [f"file holds {frames} frames/pages: only the first is enhanced"] if frames > 1 else []
 
 
 def oriented_size(data: bytes) -> tuple[int, int]:
@@ -157,7 +169,8 @@ def _unopenable_tiff(data: bytes) -> TruncatedImageError | UnsupportedImageError
     if dtype not in (np.uint8, np.uint16):
         return _unsupported_samples(str(dtype) if dtype is not None else f"{bits}-bit")
     if bits not in (1, 8, 16):
-        return UnsupportedImageError(f"TIFF of {layout} per pixel is not processed; convert it to 8 or 16 bits per sample")
+        return UnsupportedImageError(f"TIFF of {layout} per pixel is not processed; "
+                                     "convert it to 8 or 16 bits per sample")
     if not known_compression:
         return UnsupportedImageError(f"TIFF compressed with {compression} is not processed; "
                                      "save it uncompressed or with LZW or Deflate")

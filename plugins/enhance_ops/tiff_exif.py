@@ -144,7 +144,8 @@ def append_sub_ifds(tiff: BinaryIO, ifds: dict[int, dict[int, Any]]) -> None:
         if end % 2:
             end += tiff.write(b"\x00")
         entry = by_tag[_PLACEHOLDER[pointer]]
-        entry[:] = struct.pack("<HH", pointer, form.pointer) + struct.pack(form.number, 1) + struct.pack(form.number, end)
+        one_at_end = struct.pack(form.number, 1) + struct.pack(form.number, end)  # count 1, offset
+        entry[:] = struct.pack("<HH", pointer, form.pointer) + one_at_end
         types = piexif.TAGS["Exif" if pointer == EXIF_POINTER else "GPS"]
         end += tiff.write(_ifd_bytes(tags, types, end, form))
     entries.sort(key=lambda e: struct.unpack_from("<H", e)[0])
