@@ -799,6 +799,16 @@ def test_pixel_limit_is_configurable() -> None:
     assert codecs.decode(data, max_pixels=48 * 48).size == (48, 48)
 
 
+def test_sound_jpegs_pillow_does_not_open_are_named_not_called_corrupt() -> None:
+    import imagecodecs
+
+    deep = (RGB8.astype(np.uint16) * 16)[:32, :32]
+    with pytest.raises(UnsupportedImageError, match="JPEG of 12-bit samples is not processed"):
+        codecs.decode(imagecodecs.jpeg8_encode(deep, bitspersample=12, level=95))
+    with pytest.raises(UnsupportedImageError, match="lossless JPEG is not processed"):
+        codecs.decode(imagecodecs.ljpeg_encode(deep[:, :, 0]))
+
+
 def test_gif_is_not_processed() -> None:
     with pytest.raises(UnsupportedImageError, match="GIF"):
         codecs.decode(save(RGB8[:, :, 0], "GIF"))

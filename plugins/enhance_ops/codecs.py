@@ -177,6 +177,30 @@ def _unopenable_tiff(data: bytes) -> TruncatedImageError | UnsupportedImageError
     return UnsupportedImageError(f"TIFF of {layout} per pixel is not processed; convert to an RGB, RGBA or grey TIFF")
 
 
+_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # the frame headers; the others are tables
+
+
+def _jpeg_refusal(data: bytes) -> str | None:
+    """Why Pillow opens no JPEG of 12-bit samples (medicine, some scientific cameras) nor a
+    lossless one, though either is sound: the frame header, found by walking the segments,
+    names its process and precision."""
+    at = 2
+    while at + 5 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:  # a fill byte
+            at += 1
+            continue
+        if marker in _SOF:
+            if marker in (0xC3, 0xC7, 0xCB, 0xCF):
+                return "lossless JPEG is not processed; convert it to PNG or TIFF"
+            precision = data[at + 4]
+            if precision == 8:
+                return None
+            return f"JPEG of {precision}-bit samples is not processed; convert it to a 16-bit TIFF"
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return None
+
+
 def _open_header(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
@@ -192,6 +216,8 @@ def _open_header(data: bytes) -> Image.Image:
             raise _truncated_header(fmt) from None
         if fmt == "JPEG2000":
             _checked_jpeg2000(data)  # a layout Pillow does not open (more than four components) is named
+        if fmt == "JPEG" and (refusal := _jpeg_refusal(data)):
+            raise UnsupportedImageError(refusal) from None
         raise CorruptImageError(f"{fmt} header cannot be read: {exc}") from exc
     if im.format not in READ_FORMATS:
         raise UnsupportedImageError(f"{im.format} images are not processed; convert to PNG or TIFF")
