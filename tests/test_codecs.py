@@ -442,9 +442,9 @@ def test_png_masters_text_is_carried_with_our_marking_first() -> None:
     }
 
 
-def _png_with_chunks(*chunks: tuple[bytes, bytes], before_pixels: bool = False) -> bytes:
+def _png_with_chunks(*chunks: tuple[bytes, bytes], before_pixels: bool = False, image: np.ndarray = RGB8) -> bytes:
     """The test photo as a PNG with these chunks after its pixel data, or before it (after IHDR)."""
-    png = save(RGB8, "PNG")
+    png = save(image, "PNG")
     at = 33 if before_pixels else png.index(b"IEND") - 4
     added = b"".join(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
                      for kind, body in chunks)
@@ -463,6 +463,19 @@ def test_a_png_told_linear_by_its_gama_chunk_keeps_looking_so_in_every_derivativ
     linear = (RGB8 / 255.0) ** 1.0
     srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055) * 255
     assert np.abs(as_displayed - srgb).mean() < (3 if fmt == "JPEG" else 1.5)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_a_grey_png_told_linear_by_its_gama_chunk_gets_a_grey_profile(fmt: str) -> None:
+    grey = RGB8[:, :, 1]
+    decoded = codecs.decode(_png_with_chunks((b"gAMA", struct.pack(">I", 100_000)), before_pixels=True, image=grey))
+    out = Image.open(io.BytesIO(reencode(decoded, fmt=fmt)))
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(out.info["icc_profile"]))
+    assert out.mode == "L" and profile.profile.xcolor_space == "GRAY"
+    as_displayed = np.asarray(ImageCms.profileToProfile(out, profile, ImageCms.createProfile("sRGB"), outputMode="RGB"))
+    linear = grey / 255.0
+    srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055) * 255
+    assert np.abs(as_displayed[:, :, 1] - srgb).mean() < 1.5
 
 
 @pytest.mark.parametrize("chunks", [

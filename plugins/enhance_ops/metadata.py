@@ -84,21 +84,27 @@ _SRGB_CHROMATICITIES = (0.3127, 0.3290, 0.64, 0.33, 0.30, 0.60, 0.15, 0.06)  # c
 
 
 def _png_gamma_profile(im: Image.Image, notes: list[str]) -> bytes | None:
-    """The colour space of an RGB PNG told only by gAMA (and cHRM) chunks, as an ICC profile,
-    where it is not sRGB: browsers honour those chunks, the derivative's formats do not all
-    have them, and without them it would display otherwise than its master (a linear scan,
-    gAMA 1.0, far darker)."""
+    """The colour space of a PNG told only by gAMA (and cHRM) chunks, as an ICC profile, where
+    it is not sRGB: browsers honour those chunks, the derivative's formats do not all have
+    them, and without them it would display otherwise than its master (a linear scan, gAMA
+    1.0, far darker). A grey one (without alpha, which a PNG derivative writes as RGBA) gets
+    a grey profile; cHRM says nothing of grey."""
     gamma = im.info.get("gamma")
-    if "srgb" in im.info or not gamma or gamma <= 0 or im.mode not in ("RGB", "RGBA", "P"):
+    grey = im.mode in ("1", "L", "I;16", "I")
+    if "srgb" in im.info or not gamma or gamma <= 0 or not (grey or im.mode in ("RGB", "RGBA", "P")):
         return None
     chroma = im.info.get("chromaticity") or _SRGB_CHROMATICITIES
-    if abs(gamma - 1 / 2.2) < 0.005 and all(abs(a - b) < 0.01 for a, b in zip(chroma, _SRGB_CHROMATICITIES)):
+    primaries_as_srgb = grey or all(abs(a - b) < 0.01 for a, b in zip(chroma, _SRGB_CHROMATICITIES))
+    if abs(gamma - 1 / 2.2) < 0.005 and primaries_as_srgb:
         return None  # sRGB, as near as the chunks can say it
-    name = f"PNG gAMA {gamma:g}" + (" and cHRM" if "chromaticity" in im.info else "")
+    name = f"PNG gAMA {gamma:g}" + (" and cHRM" if "chromaticity" in im.info and not grey else "")
     wx, wy, rx, ry, gx, gy, bx, by = chroma
     try:
-        space = icc.from_chromaticities(name, [(rx, ry), (gx, gy), (bx, by)], (wx, wy), 1 / gamma)
-        profile = icc.build_profile(space)
+        if grey:
+            profile = icc.build_grey_profile(name, icc.Curve(gamma=1 / gamma))
+        else:
+            space = icc.from_chromaticities(name, [(rx, ry), (gx, gy), (bx, by)], (wx, wy), 1 / gamma)
+            profile = icc.build_profile(space)
     except (ZeroDivisionError, ValueError, np.linalg.LinAlgError) as exc:
         notes.append(f"{name} unusable ({exc}): the image is taken as sRGB")
         return None

@@ -120,17 +120,24 @@ def _text_tag(text: str) -> bytes:
 
 def build_profile(space: MatrixShaper) -> bytes:
     """A v4 display-class ICC profile for ``space`` that LittleCMS (and so Pillow) reads."""
-    tags = [
-        (b"desc", _text_tag(space.name)),
-        (b"cprt", _text_tag("No copyright, use freely")),
-        (b"wtpt", _xyz_tag(D50)),
+    return _profile(b"RGB ", space.name, [
         (b"rXYZ", _xyz_tag(space.to_pcs[:, 0])),
         (b"gXYZ", _xyz_tag(space.to_pcs[:, 1])),
         (b"bXYZ", _xyz_tag(space.to_pcs[:, 2])),
         (b"rTRC", _curve_tag(space.curves[0])),
         (b"gTRC", _curve_tag(space.curves[1])),
         (b"bTRC", _curve_tag(space.curves[2])),
-    ]
+    ])
+
+
+def build_grey_profile(name: str, curve: Curve) -> bytes:
+    """A v4 display-class grey ICC profile: one tone curve to the D50 white's luminance."""
+    return _profile(b"GRAY", name, [(b"kTRC", _curve_tag(curve))])
+
+
+def _profile(colour_space: bytes, name: str, own_tags: list[tuple[bytes, bytes]]) -> bytes:
+    tags = [(b"desc", _text_tag(name)), (b"cprt", _text_tag("No copyright, use freely")), (b"wtpt", _xyz_tag(D50)),
+            *own_tags]
     table_size = 4 + 12 * len(tags)
     offset, entries, data = 128 + table_size, b"", b""
     for sig, payload in tags:
@@ -139,7 +146,7 @@ def build_profile(space: MatrixShaper) -> bytes:
         data += payload
     size = 128 + table_size + len(data)
     header = (
-        struct.pack(">I", size) + b"lcms" + bytes([4, 0x30, 0, 0]) + b"mntrRGB XYZ "
+        struct.pack(">I", size) + b"lcms" + bytes([4, 0x30, 0, 0]) + b"mntr" + colour_space + b"XYZ "
         + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + b"\x00" * 4 + struct.pack(">I", 0)
         + b"\x00" * 8 + b"\x00" * 8 + struct.pack(">I", 0) + b"".join(_s15(v) for v in D50) + b"\x00" * 4
     )
