@@ -80,7 +80,7 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
     return meta
 
 
-_SRGB_CHROMATICITIES = (0.3127, 0.3290, 0.64, 0.33, 0.30, 0.60, 0.15, 0.06)  # cHRM's order: white, red, green, blue
+_SRGB_CHROMATICITIES = (*icc.D65, *(c for xy in icc.SRGB_PRIMARIES for c in xy))  # cHRM's order: white, r, g, b
 
 
 def _png_gamma_profile(im: Image.Image, notes: list[str]) -> bytes | None:

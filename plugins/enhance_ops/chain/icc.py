@@ -74,18 +74,19 @@ def _matrix_from_primaries(primaries: list[tuple[float, float]], white: tuple[fl
     return adapt @ m
 
 
-_D65 = (0.3127, 0.3290)
+D65 = (0.3127, 0.3290)
+SRGB_PRIMARIES = [(0.64, 0.33), (0.30, 0.60), (0.15, 0.06)]  # red, green, blue (x, y)
 SPACES = {
     "sRGB": MatrixShaper(
-        "sRGB", _matrix_from_primaries([(0.64, 0.33), (0.30, 0.60), (0.15, 0.06)], _D65), (SRGB_CURVE,) * 3
+        "sRGB", _matrix_from_primaries(SRGB_PRIMARIES, D65), (SRGB_CURVE,) * 3
     ),
     "Adobe RGB": MatrixShaper(
         "Adobe RGB (1998)",
-        _matrix_from_primaries([(0.64, 0.33), (0.21, 0.71), (0.15, 0.06)], _D65),
+        _matrix_from_primaries([(0.64, 0.33), (0.21, 0.71), (0.15, 0.06)], D65),
         (Curve(gamma=563 / 256),) * 3,
     ),
     "Display P3": MatrixShaper(
-        "Display P3", _matrix_from_primaries([(0.680, 0.320), (0.265, 0.690), (0.150, 0.060)], _D65), (SRGB_CURVE,) * 3
+        "Display P3", _matrix_from_primaries([(0.680, 0.320), (0.265, 0.690), (0.150, 0.060)], D65), (SRGB_CURVE,) * 3
     ),
 }
 
