@@ -28,6 +28,7 @@ class Case:
     exif_make: str | None = None  # the EXIF Make the derivative must keep
     icc: bytes | None = None  # the ICC profile the derivative must keep
     notes: list[str] = field(default_factory=list)  # words the ledger notes must contain
+    pages: int = 1  # the pages of the derivative
 
 
 EXIF = {"0th": {piexif.ImageIFD.Make: b"Epson", piexif.ImageIFD.Model: b"V850"}, "Exif": {}}
@@ -78,7 +79,8 @@ def build() -> dict[str, Case]:
         "animated.webp": Case(_save(Image.fromarray(rgb), "WEBP", save_all=True, lossless=True,
                                     append_images=[Image.fromarray(rgb[::-1])], duration=100), "ok", (24, 16),
                               notes=["frames"]),
-        "multipage.tif": Case(_multipage(rgb), "ok", (24, 16), notes=["pages"]),
+        "multipage.tif": Case(_multipage(rgb), "ok", (24, 16), pages=3),
+        "multipage-cut-page.tif": Case(_page_cut_off(_multipage(rgb), 1), "truncated"),
         "bilevel.tif": Case(_save(Image.fromarray(rgb).convert("1"), "TIFF"), "ok", (24, 16)),
         "grey16.tif": Case(_grey16(rgb), "ok", (24, 16)),
         "float32.tif": Case(_float32(rgb), "unsupported_image"),  # sound, but not 8- or 16-bit
@@ -111,6 +113,16 @@ def _multipage(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     tifffile.imwrite(buf, np.stack([rgb, rgb[::-1], rgb[:, ::-1]]), photometric="rgb", metadata=None)
     return buf.getvalue()
+
+
+def _page_cut_off(tiff: bytes, page: int) -> bytes:
+    """The page's pixel data pointed past the end of the file, the others left whole."""
+    data = bytearray(tiff)
+    with tifffile.TiffFile(io.BytesIO(tiff)) as tif:
+        offsets = tif.pages[page].tags["StripOffsets"]
+        at, count = offsets.valueoffset, offsets.count
+    struct.pack_into(f"<{count}I", data, at, *[len(data) + 1000 * (i + 1) for i in range(count)])
+    return bytes(data)
 
 
 def _grey16(rgb: np.ndarray) -> bytes:

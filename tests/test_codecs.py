@@ -16,6 +16,7 @@ from PIL import Image, ImageCms, ImageOps
 from enhance_ops import codecs
 from enhance_ops import metadata as md
 from enhance_ops.errors import (
+    CorruptImageError,
     EmptyFileError,
     EncodeError,
     ImageTooLargeError,
@@ -302,16 +303,69 @@ def test_bmp_is_read_and_written_as_png() -> None:
     assert Image.open(io.BytesIO(reencode(decoded))).format == "PNG"
 
 
-def test_multi_page_tiff_uses_the_first_page_and_says_so() -> None:
+def _letter() -> bytes:
+    """A letter scanned into one TIFF: a colour page with its own profile and EXIF, its
+    thumbnail, a 16-bit grey page turned by its Orientation tag, a transparency mask, and an
+    RGBA page (read by tifffile, not OpenCV)."""
+    grey = (RGB8[:40, :30, 1].astype(np.uint16) * 257)
     buf = io.BytesIO()
-    tifffile.imwrite(buf, np.stack([RGB8, 255 - RGB8]), photometric="rgb")
-    decoded = codecs.decode(buf.getvalue())
-    assert np.array_equal((decoded.pixels * 255).round().astype(np.uint8), RGB8)
-    assert any("2 frames/pages" in n for n in decoded.notes)
+    with tifffile.TiffWriter(buf) as tif:
+        tif.write(RGB8, photometric="rgb", iccprofile=SRGB_ICC, metadata=None)
+        tif.write(RGB8[::8, ::8], photometric="rgb", subfiletype=1, metadata=None)
+        tif.write(grey, photometric="minisblack", extratags=[(274, "H", 1, 6, True)], metadata=None)
+        tif.write(np.zeros((48, 48), bool), photometric="minisblack", subfiletype=4, metadata=None)
+        tif.write(np.dstack([255 - RGB8[:20], RGB8[:20, :, 0]]), photometric="rgb", extrasamples=["unassalpha"],
+                  metadata=None)
+    return buf.getvalue()
 
 
-def test_a_damaged_later_page_does_not_cost_the_first() -> None:
-    """Pillow reads every page directory to count the pages; the second one's width tag is
+def test_a_tiffs_pages_are_its_full_resolution_directories_each_decoded_as_itself() -> None:
+    data = _letter()
+    pages = codecs.pages(data)
+    assert pages.frames == (0, 2, 4) and pages.sizes == ((48, 48), (40, 30), (48, 20))  # the grey page upright
+    assert pages.notes == ("1 reduced-resolution copy(s) in the file not enhanced: not pages of the document",
+                           "1 transparency mask(s) in the file not enhanced: not pages of the document")
+    first, grey, rgba = (codecs.decode(data, frame=frame, samples=True) for frame in pages.frames)
+    assert np.array_equal(first.pixels, RGB8) and first.metadata.icc_profile == SRGB_ICC
+    assert grey.bit_depth == 16 and grey.metadata.icc_profile is None
+    assert np.array_equal(grey.pixels[:, :, 0], np.rot90(RGB8[:40, :30, 1].astype(np.uint16) * 257, -1))
+    assert np.array_equal(rgba.pixels, 255 - RGB8[:20]) and np.array_equal(rgba.alpha, RGB8[:20, :, 0])
+    assert pages.sample_bytes == 48 * 48 * 3 + 40 * 30 * 2 + 48 * 20 * 4
+
+
+def test_a_later_page_pillow_cannot_open_is_named() -> None:
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as tif:
+        tif.write(RGB8, photometric="rgb")
+        tif.write(RGB8.astype(np.float32), photometric="rgb")
+    with pytest.raises(UnsupportedImageError, match="float32 samples are not processed"):
+        codecs.decode(buf.getvalue(), frame=1)
+
+
+@pytest.mark.parametrize("bigtiff", [False, True])
+def test_a_broken_directory_chain_is_said_not_passed_over(bigtiff: bool) -> None:
+    """tifffile stops listing pages, with no error, at a next-directory offset past the end
+    of the file: the third page would have gone missing without a word."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.stack([RGB8, 255 - RGB8, RGB8]), photometric="rgb", bigtiff=bigtiff)
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        second = tif.pages[1].offset
+    count, pointer, entry = ("<Q", "<Q", 20) if bigtiff else ("<H", "<I", 12)
+    entries = struct.unpack_from(count, data, second)[0]
+    struct.pack_into(pointer, data, second + struct.calcsize(count) + entry * entries, len(data) + 5000)
+    pages = codecs.pages(bytes(data))
+    assert pages.frames == (0,) and pages.notes == (
+        f"the pages after the first cannot be read (ValueError: a directory offset ({len(data) + 5000}) points "
+        "outside the file or back into the chain): only the first is enhanced",)
+
+
+def test_one_page_files_are_one_page() -> None:
+    assert codecs.pages(save(RGB8, "PNG")) == codecs.Pages((0,), ((48, 48),), 48 * 48 * 3)
+
+
+def test_a_damaged_later_page_is_named_and_does_not_cost_the_first() -> None:
+    """Pillow read every page directory to count the pages; the second one's width tag is
     damaged here (renumbered), which failed the whole scan with a bare TypeError."""
     buf = io.BytesIO()
     tifffile.imwrite(buf, np.stack([RGB8, 255 - RGB8]), photometric="rgb")
@@ -323,9 +377,10 @@ def test_a_damaged_later_page_does_not_cost_the_first() -> None:
     [width] = [at for at in entries if struct.unpack_from("<H", data, at)[0] == 256]
     struct.pack_into("<H", data, width, 65000)
     decoded = codecs.decode(bytes(data), samples=True)
-    assert np.array_equal(decoded.pixels, RGB8)
-    assert decoded.notes == ["the pages after the first cannot be read (TypeError: Missing dimensions): "
-                             "only the first is enhanced"]
+    assert np.array_equal(decoded.pixels, RGB8) and decoded.notes == []
+    assert codecs.pages(bytes(data)).frames == (0, 1)
+    with pytest.raises(CorruptImageError, match="declares no width or height: the file is damaged"):
+        codecs.decode(bytes(data), frame=1)
 
 
 def test_animated_webp_uses_the_first_frame_and_says_so() -> None:
@@ -334,7 +389,7 @@ def test_animated_webp_uses_the_first_frame_and_says_so() -> None:
     frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], lossless=True, duration=100)
     decoded = codecs.decode(buf.getvalue())
     assert np.array_equal((decoded.pixels * 255).round().astype(np.uint8), RGB8)
-    assert any("2 frames/pages" in n for n in decoded.notes)
+    assert codecs.pages(buf.getvalue()).notes == ("file holds 2 frames: only the first is enhanced",)
 
 
 # --- orientation ---------------------------------------------------------------------------

@@ -100,8 +100,10 @@ def test_every_hostile_file_gets_a_derivative_or_a_specific_error_and_the_shard_
             assert out.metadata.icc_profile == case.icc, name
         for word in case.notes:
             assert any(word in note for note in row["notes"]), (name, row["notes"])
+        assert row["pages"] == len(codecs.pages(store.get(row["output_key"])).frames) == case.pages, name
     assert codecs.decode(store.get(rows["palette-transparent.png"]["output_key"])).alpha is not None
     assert codecs.decode(store.get(rows["grey16.tif"]["output_key"])).bit_depth == 16
+    assert rows["multipage-cut-page.tif"]["error_message"].startswith("TruncatedImageError: page 2 of 3: ")
     upright = codecs.decode(store.get(rows["orientation-1.jpg"]["output_key"])).pixels
     for n in range(2, 9):  # every orientation comes out the same way up
         turned = codecs.decode(store.get(rows[f"orientation-{n}.jpg"]["output_key"]))

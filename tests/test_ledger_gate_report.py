@@ -116,6 +116,54 @@ def test_the_gate_holds_back_clipping_the_enhancement_added_not_what_the_scan_ha
     assert rows[1]["failed_expectations"] == ["clipping_added <= 0.1"]
 
 
+def _pages(*changes: dict) -> str:
+    page = {"input_size": [10, 8], "output_size": [20, 16], "reduced_input_to": None,
+            "metrics": {k: v for k, v in _row().items() if k in MEASURES}}
+    return json.dumps([{**page, "page": n, **change} for n, change in enumerate(changes, 1)])
+
+
+def test_every_page_of_a_multi_page_master_is_held_to_the_gate_and_named() -> None:
+    weak = {"metrics": {**json.loads(_pages({}))[0]["metrics"], "consistency_psnr_db": 25.0}}
+    rows = [_row(pages=3, pages_json=_pages({}, weak, {**weak, "output_size": [19, 16]})),
+            _row(pages=2, pages_json=_pages({}, {"input_size": [12, 9], "output_size": [24, 18]}))]
+    outcome = gate.evaluate(rows)
+    assert [r["verdict"] for r in rows] == ["quarantined", "passed"]
+    assert rows[0]["failed_expectations"] == ["consistency_psnr_db >= 30 (pages 2, 3)",
+                                              "output width = input width x scale (page 3)"]
+    assert outcome.evaluated == 5 and outcome.expectations["consistency_psnr_db >= 30"] == 1  # images, not pages
+    for n, r in enumerate(rows):
+        r.update(source_key=f"incoming/{DAY}/letter-{n}.tif", output_key=f"out/letter-{n}.tif",
+                 consistency_psnr_db=25.0 if n == 0 else 38.0)  # the row's own: its worst page's
+    page = report.render_report(rows, outcome, {}, title="run", outputs_at="here")
+    held = page.split("Held back for review", 1)[1].split("</table>", 1)[0]
+    assert "consistency_psnr_db 25, needs &gt;= 30 (pages 2, 3)" in held
+    assert "20×16<br>page 1 of 3; measures: the worst page's" in page
+
+
+def test_a_multi_page_masters_row_carries_every_page_and_the_worst_of_each_measure(tmp_path: Path) -> None:
+    import io
+
+    import tifffile
+
+    from enhance_ops.enhance import EnhanceOptions, Enhancer
+
+    scan = np.asarray(Image.open(write_samples(tmp_path, long_side=40)[0]).convert("RGB"))
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.stack([scan, scan[::-1, ::-1] // 3]), photometric="rgb")
+    record = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]"))
+                      ).enhance(buf.getvalue()).record
+    [row] = ledger.from_parquet(ledger.to_parquet([ledger.row_from_record(
+        record, run_id="r", logical_date=DAY, shard=0, source_key="letter.tif", output_key="out/letter.tif")]))
+    pages = json.loads(row["pages_json"])
+    assert row["pages"] == 2 and [p["page"] for p in pages] == [1, 2]
+    for name, measure in MEASURES.items():
+        values = [p["metrics"][name] for p in pages]
+        assert row[name] == pytest.approx(max(values) if measure.lower_better else min(values)), name
+    assert pages[0]["metrics"]["colourfulness"] != pages[1]["metrics"]["colourfulness"]
+    gate.evaluate([row])
+    assert row["verdict"] in ("passed", "quarantined")
+
+
 def test_the_report_says_how_far_each_held_back_image_is_from_its_thresholds() -> None:
     rows = [_row(consistency_psnr_db=24.0, artefact_score=0.3), _row(output_width=19), _row(consistency_ssim=None)]
     outcome = gate.evaluate(rows)

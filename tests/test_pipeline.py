@@ -261,3 +261,93 @@ def test_cli_runs_every_preset_on_real_photos(preset: str, tmp_path) -> None:  #
     out = tmp_path / preset
     assert main(["enhance", str(src), str(out), "--preset", preset, "--scale", "2", "--quiet"]) == 0
     assert len(list(out.glob("*.json"))) == len(list(src.iterdir()))
+
+
+
+def _letter() -> tuple[bytes, list[np.ndarray], bytes]:
+    """A three-page letter in one TIFF, with a thumbnail: each page its own size, depth and
+    metadata (the first a profile, a resolution and a date; the second 16-bit grey, turned
+    by its Orientation tag; the third with alpha, its own resolution and an Artist)."""
+    import tifffile
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    first = (photo("coffee", 40, top=100, left=200) * 255).astype(np.uint8)
+    second = (photo("chelsea", 36, top=60, left=150)[:, :28, 1] * 65535).astype(np.uint16)
+    third = np.dstack([(photo("astronaut", 32, top=40, left=200) * 255).astype(np.uint8), np.full((32, 32), 200, np.uint8)])
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as tif:
+        tif.write(first, photometric="rgb", iccprofile=icc, resolution=(300, 300), resolutionunit="INCH",
+                  datetime="1931:06:02 09:00:00", metadata=None)
+        tif.write(first[::4, ::4], photometric="rgb", subfiletype=1, metadata=None)
+        tif.write(second, photometric="minisblack", extratags=[(274, "H", 1, 6, True)], metadata=None)
+        tif.write(third, photometric="rgb", extrasamples=["unassalpha"], resolution=(600, 600), resolutionunit="INCH",
+                  extratags=[(315, "s", 0, "A. Clerk", True)], metadata=None)
+    return buf.getvalue(), [first, np.rot90(second, -1), third], icc
+
+
+def test_a_multi_page_tiff_becomes_a_multi_page_tiff_each_page_with_its_own_metadata() -> None:
+    from PIL import Image
+
+    from enhance_ops import codecs
+
+    data, masters, icc = _letter()
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
+    result = enhancer.enhance(data)
+    assert result.format == "TIFF" and codecs.pages(result.data).frames == (0, 1, 2)
+    pages = [codecs.decode(result.data, frame=frame) for frame in (0, 1, 2)]
+    def colour(a: np.ndarray) -> np.ndarray:
+        a = a.reshape(*a.shape[:2], -1)[:, :, :3]
+        return np.repeat(a, 3, 2) if a.shape[2] == 1 else a
+
+    for page, master in zip(pages, masters):
+        assert page.pixels.shape[:2] == (2 * master.shape[0], 2 * master.shape[1])  # each page, the right way up
+        assert psnr(shrink(colour(page.pixels), 2), colour(master / np.iinfo(master.dtype).max)) > 28
+    assert [p.bit_depth for p in pages] == [8, 16, 8] and [p.alpha is not None for p in pages] == [False, False, True]
+    assert pages[0].metadata.icc_profile == icc and pages[1].metadata.icc_profile is None
+    assert [p.metadata.dpi for p in pages] == [(600.0, 600.0), None, (1200.0, 1200.0)]
+    assert Image.open(io.BytesIO(result.data)).getexif()[306] == "1931:06:02 09:00:00"
+    tags = [(p.metadata.exif or {}).get("0th", {}) for p in pages]
+    assert [t.get(315) for t in tags] == [None, None, b"A. Clerk"] and all(t.get(274, 1) == 1 for t in tags)
+
+    record = result.record
+    assert [(p["page"], p["input_size"], p["output_size"], p["bit_depth"]) for p in record["pages"]] == [
+        (1, [40, 40], [80, 80], 8), (2, [36, 28], [72, 56], 16), (3, [32, 32], [64, 64], 8)]
+    psnrs = [p["metrics"]["consistency_psnr_db"] for p in record["pages"]]
+    assert record["metrics"]["consistency_psnr_db"] == min(psnrs) and len(set(psnrs)) == 3
+    assert record["metrics"]["artefact_score"] == max(p["metrics"]["artefact_score"] for p in record["pages"])
+    assert record["input_size"] == (40, 40) and record["notes"] == [
+        "1 reduced-resolution copy(s) in the file not enhanced: not pages of the document"]
+
+
+def test_a_multi_page_tiff_written_as_png_is_its_first_page_and_says_so() -> None:
+    from PIL import Image
+
+    data, masters, _ = _letter()
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]"),
+                                       output_format="PNG"))
+    result = enhancer.enhance(data)
+    assert result.format == "PNG" and Image.open(io.BytesIO(result.data)).size == (80, 80)
+    assert "pages" not in result.record and ("file holds 3 pages: only the first is enhanced, as a PNG derivative "
+                                             "holds one (write TIFF to keep them all)") in result.record["notes"]
+
+
+def test_a_page_that_cannot_be_enhanced_fails_the_master_naming_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    import struct
+
+    import tifffile
+
+    from enhance_ops.errors import TruncatedImageError
+
+    data, _, _ = _letter()
+    cut = bytearray(data)
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        strips = tif.pages[2].tags["StripOffsets"]
+    struct.pack_into(f"<{strips.count}I", cut, strips.valueoffset, *[len(cut) + 99] * strips.count)
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
+    calls = _counted(enhancer, monkeypatch)
+    with pytest.raises(TruncatedImageError, match="^page 2 of 3: TIFF pixel data is incomplete"):
+        enhancer.enhance(bytes(cut))
+    assert len(calls) == 1  # the first page's chain; the third page was never reached
+    again = enhancer.enhance(data)  # nothing of the failed master is left in the way
+    assert len(calls) == 4 and "cache" not in again.record

@@ -88,7 +88,8 @@ def _enhance(args: argparse.Namespace) -> int:
 def _run_job(enhancer: Enhancer, job: Job, data: bytes, quiet: bool) -> EnhanceResult:
     from tqdm import tqdm
 
-    total = enhancer.tile_count(*codecs.oriented_size(data))
+    later_pages = codecs.pages(data).sizes[1:]  # upright already, as TIFF pages are read
+    total = enhancer.tile_count(*codecs.oriented_size(data)) + sum(enhancer.tile_count(*size) for size in later_pages)
     with tqdm(total=total, desc=job.source.name, unit="tile", leave=False, disable=quiet) as bar:
         result = enhancer.enhance(data, on_tile=bar.update)
     job.target.parent.mkdir(parents=True, exist_ok=True)

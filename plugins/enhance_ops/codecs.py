@@ -11,6 +11,7 @@ float32 (H, W) so the chain can upscale it separately.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -65,8 +66,9 @@ class DecodedImage:
         return self.format if self.format in WRITE_FORMATS else "PNG"
 
 
-def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool = False) -> DecodedImage:
-    """Pixels and metadata of one file; raises a specific ``ImageError`` subclass on bad input.
+def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool = False, frame: int = 0) -> DecodedImage:
+    """Pixels and metadata of one file (of its ``frame``-th page or frame, counted from 0, as
+    ``pages`` lists them); raises a specific ``ImageError`` subclass on bad input.
 
     Pixels are float32 in [0, 1]; with ``samples``, the file's own uint8/uint16 samples, a
     quarter or half the memory, for callers that look at a few pixels of a large image.
@@ -74,6 +76,8 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
     im = _open_header(data)
+    if frame:
+        _seek(im, data, frame)
     width, height = im.size
     if width * height > max_pixels:
         raise ImageTooLargeError(
@@ -82,7 +86,6 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
         )
     meta = md.read_metadata(im, data)
     notes = list(meta.notes)
-    notes.extend(_other_frames(im))
     if im.mode in ("CMYK", "LAB"):
         pixels, alpha, depth = _to_srgb(im, meta, notes, samples)
     else:
@@ -92,18 +95,93 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes)
 
 
-def _other_frames(im: Image.Image) -> list[str]:
-    """A note where the file holds more frames or pages than the first, the one enhanced.
-    Pillow walks every directory to count them: a damaged later page must not cost the first."""
+def _seek(im: Image.Image, data: bytes, frame: int) -> None:
     try:
-        frames = getattr(im, "n_frames", 1)
+        im.seek(frame)
+    except EOFError:
+        raise CorruptImageError(f"{im.format} has no page {frame + 1}") from None
     except Exception as exc:  # Pillow raises TypeError, ValueError, OSError … on a damaged directory
-        try:
-            im.seek(0)  # where counting left off, it may be on the damaged page
-        except Exception:
-            raise CorruptImageError(f"{im.format} page directories cannot be read: {exc}") from exc
-        return [f"the pages after the first cannot be read ({type(exc).__name__}: {exc}): only the first is enhanced"]
-    return [f"file holds {frames} frames/pages: only the first is enhanced"] if frames > 1 else []
+        if im.format == "TIFF":
+            raise _unopenable_tiff(data, frame) from None
+        raise CorruptImageError(f"{im.format} page {frame + 1} cannot be read: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Pages:
+    """The pages of a master that are enhanced: a letter or a register scanned into one TIFF
+    is many pages, while its reduced-resolution copies (thumbnails, pyramid levels) and
+    transparency masks are not pages of the document."""
+
+    frames: tuple[int, ...]  # the file's frame numbers of the pages, for ``decode(frame=)``
+    sizes: tuple[tuple[int, int], ...]  # (width, height) of each, upright
+    sample_bytes: int  # the pages' samples at 8 or 16 bits, uncompressed: what a derivative holds at x1
+    notes: tuple[str, ...] = ()
+
+
+_REDUCED, _MASK = 1, 4  # NewSubfileType bits
+
+
+def pages(data: bytes) -> Pages:
+    """The pages a TIFF holds, read from its directories only (by tifffile, which reads the
+    tags of layouts Pillow does not open, such as a 1-bit transparency mask). Other formats
+    are one page: an animated WebP's later frames are noted and left, and a TIFF whose
+    later directories are damaged is its first page, with a note."""
+    if not data:
+        raise EmptyFileError("the file is empty (0 bytes)")
+    im = _open_header(data)
+    first = Pages((0,), (im.size,), _sample_bytes(im.width, im.height, len(im.getbands()), _bits(im)))
+    frames, sizes, sample_bytes, left = [], [], 0, {"reduced-resolution copy": 0, "transparency mask": 0}
+    try:
+        if im.format != "TIFF":
+            count = getattr(im, "n_frames", 1)
+            return first if count == 1 else replace(first, notes=(f"file holds {count} frames: only the first is enhanced",))
+        count = _directory_count(data)
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            if len(tif.pages) != count:
+                raise ValueError(f"{count} directories in the chain, {len(tif.pages)} readable")
+            for frame, page in enumerate(tif.pages):
+                kind = int(page.subfiletype)
+                if kind & (_REDUCED | _MASK):
+                    left["reduced-resolution copy" if kind & _REDUCED else "transparency mask"] += 1
+                    continue
+                width, height = page.imagewidth, page.imagelength
+                frames.append(frame)
+                sizes.append((height, width) if page.tags.valueof("Orientation", 1) in (5, 6, 7, 8) else (width, height))
+                sample_bytes += _sample_bytes(width, height, page.samplesperpixel, page.bitspersample)
+    except Exception as exc:  # tifffile raises TiffFileError, ValueError, … on a damaged directory
+        return replace(first, notes=(f"the pages after the first cannot be read ({type(exc).__name__}: {exc}): "
+                                     "only the first is enhanced",))
+    notes = tuple(f"{n} {what}(s) in the file not enhanced: not pages of the document" for what, n in left.items() if n)
+    return Pages(tuple(frames), tuple(sizes), sample_bytes, notes) if frames else replace(first, notes=notes)
+
+
+def _directory_count(data: bytes) -> int:
+    """The directories in a TIFF's chain, walked strictly: tifffile stops without an error at
+    a next-directory offset past the end of the file, and the pages after it would be lost
+    without a word."""
+    order = "<" if data[:2] == b"II" else ">"
+    big = struct.unpack_from(order + "H", data, 2)[0] == 43
+    count, pointer, entry = (order + "Q", order + "Q", 20) if big else (order + "H", order + "I", 12)
+    (at,) = struct.unpack_from(pointer, data, 8 if big else 4)
+    seen: set[int] = set()
+    while at:
+        end = at + struct.calcsize(count)
+        if at in seen or end > len(data):
+            raise ValueError(f"a directory offset ({at}) points outside the file or back into the chain")
+        seen.add(at)
+        end += struct.unpack_from(count, data, at)[0] * entry
+        if end + struct.calcsize(pointer) > len(data):
+            raise ValueError(f"the directory at {at} runs past the end of the file")
+        (at,) = struct.unpack_from(pointer, data, end)
+    return len(seen)
+
+
+def _bits(im: Image.Image) -> int:
+    return max(im.tag_v2.get(258, (8,))) if im.format == "TIFF" else 8
+
+
+def _sample_bytes(width: int, height: int, channels: int, bits: int) -> int:
+    return width * height * channels * (2 if bits > 8 else 1)
 
 
 def oriented_size(data: bytes) -> tuple[int, int]:
@@ -148,7 +226,7 @@ def _unsupported_samples(kind: str) -> UnsupportedImageError:
     return UnsupportedImageError(f"{kind} samples are not processed (8- and 16-bit only); convert to a 16-bit TIFF")
 
 
-def _unopenable_tiff(data: bytes) -> TruncatedImageError | UnsupportedImageError:
+def _unopenable_tiff(data: bytes, frame: int = 0) -> ImageError:
     """Pillow opens no float or 32-bit colour TIFF (nor 16-bit grey with alpha, CMYK with
     alpha, 10- to 14-bit colour, or a compression it does not know), so its refusal alone does
     not mean a cut-off file: tifffile reads the first directory to tell a whole file we do not
@@ -156,14 +234,17 @@ def _unopenable_tiff(data: bytes) -> TruncatedImageError | UnsupportedImageError
     to convert. An unreadable directory is most often a cut-off file."""
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            page = tif.pages.first
+            page = tif.pages[frame]
             cut_off, dtype, bits = _cut_off(page, len(data)), page.dtype, page.bitspersample
             compression = getattr(page.compression, "name", str(page.compression))
             known_compression = int(page.compression) in TiffImagePlugin.COMPRESSION_INFO
             kind = getattr(page.photometric, "name", f"photometric {page.photometric}")  # an unknown one is an int
             layout = f"{page.samplesperpixel} × {bits}-bit {kind} samples"
+            no_size = not (page.imagewidth and page.imagelength)
     except Exception:
         return _truncated_header("TIFF")
+    if no_size:
+        return CorruptImageError("TIFF page directory declares no width or height: the file is damaged")
     if cut_off:
         return _truncated_pixels("TIFF")
     if dtype not in (np.uint8, np.uint16):
@@ -240,13 +321,13 @@ _GREY_MODES = ("L", "LA", "La", "I;16", "I;16B", "I;16L", "1")
 def _decode_pixels(
     data: bytes, im: Image.Image, samples: bool, notes: list[str]
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
-    raw = None if _opencv_misreads(im) else cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    raw = None if _opencv_misreads(im) else _opencv_decode(data, im.tell())
     if raw is not None:
         colour, alpha = _split_opencv(raw)
     elif im.format == "JPEG2000":
         colour, alpha = _jpeg2000_samples(data, im, notes)
     elif im.format == "TIFF":
-        colour, alpha = _tiff_samples(data, notes)
+        colour, alpha = _tiff_samples(data, im.tell(), notes)
     elif _looks_truncated(data, im.format):
         raise _truncated_pixels(im.format)
     else:
@@ -265,6 +346,14 @@ def _decode_pixels(
     if samples:
         return colour, alpha, depth
     return to_unit(colour), (None if alpha is None else to_unit(alpha)), depth
+
+
+def _opencv_decode(data: bytes, frame: int) -> np.ndarray | None:
+    buffer = np.frombuffer(data, np.uint8)
+    if not frame:
+        return cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    ok, mats = cv2.imdecodemulti(buffer, cv2.IMREAD_UNCHANGED, range=(frame, frame + 1))
+    return mats[0] if ok and mats else None
 
 
 def _opencv_misreads(im: Image.Image) -> bool:
@@ -315,7 +404,7 @@ _TIFFFILE_LAYOUTS = {  # photometric → colour channels
 }
 
 
-def _tiff_samples(data: bytes, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """OpenCV 5 reads no uncompressed 8-bit tiled TIFF, none with more than four channels nor
     2- or 4-bit grey, and 16-bit separate planes wrongly, though all are sound scans; tifffile
     reads them, for the grey and RGB layouts OpenCV would otherwise give, samples of fewer
@@ -323,7 +412,7 @@ def _tiff_samples(data: bytes, notes: list[str]) -> tuple[np.ndarray, np.ndarray
     OpenCV turns them."""
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            page = tif.pages.first
+            page = tif.pages[frame]
             if _cut_off(page, len(data)):
                 raise _truncated_pixels("TIFF")
             photometric, extras = tifffile.PHOTOMETRIC(page.photometric), page.extrasamples
@@ -421,7 +510,7 @@ def _pillow_samples(im: Image.Image, bits: int, notes: list[str]) -> tuple[np.nd
 
 
 def _cut_off(page: tifffile.TiffPage, size: int) -> bool:
-    """Whether the first page's pixel data runs past the end of the file."""
+    """Whether a page's pixel data runs past the end of the file."""
     ends = [offset + count for offset, count in zip(page.dataoffsets, page.databytecounts)]
     return not ends or max(ends) > size
 
@@ -551,6 +640,21 @@ def encode_samples(
 ) -> bytes:
     """``encode`` from samples made by ``to_samples``, which it may reorder in place (PNG
     wants BGR): a caller that has dropped its float image compresses with no copy of it."""
+    if fmt == "TIFF":
+        buf = io.BytesIO()
+        add_tiff_page(buf, samples, meta=meta, scale=scale, provenance=provenance,
+                      bigtiff=samples.nbytes > CLASSIC_TIFF_BYTES)
+        return buf.getvalue()
+    exif, meta, dpi = _derivative_metadata(samples, fmt, meta, scale, provenance)
+    if fmt == "PNG":
+        return _encode_png(samples, exif, meta, dpi, provenance)
+    return _encode_pillow(samples, fmt, exif, meta, dpi, quality)
+
+
+def _derivative_metadata(
+    samples: np.ndarray, fmt: str, meta: md.ImageMetadata, scale: float, provenance: Provenance
+) -> tuple[bytes, md.ImageMetadata, tuple[float, float] | None]:
+    """The EXIF block, the metadata and the resolution of a derivative page, told its new size."""
     check_writable(fmt, 16 if samples.dtype == np.uint16 else 8, samples.shape[2] in (2, 4))
     height, width = samples.shape[:2]
     dpi = md.scaled_dpi(meta.dpi, scale)
@@ -559,11 +663,7 @@ def encode_samples(
     )
     if meta.xmp:
         meta = replace(meta, xmp=md.derivative_xmp(meta.xmp, width=width, height=height, dpi=dpi))
-    if fmt == "PNG":
-        return _encode_png(samples, exif, meta, dpi, provenance)
-    if fmt == "TIFF":
-        return _encode_tiff(samples, exif, meta, dpi)
-    return _encode_pillow(samples, fmt, exif, meta, dpi, quality)
+    return exif, meta, dpi
 
 
 def _encode_png(
@@ -598,9 +698,22 @@ CLASSIC_TIFF_BYTES = 2**32 - 2**25
 _TIFF_TYPES = {1: "B", 2: "s", 3: "H", 4: "I", 5: "2I", 7: "B", 9: "i", 10: "2i"}
 
 
-def _encode_tiff(samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: tuple[float, float] | None) -> bytes:
+def add_tiff_page(
+    derivative: io.BytesIO,
+    samples: np.ndarray,
+    *,
+    meta: md.ImageMetadata,
+    scale: float,
+    provenance: Provenance,
+    bigtiff: bool = False,
+) -> None:
+    """One page of a TIFF derivative, with its own metadata, written at the end of
+    ``derivative`` (as its first page when it is empty; ``bigtiff`` counts only then): a
+    multi-page master's pages are written as the chain finishes each, so that only one
+    page's output is held at a time."""
     import piexif
 
+    exif, meta, dpi = _derivative_metadata(samples, "TIFF", meta, scale, provenance)
     loaded = piexif.load(exif)
     zeroth, sub_ifds = loaded["0th"], tiff_exif.sub_ifds(loaded)
     extratags = tiff_exif.placeholders(list(sub_ifds))
@@ -623,24 +736,29 @@ def _encode_tiff(samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: 
     if meta.iptc:
         extratags.append((md.IPTC_TIFF_TAG, 7, len(meta.iptc), meta.iptc, True))  # UNDEFINED: bytes as they are
     channels = samples.shape[2]
-    has_alpha = channels in (2, 4)
-    buf = io.BytesIO()
-    tifffile.imwrite(
-        buf,
-        samples if channels > 1 else samples[:, :, 0],
-        photometric="rgb" if channels >= 3 else "minisblack",
-        extrasamples=["unassalpha"] if has_alpha else None,
-        compression="zlib",
-        bigtiff=samples.nbytes > CLASSIC_TIFF_BYTES,
-        resolution=dpi,
-        resolutionunit="INCH" if dpi else None,
-        software=zeroth[piexif.ImageIFD.Software].decode("ascii"),
-        description=zeroth[piexif.ImageIFD.ImageDescription].decode("ascii"),  # ours, then the master's
-        metadata=None,
-        extratags=extratags,
-    )
-    tiff_exif.append_sub_ifds(buf, sub_ifds)
-    return buf.getvalue()
+    first = derivative.seek(0, io.SEEK_END) == 0
+    derivative.seek(0)  # tifffile reads an existing file from where the stream is
+    with tifffile.TiffWriter(derivative, append=not first, bigtiff=bigtiff and first) as tiff:
+        tiff.write(
+            samples if channels > 1 else samples[:, :, 0],
+            photometric="rgb" if channels >= 3 else "minisblack",
+            extrasamples=["unassalpha"] if channels in (2, 4) else None,
+            compression="zlib",
+            resolution=dpi,
+            resolutionunit="INCH" if dpi else None,
+            software=zeroth[piexif.ImageIFD.Software].decode("ascii"),
+            description=zeroth[piexif.ImageIFD.ImageDescription].decode("ascii"),  # ours, then the master's
+            metadata=None,
+            extratags=extratags,
+        )
+    if sub_ifds:
+        tiff_exif.append_sub_ifds(derivative, sub_ifds, None if first else _last_page_offset(derivative))
+
+
+def _last_page_offset(tiff: io.BytesIO) -> int:
+    tiff.seek(0)
+    with tifffile.TiffFile(tiff) as pages:
+        return pages.pages[-1].offset
 
 
 def _encode_pillow(

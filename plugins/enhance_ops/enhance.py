@@ -6,11 +6,17 @@ cache keeps the most recent results up to ``CACHE_BYTES`` of output, so a long s
 scans cannot fill the worker's memory with finished images. A shard starts the next images
 before the previous ones are finished, so a copy can arrive while its twin is still on its
 way: it then waits for the twin's result instead of being enhanced a second time.
+
+A multi-page TIFF (a letter, a register) becomes a multi-page TIFF derivative, its pages run
+through the chain one after the other; its ledger row holds each page's measures and, as the
+row's own, the worst of them, so one bad page holds the whole document for review.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -18,14 +24,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import piexif
 
 from . import SOFTWARE, codecs
 from . import metadata as md
-from .chain.pipeline import Chain, Master
+from .chain.pipeline import Chain, ChainResult, Master
 from .chain.preprocess import LensInfo
 from .chain.superres import Inference, Tiling
+from .errors import EnhanceError
 from .formats import MAX_SIDE
+from .quality.measures import MEASURES
 
 
 CACHE_BYTES = 256 * 1024**2
@@ -99,6 +108,7 @@ class Job:
 
     digest: str
     image: codecs.DecodedImage | None = None
+    pages: codecs.Pages | None = None
     source: Source | None = None
     decode_s: float = 0.0
     chain_result: Any = None
@@ -106,7 +116,8 @@ class Job:
     cached: EnhanceResult | None = None
     finished: threading.Event | None = None  # set when this job, the first of its content, ends
     twin: threading.Event | None = None  # the earlier job of the same content, still on its way
-    data: bytes | None = None  # kept, undecoded, while the twin's result is awaited
+    data: bytes | None = None  # kept while the twin's result is awaited, or for the later pages
+    encoded: EnhanceResult | None = None  # a multi-page derivative, written page by page in ``run``
 
 
 class Enhancer:
@@ -144,13 +155,24 @@ class Enhancer:
         return job
 
     def _decode(self, job: Job, data: bytes) -> None:
+        """The first page; a master with more pages keeps its bytes for them where the
+        derivative is a TIFF, and is told to be its first page alone where not."""
         start = time.perf_counter()
         try:
-            job.image = codecs.decode(data, max_pixels=self.options.max_pixels)
+            job.pages = pages = codecs.pages(data)
+            job.image = image = codecs.decode(data, max_pixels=self.options.max_pixels, frame=pages.frames[0])
         except BaseException:
             self._release(job)
             raise
-        job.source = Source.of(job.image)
+        image.notes[:0] = pages.notes
+        if len(pages.frames) > 1:
+            fmt = self._output_format(image.output_format)
+            if fmt == "TIFF":
+                job.data = data
+            else:
+                image.notes.append(f"file holds {len(pages.frames)} pages: only the first is enhanced, "
+                                   f"as a {fmt} derivative holds one (write TIFF to keep them all)")
+        job.source = Source.of(image)
         job.decode_s = time.perf_counter() - start
 
     def run(self, job: Job, on_tile: Callable[[], None] | None = None) -> Job:
@@ -168,18 +190,62 @@ class Enhancer:
         if job.cached is None and job.chain_result is None:
             (image, job.image), start = (job.image, None), time.perf_counter()
             assert image is not None
-            fmt = self._output_format(image.output_format)
-            master = Master(image.pixels, image.alpha, image.bit_depth, image.metadata.icc_profile,
-                            lens_from_exif(image.metadata.exif), max_long_side=MAX_SIDE.get(fmt))
-            del image  # the chain holds the only reference to the pixels and lets them go after SR
             try:
-                codecs.check_writable(fmt, master.bit_depth, master.alpha is not None)  # before any work
+                master = self._master(image)
+                del image  # the chain holds the only reference to the pixels and lets them go after SR
                 job.chain_result = self.chain.run_master(master, on_tile=on_tile)
+                job.chain_s = time.perf_counter() - start
+                if job.data is not None:
+                    job.encoded = self._all_pages(job, on_tile)
             except BaseException:
                 self._release(job)
                 raise
-            job.chain_s = time.perf_counter() - start
         return job
+
+    def _master(self, image: codecs.DecodedImage) -> Master:
+        """A decoded page as the chain takes it, once the derivative's format is known to hold it."""
+        fmt = self._output_format(image.output_format)
+        codecs.check_writable(fmt, image.bit_depth, image.alpha is not None)  # before any work
+        return Master(image.pixels, image.alpha, image.bit_depth, image.metadata.icc_profile,
+                      lens_from_exif(image.metadata.exif), max_long_side=MAX_SIDE.get(fmt))
+
+    def _all_pages(self, job: Job, on_tile: Callable[[], None] | None) -> EnhanceResult:
+        """A multi-page master as a multi-page TIFF: each page's output is compressed into the
+        derivative as soon as the chain has made it, so one page's output is held at a time.
+        A page that cannot be read or enhanced fails the master, naming the page: a derivative
+        that silently lacks a page of a document is worse than none."""
+        data, pages, source, result = job.data, job.pages, job.source, job.chain_result
+        assert data is not None and pages is not None and source is not None and result is not None
+        job.data = job.chain_result = None
+        derivative, total = io.BytesIO(), len(pages.frames)
+        bigtiff = pages.sample_bytes * self.chain.scale**2 > codecs.CLASSIC_TIFF_BYTES
+        timing = {"decode_s": job.decode_s, "chain_s": job.chain_s, "encode_s": 0.0}
+        records = []
+        for number, frame in enumerate(pages.frames, start=1):
+            try:
+                if number > 1:
+                    start = time.perf_counter()
+                    image = codecs.decode(data, max_pixels=self.options.max_pixels, frame=frame)
+                    source, master = Source.of(image), self._master(image)
+                    del image
+                    timing["decode_s"] += time.perf_counter() - start
+                    start = time.perf_counter()
+                    result = self.chain.run_master(master, on_tile=on_tile)
+                    timing["chain_s"] += time.perf_counter() - start
+                start = time.perf_counter()
+                record, output = self._quantised(source, result, "TIFF")
+                del result
+                codecs.add_tiff_page(derivative, output.samples, meta=output.meta, scale=output.scale,
+                                     provenance=output.provenance, bigtiff=bigtiff)
+                del output  # not held while the next page runs
+                timing["encode_s"] += time.perf_counter() - start
+            except EnhanceError as exc:
+                raise type(exc)(f"page {number} of {total}: {exc}") from exc
+            records.append(record)
+        out = derivative.getvalue()
+        record = {"input_sha256": job.digest, **_as_document(records), **timing,
+                  "output_sha256": hashlib.sha256(out).hexdigest()}
+        return EnhanceResult(out, "TIFF", record)
 
     def finish(self, job: Job) -> EnhanceResult:
         """Encode with the master's metadata and the record of what was done (no model involved).
@@ -190,26 +256,38 @@ class Enhancer:
             earlier = job.cached
             return EnhanceResult(earlier.data, earlier.format, {**earlier.record, "cache": "identical content seen earlier in this run"})
         try:
-            enhanced = self._encode(job)
+            enhanced = job.encoded or self._encode(job)
             self._remember(job.digest, enhanced)
             return enhanced
         finally:  # a copy waiting for this result goes on, with it or without it
             self._release(job)
 
     def _encode(self, job: Job) -> EnhanceResult:
-        opts, chain, source, result = self.options, self.chain, job.source, job.chain_result
+        source, result = job.source, job.chain_result
         assert source is not None and result is not None
         start = time.perf_counter()
         fmt = self._output_format(source.output_format)
+        record, output = self._quantised(source, result, fmt)
+        job.chain_result = None
+        del result
+        out = codecs.encode_samples(output.samples, fmt=fmt, meta=output.meta, scale=output.scale,
+                                    provenance=output.provenance, quality=self.options.quality)
+        record = {"input_sha256": job.digest, **record, "decode_s": job.decode_s, "chain_s": job.chain_s,
+                  "encode_s": time.perf_counter() - start,
+                  "output_sha256": hashlib.sha256(out).hexdigest()}  # the derivative's fixity, in the ledger
+        return EnhanceResult(out, fmt, record)
+
+    def _quantised(self, source: Source, result: ChainResult, fmt: str) -> tuple[dict[str, Any], _Output]:
+        """What the record says of one page, and its output as integer samples (the float
+        output can go once the caller lets go of ``result``)."""
+        chain = self.chain
         applied = [r.stage for r in result.stages if not r.decision.startswith(("skipped", "analysed"))]
         description = (
             f"Enhanced derivative, not the archival master: preset {chain.preset_name}; "
             f"x{chain.scale} with {' then '.join(chain.model_names)}; steps: {', '.join(applied)}"
         )
         meta, not_carried = md.fitted_to(dataclasses.replace(source.metadata, icc_profile=result.icc_profile), fmt)
-        samples = codecs.to_samples(result.pixels, result.alpha, source.bit_depth)
         record = {
-            "input_sha256": job.digest,
             "input_format": source.format,
             "input_size": source.size,
             "bit_depth": source.bit_depth,
@@ -226,19 +304,9 @@ class Enhancer:
             "metrics": result.metrics,
             "stages": [dataclasses.asdict(r) for r in result.stages],
             "notes": [*source.notes, *not_carried],
-            "decode_s": job.decode_s,
-            "chain_s": job.chain_s,
         }
-        scale = result.scale
-        job.chain_result = None
-        del result
-        out = codecs.encode_samples(
-            samples, fmt=fmt, meta=meta, scale=scale, provenance=codecs.Provenance(SOFTWARE, description),
-            quality=opts.quality,
-        )
-        record["encode_s"] = time.perf_counter() - start
-        record["output_sha256"] = hashlib.sha256(out).hexdigest()  # the derivative's fixity, in the ledger
-        return EnhanceResult(out, fmt, record)
+        samples = codecs.to_samples(result.pixels, result.alpha, source.bit_depth)
+        return record, _Output(samples, meta, result.scale, codecs.Provenance(SOFTWARE, description))
 
     def _output_format(self, masters: str) -> str:
         return self.options.output_format or masters
@@ -257,3 +325,46 @@ class Enhancer:
                 self._done.popitem(last=False)
             if len(result.data) > CACHE_BYTES:
                 self._done.pop(digest)
+
+
+@dataclass
+class _Output:
+    """One page's output, quantised, with what its encoder needs."""
+
+    samples: np.ndarray
+    meta: md.ImageMetadata
+    scale: float
+    provenance: codecs.Provenance
+
+
+def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record of a multi-page master: the first page's, with every page's sizes and
+    measures under ``pages``, the worst value of each measure over the pages as the master's
+    own (what the gate and a query on the ledger see), stage times summed over the pages, and
+    a later page's notes told by its number."""
+    first, seconds = pages[0], {}
+    for page in pages:
+        for stage in page["stages"]:
+            seconds[stage["stage"]] = seconds.get(stage["stage"], 0.0) + stage["seconds"]
+    return {
+        **first,
+        "metrics": {name: worst for name, measure in MEASURES.items()
+                    if (worst := _worst([page["metrics"].get(name) for page in pages], measure.lower_better)) is not None},
+        "stages": [{**stage, "seconds": seconds[stage["stage"]]} for stage in first["stages"]],
+        "notes": [*first["notes"], *(f"page {n}: {note}" for n, page in enumerate(pages[1:], 2) for note in page["notes"])],
+        "pages": [{"page": n, "input_size": list(page["input_size"]), "output_size": list(page["output_size"]),
+                   "bit_depth": page["bit_depth"], "channels": page["channels"],
+                   "reduced_input_to": _reduced_to(page["stages"]), "metrics": page["metrics"]}
+                  for n, page in enumerate(pages, 1)],
+    }
+
+
+def _worst(values: list[float | None], lower_better: bool) -> float | None:
+    measured = [v for v in values if v is not None and not math.isnan(v)]
+    if not measured:
+        return None
+    return max(measured) if lower_better else min(measured)
+
+
+def _reduced_to(stages: list[dict[str, Any]]) -> list[int] | None:
+    return next((s["details"].get("reduced_input_to") for s in stages if s["stage"] == "superres"), None)

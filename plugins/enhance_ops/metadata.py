@@ -61,7 +61,8 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.exif = _read_exif(lambda: boxes.exif, meta.notes)
         dpi = boxes.dpi
     else:
-        meta = ImageMetadata(icc_profile=im.info.get("icc_profile") or None)
+        tiff = im.format == "TIFF"  # a page's own tags: Pillow's info keeps an earlier page's profile and resolution
+        meta = ImageMetadata(icc_profile=(im.tag_v2.get(ICC_TIFF_TAG) if tiff else im.info.get("icc_profile")) or None)
         if meta.icc_profile is None and im.format == "PNG":
             meta.icc_profile = _png_gamma_profile(im, meta.notes)
         xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
@@ -69,7 +70,7 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.text = _read_text(im, data, meta.notes)
         meta.iptc = _iptc_records(_read_iptc(im, data), meta.notes)
         meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
-        dpi = im.info.get("dpi")
+        dpi = _tiff_dpi(im) if tiff else im.info.get("dpi")
     if meta.exif is not None:
         orientation = meta.exif["0th"].get(piexif.ImageIFD.Orientation, 1)
         if isinstance(orientation, int) and 1 <= orientation <= 8:
@@ -123,12 +124,13 @@ def _read_text(im: Image.Image, data: bytes, notes: list[str]) -> dict[str, str]
 
 IPTC_RESOURCE = 0x0404  # the Photoshop image resource that holds IPTC-IIM records
 IPTC_TIFF_TAG = 33723
+ICC_TIFF_TAG = 34675
 
 
 def _read_iptc(im: Image.Image, data: bytes) -> bytes | None:
     if im.format == "JPEG":
         return (im.info.get("photoshop") or {}).get(IPTC_RESOURCE)
-    return _tiff_iptc(data) if im.format == "TIFF" else None
+    return _tiff_iptc(data, im.tell()) if im.format == "TIFF" else None
 
 
 def _iptc_records(records: bytes | None, notes: list[str]) -> bytes | None:
@@ -140,11 +142,11 @@ def _iptc_records(records: bytes | None, notes: list[str]) -> bytes | None:
     return bytes(records)
 
 
-def _tiff_iptc(data: bytes) -> bytes | None:
+def _tiff_iptc(data: bytes, frame: int) -> bytes | None:
     """Read with tifffile: Photoshop stores the records as LONGs, of which Pillow keeps one."""
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            records = tif.pages.first.tags.valueof(IPTC_TIFF_TAG)
+            records = tif.pages[frame].tags.valueof(IPTC_TIFF_TAG)
     except Exception:  # the header was read by Pillow; an IPTC tag tifffile cannot parse is not worth a failure
         return None
     return records if isinstance(records, bytes) else None
@@ -312,6 +314,14 @@ def _rational(value: Any) -> float | None:
     if isinstance(value, tuple) and len(value) == 2 and value[1]:
         return value[0] / value[1]
     return None
+
+
+def _tiff_dpi(im: Image.Image) -> tuple[float, float] | None:
+    x, y, unit = im.tag_v2.get(282), im.tag_v2.get(283), im.tag_v2.get(296, 2)  # resolution; in inch by default
+    if not x or not y or unit not in (2, 3):
+        return None
+    factor = 2.54 if unit == 3 else 1.0
+    return (float(x) * factor, float(y) * factor)
 
 
 def _read_dpi(dpi: tuple[float, float] | None, exif: dict[str, Any] | None) -> tuple[float, float] | None:

@@ -125,16 +125,18 @@ def placeholders(pointers: list[int]) -> list[tuple[int, str, int, int, bool]]:
 _HEADERS = {b"II*\x00": (CLASSIC, 4), b"II+\x00": (BIG, 8)}  # → layout, where IFD0's offset is
 
 
-def append_sub_ifds(tiff: BinaryIO, ifds: dict[int, dict[int, Any]]) -> None:
-    """Appends each sub-IFD to the file tifffile wrote and points IFD0 at it, in place: a
-    derivative can be gigabytes, and the stream is not copied."""
+def append_sub_ifds(tiff: BinaryIO, ifds: dict[int, dict[int, Any]], ifd: int | None = None) -> None:
+    """Appends each sub-IFD to the file tifffile wrote and points the page's directory (at
+    offset ``ifd``; IFD0 by default) at it, in place: a derivative can be gigabytes, and the
+    stream is not copied."""
     tiff.seek(0)
     header = tiff.read(16)
     if header[:4] not in _HEADERS:
         raise ValueError("expected a little-endian TIFF or BigTIFF")
     form, ifd0_at = _HEADERS[header[:4]]
-    (ifd0,) = struct.unpack_from(form.number, header, ifd0_at)
-    tiff.seek(ifd0)
+    if ifd is None:
+        (ifd,) = struct.unpack_from(form.number, header, ifd0_at)
+    tiff.seek(ifd)
     (count,) = struct.unpack(form.count, tiff.read(struct.calcsize(form.count)))
     first = tiff.tell()
     entries = [bytearray(tiff.read(form.entry)) for _ in range(count)]

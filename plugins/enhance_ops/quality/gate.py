@@ -3,6 +3,8 @@
 Each image gets a verdict: ``passed``, ``quarantined`` (enhanced, but it broke at least one
 expectation: a person should look before it is published) or ``failed`` (it could not be
 enhanced at all; the ledger row says why). The gate only labels: it never deletes anything.
+Every page of a multi-page master is held to the suite, and the expectations a page broke
+name it: one bad page holds the whole document for review.
 """
 from __future__ import annotations
 
@@ -38,14 +40,20 @@ class Thresholds:
         return replace(cls(), **changes)
 
 
-def _expected_size(row: dict[str, Any]) -> tuple[int, int]:
+def _expected_size(input_size: tuple[int, int], reduced_to: list[int] | None, scale: int) -> tuple[int, int]:
     """Input × requested scale, or the reduced input × scale where dynamic scaling capped it."""
-    scale = json.loads(row["parameters_json"])["superres"]["scale"]
-    for stage in json.loads(row["stages_json"]):
-        reduced = stage.get("details", {}).get("reduced_input_to") if stage["stage"] == "superres" else None
-        if reduced:
-            return reduced[0] * scale, reduced[1] * scale
-    return row["input_width"] * scale, row["input_height"] * scale
+    width, height = reduced_to or input_size
+    return width * scale, height * scale
+
+
+def _pages(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the suite checks of each page: a multi-page master's ``pages_json``, else the row."""
+    if row.get("pages_json"):
+        return json.loads(row["pages_json"])
+    superres = [stage for stage in json.loads(row["stages_json"]) if stage["stage"] == "superres"]
+    reduced = superres[0].get("details", {}).get("reduced_input_to") if superres else None
+    return [{"page": 1, "input_size": (row["input_width"], row["input_height"]), "reduced_input_to": reduced,
+             "output_size": (row["output_width"], row["output_height"]), "metrics": row}]
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -53,14 +61,17 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for i, row in enumerate(rows):
         if row["status"] != "ok":
             continue
-        expected_w, expected_h = _expected_size(row)
-        records.append({
-            "image_id": str(i),
-            **{name: (float("nan") if row.get(name) is None else row[name]) for name in REQUIRED_METRICS},
-            "clipping_added": row.get("clipping_added"),
-            "output_width": row["output_width"], "expected_width": expected_w,
-            "output_height": row["output_height"], "expected_height": expected_h,
-        })
+        scale = json.loads(row["parameters_json"])["superres"]["scale"]
+        for page in _pages(row):
+            metrics = page["metrics"]
+            expected_w, expected_h = _expected_size(page["input_size"], page["reduced_input_to"], scale)
+            records.append({
+                "image_id": f"{i}/{page['page']}",
+                **{name: (float("nan") if metrics.get(name) is None else metrics[name]) for name in REQUIRED_METRICS},
+                "clipping_added": metrics.get("clipping_added"),
+                "output_width": page["output_size"][0], "expected_width": expected_w,
+                "output_height": page["output_size"][1], "expected_height": expected_h,
+            })
     return pd.DataFrame.from_records(records)
 
 
@@ -105,7 +116,7 @@ class GateReport:
 def evaluate(rows: list[dict[str, Any]], thresholds: Thresholds = Thresholds()) -> GateReport:
     """Validate the run's rows and write each one's ``verdict`` and ``failed_expectations`` in place."""
     frame = _frame(rows)
-    broken: dict[int, list[str]] = {}
+    broken: dict[int, dict[str, list[str]]] = {}  # row → label → the pages that broke it
     counts: dict[str, int] = {}
     if not frame.empty:
         import great_expectations as gx
@@ -128,16 +139,24 @@ def evaluate(rows: list[dict[str, Any]], thresholds: Thresholds = Thresholds()) 
         )
         for outcome in result.results:
             label = outcome.expectation_config.meta["label"]
-            offenders = [int(item["image_id"]) for item in outcome.result.get("unexpected_index_list") or []]
-            counts[label] = len(offenders)
-            for index in offenders:
-                broken.setdefault(index, []).append(label)
+            offenders = [item["image_id"].split("/") for item in outcome.result.get("unexpected_index_list") or []]
+            for index, page in offenders:
+                broken.setdefault(int(index), {}).setdefault(label, []).append(page)
+            counts[label] = len({index for index, _ in offenders})
     for i, row in enumerate(rows):
         if row["status"] == "failed":
             row["verdict"] = "failed"
         if row["status"] != "ok":
             continue  # failed, or a duplicate that keeps the verdict of the derivative it points at
-        row["failed_expectations"] = broken.get(i, [])
+        row["failed_expectations"] = [_on_pages(label, pages, row) for label, pages in broken.get(i, {}).items()]
         row["verdict"] = "quarantined" if row["failed_expectations"] else "passed"
     return GateReport(thresholds, len(frame), counts)
 
+
+
+def _on_pages(label: str, pages: list[str], row: dict[str, Any]) -> str:
+    """A broken expectation as the ledger keeps it, with the pages that broke it where the
+    master has more than one ("consistency_psnr_db >= 30 (pages 2, 5)")."""
+    if (row.get("pages") or 1) == 1:
+        return label
+    return f"{label} ({'page' if len(pages) == 1 else 'pages'} {', '.join(pages)})"

@@ -25,7 +25,8 @@ from .. import __version__
 from ..errors import EnhanceError
 from .measures import MEASURES
 
-SCHEMA_VERSION = 5  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added
+SCHEMA_VERSION = 6  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added.
+# 6: pages, pages_json
 VERDICTS = ("passed", "quarantined", "failed", "rejected")  # rejected: by a person in review (review.reject)
 
 SCHEMA = pa.schema(
@@ -48,6 +49,8 @@ SCHEMA = pa.schema(
         ("output_width", pa.int32()),
         ("output_height", pa.int32()),
         ("output_bit_depth", pa.int8()),
+        ("pages", pa.int32()),
+        ("pages_json", pa.string()),
         ("scale", pa.float32()),
         ("preset", pa.string()),
         ("parameters_json", pa.string()),
@@ -97,7 +100,9 @@ def row_from_record(
 ) -> dict[str, Any]:
     """A ledger row for an enhanced image, from the record ``Enhancer.enhance`` returns.
 
-    ``peak_rss_bytes`` is the process's memory high-water mark once the image is done.
+    ``peak_rss_bytes`` is the process's memory high-water mark once the image is done. A
+    multi-page master's sizes are its first page's, its measures the worst over its pages
+    (``Enhancer``); ``pages_json`` holds each page's.
     """
     stages = record.get("stages", [])
     metrics = record.get("metrics", {})
@@ -110,6 +115,8 @@ def row_from_record(
         "input_bit_depth": record["bit_depth"], "input_channels": record["channels"],
         "output_format": record["output_format"], "output_width": out_w, "output_height": out_h,
         "output_bit_depth": record["bit_depth"], "scale": out_w / in_w,
+        "pages": len(record.get("pages", [])) or 1,
+        "pages_json": json.dumps(record["pages"]) if "pages" in record else None,
         "preset": record["preset"],
         "parameters_json": parameters_json(record["settings"]),
         "stages_json": json.dumps(stages),

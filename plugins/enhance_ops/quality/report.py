@@ -278,6 +278,8 @@ def render_report(
     ]
     for r in rows[:MAX_LISTED]:
         size = f"{r['output_width']}×{r['output_height']}" if r.get("output_width") else "–"
+        if (r.get("pages") or 1) > 1:
+            size += f"<br>page 1 of {r['pages']}; measures: the worst page's"
         parts.append(
             f"<tr><td>{_fmt(r['source_key'])}</td><td>{_fmt(r.get('output_key'))}</td>"
             f"<td class='{r['verdict']}'>{r['verdict']}</td><td>{size}</td>"
