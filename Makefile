@@ -58,6 +58,7 @@ bench: weights
 	$(BIN)/python bench/shard_overlap.py --side 256
 	$(BIN)/python bench/large_scan_memory.py
 	$(BIN)/python bench/large_scan_memory.py --shard 3 --megapixels 20 --presets fidelity
+	$(BIN)/python bench/large_scan_memory.py --pages 4 --megapixels 10 --presets fidelity
 	$(BIN)/python bench/fading_benchmark.py
 	$(BIN)/python bench/plot.py
 	$(BIN)/python bench/tables.py

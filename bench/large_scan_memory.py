@@ -16,8 +16,14 @@ one shard through ``tasks.enhance_shard`` against SeaweedFS on loopback, in a fr
 its fetch thread reads ahead and its write thread encodes the previous image while the
 chain runs the next, and the shard's peak is set against one scan's through the Enhancer.
 
+With ``--pages N``, N such scans are the pages of one TIFF (a register scanned into one file),
+through the Enhancer in a fresh process, against a TIFF of its first page alone: the pages
+are enhanced one after the other and each is compressed into the derivative as soon as it
+is made, so the peak should be one page's and not grow with the pages.
+
     .venv/bin/python bench/large_scan_memory.py [--presets fidelity,archive-photo] [--scale 2]
     .venv/bin/python bench/large_scan_memory.py --shard 3 --megapixels 20 --presets fidelity
+    .venv/bin/python bench/large_scan_memory.py --pages 4 --megapixels 10 --presets fidelity
 """
 from __future__ import annotations
 
@@ -145,9 +151,41 @@ def measure_shard(scans: list[Path], preset: str, scale: int, folder: Path) -> d
         server.stop()
 
 
+def _size(megapixels: float) -> tuple[int, int]:
+    width = int(round((megapixels * 1e6 * WIDTH / HEIGHT) ** 0.5))
+    return width, int(round(megapixels * 1e6 / width))
+
+
+def pages_main(args: argparse.Namespace) -> int:
+    import tifffile
+
+    width, height = _size(args.megapixels)
+    results = []
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        register, first = folder / "register.tif", folder / "first-page.tif"
+        with tifffile.TiffWriter(register) as tif:
+            for n in range(args.pages):
+                large_scan(folder / "page.png", width, height, seed=n)
+                page = np.asarray(Image.open(folder / "page.png"))
+                tif.write(page, photometric="rgb", compression="zlib", metadata=None)
+                if n == 0:
+                    tifffile.imwrite(first, page, photometric="rgb", compression="zlib", metadata=None)
+        for preset in args.presets.split(","):
+            one = measure(first, preset, args.scale, (width, height))
+            all_pages = measure(register, preset, args.scale, (width, height))
+            results.append({"preset": preset, "scale": args.scale, "input": [width, height], "pages": args.pages,
+                            "master_bytes": register.stat().st_size, "one_page": one, "all_pages": all_pages})
+            print(f"{preset:14} x{args.scale}, {args.pages} pages of {width}x{height} in one TIFF: peak "
+                  f"{all_pages['peak_rss_bytes'] / GB:5.2f} GB in {all_pages['seconds']:.0f} s; its first page "
+                  f"alone {one['peak_rss_bytes'] / GB:5.2f} GB in {one['seconds']:.0f} s", flush=True)
+    out = save_results("large_scan_pages", {"machine": {"cpu": cpu_name()}, "results": results})
+    print(f"written to {out}")
+    return 0
+
+
 def shard_main(args: argparse.Namespace) -> int:
-    width = int(round((args.megapixels * 1e6 * WIDTH / HEIGHT) ** 0.5))
-    height = int(round(args.megapixels * 1e6 / width))
+    width, height = _size(args.megapixels)
     results = []
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
@@ -173,10 +211,13 @@ def main() -> int:
     parser.add_argument("--presets", default="fidelity,archive-photo")
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--shard", type=int, default=0, help="this many scans as one shard on S3")
+    parser.add_argument("--pages", type=int, default=0, help="this many scans as the pages of one TIFF")
     parser.add_argument("--megapixels", type=float, default=WIDTH * HEIGHT / 1e6)
     args = parser.parse_args()
     if args.shard:
         return shard_main(args)
+    if args.pages:
+        return pages_main(args)
     results = []
     with tempfile.TemporaryDirectory() as folder:
         scan = Path(folder) / "scan-40mpx.png"
