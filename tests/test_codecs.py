@@ -11,7 +11,7 @@ import piexif
 import pytest
 import tifffile
 from conftest import photo, save
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
 from enhance_ops import codecs
 from enhance_ops import metadata as md
@@ -412,6 +412,46 @@ def test_exif_orientation_is_applied_like_pillow_does(fmt: str, orientation: int
     assert np.abs(decoded.pixels - expected).max() <= 1 / 255
     assert codecs.oriented_size(data) == decoded.size
     assert _exif_of(reencode(decoded))["0th"].get(piexif.ImageIFD.Orientation, 1) == 1
+
+
+def _xmp_turned(orientation: int, element: bool) -> bytes:
+    said = (f"<tiff:Orientation>{orientation}</tiff:Orientation>" if element else "")
+    return (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            f'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+            f'{"" if element else f" tiff:Orientation={chr(34)}{orientation}{chr(34)}"}>{said}'
+            "</rdf:Description></rdf:RDF></x:xmpmeta>").encode()
+
+
+@pytest.mark.parametrize(("fmt", "element"), [("PNG", False), ("TIFF", True), ("WEBP", False)])
+def test_an_orientation_only_xmp_states_is_applied(fmt: str, element: bool) -> None:
+    """Adobe's tools turn a file by its XMP tiff:Orientation where no EXIF orientation says
+    otherwise; the derivative's XMP says upright, so its pixels must be."""
+    rect = RGB8[:30]
+    xmp = _xmp_turned(6, element)
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+        data = save(rect, "PNG", pnginfo=info)
+    elif fmt == "TIFF":
+        buf = io.BytesIO()
+        tifffile.imwrite(buf, rect, photometric="rgb", extratags=[(700, "B", len(xmp), xmp, True)])
+        data = buf.getvalue()
+    else:
+        data = save(rect, "WEBP", lossless=True, xmp=xmp)
+    decoded = codecs.decode(data, samples=True)
+    assert np.array_equal(decoded.pixels, np.rot90(rect, -1)) and codecs.oriented_size(data) == (30, 48)
+    assert decoded.notes == ["orientation 6 read from the XMP (tiff:Orientation): the file has no EXIF orientation"]
+    again = codecs.decode(reencode(codecs.decode(data)))  # the derivative, upright, and its XMP saying so
+    assert again.size == (30, 48) and again.metadata.orientation == 1 and again.notes == []
+
+
+def test_an_exif_orientation_outranks_the_xmps() -> None:
+    rect = RGB8[:30]
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    data = save(rect, "WEBP", lossless=True, exif=exif.tobytes(), xmp=_xmp_turned(6, False))
+    decoded = codecs.decode(data, samples=True)
+    assert np.array_equal(decoded.pixels, rect) and decoded.notes == []
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "WEBP"])

@@ -90,7 +90,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
         pixels, alpha, depth = _to_srgb(im, meta, notes, samples)
     else:
         pixels, alpha, depth = _decode_pixels(data, im, samples, notes)
-    if not _decoder_turns_upright(im):
+    if not _turned_on_reading(im, meta):
         pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
     return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes)
 
@@ -189,13 +189,15 @@ def oriented_size(data: bytes) -> tuple[int, int]:
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
     im = _open_header(data)
-    turned = not _decoder_turns_upright(im) and md.read_metadata(im, data).orientation in (5, 6, 7, 8)
+    meta = md.read_metadata(im, data)
+    turned = not _turned_on_reading(im, meta) and meta.orientation in (5, 6, 7, 8)
     return (im.height, im.width) if turned else im.size
 
 
-def _decoder_turns_upright(im: Image.Image) -> bool:
-    """Pillow's header and OpenCV's pixels both present TIFFs upright already; other formats not."""
-    return im.format == "TIFF"
+def _turned_on_reading(im: Image.Image, meta: md.ImageMetadata) -> bool:
+    """Pillow's header and OpenCV's pixels both present TIFFs upright already, by their
+    Orientation tag; other formats not, and nothing turns by an XMP orientation."""
+    return im.format == "TIFF" and not meta.orientation_from_xmp
 
 
 _MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WEBP",

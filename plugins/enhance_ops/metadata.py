@@ -43,6 +43,7 @@ class ImageMetadata:
     xmp: bytes | None = None
     dpi: tuple[float, float] | None = None
     orientation: int = 1
+    orientation_from_xmp: bool = False  # no EXIF orientation, but XMP's tiff:Orientation: no decoder turns by it
     text: dict[str, str] = field(default_factory=dict)  # keyword → text; a JPEG comment is "Comment"
     iptc: bytes | None = None  # IPTC-IIM records: captions, credit, keywords of older workflows
     notes: list[str] = field(default_factory=list)
@@ -71,14 +72,26 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.iptc = _iptc_records(_read_iptc(im, data), meta.notes)
         meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
         dpi = _tiff_dpi(im) if tiff else im.info.get("dpi")
-    if meta.exif is not None:
-        orientation = meta.exif["0th"].get(piexif.ImageIFD.Orientation, 1)
+    orientation = None if meta.exif is None else meta.exif["0th"].get(piexif.ImageIFD.Orientation)
+    if orientation is not None:
         if isinstance(orientation, int) and 1 <= orientation <= 8:
             meta.orientation = orientation
         else:
             meta.notes.append(f"EXIF orientation {orientation!r} is not 1-8: treated as 1")
+    elif (turn := _xmp_orientation(meta.xmp)) not in (None, 1):
+        meta.orientation, meta.orientation_from_xmp = turn, True
+        meta.notes.append(f"orientation {turn} read from the XMP (tiff:Orientation): the file has no EXIF orientation")
     meta.dpi = _read_dpi(dpi, meta.exif)
     return meta
+
+
+def _xmp_orientation(xmp: bytes | None) -> int | None:
+    """XMP's tiff:Orientation, as an attribute or an element. Adobe's tools write it, into JPEG
+    2000 and PNG files too, and turn the image by it where no EXIF orientation says otherwise
+    (the Metadata Working Group's rule); so must the derivative, whose XMP says upright."""
+    found = xmp and (re.search(rb"\btiff:Orientation\s*=\s*[\"']\s*(\d+)\s*[\"']", xmp)
+                     or re.search(rb"<tiff:Orientation>\s*(\d+)\s*</tiff:Orientation>", xmp))
+    return int(found[1]) if found and 1 <= int(found[1]) <= 8 else None
 
 
 _SRGB_CHROMATICITIES = (*icc.D65, *(c for xy in icc.SRGB_PRIMARIES for c in xy))  # cHRM's order: white, r, g, b
@@ -221,8 +234,8 @@ def _raw_exif(im: Image.Image) -> bytes | None:
     if im.format == "TIFF":
         tags = im.getexif()
         for tag in list(tags):
-            if tag in _TIFF_LAYOUT_TAGS:
-                del tags[tag]
+            if tag in _TIFF_LAYOUT_TAGS or tag == ExifTags.Base.Orientation and tag not in im.tag_v2:
+                del tags[tag]  # Pillow puts an XMP tiff:Orientation in for a missing tag: the decoder does not turn by it
         if tags.bigtiff:
             _as_classic_tiff(tags)
         return tags.tobytes() if len(tags) else None
