@@ -228,6 +228,18 @@ def test_2_and_4_bit_grey_tiff_spans_the_8bit_range(bits: int, photometric: str,
     assert np.array_equal(grey, shade) and tuple(grey[0, :2]) == (255, 0)
 
 
+def test_12_bit_grey_tiff_spans_the_16bit_range() -> None:
+    """OpenCV shifts 12-bit samples up by four bits and leaves the low ones empty: white came
+    back as 65520. Bit replication spreads them over the whole range, as for JPEG 2000."""
+    codes = (RGB8[:, :, 1].astype(np.uint16) << 4) | (RGB8[:, :, 0] >> 4)
+    codes[0, :2] = (4095, 0)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, codes, photometric="minisblack", bitspersample=12)
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert decoded.bit_depth == 16 and tuple(decoded.pixels[0, :2, 0]) == (65535, 0)
+    assert np.array_equal(decoded.pixels[:, :, 0], (codes << 4) | (codes >> 8))
+
+
 @pytest.mark.parametrize("mode", ["1", "L", "I;16"])
 def test_grey_png_with_a_transparent_level_gets_its_alpha(mode: str) -> None:
     """tRNS in a grey PNG: OpenCV keeps the transparency of an RGB one only."""

@@ -324,6 +324,9 @@ def _decode_pixels(
     data: bytes, im: Image.Image, samples: bool, notes: list[str]
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
     raw = None if _opencv_misreads(im) else _opencv_decode(data, im.tell())
+    if raw is not None and im.format == "TIFF" and 8 < (bits := _bits(im)) < 16:  # 12-bit grey, the one Pillow opens
+        raw >>= 16 - bits  # OpenCV shifts the samples up, leaving the low bits empty: white was 65520, not 65535
+        _widen(raw, bits)
     if raw is not None:
         colour, alpha = _split_opencv(raw)
     elif im.format == "JPEG2000":
