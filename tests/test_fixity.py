@@ -125,3 +125,35 @@ def test_a_derivative_released_for_copies_alone_changed_in_storage_is_not_taken_
     [retouched] = fixity.check(store, catalog, released)
     assert retouched.state == "changed"
     assert retouched.detail.endswith("it lacks the pipeline's mark: replaced or edited by hand")
+
+
+def test_derivatives_written_before_checksums_were_recorded_adopt_what_the_bucket_holds_if_it_is_the_pipelines(
+        s3: S3Server, store: S3Store, catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for n, data in enumerate(photo_crops(4, 24, "JPEG")):
+        store.put(f"incoming/{DAY}/scan-{n}.jpg", data)
+    keys = sorted(r["output_key"] for r in run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST)))
+    with catalog.engine.begin() as conn:  # three of them as a catalog written before checksums were recorded
+        conn.execute(text("UPDATE processed_images SET output_sha256 = NULL WHERE output_key IN (:a, :b, :c)"),
+                     {"a": keys[0], "b": keys[1], "c": keys[2]})
+    store.put(keys[1], b"retouched by hand")  # no pipeline mark
+    store.delete([keys[2]])
+    for name in ("AIRFLOW_CONN_ARCHIVE_S3", "ENHANCE_S3_CONN_ID"):
+        monkeypatch.setenv(name, airflow_env(tmp_path / "airflow", s3, base={})[name])
+    url = catalog.engine.url.render_as_string(hide_password=False)
+    capsys.readouterr()
+
+    assert main(["adopt-checksums", "--bucket", store.bucket, "--catalog", url]) == 1
+    out = capsys.readouterr()
+    assert [line.split("\t")[:2] for line in out.out.splitlines()] == [
+        ["adopted", keys[0]], ["not adopted", keys[1]], ["missing", keys[2]]]  # keys[3] has its checksum already
+    assert out.err.splitlines()[-1] == ("adopted 1 of 3 derivatives written before checksums were recorded; "
+                                        "1 missing, 1 not adopted")
+    states = {c.key: c.state for c in fixity.check(store, catalog)}
+    assert states == {keys[0]: "intact", keys[1]: "unrecorded", keys[2]: "missing", keys[3]: "intact"}
+    assert list(fixity.adopt(store, catalog, keys[0])) == []  # once adopted, never again
+
+    data = store.get(keys[0])  # from now on held to what it was adopted as
+    store.client.put_object(Bucket=store.bucket, Key=keys[0], Body=data[:100] + bytes([data[100] ^ 1]) + data[101:],
+                            Metadata=tasks.mark(f"incoming/{DAY}/scan-0.jpg"))
+    assert {c.key: c.state for c in fixity.check(store, catalog, keys[0])}[keys[0]] == "changed"

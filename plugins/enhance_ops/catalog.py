@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Date, DateTime, Engine, String, and_, case, create_engine, delete, inspect, or_, select
+from sqlalchemy import Date, DateTime, Engine, String, and_, case, create_engine, delete, inspect, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -187,6 +187,17 @@ class Catalog:
                     found[key] = row
             yield from (found[key] for key in keys if key in found)
             after = keys[-1]
+
+    def adopt(self, row: dict[str, Any], sha256: str) -> bool:
+        """Record ``sha256`` as the checksum of the derivative ``row`` wrote, where the row still
+        has none and still points at that key (a run may have made it again meanwhile)."""
+        table = Processed.__table__
+        statement = (update(table)
+                     .where(table.c.source_key == row["source_key"], table.c.source_sha256 == row["source_sha256"],
+                            table.c.output_key == row["output_key"], table.c.output_sha256.is_(None))
+                     .values(output_sha256=sha256))
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount == 1
 
     def duplicates_at(self, output_keys: list[str]) -> dict[str, list[dict[str, Any]]]:
         """The masters whose latest processing found them copies of the content at each of these

@@ -277,6 +277,23 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if tally.failing else 0
 
 
+def _adopt(args: argparse.Namespace) -> int:
+    from .airflow.wiring import store
+    from .catalog import Catalog, default_url
+    from .fixity import ADOPTED, adopt
+
+    with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines: stdout is the command's answer
+        bucket = store(args.bucket)
+    counts: dict[str, int] = {}
+    for found in adopt(bucket, Catalog(args.catalog or default_url()), args.prefix):
+        counts[found.state] = counts.get(found.state, 0) + 1
+        print(f"{found.state}\t{found.key}\t{found.detail}", flush=True)
+    others = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()) if state != ADOPTED)
+    print(f"adopted {counts.get(ADOPTED, 0)} of {sum(counts.values())} derivatives written before checksums were "
+          f"recorded{f' under {args.prefix}' if args.prefix else ''}{f'; {others}' if others else ''}", file=sys.stderr)
+    return 1 if others else 0
+
+
 CATALOG_HELP = "SQLAlchemy URL (default: $ENHANCE_CATALOG_URL or SQLite in $AIRFLOW_HOME)"
 
 
@@ -366,6 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--prefix", default="", help="only derivatives under this prefix, e.g. enhanced/2026-11-30/")
     verify.add_argument("--catalog", help=CATALOG_HELP)
     verify.set_defaults(func=_verify)
+
+    adopt = sub.add_parser("adopt-checksums", help="fixity: give each derivative written before checksums were "
+                                                   "recorded the sha256 of what the bucket holds now, where it still "
+                                                   "carries the pipeline's mark (exit status 1 if any could not be)")
+    adopt.add_argument("--bucket", required=True, help="the bucket, through the Airflow connection $ENHANCE_S3_CONN_ID")
+    adopt.add_argument("--prefix", default="", help="only derivatives under this prefix")
+    adopt.add_argument("--catalog", help=CATALOG_HELP)
+    adopt.set_defaults(func=_adopt)
 
     samples = sub.add_parser("samples", help="write the sample batch of archive-like scans")
     samples.add_argument("folder")

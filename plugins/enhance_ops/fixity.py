@@ -4,13 +4,13 @@ the sha256 their run recorded (ledger and catalog ``output_sha256``) when it wro
 Archives check their files for silent change: a storage fault, a faulty copy or migration,
 an edit by hand. A derivative that readers use in place of the master deserves the same.
 One written before checksums were recorded (ledger schema 4, 2026-12-03) can only be found
-missing, and is counted apart.
+missing, and is counted apart, until ``adopt`` takes what the bucket holds now as its baseline.
 """
 from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,6 +20,7 @@ from .catalog import Catalog
 from .storage import ObjectStore
 
 INTACT, CHANGED, MISSING, UNRECORDED = "intact", "changed", "missing", "unrecorded"
+ADOPTED, NOT_ADOPTED = "adopted", "not adopted"  # what ``adopt`` did with one written before checksums were recorded
 STATES = (INTACT, CHANGED, MISSING, UNRECORDED)
 FAILING = (CHANGED, MISSING)  # what a fixity check exists to find; unrecorded ones are only counted
 
@@ -42,14 +43,43 @@ def check(store: ObjectStore, catalog: Catalog, prefix: str = "") -> Iterator[Ch
     """Each derivative under ``prefix`` (``enhanced/``, ``quarantine/2026-11-30/``; all by
     default), in key order; every one is read whole (``READERS`` at a time), so a large
     archive is best checked a prefix at a time."""
+    yield from _read_back(store, catalog, catalog.derivatives(prefix), _checked)
+
+
+def adopt(store: ObjectStore, catalog: Catalog, prefix: str = "") -> Iterator[Checked]:
+    """Each derivative under ``prefix`` written before checksums were recorded, given one: the
+    sha256 of what the bucket holds now becomes its baseline, which later checks hold it to.
+    Only where it still carries the pipeline's mark: a file put there by hand is not taken
+    as the pipeline's. A missing one, or one without the mark, is reported, not adopted."""
+    unrecorded = (row for row in catalog.derivatives(prefix) if not row["output_sha256"])
+    yield from _read_back(store, catalog, unrecorded, _adopted)
+
+
+def _read_back(store: ObjectStore, catalog: Catalog, rows: Iterator[dict[str, Any]],
+               one: Callable[[ObjectStore, Catalog, dict[str, Any]], Checked | None]) -> Iterator[Checked]:
+    """``one`` over the rows, ``READERS`` at a time, in the rows' order."""
     with ThreadPoolExecutor(READERS, thread_name_prefix="fixity") as pool:
         reading: deque[Future[Checked | None]] = deque()
-        for row in catalog.derivatives(prefix):
+        for row in rows:
             if len(reading) >= 2 * READERS:  # a window, not a future for every derivative of the archive
                 yield from _done(reading.popleft())
-            reading.append(pool.submit(_checked, store, catalog, row))
+            reading.append(pool.submit(one, store, catalog, row))
         while reading:
             yield from _done(reading.popleft())
+
+
+def _adopted(store: ObjectStore, catalog: Catalog, row: dict[str, Any]) -> Checked | None:
+    key, run = row["output_key"], row["run_id"]
+    metadata = store.metadata(key)
+    found = None if metadata is None else store.sha256(key)
+    if found is None:
+        return Checked(key, row["source_key"], run, MISSING, f"written by run {run}, not in the bucket")
+    if not _marked(store, catalog, key, row["source_key"], metadata):
+        return Checked(key, row["source_key"], run, NOT_ADOPTED, "it lacks the pipeline's mark: replaced or "
+                       "edited by hand, so what it holds is not taken as what the pipeline wrote")
+    if not catalog.adopt(row, found):
+        return None  # made again, or adopted by another command, since it was listed
+    return Checked(key, row["source_key"], run, ADOPTED, f"sha256 {found}, as the bucket holds it now")
 
 
 def _done(future: Future[Checked | None]) -> Iterator[Checked]:
@@ -130,11 +160,15 @@ def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str, title: s
 
 
 def _how(store: ObjectStore, catalog: Catalog, key: str, source_key: str) -> str:
-    """Whether a changed derivative was put there again by hand or changed where it lies: a
-    storage fault keeps the mark of a master pointing at it (its own; released for copies
-    alone, the first copy's, which need not be the row's), a file uploaded by hand has none."""
-    metadata = store.metadata(key)
-    masters = [source_key, *(copy["source_key"] for copy in catalog.duplicates_at([key]).get(key, []))]
-    if metadata is None or all(hand_made(metadata, master) for master in masters):
+    """Whether a changed derivative was put there again by hand or changed where it lies."""
+    if not _marked(store, catalog, key, source_key, store.metadata(key)):
         return "it lacks the pipeline's mark: replaced or edited by hand"
     return "it carries the pipeline's mark: changed in storage"
+
+
+def _marked(store: ObjectStore, catalog: Catalog, key: str, source_key: str, metadata: dict[str, str] | None) -> bool:
+    """Whether the object carries the mark the pipeline puts on what it writes: a storage fault
+    keeps the mark of a master pointing at it (its own; released for copies alone, the first
+    copy's, which need not be the row's), a file uploaded by hand has none."""
+    masters = [source_key, *(copy["source_key"] for copy in catalog.duplicates_at([key]).get(key, []))]
+    return metadata is not None and not all(hand_made(metadata, master) for master in masters)
