@@ -113,6 +113,29 @@ def test_every_hostile_file_gets_a_derivative_or_a_specific_error_and_the_shard_
         assert store.get(f"incoming/{DAY}/odd/{name}") == case.data  # masters untouched
 
 
+def test_a_multi_page_masters_before_and_after_shows_its_weakest_page(store: S3Store, catalog: Catalog) -> None:
+    """A reviewer of a letter held back for its third page must see that page, not the first."""
+    import tifffile
+
+    photo = np.asarray(Image.open(io.BytesIO(build()["multipage.tif"].data)))  # 24 x 16
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as tif:  # a blank first page, a thumbnail, the photo
+        tif.write(np.zeros_like(photo), photometric="rgb", metadata=None)
+        tif.write(photo[::4, ::4], photometric="rgb", subfiletype=1, metadata=None)
+        tif.write(photo, photometric="rgb", metadata=None)
+    store.put(f"incoming/{DAY}/letter.tif", buf.getvalue())
+    cfg = tasks.RunConfig("letter", DAY, **FAST)
+    [row] = run_night(store, catalog, cfg)
+    assert row["pages"] == 2
+    for weakest, brightness in ((2, lambda mean: mean > 0.2), (1, lambda mean: mean < 0.01)):
+        pages = json.loads(row["pages_json"])
+        for page in pages:
+            page["metrics"]["composite_score"] = 0.1 if page["page"] == weakest else 0.9
+        previews, _ = tasks._previews(store, cfg, [{**row, "pages_json": json.dumps(pages)}], [0])
+        assert brightness(float(np.mean(previews[0].before))), weakest
+        assert abs(float(np.mean(previews[0].before)) - float(np.mean(previews[0].after))) < 0.05
+
+
 def test_keys_that_could_escape_fail_alone_and_never_leave_their_prefix(store: S3Store, catalog: Catalog,
                                                                       tmp_path: Path) -> None:
     photo = write_samples(tmp_path / "s", long_side=20)[0].read_bytes()

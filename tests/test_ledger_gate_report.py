@@ -123,7 +123,7 @@ def _pages(*changes: dict) -> str:
 
 
 def test_every_page_of_a_multi_page_master_is_held_to_the_gate_and_named() -> None:
-    weak = {"metrics": {**json.loads(_pages({}))[0]["metrics"], "consistency_psnr_db": 25.0}}
+    weak = {"metrics": {**json.loads(_pages({}))[0]["metrics"], "consistency_psnr_db": 25.0, "composite_score": 0.3}}
     rows = [_row(pages=3, pages_json=_pages({}, weak, {**weak, "output_size": [19, 16]})),
             _row(pages=2, pages_json=_pages({}, {"input_size": [12, 9], "output_size": [24, 18]}))]
     outcome = gate.evaluate(rows)
@@ -134,9 +134,11 @@ def test_every_page_of_a_multi_page_master_is_held_to_the_gate_and_named() -> No
     for n, r in enumerate(rows):
         r.update(source_key=f"incoming/{DAY}/letter-{n}.tif", output_key=f"out/letter-{n}.tif",
                  consistency_psnr_db=25.0 if n == 0 else 38.0)  # the row's own: its worst page's
-    page = report.render_report(rows, outcome, {}, title="run", outputs_at="here")
+    crops = report.make_preview(np.zeros((8, 10, 3), np.float32), np.zeros((16, 20, 3), np.float32))
+    page = report.render_report(rows, outcome, {0: crops}, title="run", outputs_at="here")
     held = page.split("Held back for review", 1)[1].split("</table>", 1)[0]
     assert "consistency_psnr_db 25, needs &gt;= 30 (pages 2, 3)" in held
+    assert "letter-0.tif, page 2 of 3 (its weakest)</p>" in page  # the before/after shown is of page 2
     assert "20×16<br>page 1 of 3; measures: the worst page's" in page
 
 

@@ -727,8 +727,10 @@ def _previews(store: ObjectStore, cfg: RunConfig, rows: list[dict[str, Any]],
             why = "master gone" if master is None else "master replaced" if changed else "derivative gone"
             unshown.append(f"{row['source_key']} ({why})")
             continue
-        before = codecs.decode(master, max_pixels=cfg.max_pixels, samples=True)
-        after = codecs.decode(derivative, max_pixels=2**40, samples=True)
+        page = report.shown_page(row)  # a multi-page master's weakest: its derivative holds the pages alone
+        before = codecs.decode(master, max_pixels=cfg.max_pixels, samples=True,
+                               frame=codecs.pages(master).frames[page - 1] if page > 1 else 0)
+        after = codecs.decode(derivative, max_pixels=2**40, samples=True, frame=page - 1)
         previews[i] = report.make_preview(before.pixels, after.pixels)
     remark = f"No before/after for {len(unshown)} {'image' if len(unshown) == 1 else 'images'} changed or gone since "
     return previews, [remark + f"the run read them: {_named(unshown, 20)}"] if unshown else []

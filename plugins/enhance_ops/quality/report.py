@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -44,6 +45,19 @@ class Preview:
 
     before: np.ndarray
     after: np.ndarray
+
+
+def shown_page(row: dict[str, Any]) -> int:
+    """The page a multi-page master's before/after shows: its weakest (the lowest composite
+    score), the one a reviewer has to see; 1 for an image of one page."""
+    if (row.get("pages") or 1) == 1 or not row.get("pages_json"):
+        return 1
+    pages = json.loads(row["pages_json"])
+    return min(pages, key=lambda p: _finite(p["metrics"].get("composite_score"), math.inf))["page"]
+
+
+def _finite(value: Any, otherwise: float) -> float:
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else otherwise
 
 
 def make_preview(source: np.ndarray, output: np.ndarray) -> Preview:
@@ -264,8 +278,9 @@ def render_report(
                      "pixels shown as they are), right of it the enhanced image.</p>")
         for i in shown:
             r = rows[i]
+            page = f", page {shown_page(r)} of {r['pages']} (its weakest)" if (r.get("pages") or 1) > 1 else ""
             parts.append(f"<div class='card'>{_viewer(i, previews[i])}<p><b class='{r['verdict']}'>{r['verdict']}</b> "
-                         f"{_fmt(r['source_key'])}</p></div>")
+                         f"{_fmt(r['source_key'])}{page}</p></div>")
     parts += [
         "<h2>Metric distributions</h2>",
         f"<img src='{_data_uri(_plot(rows, gate))}' alt='metric histograms' style='max-width:100%'>",
