@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -232,7 +233,9 @@ def test_the_weekly_fixity_check_fails_its_run_on_a_derivative_changed_since_it_
         store: S3Store, airflow_env: dict[str, str]) -> None:
     published = sorted(o.key for prefix in ("enhanced/", "quarantine/") for o in store.list(prefix))
     assert len(published) >= 8  # from the runs above
-    _dags_test(airflow_env, "2026-11-29", {}, dag_id="verify_fixity")
+    _dags_test({**airflow_env, "ENHANCE_FIXITY_PARTS": "3"}, "2026-11-29", {}, dag_id="verify_fixity")
+    assert re.search(r"task_id=check.*map_index=2", OUTPUTS[-1])  # three runs of keys, read by three mapped checks
+    assert not re.search(r"task_id=check.*map_index=3", OUTPUTS[-1])
     [listing, page] = sorted(o.key for o in store.list("reports/fixity/2026-11-29/"))  # .html, .json
     found = json.loads(store.get(page))
     assert found["counts"] == {"intact": len(published), "changed": 0, "missing": 0, "unrecorded": 0}

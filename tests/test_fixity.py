@@ -46,6 +46,11 @@ def test_each_derivative_is_checked_against_the_sha256_recorded_when_it_was_writ
     expected = sorted([r["output_key"] for r in rows.values()] + [released["output_key"]])
     assert list(catalog.derivatives(page=2)) == list(catalog.derivatives())  # pages of two keys: the same
     assert [(c.key, c.state) for c in fixity.check(store, catalog)] == [(key, "intact") for key in expected]
+    for parts in (1, 2, 3, 9):  # the runs of keys the weekly DAG's mapped checks read: each key once, in order
+        ranges = fixity.ranges(catalog, "", parts)
+        assert len(ranges) == min(parts, len(expected)) and ranges[0][0] is None and ranges[-1][1] is None
+        assert [c.key for after, through in ranges for c in fixity.check(store, catalog, "", after, through)] == expected
+    assert fixity.ranges(catalog, "nothing/", 4) == [(None, None)]
 
     keys = [rows[f"incoming/{DAY}/scan-{n}.jpg"]["output_key"] for n in range(4)]
     data = store.get(keys[0])

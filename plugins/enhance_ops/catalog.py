@@ -160,15 +160,18 @@ class Catalog:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
 
-    def derivatives(self, prefix: str = "", page: int = 500) -> Iterator[dict[str, Any]]:
-        """Every derivative the bucket should hold under ``prefix``, in key order: those that a
-        master's latest processing (its own, or a copy's) points at, each with the latest row
-        that wrote it (or, released for copies alone, a copy's). Not one superseded or rejected
+    def derivatives(self, prefix: str = "", page: int = 500, *, after: str | None = None,
+                    through: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every derivative the bucket should hold under ``prefix`` (and with a key past
+        ``after`` and up to ``through``, where given), in key order: those that a master's
+        latest processing (its own, or a copy's) points at, each with the latest row that
+        wrote it (or, released for copies alone, a copy's). Not one superseded or rejected
         since, which the pipeline deleted or left to a person. Read ``page`` keys at a time, so
         a whole archive's check holds one page, and no query stays open while it reads."""
         table = Processed.__table__
         holds = and_(table.c.status.in_(HOLDS_A_DERIVATIVE), table.c.output_key.startswith(prefix, autoescape=True))
-        after: str | None = None
+        if through is not None:
+            holds = and_(holds, table.c.output_key <= through)
         while True:
             keys_query = select(table.c.output_key).distinct().where(holds).order_by(table.c.output_key).limit(page)
             if after is not None:

@@ -39,11 +39,23 @@ class Checked:
 READERS = 8  # derivatives read at once: a read is network-bound, and hashing lets go of the GIL
 
 
-def check(store: ObjectStore, catalog: Catalog, prefix: str = "") -> Iterator[Checked]:
+def check(store: ObjectStore, catalog: Catalog, prefix: str = "", after: str | None = None,
+          through: str | None = None) -> Iterator[Checked]:
     """Each derivative under ``prefix`` (``enhanced/``, ``quarantine/2026-11-30/``; all by
-    default), in key order; every one is read whole (``READERS`` at a time), so a large
-    archive is best checked a prefix at a time."""
-    yield from _read_back(store, catalog, catalog.derivatives(prefix), _checked)
+    default; with a key past ``after`` and up to ``through`` where given: one of ``ranges``),
+    in key order; every one is read whole (``READERS`` at a time)."""
+    yield from _read_back(store, catalog, catalog.derivatives(prefix, after=after, through=through), _checked)
+
+
+def ranges(catalog: Catalog, prefix: str, parts: int) -> list[tuple[str | None, str | None]]:
+    """The derivatives under ``prefix`` cut into at most ``parts`` runs of consecutive keys,
+    about equal in number, as the (``after``, ``through``) bounds ``check`` takes: a large
+    archive is read by several workers at once, each its own run of keys, none twice. The
+    last run has no upper bound, so a derivative written after the cut is still checked."""
+    keys = [row["output_key"] for row in catalog.derivatives(prefix)]
+    count = max(1, min(parts, len(keys)))
+    ends = [keys[len(keys) * (n + 1) // count - 1] for n in range(count - 1)]
+    return list(zip([None, *ends], [*ends, None]))
 
 
 def adopt(store: ObjectStore, catalog: Catalog, prefix: str = "") -> Iterator[Checked]:
@@ -145,13 +157,24 @@ class Tally:
                 f"{counts[UNRECORDED]} written before checksums were recorded")
 
 
-def record(store: ObjectStore, catalog: Catalog, prefix: str, key: str, title: str) -> dict[str, Any]:
-    """Check ``prefix`` and put what was found at ``key``.json (the counts, the sentence, whether
-    any is changed or missing, and every derivative not intact) and, for archivists, at ``key``.html; returns it."""
+def part(store: ObjectStore, catalog: Catalog, prefix: str, after: str | None, through: str | None) -> dict[str, Any]:
+    """One run of keys checked: the count of each state, and every derivative not intact."""
+    tally = Tally()
+    problems = [asdict(checked) for checked in check(store, catalog, prefix, after, through) if tally.add(checked)]
+    return {"counts": tally.counts, "not_intact": problems}
+
+
+def record(store: ObjectStore, prefix: str, parts: list[dict[str, Any]], key: str, title: str) -> dict[str, Any]:
+    """The parts' findings, in key order, put at ``key``.json (the counts, the sentence,
+    whether any is changed or missing, and every derivative not intact) and, for archivists,
+    at ``key``.html; returns them."""
     from .quality import report
 
     tally = Tally()
-    problems = [asdict(checked) for checked in check(store, catalog, prefix) if tally.add(checked)]
+    for found_in_part in parts:
+        for state, count in found_in_part["counts"].items():
+            tally.counts[state] += count
+    problems = [problem for found_in_part in parts for problem in found_in_part["not_intact"]]
     found = {"prefix": prefix, "counts": tally.counts, "summary": tally.summary(prefix),
              "failing": tally.failing, "not_intact": problems}
     store.put(f"{key}.json", json.dumps(found, indent=1).encode())

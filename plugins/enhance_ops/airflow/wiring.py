@@ -102,8 +102,30 @@ def expire_old_runs(cfg: dict[str, Any]) -> dict[str, int]:
     return tasks.expire_runs(store(cfg["bucket"]), _config(cfg), keep_days)
 
 
-def verify_fixity() -> dict[str, int]:
-    """The fixity DAG's one task: the check's findings at ``reports/fixity/<date>/<run>.json``
+def fixity_ranges() -> list[dict[str, str | None]]:
+    """The fixity DAG's first task: the runs of keys its mapped checks read, at most
+    ``$ENHANCE_FIXITY_PARTS`` (8) of them."""
+    from airflow.sdk import get_current_context
+
+    from .. import fixity
+
+    parts = int(os.environ.get("ENHANCE_FIXITY_PARTS", "8"))
+    ranges = fixity.ranges(catalog(), get_current_context()["params"]["prefix"], parts)
+    return [{"after": after, "through": through} for after, through in ranges]
+
+
+def check_fixity(keys: dict[str, str | None]) -> dict[str, Any]:
+    """One mapped check: a run of keys read back; what it found, for ``report_fixity``."""
+    from airflow.sdk import get_current_context
+
+    from .. import fixity
+
+    params = get_current_context()["params"]
+    return fixity.part(store(params["bucket"]), catalog(), params["prefix"], keys["after"], keys["through"])
+
+
+def report_fixity(parts: list[dict[str, Any]]) -> dict[str, int]:
+    """The fixity DAG's last task: the checks' findings at ``reports/fixity/<date>/<run>.json``
     and ``.html``; it fails, unretried (reading again finds the same), when a derivative changed or is missing."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
@@ -115,7 +137,7 @@ def verify_fixity() -> dict[str, int]:
     day = (context.get("logical_date") or context["dag_run"].run_after).date()  # manual runs may have no logical date
     run_id = tasks.clean_run_id(context["run_id"])
     key = f"reports/fixity/{day.isoformat()}/{run_id}"
-    found = fixity.record(store(params["bucket"]), catalog(), params["prefix"], key, title=f"Fixity check {run_id}")
+    found = fixity.record(store(params["bucket"]), params["prefix"], list(parts), key, title=f"Fixity check {run_id}")
     if found["failing"]:
         raise AirflowFailException(f"{found['summary']}; each one in s3://{params['bucket']}/{key}.html and .json")
     return found["counts"]
