@@ -21,6 +21,13 @@ from enhance_ops.samples import photo_crops
 from enhance_ops.storage import S3Store
 
 
+def _as_the_commands_see_it(s3: S3Server, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The S3 connection the commands reach the bucket through, as the DAGs do; the catalog's URL."""
+    for name in ("AIRFLOW_CONN_ARCHIVE_S3", "ENHANCE_S3_CONN_ID"):
+        monkeypatch.setenv(name, airflow_env(tmp_path / "airflow", s3, base={})[name])
+    return catalog.engine.url.render_as_string(hide_password=False)
+
+
 def test_each_derivative_is_checked_against_the_sha256_recorded_when_it_was_written(
         s3: S3Server, store: S3Store, catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,9 +77,7 @@ def test_each_derivative_is_checked_against_the_sha256_recorded_when_it_was_writ
     assert found[keys[1]].detail.endswith("it lacks the pipeline's mark: replaced or edited by hand")
     assert found[keys[2]].detail == "written by run night, not in the bucket"
 
-    for name in ("AIRFLOW_CONN_ARCHIVE_S3", "ENHANCE_S3_CONN_ID"):  # the command reaches S3 as the DAGs do
-        monkeypatch.setenv(name, airflow_env(tmp_path / "airflow", s3, base={})[name])
-    url = catalog.engine.url.render_as_string(hide_password=False)
+    url = _as_the_commands_see_it(s3, catalog, tmp_path, monkeypatch)
     capsys.readouterr()
     assert main(["verify", "--bucket", store.bucket, "--catalog", url]) == 1
     out = capsys.readouterr()
@@ -143,9 +148,7 @@ def test_derivatives_written_before_checksums_were_recorded_adopt_what_the_bucke
                      {"a": keys[0], "b": keys[1], "c": keys[2]})
     store.put(keys[1], b"retouched by hand")  # no pipeline mark
     store.delete([keys[2]])
-    for name in ("AIRFLOW_CONN_ARCHIVE_S3", "ENHANCE_S3_CONN_ID"):
-        monkeypatch.setenv(name, airflow_env(tmp_path / "airflow", s3, base={})[name])
-    url = catalog.engine.url.render_as_string(hide_password=False)
+    url = _as_the_commands_see_it(s3, catalog, tmp_path, monkeypatch)
     capsys.readouterr()
 
     assert main(["adopt-checksums", "--bucket", store.bucket, "--catalog", url]) == 1
