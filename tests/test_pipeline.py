@@ -1,6 +1,7 @@
 """The chain runner: presets, overrides, records, progressive blending, caching, dynamic scaling."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import weakref
 
@@ -351,3 +352,19 @@ def test_a_page_that_cannot_be_enhanced_fails_the_master_naming_the_page(monkeyp
     assert len(calls) == 1  # the first page's chain; the third page was never reached
     again = enhancer.enhance(data)  # nothing of the failed master is left in the way
     assert len(calls) == 4 and "cache" not in again.record
+
+
+def test_a_documents_pages_together_are_held_to_the_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each page is within it; a register of hundreds would still outgrow the worker, its
+    derivative being built in memory."""
+    from enhance_ops.errors import ImageTooLargeError
+
+    data, _, _ = _letter()  # 40 x 40, 28 x 36 and 32 x 32: 3,632 pixels
+    options = EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]"), max_pixels=3000)
+    enhancer = Enhancer(options)
+    calls = _counted(enhancer, monkeypatch)
+    with pytest.raises(ImageTooLargeError, match="^3 pages of 3,632 pixels in all exceed the limit of 3,000 "):
+        enhancer.enhance(data)
+    assert calls == []
+    assert Enhancer(dataclasses.replace(options, output_format="PNG")).enhance(data).format == "PNG"  # one page
+    assert Enhancer(dataclasses.replace(options, max_pixels=3632)).enhance(data).record["pages"][2]["page"] == 3

@@ -32,7 +32,7 @@ from . import metadata as md
 from .chain.pipeline import Chain, ChainResult, Master
 from .chain.preprocess import LensInfo
 from .chain.superres import Inference, Tiling
-from .errors import EnhanceError
+from .errors import EnhanceError, ImageTooLargeError
 from .formats import MAX_SIDE
 from .quality.measures import MEASURES
 
@@ -161,6 +161,8 @@ class Enhancer:
         try:
             job.pages = pages = codecs.pages(data)
             job.image = image = codecs.decode(data, max_pixels=self.options.max_pixels, frame=pages.frames[0])
+            if len(pages.frames) > 1 and self._output_format(image.output_format) == "TIFF":
+                self._within_limit(pages)
         except BaseException:
             self._release(job)
             raise
@@ -174,6 +176,17 @@ class Enhancer:
                                    f"as a {fmt} derivative holds one (write TIFF to keep them all)")
         job.source = Source.of(image)
         job.decode_s = time.perf_counter() - start
+
+    def _within_limit(self, pages: codecs.Pages) -> None:
+        """A document's pages together are held to the pixel limit, as one image is: its
+        derivative is built in memory, and a register of hundreds of pages would outgrow the
+        worker where each page alone is within it."""
+        total = sum(width * height for width, height in pages.sizes)
+        if total > self.options.max_pixels:
+            raise ImageTooLargeError(
+                f"{len(pages.sizes)} pages of {total:,} pixels in all exceed the limit of {self.options.max_pixels:,} "
+                "(set max_pixels / ENHANCE_MAX_PIXELS to allow it, or split the file)"
+            )
 
     def run(self, job: Job, on_tile: Callable[[], None] | None = None) -> Job:
         """The chain: pre-processing, the networks, post-processing; for a copy of an image still
