@@ -177,6 +177,7 @@ def _directory_count(data: bytes) -> int:
 
 
 def _bits(im: Image.Image) -> int:
+    """A TIFF's (current page's) deepest BitsPerSample; 8 for the other formats."""
     return max(im.tag_v2.get(258, (8,))) if im.format == "TIFF" else 8
 
 
@@ -371,7 +372,7 @@ def _opencv_misreads(im: Image.Image) -> bool:
         return True
     if im.format != "TIFF":
         return False
-    separate_deep_planes = im.tag_v2.get(284) == 2 and max(im.tag_v2.get(258, (8,))) > 8
+    separate_deep_planes = im.tag_v2.get(284) == 2 and _bits(im) > 8
     past_colour = 338 in im.tag_v2 or im.tag_v2.get(277) == 2  # ExtraSamples; grey and one more
     return separate_deep_planes or past_colour and im.tag_v2.get(262) in (0, 1, 2)  # grey or RGB
 
@@ -543,7 +544,7 @@ def _to_srgb(
         rgb = im.convert("RGB")
         if not meta.icc_profile:
             notes.append("CMYK without ICC profile converted to RGB naively")
-    if im.format == "TIFF" and max(im.tag_v2.get(258, (8,))) > 8:
+    if _bits(im) > 8:
         notes.append(f"16-bit {_KIND[im.mode]} is read at 8 bits per sample (Pillow's {im.mode} is 8-bit): "
                      "the derivative is 8-bit")
     meta.icc_profile = ImageCms.ImageCmsProfile(srgb).tobytes()
@@ -735,7 +736,7 @@ def add_tiff_page(
         count = flat.size // 2 if dtype.startswith("2") else flat.size
         extratags.append((tag, dtype, count, tuple(int(v) for v in flat), True))
     if meta.icc_profile:
-        extratags.append((34675, "B", len(meta.icc_profile), meta.icc_profile, True))
+        extratags.append((md.ICC_TIFF_TAG, "B", len(meta.icc_profile), meta.icc_profile, True))
     if meta.xmp:
         extratags.append((700, "B", len(meta.xmp), meta.xmp, True))
     if meta.iptc:
