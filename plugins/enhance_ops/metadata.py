@@ -330,11 +330,16 @@ def _rational(value: Any) -> float | None:
 
 
 def _tiff_dpi(im: Image.Image) -> tuple[float, float] | None:
-    x, y, unit = im.tag_v2.get(282), im.tag_v2.get(283), im.tag_v2.get(296, 2)  # resolution; in inch by default
+    x, y = im.tag_v2.get(282), im.tag_v2.get(283)
+    return _in_dpi(x and float(x), y and float(y), im.tag_v2.get(296, 2))
+
+
+def _in_dpi(x: float | None, y: float | None, unit: object) -> tuple[float, float] | None:
+    """X/YResolution per ResolutionUnit (TIFF's and EXIF's: 2 inch, the default; 3 centimetre) in dots per inch."""
     if not x or not y or unit not in (2, 3):
         return None
     factor = 2.54 if unit == 3 else 1.0
-    return (float(x) * factor, float(y) * factor)
+    return (x * factor, y * factor)
 
 
 def _read_dpi(dpi: tuple[float, float] | None, exif: dict[str, Any] | None) -> tuple[float, float] | None:
@@ -342,12 +347,9 @@ def _read_dpi(dpi: tuple[float, float] | None, exif: dict[str, Any] | None) -> t
         return (float(dpi[0]), float(dpi[1]))
     if exif:
         zeroth = exif["0th"]
-        x = _rational(zeroth.get(piexif.ImageIFD.XResolution))
-        y = _rational(zeroth.get(piexif.ImageIFD.YResolution))
-        unit = zeroth.get(piexif.ImageIFD.ResolutionUnit, 2)
-        if x and y and unit in (2, 3):
-            factor = 2.54 if unit == 3 else 1.0
-            return (x * factor, y * factor)
+        return _in_dpi(_rational(zeroth.get(piexif.ImageIFD.XResolution)),
+                       _rational(zeroth.get(piexif.ImageIFD.YResolution)),
+                       zeroth.get(piexif.ImageIFD.ResolutionUnit, 2))
     return None
 
 
