@@ -161,19 +161,17 @@ class Enhancer:
         try:
             job.pages = pages = codecs.pages(data)
             job.image = image = codecs.decode(data, max_pixels=self.options.max_pixels, frame=pages.frames[0])
-            if len(pages.frames) > 1 and self._output_format(image.output_format) == "TIFF":
+            fmt = self._output_format(image.output_format)
+            if len(pages.frames) > 1 and fmt == "TIFF":
                 self._within_limit(pages)
+                job.data = data
         except BaseException:
             self._release(job)
             raise
         image.notes[:0] = pages.notes
-        if len(pages.frames) > 1:
-            fmt = self._output_format(image.output_format)
-            if fmt == "TIFF":
-                job.data = data
-            else:
-                image.notes.append(f"file holds {len(pages.frames)} pages: only the first is enhanced, "
-                                   f"as a {fmt} derivative holds one (write TIFF to keep them all)")
+        if len(pages.frames) > 1 and fmt != "TIFF":
+            image.notes.append(f"file holds {len(pages.frames)} pages: only the first is enhanced, "
+                               f"as a {fmt} derivative holds one (write TIFF to keep them all)")
         job.source = Source.of(image)
         job.decode_s = time.perf_counter() - start
 
