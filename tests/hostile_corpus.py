@@ -29,6 +29,7 @@ class Case:
     icc: bytes | None = None  # the ICC profile the derivative must keep
     notes: list[str] = field(default_factory=list)  # words the ledger notes must contain
     pages: int = 1  # the pages of the derivative
+    incomplete: bool = False  # the derivative lacks pages or frames of the master: held for review
 
 
 EXIF = {"0th": {piexif.ImageIFD.Make: b"Epson", piexif.ImageIFD.Model: b"V850"}, "Exif": {}}
@@ -78,9 +79,11 @@ def build() -> dict[str, Case]:
                                    append_images=[Image.fromarray(rgb[::-1])], duration=100), "unsupported_image"),
         "animated.webp": Case(_save(Image.fromarray(rgb), "WEBP", save_all=True, lossless=True,
                                     append_images=[Image.fromarray(rgb[::-1])], duration=100), "ok", (24, 16),
-                              notes=["frames"]),
+                              notes=["frames"], incomplete=True),
         "multipage.tif": Case(_multipage(rgb), "ok", (24, 16), pages=3),
         "multipage-cut-page.tif": Case(_page_cut_off(_multipage(rgb), 1), "truncated"),
+        "multipage-cut-chain.tif": Case(_chain_cut_after(_multipage(rgb), 1), "ok", (24, 16),
+                                        notes=["pages after the first cannot be read"], incomplete=True),
         "bilevel.tif": Case(_save(Image.fromarray(rgb).convert("1"), "TIFF"), "ok", (24, 16)),
         "grey16.tif": Case(_grey16(rgb), "ok", (24, 16)),
         "float32.tif": Case(_float32(rgb), "unsupported_image"),  # sound, but not 8- or 16-bit
@@ -122,6 +125,17 @@ def _page_cut_off(tiff: bytes, page: int) -> bytes:
         offsets = tif.pages[page].tags["StripOffsets"]
         at, count = offsets.valueoffset, offsets.count
     struct.pack_into(f"<{count}I", data, at, *[len(data) + 1000 * (i + 1) for i in range(count)])
+    return bytes(data)
+
+
+def _chain_cut_after(tiff: bytes, page: int) -> bytes:
+    """The page's next-directory offset pointed past the end of the file: the pages after it
+    are lost to every reader."""
+    data = bytearray(tiff)
+    with tifffile.TiffFile(io.BytesIO(tiff)) as tif:
+        at = tif.pages[page].offset
+    (entries,) = struct.unpack_from("<H", data, at)
+    struct.pack_into("<I", data, at + 2 + 12 * entries, len(data) + 5000)
     return bytes(data)
 
 

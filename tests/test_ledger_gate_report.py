@@ -116,6 +116,18 @@ def test_the_gate_holds_back_clipping_the_enhancement_added_not_what_the_scan_ha
     assert rows[1]["failed_expectations"] == ["clipping_added <= 0.1"]
 
 
+def test_the_gate_holds_back_a_derivative_that_lacks_pages_its_master_holds() -> None:
+    rows = [_row(pages_complete=False), _row(pages_complete=True), _row(pages_complete=None)]
+    outcome = gate.evaluate(rows)  # a damaged chain of page directories; a whole letter; a part before schema 7
+    assert [r["verdict"] for r in rows] == ["quarantined", "passed", "passed"]
+    assert rows[0]["failed_expectations"] == ["every page of the master is in the derivative"]
+    assert outcome.expectations["every page of the master is in the derivative"] == 1
+    for n, r in enumerate(rows):
+        r.update(source_key=f"incoming/{DAY}/letter-{n}.tif", output_key=f"out/letter-{n}.tif")
+    held = report.render_report(rows, outcome, {}, title="run", outputs_at="here").split("Held back for review", 1)[1]
+    assert "every page of the master is in the derivative" in held.split("</table>", 1)[0]
+
+
 def _pages(*changes: dict) -> str:
     page = {"input_size": [10, 8], "output_size": [20, 16], "reduced_input_to": None,
             "metrics": {k: v for k, v in _row().items() if k in MEASURES}}

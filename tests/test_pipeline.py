@@ -319,6 +319,7 @@ def test_a_multi_page_tiff_becomes_a_multi_page_tiff_each_page_with_its_own_meta
     assert record["metrics"]["artefact_score"] == max(p["metrics"]["artefact_score"] for p in record["pages"])
     assert record["input_size"] == (40, 40) and record["notes"] == [
         "1 reduced-resolution copy(s) in the file not enhanced: not pages of the document"]
+    assert record["pages_complete"]  # a thumbnail left out is no page lost
 
 
 def test_a_multi_page_tiff_written_as_png_is_its_first_page_and_says_so() -> None:
@@ -329,6 +330,7 @@ def test_a_multi_page_tiff_written_as_png_is_its_first_page_and_says_so() -> Non
                                        output_format="PNG"))
     result = enhancer.enhance(data)
     assert result.format == "PNG" and Image.open(io.BytesIO(result.data)).size == (80, 80)
+    assert not result.record["pages_complete"]  # the gate holds it: the derivative lacks two pages
     assert "pages" not in result.record and ("file holds 3 pages: only the first is enhanced, as a PNG derivative "
                                              "holds one (write TIFF to keep them all)") in result.record["notes"]
 

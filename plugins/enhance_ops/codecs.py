@@ -116,6 +116,7 @@ class Pages:
     sizes: tuple[tuple[int, int], ...]  # (width, height) of each, upright
     sample_bytes: int  # the pages' samples at 8 or 16 bits, uncompressed: what a derivative holds at x1
     notes: tuple[str, ...] = ()
+    complete: bool = True  # False where the file holds pages or frames beyond those listed
 
 
 _REDUCED, _MASK = 1, 4  # NewSubfileType bits
@@ -125,7 +126,7 @@ def pages(data: bytes) -> Pages:
     """The pages a TIFF holds, read from its directories only (by tifffile, which reads the
     tags of layouts Pillow does not open, such as a 1-bit transparency mask). Other formats
     are one page: an animated WebP's later frames are noted and left, and a TIFF whose
-    later directories are damaged is its first page, with a note."""
+    later directories are damaged is its first page, with a note; both are not ``complete``."""
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
     im = _open_header(data)
@@ -134,7 +135,8 @@ def pages(data: bytes) -> Pages:
     try:
         if im.format != "TIFF":
             count = getattr(im, "n_frames", 1)
-            return first if count == 1 else replace(first, notes=(f"file holds {count} frames: only the first is enhanced",))
+            return first if count == 1 else replace(first, notes=(f"file holds {count} frames: only the first is enhanced",),
+                                                     complete=False)
         count = _directory_count(data)
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             if len(tif.pages) != count:
@@ -150,7 +152,7 @@ def pages(data: bytes) -> Pages:
                 sample_bytes += _sample_bytes(width, height, page.samplesperpixel, page.bitspersample)
     except Exception as exc:  # tifffile raises TiffFileError, ValueError, … on a damaged directory
         return replace(first, notes=(f"the pages after the first cannot be read ({type(exc).__name__}: {exc}): "
-                                     "only the first is enhanced",))
+                                     "only the first is enhanced",), complete=False)
     notes = tuple(f"{n} {what}(s) in the file not enhanced: not pages of the document" for what, n in left.items() if n)
     return Pages(tuple(frames), tuple(sizes), sample_bytes, notes) if frames else replace(first, notes=notes)
 

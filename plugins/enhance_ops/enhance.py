@@ -9,7 +9,9 @@ way: it then waits for the twin's result instead of being enhanced a second time
 
 A multi-page TIFF (a letter, a register) becomes a multi-page TIFF derivative, its pages run
 through the chain one after the other; its ledger row holds each page's measures and, as the
-row's own, the worst of them, so one bad page holds the whole document for review.
+row's own, the worst of them, so one bad page holds the whole document for review. A record
+says whether the derivative holds every page (``pages_complete``): one that lacks some (a
+damaged chain of TIFF directories, a one-page output format, an animated WebP) is held too.
 """
 from __future__ import annotations
 
@@ -118,6 +120,7 @@ class Job:
     twin: threading.Event | None = None  # the earlier job of the same content, still on its way
     data: bytes | None = None  # kept while the twin's result is awaited, or for the later pages
     encoded: EnhanceResult | None = None  # a multi-page derivative, written page by page in ``run``
+    complete: bool = True  # False where the derivative lacks pages or frames the master holds
 
 
 class Enhancer:
@@ -169,6 +172,7 @@ class Enhancer:
             self._release(job)
             raise
         image.notes[:0] = pages.notes
+        job.complete = pages.complete and (len(pages.frames) == 1 or fmt == "TIFF")
         if len(pages.frames) > 1 and fmt != "TIFF":
             image.notes.append(f"file holds {len(pages.frames)} pages: only the first is enhanced, "
                                f"as a {fmt} derivative holds one (write TIFF to keep them all)")
@@ -254,7 +258,7 @@ class Enhancer:
                 raise type(exc)(f"page {number} of {total}: {exc}") from exc
             records.append(record)
         out = derivative.getvalue()
-        record = {"input_sha256": job.digest, **_as_document(records), **timing,
+        record = {"input_sha256": job.digest, **_as_document(records), **timing, "pages_complete": job.complete,
                   "output_sha256": hashlib.sha256(out).hexdigest()}
         return EnhanceResult(out, "TIFF", record)
 
@@ -284,7 +288,7 @@ class Enhancer:
         out = codecs.encode_samples(output.samples, fmt=fmt, meta=output.meta, scale=output.scale,
                                     provenance=output.provenance, quality=self.options.quality)
         record = {"input_sha256": job.digest, **record, "decode_s": job.decode_s, "chain_s": job.chain_s,
-                  "encode_s": time.perf_counter() - start,
+                  "encode_s": time.perf_counter() - start, "pages_complete": job.complete,
                   "output_sha256": hashlib.sha256(out).hexdigest()}  # the derivative's fixity, in the ledger
         return EnhanceResult(out, fmt, record)
 

@@ -4,7 +4,8 @@ Each image gets a verdict: ``passed``, ``quarantined`` (enhanced, but it broke a
 expectation: a person should look before it is published) or ``failed`` (it could not be
 enhanced at all; the ledger row says why). The gate only labels: it never deletes anything.
 Every page of a multi-page master is held to the suite, and the expectations a page broke
-name it: one bad page holds the whole document for review.
+name it: one bad page holds the whole document for review, as does a derivative that lacks
+pages or frames its master holds.
 """
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
                 "clipping_added": metrics.get("clipping_added"),
                 "output_width": page["output_size"][0], "expected_width": expected_w,
                 "output_height": page["output_size"][1], "expected_height": expected_h,
+                "pages_complete": row.get("pages_complete") is not False,  # null in parts before schema 7
             })
     return pd.DataFrame.from_records(records)
 
@@ -96,6 +98,8 @@ def _suite(t: Thresholds) -> list[tuple[str, Any]]:
          e.ExpectColumnPairValuesToBeEqual(column_A="output_width", column_B="expected_width")),
         ("output height = input height x scale",
          e.ExpectColumnPairValuesToBeEqual(column_A="output_height", column_B="expected_height")),
+        ("every page of the master is in the derivative",
+         e.ExpectColumnValuesToBeInSet(column="pages_complete", value_set=[True])),
     ]
 
 

@@ -25,8 +25,8 @@ from .. import __version__
 from ..errors import EnhanceError
 from .measures import MEASURES
 
-SCHEMA_VERSION = 6  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added.
-# 6: pages, pages_json
+SCHEMA_VERSION = 7  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added.
+# 6: pages, pages_json. 7: pages_complete
 VERDICTS = ("passed", "quarantined", "failed", "rejected")  # rejected: by a person in review (review.reject)
 
 SCHEMA = pa.schema(
@@ -51,6 +51,7 @@ SCHEMA = pa.schema(
         ("output_bit_depth", pa.int8()),
         ("pages", pa.int32()),
         ("pages_json", pa.string()),
+        ("pages_complete", pa.bool_()),
         ("scale", pa.float32()),
         ("preset", pa.string()),
         ("parameters_json", pa.string()),
@@ -117,6 +118,7 @@ def row_from_record(
         "output_bit_depth": record["bit_depth"], "scale": out_w / in_w,
         "pages": len(record.get("pages", [])) or 1,
         "pages_json": json.dumps(record["pages"]) if "pages" in record else None,
+        "pages_complete": record["pages_complete"],
         "preset": record["preset"],
         "parameters_json": parameters_json(record["settings"]),
         "stages_json": json.dumps(stages),
