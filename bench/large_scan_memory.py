@@ -18,8 +18,9 @@ chain runs the next, and the shard's peak is set against one scan's through the 
 
 With ``--pages N``, N such scans are the pages of one TIFF (a register scanned into one file),
 through the Enhancer in a fresh process, against a TIFF of its first page alone: the pages
-are enhanced one after the other and each is compressed into the derivative as soon as it
-is made, so the peak should be one page's and not grow with the pages.
+are enhanced one after the other, each compressed into the derivative by a helper thread
+while the chain runs the next, so the peak should not grow with the pages beyond the
+derivative itself, and little of the time should be outside the chain.
 
     .venv/bin/python bench/large_scan_memory.py [--presets fidelity,archive-photo] [--scale 2]
     .venv/bin/python bench/large_scan_memory.py --shard 3 --megapixels 20 --presets fidelity

@@ -356,6 +356,58 @@ def test_a_page_that_cannot_be_enhanced_fails_the_master_naming_the_page(monkeyp
     assert len(calls) == 4 and "cache" not in again.record
 
 
+def test_a_documents_pages_are_read_and_written_while_the_chain_runs_the_page_between(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from enhance_ops import codecs
+    from enhance_ops.errors import EncodeError
+
+    data, _, _ = _letter()  # pages at frames 0, 2 and 3 (frame 1 is a thumbnail)
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
+    read, written, threads = {frame: threading.Event() for frame in (2, 3)}, [threading.Event() for _ in range(3)], set()
+    decode, add_page, run_master = codecs.decode, codecs.add_tiff_page, enhancer.chain.run_master
+    runs: list[int] = []
+
+    def reading(*args, frame: int = 0, **kwargs):  # type: ignore[no-untyped-def]
+        image = decode(*args, frame=frame, **kwargs)
+        if frame in read:
+            threads.add(threading.current_thread().name)
+            read[frame].set()
+        return image
+
+    def writing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.add(threading.current_thread().name)
+        add_page(*args, **kwargs)
+        next(event for event in written if not event.is_set()).set()
+
+    def chain(*args, **kwargs):  # type: ignore[no-untyped-def]
+        runs.append(1)
+        if len(runs) == 2:  # the second page, in the chain: the third is read, the first written, meanwhile
+            assert read[3].wait(20) and written[0].wait(20)
+        return run_master(*args, **kwargs)
+
+    monkeypatch.setattr(codecs, "decode", reading)
+    monkeypatch.setattr(codecs, "add_tiff_page", writing)
+    monkeypatch.setattr(enhancer.chain, "run_master", chain)
+    result = enhancer.enhance(data)
+    assert len(codecs.pages(result.data).frames) == 3 and all(event.is_set() for event in written)
+    assert threading.current_thread().name not in threads and len(threads) == 1  # one helper beside the chain
+    assert result.record["encode_s"] > 0 and result.record["decode_s"] > 0
+
+    pages_written: list[int] = []
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        pages_written.append(1)
+        if len(pages_written) == 2:
+            raise EncodeError("the disk is full")
+        add_page(*args, **kwargs)
+
+    monkeypatch.setattr(codecs, "add_tiff_page", failing)
+    with pytest.raises(EncodeError, match="^page 2 of 3: the disk is full"):  # a page written late is still named
+        Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]"))).enhance(data)
+
+
 def test_a_documents_pages_together_are_held_to_the_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each page is within it; a register of hundreds would still outgrow the worker, its
     derivative being built in memory."""

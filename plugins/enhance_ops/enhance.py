@@ -22,7 +22,9 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,38 +227,56 @@ class Enhancer:
                       lens_from_exif(image.metadata.exif), max_long_side=MAX_SIDE.get(fmt))
 
     def _all_pages(self, job: Job, on_tile: Callable[[], None] | None) -> EnhanceResult:
-        """A multi-page master as a multi-page TIFF: each page's output is compressed into the
-        derivative as soon as the chain has made it, so one page's output is held at a time.
-        A page that cannot be read or enhanced fails the master, naming the page: a derivative
-        that silently lacks a page of a document is worse than none."""
+        """A multi-page master as a multi-page TIFF. While the chain runs a page, a helper
+        thread compresses the page before it into the derivative and decodes the page after
+        it: decoding and encoding stay off the networks' path, as they do between a shard's
+        images. Each page's float output is quantised as soon as the chain has made it, so
+        one page's samples wait for the helper at most. A page that cannot be read or enhanced fails the master, naming the page: a
+        derivative that silently lacks a page of a document is worse than none."""
         data, pages, source, result = job.data, job.pages, job.source, job.chain_result
         assert data is not None and pages is not None and source is not None and result is not None
         job.data = job.chain_result = None
         derivative, total = io.BytesIO(), len(pages.frames)
         bigtiff = pages.sample_bytes * self.chain.scale**2 > codecs.CLASSIC_TIFF_BYTES
         timing = {"decode_s": job.decode_s, "chain_s": job.chain_s, "encode_s": 0.0}
-        records = []
-        for number, frame in enumerate(pages.frames, start=1):
-            try:
-                if number > 1:
-                    start = time.perf_counter()
-                    image = codecs.decode(data, max_pixels=self.options.max_pixels, frame=frame)
-                    source, master = Source.of(image), self._master(image)
-                    del image
-                    timing["decode_s"] += time.perf_counter() - start
-                    start = time.perf_counter()
-                    result = self.chain.run_master(master, on_tile=on_tile)
-                    timing["chain_s"] += time.perf_counter() - start
-                start = time.perf_counter()
-                record, output = self._quantised(source, result, "TIFF")
-                del result
-                codecs.add_tiff_page(derivative, output.samples, meta=output.meta, scale=output.scale,
-                                     provenance=output.provenance, bigtiff=bigtiff)
-                del output  # not held while the next page runs
-                timing["encode_s"] += time.perf_counter() - start
-            except EnhanceError as exc:
-                raise type(exc)(f"page {number} of {total}: {exc}") from exc
-            records.append(record)
+
+        def read(frame: int) -> tuple[Source, Master]:
+            start = time.perf_counter()
+            image = codecs.decode(data, max_pixels=self.options.max_pixels, frame=frame)
+            source, master = Source.of(image), self._master(image)
+            timing["decode_s"] += time.perf_counter() - start
+            return source, master
+
+        def write(output: _Output) -> None:
+            start = time.perf_counter()
+            codecs.add_tiff_page(derivative, output.samples, meta=output.meta, scale=output.scale,
+                                 provenance=output.provenance, bigtiff=bigtiff)
+            timing["encode_s"] += time.perf_counter() - start
+
+        records: list[dict[str, Any]] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="pages") as helper:
+            writing: tuple[int, Future[None]] | None = None
+            master: Master | None = None  # a later page, as read ahead
+            for number in range(1, total + 1):
+                reading = helper.submit(read, pages.frames[number]) if number < total else None
+                with _named(number, total):
+                    if master is not None:
+                        start = time.perf_counter()
+                        result = self.chain.run_master(master, on_tile=on_tile)
+                        timing["chain_s"] += time.perf_counter() - start
+                    record, output = self._quantised(source, result, "TIFF")
+                    del result  # the float output goes once quantised
+                if writing is not None:
+                    with _named(writing[0], total):
+                        writing[1].result()
+                writing = number, helper.submit(write, output)
+                del output  # the helper holds the only reference
+                records.append(record)
+                if reading is not None:
+                    with _named(number + 1, total):
+                        source, master = reading.result()
+            with _named(writing[0], total):
+                writing[1].result()
         out = derivative.getvalue()
         record = {"input_sha256": job.digest, **_as_document(records), **timing, "pages_complete": job.complete,
                   "output_sha256": hashlib.sha256(out).hexdigest()}
@@ -350,6 +370,15 @@ class _Output:
     meta: md.ImageMetadata
     scale: float
     provenance: codecs.Provenance
+
+
+@contextmanager
+def _named(number: int, total: int) -> Iterator[None]:
+    """An error of one page of a master, told by its number."""
+    try:
+        yield
+    except EnhanceError as exc:
+        raise type(exc)(f"page {number} of {total}: {exc}") from exc
 
 
 def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
