@@ -38,6 +38,7 @@ from .chain.preprocess import LensInfo
 from .chain.superres import Inference, Tiling
 from .errors import EnhanceError, ImageTooLargeError
 from .formats import MAX_SIDE
+from .quality.ledger import reduced_input_to
 from .quality.measures import MEASURES
 
 
@@ -398,7 +399,7 @@ def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
         "notes": [*first["notes"], *(f"page {n}: {note}" for n, page in enumerate(pages[1:], 2) for note in page["notes"])],
         "pages": [{"page": n, "input_size": list(page["input_size"]), "output_size": list(page["output_size"]),
                    "bit_depth": page["bit_depth"], "channels": page["channels"],
-                   "reduced_input_to": _reduced_to(page["stages"]), "metrics": page["metrics"]}
+                   "reduced_input_to": reduced_input_to(page["stages"]), "metrics": page["metrics"]}
                   for n, page in enumerate(pages, 1)],
     }
 
@@ -408,7 +409,3 @@ def _worst(values: list[float | None], lower_better: bool) -> float | None:
     if not measured:
         return None
     return max(measured) if lower_better else min(measured)
-
-
-def _reduced_to(stages: list[dict[str, Any]]) -> list[int] | None:
-    return next((s["details"].get("reduced_input_to") for s in stages if s["stage"] == "superres"), None)

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from .ledger import reduced_input_to
+
 # Expectations over these must hold for every enhanced image (no NaN allowed).
 REQUIRED_METRICS = ("consistency_psnr_db", "consistency_ssim", "consistency_lpips", "artefact_score")
 
@@ -51,8 +53,7 @@ def _pages(row: dict[str, Any]) -> list[dict[str, Any]]:
     """What the suite checks of each page: a multi-page master's ``pages_json``, else the row."""
     if row.get("pages_json"):
         return json.loads(row["pages_json"])
-    superres = [stage for stage in json.loads(row["stages_json"]) if stage["stage"] == "superres"]
-    reduced = superres[0].get("details", {}).get("reduced_input_to") if superres else None
+    reduced = reduced_input_to(json.loads(row["stages_json"]))
     return [{"page": 1, "input_size": (row["input_width"], row["input_height"]), "reduced_input_to": reduced,
              "output_size": (row["output_width"], row["output_height"]), "metrics": row}]
 

@@ -136,6 +136,12 @@ def row_from_record(
     }
 
 
+def reduced_input_to(stages: list[dict[str, Any]]) -> list[int] | None:
+    """The size super-resolution first reduced the input to, where dynamic scaling capped the
+    output (a record's stages, or a row's ``stages_json`` read back): the gate's expected size."""
+    return next((s.get("details", {}).get("reduced_input_to") for s in stages if s["stage"] == "superres"), None)
+
+
 def parameters_json(settings: dict[str, Any]) -> str:
     """The resolved chain settings as the ledger keeps them: one spelling for the same settings."""
     return json.dumps(settings, sort_keys=True)
