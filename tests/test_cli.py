@@ -88,9 +88,11 @@ def test_x8_chains_two_real_models(tmp_path: Path) -> None:
     src = tmp_path / "in"
     write_samples(src, long_side=16)
     out = tmp_path / "x8"
-    assert main(["enhance", str(src / "camera_grey.tif"), str(out), "--scale", "8", "--quiet"]) == 0
-    assert Image.open(out / "camera_grey.tif").size == tuple(8 * s for s in Image.open(src / "camera_grey.tif").size)
-    record = json.loads((out / "camera_grey.tif.json").read_text())
+    assert main(["enhance", str(src / "grey_two_pages.tif"), str(out), "--scale", "8", "--quiet"]) == 0
+    pages = [(p["input_size"], p["output_size"]) for p in json.loads((out / "grey_two_pages.tif.json").read_text())["pages"]]
+    assert len(pages) == 2 and all(output == [8 * side for side in given] for given, output in pages)
+    assert Image.open(out / "grey_two_pages.tif").size == tuple(8 * s for s in Image.open(src / "grey_two_pages.tif").size)
+    record = json.loads((out / "grey_two_pages.tif.json").read_text())
     assert record["models"] == ["realesrgan-x4plus", "span-x2"]
 
 

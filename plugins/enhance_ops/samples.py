@@ -4,7 +4,8 @@ The photographs are the ones scikit-image ships in its wheel (no download needed
 shrunk with an antialiasing filter and given a little sensor noise, then written in one of
 the formats and layouts archives hold: JPEG with scanner EXIF, a sideways JPEG with an
 orientation tag, a faded colour print (``degrade.fade``), 16-bit TIFF with an ICC profile,
-8-bit greyscale TIFF, a greyscale PNG of a document and a WebP with transparency.
+an 8-bit greyscale TIFF of two pages, a greyscale PNG of a document and a WebP with
+transparency.
 """
 from __future__ import annotations
 
@@ -78,10 +79,16 @@ def _coffee_tiff16(long_side: int) -> bytes:
     return buf.getvalue()
 
 
-def _camera_grey_tiff(long_side: int) -> bytes:
-    grey = _scan_noise(_shrink(skdata.camera(), long_side), 2.0, 4).astype(np.uint8)
+def _grey_two_page_tiff(long_side: int) -> bytes:
+    """A photograph with a page of text after it in one TIFF, as a scanned letter with its
+    enclosure is filed: each page its own size and resolution."""
+    photo = _scan_noise(_shrink(skdata.camera(), long_side), 2.0, 4).astype(np.uint8)
+    text = _scan_noise(_shrink(skdata.text(), long_side), 2.0, 6).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(grey, mode="L").save(buf, "TIFF", dpi=(400, 400))
+    with tifffile.TiffWriter(buf) as tif:
+        for page, dpi in ((photo, 400), (text, 300)):
+            tif.write(page, photometric="minisblack", compression="zlib", resolution=(dpi, dpi),
+                      resolutionunit="INCH", metadata=None)
     return buf.getvalue()
 
 
@@ -107,7 +114,7 @@ SAMPLES: dict[str, Callable[[int], bytes]] = {
     "rocket_sideways.jpg": _rocket_sideways_jpeg,
     "faded_print.jpg": _faded_print_jpeg,
     "coffee_16bit.tif": _coffee_tiff16,
-    "camera_grey.tif": _camera_grey_tiff,
+    "grey_two_pages.tif": _grey_two_page_tiff,
     "page_document.png": _page_grey_png,
     "astronaut_alpha.webp": _astronaut_webp_alpha,
 }
