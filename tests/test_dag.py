@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from enhance_ops import codecs
 from enhance_ops.airflow import tasks
 from enhance_ops.catalog import Catalog
 from enhance_ops.infra import seaweedfs
@@ -132,6 +133,8 @@ def test_nightly_run_end_to_end_then_a_rerun_changes_nothing(store: S3Store, air
     assert len(rows) == 8 and [r["error_type"] for r in rows if r["verdict"] == "failed"] == ["truncated"]
     assert {r["output_key"] for r in rows if r["status"] == "ok"} == set(published)
     assert all(r["verdict"] in ("passed", "quarantined") for r in rows if r["status"] == "ok")
+    [letter] = [r for r in rows if r["source_key"].endswith("grey_two_pages.tif")]  # both pages, in one TIFF
+    assert letter["pages"] == 2 and len(codecs.pages(store.get(letter["output_key"])).frames) == 2
     report = store.list(f"reports/{DAY}/")
     assert len(report) == 1 and b"truncated.jpg" in store.get(report[0].key)
     assert {o.key: o.etag for o in store.list("incoming/")} == masters  # originals untouched
