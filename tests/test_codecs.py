@@ -372,6 +372,53 @@ def test_a_broken_directory_chain_is_said_not_passed_over(bigtiff: bool) -> None
         "outside the file or back into the chain): only the first is enhanced",)
 
 
+def _artist_damaged() -> bytes:
+    """A two-page TIFF whose second page's Artist tag points past the end of the file."""
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as tif:
+        for page in (RGB8, 255 - RGB8):
+            tif.write(page, photometric="rgb", extratags=[(315, "s", 0, "A. Clerk of the Court", True)], metadata=None)
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        artist = tif.pages[1].tags["Artist"]
+    struct.pack_into("<I", data, artist.offset + 8, len(data) + 1000)
+    return bytes(data)
+
+
+def test_a_damaged_tag_skipped_in_reading_is_noted_not_only_logged() -> None:
+    """tifffile logs the tag it skips and Pillow warns; neither reached the ledger, so the
+    Artist of page 2 was lost with the task log as the only trace."""
+    data = _artist_damaged()
+    pages = codecs.pages(data)
+    assert pages.frames == (0, 1) and pages.notes == (
+        "page 2: TIFF tag 315 (Artist) is damaged (invalid value offset %d) and was skipped: it is not in the "
+        "derivative" % (len(data) + 1000),)
+    assert codecs.decode(data, frame=1).metadata.exif["0th"].get(315) is None  # lost indeed
+    assert codecs.decode(data).metadata.exif["0th"][315] == b"A. Clerk of the Court"  # page 1's is whole
+    assert codecs.pages(save(RGB8, "TIFF")).notes == ()
+    from enhance_ops.enhance import EnhanceOptions, Enhancer
+
+    result = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]"))
+                      ).enhance(data)
+    assert pages.notes[0] in result.record["notes"]
+    artists = [codecs.decode(result.data, frame=n).metadata.exif["0th"].get(315) for n in (0, 1)]
+    assert artists == [b"A. Clerk of the Court", None]
+
+
+def test_what_tifffile_says_in_another_thread_is_that_threads_own() -> None:
+    import threading
+
+    from enhance_ops import tiff_log
+
+    notes: list[str] = []
+    elsewhere: list[codecs.Pages] = []
+    with tiff_log.gathered(notes):  # a shard reads the next master while the chain runs
+        reader = threading.Thread(target=lambda: elsewhere.append(codecs.pages(_artist_damaged())))
+        reader.start()
+        reader.join()
+    assert notes == [] and "Artist" in elsewhere[0].notes[0]
+
+
 def test_one_page_files_are_one_page() -> None:
     assert codecs.pages(save(RGB8, "PNG")) == codecs.Pages((0,), ((48, 48),), 48 * 48 * 3, complete=True)
 

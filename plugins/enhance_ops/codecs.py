@@ -21,7 +21,7 @@ import tifffile
 from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin
 
 from . import metadata as md
-from . import jp2_boxes, png_chunks, tiff_exif
+from . import jp2_boxes, png_chunks, tiff_exif, tiff_log
 from .chain import strips
 from .formats import DEFAULT_MAX_PIXELS, READ_FORMATS, SUFFIX, WRITE_FORMATS  # noqa: F401  (re-exported)
 from .errors import (
@@ -126,7 +126,24 @@ def pages(data: bytes) -> Pages:
     """The pages a TIFF holds, read from its directories only (by tifffile, which reads the
     tags of layouts Pillow does not open, such as a 1-bit transparency mask). Other formats
     are one page: an animated WebP's later frames are noted and left, and a TIFF whose
-    later directories are damaged is its first page, with a note; both are not ``complete``."""
+    later directories are damaged is its first page, with a note; both are not ``complete``.
+    A tag tifffile had to skip is noted too."""
+    complaints: list[tiff_log.Complaint] = []
+    with tiff_log.gathered(complaints):
+        found = _pages(data)
+    if not complaints:
+        return found
+    directories = _directory_offsets(data) if len(found.frames) > 1 else []
+
+    def page(at: int | None) -> str:  # the directory holding the damaged tag's entry starts nearest before it
+        below = [(start, frame) for frame, start in enumerate(directories) if at is not None and start <= at]
+        frame = max(below)[1] if below else None
+        return f"page {found.frames.index(frame) + 1}: " if frame in found.frames else ""
+
+    return replace(found, notes=(*found.notes, *dict.fromkeys(c.note(page(c.at)) for c in complaints)))
+
+
+def _pages(data: bytes) -> Pages:
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
     im = _open_header(data)
@@ -137,7 +154,7 @@ def pages(data: bytes) -> Pages:
             count = getattr(im, "n_frames", 1)
             return first if count == 1 else replace(first, notes=(f"file holds {count} frames: only the first is enhanced",),
                                                      complete=False)
-        count = _directory_count(data)
+        count = len(_directory_offsets(data))
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             if len(tif.pages) != count:
                 raise ValueError(f"{count} directories in the chain, {len(tif.pages)} readable")
@@ -157,25 +174,25 @@ def pages(data: bytes) -> Pages:
     return Pages(tuple(frames), tuple(sizes), sample_bytes, notes) if frames else replace(first, notes=notes)
 
 
-def _directory_count(data: bytes) -> int:
-    """The directories in a TIFF's chain, walked strictly: tifffile stops without an error at
-    a next-directory offset past the end of the file, and the pages after it would be lost
-    without a word."""
+def _directory_offsets(data: bytes) -> list[int]:
+    """Where the directories in a TIFF's chain start, walked strictly: tifffile stops without
+    an error at a next-directory offset past the end of the file, and the pages after it
+    would be lost without a word."""
     order = "<" if data[:2] == b"II" else ">"
     big = struct.unpack_from(order + "H", data, 2)[0] == 43
     count, pointer, entry = (order + "Q", order + "Q", 20) if big else (order + "H", order + "I", 12)
     (at,) = struct.unpack_from(pointer, data, 8 if big else 4)
-    seen: set[int] = set()
+    seen: dict[int, None] = {}  # in the chain's order
     while at:
         end = at + struct.calcsize(count)
         if at in seen or end > len(data):
             raise ValueError(f"a directory offset ({at}) points outside the file or back into the chain")
-        seen.add(at)
+        seen[at] = None
         end += struct.unpack_from(count, data, at)[0] * entry
         if end + struct.calcsize(pointer) > len(data):
             raise ValueError(f"the directory at {at} runs past the end of the file")
         (at,) = struct.unpack_from(pointer, data, end)
-    return len(seen)
+    return list(seen)
 
 
 def _bits(im: Image.Image) -> int:
