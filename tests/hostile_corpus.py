@@ -84,6 +84,7 @@ def build() -> dict[str, Case]:
         "multipage-cut-page.tif": Case(_page_cut_off(_multipage(rgb), 1), "truncated"),
         "multipage-cut-chain.tif": Case(_chain_cut_after(_multipage(rgb), 1), "ok", (24, 16),
                                         notes=["pages after the first cannot be read"], incomplete=True),
+        "damaged-tag.tif": Case(_tag_past_the_end(rgb, 315), "ok", (24, 16), notes=["TIFF tag 315 (Artist) is damaged"]),
         "bilevel.tif": Case(_save(Image.fromarray(rgb).convert("1"), "TIFF"), "ok", (24, 16)),
         "grey16.tif": Case(_grey16(rgb), "ok", (24, 16)),
         "float32.tif": Case(_float32(rgb), "unsupported_image"),  # sound, but not 8- or 16-bit
@@ -136,6 +137,18 @@ def _chain_cut_after(tiff: bytes, page: int) -> bytes:
         at = tif.pages[page].offset
     (entries,) = struct.unpack_from("<H", data, at)
     struct.pack_into("<I", data, at + 2 + 12 * entries, len(data) + 5000)
+    return bytes(data)
+
+
+def _tag_past_the_end(rgb: np.ndarray, code: int) -> bytes:
+    """A TIFF whose ASCII tag ``code`` has its value pointed past the end of the file."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, rgb, photometric="rgb", extratags=[(code, "s", 0, "a value longer than four bytes", True)],
+                     metadata=None)
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        entry = tif.pages[0].tags[code].offset
+    struct.pack_into("<I", data, entry + 8, len(data) + 1000)
     return bytes(data)
 
 
