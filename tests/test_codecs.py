@@ -620,17 +620,46 @@ def test_a_png_told_linear_by_its_gama_chunk_keeps_looking_so_in_every_derivativ
     assert np.abs(as_displayed - srgb).mean() < (3 if fmt == "JPEG" else 1.5)
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
-def test_a_grey_png_told_linear_by_its_gama_chunk_gets_a_grey_profile(fmt: str) -> None:
+@pytest.mark.parametrize(("alpha", "fmt", "written"), [
+    (False, "PNG", "L"), (False, "TIFF", "L"), (False, "WEBP", "RGB"),
+    (True, "PNG", "RGBA"), (True, "TIFF", "LA"), (True, "WEBP", "RGBA"),
+])
+def test_a_grey_png_told_linear_by_its_gama_chunk_keeps_looking_so_however_its_grey_is_stored(
+        alpha: bool, fmt: str, written: str) -> None:
+    """A grey PNG gets a grey profile, which is only valid on grey samples: where the
+    derivative stores the grey as colour (WebP has no grey; OpenCV writes no grey+alpha PNG)
+    it is carried as the same grey in an RGB profile. Before, a grey profile went onto RGB
+    samples, which libpng refuses ("Gray color space not permitted on RGB PNG") and viewers
+    ignore, and a grey PNG with alpha got no profile at all from its gAMA."""
     grey = RGB8[:, :, 1]
-    decoded = codecs.decode(_png_with_chunks((b"gAMA", struct.pack(">I", 100_000)), before_pixels=True, image=grey))
+    image = np.dstack([grey, RGB8[:, :, 0]]) if alpha else grey
+    decoded = codecs.decode(_png_with_chunks((b"gAMA", struct.pack(">I", 100_000)), before_pixels=True, image=image))
+    assert decoded.notes == ["PNG gAMA 1 carried as an ICC profile, so the derivative displays as the master does"]
     out = Image.open(io.BytesIO(reencode(decoded, fmt=fmt)))
     profile = ImageCms.ImageCmsProfile(io.BytesIO(out.info["icc_profile"]))
-    assert out.mode == "L" and profile.profile.xcolor_space == "GRAY"
-    as_displayed = np.asarray(ImageCms.profileToProfile(out, profile, ImageCms.createProfile("sRGB"), outputMode="RGB"))
+    colour = out.convert(written[:-1] if alpha else written)
+    assert out.mode == written and profile.profile.xcolor_space == ("GRAY" if colour.mode == "L" else "RGB ")
+    as_displayed = np.asarray(ImageCms.profileToProfile(colour, profile, ImageCms.createProfile("sRGB"),
+                                                        outputMode="RGB"))
     linear = grey / 255.0
     srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055) * 255
-    assert np.abs(as_displayed[:, :, 1] - srgb).mean() < 1.5
+    assert np.abs(as_displayed - srgb[:, :, None]).mean() < (3 if fmt == "WEBP" else 1.5)
+
+
+def test_a_grey_profile_as_rgb_puts_every_grey_where_the_grey_profile_does() -> None:
+    from enhance_ops.chain import icc
+
+    dot_gain = icc.build_grey_profile("Dot Gain 20%", icc.Curve(table=tuple(np.linspace(0, 1, 256) ** 1.8)))
+    rgb = ImageCms.ImageCmsProfile(io.BytesIO(icc.grey_as_rgb(dot_gain)))
+    assert rgb.profile.xcolor_space == "RGB " and rgb.profile.profile_description == "Dot Gain 20% (as RGB)"
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (4, 1))
+    lab = ImageCms.createProfile("LAB")
+    from_grey = ImageCms.profileToProfile(Image.fromarray(ramp), ImageCms.ImageCmsProfile(io.BytesIO(dot_gain)), lab,
+                                          outputMode="LAB")
+    from_rgb = ImageCms.profileToProfile(Image.fromarray(np.dstack([ramp] * 3)), rgb, lab, outputMode="LAB")
+    difference = np.abs(np.asarray(from_grey, np.int16) - np.asarray(from_rgb, np.int16))
+    assert difference.max() <= 1  # L*, a*, b* within one step of 8-bit Lab
+    assert icc.grey_as_rgb(icc.build_profile(icc.SPACES["sRGB"])) is None  # not grey: nothing to do
 
 
 @pytest.mark.parametrize("chunks", [

@@ -22,7 +22,7 @@ from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin
 
 from . import metadata as md
 from . import jp2_boxes, png_chunks, tiff_exif, tiff_log
-from .chain import strips
+from .chain import icc, strips
 from .formats import DEFAULT_MAX_PIXELS, READ_FORMATS, SUFFIX, WRITE_FORMATS  # noqa: F401  (re-exported)
 from .errors import (
     CorruptImageError,
@@ -688,6 +688,9 @@ def _derivative_metadata(
     )
     if meta.xmp:
         meta = replace(meta, xmp=md.derivative_xmp(meta.xmp, width=width, height=height, dpi=dpi))
+    if meta.icc_profile and (fmt == "WEBP" and samples.shape[2] <= 2 or fmt == "PNG" and samples.shape[2] == 2):
+        # grey the format stores as colour (WebP has no grey; OpenCV writes no grey+alpha PNG)
+        meta = replace(meta, icc_profile=icc.grey_as_rgb(meta.icc_profile) or meta.icc_profile)
     return exif, meta, dpi
 
 

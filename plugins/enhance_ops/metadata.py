@@ -101,10 +101,11 @@ def _png_gamma_profile(im: Image.Image, notes: list[str]) -> bytes | None:
     """The colour space of a PNG told only by gAMA (and cHRM) chunks, as an ICC profile, where
     it is not sRGB: browsers honour those chunks, the derivative's formats do not all have
     them, and without them it would display otherwise than its master (a linear scan, gAMA
-    1.0, far darker). A grey one (without alpha, which a PNG derivative writes as RGBA) gets
-    a grey profile; cHRM says nothing of grey."""
+    1.0, far darker). A grey one, with alpha or without, gets a grey profile (cHRM says
+    nothing of grey), which the encoder carries as an RGB one where the derivative stores
+    the grey as colour."""
     gamma = im.info.get("gamma")
-    grey = im.mode in ("1", "L", "I;16", "I")
+    grey = im.mode in ("1", "L", "LA", "I;16", "I")
     if "srgb" in im.info or not gamma or gamma <= 0 or not (grey or im.mode in ("RGB", "RGBA", "P")):
         return None
     chroma = im.info.get("chromaticity") or _SRGB_CHROMATICITIES

@@ -181,29 +181,56 @@ def _read_curve(data: bytes) -> Curve:
     raise UnsupportedProfileError(f"tone curve type {kind!r} is not supported")
 
 
-def parse_profile(profile: bytes) -> MatrixShaper:
-    if len(profile) < 132 or profile[36:40] != b"acsp":
-        raise UnsupportedProfileError("not an ICC profile")
-    if profile[16:20] != b"RGB ":
-        raise UnsupportedProfileError(f"colour space {profile[16:20].decode('latin-1').strip()} is not RGB")
+def _tags(profile: bytes) -> dict[bytes, bytes]:
     (count,) = struct.unpack(">I", profile[128:132])
     tags = {}
     for i in range(count):
         sig, offset, size = struct.unpack(">4sII", profile[132 + 12 * i : 144 + 12 * i])
         tags[sig] = profile[offset : offset + size]
+    return tags
+
+
+def _description(tags: dict[bytes, bytes]) -> str:
+    desc = tags.get(b"desc", b"")
+    if desc[:4] == b"desc":
+        (length,) = struct.unpack(">I", desc[8:12])
+        return desc[12 : 12 + length].rstrip(b"\x00").decode("latin-1")
+    if desc[:4] == b"mluc":
+        length, offset = struct.unpack(">II", desc[20:28])
+        return desc[offset : offset + length].decode("utf-16-be", "replace")
+    return "embedded profile"
+
+
+def parse_profile(profile: bytes) -> MatrixShaper:
+    if len(profile) < 132 or profile[36:40] != b"acsp":
+        raise UnsupportedProfileError("not an ICC profile")
+    if profile[16:20] != b"RGB ":
+        raise UnsupportedProfileError(f"colour space {profile[16:20].decode('latin-1').strip()} is not RGB")
+    tags = _tags(profile)
     needed = [b"rXYZ", b"gXYZ", b"bXYZ", b"rTRC", b"gTRC", b"bTRC"]
     if not all(t in tags for t in needed):
         raise UnsupportedProfileError("not a matrix-shaper profile (lookup-table profiles are not supported)")
     columns = [[v / 65536 for v in struct.unpack(">3i", tags[t][8:20])] for t in needed[:3]]
-    name = "embedded profile"
-    if b"desc" in tags and tags[b"desc"][:4] == b"desc":
-        (length,) = struct.unpack(">I", tags[b"desc"][8:12])
-        name = tags[b"desc"][12 : 12 + length].rstrip(b"\x00").decode("latin-1")
-    elif b"desc" in tags and tags[b"desc"][:4] == b"mluc":
-        length, offset = struct.unpack(">II", tags[b"desc"][20:28])
-        name = tags[b"desc"][offset : offset + length].decode("utf-16-be", "replace")
     curves = tuple(_read_curve(tags[t]) for t in needed[3:])
-    return MatrixShaper(name, np.array(columns).T, curves)  # type: ignore[arg-type]
+    return MatrixShaper(_description(tags), np.array(columns).T, curves)  # type: ignore[arg-type]
+
+
+def grey_as_rgb(profile: bytes) -> bytes | None:
+    """The same greys as an RGB profile, for grey samples a format stores as RGB (WebP has no
+    grey; OpenCV writes no grey+alpha PNG): a grey profile on RGB samples is refused by
+    libpng and ignored by viewers. Each channel gets the grey's own tone curve, and the
+    colourants (sRGB's) add up to the D50 white, so R = G = B lands where the grey profile
+    puts that grey. None where ``profile`` is not a grey tone-curve profile."""
+    if len(profile) < 132 or profile[36:40] != b"acsp" or profile[16:20] != b"GRAY":
+        return None
+    tags = _tags(profile)
+    if b"kTRC" not in tags:
+        return None
+    colourants = SPACES["sRGB"].to_pcs
+    return _profile(b"RGB ", f"{_description(tags)} (as RGB)", [
+        *((sig, _xyz_tag(colourants[:, i])) for i, sig in enumerate((b"rXYZ", b"gXYZ", b"bXYZ"))),
+        *((sig, tags[b"kTRC"]) for sig in (b"rTRC", b"gTRC", b"bTRC")),
+    ])
 
 
 def convert(rgb: np.ndarray, source: MatrixShaper, target: MatrixShaper) -> np.ndarray:
