@@ -660,6 +660,7 @@ def test_a_grey_profile_as_rgb_puts_every_grey_where_the_grey_profile_does() -> 
     difference = np.abs(np.asarray(from_grey, np.int16) - np.asarray(from_rgb, np.int16))
     assert difference.max() <= 1  # L*, a*, b* within one step of 8-bit Lab
     assert icc.grey_as_rgb(icc.build_profile(icc.SPACES["sRGB"])) is None  # not grey: nothing to do
+    assert icc.grey_as_rgb(dot_gain[:-40]) is None  # its curve cut short: left as it is
 
 
 @pytest.mark.parametrize("chunks", [

@@ -232,8 +232,9 @@ class Enhancer:
         thread compresses the page before it into the derivative and decodes the page after
         it: decoding and encoding stay off the networks' path, as they do between a shard's
         images. Each page's float output is quantised as soon as the chain has made it, so
-        one page's samples wait for the helper at most. A page that cannot be read or enhanced fails the master, naming the page: a
-        derivative that silently lacks a page of a document is worse than none."""
+        one page's samples wait for the helper at most. A page that cannot be read or
+        enhanced fails the master, naming the page: a derivative that silently lacks a page
+        of a document is worse than none."""
         data, pages, source, result = job.data, job.pages, job.source, job.chain_result
         assert data is not None and pages is not None and source is not None and result is not None
         job.data = job.chain_result = None

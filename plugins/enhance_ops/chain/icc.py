@@ -220,11 +220,13 @@ def grey_as_rgb(profile: bytes) -> bytes | None:
     grey; OpenCV writes no grey+alpha PNG): a grey profile on RGB samples is refused by
     libpng and ignored by viewers. Each channel gets the grey's own tone curve, and the
     colourants (sRGB's) add up to the D50 white, so R = G = B lands where the grey profile
-    puts that grey. None where ``profile`` is not a grey tone-curve profile."""
+    puts that grey. None where ``profile`` is not a sound grey tone-curve profile."""
     if len(profile) < 132 or profile[36:40] != b"acsp" or profile[16:20] != b"GRAY":
         return None
-    tags = _tags(profile)
-    if b"kTRC" not in tags:
+    try:
+        tags = _tags(profile)
+        _read_curve(tags[b"kTRC"])
+    except (KeyError, struct.error, UnsupportedProfileError):  # no tone curve, or a damaged one
         return None
     colourants = SPACES["sRGB"].to_pcs
     return _profile(b"RGB ", f"{_description(tags)} (as RGB)", [
