@@ -47,6 +47,9 @@ NIGHTLY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
         "preset": Param("archive-photo", type="string", enum=sorted(PRESETS)),
         "scale": Param(4, type="integer", enum=[2, 4, 8]),
         "shard_size": Param(16, type="integer", minimum=1, maximum=1000, description="images per GPU task"),
+        "shard_mb": Param(2048, type="number", exclusiveMinimum=0,
+                          description="megabytes of masters per GPU task at most (a larger master goes alone), "
+                                      "so that large scans spread over more tasks"),
         "force": Param(False, type="boolean", description="re-process images the catalog already holds"),
         "max_megapixels": Param(DEFAULT_MAX_PIXELS / 1e6, type="number", exclusiveMinimum=0,
                                 description="larger images fail (too_large) before decoding: the decompression-bomb guard"),

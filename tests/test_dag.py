@@ -81,7 +81,7 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
     assert result["timetable"] == "CronDataIntervalTimetable" and result["catchup"] is False
     assert set(result["rules"].values()) == {"none_failed"}  # an empty night still gets its report
     assert result["outlets"] == ["s3://archive/enhanced", "s3://archive/ledger", "s3://archive/reports"]
-    assert {"date", "end_date", "prefix", "preset", "scale", "shard_size", "force", "overrides", "gate",
+    assert {"date", "end_date", "prefix", "preset", "scale", "shard_size", "shard_mb", "force", "overrides", "gate",
             "lookback_days"} <= \
         set(result["params"])
     assert result["validated"]["preset"] == "archive-photo" and result["validated"]["scale"] == 4

@@ -62,6 +62,9 @@ class RunConfig:
     overrides: tuple[str, ...] = ()
     gate: tuple[str, ...] = ()
     shard_size: int = 16
+    # a shard also closes before a master that would take it past this many bytes of masters, so
+    # a night of large scans or registers spreads over more GPU tasks (a larger master goes alone)
+    shard_bytes: int = 2 * 1024**3
     force: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images fail with too_large, before decoding
     max_file_bytes: int = 2 * 1024**3  # larger files fail with file_too_large, without being downloaded
@@ -79,7 +82,7 @@ class RunConfig:
                 raise ValueError(f"prefix {self.prefix!r} holds this pipeline's own outputs "
                                  f"({', '.join(OUTPUT_FOLDERS)}), not masters")
             object.__setattr__(self, "prefix", folder)
-        for name in ("shard_size", "max_pixels", "max_file_bytes", "max_images"):
+        for name in ("shard_size", "shard_bytes", "max_pixels", "max_file_bytes", "max_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if not 0 <= self.lookback_days <= MAX_LOOKBACK_DAYS:
@@ -170,19 +173,22 @@ def plan_shards(store: ObjectStore, cfg: RunConfig, listing_key: str) -> list[st
     """Write shard manifests to the bucket; only their keys travel through XCom. Each master
     keeps its own day (a run may list several), and a shard may hold more than one."""
     keys = []
-    for n, objects in enumerate(_shards(json.loads(store.get(listing_key))["images"], cfg.shard_size)):
+    for n, objects in enumerate(_shards(json.loads(store.get(listing_key))["images"], cfg.shard_size, cfg.shard_bytes)):
         key = f"{cfg.run_prefix}shards/shard-{n:05d}.json"
         store.put(key, json.dumps({"shard": n, "config": cfg.as_dict(), "objects": objects}, indent=1).encode())
         keys.append(key)
     return keys
 
 
-def _shards(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    """``size`` masters a shard in listing order (day, then key), except that some must meet in
-    one shard: those with the same ETag (the same bytes, which the shard's cache then enhances
-    once, on whatever days they were listed) and those whose derivatives could take the same
-    name (x.png and x.bmp of one day both give x.png: the shard's one writer names them in turn,
-    ``_ShardStep.derivative_key``). A shard outgrows ``size`` only to keep such a group whole."""
+def _shards(items: list[dict[str, Any]], size: int, max_bytes: int) -> Iterator[list[dict[str, Any]]]:
+    """``size`` masters a shard in listing order (day, then key), and no more than ``max_bytes``
+    of them: a shard closes before a master that would take it past that, so a few large
+    scans do not hold one GPU task for the night while the others are done. Some masters must
+    meet in one shard: those with the same ETag (the same bytes, which the shard's cache then
+    enhances once, on whatever days they were listed) and those whose derivatives could take
+    the same name (x.png and x.bmp of one day both give x.png: the shard's one writer names
+    them in turn, ``_ShardStep.derivative_key``). A shard outgrows ``size`` or ``max_bytes``
+    only to keep such a group whole, or for a master larger than ``max_bytes`` alone."""
     root = list(range(len(items)))
 
     def find(i: int) -> int:
@@ -200,11 +206,17 @@ def _shards(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, A
     for i, obj in enumerate(items):  # each group where its first master is
         groups.setdefault(find(i), []).append(obj)
     shard: list[dict[str, Any]] = []
+    held = 0  # bytes of masters in the shard
     for group in groups.values():
+        weight = sum(o["size"] for o in group)
+        if shard and held + weight > max_bytes:
+            yield shard
+            shard, held = [], 0
         shard += sorted(group, key=_naming_order)
+        held += weight
         if len(shard) >= size:
             yield shard
-            shard = []
+            shard, held = [], 0
     if shard:
         yield shard
 

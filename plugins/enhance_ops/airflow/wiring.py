@@ -51,6 +51,7 @@ def configure() -> dict[str, Any]:
         overrides=tuple(params.get("overrides") or ()),
         gate=tuple(params.get("gate") or ()),
         shard_size=int(params["shard_size"]),
+        shard_bytes=int(params["shard_mb"] * 1024**2),
         force=bool(params["force"]),
         max_pixels=int(params["max_megapixels"] * 1_000_000),
         max_file_bytes=int(params["max_file_mb"] * 1024**2),
