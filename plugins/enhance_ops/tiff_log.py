@@ -32,7 +32,6 @@ class _Gatherer(logging.Handler):
 
 
 _GATHERER = _Gatherer()
-tifffile.logger().addHandler(_GATHERER)
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,7 @@ class Complaint:
 @contextmanager
 def gathered(complaints: list[Complaint]) -> Iterator[None]:
     """Add to ``complaints`` what tifffile logged in this thread meanwhile, each once."""
+    tifffile.logger().addHandler(_GATHERER)  # once; again if a logging set-up (a task runner's) dropped it
     _GATHERER.local.found = found = []
     try:
         yield
