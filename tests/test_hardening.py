@@ -239,16 +239,16 @@ def test_copies_in_a_night_of_small_shards_share_one_and_are_enhanced_once(store
 def test_a_night_of_large_scans_spreads_over_more_shards_by_their_bytes(store: S3Store, catalog: Catalog) -> None:
     """Shards were cut by count alone: sixteen large scans in one GPU task held it for the
     night while tasks of small ones were long done."""
-    small, large = photo_crops(6, 32, "PNG"), photo_crops(1, 200, "PNG")[0]
+    small, large = photo_crops(6, 32, "BMP"), photo_crops(1, 200, "BMP")[0]  # uncompressed: sizes known
     for n, data in enumerate(small[:3] + [large] + small[3:]):
-        store.put(f"incoming/{DAY}/scan-{n}.png", data)
-    budget = sum(map(len, small[:2])) + 1  # two small masters a shard, at most
-    assert len(large) > budget
+        store.put(f"incoming/{DAY}/scan-{n}.bmp", data)
+    assert {len(data) for data in small} == {54 + 32 * 32 * 3} and len(large) > 3 * len(small[0])
+    budget = 2 * len(small[0]) + 1  # two small masters a shard, at most
     cfg = tasks.RunConfig("by-bytes", DAY, **FAST, shard_bytes=budget)
     manifests = tasks.plan_shards(store, cfg, tasks.discover(store, catalog, cfg)["listing"])
     shards = [[o["key"].rsplit("/", 1)[1] for o in json.loads(store.get(key))["objects"]] for key in manifests]
-    assert shards == [["scan-0.png", "scan-1.png"], ["scan-2.png"], ["scan-3.png"], ["scan-4.png", "scan-5.png"],
-                      ["scan-6.png"]]  # the large one alone; no shard past the budget otherwise
+    assert shards == [["scan-0.bmp", "scan-1.bmp"], ["scan-2.bmp"], ["scan-3.bmp"], ["scan-4.bmp", "scan-5.bmp"],
+                      ["scan-6.bmp"]]  # the large one alone; no shard past the budget otherwise
     assert tasks.RunConfig.from_dict({k: v for k, v in cfg.as_dict().items() if k != "shard_bytes"}).shard_bytes \
         == 2 * 1024**3  # a shard written before the limit existed reads with the default
 
