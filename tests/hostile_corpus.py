@@ -93,6 +93,8 @@ def build() -> dict[str, Case]:
         "broken-exif.jpg": Case(_with_app1(_save(Image.fromarray(rgb), "JPEG"), b"Exif\x00\x00MM\x00*\xff\xff\xff\xff"),
                                 "ok", (24, 16), notes=["EXIF"]),
         "oversized-exif.jpg": Case(_oversized_exif(rgb), "ok", (24, 16), exif_make="Epson"),
+        "exif-count-bomb.jpg": Case(_exif_count_bomb(rgb), "ok", (24, 16), exif_make="Epson",
+                                    notes=["XResolution) in the 0th directory declares 50,000,000 values"]),
         "adobe-rgb.jpg": Case(_save(Image.fromarray(rgb), "JPEG", icc_profile=build_profile(SPACES["Adobe RGB"])),
                               "ok", (24, 16), icc=build_profile(SPACES["Adobe RGB"])),
         "display-p3.png": Case(_save(Image.fromarray(rgb), "PNG", icc_profile=build_profile(SPACES["Display P3"])),
@@ -188,6 +190,17 @@ def _oversized_exif(rgb: np.ndarray) -> bytes:
     comment = b"ASCII\x00\x00\x00" + b"scanned from a box of glass plates; " * 1700
     exif = piexif.dump({"0th": EXIF["0th"], "Exif": {piexif.ExifIFD.UserComment: comment[:60_000]}})
     return _save(Image.fromarray(rgb), "JPEG", exif=exif)
+
+
+def _exif_count_bomb(rgb: np.ndarray) -> bytes:
+    """An EXIF whose XResolution entry declares 50 million RATIONALs in a block of a hundred bytes."""
+    exif = bytearray(piexif.dump({"0th": {**EXIF["0th"], piexif.ImageIFD.XResolution: (300, 1)}, "Exif": {}}))
+    order = "<" if exif[6:8] == b"II" else ">"
+    (entries,) = struct.unpack_from(order + "H", exif, 14)
+    [entry] = [14 + 2 + 12 * n for n in range(entries)
+               if struct.unpack_from(order + "H", exif, 16 + 12 * n)[0] == piexif.ImageIFD.XResolution]
+    struct.pack_into(order + "I", exif, entry + 4, 50_000_000)
+    return _save(Image.fromarray(rgb), "JPEG", exif=bytes(exif))
 
 
 def _stored_for(upright: np.ndarray, orientation: int) -> np.ndarray:

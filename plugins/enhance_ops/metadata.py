@@ -24,7 +24,7 @@ import piexif
 import tifffile
 from PIL import ExifTags, Image, TiffTags
 
-from . import jp2_boxes, png_chunks, tiff_exif
+from . import exif_check, jp2_boxes, png_chunks, tiff_exif
 from .chain import icc
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
@@ -260,6 +260,8 @@ def _read_exif(raw_exif: Callable[[], bytes | None], notes: list[str]) -> dict[s
         raw = raw_exif()
         if raw is None:
             return None
+        raw, damaged = exif_check.repaired(raw)
+        notes.extend(damaged)
         exif = piexif.load(raw)
         exif.pop("thumbnail", None)
         exif.pop("1st", None)
