@@ -958,6 +958,32 @@ def test_an_exif_entry_declaring_more_values_than_the_block_holds_costs_only_tha
 # --- bad files -----------------------------------------------------------------------------
 
 
+def _png_header(width: int, height: int, idat: bytes = zlib.compress(b"")) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_headers_past_what_the_decoders_take_are_refused_by_name() -> None:
+    """OpenCV raised a bare assertion (an internal error) past 1,048,576 px a side or 2^30
+    pixels, and libpng's refusal of a side over a million px read as a damaged file."""
+    tall = _png_header(2, 1_000_001, zlib.compress(b"\x00\x00\x00" * 1_000_001))  # sound, 3 MB of samples
+    with pytest.raises(UnsupportedImageError, match=r"^2x1000001: images with a side over 1,000,000 px"):
+        codecs.decode(tall)
+    with pytest.raises(UnsupportedImageError, match=r"over 1,073,741,824 pixels are not decoded"):
+        codecs.decode(_png_header(40_000, 30_000), max_pixels=2_000_000_000)
+    frames = [Image.fromarray(RGB8), Image.fromarray(255 - RGB8)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], lossless=True, duration=100)
+    webp = bytearray(buf.getvalue())
+    assert webp[12:16] == b"VP8X"
+    webp[27:30] = (1_900_559).to_bytes(3, "little")  # the canvas height less one: a flipped byte, as fuzzing found
+    with pytest.raises(CorruptImageError, match=r"WEBP header declares 48x1900560, past the format's 16,383 px"):
+        codecs.decode(bytes(webp))
+
+
 def test_empty_file() -> None:
     with pytest.raises(EmptyFileError, match="empty"):
         codecs.decode(b"")

@@ -23,7 +23,7 @@ from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin
 from . import metadata as md
 from . import jp2_boxes, png_chunks, tiff_exif, tiff_log
 from .chain import icc, strips
-from .formats import DEFAULT_MAX_PIXELS, READ_FORMATS, SUFFIX, WRITE_FORMATS  # noqa: F401  (re-exported)
+from .formats import DEFAULT_MAX_PIXELS, MAX_SIDE, READ_FORMATS, SUFFIX, WRITE_FORMATS  # noqa: F401  (re-exported)
 from .errors import (
     CorruptImageError,
     EmptyFileError,
@@ -84,6 +84,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
             f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
             "(set max_pixels / ENHANCE_MAX_PIXELS to allow it)"
         )
+    _check_decodable(im.format, width, height)
     meta = md.read_metadata(im, data)
     notes = list(meta.notes)
     if im.mode in ("CMYK", "LAB"):
@@ -93,6 +94,22 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     if not _turned_on_reading(im, meta):
         pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
     return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes)
+
+
+_DECODED_SIDE, _DECODED_PIXELS = 1_000_000, 1 << 30  # libpng's default side limit; OpenCV's pixel limit
+
+
+def _check_decodable(fmt: str | None, width: int, height: int) -> None:
+    """A header past what the decoders take is refused by name: OpenCV raised a bare
+    assertion (an internal error) for a side over 1,048,576 px, and libpng calls a PNG with a
+    side over a million px damaged. A WebP header past the format's own limit is damage."""
+    side = MAX_SIDE["WEBP"]
+    if fmt == "WEBP" and max(width, height) > side:
+        raise CorruptImageError(f"WEBP header declares {width}x{height}, past the format's {side:,} px a side: "
+                                "the file is damaged")
+    if max(width, height) > _DECODED_SIDE or width * height > _DECODED_PIXELS:
+        raise UnsupportedImageError(f"{width}x{height}: images with a side over {_DECODED_SIDE:,} px or over "
+                                    f"{_DECODED_PIXELS:,} pixels are not decoded; split the scan")
 
 
 def _seek(im: Image.Image, data: bytes, frame: int) -> None:
