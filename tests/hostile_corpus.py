@@ -57,6 +57,13 @@ def _png_bomb(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
+def _chunk_length(png: bytes, kind: bytes, length: int) -> bytes:
+    """The PNG with ``kind``'s declared length changed, its data left as it is."""
+    data = bytearray(png)
+    struct.pack_into(">I", data, data.index(kind) - 4, length)
+    return bytes(data)
+
+
 def _with_app1(jpeg: bytes, payload: bytes) -> bytes:
     """Put an APP1 segment with ``payload`` right after the JPEG's SOI marker."""
     return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
@@ -70,6 +77,7 @@ def build() -> dict[str, Case]:
     cases = {
         "truncated.jpg": Case(jpeg[: len(jpeg) // 2], "truncated"),
         "truncated.png": Case(png[: len(png) // 2], "truncated"),
+        "chunk-length-damaged.png": Case(_chunk_length(png, b"IDAT", 64 << 20), "truncated"),
         "truncated.tif": Case(tiff[: len(tiff) // 3], "truncated"),
         "zero-bytes.jpg": Case(b"", "empty_file"),
         "a-letter.png": Case(b"Dear archivist,\nthis is not a picture.\n" * 20, "not_an_image"),

@@ -360,6 +360,9 @@ _GREY_MODES = ("L", "LA", "La", "I;16", "I;16B", "I;16L", "1")
 def _decode_pixels(
     data: bytes, im: Image.Image, samples: bool, notes: list[str]
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
+    if im.format == "PNG" and (cut := png_chunks.overrun(data)):
+        raise TruncatedImageError(f"PNG chunk {cut[0].decode('latin-1')} declares {cut[1]:,} bytes, past the end of "
+                                  f"the {len(data):,}-byte file: the file is truncated (or the length damaged)")
     raw = None if _opencv_misreads(im) else _opencv_decode(data, im.tell())
     if raw is not None and im.format == "TIFF" and 8 < (bits := _bits(im)) < 16:  # 12-bit grey, the one Pillow opens
         raw >>= 16 - bits  # OpenCV shifts the samples up, leaving the low bits empty: white was 65520, not 65535

@@ -106,6 +106,16 @@ def _chunks(png: bytes | memoryview) -> Iterator[tuple[bytes, int, int]]:
         pos += 12 + length
 
 
+def overrun(png: bytes) -> tuple[bytes, int] | None:
+    """The first chunk whose declared length runs past the end of the stream, as (kind,
+    length): a cut-off file, or a damaged length, which OpenCV's decoder would try to
+    allocate whole (4 GB for a 349-byte file) before failing."""
+    for kind, start, end in _chunks(png):
+        if end > len(png):
+            return kind, end - start - 12
+    return None
+
+
 def insert_after_header(png: bytes | memoryview, new_chunks: list[bytes]) -> bytes:
     """Replace the stream's own metadata chunks with ``new_chunks``, placed right after IHDR.
     (A memoryview of the encoder's buffer is only copied once, into the result.)"""
