@@ -1014,6 +1014,22 @@ def test_a_png_chunk_declaring_more_than_the_file_holds_is_refused_before_decodi
         codecs.decode(bytes(data))
 
 
+def test_a_tile_size_past_the_image_is_refused_before_the_decoders_allocate_it() -> None:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, RGB8, photometric="rgb", tile=(16, 16), metadata=None)
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        width = tif.pages[0].tags["TileWidth"]
+    assert width.dtype == 4  # a LONG
+    struct.pack_into("<I", data, width.valueoffset, 1 << 22)  # 16 × 4 million px a tile: 200 MB to decode one
+    with pytest.raises(CorruptImageError, match="^TIFF declares tiles of 4194304x16 for a 48x48 image: its "
+                                                "directory is damaged"):
+        codecs.decode(bytes(data))
+    roomy = io.BytesIO()  # tiles larger than a small image, as some writers use whatever the size
+    tifffile.imwrite(roomy, RGB8, photometric="rgb", tile=(256, 256), metadata=None)
+    assert np.array_equal(codecs.decode(roomy.getvalue(), samples=True).pixels, RGB8)
+
+
 def _tiff_of(samples: np.ndarray) -> bytes:
     buf = io.BytesIO()
     tifffile.imwrite(buf, samples, photometric="rgb")
