@@ -22,9 +22,9 @@ def repaired(raw: bytes) -> tuple[bytes, list[str]]:
     """``raw`` without the entries whose values lie outside it, and a note for each."""
     start = len(_HEADER) if raw.startswith(_HEADER) else 0
     tiff = bytearray(raw[start:])
-    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
-        return raw, []  # not a TIFF-structured block: piexif refuses it, and the caller says so
-    order = "<" if tiff[:2] == b"II" else ">"
+    if len(tiff) < 8:
+        return raw, []  # piexif refuses it, and the caller says so
+    order = "<" if tiff[:2] == b"II" else ">"  # as piexif reads it: anything but "II" is big-endian
     notes: list[str] = []
     todo, seen = [("0th", struct.unpack_from(order + "I", tiff, 4)[0])], set()
     while todo:
