@@ -419,6 +419,19 @@ def test_what_tifffile_says_in_another_thread_is_that_threads_own() -> None:
     assert notes == [] and "Artist" in elsewhere[0].notes[0]
 
 
+def test_a_page_opencv_raises_on_is_read_otherwise_not_an_internal_error() -> None:
+    """OpenCV raised (a cv2.error, so an internal error in the ledger) decoding page 2 when
+    page 3's Photometric tag declares more values than it has (found by fuzzing)."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.stack([RGB8, 255 - RGB8, RGB8[::-1]]), photometric="rgb", metadata=None)
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        photometric = tif.pages[2].tags["PhotometricInterpretation"].offset
+    struct.pack_into("<I", data, photometric + 4, 7 << 16)
+    decoded = codecs.decode(bytes(data), frame=1, samples=True)
+    assert np.array_equal(decoded.pixels, 255 - RGB8)
+
+
 def test_one_page_files_are_one_page() -> None:
     assert codecs.pages(save(RGB8, "PNG")) == codecs.Pages((0,), ((48, 48),), 48 * 48 * 3, complete=True)
 
@@ -953,6 +966,18 @@ def test_an_exif_entry_declaring_more_values_than_the_block_holds_costs_only_tha
     assert tags["0th"][piexif.ImageIFD.Make] == b"Epson" and piexif.ExifIFD.ExposureTime not in tags["Exif"]
     assert tags["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1962:05:01 10:00:00"
     assert exif_check.repaired(exif) == (exif, [])  # a sound block is left as it is
+
+
+def test_an_exif_block_with_a_damaged_byte_order_mark_is_checked_as_piexif_reads_it() -> None:
+    """piexif reads any mark but "II" as big-endian; the check had passed such a block over,
+    and one so damaged (from fuzzing) took piexif 54 s and 20 GB."""
+    exif = bytearray(piexif.dump({"0th": {piexif.ImageIFD.Make: b"Epson", piexif.ImageIFD.XResolution: (300, 1)}}))
+    assert exif[6:8] == b"MM"
+    struct.pack_into(">I", exif, _entry(bytes(exif), 8, piexif.ImageIFD.XResolution) + 4, 1_000_000)
+    exif[6] = 0xC1
+    _, notes = exif_check.repaired(bytes(exif))
+    assert notes == [f"EXIF tag 282 (XResolution) in the 0th directory declares 1,000,000 values, which run past "
+                     f"the end of the {len(exif) - 6:,}-byte block: dropped as damaged"]
 
 
 # --- bad files -----------------------------------------------------------------------------

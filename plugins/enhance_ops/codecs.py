@@ -411,10 +411,16 @@ def _check_tiles(im: Image.Image) -> None:
 
 
 def _opencv_decode(data: bytes, frame: int) -> np.ndarray | None:
+    """The frame as OpenCV decodes it, or None where it cannot: mostly it says so by None,
+    but for some damaged TIFF tags it raises (a page whose Photometric tag points past the
+    end of the file, found by fuzzing), which was an internal error."""
     buffer = np.frombuffer(data, np.uint8)
-    if not frame:
-        return cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
-    ok, mats = cv2.imdecodemulti(buffer, cv2.IMREAD_UNCHANGED, range=(frame, frame + 1))
+    try:
+        if not frame:
+            return cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+        ok, mats = cv2.imdecodemulti(buffer, cv2.IMREAD_UNCHANGED, range=(frame, frame + 1))
+    except cv2.error:
+        return None
     return mats[0] if ok and mats else None
 
 
