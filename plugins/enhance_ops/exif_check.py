@@ -19,7 +19,9 @@ _HEADER = b"Exif\x00\x00"
 
 
 def repaired(raw: bytes) -> tuple[bytes, list[str]]:
-    """``raw`` without the entries whose values lie outside it, and a note for each."""
+    """``raw`` without the entries whose values lie outside it, and a note for each; a
+    ValueError where a directory's entries themselves run past the block, which piexif
+    cannot read either."""
     start = len(_HEADER) if raw.startswith(_HEADER) else 0
     tiff = bytearray(raw[start:])
     if len(tiff) < 8:
@@ -44,8 +46,11 @@ def _repair(tiff: bytearray, order: str, name: str, at: int, notes: list[str]) -
     at, and the next directory's offset (0 where there is none or it cannot be read)."""
     (count,) = struct.unpack_from(order + "H", tiff, at)
     end = at + 2 + 12 * count
-    if end + 4 > len(tiff):
-        return [], 0  # a directory past the block: piexif fails on it, and the whole block is dropped
+    if end > len(tiff):
+        # piexif reads such a directory's entries until it fails, and the whole block goes, but
+        # only after allocating for every impossible entry it meets on the way
+        raise ValueError(f"the {name} directory declares {count:,} entries, past the end of the "
+                         f"{len(tiff):,}-byte block")
     kept, pointers = [], []
     for n in range(count):
         entry = bytes(tiff[at + 2 + 12 * n : at + 14 + 12 * n])
@@ -59,11 +64,12 @@ def _repair(tiff: bytearray, order: str, name: str, at: int, notes: list[str]) -
         kept.append(entry)
         if tag in _POINTERS and kind in (4, 13):
             pointers.append((_POINTERS[tag], struct.unpack(order + "I", entry[8:])[0]))
-    (after,) = struct.unpack_from(order + "I", tiff, end)
+    # the next directory's offset, which piexif writes after no sub-directory: the last may lack it
+    tail = bytes(tiff[end:end + 4]) if end + 4 <= len(tiff) else b""
     if len(kept) < count:
-        rebuilt = struct.pack(order + "H", len(kept)) + b"".join(kept) + struct.pack(order + "I", after)
-        tiff[at:end + 4] = rebuilt + bytes(end + 4 - at - len(rebuilt))
-    return pointers, after
+        rebuilt = struct.pack(order + "H", len(kept)) + b"".join(kept) + tail
+        tiff[at:end + len(tail)] = rebuilt + bytes(end + len(tail) - at - len(rebuilt))
+    return pointers, struct.unpack(order + "I", tail)[0] if tail else 0
 
 
 def _name(ifd: str, tag: int) -> str:
