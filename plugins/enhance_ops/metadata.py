@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import numbers
 import re
 import struct
 from collections.abc import Callable
@@ -71,7 +72,7 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.text = _read_text(im, data, meta.notes)
         meta.iptc = _iptc_records(_read_iptc(im, data), meta.notes)
         meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
-        dpi = _tiff_dpi(im) if tiff else im.info.get("dpi")
+        dpi = _tiff_dpi(im, meta.notes) if tiff else im.info.get("dpi")
     orientation = None if meta.exif is None else meta.exif["0th"].get(piexif.ImageIFD.Orientation)
     if orientation is not None:
         if isinstance(orientation, int) and 1 <= orientation <= 8:
@@ -332,8 +333,11 @@ def _rational(value: Any) -> float | None:
     return None
 
 
-def _tiff_dpi(im: Image.Image) -> tuple[float, float] | None:
+def _tiff_dpi(im: Image.Image, notes: list[str]) -> tuple[float, float] | None:
     x, y = im.tag_v2.get(282), im.tag_v2.get(283)
+    if not all(value is None or isinstance(value, numbers.Real) for value in (x, y)):  # a damaged tag's type
+        notes.append(f"TIFF resolution not read: XResolution {x!r} and YResolution {y!r} are not numbers")
+        return None
     return _in_dpi(x and float(x), y and float(y), im.tag_v2.get(296, 2))
 
 
