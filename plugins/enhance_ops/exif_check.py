@@ -13,8 +13,9 @@ import struct
 
 import piexif
 
-_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}  # bytes per value, by type
-_POINTERS = {34665: "Exif", 34853: "GPS", 40965: "Interop"}  # tag → the directory it points at
+from .tiff_exif import EXIF_POINTER, GPS_POINTER, INTEROP_POINTER, VALUE_BYTES
+
+_POINTERS = {EXIF_POINTER: "Exif", GPS_POINTER: "GPS", INTEROP_POINTER: "Interop"}  # tag → the directory it points at
 _HEADER = b"Exif\x00\x00"
 
 
@@ -55,7 +56,7 @@ def _repair(tiff: bytearray, order: str, name: str, at: int, notes: list[str]) -
     for n in range(count):
         entry = bytes(tiff[at + 2 + 12 * n : at + 14 + 12 * n])
         tag, kind, values = struct.unpack(order + "HHI", entry[:8])
-        size = _SIZES.get(kind, 1) * values
+        size = VALUE_BYTES.get(kind, 1) * values
         where = struct.unpack(order + "I", entry[8:])[0] if size > 4 else 0
         if size > 4 and where + size > len(tiff):
             notes.append(f"EXIF tag {tag} ({_name(name, tag)}) in the {name} directory declares {values:,} values, "

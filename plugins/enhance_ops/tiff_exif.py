@@ -24,7 +24,7 @@ GPS_POINTER = 34853
 INTEROP_POINTER = 40965
 _PLACEHOLDER = {EXIF_POINTER: 65000, GPS_POINTER: 65001}  # private-range tag codes
 _FORMATS = {1: "B", 2: "B", 3: "H", 4: "I", 5: "II", 6: "b", 7: "B", 8: "h", 9: "i", 10: "ii", 11: "f", 12: "d"}
-_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+VALUE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}  # by TIFF type
 
 
 def _encode_value(kind: int, value: Any) -> tuple[int, bytes]:
