@@ -191,7 +191,7 @@ def _pages(data: bytes) -> Pages:
     return Pages(tuple(frames), tuple(sizes), sample_bytes, notes) if frames else replace(first, notes=notes)
 
 
-def _directory_offsets(data: bytes) -> list[int]:
+def _directory_offsets(data: bytes | memoryview) -> list[int]:
     """Where the directories in a TIFF's chain start, walked strictly: tifffile stops without
     an error at a next-directory offset past the end of the file, and the pages after it
     would be lost without a word."""
@@ -823,13 +823,9 @@ def add_tiff_page(
             extratags=extratags,
         )
     if sub_ifds:
-        tiff_exif.append_sub_ifds(derivative, sub_ifds, None if first else _last_page_offset(derivative))
-
-
-def _last_page_offset(tiff: io.BytesIO) -> int:
-    tiff.seek(0)
-    with tifffile.TiffFile(tiff) as pages:
-        return pages.pages[-1].offset
+        with derivative.getbuffer() as written:  # the page just appended ends the chain of directories
+            page = _directory_offsets(written)[-1]
+        tiff_exif.append_sub_ifds(derivative, sub_ifds, page)
 
 
 def _encode_pillow(
