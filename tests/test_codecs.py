@@ -13,7 +13,7 @@ import tifffile
 from conftest import photo, save
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
-from enhance_ops import codecs, exif_check, tiff_exif
+from enhance_ops import codecs, exif_check, png_chunks, tiff_exif
 from enhance_ops import metadata as md
 from enhance_ops.errors import (
     CorruptImageError,
@@ -1017,11 +1017,9 @@ def test_an_exif_block_with_a_damaged_byte_order_mark_is_checked_as_piexif_reads
 
 
 def _png_header(width: int, height: int, idat: bytes = zlib.compress(b"")) -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return (png_chunks.PNG_SIGNATURE + png_chunks.chunk(b"IHDR", header) + png_chunks.chunk(b"IDAT", idat)
+            + png_chunks.chunk(b"IEND", b""))
 
 
 def test_headers_past_what_the_decoders_take_are_refused_by_name() -> None:
