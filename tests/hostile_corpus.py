@@ -200,14 +200,20 @@ def _oversized_exif(rgb: np.ndarray) -> bytes:
     return _save(Image.fromarray(rgb), "JPEG", exif=exif)
 
 
+def exif_entry(exif: bytes, ifd_at: int, tag: int) -> int:
+    """Where ``tag``'s entry is in an EXIF block (after its "Exif" header) of either byte order."""
+    order = "<" if exif[6:8] == b"II" else ">"
+    (entries,) = struct.unpack_from(order + "H", exif, 6 + ifd_at)
+    [at] = [6 + ifd_at + 2 + 12 * n for n in range(entries)
+            if struct.unpack_from(order + "H", exif, 6 + ifd_at + 2 + 12 * n)[0] == tag]
+    return at
+
+
 def _exif_count_bomb(rgb: np.ndarray) -> bytes:
     """An EXIF whose XResolution entry declares 50 million RATIONALs in a block of a hundred bytes."""
     exif = bytearray(piexif.dump({"0th": {**EXIF["0th"], piexif.ImageIFD.XResolution: (300, 1)}, "Exif": {}}))
     order = "<" if exif[6:8] == b"II" else ">"
-    (entries,) = struct.unpack_from(order + "H", exif, 14)
-    [entry] = [14 + 2 + 12 * n for n in range(entries)
-               if struct.unpack_from(order + "H", exif, 16 + 12 * n)[0] == piexif.ImageIFD.XResolution]
-    struct.pack_into(order + "I", exif, entry + 4, 50_000_000)
+    struct.pack_into(order + "I", exif, exif_entry(bytes(exif), 8, piexif.ImageIFD.XResolution) + 4, 50_000_000)
     return _save(Image.fromarray(rgb), "JPEG", exif=bytes(exif))
 
 

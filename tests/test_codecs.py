@@ -11,6 +11,7 @@ import piexif
 import pytest
 import tifffile
 from conftest import photo, save
+from hostile_corpus import exif_entry
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
 from enhance_ops import codecs, exif_check, png_chunks, tiff_exif
@@ -952,15 +953,6 @@ def test_corrupt_exif_never_blocks_the_pixels(bad_exif: bytes) -> None:
     assert exif["0th"][piexif.ImageIFD.Software] == b"archive-enhance test"
 
 
-def _entry(exif: bytes, ifd_at: int, tag: int) -> int:
-    """Where ``tag``'s entry is in an EXIF block (after its "Exif" header) of either byte order."""
-    order = "<" if exif[6:8] == b"II" else ">"
-    (entries,) = struct.unpack_from(order + "H", exif, 6 + ifd_at)
-    [at] = [6 + ifd_at + 2 + 12 * n for n in range(entries)
-            if struct.unpack_from(order + "H", exif, 6 + ifd_at + 2 + 12 * n)[0] == tag]
-    return at
-
-
 def test_an_exif_entry_declaring_more_values_than_the_block_holds_costs_only_that_entry() -> None:
     """piexif made a struct format of one letter a declared value: one flipped byte in a
     67-byte block (four thousand million LONGs) took 4.5 GB and 24 s, and then the whole
@@ -969,9 +961,9 @@ def test_an_exif_entry_declaring_more_values_than_the_block_holds_costs_only_tha
         "0th": {piexif.ImageIFD.Make: b"Epson", piexif.ImageIFD.Model: b"V850"},
         "Exif": {piexif.ExifIFD.DateTimeOriginal: b"1962:05:01 10:00:00", piexif.ExifIFD.ExposureTime: (1, 60)}})
     order = "<" if exif[6:8] == b"II" else ">"
-    (exif_ifd,) = struct.unpack_from(order + "I", exif, _entry(exif, 8, piexif.ImageIFD.ExifTag) + 8)
+    (exif_ifd,) = struct.unpack_from(order + "I", exif, exif_entry(exif, 8, piexif.ImageIFD.ExifTag) + 8)
     damaged = bytearray(exif)
-    struct.pack_into(order + "I", damaged, _entry(exif, exif_ifd, piexif.ExifIFD.ExposureTime) + 4, 1_000_000)
+    struct.pack_into(order + "I", damaged, exif_entry(exif, exif_ifd, piexif.ExifIFD.ExposureTime) + 4, 1_000_000)
     damaged = bytes(damaged)
     data = save(RGB8, "JPEG", quality=98)
     decoded = codecs.decode(data[:2] + b"\xff\xe1" + struct.pack(">H", len(damaged) + 2) + damaged + data[2:])
@@ -1006,7 +998,7 @@ def test_an_exif_block_with_a_damaged_byte_order_mark_is_checked_as_piexif_reads
     and one so damaged (from fuzzing) took piexif 54 s and 20 GB."""
     exif = bytearray(piexif.dump({"0th": {piexif.ImageIFD.Make: b"Epson", piexif.ImageIFD.XResolution: (300, 1)}}))
     assert exif[6:8] == b"MM"
-    struct.pack_into(">I", exif, _entry(bytes(exif), 8, piexif.ImageIFD.XResolution) + 4, 1_000_000)
+    struct.pack_into(">I", exif, exif_entry(bytes(exif), 8, piexif.ImageIFD.XResolution) + 4, 1_000_000)
     exif[6] = 0xC1
     _, notes = exif_check.repaired(bytes(exif))
     assert notes == [f"EXIF tag 282 (XResolution) in the 0th directory declares 1,000,000 values, which run past "
