@@ -88,6 +88,9 @@ def build() -> dict[str, Case]:
         "animated.webp": Case(_save(Image.fromarray(rgb), "WEBP", save_all=True, lossless=True,
                                     append_images=[Image.fromarray(rgb[::-1])], duration=100), "ok", (24, 16),
                               notes=["frames"], incomplete=True),
+        "camera-preview.jpg": Case(multi_picture(rgb, 0x010002, exif=piexif.dump(EXIF)), "ok", (24, 16),
+                                   exif_make="Epson", notes=["1 reduced copy (a preview)"]),
+        "stereo-pair.mpo": Case(multi_picture(rgb, 0x020002), "ok", (24, 16), notes=["1 other view"], incomplete=True),
         "multipage.tif": Case(_multipage(rgb), "ok", (24, 16), pages=3),
         "multipage-cut-page.tif": Case(_page_cut_off(_multipage(rgb), 1), "truncated"),
         "multipage-cut-chain.tif": Case(_chain_cut_after(_multipage(rgb), 1), "ok", (24, 16),
@@ -121,6 +124,25 @@ def build() -> dict[str, Case]:
         cases[f"orientation-{orientation}.jpg"] = Case(_save(Image.fromarray(stored), "JPEG", quality=95, exif=exif),
                                                        "ok", (24, 16), exif_make="Epson")
     return cases
+
+
+def multi_picture(rgb: np.ndarray, second_type: int | None = None, exif: bytes = b"") -> bytes:
+    """A JPEG with a second, smaller image after it, as cameras' MPF files hold; ``second_type``
+    sets that image's MP Type code (Pillow writes 0, undefined)."""
+    data = bytearray(_save(Image.fromarray(rgb), "MPO", save_all=True, append_images=[Image.fromarray(rgb[::4, ::4])],
+                           quality=95, exif=exif))
+    if second_type is not None:
+        header = data.index(b"MPF\x00") + 4  # MPF's offsets count from its TIFF-like header
+        order = "<" if data[header:header + 2] == b"II" else ">"
+        (ifd,) = struct.unpack_from(order + "I", data, header + 4)
+        count = struct.unpack_from(order + "H", data, header + ifd)[0]
+        [entries] = [struct.unpack_from(order + "I", data, at + 8)[0]
+                     for at in range(header + ifd + 2, header + ifd + 2 + 12 * count, 12)
+                     if struct.unpack_from(order + "H", data, at)[0] == 0xB002]  # MPEntry: 16 bytes an image
+        attribute = header + entries + 16
+        flags = struct.unpack_from(order + "I", data, attribute)[0] & 0xFF000000
+        struct.pack_into(order + "I", data, attribute, flags | second_type)
+    return bytes(data)
 
 
 def _multipage(rgb: np.ndarray) -> bytes:

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import photo
+from hostile_corpus import multi_picture
 from PIL import Image
 
 from enhance_ops.cli import main
@@ -52,6 +55,19 @@ def test_enhances_a_folder_and_reports_the_bad_file(batch: Path, tmp_path: Path,
     assert record["preset"] == "archive-photo" and [s["stage"] for s in record["stages"]][:2] == ["dynamic_range", "exposure"]
     assert not (out / "nested" / "broken.jpg").exists()
     assert not list(out.rglob("*.part"))
+
+
+def test_a_stereo_cameras_mpo_file_gives_a_jpeg_of_its_primary_image(tmp_path: Path) -> None:
+    """``.mpo`` files were not picked up at all, and their pictures refused as MPO."""
+    folder, out = tmp_path / "stereo", tmp_path / "enhanced"
+    folder.mkdir()
+    rgb = (photo("astronaut", 40) * 255 + 0.5).astype(np.uint8)
+    (folder / "pair.mpo").write_bytes(multi_picture(rgb, 0x020002))
+    assert main(["enhance", str(folder), str(out), "--scale", "2", "--quiet"]) == 0
+    derivative = Image.open(out / "pair.jpg")
+    assert (derivative.format, derivative.size) == ("JPEG", (80, 80))
+    record = json.loads((out / "pair.jpg.json").read_text())
+    assert record["pages_complete"] is False and any("1 other view of the subject" in n for n in record["notes"])
 
 
 def test_existing_outputs_are_skipped_unless_overwrite(batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

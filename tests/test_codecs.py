@@ -11,7 +11,7 @@ import piexif
 import pytest
 import tifffile
 from conftest import photo, save
-from hostile_corpus import exif_entry
+from hostile_corpus import exif_entry, multi_picture
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
 from enhance_ops import codecs, exif_check, png_chunks, tiff_exif
@@ -479,6 +479,26 @@ def test_animated_webp_uses_the_first_frame_and_says_so() -> None:
     assert np.array_equal((decoded.pixels * 255).round().astype(np.uint8), RGB8)
     pages = codecs.pages(buf.getvalue())
     assert pages.notes == ("file holds 2 frames: only the first is enhanced",) and not pages.complete
+
+
+@pytest.mark.parametrize(("second_type", "left_out", "complete"), [
+    (None, "1 image of undefined kind (a depth map, say)", True),
+    (0x010002, "1 reduced copy (a preview)", True),  # a camera's Full-HD preview
+    (0x020002, "1 other view of the subject (a stereo pair's, a panorama's or a multi-angle set's)", False),
+])
+def test_a_multi_picture_jpeg_is_its_primary_image(second_type: int | None, left_out: str, complete: bool) -> None:
+    """Cameras that store a preview after the photo write MPF files, which Pillow calls MPO:
+    they were refused as "MPO images are not processed"."""
+    data = multi_picture(RGB8, second_type, exif=CAMERA_EXIF)
+    primary = data[: data.index(b"\xff\xd9") + 2]  # the first image's own stream: SOI to its EOI
+    decoded = codecs.decode(data)
+    assert (decoded.format, decoded.output_format) == ("JPEG", "JPEG")
+    assert np.array_equal(decoded.pixels, codecs.decode(primary).pixels)
+    assert decoded.metadata.exif["0th"][piexif.ImageIFD.Make] == b"Epson"
+    pages = codecs.pages(data)
+    assert pages.frames == (0,) and pages.complete is complete
+    assert pages.notes == (f"multi-picture JPEG: its primary image is enhanced; not in the derivative: {left_out}",)
+    assert codecs.decode(reencode(decoded)).size == decoded.size
 
 
 # --- orientation ---------------------------------------------------------------------------

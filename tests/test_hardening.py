@@ -107,6 +107,8 @@ def test_every_hostile_file_gets_a_derivative_or_a_specific_error_and_the_shard_
     assert codecs.decode(store.get(rows["palette-transparent.png"]["output_key"])).alpha is not None
     assert codecs.decode(store.get(rows["grey16.tif"]["output_key"])).bit_depth == 16
     assert rows["multipage-cut-page.tif"]["error_message"].startswith("TruncatedImageError: page 2 of 3: ")
+    assert rows["stereo-pair.mpo"]["output_key"].endswith("/stereo-pair.jpg")  # its primary image, a JPEG
+    assert codecs.pages(store.get(rows["stereo-pair.mpo"]["output_key"])).notes == ()  # a plain JPEG
     upright = codecs.decode(store.get(rows["orientation-1.jpg"]["output_key"])).pixels
     for n in range(2, 9):  # every orientation comes out the same way up
         turned = codecs.decode(store.get(rows[f"orientation-{n}.jpg"]["output_key"]))

@@ -6,6 +6,9 @@ from pathlib import Path, PurePath
 
 from .formats import IMAGE_SUFFIXES, SUFFIX
 _SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+# Masters in a format the pipeline does not write: a multi-picture JPEG's primary image stays a
+# JPEG (codecs), the others (BMP, JPEG 2000) become PNG.
+_WRITTEN_AS = {".mpo": "JPEG"}
 
 
 class PlanError(ValueError):
@@ -28,9 +31,10 @@ def find_images(root: Path) -> list[Path]:
 
 def target_suffix(source: PurePath, output_format: str | None) -> str:
     """The source's own suffix when it names the output's format (``.jpeg`` stays ``.jpeg``:
-    ``x.jpg`` and ``x.jpeg`` are two masters), else the format's (``.png`` without one)."""
+    ``x.jpg`` and ``x.jpeg`` are two masters), else the format's (``.png`` for BMP and JPEG 2000,
+    ``.jpg`` for a multi-picture ``.mpo``)."""
     own = _SUFFIX_FORMAT.get(source.suffix.lower())
-    fmt = output_format or own or "PNG"
+    fmt = output_format or own or _WRITTEN_AS.get(source.suffix.lower(), "PNG")
     return source.suffix if own == fmt else SUFFIX[fmt]
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 import tifffile
-from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin
+from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from . import metadata as md
 from . import jp2_boxes, png_chunks, tiff_exif, tiff_log
@@ -167,6 +168,8 @@ def _pages(data: bytes) -> Pages:
     first = Pages((0,), (im.size,), _sample_bytes(im.width, im.height, len(im.getbands()), _bits(im)))
     frames, sizes, sample_bytes, left = [], [], 0, {"reduced-resolution copy": 0, "transparency mask": 0}
     try:
+        if isinstance(im, MpoImagePlugin.MpoImageFile):
+            return _multi_picture(im, first)
         if im.format != "TIFF":
             count = getattr(im, "n_frames", 1)
             return first if count == 1 else replace(first, notes=(f"file holds {count} frames: only the first is enhanced",),
@@ -189,6 +192,31 @@ def _pages(data: bytes) -> Pages:
                                      "only the first is enhanced",), complete=False)
     notes = tuple(f"{n} {what}(s) in the file not enhanced: not pages of the document" for what, n in left.items() if n)
     return Pages(tuple(frames), tuple(sizes), sample_bytes, notes) if frames else replace(first, notes=notes)
+
+
+def _multi_picture(im: MpoImagePlugin.MpoImageFile, first: Pages) -> Pages:
+    """A multi-picture JPEG (CIPA's MPF: cameras that store a large preview after the photo,
+    stereo cameras) is its primary image. The others are noted by their kind: a reduced copy
+    or an image of undefined kind (a depth map, say) leaves nothing of the picture out, but a
+    view of the subject (the other half of a stereo pair, a panorama's or a multi-angle set's
+    frames) does, so such a derivative is not ``complete``."""
+    kinds = Counter(_mp_kind(entry["Attribute"]["MPType"]) for entry in im.mpinfo[0xB002][1:])
+    left = ", ".join(f"{n} {kind[n > 1]}" for kind, n in kinds.items())
+    return replace(first, notes=(f"multi-picture JPEG: its primary image is enhanced; not in the derivative: {left}",),
+                   complete=_MP_VIEW not in kinds)
+
+
+_MP_VIEW = ("other view of the subject (a stereo pair's, a panorama's or a multi-angle set's)",
+            "other views of the subject (a stereo pair's, a panorama's or a multi-angle set's)")
+
+
+def _mp_kind(mp_type: str) -> tuple[str, str]:
+    """(singular, plural) words for a kind of image an MPF file holds beside its primary one."""
+    if mp_type.startswith("Large Thumbnail"):
+        return "reduced copy (a preview)", "reduced copies (previews)"
+    if mp_type.startswith("Multi-Frame"):
+        return _MP_VIEW
+    return "image of undefined kind (a depth map, say)", "images of undefined kind (depth maps, say)"
 
 
 def _directory_offsets(data: bytes | memoryview) -> list[int]:
@@ -339,6 +367,8 @@ def _open_header(data: bytes) -> Image.Image:
         if fmt == "JPEG" and (refusal := _jpeg_refusal(data)):
             raise UnsupportedImageError(refusal) from None
         raise CorruptImageError(f"{fmt} header cannot be read: {exc}") from exc
+    if im.format == "MPO":  # a JPEG with more images after its own (a camera's preview, a stereo view): ``_pages``
+        im.format = "JPEG"
     if im.format not in READ_FORMATS:
         raise UnsupportedImageError(f"{im.format} images are not processed; convert to PNG or TIFF")
     if im.width < 1 or im.height < 1:

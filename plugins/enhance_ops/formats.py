@@ -13,7 +13,8 @@ READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000"}
 WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}  # the longest width or height the format (its encoder) holds
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".jp2", ".j2k", ".j2c", ".jpf", ".jpx"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".mpo", ".tif", ".tiff", ".webp", ".bmp", ".jp2", ".j2k", ".j2c", ".jpf",
+                  ".jpx"}
 # Other image formats an archive holds: listed and reported as failed (unsupported), never skipped
 # silently. Anything else (sidecars such as .xmp, .txt, checksums) is left alone.
 OTHER_IMAGE_SUFFIXES = {
