@@ -30,6 +30,7 @@ class Case:
     notes: list[str] = field(default_factory=list)  # words the ledger notes must contain
     pages: int = 1  # the pages of the derivative
     incomplete: bool = False  # the derivative lacks pages or frames of the master: held for review
+    damaged: bool = False  # the decoder found the master's pixel data damaged: held for review
 
 
 EXIF = {"0th": {piexif.ImageIFD.Make: b"Epson", piexif.ImageIFD.Model: b"V850"}, "Exif": {}}
@@ -76,6 +77,8 @@ def build() -> dict[str, Case]:
     tiff = _save(Image.fromarray(rgb), "TIFF", compression="tiff_lzw")
     cases = {
         "truncated.jpg": Case(jpeg[: len(jpeg) // 2], "truncated"),
+        "bit-rot.jpg": Case(bit_flipped(jpeg), "ok", (24, 16), exif_make="Epson",
+                            notes=["pixel data is damaged (libjpeg: Corrupt JPEG data"], damaged=True),
         "truncated.png": Case(png[: len(png) // 2], "truncated"),
         "chunk-length-damaged.png": Case(_chunk_length(png, b"IDAT", 64 << 20), "truncated"),
         "truncated.tif": Case(tiff[: len(tiff) // 3], "truncated"),
@@ -124,6 +127,19 @@ def build() -> dict[str, Case]:
         cases[f"orientation-{orientation}.jpg"] = Case(_save(Image.fromarray(stored), "JPEG", quality=95, exif=exif),
                                                        "ok", (24, 16), exif_make="Epson")
     return cases
+
+
+def scan_data(jpeg: bytes) -> slice:
+    """Where a JPEG's (first) entropy-coded scan lies: after its SOS segment, up to the EOI marker."""
+    sos = jpeg.index(b"\xff\xda")
+    return slice(sos + 2 + int.from_bytes(jpeg[sos + 2:sos + 4], "big"), jpeg.rindex(b"\xff\xd9"))
+
+
+def bit_flipped(jpeg: bytes) -> bytes:
+    """The JPEG with the top bit of its scan's middle byte flipped, as bit rot on a disk does."""
+    scan, data = scan_data(jpeg), bytearray(jpeg)
+    data[(scan.start + scan.stop) // 2] ^= 0x80
+    return bytes(data)
 
 
 def multi_picture(rgb: np.ndarray, second_type: int | None = None, exif: bytes = b"") -> bytes:

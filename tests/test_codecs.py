@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -11,10 +12,10 @@ import piexif
 import pytest
 import tifffile
 from conftest import photo, save
-from hostile_corpus import exif_entry, multi_picture
+from hostile_corpus import exif_entry, multi_picture, scan_data
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
-from enhance_ops import codecs, exif_check, png_chunks, tiff_exif
+from enhance_ops import codecs, exif_check, jpeg_damage, png_chunks, tiff_exif
 from enhance_ops import metadata as md
 from enhance_ops.errors import (
     CorruptImageError,
@@ -1172,6 +1173,50 @@ def test_every_bad_input_error_has_its_own_code() -> None:
              errors.TruncatedImageError, errors.CorruptImageError, errors.ImageTooLargeError]
     assert len({k.code for k in kinds}) == len(kinds)
     assert all(issubclass(k, errors.ImageError) for k in kinds)
+
+
+PHOTO_JPEG = save((photo("astronaut", 128) * 255 + 0.5).astype(np.uint8), "JPEG", quality=92)
+
+
+def _scan_cut_short(jpeg: bytes) -> bytes:
+    """The scan's second half lost and the file closed with EOI, as a copy interrupted by a
+    tool that still ends what it writes leaves it."""
+    scan = scan_data(jpeg)
+    return jpeg[: (scan.start + scan.stop) // 2] + b"\xff\xd9"
+
+
+def _zeroed(jpeg: bytes) -> bytes:
+    """Sixty-four bytes of the scan lost to zeros (a bad block on a disk)."""
+    scan, data = scan_data(jpeg), bytearray(jpeg)
+    middle = (scan.start + scan.stop) // 2
+    data[middle:middle + 64] = bytes(64)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    (_scan_cut_short, "Corrupt JPEG data: premature end of data segment"),
+    (_zeroed, "Corrupt JPEG data: "),
+])
+def test_damage_in_a_jpegs_pixel_data_is_found_and_noted(damage: Callable[[bytes], bytes], said: str) -> None:
+    """OpenCV decodes past all of these without a word; the image is garbled or blank from the damage on."""
+    data = damage(PHOTO_JPEG)
+    decoded, sound = codecs.decode(data), codecs.decode(PHOTO_JPEG)
+    assert decoded.size == sound.size and not np.array_equal(decoded.pixels, sound.pixels)
+    assert decoded.damage is not None and decoded.damage.startswith(said)
+    assert decoded.notes == [f"the JPEG's pixel data is damaged (libjpeg: {decoded.damage}): part of the image "
+                             "decodes garbled or blank; restore the master from another copy"]
+    if damage is _scan_cut_short:  # OpenCV filled the rows it had no data for with one grey
+        assert np.ptp(decoded.pixels[-8:]) == 0 and np.ptp(sound.pixels[-8:]) > 0.3
+
+
+@pytest.mark.parametrize("options", [{}, {"progressive": True}, {"subsampling": 0}, {"restart_marker_blocks": 2},
+                                     {"optimize": True, "quality": 100}], ids=str)
+def test_sound_jpegs_show_no_damage(options: dict) -> None:
+    rgb, cmyk = (photo("astronaut", 128) * 255 + 0.5).astype(np.uint8), io.BytesIO()
+    Image.fromarray(rgb).convert("CMYK").save(cmyk, "JPEG", **options)
+    for data in (save(rgb, "JPEG", **options), save(rgb[..., 0], "JPEG", **options), cmyk.getvalue(),
+                 multi_picture(rgb, exif=CAMERA_EXIF)):
+        assert jpeg_damage.found(data) is None and codecs.decode(data).damage is None
 
 
 # --- encoding refusals ---------------------------------------------------------------------

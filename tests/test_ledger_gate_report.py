@@ -128,6 +128,15 @@ def test_the_gate_holds_back_a_derivative_that_lacks_pages_its_master_holds() ->
     assert "every page of the master is in the derivative" in held.split("</table>", 1)[0]
 
 
+def test_the_gate_holds_back_a_derivative_of_a_master_whose_pixel_data_is_damaged() -> None:
+    damage = "Corrupt JPEG data: 35 extraneous bytes before marker 0xd9"
+    rows = [_row(master_damage=damage), _row(master_damage=None), _row()]  # the last: a part before schema 8
+    outcome = gate.evaluate(rows)
+    assert [r["verdict"] for r in rows] == ["quarantined", "passed", "passed"]
+    assert rows[0]["failed_expectations"] == ["the master's pixel data decoded without damage"]
+    assert outcome.expectations["the master's pixel data decoded without damage"] == 1
+
+
 def _pages(*changes: dict) -> str:
     page = {"input_size": [10, 8], "output_size": [20, 16], "reduced_input_to": None,
             "metrics": {k: v for k, v in _row().items() if k in MEASURES}}

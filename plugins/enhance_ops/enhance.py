@@ -97,11 +97,12 @@ class Source:
     channels: int
     metadata: md.ImageMetadata
     notes: list[str]
+    damage: str | None
 
     @classmethod
     def of(cls, image: codecs.DecodedImage) -> Source:
         return cls(image.format, image.output_format, image.size, image.bit_depth,
-                   image.pixels.shape[2] + (image.alpha is not None), image.metadata, image.notes)
+                   image.pixels.shape[2] + (image.alpha is not None), image.metadata, image.notes, image.damage)
 
 
 @dataclass
@@ -341,6 +342,7 @@ class Enhancer:
             "metrics": result.metrics,
             "stages": [dataclasses.asdict(r) for r in result.stages],
             "notes": [*source.notes, *not_carried],
+            "master_damage": source.damage,
         }
         samples = codecs.to_samples(result.pixels, result.alpha, source.bit_depth)
         return record, _Output(samples, meta, result.scale, codecs.Provenance(SOFTWARE, description))

@@ -5,7 +5,8 @@ expectation: a person should look before it is published) or ``failed`` (it coul
 enhanced at all; the ledger row says why). The gate only labels: it never deletes anything.
 Every page of a multi-page master is held to the suite, and the expectations a page broke
 name it: one bad page holds the whole document for review, as does a derivative that lacks
-pages or frames its master holds.
+pages or frames its master holds, or one made from a master whose pixel data the decoder
+found damaged.
 """
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
                 "output_width": page["output_size"][0], "expected_width": expected_w,
                 "output_height": page["output_size"][1], "expected_height": expected_h,
                 "pages_complete": row.get("pages_complete") is not False,  # null in parts before schema 7
+                "master_damage": row.get("master_damage"),  # absent from parts before schema 8
             })
     return pd.DataFrame.from_records(records)
 
@@ -101,6 +103,8 @@ def _suite(t: Thresholds) -> list[tuple[str, Any]]:
          e.ExpectColumnPairValuesToBeEqual(column_A="output_height", column_B="expected_height")),
         ("every page of the master is in the derivative",
          e.ExpectColumnValuesToBeInSet(column="pages_complete", value_set=[True])),
+        ("the master's pixel data decoded without damage",
+         e.ExpectColumnValuesToBeNull(column="master_damage")),
     ]
 
 

@@ -25,8 +25,8 @@ from .. import __version__
 from ..errors import EnhanceError
 from .measures import MEASURES
 
-SCHEMA_VERSION = 7  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added.
-# 6: pages, pages_json. 7: pages_complete
+SCHEMA_VERSION = 8  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added.
+# 6: pages, pages_json. 7: pages_complete. 8: master_damage
 VERDICTS = ("passed", "quarantined", "failed", "rejected")  # rejected: by a person in review (review.reject)
 
 SCHEMA = pa.schema(
@@ -52,6 +52,7 @@ SCHEMA = pa.schema(
         ("pages", pa.int32()),
         ("pages_json", pa.string()),
         ("pages_complete", pa.bool_()),
+        ("master_damage", pa.string()),
         ("scale", pa.float32()),
         ("preset", pa.string()),
         ("parameters_json", pa.string()),
@@ -119,6 +120,7 @@ def row_from_record(
         "pages": len(record.get("pages", [])) or 1,
         "pages_json": json.dumps(record["pages"]) if "pages" in record else None,
         "pages_complete": record["pages_complete"],
+        "master_damage": record["master_damage"],
         "preset": record["preset"],
         "parameters_json": parameters_json(record["settings"]),
         "stages_json": json.dumps(stages),
