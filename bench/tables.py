@@ -170,6 +170,14 @@ def fading(report: dict[str, Any]) -> str:
                    "diagnostic: true tone", "diagnostic: true chroma"], rows)
 
 
+def damage_found(report: dict[str, Any]) -> str:
+    kinds = ("found", "missed, visible", "missed, slight", "missed, identical", "refused")
+    rows = [[case["case"], *(str(case.get(kind, 0)) for kind in kinds)] for case in report["cases"]]
+    costs = "; ".join(f"{name}: check {c['check_s'] * 1000:.0f} ms, decode {c['decode_s'] * 1000:.0f} ms"
+                      for name, c in report["cost"].items())
+    return _table(["master", *kinds], rows) + f"\n\n{report['trials']} changes each ({report['machine']}). {costs}."
+
+
 SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("Our path against the reference paths (reference_paths.py)", ("reference_paths",), reference_paths),
     ("Precision and layout per model (cpu_inference.py)", ("cpu_inference",), cpu_inference),
@@ -181,6 +189,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("A shard of large scans (large_scan_memory.py --shard)", ("large_scan_shard",), large_scan_shard),
     ("A multi-page TIFF of large scans (large_scan_memory.py --pages)", ("large_scan_pages",), large_scan_pages),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
+    ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
 ]
 
 

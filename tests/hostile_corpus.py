@@ -79,6 +79,8 @@ def build() -> dict[str, Case]:
         "truncated.jpg": Case(jpeg[: len(jpeg) // 2], "truncated"),
         "bit-rot.jpg": Case(bit_flipped(jpeg), "ok", (24, 16), exif_make="Epson",
                             notes=["pixel data is damaged (libjpeg: Corrupt JPEG data"], damaged=True),
+        "bit-rot-deflate.tif": Case(_deflate_rotted(rgb), "ok", (24, 16),
+                                    notes=["TIFF's pixel data is damaged (strip 1 of 2 cannot be expanded"], damaged=True),
         "truncated.png": Case(png[: len(png) // 2], "truncated"),
         "chunk-length-damaged.png": Case(_chunk_length(png, b"IDAT", 64 << 20), "truncated"),
         "truncated.tif": Case(tiff[: len(tiff) // 3], "truncated"),
@@ -158,6 +160,17 @@ def multi_picture(rgb: np.ndarray, second_type: int | None = None, exif: bytes =
         attribute = header + entries + 16
         flags = struct.unpack_from(order + "I", data, attribute)[0] & 0xFF000000
         struct.pack_into(order + "I", data, attribute, flags | second_type)
+    return bytes(data)
+
+
+def _deflate_rotted(rgb: np.ndarray) -> bytes:
+    """A deflate-compressed TIFF of two strips with a bit of the first flipped (bit rot)."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, rgb, photometric="rgb", compression="zlib", rowsperstrip=8, metadata=None)
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        offset, count = tif.pages[0].dataoffsets[0], tif.pages[0].databytecounts[0]
+    data[offset + count // 2] ^= 0x04
     return bytes(data)
 
 

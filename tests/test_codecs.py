@@ -15,7 +15,7 @@ from conftest import photo, save
 from hostile_corpus import exif_entry, multi_picture, scan_data
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
-from enhance_ops import codecs, exif_check, jpeg_damage, png_chunks, tiff_exif
+from enhance_ops import codecs, damage, exif_check, png_chunks, tiff_exif
 from enhance_ops import metadata as md
 from enhance_ops.errors import (
     CorruptImageError,
@@ -1193,19 +1193,19 @@ def _zeroed(jpeg: bytes) -> bytes:
     return bytes(data)
 
 
-@pytest.mark.parametrize(("damage", "said"), [
+@pytest.mark.parametrize(("damaged", "said"), [
     (_scan_cut_short, "Corrupt JPEG data: premature end of data segment"),
     (_zeroed, "Corrupt JPEG data: "),
 ])
-def test_damage_in_a_jpegs_pixel_data_is_found_and_noted(damage: Callable[[bytes], bytes], said: str) -> None:
+def test_damage_in_a_jpegs_pixel_data_is_found_and_noted(damaged: Callable[[bytes], bytes], said: str) -> None:
     """OpenCV decodes past all of these without a word; the image is garbled or blank from the damage on."""
-    data = damage(PHOTO_JPEG)
+    data = damaged(PHOTO_JPEG)
     decoded, sound = codecs.decode(data), codecs.decode(PHOTO_JPEG)
     assert decoded.size == sound.size and not np.array_equal(decoded.pixels, sound.pixels)
-    assert decoded.damage is not None and decoded.damage.startswith(said)
-    assert decoded.notes == [f"the JPEG's pixel data is damaged (libjpeg: {decoded.damage}): part of the image "
+    assert decoded.damage is not None and decoded.damage.startswith(f"libjpeg: {said}")
+    assert decoded.notes == [f"the JPEG's pixel data is damaged ({decoded.damage}): part of the image "
                              "decodes garbled or blank; restore the master from another copy"]
-    if damage is _scan_cut_short:  # OpenCV filled the rows it had no data for with one grey
+    if damaged is _scan_cut_short:  # OpenCV filled the rows it had no data for with one grey
         assert np.ptp(decoded.pixels[-8:]) == 0 and np.ptp(sound.pixels[-8:]) > 0.3
 
 
@@ -1216,7 +1216,81 @@ def test_sound_jpegs_show_no_damage(options: dict) -> None:
     Image.fromarray(rgb).convert("CMYK").save(cmyk, "JPEG", **options)
     for data in (save(rgb, "JPEG", **options), save(rgb[..., 0], "JPEG", **options), cmyk.getvalue(),
                  multi_picture(rgb, exif=CAMERA_EXIF)):
-        assert jpeg_damage.found(data) is None and codecs.decode(data).damage is None
+        assert damage.in_jpeg(data) is None and codecs.decode(data).damage is None
+
+
+def _tiff(pages: list[np.ndarray], **options: object) -> bytes:
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as tif:
+        for page in pages:
+            tif.write(page, photometric="rgb" if page.ndim == 3 else "minisblack", metadata=None, **options)
+    return buf.getvalue()
+
+
+def _segment(data: bytes, frame: int, n: int) -> tuple[int, int]:
+    """Where the n-th strip or tile (from 0) of the frame-th directory lies: (offset, byte count)."""
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[frame]
+        return page.dataoffsets[n], page.databytecounts[n]
+
+
+def _flipped(data: bytes, at: int) -> bytes:
+    damaged = bytearray(data)
+    damaged[at] ^= 0x10
+    return bytes(damaged)
+
+
+def _cut_segment(data: bytes, frame: int, n: int) -> bytes:
+    """The segment's byte count in its directory halved, as a writer that crashed mid-strip leaves it."""
+    offset, count = _segment(data, frame, n)
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        tag = tif.pages[frame].tags[325 if tif.pages[frame].is_tiled else 279]  # Tile/StripByteCounts
+        kind = {3: "<H", 4: "<I"}[tag.dtype]  # SHORT or LONG counts, in tifffile's little-endian TIFF
+        at = tag.valueoffset + struct.calcsize(kind) * n
+    damaged = bytearray(data)
+    struct.pack_into(kind, damaged, at, count // 2)
+    return bytes(damaged)
+
+
+TIFF_RGB = (photo("astronaut", 96) * 255 + 0.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("compression", "damaging", "said"), [
+    ("zlib", lambda d: _flipped(d, sum(_segment(d, 0, 2)) - 40), "strip 3 of 6 cannot be expanded: "),
+    ("lzw", lambda d: _cut_segment(d, 0, 2), "strip 3 of 6 expands to "),
+    ("packbits", lambda d: _cut_segment(d, 0, 2), "strip 3 of 6 cannot be expanded: "),  # a run cut short
+])
+def test_damage_in_a_tiffs_strips_is_found_and_noted(compression: str, damaging: Callable[[bytes], bytes],
+                                                     said: str) -> None:
+    """OpenCV (libtiff) returned these with the strip's rows garbled or zero, without a word."""
+    sound = _tiff([TIFF_RGB], compression=compression, rowsperstrip=16)
+    data = damaging(sound)
+    decoded = codecs.decode(data)
+    assert not np.array_equal(decoded.pixels, codecs.decode(sound).pixels)
+    assert decoded.damage is not None and decoded.damage.startswith(said)
+    assert decoded.notes == [f"the TIFF's pixel data is damaged ({decoded.damage}): part of the image decodes "
+                             "garbled or blank; restore the master from another copy"]
+
+
+def test_damage_on_a_later_page_of_a_tiff_is_that_pages() -> None:
+    sound = _tiff([TIFF_RGB, TIFF_RGB[::-1]], compression="zlib", rowsperstrip=16)
+    data = _flipped(sound, sum(_segment(sound, 1, 0)) - 20)
+    assert codecs.decode(data, frame=0).damage is None
+    assert codecs.decode(data, frame=1).damage.startswith("strip 1 of 6 cannot be expanded: ")
+
+
+@pytest.mark.parametrize(("compression", "layout"), [
+    (compression, layout) for compression in ("lzw", "zlib", "packbits", "jpeg")
+    for layout in ({}, {"rowsperstrip": 7}, {"tile": (32, 32)}, {"grey": True}, {"planarconfig": "separate"})
+    if not (compression == "jpeg" and layout.get("planarconfig"))  # JPEG compresses interleaved samples
+], ids=str)
+def test_sound_tiffs_show_no_damage(compression: str, layout: dict) -> None:
+    options = dict(layout)
+    image = TIFF_RGB[..., 0] if options.pop("grey", False) else TIFF_RGB
+    if options.get("planarconfig") == "separate":
+        image = np.ascontiguousarray((image.astype(np.uint16) * 257).transpose(2, 0, 1))  # 16-bit planes
+    data = _tiff([image], compression=compression, **options)
+    assert damage.in_tiff_page(data, 0) is None and codecs.decode(data).damage is None
 
 
 # --- encoding refusals ---------------------------------------------------------------------

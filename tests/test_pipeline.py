@@ -335,6 +335,24 @@ def test_a_multi_page_tiff_written_as_png_is_its_first_page_and_says_so() -> Non
                                              "holds one (write TIFF to keep them all)") in result.record["notes"]
 
 
+def test_damage_on_a_later_page_is_in_the_documents_record_naming_the_page() -> None:
+    import tifffile
+
+    page = (photo("astronaut", 48) * 255 + 0.5).astype(np.uint8)
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as tif:
+        for _ in range(2):
+            tif.write(page, photometric="rgb", compression="zlib", rowsperstrip=16, metadata=None)
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        offset, count = tif.pages[1].dataoffsets[1], tif.pages[1].databytecounts[1]
+    data[offset + count // 2] ^= 0x10  # a bit of the second page's second strip, rotted
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
+    record = enhancer.enhance(bytes(data)).record
+    assert record["master_damage"].startswith("page 2: strip 2 of 3 cannot be expanded: ")
+    assert any(note.startswith("page 2: the TIFF's pixel data is damaged (strip 2 of 3") for note in record["notes"])
+
+
 def test_a_page_that_cannot_be_enhanced_fails_the_master_naming_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
     import struct
 

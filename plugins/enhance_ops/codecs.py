@@ -22,7 +22,7 @@ import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from . import metadata as md
-from . import jp2_boxes, jpeg_damage, png_chunks, tiff_exif, tiff_log
+from . import damage, jp2_boxes, png_chunks, tiff_exif, tiff_log
 from .chain import icc, strips
 from .formats import DEFAULT_MAX_PIXELS, MAX_SIDE, READ_FORMATS, SUFFIX, WRITE_FORMATS  # noqa: F401  (re-exported)
 from .errors import (
@@ -56,7 +56,7 @@ class DecodedImage:
     metadata: md.ImageMetadata
     mode: str
     notes: list[str] = field(default_factory=list)
-    damage: str | None = None  # what the decoder said of damage in the pixel data it decoded past (JPEG)
+    damage: str | None = None  # damage found in the compressed pixel data the decoders went past (JPEG, TIFF)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -95,11 +95,18 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
         pixels, alpha, depth = _decode_pixels(data, im, samples, notes)
     if not _turned_on_reading(im, meta):
         pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
-    damage = jpeg_damage.found(data) if im.format == "JPEG" else None
-    if damage:
-        notes.append(f"the JPEG's pixel data is damaged (libjpeg: {damage}): part of the image decodes garbled or "
+    damaged = _damage(data, im.format, frame)
+    if damaged:
+        notes.append(f"the {im.format}'s pixel data is damaged ({damaged}): part of the image decodes garbled or "
                      "blank; restore the master from another copy")
-    return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes, damage)
+    return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes, damaged)
+
+
+def _damage(data: bytes, fmt: str | None, frame: int) -> str | None:
+    if fmt == "JPEG":
+        said = damage.in_jpeg(data)
+        return f"libjpeg: {said}" if said else None
+    return damage.in_tiff_page(data, frame) if fmt == "TIFF" else None
 
 
 _DECODED_SIDE, _DECODED_PIXELS = 1_000_000, 1 << 30  # libpng's default side limit; OpenCV's pixel limit

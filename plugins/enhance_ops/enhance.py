@@ -389,7 +389,7 @@ def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
     """The record of a multi-page master: the first page's, with every page's sizes and
     measures under ``pages``, the worst value of each measure over the pages as the master's
     own (what the gate and a query on the ledger see), stage times summed over the pages, and
-    a later page's notes told by its number."""
+    a later page's notes and any page's damage told by its number."""
     first, seconds = pages[0], {}
     for page in pages:
         for stage in page["stages"]:
@@ -400,6 +400,8 @@ def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
                     if (worst := _worst([page["metrics"].get(name) for page in pages], measure.lower_better)) is not None},
         "stages": [{**stage, "seconds": seconds[stage["stage"]]} for stage in first["stages"]],
         "notes": [*first["notes"], *(f"page {n}: {note}" for n, page in enumerate(pages[1:], 2) for note in page["notes"])],
+        "master_damage": "; ".join(f"page {n}: {page['master_damage']}" for n, page in enumerate(pages, 1)
+                                   if page["master_damage"]) or None,
         "pages": [{"page": n, "input_size": list(page["input_size"]), "output_size": list(page["output_size"]),
                    "bit_depth": page["bit_depth"], "channels": page["channels"],
                    "reduced_input_to": reduced_input_to(page["stages"]), "metrics": page["metrics"]}

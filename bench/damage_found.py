@@ -1,0 +1,123 @@
+"""How much damage to a master's compressed pixel data ``damage.py`` finds, and what looking costs.
+
+Each case is a real photo (scikit-image's astronaut, 512²) in one format and layout; each
+trial changes its pixel data once (a random byte of a JPEG's scan, a random bit of a TIFF's
+strips: bit rot) with a fixed seed and reads the copy as a shard reads a master. Outcomes:
+refused (an error code, no derivative), found (``damage`` set: held for review), or not
+found, by how far the decoded image is from the sound one. The cost is the check alone on a
+16-Mpx master against decoding it, medians of 5.
+
+    .venv/bin/python bench/damage_found.py      # writes bench/results/damage_found.json
+"""
+from __future__ import annotations
+
+import io
+import logging
+import random
+import statistics
+import sys
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+import tifffile
+from PIL import Image
+from skimage import data as skdata
+
+from cpu_inference import cpu_name, save_results
+
+from enhance_ops import codecs, damage
+from enhance_ops.errors import EnhanceError
+
+TRIALS, VISIBLE = 200, 40  # levels of 255: "off by more than this" is a visible error
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _tiff(rgb: np.ndarray, **options: object) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, rgb, photometric="rgb", metadata=None, **options)
+    return buf.getvalue()
+
+
+def _scan(data: bytes) -> tuple[int, int]:
+    sos = data.index(b"\xff\xda")
+    return sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big"), data.rindex(b"\xff\xd9")
+
+
+def _strips(data: bytes) -> tuple[int, int]:
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[0]
+        return min(page.dataoffsets), max(o + c for o, c in zip(page.dataoffsets, page.databytecounts))
+
+
+def _byte(data: bytearray, at: int, rng: random.Random) -> None:
+    data[at] = rng.randrange(256)
+
+
+def _bit(data: bytearray, at: int, rng: random.Random) -> None:
+    data[at] ^= 1 << rng.randrange(8)
+
+
+CASES: list[tuple[str, Callable[[np.ndarray], bytes], Callable[[bytes], tuple[int, int]], Callable[..., None]]] = [
+    ("JPEG, quality 90 (a byte changed)", _jpeg, _scan, _byte),
+    ("TIFF, deflate, 16-row strips", lambda rgb: _tiff(rgb, compression="zlib", rowsperstrip=16), _strips, _bit),
+    ("TIFF, LZW, 16-row strips", lambda rgb: _tiff(rgb, compression="lzw", rowsperstrip=16), _strips, _bit),
+    ("TIFF, LZW with predictor, 16-row strips",
+     lambda rgb: _tiff(rgb, compression="lzw", predictor=True, rowsperstrip=16), _strips, _bit),
+    ("TIFF, LZW, one strip", lambda rgb: _tiff(rgb, compression="lzw", rowsperstrip=512), _strips, _bit),
+    ("TIFF, PackBits, 16-row strips", lambda rgb: _tiff(rgb, compression="packbits", rowsperstrip=16), _strips, _bit),
+    ("TIFF, JPEG, 16-row strips", lambda rgb: _tiff(rgb, compression="jpeg", rowsperstrip=16), _strips, _bit),
+]
+
+
+def outcomes(sound: bytes, where: tuple[int, int], change: Callable[..., None], seed: int) -> Counter[str]:
+    reference, rng, counts = codecs.decode(sound).pixels, random.Random(seed), Counter[str]()
+    for _ in range(TRIALS):
+        data = bytearray(sound)
+        change(data, rng.randrange(*where), rng)
+        try:
+            decoded = codecs.decode(bytes(data))
+        except EnhanceError:
+            counts["refused"] += 1
+            continue
+        off = float(np.abs(decoded.pixels - reference).max()) * 255
+        counts["found" if decoded.damage else
+               "missed, visible" if off > VISIBLE else "missed, slight" if off > 0 else "missed, identical"] += 1
+    return counts
+
+
+def cost(data: bytes, check: Callable[[], object]) -> dict[str, float]:
+    def median(run: Callable[[], object]) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return {"check_s": median(check), "decode_s": median(lambda: codecs.decode(data))}
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    logging.disable(logging.CRITICAL)
+    rgb = skdata.astronaut()
+    cases = [{"case": name, **outcomes(make(rgb), locate(make(rgb)), change, seed)}
+             for seed, (name, make, locate, change) in enumerate(CASES)]
+    big = np.tile(rgb, (8, 8, 1))  # 4096², 16.8 Mpx
+    jpeg, lzw = _jpeg(big), _tiff(big, compression="lzw", rowsperstrip=16)
+    costs = {"JPEG, 16.8 Mpx": cost(jpeg, lambda: damage.in_jpeg(jpeg)),
+             "TIFF, LZW, 16.8 Mpx": cost(lzw, lambda: damage.in_tiff_page(lzw, 0))}
+    report = {"machine": cpu_name(), "trials": TRIALS, "visible_levels": VISIBLE, "cases": cases, "cost": costs}
+    print(f"written to {save_results('damage_found', report)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

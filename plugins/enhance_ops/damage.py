@@ -1,0 +1,130 @@
+"""Damage in a master's compressed pixel data that the decoders the codecs use pass over in silence.
+
+JPEG: libjpeg decodes on past most damage to the entropy-coded data. A changed byte
+desynchronises the Huffman decoder, and every block after it comes out garbled or shifted in
+colour, to the end of the image; libjpeg says so only in a warning ("Corrupt JPEG data: 114
+extraneous bytes before marker 0xd9"), which OpenCV writes to stderr and Pillow drops. After
+some damage it gives up, and OpenCV still returns the image, flat grey from there on.
+libjpeg-turbo through simplejpeg, with warnings taken as errors, tells both. It decodes at an
+eighth of the size: every coefficient is still read, which is where damage shows, but few are
+transformed back into pixels (35 ms for a 16-Mpx photo, a fifth of a full decode).
+
+TIFF: libtiff, under OpenCV, hands back a strip whose deflate stream is broken or whose LZW
+or PackBits data decodes short, with the rest zero or garbled. Each strip or tile is expanded
+again here and held to its own size: deflate carries a checksum, so any change in it is
+found; LZW and PackBits carry none, so only a change that breaks the code stream or the
+length is.
+"""
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Callable, Iterator
+
+import imagecodecs
+import simplejpeg
+import tifffile
+
+# libjpeg's warnings about headers, not pixel data: the image decodes whole after them. The
+# first warning ends the check, so damage after one of these goes unseen.
+_HARMLESS = ("unknown JFIF revision", "Unknown Adobe color transform", "Invalid SOS parameters", "bad ICC marker",
+             "thumbnail image size")
+
+
+def in_jpeg(data: bytes) -> str | None:
+    """libjpeg's words for damage it met decoding a JPEG's pixel data; None where there was none."""
+    try:
+        colour = simplejpeg.decode_jpeg_header(data)[2]
+    except ValueError:
+        return None  # a header libjpeg cannot read: the codecs' concern, which refuse it before this
+    try:
+        simplejpeg.decode_jpeg(data, colorspace="CMYK" if colour in ("CMYK", "YCCK") else "GRAY",
+                               min_factor=8, min_width=1, min_height=1, strict=True)
+    except ValueError as exc:
+        message = str(exc)
+        return None if any(words in message for words in _HARMLESS) else message
+    return None
+
+
+_INFLATE_STEP = 16 << 20  # bytes of output at a time: a one-strip scan is not expanded whole
+
+
+def _inflated_size(segment: memoryview, limit: int) -> int:
+    stream, size = zlib.decompressobj(), 0
+    while segment and not stream.eof and size < limit:
+        size += len(stream.decompress(segment, _INFLATE_STEP))
+        segment = stream.unconsumed_tail
+    return min(size, limit)
+
+
+def _lzw_size(segment: memoryview, limit: int) -> int:
+    return len(imagecodecs.lzw_decode(segment, out=limit))  # stops at ``limit``
+
+
+def _packbits_size(segment: memoryview, limit: int) -> int:
+    try:
+        return len(imagecodecs.packbits_decode(segment, out=limit))
+    except imagecodecs.PackbitsError as exc:  # it raises where the output would pass ``limit``
+        if "OUTPUT_TOO_SMALL" in str(exc):
+            return limit
+        raise
+
+
+# How many bytes a segment expands to, up to a limit: a damaged one can claim far more than
+# the image holds (LZW up to some thousand times its size), and one byte past the size is proof enough.
+_EXPANDED_SIZE: dict[int, Callable[[memoryview, int], int]] = {5: _lzw_size, 8: _inflated_size,
+                                                               32946: _inflated_size,  # deflate's older code
+                                                               32773: _packbits_size}
+_YCBCR, _SEPARATE = 6, 2
+
+
+def in_tiff_page(data: bytes, frame: int) -> str | None:
+    """What is wrong with the first damaged strip or tile of a TIFF's ``frame``-th directory; None where none is."""
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages[frame]
+    except Exception:  # a damaged directory: the codecs' concern, which read it otherwise or refuse it
+        return None
+    if page.compression == 7:  # JPEG: each segment a JPEG stream, its tables kept apart in JPEGTables
+        tables = page.jpegtables or b""
+        for n, segment in _segments(data, page):
+            stream = tables[:-2] + bytes(segment[2:]) if tables else bytes(segment)  # the tables put in after SOI
+            if said := in_jpeg(stream):
+                return f"{_name(page, n)}: libjpeg: {said}"
+        return None
+    expand = _EXPANDED_SIZE.get(int(page.compression))
+    if expand is None or page.photometric == _YCBCR:  # subsampled YCbCr has no simple segment size
+        return None
+    for n, segment in _segments(data, page):
+        expected, last = _expected_size(page, n)
+        try:
+            size = expand(segment, expected + 1)
+        except Exception as exc:  # the decoders raise their own errors on a broken stream
+            return f"{_name(page, n)} cannot be expanded: {exc}"
+        if size < expected:
+            return f"{_name(page, n)} expands to {size:,} bytes, not {expected:,}"
+        if size > expected and not last:  # a last strip may be coded past the image's end
+            return f"{_name(page, n)} expands past its {expected:,} bytes"
+    return None
+
+
+def _segments(data: bytes, page: tifffile.TiffPage) -> Iterator[tuple[int, memoryview]]:
+    view = memoryview(data)
+    for n, (offset, count) in enumerate(zip(page.dataoffsets, page.databytecounts)):
+        if count:  # a missing segment (sparse file) is the decoders' concern
+            yield n, view[offset:offset + count]
+
+
+def _expected_size(page: tifffile.TiffPage, n: int) -> tuple[int, bool]:
+    """A segment's bytes once expanded, and whether it is the last strip of its plane."""
+    samples = 1 if page.planarconfig == _SEPARATE else page.samplesperpixel
+    if page.is_tiled:
+        return page.tiledepth * page.tilelength * -(-page.tilewidth * samples * page.bitspersample // 8), False
+    per_plane = -(-page.imagelength // page.rowsperstrip)
+    index = n % per_plane
+    rows = min(page.rowsperstrip, page.imagelength - index * page.rowsperstrip)
+    return rows * -(-page.imagewidth * samples * page.bitspersample // 8), index == per_plane - 1
+
+
+def _name(page: tifffile.TiffPage, n: int) -> str:
+    return f"{'tile' if page.is_tiled else 'strip'} {n + 1} of {len(page.dataoffsets)}"
