@@ -129,12 +129,20 @@ def test_the_gate_holds_back_a_derivative_that_lacks_pages_its_master_holds() ->
 
 
 def test_the_gate_holds_back_a_derivative_of_a_master_whose_pixel_data_is_damaged() -> None:
-    damage = "Corrupt JPEG data: 35 extraneous bytes before marker 0xd9"
-    rows = [_row(master_damage=damage), _row(master_damage=None), _row()]  # the last: a part before schema 8
+    damage = "libjpeg: Corrupt JPEG data: 35 extraneous bytes before marker 0xd9"
+    letter = _row(pages=2, pages_json=_pages({}, {"master_damage": "strip 1 of 3 cannot be expanded"}),
+                  master_damage="page 2: strip 1 of 3 cannot be expanded")
+    rows = [_row(master_damage=damage), _row(master_damage=None), _row(), letter]  # _row(): a part before schema 8
     outcome = gate.evaluate(rows)
-    assert [r["verdict"] for r in rows] == ["quarantined", "passed", "passed"]
-    assert rows[0]["failed_expectations"] == ["the master's pixel data decoded without damage"]
-    assert outcome.expectations["the master's pixel data decoded without damage"] == 1
+    assert [r["verdict"] for r in rows] == ["quarantined", "passed", "passed", "quarantined"]
+    assert rows[0]["failed_expectations"] == ["master_damage is null"]
+    assert rows[3]["failed_expectations"] == ["master_damage is null (page 2)"]  # its damaged page, not every page
+    assert outcome.expectations["master_damage is null"] == 2
+    for n, r in enumerate(rows):
+        r.update(source_key=f"incoming/{DAY}/scan-{n}.jpg", output_key=f"out/scan-{n}.jpg")
+    held = report.render_report(rows, outcome, {}, title="run", outputs_at="here").split("Held back for review", 1)[1]
+    assert f"master_damage: {damage}" in held.split("</table>", 1)[0]  # what was found, for the reviewer
+    assert "master_damage: page 2: strip 1 of 3 cannot be expanded" in held.split("</table>", 1)[0]
 
 
 def _pages(*changes: dict) -> str:

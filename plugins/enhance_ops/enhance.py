@@ -404,7 +404,8 @@ def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
                                    if page["master_damage"]) or None,
         "pages": [{"page": n, "input_size": list(page["input_size"]), "output_size": list(page["output_size"]),
                    "bit_depth": page["bit_depth"], "channels": page["channels"],
-                   "reduced_input_to": reduced_input_to(page["stages"]), "metrics": page["metrics"]}
+                   "reduced_input_to": reduced_input_to(page["stages"]), "metrics": page["metrics"],
+                   "master_damage": page["master_damage"]}
                   for n, page in enumerate(pages, 1)],
     }
 

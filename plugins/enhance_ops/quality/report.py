@@ -162,6 +162,8 @@ def _reason(row: dict[str, Any], expectation: str) -> str:
     if column not in row:
         return expectation  # one about several columns (output size = input size x scale)
     value = row[column]
+    if isinstance(value, str):  # what was found ("master_damage: libjpeg: Corrupt JPEG data: …")
+        return f"{column}: {value}"
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return f"{column} not measured"
     return f"{column} {value:.4g}, needs {rule}"
