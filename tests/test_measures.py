@@ -23,6 +23,17 @@ def test_faithful_sr_is_consistent(span_case: tuple[np.ndarray, np.ndarray]) -> 
     assert m["consistency_psnr_db"] > 35 and m["consistency_ssim"] > 0.97 and m["consistency_lpips"] < 0.2
 
 
+@pytest.mark.parametrize("shape", [(40, 3000), (3000, 40), (16, 400)])
+def test_a_long_thin_scan_is_measured_too(shape: tuple[int, int]) -> None:
+    """A strip of film or a banner: reducing it to 512 px on its long side left AlexNet a few
+    pixels on the short one, and the LPIPS measure raised (an internal error for the image)."""
+    height, width = shape
+    source = np.ascontiguousarray(np.resize(photo("astronaut", None), (height, width, 3)))
+    output = np.clip(ms.enlarge_to(source, (2 * width, 2 * height)), 0, 1)
+    lpips = ms.consistency(source, output)["consistency_lpips"]
+    assert 0 <= lpips < 0.05  # a bicubic enlargement against itself
+
+
 def test_colour_shifted_sr_is_not(span_case: tuple[np.ndarray, np.ndarray]) -> None:
     source, output = span_case
     tinted = np.clip(output * np.array([1.15, 1.0, 0.85], np.float32), 0, 1)

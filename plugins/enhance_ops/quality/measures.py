@@ -21,6 +21,7 @@ from ..chain.denoise import estimate_sigma, estimate_sigma_bands, sample_bands
 from .metrics import Rows, lpips, psnr_rows, ssim_rows
 
 LPIPS_MAX_SIDE = 512  # LPIPS runs on at most this many pixels per side (block-averaged), bounding its cost
+LPIPS_MIN_SIDE = 31  # and on at least this many: AlexNet's second pooling has nothing to pool below it
 SEAM_SCORE_SEEN = 4.0  # seam scores above this count as seams (artefact_score)
 # The faintest seam worth a review: a mean step of half an 8-bit level along the tile grid
 # scores SEAM_SCORE_SEEN however flat the image. Without such a floor, a dark or flat image
@@ -96,7 +97,10 @@ def _reduced(rows: Rows, height: int, width: int, factor: int) -> np.ndarray:
 
 
 def _lpips_factor(height: int, width: int) -> int:
-    return max(1, math.ceil(max(height, width) / LPIPS_MAX_SIDE))
+    """The block size LPIPS's inputs are reduced by: to at most ``LPIPS_MAX_SIDE`` a side, but
+    never below ``LPIPS_MIN_SIDE`` on the short side. A long, thin scan (a strip of film, a
+    banner) was reduced below what AlexNet takes, and the measure raised an internal error."""
+    return max(1, min(math.ceil(max(height, width) / LPIPS_MAX_SIDE), min(height, width) // LPIPS_MIN_SIDE))
 
 
 def consistency(sr_input: np.ndarray, sr_output: np.ndarray, *, bit_depth: int = 8) -> dict[str, float]:
@@ -105,7 +109,7 @@ def consistency(sr_input: np.ndarray, sr_output: np.ndarray, *, bit_depth: int =
     back = _shrunk_rows(sr_input.shape[:2], sr_output)
     source: Rows = lambda r0, r1: sr_input[r0:r1]  # noqa: E731
     perceptual = float("nan")
-    if min(h, w) >= 16:
+    if min(h, w) >= 16 and min(height, width) >= LPIPS_MIN_SIDE:
         factor = _lpips_factor(height, width)
         perceptual = lpips(_reduced(lambda a, b: sr_output[a:b], height, width, factor),
                            _reduced(_bicubic_rows(sr_input, sr_output), height, width, factor))
