@@ -109,6 +109,8 @@ def build() -> dict[str, Case]:
         "broken-exif.jpg": Case(_with_app1(_save(Image.fromarray(rgb), "JPEG"), b"Exif\x00\x00MM\x00*\xff\xff\xff\xff"),
                                 "ok", (24, 16), notes=["EXIF"]),
         "oversized-exif.jpg": Case(_oversized_exif(rgb), "ok", (24, 16), exif_make="Epson"),
+        "full-exif.jpg": Case(_oversized_exif(rgb, 65_400), "ok", (24, 16), exif_make="Epson",  # no room left
+                              notes=["EXIF tag 37510 (UserComment) of 65,400 bytes not carried"]),
         "exif-count-bomb.jpg": Case(_exif_count_bomb(rgb), "ok", (24, 16), exif_make="Epson",
                                     notes=["XResolution) in the 0th directory declares 50,000,000 values"]),
         "adobe-rgb.jpg": Case(_save(Image.fromarray(rgb), "JPEG", icc_profile=build_profile(SPACES["Adobe RGB"])),
@@ -244,10 +246,10 @@ def _jp2_12bit(rgb: np.ndarray) -> bytes:
                          after=jp2_files.uuid(jp2_files.EXIF_UUID, exif[6:]))
 
 
-def _oversized_exif(rgb: np.ndarray) -> bytes:
-    """EXIF close to the 64 kB a JPEG segment can hold: a 60 kB user comment."""
-    comment = b"ASCII\x00\x00\x00" + b"scanned from a box of glass plates; " * 1700
-    exif = piexif.dump({"0th": EXIF["0th"], "Exif": {piexif.ExifIFD.UserComment: comment[:60_000]}})
+def _oversized_exif(rgb: np.ndarray, size: int = 60_000) -> bytes:
+    """EXIF close to the 64 kB a JPEG segment can hold: a user comment of ``size`` bytes."""
+    comment = b"ASCII\x00\x00\x00" + b"scanned from a box of glass plates; " * 1900
+    exif = piexif.dump({"0th": EXIF["0th"], "Exif": {piexif.ExifIFD.UserComment: comment[:size]}})
     return _save(Image.fromarray(rgb), "JPEG", exif=exif)
 
 

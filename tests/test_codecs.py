@@ -796,6 +796,25 @@ def test_metadata_a_format_cannot_hold_is_left_out_with_a_note_and_never_fails_t
         "IPTC records not carried: WEBP has no place for them"]
 
 
+def test_exif_that_leaves_no_room_for_the_derivatives_marking_loses_its_largest_tag_in_a_jpeg() -> None:
+    """A camera's MakerNote can fill most of a JPEG's EXIF segment; the derivative's marking
+    then pushed the block past it, and Pillow's refusal was an internal error."""
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Nikon"},
+                        "Exif": {piexif.ExifIFD.DateTimeOriginal: b"1962:05:01 10:00:00",
+                                 piexif.ExifIFD.MakerNote: bytes(65_420)}})  # 65,516 bytes
+    decoded = codecs.decode(save(RGB8, "JPEG", exif=exif))
+    meta, notes = md.fitted_to(decoded.metadata, "JPEG", software=PROV.software, description=PROV.description)
+    assert len(notes) == 1 and notes[0].startswith("EXIF tag 37500 (MakerNote) of 65,420 bytes not carried: the "
+                                                   "derivative's EXIF came to ")
+    out = codecs.decode(codecs.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=meta, scale=2,
+                                      provenance=PROV))
+    assert out.metadata.exif["0th"][piexif.ImageIFD.Make] == b"Nikon"
+    assert out.metadata.exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1962:05:01 10:00:00"
+    assert piexif.ExifIFD.MakerNote not in out.metadata.exif["Exif"]
+    assert md.fitted_to(decoded.metadata, "PNG", software=PROV.software, description=PROV.description) == (
+        decoded.metadata, [])  # other formats hold EXIF of any size
+
+
 @pytest.mark.parametrize("kind,body,why", [
     (b"zTXt", b"Comment\x00\x00" + zlib.compress(b" " * (64 << 20)), "inflates past"),  # 64 MiB of text in 64 kB
     (b"tEXt", b"x" * 100, "no valid keyword"),

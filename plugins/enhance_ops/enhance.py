@@ -324,7 +324,8 @@ class Enhancer:
             f"Enhanced derivative, not the archival master: preset {chain.preset_name}; "
             f"x{chain.scale} with {' then '.join(chain.model_names)}; steps: {', '.join(applied)}"
         )
-        meta, not_carried = md.fitted_to(dataclasses.replace(source.metadata, icc_profile=result.icc_profile), fmt)
+        meta, not_carried = md.fitted_to(dataclasses.replace(source.metadata, icc_profile=result.icc_profile), fmt,
+                                         software=SOFTWARE, description=description)
         record = {
             "input_format": source.format,
             "input_size": source.size,

@@ -186,11 +186,16 @@ def jpeg_app13(records: bytes) -> bytes:
 _JPEG_IPTC_BYTES = _JPEG_SEGMENT_BYTES - (len(jpeg_app13(b"")) - 4) - 1
 
 
-def fitted_to(meta: ImageMetadata, fmt: str) -> tuple[ImageMetadata, list[str]]:
+def fitted_to(
+    meta: ImageMetadata, fmt: str, *, software: str = "", description: str = ""
+) -> tuple[ImageMetadata, list[str]]:
     """The master's metadata as the derivative's format can hold it, and a note for each thing
-    it cannot: a derivative in another format never fails over metadata, nor loses it unsaid."""
+    it cannot: a derivative in another format never fails over metadata, nor loses it unsaid.
+    ``software`` and ``description`` are the marking ``derivative_exif`` will add."""
     notes: list[str] = []
     changes: dict[str, Any] = {}
+    if fmt == "JPEG" and meta.exif:
+        changes["exif"] = _exif_within_jpeg(meta, software, description, notes)
     if fmt == "JPEG" and meta.xmp and len(meta.xmp) > _JPEG_XMP_BYTES:
         notes.append(f"XMP of {len(meta.xmp):,} bytes not carried: a JPEG holds {_JPEG_XMP_BYTES:,}")
         changes["xmp"] = None
@@ -205,6 +210,43 @@ def fitted_to(meta: ImageMetadata, fmt: str) -> tuple[ImageMetadata, list[str]]:
         notes.append(f"text not carried, {fmt} has no place for it: {', '.join(left_out)}")
         changes["text"] = {keyword: text for keyword, text in meta.text.items() if keyword in _TEXT_HELD[fmt]}
     return (dataclasses.replace(meta, **changes) if changes else meta), notes
+
+
+def _exif_within_jpeg(meta: ImageMetadata, software: str, description: str, notes: list[str]) -> dict[str, Any]:
+    """The master's EXIF less its largest tags until the derivative's block fits a JPEG segment.
+    A camera's MakerNote can fill most of the segment by itself, and with the derivative's own
+    marking added, Pillow refused the block: an internal error for the image."""
+    exif = copy.deepcopy(meta.exif or _EMPTY_EXIF)
+
+    def size() -> int:  # the sizes and resolution are written in fields of fixed width
+        trial = dataclasses.replace(meta, exif=exif)
+        return len(derivative_exif(trial, width=1, height=1, dpi=(1.0, 1.0), software=software, description=description))
+
+    while (block_size := size()) > _JPEG_SEGMENT_BYTES:
+        held = [(_value_bytes(value), ifd, tag) for ifd, tags in exif.items() if isinstance(tags, dict)
+                for tag, value in tags.items() if tag not in _MARKED]
+        if not held:
+            break  # the marking alone: it is short, and cannot come to this
+        length, ifd, tag = max(held)
+        del exif[ifd][tag]
+        name = piexif.TAGS.get(tiff_exif.IFD_TAGS.get(ifd, ""), {}).get(tag, {}).get("name", "unknown")
+        notes.append(f"EXIF tag {tag} ({name}) of {length:,} bytes not carried: the derivative's EXIF came to "
+                     f"{block_size:,} bytes, and a JPEG holds {_JPEG_SEGMENT_BYTES:,}")
+    return exif
+
+
+# What ``derivative_exif`` writes itself: never the tags to leave out.
+_MARKED = {piexif.ImageIFD.Software, piexif.ImageIFD.Orientation, piexif.ImageIFD.XResolution,
+           piexif.ImageIFD.YResolution, piexif.ImageIFD.ResolutionUnit, piexif.ExifIFD.PixelXDimension,
+           piexif.ExifIFD.PixelYDimension}
+
+
+def _value_bytes(value: Any) -> int:
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    if isinstance(value, tuple):
+        return sum(8 if isinstance(item, tuple) else 4 for item in value)
+    return 4
 
 
 def derivative_xmp(xmp: bytes, *, width: int, height: int, dpi: tuple[float, float] | None) -> bytes:
