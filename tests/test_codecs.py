@@ -1298,6 +1298,16 @@ def test_damage_on_a_later_page_of_a_tiff_is_that_pages() -> None:
     assert codecs.decode(data, frame=1).damage.startswith("strip 1 of 6 cannot be expanded: ")
 
 
+def test_a_tiff_directory_too_damaged_to_size_its_strips_is_left_to_the_decoders() -> None:
+    data = bytearray(_tiff([TIFF_RGB], compression="lzw", rowsperstrip=16))
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        tag = tif.pages[0].tags[278]  # RowsPerStrip
+        struct.pack_into({3: "<H", 4: "<I"}[tag.dtype], data, tag.valueoffset, 0)
+    assert damage.in_tiff_page(bytes(data), 0) is None  # it raised ZeroDivisionError, a bare exception
+    with pytest.raises(CorruptImageError):
+        codecs.decode(bytes(data))
+
+
 @pytest.mark.parametrize(("compression", "layout"), [
     (compression, layout) for compression in ("lzw", "zlib", "packbits", "jpeg")
     for layout in ({}, {"rowsperstrip": 7}, {"tile": (32, 32)}, {"grey": True}, {"planarconfig": "separate"})

@@ -95,6 +95,8 @@ def in_tiff_page(data: bytes, frame: int) -> str | None:
     expand = _EXPANDED_SIZE.get(int(page.compression))
     if expand is None or page.photometric == _YCBCR:  # subsampled YCbCr has no simple segment size
         return None
+    if not page.is_tiled and page.rowsperstrip < 1:  # a damaged directory: the codecs' concern
+        return None
     for n, segment in _segments(data, page):
         expected, last = _expected_size(page, n)
         try:

@@ -222,12 +222,9 @@ def _exif_within_jpeg(meta: ImageMetadata, software: str, description: str, note
         trial = dataclasses.replace(meta, exif=exif)
         return len(derivative_exif(trial, width=1, height=1, dpi=(1.0, 1.0), software=software, description=description))
 
-    while (block_size := size()) > _JPEG_SEGMENT_BYTES:
-        held = [(_value_bytes(value), ifd, tag) for ifd, tags in exif.items() if isinstance(tags, dict)
-                for tag, value in tags.items() if tag not in _MARKED]
-        if not held:
-            break  # the marking alone: it is short, and cannot come to this
-        length, ifd, tag = max(held)
+    while (block_size := size()) > _JPEG_SEGMENT_BYTES:  # the marking alone is a few hundred bytes
+        length, ifd, tag = max((_value_bytes(value), ifd, tag) for ifd, tags in exif.items() if isinstance(tags, dict)
+                               for tag, value in tags.items() if tag not in _MARKED)
         del exif[ifd][tag]
         name = piexif.TAGS.get(tiff_exif.IFD_TAGS.get(ifd, ""), {}).get(tag, {}).get("name", "unknown")
         notes.append(f"EXIF tag {tag} ({name}) of {length:,} bytes not carried: the derivative's EXIF came to "
