@@ -180,9 +180,13 @@ def damage_found(report: dict[str, Any]) -> str:
 
 SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("Our path against the reference paths (reference_paths.py)", ("reference_paths",), reference_paths),
+    ("The same on a VM with AMX (reference_paths.py, kept as reference_paths_amx.json)", ("reference_paths_amx",),
+     reference_paths),
     ("Precision and layout per model (cpu_inference.py)", ("cpu_inference",), cpu_inference),
     ("Where a chain spends its time (chain_stages.py)", ("chain_stages",), chain_stages),
     ("Whole presets on larger photos (preset_throughput.py)", ("preset_throughput",), preset_throughput),
+    ("The same on a VM with AMX (preset_throughput.py, kept as preset_throughput_amx.json)",
+     ("preset_throughput_amx",), preset_throughput),
     ("Time outside the chain in a shard (shard_overlap.py)", ("shard_overlap_96", "shard_overlap_256"),
      lambda *reports: shard_overlap(list(reports))),
     ("Memory on a large scan (large_scan_memory.py)", ("large_scan_memory",), large_scan_memory),
