@@ -735,6 +735,32 @@ def test_tiff_masters_description_is_kept_after_our_marking() -> None:
     assert out.getexif()[270] == f"{PROV.description} | master's description: Harbour, 1931"
 
 
+RIGHTS = "© Stadtarchiv München".encode()  # UTF-8, as exiftool writes it
+ARTIST = "Jürgen Weiß".encode("latin-1")  # Latin-1, as older scanner software does
+AERIAL = "Luftbild über Köln, 1931".encode()
+
+
+def _tiff_with_text() -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, RGB8, photometric="rgb", metadata=None, description=AERIAL,
+                     extratags=[(33432, 2, 0, RIGHTS, True), (315, 2, 0, ARTIST, True)])
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("master", ["JPEG", "TIFF"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "WEBP"])
+def test_exif_text_that_is_not_ascii_is_carried_byte_for_byte(master: str, fmt: str) -> None:
+    """A TIFF derivative of such a master raised "TIFF strings must be 7-bit ASCII" (an
+    internal error), and a TIFF master's text came out with a '?' for each other byte: the
+    rights statement "?? Stadtarchiv M??nchen"."""
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Copyright: RIGHTS, piexif.ImageIFD.Artist: ARTIST,
+                                piexif.ImageIFD.ImageDescription: AERIAL}, "Exif": {}})
+    data = save(RGB8, "JPEG", exif=exif) if master == "JPEG" else _tiff_with_text()
+    zeroth = codecs.decode(reencode(codecs.decode(data), fmt)).metadata.exif["0th"]
+    assert (zeroth[piexif.ImageIFD.Copyright], zeroth[piexif.ImageIFD.Artist]) == (RIGHTS, ARTIST)
+    assert zeroth[piexif.ImageIFD.ImageDescription] == f"{PROV.description} | master's description: ".encode() + AERIAL
+
+
 def test_png_whose_xmp_carries_years_of_history_is_read_and_keeps_it() -> None:
     from PIL import PngImagePlugin
 

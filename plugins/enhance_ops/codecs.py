@@ -835,9 +835,8 @@ def add_tiff_page(
         if tag in (270, 305, 282, 283, 296, 34665, 34853) or info is None or info["type"] not in _TIFF_TYPES:
             continue  # written by tifffile itself below, or sub-IFD pointers (appended afterwards)
         dtype = _TIFF_TYPES[info["type"]]
-        if dtype == "s":
-            value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-            extratags.append((tag, dtype, 0, value, True))
+        if dtype == "s":  # the master's bytes as they are: tifffile refuses text that is not 7-bit ASCII
+            extratags.append((tag, dtype, 0, value if isinstance(value, bytes) else str(value).encode(), True))
             continue
         flat = np.asarray(value).ravel()
         count = flat.size // 2 if dtype.startswith("2") else flat.size
@@ -860,7 +859,7 @@ def add_tiff_page(
             resolution=dpi,
             resolutionunit="INCH" if dpi else None,
             software=zeroth[piexif.ImageIFD.Software].decode("ascii"),
-            description=zeroth[piexif.ImageIFD.ImageDescription].decode("ascii"),  # ours, then the master's
+            description=zeroth[piexif.ImageIFD.ImageDescription],  # ours, then the master's bytes
             metadata=None,
             extratags=extratags,
         )

@@ -279,9 +279,22 @@ def _raw_exif(im: Image.Image) -> bytes | None:
                 del tags[tag]  # Pillow puts an XMP tiff:Orientation in for a missing tag: the decoder does not turn by it
         if tags.bigtiff:
             _as_classic_tiff(tags)
+        _text_as_stored(tags)
         return tags.tobytes() if len(tags) else None
     raw = im.info.get("exif")
     return bytes(raw) if raw else None
+
+
+def _text_as_stored(tags: Image.Exif) -> None:
+    """Pillow hands a TIFF's ASCII tags back as text decoded as Latin-1, and writes text back as
+    ASCII with a '?' for every other byte: "© Stadtarchiv München" in a master's Copyright came
+    out as "?? Stadtarchiv M??nchen". The bytes as the master holds them go back in (Latin-1
+    maps every byte to one character and back), for the tags of the first directory Pillow
+    writes as ASCII (Artist, Copyright, ImageDescription, Make, Model …); a sub-directory's
+    text (a lens model, say) it would write as bytes of another type, so that stays as it was."""
+    for tag, value in tags.items():
+        if isinstance(value, str) and not value.isascii() and TiffTags.lookup(tag).type == TiffTags.ASCII:
+            tags[tag] = value.encode("latin-1", "replace")
 
 
 def _as_classic_tiff(tags: Image.Exif) -> None:
@@ -420,8 +433,8 @@ def derivative_exif(
     exif = copy.deepcopy(meta.exif or _EMPTY_EXIF)
     zeroth, sub = exif.setdefault("0th", {}), exif.setdefault("Exif", {})
     original = zeroth.get(piexif.ImageIFD.ImageDescription)
-    master = original.decode("ascii", "replace") if isinstance(original, bytes) else None
-    zeroth[piexif.ImageIFD.ImageDescription] = _ascii(marked_description(description, master))
+    master = original.decode("latin-1") if isinstance(original, bytes) else None  # its bytes kept, whatever they encode
+    zeroth[piexif.ImageIFD.ImageDescription] = marked_description(description, master).encode("latin-1", "replace")
     zeroth[piexif.ImageIFD.Software] = _ascii(software)
     zeroth[piexif.ImageIFD.Orientation] = 1
     if dpi:
