@@ -1324,6 +1324,22 @@ def test_damage_on_a_later_page_of_a_tiff_is_that_pages() -> None:
     assert codecs.decode(data, frame=1).damage.startswith("strip 1 of 6 cannot be expanded: ")
 
 
+def test_an_extrasamples_tag_naming_alpha_on_a_page_without_the_channel_gives_no_alpha() -> None:
+    """Found by fuzzing: an RGB page whose XResolution code is damaged into ExtraSamples (its
+    (1, 1) reads as associated alpha) and whose Compression count is damaged, so that libtiff
+    gives up and tifffile reads it: the missing alpha channel raised IndexError, an internal error."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, RGB8, photometric="rgb", resolution=(1, 1), metadata=None)
+    data = bytearray(buf.getvalue())
+    (ifd,) = struct.unpack_from("<I", data, 4)
+    (count,) = struct.unpack_from("<H", data, ifd)
+    entries = {struct.unpack_from("<H", data, at)[0]: at for at in range(ifd + 2, ifd + 2 + 12 * count, 12)}
+    struct.pack_into("<H", data, entries[282], 338)
+    struct.pack_into("<I", data, entries[259] + 4, 0xDB000001)
+    decoded = codecs.decode(bytes(data))
+    assert decoded.alpha is None and np.array_equal((decoded.pixels * 255).round().astype(np.uint8), RGB8)
+
+
 def test_a_tiff_directory_too_damaged_to_size_its_strips_is_left_to_the_decoders() -> None:
     data = bytearray(_tiff([TIFF_RGB], compression="lzw", rowsperstrip=16))
     with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:

@@ -546,7 +546,8 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray
     colour, rest = arr[:, :, :channels], arr[:, :, channels:]
     if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
         colour = np.iinfo(colour.dtype).max - colour
-    has_alpha = bool(extras) and extras[0] in (tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA)
+    has_alpha = bool(extras) and extras[0] in (tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA) \
+        and rest.shape[2] > 0  # an ExtraSamples tag naming alpha on a page without the channel (found by fuzzing)
     if rest.shape[2] > has_alpha:
         notes.append(f"{rest.shape[2] - has_alpha} extra channel(s) beyond colour and alpha dropped")
     return _apply_orientation(colour, rest[:, :, 0] if has_alpha else None, orientation)  # as OpenCV does for TIFF
