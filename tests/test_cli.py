@@ -95,6 +95,16 @@ def test_refuses_to_overwrite_its_own_input(batch: Path, capsys: pytest.CaptureF
     assert source.read_bytes() == before
 
 
+def test_an_output_folder_named_by_an_existing_file_is_refused_before_any_work(
+        batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It ended in a NotADirectoryError traceback once the first image was enhanced."""
+    taken = tmp_path / "enhanced"
+    taken.write_text("a file where the output folder should go")
+    assert main(["enhance", str(batch), str(taken), "--scale", "2", "--quiet"]) == 2
+    assert f"{taken} is a file, not a folder" in capsys.readouterr().err
+    assert taken.read_text() == "a file where the output folder should go"
+
+
 def test_model_scale_must_match(batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["enhance", str(batch), str(tmp_path / "o"), "--scale", "4", "--model", "span-x2"]) == 2
     assert "upscale x2, but x4 was asked for" in capsys.readouterr().err

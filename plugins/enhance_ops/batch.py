@@ -57,6 +57,17 @@ def plan(input_path: Path, output_path: Path, output_format: str | None = None) 
             raise PlanError(f"output {target} would overwrite its own input")
         if target in seen:
             raise PlanError(f"two inputs would both be written to {target}; rename one of them")
+        if blocking := _file_in_the_way(target):
+            raise PlanError(f"output {target} cannot be written: {blocking} is a file, not a folder")
         seen.add(target)
         jobs.append(Job(source, target))
     return jobs
+
+
+def _file_in_the_way(target: Path) -> Path | None:
+    """The nearest existing folder above ``target`` where a file stands instead (an output
+    folder given as the name of a file): the run stopped there with a traceback."""
+    for parent in target.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
