@@ -105,6 +105,19 @@ def test_an_output_folder_named_by_an_existing_file_is_refused_before_any_work(
     assert taken.read_text() == "a file where the output folder should go"
 
 
+def test_one_image_written_to_a_file_name_takes_the_format_the_name_says(
+        batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``scan.png`` to ``out.jpg`` wrote PNG data under a JPEG name."""
+    source = batch / "page_document.png"
+    assert main(["enhance", str(source), str(tmp_path / "out.jpg"), "--scale", "2", "--quiet"]) == 0
+    assert Image.open(tmp_path / "out.jpg").format == "JPEG"
+    assert main(["enhance", str(source), str(tmp_path / "out.bmp"), "--scale", "2", "--quiet"]) == 2
+    assert "out.bmp: its suffix names no format written here" in capsys.readouterr().err
+    assert main(["enhance", str(source), str(tmp_path / "out.png"), "--format", "TIFF", "--quiet"]) == 2
+    assert "out.png names PNG, but --format asks for TIFF" in capsys.readouterr().err
+    assert not (tmp_path / "out.bmp").exists() and not (tmp_path / "out.png").exists()
+
+
 def test_model_scale_must_match(batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["enhance", str(batch), str(tmp_path / "o"), "--scale", "4", "--model", "span-x2"]) == 2
     assert "upscale x2, but x4 was asked for" in capsys.readouterr().err

@@ -38,6 +38,21 @@ def target_suffix(source: PurePath, output_format: str | None) -> str:
     return source.suffix if own == fmt else SUFFIX[fmt]
 
 
+def chosen_format(input_path: Path, output_path: Path, requested: str | None) -> str | None:
+    """The derivative's format: ``requested`` (--format), or for one image given a file name of
+    its own, the format that name's suffix says: ``scan.png`` to ``out.jpg`` wrote PNG data
+    under a JPEG name. A name that says another format than ``requested``, or none written, is refused."""
+    if not input_path.is_file() or output_path.is_dir() or output_path.suffix == "":
+        return requested  # a folder of outputs, each named by its own format
+    named = _SUFFIX_FORMAT.get(output_path.suffix.lower())
+    if named is None:
+        raise PlanError(f"output {output_path.name}: its suffix names no format written here "
+                        f"({', '.join(sorted(_SUFFIX_FORMAT))})")
+    if requested and requested != named:
+        raise PlanError(f"output {output_path.name} names {named}, but --format asks for {requested}")
+    return named
+
+
 def plan(input_path: Path, output_path: Path, output_format: str | None = None) -> list[Job]:
     """One job per image; refuses any layout where an output could land on an input."""
     input_path, output_path = input_path.resolve(), output_path.resolve()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import codecs
-from .batch import Job, PlanError, plan
+from .batch import Job, PlanError, chosen_format, plan
 from .chain.presets import PRESETS, resolve_preset, scale_overrides
 from .chain.superres import Inference, Tiling
 from .airflow.tasks import LEDGER
@@ -38,7 +38,8 @@ def _enhance(args: argparse.Namespace) -> int:
     if args.precision:
         overrides.append(f"inference.precision={args.precision}")
     try:
-        jobs = plan(Path(args.input), Path(args.output), args.format)
+        output_format = chosen_format(Path(args.input), Path(args.output), args.format)
+        jobs = plan(Path(args.input), Path(args.output), output_format)
         settings = resolve_preset(args.preset, overrides)
         options = EnhanceOptions(
             preset=args.preset,
@@ -46,7 +47,7 @@ def _enhance(args: argparse.Namespace) -> int:
             tiling=Tiling(args.tile, args.pad, args.overlap),
             inference=Inference(args.device, settings["inference"]["precision"]),
             max_pixels=args.max_pixels,
-            output_format=args.format,
+            output_format=output_format,
         )
         enhancer = Enhancer(options)
     except (PlanError, ValueError, KeyError, EnhanceError) as exc:
