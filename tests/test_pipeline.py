@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import weakref
 
 import cv2
 import numpy as np
 import pytest
+import torch
 from conftest import photo, psnr, save, shrink
 
 from enhance_ops.chain import pipeline, superres
@@ -33,6 +35,40 @@ def test_overrides_are_parsed_and_checked() -> None:
         resolve_preset("archive-photo", ["denoise.strenght=strong"])
     with pytest.raises(ValueError, match="unknown preset"):
         resolve_preset("holiday-snaps")
+
+
+@pytest.mark.parametrize(("override", "said"), [
+    ("denoise.strength=bogus", 'denoise.strength="bogus": choose one of "auto", "off", "weak", "medium", "strong"'),
+    ("colour_restore.mode=maybe", 'choose one of "auto", "on", "off"'),
+    ("colour_space.target=ProPhoto", 'choose one of null, "sRGB", "Adobe RGB", "Display P3"'),
+    ("superres.scale=3", "superres.scale=3: choose one of 2, 4, 8"),
+    ("exposure.enabled=yes", 'exposure.enabled="yes": true or false'),
+    ("sharpen.amount=-1", "sharpen.amount=-1: a number of 0 or more"),
+    ("sharpen.amount=NaN", "sharpen.amount=NaN: a number"),
+    ("local_contrast.blend=1.5", "the share of the stage's change kept, from 0 to 1"),
+    ("superres.models=span-x2", 'superres.models="span-x2": a list of names'),
+])
+def test_an_override_the_chain_cannot_use_is_refused_before_any_image(override: str, said: str) -> None:
+    """``denoise.strength=bogus`` was taken, and every image then failed as an internal error
+    (KeyError 'bogus'), in the CLI and in every shard of a run given it as a Param."""
+    with pytest.raises(ValueError, match=re.escape(said)):
+        resolve_preset("archive-photo", [override])
+
+
+def test_overrides_the_chain_can_use_are_taken() -> None:
+    settings = resolve_preset("archive-photo", ["denoise.sigma=null", "denoise.sigma=6", "lens.k1=-0.05",
+                                                'colour_space.target="Adobe RGB"', "exposure.enabled=false"])
+    assert (settings["denoise"]["sigma"], settings["lens"]["k1"]) == (6, -0.05)
+    assert (settings["colour_space"]["target"], settings["exposure"]["enabled"]) == ("Adobe RGB", False)
+
+
+def test_a_cuda_device_where_there_is_none_is_refused_by_name() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")  # the refusal is for workers without it
+    with pytest.raises(ValueError, match="device cuda: no CUDA device is available here"):
+        superres.Inference("cuda")
+    with pytest.raises(ValueError, match="device 'gpu': cpu, cuda or cuda:N"):
+        superres.Inference("gpu")
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

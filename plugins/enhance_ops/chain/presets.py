@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 STAGES = (
@@ -99,5 +100,39 @@ def resolve_preset(name: str, overrides: list[str] | tuple[str, ...] = ()) -> di
         if stage not in preset or setting not in preset[stage]:
             known = ", ".join(f"{s}.{k}" for s in preset for k in preset[s])
             raise ValueError(f"unknown setting {key!r}; known settings: {known}")
-        preset[stage][setting] = _parse_value(value)
+        preset[stage][setting] = _checked(key, preset[stage][setting], _parse_value(value))
     return preset
+
+
+# Settings whose values are words from a closed set; a word outside it failed every image
+# later, as an internal error (``denoise.strength=bogus``: KeyError 'bogus').
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "denoise.strength": ("auto", "off", "weak", "medium", "strong"),
+    "colour_restore.mode": ("auto", "on", "off"),
+    "colour_space.target": (None, "sRGB", "Adobe RGB", "Display P3"),
+    "inference.precision": ("auto", "fp32", "bf16", "fp16"),
+    "superres.scale": (2, 4, 8),
+}
+
+
+def _checked(key: str, default: Any, value: Any) -> Any:
+    """An override's value, refused by name where the chain could not use it."""
+    if key in _CHOICES:
+        if value not in _CHOICES[key]:
+            raise ValueError(f"{key}={json.dumps(value)}: choose one of {', '.join(map(json.dumps, _CHOICES[key]))}")
+    elif isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}={json.dumps(value)}: true or false")
+    elif isinstance(default, list):
+        if not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
+            raise ValueError(f'{key}={json.dumps(value)}: a list of names, such as ["span-x2"]')
+    elif isinstance(default, (int, float)) or key == "denoise.sigma":  # sigma: null (measured) or a number
+        if value is None and default is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{key}={json.dumps(value)}: a number")
+        if value < 0 and not key.startswith("lens.k"):  # the lens coefficients are signed
+            raise ValueError(f"{key}={json.dumps(value)}: a number of 0 or more")
+        if key.endswith(".blend") and value > 1:
+            raise ValueError(f"{key}={json.dumps(value)}: the share of the stage's change kept, from 0 to 1")
+    return value

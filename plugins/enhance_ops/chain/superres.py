@@ -58,6 +58,13 @@ class Inference:
     prepack: bool = True
 
     def __post_init__(self) -> None:
+        try:
+            kind = torch.device(self.device).type
+        except RuntimeError:
+            raise ValueError(f"device {self.device!r}: cpu, cuda or cuda:N") from None
+        if kind == "cuda" and not torch.cuda.is_available():  # torch's own error is an assertion, deep in a shard
+            built = "" if torch.backends.cuda.is_built() else ", a build without CUDA"
+            raise ValueError(f"device {self.device}: no CUDA device is available here (torch {torch.__version__}{built})")
         if self.precision == "auto":
             object.__setattr__(self, "precision", best_precision(self.device))
         if self.precision not in ("fp32", "bf16", "fp16"):
