@@ -118,6 +118,17 @@ def test_one_image_written_to_a_file_name_takes_the_format_the_name_says(
     assert not (tmp_path / "out.bmp").exists() and not (tmp_path / "out.png").exists()
 
 
+def test_a_path_or_catalog_that_cannot_be_opened_is_said_in_a_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each ended in a traceback."""
+    assert main(["catalog-rebuild", "--ledger-dir", str(tmp_path / "no-ledger")]) == 2
+    assert capsys.readouterr().err == f"error: FileNotFoundError: {tmp_path / 'no-ledger'}\n"
+    assert main(["review-queue", "--catalog", f"sqlite:///{tmp_path}/no-folder/catalog.db"]) == 2
+    assert "error: OperationalError: (sqlite3.OperationalError) unable to open database file" in capsys.readouterr().err
+    assert main(["review-queue", "--catalog", "not a url"]) == 2
+    assert "error: ArgumentError: Could not parse SQLAlchemy URL" in capsys.readouterr().err
+
+
 def test_model_scale_must_match(batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["enhance", str(batch), str(tmp_path / "o"), "--scale", "4", "--model", "span-x2"]) == 2
     assert "upscale x2, but x4 was asked for" in capsys.readouterr().err

@@ -404,4 +404,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.func in (_nightly_demo, _standalone):  # they start servers: SIGTERM must stop them too
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    return int(args.func(args))
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    try:
+        return int(args.func(args))
+    except (OSError, OperationalError, ArgumentError) as exc:  # a path, a disk or a database the command was
+        print(f"error: {_said(exc)}", file=sys.stderr)  # pointed at: the operator's to put right, not a traceback
+        return 2
+
+
+def _said(exc: BaseException) -> str:
+    """An error's first line, with its kind where the message alone would not tell it
+    ("FileNotFoundError: /ledgers", not "/ledgers")."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return first if getattr(exc, "strerror", None) else f"{type(exc).__name__}: {first}"
