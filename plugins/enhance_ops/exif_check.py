@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import struct
 
-import piexif
-
-from .tiff_exif import EXIF_POINTER, GPS_POINTER, INTEROP_POINTER, VALUE_BYTES
+from .tiff_exif import EXIF_POINTER, GPS_POINTER, INTEROP_POINTER, VALUE_BYTES, tag_name
 
 _POINTERS = {EXIF_POINTER: "Exif", GPS_POINTER: "GPS", INTEROP_POINTER: "Interop"}  # tag → the directory it points at
 _HEADER = b"Exif\x00\x00"
@@ -59,7 +57,7 @@ def _repair(tiff: bytearray, order: str, name: str, at: int, notes: list[str]) -
         size = VALUE_BYTES.get(kind, 1) * values
         where = struct.unpack(order + "I", entry[8:])[0] if size > 4 else 0
         if size > 4 and where + size > len(tiff):
-            notes.append(f"EXIF tag {tag} ({_name(name, tag)}) in the {name} directory declares {values:,} values, "
+            notes.append(f"EXIF tag {tag} ({tag_name(name, tag)}) in the {name} directory declares {values:,} values, "
                          f"which run past the end of the {len(tiff):,}-byte block: dropped as damaged")
             continue
         kept.append(entry)
@@ -72,6 +70,3 @@ def _repair(tiff: bytearray, order: str, name: str, at: int, notes: list[str]) -
         tiff[at:end + len(tail)] = rebuilt + bytes(end + len(tail) - at - len(rebuilt))
     return pointers, struct.unpack(order + "I", tail)[0] if tail else 0
 
-
-def _name(ifd: str, tag: int) -> str:
-    return piexif.TAGS.get("Image" if ifd in ("0th", "1st") else ifd, {}).get(tag, {}).get("name", "unknown")

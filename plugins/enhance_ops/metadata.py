@@ -220,15 +220,15 @@ def _exif_within_jpeg(meta: ImageMetadata, software: str, description: str, note
 
     def size() -> int:  # the sizes and resolution are written in fields of fixed width
         trial = dataclasses.replace(meta, exif=exif)
-        return len(derivative_exif(trial, width=1, height=1, dpi=(1.0, 1.0), software=software, description=description))
+        return len(derivative_exif(trial, width=1, height=1, dpi=(1.0, 1.0), software=software,
+                                   description=description))
 
     while (block_size := size()) > _JPEG_SEGMENT_BYTES:  # the marking alone is a few hundred bytes
         length, ifd, tag = max((_value_bytes(value), ifd, tag) for ifd, tags in exif.items() if isinstance(tags, dict)
                                for tag, value in tags.items() if tag not in _MARKED)
         del exif[ifd][tag]
-        name = piexif.TAGS.get(tiff_exif.IFD_TAGS.get(ifd, ""), {}).get(tag, {}).get("name", "unknown")
-        notes.append(f"EXIF tag {tag} ({name}) of {length:,} bytes not carried: the derivative's EXIF came to "
-                     f"{block_size:,} bytes, and a JPEG holds {_JPEG_SEGMENT_BYTES:,}")
+        notes.append(f"EXIF tag {tag} ({tiff_exif.tag_name(ifd, tag)}) of {length:,} bytes not carried: the "
+                     f"derivative's EXIF came to {block_size:,} bytes, and a JPEG holds {_JPEG_SEGMENT_BYTES:,}")
     return exif
 
 
@@ -433,7 +433,7 @@ def derivative_exif(
     exif = copy.deepcopy(meta.exif or _EMPTY_EXIF)
     zeroth, sub = exif.setdefault("0th", {}), exif.setdefault("Exif", {})
     original = zeroth.get(piexif.ImageIFD.ImageDescription)
-    master = original.decode("latin-1") if isinstance(original, bytes) else None  # its bytes kept, whatever they encode
+    master = original.decode("latin-1") if isinstance(original, bytes) else None  # its bytes, whatever they encode
     zeroth[piexif.ImageIFD.ImageDescription] = marked_description(description, master).encode("latin-1", "replace")
     zeroth[piexif.ImageIFD.Software] = _ascii(software)
     zeroth[piexif.ImageIFD.Orientation] = 1

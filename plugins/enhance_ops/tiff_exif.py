@@ -73,8 +73,13 @@ def _ifd_bytes(tags: dict[int, Any], types: dict[int, dict[str, Any]], offset: i
     return b"".join(head) + struct.pack(form.number, 0) + tail
 
 
-IFD_TAGS = {"0th": "Image", "Exif": "Exif", "GPS": "GPS", "Interop": "Interop"}  # piexif's names for each
+_IFD_TAGS = {"0th": "Image", "Exif": "Exif", "GPS": "GPS", "Interop": "Interop"}  # piexif's names for each
 _PARENTS = {"Exif": ("0th", EXIF_POINTER), "GPS": ("0th", GPS_POINTER), "Interop": ("Exif", INTEROP_POINTER)}
+
+
+def tag_name(ifd: str, tag: int) -> str:
+    """piexif's name for a tag of a directory ("0th", "1st", "Exif", "GPS", "Interop"), for notes."""
+    return piexif.TAGS.get(_IFD_TAGS.get(ifd, "Image"), {}).get(tag, {}).get("name", "unknown")
 
 
 def block(exif: dict[str, Any]) -> bytes:
@@ -83,7 +88,7 @@ def block(exif: dict[str, Any]) -> bytes:
     pointers = {pointer for _, pointer in _PARENTS.values()}
     ifds = {
         name: {t: v for t, v in exif.get(name, {}).items() if t in piexif.TAGS[kind] and t not in pointers}
-        for name, kind in IFD_TAGS.items()
+        for name, kind in _IFD_TAGS.items()
     }
     if not ifds["Exif"]:
         ifds["Interop"] = {}  # its pointer would live in the Exif IFD
@@ -94,7 +99,7 @@ def block(exif: dict[str, Any]) -> bytes:
     for name, tags in ifds.items():
         if tags or name == "0th":
             offsets[name] = at
-            at += len(_ifd_bytes(tags, piexif.TAGS[IFD_TAGS[name]], at))
+            at += len(_ifd_bytes(tags, piexif.TAGS[_IFD_TAGS[name]], at))
             at += at % 2
     for name, (parent, pointer) in _PARENTS.items():
         if name in offsets:
@@ -102,7 +107,7 @@ def block(exif: dict[str, Any]) -> bytes:
     out = bytearray(b"II*\x00" + struct.pack("<I", 8))
     for name, start in offsets.items():
         out += b"\x00" * (start - len(out))
-        out += _ifd_bytes(ifds[name], piexif.TAGS[IFD_TAGS[name]], start)
+        out += _ifd_bytes(ifds[name], piexif.TAGS[_IFD_TAGS[name]], start)
     return b"Exif\x00\x00" + bytes(out)
 
 
