@@ -18,7 +18,7 @@ from enhance_ops.airflow import wiring
 from enhance_ops.airflow.assets import ENHANCED, LEDGER, REPORTS
 from enhance_ops.airflow.dag_defaults import SHARED
 from enhance_ops.airflow.tasks import MAX_LOOKBACK_DAYS
-from enhance_ops.chain.presets import PRESETS  # plain data: no torch at parse time
+from enhance_ops.chain.presets import PRESETS, SCALES  # plain data: no torch at parse time
 from enhance_ops.formats import DEFAULT_MAX_PIXELS
 
 AFTER_SHARDS = TriggerRule.NONE_FAILED  # an empty day skips enhance_shard; the gate, ledger and report still run
@@ -45,7 +45,7 @@ NIGHTLY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
         "prefix": Param(None, type=["null", "string"],
                         description="explicit source folder for backfills; empty: incoming/<date>/"),
         "preset": Param("archive-photo", type="string", enum=sorted(PRESETS)),
-        "scale": Param(4, type="integer", enum=[2, 4, 8]),
+        "scale": Param(4, type="integer", enum=list(SCALES)),
         "shard_size": Param(16, type="integer", minimum=1, maximum=1000, description="images per GPU task"),
         "shard_mb": Param(2048, type="number", exclusiveMinimum=0,
                           description="megabytes of masters per GPU task at most (a larger master goes alone), "

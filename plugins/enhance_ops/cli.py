@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import codecs
 from .batch import Job, PlanError, chosen_format, plan
-from .chain.presets import PRESETS, resolve_preset, scale_overrides
+from .chain.presets import PRECISIONS, PRESETS, SCALES, resolve_preset, scale_overrides
 from .chain.superres import Inference, Tiling
 from .airflow.tasks import LEDGER
 from .errors import EnhanceError
@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="STAGE.SETTING=VALUE",
         help="override one preset setting, e.g. denoise.strength=strong (repeatable)",
     )
-    enh.add_argument("--scale", type=int, choices=(2, 4, 8), help="enlargement (default: the preset's, 4)")
+    enh.add_argument("--scale", type=int, choices=SCALES, help="enlargement (default: the preset's, 4)")
     enh.add_argument("--model", help="comma-separated SR models applied in order (default: the scale's default)")
     enh.add_argument("--tile", type=int, default=Tiling.tile, help="tile size in input pixels")
     enh.add_argument("--pad", type=int, default=Tiling.pad,
@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cross-faded overlap between tiles (default: each model's own, from the manifest)")
     enh.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     enh.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16", "fp16"),
+        "--precision", choices=PRECISIONS,
         help="default: the preset's (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)",
     )
     enh.add_argument("--format", choices=sorted(codecs.WRITE_FORMATS), help="output format (default: as input)")
@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="out", help="folder for the results and the run's state (default: out)")
     demo.add_argument("--date", default=_yesterday(), help="the night's logical date (default: yesterday, UTC)")
     demo.add_argument("--preset", default="archive-photo", choices=sorted(PRESETS))
-    demo.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
+    demo.add_argument("--scale", type=int, default=4, choices=SCALES)
     demo.add_argument("--scans", help="a folder of scans to upload instead of the sample batch")
     demo.add_argument("--long-side", type=int, default=128, help="size of the generated samples")
     demo.set_defaults(func=_nightly_demo)

@@ -23,6 +23,9 @@ STAGES = (
     "colour_space",
 )
 
+SCALES = (2, 4, 8)  # the enlargements pipeline.SR_DEFAULTS has models for
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: superres.best_precision
+
 _BASE: dict[str, dict[str, Any]] = {
     "exposure": {"enabled": True, "blend": 1.0},
     # Opt-in (colour_cast.enabled=true): no single-image estimate tells a warm scene from a cast
@@ -104,22 +107,28 @@ def resolve_preset(name: str, overrides: list[str] | tuple[str, ...] = ()) -> di
     return preset
 
 
-# Settings whose values are words from a closed set; a word outside it failed every image
-# later, as an internal error (``denoise.strength=bogus``: KeyError 'bogus').
-_CHOICES: dict[str, tuple[Any, ...]] = {
-    "denoise.strength": ("auto", "off", "weak", "medium", "strong"),
-    "colour_restore.mode": ("auto", "on", "off"),
-    "colour_space.target": (None, "sRGB", "Adobe RGB", "Display P3"),
-    "inference.precision": ("auto", "fp32", "bf16", "fp16"),
-    "superres.scale": (2, 4, 8),
-}
+def _choices(key: str) -> tuple[Any, ...] | None:
+    """The values a worded setting takes, from where each is defined. A value outside them
+    failed every image later, as an internal error (``denoise.strength=bogus``: KeyError
+    'bogus'). The chain's modules are imported only here, when an override is checked: the
+    DAG file reads ``PRESETS`` when it is parsed, and must not load torch for it."""
+    if key == "denoise.strength":
+        from .denoise import STRENGTH_FACTOR
+
+        return ("auto", "off", *STRENGTH_FACTOR)
+    if key == "colour_space.target":
+        from .icc import SPACES
+
+        return (None, *SPACES)
+    return {"colour_restore.mode": ("auto", "on", "off"), "inference.precision": PRECISIONS,
+            "superres.scale": SCALES}.get(key)
 
 
 def _checked(key: str, default: Any, value: Any) -> Any:
     """An override's value, refused by name where the chain could not use it."""
-    if key in _CHOICES:
-        if value not in _CHOICES[key]:
-            raise ValueError(f"{key}={json.dumps(value)}: choose one of {', '.join(map(json.dumps, _CHOICES[key]))}")
+    if choices := _choices(key):
+        if value not in choices:
+            raise ValueError(f"{key}={json.dumps(value)}: choose one of {', '.join(map(json.dumps, choices))}")
     elif isinstance(default, bool):
         if not isinstance(value, bool):
             raise ValueError(f"{key}={json.dumps(value)}: true or false")

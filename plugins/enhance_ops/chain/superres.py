@@ -25,6 +25,7 @@ from ..models import onednn
 from ..models.manifest import ModelEntry
 from . import strips
 from .colour_math import LUMA, pixel_products
+from .presets import PRECISIONS
 
 
 def cpu_has_native_bf16() -> bool:
@@ -67,7 +68,7 @@ class Inference:
             raise ValueError(f"device {self.device}: no CUDA device is available here (torch {torch.__version__}{built})")
         if self.precision == "auto":
             object.__setattr__(self, "precision", best_precision(self.device))
-        if self.precision not in ("fp32", "bf16", "fp16"):
+        if self.precision not in PRECISIONS[1:]:
             raise ValueError(f"precision must be auto, fp32, bf16 or fp16, not {self.precision!r}")
 
     def autocast(self) -> ContextManager[object]:
