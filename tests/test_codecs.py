@@ -1331,11 +1331,10 @@ def test_an_extrasamples_tag_naming_alpha_on_a_page_without_the_channel_gives_no
     buf = io.BytesIO()
     tifffile.imwrite(buf, RGB8, photometric="rgb", resolution=(1, 1), metadata=None)
     data = bytearray(buf.getvalue())
-    (ifd,) = struct.unpack_from("<I", data, 4)
-    (count,) = struct.unpack_from("<H", data, ifd)
-    entries = {struct.unpack_from("<H", data, at)[0]: at for at in range(ifd + 2, ifd + 2 + 12 * count, 12)}
-    struct.pack_into("<H", data, entries[282], 338)
-    struct.pack_into("<I", data, entries[259] + 4, 0xDB000001)
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        tags = tif.pages[0].tags  # each tag's offset: where its 12-byte entry is
+        struct.pack_into("<H", data, tags[282].offset, 338)  # XResolution's code, as ExtraSamples'
+        struct.pack_into("<I", data, tags[259].offset + 4, 0xDB000001)  # Compression's count
     decoded = codecs.decode(bytes(data))
     assert decoded.alpha is None and np.array_equal((decoded.pixels * 255).round().astype(np.uint8), RGB8)
 
