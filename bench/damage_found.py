@@ -109,8 +109,10 @@ def main() -> None:
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)
     rgb = skdata.astronaut()
-    cases = [{"case": name, **outcomes(make(rgb), locate(make(rgb)), change, seed)}
-             for seed, (name, make, locate, change) in enumerate(CASES)]
+    cases = []
+    for seed, (name, make, locate, change) in enumerate(CASES):
+        sound = make(rgb)
+        cases.append({"case": name, **outcomes(sound, locate(sound), change, seed)})
     big = np.tile(rgb, (8, 8, 1))  # 4096², 16.8 Mpx
     jpeg, lzw = _jpeg(big), _tiff(big, compression="lzw", rowsperstrip=16)
     costs = {"JPEG, 16.8 Mpx": cost(jpeg, lambda: damage.in_jpeg(jpeg)),
