@@ -761,6 +761,36 @@ def test_exif_text_that_is_not_ascii_is_carried_byte_for_byte(master: str, fmt: 
     assert zeroth[piexif.ImageIFD.ImageDescription] == f"{PROV.description} | master's description: ".encode() + AERIAL
 
 
+OWNER = "Jürgen Weiß".encode("latin-1")
+LENS = "Zeiss Tessar 4,5/105 – Nr. 2".encode()
+DATUM = "Potsdam – Rauenberg".encode()
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["classic", "bigtiff"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "WEBP"])
+def test_a_tiff_masters_text_in_its_exif_and_gps_directories_is_carried_byte_for_byte(
+        big: bool, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A camera owner, a lens or a map datum came out of a TIFF master with a '?' for each
+    byte that is not ASCII ("J?rgen Wei?"), without a word."""
+    exif = {"0th": {}, "Exif": {piexif.ExifIFD.CameraOwnerName: OWNER, piexif.ExifIFD.LensModel: LENS,
+                                piexif.ExifIFD.DateTimeOriginal: b"1931:05:02 10:00:00"},
+            "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSMapDatum: DATUM}, "Interop": {}}
+    with monkeypatch.context() as patched:
+        if big:
+            patched.setattr(codecs, "CLASSIC_TIFF_BYTES", 1000)
+        master = codecs.encode(RGB8 / 255.0, None, fmt="TIFF", bit_depth=8, meta=ImageMetadata(exif=exif), scale=1,
+                               provenance=PROV)
+    assert master[:4] == (b"II+\x00" if big else b"II*\x00")
+    with tifffile.TiffFile(io.BytesIO(master)) as tif:  # another reader finds the text in the master, as written
+        tags = tif.pages.first.tags
+        assert (tags["ExifTag"].value["LensModel"], tags["GPSTag"].value["GPSMapDatum"]) == (LENS.decode(), DATUM.decode())
+    read = codecs.decode(master).metadata.exif
+    assert (read["Exif"][piexif.ExifIFD.CameraOwnerName], read["GPS"][piexif.GPSIFD.GPSMapDatum]) == (OWNER, DATUM)
+    carried = codecs.decode(reencode(codecs.decode(master), fmt)).metadata.exif
+    assert {tag: carried["Exif"][tag] for tag in exif["Exif"]} == exif["Exif"]
+    assert carried["GPS"] == exif["GPS"]
+
+
 def test_png_whose_xmp_carries_years_of_history_is_read_and_keeps_it() -> None:
     from PIL import PngImagePlugin
 

@@ -72,6 +72,8 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.text = _read_text(im, data, meta.notes)
         meta.iptc = _iptc_records(_read_iptc(im, data), meta.notes)
         meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
+        if tiff and meta.exif is not None:
+            _sub_ifd_text_as_stored(im.getexif(), meta.exif)
         dpi = _tiff_dpi(im, meta.notes) if tiff else im.info.get("dpi")
     orientation = None if meta.exif is None else meta.exif["0th"].get(piexif.ImageIFD.Orientation)
     if orientation is not None:
@@ -291,10 +293,22 @@ def _text_as_stored(tags: Image.Exif) -> None:
     out as "?? Stadtarchiv M??nchen". The bytes as the master holds them go back in (Latin-1
     maps every byte to one character and back), for the tags of the first directory Pillow
     writes as ASCII (Artist, Copyright, ImageDescription, Make, Model …); a sub-directory's
-    text (a lens model, say) it would write as bytes of another type, so that stays as it was."""
+    text Pillow would write as bytes of another type, so ``_sub_ifd_text_as_stored`` puts it
+    back once the block is read."""
     for tag, value in tags.items():
         if isinstance(value, str) and not value.isascii() and TiffTags.lookup(tag).type == TiffTags.ASCII:
             tags[tag] = value.encode("latin-1", "replace")
+
+
+def _sub_ifd_text_as_stored(tags: Image.Exif, exif: dict[str, Any]) -> None:
+    """A TIFF master's text in its Exif, GPS and Interop directories (a camera owner, a lens,
+    a map datum), byte for byte as it holds it: Pillow wrote each non-ASCII byte as '?' on the
+    way to the EXIF reader ("J?rgen Wei?")."""
+    for name, pointer in (("Exif", ExifTags.IFD.Exif), ("GPS", ExifTags.IFD.GPSInfo), ("Interop", ExifTags.IFD.Interop)):
+        for tag, value in tags.get_ifd(pointer).items():
+            if (isinstance(value, str) and not value.isascii() and tag in exif[name]
+                    and piexif.TAGS[name].get(tag, {}).get("type") == piexif.TYPES.Ascii):
+                exif[name][tag] = value.encode("latin-1", "replace")
 
 
 def _as_classic_tiff(tags: Image.Exif) -> None:
