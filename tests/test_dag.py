@@ -267,6 +267,27 @@ def test_the_weekly_fixity_check_fails_its_run_on_a_derivative_changed_since_it_
     store.put(key, data)  # as it was, for the tests after this one
 
 
+@pytest.mark.parametrize(("dag_id", "first", "second", "conf"), [
+    ("enhance_daily", "configure", "discover", CONF),
+    ("verify_fixity", "plan", "check", {}),
+    ("review_quarantined", "decide", None, {"keys": ["quarantine/2026-11-21/x.jpg"], "by": "A. Archivist",
+                                            "reason": "fine"}),
+])
+def test_a_run_pointed_at_a_bucket_that_does_not_exist_fails_at_its_first_task_saying_so(
+        store: S3Store, airflow_env: dict[str, str], dag_id: str, first: str, second: str | None, conf: dict) -> None:
+    before = sorted(o.key for o in store.list(""))
+    run = subprocess.run([airflow_bin(), "dags", "test", dag_id, "2026-11-21", "-c",
+                          json.dumps({**conf, "bucket": "archvie"})],
+                         env=airflow_env, capture_output=True, text=True, timeout=600)
+    said = run.stdout + run.stderr
+    OUTPUTS.append(said)
+    endpoint = json.loads(airflow_env["AIRFLOW_CONN_ARCHIVE_S3"])["extra"]["endpoint_url"]
+    assert f"BucketError: s3://archvie at {endpoint}: no such bucket" in said
+    assert f"[DAG TEST] end task task_id={first}" in said and re.search(r"DagRun Finished: .*state=failed", said)
+    assert second is None or f"task_id={second}" not in said  # no task after it started
+    assert sorted(o.key for o in store.list("")) == before  # nothing written, anywhere
+
+
 def test_catalog_rebuilt_from_the_ledger_equals_the_live_catalog(store: S3Store, airflow_env: dict[str, str],
                                                                   tmp_path: Path) -> None:
     live = Catalog(airflow_env["ENHANCE_CATALOG_URL"]).rows()

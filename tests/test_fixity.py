@@ -3,6 +3,8 @@ written, on the real S3 server (SeaweedFS) and a real catalog."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,42 @@ def test_derivatives_written_before_checksums_were_recorded_adopt_what_the_bucke
     store.client.put_object(Bucket=store.bucket, Key=keys[0], Body=data[:100] + bytes([data[100] ^ 1]) + data[101:],
                             Metadata=tasks.mark(f"incoming/{DAY}/scan-0.jpg"))
     assert {c.key: c.state for c in fixity.check(store, catalog, keys[0])}[keys[0]] == "changed"
+
+
+def test_a_command_pointed_at_a_wrong_bucket_key_endpoint_or_connection_says_which_in_one_line(
+        s3: S3Server, store: S3Store, catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    store.put(f"incoming/{DAY}/one.jpg", photo_crops(1, 24, "JPEG")[0])
+    [row] = run_night(store, catalog, tasks.RunConfig("night", DAY, **FAST))
+    with catalog.engine.begin() as conn:  # one written before checksums: of a wrong bucket, it read as missing
+        conn.execute(text("UPDATE processed_images SET output_sha256 = NULL WHERE output_key = :key"),
+                     {"key": row["output_key"]})
+    url = _as_the_commands_see_it(s3, catalog, tmp_path, monkeypatch)
+    monkeypatch.setenv("ENHANCE_S3_MAX_ATTEMPTS", "1")  # a refused connection, not retried for seconds
+    where = f"s3://elsewhere at {s3.endpoint}"
+    connection = json.loads(os.environ["AIRFLOW_CONN_ARCHIVE_S3"])
+    wrong_key = json.dumps({**connection, "password": "not-the-secret"})
+    nowhere = json.dumps({**connection, "extra": {**connection["extra"], "endpoint_url": "http://127.0.0.1:9"}})
+    cases = [
+        ({}, "elsewhere", f"error: {where}: no such bucket"),
+        ({"AIRFLOW_CONN_ARCHIVE_S3": wrong_key}, store.bucket,
+         f"error: s3://{store.bucket} at {s3.endpoint}: access denied (403): check the connection's access key and "
+         "secret, and that they may list this bucket"),
+        ({"AIRFLOW_CONN_ARCHIVE_S3": nowhere}, store.bucket,
+         f'error: s3://{store.bucket} at http://127.0.0.1:9: Could not connect to the endpoint URL: '
+         f'"http://127.0.0.1:9/{store.bucket}"'),
+        ({"ENHANCE_S3_CONN_ID": "archive_s4"}, store.bucket,
+         f"error: s3://{store.bucket}: there is no Airflow connection 'archive_s4' ($ENHANCE_S3_CONN_ID): "
+         "define it (AIRFLOW_CONN_ARCHIVE_S4, or in the UI) with the endpoint and keys"),
+    ]
+    for env, bucket, said in cases:
+        with monkeypatch.context() as patched:
+            for name, value in env.items():
+                patched.setenv(name, value)
+            for command in (["verify"], ["adopt-checksums"], ["catalog-rebuild"],
+                            ["release", "--by", "A. Archivist", "--reason", "fine", row["output_key"]]):
+                capsys.readouterr()
+                assert main([*command, "--bucket", bucket, "--catalog", url]) == 2, (command, env)
+                out = capsys.readouterr()
+                assert (out.out, out.err.splitlines()[-1]) == ("", said), (command, env)
+    assert [c.state for c in fixity.check(store, catalog)] == ["unrecorded"]  # nothing changed meanwhile

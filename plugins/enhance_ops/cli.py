@@ -19,6 +19,7 @@ from .chain.presets import PRECISIONS, PRESETS, SCALES, resolve_preset, scale_ov
 from .chain.superres import Inference, Tiling
 from .airflow.tasks import LEDGER
 from .errors import EnhanceError
+from .storage import BucketError, S3Store
 
 if TYPE_CHECKING:  # torch loads only when a command needs it
     from .enhance import Enhancer, EnhanceResult
@@ -215,12 +216,9 @@ def _catalog_rebuild(args: argparse.Namespace) -> int:
     if args.ledger_dir:
         rows = ledger.read_ledger(Path(args.ledger_dir)).to_pylist()
     else:
-        from .airflow.wiring import store
-
-        with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines: stdout is the command's answer
-            bucket = store(args.bucket)
-            rows = [r for o in bucket.list(args.prefix) if o.key.endswith(".parquet")
-                    for r in ledger.from_parquet(bucket.get(o.key))]
+        bucket = _bucket(args.bucket)
+        rows = [r for o in bucket.list(args.prefix) if o.key.endswith(".parquet")
+                for r in ledger.from_parquet(bucket.get(o.key))]
     url = args.catalog or default_url()
     count = rebuild(Catalog(url), rows)
     print(f"catalog {make_url(url).render_as_string(hide_password=True)}: {count} entries from {len(rows)} ledger rows")
@@ -228,15 +226,14 @@ def _catalog_rebuild(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace) -> int:
-    from .airflow.wiring import store
     from .catalog import Catalog, default_url
     from .review import DECISIONS, KEPT_BY_HAND
 
     decide = DECISIONS[args.command]
+    bucket = _bucket(args.bucket)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines: stdout is the command's answer
-            rows = decide(store(args.bucket), Catalog(args.catalog or default_url()), args.keys, by=args.by,
-                          reason=args.reason)
+            rows = decide(bucket, Catalog(args.catalog or default_url()), args.keys, by=args.by, reason=args.reason)
     except ValueError as exc:  # a ReviewError, or a key that is no safe object key
         print(f"nothing changed: {exc}", file=sys.stderr)
         return 2
@@ -264,12 +261,10 @@ def _review_queue(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .airflow.wiring import store
     from .catalog import Catalog, default_url
     from .fixity import Tally, check
 
-    with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines: stdout is the command's answer
-        bucket = store(args.bucket)
+    bucket = _bucket(args.bucket)
     tally = Tally()
     for checked in check(bucket, Catalog(args.catalog or default_url()), args.prefix):
         if tally.add(checked):
@@ -279,12 +274,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _adopt(args: argparse.Namespace) -> int:
-    from .airflow.wiring import store
     from .catalog import Catalog, default_url
     from .fixity import ADOPTED, adopt
 
-    with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines: stdout is the command's answer
-        bucket = store(args.bucket)
+    bucket = _bucket(args.bucket)
     counts: dict[str, int] = {}
     for found in adopt(bucket, Catalog(args.catalog or default_url()), args.prefix):
         counts[found.state] = counts.get(found.state, 0) + 1
@@ -293,6 +286,14 @@ def _adopt(args: argparse.Namespace) -> int:
     print(f"adopted {counts.get(ADOPTED, 0)} of {sum(counts.values())} derivatives written before checksums were "
           f"recorded{f' under {args.prefix}' if args.prefix else ''}{f'; {others}' if others else ''}", file=sys.stderr)
     return 1 if others else 0
+
+
+def _bucket(name: str) -> S3Store:
+    """The bucket a command works on, its name and keys tried first."""
+    from .airflow.wiring import store
+
+    with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines: stdout is the command's answer
+        return store(name, checked=True)
 
 
 CATALOG_HELP = "SQLAlchemy URL (default: $ENHANCE_CATALOG_URL or SQLite in $AIRFLOW_HOME)"
@@ -404,12 +405,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.func in (_nightly_demo, _standalone):  # they start servers: SIGTERM must stop them too
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    from botocore.exceptions import BotoCoreError, ClientError
     from sqlalchemy.exc import ArgumentError, OperationalError
 
     try:
         return int(args.func(args))
-    except (OSError, OperationalError, ArgumentError) as exc:  # a path, a disk or a database the command was
-        print(f"error: {_said(exc)}", file=sys.stderr)  # pointed at: the operator's to put right, not a traceback
+    except (OSError, OperationalError, ArgumentError, BucketError) as exc:  # a path, a disk, a database or a
+        print(f"error: {_said(exc)}", file=sys.stderr)  # bucket the command was pointed at: the operator's
+        return 2  # to put right, not a traceback
+    except (ClientError, BotoCoreError) as exc:  # the bucket, there when the command began, failing it later
+        print(f"error: S3: {_said(exc)}", file=sys.stderr)
         return 2
 
 
@@ -417,4 +422,4 @@ def _said(exc: BaseException) -> str:
     """An error's first line, with its kind where the message alone would not tell it
     ("FileNotFoundError: /ledgers", not "/ledgers")."""
     first = str(exc).splitlines()[0] if str(exc) else ""
-    return first if getattr(exc, "strerror", None) else f"{type(exc).__name__}: {first}"
+    return first if getattr(exc, "strerror", None) or isinstance(exc, BucketError) else f"{type(exc).__name__}: {first}"

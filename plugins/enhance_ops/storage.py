@@ -35,6 +35,11 @@ def client_config() -> Any:
     )
 
 
+class BucketError(RuntimeError):
+    """The bucket cannot be used at all (its name, the keys, the endpoint or the connection is
+    wrong): the operator's to put right, said once, before any object is looked at."""
+
+
 def safe_key(key: str) -> str:
     if not key or len(key.encode("utf-8")) > 1024:
         raise UnsafeKeyError(f"object key must be 1-1024 bytes: {key[:80]!r}")
@@ -69,6 +74,25 @@ class S3Store:
 
     def __init__(self, client: Any, bucket: str) -> None:
         self.client, self.bucket = client, bucket
+
+    def check(self) -> None:
+        """One HEAD of the bucket, so that a wrong name or key is told as such: otherwise each
+        object of a wrong bucket reads as missing (HEAD of a missing bucket answers 404 too)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        where = f"s3://{self.bucket} at {self.client.meta.endpoint_url}"
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise BucketError(f"{where}: no such bucket") from exc
+            if code in ("403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                raise BucketError(f"{where}: access denied ({code}): check the connection's access key and "
+                                  "secret, and that they may list this bucket") from exc
+            raise BucketError(f"{where}: {code}: {exc.response.get('Error', {}).get('Message', exc)}") from exc
+        except BotoCoreError as exc:  # no endpoint, no credentials, a timeout past the retries
+            raise BucketError(f"{where}: {exc}") from exc
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         found = []

@@ -13,16 +13,29 @@ import os
 from typing import Any
 
 from ..catalog import Catalog, default_url
-from ..storage import S3Store, client_config
+from ..storage import BucketError, S3Store, client_config
 from . import tasks
 
 
-def store(bucket: str) -> S3Store:
-    """The bucket through S3Hook and the project's Airflow connection (credentials stay in the connection)."""
+def store(bucket: str, *, checked: bool = False) -> S3Store:
+    """The bucket through S3Hook and the project's Airflow connection (credentials stay in the connection);
+    ``checked``: its name and keys tried once first (a DAG's first task, a command), so that a
+    wrong one fails there, said plainly.
+
+    A connection that does not exist is an error: S3Hook would carry on without it, on
+    boto3's own search for credentials, and so reach whatever account the worker's
+    environment points at."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    hook = S3Hook(aws_conn_id=os.environ.get("ENHANCE_S3_CONN_ID", "archive_s3"), config=client_config())
-    return S3Store(hook.get_conn(), bucket)
+    conn_id = os.environ.get("ENHANCE_S3_CONN_ID", "archive_s3")
+    hook = S3Hook(aws_conn_id=conn_id, config=client_config())
+    if not hook.conn_config:
+        raise BucketError(f"s3://{bucket}: there is no Airflow connection {conn_id!r} ($ENHANCE_S3_CONN_ID): "
+                          f"define it (AIRFLOW_CONN_{conn_id.upper()}, or in the UI) with the endpoint and keys")
+    opened = S3Store(hook.get_conn(), bucket)
+    if checked:
+        opened.check()
+    return opened
 
 
 def catalog() -> Catalog:
@@ -61,6 +74,7 @@ def configure() -> dict[str, Any]:
         lookback_days=0 if context["dag_run"].run_type == "backfill" else int(params.get("lookback_days") or 0),
     )
     tasks.validate(cfg)
+    store(params["bucket"], checked=True)
     return {**cfg.as_dict(), "bucket": params["bucket"]}
 
 
@@ -110,8 +124,10 @@ def fixity_ranges() -> list[dict[str, str | None]]:
 
     from .. import fixity
 
+    params = get_current_context()["params"]
+    store(params["bucket"], checked=True)
     parts = int(os.environ.get("ENHANCE_FIXITY_PARTS", "8"))
-    ranges = fixity.ranges(catalog(), get_current_context()["params"]["prefix"], parts)
+    ranges = fixity.ranges(catalog(), params["prefix"], parts)
     return [{"after": after, "through": through} for after, through in ranges]
 
 
@@ -154,7 +170,7 @@ def review_decision() -> list[str | None]:
 
     context = get_current_context()
     params = context["params"]
-    rows = DECISIONS[params["decision"]](store(params["bucket"]), catalog(), params["keys"] or [],
+    rows = DECISIONS[params["decision"]](store(params["bucket"], checked=True), catalog(), params["keys"] or [],
                                          by=params.get("by") or "", reason=params.get("reason") or "")
     if params["decision"] == "release":  # a rejection changes nothing that enhanced/'s consumers read
         context["outlet_events"][RELEASED].add(ENHANCED)
