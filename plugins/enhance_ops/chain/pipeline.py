@@ -21,16 +21,9 @@ from ..models.weights import load_model
 from ..quality import measures
 from . import color, denoise, postprocess, preprocess, strips, superres
 from .colour_math import pixel_products
-from .presets import resolve_preset
+from .presets import SR_DEFAULTS, resolve_preset
 
 Stage = Callable[[np.ndarray, "np.ndarray | None"], tuple[np.ndarray, dict[str, Any]]]  # (image, out)
-
-SR_DEFAULTS: dict[int, tuple[str, ...]] = {
-    2: ("span-x2",),
-    4: ("realesrgan-x4plus",),
-    8: ("realesrgan-x4plus", "span-x2"),
-}
-
 
 def resolve_models(scale: int, names: tuple[str, ...] | list[str] = ()) -> tuple[str, ...]:
     """The SR models for ``scale``: the defaults, or the named ones whose scales multiply to it."""

@@ -23,7 +23,12 @@ STAGES = (
     "colour_space",
 )
 
-SCALES = (2, 4, 8)  # the enlargements pipeline.SR_DEFAULTS has models for
+SR_DEFAULTS: dict[int, tuple[str, ...]] = {  # the super-resolution models each enlargement runs by default
+    2: ("span-x2",),
+    4: ("realesrgan-x4plus",),
+    8: ("realesrgan-x4plus", "span-x2"),
+}
+SCALES = tuple(SR_DEFAULTS)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: superres.best_precision
 
 _BASE: dict[str, dict[str, Any]] = {
