@@ -2,7 +2,7 @@
 
 Each case is a real photo (scikit-image's astronaut, 512²) in one format and layout; each
 trial changes its pixel data once (a random byte of a JPEG's scan, a random bit of a TIFF's
-strips: bit rot) with a fixed seed and reads the copy as a shard reads a master. Outcomes:
+strips, a WebP's bitstream or a JPEG 2000 codestream: bit rot) with a fixed seed and reads the copy as a shard reads a master. Outcomes:
 refused (an error code, no derivative), found (``damage`` set: held for review), or not
 found, by how far the decoded image is from the sound one. The cost is the check alone on a
 16-Mpx master against decoding it, medians of 5.
@@ -37,16 +37,27 @@ from enhance_ops.errors import EnhanceError
 TRIALS, VISIBLE = 200, 40  # levels of 255: "off by more than this" is a visible error
 
 
-def _jpeg(rgb: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
-
-
 def _tiff(rgb: np.ndarray, **options: object) -> bytes:
     buf = io.BytesIO()
     tifffile.imwrite(buf, rgb, photometric="rgb", metadata=None, **options)
     return buf.getvalue()
+
+
+def _saved(fmt: str, **options: object) -> Callable[[np.ndarray], bytes]:
+    def save(rgb: np.ndarray) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, fmt, **options)
+        return buf.getvalue()
+
+    return save
+
+
+def _webp_bitstream(data: bytes) -> slice:
+    return slice(20, len(data))  # past the RIFF header and the VP8/VP8L chunk's own
+
+
+def _codestream(data: bytes) -> slice:
+    return slice(data.index(b"\xff\x93") + 2, data.rindex(b"\xff\xd9"))  # from the first tile's SOD to EOC
 
 
 def _strips(data: bytes) -> slice:
@@ -64,7 +75,7 @@ def _bit(data: bytearray, at: int, rng: random.Random) -> None:
 
 
 CASES: list[tuple[str, Callable[[np.ndarray], bytes], Callable[[bytes], slice], Callable[..., None]]] = [
-    ("JPEG, quality 90 (a byte changed)", _jpeg, scan_data, _byte),
+    ("JPEG, quality 90 (a byte changed)", _saved("JPEG", quality=90), scan_data, _byte),
     ("TIFF, deflate, 16-row strips", lambda rgb: _tiff(rgb, compression="zlib", rowsperstrip=16), _strips, _bit),
     ("TIFF, LZW, 16-row strips", lambda rgb: _tiff(rgb, compression="lzw", rowsperstrip=16), _strips, _bit),
     ("TIFF, LZW with predictor, 16-row strips",
@@ -72,6 +83,9 @@ CASES: list[tuple[str, Callable[[np.ndarray], bytes], Callable[[bytes], slice], 
     ("TIFF, LZW, one strip", lambda rgb: _tiff(rgb, compression="lzw", rowsperstrip=512), _strips, _bit),
     ("TIFF, PackBits, 16-row strips", lambda rgb: _tiff(rgb, compression="packbits", rowsperstrip=16), _strips, _bit),
     ("TIFF, JPEG, 16-row strips", lambda rgb: _tiff(rgb, compression="jpeg", rowsperstrip=16), _strips, _bit),
+    ("WebP, lossy, quality 90", _saved("WEBP", quality=90), _webp_bitstream, _bit),
+    ("WebP, lossless", _saved("WEBP", lossless=True), _webp_bitstream, _bit),
+    ("JPEG 2000, lossless", _saved("JPEG2000", irreversible=False), _codestream, _bit),
 ]
 
 
@@ -112,7 +126,7 @@ def main() -> None:
         sound = make(rgb)
         cases.append({"case": name, **outcomes(sound, locate(sound), change, seed)})
     big = np.tile(rgb, (8, 8, 1))  # 4096², 16.8 Mpx
-    jpeg, lzw = _jpeg(big), _tiff(big, compression="lzw", rowsperstrip=16)
+    jpeg, lzw = _saved("JPEG", quality=90)(big), _tiff(big, compression="lzw", rowsperstrip=16)
     costs = {"JPEG, 16.8 Mpx": cost(jpeg, lambda: damage.in_jpeg(jpeg)),
              "TIFF, LZW, 16.8 Mpx": cost(lzw, lambda: damage.in_tiff_page(lzw, 0))}
     report = {"machine": cpu_name(), "trials": TRIALS, "visible_levels": VISIBLE, "cases": cases, "cost": costs}
