@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import piexif
 import pytest
+import simplejpeg
 import tifffile
 from conftest import photo, save
 from hostile_corpus import exif_entry, multi_picture, scan_data
@@ -1282,6 +1283,30 @@ def test_damage_in_a_jpegs_pixel_data_is_found_and_noted(damaged: Callable[[byte
                              "decodes garbled or blank; restore the master from another copy"]
     if damaged is _scan_cut_short:  # OpenCV filled the rows it had no data for with one grey
         assert np.ptp(decoded.pixels[-8:]) == 0 and np.ptp(sound.pixels[-8:]) > 0.3
+
+
+def _segment_of(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
+
+
+WITHOUT_JFIF = PHOTO_JPEG[:2] + PHOTO_JPEG[4 + int.from_bytes(PHOTO_JPEG[4:6], "big"):]  # Pillow's APP0 left out
+ODD_HEADERS = {  # each makes libjpeg warn before the scan, about a header the image does not depend on
+    "JFIF revision 2.01": PHOTO_JPEG[:11] + b"\x02" + PHOTO_JPEG[12:],
+    "ICC segment numbered 0 of 0": PHOTO_JPEG[:2] + _segment_of(0xE2, b"ICC_PROFILE\x00\x00\x00" + bytes(16))
+    + PHOTO_JPEG[2:],
+    "Adobe transform 7": WITHOUT_JFIF[:2] + _segment_of(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x07") + WITHOUT_JFIF[2:],
+}
+
+
+@pytest.mark.parametrize("odd", ODD_HEADERS)
+def test_damage_in_the_pixel_data_is_found_past_a_header_libjpeg_warns_about(odd: str) -> None:
+    """libjpeg's warning about such a header ended the check before the scan: the damage went unseen."""
+    sound = ODD_HEADERS[odd]
+    with pytest.raises(ValueError):  # the header warning the check used to stop at
+        simplejpeg.decode_jpeg(sound, colorspace="GRAY", strict=True)
+    assert damage.in_jpeg(sound) is None and codecs.decode(sound).damage is None
+    for damaged in (_scan_cut_short, _zeroed):
+        assert codecs.decode(damaged(sound)).damage.startswith("libjpeg: Corrupt JPEG data: ")
 
 
 @pytest.mark.parametrize("options", [{}, {"progressive": True}, {"subsampling": 0}, {"restart_marker_blocks": 2},

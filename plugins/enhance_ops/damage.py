@@ -26,25 +26,47 @@ import imagecodecs
 import simplejpeg
 import tifffile
 
-# libjpeg's warnings about headers, not pixel data: the image decodes whole after them. The
-# first warning ends the check, so damage after one of these goes unseen.
-_HARMLESS = ("unknown JFIF revision", "Unknown Adobe color transform", "Invalid SOS parameters", "bad ICC marker",
-             "thumbnail image size")
+# libjpeg's warning about a scan's header, not its data: the image decodes whole after it, and
+# damage further on goes unseen.
+_HARMLESS = "Invalid SOS parameters"
 
 
 def in_jpeg(data: bytes) -> str | None:
-    """libjpeg's words for damage it met decoding a JPEG's pixel data; None where there was none."""
+    """libjpeg's words for damage it met decoding a JPEG's pixel data; None where there was none.
+
+    The application segments (JFIF, EXIF, ICC, Adobe …) are left out first: libjpeg warns
+    about some of them (an unknown JFIF revision or Adobe transform, a bad ICC segment), and
+    with warnings taken as errors the check would end there, before the scan."""
+    bare = _without_application_segments(data)
     try:
-        colour = simplejpeg.decode_jpeg_header(data)[2]
+        colour = simplejpeg.decode_jpeg_header(bare)[2]
     except ValueError:
-        return None  # a header libjpeg cannot read: the codecs' concern, which refuse it before this
+        return None  # a header libjpeg cannot read or warns about: the codecs' concern, which refuse what they cannot read
     try:
-        simplejpeg.decode_jpeg(data, colorspace="CMYK" if colour in ("CMYK", "YCCK") else "GRAY",
+        simplejpeg.decode_jpeg(bare, colorspace="CMYK" if colour in ("CMYK", "YCCK") else "GRAY",
                                min_factor=8, min_width=1, min_height=1, strict=True)
     except ValueError as exc:
-        message = str(exc)
-        return None if any(words in message for words in _HARMLESS) else message
+        return None if _HARMLESS in str(exc) else str(exc)
     return None
+
+
+def _without_application_segments(data: bytes) -> bytes:
+    """The JPEG without the APPn and COM segments before its first scan; the tables, the frame
+    and the scans as they are. Where those segments cannot be walked, the JPEG as it is."""
+    kept, at = [data[:2]], 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:  # a fill byte
+            at += 1
+            continue
+        if marker == 0xDA:  # SOS: the scan data and all that follows it
+            kept.append(data[at:])
+            return b"".join(kept)
+        end = at + 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        if not (0xE0 <= marker <= 0xEF or marker == 0xFE):
+            kept.append(data[at:end])
+        at = end
+    return data
 
 
 _INFLATE_STEP = 16 << 20  # bytes of output at a time: a one-strip scan is not expanded whole
