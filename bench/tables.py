@@ -189,6 +189,8 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
      ("preset_throughput_amx",), preset_throughput),
     ("Time outside the chain in a shard (shard_overlap.py)", ("shard_overlap_96", "shard_overlap_256"),
      lambda *reports: shard_overlap(list(reports))),
+    ("The same on a VM with AMX (shard_overlap.py, kept as shard_overlap_96_amx.json and shard_overlap_256_amx.json)",
+     ("shard_overlap_96_amx", "shard_overlap_256_amx"), lambda *reports: shard_overlap(list(reports))),
     ("Memory on a large scan (large_scan_memory.py)", ("large_scan_memory",), large_scan_memory),
     ("A shard of large scans (large_scan_memory.py --shard)", ("large_scan_shard",), large_scan_shard),
     ("A multi-page TIFF of large scans (large_scan_memory.py --pages)", ("large_scan_pages",), large_scan_pages),
