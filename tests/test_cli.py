@@ -129,6 +129,53 @@ def test_a_path_or_catalog_that_cannot_be_opened_is_said_in_a_line(
     assert "error: ArgumentError: Could not parse SQLAlchemy URL" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("option", "said"), [
+    (["--date", "2026-13-01"], "argument --date: '2026-13-01' is not a date YYYY-MM-DD"),
+    (["--max-pixels", "0"], "argument --max-pixels: '0' is not a whole number of at least 1"),
+    (["--run-id", "night/1"], "argument --run-id: 'night/1': a run id holds letters, digits and '.', '_', '-' inside only"),
+    (["--run-id", ".."], "argument --run-id: '..': a run id holds letters, digits and '.', '_', '-' inside only"),
+], ids=["date", "max-pixels", "run-id-nested", "run-id-up"])
+def test_an_option_out_of_range_is_refused_by_name(option: list[str], said: str, batch: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A date ended in a traceback, a pixel limit of 0 failed every image as too large, and a
+    run id with '/' nested the ledger's partition (with '..' it could climb out of it)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["enhance", str(batch), str(tmp_path / "out"), "--quiet", *option])
+    assert exit_.value.code == 2 and capsys.readouterr().err.splitlines()[-1].endswith(said)
+    assert not (tmp_path / "out").exists()
+
+
+def test_sample_scans_too_small_to_make_are_refused_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A long side of 0 ended in OpenCV's assertion, and a negative one wrote nothing without a word."""
+    for side in ("0", "-3", "8"):
+        with pytest.raises(SystemExit):
+            main(["samples", str(tmp_path / "samples"), "--long-side", side])
+        assert capsys.readouterr().err.splitlines()[-1].endswith(f"'{side}' is not a whole number of at least 16")
+    assert not (tmp_path / "samples").exists()
+
+
+def test_a_wrong_ledger_folder_report_file_or_gate_setting_is_refused_before_any_work(
+        batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each was found once every image had been enhanced, and the run was left without its
+    ledger; a gate setting without --ledger or --report was passed over without a word."""
+    a_file, out = tmp_path / "ledger.txt", tmp_path / "out"
+    a_file.write_text("not a folder")
+    for option, said in ((["--ledger", str(a_file)], f"--ledger {a_file} is a file: it names the folder the ledger"),
+                         (["--report", str(tmp_path)], f"--report {tmp_path} is a folder: it names the report's file, "
+                                                       f"e.g. {tmp_path / 'report.html'}"),
+                         (["--gate", "min_psnr=30"], "gate setting 'min_psnr=30': use NAME=VALUE"),
+                         (["--gate", "max_consistency_lpips=low"], "'low' is not a number")):
+        assert main(["enhance", str(batch), str(out), "--scale", "2", "--quiet", *option]) == 2, option
+        assert said in capsys.readouterr().err
+        assert not out.exists()
+    source = batch / "page_document.png"  # a gate setting alone: the verdict is given, and kept with the output
+    assert main(["enhance", str(source), str(out / "page.png"), "--scale", "2", "--quiet",
+                 "--gate", "min_consistency_psnr_db=99"]) == 0
+    assert "gate: 0 passed, 1 quarantined, 0 failed, 0 rejected" in capsys.readouterr().out
+    sidecar = json.loads((out / "page.png.json").read_text())
+    assert sidecar["verdict"] == "quarantined" and "consistency_psnr_db >= 99" in sidecar["failed_expectations"]
+
+
 def test_model_scale_must_match(batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["enhance", str(batch), str(tmp_path / "o"), "--scale", "4", "--model", "span-x2"]) == 2
     assert "upscale x2, but x4 was asked for" in capsys.readouterr().err

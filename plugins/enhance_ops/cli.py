@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +18,39 @@ from . import codecs
 from .batch import Job, PlanError, chosen_format, plan
 from .chain.presets import PRECISIONS, PRESETS, SCALES, resolve_preset, scale_overrides
 from .chain.superres import Inference, Tiling
-from .airflow.tasks import LEDGER
+from .airflow.tasks import LEDGER, clean_run_id
 from .errors import EnhanceError
 from .storage import BucketError, S3Store
 
 if TYPE_CHECKING:  # torch loads only when a command needs it
     from .enhance import Enhancer, EnhanceResult
+
+
+def _at_least(least: int) -> Callable[[str], int]:
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least {least}")
+        return value
+
+    return whole
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _run_id(text: str) -> str:
+    """A run id names the ledger's partition (run=<id>): a '/' would nest it, '..' climb out of it."""
+    if not text or clean_run_id(text) != text:
+        raise argparse.ArgumentTypeError(f"{text!r}: a run id holds letters, digits and '.', '_', '-' inside only")
+    return text
 
 
 def _enhance(args: argparse.Namespace) -> int:
@@ -39,6 +67,7 @@ def _enhance(args: argparse.Namespace) -> int:
     if args.precision:
         overrides.append(f"inference.precision={args.precision}")
     try:
+        _check_run_files(args)
         output_format = chosen_format(Path(args.input), Path(args.output), args.format)
         jobs = plan(Path(args.input), Path(args.output), output_format)
         settings = resolve_preset(args.preset, overrides)
@@ -62,9 +91,9 @@ def _enhance(args: argparse.Namespace) -> int:
         f"{len(jobs)} image(s), preset {chain.preset_name}, x{chain.scale} with {' then '.join(chain.model_names)}",
         file=sys.stderr,
     )
-    judged = bool(args.ledger or args.report)
+    judged = bool(args.ledger or args.report or args.gate)
     run = _RunLog(args.run_id or dt.datetime.now(dt.timezone.utc).strftime("local-%Y%m%dT%H%M%SZ"),
-                  dt.date.fromisoformat(args.date) if args.date else dt.date.today(), judged)
+                  args.date or dt.date.today(), judged)
     done, skipped, failed = 0, 0, []
     for job in tqdm(jobs, desc="images", unit="img", disable=args.quiet):
         if job.target.exists() and not args.overwrite:
@@ -85,6 +114,21 @@ def _enhance(args: argparse.Namespace) -> int:
     if judged:
         run.judge(args)
     return 1 if failed else 0
+
+
+def _check_run_files(args: argparse.Namespace) -> None:
+    """What the run writes at its end, checked before its first image: a wrong ledger folder,
+    report file or gate setting was found only once every image had been enhanced, and left
+    the run without its ledger (a gate setting was passed over without a word when neither
+    was asked for)."""
+    from .quality.gate import Thresholds
+
+    Thresholds.with_overrides(args.gate)
+    if args.ledger and Path(args.ledger).exists() and not Path(args.ledger).is_dir():
+        raise PlanError(f"--ledger {args.ledger} is a file: it names the folder the ledger is kept in")
+    if args.report and Path(args.report).is_dir():
+        raise PlanError(f"--report {args.report} is a folder: it names the report's file, e.g. "
+                        f"{Path(args.report) / 'report.html'}")
 
 
 def _run_job(enhancer: Enhancer, job: Job, data: bytes, quiet: bool) -> EnhanceResult:
@@ -190,21 +234,21 @@ def _samples(args: argparse.Namespace) -> int:
     return 0
 
 
-def _yesterday() -> str:
-    return (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
+def _yesterday() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
 
 
 def _nightly_demo(args: argparse.Namespace) -> int:
     from .infra.nightly_demo import run_nightly
 
-    return run_nightly(Path(args.out), dt.date.fromisoformat(args.date), preset=args.preset, scale=args.scale,
+    return run_nightly(Path(args.out), args.date, preset=args.preset, scale=args.scale,
                        scans=Path(args.scans) if args.scans else None, long_side=args.long_side)
 
 
 def _standalone(args: argparse.Namespace) -> int:
     from .infra.standalone import run_standalone
 
-    return run_standalone(Path(args.out), dt.date.fromisoformat(args.date), port=args.port)
+    return run_standalone(Path(args.out), args.date, port=args.port)
 
 
 def _catalog_rebuild(args: argparse.Namespace) -> int:
@@ -324,15 +368,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: the preset's (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)",
     )
     enh.add_argument("--format", choices=sorted(codecs.WRITE_FORMATS), help="output format (default: as input)")
-    enh.add_argument("--max-pixels", type=int, default=codecs.DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    enh.add_argument("--max-pixels", type=_at_least(1), default=codecs.DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     enh.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs never are)")
     enh.add_argument("--quiet", action="store_true", help="no progress bars")
     enh.add_argument("--ledger", help="write this run's rows to the Parquet ledger under this folder")
     enh.add_argument("--report", help="write the HTML report for archivists to this file")
     enh.add_argument("--gate", action="append", default=[], metavar="NAME=VALUE",
                      help="quality-gate threshold, e.g. min_consistency_psnr_db=28 (repeatable)")
-    enh.add_argument("--run-id", help="run identifier in the ledger (default: local-<UTC time>)")
-    enh.add_argument("--date", help="logical date YYYY-MM-DD for the ledger partition (default: today)")
+    enh.add_argument("--run-id", type=_run_id, help="run identifier in the ledger (default: local-<UTC time>)")
+    enh.add_argument("--date", type=_day, help="logical date YYYY-MM-DD for the ledger partition (default: today)")
     enh.set_defaults(func=_enhance)
 
     fetch = sub.add_parser("fetch-models", help="download and convert the model weights")
@@ -344,17 +388,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("nightly-demo", help="one real night: local S3 server, the nightly DAG, results in OUT")
     demo.add_argument("--out", default="out", help="folder for the results and the run's state (default: out)")
-    demo.add_argument("--date", default=_yesterday(), help="the night's logical date (default: yesterday, UTC)")
+    demo.add_argument("--date", type=_day, default=_yesterday(), help="the night's logical date (default: yesterday, UTC)")
     demo.add_argument("--preset", default="archive-photo", choices=sorted(PRESETS))
     demo.add_argument("--scale", type=int, default=4, choices=SCALES)
     demo.add_argument("--scans", help="a folder of scans to upload instead of the sample batch")
-    demo.add_argument("--long-side", type=int, default=128, help="size of the generated samples")
+    demo.add_argument("--long-side", type=_at_least(16), default=128, help="size of the generated samples")
     demo.set_defaults(func=_nightly_demo)
 
     ui = sub.add_parser("standalone", help="Airflow UI (airflow standalone) over the DAG and a local S3 server")
     ui.add_argument("--out", default="out", help="state is kept in OUT/standalone")
-    ui.add_argument("--date", default=_yesterday(), help="the day whose incoming/ prefix gets the sample batch")
-    ui.add_argument("--port", type=int, default=8080)
+    ui.add_argument("--date", type=_day, default=_yesterday(), help="the day whose incoming/ prefix gets the sample batch")
+    ui.add_argument("--port", type=_at_least(1), default=8080)
     ui.set_defaults(func=_standalone)
 
     cat = sub.add_parser("catalog-rebuild", help="rebuild the catalog of processed images from the Parquet ledger")
@@ -396,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     samples = sub.add_parser("samples", help="write the sample batch of archive-like scans")
     samples.add_argument("folder")
-    samples.add_argument("--long-side", type=int, default=128)
+    samples.add_argument("--long-side", type=_at_least(16), default=128)
     samples.set_defaults(func=_samples)
     return parser
 

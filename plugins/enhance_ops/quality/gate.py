@@ -11,6 +11,7 @@ found damaged.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -40,7 +41,12 @@ class Thresholds:
             key, sep, value = item.partition("=")
             if not sep or key not in known:
                 raise ValueError(f"gate setting {item!r}: use NAME=VALUE with NAME one of {', '.join(sorted(known))}")
-            changes[key] = float(value)
+            try:
+                changes[key] = float(value)
+            except ValueError:
+                changes[key] = math.nan
+            if not math.isfinite(changes[key]):  # NaN would hold no image to the limit
+                raise ValueError(f"gate setting {item!r}: {value!r} is not a number")
         return replace(cls(), **changes)
 
 
