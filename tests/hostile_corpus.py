@@ -116,6 +116,7 @@ def build() -> dict[str, Case]:
         "rights-in-utf8.jpg": Case(_save(Image.fromarray(rgb), "JPEG", exif=piexif.dump(
             {"0th": {**EXIF["0th"], piexif.ImageIFD.Copyright: "© Stadtarchiv München".encode()}, "Exif": {}})),
             "ok", (24, 16), exif_make="Epson"),
+        "lens-in-utf8.tif": Case(_sub_ifd_text(rgb), "ok", (24, 16), exif_make="Epson"),
         "adobe-rgb.jpg": Case(_save(Image.fromarray(rgb), "JPEG", icc_profile=build_profile(SPACES["Adobe RGB"])),
                               "ok", (24, 16), icc=build_profile(SPACES["Adobe RGB"])),
         "display-p3.png": Case(_save(Image.fromarray(rgb), "PNG", icc_profile=build_profile(SPACES["Display P3"])),
@@ -217,6 +218,20 @@ def _tag_past_the_end(rgb: np.ndarray, code: int) -> bytes:
         entry = tif.pages[0].tags[code].offset
     struct.pack_into("<I", data, entry + 8, len(data) + 1000)
     return bytes(data)
+
+
+LENS = "Zeiss Tessar 4,5/105 – Nr. 2".encode()  # UTF-8; the owner's name below is Latin-1
+
+
+def _sub_ifd_text(rgb: np.ndarray) -> bytes:
+    """A TIFF whose Exif directory holds text that is not ASCII, as this pipeline writes one
+    (tifffile and Pillow write no such directory)."""
+    from enhance_ops import codecs
+    from enhance_ops.metadata import ImageMetadata
+
+    exif = {**EXIF, "Exif": {piexif.ExifIFD.LensModel: LENS, piexif.ExifIFD.CameraOwnerName: "Jürgen Weiß".encode("latin-1")}}
+    return codecs.encode(rgb / 255.0, None, fmt="TIFF", bit_depth=8, meta=ImageMetadata(exif=exif), scale=1,
+                         provenance=codecs.Provenance("a scanner", "a scan"))
 
 
 def _grey16(rgb: np.ndarray) -> bytes:

@@ -24,11 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import piexif
 import pytest
 from botocore.exceptions import ClientError
 from conftest import gate_night, run_night
 from faults import FaultyProxy
-from hostile_corpus import build
+from hostile_corpus import LENS, build
 from PIL import Image
 
 from enhance_ops import codecs
@@ -111,6 +112,8 @@ def test_every_hostile_file_gets_a_derivative_or_a_specific_error_and_the_shard_
     assert rows["multipage-cut-page.tif"]["error_message"].startswith("TruncatedImageError: page 2 of 3: ")
     assert rows["stereo-pair.mpo"]["output_key"].endswith("/stereo-pair.jpg")  # its primary image, a JPEG
     assert codecs.pages(store.get(rows["stereo-pair.mpo"]["output_key"])).notes == ()  # a plain JPEG
+    lens = codecs.decode(store.get(rows["lens-in-utf8.tif"]["output_key"])).metadata.exif["Exif"]
+    assert lens[piexif.ExifIFD.LensModel] == LENS  # a sub-directory's text, byte for byte
     upright = codecs.decode(store.get(rows["orientation-1.jpg"]["output_key"])).pixels
     for n in range(2, 9):  # every orientation comes out the same way up
         turned = codecs.decode(store.get(rows[f"orientation-{n}.jpg"]["output_key"]))
