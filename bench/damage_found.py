@@ -1,11 +1,12 @@
 """How much damage to a master's compressed pixel data ``damage.py`` finds, and what looking costs.
 
-Each case is a real photo (scikit-image's astronaut, 512²) in one format and layout; each
-trial changes its pixel data once (a random byte of a JPEG's scan, a random bit of a TIFF's
-strips, a WebP's bitstream or a JPEG 2000 codestream: bit rot) with a fixed seed and reads the copy as a shard reads a master. Outcomes:
-refused (an error code, no derivative), found (``damage`` set: held for review), or not
-found, by how far the decoded image is from the sound one. The cost is the check alone on a
-16-Mpx master against decoding it, medians of 5.
+Each case is a real photo (scikit-image's astronaut, 512²; for Group 4, its page of print,
+2 × 2) in one format and layout; each trial changes its pixel data once (a random byte of a
+JPEG's scan, a random bit of a TIFF's strips, a WebP's bitstream or a JPEG 2000 codestream:
+bit rot) with a fixed seed and reads the copy as a shard reads a master. Outcomes: refused
+(an error code, no derivative), found (``damage`` set: held for review), or not found, by
+how far the decoded image is from the sound one. The cost is the check alone on a 16.8-Mpx
+photo or an A4 page at 300 dpi against decoding it, medians of 5.
 
     .venv/bin/python bench/damage_found.py      # writes bench/results/damage_found.json
 """
@@ -52,6 +53,13 @@ def _saved(fmt: str, **options: object) -> Callable[[np.ndarray], bytes]:
     return save
 
 
+def _group4(_: np.ndarray) -> bytes:
+    """A bitonal page of print (scikit-image's, 2 × 2), as document scanners store one."""
+    buf = io.BytesIO()
+    Image.fromarray(np.tile(skdata.page() > 128, (2, 2))).save(buf, "TIFF", compression="group4")
+    return buf.getvalue()
+
+
 def _webp_bitstream(data: bytes) -> slice:
     return slice(20, len(data))  # past the RIFF header and the VP8/VP8L chunk's own
 
@@ -86,6 +94,7 @@ CASES: list[tuple[str, Callable[[np.ndarray], bytes], Callable[[bytes], slice], 
     ("WebP, lossy, quality 90", _saved("WEBP", quality=90), _webp_bitstream, _bit),
     ("WebP, lossless", _saved("WEBP", lossless=True), _webp_bitstream, _bit),
     ("JPEG 2000, lossless", _saved("JPEG2000", irreversible=False), _codestream, _bit),
+    ("TIFF, CCITT Group 4, a bitonal page", _group4, _strips, _bit),
 ]
 
 
@@ -127,8 +136,12 @@ def main() -> None:
         cases.append({"case": name, **outcomes(sound, locate(sound), change, seed)})
     big = np.tile(rgb, (8, 8, 1))  # 4096², 16.8 Mpx
     jpeg, lzw = _saved("JPEG", quality=90)(big), _tiff(big, compression="lzw", rowsperstrip=16)
+    page = io.BytesIO()  # a page of print at 300 dpi, A4: 2480 × 3508
+    Image.fromarray(np.tile(skdata.page() > 128, (10, 7))[:3508, :2480]).save(page, "TIFF", compression="group4")
+    group4 = page.getvalue()
     costs = {"JPEG, 16.8 Mpx": cost(jpeg, lambda: damage.in_jpeg(jpeg)),
-             "TIFF, LZW, 16.8 Mpx": cost(lzw, lambda: damage.in_tiff_page(lzw, 0))}
+             "TIFF, LZW, 16.8 Mpx": cost(lzw, lambda: damage.in_tiff_page(lzw, 0)),
+             "TIFF, Group 4, 8.7 Mpx page": cost(group4, lambda: damage.in_tiff_page(group4, 0))}
     report = {"machine": cpu_name(), "trials": TRIALS, "visible_levels": VISIBLE, "cases": cases, "cost": costs}
     print(f"written to {save_results('damage_found', report)}", file=sys.stderr)
 

@@ -15,8 +15,9 @@ import tifffile
 from conftest import photo, save
 from hostile_corpus import exif_entry, multi_picture, scan_data
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
+from skimage import data as skdata
 
-from enhance_ops import codecs, damage, exif_check, png_chunks, tiff_exif
+from enhance_ops import ccitt, codecs, damage, exif_check, png_chunks, tiff_exif
 from enhance_ops import metadata as md
 from enhance_ops.errors import (
     CorruptImageError,
@@ -1402,6 +1403,81 @@ def test_a_tiff_directory_too_damaged_to_size_its_strips_is_left_to_the_decoders
     assert damage.in_tiff_page(bytes(data), 0) is None  # it raised ZeroDivisionError, a bare exception
     with pytest.raises(CorruptImageError):
         codecs.decode(bytes(data))
+
+
+PRINTED_PAGE = np.tile(skdata.page() > 128, (2, 2))  # a bitonal page of print, 382 × 768
+
+
+def _group4(tags: dict[int, int] | None = None) -> bytes:
+    """A bitonal page as document scanners store it: CCITT Group 4, written by libtiff (through Pillow)."""
+    buf = io.BytesIO()
+    Image.fromarray(PRINTED_PAGE).save(buf, "TIFF", compression="group4", tiffinfo=tags or {})
+    return buf.getvalue()
+
+
+def _zeroed_in(data: bytes, n: int) -> bytes:
+    """Four bytes in the middle of the n-th strip lost to zeros (a bad block on a disk)."""
+    offset, count = _segment(data, 0, n)
+    return data[:offset + count // 2] + bytes(4) + data[offset + count // 2 + 4:]
+
+
+@pytest.mark.parametrize(("damaging", "said"), [
+    (lambda d: _zeroed_in(d, 0), "strip 1 of 1: no code word at row "),
+    (lambda d: _flipped(d, sum(_segment(d, 0, 0)) // 2), "strip 1 of 1: "),
+    (lambda d: _cut_segment(d, 0, 0), "strip 1 of 1: the code ends in row "),
+], ids=["zeroed", "bit flipped", "cut short"])
+def test_damage_in_a_group4_bitonal_page_is_found_and_noted(damaging: Callable[[bytes], bytes], said: str) -> None:
+    """libtiff decoded on past a bad code word, garbling every row after it, and said so
+    only to its error handler, which neither OpenCV nor Pillow hands back."""
+    sound = _group4()
+    decoded = codecs.decode(damaging(sound))
+    assert (decoded.pixels[..., 0] > 0.5).sum() != (codecs.decode(sound).pixels[..., 0] > 0.5).sum()
+    assert decoded.damage is not None and decoded.damage.startswith(said)
+    assert decoded.notes == [f"the TIFF's pixel data is damaged ({decoded.damage}): part of the image decodes "
+                             "garbled or blank; restore the master from another copy"]
+
+
+@pytest.mark.parametrize("tags", [{}, {278: 9}, {278: 1}, {266: 2}, {278: 9, 266: 2}],
+                         ids=["one strip", "9-row strips", "1-row strips", "bits LSB first", "both"])
+def test_sound_group4_pages_show_no_damage_and_each_of_their_strips_is_looked_at(tags: dict[int, int]) -> None:
+    sound = _group4(tags)
+    decoded = codecs.decode(sound)
+    assert decoded.damage is None and np.array_equal(decoded.pixels[..., 0] > 0.5, PRINTED_PAGE)
+    with tifffile.TiffFile(io.BytesIO(sound)) as tif:
+        page = tif.pages[0]
+        strips = [sound[o:o + n] for o, n in zip(page.dataoffsets, page.databytecounts)]
+        height, width, per_strip = page.imagelength, page.imagewidth, page.rowsperstrip
+    read = [change for n, strip in enumerate(strips)  # row by row against the row above: the vertical and pass modes
+            for change in ccitt.read(strip, width, min(per_strip, height - n * per_strip), lsb_first=266 in tags)]
+    assert read == [np.flatnonzero(np.diff(row, prepend=False)).tolist() for row in PRINTED_PAGE]
+    last = len(strips)
+    assert damage.in_tiff_page(_zeroed_in(sound, last - 1), 0).startswith(f"strip {last} of {last}: ")
+
+
+def test_every_run_length_code_of_group4_is_read_as_libtiff_writes_it() -> None:
+    """Rows of runs of every length class, each in both colours: every terminating code
+    (0-63), every make-up code (64-1728) and the shared ones past it (1792-2560), and a run
+    that takes two make-up codes. Each row is a strip of its own, so it is coded in runs
+    (horizontal mode) against an imaginary white row; a code read wrong puts the row's
+    changes elsewhere, or its end past the row's."""
+    lengths = [*range(1, 64), *(m + (m // 64) % 64 for m in range(64, 2561, 64)), 4357]
+    runs = [run for length in lengths for run in (length, length)]  # each in white, then in black
+    row, rows, width = [], [], 6000
+    for n, run in enumerate(runs):
+        if len(row) + run > width:
+            rows.append(np.resize(row, width) if row else np.zeros(width, bool))
+            row = []
+        row += [n % 2 == 1] * run
+    rows.append(np.array(row + [False] * (width - len(row)), bool))
+    stored = np.array(rows)  # the bits as stored: the code's "white" is a 0
+    buf = io.BytesIO()
+    Image.fromarray(stored).save(buf, "TIFF", compression="group4", tiffinfo={278: 1})
+    data = buf.getvalue()
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        strips = [data[o:o + n] for o, n in zip(tif.pages[0].dataoffsets, tif.pages[0].databytecounts)]
+    read = [change for strip in strips for change in ccitt.read(strip, width, 1)]
+    assert read == [np.flatnonzero(np.diff(row, prepend=False)).tolist() for row in stored]
+    assert codecs.decode(data).damage is None
 
 
 @pytest.mark.parametrize(("compression", "layout"), [

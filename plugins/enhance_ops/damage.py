@@ -7,14 +7,15 @@ extraneous bytes before marker 0xd9"), which OpenCV writes to stderr and Pillow 
 some damage it gives up, and OpenCV still returns the image, flat grey from there on.
 libjpeg-turbo through simplejpeg, with warnings taken as errors, tells both. It decodes at an
 eighth of the size: every coefficient is still read, which is where damage shows, but few are
-transformed back into pixels (30 ms for a 16.8-Mpx photo on the development VM, against 254 ms
+transformed back into pixels (30 ms for a 16.8-Mpx photo on the development VM, against 255 ms
 to decode it: bench/damage_found.py).
 
 TIFF: libtiff, under OpenCV, hands back a strip whose deflate stream is broken or whose LZW
 or PackBits data decodes short, with the rest zero or garbled. Each strip or tile is expanded
 again here and held to its own size: deflate carries a checksum, so any change in it is
 found; LZW and PackBits carry none, so only a change that breaks the code stream or the
-length is.
+length is. A bitonal Group 4 strip is decoded row by row (``ccitt.py``), since libtiff
+decodes on past a bad code word there too.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from collections.abc import Callable, Iterator
 import imagecodecs
 import simplejpeg
 import tifffile
+
+from . import ccitt
 
 # libjpeg's warning about a scan's header, not its data: the image decodes whole after it, and
 # damage further on goes unseen.
@@ -98,7 +101,7 @@ def _packbits_size(segment: memoryview, limit: int) -> int:
 _EXPANDED_SIZE: dict[int, Callable[[memoryview, int], int]] = {5: _lzw_size, 8: _inflated_size,
                                                                32946: _inflated_size,  # deflate's older code
                                                                32773: _packbits_size}
-_YCBCR, _SEPARATE = 6, 2
+_YCBCR, _SEPARATE, _GROUP4, _LSB_FIRST = 6, 2, 4, 2
 
 
 def in_tiff_page(data: bytes, frame: int) -> str | None:
@@ -115,10 +118,12 @@ def in_tiff_page(data: bytes, frame: int) -> str | None:
             if said := in_jpeg(stream):
                 return f"{_name(page, n)}: libjpeg: {said}"
         return None
+    if not page.is_tiled and page.rowsperstrip < 1:  # a damaged directory: the codecs' concern
+        return None
+    if page.compression == _GROUP4:
+        return _in_group4(data, page)
     expand = _EXPANDED_SIZE.get(int(page.compression))
     if expand is None or page.photometric == _YCBCR:  # subsampled YCbCr has no simple segment size
-        return None
-    if not page.is_tiled and page.rowsperstrip < 1:  # a damaged directory: the codecs' concern
         return None
     for n, segment in _segments(data, page):
         expected, last = _expected_size(page, n)
@@ -130,6 +135,18 @@ def in_tiff_page(data: bytes, frame: int) -> str | None:
             return f"{_name(page, n)} expands to {size:,} bytes, not {expected:,}"
         if size > expected and not last:  # a last strip may be coded past the image's end
             return f"{_name(page, n)} expands past its {expected:,} bytes"
+    return None
+
+
+def _in_group4(data: bytes, page: tifffile.TiffPage) -> str | None:
+    """Each strip or tile of a bitonal Group 4 page, decoded row by row (``ccitt.py``)."""
+    if page.bitspersample != 1 or page.samplesperpixel != 1:
+        return None
+    width = page.tilewidth if page.is_tiled else page.imagewidth
+    for n, segment in _segments(data, page):
+        rows = page.tilelength if page.is_tiled else _strip_rows(page, n)[0]
+        if said := ccitt.strip_damage(bytes(segment), width, rows, lsb_first=page.fillorder == _LSB_FIRST):
+            return f"{_name(page, n)}: {said}"
     return None
 
 
@@ -145,10 +162,15 @@ def _expected_size(page: tifffile.TiffPage, n: int) -> tuple[int, bool]:
     samples = 1 if page.planarconfig == _SEPARATE else page.samplesperpixel
     if page.is_tiled:
         return page.tiledepth * page.tilelength * -(-page.tilewidth * samples * page.bitspersample // 8), False
+    rows, last = _strip_rows(page, n)
+    return rows * -(-page.imagewidth * samples * page.bitspersample // 8), last
+
+
+def _strip_rows(page: tifffile.TiffPage, n: int) -> tuple[int, bool]:
+    """The rows of a page's n-th strip, and whether it is the last strip of its plane."""
     per_plane = -(-page.imagelength // page.rowsperstrip)
     index = n % per_plane
-    rows = min(page.rowsperstrip, page.imagelength - index * page.rowsperstrip)
-    return rows * -(-page.imagewidth * samples * page.bitspersample // 8), index == per_plane - 1
+    return min(page.rowsperstrip, page.imagelength - index * page.rowsperstrip), index == per_plane - 1
 
 
 def _name(page: tifffile.TiffPage, n: int) -> str:
