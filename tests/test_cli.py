@@ -145,13 +145,18 @@ def test_an_option_out_of_range_is_refused_by_name(option: list[str], said: str,
     assert not (tmp_path / "out").exists()
 
 
-def test_sample_scans_too_small_to_make_are_refused_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sample_scans_too_small_to_make_or_a_port_past_65535_are_refused_by_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A long side of 0 ended in OpenCV's assertion, and a negative one wrote nothing without a word."""
     for side in ("0", "-3", "8"):
         with pytest.raises(SystemExit):
             main(["samples", str(tmp_path / "samples"), "--long-side", side])
         assert capsys.readouterr().err.splitlines()[-1].endswith(f"'{side}' is not a whole number of at least 16")
     assert not (tmp_path / "samples").exists()
+    with pytest.raises(SystemExit):  # before any server is started
+        main(["standalone", "--out", str(tmp_path / "ui"), "--port", "70000"])
+    assert capsys.readouterr().err.splitlines()[-1].endswith("'70000' is not a whole number from 1 to 65535")
+    assert not (tmp_path / "ui").exists()
 
 
 def test_a_wrong_ledger_folder_report_file_or_gate_setting_is_refused_before_any_work(

@@ -26,14 +26,15 @@ if TYPE_CHECKING:  # torch loads only when a command needs it
     from .enhance import Enhancer, EnhanceResult
 
 
-def _at_least(least: int) -> Callable[[str], int]:
+def _whole(least: int, most: int | None = None) -> Callable[[str], int]:
     def whole(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = least - 1
-        if value < least:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least {least}")
+        if value < least or most is not None and value > most:
+            bounds = f"from {least} to {most}" if most is not None else f"of at least {least}"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {bounds}")
         return value
 
     return whole
@@ -368,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: the preset's (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)",
     )
     enh.add_argument("--format", choices=sorted(codecs.WRITE_FORMATS), help="output format (default: as input)")
-    enh.add_argument("--max-pixels", type=_at_least(1), default=codecs.DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    enh.add_argument("--max-pixels", type=_whole(1), default=codecs.DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     enh.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs never are)")
     enh.add_argument("--quiet", action="store_true", help="no progress bars")
     enh.add_argument("--ledger", help="write this run's rows to the Parquet ledger under this folder")
@@ -392,13 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--preset", default="archive-photo", choices=sorted(PRESETS))
     demo.add_argument("--scale", type=int, default=4, choices=SCALES)
     demo.add_argument("--scans", help="a folder of scans to upload instead of the sample batch")
-    demo.add_argument("--long-side", type=_at_least(16), default=128, help="size of the generated samples")
+    demo.add_argument("--long-side", type=_whole(16), default=128, help="size of the generated samples")
     demo.set_defaults(func=_nightly_demo)
 
     ui = sub.add_parser("standalone", help="Airflow UI (airflow standalone) over the DAG and a local S3 server")
     ui.add_argument("--out", default="out", help="state is kept in OUT/standalone")
     ui.add_argument("--date", type=_day, default=_yesterday(), help="the day whose incoming/ prefix gets the sample batch")
-    ui.add_argument("--port", type=_at_least(1), default=8080)
+    ui.add_argument("--port", type=_whole(1, 65535), default=8080)
     ui.set_defaults(func=_standalone)
 
     cat = sub.add_parser("catalog-rebuild", help="rebuild the catalog of processed images from the Parquet ledger")
@@ -440,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     samples = sub.add_parser("samples", help="write the sample batch of archive-like scans")
     samples.add_argument("folder")
-    samples.add_argument("--long-side", type=_at_least(16), default=128)
+    samples.add_argument("--long-side", type=_whole(16), default=128)
     samples.set_defaults(func=_samples)
     return parser
 
