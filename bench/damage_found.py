@@ -6,7 +6,7 @@ JPEG's scan, a random bit of a TIFF's strips, a WebP's bitstream or a JPEG 2000 
 bit rot) with a fixed seed and reads the copy as a shard reads a master. Outcomes: refused
 (an error code, no derivative), found (``damage`` set: held for review), or not found, by
 how far the decoded image is from the sound one. The cost is the check alone on a 16.8-Mpx
-photo or an A4 page at 300 dpi against decoding it, medians of 5.
+photo or an A4 page at 300 dpi against ``codecs.decode``, which includes it, medians of 5.
 
     .venv/bin/python bench/damage_found.py      # writes bench/results/damage_found.json
 """

@@ -7,8 +7,8 @@ extraneous bytes before marker 0xd9"), which OpenCV writes to stderr and Pillow 
 some damage it gives up, and OpenCV still returns the image, flat grey from there on.
 libjpeg-turbo through simplejpeg, with warnings taken as errors, tells both. It decodes at an
 eighth of the size: every coefficient is still read, which is where damage shows, but few are
-transformed back into pixels (30 ms for a 16.8-Mpx photo on the development VM, against 255 ms
-to decode it: bench/damage_found.py).
+transformed back into pixels (31 ms of the 254 ms a 16.8-Mpx photo takes to read on the
+development VM, the check included: bench/damage_found.py).
 
 TIFF: libtiff, under OpenCV, hands back a strip whose deflate stream is broken or whose LZW
 or PackBits data decodes short, with the rest zero or garbled. Each strip or tile is expanded
