@@ -82,7 +82,8 @@ def build() -> dict[str, Case]:
         "bit-rot-deflate.tif": Case(_deflate_rotted(rgb), "ok", (24, 16),
                                     notes=["TIFF's pixel data is damaged (strip 1 of 2 cannot be expanded"], damaged=True),
         "bit-rot-group4.tif": Case(_group4_rotted(rgb), "ok", (24, 16),
-                                   notes=["TIFF's pixel data is damaged (strip 1 of 1: no code word at row"], damaged=True),
+                                   notes=["TIFF's pixel data is damaged (strip 1 of 1: no code word at row"],
+                                   damaged=True),
         "truncated.png": Case(png[: len(png) // 2], "truncated"),
         "chunk-length-damaged.png": Case(_chunk_length(png, b"IDAT", 64 << 20), "truncated"),
         "truncated.tif": Case(tiff[: len(tiff) // 3], "truncated"),
@@ -239,7 +240,8 @@ def _sub_ifd_text(rgb: np.ndarray) -> bytes:
     from enhance_ops import codecs
     from enhance_ops.metadata import ImageMetadata
 
-    exif = {**EXIF, "Exif": {piexif.ExifIFD.LensModel: LENS, piexif.ExifIFD.CameraOwnerName: "Jürgen Weiß".encode("latin-1")}}
+    owner = "Jürgen Weiß".encode("latin-1")
+    exif = {**EXIF, "Exif": {piexif.ExifIFD.LensModel: LENS, piexif.ExifIFD.CameraOwnerName: owner}}
     return codecs.encode(rgb / 255.0, None, fmt="TIFF", bit_depth=8, meta=ImageMetadata(exif=exif), scale=1,
                          provenance=codecs.Provenance("a scanner", "a scan"))
 

@@ -132,7 +132,8 @@ def test_a_path_or_catalog_that_cannot_be_opened_is_said_in_a_line(
 @pytest.mark.parametrize(("option", "said"), [
     (["--date", "2026-13-01"], "argument --date: '2026-13-01' is not a date YYYY-MM-DD"),
     (["--max-pixels", "0"], "argument --max-pixels: '0' is not a whole number of at least 1"),
-    (["--run-id", "night/1"], "argument --run-id: 'night/1': a run id holds letters, digits and '.', '_', '-' inside only"),
+    (["--run-id", "night/1"],
+     "argument --run-id: 'night/1': a run id holds letters, digits and '.', '_', '-' inside only"),
     (["--run-id", ".."], "argument --run-id: '..': a run id holds letters, digits and '.', '_', '-' inside only"),
 ], ids=["date", "max-pixels", "run-id-nested", "run-id-up"])
 def test_an_option_out_of_range_is_refused_by_name(option: list[str], said: str, batch: Path, tmp_path: Path,

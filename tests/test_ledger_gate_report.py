@@ -228,7 +228,8 @@ def test_gate_thresholds_are_configurable_per_run() -> None:
     with pytest.raises(ValueError, match="min_consistency_psnr_db"):
         gate.Thresholds.with_overrides(["min_psnr=28"])
     for value in ("abc", "nan", "inf", ""):  # a NaN limit held no image to it; text raised float()'s own words
-        with pytest.raises(ValueError, match=f"gate setting 'min_consistency_psnr_db={value}': '{value}' is not a number"):
+        said = f"gate setting 'min_consistency_psnr_db={value}': '{value}' is not a number"
+        with pytest.raises(ValueError, match=said):
             gate.Thresholds.with_overrides([f"min_consistency_psnr_db={value}"])
 
 

@@ -389,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("nightly-demo", help="one real night: local S3 server, the nightly DAG, results in OUT")
     demo.add_argument("--out", default="out", help="folder for the results and the run's state (default: out)")
-    demo.add_argument("--date", type=_day, default=_yesterday(), help="the night's logical date (default: yesterday, UTC)")
+    demo.add_argument("--date", type=_day, default=_yesterday(),
+                      help="the night's logical date (default: yesterday, UTC)")
     demo.add_argument("--preset", default="archive-photo", choices=sorted(PRESETS))
     demo.add_argument("--scale", type=int, default=4, choices=SCALES)
     demo.add_argument("--scans", help="a folder of scans to upload instead of the sample batch")
@@ -398,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("standalone", help="Airflow UI (airflow standalone) over the DAG and a local S3 server")
     ui.add_argument("--out", default="out", help="state is kept in OUT/standalone")
-    ui.add_argument("--date", type=_day, default=_yesterday(), help="the day whose incoming/ prefix gets the sample batch")
+    ui.add_argument("--date", type=_day, default=_yesterday(),
+                    help="the day whose incoming/ prefix gets the sample batch")
     ui.add_argument("--port", type=_whole(1, 65535), default=8080)
     ui.set_defaults(func=_standalone)
 

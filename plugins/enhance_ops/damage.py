@@ -44,7 +44,7 @@ def in_jpeg(data: bytes) -> str | None:
     try:
         colour = simplejpeg.decode_jpeg_header(bare)[2]
     except ValueError:
-        return None  # a header libjpeg cannot read or warns about: the codecs' concern, which refuse what they cannot read
+        return None  # a header libjpeg cannot read or warns about: the codecs' concern
     try:
         simplejpeg.decode_jpeg(bare, colorspace="CMYK" if colour in ("CMYK", "YCCK") else "GRAY",
                                min_factor=8, min_width=1, min_height=1, strict=True)

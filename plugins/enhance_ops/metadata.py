@@ -304,7 +304,8 @@ def _sub_ifd_text_as_stored(tags: Image.Exif, exif: dict[str, Any]) -> None:
     """A TIFF master's text in its Exif, GPS and Interop directories (a camera owner, a lens,
     a map datum), byte for byte as it holds it: Pillow wrote each non-ASCII byte as '?' on the
     way to the EXIF reader ("J?rgen Wei?")."""
-    for name, pointer in (("Exif", ExifTags.IFD.Exif), ("GPS", ExifTags.IFD.GPSInfo), ("Interop", ExifTags.IFD.Interop)):
+    directories = {"Exif": ExifTags.IFD.Exif, "GPS": ExifTags.IFD.GPSInfo, "Interop": ExifTags.IFD.Interop}
+    for name, pointer in directories.items():
         for tag, value in tags.get_ifd(pointer).items():
             if (isinstance(value, str) and not value.isascii() and tag in exif[name]
                     and piexif.TAGS[name].get(tag, {}).get("type") == piexif.TYPES.Ascii):
