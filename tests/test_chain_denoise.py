@@ -51,6 +51,17 @@ def test_gaussian_and_impulse_noise_are_told_apart(name: str) -> None:
     assert dn.analyse_noise(_salt_and_pepper(clean, 0.05)[0]).kind == "impulse"
 
 
+def test_a_bitonal_page_is_left_as_it_is_its_dither_and_strokes_are_not_salt_and_pepper() -> None:
+    """A Group 4 document scan (here scikit-image's page, thresholded) read as impulse noise,
+    and thousands of its pixels were "repaired" by median, strokes of letters among them."""
+    from skimage import data as skdata
+
+    page = (skdata.page() > 128).astype(np.float32)[..., None]
+    assert dn.analyse_noise(page).kind == "impulse"  # what the detector makes of it
+    out, record = dn.denoise(page, load_model("ffdnet-color"), strength="auto")
+    assert out is page and record["decision"].startswith("skipped: black and white only, as a bitonal scan")
+
+
 def test_impulses_are_repaired_and_nothing_else_is_touched() -> None:
     clean = _photo("coffee")
     dusty, _ = _salt_and_pepper(clean, 0.05)

@@ -112,6 +112,12 @@ def estimate_sigma_bands(bands: list[np.ndarray], exclude: list[np.ndarray] | No
     return float(np.mean([math.sqrt(math.pi / 2) * t / kept / 6.0 for t in total]))
 
 
+def two_valued(image: np.ndarray) -> bool:
+    """Black and white only, as a bitonal scan holds (or a page thresholded to one): every
+    isolated dot of its dither would read as salt and pepper."""
+    return all(np.all((band == 0) | (band == 1)) for band in (image[r0:r1] for r0, r1 in strips.bands(*image.shape[:2])))
+
+
 def analyse_noise(
     image: np.ndarray, *, impulse_threshold: float = 0.002, gaussian_threshold: float = MIN_SIGMA
 ) -> NoiseEstimate:
@@ -176,10 +182,13 @@ def denoise(
     ``strength``: auto (from σ), weak, medium, strong or off; ``sigma_override`` (8-bit units)
     replaces the measured σ.
     """
+    if strength == "off":
+        return image, {"measured": analyse_noise(image).as_record(), "decision": "skipped: turned off"}
+    if two_valued(image):
+        return image, {"decision": "skipped: black and white only, as a bitonal scan: its dither and thin strokes "
+                                   "are not noise"}
     estimate = analyse_noise(image)
     record: Record = {"measured": estimate.as_record()}
-    if strength == "off":
-        return image, {**record, "decision": "skipped: turned off"}
     out, decisions = image, []
     if estimate.kind == "impulse":
         mask = impulse_mask(image)
