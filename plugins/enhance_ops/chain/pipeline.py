@@ -260,6 +260,10 @@ class Chain:
             source = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], image.shape[2])
             details["reduced_input_to"] = list(size)
             details["output_long_side_cap"] = cap
+        sigma = get_entry(self.model_names[0]).bitonal_sigma
+        if sigma and denoise.two_valued(source):  # the network turns hard steps into noise
+            source = cv2.GaussianBlur(source, (0, 0), sigma).reshape(source.shape)
+            details["bitonal_smoothing_sigma"] = sigma
         out, started = source, time.perf_counter()
         for model, scale, tiling in self.sr_models:
             out = superres.upscale(out, model, scale, tiling=tiling, inference=self.inference, on_tile=on_tile)
@@ -282,4 +286,6 @@ class Chain:
         decision = f"x{self.scale} with {' then '.join(self.model_names)}"
         if "reduced_input_to" in details:
             decision += f" (input first reduced to {details['reduced_input_to']} to keep the long side <= {cap})"
+        if "bitonal_smoothing_sigma" in details:
+            decision += f"; black and white only, so first smoothed (Gaussian sigma {sigma} px)"
         return out, {**details, "decision": decision}

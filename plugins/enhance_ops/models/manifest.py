@@ -49,6 +49,7 @@ class ModelEntry:
     sha256: str
     tile_context: int = 32  # input pixels of context a tile needs for tiled = untiled (measured per model)
     tile_overlap: int = 16  # input pixels neighbouring tiles cross-fade over (0: the context suffices)
+    bitonal_sigma: float = 0.0  # a black-and-white input is smoothed by this Gaussian first (0: not)
 
     @property
     def path(self) -> Path:
@@ -78,6 +79,7 @@ def load_manifest() -> dict[str, ModelEntry]:
             sha256=item["sha256"],
             tile_context=int(item.get("tile_context", ModelEntry.tile_context)),
             tile_overlap=int(item.get("tile_overlap", ModelEntry.tile_overlap)),
+            bitonal_sigma=float(item.get("bitonal_sigma", ModelEntry.bitonal_sigma)),
         )
     return entries
 
