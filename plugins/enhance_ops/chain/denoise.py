@@ -116,7 +116,8 @@ def two_valued(image: np.ndarray) -> bool:
     """Every sample 0 or 1: black and white, as a bitonal scan holds (or a page thresholded to
     one; in colour, line art of pure primaries). Every isolated dot of its dither would read
     as salt and pepper."""
-    return all(np.all((band == 0) | (band == 1)) for band in (image[r0:r1] for r0, r1 in strips.bands(*image.shape[:2])))
+    bands = (image[r0:r1] for r0, r1 in strips.bands(*image.shape[:2]))
+    return all(np.all((band == 0) | (band == 1)) for band in bands)
 
 
 def analyse_noise(

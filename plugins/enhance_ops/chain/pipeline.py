@@ -25,6 +25,7 @@ from .presets import SR_DEFAULTS, resolve_preset
 
 Stage = Callable[[np.ndarray, "np.ndarray | None"], tuple[np.ndarray, dict[str, Any]]]  # (image, out)
 
+
 def resolve_models(scale: int, names: tuple[str, ...] | list[str] = ()) -> tuple[str, ...]:
     """The SR models for ``scale``: the defaults, or the named ones whose scales multiply to it."""
     if not names:
