@@ -182,6 +182,24 @@ def test_a_wrong_ledger_folder_report_file_or_gate_setting_is_refused_before_any
     assert sidecar["verdict"] == "quarantined" and "consistency_psnr_db >= 99" in sidecar["failed_expectations"]
 
 
+def test_a_bitonal_group4_page_comes_out_readable_and_passes_the_gate(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """SPAN made noise of it (consistency 8.8 dB), and the gate held every such page."""
+    from skimage import data as skdata
+
+    source = tmp_path / "letter.tif"
+    Image.fromarray(skdata.page() > 128).save(source, compression="group4")
+    before = source.read_bytes()
+    assert main(["enhance", str(source), str(tmp_path / "out" / "letter.tif"), "--preset", "document-scan",
+                 "--scale", "2", "--quiet", "--gate", "min_consistency_psnr_db=30"]) == 0
+    assert "gate: 1 passed, 0 quarantined" in capsys.readouterr().out
+    record = json.loads((tmp_path / "out" / "letter.tif.json").read_text())
+    [sr] = [stage for stage in record["stages"] if stage["stage"] == "superres"]
+    [dn] = [stage for stage in record["stages"] if stage["stage"] == "denoise"]
+    assert "first smoothed (Gaussian sigma 0.6 px)" in sr["decision"] and dn["decision"].startswith("skipped: black")
+    assert record["verdict"] == "passed" and source.read_bytes() == before
+
+
 def test_model_scale_must_match(batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["enhance", str(batch), str(tmp_path / "o"), "--scale", "4", "--model", "span-x2"]) == 2
     assert "upscale x2, but x4 was asked for" in capsys.readouterr().err
