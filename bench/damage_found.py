@@ -55,9 +55,7 @@ def _saved(fmt: str, **options: object) -> Callable[[np.ndarray], bytes]:
 
 def _group4(_: np.ndarray) -> bytes:
     """A bitonal page of print (scikit-image's, 2 × 2), as document scanners store one."""
-    buf = io.BytesIO()
-    Image.fromarray(np.tile(skdata.page() > 128, (2, 2))).save(buf, "TIFF", compression="group4")
-    return buf.getvalue()
+    return _saved("TIFF", compression="group4")(np.tile(skdata.page() > 128, (2, 2)))
 
 
 def _webp_bitstream(data: bytes) -> slice:
@@ -136,9 +134,8 @@ def main() -> None:
         cases.append({"case": name, **outcomes(sound, locate(sound), change, seed)})
     big = np.tile(rgb, (8, 8, 1))  # 4096², 16.8 Mpx
     jpeg, lzw = _saved("JPEG", quality=90)(big), _tiff(big, compression="lzw", rowsperstrip=16)
-    page = io.BytesIO()  # a page of print at 300 dpi, A4: 2480 × 3508
-    Image.fromarray(np.tile(skdata.page() > 128, (10, 7))[:3508, :2480]).save(page, "TIFF", compression="group4")
-    group4 = page.getvalue()
+    a4 = np.tile(skdata.page() > 128, (10, 7))[:3508, :2480]  # a page of print at 300 dpi, A4: 2480 × 3508
+    group4 = _saved("TIFF", compression="group4")(a4)
     costs = {"JPEG, 16.8 Mpx": cost(jpeg, lambda: damage.in_jpeg(jpeg)),
              "TIFF, LZW, 16.8 Mpx": cost(lzw, lambda: damage.in_tiff_page(lzw, 0)),
              "TIFF, Group 4, 8.7 Mpx page": cost(group4, lambda: damage.in_tiff_page(group4, 0))}
