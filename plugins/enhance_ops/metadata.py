@@ -73,7 +73,7 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.iptc = _iptc_records(_read_iptc(im, data), meta.notes)
         meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
         if tiff and meta.exif is not None:
-            _sub_ifd_text_as_stored(im.getexif(), meta.exif)
+            _text_as_stored(im.getexif(), meta.exif)
         dpi = _tiff_dpi(im, meta.notes) if tiff else im.info.get("dpi")
     orientation = None if meta.exif is None else meta.exif["0th"].get(piexif.ImageIFD.Orientation)
     if orientation is not None:
@@ -281,32 +281,22 @@ def _raw_exif(im: Image.Image) -> bytes | None:
                 del tags[tag]  # Pillow puts an XMP tiff:Orientation in for a missing tag: the decoder does not turn by it
         if tags.bigtiff:
             _as_classic_tiff(tags)
-        _text_as_stored(tags)
         return tags.tobytes() if len(tags) else None
     raw = im.info.get("exif")
     return bytes(raw) if raw else None
 
 
-def _text_as_stored(tags: Image.Exif) -> None:
+def _text_as_stored(tags: Image.Exif, exif: dict[str, Any]) -> None:
     """Pillow hands a TIFF's ASCII tags back as text decoded as Latin-1, and writes text back as
-    ASCII with a '?' for every other byte: "© Stadtarchiv München" in a master's Copyright came
-    out as "?? Stadtarchiv M??nchen". The bytes as the master holds them go back in (Latin-1
-    maps every byte to one character and back), for the tags of the first directory Pillow
-    writes as ASCII (Artist, Copyright, ImageDescription, Make, Model …); a sub-directory's
-    text Pillow would write as bytes of another type, so ``_sub_ifd_text_as_stored`` puts it
-    back once the block is read."""
-    for tag, value in tags.items():
-        if isinstance(value, str) and not value.isascii() and TiffTags.lookup(tag).type == TiffTags.ASCII:
-            tags[tag] = value.encode("latin-1", "replace")
-
-
-def _sub_ifd_text_as_stored(tags: Image.Exif, exif: dict[str, Any]) -> None:
-    """A TIFF master's text in its Exif, GPS and Interop directories (a camera owner, a lens,
-    a map datum), byte for byte as it holds it: Pillow wrote each non-ASCII byte as '?' on the
-    way to the EXIF reader ("J?rgen Wei?")."""
-    directories = {"Exif": ExifTags.IFD.Exif, "GPS": ExifTags.IFD.GPSInfo, "Interop": ExifTags.IFD.Interop}
-    for name, pointer in directories.items():
-        for tag, value in tags.get_ifd(pointer).items():
+    ASCII with a '?' for every other byte on the way to the EXIF reader: "© Stadtarchiv
+    München" in a master's Copyright came out as "?? Stadtarchiv M??nchen", a camera owner in
+    its Exif directory as "J?rgen Wei?". Once the block is read, each such tag of the first
+    directory and of the Exif, GPS and Interop ones gets the bytes the master holds back
+    (Latin-1 maps every byte to one character and back)."""
+    directories = {"0th": dict(tags), "Exif": tags.get_ifd(ExifTags.IFD.Exif),
+                   "GPS": tags.get_ifd(ExifTags.IFD.GPSInfo), "Interop": tags.get_ifd(ExifTags.IFD.Interop)}
+    for name, read in directories.items():
+        for tag, value in read.items():
             if (isinstance(value, str) and not value.isascii() and tag in exif[name]
                     and piexif.TAGS[name].get(tag, {}).get("type") == piexif.TYPES.Ascii):
                 exif[name][tag] = value.encode("latin-1", "replace")
