@@ -63,7 +63,7 @@ def photo(side: int) -> np.ndarray:
 def computed_pixels(chain: Chain, height: int, width: int) -> float:
     """Network input pixels over all tiles (context included) per input pixel."""
     total = 0
-    for _, scale, tiling in chain.sr_models:
+    for _, scale, tiling in chain.sr_models(chain.model_names):
         for y0, y1, x0, x1 in tiles(height, width, tiling):
             cy0, cy1 = with_context(y0, y1, height, tiling.context)
             cx0, cx1 = with_context(x0, x1, width, tiling.context)

@@ -200,6 +200,23 @@ def test_a_bitonal_group4_page_comes_out_readable_and_passes_the_gate(tmp_path: 
     assert record["verdict"] == "passed" and source.read_bytes() == before
 
 
+def test_each_page_of_a_document_is_recorded_with_the_models_it_went_through(tmp_path: Path) -> None:
+    """A typed page goes to SPAN, a photograph to Real-ESRGAN: the ledger names both, and
+    each page its own, with each model's weights hash."""
+    import tifffile
+    from skimage import data as skdata
+
+    source = tmp_path / "letter_with_photo.tif"
+    tifffile.imwrite(source, (photo("camera", 96) * 255).astype(np.uint8))
+    tifffile.imwrite(source, np.where(skdata.page()[:96, :128] > 128, 255, 0).astype(np.uint8), append=True)
+    assert main(["enhance", str(source), str(tmp_path / "out" / "letter.tif"), "--quiet"]) == 0
+    record = json.loads((tmp_path / "out" / "letter.tif.json").read_text())
+    assert record["models"] == ["realesrgan-x4plus", "span-x4"]
+    assert [page["models"] for page in record["pages"]] == [["realesrgan-x4plus"], ["span-x4"]]
+    assert record["weights_sha256"].keys() == {"realesrgan-x4plus", "span-x4", "ffdnet-color"}
+    assert record["pages"][1]["metrics"]["consistency_psnr_db"] > 35
+
+
 def test_model_scale_must_match(batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["enhance", str(batch), str(tmp_path / "o"), "--scale", "4", "--model", "span-x2"]) == 2
     assert "upscale x2, but x4 was asked for" in capsys.readouterr().err

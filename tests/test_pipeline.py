@@ -48,10 +48,15 @@ def test_overrides_are_parsed_and_checked() -> None:
     ("sharpen.amount=NaN", "sharpen.amount=NaN: a number"),
     ("local_contrast.blend=1.5", "the share of the stage's change kept, from 0 to 1"),
     ("superres.models=span-x2", 'superres.models="span-x2": a list of names'),
+    ('superres.models=["span-x2"]', "models span-x2 upscale x2, but x4 was asked for"),
+    ('superres.models=["span-x3"]', "unknown model 'span-x3'"),
+    ('superres.models=["ffdnet-color"]', "ffdnet-color is a denoise model, not a super-resolution model"),
+    ('superres.bitonal_models=["span-x2"]', "superres.bitonal_models: models span-x2 upscale x2, but x4"),
 ])
 def test_an_override_the_chain_cannot_use_is_refused_before_any_image(override: str, said: str) -> None:
     """``denoise.strength=bogus`` was taken, and every image then failed as an internal error
-    (KeyError 'bogus'), in the CLI and in every shard of a run given it as a Param."""
+    (KeyError 'bogus'), in the CLI and in every shard of a run given it as a Param. A model
+    that cannot make the scale passed a run's first task too, and failed every shard."""
     with pytest.raises(ValueError, match=re.escape(said)):
         resolve_preset("archive-photo", [override])
 
@@ -201,9 +206,24 @@ def test_a_photo_or_a_network_that_reads_a_bitonal_page_as_it_is_gets_no_smoothi
     span = next(r for r in pipeline.Chain("fidelity", ("superres.scale=2", "superres.models=[]")).run(grey).stages
                 if r.stage == "superres")
     page = (skdata.page() > 128).astype(np.float32)[:96, :96, None]
-    rrdb = next(r for r in pipeline.Chain("fidelity", ("superres.scale=4", 'superres.models=["realesrgan-x4plus"]'))
+    rrdb = next(r for r in pipeline.Chain("fidelity", ("superres.scale=4", 'superres.bitonal_models=["realesrgan-x4plus"]'))
                 .run(page).stages if r.stage == "superres")
     assert "bitonal_smoothing_sigma" not in span.details and "bitonal_smoothing_sigma" not in rrdb.details
+    assert rrdb.details["models"] == ["realesrgan-x4plus"]
+
+
+@pytest.mark.parametrize("preset", ["archive-photo", "fast-cpu"])
+def test_a_bitonal_page_goes_to_the_fidelity_network_where_the_preset_runs_a_photo_one(preset: str) -> None:
+    """Real-ESRGAN redrew a printed page's letters (consistency 24.7 dB, which the gate holds),
+    the compact model too (24.6 dB): each bitonal page of a nightly batch went to review."""
+    chain = pipeline.Chain(preset)
+    page = chain.run(BITONAL["page"].astype(np.float32)[..., None])
+    grey = chain.run(photo("camera", 96)[..., None].astype(np.float32))
+    assert page.models == ("span-x4",) and grey.models == chain.model_names != page.models
+    record = next(r for r in page.stages if r.stage == "superres")
+    assert f"in place of {chain.model_names[0]}" in record.decision and record.details["bitonal_smoothing_sigma"] == 0.6
+    assert page.metrics["consistency_psnr_db"] > 35
+    assert chain.weights(page.models).keys() == {"span-x4", "ffdnet-color"}
 
 
 def test_colour_guard_keeps_the_input_colours() -> None:

@@ -57,10 +57,10 @@ def test_each_model_gets_its_own_tile_context_and_overlap_unless_set() -> None:
     from enhance_ops.chain.pipeline import Chain
 
     chain = Chain("fidelity", ("superres.scale=8", "superres.models=[\"realesrgan-x4plus\", \"span-x2\"]"))
-    assert [(t.pad, t.overlap) for _, _, t in chain.sr_models] == [(32, 16), (12, 0)]
+    assert [(t.pad, t.overlap) for _, _, t in chain.sr_models(chain.model_names)] == [(32, 16), (12, 0)]
     fixed = Chain("fidelity", tiling=Tiling(pad=20, overlap=8))
-    assert [(t.pad, t.overlap) for _, _, t in fixed.sr_models] == [(20, 8)]
-    assert Chain("fidelity", tiling=Tiling(pad=20)).sr_models[0][2].overlap == 0
+    assert [(t.pad, t.overlap) for _, _, t in fixed.sr_models(fixed.model_names)] == [(20, 8)]
+    assert Chain("fidelity", tiling=Tiling(pad=20)).sr_models(("span-x4",))[0][2].overlap == 0
 
 
 def test_a_tile_smaller_than_the_image_edge_case() -> None:

@@ -88,10 +88,10 @@ def _enhance(args: argparse.Namespace) -> int:
         print(f"no images found in {args.input}", file=sys.stderr)
         return 2
     chain = enhancer.chain
-    print(
-        f"{len(jobs)} image(s), preset {chain.preset_name}, x{chain.scale} with {' then '.join(chain.model_names)}",
-        file=sys.stderr,
-    )
+    bitonal = "" if chain.bitonal_names == chain.model_names else \
+        f" (black-and-white pages: {' then '.join(chain.bitonal_names)})"
+    print(f"{len(jobs)} image(s), preset {chain.preset_name}, x{chain.scale} with {' then '.join(chain.model_names)}"
+          f"{bitonal}", file=sys.stderr)
     judged = bool(args.ledger or args.report or args.gate)
     run = _RunLog(args.run_id or dt.datetime.now(dt.timezone.utc).strftime("local-%Y%m%dT%H%M%SZ"),
                   args.date or dt.date.today(), judged)

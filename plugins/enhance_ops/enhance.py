@@ -322,7 +322,7 @@ class Enhancer:
         applied = [r.stage for r in result.stages if not r.decision.startswith(("skipped", "analysed"))]
         description = (
             f"Enhanced derivative, not the archival master: preset {chain.preset_name}; "
-            f"x{chain.scale} with {' then '.join(chain.model_names)}; steps: {', '.join(applied)}"
+            f"x{chain.scale} with {' then '.join(result.models)}; steps: {', '.join(applied)}"
         )
         meta, not_carried = md.fitted_to(dataclasses.replace(source.metadata, icc_profile=result.icc_profile), fmt,
                                          software=SOFTWARE, description=description)
@@ -335,8 +335,8 @@ class Enhancer:
             "output_size": (result.pixels.shape[1], result.pixels.shape[0]),
             "preset": chain.preset_name,
             "settings": chain.settings,
-            "models": list(chain.model_names),
-            "weights_sha256": chain.weights,
+            "models": list(result.models),
+            "weights_sha256": chain.weights(result.models),
             "device": chain.inference.device,
             "precision": chain.inference.precision,
             "dynamic_range": result.analysis.as_record(),
@@ -390,13 +390,16 @@ def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
     """The record of a multi-page master: the first page's, with every page's sizes and
     measures under ``pages``, the worst value of each measure over the pages as the master's
     own (what the gate and a query on the ledger see), stage times summed over the pages, and
-    a later page's notes and any page's damage told by its number."""
+    a later page's notes and any page's damage told by its number. Its models are every
+    page's (a bitonal page goes through other ones than a photograph)."""
     first, seconds = pages[0], {}
     for page in pages:
         for stage in page["stages"]:
             seconds[stage["stage"]] = seconds.get(stage["stage"], 0.0) + stage["seconds"]
     return {
         **first,
+        "models": list(dict.fromkeys(name for page in pages for name in page["models"])),
+        "weights_sha256": {name: sha for page in pages for name, sha in page["weights_sha256"].items()},
         "metrics": {name: worst for name, measure in MEASURES.items()
                     if (worst := _worst([page["metrics"].get(name) for page in pages], measure.lower_better)) is not None},
         "stages": [{**stage, "seconds": seconds[stage["stage"]]} for stage in first["stages"]],
@@ -405,7 +408,8 @@ def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
                                    if page["master_damage"]) or None,
         "pages": [{"page": n, "input_size": list(page["input_size"]), "output_size": list(page["output_size"]),
                    "bit_depth": page["bit_depth"], "channels": page["channels"],
-                   "reduced_input_to": reduced_input_to(page["stages"]), "metrics": page["metrics"],
+                   "reduced_input_to": reduced_input_to(page["stages"]), "models": page["models"],
+                   "metrics": page["metrics"],
                    "master_damage": page["master_damage"]}
                   for n, page in enumerate(pages, 1)],
     }

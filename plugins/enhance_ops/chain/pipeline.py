@@ -14,6 +14,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from torch import nn
 
 from .. import allocator, threads
 from ..models.manifest import get_entry
@@ -21,26 +22,9 @@ from ..models.weights import load_model
 from ..quality import measures
 from . import color, denoise, postprocess, preprocess, strips, superres
 from .colour_math import pixel_products
-from .presets import SR_DEFAULTS, resolve_preset
+from .presets import BITONAL_DEFAULTS, resolve_models, resolve_preset
 
 Stage = Callable[[np.ndarray, "np.ndarray | None"], tuple[np.ndarray, dict[str, Any]]]  # (image, out)
-
-
-def resolve_models(scale: int, names: tuple[str, ...] | list[str] = ()) -> tuple[str, ...]:
-    """The SR models for ``scale``: the defaults, or the named ones whose scales multiply to it."""
-    if not names:
-        if scale not in SR_DEFAULTS:
-            raise ValueError(f"scale must be one of {sorted(SR_DEFAULTS)}, not {scale}")
-        return SR_DEFAULTS[scale]
-    product = 1
-    for name in names:
-        entry = get_entry(name)
-        if entry.task != "super-resolution":
-            raise ValueError(f"{name} is a {entry.task} model, not a super-resolution model")
-        product *= entry.scale
-    if product != scale:
-        raise ValueError(f"models {', '.join(names)} upscale x{product}, but x{scale} was asked for")
-    return tuple(names)
 
 
 @dataclass
@@ -73,6 +57,7 @@ class ChainResult:
     scale: float
     analysis: preprocess.DynamicRange
     stages: list[StageRecord]
+    models: tuple[str, ...]  # the SR models this image went through
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -125,23 +110,26 @@ class Chain:
         sr = self.settings["superres"]
         self.scale = int(sr["scale"])
         self.model_names = resolve_models(self.scale, sr["models"])
+        self.bitonal_names = resolve_models(self.scale, sr["bitonal_models"], BITONAL_DEFAULTS)
         self.inference = inference or superres.Inference(precision=self.settings["inference"]["precision"])
         self.tiling = tiling
-        self.sr_models = [
-            (self.inference.prepare(load_model(n)), get_entry(n).scale, tiling.for_model(get_entry(n)))
-            for n in self.model_names
-        ]
+        self._networks = {n: self.inference.prepare(load_model(n)) for n in {*self.model_names, *self.bitonal_names}}
         needs_ffdnet = self.settings["denoise"]["strength"] != "off"
         self.ffdnet = self.inference.prepare(load_model("ffdnet-color")) if needs_ffdnet else None
 
-    @property
-    def weights(self) -> dict[str, str]:
-        names = list(self.model_names) + (["ffdnet-color"] if self.ffdnet is not None else [])
+    def weights(self, models: tuple[str, ...] | list[str]) -> dict[str, str]:
+        """The hash of each model an image went through (its SR models, and FFDNet where loaded)."""
+        names = list(models) + (["ffdnet-color"] if self.ffdnet is not None else [])
         return {n: get_entry(n).sha256 for n in names}
 
+    def sr_models(self, names: tuple[str, ...]) -> list[tuple[nn.Module, int, superres.Tiling]]:
+        """Each of ``names`` as (network, scale, tiling), in the order they run."""
+        return [(self._networks[n], get_entry(n).scale, self.tiling.for_model(get_entry(n))) for n in names]
+
     def tile_count(self, width: int, height: int) -> int:
+        """The tiles of an image that is not black and white only (a progress bar's total)."""
         count = 0
-        for _, scale, tiling in self.sr_models:
+        for _, scale, tiling in self.sr_models(self.model_names):
             count += sum(1 for _ in superres.tiles(height, width, tiling))
             width, height = width * scale, height * scale
         return count
@@ -221,6 +209,7 @@ class Chain:
 
         step("superres", 1.0, lambda im, _: self._superres(im, on_tile, bit_depth, master.max_long_side))
         metrics = records[-1].details.pop("metrics")
+        models = tuple(records[-1].details["models"])
         effective_scale = image.shape[0] / source_height
         if alpha is not None:
             alpha = superres.upscale_alpha(alpha, *image.shape[:2])
@@ -245,13 +234,16 @@ class Chain:
         metrics["composite_score"] = measures.composite(metrics)
         records.append(StageRecord("measures", "analysed: noise, sharpness, clipping, colourfulness in and out",
                                    measuring_s + time.perf_counter() - start))
-        return ChainResult(image, alpha, profile, effective_scale, analysis, records, metrics)
+        return ChainResult(image, alpha, profile, effective_scale, analysis, records, models, metrics)
 
     def _superres(
         self, image: np.ndarray, on_tile: Callable[[], None] | None, bit_depth: int, format_limit: int | None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         sr = self.settings["superres"]
-        details: dict[str, Any] = {"models": list(self.model_names), "scale": self.scale}
+        bitonal = denoise.two_valued(image)  # black and white only: the photo networks would redraw its strokes
+        names = self.bitonal_names if bitonal else self.model_names
+        sr_models = self.sr_models(names)
+        details: dict[str, Any] = {"models": list(names), "scale": self.scale}
         source = image
         height, width = image.shape[:2]
         cap = min(int(sr["max_output_long_side"]), format_limit or sys.maxsize)
@@ -261,22 +253,22 @@ class Chain:
             source = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], image.shape[2])
             details["reduced_input_to"] = list(size)
             details["output_long_side_cap"] = cap
-        sigma = get_entry(self.model_names[0]).bitonal_sigma
-        if sigma and denoise.two_valued(source):  # the network turns hard steps into noise
+        sigma = get_entry(names[0]).bitonal_sigma
+        if sigma and bitonal and (source is image or denoise.two_valued(source)):  # SPAN turns hard steps into noise
             source = cv2.GaussianBlur(source, (0, 0), sigma).reshape(source.shape)
             details["bitonal_smoothing_sigma"] = sigma
         out, started = source, time.perf_counter()
-        for model, scale, tiling in self.sr_models:
+        for model, scale, tiling in sr_models:
             out = superres.upscale(out, model, scale, tiling=tiling, inference=self.inference, on_tile=on_tile)
-        details["tile_context_px"] = [tiling.context for _, _, tiling in self.sr_models]
-        details["tile_overlap_px"] = [tiling.cross_fade for _, _, tiling in self.sr_models]
+        details["tile_context_px"] = [tiling.context for _, _, tiling in sr_models]
+        details["tile_overlap_px"] = [tiling.cross_fade for _, _, tiling in sr_models]
         details["network_s"] = round(time.perf_counter() - started, 4)  # the stage's parts, timed for bench/
         if sr["colour_guard"]:
             started = time.perf_counter()
             superres.keep_input_colour(out, source, out=out)
             details["colour_guard"] = True
             details["colour_guard_s"] = round(time.perf_counter() - started, 4)
-        _, first_scale, first_tiling = self.sr_models[0]
+        _, first_scale, first_tiling = sr_models[0]
         stride = first_tiling.pitch * first_scale  # the first model's tile grid, in output pixels
         started = time.perf_counter()
         details["metrics"] = measures.sr_integrity(source, out, tile_stride=stride, bit_depth=bit_depth)
@@ -284,7 +276,9 @@ class Chain:
         if sr["blend"] < 1.0:
             _blend_into(out, lambda r0, r1: strips.clipped(strips.enlarge_rows(source, self.scale, r0, r1)), sr["blend"])
             details["blend"] = sr["blend"]
-        decision = f"x{self.scale} with {' then '.join(self.model_names)}"
+        decision = f"x{self.scale} with {' then '.join(names)}"
+        if bitonal and names != self.model_names:
+            decision += f" in place of {' then '.join(self.model_names)}, which would redraw a black-and-white page's strokes"
         if "reduced_input_to" in details:
             decision += f" (input first reduced to {details['reduced_input_to']} to keep the long side <= {cap})"
         if "bitonal_smoothing_sigma" in details:
