@@ -206,6 +206,18 @@ def test_the_report_says_how_far_each_held_back_image_is_from_its_thresholds() -
     assert "output width = input width x scale" in held and "consistency_ssim not measured" in held
 
 
+def test_the_report_says_which_networks_enlarged_how_many_images() -> None:
+    """A black-and-white page goes to SPAN where photographs go to Real-ESRGAN: the archivist
+    reading the report learns it there, not from the ledger alone."""
+    rows = [_row(models=["realesrgan-x4plus"]), _row(models=["span-x4"]), _row(models=["realesrgan-x4plus"]),
+            {"status": "failed", "verdict": None, "models": []}]
+    outcome = gate.evaluate(rows)
+    for n, r in enumerate(rows):
+        r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=None)
+    page = report.render_report(rows, outcome, {}, title="run", outputs_at="here")
+    assert "Super-resolution: realesrgan-x4plus, 2 images; span-x4, 1 image." in page.split("Held back", 1)[0]
+
+
 def test_a_long_run_lists_its_first_rows_and_says_where_the_rest_are(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report, "MAX_LISTED", 3)
     rows = [_row(consistency_psnr_db=24.0 if n < 4 else 38.0) for n in range(5)]

@@ -169,6 +169,15 @@ def _reason(row: dict[str, Any], expectation: str) -> str:
     return f"{column} {value:.4g}, needs {rule}"
 
 
+def _models_used(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Which networks enlarged how many images: a page of black and white only goes to
+    another one than a photograph does (``presets.BITONAL_DEFAULTS``)."""
+    used = Counter(name for r in rows if r.get("status") == "ok" for name in r.get("models") or ())
+    if not used:
+        return []
+    return ["Super-resolution: " + "; ".join(f"{name}, {n} image{'s' * (n != 1)}" for name, n in used.items()) + "."]
+
+
 def _viewer(index: int, preview: Preview) -> str:
     before, after = _data_uri(preview.before), _data_uri(preview.after)
     side = preview.after.shape[1]
@@ -253,7 +262,7 @@ def render_report(
                      "in place, pointing at its new derivative (see their notes).</p>")
     if not rows:
         parts.append("<p>No new images: nothing to enhance in this run.</p>")
-    parts += [f"<p class='sub'>{html.escape(remark)}</p>" for remark in remarks]
+    parts += [f"<p class='sub'>{html.escape(remark)}</p>" for remark in [*_models_used(rows), *remarks]]
     parts.append("<h2>Held back for review</h2>")
     if not held:
         parts.append("<p>None: every image passed the gate.</p>")
