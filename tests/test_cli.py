@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from conftest import photo
 from hostile_corpus import multi_picture
@@ -55,6 +56,32 @@ def test_enhances_a_folder_and_reports_the_bad_file(batch: Path, tmp_path: Path,
     assert record["preset"] == "archive-photo" and [s["stage"] for s in record["stages"]][:2] == ["dynamic_range", "exposure"]
     assert not (out / "nested" / "broken.jpg").exists()
     assert not list(out.rglob("*.part"))
+
+
+def test_a_folder_is_read_as_a_nightly_run_reads_its_prefix_and_an_unreadable_file_fails_alone(
+        batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line had its own rule: macOS's ``._`` resource forks failed as images, a GIF
+    or a HEIC was passed over without a word, a link to nothing too, and a read error ended
+    the run with a traceback."""
+    folder, out, ledger_at = tmp_path / "copied_from_a_mac", tmp_path / "enhanced", tmp_path / "ledger"
+    folder.mkdir()
+    (folder / "scan.png").write_bytes((batch / "page_document.png").read_bytes())
+    (folder / "._scan.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(60))
+    (folder / ".DS_Store").write_bytes(bytes(64))
+    Image.new("P", (8, 8)).save(folder / "postcard.gif")
+    (folder / "moved_away.tif").symlink_to(tmp_path / "nothing_here.tif")
+    (folder / "failing_disk.tif").symlink_to("/proc/self/mem")  # a real read error (EIO), as root too
+    assert main(["enhance", str(folder), str(out), "--scale", "2", "--quiet", "--ledger", str(ledger_at)]) == 1
+    said = capsys.readouterr()
+    assert "1 enhanced, 0 skipped, 3 failed" in said.out and "._scan" not in said.out + said.err
+    rows = {Path(r["source_key"]).name: r for r in pq.read_table(next(ledger_at.rglob("*.parquet"))).to_pylist()}
+    assert rows.keys() == {"scan.png", "postcard.gif", "moved_away.tif", "failing_disk.tif"}
+    assert rows["scan.png"]["status"] == "ok" and rows["postcard.gif"]["error_type"] == "unsupported_image"
+    assert rows["moved_away.tif"]["error_type"] == "source_missing"
+    assert "is a link to " in rows["moved_away.tif"]["error_message"]
+    assert rows["failing_disk.tif"]["error_type"] == "source_unreadable"
+    assert "Input/output error" in rows["failing_disk.tif"]["error_message"]
+    assert rows["failing_disk.tif"]["source_sha256"] is None
 
 
 def test_a_stereo_cameras_mpo_file_gives_a_jpeg_of_its_primary_image(tmp_path: Path) -> None:

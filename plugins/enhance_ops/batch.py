@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from .formats import IMAGE_SUFFIXES, SUFFIX
+from .formats import SUFFIX, is_master_name
+
 _SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 # Masters in a format the pipeline does not write: a multi-picture JPEG's primary image stays a
 # JPEG (codecs), the others (BMP, JPEG 2000) become PNG.
@@ -22,11 +23,18 @@ class Job:
 
 
 def find_images(root: Path) -> list[Path]:
+    """The masters in ``root``, by name as a nightly run takes them from the bucket
+    (``formats.is_master_name``); a link to nothing among them too, to be reported as missing
+    rather than passed over."""
     if root.is_file():
         return [root]
     if not root.is_dir():
         raise PlanError(f"input {root} does not exist")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in root.rglob("*") if is_master_name(p.name) and (p.is_file() or _dangling(p)))
+
+
+def _dangling(path: Path) -> bool:
+    return path.is_symlink() and not path.exists()
 
 
 def target_suffix(source: PurePath, output_format: str | None) -> str:

@@ -19,7 +19,7 @@ from .batch import Job, PlanError, chosen_format, plan
 from .chain.presets import PRECISIONS, PRESETS, SCALES, resolve_preset, scale_overrides
 from .chain.superres import Inference, Tiling
 from .airflow.tasks import LEDGER, clean_run_id
-from .errors import EnhanceError
+from .errors import EnhanceError, SourceMissingError, SourceUnreadableError
 from .storage import BucketError, S3Store
 
 if TYPE_CHECKING:  # torch loads only when a command needs it
@@ -101,9 +101,9 @@ def _enhance(args: argparse.Namespace) -> int:
             skipped += 1
             tqdm.write(f"skip {job.source.name}: {job.target} exists (use --overwrite to replace it)")
             continue
-        start = time.perf_counter()
-        data = job.source.read_bytes()
+        start, data = time.perf_counter(), None
         try:
+            data = _read(job.source)
             result = _run_job(enhancer, job, data, args.quiet)
             run.enhanced(job, data, result, time.perf_counter() - start)
             done += 1
@@ -115,6 +115,19 @@ def _enhance(args: argparse.Namespace) -> int:
     if judged:
         run.judge(args)
     return 1 if failed else 0
+
+
+def _read(path: Path) -> bytes:
+    """A master's bytes. A file gone since the run began, a link to nothing or a read error
+    fails that image alone: it had ended the run with a traceback, or been passed over."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise SourceMissingError(f"{path} is a link to {os.readlink(path)}, which does not exist") from None
+        raise SourceMissingError(f"{path} is gone since the run began") from None
+    except OSError as exc:
+        raise SourceUnreadableError(f"{path} cannot be read: {exc.strerror or exc}") from None
 
 
 def _check_run_files(args: argparse.Namespace) -> None:
@@ -173,14 +186,14 @@ class _RunLog:
         self.previews[len(self.rows) - 1] = report.make_preview(before.pixels, after.pixels)
         self.jobs.append(job)
 
-    def failed(self, job: Job, data: bytes, error: EnhanceError, seconds: float) -> None:
+    def failed(self, job: Job, data: bytes | None, error: EnhanceError, seconds: float) -> None:
         if not self.keep:
             return
         from .quality import ledger
 
         self.rows.append(ledger.failed_row(
             error, run_id=self.run_id, logical_date=self.logical_date, shard=0, source_key=str(job.source),
-            source_sha256=hashlib.sha256(data).hexdigest(), total_s=seconds,
+            source_sha256=None if data is None else hashlib.sha256(data).hexdigest(), total_s=seconds,
         ))
         self.jobs.append(None)
 

@@ -78,6 +78,12 @@ class SourceMissingError(EnhanceError):
     code = "source_missing"
 
 
+class SourceUnreadableError(EnhanceError):
+    """The master's file cannot be read (an I/O error, no permission): the file, not its pixels, failed."""
+
+    code = "source_unreadable"
+
+
 class FileTooLargeError(EnhanceError):
     """The file is over the run's size limit; it is not downloaded."""
 

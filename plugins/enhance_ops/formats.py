@@ -21,3 +21,11 @@ OTHER_IMAGE_SUFFIXES = {
     ".gif", ".heic", ".heif", ".avif", ".jxl", ".psd", ".tga", ".ico", ".pcx",
     ".ppm", ".pgm", ".pbm", ".pnm", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf",
 }
+
+
+def is_master_name(name: str) -> bool:
+    """A file a run takes, by its name: an image it reads, or one in another image format, which
+    then fails as unsupported rather than go unmentioned. Hidden files are not: macOS leaves a
+    ``._scan.jpg`` of resource data beside each file it copies, which is no image."""
+    suffix = os.path.splitext(name)[1].lower()
+    return not name.startswith(".") and suffix in IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES

@@ -39,7 +39,7 @@ from ..batch import target_suffix
 from ..catalog import Catalog, settings_sha256
 from ..chain.presets import resolve_preset, scale_overrides
 from ..errors import EnhanceError, FileTooLargeError, InternalError, OutOfMemoryError, SourceMissingError
-from ..formats import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES
+from ..formats import DEFAULT_MAX_PIXELS, is_master_name
 from ..storage import ObjectStore, safe_key
 
 log = logging.getLogger(__name__)
@@ -145,10 +145,10 @@ def discover(store: ObjectStore, catalog: Catalog, cfg: RunConfig) -> dict[str, 
     for prefix, day in cfg.sources():
         known = set() if cfg.force else catalog.known_sources(prefix)
         for item in sorted(store.list(prefix), key=lambda i: i.key):
-            suffix = PurePosixPath(item.key).suffix.lower()
-            if item.key.endswith("/") or PurePosixPath(item.key).name.startswith("."):
+            name = PurePosixPath(item.key).name
+            if item.key.endswith("/") or name.startswith("."):
                 continue  # folder markers and hidden files
-            if suffix not in IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES:
+            if not is_master_name(name):
                 ignored.append(item.key)
             elif (item.key, item.etag) in known:
                 continue
