@@ -261,6 +261,27 @@ def test_x8_chains_two_real_models(tmp_path: Path) -> None:
     assert record["models"] == ["realesrgan-x4plus", "span-x2"]
 
 
+def test_a_derivative_that_cannot_be_written_fails_alone_and_leaves_no_part_file(tmp_path: Path) -> None:
+    """A write error stopped the run, naming no file, with a ``.part`` file left beside the
+    outputs and the images after it not tried. Here the kernel refuses the write for real: the run's file size limit (RLIMIT_FSIZE) lets
+    the small derivative through and not the large one (EFBIG, as ENOSPC on a full disk)."""
+    import resource
+
+    folder, out, limit = tmp_path / "in", tmp_path / "out", 96 * 1024
+    folder.mkdir()
+    for name, side in (("large.png", 160), ("small.png", 16)):
+        Image.fromarray((photo("astronaut", side) * 255).astype(np.uint8)).save(folder / name)
+    result = subprocess.run(
+        [sys.executable, "-m", "enhance_ops", "enhance", str(folder), str(out), "--scale", "2", "--quiet"],
+        capture_output=True, text=True, cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT / "plugins")},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)), timeout=600,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"[output_unwritable] {out / 'large.png'} cannot be written: File too large" in result.stdout
+    assert "1 enhanced, 0 skipped, 1 failed" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["small.png", "small.png.json"]
+
+
 def test_module_entry_point_shows_progress(tmp_path: Path) -> None:
     src = tmp_path / "in"
     write_samples(src, long_side=32)

@@ -19,7 +19,7 @@ from .batch import Job, PlanError, chosen_format, plan
 from .chain.presets import PRECISIONS, PRESETS, SCALES, resolve_preset, scale_overrides
 from .chain.superres import Inference, Tiling
 from .airflow.tasks import LEDGER, clean_run_id
-from .errors import EnhanceError, SourceMissingError, SourceUnreadableError
+from .errors import EnhanceError, OutputUnwritableError, SourceMissingError, SourceUnreadableError
 from .storage import BucketError, S3Store
 
 if TYPE_CHECKING:  # torch loads only when a command needs it
@@ -152,12 +152,28 @@ def _run_job(enhancer: Enhancer, job: Job, data: bytes, quiet: bool) -> EnhanceR
     total = enhancer.tile_count(*codecs.oriented_size(data)) + sum(enhancer.tile_count(*size) for size in later_pages)
     with tqdm(total=total, desc=job.source.name, unit="tile", leave=False, disable=quiet) as bar:
         result = enhancer.enhance(data, on_tile=bar.update)
-    job.target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = job.target.with_name(f".{job.target.name}.part")
-    tmp.write_bytes(result.data)
-    os.replace(tmp, job.target)
-    _sidecar(job).write_text(json.dumps({"source": str(job.source), **result.record}, indent=2) + "\n")
+    _write(job, result)
     return result
+
+
+def _write(job: Job, result: EnhanceResult) -> None:
+    """The derivative and its sidecar, each whole or not at all. A write error (a file size
+    limit; a full disk, where the next, smaller image may still fit) fails this image alone,
+    naming it, and leaves no part file: it had stopped the run ("error: [Errno 27] File too
+    large") with a ``.part`` file left beside the outputs."""
+    sidecar = json.dumps({"source": str(job.source), **result.record}, indent=2) + "\n"
+    parts: list[tuple[Path, Path]] = []
+    try:
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        for path, content in ((job.target, result.data), (_sidecar(job), sidecar.encode())):
+            parts.append((path.with_name(f".{path.name}.part"), path))
+            parts[-1][0].write_bytes(content)
+        for part, path in parts:
+            os.replace(part, path)
+    except OSError as exc:
+        for part, _ in parts:
+            part.unlink(missing_ok=True)
+        raise OutputUnwritableError(f"{job.target} cannot be written: {exc.strerror or exc}") from None
 
 
 def _sidecar(job: Job) -> Path:

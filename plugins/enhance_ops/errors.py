@@ -84,6 +84,12 @@ class SourceUnreadableError(EnhanceError):
     code = "source_unreadable"
 
 
+class OutputUnwritableError(EnhanceError):
+    """A local run's derivative cannot be written (the disk full, a file size limit, no permission)."""
+
+    code = "output_unwritable"
+
+
 class FileTooLargeError(EnhanceError):
     """The file is over the run's size limit; it is not downloaded."""
 
