@@ -5,8 +5,10 @@ import hashlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -280,6 +282,34 @@ def test_a_derivative_that_cannot_be_written_fails_alone_and_leaves_no_part_file
     assert f"[output_unwritable] {out / 'large.png'} cannot be written: File too large" in result.stdout
     assert "1 enhanced, 0 skipped, 1 failed" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["small.png", "small.png.json"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_run_stopped_from_outside_keeps_the_ledger_of_the_images_it_did(tmp_path: Path, stop: int) -> None:
+    """Ctrl-C ended a long local run with a traceback, and SIGTERM (a scheduler's timeout)
+    killed it: either way the ledger and report of hours of work were never written."""
+    folder, out, ledger_at = tmp_path / "in", tmp_path / "out", tmp_path / "ledger"
+    folder.mkdir()
+    for n in range(4):
+        Image.fromarray((photo("astronaut", 96, top=40 * n) * 255).astype(np.uint8)).save(folder / f"scan{n}.png")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "enhance_ops", "enhance", str(folder), str(out), "--quiet", "--ledger", str(ledger_at),
+         "--report", str(tmp_path / "report.html")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT / "plugins")},
+    )
+    deadline = time.monotonic() + 300
+    while not (out / "scan0.png.json").exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # past the first image's bookkeeping, well inside the second's second or more of work
+    run.send_signal(stop)
+    said, err = run.communicate(timeout=300)
+    assert run.returncode == 130, err
+    assert "1 enhanced, 0 skipped, 0 failed, 3 not done: interrupted" in said
+    [row] = pq.read_table(next(ledger_at.rglob("*.parquet"))).to_pylist()
+    assert row["source_key"].endswith("scan0.png") and row["status"] == "ok"
+    assert "scan0.png" in (tmp_path / "report.html").read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["scan0.png", "scan0.png.json"]
 
 
 def test_module_entry_point_shows_progress(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,26 +95,42 @@ def _enhance(args: argparse.Namespace) -> int:
     judged = bool(args.ledger or args.report or args.gate)
     run = _RunLog(args.run_id or dt.datetime.now(dt.timezone.utc).strftime("local-%Y%m%dT%H%M%SZ"),
                   args.date or dt.date.today(), judged)
-    done, skipped, failed = 0, 0, []
-    for job in tqdm(jobs, desc="images", unit="img", disable=args.quiet):
-        if job.target.exists() and not args.overwrite:
-            skipped += 1
-            tqdm.write(f"skip {job.source.name}: {job.target} exists (use --overwrite to replace it)")
-            continue
-        start, data = time.perf_counter(), None
+    done, skipped, failed, interrupted = 0, 0, [], False
+    with _interrupt_on_sigterm():
         try:
-            data = _read(job.source)
-            result = _run_job(enhancer, job, data, args.quiet)
-            run.enhanced(job, data, result, time.perf_counter() - start)
-            done += 1
-        except EnhanceError as exc:
-            failed.append((job, exc))
-            run.failed(job, data, exc, time.perf_counter() - start)
-            tqdm.write(f"FAILED {job.source}: [{exc.code}] {exc}")
-    print(f"{done} enhanced, {skipped} skipped, {len(failed)} failed; outputs in {Path(args.output).resolve()}")
+            for job in tqdm(jobs, desc="images", unit="img", disable=args.quiet):
+                if job.target.exists() and not args.overwrite:
+                    skipped += 1
+                    tqdm.write(f"skip {job.source.name}: {job.target} exists (use --overwrite to replace it)")
+                    continue
+                start, data = time.perf_counter(), None
+                try:
+                    data = _read(job.source)
+                    result = _run_job(enhancer, job, data, args.quiet)
+                    run.enhanced(job, data, result, time.perf_counter() - start)
+                    done += 1
+                except EnhanceError as exc:
+                    failed.append((job, exc))
+                    run.failed(job, data, exc, time.perf_counter() - start)
+                    tqdm.write(f"FAILED {job.source}: [{exc.code}] {exc}")
+        except KeyboardInterrupt:  # the images done are judged and kept in the ledger all the same
+            interrupted = True
+    left = f", {len(jobs) - done - skipped - len(failed)} not done: interrupted" if interrupted else ""
+    print(f"{done} enhanced, {skipped} skipped, {len(failed)} failed{left}; outputs in {Path(args.output).resolve()}")
     if judged:
         run.judge(args)
-    return 1 if failed else 0
+    return 130 if interrupted else 1 if failed else 0
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a scheduler's timeout, ``kill``) stops a local run as Ctrl-C does: the images
+    done so far still get their ledger and report. Either had ended it without them."""
+    before = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _read(path: Path) -> bytes:
@@ -170,10 +186,12 @@ def _write(job: Job, result: EnhanceResult) -> None:
             parts[-1][0].write_bytes(content)
         for part, path in parts:
             os.replace(part, path)
-    except OSError as exc:
+    except BaseException as exc:  # an interrupt too: no part file is left behind
         for part, _ in parts:
             part.unlink(missing_ok=True)
-        raise OutputUnwritableError(f"{job.target} cannot be written: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise OutputUnwritableError(f"{job.target} cannot be written: {exc.strerror or exc}") from None
+        raise
 
 
 def _sidecar(job: Job) -> Path:
