@@ -86,6 +86,18 @@ def test_a_folder_is_read_as_a_nightly_run_reads_its_prefix_and_an_unreadable_fi
     assert rows["failing_disk.tif"]["source_sha256"] is None
 
 
+def test_a_backfill_done_folder_by_folder_under_one_run_id_keeps_every_folders_rows(batch: Path,
+                                                                                    tmp_path: Path) -> None:
+    ledger_at = tmp_path / "ledger"
+    for folder in ("box-1", "box-2"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"{folder}.png").write_bytes((batch / "page_document.png").read_bytes())
+        assert main(["enhance", str(tmp_path / folder), str(tmp_path / "out" / folder), "--scale", "2", "--quiet",
+                     "--ledger", str(ledger_at), "--run-id", "backfill-1920s", "--date", "2026-11-30"]) == 0
+    rows = pq.read_table(ledger_at / "date=2026-11-30" / "run=backfill-1920s").to_pylist()
+    assert sorted(Path(r["source_key"]).name for r in rows) == ["box-1.png", "box-2.png"]
+
+
 def test_a_stereo_cameras_mpo_file_gives_a_jpeg_of_its_primary_image(tmp_path: Path) -> None:
     """``.mpo`` files were not picked up at all, and their pictures refused as MPO."""
     folder, out = tmp_path / "stereo", tmp_path / "enhanced"

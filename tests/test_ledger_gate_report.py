@@ -74,19 +74,21 @@ def test_parts_of_an_earlier_schema_are_read_with_the_columns_added_since(tmp_pa
     old = tmp_path / "date=2026-11-19" / "run=old" / "part-00000.parquet"  # found first
     old.parent.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist([{**row, "run_id": "old", "source_key": "a.jpg"}], schema=older), old)
-    ledger.write_part([{**row, "output_sha256": "c" * 64}], tmp_path, DAY, "new", 0)
+    ledger.add_part([{**row, "output_sha256": "c" * 64}], tmp_path, DAY, "new")
     rows = sorted(ledger.read_ledger(tmp_path).to_pylist(), key=lambda r: r["source_key"])
     assert [(r["source_key"], r["output_sha256"], r["run"]) for r in rows] == [("a.jpg", None, "old"),
                                                                                 ("b.jpg", "c" * 64, "new")]
 
 
-def test_rerunning_a_shard_replaces_its_rows(tmp_path: Path) -> None:
-    row = ledger.failed_row(TruncatedImageError("cut"), run_id="r", logical_date=DAY, shard=3,
-                            source_key="a.jpg", source_sha256=None)
-    ledger.write_part([row, row], tmp_path, DAY, "r", 3)
-    ledger.write_part([row], tmp_path, DAY, "r", 3)
-    ledger.write_part([row], tmp_path, DAY, "r", 4)
-    assert ledger.read_ledger(tmp_path).num_rows == 2
+def test_a_run_id_given_again_adds_its_rows_beside_the_earlier_ones(tmp_path: Path) -> None:
+    """Each local run wrote part 0 of its run: a second run with the same --run-id and day
+    replaced the first's rows, and the ledger lost them without a word."""
+    rows = [ledger.failed_row(TruncatedImageError("cut"), run_id="r", logical_date=DAY, shard=0,
+                              source_key=f"{n}.jpg", source_sha256=None) for n in range(3)]
+    parts = [ledger.add_part(rows[:2], tmp_path, DAY, "r"), ledger.add_part(rows[2:], tmp_path, DAY, "r")]
+    assert [p.name for p in parts] == ["part-00000.parquet", "part-00001.parquet"]
+    read = sorted(ledger.read_ledger(tmp_path).to_pylist(), key=lambda r: r["source_key"])
+    assert [(r["source_key"], r["shard"]) for r in read] == [("0.jpg", 0), ("1.jpg", 0), ("2.jpg", 1)]
     assert not list(tmp_path.rglob("*.tmp"))
 
 

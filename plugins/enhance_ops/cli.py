@@ -243,7 +243,7 @@ class _RunLog:
         counts = {v: sum(r["verdict"] == v for r in self.rows) for v in ledger.VERDICTS}
         print("gate: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
         if args.ledger:
-            part = ledger.write_part(self.rows, Path(args.ledger), self.logical_date, self.run_id, shard=0)
+            part = ledger.add_part(self.rows, Path(args.ledger), self.logical_date, self.run_id)
             print(f"ledger: {part}")
         if args.report:
             path = report.write_report(Path(args.report), self.rows, outcome, self.previews,

@@ -223,14 +223,26 @@ def from_parquet(data: bytes, *, source_keys: Collection[str] | None = None) -> 
     return pq.read_table(pa.BufferReader(data), filters=wanted).to_pylist()
 
 
-def write_part(rows: list[dict[str, Any]], root: Path, logical_date: dt.date, run_id: str, shard: int) -> Path:
-    """Write (or replace) one shard's rows atomically."""
-    path = part_path(root, logical_date, run_id, shard)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(to_parquet(rows))
-    os.replace(tmp, path)
-    return path
+def add_part(rows: list[dict[str, Any]], root: Path, logical_date: dt.date, run_id: str) -> Path:
+    """A local run's rows as its run's next part in a ledger folder, whole, and never in place
+    of a part already there: a run id given again (a backfill done folder by folder, two runs
+    started in the same second) adds its rows beside the earlier ones. Each part had been
+    part 0, and the second run's rows had replaced the first's."""
+    shard = 0
+    while True:
+        path = part_path(root, logical_date, run_id, shard)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(to_parquet([{**row, "shard": shard} for row in rows]))
+            try:
+                os.link(tmp, path)  # refused where another run took this part meanwhile
+                return path
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        shard += 1
 
 
 PARTITIONS = pa.schema([("date", pa.string()), ("run", pa.string())])
