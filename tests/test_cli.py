@@ -98,6 +98,20 @@ def test_a_backfill_done_folder_by_folder_under_one_run_id_keeps_every_folders_r
     assert sorted(Path(r["source_key"]).name for r in rows) == ["box-1.png", "box-2.png"]
 
 
+def test_a_master_named_as_another_format_gives_a_derivative_named_as_what_it_holds(batch: Path,
+                                                                                   tmp_path: Path) -> None:
+    """A scanner's JPEG saved as ``.tif`` came out as JPEG data under the TIFF name (a nightly
+    run, which names a derivative once it is written, gave ``.jpg``); a PNG named ``.jpg`` too."""
+    folder, out = tmp_path / "mislabelled", tmp_path / "enhanced"
+    folder.mkdir()
+    (folder / "letter.tif").write_bytes((batch / "cat_scan.jpg").read_bytes())
+    (folder / "map.jpg").write_bytes((batch / "page_document.png").read_bytes())
+    (folder / "plan.tiff").write_bytes((batch / "coffee_16bit.tif").read_bytes())
+    assert main(["enhance", str(folder), str(out), "--scale", "2", "--quiet"]) == 0
+    written = {p.name: Image.open(p).format for p in out.iterdir() if p.suffix != ".json"}
+    assert written == {"letter.jpg": "JPEG", "map.png": "PNG", "plan.tiff": "TIFF"}
+
+
 def test_a_stereo_cameras_mpo_file_gives_a_jpeg_of_its_primary_image(tmp_path: Path) -> None:
     """``.mpo`` files were not picked up at all, and their pictures refused as MPO."""
     folder, out = tmp_path / "stereo", tmp_path / "enhanced"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from .formats import SUFFIX, is_master_name
+from .formats import HEAD_BYTES, SUFFIX, WRITE_FORMATS, format_of, is_master_name
 
 _SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 # Masters in a format the pipeline does not write: a multi-picture JPEG's primary image stays a
@@ -69,11 +69,11 @@ def plan(input_path: Path, output_path: Path, output_format: str | None = None) 
         raise PlanError(f"output {output_path} is inside the input folder {input_path}: choose another folder")
     jobs, seen = [], set()
     for source in sources:
+        suffix = target_suffix(source, output_format or _written_format(source))
         if input_path.is_dir():
-            base = output_path / source.relative_to(input_path).parent
-            target = base / (source.stem + target_suffix(source, output_format))
+            target = output_path / source.relative_to(input_path).parent / (source.stem + suffix)
         elif output_path.is_dir() or output_path.suffix == "":
-            target = output_path / (source.stem + target_suffix(source, output_format))
+            target = output_path / (source.stem + suffix)
         else:
             target = output_path
         if target == source:
@@ -85,6 +85,19 @@ def plan(input_path: Path, output_path: Path, output_format: str | None = None) 
         seen.add(target)
         jobs.append(Job(source, target))
     return jobs
+
+
+def _written_format(source: Path) -> str | None:
+    """The format a derivative of ``source`` is written in, by what its first bytes hold, as
+    a nightly run names it once enhanced: a JPEG named ``.tif`` gives ``.jpg``, where it had
+    given JPEG data under a TIFF name. None where they cannot be read or name no format we
+    write or read (BMP): the name's suffix decides, and the run reports the file if need be."""
+    try:
+        with source.open("rb") as file:
+            fmt = format_of(file.read(HEAD_BYTES))
+    except OSError:
+        return None
+    return None if fmt is None else fmt if fmt in WRITE_FORMATS else "PNG"
 
 
 def _file_in_the_way(target: Path) -> Path | None:

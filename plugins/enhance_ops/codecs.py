@@ -24,7 +24,7 @@ from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin
 from . import metadata as md
 from . import damage, jp2_boxes, png_chunks, tiff_exif, tiff_log
 from .chain import icc, strips
-from .formats import DEFAULT_MAX_PIXELS, MAX_SIDE, READ_FORMATS, SUFFIX, WRITE_FORMATS  # noqa: F401  (re-exported)
+from .formats import DEFAULT_MAX_PIXELS, MAX_SIDE, READ_FORMATS, SUFFIX, WRITE_FORMATS, format_of  # noqa: F401  (re-exported)
 from .errors import (
     CorruptImageError,
     EmptyFileError,
@@ -277,14 +277,6 @@ def _turned_on_reading(im: Image.Image, meta: md.ImageMetadata) -> bool:
     return im.format == "TIFF" and not meta.orientation_from_xmp
 
 
-_MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WEBP",
-          jp2_boxes.SIGNATURE: "JPEG2000", jp2_boxes.CODESTREAM_START: "JPEG2000"}
-
-
-def _sniff(data: bytes) -> str | None:
-    return next((fmt for magic, fmt in _MAGIC.items() if data.startswith(magic)), None)
-
-
 def _looks_truncated(data: bytes, fmt: str | None) -> bool:
     if fmt in _END_MARKERS:
         return _END_MARKERS[fmt] not in data[-64:]
@@ -367,7 +359,7 @@ def _open_header(data: bytes) -> Image.Image:
             warnings.simplefilter("ignore")
             im = Image.open(io.BytesIO(data))
     except Exception as exc:
-        fmt = _sniff(data)
+        fmt = format_of(data)
         if fmt is None:
             raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP, BMP or JPEG 2000)") from None
         if fmt == "TIFF":

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from .jp2_boxes import CODESTREAM_START, SIGNATURE
+
 DEFAULT_MAX_PIXELS = int(os.environ.get("ENHANCE_MAX_PIXELS", "250000000"))
 
 READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000"}
@@ -29,3 +31,14 @@ def is_master_name(name: str) -> bool:
     ``._scan.jpg`` of resource data beside each file it copies, which is no image."""
     suffix = os.path.splitext(name)[1].lower()
     return not name.startswith(".") and suffix in IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES
+
+
+# How each format's files begin: what a file holds, whatever its name says.
+MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WEBP",
+         SIGNATURE: "JPEG2000", CODESTREAM_START: "JPEG2000"}
+HEAD_BYTES = max(map(len, MAGIC))
+
+
+def format_of(head: bytes) -> str | None:
+    """The format a file's first bytes (``HEAD_BYTES`` of them are enough) say it is in."""
+    return next((fmt for magic, fmt in MAGIC.items() if head.startswith(magic)), None)
