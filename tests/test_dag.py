@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -114,6 +115,17 @@ def _published(store: S3Store, day: str) -> dict[str, str]:
 
 
 CONF = {"preset": "fidelity", "scale": 2, "shard_size": 3}
+
+
+@pytest.mark.parametrize(("scale", "override", "said"), [
+    (4, 'superres.models=["span-x2"]', "models span-x2 upscale x2, but x4 was asked for"),
+    (2, 'superres.bitonal_models=["span-x4"]', "superres.bitonal_models: models span-x4 upscale x4, but x2"),
+])
+def test_a_backfill_whose_models_cannot_make_its_scale_is_refused_by_its_first_task(
+        scale: int, override: str, said: str) -> None:
+    """``configure`` took it, and every shard then failed on it."""
+    with pytest.raises(ValueError, match=re.escape(said)):
+        tasks.validate(tasks.RunConfig("backfill", dt.date.fromisoformat(DAY), scale=scale, overrides=(override,)))
 
 
 def test_nightly_run_end_to_end_then_a_rerun_changes_nothing(store: S3Store, airflow_env: dict[str, str],
