@@ -331,6 +331,7 @@ def test_a_run_stopped_from_outside_keeps_the_ledger_of_the_images_it_did(tmp_pa
          "--report", str(tmp_path / "report.html")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT,
         env={**os.environ, "PYTHONPATH": str(PROJECT / "plugins")},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job's shell ignores it
     )
     deadline = time.monotonic() + 300
     while not (out / "scan0.png.json").exists() and run.poll() is None and time.monotonic() < deadline:
