@@ -235,14 +235,6 @@ def test_a_wrong_ledger_folder_report_file_or_gate_setting_is_refused_before_any
     assert "gate: 0 passed, 1 quarantined, 0 failed, 0 rejected" in capsys.readouterr().out
     sidecar = json.loads((out / "page.png.json").read_text())
     assert sidecar["verdict"] == "quarantined" and "consistency_psnr_db >= 99" in sidecar["failed_expectations"]
-    report = tmp_path / "night.html"  # an earlier run's report is kept, as its outputs are, unless --overwrite
-    report.write_text("an earlier run's report")
-    assert main(["enhance", str(source), str(out / "page.png"), "--scale", "2", "--quiet", "--report", str(report)]) == 2
-    assert f"--report {report} exists: name another file, or give --overwrite" in capsys.readouterr().err
-    assert report.read_text() == "an earlier run's report"
-    assert main(["enhance", str(source), str(out / "page.png"), "--scale", "2", "--quiet", "--report", str(report),
-                 "--overwrite"]) == 0
-    assert "page.png" in report.read_text()
 
 
 def test_a_bitonal_group4_page_comes_out_readable_and_passes_the_gate(tmp_path: Path,

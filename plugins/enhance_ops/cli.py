@@ -150,8 +150,7 @@ def _check_run_files(args: argparse.Namespace) -> None:
     """What the run writes at its end, checked before its first image: a wrong ledger folder,
     report file or gate setting was found only once every image had been enhanced, and left
     the run without its ledger (a gate setting was passed over without a word when neither
-    was asked for). An earlier run's report was replaced without a word, by an empty one
-    where every image had been skipped as done."""
+    was asked for)."""
     from .quality.gate import Thresholds
 
     Thresholds.with_overrides(args.gate)
@@ -160,8 +159,6 @@ def _check_run_files(args: argparse.Namespace) -> None:
     if args.report and Path(args.report).is_dir():
         raise PlanError(f"--report {args.report} is a folder: it names the report's file, e.g. "
                         f"{Path(args.report) / 'report.html'}")
-    if args.report and Path(args.report).exists() and not args.overwrite:  # an earlier run's, kept as outputs are
-        raise PlanError(f"--report {args.report} exists: name another file, or give --overwrite to replace it")
 
 
 def _run_job(enhancer: Enhancer, job: Job, data: bytes, quiet: bool) -> EnhanceResult:
