@@ -77,6 +77,23 @@ def test_light_model_tiles_without_cross_fade_leave_no_seams() -> None:
     assert ms.seam_score(upscale_rgb(source, model, 4, tiling=tiling), 24 * 4) < 2
 
 
+def test_a_ruled_line_on_a_tile_boundary_is_no_seam() -> None:
+    """A ledger's rule whose edge fell on a tile boundary scored 9-20 (seams count from 4) and
+    held a sound page for review: a content edge lies on one grid line, a seam on each (naive
+    tiling is still found: ``test_naive_tiling_seams_are_detected_and_blended_tiles_are_not``)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    page = Image.new("L", (512, 512), 255)
+    draw = ImageDraw.Draw(page)
+    for y in range(20, 500, 34):
+        draw.text((10, y), "Parish register folio 1841 entries", font=ImageFont.load_default(size=22), fill=0)
+    ruled = np.asarray(page, np.float32)[..., None].copy() / 255
+    ruled[256:259, 8:504] = 0  # its top edge on the tile boundary at row 256
+    ruled[8:504, 384:387] = 0  # and a column rule's left edge on the one at column 384
+    output = upscale_rgb(ruled, load_model("span-x4"), 4, tiling=Tiling(128).for_model(get_entry("span-x4")))
+    assert ms.seam_score(output, 128 * 4) < 2
+
+
 def test_ringing_counts_as_halo(span_case: tuple[np.ndarray, np.ndarray]) -> None:
     source, output = span_case
     y = output.mean(axis=2, keepdims=True)

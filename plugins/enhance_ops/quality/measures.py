@@ -193,13 +193,18 @@ def step_profiles(output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _grid_excess(profile: np.ndarray, first: int, stride: int) -> float:
-    """Mean excess of the step across grid lines over the steps 4 and 8 pixels beside them."""
+    """Median excess of the step across grid lines over the steps 4 and 8 pixels beside them.
+
+    The median, not the mean: tiling leaves its seam along every grid line, while an edge of
+    the content lies on one by chance. A ruled line of a ledger whose edge fell on a tile
+    boundary scored 9–20 by the mean (a seam at 4) and held a sound page for review; the
+    untiled output scored the same."""
     cuts = np.arange(first, profile.size - 8, stride)
     cuts = cuts[cuts >= 8]
     if cuts.size == 0:
         return float("nan")
     beside = sum(profile[cuts + d] for d in (-8, -4, 4, 8)) / 4
-    return float((profile[cuts] - beside).mean())
+    return float(np.median(profile[cuts] - beside))
 
 
 def seam_score(output: np.ndarray, stride: int) -> float:
