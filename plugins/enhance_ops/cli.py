@@ -182,8 +182,9 @@ def _write(job: Job, result: EnhanceResult) -> None:
     try:
         job.target.parent.mkdir(parents=True, exist_ok=True)
         for path, content in ((job.target, result.data), (_sidecar(job), sidecar.encode())):
-            parts.append((path.with_name(f".{path.name}.part"), path))
-            parts[-1][0].write_bytes(content)
+            part = path.with_name(f".{path.name}.part")
+            parts.append((part, path))
+            part.write_bytes(content)
         for part, path in parts:
             os.replace(part, path)
     except BaseException as exc:  # an interrupt too: no part file is left behind

@@ -25,6 +25,7 @@ from . import metadata as md
 from . import damage, jp2_boxes, png_chunks, tiff_exif, tiff_log
 from .chain import icc, strips
 from .formats import DEFAULT_MAX_PIXELS, MAX_SIDE, READ_FORMATS, SUFFIX, WRITE_FORMATS, format_of  # noqa: F401  (re-exported)
+from .jpeg_segments import header_segments
 from .errors import (
     CorruptImageError,
     EmptyFileError,
@@ -336,20 +337,14 @@ def _jpeg_refusal(data: bytes) -> str | None:
     """Why Pillow opens no JPEG of 12-bit samples (medicine, some scientific cameras) nor a
     lossless one, though either is sound: the frame header, found by walking the segments,
     names its process and precision."""
-    at = 2
-    while at + 5 <= len(data) and data[at] == 0xFF:
-        marker = data[at + 1]
-        if marker == 0xFF:  # a fill byte
-            at += 1
-            continue
-        if marker in _SOF:
+    for marker, at, _ in header_segments(data):
+        if marker in _SOF and at + 4 < len(data):
             if marker in (0xC3, 0xC7, 0xCB, 0xCF):
                 return "lossless JPEG is not processed; convert it to PNG or TIFF"
             precision = data[at + 4]
             if precision == 8:
                 return None
             return f"JPEG of {precision}-bit samples is not processed; convert it to a 16-bit TIFF"
-        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
     return None
 
 

@@ -28,6 +28,7 @@ import simplejpeg
 import tifffile
 
 from . import ccitt
+from .jpeg_segments import SOS, header_segments
 
 # libjpeg's warning about a scan's header, not its data: the image decodes whole after it, and
 # damage further on goes unseen.
@@ -56,19 +57,13 @@ def in_jpeg(data: bytes) -> str | None:
 def _without_application_segments(data: bytes) -> bytes:
     """The JPEG without the APPn and COM segments before its first scan; the tables, the frame
     and the scans as they are. Where those segments cannot be walked, the JPEG as it is."""
-    kept, at = [data[:2]], 2
-    while at + 4 <= len(data) and data[at] == 0xFF:
-        marker = data[at + 1]
-        if marker == 0xFF:  # a fill byte
-            at += 1
-            continue
-        if marker == 0xDA:  # SOS: the scan data and all that follows it
-            kept.append(data[at:])
+    kept = [data[:2]]
+    for marker, start, end in header_segments(data):
+        if marker == SOS:  # the scan data and all that follows it
+            kept.append(data[start:])
             return b"".join(kept)
-        end = at + 2 + int.from_bytes(data[at + 2:at + 4], "big")
         if not (0xE0 <= marker <= 0xEF or marker == 0xFE):
-            kept.append(data[at:end])
-        at = end
+            kept.append(data[start:end])
     return data
 
 

@@ -25,12 +25,14 @@ OTHER_IMAGE_SUFFIXES = {
 }
 
 
+_MASTER_SUFFIXES = IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES
+
+
 def is_master_name(name: str) -> bool:
     """A file a run takes, by its name: an image it reads, or one in another image format, which
     then fails as unsupported rather than go unmentioned. Hidden files are not: macOS leaves a
     ``._scan.jpg`` of resource data beside each file it copies, which is no image."""
-    suffix = os.path.splitext(name)[1].lower()
-    return not name.startswith(".") and suffix in IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in _MASTER_SUFFIXES
 
 
 # How each format's files begin: what a file holds, whatever its name says.
