@@ -1,6 +1,6 @@
 """How much damage to a master's compressed pixel data ``damage.py`` finds, and what looking costs.
 
-Each case is a real photo (scikit-image's astronaut, 512²; for Group 4, its page of print,
+Each case is a real photo (scikit-image's astronaut, 512²; for the CCITT codings, its page of print,
 2 × 2) in one format and layout; each trial changes its pixel data once (a random byte of a
 JPEG's scan, a random bit of a TIFF's strips, a WebP's bitstream or a JPEG 2000 codestream:
 bit rot) with a fixed seed and reads the copy as a shard reads a master. Outcomes: refused
@@ -53,9 +53,11 @@ def _saved(fmt: str, **options: object) -> Callable[[np.ndarray], bytes]:
     return save
 
 
-def _group4(_: np.ndarray) -> bytes:
-    """A bitonal page of print (scikit-image's, 2 × 2), as document scanners store one."""
-    return _saved("TIFF", compression="group4")(np.tile(skdata.page() > 128, (2, 2)))
+def _bitonal(compression: str, **tags: int) -> Callable[[np.ndarray], bytes]:
+    """A bitonal page of print (scikit-image's, 2 × 2), as document scanners (Group 4) or fax
+    software (Group 3, Modified Huffman) store one; ``tags`` by number, as ``t292`` for T4Options."""
+    tiffinfo = {int(name[1:]): value for name, value in tags.items()}
+    return lambda _: _saved("TIFF", compression=compression, tiffinfo=tiffinfo)(np.tile(skdata.page() > 128, (2, 2)))
 
 
 def _webp_bitstream(data: bytes) -> slice:
@@ -92,7 +94,10 @@ CASES: list[tuple[str, Callable[[np.ndarray], bytes], Callable[[bytes], slice], 
     ("WebP, lossy, quality 90", _saved("WEBP", quality=90), _webp_bitstream, _bit),
     ("WebP, lossless", _saved("WEBP", lossless=True), _webp_bitstream, _bit),
     ("JPEG 2000, lossless", _saved("JPEG2000", irreversible=False), _codestream, _bit),
-    ("TIFF, CCITT Group 4, a bitonal page", _group4, _strips, _bit),
+    ("TIFF, CCITT Group 4, a bitonal page", _bitonal("group4"), _strips, _bit),
+    ("TIFF, CCITT Group 3 1-D, a bitonal page", _bitonal("group3"), _strips, _bit),
+    ("TIFF, CCITT Group 3 2-D with fill bits, a bitonal page", _bitonal("group3", t292=5), _strips, _bit),
+    ("TIFF, CCITT Modified Huffman, a bitonal page", _bitonal("tiff_ccitt"), _strips, _bit),
 ]
 
 
@@ -136,9 +141,11 @@ def main() -> None:
     jpeg, lzw = _saved("JPEG", quality=90)(big), _tiff(big, compression="lzw", rowsperstrip=16)
     a4 = np.tile(skdata.page() > 128, (10, 7))[:3508, :2480]  # a page of print at 300 dpi, A4: 2480 × 3508
     group4 = _saved("TIFF", compression="group4")(a4)
+    group3 = _saved("TIFF", compression="group3", tiffinfo={292: 5, 282: 300.0, 283: 300.0})(a4)
     costs = {"JPEG, 16.8 Mpx": cost(jpeg, lambda: damage.in_jpeg(jpeg)),
              "TIFF, LZW, 16.8 Mpx": cost(lzw, lambda: damage.in_tiff_page(lzw, 0)),
-             "TIFF, Group 4, 8.7 Mpx page": cost(group4, lambda: damage.in_tiff_page(group4, 0))}
+             "TIFF, Group 4, 8.7 Mpx page": cost(group4, lambda: damage.in_tiff_page(group4, 0)),
+             "TIFF, Group 3 2-D, 8.7 Mpx page": cost(group3, lambda: damage.in_tiff_page(group3, 0))}
     report = {"machine": cpu_name(), "trials": TRIALS, "visible_levels": VISIBLE, "cases": cases, "cost": costs}
     print(f"written to {save_results('damage_found', report)}", file=sys.stderr)
 

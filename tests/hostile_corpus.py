@@ -81,9 +81,11 @@ def build() -> dict[str, Case]:
                             notes=["pixel data is damaged (libjpeg: Corrupt JPEG data"], damaged=True),
         "bit-rot-deflate.tif": Case(_deflate_rotted(rgb), "ok", (24, 16),
                                     notes=["TIFF's pixel data is damaged (strip 1 of 2 cannot be expanded"], damaged=True),
-        "bit-rot-group4.tif": Case(_group4_rotted(rgb), "ok", (24, 16),
+        "bit-rot-group4.tif": Case(_ccitt_rotted(rgb, "group4"), "ok", (24, 16),
                                    notes=["TIFF's pixel data is damaged (strip 1 of 1: no code word at row"],
                                    damaged=True),
+        "bit-rot-fax.tif": Case(_ccitt_rotted(rgb, "group3", {292: 5}), "ok", (24, 16),  # 2-D, fill bits
+                                notes=["TIFF's pixel data is damaged (strip 1 of 1: "], damaged=True),
         "truncated.png": Case(png[: len(png) // 2], "truncated"),
         "chunk-length-damaged.png": Case(_chunk_length(png, b"IDAT", 64 << 20), "truncated"),
         "truncated.tif": Case(tiff[: len(tiff) // 3], "truncated"),
@@ -184,9 +186,10 @@ def _deflate_rotted(rgb: np.ndarray) -> bytes:
     return bytes(data)
 
 
-def _group4_rotted(rgb: np.ndarray) -> bytes:
-    """A bitonal scan stored in CCITT Group 4 with four bytes of its strip lost to zeros (a bad block)."""
-    data = _save(Image.fromarray(rgb).convert("1"), "TIFF", compression="group4")
+def _ccitt_rotted(rgb: np.ndarray, compression: str, tags: dict[int, int] | None = None) -> bytes:
+    """A bitonal scan stored in a CCITT coding (Group 4 as document scanners store one, Group 3
+    as fax software does) with four bytes of its strip lost to zeros (a bad block)."""
+    data = _save(Image.fromarray(rgb).convert("1"), "TIFF", compression=compression, tiffinfo=tags or {})
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
         middle = tif.pages[0].dataoffsets[0] + tif.pages[0].databytecounts[0] // 2
     return data[:middle] + bytes(4) + data[middle + 4:]

@@ -1409,11 +1409,42 @@ def test_a_tiff_directory_too_damaged_to_size_its_strips_is_left_to_the_decoders
 PRINTED_PAGE = np.tile(skdata.page() > 128, (2, 2))  # a bitonal page of print, 382 × 768
 
 
-def _group4(tags: dict[int, int] | None = None) -> bytes:
-    """A bitonal page as document scanners store it: CCITT Group 4, written by libtiff (through Pillow)."""
+# How libtiff stores a bitonal page in each CCITT coding TIFF names: Pillow's compression and
+# the T4Options tag (bit 0: rows coded two-dimensionally, bit 2: fill bits before end-of-line codes).
+CCITT_CODINGS = {
+    "group4": ("group4", {}),
+    "group3": ("group3", {}),
+    "group3 2-D": ("group3", {292: 1}),
+    "group3 2-D, fill bits, 300 dpi": ("group3", {292: 5, 282: 300.0, 283: 300.0}),  # every 4th row 1-D
+    "modified huffman": ("tiff_ccitt", {}),
+}
+
+
+def _ccitt(coding: str = "group4", tags: dict[int, object] | None = None, page: np.ndarray = PRINTED_PAGE) -> bytes:
+    """A bitonal page as document scanners and fax software store it, written by libtiff (through Pillow)."""
+    compression, options = CCITT_CODINGS[coding]
     buf = io.BytesIO()
-    Image.fromarray(PRINTED_PAGE).save(buf, "TIFF", compression="group4", tiffinfo=tags or {})
+    Image.fromarray(page).save(buf, "TIFF", compression=compression, tiffinfo={**options, **(tags or {})})
     return buf.getvalue()
+
+
+def _ccitt_read(data: bytes) -> list[list[int]]:
+    """Every row's changing elements, read strip by strip as ``damage`` reads them."""
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[0]
+        strips = [data[o:o + n] for o, n in zip(page.dataoffsets, page.databytecounts)]
+        height, width, per_strip = page.imagelength, page.imagewidth, page.rowsperstrip
+        options = page.tags[292].value if 292 in page.tags else 0
+        coding = {2: ccitt.MODIFIED_HUFFMAN, 4: ccitt.GROUP4}.get(int(page.compression),
+                                                                 ccitt.GROUP3_2D if options & 1 else ccitt.GROUP3)
+        lsb_first = page.fillorder == 2
+    return [change for n, strip in enumerate(strips)
+            for change in ccitt.read(strip, width, min(per_strip, height - n * per_strip), lsb_first=lsb_first,
+                                     coding=coding)]
+
+
+def _changes(page: np.ndarray) -> list[list[int]]:
+    return [np.flatnonzero(np.diff(row, prepend=False)).tolist() for row in page]
 
 
 def _zeroed_in(data: bytes, n: int) -> bytes:
@@ -1422,45 +1453,45 @@ def _zeroed_in(data: bytes, n: int) -> bytes:
     return data[:offset + count // 2] + bytes(4) + data[offset + count // 2 + 4:]
 
 
+@pytest.mark.parametrize("coding", CCITT_CODINGS)
 @pytest.mark.parametrize(("damaging", "said"), [
-    (lambda d: _zeroed_in(d, 0), "strip 1 of 1: no code word at row "),
-    (lambda d: _flipped(d, sum(_segment(d, 0, 0)) // 2), "strip 1 of 1: "),
-    (lambda d: _cut_segment(d, 0, 0), "strip 1 of 1: the code ends in row "),
+    (lambda d: _zeroed_in(d, 0), {"group4": "strip 1 of 1: no code word at row "}),
+    (lambda d: _flipped(d, sum(_segment(d, 0, 0)) // 2), {}),
+    (lambda d: _cut_segment(d, 0, 0), {"group4": "strip 1 of 1: the code ends in row "}),
 ], ids=["zeroed", "bit flipped", "cut short"])
-def test_damage_in_a_group4_bitonal_page_is_found_and_noted(damaging: Callable[[bytes], bytes], said: str) -> None:
-    """libtiff decoded on past a bad code word, garbling every row after it, and said so
-    only to its error handler, which neither OpenCV nor Pillow hands back."""
-    sound = _group4()
+def test_damage_in_a_ccitt_bitonal_page_is_found_and_noted(coding: str, damaging: Callable[[bytes], bytes],
+                                                         said: dict[str, str]) -> None:
+    """libtiff decoded on past a bad code word, garbling every row after it (Group 4) or the
+    rest of its row (Group 3 looks for the next end-of-line code), and said so only to its
+    error handler, which neither OpenCV nor Pillow hands back; a Group 3 page had no check at all."""
+    sound = _ccitt(coding)
     decoded = codecs.decode(damaging(sound))
-    assert (decoded.pixels[..., 0] > 0.5).sum() != (codecs.decode(sound).pixels[..., 0] > 0.5).sum()
-    assert decoded.damage is not None and decoded.damage.startswith(said)
+    assert not np.array_equal(decoded.pixels[..., 0] > 0.5, codecs.decode(sound).pixels[..., 0] > 0.5)
+    assert decoded.damage is not None and decoded.damage.startswith(said.get(coding, "strip 1 of 1: "))
     assert decoded.notes == [f"the TIFF's pixel data is damaged ({decoded.damage}): part of the image decodes "
                              "garbled or blank; restore the master from another copy"]
 
 
+@pytest.mark.parametrize("coding", CCITT_CODINGS)
 @pytest.mark.parametrize("tags", [{}, {278: 9}, {278: 1}, {266: 2}, {278: 9, 266: 2}],
                          ids=["one strip", "9-row strips", "1-row strips", "bits LSB first", "both"])
-def test_sound_group4_pages_show_no_damage_and_each_of_their_strips_is_looked_at(tags: dict[int, int]) -> None:
-    sound = _group4(tags)
+def test_sound_ccitt_pages_show_no_damage_and_each_of_their_strips_is_looked_at(coding: str,
+                                                                              tags: dict[int, int]) -> None:
+    sound = _ccitt(coding, tags)
     decoded = codecs.decode(sound)
     assert decoded.damage is None and np.array_equal(decoded.pixels[..., 0] > 0.5, PRINTED_PAGE)
-    with tifffile.TiffFile(io.BytesIO(sound)) as tif:
-        page = tif.pages[0]
-        strips = [sound[o:o + n] for o, n in zip(page.dataoffsets, page.databytecounts)]
-        height, width, per_strip = page.imagelength, page.imagewidth, page.rowsperstrip
-    read = [change for n, strip in enumerate(strips)  # row by row against the row above: the vertical and pass modes
-            for change in ccitt.read(strip, width, min(per_strip, height - n * per_strip), lsb_first=266 in tags)]
-    assert read == [np.flatnonzero(np.diff(row, prepend=False)).tolist() for row in PRINTED_PAGE]
-    last = len(strips)
+    assert _ccitt_read(sound) == _changes(PRINTED_PAGE)  # row by row, in runs or against the row above
+    last = len(tifffile.TiffFile(io.BytesIO(sound)).pages[0].dataoffsets)
     assert damage.in_tiff_page(_zeroed_in(sound, last - 1), 0).startswith(f"strip {last} of {last}: ")
 
 
-def test_every_run_length_code_of_group4_is_read_as_libtiff_writes_it() -> None:
+@pytest.mark.parametrize("coding", CCITT_CODINGS)
+def test_every_run_length_code_is_read_as_libtiff_writes_it(coding: str) -> None:
     """Rows of runs of every length class, each in both colours: every terminating code
     (0-63), every make-up code (64-1728) and the shared ones past it (1792-2560), and a run
-    that takes two make-up codes. Each row is a strip of its own, so it is coded in runs
-    (horizontal mode) against an imaginary white row; a code read wrong puts the row's
-    changes elsewhere, or its end past the row's."""
+    that takes two make-up codes. Each row is a strip of its own, so Group 4 codes it in runs
+    (horizontal mode) against an imaginary white row, and Group 3 in runs as its first row;
+    a code read wrong puts the row's changes elsewhere, or its end past the row's."""
     lengths = [*range(1, 64), *(m + (m // 64) % 64 for m in range(64, 2561, 64)), 4357]
     runs = [run for length in lengths for run in (length, length)]  # each in white, then in black
     row, rows, width = [], [], 6000
@@ -1471,14 +1502,49 @@ def test_every_run_length_code_of_group4_is_read_as_libtiff_writes_it() -> None:
         row += [n % 2 == 1] * run
     rows.append(np.array(row + [False] * (width - len(row)), bool))
     stored = np.array(rows)  # the bits as stored: the code's "white" is a 0
-    buf = io.BytesIO()
-    Image.fromarray(stored).save(buf, "TIFF", compression="group4", tiffinfo={278: 1})
-    data = buf.getvalue()
-    with tifffile.TiffFile(io.BytesIO(data)) as tif:
-        strips = [data[o:o + n] for o, n in zip(tif.pages[0].dataoffsets, tif.pages[0].databytecounts)]
-    read = [change for strip in strips for change in ccitt.read(strip, width, 1)]
-    assert read == [np.flatnonzero(np.diff(row, prepend=False)).tolist() for row in stored]
+    data = _ccitt(coding, {278: 1}, stored)
+    assert _ccitt_read(data) == _changes(stored)
     assert codecs.decode(data).damage is None
+
+
+RTC_1D = "000000000001" * 6  # T.4's return to control: six end-of-line codes
+RTC_2D = "0000000000011" * 6  # each with the tag bit of a one-dimensional row
+
+
+@pytest.mark.parametrize(("coding", "rtc"), [(ccitt.GROUP3, RTC_1D), (ccitt.GROUP3_2D, RTC_2D)])
+def test_a_group3_strip_may_end_in_a_return_to_control_but_not_in_other_code(coding: str, rtc: str) -> None:
+    """libtiff writes no RTC in a TIFF, other fax software does; after it only padding may follow."""
+    sound = _ccitt("group3" if coding == ccitt.GROUP3 else "group3 2-D")
+    offset, count = _segment(sound, 0, 0)
+    strip = sound[offset:offset + count]
+    bits = "".join(f"{byte:08b}" for byte in strip) + rtc
+    with_rtc = int(bits.ljust(-(-len(bits) // 8) * 8, "0"), 2).to_bytes(-(-len(bits) // 8), "big")
+    height, width = PRINTED_PAGE.shape
+    assert ccitt.strip_damage(with_rtc, width, height, coding=coding) is None
+    assert ccitt.read(with_rtc, width, height, coding=coding) == _changes(PRINTED_PAGE)
+    assert ccitt.strip_damage(with_rtc + b"\x5a", width, height, coding=coding).startswith(
+        f"code is left over after its {height:,} rows, in the last ")
+
+
+def test_a_group3_page_whose_t4options_is_damaged_is_left_to_the_decoders() -> None:
+    """Fuzzing found a T4Options entry damaged into two SHORTs, read as a pair of numbers:
+    a bare TypeError, an internal error in the ledger."""
+    data = bytearray(_ccitt("group3 2-D"))
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        entry = tif.pages[0].tags[292].offset  # the directory entry: tag, type, count, value
+    struct.pack_into("<HI", data, entry + 2, 3, 2)  # SHORT, two of them: the LONG's four bytes read as (1, 0)
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        assert isinstance(tif.pages[0].tags[292].value, tuple)
+    assert damage.in_tiff_page(bytes(data), 0) is None
+    codecs.decode(bytes(data))  # decoded (or refused) by the codecs, as any damaged directory
+
+
+def test_a_group3_page_that_allows_the_uncompressed_mode_is_not_judged() -> None:
+    """T4Options bit 1: rows may switch to the uncompressed mode, which the reader does not
+    follow (nor does libtiff); judging such a page would call its sound rows damaged."""
+    damaged = _zeroed_in(_ccitt("group3", {292: 2}), 0)
+    assert damage.in_tiff_page(damaged, 0) is None
+    assert damage.in_tiff_page(_zeroed_in(_ccitt("group3"), 0), 0) is not None
 
 
 @pytest.mark.parametrize(("compression", "layout"), [

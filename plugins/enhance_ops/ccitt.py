@@ -1,14 +1,17 @@
-"""A CCITT Group 4 (T.6) strip read code by code, as a decoder reads it, to find where it stops making sense.
+"""A CCITT strip (Group 4, Group 3, Modified Huffman) read code by code, as a decoder reads it,
+to find where it stops making sense.
 
-Bitonal document scans are most often stored as Group 4 TIFFs. The code has no checksum, and
-libtiff decodes on past a damaged code word: it says so only through its error handler,
-which neither OpenCV nor Pillow hands back, and every row after it comes out garbled. Each
-row is decoded here against the one above it, and the first code word that is no code, a
-run that passes the row's end, a strip that ends before its rows do, or code left over
-after them, is named: 173 of 200 one-bit changes to a page of print (bench/damage_found.py).
-The pixels are not made, only the positions where the colour changes; read in Python, that
-takes 103 ms for an A4 page at 300 dpi on the development VM (an Intel Xeon, 2 cores), where
-libtiff decodes it in a few.
+Bitonal document scans are most often stored as Group 4 TIFFs, fax-era ones as Group 3. The
+code has no checksum. libtiff decodes a Group 4 strip on past a damaged code word, garbling
+every row after it; in Group 3 it looks for the next end-of-line code past whatever a row
+leaves over, garbling the rest of that row. It says so only through its error handler, which
+neither OpenCV nor Pillow hands back. Each row is decoded here (in runs, or against the one
+above), and the first code word that is no code, a run that passes the row's end, code
+between a row's end and the next end-of-line code, a strip that ends before its rows do, or
+code left over after them, is named: 173–200 of 200 one-bit changes to a page of print, by
+coding (bench/damage_found.py). The pixels are not made, only the positions where the colour
+changes; read in Python, that takes 116–120 ms for an A4 page at 300 dpi on the development
+VM (an Intel Xeon, 2 cores), where libtiff decodes it in a few.
 """
 from __future__ import annotations
 
@@ -90,14 +93,25 @@ class CodeError(Exception):
 
 
 class Unfollowed(Exception):
-    """A part of T.6 this reader does not follow: the uncompressed-mode extension."""
+    """A part of T.4/T.6 this reader does not follow: the uncompressed-mode extension."""
 
 
-def strip_damage(data: bytes, width: int, rows: int, *, lsb_first: bool = False) -> str | None:
-    """Words for where a Group 4 strip of ``rows`` rows of ``width`` pixels is damaged; None
-    where it decodes whole, or uses the uncompressed-mode extension."""
+class _LineEnd(Exception):
+    """An end-of-line code where a row's code should go on."""
+
+
+# How a TIFF stores a bitonal strip (its Compression tag, and for Group 3 bit 0 of T4Options):
+GROUP4 = "group4"  # T.6: every row coded against the one above, no end-of-line codes
+GROUP3 = "group3"  # T.4 one-dimensional: each row in runs, after an end-of-line code
+GROUP3_2D = "group3-2d"  # T.4 two-dimensional: after each end-of-line code, a bit says which of the two
+MODIFIED_HUFFMAN = "modified-huffman"  # TIFF's Compression 2: each row in runs, padded to a whole byte
+
+
+def strip_damage(data: bytes, width: int, rows: int, *, lsb_first: bool = False, coding: str = GROUP4) -> str | None:
+    """Words for where a strip of ``rows`` rows of ``width`` pixels is damaged; None where it
+    decodes whole, or uses the uncompressed-mode extension."""
     try:
-        _walk(data, width, rows, lsb_first, lambda changes: None)
+        _walk(data, width, rows, lsb_first, coding, lambda changes: None)
     except CodeError as exc:
         return str(exc)
     except Unfollowed:
@@ -105,88 +119,183 @@ def strip_damage(data: bytes, width: int, rows: int, *, lsb_first: bool = False)
     return None
 
 
-def read(data: bytes, width: int, rows: int, *, lsb_first: bool = False) -> list[list[int]]:
+def read(data: bytes, width: int, rows: int, *, lsb_first: bool = False, coding: str = GROUP4) -> list[list[int]]:
     """Each row's changing elements (where the colour changes, from the code's white, a 0 bit,
     at its start), as a decoder reads them; raises ``CodeError`` where the code stops making sense."""
     read_rows: list[list[int]] = []
-    _walk(data, width, rows, lsb_first, read_rows.append)
+    _walk(data, width, rows, lsb_first, coding, read_rows.append)
     return read_rows
 
 
-def _walk(data: bytes, width: int, rows: int, lsb_first: bool, on_row: Callable[[list[int]], None]) -> None:
-    """Every row, then what follows the last: the end-of-block code and padding at most (a
-    decoder that lost step finishes its rows early, with code left over)."""
+def _walk(data: bytes, width: int, rows: int, lsb_first: bool, coding: str,
+          on_row: Callable[[list[int]], None]) -> None:
+    """Every row, then what follows the last: the end-of-block code, end-of-line codes (a
+    Group 3 strip's return to control) and padding at most (a decoder that lost step
+    finishes its rows early, with code left over)."""
     bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little" if lsb_first else "big")
     padded = np.concatenate([bits, np.zeros(_WINDOW, np.uint8)]).astype(np.uint16)
     windows = np.zeros(bits.size, np.uint16)  # the 13 bits from each bit on: 2 bytes a bit, not a list's 30
     for k in range(_WINDOW):
         windows = (windows << 1) | padded[k:k + bits.size]
-    view = memoryview(windows)
-    end = _decode(view, bits.size, width, rows, on_row)
-    mode_values = _MODE_TABLE[0]
-    if end + 24 <= bits.size and mode_values[view[end]] == mode_values[view[end + 12]] == _EOL:
-        end += 24  # the end-of-block code
-    if bits[end:].any():
-        raise CodeError(f"{(bits.size - end) // 8:,} bytes of code are left after its {rows:,} rows")
+    view, stream = memoryview(windows), bits.tobytes()
+    if coding == GROUP4:
+        end = _decode_group4(view, bits.size, width, rows, on_row)
+        mode_values = _MODE_TABLE[0]
+        if end + 24 <= bits.size and mode_values[view[end]] == mode_values[view[end + 12]] == _EOL:
+            end += 24  # the end-of-block code
+    elif coding == MODIFIED_HUFFMAN:
+        end = _decode_byte_aligned(view, stream, width, rows, on_row)
+    else:
+        end = _decode_group3(view, stream, width, rows, coding == GROUP3_2D, on_row)
+        end = _past_line_ends(stream, end, coding == GROUP3_2D)
+    if stream.find(1, end) >= 0:
+        left = -(-(bits.size - end) // 8)
+        where = f"last {left:,} bytes" if left > 1 else "last byte"
+        raise CodeError(f"code is left over after its {rows:,} rows, in the {where}")
 
 
-def _decode(windows: memoryview, count: int, width: int, rows: int, on_row: Callable[[list[int]], None]) -> int:
-    """Each row's changing elements, read against the row above's, to ``on_row``; the bit after the last row.
-
-    ``above`` ends in three entries at ``width``, so that b1 and b2 are always in it."""
-    mode_values, mode_lengths = _MODE_TABLE
-    above = [width, width, width]  # the reference row's changing elements (an imaginary white row first)
-    at = 0
+def _decode_group4(windows: memoryview, count: int, width: int, rows: int, on_row: Callable[[list[int]], None]) -> int:
+    """Each row read against the row above's, to ``on_row``; the bit after the last row."""
+    above, at = [width, width, width], 0  # an imaginary white row first
     for row in range(rows):
-        here: list[int] = []
-        a0, colour, j = -1, 0, 0  # j: where b1 is looked for in ``above``
-        while a0 < width:
-            if at >= count:
-                raise CodeError(f"the code ends in row {row + 1} of {rows}")
-            window = windows[at]
-            mode = mode_values[window]
-            if mode is None:
-                raise CodeError(f"no code word at row {row + 1} of {rows}")
-            at += mode_lengths[window]
-            if mode == _HORIZONTAL:
-                first, at = _run(windows, at, count, colour, row, rows)
-                second, at = _run(windows, at, count, colour ^ 1, row, rows)
-                a1 = (a0 if a0 > 0 else 0) + first
-                a0 = a1 + second
-                if a0 > width:
-                    raise CodeError(f"a run passes the end of row {row + 1} of {rows}")
-                for change in (a1, a0):  # two at the same place (a run of no pixels) cancel out
-                    if here and here[-1] == change:
-                        here.pop()
-                    else:
-                        here.append(change)
-                continue
-            while j > 0 and above[j - 1] > a0:
-                j -= 1
-            while above[j] <= a0 and above[j] < width:
-                j += 1
-            if (j & 1) != colour:
-                j += 1
-            if mode <= 3:  # vertical: a1 is b1 moved by the mode's value
-                a1 = above[j] + mode
-                if a1 < a0 or a1 < 0 or a1 > width:
-                    raise CodeError(f"a code word points outside row {row + 1} of {rows}")
-                if here and here[-1] == a1:
-                    here.pop()
-                else:
-                    here.append(a1)
-                a0, colour = a1, colour ^ 1
-            elif mode == _PASS:
-                a0 = above[j + 1]  # b2
-            elif mode == _EOL:
-                raise CodeError(f"the strip ends after {row} of {rows} rows")
-            else:
-                raise Unfollowed  # the extension
-        if here and here[-1] == width:  # the row's end, not a change within it
-            here.pop()
+        try:
+            here, at = _row_2d(windows, at, count, width, above, row, rows)
+        except _LineEnd:
+            raise CodeError(f"the strip ends after {row} of {rows} rows") from None
         on_row(here)
         above = [*here, width, width, width]
     return at
+
+
+def _decode_group3(windows: memoryview, stream: bytes, width: int, rows: int, two_dimensional: bool,
+                   on_row: Callable[[list[int]], None]) -> int:
+    """Each row after its end-of-line code (and, coded two-dimensionally, the bit that says
+    how the row is coded), to ``on_row``; the bit after the last row. libtiff looks for the
+    next end-of-line code past whatever a row leaves over, so a row that ends early decodes
+    garbled without a word: here code before an end-of-line code is damage."""
+    above, at, count = [width, width, width], 0, len(stream)
+    for row in range(rows):
+        at = _line_end(stream, at, row, rows)
+        one_dimensional = True
+        if two_dimensional:
+            if at >= count:
+                raise CodeError(f"the code ends in row {row + 1} of {rows}")
+            one_dimensional, at = stream[at] == 1, at + 1
+        try:
+            here, at = (_row_1d(windows, at, count, width, row, rows) if one_dimensional
+                        else _row_2d(windows, at, count, width, above, row, rows))
+        except _LineEnd:
+            raise CodeError(f"an end-of-line code cuts row {row + 1} of {rows} short") from None
+        on_row(here)
+        above = [*here, width, width, width]
+    return at
+
+
+def _decode_byte_aligned(windows: memoryview, stream: bytes, width: int, rows: int,
+                         on_row: Callable[[list[int]], None]) -> int:
+    """Each row in runs, from a byte's first bit, to ``on_row``; the bit after the last row's byte."""
+    at, count = 0, len(stream)
+    for row in range(rows):
+        here, at = _row_1d(windows, at, count, width, row, rows)
+        on_row(here)
+        pad = -at % 8
+        if stream.find(1, at, at + pad) >= 0:  # a row that ends early leaves its code in the byte
+            raise CodeError(f"code is left over at the end of row {row + 1} of {rows}")
+        at += pad
+    return at
+
+
+def _line_end(stream: bytes, at: int, row: int, rows: int) -> int:
+    """The bit after the end-of-line code before a Group 3 row: eleven or more zero bits and a one."""
+    one = stream.find(1, at)
+    if one < 0:
+        raise CodeError(f"the strip ends after {row} of {rows} rows")
+    if one - at < 11:
+        raise CodeError(f"code is left over at the end of row {row} of {rows}" if row
+                        else "the strip does not begin with an end-of-line code")
+    return one + 1
+
+
+def _past_line_ends(stream: bytes, at: int, two_dimensional: bool) -> int:
+    """The bit after any end-of-line codes (each with its tag bit where rows are coded two-
+    dimensionally) that follow a Group 3 strip's last row, as a return to control does."""
+    while (one := stream.find(1, at)) >= 0 and one - at >= 11:
+        at = one + 1
+        if two_dimensional and stream[at:at + 1] == b"\x01":  # the tag bit of a 1-D row that never comes
+            at += 1
+    return at
+
+
+def _row_1d(windows: memoryview, at: int, count: int, width: int, row: int, rows: int) -> tuple[list[int], int]:
+    """A row coded in runs, white first, to the row's end; its changing elements and the bit after it."""
+    here: list[int] = []
+    a0, colour = 0, 0
+    while True:
+        run, at = _run(windows, at, count, colour, row, rows)
+        a0 += run
+        if a0 > width:
+            raise CodeError(f"a run passes the end of row {row + 1} of {rows}")
+        if a0 == width:
+            return here, at
+        if here and here[-1] == a0:  # a run of no pixels: its two changes cancel out
+            here.pop()
+        else:
+            here.append(a0)
+        colour ^= 1
+
+
+def _row_2d(windows: memoryview, at: int, count: int, width: int, above: list[int], row: int,
+            rows: int) -> tuple[list[int], int]:
+    """A row coded against the row above's changing elements (``above``, ending in three
+    entries at ``width``, so that b1 and b2 are always in it); its own and the bit after it."""
+    mode_values, mode_lengths = _MODE_TABLE
+    here: list[int] = []
+    a0, colour, j = -1, 0, 0  # j: where b1 is looked for in ``above``
+    while a0 < width:
+        if at >= count:
+            raise CodeError(f"the code ends in row {row + 1} of {rows}")
+        window = windows[at]
+        mode = mode_values[window]
+        if mode is None:
+            raise CodeError(f"no code word at row {row + 1} of {rows}")
+        at += mode_lengths[window]
+        if mode == _HORIZONTAL:
+            first, at = _run(windows, at, count, colour, row, rows)
+            second, at = _run(windows, at, count, colour ^ 1, row, rows)
+            a1 = (a0 if a0 > 0 else 0) + first
+            a0 = a1 + second
+            if a0 > width:
+                raise CodeError(f"a run passes the end of row {row + 1} of {rows}")
+            for change in (a1, a0):  # two at the same place (a run of no pixels) cancel out
+                if here and here[-1] == change:
+                    here.pop()
+                else:
+                    here.append(change)
+            continue
+        while j > 0 and above[j - 1] > a0:
+            j -= 1
+        while above[j] <= a0 and above[j] < width:
+            j += 1
+        if (j & 1) != colour:
+            j += 1
+        if mode <= 3:  # vertical: a1 is b1 moved by the mode's value
+            a1 = above[j] + mode
+            if a1 < a0 or a1 < 0 or a1 > width:
+                raise CodeError(f"a code word points outside row {row + 1} of {rows}")
+            if here and here[-1] == a1:
+                here.pop()
+            else:
+                here.append(a1)
+            a0, colour = a1, colour ^ 1
+        elif mode == _PASS:
+            a0 = above[j + 1]  # b2
+        elif mode == _EOL:
+            raise _LineEnd
+        else:
+            raise Unfollowed  # the extension
+    if here and here[-1] == width:  # the row's end, not a change within it
+        here.pop()
+    return here, at
 
 
 def _run(windows: memoryview, at: int, count: int, colour: int, row: int, rows: int) -> tuple[int, int]:

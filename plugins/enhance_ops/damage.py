@@ -14,8 +14,8 @@ TIFF: libtiff, under OpenCV, hands back a strip whose deflate stream is broken o
 or PackBits data decodes short, with the rest zero or garbled. Each strip or tile is expanded
 again here and held to its own size: deflate carries a checksum, so any change in it is
 found; LZW and PackBits carry none, so only a change that breaks the code stream or the
-length is. A bitonal Group 4 strip is decoded row by row (``ccitt.py``), since libtiff
-decodes on past a bad code word there too.
+length is. A bitonal CCITT strip (Group 4, Group 3, Modified Huffman) is decoded row by row
+(``ccitt.py``), since libtiff decodes on past a bad code word there too.
 """
 from __future__ import annotations
 
@@ -96,7 +96,9 @@ def _packbits_size(segment: memoryview, limit: int) -> int:
 _EXPANDED_SIZE: dict[int, Callable[[memoryview, int], int]] = {5: _lzw_size, 8: _inflated_size,
                                                                32946: _inflated_size,  # deflate's older code
                                                                32773: _packbits_size}
-_YCBCR, _SEPARATE, _GROUP4, _LSB_FIRST = 6, 2, 4, 2
+_YCBCR, _SEPARATE, _LSB_FIRST = 6, 2, 2
+_CCITT = {2: ccitt.MODIFIED_HUFFMAN, 3: ccitt.GROUP3, 4: ccitt.GROUP4}  # Compression tag values
+_T4_OPTIONS, _T4_TWO_DIMENSIONAL, _T4_UNCOMPRESSED = 292, 1, 2
 
 
 def in_tiff_page(data: bytes, frame: int) -> str | None:
@@ -115,8 +117,8 @@ def in_tiff_page(data: bytes, frame: int) -> str | None:
         return None
     if not page.is_tiled and page.rowsperstrip < 1:  # a damaged directory: the codecs' concern
         return None
-    if page.compression == _GROUP4:
-        return _in_group4(data, page)
+    if page.compression in _CCITT:
+        return _in_ccitt(data, page)
     expand = _EXPANDED_SIZE.get(int(page.compression))
     if expand is None or page.photometric == _YCBCR:  # subsampled YCbCr has no simple segment size
         return None
@@ -133,14 +135,24 @@ def in_tiff_page(data: bytes, frame: int) -> str | None:
     return None
 
 
-def _in_group4(data: bytes, page: tifffile.TiffPage) -> str | None:
-    """Each strip or tile of a bitonal Group 4 page, decoded row by row (``ccitt.py``)."""
+def _in_ccitt(data: bytes, page: tifffile.TiffPage) -> str | None:
+    """Each strip or tile of a bitonal CCITT page, decoded row by row (``ccitt.py``). A Group 3
+    page that allows the uncompressed mode is not judged: the reader does not follow it; nor
+    is one whose T4Options is no number, which the codecs read otherwise or refuse."""
     if page.bitspersample != 1 or page.samplesperpixel != 1:
         return None
+    coding = _CCITT[int(page.compression)]
+    if coding == ccitt.GROUP3:
+        options = page.tags[_T4_OPTIONS].value if _T4_OPTIONS in page.tags else 0
+        if not isinstance(options, int) or options & _T4_UNCOMPRESSED:  # not an int: a damaged directory
+            return None
+        if options & _T4_TWO_DIMENSIONAL:
+            coding = ccitt.GROUP3_2D
     width = page.tilewidth if page.is_tiled else page.imagewidth
     for n, segment in _segments(data, page):
         rows = page.tilelength if page.is_tiled else _strip_rows(page, n)[0]
-        if said := ccitt.strip_damage(bytes(segment), width, rows, lsb_first=page.fillorder == _LSB_FIRST):
+        said = ccitt.strip_damage(bytes(segment), width, rows, lsb_first=page.fillorder == _LSB_FIRST, coding=coding)
+        if said:
             return f"{_name(page, n)}: {said}"
     return None
 
