@@ -1,8 +1,9 @@
 """CPU inference paths for the SR networks, measured side by side on one real photo crop.
 
 Paths: fp32 eager (the reference); fp32 channels_last with oneDNN-packed convolution
-weights; bf16 (weights cast once) channels_last, unpacked; and bf16 channels_last packed,
-the chain's path on CPUs with native bf16.
+weights; bf16 (weights cast once) channels_last, unpacked; bf16 channels_last packed with
+each activation a pass of its own; and bf16 channels_last packed with the activations done
+inside the convolutions, the chain's path on CPUs with native bf16.
 Each repetition runs every path once (interleaved) so that load from other processes
 affects them alike; the median of the repetitions is reported, with the output's PSNR
 against the fp32 reference.
@@ -32,6 +33,7 @@ PATHS = {
     "fp32 eager": Inference(precision="fp32", channels_last=False, prepack=False),
     "fp32 channels_last": Inference(precision="fp32", channels_last=True),
     "bf16 channels_last unpacked": Inference(precision="bf16", channels_last=True, prepack=False),
+    "bf16 channels_last unfused": Inference(precision="bf16", channels_last=True, fuse_activations=False),
     "bf16 channels_last": Inference(precision="bf16", channels_last=True),
 }
 MODELS = ["realesrgan-x4plus", "realesr-animevideov3-x4", "span-x2", "span-x4"]

@@ -22,7 +22,10 @@ REFERENCE_PATHS = {"reference fp32 whole": "reference whole", "reference fp32 pl
                    "ncnn": "ncnn", "ours": "**ours**"}
 CPU_PATHS = {"fp32 eager": "fp32 eager", "fp32 channels_last": "fp32 channels_last, packed",
              "bf16 channels_last unpacked": "bf16 channels_last, unpacked",
-             "bf16 channels_last": "**bf16 channels_last, packed** (the chain's)"}
+             "bf16 channels_last unfused": "bf16 channels_last, packed, activations apart",
+             "bf16 channels_last": "**bf16 channels_last, packed, activations fused** (the chain's)"}
+# before 2026-12-04 (a report without the unfused path) the chain's path had its activations apart
+CPU_PATHS_UNFUSED = {**CPU_PATHS, "bf16 channels_last": "**bf16 channels_last, packed** (the chain's then)"}
 CHAIN_COLUMNS = {"denoise": "denoise (FFDNet)", "colour_restore": "colour restore", "local_contrast": "local contrast",
                  "sharpen": "sharpen", "measures": "measures"}
 MIB, GB = 2**20, 1e9
@@ -72,8 +75,10 @@ def reference_paths(report: dict[str, Any]) -> str:
 
 
 def cpu_inference(report: dict[str, Any]) -> str:
+    fused = any(r["path"] == "bf16 channels_last unfused" for r in report["results"])
+    names = CPU_PATHS if fused else CPU_PATHS_UNFUSED
     return _table(["model", "path", "seconds", "output MP/s", "× fp32 eager", "PSNR vs fp32"],
-                  [[r["model"], CPU_PATHS[r["path"]], f"{r['seconds']:.3f}", f"{r['output_mp_per_s']:.3f}",
+                  [[r["model"], names[r["path"]], f"{r['seconds']:.3f}", f"{r['output_mp_per_s']:.3f}",
                     f"{r['speedup_vs_fp32_eager']:.2f}", _db(r["psnr_vs_fp32_db"])] for r in report["results"]])
 
 
@@ -183,6 +188,8 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("The same on a VM with AMX (reference_paths.py, kept as reference_paths_amx.json)", ("reference_paths_amx",),
      reference_paths),
     ("Precision and layout per model (cpu_inference.py)", ("cpu_inference",), cpu_inference),
+    ("The same on a VM with AMX, activations fused (cpu_inference.py, kept as cpu_inference_amx.json)",
+     ("cpu_inference_amx",), cpu_inference),
     ("Where a chain spends its time (chain_stages.py)", ("chain_stages",), chain_stages),
     ("Whole presets on larger photos (preset_throughput.py)", ("preset_throughput",), preset_throughput),
     ("The same on a VM with AMX (preset_throughput.py, kept as preset_throughput_amx.json)",

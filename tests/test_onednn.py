@@ -53,3 +53,42 @@ def test_prepared_bf16_network_holds_bf16_weights_and_returns_float32() -> None:
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     out = run_network(model, photo("coffee", 16, top=120, left=200), inference)
     assert out.dtype == np.float32 and out.shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize(("name", "fused"), [("realesrgan-x4plus", 279), ("span-x2", 12), ("ffdnet-color", 11),
+                                             ("lpips-alex", 5)])
+def test_each_activation_after_a_convolution_is_done_inside_it(name: str, fused: int) -> None:
+    """RRDBNet's LeakyReLUs, SPAN's SiLUs, FFDNet's ReLUs (its forward branches on the
+    input's size, so its layer stack is fused on its own) and AlexNet's ReLUs in LPIPS."""
+    model = Inference(precision="bf16").prepare(load_model(name))
+    assert sum(isinstance(m, onednn.PackedConv2d) and m.activation != "none" for m in model.modules()) == fused
+    assert not any(isinstance(m, (nn.LeakyReLU, nn.ReLU, nn.SiLU)) for m in model.modules())
+
+
+class _Branching(nn.Module):
+    """A convolution whose output is used past its activation too (a residual): that one
+    stays unfused; the second convolution's activation is fused."""
+
+    def __init__(self, activation: nn.Module) -> None:
+        super().__init__()
+        self.conv1, self.conv2, self.act = nn.Conv2d(8, 8, 3, 1, 1), nn.Conv2d(8, 8, 3, 1, 1), activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv1(x)
+        return self.act(self.conv2(self.act(y))) + y
+
+
+@pytest.mark.parametrize("activation", [nn.LeakyReLU(0.2), nn.ReLU(), nn.SiLU()], ids=["leaky", "relu", "silu"])
+def test_a_fused_activation_gives_the_unfused_result_and_only_where_it_may(activation: nn.Module) -> None:
+    torch.manual_seed(0)
+    model = _Branching(activation).eval()
+    x = torch.randn(1, 8, 19, 23).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        expected = model(x)
+        fused = onednn.fuse_activations(onednn.pack_convolutions(model))
+        torch.testing.assert_close(fused(x), expected)
+    assert [m.activation for m in (fused.conv1, fused.conv2)] == ["none", _kernel_name(activation)]
+
+
+def _kernel_name(activation: nn.Module) -> str:
+    return {nn.LeakyReLU: "leaky_relu", nn.ReLU: "relu", nn.SiLU: "swish"}[type(activation)]

@@ -49,14 +49,15 @@ class Inference:
     """Where and how networks run. ``precision``: auto, fp32, bf16 (CPU or CUDA) or fp16 (CUDA).
 
     On CPU a prepared model runs in bf16 itself (weights cast once, not by autocast on every
-    call) and, with ``prepack``, its convolutions keep oneDNN-ordered weights
-    (models/onednn.py). Unprepared models still run, under autocast.
+    call) and, with ``prepack``, its convolutions keep oneDNN-ordered weights and apply the
+    activation that follows them (models/onednn.py). Unprepared models still run, under autocast.
     """
 
     device: str = "cpu"
     precision: str = "fp32"
     channels_last: bool = True
     prepack: bool = True
+    fuse_activations: bool = True  # with prepack: each activation done inside the convolution before it
 
     def __post_init__(self) -> None:
         try:
@@ -86,6 +87,8 @@ class Inference:
                 model = model.to(torch.bfloat16)
             if self.prepack and onednn.available():
                 model = onednn.pack_convolutions(model)
+                if self.fuse_activations:
+                    model = onednn.fuse_activations(model)
         return model
 
 

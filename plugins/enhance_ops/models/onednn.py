@@ -5,11 +5,20 @@ reorders them on every call: for RRDBNet, 351 convolutions per tile. On small ti
 reorder is several per cent of the network's time (bench/reference_paths.py). Reordering
 once at load time, as inductor's freezing pass does, removes it; the arithmetic is the same
 convolution, so results agree with ``nn.Conv2d`` to rounding (tests/test_onednn.py).
+
+The activation that follows a convolution (RRDBNet's LeakyReLU after 279 of its 351, SPAN's
+SiLU, AlexNet's ReLU in the LPIPS measure) is then applied by oneDNN as the convolution's
+results are written, instead of in a second pass over them: 5-8 % of RRDBNet's and SPAN's
+time in bf16 on the development VM, and, as the activation is applied before the result is
+rounded to bf16 rather than after, no further from the fp32 reference (docs/benchmarks.md).
 """
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import fx, nn
+
+# The activations oneDNN applies inside a convolution, by the name its fused kernel takes, with their parameters.
+_FUSED: dict[type[nn.Module], tuple[str, list[float]]] = {nn.ReLU: ("relu", []), nn.SiLU: ("swish", [])}
 
 
 def available() -> bool:
@@ -31,10 +40,13 @@ class PackedConv2d(nn.Module):
         self.packed = torch.ops.mkldnn._reorder_convolution_weight(
             conv.weight.detach(), self.padding, self.stride, self.dilation, self.groups, example
         )
+        self.activation: str = "none"  # set by fuse_activations
+        self.activation_scalars: list[float] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ops.mkldnn._convolution_pointwise(
-            x, self.packed, self.bias, self.padding, self.stride, self.dilation, self.groups, "none", [], ""
+            x, self.packed, self.bias, self.padding, self.stride, self.dilation, self.groups,
+            self.activation, self.activation_scalars, ""
         )
 
 
@@ -46,3 +58,44 @@ def pack_convolutions(model: nn.Module) -> nn.Module:
         else:
             pack_convolutions(child)
     return model
+
+
+class _PackedLeaves(fx.Tracer):
+    def is_leaf_module(self, module: nn.Module, name: str) -> bool:
+        return isinstance(module, PackedConv2d) or super().is_leaf_module(module, name)
+
+
+def fuse_activations(model: nn.Module) -> nn.Module:
+    """``model`` (packed) with each activation that only follows one packed convolution's
+    output done inside that convolution. Where its forward cannot be traced (FFDNet's
+    branches on the input's size), its parts are fused each on its own."""
+    try:
+        graph = _PackedLeaves().trace(model)
+    except fx.proxy.TraceError:
+        for name, child in model.named_children():
+            setattr(model, name, fuse_activations(child))
+        return model
+    modules = dict(model.named_modules())
+    calls = [node.target for node in graph.nodes if node.op == "call_module"]
+    fused = 0
+    for node in list(graph.nodes):
+        if node.op != "call_module" or node.kwargs or len(node.args) != 1:
+            continue
+        activation, source = modules[node.target], node.args[0]
+        kind = _activation(activation)
+        if kind is None or not isinstance(source, fx.Node) or source.op != "call_module" or len(source.users) != 1:
+            continue
+        conv = modules[source.target]
+        if not isinstance(conv, PackedConv2d) or conv.activation != "none" or calls.count(source.target) != 1:
+            continue
+        conv.activation, conv.activation_scalars = kind
+        node.replace_all_uses_with(source)
+        graph.erase_node(node)
+        fused += 1
+    return fx.GraphModule(model, graph) if fused else model
+
+
+def _activation(module: nn.Module) -> tuple[str, list[float]] | None:
+    if isinstance(module, nn.LeakyReLU):
+        return "leaky_relu", [module.negative_slope]
+    return _FUSED.get(type(module))
