@@ -8,9 +8,10 @@ convolution, so results agree with ``nn.Conv2d`` to rounding (tests/test_onednn.
 
 The activation that follows a convolution (RRDBNet's LeakyReLU after 279 of its 351, SPAN's
 SiLU, AlexNet's ReLU in the LPIPS measure) is then applied by oneDNN as the convolution's
-results are written, instead of in a second pass over them: 5-8 % of RRDBNet's and SPAN's
-time in bf16 on the development VM, and, as the activation is applied before the result is
-rounded to bf16 rather than after, no further from the fp32 reference (docs/benchmarks.md).
+results are written, instead of in a second pass over them: 8-9 % of RRDBNet's and SPAN's
+time in bf16 on the development VM with AMX, and, as the activation is applied before the
+result is rounded to bf16 rather than after, no further from the fp32 reference
+(docs/benchmarks.md, *Precision and layout per model*).
 """
 from __future__ import annotations
 
