@@ -9,8 +9,10 @@ import weakref
 import cv2
 import numpy as np
 import pytest
+import tifffile
 import torch
 from conftest import photo, psnr, save, shrink
+from PIL import Image
 from skimage import data as skdata
 
 from enhance_ops.chain import pipeline, superres
@@ -523,3 +525,33 @@ def test_a_documents_pages_together_are_held_to_the_pixel_limit(monkeypatch: pyt
     assert calls == []
     assert Enhancer(dataclasses.replace(options, output_format="PNG")).enhance(data).format == "PNG"  # one page
     assert Enhancer(dataclasses.replace(options, max_pixels=3632)).enhance(data).record["pages"][2]["page"] == 3
+
+
+def test_the_tile_progress_is_planned_with_the_tiles_the_networks_run() -> None:
+    """A progress bar's total: each page's tiles, planned once the chain knows its models and
+    size. The command line had counted an image at its own size before decoding it: an image
+    over the output cap, reduced first, was counted at 4 tiles where 1 ran, and every page or
+    frame of a file, where only a TIFF's pages are enhanced (a WebP's later frames are not)."""
+    enhancer = Enhancer(EnhanceOptions(preset="fast-cpu", overrides=(
+        "superres.scale=4", "superres.max_output_long_side=1024")))
+    plans: list[int] = []
+    done: list[None] = []
+    progress = pipeline.TileProgress(plans.append, lambda: done.append(None))
+    large = (photo("astronaut") * 255).astype(np.uint8)  # 512 × 512: 2 × 2 tiles of 256
+    assert enhancer.chain.tile_count(512, 512) == 4
+    enhancer.enhance(save(large, "PNG"), progress)
+    assert plans == [1] and len(done) == 1  # reduced to 256 × 256 first, for a long side of 1024: one tile
+    plans.clear(), done.clear()
+    small = (photo("coffee", 64, top=120, left=200) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as tif:
+        for page in (small, small[::-1], small[:, ::-1]):
+            tif.write(page, photometric="rgb", metadata=None)
+    enhancer.enhance(buf.getvalue(), progress)
+    assert plans == [1, 1, 1] and len(done) == 3  # each page planned as it starts
+    plans.clear(), done.clear()
+    frames = [Image.fromarray(small), Image.fromarray(small[::-1])]
+    webp = io.BytesIO()
+    frames[0].save(webp, "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    enhancer.enhance(webp.getvalue(), progress)
+    assert plans == [1] and len(done) == 1  # the first frame only, as enhanced

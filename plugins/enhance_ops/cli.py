@@ -164,10 +164,14 @@ def _check_run_files(args: argparse.Namespace) -> None:
 def _run_job(enhancer: Enhancer, job: Job, data: bytes, quiet: bool) -> EnhanceResult:
     from tqdm import tqdm
 
-    later_pages = codecs.pages(data).sizes[1:]  # upright already, as TIFF pages are read
-    total = enhancer.tile_count(*codecs.oriented_size(data)) + sum(enhancer.tile_count(*size) for size in later_pages)
-    with tqdm(total=total, desc=job.source.name, unit="tile", leave=False, disable=quiet) as bar:
-        result = enhancer.enhance(data, on_tile=bar.update)
+    from .chain.pipeline import TileProgress
+
+    with tqdm(total=0, desc=job.source.name, unit="tile", leave=False, disable=quiet) as bar:
+        def planned(tiles: int) -> None:  # each page's tiles, once the chain knows its models and size
+            bar.total += tiles
+            bar.refresh()
+
+        result = enhancer.enhance(data, TileProgress(planned, bar.update))
     _write(job, result)
     return result
 

@@ -22,7 +22,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +33,7 @@ import piexif
 
 from . import SOFTWARE, codecs
 from . import metadata as md
-from .chain.pipeline import Chain, ChainResult, Master
+from .chain.pipeline import Chain, ChainResult, Master, TileProgress
 from .chain.preprocess import LensInfo
 from .chain.superres import Inference, Tiling
 from .errors import EnhanceError, ImageTooLargeError
@@ -139,11 +139,8 @@ class Enhancer:
         self._in_flight: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
-    def tile_count(self, width: int, height: int) -> int:
-        return self.chain.tile_count(width, height)
-
-    def enhance(self, data: bytes, on_tile: Callable[[], None] | None = None) -> EnhanceResult:
-        return self.finish(self.run(self.start(data), on_tile))
+    def enhance(self, data: bytes, progress: TileProgress | None = None) -> EnhanceResult:
+        return self.finish(self.run(self.start(data), progress))
 
     def start(self, data: bytes, digest: str | None = None) -> Job:
         """Hash (unless the caller already has the sha256) and decode (no model involved: safe in
@@ -194,7 +191,7 @@ class Enhancer:
                 "(set max_pixels / ENHANCE_MAX_PIXELS to allow it, or split the file)"
             )
 
-    def run(self, job: Job, on_tile: Callable[[], None] | None = None) -> Job:
+    def run(self, job: Job, progress: TileProgress | None = None) -> Job:
         """The chain: pre-processing, the networks, post-processing; for a copy of an image still
         on its way, the wait for that image's result (and the chain only if it left none: it
         failed, or its output was too large to keep)."""
@@ -212,10 +209,10 @@ class Enhancer:
             try:
                 master = self._master(image)
                 del image  # the chain holds the only reference to the pixels and lets them go after SR
-                job.chain_result = self.chain.run_master(master, on_tile=on_tile)
+                job.chain_result = self.chain.run_master(master, progress=progress)
                 job.chain_s = time.perf_counter() - start
                 if job.data is not None:
-                    job.encoded = self._all_pages(job, on_tile)
+                    job.encoded = self._all_pages(job, progress)
             except BaseException:
                 self._release(job)
                 raise
@@ -228,7 +225,7 @@ class Enhancer:
         return Master(image.pixels, image.alpha, image.bit_depth, image.metadata.icc_profile,
                       lens_from_exif(image.metadata.exif), max_long_side=MAX_SIDE.get(fmt))
 
-    def _all_pages(self, job: Job, on_tile: Callable[[], None] | None) -> EnhanceResult:
+    def _all_pages(self, job: Job, progress: TileProgress | None) -> EnhanceResult:
         """A multi-page master as a multi-page TIFF. While the chain runs a page, a helper
         thread compresses the page before it into the derivative and decodes the page after
         it: decoding and encoding stay off the networks' path, as they do between a shard's
@@ -265,7 +262,7 @@ class Enhancer:
                 with _named(number, total):
                     if master is not None:
                         start = time.perf_counter()
-                        result = self.chain.run_master(master, on_tile=on_tile)
+                        result = self.chain.run_master(master, progress=progress)
                         timing["chain_s"] += time.perf_counter() - start
                     record, output = self._quantised(source, result, "TIFF")
                     del result  # the float output goes once quantised

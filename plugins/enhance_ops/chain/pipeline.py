@@ -41,6 +41,17 @@ class Master:
     max_long_side: int | None = None  # what the derivative's format holds (WebP: 16,383 px)
 
 
+@dataclass(frozen=True)
+class TileProgress:
+    """A progress display's view of the networks' work: ``planned`` with an image's (or a
+    page's) tile count once its route and size are known, since a black-and-white page goes
+    to other models and an image over the output cap is reduced first; then ``done`` after
+    each tile."""
+
+    planned: Callable[[int], None]
+    done: Callable[[], None]
+
+
 @dataclass
 class StageRecord:
     stage: str
@@ -126,10 +137,10 @@ class Chain:
         """Each of ``names`` as (network, scale, tiling), in the order they run."""
         return [(self._networks[n], get_entry(n).scale, self.tiling.for_model(get_entry(n))) for n in names]
 
-    def tile_count(self, width: int, height: int) -> int:
-        """The tiles of an image that is not black and white only (a progress bar's total)."""
+    def tile_count(self, width: int, height: int, names: tuple[str, ...] | None = None) -> int:
+        """The tiles ``names`` (by default the preset's photo models) run on an image of this size."""
         count = 0
-        for _, scale, tiling in self.sr_models(self.model_names):
+        for _, scale, tiling in self.sr_models(self.model_names if names is None else names):
             count += sum(1 for _ in superres.tiles(height, width, tiling))
             width, height = width * scale, height * scale
         return count
@@ -142,11 +153,11 @@ class Chain:
         bit_depth: int = 8,
         icc_profile: bytes | None = None,
         lens: preprocess.LensInfo | None = None,
-        on_tile: Callable[[], None] | None = None,
+        progress: TileProgress | None = None,
     ) -> ChainResult:
-        return self.run_master(Master(pixels, alpha, bit_depth, icc_profile, lens), on_tile=on_tile)
+        return self.run_master(Master(pixels, alpha, bit_depth, icc_profile, lens), progress=progress)
 
-    def run_master(self, master: Master, *, on_tile: Callable[[], None] | None = None) -> ChainResult:
+    def run_master(self, master: Master, *, progress: TileProgress | None = None) -> ChainResult:
         """The chain on a handed-over master (see ``Master``). Once super-resolution has run,
         the only image alive is the output-size one: everything later was measured before."""
         s = self.settings
@@ -207,7 +218,7 @@ class Chain:
         correction, restore_record = color.plan_restoration(image, mode=restore["mode"])  # before SR deepens blacks
         planning_s = time.perf_counter() - start
 
-        step("superres", 1.0, lambda im, _: self._superres(im, on_tile, bit_depth, master.max_long_side))
+        step("superres", 1.0, lambda im, _: self._superres(im, progress, bit_depth, master.max_long_side))
         metrics = records[-1].details.pop("metrics")
         models = tuple(records[-1].details["models"])
         effective_scale = image.shape[0] / source_height
@@ -237,7 +248,7 @@ class Chain:
         return ChainResult(image, alpha, profile, effective_scale, analysis, records, models, metrics)
 
     def _superres(
-        self, image: np.ndarray, on_tile: Callable[[], None] | None, bit_depth: int, format_limit: int | None
+        self, image: np.ndarray, progress: TileProgress | None, bit_depth: int, format_limit: int | None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         sr = self.settings["superres"]
         bitonal = denoise.two_valued(image)  # black and white only: the photo networks would redraw its strokes
@@ -257,9 +268,12 @@ class Chain:
         if sigma and bitonal and (source is image or denoise.two_valued(source)):  # SPAN turns hard steps into noise
             source = cv2.GaussianBlur(source, (0, 0), sigma).reshape(source.shape)
             details["bitonal_smoothing_sigma"] = sigma
+        if progress:
+            progress.planned(self.tile_count(source.shape[1], source.shape[0], names))
         out, started = source, time.perf_counter()
         for model, scale, tiling in sr_models:
-            out = superres.upscale(out, model, scale, tiling=tiling, inference=self.inference, on_tile=on_tile)
+            out = superres.upscale(out, model, scale, tiling=tiling, inference=self.inference,
+                                   on_tile=progress.done if progress else None)
         details["tile_context_px"] = [tiling.context for _, _, tiling in sr_models]
         details["tile_overlap_px"] = [tiling.cross_fade for _, _, tiling in sr_models]
         details["network_s"] = round(time.perf_counter() - started, 4)  # the stage's parts, timed for bench/
