@@ -32,7 +32,7 @@ from faults import FaultyProxy
 from hostile_corpus import LENS, build
 from PIL import Image
 
-from enhance_ops import codecs
+from enhance_ops import codecs, storage
 from enhance_ops.airflow import tasks
 from enhance_ops.catalog import Catalog
 from enhance_ops.errors import UnsafeKeyError
@@ -549,6 +549,31 @@ tasks.enhance_shard(S3Store(client, {store.bucket!r}), Catalog({str(catalog.engi
     assert sorted(staged) == sorted(r["output_key"] for r in rows)  # one derivative each, none left half-written
     for key in staged:
         codecs.decode(store.get(key))
+
+
+def test_an_object_past_what_one_request_takes_is_uploaded_and_copied_in_parts(store: S3Store,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS S3 takes at most 5 GiB in one PUT or server-side copy, and a derivative can be more
+    (a document of colour pages enlarged x4): one PUT would be refused (EntityTooLarge), a
+    storage fault, which fails the shard on every retry. Such an object now goes up and is
+    copied in parts. The limit is lowered here to 5 MiB, S3's smallest part, so that a 12 MiB
+    object takes that path on the real server (SeaweedFS has no 5 GiB limit to hit)."""
+    monkeypatch.setattr(storage, "SINGLE_REQUEST_BYTES", 5 * 2**20)
+    monkeypatch.setattr(storage, "PART_BYTES", 5 * 2**20)
+    data = os.urandom(12 * 2**20)
+
+    def etag(key: str) -> str:
+        return store.client.head_object(Bucket=store.bucket, Key=key)["ETag"].strip('"')
+
+    store.put("staging/2026-12-03/register.tif", data)
+    assert etag("staging/2026-12-03/register.tif").endswith("-3")  # a multipart upload of three parts
+    store.copy("staging/2026-12-03/register.tif", "enhanced/2026-12-03/register.tif", {"source": "incoming/register.tif"})
+    assert etag("enhanced/2026-12-03/register.tif").endswith("-3")  # copied part by part on the server
+    assert store.metadata("enhanced/2026-12-03/register.tif") == {"source": "incoming/register.tif"}
+    assert store.get("enhanced/2026-12-03/register.tif") == data
+    assert store.sha256("enhanced/2026-12-03/register.tif") == hashlib.sha256(data).hexdigest()
+    store.put("staging/2026-12-03/letter.tif", data[:5 * 2**20])
+    assert "-" not in etag("staging/2026-12-03/letter.tif")  # within the limit: one PUT, as before
 
 
 def test_throttling_and_stalled_replies_are_retried_with_back_off(s3: seaweedfs.S3Server, store: S3Store,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -33,6 +34,20 @@ def client_config() -> Any:
         connect_timeout=float(os.environ.get("ENHANCE_S3_CONNECT_TIMEOUT_S", "10")),
         read_timeout=float(os.environ.get("ENHANCE_S3_READ_TIMEOUT_S", "60")),
     )
+
+
+# What one PUT or server-side copy may carry on S3 (AWS's limit, 5 GiB): a larger object (a
+# document of many colour pages enlarged x4 can be) goes up, and is copied, in parts of
+# PART_BYTES; S3 takes 10,000 parts, so objects up to 625 GiB.
+SINGLE_REQUEST_BYTES = 5 * 2**30
+PART_BYTES = 64 * 2**20
+
+
+def _in_parts() -> Any:
+    """boto3's managed transfer: one request up to SINGLE_REQUEST_BYTES, parts past it."""
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=SINGLE_REQUEST_BYTES + 1, multipart_chunksize=PART_BYTES, max_concurrency=4)
 
 
 class BucketError(RuntimeError):
@@ -108,14 +123,19 @@ class S3Store:
             raise SourceMissingError(f"s3://{self.bucket}/{key} does not exist") from exc
 
     def put(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=safe_key(key), Body=data)
+        """One PUT, or a multipart upload past what one PUT takes (S3 refuses it: EntityTooLarge);
+        either way the object appears whole or not at all."""
+        if len(data) <= SINGLE_REQUEST_BYTES:
+            self.client.put_object(Bucket=self.bucket, Key=safe_key(key), Body=data)
+        else:
+            self.client.upload_fileobj(io.BytesIO(data), self.bucket, safe_key(key), Config=_in_parts())
 
     def copy(self, source: str, target: str, metadata: dict[str, str] | None = None) -> None:
-        """A server-side copy; with ``metadata``, the copy's user metadata instead of the source's."""
+        """A server-side copy, in parts past what one copy takes; with ``metadata``, the copy's
+        user metadata instead of the source's."""
         given = {"MetadataDirective": "REPLACE", "Metadata": metadata} if metadata is not None else {}
-        self.client.copy_object(
-            Bucket=self.bucket, Key=safe_key(target), CopySource={"Bucket": self.bucket, "Key": safe_key(source)}, **given
-        )
+        self.client.copy({"Bucket": self.bucket, "Key": safe_key(source)}, self.bucket, safe_key(target),
+                         ExtraArgs=given, Config=_in_parts())
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # the most one DeleteObjects call takes
