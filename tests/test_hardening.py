@@ -444,6 +444,26 @@ def test_the_report_is_written_when_masters_changed_or_went_after_their_shard(st
             f"incoming/{DAY}/deleted.jpg (master gone), incoming/{DAY}/rescanned.jpg (master replaced)") in report
 
 
+def test_a_derivative_too_large_to_read_whole_is_named_in_the_report_not_previewed(
+        store: S3Store, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report read each featured derivative whole to cut its crop: a document of many
+    large pages, gigabytes, in the report task's memory. Past PREVIEW_MAX_BYTES (lowered here
+    to sit between the two derivatives' sizes) it is named in a remark instead."""
+    store.put(f"incoming/{DAY}/letter.jpg", photo_crops(1, 24, "JPEG")[0])
+    store.put(f"incoming/{DAY}/register.jpg", photo_crops(1, 96, "JPEG")[0])
+    cfg = tasks.RunConfig("night", DAY, **FAST)
+    parts, summary = gate_night(store, catalog, cfg)
+    tasks.publish(store, catalog, cfg, parts)
+    tasks.write_ledger(store, cfg, parts)
+    sizes = {o.key.rsplit("/", 1)[1]: (o.key, o.size) for o in store.list("") if o.key.startswith(("enhanced/", "quarantine/"))}
+    (_, small), (register, large) = sizes["letter.jpg"], sizes["register.jpg"]
+    monkeypatch.setattr(tasks, "PREVIEW_MAX_BYTES", (small + large) // 2)
+    report = store.get(tasks.write_report(store, catalog, cfg, parts, summary)).decode()
+    assert report.count('class="viewer"') == 1  # the letter's before/after
+    assert (f"No before/after for 1 derivative over {tasks.PREVIEW_MAX_BYTES / 1e9:.1f} GB, which the report does not "
+            f"read whole to show a crop (open them from the bucket): {register} ({large / 1e9:.1f} GB)") in report
+
+
 def test_a_backfill_prefix_is_a_folder_and_never_the_pipelines_own_outputs(store: S3Store, catalog: Catalog) -> None:
     crops = photo_crops(2, 24, "JPEG")
     store.put("special/box-1/a.jpg", crops[0])

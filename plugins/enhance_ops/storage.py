@@ -80,6 +80,7 @@ class ObjectStore(Protocol):
     def copy(self, source: str, target: str, metadata: dict[str, str] | None = None) -> None: ...
     def exists(self, key: str) -> bool: ...
     def metadata(self, key: str) -> dict[str, str] | None: ...
+    def size(self, key: str) -> int | None: ...
     def sha256(self, key: str) -> str | None: ...
     def delete(self, keys: list[str]) -> None: ...
 
@@ -149,10 +150,19 @@ class S3Store:
 
     def metadata(self, key: str) -> dict[str, str] | None:
         """The object's user metadata, or None where there is no object."""
+        head = self._head(key)
+        return None if head is None else dict(head.get("Metadata", {}))
+
+    def size(self, key: str) -> int | None:
+        """The object's length in bytes, or None where there is no object."""
+        head = self._head(key)
+        return None if head is None else int(head["ContentLength"])
+
+    def _head(self, key: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
 
         try:
-            return dict(self.client.head_object(Bucket=self.bucket, Key=safe_key(key)).get("Metadata", {}))
+            return self.client.head_object(Bucket=self.bucket, Key=safe_key(key))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None

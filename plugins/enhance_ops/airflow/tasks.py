@@ -697,6 +697,11 @@ def put_ledger_parts(store: ObjectStore, rows: list[dict[str, Any]], run_id: str
     return written
 
 
+# A featured derivative is read whole to cut its before/after crop: past this it is named instead,
+# so that one document of many large pages cannot take the report task's memory.
+PREVIEW_MAX_BYTES = 2 * 10**9
+
+
 def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[str],
                  gate_summary: dict[str, Any]) -> str:
     """The archivists' report for the run, with before/after crops of every enhanced image,
@@ -723,18 +728,23 @@ def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: li
 
 def _previews(store: ObjectStore, cfg: RunConfig, rows: list[dict[str, Any]],
               featured: list[int]) -> tuple[dict[int, Any], list[str]]:
-    """The before/after crops of the featured rows, and a remark naming those left without:
+    """The before/after crops of the featured rows, and remarks naming those left without:
     a master deleted or replaced since its shard read it (the crops would pair another scan
-    with the derivative), or a derivative gone (decided on already)."""
+    with the derivative), a derivative gone (decided on already), or one over
+    ``PREVIEW_MAX_BYTES``."""
     from .. import codecs
     from ..quality import report
 
-    previews, unshown = {}, []
+    previews, unshown, large = {}, [], []
     for i in featured:
         row = rows[i]
+        size = store.size(row["output_key"])
+        if size is not None and size > PREVIEW_MAX_BYTES:
+            large.append(f"{row['output_key']} ({size / 1e9:.1f} GB)")
+            continue
         master = _if_there(store, row["source_key"])
         changed = master is not None and hashlib.sha256(master).hexdigest() != row["source_sha256"]
-        derivative = None if master is None or changed else _if_there(store, row["output_key"])
+        derivative = None if master is None or changed or size is None else _if_there(store, row["output_key"])
         if derivative is None:
             why = "master gone" if master is None else "master replaced" if changed else "derivative gone"
             unshown.append(f"{row['source_key']} ({why})")
@@ -744,8 +754,13 @@ def _previews(store: ObjectStore, cfg: RunConfig, rows: list[dict[str, Any]],
                                frame=codecs.pages(master).frames[page - 1] if page > 1 else 0)
         after = codecs.decode(derivative, max_pixels=2**40, samples=True, frame=page - 1)
         previews[i] = report.make_preview(before.pixels, after.pixels)
-    remark = f"No before/after for {len(unshown)} {'image' if len(unshown) == 1 else 'images'} changed or gone since "
-    return previews, [remark + f"the run read them: {_named(unshown, 20)}"] if unshown else []
+    remarks = [f"No before/after for {len(unshown)} {'image' if len(unshown) == 1 else 'images'} changed or gone "
+               f"since the run read them: {_named(unshown, 20)}"] if unshown else []
+    if large:
+        remarks.append(f"No before/after for {len(large)} {'derivative' if len(large) == 1 else 'derivatives'} over "
+                       f"{PREVIEW_MAX_BYTES / 1e9:.1f} GB, which the report does not read whole to show a crop "
+                       f"(open them from the bucket): {_named(large, 20)}")
+    return previews, remarks
 
 
 def _if_there(store: ObjectStore, key: str) -> bytes | None:
