@@ -1539,6 +1539,20 @@ def test_a_group3_page_whose_t4options_is_damaged_is_left_to_the_decoders() -> N
     codecs.decode(bytes(data))  # decoded (or refused) by the codecs, as any damaged directory
 
 
+def test_a_tiff_whose_compression_entry_holds_two_values_is_left_to_the_decoders() -> None:
+    """Fuzzing found a Compression entry whose count was damaged to 2, read as (3, 0): a bare
+    TypeError from the damage check (an internal error in the ledger), while libtiff reads
+    the page by its first value."""
+    data = bytearray(_ccitt("group3"))
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        entry = tif.pages[0].tags[259].offset  # the directory entry: tag, type, count, value
+    struct.pack_into("<I", data, entry + 4, 2)  # two SHORTs, in the four bytes of the value: 3, then 0
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        assert tif.pages[0].compression == (3, 0)
+    assert damage.in_tiff_page(bytes(data), 0) is None
+    assert np.array_equal(codecs.decode(bytes(data)).pixels[..., 0] > 0.5, PRINTED_PAGE)
+
+
 def test_a_group3_page_that_allows_the_uncompressed_mode_is_not_judged() -> None:
     """T4Options bit 1: rows may switch to the uncompressed mode, which the reader does not
     follow (nor does libtiff); judging such a page would call its sound rows damaged."""

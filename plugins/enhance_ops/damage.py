@@ -108,6 +108,8 @@ def in_tiff_page(data: bytes, frame: int) -> str | None:
             page = tif.pages[frame]
     except Exception:  # a damaged directory: the codecs' concern, which read it otherwise or refuse it
         return None
+    if not isinstance(page.compression, int):  # a Compression entry damaged into several values: the same
+        return None
     if page.compression == 7:  # JPEG: each segment a JPEG stream, its tables kept apart in JPEGTables
         tables = page.jpegtables or b""
         for n, segment in _segments(data, page):
