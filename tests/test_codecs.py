@@ -1434,9 +1434,7 @@ def _ccitt_read(data: bytes) -> list[list[int]]:
         page = tif.pages[0]
         strips = [data[o:o + n] for o, n in zip(page.dataoffsets, page.databytecounts)]
         height, width, per_strip = page.imagelength, page.imagewidth, page.rowsperstrip
-        options = page.tags[292].value if 292 in page.tags else 0
-        coding = {2: ccitt.MODIFIED_HUFFMAN, 4: ccitt.GROUP4}.get(int(page.compression),
-                                                                 ccitt.GROUP3_2D if options & 1 else ccitt.GROUP3)
+        coding = damage.ccitt_coding(page)
         lsb_first = page.fillorder == 2
     return [change for n, strip in enumerate(strips)
             for change in ccitt.read(strip, width, min(per_strip, height - n * per_strip), lsb_first=lsb_first,

@@ -137,19 +137,28 @@ def in_tiff_page(data: bytes, frame: int) -> str | None:
     return None
 
 
-def _in_ccitt(data: bytes, page: tifffile.TiffPage) -> str | None:
-    """Each strip or tile of a bitonal CCITT page, decoded row by row (``ccitt.py``). A Group 3
-    page that allows the uncompressed mode is not judged: the reader does not follow it; nor
-    is one whose T4Options is no number, which the codecs read otherwise or refuse."""
+def ccitt_coding(page: tifffile.TiffPage) -> str | None:
+    """How a bitonal CCITT page's strips are coded, in ``ccitt``'s names; None where they are
+    not judged: a page that is not bitonal, a Group 3 page that allows the uncompressed mode
+    (the reader does not follow it), or one whose T4Options is no number (a damaged
+    directory, which the codecs read otherwise or refuse)."""
     if page.bitspersample != 1 or page.samplesperpixel != 1:
         return None
-    coding = _CCITT[int(page.compression)]
+    coding = _CCITT[page.compression]
     if coding == ccitt.GROUP3:
         options = page.tags[_T4_OPTIONS].value if _T4_OPTIONS in page.tags else 0
-        if not isinstance(options, int) or options & _T4_UNCOMPRESSED:  # not an int: a damaged directory
+        if not isinstance(options, int) or options & _T4_UNCOMPRESSED:
             return None
         if options & _T4_TWO_DIMENSIONAL:
             coding = ccitt.GROUP3_2D
+    return coding
+
+
+def _in_ccitt(data: bytes, page: tifffile.TiffPage) -> str | None:
+    """Each strip or tile of a bitonal CCITT page, decoded row by row (``ccitt.py``)."""
+    coding = ccitt_coding(page)
+    if coding is None:
+        return None
     width = page.tilewidth if page.is_tiled else page.imagewidth
     for n, segment in _segments(data, page):
         rows = page.tilelength if page.is_tiled else _strip_rows(page, n)[0]

@@ -146,7 +146,7 @@ class S3Store:
                 raise RuntimeError(f"s3://{self.bucket}: {len(errors)} objects not deleted, e.g. {errors[0]}")
 
     def exists(self, key: str) -> bool:
-        return self.metadata(key) is not None
+        return self._head(key) is not None
 
     def metadata(self, key: str) -> dict[str, str] | None:
         """The object's user metadata, or None where there is no object."""
