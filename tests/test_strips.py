@@ -6,6 +6,8 @@ compare with one strip covering the whole image.
 """
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import cv2
@@ -14,7 +16,7 @@ import pytest
 import torch
 from conftest import photo
 
-from enhance_ops.chain import color, postprocess, strips, superres
+from enhance_ops.chain import color, pipeline, postprocess, strips, superres
 from enhance_ops.degrade import fade
 from enhance_ops.quality import measures, metrics
 
@@ -24,6 +26,13 @@ def tiny_strips(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(strips, "STRIP_PIXELS", 700)  # 3-8 rows of these images per strip
 
 
+@pytest.fixture(params=[1, 3], ids=["one lane", "three lanes"])
+def lanes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Strips one at a time, and three at once (whatever this machine's cores)."""
+    monkeypatch.setenv(strips.LANES_VARIABLE, str(request.param))
+    return request.param
+
+
 def whole_and_strips(fn: Callable[[], object], monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
     monkeypatch.setattr(strips, "STRIP_PIXELS", 1 << 40)
     whole = fn()
@@ -31,7 +40,7 @@ def whole_and_strips(fn: Callable[[], object], monkeypatch: pytest.MonkeyPatch) 
     return whole, fn()
 
 
-def test_map_rows_in_place_equals_the_whole_image_operation(tiny_strips: None) -> None:
+def test_map_rows_in_place_equals_the_whole_image_operation(tiny_strips: None, lanes: int) -> None:
     image = photo("coffee", 96, top=100, left=150)
     blur = lambda rows, _top: cv2.GaussianBlur(rows, (0, 0), 3.0)  # noqa: E731  (reaches 12 rows)
     expected = cv2.GaussianBlur(image, (0, 0), 3.0)
@@ -42,6 +51,48 @@ def test_map_rows_in_place_equals_the_whole_image_operation(tiny_strips: None) -
     too_little = image.copy()
     strips.map_rows(too_little, blur, margin=2, out=too_little)
     assert not np.array_equal(too_little, expected)  # the margin is what makes it exact
+
+
+def test_strips_run_in_lanes_at_once(tiny_strips: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Numpy's element-wise work, most of a post-processing stage, used one core of a GPU
+    worker's sixteen: on an H200 host, local contrast took 0.63 s of a 960 x 540 photo's 2.06 s
+    at x4 while the network took 0.14 s (docs/benchmarks.md). Each strip here waits until
+    three are running, which they only do in lanes."""
+    monkeypatch.setenv(strips.LANES_VARIABLE, "3")
+    image = np.ascontiguousarray(photo("coffee", 90, top=100, left=150)[:, :70])
+    heights = [y1 - y0 for y0, y1 in strips.bands(90, 70)]
+    assert heights == [6] * 15  # strips of 700 px shrunk to 2/3 for three lanes: five waves of three
+    together = threading.Barrier(3, timeout=10)
+
+    def blur(rows: np.ndarray, _top: int) -> np.ndarray:
+        together.wait()
+        return cv2.GaussianBlur(rows, (0, 0), 1.0)
+
+    assert np.array_equal(strips.map_rows(image, blur, margin=4), cv2.GaussianBlur(image, (0, 0), 1.0))
+    assert strips.map_bands(90, 70, lambda y0, y1: (together.wait(), y1 - y0)[1]) == heights  # in band order
+
+
+def test_a_failing_strip_leaves_no_other_still_writing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(strips.LANES_VARIABLE, "2")
+    finished = threading.Event()
+
+    def slow() -> None:
+        time.sleep(0.3)
+        finished.set()
+
+    def failing() -> None:
+        raise RuntimeError("a bad strip")
+
+    with pytest.raises(RuntimeError, match="a bad strip"):
+        strips.in_lanes([failing, slow])
+    assert finished.is_set()
+
+
+@pytest.mark.parametrize("setting", ["0", "many", "-2"])
+def test_a_bad_lane_setting_is_refused_before_any_image(monkeypatch: pytest.MonkeyPatch, setting: str) -> None:
+    monkeypatch.setenv(strips.LANES_VARIABLE, setting)
+    with pytest.raises(ValueError, match="ENHANCE_STRIP_LANES=.*a whole number of strips at once"):
+        pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]"))
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -64,7 +115,7 @@ def test_tile_weights_sum_to_one_with_a_short_last_tile() -> None:
     assert grey.shape == (200, 146, 1) and np.allclose(grey[..., 0], np.repeat(np.repeat(source[..., 0], 2, 0), 2, 1))
 
 
-def test_post_sr_stages_in_strips_equal_the_whole_image(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_post_sr_stages_in_strips_equal_the_whole_image(monkeypatch: pytest.MonkeyPatch, lanes: int) -> None:
     source = fade(photo("coffee", 40, top=100, left=200), 0.8)
     ripple = np.float32(0.01) * np.sin(np.arange(80, dtype=np.float32))[:, None, None]
     output = np.clip(np.repeat(np.repeat(source, 2, 0), 2, 1) + ripple, 0, 1).astype(np.float32)
@@ -84,7 +135,7 @@ def test_post_sr_stages_in_strips_equal_the_whole_image(monkeypatch: pytest.Monk
         assert np.allclose(in_place, whole, atol=1e-6), name
 
 
-def test_measures_in_strips_equal_the_whole_image(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_measures_in_strips_equal_the_whole_image(monkeypatch: pytest.MonkeyPatch, lanes: int) -> None:
     source = photo("astronaut", 64, top=60, left=180)
     output = np.clip(cv2.resize(source, (256, 256), interpolation=cv2.INTER_CUBIC) * 1.02, 0, 1)
     output[:, 32:] += 0.04  # steps across the 32-px grid (columns)

@@ -75,11 +75,13 @@ class ChainResult:
 def _blend_into(after: np.ndarray, before: Callable[[int, int], np.ndarray], amount: float) -> np.ndarray:
     """``after`` moved back towards ``before`` (given as rows r0:r1), keeping ``amount`` of the
     change; in place, by strips."""
-    for r0, r1 in strips.bands(*after.shape[:2]):
+    def blend(r0: int, r1: int) -> None:
         band, base = after[r0:r1], before(r0, r1)
         band -= base
         band *= amount
         band += base
+
+    strips.map_bands(*after.shape[:2], blend)
     return after
 
 
@@ -116,6 +118,7 @@ class Chain:
     ) -> None:
         allocator.keep_freed_memory()  # this process now works on large images: reuse their pages
         threads.single_threaded_blas()  # and leaves its cores to torch's threads
+        strips.lanes()  # a bad ENHANCE_STRIP_LANES is refused here, before any image
         self.preset_name = preset
         self.settings = resolve_preset(preset, overrides)
         sr = self.settings["superres"]

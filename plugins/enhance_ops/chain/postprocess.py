@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from . import icc, strips
-from .colour_math import lab_to_srgb, luma, srgb_to_lab
+from .colour_math import lab_to_srgb, lightness, luma, srgb_to_lab
 
 Record = dict[str, Any]
 
@@ -87,9 +87,12 @@ def local_contrast(
     grey = image.shape[2] == 1
     height, width = image.shape[:2]
     curve = np.empty((height, width), np.uint8)
-    for y0, y1 in strips.bands(height, width):
+
+    def levels(y0: int, y1: int) -> None:
         rows = image[y0:y1]
-        curve[y0:y1] = _levels(rows[..., 0] if grey else srgb_to_lab(rows)[..., 0] / 100)
+        curve[y0:y1] = _levels(rows[..., 0] if grey else lightness(rows))
+
+    strips.map_bands(height, width, levels)
     grid = (max(1, round(width / tile_px)), max(1, round(height / tile_px)))
     cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=grid).apply(curve, dst=curve)
 

@@ -9,17 +9,27 @@ same way, strip by strip, with the same pixel alignment as ``cv2.resize``.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TypeVar
 
 import cv2
 import numpy as np
 
+T = TypeVar("T")
 STRIP_PIXELS = 1 << 20  # pixels per strip (about 12 MB of float RGB): temporaries stay small
 
 
 def strip_rows(width: int, *, align: int = 1) -> int:
-    """Rows per strip for an image ``width`` wide, a multiple of ``align``."""
-    rows = max(align, STRIP_PIXELS // max(1, width))
+    """Rows per strip for an image ``width`` wide, a multiple of ``align``. Above two lanes
+    the strips shrink, so that the strips in flight hold two strips' pixels in all: each
+    holds its own temporaries, and four lanes of full strips took a 40-megapixel scan at x2
+    0.5 GB over its memory target (docs/benchmarks.md)."""
+    count = lanes()
+    rows = max(align, STRIP_PIXELS * min(count, 2) // count // max(1, width))
     return rows - rows % align
 
 
@@ -44,11 +54,14 @@ def map_rows(
     """``fn`` over strips of ``image``; ``out`` may be ``image`` itself (in place).
 
     ``fn`` takes rows with up to ``margin`` rows of context above and below, and the index
-    of the first of them in ``image``, and returns as many rows. When writing in place, the
-    context rows above a strip were already overwritten, so their original values are kept
-    aside before each strip is written. With ``align`` (which must divide ``margin``), every
-    window starts on a multiple of it: whole blocks of an enlargement, for work done at the
-    input's resolution.
+    of the first of them in ``image``, and returns as many rows. With ``align`` (which must
+    divide ``margin``), every window starts on a multiple of it: whole blocks of an
+    enlargement, for work done at the input's resolution.
+
+    Strips run in waves of ``lanes()`` at once (numpy's element-wise work is one core's
+    otherwise, and it is most of a post-processing stage's time). In place, each strip of a
+    wave reads a copy of its window taken before any of the wave writes, and the rows just
+    above the next wave are kept aside the same way, so no strip sees another's output.
     """
     if margin % align:
         raise ValueError(f"margin {margin} is not a multiple of align {align}")
@@ -56,16 +69,100 @@ def map_rows(
     in_place = out is image
     if out is None:
         out = np.empty_like(image)
-    saved: np.ndarray | None = None  # original rows just above the next strip
+    target = out
     # a strip at least ``margin`` tall, so the rows kept aside are never already overwritten
-    for y0, y1 in spans(height, max(margin, strip_rows(image.shape[1], align=align))):
-        top, bottom = max(0, y0 - margin), min(height, y1 + margin)
-        window = image[top:bottom] if saved is None else np.concatenate([saved, image[y0:bottom]])
-        result = fn(window, top)
-        if in_place:
-            saved = image[max(0, y1 - margin) : y1].copy() if margin else None
-        out[y0:y1] = result[y0 - top : y1 - top]
+    bounds = list(spans(height, max(margin, strip_rows(image.shape[1], align=align))))
+    count = lanes() if len(bounds) > 1 else 1
+
+    def run(y0: int, y1: int, top: int, window: np.ndarray) -> Callable[[], None]:
+        def write() -> None:
+            target[y0:y1] = fn(window, top)[y0 - top : y1 - top]
+
+        return write
+
+    saved: np.ndarray | None = None  # original rows just above the wave
+    for first in range(0, len(bounds), count):
+        wave = bounds[first : first + count]
+        jobs = []
+        for y0, y1 in wave:
+            top, bottom = max(0, y0 - margin), min(height, y1 + margin)
+            if saved is not None and y0 == wave[0][0]:
+                window = np.concatenate([saved, image[y0:bottom]])
+            elif in_place and len(wave) > 1:
+                window = image[top:bottom].copy()
+            else:
+                window = image[top:bottom]
+            jobs.append(run(y0, y1, top, window))
+        if in_place and margin:
+            end = wave[-1][1]
+            saved = image[max(0, end - margin) : end].copy()
+        in_lanes(jobs)
     return out
+
+
+# Strips in flight at once by default. More lanes mean thinner strips (``strip_rows``), whose
+# context rows are then a larger share of the work. ENHANCE_STRIP_LANES sets the number
+# outright (say, a share of the cores for each of several worker processes on one host).
+MAX_LANES = 4
+LANES_VARIABLE = "ENHANCE_STRIP_LANES"
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_in_lane = threading.local()
+
+
+def lanes() -> int:
+    """Strips at once: ``ENHANCE_STRIP_LANES``, else the cores this process may use up to
+    ``MAX_LANES``; one inside a lane (strips run from a strip do not wait on the lanes they fill)."""
+    if getattr(_in_lane, "active", False):
+        return 1
+    chosen = os.environ.get(LANES_VARIABLE, "").strip()
+    if not chosen:
+        return max(1, min(MAX_LANES, len(os.sched_getaffinity(0))))
+    if not chosen.isdigit() or int(chosen) < 1:
+        raise ValueError(f"{LANES_VARIABLE}={chosen!r}: give a whole number of strips at once, 1 or more")
+    return int(chosen)
+
+
+def map_bands(height: int, width: int, fn: Callable[[int, int], T]) -> list[T]:
+    """``fn(y0, y1)`` for each of ``bands(height, width)``, in lanes; the results in order."""
+    return in_lanes([functools.partial(fn, y0, y1) for y0, y1 in bands(height, width)])
+
+
+def in_lanes(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Each call, up to ``lanes()`` at once, and their results in order. Every call has
+    finished before this returns or raises: none is left writing into a caller's arrays."""
+    count = lanes()
+    if count == 1 or len(calls) < 2:
+        return [call() for call in calls]
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(64, thread_name_prefix="strips", initializer=_mark_lane)  # threads made as needed
+    results: list[T] = []
+    for first in range(0, len(calls), count):
+        # the wave's first call on this thread: its freed temporaries stay in this thread's
+        # malloc arena for the next stage, where a lane of its own would keep another arena's
+        futures = [_pool.submit(call) for call in calls[first + 1 : first + count]]
+        try:
+            results.append(_as_lane(calls[first]))
+        finally:
+            wait(futures)
+        results += [future.result() for future in futures]
+    return results
+
+
+def _mark_lane() -> None:
+    _in_lane.active = True
+
+
+def _as_lane(call: Callable[[], T]) -> T:
+    """``call`` on this thread, which is a lane while it runs."""
+    before = getattr(_in_lane, "active", False)
+    _in_lane.active = True
+    try:
+        return call()
+    finally:
+        _in_lane.active = before
 
 
 def enlarge_rows(source: np.ndarray, scale: int, y0: int, y1: int) -> np.ndarray:

@@ -246,10 +246,13 @@ def upscale_rgb(
     if not fade:
         return out
     inverse_x = (1.0 / x_total)[None, :, None]
-    for r0, r1 in strips.bands(*out.shape[:2]):
+
+    def normalise(r0: int, r1: int) -> None:
         band = out[r0:r1]
         band *= inverse_x / y_total[r0:r1, None, None]
         np.clip(band, 0.0, 1.0, out=band)
+
+    strips.map_bands(*out.shape[:2], normalise)
     return out
 
 

@@ -127,13 +127,13 @@ def enlarge_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _gradient_sum(rows: Rows, height: int, width: int) -> float:
     """Sum of |Sobel x| + |Sobel y| of luma over the whole image (one row of context per band)."""
-    total = 0.0
-    for r0, r1 in strips.bands(height, width):
+    def band(r0: int, r1: int) -> float:
         top, bottom = max(0, r0 - 1), min(height, r1 + 1)
         y = luma(rows(top, bottom)).astype(np.float32, copy=False)
         g = np.abs(cv2.Sobel(y, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(y, cv2.CV_32F, 0, 1))
-        total += float(g[r0 - top : r1 - top].sum(dtype=np.float64))
-    return total
+        return float(g[r0 - top : r1 - top].sum(dtype=np.float64))
+
+    return sum(strips.map_bands(height, width, band))
 
 
 def colourfulness(image: np.ndarray) -> float:
@@ -143,12 +143,13 @@ def colourfulness(image: np.ndarray) -> float:
     # rg, yb on 0-255 values; the third row, all zeros, only keeps OpenCV on its fast 3 → 3 path
     # (a 3 → 2 transform ran 12x slower)
     opponent = np.array([[255, -255, 0], [127.5, 127.5, -255], [0, 0, 0]], np.float32)
-    sums = np.zeros(4)  # rg, yb, rg², yb²
-    for r0, r1 in strips.bands(*image.shape[:2]):
+
+    def sums_of(r0: int, r1: int) -> np.ndarray:  # rg, yb, rg², yb²
         band = cv2.transform(np.ascontiguousarray(image[r0:r1]), opponent)
         mean, std = (v.ravel()[:2] for v in cv2.meanStdDev(band))  # accumulated in double
-        count = band.shape[0] * band.shape[1]
-        sums += count * np.concatenate([mean, std**2 + mean**2])
+        return band.shape[0] * band.shape[1] * np.concatenate([mean, std**2 + mean**2])
+
+    sums = np.sum(strips.map_bands(*image.shape[:2], sums_of), axis=0)
     n = image.shape[0] * image.shape[1]
     mean_rg, mean_yb = sums[0] / n, sums[1] / n
     std_rg = math.sqrt(max(0.0, sums[2] / n - mean_rg**2))
@@ -163,15 +164,16 @@ def halo_fraction(output: np.ndarray, source: np.ndarray, *, margin: float = 8 /
         raise ValueError(f"output {output.shape[:2]} is not a whole-number enlargement of {source.shape[:2]}")
     height, width = output.shape[:2]
     kernel = np.ones((2 * scale + 1, 2 * scale + 1), np.uint8)
-    over = 0
-    for y0, y1 in strips.bands(height, width):
+
+    def overshoot(y0: int, y1: int) -> int:
         top, bottom = max(0, y0 - scale), min(height, y1 + scale)
         reference = luma(strips.clipped(strips.enlarge_rows(source, scale, top, bottom))).astype(np.float32, copy=False)
         low = cv2.erode(reference, kernel)[y0 - top : y1 - top] - margin
         high = cv2.dilate(reference, kernel)[y0 - top : y1 - top] + margin
         y = luma(output[y0:y1]).astype(np.float32, copy=False)
-        over += int(np.count_nonzero((y > high) | (y < low)))
-    return over / (height * width)
+        return int(np.count_nonzero((y > high) | (y < low)))
+
+    return sum(strips.map_bands(height, width, overshoot)) / (height * width)
 
 
 def step_profiles(output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -180,15 +182,22 @@ def step_profiles(output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     than numpy's diff, abs and sum over float64 copies, within 1e-8."""
     height, width = output.shape[:2]
     across_columns, across_rows = np.zeros(max(0, width - 1)), np.zeros(max(0, height - 1))
-    for y0, y1 in strips.bands(height, width):
+
+    def band_steps(y0: int, y1: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         y = luma(output[y0 : min(height, y1 + 1)])
         band = y[: y1 - y0]
+        columns = rows = None
         if width > 1:
-            steps = cv2.absdiff(band[:, 1:], band[:, :-1])
-            across_columns += cv2.reduce(steps, 0, cv2.REDUCE_SUM, dtype=cv2.CV_64F).ravel()
+            columns = cv2.reduce(cv2.absdiff(band[:, 1:], band[:, :-1]), 0, cv2.REDUCE_SUM, dtype=cv2.CV_64F).ravel()
         if y.shape[0] > 1:
-            steps = cv2.absdiff(y[1:], y[:-1])
-            across_rows[y0 : y0 + y.shape[0] - 1] = cv2.reduce(steps, 1, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
+            rows = cv2.reduce(cv2.absdiff(y[1:], y[:-1]), 1, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
+        return columns, rows
+
+    for (y0, _), (columns, rows) in zip(strips.bands(height, width), strips.map_bands(height, width, band_steps)):
+        if columns is not None:
+            across_columns += columns
+        if rows is not None:
+            across_rows[y0 : y0 + rows.size] = rows
     return across_columns / height, across_rows
 
 
@@ -252,11 +261,12 @@ def _clipped_fraction(output: np.ndarray) -> float:
     """Pixels black or white in every channel (within half a level of 8 bits)."""
     half, channels = 0.5 / 255, output.shape[2]
     black, white = ((-np.inf,) * channels, (half,) * channels), ((1 - half,) * channels, (np.inf,) * channels)
-    clipped = 0
-    for y0, y1 in strips.bands(*output.shape[:2]):
+
+    def count(y0: int, y1: int) -> int:
         band = output[y0:y1]  # cv2.inRange: one pass, true where every channel is in range
-        clipped += sum(cv2.countNonZero(cv2.inRange(band, np.array(lo), np.array(hi))) for lo, hi in (black, white))
-    return clipped / (output.shape[0] * output.shape[1])
+        return sum(cv2.countNonZero(cv2.inRange(band, np.array(lo), np.array(hi))) for lo, hi in (black, white))
+
+    return sum(strips.map_bands(*output.shape[:2], count)) / (output.shape[0] * output.shape[1])
 
 
 @dataclass(frozen=True)

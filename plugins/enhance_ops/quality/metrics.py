@@ -42,12 +42,12 @@ def psnr(a: np.ndarray, b: np.ndarray, *, border: int = 0) -> float:
 
 def psnr_rows(a: Rows, b: Rows, height: int, width: int) -> float:
     """PSNR of two images given band by band (``a(r0, r1)``: rows r0:r1), so neither need exist whole."""
-    squared, count = 0.0, 0
-    for r0, r1 in strips.bands(height, width):
+    def band(r0: int, r1: int) -> tuple[float, int]:
         diff = a(r0, r1).astype(np.float64) - b(r0, r1).astype(np.float64)
-        squared += float(np.vdot(diff, diff))
-        count += diff.size
-    mse = squared / count
+        return float(np.vdot(diff, diff)), diff.size
+
+    squared, counts = zip(*strips.map_bands(height, width, band))
+    mse = sum(squared) / sum(counts)
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
@@ -93,12 +93,14 @@ def ssim_rows(a: Rows, b: Rows, height: int, width: int, *, bit_depth: int = 8) 
     """Mean SSIM of two images given band by band: each band of the map is computed from
     its rows plus the window's reach (5 rows) either side, as "valid" filtering needs."""
     reach = _WINDOW // 2
-    total, count = 0.0, 0
-    for c0, c1 in strips.bands(max(0, height - 2 * reach), width):
+
+    def band(c0: int, c1: int) -> tuple[float, int]:
         part = ssim_map(a(c0, c1 + 2 * reach), b(c0, c1 + 2 * reach), bit_depth=bit_depth)
-        total += float(part.sum())
-        count += part.size
-    return total / count if count else float("nan")
+        return float(part.sum()), part.size
+
+    parts = strips.map_bands(max(0, height - 2 * reach), width, band)
+    count = sum(size for _, size in parts)
+    return sum(total for total, _ in parts) / count if count else float("nan")
 
 
 _LPIPS_INFERENCE = Inference(precision="fp32")  # fp32 keeps the calibrated values; channels_last and packing do not change them
