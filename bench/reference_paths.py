@@ -94,7 +94,7 @@ def runner(name: str, path: str) -> Runner:
     if path == "ours":
         ours = Inference(precision="auto")
         fast = ours.prepare(load_model(name))
-        tiling = Tiling().for_model(get_entry(name))
+        tiling = Tiling().on("cpu").for_model(get_entry(name))
         return lambda rgb: upscale_rgb(rgb, fast, scale, tiling=tiling, inference=ours)
     reference = Inference(precision="fp32", channels_last=False, prepack=False)
     plain = reference.prepare(load_model(name))

@@ -126,7 +126,7 @@ class Chain:
         self.model_names = resolve_models(self.scale, sr["models"])
         self.bitonal_names = resolve_models(self.scale, sr["bitonal_models"], BITONAL_DEFAULTS)
         self.inference = inference or superres.Inference(precision=self.settings["inference"]["precision"])
-        self.tiling = tiling
+        self.tiling = tiling.on(self.inference.device)
         self._networks = {n: self.inference.prepare(load_model(n)) for n in {*self.model_names, *self.bitonal_names}}
         needs_ffdnet = self.settings["denoise"]["strength"] != "off"
         self.ffdnet = self.inference.prepare(load_model("ffdnet-color")) if needs_ffdnet else None
@@ -277,6 +277,7 @@ class Chain:
         for model, scale, tiling in sr_models:
             out = superres.upscale(out, model, scale, tiling=tiling, inference=self.inference,
                                    on_tile=progress.done if progress else None)
+        details["tile_px"] = [tiling.tile for _, _, tiling in sr_models]
         details["tile_context_px"] = [tiling.context for _, _, tiling in sr_models]
         details["tile_overlap_px"] = [tiling.cross_fade for _, _, tiling in sr_models]
         details["network_s"] = round(time.perf_counter() - started, 4)  # the stage's parts, timed for bench/
