@@ -52,6 +52,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import tables
 from cpu_inference import cpu_name, psnr
 from preset_throughput import CASES, SUPERRES_PARTS, stage_parts
 from skimage import data as skdata
@@ -444,30 +445,12 @@ def machine(device: str) -> dict[str, object]:
     return info
 
 
-def table(rows: list[dict[str, object]]) -> str:
-    lines = ["| model | path | s / image | output MP/s | eff. TFLOP/s | peak GiB | PSNR vs fp32 |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        if "skipped" in r:
-            lines.append(f"| {r['model']} | {r['path']} | skipped: {r['skipped']} | | | | |")
-            continue
-        lines.append(f"| {r['model']} | {r['path']} | {r['seconds']:.4f} | {r['output_mp_s']:.2f} | {r['effective_tflop_s']:.1f} | "
-                     f"{r.get('peak_device_gib', '—')} | {r.get('psnr_vs_reference_db', '—')} |")
-    return "\n".join(lines)
-
-
 def record(report: dict[str, object], section: str, out: Path, rows: Iterable[dict[str, object]]) -> None:
     """Each row into the report's ``section``, and the report to disk at once: what is done survives a time limit."""
     for row in rows:
         report[section].append(row)
         print(json.dumps(row), flush=True)
         out.write_text(json.dumps(report, indent=2) + "\n")
-
-
-def chain_table(rows: list[dict[str, object]]) -> str:
-    lines = ["| case | s / image | output MP/s | two lanes: s / image | network share | largest other |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['case']} | {r['seconds_serial']:.3f} | {r['output_mp_s_serial']:.2f} | {r['seconds_two_lanes']:.3f} | "
-              f"{100 * r['network_share']:.1f} % | {r['largest_other']} {100 * r['largest_other_share']:.1f} % |" for r in rows]
-    return "\n".join(lines)
 
 
 def main() -> int:
@@ -510,8 +493,8 @@ def main() -> int:
         record(report, "chains", out, chain_rows(args.device, rgb, args.chain_images))
     for case, macs in cases.values() if args.compile else ():
         record(report, "results", out, measure_case(case, macs, COMPILED))
-    print(table(report["results"]))
-    print(chain_table(report["chains"]))
+    print(tables.gpu_paths(report))
+    print(tables.gpu_chains(report))
     print(f"written to {out}")
     return 0
 

@@ -183,6 +183,45 @@ def damage_found(report: dict[str, Any]) -> str:
     return _table(["master", *kinds], rows) + f"\n\n{report['trials']} changes each ({report['machine']}). {costs}."
 
 
+def _gpu_machine(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    if "gpu" not in m:
+        return f"no GPU: {m['host']}, {m['cpu_threads']} threads, torch {m['torch']} (a check of the script, not GPU figures)"
+    cudnn = f"{m['cudnn'] // 10000}.{m['cudnn'] % 10000 // 100}.{m['cudnn'] % 100}"
+    return (f"{m['gpu']} (compute capability {m['capability']}, {m['multiprocessors']} SMs, {m['gpu_memory_gib']} GiB; "
+            f"driver, SM clock now and max, power limit: {m['driver_and_clocks']}), torch {m['torch']}, CUDA {m['cuda']}, "
+            f"cuDNN {cudnn}; host {m['host']}, {m['cpu_threads']} threads; input {report['image']}")
+
+
+def gpu_paths(report: dict[str, Any]) -> str:
+    """Every path of every model; PSNR against the model's fp32 reference (TF32 off), where the path makes one image."""
+    rows = []
+    for r in report["results"]:
+        name = NETWORKS.get(r["model"], r["model"])
+        if "skipped" in r:
+            rows.append([name, r["path"], f"skipped: {r['skipped']}", "", "", "", ""])
+            continue
+        extra = f" (compiled in {r['compile_s']} s)" if "compile_s" in r else ""
+        rows.append([name, r["path"] + extra, f"{r['seconds'] * 1000:.1f}", f"{r['output_mp_s']:.1f}",
+                     f"{r['effective_tflop_s']:.1f}", str(r.get("peak_device_gib", "—")),
+                     _db(r["psnr_vs_reference_db"]) if "psnr_vs_reference_db" in r else "—"])
+    onnx = [f"{NETWORKS.get(o['model'], o['model'])}: " + (o["skipped"] if "skipped" in o else
+            f"export vs torch on onnxruntime's CPU provider {o['cpu_agreement_psnr_db']} dB; providers "
+            f"{', '.join(o['providers'])}; tensorrt package {'present' if o['tensorrt_package'] else 'absent'}")
+            for o in report.get("onnx", [])]
+    return "\n".join([_gpu_machine(report), "",
+                      _table(["network", "path", "ms / image", "output MP/s", "eff. TFLOP/s", "peak GiB", "PSNR vs fp32"], rows),
+                      *(["", "ONNX: " + "; ".join(onnx)] if onnx else [])])
+
+
+def gpu_chains(report: dict[str, Any]) -> str:
+    """Each preset's whole chain with its networks on the GPU and its other stages on the host."""
+    rows = [[r["case"], f"{r['seconds_serial']:.3f}", f"{r['output_mp_s_serial']:.2f}", f"{r['seconds_two_lanes']:.3f}",
+             _pct(r["network_share"]), f"{r['largest_other']} {_pct(r['largest_other_share'])}"] for r in report["chains"]]
+    return _table(["case", "s / image", "output MP/s", "two chains at once: s / image", "network share", "largest other"],
+                  rows)
+
+
 SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("Our path against the reference paths (reference_paths.py)", ("reference_paths",), reference_paths),
     ("The same on a VM with AMX (reference_paths.py, kept as reference_paths_amx.json)", ("reference_paths_amx",),
@@ -199,10 +238,15 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("The same on a VM with AMX (shard_overlap.py, kept as shard_overlap_96_amx.json and shard_overlap_256_amx.json)",
      ("shard_overlap_96_amx", "shard_overlap_256_amx"), lambda *reports: shard_overlap(list(reports))),
     ("Memory on a large scan (large_scan_memory.py)", ("large_scan_memory",), large_scan_memory),
+    ("The same on a VM with AMX, strips in two lanes (large_scan_memory.py, kept as large_scan_memory_amx.json)",
+     ("large_scan_memory_amx",), large_scan_memory),
     ("A shard of large scans (large_scan_memory.py --shard)", ("large_scan_shard",), large_scan_shard),
     ("A multi-page TIFF of large scans (large_scan_memory.py --pages)", ("large_scan_pages",), large_scan_pages),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
+    ("GPU paths (gpu_inference.py, the last run on a CUDA machine)", ("gpu_inference",), gpu_paths),
+    ("GPU paths on an H200 (gpu_inference.py, kept as gpu_inference_h200.json)", ("gpu_inference_h200",), gpu_paths),
+    ("Whole chains on an H200 (gpu_inference.py, kept as gpu_inference_h200.json)", ("gpu_inference_h200",), gpu_chains),
 ]
 
 
