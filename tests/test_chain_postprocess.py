@@ -10,7 +10,7 @@ from conftest import enlarge_bicubic, photo, shrink
 from PIL import Image, ImageCms
 
 from enhance_ops.chain import icc
-from enhance_ops.chain.colour_math import luma, srgb_to_lab
+from enhance_ops.chain.colour_math import lightness, luma, srgb_to_lab
 from enhance_ops.chain.postprocess import adaptive_sharpen, convert_colour_space, local_contrast
 
 
@@ -71,6 +71,14 @@ def test_local_contrast_raises_lightness_contrast_and_keeps_hue(name: str) -> No
     hue_shift = np.abs(np.angle(np.exp(1j * (np.arctan2(after[..., 2], after[..., 1])
                                               - np.arctan2(before[..., 2], before[..., 1])))))
     assert float(np.median(hue_shift[coloured])) < 0.03  # radians
+
+
+def test_lightness_alone_is_labs_lightness() -> None:
+    """Local contrast reads L* alone (a third of the Lab work); it must be Lab's own L*."""
+    image = np.concatenate([photo("coffee"), np.zeros((4, 600, 3), np.float32), np.ones((4, 600, 3), np.float32)])
+    image[:8] *= 0.005  # the linear segment of L* near black
+    assert lightness(image).shape == image.shape[:2]
+    assert np.abs(lightness(image) - srgb_to_lab(image)[..., 0] / 100).max() < 1e-6
 
 
 def test_local_contrast_keeps_16bit_precision() -> None:

@@ -88,7 +88,7 @@ def map_rows(
             top, bottom = max(0, y0 - margin), min(height, y1 + margin)
             if saved is not None and y0 == wave[0][0]:
                 window = np.concatenate([saved, image[y0:bottom]])
-            elif in_place and len(wave) > 1:
+            elif in_place and margin and len(wave) > 1:  # its context is its neighbours' to write
                 window = image[top:bottom].copy()
             else:
                 window = image[top:bottom]
