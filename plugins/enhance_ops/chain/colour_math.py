@@ -55,23 +55,25 @@ _F_TO_LAB = np.array([[0, 116, 0, -16], [500, -500, 0, 0], [0, 200, -200, 0]], d
 _LAB_EPSILON = (6 / 29) ** 3
 
 
+def _lab_f(t: np.ndarray) -> np.ndarray:
+    """CIE Lab's f: the cube root of each relative tristimulus value, linear near black."""
+    f = np.cbrt(t)
+    np.copyto(f, t * np.float32(1 / (3 * (6 / 29) ** 2)) + np.float32(4 / 29), where=t <= _LAB_EPSILON)
+    return f
+
+
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """CIE Lab (D65) by the formula; the 3x3 products run in ``cv2.transform``, which is
     many times faster than a numpy matmul with an inner size of 3."""
     flat = np.ascontiguousarray(srgb_to_linear(rgb).reshape(-1, 1, 3))
-    t = cv2.transform(flat, _XYZ_OVER_WHITE)
-    f = np.cbrt(t)
-    np.copyto(f, t * np.float32(1 / (3 * (6 / 29) ** 2)) + np.float32(4 / 29), where=t <= _LAB_EPSILON)
-    return cv2.transform(f, _F_TO_LAB).reshape(rgb.shape)
+    return cv2.transform(_lab_f(cv2.transform(flat, _XYZ_OVER_WHITE)), _F_TO_LAB).reshape(rgb.shape)
 
 
 def lightness(rgb: np.ndarray) -> np.ndarray:
     """CIE L* / 100 alone, shape (...): it depends on luminance only, so one product and one
     cube root per pixel where ``srgb_to_lab`` takes three of each."""
     flat = np.ascontiguousarray(srgb_to_linear(rgb).reshape(-1, 1, 3))
-    y = cv2.transform(flat, _XYZ_OVER_WHITE[1:2])
-    f = np.cbrt(y)
-    np.copyto(f, y * np.float32(1 / (3 * (6 / 29) ** 2)) + np.float32(4 / 29), where=y <= _LAB_EPSILON)
+    f = _lab_f(cv2.transform(flat, _XYZ_OVER_WHITE[1:2]))
     f *= np.float32(1.16)
     f -= np.float32(0.16)
     return f.reshape(rgb.shape[:-1])

@@ -74,11 +74,8 @@ def map_rows(
     bounds = list(spans(height, max(margin, strip_rows(image.shape[1], align=align))))
     count = lanes() if len(bounds) > 1 else 1
 
-    def run(y0: int, y1: int, top: int, window: np.ndarray) -> Callable[[], None]:
-        def write() -> None:
-            target[y0:y1] = fn(window, top)[y0 - top : y1 - top]
-
-        return write
+    def write(y0: int, y1: int, top: int, window: np.ndarray) -> None:
+        target[y0:y1] = fn(window, top)[y0 - top : y1 - top]
 
     saved: np.ndarray | None = None  # original rows just above the wave
     for first in range(0, len(bounds), count):
@@ -92,7 +89,7 @@ def map_rows(
                 window = image[top:bottom].copy()
             else:
                 window = image[top:bottom]
-            jobs.append(run(y0, y1, top, window))
+            jobs.append(functools.partial(write, y0, y1, top, window))
         if in_place and margin:
             end = wave[-1][1]
             saved = image[max(0, end - margin) : end].copy()
