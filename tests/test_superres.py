@@ -114,3 +114,93 @@ def test_images_become_channels_last_tensors_with_at_most_one_copy() -> None:
         assert torch.equal(tensor[0].permute(1, 2, 0), torch.from_numpy(view.copy()).to(dtype))
     planar = image_tensor(image[5:40, 7:50], torch.float32, channels_last=False)
     assert planar.is_contiguous() and torch.equal(planar[0].permute(1, 2, 0), torch.from_numpy(image[5:40, 7:50].copy()))
+
+
+class _Overshooting(torch.nn.Module):
+    """Bicubic x2 with a column pattern, reaching outside [0, 1]: blending must come before clipping."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic") * 1.3 - 0.1
+        return y + 0.05 * torch.sin(torch.arange(y.shape[-1], dtype=y.dtype))
+
+
+def _ramps(spans: list[tuple[int, int]], scale: int, fade: int) -> list[np.ndarray]:
+    """Each span's weight along one axis of the output, by the definition: 1, fading linearly
+    over ``fade`` output pixels towards each neighbour, at the pixels' centres."""
+    ramps = []
+    for i, (a, b) in enumerate(spans):
+        n, k = (b - a) * scale, np.arange((b - a) * scale) + 0.5
+        rise = np.minimum(1.0, k / fade) if i > 0 and fade else np.ones(n)
+        fall = np.minimum(1.0, (n - k) / fade) if i < len(spans) - 1 and fade else np.ones(n)
+        ramp = np.zeros(spans[-1][1] * scale)
+        ramp[a * scale : b * scale] = np.minimum(rise, fall)
+        ramps.append(ramp)
+    return ramps
+
+
+@pytest.mark.parametrize("size,tiling", [
+    ((50, 65), Tiling(tile=24, pad=4, overlap=8)),   # several tiles, each more than two fades long
+    ((35, 35), Tiling(tile=20, pad=2, overlap=16)),  # a tile shorter than two fades: three overlap at once
+    ((32, 100), Tiling(tile=256, pad=12, overlap=16)),  # one tile: no neighbour to fade into
+    ((45, 45), Tiling(tile=16, pad=0, overlap=0)),   # tiles that abut
+])
+def test_tiles_are_blended_as_weighted_means_of_the_network_outputs(size: tuple[int, int], tiling: Tiling) -> None:
+    """Against per-pixel weight maps in float64: the output is each pixel's weighted mean over
+    the tiles that cover it, clipped after blending, whether it is written directly (one tile
+    alone) or summed and normalised (shared by neighbours)."""
+    from enhance_ops.chain.superres import _spans
+
+    rgb = np.random.default_rng(3).random((*size, 3), dtype=np.float32)
+    model = _Overshooting()
+    y_spans, x_spans, fade = _spans(size[0], tiling), _spans(size[1], tiling), tiling.cross_fade * 2
+    total, weights = np.zeros((size[0] * 2, size[1] * 2, 3)), np.zeros((size[0] * 2, size[1] * 2, 1))
+    for (y0, y1), wy in zip(y_spans, _ramps(y_spans, 2, fade)):
+        for (x0, x1), wx in zip(x_spans, _ramps(x_spans, 2, fade)):
+            cy0, cy1 = max(0, y0 - tiling.context), min(size[0], y1 + tiling.context)
+            cx0, cx1 = max(0, x0 - tiling.context), min(size[1], x1 + tiling.context)
+            result = run_network(model, rgb[cy0:cy1, cx0:cx1], Inference())
+            full = np.zeros_like(total)
+            full[y0 * 2 : y1 * 2, x0 * 2 : x1 * 2] = result[(y0 - cy0) * 2 : (y1 - cy0) * 2, (x0 - cx0) * 2 : (x1 - cx0) * 2]
+            w = np.outer(wy, wx)[:, :, None]
+            total, weights = total + full * w, weights + w
+    blended = total / weights
+    assert blended.min() < 0 and blended.max() > 1  # so clipping before blending would show
+    np.testing.assert_allclose(upscale_rgb(rgb, model, 2, tiling=tiling), np.clip(blended, 0, 1), atol=2e-6)
+    np.testing.assert_allclose(upscale_rgb(rgb, model, 2, tiling=tiling, grey=True),
+                               np.clip(blended.mean(axis=2, keepdims=True), 0, 1), atol=2e-6)
+
+
+@pytest.mark.parametrize("length,tiling,scale", [
+    (130, Tiling(tile=48, overlap=16), 2), (100, Tiling(tile=20, overlap=16), 4), (90, Tiling(tile=256, overlap=16), 4),
+    (97, Tiling(tile=40, overlap=0), 3), (61, Tiling(tile=33, overlap=16), 2),
+])
+def test_a_tiles_interior_is_its_alone_and_only_shared_pixels_are_normalised(
+    length: int, tiling: Tiling, scale: int
+) -> None:
+    """The interiors written directly hold one tile at weight 1; what lies between them is
+    covered by two tiles or faded, and is all that the normalising pass touches."""
+    from enhance_ops.chain.superres import _gaps, _interiors, _spans
+
+    spans = _spans(length, tiling)
+    ramps = np.array(_ramps(spans, scale, tiling.cross_fade * scale))
+    inner = _interiors(spans, scale, tiling.cross_fade * scale)
+    alone = np.zeros(length * scale, bool)
+    for i, (start, end) in enumerate(inner):
+        assert (ramps[i, start:end] == 1).all() and (np.delete(ramps, i, axis=0)[:, start:end] == 0).all()
+        alone[start:end] = True
+    shared = np.zeros(length * scale, bool)
+    for start, end in _gaps(inner, length * scale):
+        shared[start:end] = True
+    assert (shared == ~alone).all()
+    assert (((ramps[:, shared] > 0).sum(axis=0) >= 2) | (ramps[:, shared].max(axis=0) < 1)).all()
+    if len(spans) == 1:
+        assert inner == [(0, length * scale)] and not shared.any()
+
+
+def test_only_the_kept_part_of_a_tile_leaves_the_network() -> None:
+    rgb = photo("astronaut", 24, top=30, left=200)
+    model = load_model("span-x2")
+    whole = run_network(model, rgb, Inference())
+    kept = run_network(model, rgb, Inference(), keep=(slice(6, 40), slice(10, 30)))
+    assert kept.shape == (34, 20, 3) and kept.dtype == np.float32
+    np.testing.assert_array_equal(kept, whole[6:40, 10:30])

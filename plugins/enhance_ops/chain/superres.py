@@ -10,6 +10,7 @@ with 16 px of cross-fade and 55-59 dB without (bf16-fp32), so it keeps it.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -167,13 +168,20 @@ def image_tensor(
     return torch.empty(x.shape, dtype=dtype, device=device, memory_format=layout).copy_(x)
 
 
-def run_network(model: nn.Module, rgb: np.ndarray, inference: Inference) -> np.ndarray:
-    """One (h, w, 3) float32 patch through ``model``; returns (h*s, w*s, 3) float32."""
+_WHOLE = (slice(None), slice(None))
+
+
+def run_network(
+    model: nn.Module, rgb: np.ndarray, inference: Inference, *, keep: tuple[slice, slice] = _WHOLE
+) -> np.ndarray:
+    """One (h, w, 3) float32 patch through ``model``; returns (h*s, w*s, 3) float32, or its
+    ``keep`` rows and columns: a tile's context is cut off on the device, before the cast to
+    float32 and the copy to the host, which then handle only the pixels that are kept."""
     dtype = _dtype_of(model)
     x = image_tensor(rgb, dtype, device=inference.device, channels_last=inference.channels_last)
     with torch.inference_mode(), inference.autocast() if dtype == torch.float32 else nullcontext():
         y = model(x)
-    return y[0].float().permute(1, 2, 0).cpu().numpy()
+    return y[0, :, keep[0], keep[1]].float().permute(1, 2, 0).cpu().numpy()
 
 
 def _spans(length: int, tiling: Tiling) -> list[tuple[int, int]]:
@@ -220,6 +228,35 @@ def _weight_profile(spans: list[tuple[int, int]], scale: int, fade: int) -> tupl
     return ramps, total
 
 
+def _interiors(spans: list[tuple[int, int]], scale: int, fade: int) -> list[tuple[int, int]]:
+    """Each span's (start, end) in output pixels that no neighbour's cross-fade reaches: its
+    ramp is 1 there and so is the sum of ramps. A neighbour's fade ends where this span's
+    begins, whenever a tile is at least two fades long; a shorter one has no interior."""
+    last = len(spans) - 1
+    inner = []
+    for i, (a, b) in enumerate(spans):
+        start, end = a * scale + (fade if i > 0 else 0), b * scale - (fade if i < last else 0)
+        inner.append((start, max(start, end)))
+    return inner
+
+
+def _gaps(inner: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    """The stretches of [0, ``length``) outside every one of ``inner`` (in order, disjoint)."""
+    gaps, at = [], 0
+    for start, end in inner:
+        if start > at:
+            gaps.append((at, start))
+        at = max(at, end)
+    return gaps + [(at, length)] if at < length else gaps
+
+
+def _frame(height: int, width: int, rows: slice, cols: slice) -> list[tuple[slice, slice]]:
+    """A (height, width) tile less its ``rows`` × ``cols`` interior, as up to four rectangles."""
+    (r0, r1), (c0, c1) = (rows.start, rows.stop), (cols.start, cols.stop)
+    pieces = [(0, r0, 0, width), (r1, height, 0, width), (r0, r1, 0, c0), (r0, r1, c1, width)]
+    return [(slice(a, b), slice(c, d)) for a, b, c, d in pieces if a < b and c < d]
+
+
 def upscale_rgb(
     rgb: np.ndarray,
     model: nn.Module,
@@ -232,10 +269,12 @@ def upscale_rgb(
 ) -> np.ndarray:
     """(H, W, 3) → (H*scale, W*scale, 3), tile by tile; with ``grey``, (H*scale, W*scale, 1).
 
-    The output is the only array at output size: a tile's weight is the product of its row
-    and column ramps, so the sum of weights is an outer product of two 1-D profiles and
-    is divided out row band by row band instead of being stored per pixel. Without a
-    cross-fade, tiles abut and each output pixel is one tile's: it is written directly.
+    The output is the only array at output size. Where one tile alone covers the output
+    (the interior away from its cross-fades; the whole image when it is one tile) its
+    pixels are written as they are, clipped. Only the bands that neighbours share are
+    summed with their weights and normalised: a weight is the product of a row and a column
+    ramp, so the sum of weights is an outer product of two 1-D profiles, divided out band
+    by band instead of being stored per pixel.
     """
     height, width = rgb.shape[:2]
     tiling = tiling.on(inference.device)
@@ -243,31 +282,35 @@ def upscale_rgb(
     y_spans, x_spans = _spans(height, tiling), _spans(width, tiling)
     fade = tiling.cross_fade * scale
     (y_ramps, y_total), (x_ramps, x_total) = _weight_profile(y_spans, scale, fade), _weight_profile(x_spans, scale, fade)
-    for (y0, y1), wy in zip(y_spans, y_ramps):
-        for (x0, x1), wx in zip(x_spans, x_ramps):
+    y_inner, x_inner = _interiors(y_spans, scale, fade), _interiors(x_spans, scale, fade)
+    for (y0, y1), wy, (iy0, iy1) in zip(y_spans, y_ramps, y_inner):
+        for (x0, x1), wx, (ix0, ix1) in zip(x_spans, x_ramps, x_inner):
             cy0, cy1 = with_context(y0, y1, height, tiling.context)
             cx0, cx1 = with_context(x0, x1, width, tiling.context)
-            result = run_network(model, rgb[cy0:cy1, cx0:cx1], inference)
-            core = result[(y0 - cy0) * scale : (y1 - cy0) * scale, (x0 - cx0) * scale : (x1 - cx0) * scale]
+            keep = slice((y0 - cy0) * scale, (y1 - cy0) * scale), slice((x0 - cx0) * scale, (x1 - cx0) * scale)
+            core = run_network(model, rgb[cy0:cy1, cx0:cx1], inference, keep=keep)
             if grey:
                 core = core.mean(axis=2, keepdims=True)
-            region = out[y0 * scale : y1 * scale, x0 * scale : x1 * scale]
-            if fade:
-                region += core * (wy[:, None] * wx[None, :])[:, :, None]
-            else:
-                np.clip(core, 0.0, 1.0, out=region)
+            top, left = y0 * scale, x0 * scale
+            region = out[top : y1 * scale, left : x1 * scale]
+            rows, cols = slice(iy0 - top, iy1 - top), slice(ix0 - left, ix1 - left)
+            np.clip(core[rows, cols], 0.0, 1.0, out=region[rows, cols])
+            for r, c in _frame(*region.shape[:2], rows, cols):
+                region[r, c] += core[r, c] * (wy[r, None] * wx[None, c])[:, :, None]
             if on_tile:
                 on_tile()
-    if not fade:
-        return out
-    inverse_x = (1.0 / x_total)[None, :, None]
+    y_shared, x_shared = _gaps(y_inner, out.shape[0]), _gaps(x_inner, out.shape[1])
+    shared = [(r0, r1, 0, out.shape[1]) for r0, r1 in y_shared]
+    shared += [(r0, r1, c0, c1) for r0, r1 in _gaps(y_shared, out.shape[0]) for c0, c1 in x_shared]
 
-    def normalise(r0: int, r1: int) -> None:
-        band = out[r0:r1]
-        band *= inverse_x / y_total[r0:r1, None, None]
+    def normalise(r0: int, r1: int, c0: int, c1: int) -> None:
+        band = out[r0:r1, c0:c1]
+        band *= (1.0 / x_total[c0:c1])[None, :, None] / y_total[r0:r1, None, None]
         np.clip(band, 0.0, 1.0, out=band)
 
-    strips.map_bands(*out.shape[:2], normalise)
+    pieces = [(r0 + b0, r0 + b1, c0, c1)
+              for r0, r1, c0, c1 in shared for b0, b1 in strips.spans(r1 - r0, strips.strip_rows(c1 - c0))]
+    strips.in_lanes([functools.partial(normalise, *piece) for piece in pieces])
     return out
 
 
