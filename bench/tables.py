@@ -183,6 +183,17 @@ def damage_found(report: dict[str, Any]) -> str:
     return _table(["master", *kinds], rows) + f"\n\n{report['trials']} changes each ({report['machine']}). {costs}."
 
 
+def tile_assembly(report: dict[str, Any]) -> str:
+    """The tiled upscale's host work besides its network (a stand-in, timed apart)."""
+    rows = [[r["tiling"], str(r["tile"]), str(r["tiles"]), f"{r['total_s'] * 1000:.1f}", f"{r['network_s'] * 1000:.1f}",
+             f"**{r['assembly_s'] * 1000:.1f}**", f"{r['floor_s'] * 1000:.1f}"] for r in report["rows"]]
+    m = report["machine"]
+    return (_table(["tiling", "tile px", "tiles", "total ms", "stand-in network ms", "assembly ms",
+                    "one clipped copy ms"], rows)
+            + f"\n\n{report['input']}, median of {report['repetitions']} interleaved; {m['cpu']}, "
+              f"{m['threads']} threads, torch {m['torch']}.")
+
+
 def _gpu_machine(report: dict[str, Any]) -> str:
     m = report["machine"]
     if "gpu" not in m:
@@ -242,6 +253,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
      ("large_scan_memory_amx",), large_scan_memory),
     ("A shard of large scans (large_scan_memory.py --shard)", ("large_scan_shard",), large_scan_shard),
     ("A multi-page TIFF of large scans (large_scan_memory.py --pages)", ("large_scan_pages",), large_scan_pages),
+    ("The tiled upscale's host work (tile_assembly.py)", ("tile_assembly",), tile_assembly),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
     ("GPU paths (gpu_inference.py, the last run on a CUDA machine)", ("gpu_inference",), gpu_paths),
