@@ -299,17 +299,16 @@ def upscale_rgb(
                 region[r, c] += core[r, c] * (wy[r, None] * wx[None, c])[:, :, None]
             if on_tile:
                 on_tile()
-    y_shared, x_shared = _gaps(y_inner, out.shape[0]), _gaps(x_inner, out.shape[1])
-    shared = [(r0, r1, 0, out.shape[1]) for r0, r1 in y_shared]
-    shared += [(r0, r1, c0, c1) for r0, r1 in _gaps(y_shared, out.shape[0]) for c0, c1 in x_shared]
+    # shared: whole rows between the interiors, and in the interiors' rows the columns between them
+    shared = [(r0, r1, 0, out.shape[1]) for r0, r1 in _gaps(y_inner, out.shape[0])]
+    shared += [(r0, r1, c0, c1) for r0, r1 in y_inner if r0 < r1 for c0, c1 in _gaps(x_inner, out.shape[1])]
 
     def normalise(r0: int, r1: int, c0: int, c1: int) -> None:
         band = out[r0:r1, c0:c1]
         band *= (1.0 / x_total[c0:c1])[None, :, None] / y_total[r0:r1, None, None]
         np.clip(band, 0.0, 1.0, out=band)
 
-    pieces = [(r0 + b0, r0 + b1, c0, c1)
-              for r0, r1, c0, c1 in shared for b0, b1 in strips.spans(r1 - r0, strips.strip_rows(c1 - c0))]
+    pieces = [(r0 + b0, r0 + b1, c0, c1) for r0, r1, c0, c1 in shared for b0, b1 in strips.bands(r1 - r0, c1 - c0)]
     strips.in_lanes([functools.partial(normalise, *piece) for piece in pieces])
     return out
 
