@@ -1,10 +1,11 @@
 """What the chain's tiled upscale costs on the host besides its network.
 
-``superres.upscale_rgb`` runs a free stand-in network (nearest-neighbour x4, timed on its
-own) on a 960 × 540 photo, at several tile sides, with RRDBNet's context and cross-fade
+``superres.upscale_rgb`` runs a free stand-in network (nearest-neighbour x4, timed inside
+each run) on a 960 × 540 photo, at several tile sides, with RRDBNet's context and cross-fade
 (32 and 16 px) and with a light model's (12 px, none). Its assembly (cutting, cropping,
-casting, blending and normalising the tiles) is the total less the stand-in's time. The
-floor next to it is one clipped copy of the output, which any assembly must write. On a
+casting, blending and normalising the tiles) is each run's total less the stand-in's time
+in it. The floor next to it is one clipped copy of the output, which any assembly must
+write. On a
 GPU worker this host work sits between a fast network and the CPU stages (see *GPU paths*
 in docs/benchmarks.md); here it is timed on the CPU, where the network is the stand-in.
 
@@ -24,7 +25,7 @@ from skimage import data as skdata
 from torch import nn
 
 from enhance_ops import allocator
-from enhance_ops.chain.superres import Inference, Tiling, run_network, tiles, upscale_rgb, with_context
+from enhance_ops.chain.superres import Inference, Tiling, tiles, upscale_rgb
 
 SCALE = 4
 TILES = (256, 512, 1024)
@@ -33,23 +34,21 @@ REPS = 7
 
 
 class Nearest(nn.Module):
-    """A stand-in network whose own cost is small and measured apart."""
+    """A stand-in network whose own cost is small and timed from inside: ``seconds`` adds up
+    its forward passes, so each run's assembly is that run's total less them."""
+
+    seconds = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.interpolate(x, scale_factor=SCALE, mode="nearest")
+        start = time.perf_counter()
+        y = nn.functional.interpolate(x, scale_factor=SCALE, mode="nearest")
+        self.seconds += time.perf_counter() - start
+        return y
 
 
 def photo() -> np.ndarray:
     rgb = cv2.resize(skdata.coffee(), (960, 540), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(rgb, dtype=np.float32) / 255
-
-
-def network_alone(model: nn.Module, rgb: np.ndarray, tiling: Tiling, inference: Inference) -> None:
-    height, width = rgb.shape[:2]
-    for y0, y1, x0, x1 in tiles(height, width, tiling):
-        cy0, cy1 = with_context(y0, y1, height, tiling.context)
-        cx0, cx1 = with_context(x0, x1, width, tiling.context)
-        run_network(model, rgb[cy0:cy1, cx0:cx1], inference)
 
 
 def measure() -> list[dict[str, object]]:
@@ -60,27 +59,27 @@ def measure() -> list[dict[str, object]]:
     cases = [(label, Tiling(tile, pad, fade)) for label, (pad, fade) in MODELS.items() for tile in TILES]
     paths = {"floor": lambda: np.clip(whole, 0.0, 1.0, out=buffer)}
     for label, tiling in cases:
-        paths[f"{label} {tiling.tile} total"] = lambda t=tiling: upscale_rgb(rgb, model, SCALE, tiling=t,
-                                                                             inference=inference)
-        paths[f"{label} {tiling.tile} network"] = lambda t=tiling: network_alone(model, rgb, t, inference)
-    times: dict[str, list[float]] = {path: [] for path in paths}
+        paths[(label, tiling.tile)] = lambda t=tiling: upscale_rgb(rgb, model, SCALE, tiling=t, inference=inference)
+    times: dict[object, list[tuple[float, float]]] = {path: [] for path in paths}
     for run in paths.values():  # warm-up: first touch of the output's pages
         run()
     for _ in range(REPS):  # interleaved
         for path, run in paths.items():
+            model.seconds = 0.0
             start = time.perf_counter()
             run()
-            times[path].append(time.perf_counter() - start)
-    median = {path: statistics.median(t) for path, t in times.items()}
+            times[path].append((time.perf_counter() - start, model.seconds))
+    floor = statistics.median(total for total, _ in times["floor"])
     rows = []
     for label, tiling in cases:
-        total, network = median[f"{label} {tiling.tile} total"], median[f"{label} {tiling.tile} network"]
+        runs = times[(label, tiling.tile)]
+        total, network = statistics.median(t for t, _ in runs), statistics.median(n for _, n in runs)
+        assembly = statistics.median(t - n for t, n in runs)
         rows.append({"tiling": label, "tile": tiling.tile, "tiles": sum(1 for _ in tiles(*rgb.shape[:2], tiling)),
-                     "total_s": total, "network_s": network, "assembly_s": total - network,
-                     "floor_s": median["floor"]})
+                     "total_s": total, "network_s": network, "assembly_s": assembly, "floor_s": floor})
         print(f"{label:46} {tiling.tile:5} px  {rows[-1]['tiles']:3} tiles  total {total * 1e3:6.1f} ms  "
-              f"stand-in {network * 1e3:6.1f} ms  assembly {(total - network) * 1e3:6.1f} ms  "
-              f"(one clipped copy {median['floor'] * 1e3:.1f} ms)", flush=True)
+              f"stand-in {network * 1e3:6.1f} ms  assembly {assembly * 1e3:6.1f} ms  "
+              f"(one clipped copy {floor * 1e3:.1f} ms)", flush=True)
     return rows
 
 
