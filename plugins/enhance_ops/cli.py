@@ -88,8 +88,8 @@ def _enhance(args: argparse.Namespace) -> int:
         print(f"no images found in {args.input}", file=sys.stderr)
         return 2
     chain = enhancer.chain
-    bitonal = "" if chain.bitonal_names == chain.model_names else \
-        f" (black-and-white pages: {' then '.join(chain.bitonal_names)})"
+    pages = "black-and-white and text pages" if chain.settings["superres"]["text_pages"] else "black-and-white pages"
+    bitonal = "" if chain.bitonal_names == chain.model_names else f" ({pages}: {' then '.join(chain.bitonal_names)})"
     print(f"{len(jobs)} image(s), preset {chain.preset_name}, x{chain.scale} with {' then '.join(chain.model_names)}"
           f"{bitonal}", file=sys.stderr)
     judged = bool(args.ledger or args.report or args.gate)

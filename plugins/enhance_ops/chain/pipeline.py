@@ -6,6 +6,7 @@ every step taken on an archive image.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from .. import allocator, threads
 from ..models.manifest import get_entry
 from ..models.weights import load_model
 from ..quality import measures
-from . import color, denoise, postprocess, preprocess, strips, superres
+from . import color, denoise, postprocess, preprocess, strips, superres, text_page
 from .colour_math import pixel_products
 from .presets import BITONAL_DEFAULTS, resolve_models, resolve_preset
 
@@ -190,6 +191,9 @@ class Chain:
         start = time.perf_counter()
         source_summary, source_height = measures.summarise_input(pixels), pixels.shape[0]
         measuring_s = time.perf_counter() - start
+        start = time.perf_counter()
+        text = self._text_page(pixels)  # on the master: exposure and denoising change how its paper reads
+        looking_s = time.perf_counter() - start
         image = pixels[..., :1].copy() if neutral else pixels
         untouched = not neutral  # still the very pixels ``source_summary`` measured
         del pixels
@@ -221,7 +225,8 @@ class Chain:
         correction, restore_record = color.plan_restoration(image, mode=restore["mode"])  # before SR deepens blacks
         planning_s = time.perf_counter() - start
 
-        step("superres", 1.0, lambda im, _: self._superres(im, progress, bit_depth, master.max_long_side))
+        step("superres", 1.0, lambda im, _: self._superres(im, progress, bit_depth, master.max_long_side, text))
+        records[-1].seconds += looking_s
         metrics = records[-1].details.pop("metrics")
         models = tuple(records[-1].details["models"])
         effective_scale = image.shape[0] / source_height
@@ -250,14 +255,28 @@ class Chain:
                                    measuring_s + time.perf_counter() - start))
         return ChainResult(image, alpha, profile, effective_scale, analysis, records, models, metrics)
 
+    def _text_page(self, pixels: np.ndarray) -> text_page.PageLook | None:
+        """How the master reads as a page of text, looked at only where that would change the models."""
+        if not self.settings["superres"]["text_pages"] or self.bitonal_names == self.model_names:
+            return None
+        return text_page.text_page(pixels)
+
     def _superres(
-        self, image: np.ndarray, progress: TileProgress | None, bit_depth: int, format_limit: int | None
+        self,
+        image: np.ndarray,
+        progress: TileProgress | None,
+        bit_depth: int,
+        format_limit: int | None,
+        text: text_page.PageLook | None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         sr = self.settings["superres"]
         bitonal = denoise.two_valued(image)  # black and white only: the photo networks would redraw its strokes
-        names = self.bitonal_names if bitonal else self.model_names
+        text = None if bitonal else text
+        names = self.bitonal_names if bitonal or text else self.model_names
         sr_models = self.sr_models(names)
         details: dict[str, Any] = {"models": list(names), "scale": self.scale}
+        if text:
+            details["text_page"] = dataclasses.asdict(text)
         source = image
         height, width = image.shape[:2]
         cap = min(int(sr["max_output_long_side"]), format_limit or sys.maxsize)
@@ -297,6 +316,10 @@ class Chain:
         decision = f"x{self.scale} with {' then '.join(names)}"
         if bitonal and names != self.model_names:
             decision += f" in place of {' then '.join(self.model_names)}, which would redraw a black-and-white page's strokes"
+        if text:
+            decision += (f" in place of {' then '.join(self.model_names)}, which would redraw its letters: read as a page"
+                         f" of text ({text.paper:.0%} paper, {text.ink:.0%} ink, {text.thin:.0%} of it in thin strokes,"
+                         f" {text.marks} marks, at {text.side} px)")
         if "reduced_input_to" in details:
             decision += f" (input first reduced to {details['reduced_input_to']} to keep the long side <= {cap})"
         if "bitonal_smoothing_sigma" in details:

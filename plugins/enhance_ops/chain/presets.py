@@ -31,6 +31,7 @@ SR_DEFAULTS: dict[int, tuple[str, ...]] = {  # the super-resolution models each 
 # A page of black and white only (a bitonal scan) goes to a fidelity network instead, smoothed
 # first (the manifest's ``bitonal_sigma``): Real-ESRGAN and the compact model redraw its letters
 # (consistency 24.7 dB on a printed page at x4, which the gate holds), SPAN keeps them (40 dB).
+# So does a grey or colour page of text where ``superres.text_pages`` is on (``text_page``).
 BITONAL_DEFAULTS: dict[int, tuple[str, ...]] = {2: ("span-x2",), 4: ("span-x4",), 8: ("span-x4", "span-x2")}
 SCALES = tuple(SR_DEFAULTS)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: superres.best_precision
@@ -42,8 +43,8 @@ _BASE: dict[str, dict[str, Any]] = {
     "colour_cast": {"enabled": False, "blend": 1.0},
     "lens": {"enabled": True, "k1": 0.0, "k2": 0.0, "blend": 1.0},
     "denoise": {"strength": "auto", "sigma": None, "blend": 1.0},
-    "superres": {"scale": 4, "models": [], "bitonal_models": [], "colour_guard": True, "max_output_long_side": 30000,
-                 "blend": 1.0},
+    "superres": {"scale": 4, "models": [], "bitonal_models": [], "text_pages": True, "colour_guard": True,
+                 "max_output_long_side": 30000, "blend": 1.0},
     "colour_restore": {"mode": "auto", "blend": 1.0},
     "sharpen": {"amount": 0.4, "blend": 1.0},
     "local_contrast": {"clip_limit": 1.2, "blend": 1.0},

@@ -170,8 +170,8 @@ def _reason(row: dict[str, Any], expectation: str) -> str:
 
 
 def _models_used(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Which networks enlarged how many images: a page of black and white only goes to
-    another one than a photograph does (``presets.BITONAL_DEFAULTS``)."""
+    """Which networks enlarged how many images: a page of black and white only, or of text,
+    goes to another one than a photograph does (``presets.BITONAL_DEFAULTS``)."""
     used = Counter(name for r in rows if r.get("status") == "ok" for name in r.get("models") or ())
     if not used:
         return []
