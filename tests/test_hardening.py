@@ -596,6 +596,22 @@ def test_an_object_past_what_one_request_takes_is_uploaded_and_copied_in_parts(s
     assert "-" not in etag("staging/2026-12-03/letter.tif")  # within the limit: one PUT, as before
 
 
+def test_a_copy_whose_size_the_ledger_gives_is_one_request_without_asking_the_server_first(store: S3Store) -> None:
+    """Publishing asked the server each derivative's size (a HEAD) before copying it, to choose
+    between one CopyObject and a copy in parts; the ledger row now says the size."""
+    calls: list[str] = []
+    store.client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    store.put("staging/2026-12-03/letter.tif", b"derivative bytes")
+    calls.clear()
+    store.copy("staging/2026-12-03/letter.tif", "enhanced/2026-12-03/letter.tif", {"source": "incoming/letter.tif"},
+               size=len(b"derivative bytes"))
+    assert calls == ["CopyObject"]
+    store.copy("staging/2026-12-03/letter.tif", "quarantine/2026-12-03/letter.tif")  # size unknown: asked first
+    assert calls[1:] == ["HeadObject", "CopyObject"]
+    assert store.metadata("enhanced/2026-12-03/letter.tif") == {"source": "incoming/letter.tif"}
+    assert store.get("enhanced/2026-12-03/letter.tif") == b"derivative bytes"
+
+
 def test_throttling_and_stalled_replies_are_retried_with_back_off(s3: seaweedfs.S3Server, store: S3Store,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = FaultyProxy(s3.endpoint)

@@ -54,7 +54,9 @@ def test_ledger_has_one_row_per_image_with_the_schema(batch_run: dict[str, Path]
     assert ok["models"].map(list).map(lambda m: m == ["span-x2"]).all()
     assert ok["source_sha256"].str.len().eq(64).all() and ok["peak_rss_bytes"].gt(0).all()
     for _, row in ok.iterrows():  # the derivative's own bytes, as written
-        assert row["output_sha256"] == hashlib.sha256(Path(row["output_key"]).read_bytes()).hexdigest()
+        written = Path(row["output_key"]).read_bytes()
+        assert row["output_sha256"] == hashlib.sha256(written).hexdigest() and row["output_bytes"] == len(written)
+    assert broken["output_bytes"] is None or pd.isna(broken["output_bytes"])
     assert ok["consistency_psnr_db"].notna().all() and set(MEASURES) <= set(df.columns)
     settings = json.loads(ok.iloc[0]["parameters_json"])
     assert settings["superres"]["scale"] == 2 and "denoise" in settings
@@ -218,6 +220,18 @@ def test_the_report_says_which_networks_enlarged_how_many_images() -> None:
         r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=None)
     page = report.render_report(rows, outcome, {}, title="run", outputs_at="here")
     assert "Super-resolution: realesrgan-x4plus, 2 images; span-x4, 1 image." in page.split("Held back", 1)[0]
+
+
+def test_the_report_says_what_the_derivatives_take_published_and_held() -> None:
+    rows = [_row(output_bytes=2_500_000), _row(output_bytes=1_200_000_000), _row(output_bytes=700, artefact_score=0.3),
+            _row(output_bytes=None), {"status": "failed", "verdict": None, "output_bytes": None}]
+    outcome = gate.evaluate(rows)
+    for n, r in enumerate(rows):
+        r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=None)
+    page = report.render_report(rows, outcome, {}, title="run", outputs_at="here")
+    assert "Derivatives written: 2 published, 1.2 GB; 1 held, 700 bytes." in page.split("Held back", 1)[0]
+    assert "Derivatives written" not in report.render_report(rows[3:], gate.evaluate(rows[3:]), {}, title="run",
+                                                             outputs_at="here")
 
 
 def test_a_long_run_lists_its_first_rows_and_says_where_the_rest_are(monkeypatch: pytest.MonkeyPatch) -> None:

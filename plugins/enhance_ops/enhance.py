@@ -279,7 +279,7 @@ class Enhancer:
                 writing[1].result()
         out = derivative.getvalue()
         record = {"input_sha256": job.digest, **_as_document(records), **timing, "pages_complete": job.complete,
-                  "output_sha256": hashlib.sha256(out).hexdigest()}
+                  "output_sha256": hashlib.sha256(out).hexdigest(), "output_bytes": len(out)}
         return EnhanceResult(out, "TIFF", record)
 
     def finish(self, job: Job) -> EnhanceResult:
@@ -309,7 +309,8 @@ class Enhancer:
                                     provenance=output.provenance, quality=self.options.quality)
         record = {"input_sha256": job.digest, **record, "decode_s": job.decode_s, "chain_s": job.chain_s,
                   "encode_s": time.perf_counter() - start, "pages_complete": job.complete,
-                  "output_sha256": hashlib.sha256(out).hexdigest()}  # the derivative's fixity, in the ledger
+                  "output_sha256": hashlib.sha256(out).hexdigest(),  # the derivative's fixity, in the ledger
+                  "output_bytes": len(out)}
         return EnhanceResult(out, fmt, record)
 
     def _quantised(self, source: Source, result: ChainResult, fmt: str) -> tuple[dict[str, Any], _Output]:

@@ -293,7 +293,7 @@ def _decided(past: _Ledger, held: _Held, decision: _Decision, output_key: str | 
     each with its master's ETag as the catalog has it now (it may have been uploaded again
     unchanged since its row was written)."""
     change = {"run_id": decision.run_id, "shard": 0, "processed_at": decision.now, "output_key": output_key,
-              "verdict": verdict, **({} if output_key else {"output_sha256": None})}
+              "verdict": verdict, **({} if output_key else {"output_sha256": None, "output_bytes": None})}
     rows = []
     if held.row is not None:
         rows.append({**held.row, **change, "source_etag": held.entry["source_etag"], "notes": [*held.row["notes"], *notes]})

@@ -77,7 +77,9 @@ class ObjectStore(Protocol):
     def list(self, prefix: str) -> list[ObjectInfo]: ...
     def get(self, key: str) -> bytes: ...
     def put(self, key: str, data: bytes) -> None: ...
-    def copy(self, source: str, target: str, metadata: dict[str, str] | None = None) -> None: ...
+    def copy(
+        self, source: str, target: str, metadata: dict[str, str] | None = None, *, size: int | None = None
+    ) -> None: ...
     def exists(self, key: str) -> bool: ...
     def metadata(self, key: str) -> dict[str, str] | None: ...
     def size(self, key: str) -> int | None: ...
@@ -131,12 +133,19 @@ class S3Store:
         else:
             self.client.upload_fileobj(io.BytesIO(data), self.bucket, safe_key(key), Config=_in_parts())
 
-    def copy(self, source: str, target: str, metadata: dict[str, str] | None = None) -> None:
+    def copy(
+        self, source: str, target: str, metadata: dict[str, str] | None = None, *, size: int | None = None
+    ) -> None:
         """A server-side copy, in parts past what one copy takes; with ``metadata``, the copy's
-        user metadata instead of the source's."""
+        user metadata instead of the source's. Where the caller knows the ``size`` (a ledger row
+        does) and it is within one copy, that one request; else the managed copy, which first
+        asks the server the size (a HEAD) and sets up its threads, for every object."""
         given = {"MetadataDirective": "REPLACE", "Metadata": metadata} if metadata is not None else {}
-        self.client.copy({"Bucket": self.bucket, "Key": safe_key(source)}, self.bucket, safe_key(target),
-                         ExtraArgs=given, Config=_in_parts())
+        origin = {"Bucket": self.bucket, "Key": safe_key(source)}
+        if size is not None and size <= SINGLE_REQUEST_BYTES:
+            self.client.copy_object(CopySource=origin, Bucket=self.bucket, Key=safe_key(target), **given)
+        else:
+            self.client.copy(origin, self.bucket, safe_key(target), ExtraArgs=given, Config=_in_parts())
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # the most one DeleteObjects call takes

@@ -623,7 +623,7 @@ def publish(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[st
                 maker = earlier["run_id"] if earlier["output_key"] == target else None
                 row["notes"].append(replaces_note(target, maker))
                 remade.append((row, maker))
-            store.copy(row["output_key"], target, mark(row["source_key"]))
+            store.copy(row["output_key"], target, mark(row["source_key"]), size=row.get("output_bytes"))
             row["output_key"] = target
             moved[target.split("/", 1)[0]] += 1
         rows += copies_following(catalog, remade, enhanced)

@@ -25,8 +25,8 @@ from .. import __version__
 from ..errors import EnhanceError
 from .measures import MEASURES
 
-SCHEMA_VERSION = 8  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added.
-# 6: pages, pages_json. 7: pages_complete. 8: master_damage
+SCHEMA_VERSION = 9  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added.
+# 6: pages, pages_json. 7: pages_complete. 8: master_damage. 9: output_bytes
 VERDICTS = ("passed", "quarantined", "failed", "rejected")  # rejected: by a person in review (review.reject)
 
 SCHEMA = pa.schema(
@@ -39,6 +39,7 @@ SCHEMA = pa.schema(
         ("source_sha256", pa.string()),
         ("output_key", pa.string()),
         ("output_sha256", pa.string()),
+        ("output_bytes", pa.int64()),
         ("status", pa.string()),
         ("input_format", pa.string()),
         ("input_width", pa.int32()),
@@ -112,7 +113,8 @@ def row_from_record(
     return {
         "run_id": run_id, "logical_date": logical_date, "shard": shard,
         "source_key": source_key, "source_etag": source_etag, "source_sha256": record["input_sha256"],
-        "output_key": output_key, "output_sha256": record["output_sha256"], "status": "ok",
+        "output_key": output_key, "output_sha256": record["output_sha256"], "output_bytes": record["output_bytes"],
+        "status": "ok",
         "input_format": record["input_format"], "input_width": in_w, "input_height": in_h,
         "input_bit_depth": record["bit_depth"], "input_channels": record["channels"],
         "output_format": record["output_format"], "output_width": out_w, "output_height": out_h,
@@ -197,7 +199,7 @@ def duplicate_row(
     return _not_enhanced_row(
         run_id=run_id, logical_date=logical_date, shard=shard, source_key=source_key, source_etag=source_etag,
         source_sha256=earlier["source_sha256"], output_key=earlier["output_key"],
-        output_sha256=earlier.get("output_sha256"), status="duplicate",
+        output_sha256=earlier.get("output_sha256"), output_bytes=earlier.get("output_bytes"), status="duplicate",
         verdict=earlier["verdict"], notes=[note],
     )
 

@@ -178,6 +178,24 @@ def _models_used(rows: Sequence[dict[str, Any]]) -> list[str]:
     return ["Super-resolution: " + "; ".join(f"{name}, {n} image{'s' * (n != 1)}" for name, n in used.items()) + "."]
 
 
+def _storage(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """What the run's derivatives take, by where they went: enlarged x4, a scan takes 16 times
+    its pixels, and the archive plans its storage from this."""
+    sizes = {v: [r["output_bytes"] for r in rows if r.get("status") == "ok" and r.get("verdict") == v
+                 and r.get("output_bytes") is not None] for v in ("passed", "quarantined")}
+    if not any(sizes.values()):
+        return []
+    shares = [f"{len(s)} {'published' if v == 'passed' else 'held'}, {_in_bytes(sum(s))}" for v, s in sizes.items() if s]
+    return [f"Derivatives written: {'; '.join(shares)}."]
+
+
+def _in_bytes(count: int) -> str:
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
+
+
 def _viewer(index: int, preview: Preview) -> str:
     before, after = _data_uri(preview.before), _data_uri(preview.after)
     side = preview.after.shape[1]
@@ -262,7 +280,7 @@ def render_report(
                      "in place, pointing at its new derivative (see their notes).</p>")
     if not rows:
         parts.append("<p>No new images: nothing to enhance in this run.</p>")
-    parts += [f"<p class='sub'>{html.escape(remark)}</p>" for remark in [*_models_used(rows), *remarks]]
+    parts += [f"<p class='sub'>{html.escape(remark)}</p>" for remark in [*_models_used(rows), *_storage(rows), *remarks]]
     parts.append("<h2>Held back for review</h2>")
     if not held:
         parts.append("<p>None: every image passed the gate.</p>")
