@@ -38,7 +38,7 @@ from .chain.preprocess import LensInfo
 from .chain.superres import Inference, Tiling
 from .errors import EnhanceError, ImageTooLargeError
 from .formats import MAX_SIDE
-from .quality.ledger import reduced_input_to
+from .quality.ledger import pixel_stretch, reduced_input_to
 from .quality.measures import MEASURES
 
 
@@ -223,7 +223,7 @@ class Enhancer:
         fmt = self._output_format(image.output_format)
         codecs.check_writable(fmt, image.bit_depth, image.alpha is not None)  # before any work
         return Master(image.pixels, image.alpha, image.bit_depth, image.metadata.icc_profile,
-                      lens_from_exif(image.metadata.exif), max_long_side=MAX_SIDE.get(fmt))
+                      lens_from_exif(image.metadata.exif), max_long_side=MAX_SIDE.get(fmt), dpi=image.metadata.dpi)
 
     def _all_pages(self, job: Job, progress: TileProgress | None) -> EnhanceResult:
         """A multi-page master as a multi-page TIFF. While the chain runs a page, a helper
@@ -322,8 +322,10 @@ class Enhancer:
             f"Enhanced derivative, not the archival master: preset {chain.preset_name}; "
             f"x{chain.scale} with {' then '.join(result.models)}; steps: {', '.join(applied)}"
         )
-        meta, not_carried = md.fitted_to(dataclasses.replace(source.metadata, icc_profile=result.icc_profile), fmt,
-                                         software=SOFTWARE, description=description)
+        dpi = source.metadata.dpi  # made square where the chain made the pixels so (result.stretch)
+        dpi = dpi and (dpi[0] * result.stretch[0], dpi[1] * result.stretch[1])
+        meta, not_carried = md.fitted_to(dataclasses.replace(source.metadata, icc_profile=result.icc_profile, dpi=dpi),
+                                         fmt, software=SOFTWARE, description=description)
         record = {
             "input_format": source.format,
             "input_size": source.size,
@@ -406,7 +408,8 @@ def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
                                    if page["master_damage"]) or None,
         "pages": [{"page": n, "input_size": list(page["input_size"]), "output_size": list(page["output_size"]),
                    "bit_depth": page["bit_depth"], "channels": page["channels"],
-                   "reduced_input_to": reduced_input_to(page["stages"]), "models": page["models"],
+                   "reduced_input_to": reduced_input_to(page["stages"]), "pixel_stretch": pixel_stretch(page["stages"]),
+                   "models": page["models"],
                    "metrics": page["metrics"],
                    "master_damage": page["master_damage"]}
                   for n, page in enumerate(pages, 1)],

@@ -21,7 +21,7 @@ from .. import allocator, threads
 from ..models.manifest import get_entry
 from ..models.weights import load_model
 from ..quality import measures
-from . import color, denoise, postprocess, preprocess, strips, superres, text_page
+from . import color, denoise, pixel_aspect, postprocess, preprocess, strips, superres, text_page
 from .colour_math import pixel_products
 from .presets import BITONAL_DEFAULTS, resolve_models, resolve_preset
 
@@ -40,6 +40,7 @@ class Master:
     icc_profile: bytes | None = None
     lens: preprocess.LensInfo | None = None
     max_long_side: int | None = None  # what the derivative's format holds (WebP: 16,383 px)
+    dpi: tuple[float, float] | None = None  # (x, y), as the master's tags say
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class ChainResult:
     stages: list[StageRecord]
     models: tuple[str, ...]  # the SR models this image went through
     metrics: dict[str, float] = field(default_factory=dict)
+    stretch: pixel_aspect.Stretch = pixel_aspect.SQUARE  # beyond ``scale``, to square pixels
 
 
 def _blend_into(after: np.ndarray, before: Callable[[int, int], np.ndarray], amount: float) -> np.ndarray:
@@ -157,9 +159,10 @@ class Chain:
         bit_depth: int = 8,
         icc_profile: bytes | None = None,
         lens: preprocess.LensInfo | None = None,
+        dpi: tuple[float, float] | None = None,
         progress: TileProgress | None = None,
     ) -> ChainResult:
-        return self.run_master(Master(pixels, alpha, bit_depth, icc_profile, lens), progress=progress)
+        return self.run_master(Master(pixels, alpha, bit_depth, icc_profile, lens, dpi=dpi), progress=progress)
 
     def run_master(self, master: Master, *, progress: TileProgress | None = None) -> ChainResult:
         """The chain on a handed-over master (see ``Master``). Once super-resolution has run,
@@ -169,6 +172,8 @@ class Chain:
         (pixels, master.pixels), (alpha, master.alpha) = (master.pixels, None), (master.alpha, None)
         assert pixels is not None, "this master was already run"
         bit_depth = master.bit_depth
+        square = s["superres"]["square_pixels"]
+        stretch = pixel_aspect.stretch_for(master.dpi) if square else pixel_aspect.SQUARE
 
         def step(name: str, blend: float, fn: Stage, *, in_place: bool = False) -> None:
             """Run one stage; after SR (``in_place``) it overwrites the output-size image
@@ -225,7 +230,7 @@ class Chain:
         correction, restore_record = color.plan_restoration(image, mode=restore["mode"])  # before SR deepens blacks
         planning_s = time.perf_counter() - start
 
-        step("superres", 1.0, lambda im, _: self._superres(im, progress, bit_depth, master.max_long_side, text))
+        step("superres", 1.0, lambda im, _: self._superres(im, progress, bit_depth, master.max_long_side, text, stretch))
         records[-1].seconds += looking_s
         metrics = records[-1].details.pop("metrics")
         models = tuple(records[-1].details["models"])
@@ -248,12 +253,22 @@ class Chain:
         image, profile, details = postprocess.convert_colour_space(
             image, master.icc_profile, s["colour_space"]["target"], out=image)
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
+        if stretch != pixel_aspect.SQUARE:
+            assert master.dpi is not None
+            start = time.perf_counter()
+            image = pixel_aspect.stretched(image, stretch)
+            alpha = None if alpha is None else pixel_aspect.stretched(alpha, stretch)
+            axis = "rows" if stretch[1] > 1 else "columns"
+            records.append(StageRecord(
+                "square_pixels", f"{axis} stretched x{max(stretch):.4g} to square pixels (master at "
+                f"{master.dpi[0]:g} x {master.dpi[1]:g} dpi)", time.perf_counter() - start,
+                {"master_dpi": list(master.dpi), "stretch": list(stretch), "output_size": [image.shape[1], image.shape[0]]}))
         start = time.perf_counter()
         metrics.update(measures.descriptive(source_summary, image))
         metrics["composite_score"] = measures.composite(metrics)
         records.append(StageRecord("measures", "analysed: noise, sharpness, clipping, colourfulness in and out",
                                    measuring_s + time.perf_counter() - start))
-        return ChainResult(image, alpha, profile, effective_scale, analysis, records, models, metrics)
+        return ChainResult(image, alpha, profile, effective_scale, analysis, records, models, metrics, stretch)
 
     def _text_page(self, pixels: np.ndarray) -> text_page.PageLook | None:
         """How the master reads as a page of text, looked at only where that would change the models."""
@@ -268,6 +283,7 @@ class Chain:
         bit_depth: int,
         format_limit: int | None,
         text: text_page.PageLook | None,
+        stretch: pixel_aspect.Stretch,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         sr = self.settings["superres"]
         bitonal = denoise.two_valued(image)  # black and white only: the photo networks would redraw its strokes
@@ -280,8 +296,9 @@ class Chain:
         source = image
         height, width = image.shape[:2]
         cap = min(int(sr["max_output_long_side"]), format_limit or sys.maxsize)
-        if max(height, width) * self.scale > cap:
-            factor = cap / (max(height, width) * self.scale)
+        longest = max(height * stretch[1], width * stretch[0]) * self.scale  # the derivative's, square pixels and all
+        if longest > cap:
+            factor = cap / longest
             size = (max(1, int(width * factor)), max(1, int(height * factor)))
             source = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], image.shape[2])
             details["reduced_input_to"] = list(size)

@@ -44,7 +44,7 @@ _BASE: dict[str, dict[str, Any]] = {
     "lens": {"enabled": True, "k1": 0.0, "k2": 0.0, "blend": 1.0},
     "denoise": {"strength": "auto", "sigma": None, "blend": 1.0},
     "superres": {"scale": 4, "models": [], "bitonal_models": [], "text_pages": True, "colour_guard": True,
-                 "max_output_long_side": 30000, "blend": 1.0},
+                 "max_output_long_side": 30000, "square_pixels": True, "blend": 1.0},
     "colour_restore": {"mode": "auto", "blend": 1.0},
     "sharpen": {"amount": 0.4, "blend": 1.0},
     "local_contrast": {"clip_limit": 1.2, "blend": 1.0},

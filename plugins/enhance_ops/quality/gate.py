@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from .ledger import reduced_input_to
+from ..chain.pixel_aspect import SQUARE, stretched_size
+from .ledger import pixel_stretch, reduced_input_to
 
 # Expectations over these must hold for every enhanced image (no NaN allowed).
 REQUIRED_METRICS = ("consistency_psnr_db", "consistency_ssim", "consistency_lpips", "artefact_score")
@@ -50,18 +51,22 @@ class Thresholds:
         return replace(cls(), **changes)
 
 
-def _expected_size(input_size: tuple[int, int], reduced_to: list[int] | None, scale: int) -> tuple[int, int]:
-    """Input × requested scale, or the reduced input × scale where dynamic scaling capped it."""
+def _expected_size(
+    input_size: tuple[int, int], reduced_to: list[int] | None, scale: int, stretch: list[float] | None
+) -> tuple[int, int]:
+    """Input × requested scale, or the reduced input × scale where dynamic scaling capped it;
+    then stretched to square pixels where the master's were not."""
     width, height = reduced_to or input_size
-    return width * scale, height * scale
+    return stretched_size(width * scale, height * scale, tuple(stretch) if stretch else SQUARE)
 
 
 def _pages(row: dict[str, Any]) -> list[dict[str, Any]]:
     """What the suite checks of each page: a multi-page master's ``pages_json``, else the row."""
     if row.get("pages_json"):
         return json.loads(row["pages_json"])
-    reduced = reduced_input_to(json.loads(row["stages_json"]))
-    return [{"page": 1, "input_size": (row["input_width"], row["input_height"]), "reduced_input_to": reduced,
+    stages = json.loads(row["stages_json"])
+    return [{"page": 1, "input_size": (row["input_width"], row["input_height"]),
+             "reduced_input_to": reduced_input_to(stages), "pixel_stretch": pixel_stretch(stages),
              "output_size": (row["output_width"], row["output_height"]), "metrics": row,
              "master_damage": row.get("master_damage")}]
 
@@ -74,7 +79,8 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         scale = json.loads(row["parameters_json"])["superres"]["scale"]
         for page in _pages(row):
             metrics = page["metrics"]
-            expected_w, expected_h = _expected_size(page["input_size"], page["reduced_input_to"], scale)
+            expected_w, expected_h = _expected_size(page["input_size"], page["reduced_input_to"], scale,
+                                                    page.get("pixel_stretch"))  # absent before square pixels
             records.append({
                 "image_id": f"{i}/{page['page']}",
                 **{name: (float("nan") if metrics.get(name) is None else metrics[name]) for name in REQUIRED_METRICS},

@@ -146,6 +146,12 @@ def reduced_input_to(stages: list[dict[str, Any]]) -> list[int] | None:
     return next((s.get("details", {}).get("reduced_input_to") for s in stages if s["stage"] == "superres"), None)
 
 
+def pixel_stretch(stages: list[dict[str, Any]]) -> list[float] | None:
+    """How far the chain stretched the output's axes to square pixels (``square_pixels``), where
+    it did: the gate's expected size again."""
+    return next((s.get("details", {}).get("stretch") for s in stages if s["stage"] == "square_pixels"), None)
+
+
 def parameters_json(settings: dict[str, Any]) -> str:
     """The resolved chain settings as the ledger keeps them: one spelling for the same settings."""
     return json.dumps(settings, sort_keys=True)
