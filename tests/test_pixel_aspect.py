@@ -23,6 +23,7 @@ FAX_ROWS = (skdata.page() > 128)[::2]  # a page of print at half its rows, as st
     ((98, 204), (204 / 98, 1.0)),  # the same page turned
     ((204, 196), SQUARE),  # fine-mode fax, 4 % apart: left as it is
     ((300, 300), SQUARE), (None, SQUARE), ((0, 98), SQUARE),
+    ((72, 300), SQUARE),  # no scanner's: a tagging error, left as it is
 ])
 def test_the_coarser_axis_is_stretched_to_the_finer_resolution(dpi: tuple[float, float] | None,
                                                                 stretch: tuple[float, float]) -> None:
@@ -66,6 +67,16 @@ def test_square_pixels_false_keeps_the_masters_geometry(tmp_path: Path) -> None:
     assert derivative.size == tuple(2 * side for side in FAX_ROWS.shape[::-1])
     assert derivative.info["dpi"] == pytest.approx((408, 196))
     assert "square_pixels" not in row["stages_json"] and row["verdict"] == "passed"
+
+
+def test_resolution_tags_too_far_apart_for_a_scan_leave_the_pixels_as_they_are(tmp_path: Path) -> None:
+    source = tmp_path / "photo.tif"
+    Image.fromarray(FAX_ROWS).save(source, compression="group4", dpi=(72, 300))
+    derivative, row = _enhance(tmp_path, source)
+    assert derivative.size == tuple(2 * side for side in FAX_ROWS.shape[::-1])
+    stage = next(s for s in json.loads(row["stages_json"]) if s["stage"] == "square_pixels")
+    assert stage["decision"].startswith("skipped: the master's resolution tags (72 x 300 dpi) are further apart")
+    assert row["verdict"] == "passed"
 
 
 def test_the_output_cap_counts_the_stretch(tmp_path: Path) -> None:

@@ -263,6 +263,11 @@ class Chain:
                 "square_pixels", f"{axis} stretched x{max(stretch):.4g} to square pixels (master at "
                 f"{master.dpi[0]:g} x {master.dpi[1]:g} dpi)", time.perf_counter() - start,
                 {"master_dpi": list(master.dpi), "stretch": list(stretch), "output_size": [image.shape[1], image.shape[0]]}))
+        elif square and pixel_aspect.ratio(master.dpi) > pixel_aspect.MAX_RATIO:
+            assert master.dpi is not None
+            records.append(StageRecord(
+                "square_pixels", f"skipped: the master's resolution tags ({master.dpi[0]:g} x {master.dpi[1]:g} dpi) are "
+                "further apart than a scanner's, taken for a tagging error", 0.0, {"master_dpi": list(master.dpi)}))
         start = time.perf_counter()
         metrics.update(measures.descriptive(source_summary, image))
         metrics["composite_score"] = measures.composite(metrics)

@@ -16,17 +16,23 @@ from . import strips
 # Resolutions closer than this are taken as square: a fine-mode fax's 204 × 196 dpi (4 %) is
 # left as it is rather than resampled for a difference no reader sees.
 TOLERANCE = 0.05
+# Resolutions further apart than this are no scanner's (a fax's are 2.08 apart, a draft-mode
+# scan's 2 or 3) but a tagging error, say 72 × 300 dpi: the pixels are left as they are.
+MAX_RATIO = 3.0
 Stretch = tuple[float, float]  # (columns, rows): how much each axis is enlarged beyond the scale
 SQUARE: Stretch = (1.0, 1.0)
 
 
+def ratio(dpi: tuple[float, float] | None) -> float:
+    """The finer resolution over the coarser; 1 where the tags give none."""
+    return max(dpi) / min(dpi) if dpi and min(dpi) > 0 else 1.0
+
+
 def stretch_for(dpi: tuple[float, float] | None) -> Stretch:
     """How to make the pixels of a master at ``dpi`` (x, y) square at its finer resolution."""
-    if not dpi or min(dpi) <= 0:
+    if not dpi or not 1 + TOLERANCE <= ratio(dpi) <= MAX_RATIO:
         return SQUARE
     x, y = dpi
-    if max(x, y) / min(x, y) < 1 + TOLERANCE:
-        return SQUARE
     return (y / x, 1.0) if y > x else (1.0, x / y)
 
 
