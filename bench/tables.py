@@ -194,6 +194,17 @@ def tile_assembly(report: dict[str, Any]) -> str:
               f"{m['threads']} threads, torch {m['torch']}.")
 
 
+def text_pages(report: dict[str, Any]) -> str:
+    """Pages of text under archive-photo x4, routed to SPAN or through Real-ESRGAN."""
+    rows = [[r["page"], r["route"], f"{r['seconds']:.2f}", _db(r["consistency_psnr_db"]), f"{r['consistency_ssim']:.3f}",
+             f"{r['halo_fraction']:.3f}", "passes" if r["passes_gate_measures"] else "**held**"] for r in report["rows"]]
+    m, g = report["machine"], report["gate"]
+    return (_table(["page", "route", "s / page", "consistency PSNR", "SSIM", "halo", "gate's measures"], rows)
+            + f"\n\nWhole chain, median of {report['repetitions']} interleaved; gate: PSNR >= {g['min_consistency_psnr_db']:g} dB, "
+              f"SSIM >= {g['min_consistency_ssim']:g}, LPIPS <= {g['max_consistency_lpips']:g}, artefact score <= "
+              f"{g['max_artefact_score']:g}; {m['cpu']}, {m['threads']} threads, torch {m['torch']}.")
+
+
 def _gpu_machine(report: dict[str, Any]) -> str:
     m = report["machine"]
     if "gpu" not in m:
@@ -258,6 +269,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("A shard of large scans (large_scan_memory.py --shard)", ("large_scan_shard",), large_scan_shard),
     ("A multi-page TIFF of large scans (large_scan_memory.py --pages)", ("large_scan_pages",), large_scan_pages),
     ("The tiled upscale's host work (tile_assembly.py)", ("tile_assembly",), tile_assembly),
+    ("Pages of text under the nightly default (text_pages.py)", ("text_pages",), text_pages),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
     ("GPU paths (gpu_inference.py, the last run on a CUDA machine)", ("gpu_inference",), gpu_paths),

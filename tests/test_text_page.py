@@ -4,35 +4,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 from skimage import data as skdata
 
 from enhance_ops.chain import pipeline
 from enhance_ops.chain.text_page import STROKE_PX, look, text_page
-
-WORDS = ("the of and to in archive letter council minutes record was received on behalf of the committee "
-         "meeting resolved that report year county office street district church parish account").split()
-
-
-def rendered_page(font_px: int = 24, *, yellowed: bool = False, uneven: float = 0.0, seed: int = 0) -> np.ndarray:
-    """A typed page as a scanner gives it: grey ink, blur, mottled paper, light falling off, noise."""
-    rng = np.random.default_rng(seed)
-    width, height = 1200, 1600
-    page = Image.new("L", (width, height), 255)
-    draw, font = ImageDraw.Draw(page), ImageFont.load_default(size=font_px)
-    for y in range(160, height - 160 - font_px, int(font_px * 1.5)):
-        line: list[str] = []
-        while draw.textlength(" ".join([*line, "council"]), font=font) < width - 340:
-            line.append(str(rng.choice(WORDS)))
-        draw.text((120, y), " ".join(line), fill=int(rng.integers(10, 70)), font=font)
-    ink = cv2.GaussianBlur(np.asarray(page, np.float32) / 255, (0, 0), 0.6)
-    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
-    mottle = cv2.GaussianBlur(rng.normal(0, 0.025, (height, width)).astype(np.float32), (0, 0), 3)
-    paper = 0.92 - uneven * 0.3 * (yy + 0.5 * xx) + mottle
-    grey = np.clip(ink * paper + rng.normal(0, 3 / 255, (height, width)), 0, 1).astype(np.float32)
-    if yellowed:
-        return grey[..., None] * np.array([1.0, 0.93, 0.78], np.float32)
-    return grey[..., None]
+from enhance_ops.samples import typed_page
 
 
 def grey(image: np.ndarray) -> np.ndarray:
@@ -47,10 +23,10 @@ def half(image: np.ndarray) -> np.ndarray:
 PAGES = {
     "scikit-image's page": lambda: grey(skdata.page()),
     "scikit-image's handwriting": lambda: grey(skdata.text()),
-    "typed page": lambda: rendered_page(),
-    "yellowed, unevenly lit page": lambda: rendered_page(yellowed=True, uneven=1.0, seed=1),
-    "small type": lambda: rendered_page(12, seed=2),
-    "large type": lambda: rendered_page(48, seed=3),
+    "typed page": lambda: typed_page(),
+    "yellowed, unevenly lit page": lambda: typed_page(yellowed=True, uneven=1.0, seed=1),
+    "small type": lambda: typed_page(12, seed=2),
+    "large type": lambda: typed_page(48, seed=3),
 }
 # Every photograph scikit-image ships without a download, cats to galaxies and micrographs.
 PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "moon", "hubble_deep_field",

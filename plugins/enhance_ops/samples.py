@@ -5,7 +5,8 @@ shrunk with an antialiasing filter and given a little sensor noise, then written
 the formats and layouts archives hold: JPEG with scanner EXIF, a sideways JPEG with an
 orientation tag, a faded colour print (``degrade.fade``), 16-bit TIFF with an ICC profile,
 an 8-bit greyscale TIFF of two pages, a greyscale PNG of a document and a WebP with
-transparency.
+transparency. ``typed_page`` renders a page of type as a scanner gives it, for the tests and
+benchmarks of pages of text.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 import piexif
 import tifffile
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageDraw, ImageFont
 from skimage import data as skdata
 
 from .degrade import fade
@@ -107,6 +108,32 @@ def _astronaut_webp_alpha(long_side: int) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.dstack([rgb, alpha.astype(np.uint8)]), mode="RGBA").save(buf, "WEBP", lossless=True)
     return buf.getvalue()
+
+
+WORDS = ("the of and to in archive letter council minutes record was received on behalf of the committee "
+         "meeting resolved that report year county office street district church parish account").split()
+
+
+def typed_page(font_px: int = 24, *, yellowed: bool = False, uneven: float = 0.0, seed: int = 0) -> np.ndarray:
+    """A typed page (1200 × 1600 px, float grey or RGB in [0, 1]) as a scanner gives it: grey
+    ink, blur, mottled paper, light falling off towards a corner (``uneven``), noise."""
+    rng = np.random.default_rng(seed)
+    width, height = 1200, 1600
+    page = Image.new("L", (width, height), 255)
+    draw, font = ImageDraw.Draw(page), ImageFont.load_default(size=font_px)
+    for y in range(160, height - 160 - font_px, int(font_px * 1.5)):
+        line: list[str] = []
+        while draw.textlength(" ".join([*line, "council"]), font=font) < width - 340:
+            line.append(str(rng.choice(WORDS)))
+        draw.text((120, y), " ".join(line), fill=int(rng.integers(10, 70)), font=font)
+    ink = cv2.GaussianBlur(np.asarray(page, np.float32) / 255, (0, 0), 0.6)
+    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
+    mottle = cv2.GaussianBlur(rng.normal(0, 0.025, (height, width)).astype(np.float32), (0, 0), 3)
+    paper = 0.92 - uneven * 0.3 * (yy + 0.5 * xx) + mottle
+    grey = np.clip(ink * paper + rng.normal(0, 3 / 255, (height, width)), 0, 1).astype(np.float32)
+    if yellowed:
+        return grey[..., None] * np.array([1.0, 0.93, 0.78], np.float32)
+    return grey[..., None]
 
 
 SAMPLES: dict[str, Callable[[int], bytes]] = {

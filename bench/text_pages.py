@@ -1,0 +1,96 @@
+"""Pages of text under the nightly default (archive-photo x4): routed to SPAN, or through Real-ESRGAN.
+
+With ``superres.text_pages`` on (the default) a grey or colour page of text goes to SPAN;
+off, it goes through the preset's Real-ESRGAN as a photograph does. Each page runs the whole
+chain both ways, interleaved, after a warm-up; medians of the repetitions. Next to the time:
+the SR step's consistency with its input (PSNR, SSIM) and its halo fraction, against the
+gate's default thresholds, which decide whether the page is published or held for review.
+
+Pages: scikit-image's page of print (191 × 384, unevenly lit) and its photograph of
+handwriting (172 × 448), and a 512 × 512 crop of a typed page rendered yellowed and unevenly
+lit (``samples.typed_page``).
+
+    .venv/bin/python bench/text_pages.py [--reps 3]   # writes bench/results/text_pages.json
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from cpu_inference import cpu_name, save_results
+from skimage import data as skdata
+
+from enhance_ops.chain.pipeline import Chain, ChainResult
+from enhance_ops.quality.gate import Thresholds
+from enhance_ops.samples import typed_page
+
+ROUTES = {"SPAN (text_pages on)": (), "Real-ESRGAN (text_pages off)": ("superres.text_pages=false",)}
+
+
+def pages() -> dict[str, np.ndarray]:
+    return {
+        "scikit-image's page of print, 191 x 384": skdata.page().astype(np.float32)[..., None] / 255,
+        "scikit-image's handwriting, 172 x 448": skdata.text().astype(np.float32)[..., None] / 255,
+        "typed page, yellowed and unevenly lit, 512 x 512": typed_page(yellowed=True, uneven=1.0)[200:712, 100:612],
+    }
+
+
+def passes(metrics: dict[str, float], limits: Thresholds) -> bool:
+    return (metrics["consistency_psnr_db"] >= limits.min_consistency_psnr_db
+            and metrics["consistency_ssim"] >= limits.min_consistency_ssim
+            and metrics["consistency_lpips"] <= limits.max_consistency_lpips
+            and metrics["artefact_score"] <= limits.max_artefact_score
+            and metrics["clipping_added"] <= limits.max_clipping_added)
+
+
+def measure(reps: int) -> list[dict[str, object]]:
+    chains = {route: Chain("archive-photo", overrides) for route, overrides in ROUTES.items()}
+    images, limits = pages(), Thresholds()
+    times: dict[tuple[str, str], list[float]] = {(page, route): [] for page in images for route in chains}
+    results: dict[tuple[str, str], ChainResult] = {}
+    for page, image in images.items():  # warm-up, and the result each repetition makes again
+        for route, chain in chains.items():
+            results[(page, route)] = chain.run(image.copy())
+    for _ in range(reps):
+        for page, image in images.items():
+            for route, chain in chains.items():
+                start = time.perf_counter()
+                chain.run(image.copy())
+                times[(page, route)].append(time.perf_counter() - start)
+    rows = []
+    for (page, route), runs in times.items():
+        result = results[(page, route)]
+        m = result.metrics
+        rows.append({"page": page, "route": route, "models": list(result.models), "seconds": statistics.median(runs),
+                     "consistency_psnr_db": m["consistency_psnr_db"], "consistency_ssim": m["consistency_ssim"],
+                     "consistency_lpips": m["consistency_lpips"], "halo_fraction": m["halo_fraction"],
+                     "artefact_score": m["artefact_score"], "passes_gate_measures": passes(m, limits)})
+        print(f"{page:50} {route:30} {rows[-1]['seconds']:7.2f} s  {m['consistency_psnr_db']:5.1f} dB  "
+              f"SSIM {m['consistency_ssim']:.3f}  halo {m['halo_fraction']:.3f}  "
+              f"{'passes' if rows[-1]['passes_gate_measures'] else 'held'}", flush=True)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    limits = Thresholds()
+    report = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__},
+              "preset": "archive-photo x4", "repetitions": args.reps,
+              "gate": {"min_consistency_psnr_db": limits.min_consistency_psnr_db,
+                       "min_consistency_ssim": limits.min_consistency_ssim,
+                       "max_consistency_lpips": limits.max_consistency_lpips,
+                       "max_artefact_score": limits.max_artefact_score,
+                       "max_clipping_added": limits.max_clipping_added},
+              "rows": measure(args.reps)}
+    print(f"wrote {save_results('text_pages', report)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
