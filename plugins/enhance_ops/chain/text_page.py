@@ -1,7 +1,7 @@
 """Does a scan read as a page of text (print or handwriting on paper), grey or colour?
 
-Real-ESRGAN and the compact model redraw letters: on scikit-image's grey page of print at
-640 px they gave 22.9 dB consistency against SPAN's 41.3, and the gate held every such page
+The photo networks redraw letters: on scikit-image's grey page of print at 640 px
+Real-ESRGAN gave 22.9 dB consistency against SPAN's 41.3, and the gate held every such page
 of a nightly batch. A page of black and white only is told by its values alone
 (``denoise.two_valued``); a grey or colour page needs its look. A page of text is mostly
 paper, at the brightest tone around it; its ink is darker than that paper by far, in many
