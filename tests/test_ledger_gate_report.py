@@ -222,6 +222,21 @@ def test_the_report_says_which_networks_enlarged_how_many_images() -> None:
     assert "Super-resolution: realesrgan-x4plus, 2 images; span-x4, 1 image." in page.split("Held back", 1)[0]
 
 
+def test_the_report_says_why_pages_went_to_other_networks_than_the_presets() -> None:
+    """An archivist saw span-x4 beside realesrgan-x4plus in the report and nothing saying why."""
+    x4 = json.dumps({"superres": {"scale": 4, "models": [], "bitonal_models": []}})
+    rows = [_row(models=["realesrgan-x4plus"], parameters_json=x4), _row(models=["span-x4"], parameters_json=x4),
+            _row(models=["realesrgan-x4plus", "span-x4"], parameters_json=x4),  # a photo and a page of text, one TIFF
+            _row(models=["span-x4"], parameters_json=json.dumps({"superres": {"scale": 4, "models": ["span-x4"],
+                                                                              "bitonal_models": []}}))]
+    outcome = gate.evaluate(rows)
+    for n, r in enumerate(rows):
+        r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=None)
+    page = report.render_report(rows, outcome, {}, title="run", outputs_at="here").split("Held back", 1)[0]
+    assert ("Pages of text or of black and white only went to span-x4 in place of realesrgan-x4plus, which would "
+            "redraw their letters: 2 images.") in page
+
+
 def test_the_report_says_what_the_derivatives_take_published_and_held() -> None:
     rows = [_row(output_bytes=2_500_000), _row(output_bytes=1_200_000_000), _row(output_bytes=700, artefact_score=0.3),
             _row(output_bytes=None), {"status": "failed", "verdict": None, "output_bytes": None}]

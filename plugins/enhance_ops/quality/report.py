@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .. import codecs
+from ..chain.presets import BITONAL_DEFAULTS, resolve_models
 from .gate import GateReport
 
 CROP = 256  # side of the before/after crop, in output pixels
@@ -172,10 +173,33 @@ def _reason(row: dict[str, Any], expectation: str) -> str:
 def _models_used(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Which networks enlarged how many images: a page of black and white only, or of text,
     goes to another one than a photograph does (``presets.BITONAL_DEFAULTS``)."""
-    used = Counter(name for r in rows if r.get("status") == "ok" for name in r.get("models") or ())
+    done = [r for r in rows if r.get("status") == "ok"]
+    used = Counter(name for r in done for name in r.get("models") or ())
     if not used:
         return []
-    return ["Super-resolution: " + "; ".join(f"{name}, {n} image{'s' * (n != 1)}" for name, n in used.items()) + "."]
+    said = ["Super-resolution: " + "; ".join(f"{name}, {n} image{'s' * (n != 1)}" for name, n in used.items()) + "."]
+    routed = Counter(route for r in done if (route := _page_route(r)))
+    for (pages, photos), n in routed.items():
+        said.append(f"Pages of text or of black and white only went to {pages} in place of {photos}, which would "
+                    f"redraw their letters: {n} image{'s' * (n != 1)}.")
+    return said
+
+
+def _page_route(row: dict[str, Any]) -> tuple[str, str] | None:
+    """(page models, photo models) where the row's image, or a page of it, went to the models
+    for pages instead of its preset's (the superres decision in its stages says which page why)."""
+    if not row.get("parameters_json"):
+        return None
+    sr = json.loads(row["parameters_json"])["superres"]
+    try:
+        photos = resolve_models(sr["scale"], sr.get("models") or ())
+        pages = resolve_models(sr["scale"], sr.get("bitonal_models") or (), BITONAL_DEFAULTS)
+    except ValueError:  # a row of a model since withdrawn from the manifest: nothing to say of its route
+        return None
+    only_pages = set(pages) - set(photos)
+    if not only_pages or not only_pages <= set(row.get("models") or ()):
+        return None
+    return " then ".join(pages), " then ".join(photos)
 
 
 def _storage(rows: Sequence[dict[str, Any]]) -> list[str]:
