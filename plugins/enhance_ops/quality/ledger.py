@@ -143,13 +143,17 @@ def row_from_record(
 def reduced_input_to(stages: list[dict[str, Any]]) -> list[int] | None:
     """The size super-resolution first reduced the input to, where dynamic scaling capped the
     output (a record's stages, or a row's ``stages_json`` read back): the gate's expected size."""
-    return next((s.get("details", {}).get("reduced_input_to") for s in stages if s["stage"] == "superres"), None)
+    return _detail(stages, "superres", "reduced_input_to")
 
 
 def pixel_stretch(stages: list[dict[str, Any]]) -> list[float] | None:
     """How far the chain stretched the output's axes to square pixels (``square_pixels``), where
     it did: the gate's expected size again."""
-    return next((s.get("details", {}).get("stretch") for s in stages if s["stage"] == "square_pixels"), None)
+    return _detail(stages, "square_pixels", "stretch")
+
+
+def _detail(stages: list[dict[str, Any]], stage: str, key: str) -> Any:
+    return next((s.get("details", {}).get(key) for s in stages if s["stage"] == stage), None)
 
 
 def parameters_json(settings: dict[str, Any]) -> str:
