@@ -197,9 +197,10 @@ def tile_assembly(report: dict[str, Any]) -> str:
 def text_pages(report: dict[str, Any]) -> str:
     """Pages of text under archive-photo x4, routed to SPAN or through Real-ESRGAN."""
     rows = [[r["page"], r["route"], f"{r['seconds']:.2f}", _db(r["consistency_psnr_db"]), f"{r['consistency_ssim']:.3f}",
-             f"{r['halo_fraction']:.3f}", "passes" if r["passes_gate_measures"] else "**held**"] for r in report["rows"]]
+             f"{r['halo_fraction']:.3f}", "passed" if r["verdict"] == "passed" else f"**{r['verdict']}**"]
+            for r in report["rows"]]
     m, g = report["machine"], report["gate"]
-    return (_table(["page", "route", "s / page", "consistency PSNR", "SSIM", "halo", "gate's measures"], rows)
+    return (_table(["page", "route", "s / page", "consistency PSNR", "SSIM", "halo", "gate"], rows)
             + f"\n\nWhole chain, median of {report['repetitions']} interleaved; gate: PSNR >= {g['min_consistency_psnr_db']:g} dB, "
               f"SSIM >= {g['min_consistency_ssim']:g}, LPIPS <= {g['max_consistency_lpips']:g}, artefact score <= "
               f"{g['max_artefact_score']:g}; {m['cpu']}, {m['threads']} threads, torch {m['torch']}.")
