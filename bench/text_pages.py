@@ -9,7 +9,8 @@ published, or held for review.
 
 Pages: scikit-image's page of print (191 × 384, unevenly lit) and its photograph of
 handwriting (172 × 448), and a 512 × 512 crop of a typed page rendered yellowed and unevenly
-lit (``samples.typed_page``).
+lit (``samples.typed_page``), and the same crop as a scan of negative microfilm gives it
+(``samples.microfilm_negative``), which is read as a negative of a page.
 
     .venv/bin/python bench/text_pages.py [--reps 3]   # writes bench/results/text_pages.json
 """
@@ -29,16 +30,18 @@ from skimage import data as skdata
 
 from enhance_ops.chain.pipeline import Chain, ChainResult
 from enhance_ops.quality import gate, ledger
-from enhance_ops.samples import typed_page
+from enhance_ops.samples import microfilm_negative, typed_page
 
 ROUTES = {"SPAN (text_pages on)": (), "Real-ESRGAN (text_pages off)": ("superres.text_pages=false",)}
 
 
 def pages() -> dict[str, np.ndarray]:
+    typed = typed_page(yellowed=True, uneven=1.0)[200:712, 100:612]
     return {
         "scikit-image's page of print, 191 x 384": skdata.page().astype(np.float32)[..., None] / 255,
         "scikit-image's handwriting, 172 x 448": skdata.text().astype(np.float32)[..., None] / 255,
-        "typed page, yellowed and unevenly lit, 512 x 512": typed_page(yellowed=True, uneven=1.0)[200:712, 100:612],
+        "typed page, yellowed and unevenly lit, 512 x 512": typed,
+        "the typed page off negative microfilm, 512 x 512": microfilm_negative(typed),
     }
 
 

@@ -5,7 +5,8 @@ shrunk with an antialiasing filter and given a little sensor noise, then written
 the formats and layouts archives hold: JPEG with scanner EXIF, a sideways JPEG with an
 orientation tag, a faded colour print (``degrade.fade``), 16-bit TIFF with an ICC profile,
 an 8-bit greyscale TIFF of two pages, a greyscale PNG of a document and a WebP with
-transparency. ``typed_page`` renders a page of type as a scanner gives it, for the tests and
+transparency. ``typed_page`` renders a page of type as a scanner gives it, and
+``microfilm_negative`` that page as a scan of negative microfilm, for the tests and
 benchmarks of pages of text.
 """
 from __future__ import annotations
@@ -134,6 +135,20 @@ def typed_page(font_px: int = 24, *, yellowed: bool = False, uneven: float = 0.0
     if yellowed:
         return grey[..., None] * np.array([1.0, 0.93, 0.78], np.float32)
     return grey[..., None]
+
+
+def microfilm_negative(page: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A page (float grey or RGB in [0, 1]) as a film scanner reads it off negative microfilm:
+    its paper dense and dark, its ink clear, the film's grain over it and the reader's light
+    falling off towards the edges; grey, as most microfilm is scanned."""
+    rng = np.random.default_rng(seed)
+    grey = page.mean(axis=2) if page.ndim == 3 else page
+    height, width = grey.shape
+    yy, xx = np.mgrid[0:height, 0:width]
+    light = 1.0 - 0.25 * np.hypot((yy - height / 2) / height, (xx - width / 2) / width)
+    grain = cv2.GaussianBlur(rng.normal(0, 0.03, (height, width)).astype(np.float32), (0, 0), 0.8)
+    clear = 0.12 + 0.68 * (1.0 - grey)  # base and fog under the paper; the ink lets the light through
+    return np.clip(clear * light + grain, 0, 1).astype(np.float32)[..., None]
 
 
 SAMPLES: dict[str, Callable[[int], bytes]] = {

@@ -339,8 +339,8 @@ class Chain:
         if bitonal and names != self.model_names:
             decision += f" in place of {' then '.join(self.model_names)}, which would redraw a black-and-white page's strokes"
         if text:
-            decision += (f" in place of {' then '.join(self.model_names)}, which would redraw its letters: read as a page"
-                         f" of text ({text.paper:.0%} paper, {text.ink:.0%} ink, {text.thin:.0%} of it in thin strokes,"
+            decision += (f" in place of {' then '.join(self.model_names)}, which would redraw its letters: read as a"
+                         f" {'negative of a ' if text.negative else ''}page of text ({text.paper:.0%} paper, {text.ink:.0%} ink, {text.thin:.0%} of it in thin strokes,"
                          f" {text.marks} marks, at {text.side} px)")
         if "reduced_input_to" in details:
             decision += f" (input first reduced to {details['reduced_input_to']} to keep the long side <= {cap})"

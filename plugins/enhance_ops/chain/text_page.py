@@ -13,7 +13,9 @@ The measures are taken on the luma at ``WORKING_SIDE`` pixels on the long side (
 300-dpi letter page's strokes are 1-2 px wide), against the paper's own tone found by a
 closing, so that a yellowed, dim or unevenly lit page reads as one. A close scan of
 handwriting, whose strokes are wider than ``STROKE_PX`` there, is looked at again at half
-that size. How it was checked, and where it fails: docs/chain.md, *Known limits*.
+that size. A page that does not read as one is read again as a negative (microfilm, mostly:
+light ink on dark film), on its inverse taken against its clearest film, the print's black.
+How it was checked, and where it fails: docs/chain.md, *Known limits*.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class PageLook:
     thin: float  # share of the ink that is in strokes narrower than STROKE_PX
     marks: int
     paper_level: float
+    negative: bool = False  # light marks on dark ground, as negative microfilm: measured on its inverse
 
     def is_text(self) -> bool:
         return (
@@ -52,15 +55,24 @@ class PageLook:
         )
 
 
-def look(image: np.ndarray, side: int = WORKING_SIDE) -> PageLook:
+def look(image: np.ndarray, side: int = WORKING_SIDE, *, negative: bool = False) -> PageLook:
     """The page's measures at ``side`` pixels on the long side (never enlarged)."""
+    return _measure(_working_luma(image, side), negative)
+
+
+def _working_luma(image: np.ndarray, side: int) -> np.ndarray:
     height, width = image.shape[:2]
     factor = min(1.0, side / max(height, width))
     if factor < 1.0:
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
     luma = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.shape[2] == 3 else image[:, :, 0]
-    luma = np.ascontiguousarray(luma, dtype=np.float32)
+    return np.ascontiguousarray(luma, dtype=np.float32)
+
+
+def _measure(luma: np.ndarray, negative: bool) -> PageLook:
+    if negative:  # printed as the film would be: its clearest part, the ink, is the print's black
+        luma = np.maximum(np.float32(np.percentile(luma, 99.9)) - luma, 0)
     reach = max(7, round(min(luma.shape) / 40)) | 1  # wider than any stroke at this size
     paper = cv2.morphologyEx(luma, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach)))
     paper = cv2.GaussianBlur(paper, (0, 0), reach)
@@ -78,18 +90,25 @@ def look(image: np.ndarray, side: int = WORKING_SIDE) -> PageLook:
         thin=1.0 - areas / inked if inked else 0.0,
         marks=int(np.count_nonzero(stats[1:, cv2.CC_STAT_AREA] >= 3)),
         paper_level=float(np.median(paper)) / brightest if brightest > 0 else 0.0,
+        negative=negative,
     )
 
 
 def text_page(image: np.ndarray) -> PageLook | None:
-    """The look that reads as a page of text, at the working size or at half of it; None
-    for anything else, an image too small to tell among them."""
+    """The look that reads as a page of text, positive or negative, at the working size or at
+    half of it; None for anything else, an image too small to tell among them."""
     if min(image.shape[:2]) < 16:
         return None
-    first = look(image)
-    if first.is_text():
+    luma = _working_luma(image, WORKING_SIDE)
+    first = _read(luma)
+    if first or max(luma.shape) < 2 * 192:  # halved, it would be too small to tell
         return first
-    if first.side < 2 * 192:  # halved, it would be too small to tell
-        return None
-    second = look(image, first.side // 2)
-    return second if second.is_text() else None
+    return _read(_working_luma(luma[..., None], max(luma.shape) // 2))
+
+
+def _read(luma: np.ndarray) -> PageLook | None:
+    for negative in (False, True):
+        page = _measure(luma, negative)
+        if page.is_text():
+            return page
+    return None
