@@ -134,6 +134,8 @@ def build() -> dict[str, Case]:
                                icc=build_profile(SPACES["Adobe RGB"])),
         "truncated.jp2": Case(jp2_files.jp2(rgb)[:-60], "truncated"),
         "signed.j2k": Case(jp2_files.codestream(rgb.astype(np.int16) - 128), "unsupported_image"),
+        "scan-12bit.pgm": Case(netpbm(5, np.rint(rgb.mean(axis=2) * (4095 / 255)).astype(np.uint16), 4095), "ok", (24, 16)),
+        "truncated.ppm": Case(netpbm(6, rgb, 255)[:-30], "truncated"),
     }
     for orientation in range(1, 9):  # stored so that applying the tag shows the upright 24×16 photo
         stored = _stored_for(rgb, orientation)
@@ -141,6 +143,19 @@ def build() -> dict[str, Case]:
         cases[f"orientation-{orientation}.jpg"] = Case(_save(Image.fromarray(stored), "JPEG", quality=95, exif=exif),
                                                        "ok", (24, 16), exif_make="Epson")
     return cases
+
+
+def netpbm(kind: int, samples: np.ndarray, maxval: int | None) -> bytes:
+    """A binary (P4-P6) or plain (P1-P3) file as the Netpbm format defines it, with a comment
+    in the header as scanimage writes one."""
+    height, width = samples.shape[:2]
+    header = f"P{kind}\n# SANE data follows\n{width} {height}\n" + (f"{maxval}\n" if maxval else "")
+    if kind == 4:
+        return header.encode() + np.packbits(samples.reshape(height, width), axis=1).tobytes()
+    if kind in (5, 6):
+        return header.encode() + samples.astype(">u2" if maxval > 255 else "u1").tobytes()
+    rows = (" ".join(str(v) for v in row.ravel()) for row in samples)
+    return (header + "\n".join(rows) + "\n").encode()
 
 
 def scan_data(jpeg: bytes) -> slice:

@@ -109,6 +109,8 @@ def test_every_hostile_file_gets_a_derivative_or_a_specific_error_and_the_shard_
         assert row["verdict"] == "quarantined" or not (case.incomplete or case.damaged), name
     assert codecs.decode(store.get(rows["palette-transparent.png"]["output_key"])).alpha is not None
     assert codecs.decode(store.get(rows["grey16.tif"]["output_key"])).bit_depth == 16
+    assert rows["scan-12bit.pgm"]["output_key"].endswith(".png")  # a 12-bit PGM, as a 16-bit PNG
+    assert codecs.decode(store.get(rows["scan-12bit.pgm"]["output_key"])).bit_depth == 16
     assert rows["multipage-cut-page.tif"]["error_message"].startswith("TruncatedImageError: page 2 of 3: ")
     assert rows["stereo-pair.mpo"]["output_key"].endswith("/stereo-pair.jpg")  # its primary image, a JPEG
     assert codecs.pages(store.get(rows["stereo-pair.mpo"]["output_key"])).notes == ()  # a plain JPEG

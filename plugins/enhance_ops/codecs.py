@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 import tifffile
-from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin
+from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import damage, jp2_boxes, png_chunks, tiff_exif, tiff_log
+from . import damage, jp2_boxes, netpbm, png_chunks, tiff_exif, tiff_log
 from .chain import icc, strips
 from .formats import DEFAULT_MAX_PIXELS, MAX_SIDE, READ_FORMATS, SUFFIX, WRITE_FORMATS, format_of  # noqa: F401  (re-exported)
 from .jpeg_segments import header_segments
@@ -254,7 +254,10 @@ def _directory_offsets(data: bytes | memoryview) -> list[int]:
 
 
 def _bits(im: Image.Image) -> int:
-    """A TIFF's (current page's) deepest BitsPerSample; 8 for the other formats."""
+    """A TIFF's (current page's) deepest BitsPerSample, a Netpbm file's by its maxval; 8 for
+    the other formats."""
+    if im.format == "PPM":
+        return netpbm.bits(im)
     return max(im.tag_v2.get(258, (8,))) if im.format == "TIFF" else 8
 
 
@@ -283,6 +286,8 @@ def _looks_truncated(data: bytes, fmt: str | None) -> bool:
         return _END_MARKERS[fmt] not in data[-64:]
     if fmt == "JPEG2000":
         return jp2_boxes.read(data).cut_off
+    if fmt == "PPM":
+        return netpbm.header_cut_off(data)
     return fmt == "WEBP" and (len(data) < 8 or int.from_bytes(data[4:8], "little") + 8 > len(data))
 
 
@@ -356,16 +361,19 @@ def _open_header(data: bytes) -> Image.Image:
     except Exception as exc:
         fmt = format_of(data)
         if fmt is None:
-            raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP, BMP or JPEG 2000)") from None
+            raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000 or Netpbm)") from None
         if fmt == "TIFF":
             raise _unopenable_tiff(data) from None
+        if fmt == "PAM":
+            raise UnsupportedImageError("PAM (Netpbm's arbitrary map) images are not processed; convert to PNG or TIFF")
         if _looks_truncated(data, fmt):
             raise _truncated_header(fmt) from None
         if fmt == "JPEG2000":
             _checked_jpeg2000(data)  # a layout Pillow does not open (more than four components) is named
         if fmt == "JPEG" and (refusal := _jpeg_refusal(data)):
             raise UnsupportedImageError(refusal) from None
-        raise CorruptImageError(f"{fmt} header cannot be read: {exc}") from exc
+        said = "no reader takes its values" if isinstance(exc, UnidentifiedImageError) else exc  # not the buffer's address
+        raise CorruptImageError(f"{fmt} header cannot be read: {said}") from exc
     if im.format == "MPO":  # a JPEG with more images after its own (a camera's preview, a stereo view): ``_pages``
         im.format = "JPEG"
     if im.format not in READ_FORMATS:
@@ -402,6 +410,8 @@ def _decode_pixels(
         colour, alpha = _split_opencv(raw)
     elif im.format == "JPEG2000":
         colour, alpha = _jpeg2000_samples(data, im, notes)
+    elif im.format == "PPM":
+        colour, alpha = _full_range(netpbm.samples(data, im), netpbm.maxval(im)), None
     elif im.format == "TIFF":
         colour, alpha = _tiff_samples(data, im.tell(), notes)
     elif _looks_truncated(data, im.format):
@@ -458,8 +468,9 @@ def _opencv_misreads(im: Image.Image) -> bool:
     ``_jpeg2000_samples``), 16-bit TIFFs with separate colour planes (PlanarConfiguration 2),
     whose samples come back scrambled, and grey or RGB TIFFs with samples past the colour:
     OpenCV returns 8-bit colour multiplied by its alpha, takes any fourth channel (infrared,
-    a mask) for alpha, and drops a grey image's alpha."""
-    if im.format == "JPEG2000":
+    a mask) for alpha, and drops a grey image's alpha; and Netpbm files but a float map, whose
+    samples it scales by their maxval in some cases and not in others (``netpbm``)."""
+    if im.format == "JPEG2000" or im.format == "PPM" and im.mode != "F":
         return True
     if im.format != "TIFF":
         return False
@@ -589,6 +600,20 @@ def _widen(samples: np.ndarray, bits: int) -> None:
     while filled < samples.dtype.itemsize * 8:
         samples |= samples >> filled
         filled *= 2
+
+
+def _full_range(samples: np.ndarray, top: int | None) -> np.ndarray:
+    """Samples whose largest value is ``top`` (a Netpbm maxval) spread over their type's range:
+    4095 becomes 65535, 100 becomes 255, 0 stays 0. A sample past ``top`` (damage) is clipped."""
+    if top is None or top == np.iinfo(samples.dtype).max:
+        return samples
+    np.minimum(samples, top, out=samples)
+    if top & (top + 1) == 0:  # 2**n - 1
+        _widen(samples, top.bit_length())
+        return samples
+    spread = samples.astype(np.float32)
+    spread *= np.iinfo(samples.dtype).max / top
+    return np.rint(spread, out=spread).astype(samples.dtype)
 
 
 def _pillow_samples(im: Image.Image, bits: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
