@@ -94,7 +94,10 @@ def build() -> dict[str, Case]:
         "bomb.png": Case(_png_bomb(6000, 6000), "too_large"),  # 36 Mpx in a few kB; the run allows 4 Mpx
         "cmyk.jpg": Case(_save(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=92), "ok", (24, 16)),
         "animated.gif": Case(_save(Image.fromarray(rgb), "GIF", save_all=True,
-                                   append_images=[Image.fromarray(rgb[::-1])], duration=100), "unsupported_image"),
+                                   append_images=[Image.fromarray(rgb[::-1])], duration=100), "ok", (24, 16),
+                             notes=["frames"], incomplete=True),
+        "transparent.gif": Case(_save(Image.fromarray(rgb).quantize(32), "GIF", transparency=0), "ok", (24, 16)),
+        "truncated.gif": Case(_save(Image.fromarray(rgb), "GIF")[:-40], "truncated"),
         "animated.webp": Case(_save(Image.fromarray(rgb), "WEBP", save_all=True, lossless=True,
                                     append_images=[Image.fromarray(rgb[::-1])], duration=100), "ok", (24, 16),
                               notes=["frames"], incomplete=True),

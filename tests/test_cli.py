@@ -70,15 +70,15 @@ def test_a_folder_is_read_as_a_nightly_run_reads_its_prefix_and_an_unreadable_fi
     (folder / "scan.png").write_bytes((batch / "page_document.png").read_bytes())
     (folder / "._scan.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(60))
     (folder / ".DS_Store").write_bytes(bytes(64))
-    Image.new("P", (8, 8)).save(folder / "postcard.gif")
+    (folder / "hdr_scan.pfm").write_bytes(b"Pf\n8 8\n-1.0\n" + np.ones(64, "<f4").tobytes())  # a float map
     (folder / "moved_away.tif").symlink_to(tmp_path / "nothing_here.tif")
     (folder / "failing_disk.tif").symlink_to("/proc/self/mem")  # a real read error (EIO), as root too
     assert main(["enhance", str(folder), str(out), "--scale", "2", "--quiet", "--ledger", str(ledger_at)]) == 1
     said = capsys.readouterr()
     assert "1 enhanced, 0 skipped, 3 failed" in said.out and "._scan" not in said.out + said.err
     rows = {Path(r["source_key"]).name: r for r in pq.read_table(next(ledger_at.rglob("*.parquet"))).to_pylist()}
-    assert rows.keys() == {"scan.png", "postcard.gif", "moved_away.tif", "failing_disk.tif"}
-    assert rows["scan.png"]["status"] == "ok" and rows["postcard.gif"]["error_type"] == "unsupported_image"
+    assert rows.keys() == {"scan.png", "hdr_scan.pfm", "moved_away.tif", "failing_disk.tif"}
+    assert rows["scan.png"]["status"] == "ok" and rows["hdr_scan.pfm"]["error_type"] == "unsupported_image"
     assert rows["moved_away.tif"]["error_type"] == "source_missing"
     assert "is a link to " in rows["moved_away.tif"]["error_message"]
     assert rows["failing_disk.tif"]["error_type"] == "source_unreadable"

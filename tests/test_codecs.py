@@ -1239,9 +1239,19 @@ def test_sound_jpegs_pillow_does_not_open_are_named_not_called_corrupt() -> None
         codecs.decode(imagecodecs.ljpeg_encode(deep[:, :, 0]))
 
 
-def test_gif_is_not_processed() -> None:
-    with pytest.raises(UnsupportedImageError, match="GIF"):
-        codecs.decode(save(RGB8[:, :, 0], "GIF"))
+def test_a_gif_reads_as_its_palette_says_with_its_transparency_and_its_comment() -> None:
+    """GIF was refused; an archive's web-era digitisations are GIFs. Written back as PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(RGB8).quantize(64).save(buffer, "GIF", transparency=0, comment=b"Box 7: postcard, 1911")
+    decoded = codecs.decode(buffer.getvalue())
+    expected = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGBA"))
+    assert decoded.format == "GIF" and decoded.output_format == "PNG" and decoded.bit_depth == 8
+    np.testing.assert_array_equal(np.rint(decoded.pixels * 255), expected[:, :, :3])
+    np.testing.assert_array_equal(np.rint(decoded.alpha * 255), expected[:, :, 3])
+    assert decoded.metadata.text == {"Comment": "Box 7: postcard, 1911"}
+    assert codecs.pages(buffer.getvalue()).sample_bytes == RGB8.shape[0] * RGB8.shape[1] * 4  # decoded as RGBA
+    with pytest.raises(TruncatedImageError, match="GIF pixel data is incomplete"):
+        codecs.decode(buffer.getvalue()[:-1])  # no trailer
 
 
 def test_every_bad_input_error_has_its_own_code() -> None:

@@ -178,7 +178,7 @@ def _pages(data: bytes) -> Pages:
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
     im = _open_header(data)
-    first = Pages((0,), (im.size,), _sample_bytes(im.width, im.height, len(im.getbands()), _bits(im)))
+    first = Pages((0,), (im.size,), _sample_bytes(im.width, im.height, _decoded_channels(im), _bits(im)))
     frames, sizes, sample_bytes, left = [], [], 0, {"reduced-resolution copy": 0, "transparency mask": 0}
     try:
         if isinstance(im, MpoImagePlugin.MpoImageFile):
@@ -261,6 +261,13 @@ def _bits(im: Image.Image) -> int:
     return max(im.tag_v2.get(258, (8,))) if im.format == "TIFF" else 8
 
 
+def _decoded_channels(im: Image.Image) -> int:
+    """A palette image's samples are decoded as RGB, or RGBA where it has transparency."""
+    if im.mode != "P":
+        return len(im.getbands())
+    return 4 if "transparency" in im.info or im.palette is not None and im.palette.mode == "RGBA" else 3
+
+
 def _sample_bytes(width: int, height: int, channels: int, bits: int) -> int:
     return width * height * channels * (2 if bits > 8 else 1)
 
@@ -288,6 +295,8 @@ def _looks_truncated(data: bytes, fmt: str | None) -> bool:
         return jp2_boxes.read(data).cut_off
     if fmt == "PPM":
         return netpbm.header_cut_off(data)
+    if fmt == "GIF":  # its trailer byte ends it (0x3B may also turn up in the LZW data, so only the last byte counts)
+        return data.rstrip(b"\x00")[-1:] != b";"
     return fmt == "WEBP" and (len(data) < 8 or int.from_bytes(data[4:8], "little") + 8 > len(data))
 
 
@@ -361,7 +370,7 @@ def _open_header(data: bytes) -> Image.Image:
     except Exception as exc:
         fmt = format_of(data)
         if fmt is None:
-            raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000 or Netpbm)") from None
+            raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm or GIF)") from None
         if fmt == "TIFF":
             raise _unopenable_tiff(data) from None
         if fmt == "PAM":

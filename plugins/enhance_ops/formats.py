@@ -11,16 +11,16 @@ from .jp2_boxes import CODESTREAM_START, SIGNATURE
 
 DEFAULT_MAX_PIXELS = int(os.environ.get("ENHANCE_MAX_PIXELS", "250000000"))
 
-READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000", "PPM"}  # PPM: Pillow's name for every Netpbm kind
+READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000", "PPM", "GIF"}  # PPM: Pillow's name for every Netpbm kind
 WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}  # the longest width or height the format (its encoder) holds
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".mpo", ".tif", ".tiff", ".webp", ".bmp", ".jp2", ".j2k", ".j2c", ".jpf",
-                  ".jpx", ".pbm", ".pgm", ".ppm", ".pnm"}
+                  ".jpx", ".pbm", ".pgm", ".ppm", ".pnm", ".gif"}
 # Other image formats an archive holds: listed and reported as failed (unsupported), never skipped
 # silently. Anything else (sidecars such as .xmp, .txt, checksums) is left alone.
 OTHER_IMAGE_SUFFIXES = {
-    ".gif", ".heic", ".heif", ".avif", ".jxl", ".psd", ".tga", ".ico", ".pcx",
+    ".heic", ".heif", ".avif", ".jxl", ".psd", ".tga", ".ico", ".pcx",
     ".pam", ".pfm", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf",
 }
 
@@ -37,7 +37,7 @@ def is_master_name(name: str) -> bool:
 
 # How each format's files begin: what a file holds, whatever its name says.
 MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WEBP",
-         SIGNATURE: "JPEG2000", CODESTREAM_START: "JPEG2000", **{b"P%d" % kind: "PPM" for kind in range(1, 7)}, b"P7": "PAM"}
+         SIGNATURE: "JPEG2000", CODESTREAM_START: "JPEG2000", b"GIF8": "GIF", **{b"P%d" % kind: "PPM" for kind in range(1, 7)}, b"P7": "PAM"}
 HEAD_BYTES = max(map(len, MAGIC))
 
 

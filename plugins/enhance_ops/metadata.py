@@ -135,7 +135,7 @@ def _read_text(im: Image.Image, data: bytes, notes: list[str]) -> dict[str, str]
         found, problems = png_chunks.texts(data)
         notes.extend(problems)
         return {keyword: text for keyword, text in found.items() if keyword not in _TEXT_NOT_CARRIED}
-    comment = im.info.get("comment") if im.format == "JPEG" else None
+    comment = im.info.get("comment") if im.format in ("JPEG", "GIF") else None
     return {"Comment": comment.decode("utf-8", "replace")} if comment else {}
 
 
