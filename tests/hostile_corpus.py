@@ -139,6 +139,7 @@ def build() -> dict[str, Case]:
         "signed.j2k": Case(jp2_files.codestream(rgb.astype(np.int16) - 128), "unsupported_image"),
         "scan-12bit.pgm": Case(netpbm(5, np.rint(rgb.mean(axis=2) * (4095 / 255)).astype(np.uint16), 4095), "ok", (24, 16)),
         "truncated.ppm": Case(netpbm(6, rgb, 255)[:-30], "truncated"),
+        "camera.dng": Case(tiff_raw(rgb[::4, ::4], [(50706, "B", 4, (1, 4, 0, 0), True)]), "unsupported_image"),
     }
     for orientation in range(1, 9):  # stored so that applying the tag shows the upright 24×16 photo
         stored = _stored_for(rgb, orientation)
@@ -159,6 +160,22 @@ def netpbm(kind: int, samples: np.ndarray, maxval: int | None) -> bytes:
         return header.encode() + samples.astype(">u2" if maxval > 255 else "u1").tobytes()
     rows = (" ".join(str(v) for v in row.ravel()) for row in samples)
     return (header + "\n".join(rows) + "\n").encode()
+
+
+SENSOR = np.random.default_rng(0).integers(0, 4096, (96, 144), dtype=np.uint16)
+
+
+def tiff_raw(preview: np.ndarray, first_tags: list[tuple[int, str, int, object, bool]], *,
+             header: bytes | None = None) -> bytes:
+    """A raw as DNG, NEF or ARW lay one out: a small preview in the first directory (a reduced-
+    resolution image), the sensor's colour-filter-array data in a sub-directory."""
+    sensor = np.random.default_rng(0).integers(0, 4096, (preview.shape[0] * 3, preview.shape[1] * 3), dtype=np.uint16)
+    buffer = io.BytesIO()
+    with tifffile.TiffWriter(buffer) as tif:
+        tif.write(preview, photometric="rgb", subfiletype=1, subifds=1, extratags=first_tags)
+        tif.write(sensor, photometric=32803, extratags=[(33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True)])
+    data = buffer.getvalue()
+    return data[:8] + header + data[10:] if header else data
 
 
 def scan_data(jpeg: bytes) -> slice:

@@ -22,9 +22,17 @@ import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import damage, jp2_boxes, netpbm, png_chunks, tiff_exif, tiff_log
+from . import camera_raw, damage, jp2_boxes, netpbm, png_chunks, tiff_exif, tiff_log
 from .chain import icc, strips
-from .formats import DEFAULT_MAX_PIXELS, MAX_SIDE, READ_FORMATS, SUFFIX, WRITE_FORMATS, format_of  # noqa: F401  (re-exported)
+from .formats import (  # noqa: F401  (re-exported)
+    DEFAULT_MAX_PIXELS,
+    MAX_SIDE,
+    READ_FORMATS,
+    SUFFIX,
+    WRITE_FORMATS,
+    format_of,
+    other_format_of,
+)
 from .jpeg_segments import header_segments
 from .errors import (
     CorruptImageError,
@@ -369,6 +377,9 @@ def _open_header(data: bytes) -> Image.Image:
             im = Image.open(io.BytesIO(data))
     except Exception as exc:
         fmt = format_of(data)
+        if fmt is None and (other := other_format_of(data)):
+            to = "develop it to a 16-bit TIFF" if "camera raw" in other else "convert to PNG or TIFF"
+            raise UnsupportedImageError(f"{other} images are not processed; {to}") from None
         if fmt is None:
             raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm or GIF)") from None
         if fmt == "TIFF":
@@ -383,6 +394,9 @@ def _open_header(data: bytes) -> Image.Image:
             raise UnsupportedImageError(refusal) from None
         said = "no reader takes its values" if isinstance(exc, UnidentifiedImageError) else exc  # not the buffer's address
         raise CorruptImageError(f"{fmt} header cannot be read: {said}") from exc
+    if im.format == "TIFF" and (raw := camera_raw.kind(data, im)):
+        raise UnsupportedImageError(f"{raw} is not processed: its first image is a preview, and its sensor data must "
+                                    "be developed first (to a 16-bit TIFF)")
     if im.format == "MPO":  # a JPEG with more images after its own (a camera's preview, a stereo view): ``_pages``
         im.format = "JPEG"
     if im.format not in READ_FORMATS:

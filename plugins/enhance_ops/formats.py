@@ -44,3 +44,20 @@ HEAD_BYTES = max(map(len, MAGIC))
 def format_of(head: bytes) -> str | None:
     """The format a file's first bytes (``HEAD_BYTES`` of them are enough) say it is in."""
     return next((fmt for magic, fmt in MAGIC.items() if head.startswith(magic)), None)
+
+
+# Formats no reader here opens, by their first bytes, so that such a file is refused by name
+# (unsupported) rather than called no image at all. ISO base media files by their brand.
+_OTHER_MAGIC = {b"FUJIFILMCCD-RAW": "Fujifilm RAF (camera raw)", b"IIRO": "Olympus ORF (camera raw)",
+                b"MMOR": "Olympus ORF (camera raw)", b"IIRS": "Olympus ORF (camera raw)",
+                b"IIU\x00": "Panasonic RW2 (camera raw)", b"\xff\x0a": "JPEG XL",
+                b"\x00\x00\x00\x0cJXL \r\n\x87\n": "JPEG XL"}
+_BRANDS = {b"heic": "HEIF", b"heix": "HEIF", b"hevc": "HEIF", b"hevx": "HEIF", b"heim": "HEIF", b"heis": "HEIF",
+           b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF", b"crx ": "Canon CR3 (camera raw)"}
+
+
+def other_format_of(head: bytes) -> str | None:
+    """The name of a format the pipeline does not read, where the file's first bytes say it."""
+    if head[4:8] == b"ftyp":
+        return _BRANDS.get(head[8:12])
+    return next((fmt for magic, fmt in _OTHER_MAGIC.items() if head.startswith(magic)), None)
