@@ -150,6 +150,17 @@ def test_tiled_8bit_tiff_is_read_exactly(photometric: str, compression: str | No
         codecs.decode(buf.getvalue()[: len(buf.getvalue()) * 2 // 3])
 
 
+@pytest.mark.parametrize("layout", [{}, {"compression": "lzw"}, {"tile": (16, 16)}])
+def test_a_16_bit_white_is_zero_tiff_is_not_read_as_its_negative(layout: dict[str, object]) -> None:
+    """PhotometricInterpretation 0 (MinIsWhite) at 16 bits: OpenCV turned the 8-bit kind but
+    gave this one as stored, 0 as black, so a grey scan came out as its own negative."""
+    codes = RGB8[:, :, 1].astype(np.uint16) * 257
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, codes, photometric="miniswhite", **layout)
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert decoded.bit_depth == 16 and np.array_equal(decoded.pixels[:, :, 0], 65535 - codes)
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_tiled_tiff_is_turned_upright_as_the_same_scan_in_strips(orientation: int) -> None:
     def tiff(**layout: object) -> bytes:

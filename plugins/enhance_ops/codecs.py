@@ -489,7 +489,8 @@ def _opencv_decode(data: bytes, frame: int) -> np.ndarray | None:
 def _opencv_misreads(im: Image.Image) -> bool:
     """Files OpenCV 5.0 decodes without an error but wrongly, read otherwise: JPEG 2000 (see
     ``_jpeg2000_samples``), 16-bit TIFFs with separate colour planes (PlanarConfiguration 2),
-    whose samples come back scrambled, and grey or RGB TIFFs with samples past the colour:
+    whose samples come back scrambled, 16-bit grey TIFFs stored white-is-zero (MinIsWhite),
+    which come back as negatives (8-bit ones are turned), and grey or RGB TIFFs with samples past the colour:
     OpenCV returns 8-bit colour multiplied by its alpha, takes any fourth channel (infrared,
     a mask) for alpha, and drops a grey image's alpha; and Netpbm files but a float map, whose
     samples it scales by their maxval in some cases and not in others (``netpbm``)."""
@@ -499,7 +500,8 @@ def _opencv_misreads(im: Image.Image) -> bool:
         return False
     separate_deep_planes = im.tag_v2.get(284) == 2 and _bits(im) > 8
     past_colour = 338 in im.tag_v2 or im.tag_v2.get(277) == 2  # ExtraSamples; grey and one more
-    return separate_deep_planes or past_colour and im.tag_v2.get(262) in (0, 1, 2)  # grey or RGB
+    deep_white_is_zero = im.tag_v2.get(262) == 0 and _bits(im) > 8  # 16-bit MinIsWhite came back as a negative
+    return separate_deep_planes or deep_white_is_zero or past_colour and im.tag_v2.get(262) in (0, 1, 2)
 
 
 def _straight(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
