@@ -347,6 +347,25 @@ def test_bmp_is_read_and_written_as_png() -> None:
     assert Image.open(io.BytesIO(reencode(decoded))).format == "PNG"
 
 
+def _bmp_v5(rgb: np.ndarray, alpha: np.ndarray) -> bytes:
+    """A 32-bit BMP with a BITMAPV5HEADER whose masks name an alpha byte, as the format lays it out."""
+    height, width = rgb.shape[:2]
+    body = np.dstack([rgb[::-1, :, ::-1], alpha[::-1]]).tobytes()  # bottom-up rows of BGRA
+    info = struct.pack("<IiiHHIIiiII", 124, width, height, 1, 32, 3, len(body), 2835, 2835, 0, 0)
+    info += struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000) + b"BGRs" + bytes(124 - 60)
+    return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(body), 0, 0, 14 + len(info)) + info + body
+
+
+def test_a_bmp_whose_alpha_mask_was_never_filled_in_is_opaque() -> None:
+    """An alpha mask with every alpha byte 0 (writers that declare the mask and leave the byte
+    as padding): read as such, the whole derivative was transparent, blank where it is shown."""
+    empty = codecs.decode(_bmp_v5(RGB8, np.zeros(RGB8.shape[:2], np.uint8)), samples=True)
+    assert empty.alpha is None and np.array_equal(empty.pixels, RGB8)
+    assert empty.notes == ["the BMP's alpha is zero everywhere: taken as unused, as browsers take it, so the image is opaque"]
+    kept = codecs.decode(_bmp_v5(RGB8, RGB8[:, :, 0]), samples=True)  # a mask that says something stays
+    assert np.array_equal(kept.alpha, RGB8[:, :, 0]) and kept.notes == []
+
+
 def _letter() -> bytes:
     """A letter scanned into one TIFF: a colour page with its own profile and EXIF, its
     thumbnail, a 16-bit grey page turned by its Orientation tag, a transparency mask, and an
