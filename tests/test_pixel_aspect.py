@@ -60,6 +60,24 @@ def test_a_standard_mode_fax_comes_out_with_square_pixels_and_passes_the_gate(tm
     assert stage["details"]["stretch"] == pytest.approx([1.0, 204 / 98])
 
 
+@pytest.mark.parametrize("fmt", ["TIFF", "JPEG"])
+def test_a_fax_stored_sideways_comes_out_as_the_same_fax_upright(tmp_path: Path, fmt: str) -> None:
+    """Stored a quarter turn round (Orientation 6), its resolution tags count along the stored
+    axes: 98 x 204 dpi there is 204 x 98 upright. They had been kept as stored once the pixels
+    were turned, so the columns were stretched instead of the rows: a page 4.3 times too wide
+    for its height."""
+    source = tmp_path / f"fax.{fmt.lower()}"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn right to view
+    Image.fromarray(np.rot90(FAX_ROWS).astype(np.uint8) * 255).save(source, fmt, dpi=(98, 204), exif=exif)
+    derivative, row = _enhance(tmp_path, source)
+    height, width = FAX_ROWS.shape
+    assert derivative.size == (2 * width, round(2 * height * 204 / 98))
+    assert derivative.info["dpi"] == pytest.approx((408, 408), abs=0.5)
+    stage = next(s for s in json.loads(row["stages_json"]) if s["stage"] == "square_pixels")
+    assert stage["decision"] == "rows stretched x2.082 to square pixels (master at 204 x 98 dpi)"
+
+
 def test_square_pixels_false_keeps_the_masters_geometry(tmp_path: Path) -> None:
     source = tmp_path / "fax.tif"
     Image.fromarray(FAX_ROWS).save(source, compression="group3", dpi=(204, 98))
