@@ -762,6 +762,35 @@ def test_a_grey_profile_as_rgb_puts_every_grey_where_the_grey_profile_does() -> 
     assert icc.grey_as_rgb(dot_gain[:-40]) is None  # its curve cut short: left as it is
 
 
+def _grey_profile() -> bytes:
+    from enhance_ops.chain import icc
+
+    return icc.build_grey_profile("Grey gamma 2.2", icc.SRGB_CURVE)
+
+
+@pytest.mark.parametrize(("image", "fmt", "profile", "why"), [
+    (RGB8, "JPEG", _grey_profile, "it is for GRAY data, and the image is RGB"),
+    (RGB8, "TIFF", _grey_profile, "it is for GRAY data, and the image is RGB"),
+    (RGB8[:, :, 1], "JPEG", lambda: SRGB_ICC, "it is for RGB data, and the image is grey"),
+    (RGB8[:, :, 1], "PNG", lambda: SRGB_ICC, "it is for RGB data, and the image is grey"),
+    (RGB8, "PNG", lambda: SRGB_ICC[:200], "it is not a whole ICC profile (damaged or cut short)"),
+])
+def test_a_profile_that_cannot_describe_the_pixels_is_dropped_with_a_note(
+        image: np.ndarray, fmt: str, profile: Callable[[], bytes], why: str) -> None:
+    """A grey profile on RGB samples, an RGB one on grey (libpng refuses it, viewers ignore or
+    misapply it), a cut-off one: each was carried into the derivative as it was."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, fmt, icc_profile=profile())
+    decoded = codecs.decode(buf.getvalue())
+    assert decoded.metadata.icc_profile is None
+    assert decoded.notes == [f"embedded ICC profile dropped: {why}; the derivative carries none, so viewers take sRGB"]
+    assert "icc_profile" not in Image.open(io.BytesIO(reencode(decoded))).info
+    fitting = _grey_profile() if image.ndim == 2 else SRGB_ICC  # a profile that fits is kept, byte for byte
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, fmt, icc_profile=fitting)
+    assert codecs.decode(buf.getvalue()).metadata.icc_profile == fitting
+
+
 @pytest.mark.parametrize("chunks", [
     [(b"gAMA", struct.pack(">I", 45455))],  # sRGB's gamma, as most writers add it
     [(b"sRGB", b"\x00"), (b"gAMA", struct.pack(">I", 100_000))],  # an sRGB chunk overrides gAMA

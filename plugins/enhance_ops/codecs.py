@@ -104,6 +104,9 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
         pixels, alpha, depth = _decode_pixels(data, im, samples, notes)
     if not _turned_on_reading(im, meta):
         pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
+    if meta.icc_profile and (misfit := icc.misfit(meta.icc_profile, pixels.shape[2])):
+        notes.append(f"embedded ICC profile dropped: {misfit}; the derivative carries none, so viewers take sRGB")
+        meta.icc_profile = None
     if meta.orientation in (5, 6, 7, 8) and meta.dpi:  # the tags count along the stored axes, now turned
         meta.dpi = (meta.dpi[1], meta.dpi[0])
     damaged = _damage(data, im.format, frame)

@@ -215,6 +215,19 @@ def parse_profile(profile: bytes) -> MatrixShaper:
     return MatrixShaper(_description(tags), np.array(columns).T, curves)  # type: ignore[arg-type]
 
 
+def misfit(profile: bytes, channels: int) -> str | None:
+    """Why ``profile`` cannot describe samples of ``channels`` colour channels (1 grey, 3 RGB),
+    or None where it can: a grey profile on RGB samples, or an RGB one on grey, which libpng
+    refuses and viewers ignore or misapply, or bytes that are no profile at all."""
+    declared = int.from_bytes(profile[:4], "big") if len(profile) >= 4 else 0
+    if len(profile) < 132 or profile[36:40] != b"acsp" or declared > len(profile):
+        return "it is not a whole ICC profile (damaged or cut short)"
+    space, wanted = profile[16:20], {1: b"GRAY", 3: b"RGB "}.get(channels)
+    if wanted is None or space == wanted:
+        return None
+    return f"it is for {space.decode('latin-1').strip() or 'unnamed'} data, and the image is {'grey' if channels == 1 else 'RGB'}"
+
+
 def grey_as_rgb(profile: bytes) -> bytes | None:
     """The same greys as an RGB profile, for grey samples a format stores as RGB (WebP has no
     grey; OpenCV writes no grey+alpha PNG): a grey profile on RGB samples is refused by
