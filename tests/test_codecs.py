@@ -791,6 +791,41 @@ def test_a_profile_that_cannot_describe_the_pixels_is_dropped_with_a_note(
     assert codecs.decode(buf.getvalue()).metadata.icc_profile == fitting
 
 
+def _camera_jpeg(image: np.ndarray, colour_space: int, interop: bytes | None) -> bytes:
+    exif = {"0th": {piexif.ImageIFD.Make: b"NIKON CORPORATION"}, "Exif": {piexif.ExifIFD.ColorSpace: colour_space}}
+    if interop is not None:
+        exif["Interop"] = {piexif.InteropIFD.InteroperabilityIndex: interop}
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=95, exif=piexif.dump(exif))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("colour_space", "interop"), [(0xFFFF, b"R03"), (2, None)])
+def test_a_camera_jpeg_in_adobe_rgb_without_a_profile_gets_one(colour_space: int, interop: bytes | None) -> None:
+    """A camera (or copy stand) in its Adobe RGB mode embeds no profile; its EXIF says so
+    (uncalibrated with InteropIndex R03, or the non-standard ColorSpace 2). Taken as sRGB,
+    its derivative was duller than the master wherever the EXIF was read, and converting it
+    to sRGB did nothing."""
+    decoded = codecs.decode(_camera_jpeg(RGB8, colour_space, interop))
+    assert md.exif_colour_space(decoded.metadata.exif) == "Adobe RGB"
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(decoded.metadata.icc_profile))
+    assert profile.profile.profile_description == "Adobe RGB (1998)"
+    assert decoded.notes == ["no ICC profile, but the EXIF says Adobe RGB, as a camera in its Adobe RGB mode writes: "
+                             "Adobe RGB (1998) assumed, and its profile embedded in the derivative"]
+    assert Image.open(io.BytesIO(reencode(decoded))).info["icc_profile"] == decoded.metadata.icc_profile
+
+
+@pytest.mark.parametrize(("image", "colour_space", "interop"), [
+    (RGB8, 1, b"R98"),  # sRGB
+    (RGB8, 0xFFFF, None),  # uncalibrated, and nothing says what
+    (RGB8[:, :, 1], 0xFFFF, b"R03"),  # a grey image: no RGB space applies
+])
+def test_a_camera_jpeg_whose_exif_names_no_other_space_stays_without_a_profile(
+        image: np.ndarray, colour_space: int, interop: bytes | None) -> None:
+    decoded = codecs.decode(_camera_jpeg(image, colour_space, interop))
+    assert decoded.metadata.icc_profile is None and decoded.notes == []
+
+
 @pytest.mark.parametrize("chunks", [
     [(b"gAMA", struct.pack(">I", 45455))],  # sRGB's gamma, as most writers add it
     [(b"sRGB", b"\x00"), (b"gAMA", struct.pack(">I", 100_000))],  # an sRGB chunk overrides gAMA

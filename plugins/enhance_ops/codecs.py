@@ -107,6 +107,10 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     if meta.icc_profile and (misfit := icc.misfit(meta.icc_profile, pixels.shape[2])):
         notes.append(f"embedded ICC profile dropped: {misfit}; the derivative carries none, so viewers take sRGB")
         meta.icc_profile = None
+    if meta.icc_profile is None and pixels.shape[2] == 3 and (space := md.exif_colour_space(meta.exif)):
+        meta.icc_profile = icc.build_profile(icc.SPACES[space])  # viewers that read no EXIF would take sRGB
+        notes.append(f"no ICC profile, but the EXIF says {space}, as a camera in its {space} mode writes: "
+                     f"{icc.SPACES[space].name} assumed, and its profile embedded in the derivative")
     if meta.orientation in (5, 6, 7, 8) and meta.dpi:  # the tags count along the stored axes, now turned
         meta.dpi = (meta.dpi[1], meta.dpi[0])
     damaged = _damage(data, im.format, frame)

@@ -88,6 +88,18 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
     return meta
 
 
+def exif_colour_space(exif: dict[str, Any] | None) -> str | None:
+    """The colour space a camera's EXIF names where it embeds no profile, as cameras in their
+    Adobe RGB mode do (DCF's option files): ColorSpace uncalibrated with InteropIndex "R03",
+    or the ColorSpace 2 some writers use instead. None where it names none but sRGB."""
+    if not exif:
+        return None
+    space = exif.get("Exif", {}).get(piexif.ExifIFD.ColorSpace)
+    index = exif.get("Interop", {}).get(piexif.InteropIFD.InteroperabilityIndex)
+    r03 = isinstance(index, bytes) and index.rstrip(b"\x00 ") == b"R03"
+    return "Adobe RGB" if space == 2 or space == 0xFFFF and r03 else None
+
+
 def _xmp_orientation(xmp: bytes | None) -> int | None:
     """XMP's tiff:Orientation, as an attribute or an element. Adobe's tools write it, into JPEG
     2000 and PNG files too, and turn the image by it where no EXIF orientation says otherwise
