@@ -270,21 +270,27 @@ def test_grey_png_with_a_transparent_level_gets_its_alpha(mode: str) -> None:
     assert (decoded.alpha == 0).any() and (decoded.alpha == top).any()
 
 
-def test_a_16_bit_grey_png_with_alpha_stays_grey() -> None:
+@pytest.mark.parametrize("gamma", [None, 100_000])
+def test_a_16_bit_grey_png_with_alpha_stays_grey(gamma: int | None) -> None:
     """Colour type 4 at 16 bits, written chunk by chunk as the PNG specification lays it out
     (neither Pillow nor OpenCV writes one): Pillow opens it as RGBA, so it had been read as
-    three equal channels."""
+    three equal channels, and its gAMA made an RGB profile."""
     grey, alpha = RGB8[:, :, 1].astype(np.uint16) * 257, RGB8[:, :, 2].astype(np.uint16) * 257
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     rows = b"".join(b"\x00" + row.tobytes() for row in np.dstack([grey, alpha]).astype(">u2"))
+    gama = chunk(b"gAMA", struct.pack(">I", gamma)) if gamma else b""
     data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 48, 48, 16, 4, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+            + gama + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
     decoded = codecs.decode(data, samples=True)
     assert decoded.bit_depth == 16 and decoded.pixels.shape == (48, 48, 1)
     assert np.array_equal(decoded.pixels[:, :, 0], grey) and np.array_equal(decoded.alpha, alpha)
+    if gamma:  # a linear scan: a grey profile of gamma 1 carries it
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(decoded.metadata.icc_profile))
+        assert profile.profile.xcolor_space == "GRAY"
+        assert decoded.notes == ["PNG gAMA 1 carried as an ICC profile, so the derivative displays as the master does"]
 
 
 def test_palette_png_with_transparency_becomes_rgba() -> None:

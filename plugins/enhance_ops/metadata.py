@@ -66,7 +66,7 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         tiff = im.format == "TIFF"  # a page's own tags: Pillow's info keeps an earlier page's profile and resolution
         meta = ImageMetadata(icc_profile=(im.tag_v2.get(ICC_TIFF_TAG) if tiff else im.info.get("icc_profile")) or None)
         if meta.icc_profile is None and im.format == "PNG":
-            meta.icc_profile = _png_gamma_profile(im, meta.notes)
+            meta.icc_profile = _png_gamma_profile(im, data, meta.notes)
         xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
         meta.xmp = xmp.encode("utf-8") if isinstance(xmp, str) else (bytes(xmp) if xmp else None)
         meta.text = _read_text(im, data, meta.notes)
@@ -112,7 +112,7 @@ def _xmp_orientation(xmp: bytes | None) -> int | None:
 _SRGB_CHROMATICITIES = (*icc.D65, *(c for xy in icc.SRGB_PRIMARIES for c in xy))  # cHRM's order: white, r, g, b
 
 
-def _png_gamma_profile(im: Image.Image, notes: list[str]) -> bytes | None:
+def _png_gamma_profile(im: Image.Image, data: bytes, notes: list[str]) -> bytes | None:
     """The colour space of a PNG told only by gAMA (and cHRM) chunks, as an ICC profile, where
     it is not sRGB: browsers honour those chunks, the derivative's formats do not all have
     them, and without them it would display otherwise than its master (a linear scan, gAMA
@@ -120,7 +120,7 @@ def _png_gamma_profile(im: Image.Image, notes: list[str]) -> bytes | None:
     nothing of grey), which the encoder carries as an RGB one where the derivative stores
     the grey as colour."""
     gamma = im.info.get("gamma")
-    grey = im.mode in ("1", "L", "LA", "I;16", "I")
+    grey = data[25:26] in (b"\x00", b"\x04")  # IHDR's colour type: Pillow opens 16-bit grey+alpha as RGBA
     if "srgb" in im.info or not gamma or gamma <= 0 or not (grey or im.mode in ("RGB", "RGBA", "P")):
         return None
     chroma = im.info.get("chromaticity") or _SRGB_CHROMATICITIES
