@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +78,51 @@ def test_a_fax_stored_sideways_comes_out_as_the_same_fax_upright(tmp_path: Path,
     assert derivative.info["dpi"] == pytest.approx((408, 408), abs=0.5)
     stage = next(s for s in json.loads(row["stages_json"]) if s["stage"] == "square_pixels")
     assert stage["decision"] == "rows stretched x2.082 to square pixels (master at 204 x 98 dpi)"
+
+
+def _without_a_unit(source: Path, fmt: str) -> None:
+    """The fax page saved with densities 204 x 98 that name no unit, as some fax gateways and
+    frame grabbers write them: JFIF unit 0, PNG pHYs unit 0, TIFF ResolutionUnit 1."""
+    page = FAX_ROWS.astype(np.uint8) * 255
+    if fmt == "TIFF":
+        tifffile.imwrite(source, page, resolution=(204, 98), resolutionunit="NONE")
+        return
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, fmt, dpi=(204, 98))
+    data = bytearray(buffer.getvalue())
+    if fmt == "JPEG":
+        data[data.index(b"JFIF\x00") + 7] = 0  # the APP0's units byte, after the version
+    else:
+        at = data.index(b"pHYs")
+        data[at + 4:at + 13] = struct.pack(">IIB", 204, 98, 0)
+        data[at + 13:at + 17] = struct.pack(">I", zlib.crc32(bytes(data[at:at + 13])))
+    source.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "JPEG", "PNG"])
+def test_a_pixel_aspect_given_without_a_unit_is_made_square_too(tmp_path: Path, fmt: str) -> None:
+    """Densities without a unit say how square the pixels are and nothing of their size; they
+    had been read as no resolution at all, so such a fax kept its half-height pixels."""
+    source = tmp_path / f"fax.{fmt.lower()}"
+    _without_a_unit(source, fmt)
+    derivative, row = _enhance(tmp_path, source)
+    height, width = FAX_ROWS.shape
+    assert derivative.size == (2 * width, round(2 * height * 204 / 98))
+    stage = next(s for s in json.loads(row["stages_json"]) if s["stage"] == "square_pixels")
+    assert stage["decision"] == "rows stretched x2.082 to square pixels (master at 204 x 98, a pixel aspect without a unit)"
+    exif = derivative.getexif()  # says the pixels are square now, still without a unit
+    assert exif[296] == 1 and exif[282] == exif[283]
+    for said in ("dpi", "aspect", "jfif_density"):  # however a reader takes them
+        assert len(set(derivative.info.get(said, (1, 1)))) == 1, (said, derivative.info[said])
+
+
+def test_a_pixel_aspect_without_a_unit_left_as_it_is_is_carried(tmp_path: Path) -> None:
+    source = tmp_path / "fax.png"
+    _without_a_unit(source, "PNG")
+    derivative, _ = _enhance(tmp_path, source, "--set", "superres.square_pixels=false")
+    assert derivative.size == tuple(2 * n for n in FAX_ROWS.shape[::-1])
+    assert derivative.info["aspect"] == (102, 49)  # pHYs unit 0, as the master's 204:98
+    assert derivative.getexif()[296] == 1
 
 
 def test_square_pixels_false_keeps_the_masters_geometry(tmp_path: Path) -> None:

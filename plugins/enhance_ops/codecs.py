@@ -111,8 +111,9 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
         meta.icc_profile = icc.build_profile(icc.SPACES[space])  # viewers that read no EXIF would take sRGB
         notes.append(f"no ICC profile, but the EXIF says {space}, as a camera in its {space} mode writes: "
                      f"{icc.SPACES[space].name} assumed, and its profile embedded in the derivative")
-    if meta.orientation in (5, 6, 7, 8) and meta.dpi:  # the tags count along the stored axes, now turned
-        meta.dpi = (meta.dpi[1], meta.dpi[0])
+    if meta.orientation in (5, 6, 7, 8):  # the tags count along the stored axes, now turned
+        meta.dpi = meta.dpi and (meta.dpi[1], meta.dpi[0])
+        meta.aspect = meta.aspect and (meta.aspect[1], meta.aspect[0])
     damaged = _damage(data, im.format, frame)
     if damaged:
         notes.append(f"the {im.format}'s pixel data is damaged ({damaged}): part of the image decodes garbled or "
@@ -823,7 +824,7 @@ def _derivative_metadata(
         meta, width=width, height=height, dpi=dpi, software=provenance.software, description=provenance.description
     )
     if meta.xmp:
-        meta = replace(meta, xmp=md.derivative_xmp(meta.xmp, width=width, height=height, dpi=dpi))
+        meta = replace(meta, xmp=md.derivative_xmp(meta.xmp, width=width, height=height, dpi=dpi, aspect=meta.aspect))
     if meta.icc_profile and (fmt == "WEBP" and samples.shape[2] <= 2 or fmt == "PNG" and samples.shape[2] == 2):
         # grey the format stores as colour (WebP has no grey; OpenCV writes no grey+alpha PNG)
         meta = replace(meta, icc_profile=icc.grey_as_rgb(meta.icc_profile) or meta.icc_profile)
@@ -847,6 +848,8 @@ def _encode_png(
         chunks.append(png_chunks.iccp(meta.icc_profile))
     if dpi:
         chunks.append(png_chunks.phys(dpi))
+    elif meta.aspect and meta.aspect[0] != meta.aspect[1]:  # left as the master's (superres.square_pixels=false)
+        chunks.append(png_chunks.phys_aspect(meta.aspect))
     if meta.xmp:
         chunks.append(png_chunks.itxt("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace")))
     description = md.marked_description(prov.description, meta.text.get("Description"))

@@ -223,7 +223,8 @@ class Enhancer:
         fmt = self._output_format(image.output_format)
         codecs.check_writable(fmt, image.bit_depth, image.alpha is not None)  # before any work
         return Master(image.pixels, image.alpha, image.bit_depth, image.metadata.icc_profile,
-                      lens_from_exif(image.metadata.exif), max_long_side=MAX_SIDE.get(fmt), dpi=image.metadata.dpi)
+                      lens_from_exif(image.metadata.exif), max_long_side=MAX_SIDE.get(fmt), dpi=image.metadata.dpi,
+                      aspect=image.metadata.aspect)
 
     def _all_pages(self, job: Job, progress: TileProgress | None) -> EnhanceResult:
         """A multi-page master as a multi-page TIFF. While the chain runs a page, a helper
@@ -322,10 +323,12 @@ class Enhancer:
             f"Enhanced derivative, not the archival master: preset {chain.preset_name}; "
             f"x{chain.scale} with {' then '.join(result.models)}; steps: {', '.join(applied)}"
         )
-        dpi = source.metadata.dpi  # made square where the chain made the pixels so (result.stretch)
+        dpi, aspect = source.metadata.dpi, source.metadata.aspect  # made square where the chain made the pixels so
         dpi = dpi and (dpi[0] * result.stretch[0], dpi[1] * result.stretch[1])
-        meta, not_carried = md.fitted_to(dataclasses.replace(source.metadata, icc_profile=result.icc_profile, dpi=dpi),
-                                         fmt, software=SOFTWARE, description=description)
+        aspect = aspect and (aspect[0] * result.stretch[0], aspect[1] * result.stretch[1])
+        meta, not_carried = md.fitted_to(
+            dataclasses.replace(source.metadata, icc_profile=result.icc_profile, dpi=dpi, aspect=aspect),
+            fmt, software=SOFTWARE, description=description)
         record = {
             "input_format": source.format,
             "input_size": source.size,

@@ -43,6 +43,7 @@ class ImageMetadata:
     icc_profile: bytes | None = None
     xmp: bytes | None = None
     dpi: tuple[float, float] | None = None
+    aspect: tuple[float, float] | None = None  # (x, y) densities a file gives without a unit, where it gives no dpi
     orientation: int = 1
     orientation_from_xmp: bool = False  # no EXIF orientation, but XMP's tiff:Orientation: no decoder turns by it
     text: dict[str, str] = field(default_factory=dict)  # keyword → text; a JPEG comment is "Comment"
@@ -85,6 +86,7 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.orientation, meta.orientation_from_xmp = turn, True
         meta.notes.append(f"orientation {turn} read from the XMP (tiff:Orientation): the file has no EXIF orientation")
     meta.dpi = _read_dpi(dpi, meta.exif)
+    meta.aspect = None if meta.dpi else _read_aspect(im, meta.exif)
     return meta
 
 
@@ -260,7 +262,8 @@ def _value_bytes(value: Any) -> int:
     return 4
 
 
-def derivative_xmp(xmp: bytes, *, width: int, height: int, dpi: tuple[float, float] | None) -> bytes:
+def derivative_xmp(xmp: bytes, *, width: int, height: int, dpi: tuple[float, float] | None,
+                   aspect: tuple[float, float] | None = None) -> bytes:
     """The master's XMP, saying what the derivative's EXIF says: upright, its own pixel size and
     resolution. Adobe's tools keep these in XMP as well, and a viewer that trusts the XMP
     orientation would turn an upright derivative a second time."""
@@ -270,9 +273,9 @@ def derivative_xmp(xmp: bytes, *, width: int, height: int, dpi: tuple[float, flo
         return xmp
     values = {"tiff:Orientation": "1", "tiff:ImageWidth": str(width), "tiff:ImageLength": str(height),
               "exif:PixelXDimension": str(width), "exif:PixelYDimension": str(height)}
-    if dpi:
-        x, y = (f"{n}/{d}" for n, d in map(_to_rational, dpi))
-        values |= {"tiff:XResolution": x, "tiff:YResolution": y, "tiff:ResolutionUnit": "2"}
+    if dpi or aspect:
+        x, y = (f"{n}/{d}" for n, d in map(_to_rational, dpi or aspect))
+        values |= {"tiff:XResolution": x, "tiff:YResolution": y, "tiff:ResolutionUnit": "2" if dpi else "1"}
     for name, value in values.items():  # each property is an attribute or an element, by Adobe's prefixes
         text = re.sub(rf'(\b{name}\s*=\s*)(["\'])[^"\']*\2', lambda m: f"{m[1]}{m[2]}{value}{m[2]}", text)
         text = re.sub(rf"(<{name}>)[^<]*(</{name}>)", lambda m: f"{m[1]}{value}{m[2]}", text)
@@ -429,6 +432,24 @@ def _read_dpi(dpi: tuple[float, float] | None, exif: dict[str, Any] | None) -> t
     return None
 
 
+def _read_aspect(im: Image.Image, exif: dict[str, Any] | None) -> tuple[float, float] | None:
+    """Pixel densities without a unit, which say only how square the pixels are: a JFIF
+    density of unit 0, a PNG pHYs of unit 0 (Pillow's ``aspect``), TIFF's or EXIF's
+    ResolutionUnit 1. None where they are equal or absent."""
+    if im.format == "TIFF":
+        found = (im.tag_v2.get(282), im.tag_v2.get(283)) if im.tag_v2.get(296) == 1 else None
+    elif im.format == "JPEG" and im.info.get("jfif_unit") == 0:
+        found = im.info.get("jfif_density")
+    else:
+        found = im.info.get("aspect") if im.format == "PNG" else None
+    if not found and exif and exif["0th"].get(piexif.ImageIFD.ResolutionUnit) == 1:
+        found = (_rational(exif["0th"].get(piexif.ImageIFD.XResolution)),
+                 _rational(exif["0th"].get(piexif.ImageIFD.YResolution)))
+    if not found or not all(isinstance(v, numbers.Real) and v > 0 for v in found) or found[0] == found[1]:
+        return None
+    return (float(found[0]), float(found[1]))
+
+
 def scaled_dpi(dpi: tuple[float, float] | None, scale: float) -> tuple[float, float] | None:
     """Same physical size at more pixels: resolution grows with the scale factor."""
     return None if dpi is None else (dpi[0] * scale, dpi[1] * scale)
@@ -454,10 +475,10 @@ def derivative_exif(
     zeroth[piexif.ImageIFD.ImageDescription] = marked_description(description, master).encode("latin-1", "replace")
     zeroth[piexif.ImageIFD.Software] = _ascii(software)
     zeroth[piexif.ImageIFD.Orientation] = 1
-    if dpi:
-        zeroth[piexif.ImageIFD.XResolution] = _to_rational(dpi[0])
-        zeroth[piexif.ImageIFD.YResolution] = _to_rational(dpi[1])
-        zeroth[piexif.ImageIFD.ResolutionUnit] = 2
+    if dpi or meta.aspect:  # an aspect without a unit, as the chain left it: square where it stretched the pixels
+        zeroth[piexif.ImageIFD.XResolution] = _to_rational((dpi or meta.aspect)[0])
+        zeroth[piexif.ImageIFD.YResolution] = _to_rational((dpi or meta.aspect)[1])
+        zeroth[piexif.ImageIFD.ResolutionUnit] = 2 if dpi else 1
     sub[piexif.ExifIFD.PixelXDimension] = width
     sub[piexif.ExifIFD.PixelYDimension] = height
     return tiff_exif.block(exif)

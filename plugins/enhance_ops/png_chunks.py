@@ -8,6 +8,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
+from fractions import Fraction
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _METADATA_CHUNKS = {b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"eXIf", b"iTXt", b"tEXt", b"zTXt"}
@@ -28,6 +29,12 @@ def exif(tiff_data: bytes) -> bytes:
 def phys(dpi: tuple[float, float]) -> bytes:
     per_metre = [max(1, round(d / 0.0254)) for d in dpi]
     return chunk(b"pHYs", struct.pack(">IIB", per_metre[0], per_metre[1], 1))
+
+
+def phys_aspect(aspect: tuple[float, float]) -> bytes:
+    """pHYs of unit 0: how square the pixels are, and nothing of their size."""
+    ratio = Fraction(aspect[0] / aspect[1]).limit_denominator(10_000)
+    return chunk(b"pHYs", struct.pack(">IIB", ratio.numerator, ratio.denominator, 0))
 
 
 def itxt(keyword: str, text: str) -> bytes:

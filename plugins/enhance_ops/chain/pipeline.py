@@ -41,6 +41,15 @@ class Master:
     lens: preprocess.LensInfo | None = None
     max_long_side: int | None = None  # what the derivative's format holds (WebP: 16,383 px)
     dpi: tuple[float, float] | None = None  # (x, y), as the master's tags say
+    aspect: tuple[float, float] | None = None  # (x, y) densities given without a unit, where no dpi is
+
+    def densities(self) -> tuple[tuple[float, float] | None, str, str]:
+        """The pixel densities that say how square the pixels are, the ledger's key for them,
+        and how a record says them."""
+        if self.dpi or not self.aspect:
+            said = f"{self.dpi[0]:g} x {self.dpi[1]:g} dpi" if self.dpi else ""
+            return self.dpi, "master_dpi", said
+        return self.aspect, "master_aspect", f"{self.aspect[0]:g} x {self.aspect[1]:g}, a pixel aspect without a unit"
 
 
 @dataclass(frozen=True)
@@ -173,7 +182,8 @@ class Chain:
         assert pixels is not None, "this master was already run"
         bit_depth = master.bit_depth
         square = s["superres"]["square_pixels"]
-        stretch = pixel_aspect.stretch_for(master.dpi) if square else pixel_aspect.SQUARE
+        densities, densities_key, densities_said = master.densities()
+        stretch = pixel_aspect.stretch_for(densities) if square else pixel_aspect.SQUARE
 
         def step(name: str, blend: float, fn: Stage, *, in_place: bool = False) -> None:
             """Run one stage; after SR (``in_place``) it overwrites the output-size image
@@ -254,20 +264,20 @@ class Chain:
             image, master.icc_profile, s["colour_space"]["target"], out=image)
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
         if stretch != pixel_aspect.SQUARE:
-            assert master.dpi is not None
+            assert densities is not None
             start = time.perf_counter()
             image = pixel_aspect.stretched(image, stretch)
             alpha = None if alpha is None else pixel_aspect.stretched(alpha, stretch)
             axis = "rows" if stretch[1] > 1 else "columns"
             records.append(StageRecord(
-                "square_pixels", f"{axis} stretched x{max(stretch):.4g} to square pixels (master at "
-                f"{master.dpi[0]:g} x {master.dpi[1]:g} dpi)", time.perf_counter() - start,
-                {"master_dpi": list(master.dpi), "stretch": list(stretch), "output_size": [image.shape[1], image.shape[0]]}))
-        elif square and pixel_aspect.ratio(master.dpi) > pixel_aspect.MAX_RATIO:
-            assert master.dpi is not None
+                "square_pixels", f"{axis} stretched x{max(stretch):.4g} to square pixels (master at {densities_said})",
+                time.perf_counter() - start,
+                {densities_key: list(densities), "stretch": list(stretch), "output_size": [image.shape[1], image.shape[0]]}))
+        elif square and pixel_aspect.ratio(densities) > pixel_aspect.MAX_RATIO:
+            assert densities is not None
             records.append(StageRecord(
-                "square_pixels", f"skipped: the master's resolution tags ({master.dpi[0]:g} x {master.dpi[1]:g} dpi) are "
-                "further apart than a scanner's, taken for a tagging error", 0.0, {"master_dpi": list(master.dpi)}))
+                "square_pixels", f"skipped: the master's resolution tags ({densities_said}) are "
+                "further apart than a scanner's, taken for a tagging error", 0.0, {densities_key: list(densities)}))
         start = time.perf_counter()
         metrics.update(measures.descriptive(source_summary, image))
         metrics["composite_score"] = measures.composite(metrics)
