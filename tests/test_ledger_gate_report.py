@@ -199,14 +199,20 @@ def test_a_multi_page_masters_row_carries_every_page_and_the_worst_of_each_measu
     assert row["verdict"] in ("passed", "quarantined")
 
 
-def test_the_report_says_how_far_each_held_back_image_is_from_its_thresholds() -> None:
-    rows = [_row(consistency_psnr_db=24.0, artefact_score=0.3), _row(output_width=19), _row(consistency_ssim=None)]
+def test_the_report_says_how_far_each_held_back_image_is_from_its_thresholds_and_what_that_means() -> None:
+    rows = [_row(consistency_psnr_db=24.0, artefact_score=0.3, halo_fraction=0.3, seam_score=1.0),
+            _row(output_width=19), _row(consistency_ssim=None),
+            _row(artefact_score=0.2, halo_fraction=0.004, seam_score=5.2), _row(clipping_added=0.2)]
     outcome = gate.evaluate(rows)
     for n, r in enumerate(rows):
         r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=f"quarantine/{DAY}/scan-{n}.tif")
     page = report.render_report(rows, outcome, {}, title="run", outputs_at="here")
     held = page.split("Held back for review", 1)[1].split("</table>", 1)[0]
-    assert "consistency_psnr_db 24, needs &gt;= 30" in held and "artefact_score 0.3, needs &lt;= 0.05" in held
+    assert ("consistency_psnr_db 24, needs &gt;= 30: the enlargement, shrunk back, strays from the scan: detail "
+            "redrawn or invented") in held
+    assert "artefact_score 0.3, needs &lt;= 0.05: halos or ringing along edges (30.0% of the pixels overshoot)" in held
+    assert "artefact_score 0.2, needs &lt;= 0.05: seams along the tile grid (seam score 5.2)" in held
+    assert "clipping_added 0.2, needs &lt;= 0.1: highlights or shadows blown out by the enhancement" in held
     assert "output width = input width x scale" in held and "consistency_ssim not measured" in held
 
 

@@ -156,9 +156,18 @@ def _why(row: dict[str, Any]) -> str:
     return f"{row.get('error_type')}: {row.get('error_message')}"
 
 
+_PLAINLY = {  # what a broken measure means on the picture, for a reviewer who has not read docs/quality.md
+    "consistency_psnr_db": "the enlargement, shrunk back, strays from the scan: detail redrawn or invented",
+    "consistency_ssim": "the enlargement, shrunk back, strays from the scan's structure: detail redrawn or invented",
+    "consistency_lpips": "the enlargement looks unlike the scan enlarged plainly: texture invented or lost",
+    "clipping_added": "highlights or shadows blown out by the enhancement",
+}
+
+
 def _reason(row: dict[str, Any], expectation: str) -> str:
-    """A broken expectation with this image's own value ("consistency_psnr_db 27.73, needs >= 30"),
-    so a reviewer sees how far off it is without looking it up in the table below."""
+    """A broken expectation with this image's own value and what it means on the picture
+    ("consistency_psnr_db 27.73, needs >= 30: the enlargement, shrunk back, strays …"), so a
+    reviewer sees how far off it is and what to look for without looking either up."""
     column, rule = expectation.split(" ", 1)
     if column not in row:
         return expectation  # one about several columns (output size = input size x scale)
@@ -167,7 +176,18 @@ def _reason(row: dict[str, Any], expectation: str) -> str:
         return f"{column}: {value}"
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return f"{column} not measured"
-    return f"{column} {value:.4g}, needs {rule}"
+    plainly = _artefacts(row) if column == "artefact_score" else _PLAINLY.get(column)
+    return f"{column} {value:.4g}, needs {rule}" + (f": {plainly}" if plainly else "")
+
+
+def _artefacts(row: dict[str, Any]) -> str:
+    """Which artefact the score is: it is the larger of the halo fraction and the seams' excess."""
+    halo, seams = row.get("halo_fraction"), row.get("seam_score")
+    if isinstance(halo, (int, float)) and math.isfinite(halo) and halo >= (row.get("artefact_score") or 0.0):
+        return f"halos or ringing along edges ({halo:.1%} of the pixels overshoot)"
+    if isinstance(seams, (int, float)) and math.isfinite(seams):
+        return f"seams along the tile grid (seam score {seams:.3g})"
+    return "halos or seams"
 
 
 def _models_used(rows: Sequence[dict[str, Any]]) -> list[str]:
