@@ -21,7 +21,7 @@ from .. import allocator, threads
 from ..models.manifest import get_entry
 from ..models.weights import load_model
 from ..quality import measures
-from . import color, denoise, pixel_aspect, postprocess, preprocess, strips, superres, text_page
+from . import color, denoise, hidden_colour, pixel_aspect, postprocess, preprocess, strips, superres, text_page
 from .colour_math import pixel_products
 from .presets import BITONAL_DEFAULTS, resolve_models, resolve_preset
 
@@ -202,6 +202,13 @@ class Chain:
             decision = str(details.pop("decision", "done"))
             records.append(StageRecord(name, decision, time.perf_counter() - start, details))
 
+        if alpha is not None:  # before anything measures or enlarges the colour: it is part of what they see
+            start = time.perf_counter()
+            if filled := hidden_colour.fill(pixels, alpha):
+                records.append(StageRecord(
+                    "hidden_colour", f"colour under full transparency ({filled} px) filled from the visible colours "
+                    "around it, which the enlargement would otherwise spread into the visible edge",
+                    time.perf_counter() - start, {"filled_px": filled}))
         neutral = is_neutral(pixels)
         start = time.perf_counter()
         source_summary, source_height = measures.summarise_input(pixels), pixels.shape[0]
