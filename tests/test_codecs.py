@@ -821,6 +821,27 @@ def test_a_camera_jpeg_in_adobe_rgb_without_a_profile_gets_one(colour_space: int
     assert Image.open(io.BytesIO(reencode(decoded))).info["icc_profile"] == decoded.metadata.icc_profile
 
 
+@pytest.mark.parametrize(("target", "colour_space", "index", "description"), [
+    (None, 0xFFFF, b"R03", "Adobe RGB (1998)"),  # kept as it is: the EXIF already says so
+    ("sRGB", 1, b"R98", "sRGB"),
+    ("Display P3", 0xFFFF, None, "Display P3"),  # a space DCF has no index for
+])
+def test_a_derivative_converted_to_another_colour_space_has_its_exif_say_so(
+        target: str | None, colour_space: int, index: bytes | None, description: str) -> None:
+    """A camera's Adobe RGB JPEG converted to sRGB had kept EXIF saying Adobe RGB beside an
+    sRGB profile: a reader going by the EXIF took the derivative for what it no longer was."""
+    from enhance_ops.enhance import EnhanceOptions, Enhancer
+
+    overrides = ("superres.scale=2", "superres.models=[]") + ((f"colour_space.target={target}",) if target else ())
+    result = Enhancer(EnhanceOptions(preset="fidelity", overrides=overrides)).enhance(_camera_jpeg(RGB8, 0xFFFF, b"R03"))
+    derivative = codecs.decode(result.data)
+    exif = derivative.metadata.exif
+    assert exif["Exif"][piexif.ExifIFD.ColorSpace] == colour_space
+    assert exif.get("Interop", {}).get(piexif.InteropIFD.InteroperabilityIndex) == index
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(derivative.metadata.icc_profile))
+    assert profile.profile.profile_description == description
+
+
 @pytest.mark.parametrize(("image", "colour_space", "interop"), [
     (RGB8, 1, b"R98"),  # sRGB
     (RGB8, 0xFFFF, None),  # uncalibrated, and nothing says what

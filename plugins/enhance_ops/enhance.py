@@ -326,8 +326,11 @@ class Enhancer:
         dpi, aspect = source.metadata.dpi, source.metadata.aspect  # made square where the chain made the pixels so
         dpi = dpi and (dpi[0] * result.stretch[0], dpi[1] * result.stretch[1])
         aspect = aspect and (aspect[0] * result.stretch[0], aspect[1] * result.stretch[1])
+        exif, target = source.metadata.exif, chain.settings["colour_space"]["target"]
+        if target and result.icc_profile != source.metadata.icc_profile:  # converted: the EXIF says so too
+            exif = md.exif_saying_colour_space(exif, target)
         meta, not_carried = md.fitted_to(
-            dataclasses.replace(source.metadata, icc_profile=result.icc_profile, dpi=dpi, aspect=aspect),
+            dataclasses.replace(source.metadata, icc_profile=result.icc_profile, dpi=dpi, aspect=aspect, exif=exif),
             fmt, software=SOFTWARE, description=description)
         record = {
             "input_format": source.format,

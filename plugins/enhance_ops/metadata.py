@@ -102,6 +102,27 @@ def exif_colour_space(exif: dict[str, Any] | None) -> str | None:
     return "Adobe RGB" if space == 2 or space == 0xFFFF and r03 else None
 
 
+_DCF_INDEX = {"sRGB": b"R98", "Adobe RGB": b"R03"}  # DCF's basic and option colour spaces
+
+
+def exif_saying_colour_space(exif: dict[str, Any] | None, space: str) -> dict[str, Any] | None:
+    """The master's EXIF saying what the pixels were converted to (``icc.SPACES``' names):
+    ColorSpace sRGB, or uncalibrated for another space, and the DCF InteropIndex where the
+    master has one (R98 for sRGB, R03 for Adobe RGB; none for a space DCF does not name), so
+    that a reader going by the EXIF agrees with the profile the derivative carries."""
+    if not exif:
+        return exif
+    said = copy.deepcopy(exif)
+    said.setdefault("Exif", {})[piexif.ExifIFD.ColorSpace] = 1 if space == "sRGB" else 0xFFFF
+    interop = said.get("Interop") or {}
+    if piexif.InteropIFD.InteroperabilityIndex in interop:
+        if space in _DCF_INDEX:
+            interop[piexif.InteropIFD.InteroperabilityIndex] = _DCF_INDEX[space]
+        else:
+            del interop[piexif.InteropIFD.InteroperabilityIndex]
+    return said
+
+
 def _xmp_orientation(xmp: bytes | None) -> int | None:
     """XMP's tiff:Orientation, as an attribute or an element. Adobe's tools write it, into JPEG
     2000 and PNG files too, and turn the image by it where no EXIF orientation says otherwise
