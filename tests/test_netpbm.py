@@ -96,6 +96,8 @@ def test_a_sample_past_maxval_is_clipped_to_white() -> None:
     (netpbm(2, np.zeros((64, 48), np.uint8), 255)[:-40], TruncatedImageError, "PPM pixel data is incomplete"),
     (b"P5\n# SANE data follows\n48 6", TruncatedImageError, "PPM file ends before its header is complete"),
     (b"P2\n2 2\n255\n1 2 x 4\n", CorruptImageError, "something other than sample values"),
+    (b"P2\n2 2\n255\n1 2 -3 4\n", CorruptImageError, "something other than sample values"),
+    (b"P3\n1 1\n255\n1 2.5 3\n", CorruptImageError, "something other than sample values"),
     (b"P5\n-3 10\n255\n", CorruptImageError, "PPM header cannot be read: no reader takes its values$"),
     (b"P5\n10 10\n0\n" + bytes(100), CorruptImageError, "maxval must be greater than 0"),
     (b"P2\n2 1\n65535\n1 70000\n", CorruptImageError, "past 65535"),

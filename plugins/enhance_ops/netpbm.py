@@ -8,6 +8,7 @@ dark. The raster is read here, as stored, and ``codecs`` spreads it over its typ
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -66,17 +67,21 @@ def _raster(data: bytes, offset: int, count: int, dtype: str) -> np.ndarray:
 
 
 def _plain(text: bytes, count: int, *, bitmap: bool) -> np.ndarray:
-    """A plain raster's numbers (a plain bitmap's digits may run together)."""
+    """A plain raster's numbers (a plain bitmap's digits may run together), parsed by NumPy:
+    a list of Python integers took 1.5 GB and a minute for a 10-Mpx plain PPM."""
     text = _COMMENT.sub(b" ", text)
     if bitmap:
-        text = re.sub(rb"\s", b"", text)
-        found = np.frombuffer(text, np.uint8)[:count] - ord("0")
-        bad = found > 1
+        found = np.frombuffer(re.sub(rb"\s", b"", text), np.uint8)[:count] - ord("0")
+        bad = bool((found > 1).any())
     else:
-        tokens = text.split()[:count]
-        bad = np.array([not t.isdigit() for t in tokens], bool)
-        found = np.array([int(t) for t in tokens if t.isdigit()], np.int64)
-    if bad.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # NumPy warns, and stops, at text that is no number
+            try:
+                found, bad = np.fromstring(text, dtype=np.int64, sep=" ")[:count], False
+            except (ValueError, DeprecationWarning):
+                found, bad = np.zeros(0, np.int64), True
+        bad = bad or bool((found < 0).any())
+    if bad:
         raise CorruptImageError("PPM plain raster holds something other than sample values: the file is damaged")
     if found.size < count:
         raise TruncatedImageError("PPM pixel data is incomplete: the file is truncated")
