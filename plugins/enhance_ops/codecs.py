@@ -650,9 +650,10 @@ def _full_range(samples: np.ndarray, top: int | None) -> np.ndarray:
     if top & (top + 1) == 0:  # 2**n - 1
         _widen(samples, top.bit_length())
         return samples
-    spread = samples.astype(np.float32)
-    spread *= np.iinfo(samples.dtype).max / top
-    return np.rint(spread, out=spread).astype(samples.dtype)
+    factor = np.iinfo(samples.dtype).max / top
+    for r0, r1 in strips.bands(*samples.shape[:2]):  # in place, a band at a time: no float copy of the whole
+        samples[r0:r1] = np.rint(samples[r0:r1] * np.float32(factor))
+    return samples
 
 
 def _pillow_samples(im: Image.Image, bits: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
