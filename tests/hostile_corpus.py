@@ -137,7 +137,8 @@ def build() -> dict[str, Case]:
                                icc=build_profile(SPACES["Adobe RGB"])),
         "truncated.jp2": Case(jp2_files.jp2(rgb)[:-60], "truncated"),
         "signed.j2k": Case(jp2_files.codestream(rgb.astype(np.int16) - 128), "unsupported_image"),
-        "scan-12bit.pgm": Case(netpbm(5, np.rint(rgb.mean(axis=2) * (4095 / 255)).astype(np.uint16), 4095), "ok", (24, 16)),
+        "scan-12bit.pgm": Case(netpbm(5, np.rint(rgb.mean(axis=2) * (4095 / 255)).astype(np.uint16), 4095), "ok",
+                               (24, 16)),
         "truncated.ppm": Case(netpbm(6, rgb, 255)[:-30], "truncated"),
         "camera.dng": Case(tiff_raw(rgb[::4, ::4], [(50706, "B", 4, (1, 4, 0, 0), True)]), "unsupported_image"),
     }
@@ -173,7 +174,8 @@ def tiff_raw(preview: np.ndarray, first_tags: list[tuple[int, str, int, object, 
     buffer = io.BytesIO()
     with tifffile.TiffWriter(buffer) as tif:
         tif.write(preview, photometric="rgb", subfiletype=1, subifds=1, extratags=first_tags)
-        tif.write(sensor, photometric=32803, extratags=[(33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True)])
+        tif.write(sensor, photometric=32803,
+                  extratags=[(33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True)])  # a 2 x 2 Bayer CFA
     data = buffer.getvalue()
     return data[:8] + header + data[10:] if header else data
 

@@ -19,7 +19,8 @@ PREVIEW = (photo("coffee", 48)[:32] * 255).astype(np.uint8)
 @pytest.mark.parametrize(("data", "named"), [
     (tiff_raw(PREVIEW, [(50706, "B", 4, (1, 4, 0, 0), True)]), "DNG is not processed"),
     (tiff_raw(PREVIEW, [], header=b"CR"), "Canon CR2 is not processed"),
-    (tiff_raw(PREVIEW, [(271, "s", 0, "NIKON CORPORATION", True)]), r"camera raw \(colour filter array\) is not processed"),
+    (tiff_raw(PREVIEW, [(271, "s", 0, "NIKON CORPORATION", True)]),
+     r"camera raw \(colour filter array\) is not processed"),
 ])
 def test_a_tiff_based_raw_is_refused_not_enhanced_as_its_preview(data: bytes, named: str) -> None:
     """A DNG had been "enhanced" as its 48 × 32 preview, into a derivative held as complete."""
@@ -43,7 +44,8 @@ def test_a_tiff_with_reduced_copies_in_sub_directories_is_still_a_picture() -> N
 @pytest.mark.parametrize(("head", "named"), [
     (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIF"),
     (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1", "AVIF"),
-    (b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01crx isom", r"Canon CR3 \(camera raw\) images are not processed; develop"),
+    (b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01crx isom",
+     r"Canon CR3 \(camera raw\) images are not processed; develop"),
     (b"FUJIFILMCCD-RAW 0201FF383501", r"Fujifilm RAF \(camera raw\)"),
     (b"IIRO\x08\x00\x00\x00", r"Olympus ORF \(camera raw\)"),
     (b"IIU\x00\x08\x00\x00\x00", r"Panasonic RW2 \(camera raw\)"),

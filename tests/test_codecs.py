@@ -833,7 +833,8 @@ def test_a_derivative_converted_to_another_colour_space_has_its_exif_say_so(
     from enhance_ops.enhance import EnhanceOptions, Enhancer
 
     overrides = ("superres.scale=2", "superres.models=[]") + ((f"colour_space.target={target}",) if target else ())
-    result = Enhancer(EnhanceOptions(preset="fidelity", overrides=overrides)).enhance(_camera_jpeg(RGB8, 0xFFFF, b"R03"))
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=overrides))
+    result = enhancer.enhance(_camera_jpeg(RGB8, 0xFFFF, b"R03"))
     derivative = codecs.decode(result.data)
     exif = derivative.metadata.exif
     assert exif["Exif"][piexif.ExifIFD.ColorSpace] == colour_space

@@ -51,5 +51,6 @@ def test_an_image_without_hidden_pixels_is_left_alone() -> None:
         colour = true.copy()
         assert hidden_colour.fill(colour, alpha) == 0
         np.testing.assert_array_equal(colour, true)
-    result = pipeline.Chain("fidelity", ("superres.scale=2", "superres.models=[]")).run(true.copy(), np.ones((128, 128), np.float32))
+    chain = pipeline.Chain("fidelity", ("superres.scale=2", "superres.models=[]"))
+    result = chain.run(true.copy(), np.ones((128, 128), np.float32))
     assert "hidden_colour" not in [r.stage for r in result.stages]

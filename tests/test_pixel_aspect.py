@@ -109,7 +109,8 @@ def test_a_pixel_aspect_given_without_a_unit_is_made_square_too(tmp_path: Path, 
     height, width = FAX_ROWS.shape
     assert derivative.size == (2 * width, round(2 * height * 204 / 98))
     stage = next(s for s in json.loads(row["stages_json"]) if s["stage"] == "square_pixels")
-    assert stage["decision"] == "rows stretched x2.082 to square pixels (master at 204 x 98, a pixel aspect without a unit)"
+    said = "rows stretched x2.082 to square pixels (master at 204 x 98, a pixel aspect without a unit)"
+    assert stage["decision"] == said
     exif = derivative.getexif()  # says the pixels are square now, still without a unit
     assert exif[296] == 1 and exif[282] == exif[283]
     for said in ("dpi", "aspect", "jfif_density"):  # however a reader takes them

@@ -391,7 +391,8 @@ def _open_header(data: bytes) -> Image.Image:
             to = "develop it to a 16-bit TIFF" if "camera raw" in other else "convert to PNG or TIFF"
             raise UnsupportedImageError(f"{other} images are not processed; {to}") from None
         if fmt is None:
-            raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm or GIF)") from None
+            raise NotAnImageError(
+                "not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm or GIF)") from None
         if fmt == "TIFF":
             raise _unopenable_tiff(data) from None
         if fmt == "PAM":
@@ -402,7 +403,7 @@ def _open_header(data: bytes) -> Image.Image:
             _checked_jpeg2000(data)  # a layout Pillow does not open (more than four components) is named
         if fmt == "JPEG" and (refusal := _jpeg_refusal(data)):
             raise UnsupportedImageError(refusal) from None
-        said = "no reader takes its values" if isinstance(exc, UnidentifiedImageError) else exc  # not the buffer's address
+        said = "no reader takes its values" if isinstance(exc, UnidentifiedImageError) else exc  # not its address
         raise CorruptImageError(f"{fmt} header cannot be read: {said}") from exc
     if im.format == "TIFF" and (raw := camera_raw.kind(data, im)):
         raise UnsupportedImageError(f"{raw} is not processed: its first image is a preview, and its sensor data must "

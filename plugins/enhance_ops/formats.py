@@ -11,7 +11,7 @@ from .jp2_boxes import CODESTREAM_START, SIGNATURE
 
 DEFAULT_MAX_PIXELS = int(os.environ.get("ENHANCE_MAX_PIXELS", "250000000"))
 
-READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000", "PPM", "GIF"}  # PPM: Pillow's name for every Netpbm kind
+READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000", "PPM", "GIF"}  # PPM: Pillow's, for every Netpbm kind
 WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}  # the longest width or height the format (its encoder) holds
@@ -37,7 +37,8 @@ def is_master_name(name: str) -> bool:
 
 # How each format's files begin: what a file holds, whatever its name says.
 MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WEBP",
-         SIGNATURE: "JPEG2000", CODESTREAM_START: "JPEG2000", b"GIF8": "GIF", **{b"P%d" % kind: "PPM" for kind in range(1, 7)}, b"P7": "PAM"}
+         SIGNATURE: "JPEG2000", CODESTREAM_START: "JPEG2000", b"GIF8": "GIF",
+         **{b"P%d" % kind: "PPM" for kind in range(1, 7)}, b"P7": "PAM"}
 HEAD_BYTES = max(map(len, MAGIC))
 
 

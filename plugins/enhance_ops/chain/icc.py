@@ -225,7 +225,8 @@ def misfit(profile: bytes, channels: int) -> str | None:
     space, wanted = profile[16:20], {1: b"GRAY", 3: b"RGB "}.get(channels)
     if wanted is None or space == wanted:
         return None
-    return f"it is for {space.decode('latin-1').strip() or 'unnamed'} data, and the image is {'grey' if channels == 1 else 'RGB'}"
+    named, image = space.decode("latin-1").strip() or "unnamed", "grey" if channels == 1 else "RGB"
+    return f"it is for {named} data, and the image is {image}"
 
 
 def grey_as_rgb(profile: bytes) -> bytes | None:

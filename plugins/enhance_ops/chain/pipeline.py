@@ -279,7 +279,8 @@ class Chain:
             records.append(StageRecord(
                 "square_pixels", f"{axis} stretched x{max(stretch):.4g} to square pixels (master at {densities_said})",
                 time.perf_counter() - start,
-                {densities_key: list(densities), "stretch": list(stretch), "output_size": [image.shape[1], image.shape[0]]}))
+                {densities_key: list(densities), "stretch": list(stretch),
+                 "output_size": [image.shape[1], image.shape[0]]}))
         elif square and pixel_aspect.ratio(densities) > pixel_aspect.MAX_RATIO:
             assert densities is not None
             records.append(StageRecord(
@@ -357,8 +358,9 @@ class Chain:
             decision += f" in place of {' then '.join(self.model_names)}, which would redraw a black-and-white page's strokes"
         if text:
             decision += (f" in place of {' then '.join(self.model_names)}, which would redraw its letters: read as a"
-                         f" {'negative of a ' if text.negative else ''}page of text ({text.paper:.0%} paper, {text.ink:.0%} ink, {text.thin:.0%} of it in thin strokes,"
-                         f" {text.marks} marks, at {text.side} px)")
+                         f" {'negative of a ' if text.negative else ''}page of text ({text.paper:.0%} paper,"
+                         f" {text.ink:.0%} ink, {text.thin:.0%} of it in thin strokes, {text.marks} marks, at"
+                         f" {text.side} px)")
         if "reduced_input_to" in details:
             decision += f" (input first reduced to {details['reduced_input_to']} to keep the long side <= {cap})"
         if "bitonal_smoothing_sigma" in details:
