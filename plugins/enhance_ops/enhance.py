@@ -323,9 +323,8 @@ class Enhancer:
             f"Enhanced derivative, not the archival master: preset {chain.preset_name}; "
             f"x{chain.scale} with {' then '.join(result.models)}; steps: {', '.join(applied)}"
         )
-        dpi, aspect = source.metadata.dpi, source.metadata.aspect  # made square where the chain made the pixels so
-        dpi = dpi and (dpi[0] * result.stretch[0], dpi[1] * result.stretch[1])
-        aspect = aspect and (aspect[0] * result.stretch[0], aspect[1] * result.stretch[1])
+        (x, y), densities = result.stretch, (source.metadata.dpi, source.metadata.aspect)
+        dpi, aspect = (d and (d[0] * x, d[1] * y) for d in densities)  # square where the chain made the pixels so
         exif, target = source.metadata.exif, chain.settings["colour_space"]["target"]
         if target and result.icc_profile != source.metadata.icc_profile:  # converted: the EXIF says so too
             exif = md.exif_saying_colour_space(exif, target)

@@ -496,9 +496,10 @@ def derivative_exif(
     zeroth[piexif.ImageIFD.ImageDescription] = marked_description(description, master).encode("latin-1", "replace")
     zeroth[piexif.ImageIFD.Software] = _ascii(software)
     zeroth[piexif.ImageIFD.Orientation] = 1
-    if dpi or meta.aspect:  # an aspect without a unit, as the chain left it: square where it stretched the pixels
-        zeroth[piexif.ImageIFD.XResolution] = _to_rational((dpi or meta.aspect)[0])
-        zeroth[piexif.ImageIFD.YResolution] = _to_rational((dpi or meta.aspect)[1])
+    resolution = dpi or meta.aspect  # an aspect without a unit, as the chain left it: square where it stretched
+    if resolution:
+        zeroth[piexif.ImageIFD.XResolution] = _to_rational(resolution[0])
+        zeroth[piexif.ImageIFD.YResolution] = _to_rational(resolution[1])
         zeroth[piexif.ImageIFD.ResolutionUnit] = 2 if dpi else 1
     sub[piexif.ExifIFD.PixelXDimension] = width
     sub[piexif.ExifIFD.PixelYDimension] = height

@@ -201,8 +201,13 @@ def _description(tags: dict[bytes, bytes]) -> str:
     return "embedded profile"
 
 
+def _is_profile(profile: bytes) -> bool:
+    """An ICC header: 128 bytes, a tag count, and the signature where the header holds it."""
+    return len(profile) >= 132 and profile[36:40] == b"acsp"
+
+
 def parse_profile(profile: bytes) -> MatrixShaper:
-    if len(profile) < 132 or profile[36:40] != b"acsp":
+    if not _is_profile(profile):
         raise UnsupportedProfileError("not an ICC profile")
     if profile[16:20] != b"RGB ":
         raise UnsupportedProfileError(f"colour space {profile[16:20].decode('latin-1').strip()} is not RGB")
@@ -219,8 +224,7 @@ def misfit(profile: bytes, channels: int) -> str | None:
     """Why ``profile`` cannot describe samples of ``channels`` colour channels (1 grey, 3 RGB),
     or None where it can: a grey profile on RGB samples, or an RGB one on grey, which libpng
     refuses and viewers ignore or misapply, or bytes that are no profile at all."""
-    declared = int.from_bytes(profile[:4], "big") if len(profile) >= 4 else 0
-    if len(profile) < 132 or profile[36:40] != b"acsp" or declared > len(profile):
+    if not _is_profile(profile) or int.from_bytes(profile[:4], "big") > len(profile):
         return "it is not a whole ICC profile (damaged or cut short)"
     space, wanted = profile[16:20], {1: b"GRAY", 3: b"RGB "}.get(channels)
     if wanted is None or space == wanted:
@@ -235,7 +239,7 @@ def grey_as_rgb(profile: bytes) -> bytes | None:
     libpng and ignored by viewers. Each channel gets the grey's own tone curve, and the
     colourants (sRGB's) add up to the D50 white, so R = G = B lands where the grey profile
     puts that grey. None where ``profile`` is not a sound grey tone-curve profile."""
-    if len(profile) < 132 or profile[36:40] != b"acsp" or profile[16:20] != b"GRAY":
+    if not _is_profile(profile) or profile[16:20] != b"GRAY":
         return None
     try:
         tags = _tags(profile)
