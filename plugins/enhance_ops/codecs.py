@@ -455,8 +455,7 @@ def _decode_pixels(
     if colour.dtype not in (np.uint8, np.uint16):
         raise _unsupported_samples(str(colour.dtype))
     depth = colour.dtype.itemsize * 8
-    grey_png = im.format == "PNG" and data[25] in (0, 4)  # IHDR's colour type: Pillow opens 16-bit grey+alpha as RGBA
-    if colour.shape[2] == 3 and (im.mode in _GREY_MODES or grey_png):
+    if colour.shape[2] == 3 and (im.mode in _GREY_MODES or im.format == "PNG" and png_chunks.is_grey(data)):
         colour = colour[:, :, :1]
     if colour.shape[:2] != (im.height, im.width):
         raise CorruptImageError(f"decoded size {colour.shape[1]}x{colour.shape[0]} differs from the header's {im.size}")

@@ -143,7 +143,7 @@ def _png_gamma_profile(im: Image.Image, data: bytes, notes: list[str]) -> bytes 
     nothing of grey), which the encoder carries as an RGB one where the derivative stores
     the grey as colour."""
     gamma = im.info.get("gamma")
-    grey = data[25:26] in (b"\x00", b"\x04")  # IHDR's colour type: Pillow opens 16-bit grey+alpha as RGBA
+    grey = png_chunks.is_grey(data)
     if "srgb" in im.info or not gamma or gamma <= 0 or not (grey or im.mode in ("RGB", "RGBA", "P")):
         return None
     chroma = im.info.get("chromaticity") or _SRGB_CHROMATICITIES

@@ -46,6 +46,12 @@ def itxt(keyword: str, text: str) -> bytes:
 MAX_TEXT_BYTES = 16 << 20
 
 
+def is_grey(png: bytes) -> bool:
+    """The IHDR's colour type says grey, with alpha or without (0 or 4): Pillow opens 16-bit
+    grey with alpha as RGBA, so its mode does not tell."""
+    return png[25:26] in (b"\x00", b"\x04")
+
+
 def texts(png: bytes) -> tuple[dict[str, str], list[str]]:
     """The stream's text chunks (tEXt, zTXt, iTXt) as keyword → text, and a note for each one
     that could not be read; image data is stepped over, never copied."""
