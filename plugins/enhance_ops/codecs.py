@@ -318,14 +318,6 @@ def _looks_truncated(data: bytes, fmt: str | None) -> bool:
     return fmt == "WEBP" and (len(data) < 8 or int.from_bytes(data[4:8], "little") + 8 > len(data))
 
 
-def _truncated_header(fmt: str) -> TruncatedImageError:
-    return TruncatedImageError(f"{fmt} file ends before its header is complete: the file is truncated")
-
-
-def _truncated_pixels(fmt: str) -> TruncatedImageError:
-    return TruncatedImageError(f"{fmt} pixel data is incomplete: the file is truncated")
-
-
 def _unsupported_samples(kind: str) -> UnsupportedImageError:
     return UnsupportedImageError(f"{kind} samples are not processed (8- and 16-bit only); convert to a 16-bit TIFF")
 
@@ -346,11 +338,11 @@ def _unopenable_tiff(data: bytes, frame: int = 0) -> ImageError:
             layout = f"{page.samplesperpixel} × {bits}-bit {kind} samples"
             no_size = not (page.imagewidth and page.imagelength)
     except Exception:
-        return _truncated_header("TIFF")
+        return TruncatedImageError.in_header("TIFF")
     if no_size:
         return CorruptImageError("TIFF page directory declares no width or height: the file is damaged")
     if cut_off:
-        return _truncated_pixels("TIFF")
+        return TruncatedImageError.in_pixels("TIFF")
     if dtype not in (np.uint8, np.uint16):
         return _unsupported_samples(str(dtype) if dtype is not None else f"{bits}-bit")
     if bits not in (1, 8, 16):
@@ -398,7 +390,7 @@ def _open_header(data: bytes) -> Image.Image:
         if fmt == "PAM":
             raise UnsupportedImageError("PAM (Netpbm's arbitrary map) images are not processed; convert to PNG or TIFF")
         if _looks_truncated(data, fmt):
-            raise _truncated_header(fmt) from None
+            raise TruncatedImageError.in_header(fmt) from None
         if fmt == "JPEG2000":
             _checked_jpeg2000(data)  # a layout Pillow does not open (more than four components) is named
         if fmt == "JPEG" and (refusal := _jpeg_refusal(data)):
@@ -449,7 +441,7 @@ def _decode_pixels(
     elif im.format == "TIFF":
         colour, alpha = _tiff_samples(data, im.tell(), notes)
     elif _looks_truncated(data, im.format):
-        raise _truncated_pixels(im.format)
+        raise TruncatedImageError.in_pixels(im.format)
     else:
         raise CorruptImageError(f"{im.format} pixel data cannot be decoded (damaged file)")
     if colour.dtype not in (np.uint8, np.uint16):
@@ -561,7 +553,7 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages[frame]
             if _cut_off(page, len(data)):
-                raise _truncated_pixels("TIFF")
+                raise TruncatedImageError.in_pixels("TIFF")
             photometric, extras = tifffile.PHOTOMETRIC(page.photometric), page.extrasamples
             orientation = int(page.tags.valueof("Orientation", 1))
             if photometric not in _TIFFFILE_LAYOUTS:
@@ -614,7 +606,7 @@ def _checked_jpeg2000(data: bytes) -> tuple[jp2_boxes.Jp2, jp2_boxes.Layout]:
     are not read: cut off, damaged, or of a layout that is not processed."""
     boxes = jp2_boxes.read(data)
     if boxes.cut_off:
-        raise _truncated_pixels("JPEG2000")
+        raise TruncatedImageError.in_pixels("JPEG2000")
     if boxes.damage:
         raise CorruptImageError(f"JPEG 2000 file is damaged: {boxes.damage}")
     if boxes.codestream is None:

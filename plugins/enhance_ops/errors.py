@@ -41,6 +41,14 @@ class TruncatedImageError(ImageError):
 
     code = "truncated"
 
+    @classmethod
+    def in_header(cls, fmt: str) -> TruncatedImageError:
+        return cls(f"{fmt} file ends before its header is complete: the file is truncated")
+
+    @classmethod
+    def in_pixels(cls, fmt: str) -> TruncatedImageError:
+        return cls(f"{fmt} pixel data is incomplete: the file is truncated")
+
 
 class CorruptImageError(ImageError):
     """The header is fine but the pixel data cannot be decoded."""

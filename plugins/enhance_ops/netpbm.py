@@ -62,7 +62,7 @@ def samples(data: bytes, im: Image.Image) -> np.ndarray:
 
 def _raster(data: bytes, offset: int, count: int, dtype: str) -> np.ndarray:
     if len(data) < offset + count * np.dtype(dtype).itemsize:
-        raise TruncatedImageError("PPM pixel data is incomplete: the file is truncated")
+        raise TruncatedImageError.in_pixels("PPM")
     return np.frombuffer(data, dtype, count, offset)
 
 
@@ -84,5 +84,5 @@ def _plain(text: bytes, count: int, *, bitmap: bool) -> np.ndarray:
     if bad:
         raise CorruptImageError("PPM plain raster holds something other than sample values: the file is damaged")
     if found.size < count:
-        raise TruncatedImageError("PPM pixel data is incomplete: the file is truncated")
+        raise TruncatedImageError.in_pixels("PPM")
     return found
