@@ -51,6 +51,7 @@ test: weights chromium services
 # summarised in docs/benchmarks.md.
 bench: weights
 	$(BIN)/python bench/cpu_inference.py
+	$(BIN)/python bench/bf16_ends.py
 	$(BIN)/python bench/reference_paths.py
 	$(BIN)/python bench/chain_stages.py
 	$(BIN)/python bench/preset_throughput.py

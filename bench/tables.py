@@ -82,6 +82,19 @@ def cpu_inference(report: dict[str, Any]) -> str:
                     f"{r['speedup_vs_fp32_eager']:.2f}", _db(r["psnr_vs_fp32_db"])] for r in report["results"]])
 
 
+def bf16_ends(report: dict[str, Any]) -> str:
+    """bf16 throughout against bf16 with fp32 ends, each against the fp32 network."""
+    rows = [[NETWORKS.get(r["model"], r["model"]), r["path"], f"{r['seconds_96px']:.3f}", _db(r["psnr_photos_median_db"]),
+             f"{_db(r['psnr_photos_worst_db'])} ({r['worst_photo']})", _db(r["psnr_ramp_16bit_db"]),
+             f"{r['on_bf16_grid']:.2f}", f"{r['black_shift_8bit']:+.2f} ({r['black_shift_8bit_fp32']:+.2f})"]
+            for r in report["results"]]
+    m = report["machine"]
+    return (_table(["network", "path", "s / 96² crop", "PSNR vs fp32, photos: median", "worst", "16-bit ramp",
+                    "on bf16's grid", "black frame, 8-bit levels (fp32)"], rows)
+            + f"\n\n{len(report['photos'])} photos ({', '.join(report['photos'])}); median of {report['reps']} "
+              f"interleaved; {m['cpu']}, {m['cores']} threads, torch {m['torch']}.")
+
+
 def chain_stages(report: dict[str, Any]) -> str:
     rows = []
     for preset, p in report["presets"].items():
@@ -256,6 +269,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
      ("cpu_inference_amx",), cpu_inference),
     ("The EPYC VM again, activations fused (cpu_inference.py, kept as cpu_inference_epyc_fused.json)",
      ("cpu_inference_epyc_fused",), cpu_inference),
+    ("bf16 with fp32 ends (bf16_ends.py)", ("bf16_ends",), bf16_ends),
     ("Where a chain spends its time (chain_stages.py)", ("chain_stages",), chain_stages),
     ("Whole presets on larger photos (preset_throughput.py)", ("preset_throughput",), preset_throughput),
     ("The same on a VM with AMX (preset_throughput.py, kept as preset_throughput_amx.json)",

@@ -9,6 +9,7 @@ from torch import nn
 
 from enhance_ops.chain.superres import Inference, run_network
 from enhance_ops.models import onednn
+from enhance_ops.models.float_ends import Fp32End
 from enhance_ops.models.weights import load_model
 
 pytestmark = pytest.mark.skipif(not onednn.available(), reason="this torch build has no oneDNN")
@@ -47,10 +48,13 @@ def test_prepared_fp32_network_gives_the_unpacked_output(name: str) -> None:
     np.testing.assert_allclose(run_network(model, rgb, prepared), plain, atol=1e-5)
 
 
-def test_prepared_bf16_network_holds_bf16_weights_and_returns_float32() -> None:
+def test_prepared_bf16_network_holds_bf16_weights_but_at_its_ends_and_returns_float32() -> None:
     inference = Inference(precision="bf16")
     model = inference.prepare(load_model("span-x2"))
-    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    ends = [module for module in model.modules() if isinstance(module, Fp32End)]
+    at_ends = {id(m) for end in ends for m in end.modules()}
+    packed = {m.packed.dtype: id(m) in at_ends for m in model.modules() if isinstance(m, onednn.PackedConv2d)}
+    assert len(ends) == 2 and packed == {torch.float32: True, torch.bfloat16: False}
     out = run_network(model, photo("coffee", 16, top=120, left=200), inference)
     assert out.dtype == np.float32 and out.shape == (32, 32, 3)
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models import onednn
+from ..models import float_ends, onednn
 from ..models.manifest import ModelEntry
 from . import strips
 from .colour_math import LUMA, pixel_products
@@ -50,8 +50,10 @@ class Inference:
     """Where and how networks run. ``precision``: auto, fp32, bf16 (CPU or CUDA) or fp16 (CUDA).
 
     On CPU a prepared model runs in bf16 itself (weights cast once, not by autocast on every
-    call) and, with ``prepack``, its convolutions keep oneDNN-ordered weights and apply the
-    activation that follows them (models/onednn.py). Unprepared models still run, under autocast.
+    call) but for the convolutions that read the image and write the output, which stay fp32
+    (models/float_ends.py), and, with ``prepack``, its convolutions keep oneDNN-ordered
+    weights and apply the activation that follows them (models/onednn.py). Unprepared models
+    still run, under autocast.
     """
 
     device: str = "cpu"
@@ -85,7 +87,7 @@ class Inference:
             model = model.to(memory_format=torch.channels_last)
         if torch.device(self.device).type == "cpu":
             if self.precision == "bf16":
-                model = model.to(torch.bfloat16)
+                model = float_ends.bf16_inside(model)
             if self.prepack and onednn.available():
                 model = onednn.pack_convolutions(model)
                 if self.fuse_activations:
@@ -177,9 +179,10 @@ def run_network(
     """One (h, w, 3) float32 patch through ``model``; returns (h*s, w*s, 3) float32, or its
     ``keep`` rows and columns: a tile's context is cut off on the device, before the cast to
     float32 and the copy to the host, which then handle only the pixels that are kept."""
-    dtype = _dtype_of(model)
+    mixed = float_ends.takes_float32(model)  # bf16 inside, fp32 ends: float32 in, and its own precisions
+    dtype = torch.float32 if mixed else _dtype_of(model)
     x = image_tensor(rgb, dtype, device=inference.device, channels_last=inference.channels_last)
-    with torch.inference_mode(), inference.autocast() if dtype == torch.float32 else nullcontext():
+    with torch.inference_mode(), inference.autocast() if dtype == torch.float32 and not mixed else nullcontext():
         y = model(x)
     return y[0, :, keep[0], keep[1]].float().permute(1, 2, 0).cpu().numpy()
 

@@ -21,6 +21,7 @@ class FFDNet(nn.Module):
             layers += [nn.Conv2d(nc, nc, 3, 1, 1), nn.ReLU(inplace=True)]
         layers.append(nn.Conv2d(nc, out_nc * 4, 3, 1, 1))
         self.model = nn.Sequential(*layers)
+        self.image_convolutions = ("model.0", f"model.{len(layers) - 1}")  # fp32 in a bf16 model (float_ends)
         self.down = nn.PixelUnshuffle(2)
         self.up = nn.PixelShuffle(2)
 

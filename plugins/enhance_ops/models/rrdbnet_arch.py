@@ -41,6 +41,8 @@ class RRDB(nn.Module):
 class RRDBNet(nn.Module):
     """x4 generator: 23 RRDBs, then two nearest-neighbour x2 upsampling convs."""
 
+    image_convolutions = ("conv_first", "conv_last")  # fp32 in a bf16 model (float_ends)
+
     def __init__(
         self,
         num_in_ch: int = 3,

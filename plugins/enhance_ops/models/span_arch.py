@@ -43,6 +43,7 @@ class SPAB(nn.Module):
 @register_arch("span")
 class SPAN(nn.Module):
     NCNN_CONSTANTS = ("mean",)  # the graph's MemoryData layer holds the input mean
+    image_convolutions = ("conv_1.eval_conv", "upsampler.0")  # fp32 in a bf16 model (float_ends)
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, feature_channels: int = 48, upscale: int = 4) -> None:
         super().__init__()
