@@ -216,6 +216,22 @@ def test_the_report_says_how_far_each_held_back_image_is_from_its_thresholds_and
     assert "output width = input width x scale" in held and "consistency_ssim not measured" in held
 
 
+def test_the_report_says_a_measure_is_missing_because_the_scan_is_too_small_for_it() -> None:
+    """A strip 3 px high (a scanner's calibration line, a cropped margin) is held with SSIM and
+    LPIPS unmeasured; the reviewer is told why, not left to wonder whether the measure failed."""
+    nan = float("nan")
+    rows = [_row(input_width=2000, input_height=3, output_width=4000, output_height=6, consistency_ssim=nan,
+                 consistency_lpips=nan),
+            _row(input_width=600, input_height=400, output_width=1200, output_height=800, consistency_ssim=nan)]
+    outcome = gate.evaluate(rows)
+    for n, r in enumerate(rows):
+        r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=f"quarantine/{DAY}/scan-{n}.tif")
+    held = report.render_report(rows, outcome, {}, title="run", outputs_at="here").split("Held back for review", 1)[1]
+    assert "consistency_ssim not measured: the scan is 2000 × 3 px, and it takes 11 px a side" in held
+    assert "consistency_lpips not measured: the scan is 2000 × 3 px, and it takes 16 px a side" in held
+    assert "consistency_ssim not measured;" not in held and "consistency_ssim not measured<" in held  # 600 × 400
+
+
 def test_the_report_says_which_networks_enlarged_how_many_images() -> None:
     """A black-and-white page goes to SPAN where photographs go to Real-ESRGAN: the archivist
     reading the report learns it there, not from the ledger alone."""

@@ -22,6 +22,9 @@ from .metrics import Rows, lpips, psnr_rows, ssim_rows
 
 LPIPS_MAX_SIDE = 512  # LPIPS runs on at most this many pixels per side (block-averaged), bounding its cost
 LPIPS_MIN_SIDE = 31  # and on at least this many: AlexNet's second pooling has nothing to pool below it
+# The least side of the scan itself each consistency measure takes: SSIM's Gaussian window, and
+# for LPIPS a scan the measure can compare with more than a handful of pixels.
+MIN_SCAN_SIDE = {"consistency_ssim": 11, "consistency_lpips": 16}
 SEAM_SCORE_SEEN = 4.0  # seam scores above this count as seams (artefact_score)
 # The faintest seam worth a review: a mean step of half an 8-bit level along the tile grid
 # scores SEAM_SCORE_SEEN however flat the image. Without such a floor, a dark or flat image
@@ -109,13 +112,14 @@ def consistency(sr_input: np.ndarray, sr_output: np.ndarray, *, bit_depth: int =
     back = _shrunk_rows(sr_input.shape[:2], sr_output)
     source: Rows = lambda r0, r1: sr_input[r0:r1]  # noqa: E731
     perceptual = float("nan")
-    if min(h, w) >= 16 and min(height, width) >= LPIPS_MIN_SIDE:
+    if min(h, w) >= MIN_SCAN_SIDE["consistency_lpips"] and min(height, width) >= LPIPS_MIN_SIDE:
         factor = _lpips_factor(height, width)
         perceptual = lpips(_reduced(lambda a, b: sr_output[a:b], height, width, factor),
                            _reduced(_bicubic_rows(sr_input, sr_output), height, width, factor))
     return {
         "consistency_psnr_db": psnr_rows(back, source, h, w),
-        "consistency_ssim": ssim_rows(back, source, h, w, bit_depth=bit_depth) if min(h, w) >= 11 else float("nan"),
+        "consistency_ssim": ssim_rows(back, source, h, w, bit_depth=bit_depth)
+        if min(h, w) >= MIN_SCAN_SIDE["consistency_ssim"] else float("nan"),
         "consistency_lpips": perceptual,
     }
 

@@ -25,6 +25,7 @@ from PIL import Image
 from .. import codecs
 from ..chain.presets import BITONAL_DEFAULTS, resolve_models
 from .gate import GateReport
+from .measures import MIN_SCAN_SIDE
 
 CROP = 256  # side of the before/after crop, in output pixels
 SEARCH_PIXELS = 4_000_000  # pixels looked at to place the crop
@@ -175,9 +176,17 @@ def _reason(row: dict[str, Any], expectation: str) -> str:
     if isinstance(value, str):  # what was found ("master_damage: libjpeg: Corrupt JPEG data: …")
         return f"{column}: {value}"
     if not isinstance(value, (int, float)) or not math.isfinite(value):
-        return f"{column} not measured"
+        return f"{column} not measured" + _too_small(row, column)
     plainly = _artefacts(row) if column == "artefact_score" else _PLAINLY.get(column)
     return f"{column} {value:.4g}, needs {rule}" + (f": {plainly}" if plainly else "")
+
+
+def _too_small(row: dict[str, Any], column: str) -> str:
+    """Why a consistency measure is missing, where the scan is smaller than it takes."""
+    side, width, height = MIN_SCAN_SIDE.get(column), row.get("input_width"), row.get("input_height")
+    if side is None or not isinstance(width, int) or not isinstance(height, int) or min(width, height) >= side:
+        return ""
+    return f": the scan is {width} × {height} px, and it takes {side} px a side"
 
 
 def _artefacts(row: dict[str, Any]) -> str:
