@@ -5,7 +5,8 @@ scikit-image's, as 8-bit scans are, and a smooth 16-bit ramp, as a sky or a stud
 is where bf16's 8 significant bits show. Per network and path: the PSNR against the fp32
 network (median and worst over the photos, and on the ramp), the share of output values
 that lie on bf16's grid (1.0: rounded to it), the mean shift on a black frame in 8-bit
-levels, and the median time on one crop, the paths interleaved.
+levels, and the median time on one crop and on one 256² tile (the CPU's tile side), the paths
+interleaved.
 
     .venv/bin/python bench/bf16_ends.py [--reps 5]
 """
@@ -69,19 +70,20 @@ def measure(reps: int) -> dict[str, object]:
     for name in MODELS:
         reference = FP32.prepare(load_model(name))
         paths = {"bf16 throughout": bf16_throughout(name), "bf16, fp32 ends": BF16.prepare(load_model(name))}
-        times: dict[str, list[float]] = {path: [] for path in paths}
-        timed = crops["astronaut"]
+        times: dict[tuple[str, int], list[float]] = {(path, side): [] for path in paths for side in (96, 256)}
+        timed = {96: crops["astronaut"], 256: np.ascontiguousarray(skdata.astronaut()[:256, 128:384], np.float32) / 255}
         for _ in range(reps):
-            for path, model in paths.items():
+            for path, side in times:
                 start = time.perf_counter()
-                run_network(model, timed, BF16)
-                times[path].append(time.perf_counter() - start)
+                run_network(paths[path], timed[side], BF16)
+                times[path, side].append(time.perf_counter() - start)
         expected = {key: run_network(reference, rgb, FP32) for key, rgb in {**crops, "ramp": smooth}.items()}
         for path, model in paths.items():
             agreement = {key: psnr(run_network(model, rgb, BF16), expected[key]) for key, rgb in crops.items()}
             on_ramp = run_network(model, smooth, BF16)
             results.append({
-                "model": name, "path": path, "seconds_96px": statistics.median(times[path]),
+                "model": name, "path": path, "seconds_96px": statistics.median(times[path, 96]),
+                "seconds_256px": statistics.median(times[path, 256]),
                 "psnr_photos_median_db": statistics.median(agreement.values()),
                 "psnr_photos_worst_db": min(agreement.values()), "worst_photo": min(agreement, key=agreement.get),
                 "psnr_ramp_16bit_db": psnr(on_ramp, expected["ramp"]), "on_bf16_grid": on_bf16_grid(on_ramp),
@@ -102,7 +104,7 @@ def main() -> int:
     out = save_results("bf16_ends", report)
     print(report["machine"])
     for r in report["results"]:
-        print(f"{r['model']:24} {r['path']:16} {r['seconds_96px']:.3f} s  photos {r['psnr_photos_median_db']:.1f} "
+        print(f"{r['model']:24} {r['path']:16} {r['seconds_96px']:.3f} / {r['seconds_256px']:.3f} s  photos {r['psnr_photos_median_db']:.1f} "
               f"(worst {r['psnr_photos_worst_db']:.1f}, {r['worst_photo']}) dB  ramp {r['psnr_ramp_16bit_db']:.1f} dB  "
               f"on grid {r['on_bf16_grid']:.2f}  black {r['black_shift_8bit']:+.2f} (fp32 {r['black_shift_8bit_fp32']:+.2f})")
     print(f"written to {out}")

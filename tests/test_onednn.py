@@ -9,7 +9,7 @@ from torch import nn
 
 from enhance_ops.chain.superres import Inference, run_network
 from enhance_ops.models import onednn
-from enhance_ops.models.float_ends import Fp32End
+from enhance_ops.models.float_ends import Fp32Conv
 from enhance_ops.models.weights import load_model
 
 pytestmark = pytest.mark.skipif(not onednn.available(), reason="this torch build has no oneDNN")
@@ -51,7 +51,7 @@ def test_prepared_fp32_network_gives_the_unpacked_output(name: str) -> None:
 def test_prepared_bf16_network_holds_bf16_weights_but_at_its_ends_and_returns_float32() -> None:
     inference = Inference(precision="bf16")
     model = inference.prepare(load_model("span-x2"))
-    ends = [module for module in model.modules() if isinstance(module, Fp32End)]
+    ends = [module for module in model.modules() if isinstance(module, Fp32Conv)]
     at_ends = {id(m) for end in ends for m in end.modules()}
     packed = {m.packed.dtype: id(m) in at_ends for m in model.modules() if isinstance(m, onednn.PackedConv2d)}
     assert len(ends) == 2 and packed == {torch.float32: True, torch.bfloat16: False}

@@ -3,12 +3,17 @@
 bf16 keeps 8 significant bits. Run wholly in bf16, a network rounds the image to them on
 the way in, so a 16-bit master's gradation is gone before the first layer, and rounds its
 output to them on the way out, in steps of 1/256 in the highlights: an 8-bit staircase in
-a 16-bit derivative. Those two convolutions are a fraction of a per cent of the arithmetic
-(RRDBNet: 3 → 64 and 64 → 3 channels against 349 convolutions of 32-192), so they run
-in fp32 and only the network's inside in bf16. Against the fp32 network on a smooth 16-bit
-ramp that took RRDBNet from 44.4 to 49.6 dB and SPAN x4 from 54.0 to 66.8 dB, and on photos
-(median) from 53.5 to 57.1 and 52.9 to 56.1 dB, in the same time (docs/benchmarks.md,
-*bf16 with fp32 ends*).
+a 16-bit derivative. Those two convolutions are a small part of the arithmetic (RRDBNet:
+3 → 64 and 64 → 3 channels against 349 convolutions of 32-192), so they run in fp32 and
+only the network's inside in bf16. Against the fp32 network on a smooth 16-bit ramp that
+took RRDBNet from 44.4 to 49.6 dB and the compact model from 46.9 to 53.4 dB, on photos
+(median) from 53.5 to 57.1 and 56.8 to 67.4 dB, for 4 and 9 % more time on a 256² tile
+(docs/benchmarks.md, *bf16 with fp32 ends*).
+
+A model's weights may name convolutions inside it to keep fp32 too (the manifest's
+``fp32_inside``): SPAN x4's ``conv_cat`` sums four feature paths that nearly cancel on a
+black frame, and in bf16 lifted black by 0.7 of an 8-bit level (fp32 0.1), enough to cost
+a black-bordered page 0.07 of its consistency SSIM.
 """
 from __future__ import annotations
 
@@ -18,10 +23,12 @@ import torch
 from torch import nn
 
 ENDS_ATTRIBUTE = "image_convolutions"  # an architecture's (reads the image, writes the output) module names
+FP32_INSIDE = "fp32_inside"  # set from the manifest on a loaded model: further convolutions to keep fp32
 
 
-class Fp32End(nn.Module):
-    """One end of a bf16 network, computed in fp32 and handed on in ``hands_on`` (bf16 inward, fp32 outward)."""
+class Fp32Conv(nn.Module):
+    """A convolution of a bf16 network computed in fp32, its result handed on in ``hands_on``
+    (bf16 to the layers after it; fp32 from the one that writes the output)."""
 
     def __init__(self, conv: nn.Module, hands_on: torch.dtype) -> None:
         super().__init__()
@@ -37,22 +44,23 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def bf16_inside(model: nn.Module) -> nn.Module:
-    """``model`` with its parameters in bf16 but for its two image convolutions, which stay
-    fp32 where the architecture names them (all of it in bf16 where it does not). Buffers
-    (SPAN's input mean) keep fp32: the input they meet is fp32."""
+    """``model`` with its parameters in bf16 but for its two image convolutions and those its
+    weights name, which stay fp32, where the architecture names its ends (all of it in bf16
+    where it does not). Buffers (SPAN's input mean) keep fp32: the input they meet is fp32."""
     ends: tuple[str, str] | None = getattr(model, ENDS_ATTRIBUTE, None)
     if ends is None:
         return model.to(torch.bfloat16)
     reads, writes = ends
-    originals = {name: copy.deepcopy(model.get_submodule(name)) for name in ends}
+    kept = (reads, *getattr(model, FP32_INSIDE, ()), writes)
+    originals = {name: copy.deepcopy(model.get_submodule(name)) for name in kept}
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.data = parameter.data.to(torch.bfloat16)
-    _replace(model, reads, Fp32End(originals[reads], torch.bfloat16))
-    _replace(model, writes, Fp32End(originals[writes], torch.float32))
+    for name, conv in originals.items():
+        _replace(model, name, Fp32Conv(conv, torch.float32 if name == writes else torch.bfloat16))
     return model
 
 
 def takes_float32(model: nn.Module) -> bool:
     """Whether ``model``, or a network it wraps, has fp32 ends: it is given float32 input, and no autocast."""
-    return any(isinstance(module, Fp32End) for module in model.modules())
+    return any(isinstance(module, Fp32Conv) for module in model.modules())

@@ -50,6 +50,7 @@ class ModelEntry:
     tile_context: int = 32  # input pixels of context a tile needs for tiled = untiled (measured per model)
     tile_overlap: int = 16  # input pixels neighbouring tiles cross-fade over (0: the context suffices)
     bitonal_sigma: float = 0.0  # a black-and-white input is smoothed by this Gaussian first (0: not)
+    fp32_inside: tuple[str, ...] = ()  # convolutions kept fp32 in a bf16 model besides its ends (float_ends)
 
     @property
     def path(self) -> Path:
@@ -80,6 +81,7 @@ def load_manifest() -> dict[str, ModelEntry]:
             tile_context=int(item.get("tile_context", ModelEntry.tile_context)),
             tile_overlap=int(item.get("tile_overlap", ModelEntry.tile_overlap)),
             bitonal_sigma=float(item.get("bitonal_sigma", ModelEntry.bitonal_sigma)),
+            fp32_inside=tuple(item.get("fp32_inside", ())),
         )
     return entries
 

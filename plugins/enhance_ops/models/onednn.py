@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import fx, nn
 
-from .float_ends import Fp32End
+from .float_ends import Fp32Conv
 
 # The activations oneDNN applies inside a convolution, by the name its fused kernel takes, with their parameters.
 _FUSED: dict[type[nn.Module], tuple[str, list[float]]] = {nn.ReLU: ("relu", []), nn.SiLU: ("swish", [])}
@@ -67,7 +67,7 @@ class _PackedLeaves(fx.Tracer):
     """Packed convolutions are called as they are; so are a bf16 network's fp32 ends, kept whole (and unfused)."""
 
     def is_leaf_module(self, module: nn.Module, name: str) -> bool:
-        return isinstance(module, (PackedConv2d, Fp32End)) or super().is_leaf_module(module, name)
+        return isinstance(module, (PackedConv2d, Fp32Conv)) or super().is_leaf_module(module, name)
 
 
 def fuse_activations(model: nn.Module) -> nn.Module:
@@ -91,7 +91,7 @@ def fuse_activations(model: nn.Module) -> nn.Module:
         if kind is None or not isinstance(source, fx.Node) or source.op != "call_module" or len(source.users) != 1:
             continue
         conv = modules[source.target]
-        conv = conv.conv if isinstance(conv, Fp32End) else conv  # done in fp32, before its output is cast
+        conv = conv.conv if isinstance(conv, Fp32Conv) else conv  # done in fp32, before its output is cast
         if not isinstance(conv, PackedConv2d) or conv.activation != "none" or calls.count(source.target) != 1:
             continue
         conv.activation, conv.activation_scalars = kind

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
+from . import float_ends
 from .manifest import ModelEntry, get_entry
 from .registry import build_arch
 
@@ -38,6 +39,7 @@ def build_model(entry: ModelEntry, state: dict[str, torch.Tensor]) -> nn.Module:
     """The entry's network holding ``state`` (every parameter), in eval mode."""
     model = build_arch(entry.arch, **entry.options)
     model.load_state_dict(state, strict=True)
+    setattr(model, float_ends.FP32_INSIDE, entry.fp32_inside)
     return model.eval().requires_grad_(False)
 
 
