@@ -264,6 +264,8 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
      reference_paths),
     ("The EPYC VM again, activations fused (reference_paths.py, kept as reference_paths_epyc_fused.json)",
      ("reference_paths_epyc_fused",), reference_paths),
+    ("The EPYC VM with fp32 ends (reference_paths.py, kept as reference_paths_epyc_ends.json)",
+     ("reference_paths_epyc_ends",), reference_paths),
     ("Precision and layout per model (cpu_inference.py)", ("cpu_inference",), cpu_inference),
     ("The same on a VM with AMX, activations fused (cpu_inference.py, kept as cpu_inference_amx.json)",
      ("cpu_inference_amx",), cpu_inference),
