@@ -259,6 +259,21 @@ def test_the_report_says_why_pages_went_to_other_networks_than_the_presets() -> 
             "redraw their letters: 2 images.") in page
 
 
+def test_the_report_counts_the_pages_of_a_multi_page_master_that_went_to_the_page_networks() -> None:
+    """A bound volume of 4 pages, 3 of them typed text and 1 a photograph, and one typed page."""
+    x4 = json.dumps({"superres": {"scale": 4, "models": [], "bitonal_models": []}})
+    metrics = {k: v for k, v in _row().items() if k.startswith(("consistency", "artefact", "clipp"))}
+    volume = [{"page": n, "input_size": [10, 8], "output_size": [40, 32], "reduced_input_to": None, "metrics": metrics,
+               "models": ["span-x4"] if n != 2 else ["realesrgan-x4plus"], "master_damage": None} for n in range(1, 5)]
+    rows = [_row(models=["span-x4", "realesrgan-x4plus"], parameters_json=x4, pages=4, pages_json=json.dumps(volume)),
+            _row(models=["span-x4"], parameters_json=x4)]
+    outcome = gate.evaluate(rows)
+    for n, r in enumerate(rows):
+        r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=None)
+    page = report.render_report(rows, outcome, {}, title="run", outputs_at="here").split("Held back", 1)[0]
+    assert "which would redraw their letters: 2 images, 4 pages of them in all." in page
+
+
 def test_the_report_says_what_the_derivatives_take_published_and_held() -> None:
     rows = [_row(output_bytes=2_500_000), _row(output_bytes=1_200_000_000), _row(output_bytes=700, artefact_score=0.3),
             _row(output_bytes=None), {"status": "failed", "verdict": None, "output_bytes": None}]

@@ -207,16 +207,24 @@ def _models_used(rows: Sequence[dict[str, Any]]) -> list[str]:
     if not used:
         return []
     said = ["Super-resolution: " + "; ".join(f"{name}, {n} image{'s' * (n != 1)}" for name, n in used.items()) + "."]
-    routed = Counter(route for r in done if (route := _page_route(r)))
-    for (pages, photos), n in routed.items():
+    images: Counter[tuple[str, str]] = Counter()
+    pages_in_all: Counter[tuple[str, str]] = Counter()
+    for r in done:
+        if route := _page_route(r):
+            images[route[:2]] += 1
+            pages_in_all[route[:2]] += route[2]
+    for (pages, photos), n in images.items():
+        m = pages_in_all[pages, photos]
         said.append(f"Pages of text or of black and white only went to {pages} in place of {photos}, which would "
-                    f"redraw their letters: {n} image{'s' * (n != 1)}.")
+                    f"redraw their letters: {n} image{'s' * (n != 1)}"
+                    + (f", {m} page{'s' * (m != 1)} of them in all." if m != n else "."))
     return said
 
 
-def _page_route(row: dict[str, Any]) -> tuple[str, str] | None:
-    """(page models, photo models) where the row's image, or a page of it, went to the models
-    for pages instead of its preset's (the superres decision in its stages says which page why)."""
+def _page_route(row: dict[str, Any]) -> tuple[str, str, int] | None:
+    """(page models, photo models, how many pages) where the row's image, or a page of it, went
+    to the models for pages instead of its preset's (the superres decision in its stages says
+    which page why)."""
     if not row.get("parameters_json"):
         return None
     sr = json.loads(row["parameters_json"])["superres"]
@@ -228,7 +236,9 @@ def _page_route(row: dict[str, Any]) -> tuple[str, str] | None:
     only_pages = set(pages) - set(photos)
     if not only_pages or not only_pages <= set(row.get("models") or ()):
         return None
-    return " then ".join(pages), " then ".join(photos)
+    each = json.loads(row["pages_json"]) if row.get("pages_json") else [row]
+    routed = sum(only_pages <= set(page.get("models") or ()) for page in each)
+    return " then ".join(pages), " then ".join(photos), routed
 
 
 def _storage(rows: Sequence[dict[str, Any]]) -> list[str]:
