@@ -84,8 +84,9 @@ def cpu_inference(report: dict[str, Any]) -> str:
 
 def bf16_ends(report: dict[str, Any]) -> str:
     """bf16 throughout against bf16 with fp32 ends, each against the fp32 network."""
-    rows = [[NETWORKS.get(r["model"], r["model"]), r["path"], f"{r['seconds_96px']:.3f} / {r['seconds_256px']:.3f}", _db(r["psnr_photos_median_db"]),
-             f"{_db(r['psnr_photos_worst_db'])} ({r['worst_photo']})", _db(r["psnr_ramp_16bit_db"]),
+    rows = [[NETWORKS.get(r["model"], r["model"]), r["path"], f"{r['seconds_96px']:.3f} / {r['seconds_256px']:.3f}",
+             _db(r["psnr_photos_median_db"]), f"{_db(r['psnr_photos_worst_db'])} ({r['worst_photo']})",
+             _db(r["psnr_ramp_16bit_db"]),
              f"{r['on_bf16_grid']:.2f}", f"{r['black_shift_8bit']:+.2f} ({r['black_shift_8bit_fp32']:+.2f})"]
             for r in report["results"]]
     m = report["machine"]
