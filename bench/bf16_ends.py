@@ -105,7 +105,7 @@ def main() -> int:
     print(report["machine"])
     for r in report["results"]:
         print(f"{r['model']:24} {r['path']:16} {r['seconds_96px']:.3f} / {r['seconds_256px']:.3f} s  "
-              f"photos {r['psnr_photos_median_db']:.1f} dB (worst {r['psnr_photos_worst_db']:.1f}, {r['worst_photo']})  "
+              f"photos {r['psnr_photos_median_db']:.1f} dB, worst {r['psnr_photos_worst_db']:.1f} {r['worst_photo']}  "
               f"ramp {r['psnr_ramp_16bit_db']:.1f} dB  on grid {r['on_bf16_grid']:.2f}  "
               f"black {r['black_shift_8bit']:+.2f} (fp32 {r['black_shift_8bit_fp32']:+.2f})")
     print(f"written to {out}")
