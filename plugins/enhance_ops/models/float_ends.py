@@ -7,8 +7,13 @@ a 16-bit derivative. Those two convolutions are a small part of the arithmetic (
 3 → 64 and 64 → 3 channels against 349 convolutions of 32-192), so they run in fp32 and
 only the network's inside in bf16. Against the fp32 network on a smooth 16-bit ramp that
 took RRDBNet from 44.4 to 49.6 dB and the compact model from 46.9 to 53.4 dB, on photos
-(median) from 53.5 to 57.1 and 56.8 to 67.4 dB, for 4 and 9 % more time on a 256² tile
+(median) from 53.5 to 57.1 and 56.8 to 67.3 dB, for 3 and 4.5 % more time on a 256² tile
 (docs/benchmarks.md, *bf16 with fp32 ends*).
+
+The compact model writes a residual that it adds to its input, enlarged: given fp32 input,
+that sum is fp32 with its last convolution in bf16 (a residual's relative error is a small
+part of a level), so it names no writing convolution: that convolution in fp32 as well
+agreed no better and took 8.5 % more time where this takes 4.5 %.
 
 A model's weights may name convolutions inside it to keep fp32 too (the manifest's
 ``fp32_inside``): SPAN x4's ``conv_cat`` sums four feature paths that nearly cancel on a
@@ -22,7 +27,7 @@ import copy
 import torch
 from torch import nn
 
-ENDS_ATTRIBUTE = "image_convolutions"  # an architecture's (reads the image, writes the output) module names
+ENDS_ATTRIBUTE = "image_convolutions"  # an architecture's (reads the image, writes the output or None) names
 FP32_INSIDE = "fp32_inside"  # set from the manifest on a loaded model: further convolutions to keep fp32
 
 
@@ -47,11 +52,11 @@ def bf16_inside(model: nn.Module) -> nn.Module:
     """``model`` with its parameters in bf16 but for its two image convolutions and those its
     weights name, which stay fp32, where the architecture names its ends (all of it in bf16
     where it does not). Buffers (SPAN's input mean) keep fp32: the input they meet is fp32."""
-    ends: tuple[str, str] | None = getattr(model, ENDS_ATTRIBUTE, None)
+    ends: tuple[str, str | None] | None = getattr(model, ENDS_ATTRIBUTE, None)
     if ends is None:
         return model.to(torch.bfloat16)
     reads, writes = ends
-    kept = (reads, *getattr(model, FP32_INSIDE, ()), writes)
+    kept = (reads, *getattr(model, FP32_INSIDE, ()), *([writes] if writes else []))
     originals = {name: copy.deepcopy(model.get_submodule(name)) for name in kept}
     with torch.no_grad():
         for parameter in model.parameters():
@@ -62,5 +67,5 @@ def bf16_inside(model: nn.Module) -> nn.Module:
 
 
 def takes_float32(model: nn.Module) -> bool:
-    """Whether ``model``, or a network it wraps, has fp32 ends: it is given float32 input, and no autocast."""
+    """Whether ``model``, or a network it wraps, reads the image in fp32: it is given float32 input, and no autocast."""
     return any(isinstance(module, Fp32Conv) for module in model.modules())

@@ -25,7 +25,7 @@ class SRVGGNetCompact(nn.Module):
             layers += [nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.PReLU(num_parameters=num_feat)]
         layers.append(nn.Conv2d(num_feat, num_out_ch * upscale * upscale, 3, 1, 1))
         self.body = nn.ModuleList(layers)
-        self.image_convolutions = ("body.0", f"body.{len(layers) - 1}")  # fp32 in a bf16 model (float_ends)
+        self.image_convolutions = ("body.0", None)  # in a bf16 model: fp32 input, read in fp32 (float_ends)
         self.upsampler = nn.PixelShuffle(upscale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
