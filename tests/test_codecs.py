@@ -504,6 +504,38 @@ def test_a_tiff_resolution_that_is_not_a_number_is_noted_not_an_internal_error()
     assert "TIFF resolution not read: XResolution b'\\x02' and YResolution b'\\x02' are not numbers" in decoded.notes
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF"])
+def test_a_resolution_past_the_jfif_density_is_carried_whole(fmt: str) -> None:
+    """A 20,000-dpi microfilm scan at x4 is 80,000 dpi. JFIF's 16-bit density had it as
+    14,464 (its low bits), so the derivative said a page 5.5 times larger; the EXIF block
+    carries it now, which readers take where JFIF gives no unit."""
+    meta = ImageMetadata(dpi=(20000.0, 20000.0))
+    out = codecs.encode(RGB8[:16, :16] / 255, None, fmt=fmt, bit_depth=8, meta=meta, scale=4, provenance=PROV)
+    assert Image.open(io.BytesIO(out)).info["dpi"] == pytest.approx((80000, 80000), rel=1e-6)
+    assert codecs.decode(out).metadata.dpi == pytest.approx((80000, 80000), rel=1e-6)
+
+
+def test_a_fine_resolution_with_a_fraction_fits_a_rational() -> None:
+    """A micrograph's 100,000.05 px/cm at x4 (1,016,000.508 dpi): the nearest fraction of
+    denominator 10,000 had a numerator past 32 bits, and the derivative failed to encode."""
+    meta = ImageMetadata(dpi=(254000.127, 254000.127))
+    out = codecs.encode(RGB8[:16, :16] / 255, None, fmt="TIFF", bit_depth=8, meta=meta, scale=4, provenance=PROV)
+    assert codecs.decode(out).metadata.dpi == pytest.approx((1016000.508, 1016000.508), rel=1e-9)
+    assert png_chunks.phys((2e8, 2e8)) is None  # past pHYs' 32 bits: the EXIF block carries it
+
+
+def test_a_resolution_finer_than_any_instrument_is_a_tagging_error_not_a_failed_derivative() -> None:
+    """XResolution 4294967295/1: x4, no rational holds it, and encoding the derivative raised
+    struct.error, an internal error that also ended a local run."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, RGB8, photometric="rgb", metadata=None, resolution=((2**32 - 1, 1), (2**32 - 1, 1)),
+                     resolutionunit=2)
+    decoded = codecs.decode(buf.getvalue())
+    assert decoded.metadata.dpi is None and any("taken for a tagging error" in n for n in decoded.notes)
+    out = codecs.encode(decoded.pixels, None, fmt="TIFF", bit_depth=8, meta=decoded.metadata, scale=4, provenance=PROV)
+    assert codecs.decode(out).metadata.dpi is None
+
+
 def test_one_page_files_are_one_page() -> None:
     assert codecs.pages(save(RGB8, "PNG")) == codecs.Pages((0,), ((48, 48),), 48 * 48 * 3, complete=True)
 

@@ -839,8 +839,8 @@ def _encode_png(
     chunks = [png_chunks.exif(exif[6:])]
     if meta.icc_profile:
         chunks.append(png_chunks.iccp(meta.icc_profile))
-    if dpi:
-        chunks.append(png_chunks.phys(dpi))
+    if dpi and (phys := png_chunks.phys(dpi)):
+        chunks.append(phys)
     elif meta.aspect and meta.aspect[0] != meta.aspect[1]:  # left as the master's (superres.square_pixels=false)
         chunks.append(png_chunks.phys_aspect(meta.aspect))
     if meta.xmp:
@@ -916,6 +916,12 @@ def add_tiff_page(
         tiff_exif.append_sub_ifds(derivative, sub_ifds, page)
 
 
+# A JFIF density is 16-bit: Pillow wrote 80,000 dpi as 14,464 (its low 16 bits), so a 20,000-dpi
+# microfilm scan at x4 said a 5.5 times larger page. Past it the JFIF header says no unit and
+# the EXIF block carries the resolution, which readers then take (Pillow, exiftool).
+JFIF_MAX_DENSITY = 2**16 - 1
+
+
 def _encode_pillow(
     samples: np.ndarray, fmt: str, exif: bytes, meta: md.ImageMetadata, dpi: tuple[float, float] | None, quality: int
 ) -> bytes:
@@ -932,7 +938,7 @@ def _encode_pillow(
             options["comment"] = meta.text["Comment"].encode("utf-8")
         if meta.iptc:
             options["extra"] = md.jpeg_app13(meta.iptc)
-        if dpi:
+        if dpi and all(1 <= round(d) <= JFIF_MAX_DENSITY for d in dpi):  # past it, the EXIF block's alone
             options["dpi"] = tuple(round(d) for d in dpi)
     if fmt == "WEBP" and mode == "LA":
         im = im.convert("RGBA")

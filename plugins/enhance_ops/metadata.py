@@ -86,6 +86,10 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.orientation, meta.orientation_from_xmp = turn, True
         meta.notes.append(f"orientation {turn} read from the XMP (tiff:Orientation): the file has no EXIF orientation")
     meta.dpi = _read_dpi(dpi, meta.exif)
+    if meta.dpi and max(meta.dpi) > MAX_DPI:
+        meta.notes.append(f"resolution tags say {max(meta.dpi):.4g} dpi, finer than any instrument's (0.05 nm a "
+                          "pixel): taken for a tagging error, and the derivative carries no resolution")
+        meta.dpi = None
     meta.aspect = None if meta.dpi else _read_aspect(im, meta.exif)
     return meta
 
@@ -476,8 +480,16 @@ def scaled_dpi(dpi: tuple[float, float] | None, scale: float) -> tuple[float, fl
     return None if dpi is None else (dpi[0] * scale, dpi[1] * scale)
 
 
+U32 = 2**32 - 1  # a TIFF or EXIF rational's numerator and denominator are unsigned 32-bit
+# The finest resolution whose x8 derivative a rational still holds: 0.047 nm a pixel, finer
+# than any instrument's. Tags beyond it are a tagging error (a resolution of 2^32 - 1 dpi).
+MAX_DPI = U32 / 8
+
+
 def _to_rational(value: float) -> tuple[int, int]:
-    frac = Fraction(value).limit_denominator(10000)
+    """The nearest fraction of denominator at most 10,000 whose numerator a rational holds
+    (a fine resolution with a fraction to it had overflowed it, and the derivative failed)."""
+    frac = Fraction(value).limit_denominator(max(1, min(10000, int(U32 // max(value, 1)))))
     return (frac.numerator, frac.denominator)
 
 

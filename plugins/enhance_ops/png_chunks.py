@@ -26,8 +26,12 @@ def exif(tiff_data: bytes) -> bytes:
     return chunk(b"eXIf", tiff_data)
 
 
-def phys(dpi: tuple[float, float]) -> bytes:
+def phys(dpi: tuple[float, float]) -> bytes | None:
+    """pHYs in pixels per metre; None past its 32 bits (over 109 million dpi: a micrograph's),
+    where the EXIF block carries the resolution alone."""
     per_metre = [max(1, round(d / 0.0254)) for d in dpi]
+    if max(per_metre) > 2**32 - 1:
+        return None
     return chunk(b"pHYs", struct.pack(">IIB", per_metre[0], per_metre[1], 1))
 
 
