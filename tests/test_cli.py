@@ -86,6 +86,35 @@ def test_a_folder_is_read_as_a_nightly_run_reads_its_prefix_and_an_unreadable_fi
     assert rows["failing_disk.tif"]["source_sha256"] is None
 
 
+def test_an_unexpected_failure_on_one_image_fails_it_alone_as_an_internal_error(
+        batch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug met on one master (a resolution no rational held raised struct.error in the
+    encoder) ended a local run with a traceback and no ledger, where a shard fails that image
+    alone. A bug cannot be made for real once fixed, so one is planted in the encoder."""
+    from enhance_ops import codecs
+
+    folder, out, ledger_at = tmp_path / "in", tmp_path / "out", tmp_path / "ledger"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        (folder / name).write_bytes((batch / "page_document.png").read_bytes())
+    encode, calls = codecs.encode_samples, []
+
+    def planted(*args: object, **kwargs: object) -> bytes:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("planted bug")
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(codecs, "encode_samples", planted)
+    assert main(["enhance", str(folder), str(out), "--scale", "2", "--quiet", "--ledger", str(ledger_at)]) == 1
+    assert "1 enhanced, 0 skipped, 1 failed" in capsys.readouterr().out
+    rows = pq.read_table(next(ledger_at.rglob("*.parquet"))).to_pylist()
+    failed = [r for r in rows if r["status"] != "ok"]
+    assert len(rows) == 2 and len(failed) == 1
+    assert failed[0]["error_type"] == "internal_error"
+    assert failed[0]["error_message"] == "InternalError: ValueError: planted bug"
+
+
 def test_a_backfill_done_folder_by_folder_under_one_run_id_keeps_every_folders_rows(batch: Path,
                                                                                     tmp_path: Path) -> None:
     ledger_at = tmp_path / "ledger"

@@ -19,7 +19,7 @@ from .batch import Job, PlanError, chosen_format, plan
 from .chain.presets import PRECISIONS, PRESETS, SCALES, resolve_preset, scale_overrides
 from .chain.superres import Inference, Tiling
 from .airflow.tasks import LEDGER, clean_run_id
-from .errors import EnhanceError, OutputUnwritableError, SourceMissingError, SourceUnreadableError
+from .errors import EnhanceError, OutputUnwritableError, SourceMissingError, SourceUnreadableError, guarded
 from .storage import BucketError, S3Store
 
 if TYPE_CHECKING:  # torch loads only when a command needs it
@@ -106,7 +106,7 @@ def _enhance(args: argparse.Namespace) -> int:
                 start, data = time.perf_counter(), None
                 try:
                     data = _read(job.source)
-                    result = _run_job(enhancer, job, data, args.quiet)
+                    result = guarded(lambda raw: _run_job(enhancer, job, raw, args.quiet), data, str(job.source))
                     run.enhanced(job, data, result, time.perf_counter() - start)
                     done += 1
                 except EnhanceError as exc:

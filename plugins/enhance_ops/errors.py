@@ -5,6 +5,13 @@ that an archivist can filter "truncated" from "not an image" without parsing mes
 """
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
 
 class EnhanceError(Exception):
     """Base of every error this package raises on purpose."""
@@ -114,3 +121,21 @@ class InternalError(EnhanceError):
     """An unexpected failure inside the chain on this image: a bug to report, with the image."""
 
     code = "internal_error"
+
+
+def guarded(step: Callable[[Any], T], arg: Any, key: str) -> T:
+    """Run one of the Enhancer's steps on one image; any failure of the image itself comes out
+    as an ``EnhanceError``, so that it fails that image alone, in a shard or a local run."""
+    import torch  # here: a DAG file imports this module to parse
+
+    try:
+        return step(arg)
+    except EnhanceError:
+        raise
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise OutOfMemoryError(f"out of memory while enhancing ({type(exc).__name__})") from exc
+    except Exception as exc:
+        log.exception("unexpected failure on %s", key)
+        raise InternalError(f"{type(exc).__name__}: {exc}") from exc

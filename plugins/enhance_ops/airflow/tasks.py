@@ -38,7 +38,7 @@ from typing import Any
 from ..batch import target_suffix
 from ..catalog import Catalog, settings_sha256
 from ..chain.presets import resolve_preset, scale_overrides
-from ..errors import EnhanceError, FileTooLargeError, InternalError, OutOfMemoryError, SourceMissingError
+from ..errors import EnhanceError, FileTooLargeError, SourceMissingError, guarded
 from ..formats import DEFAULT_MAX_PIXELS, is_master_name
 from ..storage import ObjectStore, safe_key
 
@@ -481,7 +481,7 @@ class _ShardStep:
                 item.row = ledger.duplicate_row(earlier, **self._common(obj))
                 return item
             staging_key(self.cfg, obj["day"], obj["relative"], "PNG")  # the key is checked before any work
-            width, height = _guarded(codecs.oriented_size, data, obj["key"])
+            width, height = guarded(codecs.oriented_size, data, obj["key"])
             if width * height > DECODE_AHEAD_PIXELS:
                 item.data = data
             else:
@@ -491,7 +491,7 @@ class _ShardStep:
         return item
 
     def _start(self, item: _Item, data: bytes) -> Any:
-        return _guarded(lambda raw: self.enhancer.start(raw, item.digest), data, item.obj["key"])
+        return guarded(lambda raw: self.enhancer.start(raw, item.digest), data, item.obj["key"])
 
     @_timed
     def run(self, item: _Item) -> _Item:
@@ -501,7 +501,7 @@ class _ShardStep:
                 data, item.data = item.data, None
                 assert data is not None
                 item.job = self._start(item, data)
-            item.job = _guarded(self.enhancer.run, item.job, item.obj["key"])
+            item.job = guarded(self.enhancer.run, item.job, item.obj["key"])
         except EnhanceError as exc:
             return self._failed(item, exc)
         return item
@@ -513,7 +513,7 @@ class _ShardStep:
         started = time.perf_counter()
         if item.job is not None:
             try:
-                result = _guarded(self.enhancer.finish, item.job, item.obj["key"])
+                result = guarded(self.enhancer.finish, item.job, item.obj["key"])
                 target, note = self.derivative_key(staging_key(self.cfg, item.obj["day"], item.obj["relative"], result.format),
                                          item.obj["key"])
             except EnhanceError as exc:
@@ -527,23 +527,6 @@ class _ShardStep:
         item.row["total_s"] = item.busy_s + time.perf_counter() - started
         self.store.put(f"{self.done}{item.index:06d}.parquet", ledger.to_parquet([item.row]))
         return {**item.row, "_index": item.index}
-
-
-def _guarded(step: Callable[[Any], Any], arg: Any, key: str) -> Any:
-    """Run one of the Enhancer's steps; any failure of the image itself comes out as an ``EnhanceError``."""
-    import torch
-
-    try:
-        return step(arg)
-    except EnhanceError:
-        raise
-    except (MemoryError, torch.OutOfMemoryError) as exc:
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        raise OutOfMemoryError(f"out of memory while enhancing ({type(exc).__name__})") from exc
-    except Exception as exc:
-        log.exception("unexpected failure on %s", key)
-        raise InternalError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _load_parts(store: ObjectStore, parts: list[str]) -> list[list[dict[str, Any]]]:
