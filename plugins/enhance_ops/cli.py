@@ -62,7 +62,7 @@ def _enhance(args: argparse.Namespace) -> int:
     overrides = list(args.set)
     models = args.model.split(",") if args.model else None
     if args.scale:
-        overrides += scale_overrides(args.scale, models)
+        overrides += scale_overrides(args.scale, models, args.preset)
     elif models:
         overrides.append("superres.models=" + json.dumps(models))
     if args.precision:
@@ -409,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one preset setting, e.g. denoise.strength=strong (repeatable)",
     )
     enh.add_argument("--scale", type=int, choices=SCALES, help="enlargement (default: the preset's, 4)")
-    enh.add_argument("--model", help="comma-separated SR models applied in order (default: the scale's default)")
+    enh.add_argument("--model", help="comma-separated SR models applied in order (default: the preset's where "
+                     "they make the scale, else the scale's default)")
     enh.add_argument("--tile", type=int, default=Tiling.tile,
                      help="tile size in input pixels (default: the device's, 256 on CPU and 1024 on CUDA)")
     enh.add_argument("--pad", type=int, default=Tiling.pad,

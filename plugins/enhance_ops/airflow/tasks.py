@@ -122,7 +122,7 @@ def validate(cfg: RunConfig) -> None:
     """Refuse a bad preset, override or gate setting before any shard starts (ValueError says which)."""
     from ..quality.gate import Thresholds
 
-    resolve_preset(cfg.preset, [*scale_overrides(cfg.scale), *cfg.overrides])
+    resolve_preset(cfg.preset, [*scale_overrides(cfg.scale, preset=cfg.preset), *cfg.overrides])
     Thresholds.with_overrides(cfg.gate)
 
 
@@ -359,7 +359,7 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
     started = time.perf_counter()
     manifest = json.loads(store.get(manifest_key))
     cfg, shard = RunConfig.from_dict(manifest["config"]), int(manifest["shard"])
-    overrides = (*scale_overrides(cfg.scale), *cfg.overrides)
+    overrides = (*scale_overrides(cfg.scale, preset=cfg.preset), *cfg.overrides)
     precision = resolve_preset(cfg.preset, list(overrides))["inference"]["precision"]
     enhancer = Enhancer(EnhanceOptions(preset=cfg.preset, overrides=overrides, max_pixels=cfg.max_pixels,
                                        inference=Inference(device, precision)))

@@ -89,8 +89,17 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def scale_overrides(scale: int, models: list[str] | None = None) -> list[str]:
-    """Overrides for another enlargement: that scale's default models unless ``models`` are named."""
+def scale_overrides(scale: int, models: list[str] | None = None, preset: str | None = None) -> list[str]:
+    """Overrides for an enlargement: the ``models`` named; else ``preset``'s own where they make
+    that scale (fidelity's SPAN x4 at x4: a nightly run's scale, always given, had sent every
+    preset's photographs to Real-ESRGAN); else that scale's default models."""
+    if not models and preset in PRESETS and (own := PRESETS[preset]["superres"]["models"]):
+        try:
+            resolve_models(scale, own)
+        except ValueError:  # they make another scale
+            pass
+        else:
+            return [f"superres.scale={scale}"]
     return [f"superres.scale={scale}", "superres.models=" + json.dumps(models or [])]
 
 
