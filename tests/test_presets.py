@@ -20,7 +20,9 @@ DAY = dt.date(2026, 11, 21)
 
 def test_a_scale_keeps_the_presets_networks_where_they_make_it_else_takes_the_scales() -> None:
     assert scale_overrides(4, preset="fidelity") == ["superres.scale=4"]  # SPAN x4
-    assert scale_overrides(2, preset="fidelity") == ["superres.scale=2", "superres.models=[]"]  # SPAN x2
+    assert scale_overrides(2, preset="fidelity") == ["superres.scale=2", 'superres.models=["span-x2"]']
+    assert scale_overrides(8, preset="document-scan") == ["superres.scale=8", 'superres.models=["span-x4", "span-x2"]']
+    assert scale_overrides(8, preset="fast-cpu") == ["superres.scale=8", "superres.models=[]"]  # the scale's own
     assert scale_overrides(4, ["span-x2", "span-x2"], "fidelity")[1] == 'superres.models=["span-x2", "span-x2"]'
 
 

@@ -92,12 +92,16 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 def scale_overrides(scale: int, models: list[str] | None = None, preset: str | None = None) -> list[str]:
     """Overrides for an enlargement: the ``models`` named; else ``preset``'s own where they make
     that scale (fidelity's SPAN x4 at x4: a nightly run's scale, always given, had sent every
-    preset's photographs to Real-ESRGAN); else that scale's default models."""
+    preset's photographs to Real-ESRGAN); else, for a preset of fidelity networks only, the
+    fidelity networks that make it (SPAN x4 then x2 at x8, not Real-ESRGAN); else that scale's
+    default models."""
     if not models and preset in PRESETS and (own := PRESETS[preset]["superres"]["models"]):
         try:
             resolve_models(scale, own)
         except ValueError:  # they make another scale
-            pass
+            fidelity = {name for chain in BITONAL_DEFAULTS.values() for name in chain}
+            if set(own) <= fidelity and scale in BITONAL_DEFAULTS:
+                models = list(BITONAL_DEFAULTS[scale])
         else:
             return [f"superres.scale={scale}"]
     return [f"superres.scale={scale}", "superres.models=" + json.dumps(models or [])]
