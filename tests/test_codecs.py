@@ -524,6 +524,15 @@ def test_a_fine_resolution_with_a_fraction_fits_a_rational() -> None:
     assert png_chunks.phys((2e8, 2e8)) is None  # past pHYs' 32 bits: the EXIF block carries it
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "JPEG"])
+def test_a_pixel_aspect_no_32_bit_fraction_holds_is_left_out_not_a_failed_derivative(fmt: str) -> None:
+    """Unitless densities of 2^32 - 1 and 1/(2^32 - 1), too far apart to be squared, are kept
+    as the master's: their ratio overflowed the PNG's pHYs and raised struct.error."""
+    meta = ImageMetadata(aspect=(float(2**32 - 1), 1 / (2**32 - 1)))
+    out = codecs.encode(RGB8[:16, :16] / 255, None, fmt=fmt, bit_depth=8, meta=meta, scale=2, provenance=PROV)
+    assert codecs.decode(out).size == (16, 16) and b"pHYs" not in out
+
+
 def test_a_resolution_finer_than_any_instrument_is_a_tagging_error_not_a_failed_derivative() -> None:
     """XResolution 4294967295/1: x4, no rational holds it, and encoding the derivative raised
     struct.error, an internal error that also ended a local run."""

@@ -841,8 +841,8 @@ def _encode_png(
         chunks.append(png_chunks.iccp(meta.icc_profile))
     if dpi and (phys := png_chunks.phys(dpi)):
         chunks.append(phys)
-    elif meta.aspect and meta.aspect[0] != meta.aspect[1]:  # left as the master's (superres.square_pixels=false)
-        chunks.append(png_chunks.phys_aspect(meta.aspect))
+    elif meta.aspect and meta.aspect[0] != meta.aspect[1] and (phys := png_chunks.phys_aspect(meta.aspect)):
+        chunks.append(phys)  # left as the master's (superres.square_pixels=false, or tags too far apart)
     if meta.xmp:
         chunks.append(png_chunks.itxt("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace")))
     description = md.marked_description(prov.description, meta.text.get("Description"))

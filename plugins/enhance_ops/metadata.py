@@ -17,7 +17,6 @@ import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -298,8 +297,9 @@ def derivative_xmp(xmp: bytes, *, width: int, height: int, dpi: tuple[float, flo
         return xmp
     values = {"tiff:Orientation": "1", "tiff:ImageWidth": str(width), "tiff:ImageLength": str(height),
               "exif:PixelXDimension": str(width), "exif:PixelYDimension": str(height)}
-    if dpi or aspect:
-        x, y = (f"{n}/{d}" for n, d in map(_to_rational, dpi or aspect))
+    pairs = [tiff_exif.rational(v) for v in dpi or aspect or ()]
+    if pairs and None not in pairs:
+        x, y = (f"{n}/{d}" for n, d in pairs)
         values |= {"tiff:XResolution": x, "tiff:YResolution": y, "tiff:ResolutionUnit": "2" if dpi else "1"}
     for name, value in values.items():  # each property is an attribute or an element, by Adobe's prefixes
         text = re.sub(rf'(\b{name}\s*=\s*)(["\'])[^"\']*\2', lambda m: f"{m[1]}{m[2]}{value}{m[2]}", text)
@@ -412,7 +412,7 @@ def _keep_writable(exif: dict[str, Any], notes: list[str]) -> None:
             if isinstance(value, tuple) and all(isinstance(v, int) and 0 <= v < 256 for v in value):
                 tags[tag] = bytes(value)
             elif isinstance(value, float):
-                tags[tag] = _to_rational(value)
+                tags[tag] = tiff_exif.rational(value)
             if tags[tag] is not value and _writes(ifd, tag, tags[tag]):
                 converted.append(f"{ifd} {tag}")
             else:
@@ -480,17 +480,9 @@ def scaled_dpi(dpi: tuple[float, float] | None, scale: float) -> tuple[float, fl
     return None if dpi is None else (dpi[0] * scale, dpi[1] * scale)
 
 
-U32 = 2**32 - 1  # a TIFF or EXIF rational's numerator and denominator are unsigned 32-bit
 # The finest resolution whose x8 derivative a rational still holds: 0.047 nm a pixel, finer
 # than any instrument's. Tags beyond it are a tagging error (a resolution of 2^32 - 1 dpi).
-MAX_DPI = U32 / 8
-
-
-def _to_rational(value: float) -> tuple[int, int]:
-    """The nearest fraction of denominator at most 10,000 whose numerator a rational holds
-    (a fine resolution with a fraction to it had overflowed it, and the derivative failed)."""
-    frac = Fraction(value).limit_denominator(max(1, min(10000, int(U32 // max(value, 1)))))
-    return (frac.numerator, frac.denominator)
+MAX_DPI = tiff_exif.U32 / 8
 
 
 def _ascii(text: str) -> bytes:
@@ -509,9 +501,9 @@ def derivative_exif(
     zeroth[piexif.ImageIFD.Software] = _ascii(software)
     zeroth[piexif.ImageIFD.Orientation] = 1
     resolution = dpi or meta.aspect  # an aspect without a unit, as the chain left it: square where it stretched
-    if resolution:
-        zeroth[piexif.ImageIFD.XResolution] = _to_rational(resolution[0])
-        zeroth[piexif.ImageIFD.YResolution] = _to_rational(resolution[1])
+    pairs = [tiff_exif.rational(v) for v in resolution or ()]
+    if pairs and None not in pairs:
+        zeroth[piexif.ImageIFD.XResolution], zeroth[piexif.ImageIFD.YResolution] = pairs
         zeroth[piexif.ImageIFD.ResolutionUnit] = 2 if dpi else 1
     sub[piexif.ExifIFD.PixelXDimension] = width
     sub[piexif.ExifIFD.PixelYDimension] = height

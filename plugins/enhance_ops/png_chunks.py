@@ -8,7 +8,8 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
-from fractions import Fraction
+
+from .tiff_exif import U32, rational
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _METADATA_CHUNKS = {b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"eXIf", b"iTXt", b"tEXt", b"zTXt"}
@@ -30,15 +31,16 @@ def phys(dpi: tuple[float, float]) -> bytes | None:
     """pHYs in pixels per metre; None past its 32 bits (over 109 million dpi: a micrograph's),
     where the EXIF block carries the resolution alone."""
     per_metre = [max(1, round(d / 0.0254)) for d in dpi]
-    if max(per_metre) > 2**32 - 1:
+    if max(per_metre) > U32:
         return None
     return chunk(b"pHYs", struct.pack(">IIB", per_metre[0], per_metre[1], 1))
 
 
-def phys_aspect(aspect: tuple[float, float]) -> bytes:
-    """pHYs of unit 0: how square the pixels are, and nothing of their size."""
-    ratio = Fraction(aspect[0] / aspect[1]).limit_denominator(10_000)
-    return chunk(b"pHYs", struct.pack(">IIB", ratio.numerator, ratio.denominator, 0))
+def phys_aspect(aspect: tuple[float, float]) -> bytes | None:
+    """pHYs of unit 0: how square the pixels are, and nothing of their size; None where no
+    32-bit fraction holds the ratio (tags 2^32 - 1 : 1/(2^32 - 1) had raised struct.error)."""
+    ratio = rational(aspect[0] / aspect[1])
+    return None if ratio is None else chunk(b"pHYs", struct.pack(">IIB", *ratio, 0))
 
 
 def itxt(keyword: str, text: str) -> bytes:

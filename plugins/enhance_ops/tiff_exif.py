@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, BinaryIO
 
 import piexif
@@ -25,6 +26,17 @@ INTEROP_POINTER = 40965
 _PLACEHOLDER = {EXIF_POINTER: 65000, GPS_POINTER: 65001}  # private-range tag codes
 _FORMATS = {1: "B", 2: "B", 3: "H", 4: "I", 5: "II", 6: "b", 7: "B", 8: "h", 9: "i", 10: "ii", 11: "f", 12: "d"}
 VALUE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}  # by TIFF type
+U32 = 2**32 - 1  # a rational's numerator and denominator are unsigned 32-bit (a PNG pHYs pair too)
+
+
+def rational(value: float) -> tuple[int, int] | None:
+    """``value`` as a rational: the nearest fraction of denominator at most 10,000 whose
+    numerator 32 bits hold (a fine resolution with a fraction to it had overflowed it); None
+    past 2^32 - 1, which no such fraction holds."""
+    if abs(value) > U32:
+        return None
+    frac = Fraction(value).limit_denominator(max(1, min(10000, int(U32 // max(abs(value), 1)))))
+    return (frac.numerator, frac.denominator)
 
 
 def _encode_value(kind: int, value: Any) -> tuple[int, bytes]:
