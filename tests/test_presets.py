@@ -22,7 +22,10 @@ def test_a_scale_keeps_the_presets_networks_where_they_make_it_else_takes_the_sc
     assert scale_overrides(4, preset="fidelity") == ["superres.scale=4"]  # SPAN x4
     assert scale_overrides(2, preset="fidelity") == ["superres.scale=2", 'superres.models=["span-x2"]']
     assert scale_overrides(8, preset="document-scan") == ["superres.scale=8", 'superres.models=["span-x4", "span-x2"]']
-    assert scale_overrides(8, preset="fast-cpu") == ["superres.scale=8", "superres.models=[]"]  # the scale's own
+    assert scale_overrides(8, preset="fast-cpu") == [  # its own, then the x2 default: not Real-ESRGAN's x4
+        "superres.scale=8", 'superres.models=["realesr-animevideov3-x4", "span-x2"]']
+    assert scale_overrides(2, preset="fast-cpu") == ["superres.scale=2", "superres.models=[]"]  # the scale's own
+    assert scale_overrides(8, preset="archive-photo") == ["superres.scale=8", "superres.models=[]"]
     assert scale_overrides(4, ["span-x2", "span-x2"], "fidelity")[1] == 'superres.models=["span-x2", "span-x2"]'
 
 
@@ -37,9 +40,13 @@ def test_a_nightly_run_enlarges_with_the_presets_own_network(preset: str, networ
     assert row["status"] == "ok" and list(row["models"]) == [network]
 
 
-def test_the_command_line_scale_keeps_the_presets_network(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("preset", "scale", "networks"), [
+    ("fidelity", 4, ["span-x4"]), ("fast-cpu", 8, ["realesr-animevideov3-x4", "span-x2"])])
+def test_the_command_line_scale_keeps_the_presets_network(preset: str, scale: int, networks: list[str],
+                                                          tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "scan.jpg").write_bytes(photo_crops(1, 24, "JPEG")[0])
-    assert main(["enhance", str(folder), str(tmp_path / "out"), "--preset", "fidelity", "--scale", "4", "--quiet"]) == 0
-    assert json.loads((tmp_path / "out" / "scan.jpg.json").read_text())["models"] == ["span-x4"]
+    args = ["enhance", str(folder), str(tmp_path / "out"), "--preset", preset, "--scale", str(scale), "--quiet"]
+    assert main(args) == 0
+    assert json.loads((tmp_path / "out" / "scan.jpg.json").read_text())["models"] == networks

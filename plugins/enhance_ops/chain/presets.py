@@ -91,20 +91,30 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 
 def scale_overrides(scale: int, models: list[str] | None = None, preset: str | None = None) -> list[str]:
     """Overrides for an enlargement: the ``models`` named; else ``preset``'s own where they make
-    that scale (fidelity's SPAN x4 at x4: a nightly run's scale, always given, had sent every
-    preset's photographs to Real-ESRGAN); else, for a preset of fidelity networks only, the
-    fidelity networks that make it (SPAN x4 then x2 at x8, not Real-ESRGAN); else that scale's
-    default models."""
+    that scale (a nightly run's scale, always given, had sent every preset's photographs to
+    Real-ESRGAN), or begin it (``_own_networks_at``); else that scale's default models."""
     if not models and preset in PRESETS and (own := PRESETS[preset]["superres"]["models"]):
-        try:
-            resolve_models(scale, own)
-        except ValueError:  # they make another scale
-            fidelity = {name for chain in BITONAL_DEFAULTS.values() for name in chain}
-            if set(own) <= fidelity and scale in BITONAL_DEFAULTS:
-                models = list(BITONAL_DEFAULTS[scale])
-        else:
+        models = _own_networks_at(scale, own)
+        if models == own:
             return [f"superres.scale={scale}"]
     return [f"superres.scale={scale}", "superres.models=" + json.dumps(models or [])]
+
+
+def _own_networks_at(scale: int, own: list[str]) -> list[str]:
+    """A preset's networks at ``scale``: its own where they make it; its own and then the
+    default networks for the factor left (fast-cpu at x8: the compact model, then SPAN x2, not
+    Real-ESRGAN); for a preset of fidelity networks only, the fidelity networks (``BITONAL_DEFAULTS``)
+    for that factor, or for a smaller scale (SPAN x2 at x2); else none, leaving the scale's defaults."""
+    from ..models.manifest import get_entry  # read here: the DAG file imports this module to parse
+
+    made = math.prod(get_entry(name).scale for name in own)
+    fidelity_only = set(own) <= {name for chain in BITONAL_DEFAULTS.values() for name in chain}
+    defaults = BITONAL_DEFAULTS if fidelity_only else SR_DEFAULTS
+    if scale == made:
+        return own
+    if scale % made == 0 and scale // made in defaults:
+        return [*own, *defaults[scale // made]]
+    return list(BITONAL_DEFAULTS[scale]) if fidelity_only and scale in BITONAL_DEFAULTS else []
 
 
 def resolve_models(
