@@ -111,6 +111,8 @@ def build() -> dict[str, Case]:
         "damaged-tag.tif": Case(_tag_past_the_end(rgb, 315), "ok", (24, 16), notes=["TIFF tag 315 (Artist) is damaged"]),
         "bilevel.tif": Case(_save(Image.fromarray(rgb).convert("1"), "TIFF"), "ok", (24, 16)),
         "grey16.tif": Case(_grey16(rgb), "ok", (24, 16)),
+        "scan-12bit.tif": Case(_rgb12(rgb), "ok", (24, 16), exif_make="Epson"),  # Pillow has no mode for these two
+        "grey16-alpha.tif": Case(_grey16_alpha(rgb), "ok", (24, 16)),
         "float32.tif": Case(_float32(rgb), "unsupported_image"),  # sound, but not 8- or 16-bit
         "tiled.tif": Case(_tiled(rgb), "ok", (24, 16)),  # uncompressed 8-bit tiles: OpenCV 5 reads none
         "palette-transparent.png": Case(_palette_transparent(rgb), "ok", (24, 16)),
@@ -289,6 +291,20 @@ def _sub_ifd_text(rgb: np.ndarray) -> bytes:
 def _grey16(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     tifffile.imwrite(buf, (rgb.mean(axis=2) * 257).astype(np.uint16), photometric="minisblack")
+    return buf.getvalue()
+
+
+def _rgb12(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, rgb.astype(np.uint16) << 4, photometric="rgb", bitspersample=12,
+                     extratags=[(271, "s", 0, "Epson", True)])
+    return buf.getvalue()
+
+
+def _grey16_alpha(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    grey = (rgb.mean(axis=2) * 257).astype(np.uint16)
+    tifffile.imwrite(buf, np.dstack([grey, 65535 - grey]), photometric="minisblack", extrasamples=["unassalpha"])
     return buf.getvalue()
 
 

@@ -1373,17 +1373,63 @@ def test_whole_tiff_of_samples_we_do_not_process_is_not_called_truncated(dtype: 
 
 
 @pytest.mark.parametrize("layout, named", [
-    (dict(data=RGB8[:, :, :2].astype(np.uint16) * 257, photometric="minisblack", extrasamples=["unassalpha"]),
-     "TIFF of 2 × 16-bit MINISBLACK samples per pixel is not processed"),
-    (dict(data=RGB8.astype(np.uint16) * 16, photometric="rgb", bitspersample=12),
-     "TIFF of 3 × 12-bit RGB samples per pixel is not processed; convert it to 8 or 16 bits per sample"),
+    (dict(data=np.dstack([RGB8, RGB8[:, :, :2]]).astype(np.uint16) * 257, photometric="separated",
+          extrasamples=["unassalpha"]), "TIFF of 5 × 16-bit SEPARATED samples per pixel is not processed"),
+    (dict(data=np.dstack([RGB8, RGB8[:, :, :1]]).astype(np.uint16) * 16, photometric="separated", bitspersample=12),
+     "TIFF of 4 × 12-bit SEPARATED samples per pixel is not processed; convert it to 8 or 16 bits per sample"),
     (dict(data=RGB8, photometric="rgb", compression="jpegxl"), "TIFF compressed with JPEGXL is not processed"),
-], ids=["grey16-alpha", "rgb12", "jpegxl"])
+], ids=["cmyk16-alpha", "cmyk12", "jpegxl"])
 def test_tiff_layout_nothing_here_opens_is_named_in_its_error(layout: dict, named: str) -> None:
     buf = io.BytesIO()
     tifffile.imwrite(buf, **layout)
     with pytest.raises(UnsupportedImageError, match=named):
         codecs.decode(buf.getvalue())
+
+
+def _replicated(codes: np.ndarray, bits: int) -> np.ndarray:
+    return (codes.astype(np.uint16) << (16 - bits)) | (codes.astype(np.uint16) >> (2 * bits - 16))
+
+
+CODES12 = (RGB8.astype(np.uint16) << 4) | (RGB8 >> 4)
+GREY16 = RGB8[:, :, 1].astype(np.uint16) * 257
+
+
+@pytest.mark.parametrize("layout, colour, alpha", [
+    (dict(data=CODES12, photometric="rgb", bitspersample=12), _replicated(CODES12, 12), None),
+    (dict(data=CODES12[:, :, :1] >> 2, photometric="minisblack", bitspersample=10),
+     _replicated(CODES12[:, :, :1] >> 2, 10), None),
+    (dict(data=np.dstack([CODES12, CODES12[:, :, :1]]), photometric="rgb", bitspersample=12,
+          extrasamples=["unassalpha"]), _replicated(CODES12, 12), _replicated(CODES12[:, :, 0], 12)),
+    (dict(data=np.dstack([GREY16, np.full_like(GREY16, 65535)]), photometric="minisblack", extrasamples=["assocalpha"],
+          compression="zlib"), GREY16[:, :, None], np.full_like(GREY16, 65535)),
+    (dict(data=GREY16, photometric="miniswhite", byteorder=">"), 65535 - GREY16[:, :, None], None),
+    (dict(data=np.dstack([CODES12, CODES12, CODES12[:, :, :2]]), photometric="rgb",  # Pillow takes up to six
+          extrasamples=["unassalpha", "unspecified", "unspecified", "unspecified", "unspecified"]),
+     CODES12, CODES12[:, :, 0]),
+], ids=["rgb12", "grey10", "rgba12", "grey16-alpha", "grey16-white-is-zero-big-endian", "eight-samples"])
+def test_sound_tiff_layouts_pillow_has_no_mode_for_are_read(layout: dict, colour: np.ndarray,
+                                                           alpha: np.ndarray | None) -> None:
+    """Pillow opens none of these, though each is a sound scan: they had been refused. Its
+    refusal is of the layout alone, so their tags and metadata read as any TIFF's."""
+    profile = SRGB_ICC if colour.shape[2] == 3 else None  # an RGB profile: a grey page's would be dropped
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, **layout, resolution=(1200, 1200), resolutionunit="INCH", iccprofile=profile)
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert decoded.bit_depth == 16 and np.array_equal(decoded.pixels, colour)
+    assert (decoded.alpha is None) == (alpha is None) and (alpha is None or np.array_equal(decoded.alpha, alpha))
+    assert decoded.metadata.dpi == (1200, 1200) and decoded.metadata.icc_profile == profile
+
+
+def test_a_page_pillow_has_no_mode_for_is_read_after_pages_it_opens() -> None:
+    """The second page of a file Pillow opens, turned by its Orientation tag as any page is."""
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as tif:
+        tif.write(RGB8, photometric="rgb")
+        tif.write(CODES12, photometric="rgb", bitspersample=12, extratags=[(274, "H", 1, 6, True)])
+    assert codecs.pages(buf.getvalue()).frames == (0, 1)
+    decoded = codecs.decode(buf.getvalue(), samples=True, frame=1)
+    assert decoded.size == (48, 48) and decoded.metadata.orientation == 6
+    assert np.array_equal(decoded.pixels, np.rot90(_replicated(CODES12, 12), -1))
 
 
 def _png_declaring(width: int, height: int) -> bytes:

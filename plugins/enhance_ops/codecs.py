@@ -15,6 +15,7 @@ import struct
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import NoReturn
 
 import cv2
 import numpy as np
@@ -22,7 +23,7 @@ import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import camera_raw, damage, jp2_boxes, netpbm, png_chunks, tiff_exif, tiff_log
+from . import camera_raw, damage, jp2_boxes, netpbm, png_chunks, tiff_exif, tiff_header, tiff_log
 from .chain import icc, strips
 from .formats import (  # noqa: F401  (re-exported)
     DEFAULT_MAX_PIXELS,
@@ -88,7 +89,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
         raise EmptyFileError("the file is empty (0 bytes)")
     im = _open_header(data)
     if frame:
-        _seek(im, data, frame)
+        im = _seek(im, data, frame)
     width, height = im.size
     if width * height > max_pixels:
         raise ImageTooLargeError(
@@ -144,15 +145,26 @@ def _check_decodable(fmt: str | None, width: int, height: int) -> None:
                                     f"{_DECODED_PIXELS:,} pixels are not decoded; split the scan")
 
 
-def _seek(im: Image.Image, data: bytes, frame: int) -> None:
+def _seek(im: Image.Image, data: bytes, frame: int) -> Image.Image:
     try:
         im.seek(frame)
     except EOFError:
         raise CorruptImageError(f"{im.format} has no page {frame + 1}") from None
     except Exception as exc:  # Pillow raises TypeError, ValueError, OSError … on a damaged directory
         if im.format == "TIFF":
-            raise _unopenable_tiff(data, frame) from None
+            return _tags_only(data, frame)
         raise CorruptImageError(f"{im.format} page {frame + 1} cannot be read: {exc}") from exc
+    return im
+
+
+def _tags_only(data: bytes, frame: int = 0) -> Image.Image:
+    """A TIFF page Pillow has no mode for, opened for its tags (``tiff_header``); else why it is not read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # as in ``_open_header``: tifffile says what a damaged directory costs
+            return tiff_header.open_page(data, frame)
+    except Exception:
+        raise _unopenable_tiff(data, frame) from None
 
 
 @dataclass(frozen=True)
@@ -323,9 +335,9 @@ def _unsupported_samples(kind: str) -> UnsupportedImageError:
 
 
 def _unopenable_tiff(data: bytes, frame: int = 0) -> ImageError:
-    """Pillow opens no float or 32-bit colour TIFF (nor 16-bit grey with alpha, CMYK with
-    alpha, 10- to 14-bit colour, or a compression it does not know), so its refusal alone does
-    not mean a cut-off file: tifffile reads the first directory to tell a whole file we do not
+    """Neither Pillow nor ``tiff_header`` opens a float or 32-bit TIFF (nor CMYK with alpha, a
+    10- to 14-bit layout but grey or RGB, or a compression Pillow does not know), so a refusal
+    alone does not mean a cut-off file: tifffile reads the first directory to tell a whole file we do not
     process from one that ends early, so nobody re-transfers a sound scan, and to name what
     to convert. An unreadable directory is most often a cut-off file."""
     try:
@@ -372,31 +384,35 @@ def _jpeg_refusal(data: bytes) -> str | None:
     return None
 
 
+def _refuse(data: bytes, fmt: str | None, exc: Exception) -> NoReturn:
+    """Why Pillow opens no file but a TIFF (``_tags_only``), by name."""
+    if fmt is None and (other := other_format_of(data)):
+        to = "develop it to a 16-bit TIFF" if "camera raw" in other else "convert to PNG or TIFF"
+        raise UnsupportedImageError(f"{other} images are not processed; {to}") from None
+    if fmt is None:
+        raise NotAnImageError(
+            "not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm or GIF)") from None
+    if fmt == "PAM":
+        raise UnsupportedImageError("PAM (Netpbm's arbitrary map) images are not processed; convert to PNG or TIFF")
+    if _looks_truncated(data, fmt):
+        raise TruncatedImageError.in_header(fmt) from None
+    if fmt == "JPEG2000":
+        _checked_jpeg2000(data)  # a layout Pillow does not open (more than four components) is named
+    if fmt == "JPEG" and (refusal := _jpeg_refusal(data)):
+        raise UnsupportedImageError(refusal) from None
+    said = "no reader takes its values" if isinstance(exc, UnidentifiedImageError) else exc  # not its address
+    raise CorruptImageError(f"{fmt} header cannot be read: {said}") from exc
+
+
 def _open_header(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             im = Image.open(io.BytesIO(data))
     except Exception as exc:
-        fmt = format_of(data)
-        if fmt is None and (other := other_format_of(data)):
-            to = "develop it to a 16-bit TIFF" if "camera raw" in other else "convert to PNG or TIFF"
-            raise UnsupportedImageError(f"{other} images are not processed; {to}") from None
-        if fmt is None:
-            raise NotAnImageError(
-                "not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm or GIF)") from None
-        if fmt == "TIFF":
-            raise _unopenable_tiff(data) from None
-        if fmt == "PAM":
-            raise UnsupportedImageError("PAM (Netpbm's arbitrary map) images are not processed; convert to PNG or TIFF")
-        if _looks_truncated(data, fmt):
-            raise TruncatedImageError.in_header(fmt) from None
-        if fmt == "JPEG2000":
-            _checked_jpeg2000(data)  # a layout Pillow does not open (more than four components) is named
-        if fmt == "JPEG" and (refusal := _jpeg_refusal(data)):
-            raise UnsupportedImageError(refusal) from None
-        said = "no reader takes its values" if isinstance(exc, UnidentifiedImageError) else exc  # not its address
-        raise CorruptImageError(f"{fmt} header cannot be read: {said}") from exc
+        if (fmt := format_of(data)) != "TIFF":
+            _refuse(data, fmt, exc)
+        im = _tags_only(data)
     if im.format == "TIFF" and (raw := camera_raw.kind(data, im)):
         raise UnsupportedImageError(f"{raw} is not processed: its first image is a preview, and its sensor data must "
                                     "be developed first (to a 16-bit TIFF)")
@@ -499,11 +515,14 @@ def _opencv_misreads(im: Image.Image) -> bool:
     which come back as negatives (8-bit ones are turned), and grey or RGB TIFFs with samples past the colour:
     OpenCV returns 8-bit colour multiplied by its alpha, takes any fourth channel (infrared,
     a mask) for alpha, and drops a grey image's alpha; and Netpbm files but a float map, whose
-    samples it scales by their maxval in some cases and not in others (``netpbm``)."""
+    samples it scales by their maxval in some cases and not in others (``netpbm``). TIFF pages
+    Pillow has no mode for (``tiff_header``) go to tifffile too, which reads them all."""
     if im.format == "JPEG2000" or im.format == "PPM" and im.mode != "F":
         return True
     if im.format != "TIFF":
         return False
+    if getattr(im, "tags_only", False):  # a layout Pillow has no mode for: tifffile reads it (tiff_header)
+        return True
     separate_deep_planes = im.tag_v2.get(284) == 2 and _bits(im) > 8
     past_colour = 338 in im.tag_v2 or im.tag_v2.get(277) == 2  # ExtraSamples; grey and one more
     deep_white_is_zero = im.tag_v2.get(262) == 0 and _bits(im) > 8  # 16-bit MinIsWhite came back as a negative

@@ -1,0 +1,75 @@
+"""TIFF pages of a sample layout Pillow has no mode for, opened for their tags alone.
+
+Pillow opens no TIFF of 10-, 12- or 14-bit colour, of 12-bit grey stored big-endian, of
+16-bit grey with alpha, or of 16-bit grey stored big-endian white-is-zero, though each is a
+sound scan whose samples tifffile decodes (``codecs._tiff_samples``). Its refusal is of the
+layout alone: the page's tags, which carry its metadata (EXIF, ICC profile, XMP, IPTC,
+resolution, orientation), read as any other TIFF's. So such a page is opened with a stand-in
+layout of the same channels that Pillow knows, and its own tags are put back at once: the
+image describes the file but holds no pixels (``load`` fails), which tifffile reads.
+"""
+from __future__ import annotations
+
+import io
+
+from PIL import TiffImagePlugin
+
+BITS, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT = 258, 262, 266, 277, 338, 339
+_LAYOUT = (BITS, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT)
+_COLOUR_CHANNELS = {0: 1, 1: 1, 2: 3}  # MinIsWhite, MinIsBlack, RGB: the layouts tifffile's samples are read for
+_ALPHA = (1, 2)  # ExtraSamples: associated, unassociated
+
+
+def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] | None:
+    """Layout tags Pillow knows for a page of unsigned samples of up to 16 bits in grey or RGB,
+    with alpha where it has it; None for another page (float, 32-bit, CMYK, YCbCr, palette)."""
+    colour = _COLOUR_CHANNELS.get(tags.get(PHOTOMETRIC, -1))
+    bits, samples, extras = tags.get(BITS, (1,)), tags.get(SAMPLES, 1), tags.get(EXTRA_SAMPLES, ())
+    unsigned = set(tags.get(SAMPLE_FORMAT, (1,))) == {1}
+    if colour is None or not unsigned or not all(1 <= b <= 16 for b in bits) or samples < colour:
+        return None
+    alpha = samples > colour and len(extras) > 0 and extras[0] in _ALPHA
+    # grey and alpha: 8-bit LA, as Pillow has no 16-bit one; the others their 16-bit modes
+    layout_bits = (8, 8) if colour == 1 and alpha else (16,) * (colour + alpha)
+    return {BITS: layout_bits, PHOTOMETRIC: 2 if colour == 3 else 1, SAMPLES: colour + alpha,
+            EXTRA_SAMPLES: (2,) if alpha else None}
+
+
+class TagsOnlyTiff(TiffImagePlugin.TiffImageFile):
+    """A TIFF whose pages Pillow reads as it reads any, but for a page of a layout it has no
+    mode for, which it opens through ``stand_in`` (``tags_only`` then True)."""
+
+    tags_only = False
+
+    def _setup(self) -> None:
+        self.tags_only = False
+        try:
+            super()._setup()
+            return
+        except SyntaxError:  # Pillow's unknown pixel mode, or a layout it does not organise
+            layout = stand_in(self.tag_v2)
+            if layout is None:
+                raise
+        own = {tag: self.tag_v2[tag] for tag in _LAYOUT if tag in self.tag_v2}
+        try:
+            self._set_layout({tag: value for tag, value in layout.items() if value is not None})
+            super()._setup()
+        finally:
+            self._set_layout(own)
+        self.tile = []  # Pillow would decode the samples as the stand-in's
+        self.tags_only = True
+
+    def _set_layout(self, layout: dict[int, object]) -> None:
+        for tag in _LAYOUT:
+            if tag in self.tag_v2:
+                del self.tag_v2[tag]
+        for tag, value in layout.items():
+            self.tag_v2[tag] = value
+
+
+def open_page(data: bytes, frame: int = 0) -> TagsOnlyTiff:
+    """Page ``frame`` of a TIFF; raises as Pillow does where even its tags cannot be read."""
+    im = TagsOnlyTiff(io.BytesIO(data))
+    if frame:
+        im.seek(frame)
+    return im
