@@ -19,8 +19,8 @@ device and the rest on the host's CPU, as a GPU worker runs it: seconds per imag
 stage's share (the network's time is what the GPU does), and the same images through two
 chain threads at once, which would let one image's CPU stages overlap the other's network.
 
-ONNX: each model is exported, and the export checked against torch on a 64² crop in
-onnxruntime's CPU provider; it is timed where onnxruntime has a GPU provider (CUDA,
+ONNX: each model is exported by ``enhance_ops.models.onnx_export`` (``export-onnx``), which
+checks the export against torch in onnxruntime's CPU provider on a 45 × 71 photo crop; it is timed where onnxruntime has a GPU provider (CUDA,
 TensorRT). Which providers there were, and whether the ``tensorrt`` package was there, is
 recorded: a missing one is reported as missing, not skipped silently.
 
@@ -60,7 +60,7 @@ from torch import nn
 
 from enhance_ops.chain import pipeline
 from enhance_ops.chain.superres import Inference, Tiling, image_tensor, tiles, upscale_rgb, with_context
-from enhance_ops.models import fetch
+from enhance_ops.models import fetch, onnx_export
 from enhance_ops.models.manifest import ModelEntry, get_entry
 from enhance_ops.errors import WeightsError
 from enhance_ops.models.weights import build_model, load_model
@@ -366,18 +366,10 @@ def onnx_paths(case: Case, folder: Path) -> dict[str, object]:
     import onnxruntime as ort
 
     path = folder / f"{case.name}.onnx"
-    start = time.perf_counter()
-    torch.onnx.export(copy.deepcopy(case.model), (torch.rand(1, 3, 64, 64),), str(path), dynamo=False,
-                      input_names=["image"], output_names=["upscaled"], opset_version=17,
-                      dynamic_axes={"image": {2: "height", 3: "width"}, "upscaled": {2: "out_height", 3: "out_width"}})
-    result["export_s"] = round(time.perf_counter() - start, 1)
+    done = onnx_export.export(case.name, path, copy.deepcopy(case.model))  # checked on the CPU against torch
+    result["export_s"] = round(done.seconds, 1)
     result["providers"] = ort.get_available_providers()
-    crop = np.ascontiguousarray(case.rgb[:64, :64].transpose(2, 0, 1)[None])
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    exported = session.run(None, {"image": crop})[0]
-    with torch.inference_mode():
-        expected = case.model(torch.from_numpy(crop)).numpy()
-    result["cpu_agreement_psnr_db"] = round(psnr(exported, expected), 2)
+    result["cpu_agreement_psnr_db"] = round(done.agreement_db, 2)
     gpu_providers = {
         "TensorrtExecutionProvider": [("TensorrtExecutionProvider", {"trt_fp16_enable": True}), "CUDAExecutionProvider"],
         "CUDAExecutionProvider": ["CUDAExecutionProvider"],

@@ -274,6 +274,23 @@ def _models(_: argparse.Namespace) -> int:
     return 0
 
 
+def _export_onnx(args: argparse.Namespace) -> int:
+    from .models.onnx_export import OPSET, export
+
+    path = Path(args.output)
+    if path.exists() and not args.overwrite:
+        print(f"error: {path} exists; --overwrite replaces it", file=sys.stderr)
+        return 2
+    try:
+        done = export(args.model, path)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: {args.model}, fp32, ONNX opset {OPSET}, height and width free; onnxruntime agrees with torch "
+          f"to {done.agreement_db:.1f} dB ({done.seconds:.1f} s)")
+    return 0
+
+
 def _presets(_: argparse.Namespace) -> int:
     print(json.dumps(PRESETS, indent=2))
     return 0
@@ -439,6 +456,12 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=_fetch)
 
     sub.add_parser("models", help="list the models and whether their weights are ready").set_defaults(func=_models)
+    onnx = sub.add_parser("export-onnx", help="write a super-resolution network as an ONNX file (for TensorRT and "
+                                              "other runtimes), kept only where onnxruntime agrees with torch")
+    onnx.add_argument("model", help="a super-resolution model of the manifest (see `models`)")
+    onnx.add_argument("output", help="the .onnx file to write")
+    onnx.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    onnx.set_defaults(func=_export_onnx)
     sub.add_parser("presets", help="print every preset's settings").set_defaults(func=_presets)
 
     demo = sub.add_parser("nightly-demo", help="one real night: local S3 server, the nightly DAG, results in OUT")
