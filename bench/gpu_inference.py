@@ -20,9 +20,10 @@ stage's share (the network's time is what the GPU does), and the same images thr
 chain threads at once, which would let one image's CPU stages overlap the other's network.
 
 ONNX: each model is exported by ``enhance_ops.models.onnx_export`` (``export-onnx``), which
-checks the export against torch in onnxruntime's CPU provider on a 45 × 71 photo crop; it is timed where onnxruntime has a GPU provider (CUDA,
-TensorRT). Which providers there were, and whether the ``tensorrt`` package was there, is
-recorded: a missing one is reported as missing, not skipped silently.
+checks the export against torch in onnxruntime's CPU provider on a 45 × 71 photo crop; it
+is timed where onnxruntime has a GPU provider (CUDA, TensorRT). Which providers there were,
+and whether the ``tensorrt`` package was there, is recorded: a missing one is reported as
+missing, not skipped silently.
 
     python3 bench/gpu_inference.py [--compile] [--out DIR]        # on a CUDA machine
     .venv/bin/python bench/gpu_inference.py --device cpu --width 64 --height 48 --reps 1  # a check of the script
