@@ -1,37 +1,41 @@
-"""TIFF pages of a sample layout Pillow has no mode for, opened for their tags alone.
+"""TIFF pages of a sample layout or compression Pillow does not read, opened for their tags alone.
 
 Pillow opens no TIFF of 10-, 12- or 14-bit colour, of 12-bit grey stored big-endian, of
-16-bit grey with alpha, or of 16-bit grey stored big-endian white-is-zero, though each is a
-sound scan whose samples tifffile decodes (``codecs._tiff_samples``). Its refusal is of the
-layout alone: the page's tags, which carry its metadata (EXIF, ICC profile, XMP, IPTC,
+16-bit grey with alpha, or of 16-bit grey stored big-endian white-is-zero, nor one compressed
+with JPEG 2000, JPEG XL or LERC, though each is a sound scan whose samples tifffile decodes
+(``codecs._tiff_samples``). Its refusal is of the layout or the compression alone: the page's tags, which carry its metadata (EXIF, ICC profile, XMP, IPTC,
 resolution, orientation), read as any other TIFF's. So such a page is opened with a stand-in
-layout of the same channels that Pillow knows, and its own tags are put back at once: the
+layout of the same channels that Pillow knows (uncompressed), and its own tags are put back at once: the
 image describes the file but holds no pixels (``load`` fails), which tifffile reads.
 """
 from __future__ import annotations
 
 import io
 
+import tifffile
 from PIL import TiffImagePlugin
 
-BITS, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT = 258, 262, 266, 277, 338, 339
-_LAYOUT = (BITS, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT)
+BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT = 258, 259, 262, 266, 277, 338, 339
+_LAYOUT = (BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT)
 _COLOUR_CHANNELS = {0: 1, 1: 1, 2: 3}  # MinIsWhite, MinIsBlack, RGB: the layouts tifffile's samples are read for
 _ALPHA = (1, 2)  # ExtraSamples: associated, unassociated
 
 
 def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] | None:
     """Layout tags Pillow knows for a page of unsigned samples of up to 16 bits in grey or RGB,
-    with alpha where it has it; None for another page (float, 32-bit, CMYK, YCbCr, palette)."""
+    with alpha where it has it, compressed as tifffile decodes; None for another page (float,
+    32-bit, CMYK, YCbCr, palette, a compression neither knows)."""
     colour = _COLOUR_CHANNELS.get(tags.get(PHOTOMETRIC, -1))
     bits, samples, extras = tags.get(BITS, (1,)), tags.get(SAMPLES, 1), tags.get(EXTRA_SAMPLES, ())
     unsigned = set(tags.get(SAMPLE_FORMAT, (1,))) == {1}
     if colour is None or not unsigned or not all(1 <= b <= 16 for b in bits) or samples < colour:
         return None
+    if tags.get(COMPRESSION, 1) not in tifffile.TIFF.DECOMPRESSORS:
+        return None
     alpha = samples > colour and len(extras) > 0 and extras[0] in _ALPHA
     # grey and alpha: 8-bit LA, as Pillow has no 16-bit one; the others their 16-bit modes
     layout_bits = (8, 8) if colour == 1 and alpha else (16,) * (colour + alpha)
-    return {BITS: layout_bits, PHOTOMETRIC: 2 if colour == 3 else 1, SAMPLES: colour + alpha,
+    return {BITS: layout_bits, COMPRESSION: 1, PHOTOMETRIC: 2 if colour == 3 else 1, SAMPLES: colour + alpha,
             EXTRA_SAMPLES: (2,) if alpha else None}
 
 
@@ -46,7 +50,7 @@ class TagsOnlyTiff(TiffImagePlugin.TiffImageFile):
         try:
             super()._setup()
             return
-        except SyntaxError:  # Pillow's unknown pixel mode, or a layout it does not organise
+        except (SyntaxError, KeyError):  # an unknown pixel mode, a layout or (KeyError) a compression
             layout = stand_in(self.tag_v2)
             if layout is None:
                 raise
