@@ -1400,10 +1400,10 @@ def test_tiff_compression_no_decoder_knows_is_named_in_its_error() -> None:
 def test_tiffs_compressed_as_pillow_does_not_decode_are_read(compression: str) -> None:
     """Pillow opens none of these (they were refused); tifffile decodes them, losslessly here."""
     buf = io.BytesIO()
-    options = {"compressionargs": {"level": 0}} if compression == "lerc" else {"compressionargs": {"reversible": True}} \
-        if compression == "jpeg2000" else {"compressionargs": {"level": 100, "effort": 1, "distance": 0}}
-    tifffile.imwrite(buf, RGB8, photometric="rgb", compression=compression, resolution=(600, 600),
-                     resolutionunit="INCH", **options)
+    lossless = {"jpeg2000": {"reversible": True}, "jpegxl": {"level": 100, "effort": 1, "distance": 0},
+                "lerc": {"level": 0}}
+    tifffile.imwrite(buf, RGB8, photometric="rgb", compression=compression, compressionargs=lossless[compression],
+                     resolution=(600, 600), resolutionunit="INCH")
     decoded = codecs.decode(buf.getvalue(), samples=True)
     assert np.array_equal(decoded.pixels, RGB8) and decoded.metadata.dpi == (600, 600)
 

@@ -3,10 +3,11 @@
 Pillow opens no TIFF of 10-, 12- or 14-bit colour, of 12-bit grey stored big-endian, of
 16-bit grey with alpha, or of 16-bit grey stored big-endian white-is-zero, nor one compressed
 with JPEG 2000, JPEG XL or LERC, though each is a sound scan whose samples tifffile decodes
-(``codecs._tiff_samples``). Its refusal is of the layout or the compression alone: the page's tags, which carry its metadata (EXIF, ICC profile, XMP, IPTC,
-resolution, orientation), read as any other TIFF's. So such a page is opened with a stand-in
-layout of the same channels that Pillow knows (uncompressed), and its own tags are put back at once: the
-image describes the file but holds no pixels (``load`` fails), which tifffile reads.
+(``codecs._tiff_samples``). Its refusal is of the layout or the compression alone: the
+page's tags, which carry its metadata (EXIF, ICC profile, XMP, IPTC, resolution,
+orientation), read as any other TIFF's. So such a page is opened with a stand-in layout of
+the same channels that Pillow knows, uncompressed, and its own tags are put back at once:
+the image describes the file but holds no pixels (``load`` fails), which tifffile reads.
 """
 from __future__ import annotations
 
