@@ -158,7 +158,7 @@ def _seek(im: Image.Image, data: bytes, frame: int) -> Image.Image:
 
 
 def _tags_only(data: bytes, frame: int = 0) -> Image.Image:
-    """A TIFF page Pillow has no mode for, opened for its tags (``tiff_header``); else why it is not read."""
+    """A TIFF page Pillow does not read, opened for its tags (``tiff_header``); else why it is not read."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # as in ``_open_header``: tifffile says what a damaged directory costs
@@ -335,11 +335,11 @@ def _unsupported_samples(kind: str) -> UnsupportedImageError:
 
 
 def _unopenable_tiff(data: bytes, frame: int = 0) -> ImageError:
-    """Neither Pillow nor ``tiff_header`` opens a float or 32-bit TIFF (nor CMYK with alpha, a
-    10- to 14-bit layout but grey or RGB, or a compression Pillow does not know), so a refusal
-    alone does not mean a cut-off file: tifffile reads the first directory to tell a whole file we do not
-    process from one that ends early, so nobody re-transfers a sound scan, and to name what
-    to convert. An unreadable directory is most often a cut-off file."""
+    """Neither Pillow nor ``tiff_header`` opens a float or 32-bit TIFF (nor CMYK with alpha,
+    9- to 15-bit CMYK, or a compression neither Pillow nor tifffile decodes), so a refusal
+    alone does not mean a cut-off file: tifffile reads the first directory to tell a whole
+    file we do not process from one that ends early, so nobody re-transfers a sound scan,
+    and to name what to convert. An unreadable directory is most often a cut-off file."""
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages[frame]
@@ -516,12 +516,12 @@ def _opencv_misreads(im: Image.Image) -> bool:
     OpenCV returns 8-bit colour multiplied by its alpha, takes any fourth channel (infrared,
     a mask) for alpha, and drops a grey image's alpha; and Netpbm files but a float map, whose
     samples it scales by their maxval in some cases and not in others (``netpbm``). TIFF pages
-    Pillow has no mode for (``tiff_header``) go to tifffile too, which reads them all."""
+    Pillow does not read (``tiff_header``) go to tifffile too, which reads them all."""
     if im.format == "JPEG2000" or im.format == "PPM" and im.mode != "F":
         return True
     if im.format != "TIFF":
         return False
-    if getattr(im, "tags_only", False):  # a layout Pillow has no mode for: tifffile reads it (tiff_header)
+    if getattr(im, "tags_only", False):  # a layout or compression Pillow does not read (tiff_header)
         return True
     separate_deep_planes = im.tag_v2.get(284) == 2 and _bits(im) > 8
     past_colour = 338 in im.tag_v2 or im.tag_v2.get(277) == 2  # ExtraSamples; grey and one more

@@ -41,8 +41,8 @@ def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] |
 
 
 class TagsOnlyTiff(TiffImagePlugin.TiffImageFile):
-    """A TIFF whose pages Pillow reads as it reads any, but for a page of a layout it has no
-    mode for, which it opens through ``stand_in`` (``tags_only`` then True)."""
+    """A TIFF whose pages Pillow reads as it reads any, but for a page of a layout or a
+    compression it does not read, which it opens through ``stand_in`` (``tags_only`` then True)."""
 
     tags_only = False
 

@@ -45,10 +45,10 @@ def export(name: str, path: Path, model: torch.nn.Module | None = None) -> Expor
     start = time.perf_counter()
     model = load_model(name) if model is None else model
     unchecked = path.with_name(path.name + ".unchecked")
-    torch.onnx.export(model, (torch.rand(1, 3, TRACE_SIDE, TRACE_SIDE),), str(unchecked), dynamo=False,
-                      opset_version=OPSET, input_names=[INPUT], output_names=[OUTPUT],
-                      dynamic_axes={INPUT: {2: "height", 3: "width"}, OUTPUT: {2: "out_height", 3: "out_width"}})
     try:
+        torch.onnx.export(model, (torch.rand(1, 3, TRACE_SIDE, TRACE_SIDE),), str(unchecked), dynamo=False,
+                          opset_version=OPSET, input_names=[INPUT], output_names=[OUTPUT],
+                          dynamic_axes={INPUT: {2: "height", 3: "width"}, OUTPUT: {2: "out_height", 3: "out_width"}})
         graph = onnx.load(str(unchecked))
         onnx.helper.set_model_props(graph, {
             "model": name, "weights_sha256": entry.sha256, "scale": str(entry.scale),
