@@ -12,6 +12,7 @@ the image describes the file but holds no pixels (``load`` fails), which tifffil
 from __future__ import annotations
 
 import io
+import logging
 
 import tifffile
 from PIL import TiffImagePlugin
@@ -20,6 +21,18 @@ BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMA
 _LAYOUT = (BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT)
 _COLOUR_CHANNELS = {0: 1, 1: 1, 2: 3}  # MinIsWhite, MinIsBlack, RGB: the layouts tifffile's samples are read for
 _ALPHA = (1, 2)  # ExtraSamples: associated, unassociated
+
+
+class _ReadHere(logging.Filter):
+    """Pillow logs an error for a page of more than six samples, which ``stand_in`` opens and
+    tifffile reads, or which the codecs refuse by name: in a worker's log it read as a failure
+    of an image that was enhanced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("More samples per pixel than can be decoded")
+
+
+logging.getLogger(TiffImagePlugin.__name__).addFilter(_ReadHere())
 
 
 def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] | None:
