@@ -557,11 +557,6 @@ def _split_opencv(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return raw[:, :, 2::-1], (raw[:, :, 3] if raw.shape[2] == 4 else None)
 
 
-_TIFFFILE_LAYOUTS = {  # photometric → colour channels
-    tifffile.PHOTOMETRIC.MINISBLACK: 1, tifffile.PHOTOMETRIC.MINISWHITE: 1, tifffile.PHOTOMETRIC.RGB: 3,
-}
-
-
 def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """OpenCV 5 reads no uncompressed 8-bit tiled TIFF, none with more than four channels nor
     2- or 4-bit grey, and 16-bit separate planes wrongly, though all are sound scans; tifffile
@@ -575,7 +570,7 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray
                 raise TruncatedImageError.in_pixels("TIFF")
             photometric, extras = tifffile.PHOTOMETRIC(page.photometric), page.extrasamples
             orientation = int(page.tags.valueof("Orientation", 1))
-            if photometric not in _TIFFFILE_LAYOUTS:
+            if photometric not in tiff_header.COLOUR_CHANNELS:
                 raise UnsupportedImageError(
                     f"TIFF with {photometric.name} pixels cannot be decoded here; convert to an RGB or grey TIFF"
                 )
@@ -590,7 +585,7 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray
     if bits < arr.dtype.itemsize * 8:
         _widen(arr, bits)
     arr = np.moveaxis(arr, axes.index("S"), -1) if "S" in axes else arr[:, :, None]
-    channels = _TIFFFILE_LAYOUTS[photometric]
+    channels = tiff_header.COLOUR_CHANNELS[photometric]
     colour, rest = arr[:, :, :channels], arr[:, :, channels:]
     if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
         colour = np.iinfo(colour.dtype).max - colour

@@ -19,7 +19,9 @@ from PIL import TiffImagePlugin
 
 BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT = 258, 259, 262, 266, 277, 338, 339
 _LAYOUT = (BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT)
-_COLOUR_CHANNELS = {0: 1, 1: 1, 2: 3}  # MinIsWhite, MinIsBlack, RGB: the layouts tifffile's samples are read for
+COLOUR_CHANNELS = {  # photometric → colour channels: the layouts whose samples are read by tifffile (codecs)
+    tifffile.PHOTOMETRIC.MINISBLACK: 1, tifffile.PHOTOMETRIC.MINISWHITE: 1, tifffile.PHOTOMETRIC.RGB: 3,
+}
 _ALPHA = (1, 2)  # ExtraSamples: associated, unassociated
 
 
@@ -39,7 +41,7 @@ def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] |
     """Layout tags Pillow knows for a page of unsigned samples of up to 16 bits in grey or RGB,
     with alpha where it has it, compressed as tifffile decodes; None for another page (float,
     32-bit, CMYK, YCbCr, palette, a compression neither knows)."""
-    colour = _COLOUR_CHANNELS.get(tags.get(PHOTOMETRIC, -1))
+    colour = COLOUR_CHANNELS.get(tags.get(PHOTOMETRIC, -1))
     bits, samples, extras = tags.get(BITS, (1,)), tags.get(SAMPLES, 1), tags.get(EXTRA_SAMPLES, ())
     unsigned = set(tags.get(SAMPLE_FORMAT, (1,))) == {1}
     if colour is None or not unsigned or not all(1 <= b <= 16 for b in bits) or samples < colour:
