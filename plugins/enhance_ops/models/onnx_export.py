@@ -80,6 +80,8 @@ def agreement_db(model: torch.nn.Module, path: Path) -> float:
     """PSNR of the ONNX file's output (onnxruntime, CPU) against ``model``'s on ``check_photo``."""
     import onnxruntime
 
+    from ..quality.metrics import psnr  # read here: the quality package loads the models
+
     image = check_photo()
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     exported = session.run([OUTPUT], {INPUT: image})[0]
@@ -87,5 +89,4 @@ def agreement_db(model: torch.nn.Module, path: Path) -> float:
         expected = model(torch.from_numpy(image)).numpy()
     if exported.shape != expected.shape:
         raise RuntimeError(f"the ONNX export gives {exported.shape} where torch gives {expected.shape}")
-    mse = float(np.mean((exported.astype(np.float64) - expected) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+    return psnr(exported[0].transpose(1, 2, 0), expected[0].transpose(1, 2, 0))
