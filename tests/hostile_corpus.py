@@ -10,6 +10,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+import imagecodecs
 import jp2_files
 import numpy as np
 import piexif
@@ -135,6 +136,9 @@ def build() -> dict[str, Case]:
         "film-strip-20x700.png": Case(_save(Image.fromarray(_photo(700, 20)), "PNG"), "ok", (700, 20)),
         "tiny-1x1.png": Case(_save(Image.fromarray(_photo(1, 1)), "PNG"), "ok", (1, 1)),
         "tiny-7x7.jpg": Case(_save(Image.fromarray(_photo(7, 7)), "JPEG"), "ok", (7, 7)),
+        # libjpeg scales no lossless JPEG: the damage check had it overrun its buffer, and the shard died
+        "lossless-grey.jpg": Case(imagecodecs.jpeg8_encode(np.ascontiguousarray(rgb[:, :, 1]), lossless=True), "ok",
+                                  (24, 16)),
         "scan-12bit.jp2": Case(_jp2_12bit(rgb), "ok", (16, 24), exif_make="Epson",
                                icc=build_profile(SPACES["Adobe RGB"])),
         "truncated.jp2": Case(jp2_files.jp2(rgb)[:-60], "truncated"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import piexif
 import pytest
 import simplejpeg
 import tifffile
-from conftest import photo, save
+from conftest import PROJECT, photo, save
 from hostile_corpus import exif_entry, multi_picture, scan_data
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from skimage import data as skdata
@@ -1582,6 +1583,38 @@ def test_sound_jpegs_show_no_damage(options: dict) -> None:
     for data in (save(rgb, "JPEG", **options), save(rgb[..., 0], "JPEG", **options), cmyk.getvalue(),
                  multi_picture(rgb, exif=CAMERA_EXIF)):
         assert damage.in_jpeg(data) is None and codecs.decode(data).damage is None
+
+
+_LOSSLESS_CHECK = """
+import sys
+import imagecodecs, numpy as np
+from enhance_ops import codecs
+from skimage import data
+rgb = np.ascontiguousarray(data.astronaut()[100:164, 100:180])
+for name, samples in (("grey", np.ascontiguousarray(rgb[:, :, 1])), ("rgb", rgb)):
+    jpeg = imagecodecs.jpeg8_encode(samples, lossless=True)
+    sound = codecs.decode(jpeg)
+    hit = bytearray(jpeg)
+    hit[len(jpeg) // 2] ^= 0x5A
+    print(name, sound.damage, np.array_equal(np.rint(sound.pixels * 255).reshape(samples.shape), samples),
+          codecs.decode(bytes(hit)).damage)
+"""
+
+
+def test_a_lossless_jpeg_is_checked_for_damage_whole_without_corrupting_memory() -> None:
+    """libjpeg scales no lossless image: the damage check asked simplejpeg for an eighth, and
+    libjpeg wrote the whole image into the buffer sized for it. The process died later (a
+    corrupted heap), so the check runs in a process of its own. A lossless RGB one, asked for
+    grey, which lossless decoding cannot give, was called damaged."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _LOSSLESS_CHECK], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(PROJECT / "plugins")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line.split(" ", 3) for line in done.stdout.splitlines()]
+    assert [line[:3] for line in lines] == [["grey", "None", "True"], ["rgb", "None", "True"]]
+    assert all(line[3].startswith("libjpeg: Corrupt JPEG data") for line in lines), lines
 
 
 def _tiff(pages: list[np.ndarray], **options: object) -> bytes:

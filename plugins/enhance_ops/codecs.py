@@ -23,7 +23,7 @@ import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import camera_raw, damage, jp2_boxes, netpbm, png_chunks, tiff_exif, tiff_header, tiff_log
+from . import camera_raw, damage, jp2_boxes, jpeg_segments, netpbm, png_chunks, tiff_exif, tiff_header, tiff_log
 from .chain import icc, strips
 from .formats import (  # noqa: F401  (re-exported)
     DEFAULT_MAX_PIXELS,
@@ -34,7 +34,6 @@ from .formats import (  # noqa: F401  (re-exported)
     format_of,
     other_format_of,
 )
-from .jpeg_segments import header_segments
 from .errors import (
     CorruptImageError,
     EmptyFileError,
@@ -366,22 +365,17 @@ def _unopenable_tiff(data: bytes, frame: int = 0) -> ImageError:
     return UnsupportedImageError(f"TIFF of {layout} per pixel is not processed; convert to an RGB, RGBA or grey TIFF")
 
 
-_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # the frame headers; the others are tables
-
-
 def _jpeg_refusal(data: bytes) -> str | None:
     """Why Pillow opens no JPEG of 12-bit samples (medicine, some scientific cameras) nor a
-    lossless one, though either is sound: the frame header, found by walking the segments,
+    lossless one of more than 8 bits, though either is sound: the frame header, found by walking the segments,
     names its process and precision."""
-    for marker, at, _ in header_segments(data):
-        if marker in _SOF and at + 4 < len(data):
-            if marker in (0xC3, 0xC7, 0xCB, 0xCF):
-                return "lossless JPEG is not processed; convert it to PNG or TIFF"
-            precision = data[at + 4]
-            if precision == 8:
-                return None
-            return f"JPEG of {precision}-bit samples is not processed; convert it to a 16-bit TIFF"
-    return None
+    found = jpeg_segments.frame(data)
+    if found is None:
+        return None
+    process, precision = found
+    if process in jpeg_segments.LOSSLESS:
+        return "lossless JPEG is not processed; convert it to PNG or TIFF"
+    return None if precision == 8 else f"JPEG of {precision}-bit samples is not processed; convert it to a 16-bit TIFF"
 
 
 def _refuse(data: bytes, fmt: str | None, exc: Exception) -> NoReturn:

@@ -28,11 +28,12 @@ import simplejpeg
 import tifffile
 
 from . import ccitt
-from .jpeg_segments import SOS, header_segments
+from .jpeg_segments import LOSSLESS, SOS, frame, header_segments
 
 # libjpeg's warning about a scan's header, not its data: the image decodes whole after it, and
 # damage further on goes unseen.
 _HARMLESS = "Invalid SOS parameters"
+_LOSSLESS_SPACES = {"Gray": "GRAY", "RGB": "RGB", "CMYK": "CMYK"}  # simplejpeg's names for them
 
 
 def in_jpeg(data: bytes) -> str | None:
@@ -43,12 +44,23 @@ def in_jpeg(data: bytes) -> str | None:
     with warnings taken as errors the check would end there, before the scan."""
     bare = _without_application_segments(data)
     try:
-        colour = simplejpeg.decode_jpeg_header(bare)[2]
+        height, width, colour, _ = simplejpeg.decode_jpeg_header(bare)
     except ValueError:
         return None  # a header libjpeg cannot read or warns about: the codecs' concern
+    found = frame(bare)
+    if found is not None and found[0] in LOSSLESS:
+        # libjpeg scales no lossless image, and converts none to another colour space: simplejpeg,
+        # asked for an eighth, sized its buffer for one and libjpeg wrote the whole image into it
+        # (a corrupted heap, a crashed worker); asked for grey, a lossless RGB one was "damaged".
+        space = _LOSSLESS_SPACES.get(colour)
+        options: dict[str, object] = {"colorspace": space, "min_width": width, "min_height": height}
+        if space is None:
+            return None  # no output libjpeg can give it unconverted
+    else:
+        options = {"colorspace": "CMYK" if colour in ("CMYK", "YCCK") else "GRAY",
+                   "min_factor": 8, "min_width": 1, "min_height": 1}
     try:
-        simplejpeg.decode_jpeg(bare, colorspace="CMYK" if colour in ("CMYK", "YCCK") else "GRAY",
-                               min_factor=8, min_width=1, min_height=1, strict=True)
+        simplejpeg.decode_jpeg(bare, strict=True, **options)
     except ValueError as exc:
         return None if _HARMLESS in str(exc) else str(exc)
     return None

@@ -22,3 +22,16 @@ def header_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
         end = at + 2 + int.from_bytes(data[at + 2 : at + 4], "big")
         yield marker, at, end
         at = end
+
+
+FRAME_HEADERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0-SOF15; the others in the range are tables
+LOSSLESS = frozenset({0xC3, 0xC7, 0xCB, 0xCF})  # the lossless processes' frame headers
+
+
+def frame(data: bytes) -> tuple[int, int] | None:
+    """The frame header's marker (which names the coding process) and sample precision in
+    bits; None where the header holds no whole frame header."""
+    for marker, at, _ in header_segments(data):
+        if marker in FRAME_HEADERS and at + 4 < len(data):
+            return marker, data[at + 4]
+    return None
