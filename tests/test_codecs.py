@@ -15,6 +15,7 @@ import pytest
 import simplejpeg
 import tifffile
 from conftest import PROJECT, photo, save
+import jp2_files
 from hostile_corpus import exif_entry, multi_picture, scan_data
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from skimage import data as skdata
@@ -95,6 +96,53 @@ def test_bit_depth_comes_from_the_file_not_the_values() -> None:
     assert codecs.decode(buf.tobytes()).bit_depth == 16
     # and an 8-bit file using only a few values is still 8-bit.
     assert codecs.decode(save(np.full((8, 8), 3, np.uint8), "PNG")).bit_depth == 8
+
+
+def _with_sbit(png: bytes, bits: list[int]) -> bytes:
+    return png[:33] + png_chunks.chunk(b"sBIT", bytes(bits)) + png[33:]  # right after IHDR
+
+
+def _png(samples: np.ndarray) -> bytes:
+    return cv2.imencode(".png", samples)[1].tobytes()
+
+
+def _twelve_bit_tiff(samples: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, samples, bitspersample=12, photometric="rgb", byteorder="<")  # tifffile packs "<" right
+    return buf.getvalue()
+
+
+def _palette_png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).quantize(16).save(buf, "PNG", bits=4)
+    return buf.getvalue()
+
+
+TWELVE = (RGB8.astype(np.uint16) * 16).astype(np.uint16)
+
+
+@pytest.mark.parametrize(("data", "bits"), [
+    pytest.param(_with_sbit(_png(TWELVE[:, :, 0] << 4), [12]), 12, id="16-bit grey PNG, sBIT 12"),
+    pytest.param(_with_sbit(_png(TWELVE << 4), [10, 12, 10]), 12, id="16-bit RGB PNG, sBIT 10/12/10"),
+    pytest.param(_png(TWELVE << 4), 16, id="16-bit PNG without sBIT"),
+    pytest.param(_with_sbit(_png(RGB8), [12, 12, 12]), 8, id="an sBIT beyond the samples is no claim"),
+    pytest.param(_with_sbit(_png(RGB8), [0, 0, 0]), 8, id="nor is an sBIT of nothing"),
+    pytest.param(save(RGB8[:, :, 0] > 128, "PNG"), 1, id="bilevel PNG"),
+    pytest.param(_palette_png(RGB8), 8, id="4-bit palette PNG: its colours'"),
+    pytest.param(_twelve_bit_tiff(TWELVE), 12, id="12-bit TIFF"),
+    pytest.param(save(RGB8[:, :, 0] > 128, "TIFF"), 1, id="bilevel TIFF"),
+    pytest.param(b"P5 48 48 4095\n" + TWELVE[:, :, 1].astype(">u2").tobytes(), 12, id="PGM of maxval 4095"),
+    pytest.param(b"P5 48 48 1000\n" + (TWELVE[:, :, 1] // 5).astype(">u2").tobytes(), 10, id="PGM of maxval 1000"),
+    pytest.param(jp2_files.jp2(TWELVE[:, :, 2], bits=12), 12, id="12-bit JPEG 2000"),
+    pytest.param(save(RGB8, "JPEG"), 8, id="JPEG"),
+])
+def test_the_bits_per_sample_the_master_declares_are_kept_beside_the_depth_it_is_read_at(data: bytes,
+                                                                                      bits: int) -> None:
+    """A 12-bit scan is read, enhanced and written at 16 bits; what the master was made with
+    is provenance, and goes to the ledger as it is declared."""
+    decoded = codecs.decode(data)
+    assert decoded.bits_per_sample == bits
+    assert decoded.bit_depth == (16 if bits > 8 else 8)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "TIFF", "JPEG"])

@@ -399,8 +399,9 @@ def test_a_multi_page_tiff_becomes_a_multi_page_tiff_each_page_with_its_own_meta
     assert [t.get(315) for t in tags] == [None, None, b"A. Clerk"] and all(t.get(274, 1) == 1 for t in tags)
 
     record = result.record
-    assert [(p["page"], p["input_size"], p["output_size"], p["bit_depth"]) for p in record["pages"]] == [
-        (1, [40, 40], [80, 80], 8), (2, [36, 28], [72, 56], 16), (3, [32, 32], [64, 64], 8)]
+    assert [(p["page"], p["input_size"], p["output_size"], p["bit_depth"], p["bits_per_sample"])
+            for p in record["pages"]] == [(1, [40, 40], [80, 80], 8, 8), (2, [36, 28], [72, 56], 16, 16),
+                                         (3, [32, 32], [64, 64], 8, 8)]
     psnrs = [p["metrics"]["consistency_psnr_db"] for p in record["pages"]]
     assert record["metrics"]["consistency_psnr_db"] == min(psnrs) and len(set(psnrs)) == 3
     assert record["metrics"]["artefact_score"] == max(p["metrics"]["artefact_score"] for p in record["pages"])

@@ -60,12 +60,13 @@ _END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}
 class DecodedImage:
     pixels: np.ndarray
     alpha: np.ndarray | None
-    bit_depth: int
+    bit_depth: int  # of the samples as read and as a derivative holds them: 8 or 16
     format: str
     metadata: md.ImageMetadata
     mode: str
     notes: list[str] = field(default_factory=list)
     damage: str | None = None  # damage found in the compressed pixel data the decoders went past (JPEG, TIFF)
+    bits_per_sample: int = 8  # as the master declares them: ``declared_bits``
 
     @property
     def size(self) -> tuple[int, int]:
@@ -118,7 +119,26 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     if damaged:
         notes.append(f"the {im.format}'s pixel data is damaged ({damaged}): part of the image decodes garbled or "
                      "blank; restore the master from another copy")
-    return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes, damaged)
+    return DecodedImage(pixels, alpha, depth, im.format or "", meta, im.mode, notes, damaged, declared_bits(im, data))
+
+
+def declared_bits(im: Image.Image, data: bytes) -> int:
+    """Bits per sample as the master stores them, for the ledger's provenance: a 12-bit scan
+    is read into 16-bit samples, and its derivative is 16-bit, but the master was made with 12.
+    A palette image's are its colours' (8); a PNG's sBIT, where present, is taken at its word."""
+    if im.mode == "1":
+        return 1
+    if im.mode == "P":
+        return 8
+    if im.format == "TIFF":
+        return _bits(im)
+    if im.format == "PPM":
+        return (netpbm.maxval(im) or 255).bit_length()
+    if im.format == "PNG":
+        return png_chunks.significant_bits(data) or data[24]
+    if im.format == "JPEG2000" and (codestream := jp2_boxes.read(data).codestream) is not None:
+        return jp2_boxes.layout(data, codestream).bits
+    return 8
 
 
 def _damage(data: bytes, fmt: str | None, frame: int) -> str | None:

@@ -94,6 +94,7 @@ class Source:
     output_format: str
     size: tuple[int, int]
     bit_depth: int
+    bits_per_sample: int
     channels: int
     metadata: md.ImageMetadata
     notes: list[str]
@@ -101,7 +102,7 @@ class Source:
 
     @classmethod
     def of(cls, image: codecs.DecodedImage) -> Source:
-        return cls(image.format, image.output_format, image.size, image.bit_depth,
+        return cls(image.format, image.output_format, image.size, image.bit_depth, image.bits_per_sample,
                    image.pixels.shape[2] + (image.alpha is not None), image.metadata, image.notes, image.damage)
 
 
@@ -335,6 +336,7 @@ class Enhancer:
             "input_format": source.format,
             "input_size": source.size,
             "bit_depth": source.bit_depth,
+            "bits_per_sample": source.bits_per_sample,
             "channels": source.channels,
             "output_format": fmt,
             "output_size": (result.pixels.shape[1], result.pixels.shape[0]),
@@ -412,7 +414,8 @@ def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
         "master_damage": "; ".join(f"page {n}: {page['master_damage']}" for n, page in enumerate(pages, 1)
                                    if page["master_damage"]) or None,
         "pages": [{"page": n, "input_size": list(page["input_size"]), "output_size": list(page["output_size"]),
-                   "bit_depth": page["bit_depth"], "channels": page["channels"],
+                   "bit_depth": page["bit_depth"], "bits_per_sample": page["bits_per_sample"],
+                   "channels": page["channels"],
                    "reduced_input_to": reduced_input_to(page["stages"]), "pixel_stretch": pixel_stretch(page["stages"]),
                    "models": page["models"],
                    "metrics": page["metrics"],

@@ -146,3 +146,17 @@ def insert_after_header(png: bytes | memoryview, new_chunks: list[bytes]) -> byt
         if kind == b"IHDR":
             parts.extend(new_chunks)
     return b"".join(parts)
+
+
+def significant_bits(png: bytes) -> int | None:
+    """The deepest channel's count in the sBIT chunk, which a scanner writing 12-bit samples
+    into a 16-bit PNG sets to 12; None where the chunk is absent, or says more than the
+    samples hold or none at all (a damaged chunk, not a claim)."""
+    stored = 8 if png[25:26] == b"\x03" else png[24]  # a palette's colours are 8-bit whatever its index
+    for kind, start, end in _chunks(png):
+        if kind in (b"IDAT", b"IEND") or end > len(png):
+            return None
+        if kind == b"sBIT":
+            bits = max(png[start + 8 : end - 4], default=0)
+            return bits if 0 < bits <= stored else None
+    return None

@@ -25,8 +25,8 @@ from .. import __version__
 from ..errors import EnhanceError
 from .measures import MEASURES
 
-SCHEMA_VERSION = 9  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added.
-# 6: pages, pages_json. 7: pages_complete. 8: master_damage. 9: output_bytes
+SCHEMA_VERSION = 10  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added.
+# 6: pages, pages_json. 7: pages_complete. 8: master_damage. 9: output_bytes. 10: input_bits_per_sample
 VERDICTS = ("passed", "quarantined", "failed", "rejected")  # rejected: by a person in review (review.reject)
 
 SCHEMA = pa.schema(
@@ -45,6 +45,7 @@ SCHEMA = pa.schema(
         ("input_width", pa.int32()),
         ("input_height", pa.int32()),
         ("input_bit_depth", pa.int8()),
+        ("input_bits_per_sample", pa.int8()),
         ("input_channels", pa.int8()),
         ("output_format", pa.string()),
         ("output_width", pa.int32()),
@@ -116,7 +117,8 @@ def row_from_record(
         "output_key": output_key, "output_sha256": record["output_sha256"], "output_bytes": record["output_bytes"],
         "status": "ok",
         "input_format": record["input_format"], "input_width": in_w, "input_height": in_h,
-        "input_bit_depth": record["bit_depth"], "input_channels": record["channels"],
+        "input_bit_depth": record["bit_depth"], "input_bits_per_sample": record["bits_per_sample"],
+        "input_channels": record["channels"],
         "output_format": record["output_format"], "output_width": out_w, "output_height": out_h,
         "output_bit_depth": record["bit_depth"], "scale": out_w / in_w,
         "pages": len(record.get("pages", [])) or 1,
