@@ -137,6 +137,7 @@ def build() -> dict[str, Case]:
         "tiny-1x1.png": Case(_save(Image.fromarray(_photo(1, 1)), "PNG"), "ok", (1, 1)),
         "tiny-7x7.jpg": Case(_save(Image.fromarray(_photo(7, 7)), "JPEG"), "ok", (7, 7)),
         # libjpeg scales no lossless JPEG: the damage check had it overrun its buffer, and the shard died
+        "scan-12bit.jpg": Case(_jpeg_12bit(rgb), "ok", (24, 16), exif_make="Epson"),  # read by deep_jpeg, as PNG
         "lossless-grey.jpg": Case(imagecodecs.jpeg8_encode(np.ascontiguousarray(rgb[:, :, 1]), lossless=True), "ok",
                                   (24, 16)),
         "scan-12bit.jp2": Case(_jp2_12bit(rgb), "ok", (16, 24), exif_make="Epson",
@@ -335,6 +336,11 @@ def _jp2_12bit(rgb: np.ndarray) -> bytes:
     twelve = rgb.astype(np.uint16) * 16
     return jp2_files.jp2(twelve, bits=12, icc=build_profile(SPACES["Adobe RGB"]),
                          after=jp2_files.uuid(jp2_files.EXIF_UUID, exif[6:]))
+
+
+def _jpeg_12bit(rgb: np.ndarray) -> bytes:
+    twelve = imagecodecs.jpeg8_encode(rgb.astype(np.uint16) * 16, bitspersample=12, level=95)
+    return _with_app1(twelve, piexif.dump(EXIF))
 
 
 def _oversized_exif(rgb: np.ndarray, size: int = 60_000) -> bytes:

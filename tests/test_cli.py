@@ -141,6 +141,28 @@ def test_a_master_named_as_another_format_gives_a_derivative_named_as_what_it_ho
     assert written == {"letter.jpg": "JPEG", "map.png": "PNG", "plan.tiff": "TIFF"}
 
 
+def test_a_12_bit_jpeg_gives_a_16_bit_png_named_so(batch: Path, tmp_path: Path) -> None:
+    """A JPEG derivative would cut a 12-bit JPEG's samples to 8 bits, so it is written as PNG,
+    and named so before it is enhanced, as the folder is planned: the frame header is found past
+    a 200 kB application segment (a large ICC profile, a preview), where most fit in 64 kB."""
+    import imagecodecs
+
+    from enhance_ops import codecs
+
+    folder, out = tmp_path / "microscope", tmp_path / "enhanced"
+    folder.mkdir()
+    twelve = imagecodecs.jpeg8_encode((photo("astronaut", 40) * 4095 + 0.5).astype(np.uint16), bitspersample=12)
+    padding = b"".join(b"\xff\xeb" + (65_000).to_bytes(2, "big") + bytes(64_998) for _ in range(3))  # APP11
+    (folder / "slide.jpg").write_bytes(twelve[:2] + padding + twelve[2:])
+    (folder / "cat.jpg").write_bytes((batch / "cat_scan.jpg").read_bytes())
+    assert main(["enhance", str(folder), str(out), "--scale", "2", "--quiet"]) == 0
+    written = {p.name: Image.open(p).format for p in out.iterdir() if p.suffix != ".json"}
+    assert written == {"slide.png": "PNG", "cat.jpg": "JPEG"}
+    assert codecs.decode((out / "slide.png").read_bytes()).bit_depth == 16
+    record = json.loads((out / "slide.png.json").read_text())
+    assert (record["bit_depth"], record["bits_per_sample"], record["output_format"]) == (16, 12, "PNG")
+
+
 def test_a_stereo_cameras_mpo_file_gives_a_jpeg_of_its_primary_image(tmp_path: Path) -> None:
     """``.mpo`` files were not picked up at all, and their pictures refused as MPO."""
     folder, out = tmp_path / "stereo", tmp_path / "enhanced"

@@ -14,13 +14,13 @@ import piexif
 import pytest
 import simplejpeg
 import tifffile
-from conftest import PROJECT, photo, save
+from conftest import PROJECT, photo, psnr, save
 import jp2_files
 from hostile_corpus import exif_entry, multi_picture, scan_data
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from skimage import data as skdata
 
-from enhance_ops import ccitt, codecs, damage, exif_check, png_chunks, tiff_exif
+from enhance_ops import ccitt, codecs, damage, deep_jpeg, exif_check, jpeg_segments, png_chunks, tiff_exif
 from enhance_ops import metadata as md
 from enhance_ops.errors import (
     CorruptImageError,
@@ -1531,14 +1531,79 @@ def test_pixel_limit_is_configurable() -> None:
     assert codecs.decode(data, max_pixels=48 * 48).size == (48, 48)
 
 
-def test_sound_jpegs_pillow_does_not_open_are_named_not_called_corrupt() -> None:
+DEEP = np.ascontiguousarray((photo("astronaut", 48, top=100, left=180) * 4095 + 0.5).astype(np.uint16))
+
+
+def _app(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
+
+
+def _with_metadata(jpeg: bytes, exif: dict, icc: bytes) -> bytes:
+    return jpeg[:2] + _app(0xE1, piexif.dump(exif)) + _app(0xE2, b"ICC_PROFILE\x00\x01\x01" + icc) + jpeg[2:]
+
+
+@pytest.mark.parametrize("grey", [False, True], ids=["colour", "grey"])
+def test_a_12_bit_jpeg_is_read_at_16_bits_with_its_metadata_and_written_as_png(grey: bool) -> None:
+    """Refused until 2026-12-05 (Pillow takes 8-bit JPEGs only, OpenCV none of these): a
+    microscope's or a medical archive's 12-bit JPEGs. A JPEG derivative would cut them to 8 bits."""
     import imagecodecs
 
-    deep = (RGB8.astype(np.uint16) * 16)[:32, :32]
-    with pytest.raises(UnsupportedImageError, match="JPEG of 12-bit samples is not processed"):
-        codecs.decode(imagecodecs.jpeg8_encode(deep, bitspersample=12, level=95))
-    with pytest.raises(UnsupportedImageError, match="lossless JPEG is not processed"):
-        codecs.decode(imagecodecs.ljpeg_encode(deep[:, :, 0]))
+    from enhance_ops.chain import icc
+
+    samples = np.ascontiguousarray(DEEP[:, :, 1]) if grey else DEEP
+    profile = (icc.build_grey_profile("Gamma 2.2", icc.Curve(gamma=2.2)) if grey
+               else icc.build_profile(icc.SPACES["Adobe RGB"]))
+    exif = {"0th": {piexif.ImageIFD.Make: b"Zeiss", piexif.ImageIFD.Orientation: 6}, "Exif": {}}
+    data = _with_metadata(imagecodecs.jpeg8_encode(samples, bitspersample=12, level=95), exif, profile)
+    decoded = codecs.decode(data)
+    assert (decoded.bit_depth, decoded.bits_per_sample, decoded.output_format) == (16, 12, "PNG")
+    assert decoded.metadata.exif["0th"][piexif.ImageIFD.Make] == b"Zeiss" and decoded.metadata.icc_profile == profile
+    upright = np.rot90(samples.reshape(48, 48, -1), -1) / 4095  # orientation 6: turned a quarter clockwise
+    assert psnr(decoded.pixels, upright) > 38  # a lossy JPEG's difference: turned, and at the full 12-bit range
+    assert len(np.unique(decoded.pixels)) > 256  # not cut to 8 bits
+    assert decoded.damage is None and decoded.notes == []
+    with pytest.raises(OSError, match="12-bit samples"):  # the header stands in for no pixels
+        deep_jpeg.open_header(data).load()
+    with pytest.raises(EncodeError, match="JPEG holds 8 bits per sample"):
+        codecs.check_writable("JPEG", decoded.bit_depth, False)
+
+
+@pytest.mark.parametrize(("bits", "channels"), [(16, 1), (12, 3), (4, 1)])
+def test_a_lossless_jpeg_of_other_than_8_bits_is_read_exactly(bits: int, channels: int) -> None:
+    """As a DICOM archive's or a DNG's lossless JPEG holds them; refused until 2026-12-05."""
+    import imagecodecs
+
+    stored = (DEEP >> (12 - bits) if bits < 12 else DEEP << (bits - 12))[:, :, :channels]
+    stored = np.ascontiguousarray(stored.astype(np.uint8 if bits <= 8 else np.uint16).squeeze())
+    decoded = codecs.decode(imagecodecs.jpeg8_encode(stored, lossless=True, bitspersample=bits))
+    top = 2**bits - 1
+    assert decoded.bits_per_sample == bits and decoded.bit_depth == (16 if bits > 8 else 8)
+    np.testing.assert_array_equal(np.rint(decoded.pixels * top).reshape(stored.shape), stored)
+
+
+def test_a_cut_off_12_bit_jpeg_is_noted_as_damaged() -> None:
+    """libjpeg decodes on past the end of a 12-bit scan in silence, and simplejpeg, whose
+    libjpeg would say so, reads 8-bit JPEGs only: the missing end-of-image marker tells."""
+    import imagecodecs
+
+    whole = imagecodecs.jpeg8_encode(DEEP, bitspersample=12, level=95)
+    decoded = codecs.decode(whole[: len(whole) * 3 // 4])
+    assert decoded.damage is not None and decoded.damage.startswith("the scan ends without an end-of-image marker")
+    assert codecs.decode(whole + b"\x00" * 200).damage is None  # bytes after the end are no damage
+
+
+def test_jpegs_no_reader_here_decodes_are_named_not_called_corrupt() -> None:
+    import imagecodecs
+
+    twelve = imagecodecs.jpeg8_encode(DEEP, bitspersample=12, level=95)
+    frame = jpeg_segments.frame(twelve)
+    sixteen = bytearray(twelve)
+    sixteen[frame.start + 4] = 16  # no lossy process has 16-bit samples
+    with pytest.raises(UnsupportedImageError, match="JPEG of 3 × 16-bit samples is not processed"):
+        codecs.decode(bytes(sixteen))
+    ycbcr = imagecodecs.jpeg8_encode(DEEP, lossless=True, bitspersample=12, colorspace="YCbCr", outcolorspace="YCbCr")
+    with pytest.raises(UnsupportedImageError, match="lossless JPEG in this colour space is not processed"):
+        codecs.decode(ycbcr)
 
 
 def test_a_gif_reads_as_its_palette_says_with_its_transparency_and_its_comment() -> None:

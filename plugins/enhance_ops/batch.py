@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import BinaryIO
 
+from . import jpeg_segments
 from .formats import HEAD_BYTES, SUFFIX, WRITE_FORMATS, format_of, is_master_name
 
 _SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
@@ -94,10 +96,21 @@ def _written_format(source: Path) -> str | None:
     write or read (BMP): the name's suffix decides, and the run reports the file if need be."""
     try:
         with source.open("rb") as file:
-            fmt = format_of(file.read(HEAD_BYTES))
+            fmt = format_of(head := file.read(HEAD_BYTES))
+            if fmt == "JPEG" and (frame := jpeg_segments.frame(_jpeg_header(file, head))) and frame.precision > 8:
+                return "PNG"  # samples deeper than a JPEG derivative holds (codecs.DecodedImage.output_format)
     except OSError:
         return None
     return None if fmt is None else fmt if fmt in WRITE_FORMATS else "PNG"
+
+
+def _jpeg_header(file: BinaryIO, head: bytes) -> bytes:
+    """Enough of a JPEG for its frame header: most headers fit in 64 KiB; one holding a large
+    ICC profile or preview is read on until the frame header, and a damaged one to its end."""
+    head += file.read((1 << 16) - len(head))
+    while jpeg_segments.frame(head) is None and (more := file.read(len(head))):
+        head += more
+    return head
 
 
 def _file_in_the_way(target: Path) -> Path | None:

@@ -23,10 +23,11 @@ import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import camera_raw, damage, jp2_boxes, jpeg_segments, netpbm, png_chunks, tiff_exif, tiff_header, tiff_log
+from . import camera_raw, damage, deep_jpeg, jp2_boxes, jpeg_segments, netpbm, png_chunks, tiff_exif, tiff_header, tiff_log
 from .chain import icc, strips
 from .formats import (  # noqa: F401  (re-exported)
     DEFAULT_MAX_PIXELS,
+    EIGHT_BIT_FORMATS,
     MAX_SIDE,
     READ_FORMATS,
     SUFFIX,
@@ -75,7 +76,11 @@ class DecodedImage:
 
     @property
     def output_format(self) -> str:
-        return self.format if self.format in WRITE_FORMATS else "PNG"
+        """The master's own format where it is written and holds the samples (a 12-bit JPEG's
+        do not fit an 8-bit one), else PNG."""
+        if self.format in WRITE_FORMATS and not (self.bit_depth == 16 and self.format in EIGHT_BIT_FORMATS):
+            return self.format
+        return "PNG"
 
 
 def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool = False, frame: int = 0) -> DecodedImage:
@@ -130,7 +135,7 @@ def declared_bits(im: Image.Image, data: bytes) -> int:
         return 1
     if im.mode == "P":
         return 8
-    if im.format == "TIFF":
+    if im.format == "TIFF" or isinstance(im, deep_jpeg.DeepJpeg):
         return _bits(im)
     if im.format == "PPM":
         return (netpbm.maxval(im) or 255).bit_length()
@@ -142,6 +147,8 @@ def declared_bits(im: Image.Image, data: bytes) -> int:
 
 
 def _damage(data: bytes, fmt: str | None, frame: int) -> str | None:
+    if fmt == "JPEG" and (found := jpeg_segments.frame(data)) and found.precision != 8:
+        return damage.jpeg_cut_off(data)  # not checked by libjpeg: simplejpeg's reads 8-bit JPEGs only
     if fmt == "JPEG":
         said = damage.in_jpeg(data)
         return f"libjpeg: {said}" if said else None
@@ -307,6 +314,8 @@ def _bits(im: Image.Image) -> int:
     the other formats."""
     if im.format == "PPM":
         return netpbm.bits(im)
+    if isinstance(im, deep_jpeg.DeepJpeg):
+        return im.precision
     return max(im.tag_v2.get(258, (8,))) if im.format == "TIFF" else 8
 
 
@@ -386,16 +395,15 @@ def _unopenable_tiff(data: bytes, frame: int = 0) -> ImageError:
 
 
 def _jpeg_refusal(data: bytes) -> str | None:
-    """Why Pillow opens no JPEG of 12-bit samples (medicine, some scientific cameras) nor a
-    lossless one of more than 8 bits, though either is sound: the frame header, found by walking the segments,
-    names its process and precision."""
+    """Why neither Pillow nor ``deep_jpeg`` opens a JPEG: of CMYK deeper than 8 bits, say, or a
+    lossy one of 16 bits, which libjpeg does not decode. The frame header, found by walking
+    the segments, names its process, components and precision."""
     found = jpeg_segments.frame(data)
-    if found is None:
+    if found is None or found.precision == 8 and found.process not in jpeg_segments.LOSSLESS:
         return None
-    process, precision = found
-    if process in jpeg_segments.LOSSLESS:
-        return "lossless JPEG is not processed; convert it to PNG or TIFF"
-    return None if precision == 8 else f"JPEG of {precision}-bit samples is not processed; convert it to a 16-bit TIFF"
+    kind = "lossless JPEG" if found.process in jpeg_segments.LOSSLESS else "JPEG"
+    return (f"{kind} of {found.components} × {found.precision}-bit samples is not processed; "
+            "convert it to a 16-bit TIFF")
 
 
 def _refuse(data: bytes, fmt: str | None, exc: Exception) -> NoReturn:
@@ -424,9 +432,13 @@ def _open_header(data: bytes) -> Image.Image:
             warnings.simplefilter("ignore")
             im = Image.open(io.BytesIO(data))
     except Exception as exc:
-        if (fmt := format_of(data)) != "TIFF":
+        fmt = format_of(data)
+        if fmt == "TIFF":
+            im = _tags_only(data)
+        elif fmt == "JPEG" and deep_jpeg.readable(data):
+            im = _deep_jpeg_header(data, exc)
+        else:
             _refuse(data, fmt, exc)
-        im = _tags_only(data)
     if im.format == "TIFF" and (raw := camera_raw.kind(data, im)):
         raise UnsupportedImageError(f"{raw} is not processed: its first image is a preview, and its sensor data must "
                                     "be developed first (to a 16-bit TIFF)")
@@ -437,6 +449,15 @@ def _open_header(data: bytes) -> Image.Image:
     if im.width < 1 or im.height < 1:
         raise CorruptImageError(f"image declares an empty size {im.width}x{im.height}")
     return im
+
+
+def _deep_jpeg_header(data: bytes, refused: Exception) -> deep_jpeg.DeepJpeg:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return deep_jpeg.open_header(data)
+    except Exception:
+        _refuse(data, "JPEG", refused)
 
 
 def to_unit(samples: np.ndarray) -> np.ndarray:
@@ -470,6 +491,8 @@ def _decode_pixels(
         colour, alpha = _full_range(netpbm.samples(data, im), netpbm.maxval(im)), None
     elif im.format == "TIFF":
         colour, alpha = _tiff_samples(data, im.tell(), notes)
+    elif isinstance(im, deep_jpeg.DeepJpeg):
+        colour, alpha = _deep_jpeg_samples(data, im.precision), None
     elif _looks_truncated(data, im.format):
         raise TruncatedImageError.in_pixels(im.format)
     else:
@@ -531,7 +554,7 @@ def _opencv_misreads(im: Image.Image) -> bool:
     a mask) for alpha, and drops a grey image's alpha; and Netpbm files but a float map, whose
     samples it scales by their maxval in some cases and not in others (``netpbm``). TIFF pages
     Pillow does not read (``tiff_header``) go to tifffile too, which reads them all."""
-    if im.format == "JPEG2000" or im.format == "PPM" and im.mode != "F":
+    if im.format == "JPEG2000" or im.format == "PPM" and im.mode != "F" or isinstance(im, deep_jpeg.DeepJpeg):
         return True
     if im.format != "TIFF":
         return False
@@ -608,6 +631,14 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray
     if rest.shape[2] > has_alpha:
         notes.append(f"{rest.shape[2] - has_alpha} extra channel(s) beyond colour and alpha dropped")
     return _apply_orientation(colour, rest[:, :, 0] if has_alpha else None, orientation)  # as OpenCV does for TIFF
+
+
+def _deep_jpeg_samples(data: bytes, precision: int) -> np.ndarray:
+    """``deep_jpeg``'s samples, spread over their type's range (bit replication: 4095 → 65535)."""
+    raw = deep_jpeg.samples(data)
+    if precision not in (8, 16):
+        _widen(raw, precision)
+    return raw
 
 
 def _jpeg2000_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -792,7 +823,7 @@ def check_writable(fmt: str, bit_depth: int, has_alpha: bool) -> None:
     """Refuse, before any work, what the format cannot hold."""
     if fmt not in WRITE_FORMATS:
         raise EncodeError(f"cannot write {fmt}; choose one of {sorted(WRITE_FORMATS)}")
-    if bit_depth == 16 and fmt in ("JPEG", "WEBP"):
+    if bit_depth == 16 and fmt in EIGHT_BIT_FORMATS:
         raise EncodeError(f"{fmt} holds 8 bits per sample: write 16-bit images as PNG or TIFF")
     if has_alpha and fmt == "JPEG":
         raise EncodeError("JPEG has no alpha channel: write images with transparency as PNG, TIFF or WebP")

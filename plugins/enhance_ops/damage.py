@@ -66,6 +66,17 @@ def in_jpeg(data: bytes) -> str | None:
     return None
 
 
+def jpeg_cut_off(data: bytes) -> str | None:
+    """For a JPEG libjpeg is not asked about (simplejpeg's reads 8-bit ones only): whether its
+    scan ends without the end-of-image marker, as a file cut short does. Within the
+    entropy-coded data a 0xFF byte is always followed by 0 or a restart marker, so an EOI
+    after the scan's start is the image's end."""
+    scan = next((at for marker, at, _ in header_segments(data) if marker == SOS), len(data))
+    if b"\xff\xd9" in data[scan:]:
+        return None
+    return "the scan ends without an end-of-image marker: the file is cut off, and the image blank or garbled from there"
+
+
 def _without_application_segments(data: bytes) -> bytes:
     """The JPEG without the APPn and COM segments before its first scan; the tables, the frame
     and the scans as they are. Where those segments cannot be walked, the JPEG as it is."""

@@ -13,6 +13,7 @@ DEFAULT_MAX_PIXELS = int(os.environ.get("ENHANCE_MAX_PIXELS", "250000000"))
 
 READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000", "PPM", "GIF"}  # PPM: Pillow's, for every Netpbm kind
 WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
+EIGHT_BIT_FORMATS = {"JPEG", "WEBP"}  # written with 8 bits per sample only
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}  # the longest width or height the format (its encoder) holds
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".mpo", ".tif", ".tiff", ".webp", ".bmp", ".jp2", ".j2k", ".j2c", ".jpf",

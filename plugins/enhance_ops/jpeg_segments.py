@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 SOS = 0xDA  # start of scan: the entropy-coded data follows
 
@@ -28,10 +29,16 @@ FRAME_HEADERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0-SOF15;
 LOSSLESS = frozenset({0xC3, 0xC7, 0xCB, 0xCF})  # the lossless processes' frame headers
 
 
-def frame(data: bytes) -> tuple[int, int] | None:
-    """The frame header's marker (which names the coding process) and sample precision in
-    bits; None where the header holds no whole frame header."""
-    for marker, at, _ in header_segments(data):
-        if marker in FRAME_HEADERS and at + 4 < len(data):
-            return marker, data[at + 4]
+class Frame(NamedTuple):
+    process: int  # the frame header's marker, which names the coding process
+    precision: int  # bits per sample
+    components: int
+    start: int  # of the segment, at its marker
+
+
+def frame(data: bytes) -> Frame | None:
+    """The frame header; None where the header holds no whole one."""
+    for marker, at, end in header_segments(data):
+        if marker in FRAME_HEADERS and at + 9 < min(end, len(data)):
+            return Frame(marker, data[at + 4], data[at + 9], at)
     return None
