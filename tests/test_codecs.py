@@ -1783,6 +1783,18 @@ def test_damage_in_a_tiffs_strips_is_found_and_noted(compression: str, damaging:
                              "garbled or blank; restore the master from another copy"]
 
 
+def test_a_sound_12_bit_jpeg_compressed_tiff_is_not_called_damaged() -> None:
+    """Its strips were checked by simplejpeg's libjpeg, which reads 8-bit JPEGs only: "libjpeg:
+    Unsupported JPEG data precision 12" went into the ledger as damage, and a sound scan was
+    held for review with a note to restore it from another copy."""
+    grey = np.ascontiguousarray(TIFF_RGB[:, :, 1]).astype(np.uint16) * 16
+    decoded = codecs.decode(_tiff([grey], compression="jpeg", compressionargs={"level": 95}, bitspersample=12,
+                                  rowsperstrip=16))
+    assert decoded.damage is None and decoded.notes == []
+    assert (decoded.bit_depth, decoded.bits_per_sample) == (16, 12)
+    assert psnr(decoded.pixels[:, :, 0], grey / 4095) > 40
+
+
 def test_damage_on_a_later_page_of_a_tiff_is_that_pages() -> None:
     sound = _tiff([TIFF_RGB, TIFF_RGB[::-1]], compression="zlib", rowsperstrip=16)
     data = _flipped(sound, sum(_segment(sound, 1, 0)) - 20)

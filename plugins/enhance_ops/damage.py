@@ -48,7 +48,9 @@ def in_jpeg(data: bytes) -> str | None:
     except ValueError:
         return None  # a header libjpeg cannot read or warns about: the codecs' concern
     found = frame(bare)
-    if found is not None and found[0] in LOSSLESS:
+    if found is not None and found.precision != 8:
+        return None  # simplejpeg's libjpeg reads 8-bit JPEGs only: "Unsupported JPEG data precision 12" is no damage
+    if found is not None and found.process in LOSSLESS:
         # libjpeg scales no lossless image, and converts none to another colour space: simplejpeg,
         # asked for an eighth, sized its buffer for one and libjpeg wrote the whole image into it
         # (a corrupted heap, a crashed worker); asked for grey, a lossless RGB one was "damaged".
