@@ -39,11 +39,14 @@ def test_a_12_bit_pgm_is_spread_over_16_bits_not_left_sixteen_times_too_dark() -
     assert decoded.output_format == "PNG" and decoded.metadata.dpi is None
 
 
-def test_a_16_bit_ppm_keeps_every_bit_pillow_would_cut_to_eight() -> None:
-    codes = np.rint(photo("coffee", 40) * 65535).astype(np.uint16)
-    decoded = codecs.decode(netpbm(6, codes, 65535))
-    assert decoded.bit_depth == 16
-    np.testing.assert_array_equal(np.rint(decoded.pixels * 65535).astype(np.uint16), codes)
+@pytest.mark.parametrize("kind", [5, 6], ids=["PGM", "PPM"])
+def test_a_16_bit_file_keeps_every_bit_pillow_would_cut_to_eight(kind: int) -> None:
+    """A 16-bit PGM, as ``scanimage --depth 16`` writes a grey scan, was read as 8-bit samples,
+    half its bytes, garbled: Pillow's raw reader of maxval 65535 names no maxval."""
+    codes = np.rint((photo("coffee", 40) if kind == 6 else grey_photo()) * 65535).astype(np.uint16)
+    decoded = codecs.decode(netpbm(kind, codes, 65535))
+    assert decoded.bit_depth == 16 and decoded.bits_per_sample == 16
+    np.testing.assert_array_equal(np.rint(decoded.pixels * 65535).astype(np.uint16).squeeze(), codes)
 
 
 def test_an_8_bit_pgm_and_ppm_written_by_pillow_read_as_pillow_reads_them() -> None:

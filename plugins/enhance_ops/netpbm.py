@@ -19,9 +19,18 @@ _COMMENT = re.compile(rb"#[^\r\n]*")
 
 
 def maxval(im: Image.Image) -> int | None:
-    """The header's largest sample value; None for a bitmap (PBM), which has none."""
+    """The header's largest sample value; None for a bitmap (PBM), which has none.
+
+    Pillow reads the two commonest binary kinds with its raw codec, whose arguments are a
+    raw mode and hold no maxval: 255, and a grey file's 65535 ("I;16B"). That 65535 was taken
+    for no maxval, so a 16-bit PGM, as SANE's ``scanimage --depth 16`` writes one, was read as
+    8-bit samples, half its bytes, garbled."""
+    if im.mode == "1":
+        return None
     tile = im.tile[0]
-    return int(tile.args[1]) if im.mode != "1" and tile.codec_name in ("ppm", "ppm_plain") else None
+    if tile.codec_name in ("ppm", "ppm_plain"):
+        return int(tile.args[1])
+    return 65535 if tile.args == "I;16B" else 255
 
 
 def bits(im: Image.Image) -> int:
