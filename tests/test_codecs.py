@@ -1621,6 +1621,19 @@ def test_a_gif_reads_as_its_palette_says_with_its_transparency_and_its_comment()
         codecs.decode(buffer.getvalue()[:-1])  # no trailer
 
 
+def test_an_animated_gif_without_transparency_gains_no_alpha() -> None:
+    """OpenCV gives an animated GIF's first frame four channels: its derivative had an opaque
+    alpha channel its master never declared, and the ledger counted 4 channels."""
+    frames = [Image.fromarray(RGB8).quantize(64), Image.fromarray(RGB8[::-1]).quantize(64)]
+    plain, keyed = io.BytesIO(), io.BytesIO()
+    frames[0].save(plain, "GIF", save_all=True, append_images=frames[1:])
+    frames[0].save(keyed, "GIF", save_all=True, append_images=frames[1:], transparency=0)
+    decoded = codecs.decode(plain.getvalue())
+    assert decoded.alpha is None and decoded.pixels.shape == (48, 48, 3)
+    np.testing.assert_array_equal(np.rint(decoded.pixels * 255), np.asarray(frames[0].convert("RGB")))
+    assert codecs.decode(keyed.getvalue()).alpha.min() == 0  # a transparent colour declared: kept
+
+
 def test_every_bad_input_error_has_its_own_code() -> None:
     from enhance_ops import errors
 

@@ -506,6 +506,8 @@ def _decode_pixels(
         raise CorruptImageError(f"decoded size {colour.shape[1]}x{colour.shape[0]} differs from the header's {im.size}")
     if alpha is not None and im.format == "TIFF" and im.tag_v2.get(338, (0,))[0] == 1:  # associated alpha
         colour = _straight(colour, alpha)
+    if alpha is not None and im.format == "GIF" and "transparency" not in im.info:
+        alpha = None  # OpenCV gives an animated GIF's first frame an alpha, opaque, that the file does not declare
     if alpha is not None and im.format == "BMP" and not alpha.any():
         alpha = None  # a mask declared and never filled in: browsers and Windows show such a BMP opaque
         notes.append("the BMP's alpha is zero everywhere: taken as unused, as browsers take it, so the image is opaque")
