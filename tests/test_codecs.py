@@ -379,6 +379,29 @@ def test_16bit_cmyk_tiff_says_it_is_read_at_8_bits() -> None:
     assert any("16-bit CMYK is read at 8 bits" in n for n in decoded.notes)
 
 
+def _cmyk_ramp() -> np.ndarray:
+    """16-bit ink: smooth sweeps of all four inks over 64 × 256 pixels, finer than 8 bits can step."""
+    ramp = np.linspace(0, 1, 64 * 256).reshape(64, 256)
+    return np.rint(np.stack([ramp, ramp[:, ::-1] * 0.6, ramp * 0.3, ramp[::-1] * 0.2], -1) * 65535).astype(np.uint16)
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_a_cmyk_tiff_whose_profile_littlecms_cannot_open_is_converted_without_it(bits: int) -> None:
+    """Found by fuzzing: a damaged tag count in the profile made LittleCMS refuse it with an
+    OSError, which the conversion did not catch, and the image failed as an internal error."""
+    from cmyk_profile import cmyk_profile
+
+    profile = bytearray(cmyk_profile())
+    profile[128] = 0x82  # the tag count: 2,181,038,084
+    ink = _cmyk_ramp()[:8, :8]
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, ink if bits == 16 else (ink >> 8).astype(np.uint8), photometric="separated",
+                     iccprofile=bytes(profile))
+    decoded = codecs.decode(buf.getvalue())
+    assert decoded.pixels.shape == (8, 8, 3)
+    assert decoded.notes[0].startswith("CMYK ICC profile unusable (cannot open profile from string)")
+
+
 @pytest.mark.parametrize("profiled", [True, False])
 def test_cielab_tiff_is_converted_to_srgb_as_photoshop_means_it(profiled: bool) -> None:
     """Through its own profile, or else against a D50 white, as Photoshop and the ICC write

@@ -769,7 +769,7 @@ def _through_profile(
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
         rgb = ImageCms.profileToProfile(im, source, srgb, outputMode="RGB")
-    except ImageCms.PyCMSError as exc:
+    except (ImageCms.PyCMSError, OSError) as exc:  # LittleCMS's refusal of a damaged profile is an OSError
         notes.append(f"{_KIND[im.mode]} ICC profile unusable ({exc}); converted without it")
         return None
     notes.append(f"{_KIND[im.mode]} converted to sRGB through the embedded ICC profile")

@@ -1,0 +1,47 @@
+"""A small ICC v2 CMYK output profile for tests: Pillow's ImageCms creates none, and a print
+shop's own profile cannot be shipped. Its A2B0 is a 2-point grid from each CMYK corner to
+the Lab of (1 - C)(1 - K), (1 - M)(1 - K), (1 - Y)(1 - K) as sRGB, so LittleCMS interpolates
+between the sixteen corners as it would in a real press profile's finer grid."""
+from __future__ import annotations
+
+import itertools
+import struct
+
+import numpy as np
+from skimage import color
+
+_D50 = (0.9642, 1.0, 0.8249)
+
+
+def _s15(values: tuple[float, ...]) -> bytes:
+    return b"".join(struct.pack(">i", round(v * 65536)) for v in values)
+
+
+def _description(text: str) -> bytes:  # textDescriptionType: ASCII, then empty Unicode and ScriptCode parts
+    ascii_ = text.encode() + b"\0"
+    return b"desc" + bytes(4) + struct.pack(">I", len(ascii_)) + ascii_ + bytes(8) + bytes(3 + 67)
+
+
+def _a2b0() -> bytes:
+    """lut16Type: 4 inputs, 3 outputs, a grid of 2 points a side, linear input and output tables."""
+    corners = np.array(list(itertools.product((0, 1), repeat=4)), float)  # C, M, Y, K; K varies fastest
+    rgb = (1 - corners[:, :3]) * (1 - corners[:, 3:])
+    lab = color.rgb2lab(rgb.reshape(1, -1, 3), illuminant="D50").reshape(-1, 3)
+    encoded = np.stack([lab[:, 0] / 100 * 0xFF00, (lab[:, 1] + 128) * 256, (lab[:, 2] + 128) * 256], 1)
+    grid = np.clip(np.rint(encoded), 0, 65535).astype(">u2").tobytes()
+    linear = struct.pack(">HH", 0, 65535)
+    return (b"mft2" + bytes(4) + struct.pack(">BBBB", 4, 3, 2, 0) + _s15((1, 0, 0, 0, 1, 0, 0, 0, 1))
+            + struct.pack(">HH", 2, 2) + linear * 4 + grid + linear * 3)
+
+
+def cmyk_profile() -> bytes:
+    tags = [(b"desc", _description("Test CMYK")), (b"wtpt", b"XYZ " + bytes(4) + _s15(_D50)),
+            (b"cprt", b"text" + bytes(4) + b"none\0"), (b"A2B0", _a2b0())]
+    offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
+    for signature, data in tags:
+        data += bytes(-len(data) % 4)
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = (struct.pack(">I", offset + len(body)) + b"lcms" + struct.pack(">I", 0x02100000) + b"prtrCMYKLab "
+              + bytes(12) + b"acspAPPL" + bytes(20) + struct.pack(">I", 0) + _s15(_D50) + b"lcms" + bytes(44))
+    return header + struct.pack(">I", len(tags)) + table + body
