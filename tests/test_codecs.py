@@ -385,6 +385,30 @@ def _cmyk_ramp() -> np.ndarray:
     return np.rint(np.stack([ramp, ramp[:, ::-1] * 0.6, ramp * 0.3, ramp[::-1] * 0.2], -1) * 65535).astype(np.uint16)
 
 
+@pytest.mark.parametrize("layout", [{}, {"planarconfig": "separate"}, {"orientation": 6}], ids=str)
+def test_a_16_bit_cmyk_tiff_with_its_profile_is_converted_at_16_bits(layout: dict[str, object]) -> None:
+    """Pillow's CMYK is 8-bit: a print shop's 16-bit CMYK master came out 8-bit, its gradients
+    in 8-bit steps. LittleCMS converts it through the same profile at 16 bits."""
+    from cmyk_profile import cmyk_profile
+
+    profile, ink = cmyk_profile(), _cmyk_ramp()
+    layout = dict(layout)
+    orientation = layout.pop("orientation", 1)
+    stored = np.moveaxis(ink, -1, 0) if layout else ink
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.rot90(stored, 1) if orientation == 6 else stored, photometric="separated",
+                     iccprofile=profile, extratags=[(274, "H", 1, orientation, True)], **layout)
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert decoded.bit_depth == 16 and decoded.pixels.shape == (64, 256, 3)
+    assert "CMYK converted to sRGB at 16 bits through the embedded ICC profile" in decoded.notes
+    assert ImageCms.getProfileName(ImageCms.ImageCmsProfile(io.BytesIO(decoded.metadata.icc_profile))).startswith("sRGB")
+    as_8_bit = ImageCms.profileToProfile(Image.fromarray((ink >> 8).astype(np.uint8), "CMYK"),
+                                         ImageCms.ImageCmsProfile(io.BytesIO(profile)), ImageCms.createProfile("sRGB"),
+                                         outputMode="RGB")
+    assert np.abs(decoded.pixels / 257 - np.asarray(as_8_bit)).mean() < 1  # the same colours
+    assert len(np.unique(decoded.pixels[..., 0])) > 4 * len(np.unique(np.asarray(as_8_bit)[..., 0]))  # finer steps
+
+
 @pytest.mark.parametrize("bits", [8, 16])
 def test_a_cmyk_tiff_whose_profile_littlecms_cannot_open_is_converted_without_it(bits: int) -> None:
     """Found by fuzzing: a damaged tag count in the profile made LittleCMS refuse it with an

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
 import cv2
+import imagecodecs
 import numpy as np
 import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
@@ -105,7 +106,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     meta = md.read_metadata(im, data)
     notes = list(meta.notes)
     if im.mode in ("CMYK", "LAB"):
-        pixels, alpha, depth = _to_srgb(im, meta, notes, samples)
+        pixels, alpha, depth = _to_srgb(im, data, meta, notes, samples)
     else:
         pixels, alpha, depth = _decode_pixels(data, im, samples, notes)
     if not _turned_on_reading(im, meta):
@@ -735,17 +736,25 @@ _KIND = {"CMYK": "CMYK", "LAB": "CIELab"}  # the modes converted to sRGB on read
 
 
 def _to_srgb(
-    im: Image.Image, meta: md.ImageMetadata, notes: list[str], samples: bool
+    im: Image.Image, data: bytes, meta: md.ImageMetadata, notes: list[str], samples: bool
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Print-ready CMYK goes through its own ICC profile to sRGB, so colours stay right; a
     CIELab TIFF through its own profile or else a D50 Lab one, the white Photoshop and the
     ICC write Lab against (libtiff's own conversion, which OpenCV uses, is off by about ten
-    levels on average)."""
+    levels on average). Pillow's CMYK is 8-bit, so a 16-bit CMYK TIFF with its profile goes
+    through LittleCMS in imagecodecs instead, at 16 bits."""
+    srgb = ImageCms.createProfile("sRGB")
+    srgb_icc = ImageCms.ImageCmsProfile(srgb).tobytes()
+    if im.mode == "CMYK" and im.format == "TIFF" and _bits(im) > 8 and meta.icc_profile:
+        deep = _deep_cmyk(data, im.tell(), meta.icc_profile, srgb_icc)
+        if deep is not None:
+            notes.append("CMYK converted to sRGB at 16 bits through the embedded ICC profile")
+            meta.icc_profile = srgb_icc
+            return (deep if samples else to_unit(deep)), None, 16
     try:
         im.load()
     except OSError as exc:
         raise TruncatedImageError(f"{_KIND[im.mode]} pixel data is incomplete: {exc}") from exc
-    srgb = ImageCms.createProfile("sRGB")
     rgb = _through_profile(im, meta.icc_profile, srgb, notes) if meta.icc_profile else None
     if rgb is None and im.mode == "LAB":
         rgb = ImageCms.profileToProfile(im, ImageCms.createProfile("LAB", 5000), srgb, outputMode="RGB")
@@ -757,10 +766,33 @@ def _to_srgb(
     if _bits(im) > 8:
         notes.append(f"16-bit {_KIND[im.mode]} is read at 8 bits per sample (Pillow's {im.mode} is 8-bit): "
                      "the derivative is 8-bit")
-    meta.icc_profile = ImageCms.ImageCmsProfile(srgb).tobytes()
+    meta.icc_profile = srgb_icc
     assert rgb is not None
     rgb8 = np.asarray(rgb)
     return (rgb8 if samples else to_unit(rgb8)), None, 8
+
+
+def _deep_cmyk(data: bytes, frame: int, profile: bytes, srgb_icc: bytes) -> np.ndarray | None:
+    """A 16-bit CMYK TIFF page's samples through ``profile`` to 16-bit sRGB, turned upright;
+    None where LittleCMS will not use the profile (the 8-bit path then says why)."""
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages[frame]
+            if _cut_off(page, len(data)):
+                raise TruncatedImageError.in_pixels("TIFF")
+            orientation = int(page.tags.valueof("Orientation", 1))
+            cmyk, axes = page.asarray(), page.axes
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise CorruptImageError(f"TIFF pixel data cannot be decoded: {exc}") from exc
+    cmyk = np.ascontiguousarray(np.moveaxis(cmyk, axes.index("S"), -1))  # separate planes too
+    try:
+        rgb = imagecodecs.cms_transform(cmyk, profile, srgb_icc, colorspace="cmyk", outcolorspace="rgb",
+                                        outdtype=np.uint16)
+    except imagecodecs.CmsError:
+        return None
+    return _apply_orientation(rgb, None, orientation)[0]
 
 
 def _through_profile(
