@@ -1843,16 +1843,22 @@ def test_damage_in_a_tiffs_strips_is_found_and_noted(compression: str, damaging:
                              "garbled or blank; restore the master from another copy"]
 
 
-def test_a_sound_12_bit_jpeg_compressed_tiff_is_not_called_damaged() -> None:
+@pytest.mark.parametrize("colour", [False, True], ids=["grey", "colour"])
+def test_a_sound_12_bit_jpeg_compressed_tiff_is_read_and_not_called_damaged(colour: bool) -> None:
     """Its strips were checked by simplejpeg's libjpeg, which reads 8-bit JPEGs only: "libjpeg:
     Unsupported JPEG data precision 12" went into the ledger as damage, and a sound scan was
-    held for review with a note to restore it from another copy."""
-    grey = np.ascontiguousarray(TIFF_RGB[:, :, 1]).astype(np.uint16) * 16
-    decoded = codecs.decode(_tiff([grey], compression="jpeg", compressionargs={"level": 95}, bitspersample=12,
-                                  rowsperstrip=16))
+    held for review with a note to restore it from another copy. A colour one, stored as
+    JPEG-compressed YCbCr (as colour TIFFs' JPEG strips are written), was refused."""
+    samples = (TIFF_RGB if colour else np.ascontiguousarray(TIFF_RGB[:, :, 1])).astype(np.uint16) * 16
+    data = _tiff([samples], compression="jpeg", compressionargs={"level": 95}, bitspersample=12, rowsperstrip=16,
+                 extratags=[(271, "s", 0, "Zeiss", True)])
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        assert tif.pages[0].photometric == (tifffile.PHOTOMETRIC.YCBCR if colour else tifffile.PHOTOMETRIC.MINISBLACK)
+    decoded = codecs.decode(data)
     assert decoded.damage is None and decoded.notes == []
     assert (decoded.bit_depth, decoded.bits_per_sample) == (16, 12)
-    assert psnr(decoded.pixels[:, :, 0], grey / 4095) > 40
+    assert decoded.metadata.exif["0th"][271] == b"Zeiss"
+    assert psnr(decoded.pixels.squeeze(), samples / 4095) > 40
 
 
 def test_damage_on_a_later_page_of_a_tiff_is_that_pages() -> None:

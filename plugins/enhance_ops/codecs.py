@@ -610,7 +610,8 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray
                 raise TruncatedImageError.in_pixels("TIFF")
             photometric, extras = tifffile.PHOTOMETRIC(page.photometric), page.extrasamples
             orientation = int(page.tags.valueof("Orientation", 1))
-            if photometric not in tiff_header.COLOUR_CHANNELS:
+            channels = tiff_header.colour_channels(photometric, int(page.compression))
+            if channels is None:
                 raise UnsupportedImageError(
                     f"TIFF with {photometric.name} pixels cannot be decoded here; convert to an RGB or grey TIFF"
                 )
@@ -625,7 +626,6 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray
     if bits < arr.dtype.itemsize * 8:
         _widen(arr, bits)
     arr = np.moveaxis(arr, axes.index("S"), -1) if "S" in axes else arr[:, :, None]
-    channels = tiff_header.COLOUR_CHANNELS[photometric]
     colour, rest = arr[:, :, :channels], arr[:, :, channels:]
     if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
         colour = np.iinfo(colour.dtype).max - colour

@@ -19,10 +19,19 @@ from PIL import TiffImagePlugin
 
 BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT = 258, 259, 262, 266, 277, 338, 339
 _LAYOUT = (BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT)
-COLOUR_CHANNELS = {  # photometric → colour channels: the layouts whose samples are read by tifffile (codecs)
+_COLOUR_CHANNELS = {  # photometric → colour channels: the layouts whose samples are read by tifffile (codecs)
     tifffile.PHOTOMETRIC.MINISBLACK: 1, tifffile.PHOTOMETRIC.MINISWHITE: 1, tifffile.PHOTOMETRIC.RGB: 3,
 }
 _ALPHA = (1, 2)  # ExtraSamples: associated, unassociated
+
+
+def colour_channels(photometric: int, compression: int) -> int | None:
+    """The colour channels tifffile reads a page into, for the layouts it is asked to read:
+    grey and RGB as stored, and JPEG-compressed YCbCr, which libjpeg turns into RGB (the way
+    a colour TIFF's JPEG strips are usually written); None for any other."""
+    if photometric == tifffile.PHOTOMETRIC.YCBCR and compression == tifffile.COMPRESSION.JPEG:
+        return 3
+    return _COLOUR_CHANNELS.get(photometric)
 
 
 class _ReadHere(logging.Filter):
@@ -41,7 +50,7 @@ def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] |
     """Layout tags Pillow knows for a page of unsigned samples of up to 16 bits in grey or RGB,
     with alpha where it has it, compressed as tifffile decodes; None for another page (float,
     32-bit, CMYK, YCbCr, palette, a compression neither knows)."""
-    colour = COLOUR_CHANNELS.get(tags.get(PHOTOMETRIC, -1))
+    colour = colour_channels(tags.get(PHOTOMETRIC, -1), tags.get(COMPRESSION, 1))
     bits, samples, extras = tags.get(BITS, (1,)), tags.get(SAMPLES, 1), tags.get(EXTRA_SAMPLES, ())
     unsigned = set(tags.get(SAMPLE_FORMAT, (1,))) == {1}
     if colour is None or not unsigned or not all(1 <= b <= 16 for b in bits) or samples < colour:
