@@ -781,12 +781,11 @@ def _deep_cmyk(data: bytes, frame: int, profile: bytes, srgb_icc: bytes) -> np.n
             if _cut_off(page, len(data)):
                 raise TruncatedImageError.in_pixels("TIFF")
             orientation = int(page.tags.valueof("Orientation", 1))
-            cmyk, axes = page.asarray(), page.axes
+            cmyk = np.ascontiguousarray(np.moveaxis(page.asarray(), page.axes.index("S"), -1))  # planes too
     except ImageError:
         raise
     except Exception as exc:
         raise CorruptImageError(f"TIFF pixel data cannot be decoded: {exc}") from exc
-    cmyk = np.ascontiguousarray(np.moveaxis(cmyk, axes.index("S"), -1))  # separate planes too
     try:
         rgb = imagecodecs.cms_transform(cmyk, profile, srgb_icc, colorspace="cmyk", outcolorspace="rgb",
                                         outdtype=np.uint16)

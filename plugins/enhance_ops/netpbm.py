@@ -22,9 +22,8 @@ def maxval(im: Image.Image) -> int | None:
     """The header's largest sample value; None for a bitmap (PBM), which has none.
 
     Pillow reads the two commonest binary kinds with its raw codec, whose arguments are a
-    raw mode and hold no maxval: 255, and a grey file's 65535 ("I;16B"). That 65535 was taken
-    for no maxval, so a 16-bit PGM, as SANE's ``scanimage --depth 16`` writes one, was read as
-    8-bit samples, half its bytes, garbled."""
+    raw mode and hold no maxval: 255, and a grey file's 65535 ("I;16B"), as SANE's
+    ``scanimage --depth 16`` writes one."""
     if im.mode == "1":
         return None
     tile = im.tile[0]
