@@ -370,13 +370,18 @@ def test_cmyk_jpeg_is_converted_to_srgb() -> None:
     assert any("CMYK" in n for n in decoded.notes)
 
 
-def test_16bit_cmyk_tiff_says_it_is_read_at_8_bits() -> None:
-    ink = Image.fromarray(RGB8).convert("CMYK")
+def test_a_16_bit_cmyk_tiff_without_a_profile_is_converted_naively_at_16_bits() -> None:
+    """As Pillow converts 8-bit CMYK without a profile, (1 - C)(1 - K), but at 16 bits: it was
+    read at 8 (Pillow's CMYK is 8-bit)."""
+    ink = _cmyk_ramp()
     buf = io.BytesIO()
-    tifffile.imwrite(buf, np.asarray(ink).astype(np.uint16) * 257, photometric="separated")
-    decoded = codecs.decode(buf.getvalue())
-    assert decoded.bit_depth == 8 and np.abs(decoded.pixels - RGB8 / 255).max() < 2 / 255
-    assert any("16-bit CMYK is read at 8 bits" in n for n in decoded.notes)
+    tifffile.imwrite(buf, ink, photometric="separated")
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert decoded.bit_depth == 16 and decoded.notes == ["CMYK without ICC profile converted to RGB naively"]
+    as_8_bit = np.asarray(Image.fromarray((ink >> 8).astype(np.uint8), "CMYK").convert("RGB"))
+    assert np.abs(decoded.pixels / 257 - as_8_bit).max() < 2.5  # Pillow's formula, from samples cut to 8 bits
+    expected = np.rint((1 - ink[..., :3] / 65535) * (1 - ink[..., 3:] / 65535) * 65535)
+    assert np.abs(decoded.pixels - expected).max() <= 1
 
 
 def _cmyk_ramp() -> np.ndarray:

@@ -741,14 +741,15 @@ def _to_srgb(
     """Print-ready CMYK goes through its own ICC profile to sRGB, so colours stay right; a
     CIELab TIFF through its own profile or else a D50 Lab one, the white Photoshop and the
     ICC write Lab against (libtiff's own conversion, which OpenCV uses, is off by about ten
-    levels on average). Pillow's CMYK is 8-bit, so a 16-bit CMYK TIFF with its profile goes
-    through LittleCMS in imagecodecs instead, at 16 bits."""
+    levels on average). Pillow's CMYK is 8-bit, so a 16-bit CMYK TIFF is converted here at 16
+    bits: through its profile by LittleCMS in imagecodecs, or without one as Pillow does."""
     srgb = ImageCms.createProfile("sRGB")
     srgb_icc = ImageCms.ImageCmsProfile(srgb).tobytes()
-    if im.mode == "CMYK" and im.format == "TIFF" and _bits(im) > 8 and meta.icc_profile:
+    if im.mode == "CMYK" and im.format == "TIFF" and _bits(im) > 8:
         deep = _deep_cmyk(data, im.tell(), meta.icc_profile, srgb_icc)
         if deep is not None:
-            notes.append("CMYK converted to sRGB at 16 bits through the embedded ICC profile")
+            notes.append("CMYK converted to sRGB at 16 bits through the embedded ICC profile" if meta.icc_profile
+                         else "CMYK without ICC profile converted to RGB naively")
             meta.icc_profile = srgb_icc
             return (deep if samples else to_unit(deep)), None, 16
     try:
@@ -772,9 +773,10 @@ def _to_srgb(
     return (rgb8 if samples else to_unit(rgb8)), None, 8
 
 
-def _deep_cmyk(data: bytes, frame: int, profile: bytes, srgb_icc: bytes) -> np.ndarray | None:
+def _deep_cmyk(data: bytes, frame: int, profile: bytes | None, srgb_icc: bytes) -> np.ndarray | None:
     """A 16-bit CMYK TIFF page's samples through ``profile`` to 16-bit sRGB, turned upright;
-    None where LittleCMS will not use the profile (the 8-bit path then says why)."""
+    None where LittleCMS will not use the profile (the 8-bit path then says why). Without a
+    profile, RGB = (1 - C)(1 - K) and so on, Pillow's naive conversion, at 16 bits."""
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages[frame]
@@ -786,11 +788,17 @@ def _deep_cmyk(data: bytes, frame: int, profile: bytes, srgb_icc: bytes) -> np.n
         raise
     except Exception as exc:
         raise CorruptImageError(f"TIFF pixel data cannot be decoded: {exc}") from exc
-    try:
-        rgb = imagecodecs.cms_transform(cmyk, profile, srgb_icc, colorspace="cmyk", outcolorspace="rgb",
-                                        outdtype=np.uint16)
-    except imagecodecs.CmsError:
-        return None
+    if profile is None:
+        rgb = np.empty((*cmyk.shape[:2], 3), np.uint16)
+        for r0, r1 in strips.bands(*cmyk.shape[:2]):  # a band at a time: (65535 - C)(65535 - K) fits 32 bits
+            band = cmyk[r0:r1].astype(np.uint32)
+            rgb[r0:r1] = ((65535 - band[..., :3]) * (65535 - band[..., 3:]) + 32767) // 65535
+    else:
+        try:
+            rgb = imagecodecs.cms_transform(cmyk, profile, srgb_icc, colorspace="cmyk", outcolorspace="rgb",
+                                            outdtype=np.uint16)
+        except imagecodecs.CmsError:
+            return None
     return _apply_orientation(rgb, None, orientation)[0]
 
 
