@@ -18,13 +18,12 @@ from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
 import cv2
-import imagecodecs
 import numpy as np
 import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import camera_raw, damage, deep_jpeg, jp2_boxes, jpeg_segments, netpbm, png_chunks, tiff_exif, tiff_header, tiff_log
+from . import camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, netpbm, png_chunks, tiff_exif, tiff_header, tiff_log
 from .chain import icc, strips
 from .formats import (  # noqa: F401  (re-exported)
     DEFAULT_MAX_PIXELS,
@@ -741,16 +740,22 @@ def _to_srgb(
     """Print-ready CMYK goes through its own ICC profile to sRGB, so colours stay right; a
     CIELab TIFF through its own profile or else a D50 Lab one, the white Photoshop and the
     ICC write Lab against (libtiff's own conversion, which OpenCV uses, is off by about ten
-    levels on average). Pillow's CMYK is 8-bit, so a 16-bit CMYK TIFF is converted here at 16
-    bits: through its profile by LittleCMS in imagecodecs, or without one as Pillow does."""
+    levels on average). Pillow's CMYK and LAB are 8-bit, so a 16-bit TIFF of either is
+    converted at 16 bits by ``deep_colour`` (Pillow opens a 16-bit Lab one through ``tiff_header``)."""
     srgb = ImageCms.createProfile("sRGB")
     srgb_icc = ImageCms.ImageCmsProfile(srgb).tobytes()
-    if im.mode == "CMYK" and im.format == "TIFF" and _bits(im) > 8:
-        deep = _deep_cmyk(data, im.tell(), meta.icc_profile, srgb_icc)
+    if im.format == "TIFF" and _bits(im) > 8:
+        stored, orientation, photometric = _tiff_page(data, im.tell())
+        if im.mode == "CMYK":
+            deep = deep_colour.cmyk_to_srgb(stored, meta.icc_profile, srgb_icc)
+            said = "through the embedded ICC profile" if meta.icc_profile else "naively, without an ICC profile"
+        else:
+            deep, own = deep_colour.lab_to_srgb(stored, photometric, meta.icc_profile, srgb_icc)
+            said = "through the embedded ICC profile" if own else "through a D50 Lab profile"
         if deep is not None:
-            notes.append("CMYK converted to sRGB at 16 bits through the embedded ICC profile" if meta.icc_profile
-                         else "CMYK without ICC profile converted to RGB naively")
+            notes.append(f"{_KIND[im.mode]} converted to sRGB at 16 bits {said}")
             meta.icc_profile = srgb_icc
+            deep = _apply_orientation(deep, None, orientation)[0]
             return (deep if samples else to_unit(deep)), None, 16
     try:
         im.load()
@@ -773,33 +778,20 @@ def _to_srgb(
     return (rgb8 if samples else to_unit(rgb8)), None, 8
 
 
-def _deep_cmyk(data: bytes, frame: int, profile: bytes | None, srgb_icc: bytes) -> np.ndarray | None:
-    """A 16-bit CMYK TIFF page's samples through ``profile`` to 16-bit sRGB, turned upright;
-    None where LittleCMS will not use the profile (the 8-bit path then says why). Without a
-    profile, RGB = (1 - C)(1 - K) and so on, Pillow's naive conversion, at 16 bits."""
+def _tiff_page(data: bytes, frame: int) -> tuple[np.ndarray, int, int]:
+    """A TIFF page's samples, (H, W, S) whether stored in planes or not, its Orientation and
+    its PhotometricInterpretation, read by tifffile."""
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages[frame]
             if _cut_off(page, len(data)):
                 raise TruncatedImageError.in_pixels("TIFF")
-            orientation = int(page.tags.valueof("Orientation", 1))
-            cmyk = np.ascontiguousarray(np.moveaxis(page.asarray(), page.axes.index("S"), -1))  # planes too
+            samples = np.ascontiguousarray(np.moveaxis(page.asarray(), page.axes.index("S"), -1))
+            return samples, int(page.tags.valueof("Orientation", 1)), int(page.photometric)
     except ImageError:
         raise
     except Exception as exc:
         raise CorruptImageError(f"TIFF pixel data cannot be decoded: {exc}") from exc
-    if profile is None:
-        rgb = np.empty((*cmyk.shape[:2], 3), np.uint16)
-        for r0, r1 in strips.bands(*cmyk.shape[:2]):  # a band at a time: (65535 - C)(65535 - K) fits 32 bits
-            band = cmyk[r0:r1].astype(np.uint32)
-            rgb[r0:r1] = ((65535 - band[..., :3]) * (65535 - band[..., 3:]) + 32767) // 65535
-    else:
-        try:
-            rgb = imagecodecs.cms_transform(cmyk, profile, srgb_icc, colorspace="cmyk", outcolorspace="rgb",
-                                            outdtype=np.uint16)
-        except imagecodecs.CmsError:
-            return None
-    return _apply_orientation(rgb, None, orientation)[0]
 
 
 def _through_profile(

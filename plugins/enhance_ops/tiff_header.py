@@ -23,6 +23,7 @@ _COLOUR_CHANNELS = {  # photometric → colour channels: the layouts whose sampl
     tifffile.PHOTOMETRIC.MINISBLACK: 1, tifffile.PHOTOMETRIC.MINISWHITE: 1, tifffile.PHOTOMETRIC.RGB: 3,
 }
 _ALPHA = (1, 2)  # ExtraSamples: associated, unassociated
+_LAB = (tifffile.PHOTOMETRIC.CIELAB, tifffile.PHOTOMETRIC.ICCLAB)
 
 
 def colour_channels(photometric: int, compression: int) -> int | None:
@@ -48,8 +49,14 @@ logging.getLogger(TiffImagePlugin.__name__).addFilter(_ReadHere())
 
 def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] | None:
     """Layout tags Pillow knows for a page of unsigned samples of up to 16 bits in grey or RGB,
-    with alpha where it has it, compressed as tifffile decodes; None for another page (float,
-    32-bit, CMYK, YCbCr, palette, a compression neither knows)."""
+    with alpha where it has it, compressed as tifffile decodes, and for one of 16-bit Lab
+    (Pillow's LAB is 8-bit: the codecs convert it to sRGB at 16 bits); None for another page
+    (float, 32-bit, CMYK, YCbCr, palette, a compression neither knows)."""
+    if tags.get(PHOTOMETRIC) in _LAB:
+        sixteen_bit = tuple(tags.get(BITS, ())) == (16, 16, 16) and tags.get(SAMPLES) == 3
+        if not sixteen_bit or tags.get(COMPRESSION, 1) not in tifffile.TIFF.DECOMPRESSORS:
+            return None
+        return {BITS: (8, 8, 8), COMPRESSION: 1, PHOTOMETRIC: tifffile.PHOTOMETRIC.CIELAB, SAMPLES: 3}
     colour = colour_channels(tags.get(PHOTOMETRIC, -1), tags.get(COMPRESSION, 1))
     bits, samples, extras = tags.get(BITS, (1,)), tags.get(SAMPLES, 1), tags.get(EXTRA_SAMPLES, ())
     unsigned = set(tags.get(SAMPLE_FORMAT, (1,))) == {1}
