@@ -15,6 +15,7 @@ import jp2_files
 import numpy as np
 import piexif
 import tifffile
+from colour_files import cmyk_profile, lab16
 from PIL import Image
 from skimage import data as skdata
 
@@ -114,6 +115,8 @@ def build() -> dict[str, Case]:
         "grey16.tif": Case(_grey16(rgb), "ok", (24, 16)),
         "scan-12bit.tif": Case(_rgb12(rgb), "ok", (24, 16), exif_make="Epson"),  # Pillow has no mode for these two
         "grey16-alpha.tif": Case(_grey16_alpha(rgb), "ok", (24, 16)),
+        "cmyk16.tif": Case(_cmyk16(rgb), "ok", (24, 16), exif_make="Epson"),  # Pillow's CMYK and LAB are 8-bit
+        "lab16.tif": Case(_tiff(lab16(np.ascontiguousarray(rgb), "cielab"), photometric="cielab"), "ok", (24, 16)),
         "float32.tif": Case(_float32(rgb), "unsupported_image"),  # sound, but not 8- or 16-bit
         "tiled.tif": Case(_tiled(rgb), "ok", (24, 16)),  # uncompressed 8-bit tiles: OpenCV 5 reads none
         "palette-transparent.png": Case(_palette_transparent(rgb), "ok", (24, 16)),
@@ -146,6 +149,7 @@ def build() -> dict[str, Case]:
         "signed.j2k": Case(jp2_files.codestream(rgb.astype(np.int16) - 128), "unsupported_image"),
         "scan-12bit.pgm": Case(netpbm(5, np.rint(rgb.mean(axis=2) * (4095 / 255)).astype(np.uint16), 4095), "ok",
                                (24, 16)),
+        "scan-16bit.pgm": Case(netpbm(5, (rgb.mean(axis=2) * 257).astype(np.uint16), 65535), "ok", (24, 16)),
         "truncated.ppm": Case(netpbm(6, rgb, 255)[:-30], "truncated"),
         "camera.dng": Case(tiff_raw(rgb[::4, ::4], [(50706, "B", 4, (1, 4, 0, 0), True)]), "unsupported_image"),
     }
@@ -297,6 +301,19 @@ def _grey16(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     tifffile.imwrite(buf, (rgb.mean(axis=2) * 257).astype(np.uint16), photometric="minisblack")
     return buf.getvalue()
+
+
+def _tiff(samples: np.ndarray, **options: object) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, samples, **options)
+    return buf.getvalue()
+
+
+def _cmyk16(rgb: np.ndarray) -> bytes:
+    """16-bit CMYK with a press profile and its scanner's Make."""
+    ink = np.asarray(Image.fromarray(rgb).convert("CMYK")).astype(np.uint16) * 257
+    return _tiff(ink, photometric="separated", iccprofile=cmyk_profile(), compression="lzw",
+                 extratags=[(271, "s", 0, "Epson", True)])
 
 
 def _rgb12(rgb: np.ndarray) -> bytes:

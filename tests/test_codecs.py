@@ -9,13 +9,14 @@ import zlib
 from collections.abc import Callable
 
 import cv2
+import jp2_files
 import numpy as np
 import piexif
 import pytest
 import simplejpeg
 import tifffile
+from colour_files import cmyk_profile, lab16
 from conftest import PROJECT, photo, psnr, save
-import jp2_files
 from hostile_corpus import exif_entry, multi_picture, scan_data
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from skimage import data as skdata
@@ -394,8 +395,6 @@ def _cmyk_ramp() -> np.ndarray:
 def test_a_16_bit_cmyk_tiff_with_its_profile_is_converted_at_16_bits(layout: dict[str, object]) -> None:
     """Pillow's CMYK is 8-bit: a print shop's 16-bit CMYK master came out 8-bit, its gradients
     in 8-bit steps. LittleCMS converts it through the same profile at 16 bits."""
-    from cmyk_profile import cmyk_profile
-
     profile, ink = cmyk_profile(), _cmyk_ramp()
     layout = dict(layout)
     orientation = layout.pop("orientation", 1)
@@ -418,8 +417,6 @@ def test_a_16_bit_cmyk_tiff_with_its_profile_is_converted_at_16_bits(layout: dic
 def test_a_cmyk_tiff_whose_profile_littlecms_cannot_open_is_converted_without_it(bits: int) -> None:
     """Found by fuzzing: a damaged tag count in the profile made LittleCMS refuse it with an
     OSError, which the conversion did not catch, and the image failed as an internal error."""
-    from cmyk_profile import cmyk_profile
-
     profile = bytearray(cmyk_profile())
     profile[128] = 0x82  # the tag count: 2,181,038,084
     ink = _cmyk_ramp()[:8, :8]
@@ -449,25 +446,13 @@ def test_cielab_tiff_is_converted_to_srgb_as_photoshop_means_it(profiled: bool) 
     assert decoded.notes == [f"CIELab converted to sRGB through {through} profile"]
 
 
-def _lab16(rgb: np.ndarray, photometric: str) -> np.ndarray:
-    """sRGB as 16-bit Lab (D50, through LittleCMS), stored as TIFF stores ``photometric``."""
-    import imagecodecs
-
-    lab = imagecodecs.cms_transform(rgb, imagecodecs.cms_profile("srgb"), imagecodecs.cms_profile("lab4"),
-                                    colorspace="rgb", outcolorspace="lab", outdtype=np.float32)
-    if photometric == "icclab":  # ICC v2's encoding: L* 100 at 0xFF00, a* and b* offset by 128
-        return np.rint(np.dstack([lab[..., 0] / 100 * 0xFF00, (lab[..., 1:] + 128) * 256])).astype(np.uint16)
-    signed = np.rint(lab[..., 1:] * 256).astype(np.int16).view(np.uint16)
-    return np.dstack([np.rint(lab[..., 0] / 100 * 65535).astype(np.uint16), signed])
-
-
 @pytest.mark.parametrize(("photometric", "profiled"), [("cielab", False), ("icclab", False), ("cielab", True)])
 def test_a_16_bit_lab_tiff_is_converted_to_srgb_at_16_bits(photometric: str, profiled: bool) -> None:
     """Refused until 2026-12-05 (Pillow's LAB is 8-bit): a museum's 16-bit Lab master. It is
     opened for its tags with an 8-bit stand-in (tiff_header) and converted by LittleCMS."""
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB", 5000)).tobytes() if profiled else None
     buf = io.BytesIO()
-    tifffile.imwrite(buf, np.rot90(_lab16(RGB8, photometric), 1), photometric=photometric, iccprofile=profile,
+    tifffile.imwrite(buf, np.rot90(lab16(RGB8, photometric), 1), photometric=photometric, iccprofile=profile,
                      extratags=[(271, "s", 0, "Hasselblad", True), (274, "H", 1, 6, True)])  # stored turned
     decoded = codecs.decode(buf.getvalue())
     assert (decoded.bit_depth, decoded.bits_per_sample, decoded.pixels.shape) == (16, 16, (48, 48, 3))

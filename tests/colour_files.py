@@ -1,5 +1,7 @@
-"""A small ICC v2 CMYK output profile for tests: Pillow's ImageCms creates none, and a print
-shop's own profile cannot be shipped. Its A2B0 is a 2-point grid from each CMYK corner to
+"""Colour data for tests that no library here writes: a CMYK ICC profile, and 16-bit Lab as TIFF stores it.
+
+The profile is a small ICC v2 CMYK output profile (Pillow's ImageCms creates none, and a
+print shop's own cannot be shipped). Its A2B0 is a 2-point grid from each CMYK corner to
 the Lab of (1 - C)(1 - K), (1 - M)(1 - K), (1 - Y)(1 - K) as sRGB, so LittleCMS interpolates
 between the sixteen corners as it would in a real press profile's finer grid."""
 from __future__ import annotations
@@ -7,6 +9,7 @@ from __future__ import annotations
 import itertools
 import struct
 
+import imagecodecs
 import numpy as np
 from skimage import color
 
@@ -45,3 +48,13 @@ def cmyk_profile() -> bytes:
     header = (struct.pack(">I", offset + len(body)) + b"lcms" + struct.pack(">I", 0x02100000) + b"prtrCMYKLab "
               + bytes(12) + b"acspAPPL" + bytes(20) + struct.pack(">I", 0) + _s15(_D50) + b"lcms" + bytes(44))
     return header + struct.pack(">I", len(tags)) + table + body
+
+
+def lab16(rgb: np.ndarray, photometric: str) -> np.ndarray:
+    """8-bit sRGB as 16-bit Lab (D50, through LittleCMS), stored as TIFF stores ``photometric``."""
+    lab = imagecodecs.cms_transform(rgb, imagecodecs.cms_profile("srgb"), imagecodecs.cms_profile("lab4"),
+                                    colorspace="rgb", outcolorspace="lab", outdtype=np.float32)
+    if photometric == "icclab":  # ICC v2's encoding: L* 100 at 0xFF00, a* and b* offset by 128
+        return np.rint(np.dstack([lab[..., 0] / 100 * 0xFF00, (lab[..., 1:] + 128) * 256])).astype(np.uint16)
+    signed = np.rint(lab[..., 1:] * 256).astype(np.int16).view(np.uint16)
+    return np.dstack([np.rint(lab[..., 0] / 100 * 65535).astype(np.uint16), signed])
