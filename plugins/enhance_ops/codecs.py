@@ -14,6 +14,8 @@ import io
 import struct
 import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
@@ -596,35 +598,47 @@ def _split_opencv(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return raw[:, :, 2::-1], (raw[:, :, 3] if raw.shape[2] == 4 else None)
 
 
+@contextmanager
+def _tiff_page(data: bytes, frame: int) -> Iterator[tifffile.TiffPage]:
+    """A TIFF page as tifffile reads it, for the samples Pillow and OpenCV do not decode: a
+    page cut off is `truncated`, and any other failure while it is read a corrupt TIFF."""
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages[frame]
+            if _cut_off(page, len(data)):
+                raise TruncatedImageError.in_pixels("TIFF")
+            yield page
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise CorruptImageError(f"TIFF pixel data cannot be decoded: {exc}") from exc
+
+
+def _samples_last(page: tifffile.TiffPage) -> np.ndarray:
+    """The page's samples as (H, W, S), whether stored in planes or not (a view where it can be)."""
+    arr = page.asarray()
+    return np.moveaxis(arr, page.axes.index("S"), -1) if "S" in page.axes else arr[:, :, None]
+
+
 def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """OpenCV 5 reads no uncompressed 8-bit tiled TIFF, none with more than four channels nor
     2- or 4-bit grey, and 16-bit separate planes wrongly, though all are sound scans; tifffile
     reads them, for the grey and RGB layouts OpenCV would otherwise give, samples of fewer
     bits than their type widened to its range, turned upright by the Orientation tag as
     OpenCV turns them."""
-    try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            page = tif.pages[frame]
-            if _cut_off(page, len(data)):
-                raise TruncatedImageError.in_pixels("TIFF")
-            photometric, extras = tifffile.PHOTOMETRIC(page.photometric), page.extrasamples
-            orientation = int(page.tags.valueof("Orientation", 1))
-            channels = tiff_header.colour_channels(photometric, int(page.compression))
-            if channels is None:
-                raise UnsupportedImageError(
-                    f"TIFF with {photometric.name} pixels cannot be decoded here; convert to an RGB or grey TIFF"
-                )
-            arr = page.asarray()
-            axes, bits = page.axes, page.bitspersample
-    except ImageError:
-        raise
-    except Exception as exc:
-        raise CorruptImageError(f"TIFF pixel data cannot be decoded: {exc}") from exc
+    with _tiff_page(data, frame) as page:
+        photometric, extras = tifffile.PHOTOMETRIC(page.photometric), page.extrasamples
+        orientation = int(page.tags.valueof("Orientation", 1))
+        channels = tiff_header.colour_channels(photometric, int(page.compression))
+        if channels is None:
+            raise UnsupportedImageError(
+                f"TIFF with {photometric.name} pixels cannot be decoded here; convert to an RGB or grey TIFF"
+            )
+        arr, bits = _samples_last(page), page.bitspersample
     if arr.dtype not in (np.uint8, np.uint16):
         raise _unsupported_samples(str(arr.dtype))
     if bits < arr.dtype.itemsize * 8:
         _widen(arr, bits)
-    arr = np.moveaxis(arr, axes.index("S"), -1) if "S" in axes else arr[:, :, None]
     colour, rest = arr[:, :, :channels], arr[:, :, channels:]
     if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
         colour = np.iinfo(colour.dtype).max - colour
@@ -745,7 +759,12 @@ def _to_srgb(
     srgb = ImageCms.createProfile("sRGB")
     srgb_icc = ImageCms.ImageCmsProfile(srgb).tobytes()
     if im.format == "TIFF" and _bits(im) > 8:
-        stored, orientation, photometric = _tiff_page(data, im.tell())
+        with _tiff_page(data, im.tell()) as page:
+            stored, orientation = _samples_last(page), int(page.tags.valueof("Orientation", 1))
+            photometric = int(page.photometric)
+            if stored.shape[2] != len(im.getbands()):  # Pillow and tifffile read its directory differently
+                raise CorruptImageError(f"TIFF page of {stored.shape[2]} samples where its layout says "
+                                        f"{len(im.getbands())}: the file is damaged")
         if im.mode == "CMYK":
             deep = deep_colour.cmyk_to_srgb(stored, meta.icc_profile, srgb_icc)
             said = "through the embedded ICC profile" if meta.icc_profile else "naively, without an ICC profile"
@@ -776,22 +795,6 @@ def _to_srgb(
     assert rgb is not None
     rgb8 = np.asarray(rgb)
     return (rgb8 if samples else to_unit(rgb8)), None, 8
-
-
-def _tiff_page(data: bytes, frame: int) -> tuple[np.ndarray, int, int]:
-    """A TIFF page's samples, (H, W, S) whether stored in planes or not, its Orientation and
-    its PhotometricInterpretation, read by tifffile."""
-    try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            page = tif.pages[frame]
-            if _cut_off(page, len(data)):
-                raise TruncatedImageError.in_pixels("TIFF")
-            samples = np.ascontiguousarray(np.moveaxis(page.asarray(), page.axes.index("S"), -1))
-            return samples, int(page.tags.valueof("Orientation", 1)), int(page.photometric)
-    except ImageError:
-        raise
-    except Exception as exc:
-        raise CorruptImageError(f"TIFF pixel data cannot be decoded: {exc}") from exc
 
 
 def _through_profile(

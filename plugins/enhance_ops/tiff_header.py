@@ -51,18 +51,17 @@ def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] |
     """Layout tags Pillow knows for a page of unsigned samples of up to 16 bits in grey or RGB,
     with alpha where it has it, compressed as tifffile decodes, and for one of 16-bit Lab
     (Pillow's LAB is 8-bit: the codecs convert it to sRGB at 16 bits); None for another page
-    (float, 32-bit, CMYK, YCbCr, palette, a compression neither knows)."""
+    (float, 32-bit, CMYK, YCbCr but JPEG-compressed, palette, a compression neither knows)."""
+    if tags.get(COMPRESSION, 1) not in tifffile.TIFF.DECOMPRESSORS:
+        return None
     if tags.get(PHOTOMETRIC) in _LAB:
-        sixteen_bit = tuple(tags.get(BITS, ())) == (16, 16, 16) and tags.get(SAMPLES) == 3
-        if not sixteen_bit or tags.get(COMPRESSION, 1) not in tifffile.TIFF.DECOMPRESSORS:
+        if tuple(tags.get(BITS, ())) != (16, 16, 16) or tags.get(SAMPLES) != 3:
             return None
         return {BITS: (8, 8, 8), COMPRESSION: 1, PHOTOMETRIC: tifffile.PHOTOMETRIC.CIELAB, SAMPLES: 3}
     colour = colour_channels(tags.get(PHOTOMETRIC, -1), tags.get(COMPRESSION, 1))
     bits, samples, extras = tags.get(BITS, (1,)), tags.get(SAMPLES, 1), tags.get(EXTRA_SAMPLES, ())
     unsigned = set(tags.get(SAMPLE_FORMAT, (1,))) == {1}
     if colour is None or not unsigned or not all(1 <= b <= 16 for b in bits) or samples < colour:
-        return None
-    if tags.get(COMPRESSION, 1) not in tifffile.TIFF.DECOMPRESSORS:
         return None
     alpha = samples > colour and len(extras) > 0 and extras[0] in _ALPHA
     # grey and alpha: 8-bit LA, as Pillow has no 16-bit one; the others their 16-bit modes
