@@ -1600,12 +1600,9 @@ def test_pixel_limit_is_configurable() -> None:
 DEEP = np.ascontiguousarray((photo("astronaut", 48, top=100, left=180) * 4095 + 0.5).astype(np.uint16))
 
 
-def _app(marker: int, body: bytes) -> bytes:
-    return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
-
-
 def _with_metadata(jpeg: bytes, exif: dict, icc: bytes) -> bytes:
-    return jpeg[:2] + _app(0xE1, piexif.dump(exif)) + _app(0xE2, b"ICC_PROFILE\x00\x01\x01" + icc) + jpeg[2:]
+    return (jpeg[:2] + _segment_of(0xE1, piexif.dump(exif)) + _segment_of(0xE2, b"ICC_PROFILE\x00\x01\x01" + icc)
+            + jpeg[2:])
 
 
 @pytest.mark.parametrize("grey", [False, True], ids=["colour", "grey"])
