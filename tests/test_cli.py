@@ -18,6 +18,7 @@ from conftest import photo
 from hostile_corpus import multi_picture
 from PIL import Image
 
+from enhance_ops import codecs
 from enhance_ops.cli import main
 from enhance_ops.samples import write_samples
 
@@ -91,8 +92,6 @@ def test_an_unexpected_failure_on_one_image_fails_it_alone_as_an_internal_error(
     """A bug met on one master (a resolution no rational held raised struct.error in the
     encoder) ended a local run with a traceback and no ledger, where a shard fails that image
     alone. A bug cannot be made for real once fixed, so one is planted in the encoder."""
-    from enhance_ops import codecs
-
     folder, out, ledger_at = tmp_path / "in", tmp_path / "out", tmp_path / "ledger"
     folder.mkdir()
     for name in ("a.png", "b.png"):
@@ -147,8 +146,6 @@ def test_a_12_bit_jpeg_gives_a_16_bit_png_named_so(batch: Path, tmp_path: Path) 
     a 200 kB application segment (a large ICC profile, a preview), where most fit in 64 kB."""
     import imagecodecs
 
-    from enhance_ops import codecs
-
     folder, out = tmp_path / "microscope", tmp_path / "enhanced"
     folder.mkdir()
     twelve = imagecodecs.jpeg8_encode((photo("astronaut", 40) * 4095 + 0.5).astype(np.uint16), bitspersample=12)
@@ -161,6 +158,36 @@ def test_a_12_bit_jpeg_gives_a_16_bit_png_named_so(batch: Path, tmp_path: Path) 
     assert codecs.decode((out / "slide.png").read_bytes()).bit_depth == 16
     record = json.loads((out / "slide.png.json").read_text())
     assert (record["bit_depth"], record["bits_per_sample"], record["output_format"]) == (16, 12, "PNG")
+
+
+def test_inputs_whose_derivatives_would_share_a_name_each_keep_their_own(batch: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A master TIFF beside its access JPEG, both written as PNG, or a PNG beside a BMP of the
+    same name: the whole folder was refused ("rename one of them") before any work. As in a
+    nightly run, the plain name goes to the input that has it (else the first by path), the
+    other gets a tag of its path and a note naming whose derivative has the plain name."""
+    folder, out, ledger_at = tmp_path / "box-7", tmp_path / "enhanced", tmp_path / "ledger"
+    (folder / "sub").mkdir(parents=True)
+    for name, sample in (("scan.tif", "coffee_16bit.tif"), ("scan.jpg", "cat_scan.jpg"),
+                         ("sub/map.png", "page_document.png")):
+        (folder / name).write_bytes((batch / sample).read_bytes())
+    Image.open(batch / "page_document.png").save(folder / "sub" / "map.bmp")
+    args = ["enhance", str(folder), str(out), "--scale", "2", "--quiet", "--format", "PNG", "--ledger", str(ledger_at)]
+    assert main(args) == 0
+    rows = {Path(r["source_key"]).name: r for r in pq.read_table(next(ledger_at.rglob("*.parquet"))).to_pylist()}
+    named = {name: Path(row["output_key"]).relative_to(out).as_posix() for name, row in rows.items()}
+    tif_tag, bmp_tag = (hashlib.sha256(path).hexdigest()[:8] for path in (b"scan.tif", b"sub/map.bmp"))
+    assert named == {"scan.jpg": "scan.png", "scan.tif": f"scan~{tif_tag}.png",  # scan.jpg sorts first
+                     "map.png": "sub/map.png", "map.bmp": f"sub/map~{bmp_tag}.png"}
+    assert f"named map~{bmp_tag}.png: map.png is the derivative of {folder / 'sub' / 'map.png'}" in rows["map.bmp"]["notes"]
+    assert not any("named" in note for note in rows["map.png"]["notes"] + rows["scan.jpg"]["notes"])
+    sidecar = json.loads((out / f"sub/map~{bmp_tag}.png.json").read_text())
+    assert sidecar["source"] == str(folder / "sub" / "map.bmp") and rows["map.bmp"]["notes"] == sidecar["notes"]
+    assert Image.open(out / "scan.png").size == tuple(2 * s for s in Image.open(folder / "scan.jpg").size)
+    assert codecs.decode((out / named["scan.tif"]).read_bytes()).bit_depth == 16
+    capsys.readouterr()
+    assert main(args) == 0  # the same names again: every derivative is there, none made twice
+    assert "0 enhanced, 4 skipped, 0 failed" in capsys.readouterr().out
 
 
 def test_a_stereo_cameras_mpo_file_gives_a_jpeg_of_its_primary_image(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """Which files a local run reads and where each result goes, so that no input is ever overwritten."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from . import jpeg_segments
 from .formats import HEAD_BYTES, SUFFIX, WRITE_FORMATS, format_of, is_master_name
@@ -14,6 +15,9 @@ _SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF"
 _WRITTEN_AS = {".mpo": "JPEG"}
 
 
+P = TypeVar("P", bound=PurePath)
+
+
 class PlanError(ValueError):
     """The input/output pair cannot be run without risking the originals."""
 
@@ -22,6 +26,13 @@ class PlanError(ValueError):
 class Job:
     source: Path
     target: Path
+    note: str | None = None  # why the target is not the plain name: another input's derivative has that
+
+
+def tag_name(path: P, digest: str) -> P:
+    """``path`` with the first 8 hex digits of ``digest`` before its suffix: a name beside it for
+    another master (the digest of its key) or another scan of the same one (of its content)."""
+    return path.with_name(f"{path.stem}~{digest[:8]}{path.suffix}")
 
 
 def find_images(root: Path) -> list[Path]:
@@ -64,29 +75,41 @@ def chosen_format(input_path: Path, output_path: Path, requested: str | None) ->
 
 
 def plan(input_path: Path, output_path: Path, output_format: str | None = None) -> list[Job]:
-    """One job per image; refuses any layout where an output could land on an input."""
+    """One job per image; refuses any layout where an output could land on an input. Inputs
+    whose derivatives would share a name (``x.png`` and ``x.bmp``) each get their own."""
     input_path, output_path = input_path.resolve(), output_path.resolve()
     sources = find_images(input_path)
     if input_path.is_dir() and output_path.is_relative_to(input_path):
         raise PlanError(f"output {output_path} is inside the input folder {input_path}: choose another folder")
+    plain = {source: _plain_target(source, input_path, output_path, output_format) for source in sources}
+    owners: dict[Path, Path] = {}  # a plain name → the input whose derivative has it, as a nightly shard names them
+    for source in sorted(sources, key=lambda s: (plain[s].suffix != s.suffix, s)):
+        owners.setdefault(plain[source], source)
     jobs, seen = [], set()
     for source in sources:
-        suffix = target_suffix(source, output_format or _written_format(source))
-        if input_path.is_dir():
-            target = output_path / source.relative_to(input_path).parent / (source.stem + suffix)
-        elif output_path.is_dir() or output_path.suffix == "":
-            target = output_path / (source.stem + suffix)
-        else:
-            target = output_path
+        target, note = plain[source], None
+        if (owner := owners[target]) != source:  # only in a folder: its path in it tags the name
+            target = tag_name(target, hashlib.sha256(str(source.relative_to(input_path)).encode()).hexdigest())
+            note = f"named {target.name}: {plain[source].name} is the derivative of {owner}"
         if target == source:
             raise PlanError(f"output {target} would overwrite its own input")
-        if target in seen:
+        if target in seen or target in owners and owners[target] != source:
             raise PlanError(f"two inputs would both be written to {target}; rename one of them")
         if blocking := _file_in_the_way(target):
             raise PlanError(f"output {target} cannot be written: {blocking} is a file, not a folder")
         seen.add(target)
-        jobs.append(Job(source, target))
+        jobs.append(Job(source, target, note))
     return jobs
+
+
+def _plain_target(source: Path, input_path: Path, output_path: Path, output_format: str | None) -> Path:
+    """Where the derivative goes when no other input's derivative is named so."""
+    suffix = target_suffix(source, output_format or _written_format(source))
+    if input_path.is_dir():
+        return output_path / source.relative_to(input_path).parent / (source.stem + suffix)
+    if output_path.is_dir() or output_path.suffix == "":
+        return output_path / (source.stem + suffix)
+    return output_path
 
 
 def _written_format(source: Path) -> str | None:

@@ -172,6 +172,9 @@ def _run_job(enhancer: Enhancer, job: Job, data: bytes, quiet: bool) -> EnhanceR
             bar.refresh()
 
         result = enhancer.enhance(data, TileProgress(planned, bar.update))
+    if job.note:
+        result.record["notes"].append(job.note)
+        tqdm.write(f"{job.source}: {job.note}")
     _write(job, result)
     return result
 

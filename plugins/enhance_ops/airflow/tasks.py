@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from ..batch import target_suffix
+from ..batch import tag_name, target_suffix
 from ..catalog import Catalog, settings_sha256
 from ..chain.presets import resolve_preset, scale_overrides
 from ..errors import EnhanceError, FileTooLargeError, SourceMissingError, guarded
@@ -248,10 +248,8 @@ def key_for(plain: str, source_key: str, owner: str | None) -> tuple[str, str | 
 
 
 def tagged(key: str, digest: str) -> str:
-    """``key`` with the first 8 hex digits of ``digest`` before its suffix: a name beside it for
-    another master (the digest of its key) or another scan of the same one (of its content)."""
-    path = PurePosixPath(key)
-    return safe_key(str(path.with_name(f"{path.stem}~{digest[:8]}{path.suffix}")))
+    """``key`` with a tag of ``digest`` (``batch.tag_name``), checked as an object key."""
+    return safe_key(str(tag_name(PurePosixPath(key), digest)))
 
 
 def _key_digest(source_key: str) -> str:
