@@ -111,6 +111,8 @@ def build() -> dict[str, Case]:
         "multipage-cut-chain.tif": Case(_chain_cut_after(_multipage(rgb), 1), "ok", (24, 16),
                                         notes=["pages after the first cannot be read"], incomplete=True),
         "damaged-tag.tif": Case(_tag_past_the_end(rgb, 315), "ok", (24, 16), notes=["TIFF tag 315 (Artist) is damaged"]),
+        "tag-count-damaged.tif": Case(_count_damaged(rgb, adobe := build_profile(SPACES["Adobe RGB"])), "ok", (24, 16),
+                                      exif_make="Epson", icc=adobe, notes=["TIFF tag 270 (ImageDescription) is damaged"]),
         "bilevel.tif": Case(_save(Image.fromarray(rgb).convert("1"), "TIFF"), "ok", (24, 16)),
         "grey16.tif": Case(_grey16(rgb), "ok", (24, 16)),
         "scan-12bit.tif": Case(_rgb12(rgb), "ok", (24, 16), exif_make="Epson"),  # Pillow has no mode for these two
@@ -283,6 +285,18 @@ def _tag_past_the_end(rgb: np.ndarray, code: int) -> bytes:
 
 
 LENS = "Zeiss Tessar 4,5/105 – Nr. 2".encode()  # UTF-8; the owner's name below is Latin-1
+
+
+def _count_damaged(rgb: np.ndarray, profile: bytes) -> bytes:
+    """An Adobe RGB TIFF whose description's count reads 50 million: Pillow skipped every
+    value after it, the profile and the Make too."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, rgb, photometric="rgb", description="Box 7, folder 2, the harbour", iccprofile=profile,
+                     extratags=[(271, "s", 0, "Epson", True)], metadata=None)
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        struct.pack_into("<I", data, tif.pages[0].tags[270].offset + 4, 50_000_000)
+    return bytes(data)
 
 
 def _sub_ifd_text(rgb: np.ndarray) -> bytes:

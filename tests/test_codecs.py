@@ -578,6 +578,76 @@ def test_a_damaged_tag_skipped_in_reading_is_noted_not_only_logged() -> None:
     assert artists == [b"A. Clerk of the Court", None]
 
 
+def test_a_bigtiff_is_known_as_a_tiff_by_its_first_bytes() -> None:
+    """BigTIFF's first bytes were not among TIFF's: a 12-bit one, which Pillow does not open,
+    was "not a recognised image file" rather than read by tifffile, as a classic TIFF is, and
+    a damaged entry cost its other tags (``tiff_entries``). A big-endian one, whose header
+    Pillow reads as a classic TIFF's and so cannot open, is refused by name."""
+    twelve = (RGB8.astype(np.uint16) * 4095 // 255).astype(np.uint16)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, twelve, photometric="rgb", bigtiff=True, bitspersample=12)
+    decoded = codecs.decode(buf.getvalue())
+    assert decoded.bits_per_sample == 12
+    np.testing.assert_array_equal(np.rint(decoded.pixels * 65535).astype(np.uint16) >> 4, twelve)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, RGB8, photometric="rgb", bigtiff=True, byteorder=">")
+    with pytest.raises(UnsupportedImageError, match="big-endian BigTIFF images are not processed; save it as a "
+                                                    r"little-endian \(Intel\) TIFF"):
+        codecs.decode(buf.getvalue())
+
+
+@pytest.mark.parametrize("order, big", [("<", False), (">", False), ("<", True)], ids=["II", "MM", "BigTIFF"])
+def test_one_damaged_tag_costs_itself_alone_not_the_profile_resolution_and_exif_after_it(order: str, big: bool) -> None:
+    """Pillow adds up the sizes of a directory's values and skips every value after the total
+    passes the file's size: a description whose count was damaged to 50 million took the
+    Adobe RGB profile, the 600 dpi and the Artist read after it, with no note, and the
+    derivative was taken for sRGB; a CMYK page's press profile so, and it was converted naively."""
+    from enhance_ops.chain.icc import SPACES, build_profile
+
+    adobe = build_profile(SPACES["Adobe RGB"])
+    for samples, profile, photometric in ((RGB8, adobe, "rgb"), (_cmyk_ramp()[:8, :8], cmyk_profile(), "separated")):
+        buf = io.BytesIO()
+        tifffile.imwrite(buf, samples, photometric=photometric, description="Box 7, folder 2, the harbour",
+                         byteorder=order, bigtiff=big,
+                         resolution=(600, 600), resolutionunit="INCH", iccprofile=profile,
+                         extratags=[(315, "s", 0, "A. Clerk of the Court", True)], metadata=None)
+        data = bytearray(buf.getvalue())
+        with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+            description = tif.pages[0].tags["ImageDescription"]
+        struct.pack_into(order + ("Q" if big else "I"), data, description.offset + 4, 50_000_000)  # its count
+        data = bytes(data)
+        assert codecs.pages(data).notes == (f"TIFF tag 270 (ImageDescription) is damaged (invalid value offset "
+                                            f"{description.valueoffset}) and was skipped: it is not in the derivative",)
+        decoded = codecs.decode(data)
+        assert decoded.metadata.dpi == (600, 600) and decoded.metadata.exif["0th"][315] == b"A. Clerk of the Court"
+        if photometric == "rgb":
+            assert decoded.metadata.icc_profile == adobe
+        else:
+            assert "CMYK converted to sRGB at 16 bits through the embedded ICC profile" in decoded.notes
+        assert 270 not in decoded.metadata.exif["0th"]
+
+
+def test_a_damaged_entry_of_a_tiffs_exif_directory_costs_itself_alone_and_is_noted() -> None:
+    """The same in a page's EXIF directory, which tifffile passes over without a word: the
+    lens and every value after a damaged date were lost, and the date with no note."""
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Linhof"}, "Exif": {
+        piexif.ExifIFD.DateTimeOriginal: b"1931:05:02 10:00:00", piexif.ExifIFD.LensModel: b"Zeiss Tessar 4,5/105"}})
+    data = bytearray(reencode(codecs.decode(save(RGB8, "JPEG", exif=exif)), "TIFF"))
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        directory = tif.pages[0].tags["ExifTag"].valueoffset
+    order = "<" if data[:2] == b"II" else ">"
+    entries = [struct.unpack_from(order + "HHII", data, directory + 2 + 12 * n)
+               for n in range(struct.unpack_from(order + "H", data, directory)[0])]
+    date = [tag for tag, *_ in entries].index(piexif.ExifIFD.DateTimeOriginal)
+    struct.pack_into(order + "I", data, directory + 2 + 12 * date + 4, 50_000_000)  # its count
+    data = bytes(data)
+    assert codecs.pages(data).notes == ("EXIF tag 36867 (DateTimeOriginal) is damaged (its value runs past the end "
+                                        "of the file) and was skipped: it is not in the derivative",)
+    kept = codecs.decode(data).metadata.exif
+    assert kept["Exif"][piexif.ExifIFD.LensModel] == b"Zeiss Tessar 4,5/105" and kept["0th"][271] == b"Linhof"
+    assert piexif.ExifIFD.DateTimeOriginal not in kept["Exif"]
+
+
 def test_what_tifffile_says_in_another_thread_is_that_threads_own() -> None:
     import threading
 

@@ -11,7 +11,6 @@ float32 (H, W) so the chain can upscale it separately.
 from __future__ import annotations
 
 import io
-import struct
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, netpbm, png_chunks, tiff_exif, tiff_header, tiff_log
+from . import camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, netpbm, png_chunks, tiff_entries, tiff_exif, tiff_header, tiff_log
 from .chain import icc, strips
 from .formats import (  # noqa: F401  (re-exported)
     DEFAULT_MAX_PIXELS,
@@ -190,7 +189,7 @@ def _tags_only(data: bytes, frame: int = 0) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # as in ``_open_header``: tifffile says what a damaged directory costs
-            return tiff_header.open_page(data, frame)
+            return tiff_header.open_page(tiff_entries.for_pillow(data), frame)
     except Exception:
         raise _unopenable_tiff(data, frame) from None
 
@@ -216,20 +215,25 @@ def pages(data: bytes) -> Pages:
     tags of layouts Pillow does not open, such as a 1-bit transparency mask). Other formats
     are one page: an animated WebP's later frames are noted and left, and a TIFF whose
     later directories are damaged is its first page, with a note; both are not ``complete``.
-    A tag tifffile had to skip is noted too."""
+    A tag tifffile had to skip is noted too, as is one of a page's EXIF or GPS directory whose
+    value lies past the end of the file (``tiff_entries``)."""
     complaints: list[tiff_log.Complaint] = []
     with tiff_log.gathered(complaints):
         found = _pages(data)
-    if not complaints:
+    within = [e for e in tiff_entries.past_the_end(data) if e.within] if format_of(data) == "TIFF" else []
+    if not complaints and not within:
         return found
-    directories = _directory_offsets(data) if len(found.frames) > 1 else []
+    directories = tiff_entries.directory_offsets(data) if len(found.frames) > 1 else []
 
-    def page(at: int | None) -> str:  # the directory holding the damaged tag's entry starts nearest before it
+    def page(frame: int | None) -> str:
+        return f"page {found.frames.index(frame) + 1}: " if len(found.frames) > 1 and frame in found.frames else ""
+
+    def holding(at: int | None) -> int | None:  # the directory holding the entry at ``at`` starts nearest before it
         below = [(start, frame) for frame, start in enumerate(directories) if at is not None and start <= at]
-        frame = max(below)[1] if below else None
-        return f"page {found.frames.index(frame) + 1}: " if frame in found.frames else ""
+        return max(below)[1] if below else None
 
-    return replace(found, notes=(*found.notes, *dict.fromkeys(c.note(page(c.at)) for c in complaints)))
+    return replace(found, notes=(*found.notes, *dict.fromkeys(c.note(page(holding(c.at))) for c in complaints),
+                                 *(page(e.page) + e.note() for e in within if e.page in found.frames)))
 
 
 def _pages(data: bytes) -> Pages:
@@ -245,7 +249,7 @@ def _pages(data: bytes) -> Pages:
             count = getattr(im, "n_frames", 1)
             return first if count == 1 else replace(first, notes=(f"file holds {count} frames: only the first is enhanced",),
                                                      complete=False)
-        count = len(_directory_offsets(data))
+        count = len(tiff_entries.directory_offsets(data))
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             if len(tif.pages) != count:
                 raise ValueError(f"{count} directories in the chain, {len(tif.pages)} readable")
@@ -288,27 +292,6 @@ def _mp_kind(mp_type: str) -> tuple[str, str]:
     if mp_type.startswith("Multi-Frame"):
         return _MP_VIEW
     return "image of undefined kind (a depth map, say)", "images of undefined kind (depth maps, say)"
-
-
-def _directory_offsets(data: bytes | memoryview) -> list[int]:
-    """Where the directories in a TIFF's chain start, walked strictly: tifffile stops without
-    an error at a next-directory offset past the end of the file, and the pages after it
-    would be lost without a word."""
-    order = "<" if data[:2] == b"II" else ">"
-    big = struct.unpack_from(order + "H", data, 2)[0] == 43
-    count, pointer, entry = (order + "Q", order + "Q", 20) if big else (order + "H", order + "I", 12)
-    (at,) = struct.unpack_from(pointer, data, 8 if big else 4)
-    seen: dict[int, None] = {}  # in the chain's order
-    while at:
-        end = at + struct.calcsize(count)
-        if at in seen or end > len(data):
-            raise ValueError(f"a directory offset ({at}) points outside the file or back into the chain")
-        seen[at] = None
-        end += struct.unpack_from(count, data, at)[0] * entry
-        if end + struct.calcsize(pointer) > len(data):
-            raise ValueError(f"the directory at {at} runs past the end of the file")
-        (at,) = struct.unpack_from(pointer, data, end)
-    return list(seen)
 
 
 def _bits(im: Image.Image) -> int:
@@ -411,7 +394,8 @@ def _jpeg_refusal(data: bytes) -> str | None:
 def _refuse(data: bytes, fmt: str | None, exc: Exception) -> NoReturn:
     """Why Pillow opens no file but a TIFF (``_tags_only``), by name."""
     if fmt is None and (other := other_format_of(data)):
-        to = "develop it to a 16-bit TIFF" if "camera raw" in other else "convert to PNG or TIFF"
+        to = ("develop it to a 16-bit TIFF" if "camera raw" in other else "save it as a little-endian (Intel) TIFF"
+              if "BigTIFF" in other else "convert to PNG or TIFF")
         raise UnsupportedImageError(f"{other} images are not processed; {to}") from None
     if fmt is None:
         raise NotAnImageError(
@@ -432,7 +416,7 @@ def _open_header(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(tiff_entries.for_pillow(data) if format_of(data) == "TIFF" else data))
     except Exception as exc:
         fmt = format_of(data)
         if fmt == "TIFF":
@@ -1007,7 +991,7 @@ def add_tiff_page(
         )
     if sub_ifds:
         with derivative.getbuffer() as written:  # the page just appended ends the chain of directories
-            page = _directory_offsets(written)[-1]
+            page = tiff_entries.directory_offsets(written)[-1]
         tiff_exif.append_sub_ifds(derivative, sub_ifds, page)
 
 

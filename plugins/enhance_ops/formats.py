@@ -37,8 +37,8 @@ def is_master_name(name: str) -> bool:
 
 
 # How each format's files begin: what a file holds, whatever its name says.
-MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WEBP",
-         SIGNATURE: "JPEG2000", CODESTREAM_START: "JPEG2000", b"GIF8": "GIF",
+MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"II+\x00": "TIFF",  # BigTIFF
+         b"RIFF": "WEBP", SIGNATURE: "JPEG2000", CODESTREAM_START: "JPEG2000", b"GIF8": "GIF",
          **{b"P%d" % kind: "PPM" for kind in range(1, 7)}, b"P7": "PAM"}
 HEAD_BYTES = max(map(len, MAGIC))
 
@@ -53,7 +53,8 @@ def format_of(head: bytes) -> str | None:
 _OTHER_MAGIC = {b"FUJIFILMCCD-RAW": "Fujifilm RAF (camera raw)", b"IIRO": "Olympus ORF (camera raw)",
                 b"MMOR": "Olympus ORF (camera raw)", b"IIRS": "Olympus ORF (camera raw)",
                 b"IIU\x00": "Panasonic RW2 (camera raw)", b"\xff\x0a": "JPEG XL",
-                b"\x00\x00\x00\x0cJXL \r\n\x87\n": "JPEG XL"}
+                b"\x00\x00\x00\x0cJXL \r\n\x87\n": "JPEG XL",
+                b"MM\x00+": "big-endian BigTIFF"}  # Pillow reads its header as classic TIFF's
 _BRANDS = {b"heic": "HEIF", b"heix": "HEIF", b"hevc": "HEIF", b"hevx": "HEIF", b"heim": "HEIF", b"heis": "HEIF",
            b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF", b"crx ": "Canon CR3 (camera raw)"}
 

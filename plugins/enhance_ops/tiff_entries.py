@@ -1,0 +1,132 @@
+"""A TIFF's directories, and entries whose values lie past the end of the file hidden from Pillow.
+
+Pillow adds up the sizes of a directory's values as it reads them and skips every value
+after the total passes the file's size ("Tag data larger than file"). One damaged entry
+(a count of millions, an offset past the end) so took with it the intact values read after
+it: the ICC profile, the resolution, the Software and Artist, the EXIF, each lost from the
+derivative without a note, and a CMYK page with an intact press profile converted without
+it. The copy Pillow reads has each such entry's type set to 0, which Pillow passes over
+without counting it; the pixel data and every other byte are the file's own. tifffile reads
+each entry on its own and says which of a page's own is damaged (``tiff_log``), but not one
+in its EXIF or GPS directory: those are told here.
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from PIL import ExifTags
+
+_UNIT_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+_SUB_DIRECTORIES = {34665: ("EXIF", ExifTags.TAGS), 34853: ("GPS", ExifTags.GPSTAGS)}  # Pillow reads them alike
+
+
+@dataclass(frozen=True)
+class PastTheEnd:
+    """A directory entry whose value lies past the end of the file."""
+
+    where: int  # the entry's place in the file
+    tag: int
+    page: int  # the directory in the chain it is in or under, counted from 0
+    within: str = ""  # "EXIF" or "GPS" for an entry of such a directory, "" for the page's own
+
+    def note(self) -> str:
+        name = dict(_SUB_DIRECTORIES.values())[self.within].get(self.tag, "unknown")
+        return (f"{self.within} tag {self.tag} ({name}) is damaged (its value runs past the end of the file) and "
+                "was skipped: it is not in the derivative")
+
+
+class _Layout:
+    """Classic TIFF or BigTIFF, in the file's byte order."""
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        order = "<" if data[:2] == b"II" else ">"
+        self.big = struct.unpack_from(order + "H", data, 2)[0] == 43
+        self.count, self.pointer = (order + "Q", order + "Q") if self.big else (order + "H", order + "I")
+        self.entry = struct.Struct(order + ("HHQQ" if self.big else "HHII"))
+        self.inline = 8 if self.big else 4
+        self.first = struct.unpack_from(self.pointer, data, 8 if self.big else 4)[0]
+
+
+def chain(data: bytes | memoryview) -> Iterator[int]:
+    """Where the directories in a TIFF's chain start, in order; raises ValueError at a
+    next-directory offset outside the file or back into the chain."""
+    layout = _Layout(data)
+    at, seen = layout.first, set()
+    while at:
+        end = at + struct.calcsize(layout.count)
+        if at in seen or end > len(data):
+            raise ValueError(f"a directory offset ({at}) points outside the file or back into the chain")
+        seen.add(at)
+        yield at
+        end += struct.unpack_from(layout.count, data, at)[0] * layout.entry.size
+        if end + struct.calcsize(layout.pointer) > len(data):
+            raise ValueError(f"the directory at {at} runs past the end of the file")
+        (at,) = struct.unpack_from(layout.pointer, data, end)
+
+
+def directory_offsets(data: bytes | memoryview) -> list[int]:
+    """The whole chain, walked strictly: tifffile stops without an error at a next-directory
+    offset past the end of the file, and the pages after it would be lost without a word."""
+    return list(chain(data))
+
+
+def past_the_end(data: bytes) -> list[PastTheEnd]:
+    """The entries whose values lie past the end of the file, in the directories Pillow reads:
+    the chain's, up to the first it cannot reach, and their EXIF and GPS directories."""
+    try:
+        layout = _Layout(data)
+    except struct.error:
+        return []
+    found: list[PastTheEnd] = []
+    directories = [(at, page, "") for page, at in enumerate(_readable_chain(data))]
+    seen: set[int] = set()
+    while directories:
+        at, page, within = directories.pop(0)
+        if at in seen:
+            continue
+        seen.add(at)
+        entries = list(_entries(data, layout, at))
+        if any(kind not in _UNIT_BYTES for _, _, kind, _, _ in entries):
+            continue  # not a directory (an offset damaged into pixel data, say): no byte of it is touched
+        for where, tag, kind, count, value in entries:
+            size = _UNIT_BYTES[kind] * count
+            if size > layout.inline and value + size > len(data):
+                found.append(PastTheEnd(where, tag, page, within))
+            elif not within and tag in _SUB_DIRECTORIES and kind in (4, 13, 16, 18) and count == 1 and value < len(data):
+                directories.append((value, page, _SUB_DIRECTORIES[tag][0]))
+    return found
+
+
+def for_pillow(data: bytes) -> bytes:
+    """``data``, or where entries' values lie past the end of the file, a copy with their
+    types set to 0."""
+    if not (past := past_the_end(data)):
+        return data
+    mended = bytearray(data)
+    for entry in past:
+        mended[entry.where + 2:entry.where + 4] = b"\x00\x00"
+    return bytes(mended)
+
+
+def _readable_chain(data: bytes) -> list[int]:
+    """The directories up to the first the chain cannot reach: Pillow reads those."""
+    found: list[int] = []
+    try:
+        found.extend(chain(data))
+    except (ValueError, struct.error):
+        pass
+    return found
+
+
+def _entries(data: bytes, layout: _Layout, at: int) -> Iterator[tuple[int, int, int, int, int]]:
+    """(where, tag, type, count, value or offset) of each entry of the directory at ``at``
+    that lies within the file."""
+    first = at + struct.calcsize(layout.count)
+    if first > len(data):
+        return
+    count = struct.unpack_from(layout.count, data, at)[0]
+    for where in range(first, min(first + count * layout.entry.size, len(data) - layout.entry.size + 1),
+                       layout.entry.size):
+        yield where, *layout.entry.unpack_from(data, where)
