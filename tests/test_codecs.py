@@ -578,6 +578,35 @@ def test_a_damaged_tag_skipped_in_reading_is_noted_not_only_logged() -> None:
     assert artists == [b"A. Clerk of the Court", None]
 
 
+_QUIET_CHECK = """
+import sys
+from hostile_corpus import build
+from enhance_ops import codecs
+from enhance_ops.errors import EnhanceError
+cases = build()
+for name in ("tiled.tif", "bit-rot-deflate.tif", "multipage-cut-chain.tif", "truncated.gif"):
+    try:
+        print(name, codecs.decode(cases[name].data).pixels.shape)
+    except EnhanceError as exc:
+        print(name, exc.code)
+"""
+
+
+def test_opencv_says_nothing_on_stderr_of_files_it_cannot_read() -> None:
+    """OpenCV logged libtiff's errors and its own on stderr, with no file named, in the middle
+    of task logs and progress bars: "TIFF_Error Invalid tile byte count" for a sound tiled
+    TIFF, which tifffile then read. What it could not read is read otherwise or is the image's
+    own error in the ledger."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _QUIET_CHECK], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(str(PROJECT / p) for p in ("plugins", "tests"))})
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["tiled.tif (16, 24, 3)", "bit-rot-deflate.tif (16, 24, 3)",
+                                        "multipage-cut-chain.tif (16, 24, 3)", "truncated.gif truncated"]
+
+
 def test_a_bigtiff_is_known_as_a_tiff_by_its_first_bytes() -> None:
     """BigTIFF's first bytes were not among TIFF's: a 12-bit one, which Pillow does not open,
     was "not a recognised image file" rather than read by tifffile, as a classic TIFF is, and
@@ -625,6 +654,25 @@ def test_one_damaged_tag_costs_itself_alone_not_the_profile_resolution_and_exif_
         else:
             assert "CMYK converted to sRGB at 16 bits through the embedded ICC profile" in decoded.notes
         assert 270 not in decoded.metadata.exif["0th"]
+
+
+def test_a_directory_with_one_entry_of_a_damaged_type_is_mended_one_with_more_is_not_a_directory() -> None:
+    """Bit rot in one entry's type leaves the directory a directory (Pillow passes over that
+    entry); bytes with more entries of no TIFF type are taken for pixel data, not touched."""
+    from enhance_ops import tiff_entries
+
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, RGB8, photometric="rgb", description="Box 7, folder 2, the harbour",
+                     extratags=[(315, "s", 0, "A. Clerk of the Court", True)], metadata=None)
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        tags = tif.pages[0].tags
+        description, software, unit = tags[270].offset, tags[305].offset, tags[296].offset
+    struct.pack_into("<I", data, description + 4, 50_000_000)
+    struct.pack_into("<H", data, software + 2, 108)
+    assert codecs.decode(bytes(data)).metadata.exif["0th"][315] == b"A. Clerk of the Court"
+    struct.pack_into("<H", data, unit + 2, 108)
+    assert tiff_entries.for_pillow(bytes(data)) == bytes(data)
 
 
 def test_a_damaged_entry_of_a_tiffs_exif_directory_costs_itself_alone_and_is_noted() -> None:

@@ -51,10 +51,14 @@ from .errors import (
 # before decoding and is configurable per run.
 Image.MAX_IMAGE_PIXELS = None
 PngImagePlugin.MAX_TEXT_CHUNK = png_chunks.MAX_TEXT_BYTES
-# OpenCV's decoders log what they assume on stderr, in the middle of progress bars and task
-# logs (every JPEG 2000 with an ICC profile: "unknown color space, SRGB is assumed", though
-# its profile is carried); what matters reaches the ledger's notes and errors instead.
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+# OpenCV's decoders log what they assume and what they cannot read on stderr, in the middle
+# of progress bars and task logs, with no name of the file: every JPEG 2000 with an ICC
+# profile ("unknown color space, SRGB is assumed", though its profile is carried), and
+# libtiff's errors for pages OpenCV cannot read though they are sound ("Invalid tile byte
+# count" for uncompressed tiles, which tifffile then reads). What matters reaches the
+# ledger's notes and errors instead: a page OpenCV refuses is read by another decoder or
+# fails with its own error.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 _END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}
 
 

@@ -88,10 +88,10 @@ def past_the_end(data: bytes) -> list[PastTheEnd]:
             continue
         seen.add(at)
         entries = list(_entries(data, layout, at))
-        if any(kind not in _UNIT_BYTES for _, _, kind, _, _ in entries):
+        if sum(kind not in _UNIT_BYTES for _, _, kind, _, _ in entries) > 1:
             continue  # not a directory (an offset damaged into pixel data, say): no byte of it is touched
         for where, tag, kind, count, value in entries:
-            size = _UNIT_BYTES[kind] * count
+            size = _UNIT_BYTES.get(kind, 0) * count
             if size > layout.inline and value + size > len(data):
                 found.append(PastTheEnd(where, tag, page, within))
             elif not within and tag in _SUB_DIRECTORIES and kind in (4, 13, 16, 18) and count == 1 and value < len(data):
