@@ -416,16 +416,20 @@ def test_a_16_bit_cmyk_tiff_with_its_profile_is_converted_at_16_bits(layout: dic
 @pytest.mark.parametrize("bits", [8, 16])
 def test_a_cmyk_tiff_whose_profile_littlecms_cannot_open_is_converted_without_it(bits: int) -> None:
     """Found by fuzzing: a damaged tag count in the profile made LittleCMS refuse it with an
-    OSError, which the conversion did not catch, and the image failed as an internal error."""
+    OSError, which the conversion did not catch, and the image failed as an internal error.
+    A 16-bit one was then read at 8 bits, as Pillow's CMYK is, though it converts at 16 naively."""
     profile = bytearray(cmyk_profile())
     profile[128] = 0x82  # the tag count: 2,181,038,084
     ink = _cmyk_ramp()[:8, :8]
-    buf = io.BytesIO()
-    tifffile.imwrite(buf, ink if bits == 16 else (ink >> 8).astype(np.uint8), photometric="separated",
-                     iccprofile=bytes(profile))
-    decoded = codecs.decode(buf.getvalue())
-    assert decoded.pixels.shape == (8, 8, 3)
-    assert decoded.notes[0].startswith("CMYK ICC profile unusable (cannot open profile from string)")
+    stored = ink if bits == 16 else (ink >> 8).astype(np.uint8)
+    with_profile, without = io.BytesIO(), io.BytesIO()
+    tifffile.imwrite(with_profile, stored, photometric="separated", iccprofile=bytes(profile))
+    tifffile.imwrite(without, stored, photometric="separated")
+    decoded = codecs.decode(with_profile.getvalue())
+    assert decoded.pixels.shape == (8, 8, 3) and decoded.bit_depth == bits
+    said = "cannot open profile from string" if bits == 8 else "cmsOpenProfileFromMem returned NULL"
+    assert decoded.notes[0] == f"CMYK ICC profile unusable ({said}); converted without it"
+    np.testing.assert_array_equal(decoded.pixels, codecs.decode(without.getvalue()).pixels)  # naive, at its own depth
 
 
 @pytest.mark.parametrize("profiled", [True, False])

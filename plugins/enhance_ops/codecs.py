@@ -754,16 +754,18 @@ def _to_srgb(
                 raise CorruptImageError(f"TIFF page of {stored.shape[2]} samples where its layout says "
                                         f"{len(im.getbands())}: the file is damaged")
         if im.mode == "CMYK":
-            deep = deep_colour.cmyk_to_srgb(stored, meta.icc_profile, srgb_icc)
-            said = "through the embedded ICC profile" if meta.icc_profile else "naively, without an ICC profile"
+            deep, refused = deep_colour.cmyk_to_srgb(stored, meta.icc_profile, srgb_icc)
+            if refused:
+                notes.append(f"CMYK ICC profile unusable ({refused}); converted without it")
+            own = bool(meta.icc_profile) and not refused
+            said = "through the embedded ICC profile" if own else "naively, without an ICC profile"
         else:
             deep, own = deep_colour.lab_to_srgb(stored, photometric, meta.icc_profile, srgb_icc)
             said = "through the embedded ICC profile" if own else "through a D50 Lab profile"
-        if deep is not None:
-            notes.append(f"{_KIND[im.mode]} converted to sRGB at 16 bits {said}")
-            meta.icc_profile = srgb_icc
-            deep = _apply_orientation(deep, None, orientation)[0]
-            return (deep if samples else to_unit(deep)), None, 16
+        notes.append(f"{_KIND[im.mode]} converted to sRGB at 16 bits {said}")
+        meta.icc_profile = srgb_icc
+        deep = _apply_orientation(deep, None, orientation)[0]
+        return (deep if samples else to_unit(deep)), None, 16
     try:
         im.load()
     except OSError as exc:

@@ -17,10 +17,10 @@ from .chain import strips
 _ICCLAB_L_TOP = 0xFF00  # ICCLab (TIFF photometric 9) keeps ICC v2's 16-bit Lab: L* 100 at 0xFF00
 
 
-def cmyk_to_srgb(cmyk: np.ndarray, profile: bytes | None, srgb_icc: bytes) -> np.ndarray | None:
-    """(H, W, 4) uint16 ink through ``profile`` to (H, W, 3) uint16 sRGB; None where LittleCMS
-    will not use the profile. Without a profile, (1 - C)(1 - K) and so on: Pillow's naive
-    conversion, at 16 bits."""
+def cmyk_to_srgb(cmyk: np.ndarray, profile: bytes | None, srgb_icc: bytes) -> tuple[np.ndarray, str | None]:
+    """(H, W, 4) uint16 ink through ``profile`` to (H, W, 3) uint16 sRGB, and LittleCMS's
+    words where it will not use the profile. Without one, (1 - C)(1 - K) and so on: Pillow's
+    naive conversion, at 16 bits (a refused profile had cost the master its depth too)."""
     rgb = np.empty((*cmyk.shape[:2], 3), np.uint16)
     for r0, r1 in strips.bands(*cmyk.shape[:2]):
         if profile is None:  # (65535 - C)(65535 - K) fits 32 bits
@@ -30,9 +30,9 @@ def cmyk_to_srgb(cmyk: np.ndarray, profile: bytes | None, srgb_icc: bytes) -> np
         try:
             rgb[r0:r1] = imagecodecs.cms_transform(np.ascontiguousarray(cmyk[r0:r1]), profile, srgb_icc,
                                                    colorspace="cmyk", outcolorspace="rgb", outdtype=np.uint16)
-        except imagecodecs.CmsError:
-            return None
-    return rgb
+        except imagecodecs.CmsError as exc:
+            return cmyk_to_srgb(cmyk, None, srgb_icc)[0], str(exc)
+    return rgb, None
 
 
 def lab_to_srgb(samples: np.ndarray, photometric: int, profile: bytes | None,
