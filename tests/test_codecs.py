@@ -1225,6 +1225,70 @@ def test_png_whose_xmp_carries_years_of_history_is_read_and_keeps_it() -> None:
     assert codecs.decode(reencode(decoded)).metadata.xmp == xmp.encode()
 
 
+_NS = ('xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"', 'xmlns:xmpNote="http://ns.adobe.com/xmp/note/"',
+       'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"')
+
+
+def _extended_xmp_jpeg(lose_chunk: bool = False, flip: bool = False) -> tuple[bytes, bytes, str]:
+    """A JPEG as Photoshop writes one whose XMP passes a segment: the main packet names the
+    MD5 of the rest, which follows in APP1 segments of 65,400 bytes with their offsets."""
+    import hashlib
+
+    ancestors = "".join(f"<rdf:li>xmp.did:{i:032x}</rdf:li>" for i in range(4_000))  # 152 kB: three segments
+    extension = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {_NS[0]}><rdf:Description rdf:about="" {_NS[2]}>'
+                 f"<photoshop:DocumentAncestors><rdf:Bag>{ancestors}</rdf:Bag></photoshop:DocumentAncestors>"
+                 "</rdf:Description></rdf:RDF></x:xmpmeta>").encode()
+    guid = hashlib.md5(extension).hexdigest().upper()
+    main = (f'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {_NS[0]}>'
+            f'<rdf:Description rdf:about="" {_NS[1]} {_NS[2]} xmpNote:HasExtendedXMP="{guid}" '
+            'photoshop:Credit="City Archive"/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>').encode()
+    stored = bytearray(extension)
+    if flip:
+        stored[100_000] ^= 0x01
+    segments = b""
+    for offset in range(0, len(stored), 65_400):
+        if lose_chunk and offset == 65_400:
+            continue
+        body = b"http://ns.adobe.com/xmp/extension/\x00" + guid.encode() + struct.pack(">II", len(stored), offset)
+        segments += b"\xff\xe1" + struct.pack(">H", 2 + len(body) + len(stored[offset:offset + 65_400]))
+        segments += body + stored[offset:offset + 65_400]
+    jpeg = save(RGB8, "JPEG", xmp=main)
+    return jpeg[:2] + segments + jpeg[2:], extension, guid
+
+
+def test_a_jpegs_extended_xmp_is_read_and_carried_whole() -> None:
+    """Pillow reads the main XMP packet alone: the 152 kB of DocumentAncestors in Photoshop's
+    extension segments were left out of the derivative without a word, and its main packet
+    named an extension it did not have. A JPEG derivative carries the segments; one in another
+    format gets the extension merged into its single packet."""
+    from enhance_ops.enhance import EnhanceOptions, Enhancer
+
+    master, extension, guid = _extended_xmp_jpeg()
+    decoded = codecs.decode(master)
+    assert decoded.metadata.xmp_extension == extension and decoded.notes == []
+    for fmt in ("JPEG", "PNG", "TIFF", "WEBP"):
+        result = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]"),
+                                         output_format=fmt)).enhance(master)
+        carried = codecs.decode(result.data).metadata
+        assert b'photoshop:Credit="City Archive"' in carried.xmp, fmt
+        if fmt == "JPEG":
+            assert carried.xmp_extension == extension and f'HasExtendedXMP="{guid}"'.encode() in carried.xmp
+        else:
+            assert carried.xmp_extension is None and b"HasExtendedXMP" not in carried.xmp, fmt
+            assert carried.xmp.count(b"<rdf:li>xmp.did:") == 4_000, fmt
+        assert not any("XMP" in note for note in result.record["notes"]), (fmt, result.record["notes"])
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    (dict(lose_chunk=True), "missing or incomplete"), (dict(flip=True), "does not match its GUID (damaged)")])
+def test_a_damaged_extended_xmp_is_named_and_left_out(damage: dict[str, bool], said: str) -> None:
+    master, _, guid = _extended_xmp_jpeg(**damage)
+    decoded = codecs.decode(master)
+    assert decoded.metadata.xmp_extension is None
+    assert decoded.notes == [f"extended XMP {guid} " + ("named by the XMP is " if "missing" in said else "") +
+                             f"{said}: not carried"]
+
+
 def _iptc(*records: tuple[int, int, bytes]) -> bytes:
     return b"".join(b"\x1c" + struct.pack(">BBH", rec, field, len(value)) + value for rec, field, value in records)
 

@@ -24,7 +24,8 @@ import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, netpbm, png_chunks, tiff_entries, tiff_exif, tiff_header, tiff_log
+from . import camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, netpbm, png_chunks, tiff_entries
+from . import tiff_exif, tiff_header, tiff_log, xmp_extension
 from .chain import icc, strips
 from .formats import (  # noqa: F401  (re-exported)
     DEFAULT_MAX_PIXELS,
@@ -1015,14 +1016,17 @@ def _encode_pillow(
     options: dict[str, object] = {"exif": exif, "quality": quality}
     if meta.icc_profile:
         options["icc_profile"] = meta.icc_profile
-    if meta.xmp:
+    if meta.xmp and not (fmt == "JPEG" and meta.xmp_extension):
         options["xmp"] = meta.xmp
     if fmt == "JPEG":
         options["subsampling"] = 0 if quality >= 90 else 2
         if "Comment" in meta.text:
             options["comment"] = meta.text["Comment"].encode("utf-8")
-        if meta.iptc:
-            options["extra"] = md.jpeg_app13(meta.iptc)
+        extra = md.jpeg_app13(meta.iptc) if meta.iptc else b""
+        if meta.xmp and meta.xmp_extension:  # the main packet and its extension's segments, in that order
+            extra += xmp_extension.jpeg_segments(meta.xmp, meta.xmp_extension)
+        if extra:
+            options["extra"] = extra
         if dpi and all(1 <= round(d) <= JFIF_MAX_DENSITY for d in dpi):  # past it, the EXIF block's alone
             options["dpi"] = tuple(round(d) for d in dpi)
     if fmt == "WEBP" and mode == "LA":

@@ -24,7 +24,7 @@ import piexif
 import tifffile
 from PIL import ExifTags, Image, TiffTags
 
-from . import exif_check, jp2_boxes, png_chunks, tiff_exif
+from . import exif_check, jp2_boxes, png_chunks, tiff_exif, xmp_extension
 from .chain import icc
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
@@ -41,6 +41,7 @@ class ImageMetadata:
     exif: dict[str, Any] | None = None
     icc_profile: bytes | None = None
     xmp: bytes | None = None
+    xmp_extension: bytes | None = None  # a JPEG's extended XMP, which its main packet names (``xmp_extension``)
     dpi: tuple[float, float] | None = None
     aspect: tuple[float, float] | None = None  # (x, y) densities a file gives without a unit, where it gives no dpi
     orientation: int = 1
@@ -69,6 +70,10 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
             meta.icc_profile = _png_gamma_profile(im, data, meta.notes)
         xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
         meta.xmp = xmp.encode("utf-8") if isinstance(xmp, str) else (bytes(xmp) if xmp else None)
+        if im.format == "JPEG":  # an MPO too (codecs)
+            extended = [s for app, s in im.applist if app == "APP1" and s.startswith(xmp_extension.SIGNATURE)]
+            meta.xmp_extension, said = xmp_extension.read(extended, meta.xmp)
+            meta.notes.extend(said)
         meta.text = _read_text(im, data, meta.notes)
         meta.iptc = _iptc_records(_read_iptc(im, data), meta.notes)
         meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
@@ -238,7 +243,13 @@ def fitted_to(
         changes["exif"] = _exif_within_jpeg(meta, software, description, notes)
     if fmt == "JPEG" and meta.xmp and len(meta.xmp) > _JPEG_XMP_BYTES:
         notes.append(f"XMP of {len(meta.xmp):,} bytes not carried: a JPEG holds {_JPEG_XMP_BYTES:,}")
-        changes["xmp"] = None
+        changes["xmp"] = changes["xmp_extension"] = None
+    elif fmt != "JPEG" and meta.xmp and meta.xmp_extension:  # one packet of any size: the extension joins it
+        joined = xmp_extension.merged(meta.xmp, meta.xmp_extension)
+        if joined is None:
+            notes.append(f"extended XMP of {len(meta.xmp_extension):,} bytes not carried: it does not join the main "
+                         "packet as XML")
+        changes["xmp"], changes["xmp_extension"] = joined or meta.xmp, None
     if meta.iptc and fmt not in _IPTC_HELD:
         notes.append(f"IPTC records not carried: {fmt} has no place for them")
         changes["iptc"] = None
