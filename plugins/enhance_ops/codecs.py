@@ -980,6 +980,8 @@ def add_tiff_page(
         extratags.append((700, "B", len(meta.xmp), meta.xmp, True))
     if meta.iptc:
         extratags.append((md.IPTC_TIFF_TAG, 7, len(meta.iptc), meta.iptc, True))  # UNDEFINED: bytes as they are
+    if meta.geo:
+        extratags += meta.geo.extratags()
     channels = samples.shape[2]
     first = derivative.seek(0, io.SEEK_END) == 0
     derivative.seek(0)  # tifffile reads an existing file from where the stream is

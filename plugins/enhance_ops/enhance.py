@@ -329,9 +329,17 @@ class Enhancer:
         exif, target = source.metadata.exif, chain.settings["colour_space"]["target"]
         if target and result.icc_profile != source.metadata.icc_profile:  # converted: the EXIF says so too
             exif = md.exif_saying_colour_space(exif, target)
+        geo, moved = source.metadata.geo, _pixels_moved(source.metadata.orientation, applied)
+        if geo and moved:
+            geo = None
+        elif geo:
+            geo = geo.resampled(source.size, (result.pixels.shape[1], result.pixels.shape[0]))
         meta, not_carried = md.fitted_to(
-            dataclasses.replace(source.metadata, icc_profile=result.icc_profile, dpi=dpi, aspect=aspect, exif=exif),
+            dataclasses.replace(source.metadata, icc_profile=result.icc_profile, dpi=dpi, aspect=aspect, exif=exif,
+                                geo=geo),
             fmt, software=SOFTWARE, description=description)
+        if source.metadata.geo and moved:
+            not_carried.append(f"GeoTIFF georeferencing not carried: {moved}")
         record = {
             "input_format": source.format,
             "input_size": source.size,
@@ -372,6 +380,16 @@ class Enhancer:
                 self._done.popitem(last=False)
             if len(result.data) > CACHE_BYTES:
                 self._done.pop(digest)
+
+
+def _pixels_moved(orientation: int, applied: list[str]) -> str | None:
+    """Why a master's georeferencing no longer fits its derivative's pixels beyond their
+    number, where it does not: it is for the stored pixels, and for them undistorted."""
+    if orientation != 1:
+        return f"the master is stored turned (EXIF orientation {orientation}) and the derivative upright"
+    if "lens" in applied:
+        return "lens distortion correction moved the pixels"
+    return None
 
 
 @dataclass

@@ -24,7 +24,7 @@ import piexif
 import tifffile
 from PIL import ExifTags, Image, TiffTags
 
-from . import exif_check, jp2_boxes, png_chunks, tiff_exif, xmp_extension
+from . import exif_check, geotiff, jp2_boxes, png_chunks, tiff_exif, xmp_extension
 from .chain import icc
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
@@ -48,6 +48,7 @@ class ImageMetadata:
     orientation_from_xmp: bool = False  # no EXIF orientation, but XMP's tiff:Orientation: no decoder turns by it
     text: dict[str, str] = field(default_factory=dict)  # keyword → text; a JPEG comment is "Comment"
     iptc: bytes | None = None  # IPTC-IIM records: captions, credit, keywords of older workflows
+    geo: geotiff.Georeference | None = None  # a TIFF page's GeoTIFF tags, for the master's pixel grid
     notes: list[str] = field(default_factory=list)
 
 
@@ -76,6 +77,8 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
             meta.notes.extend(said)
         meta.text = _read_text(im, data, meta.notes)
         meta.iptc = _iptc_records(_read_iptc(im, data), meta.notes)
+        if tiff:
+            meta.geo = _tiff_geo(data, im.tell(), meta.notes)
         meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
         if tiff and meta.exif is not None:
             _text_as_stored(im.getexif(), meta.exif)
@@ -212,6 +215,16 @@ def _tiff_iptc(data: bytes, frame: int) -> bytes | None:
     return records if isinstance(records, bytes) else None
 
 
+def _tiff_geo(data: bytes, frame: int, notes: list[str]) -> geotiff.Georeference | None:
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            geo, said = geotiff.read(tif.pages[frame])
+    except Exception:  # as for IPTC: the header was read by Pillow, and tifffile notes what it skipped
+        return None
+    notes.extend(said)
+    return geo
+
+
 # What each output format can hold beyond EXIF, ICC and resolution.
 _JPEG_SEGMENT_BYTES = 65533
 # (less room for the derivative's own sizes, which derivative_xmp may write with more digits)
@@ -250,6 +263,9 @@ def fitted_to(
             notes.append(f"extended XMP of {len(meta.xmp_extension):,} bytes not carried: it does not join the main "
                          "packet as XML")
         changes["xmp"], changes["xmp_extension"] = joined or meta.xmp, None
+    if meta.geo and fmt != "TIFF":
+        notes.append(f"GeoTIFF georeferencing not carried: {fmt} has no place for it")
+        changes["geo"] = None
     if meta.iptc and fmt not in _IPTC_HELD:
         notes.append(f"IPTC records not carried: {fmt} has no place for them")
         changes["iptc"] = None
@@ -393,7 +409,8 @@ def _skipped_by_piexif(raw: bytes, exif: dict[str, Any]) -> list[str]:
     ifds = {"0th": dict(seen), "Exif": seen.get_ifd(ExifTags.IFD.Exif), "GPS": seen.get_ifd(ExifTags.IFD.GPSInfo)}
     return [
         f"{TiffTags.lookup(tag).name} ({tag})" if ifd == "0th" else f"{ifd} {tag}"
-        for ifd, tags in ifds.items() for tag in tags if tag not in exif.get(ifd, {})
+        for ifd, tags in ifds.items() for tag in tags
+        if tag not in exif.get(ifd, {}) and not (ifd == "0th" and tag in geotiff.TAGS)  # those travel on their own
     ]
 
 
