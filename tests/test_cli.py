@@ -190,6 +190,33 @@ def test_inputs_whose_derivatives_would_share_a_name_each_keep_their_own(batch: 
     assert "0 enhanced, 4 skipped, 0 failed" in capsys.readouterr().out
 
 
+def test_a_name_an_earlier_run_gave_stays_with_its_input_as_the_folder_grows_or_moves(
+        batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Names are given by the folder's contents: an access JPEG added beside a master TIFF
+    already enhanced as ``scan.png`` would have taken that name (it sorts first), been skipped
+    as done, and the TIFF enhanced again under a tagged name. An earlier derivative's sidecar
+    says whose it is, as a nightly run's catalog does; a folder moved elsewhere is still the same."""
+    folder, out = tmp_path / "a" / "box-7", tmp_path / "enhanced"
+    folder.mkdir(parents=True)
+    (folder / "scan.tif").write_bytes((batch / "coffee_16bit.tif").read_bytes())
+    args = ["enhance", str(folder), str(out), "--scale", "2", "--quiet", "--format", "PNG"]
+    assert main(args) == 0
+    (folder / "scan.jpg").write_bytes((batch / "cat_scan.jpg").read_bytes())
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "1 enhanced, 1 skipped, 0 failed" in capsys.readouterr().out
+    tagged = f"scan~{hashlib.sha256(b'scan.jpg').hexdigest()[:8]}.png"
+    assert sorted(p.name for p in out.iterdir()) == ["scan.png", "scan.png.json", tagged, tagged + ".json"]
+    assert json.loads((out / "scan.png.json").read_text())["source"] == str(folder / "scan.tif")
+    assert json.loads((out / (tagged + ".json")).read_text())["notes"][-1] == (
+        f"named {tagged}: scan.png is the derivative of {folder / 'scan.tif'}")
+    moved = tmp_path / "b" / "box-7"
+    moved.parent.mkdir()
+    folder.rename(moved)
+    assert main(["enhance", str(moved), *args[2:]]) == 0
+    assert "0 enhanced, 2 skipped, 0 failed" in capsys.readouterr().out
+
+
 def test_a_stereo_cameras_mpo_file_gives_a_jpeg_of_its_primary_image(tmp_path: Path) -> None:
     """``.mpo`` files were not picked up at all, and their pictures refused as MPO."""
     folder, out = tmp_path / "stereo", tmp_path / "enhanced"

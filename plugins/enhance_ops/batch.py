@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import BinaryIO, TypeVar
@@ -76,20 +77,27 @@ def chosen_format(input_path: Path, output_path: Path, requested: str | None) ->
 
 def plan(input_path: Path, output_path: Path, output_format: str | None = None) -> list[Job]:
     """One job per image; refuses any layout where an output could land on an input. Inputs
-    whose derivatives would share a name (``x.png`` and ``x.bmp``) each get their own."""
+    whose derivatives would share a name (``x.png`` and ``x.bmp``) each get their own, and a
+    name an earlier run gave another input's derivative stays its (as its sidecar says)."""
     input_path, output_path = input_path.resolve(), output_path.resolve()
     sources = find_images(input_path)
     if input_path.is_dir() and output_path.is_relative_to(input_path):
         raise PlanError(f"output {output_path} is inside the input folder {input_path}: choose another folder")
     plain = {source: _plain_target(source, input_path, output_path, output_format) for source in sources}
-    owners: dict[Path, Path] = {}  # a plain name → the input whose derivative has it, as a nightly shard names them
+    inside = {source: source.relative_to(input_path) if input_path.is_dir() else Path(source.name)
+              for source in sources}
+    owners: dict[Path, PurePath] = {}  # a plain name → the input whose derivative has it, as a nightly shard names them
+    for target in set(plain.values()):
+        if (made_from := _made_from(target)) is not None:  # this input's, its folder since moved or not; or another's
+            owners[target] = next((s for s in sources if plain[s] == target and _ends_with(made_from, inside[s])),
+                                  made_from)
     for source in sorted(sources, key=lambda s: (plain[s].suffix != s.suffix, s)):
         owners.setdefault(plain[source], source)
     jobs, seen = [], set()
     for source in sources:
         target, note = plain[source], None
-        if (owner := owners[target]) != source:  # only in a folder: its path in it tags the name
-            target = tag_name(target, hashlib.sha256(str(source.relative_to(input_path)).encode()).hexdigest())
+        if (owner := owners[target]) != source:  # its path in the folder tags the name
+            target = tag_name(target, hashlib.sha256(str(inside[source]).encode()).hexdigest())
             note = f"named {target.name}: {plain[source].name} is the derivative of {owner}"
         if target == source:
             raise PlanError(f"output {target} would overwrite its own input")
@@ -100,6 +108,23 @@ def plan(input_path: Path, output_path: Path, output_format: str | None = None) 
         seen.add(target)
         jobs.append(Job(source, target, note))
     return jobs
+
+
+def sidecar_of(target: Path) -> Path:
+    """The JSON record written beside a derivative: its master, settings, models and notes."""
+    return target.with_name(target.name + ".json")
+
+
+def _made_from(target: Path) -> PurePath | None:
+    """The input an existing derivative was made from, by its sidecar; None where it has none."""
+    try:
+        return PurePath(json.loads(sidecar_of(target).read_text())["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _ends_with(path: PurePath, tail: PurePath) -> bool:
+    return path.parts[-len(tail.parts):] == tail.parts
 
 
 def _plain_target(source: Path, input_path: Path, output_path: Path, output_format: str | None) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import codecs
-from .batch import Job, PlanError, chosen_format, plan
+from .batch import Job, PlanError, chosen_format, plan, sidecar_of
 from .chain.presets import PRECISIONS, PRESETS, SCALES, resolve_preset, scale_overrides
 from .chain.superres import Inference, Tiling
 from .airflow.tasks import LEDGER, clean_run_id
@@ -188,7 +188,7 @@ def _write(job: Job, result: EnhanceResult) -> None:
     parts: list[tuple[Path, Path]] = []
     try:
         job.target.parent.mkdir(parents=True, exist_ok=True)
-        for path, content in ((job.target, result.data), (_sidecar(job), sidecar.encode())):
+        for path, content in ((job.target, result.data), (sidecar_of(job.target), sidecar.encode())):
             part = path.with_name(f".{path.name}.part")
             parts.append((part, path))
             part.write_bytes(content)
@@ -200,10 +200,6 @@ def _write(job: Job, result: EnhanceResult) -> None:
         if isinstance(exc, OSError):
             raise OutputUnwritableError(f"{job.target} cannot be written: {exc.strerror or exc}") from None
         raise
-
-
-def _sidecar(job: Job) -> Path:
-    return job.target.with_name(job.target.name + ".json")
 
 
 class _RunLog:
@@ -245,9 +241,9 @@ class _RunLog:
         outcome = gate.evaluate(self.rows, gate.Thresholds.with_overrides(args.gate))
         for row, job in zip(self.rows, self.jobs):
             if job is not None:  # the sidecar learns the verdict too
-                record = json.loads(_sidecar(job).read_text())
+                record = json.loads(sidecar_of(job.target).read_text())
                 record.update(verdict=row["verdict"], failed_expectations=row["failed_expectations"])
-                _sidecar(job).write_text(json.dumps(record, indent=2) + "\n")
+                sidecar_of(job.target).write_text(json.dumps(record, indent=2) + "\n")
         counts = {v: sum(r["verdict"] == v for r in self.rows) for v in ledger.VERDICTS}
         print("gate: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
         if args.ledger:
