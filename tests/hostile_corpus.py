@@ -5,6 +5,7 @@ with its metadata) or the error code its ledger row must carry. Everything is sm
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 import zlib
@@ -111,6 +112,8 @@ def build() -> dict[str, Case]:
         "multipage-cut-chain.tif": Case(_chain_cut_after(_multipage(rgb), 1), "ok", (24, 16),
                                         notes=["pages after the first cannot be read"], incomplete=True),
         "damaged-tag.tif": Case(_tag_past_the_end(rgb, 315), "ok", (24, 16), notes=["TIFF tag 315 (Artist) is damaged"]),
+        "extended-xmp.jpg": Case(extended_xmp(rgb)[0], "ok", (24, 16)),
+        "map.tif": Case(_map(rgb), "ok", (24, 16)),
         "tag-count-damaged.tif": Case(_count_damaged(rgb, adobe := build_profile(SPACES["Adobe RGB"])), "ok", (24, 16),
                                       exif_make="Epson", icc=adobe, notes=["TIFF tag 270 (ImageDescription) is damaged"]),
         "bilevel.tif": Case(_save(Image.fromarray(rgb).convert("1"), "TIFF"), "ok", (24, 16)),
@@ -297,6 +300,45 @@ def _count_damaged(rgb: np.ndarray, profile: bytes) -> bytes:
     with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
         struct.pack_into("<I", data, tif.pages[0].tags[270].offset + 4, 50_000_000)
     return bytes(data)
+
+
+_NS = ('xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"', 'xmlns:xmpNote="http://ns.adobe.com/xmp/note/"',
+       'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"')
+
+
+def extended_xmp(rgb: np.ndarray, lose_chunk: bool = False, flip: bool = False) -> tuple[bytes, bytes, str]:
+    """A JPEG as Photoshop writes one whose XMP passes a segment, its extension and the GUID:
+    the main packet names the MD5 of the rest, which follows in APP1 segments of 65,400 bytes
+    with their offsets. ``lose_chunk`` leaves the second segment out; ``flip`` damages a bit."""
+    ancestors = "".join(f"<rdf:li>xmp.did:{i:032x}</rdf:li>" for i in range(4_000))  # 152 kB: three segments
+    extension = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {_NS[0]}><rdf:Description rdf:about="" {_NS[2]}>'
+                 f"<photoshop:DocumentAncestors><rdf:Bag>{ancestors}</rdf:Bag></photoshop:DocumentAncestors>"
+                 "</rdf:Description></rdf:RDF></x:xmpmeta>").encode()
+    guid = hashlib.md5(extension).hexdigest().upper()
+    main = (f'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {_NS[0]}>'
+            f'<rdf:Description rdf:about="" {_NS[1]} {_NS[2]} xmpNote:HasExtendedXMP="{guid}" '
+            'photoshop:Credit="City Archive"/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>').encode()
+    stored = bytearray(extension)
+    if flip:
+        stored[100_000] ^= 0x01
+    segments = b""
+    for offset in range(0, len(stored), 65_400):
+        if lose_chunk and offset == 65_400:
+            continue
+        body = b"http://ns.adobe.com/xmp/extension/\x00" + guid.encode() + struct.pack(">II", len(stored), offset)
+        segments += b"\xff\xe1" + struct.pack(">H", 2 + len(body) + len(stored[offset:offset + 65_400]))
+        segments += body + stored[offset:offset + 65_400]
+    jpeg = _save(Image.fromarray(rgb), "JPEG", xmp=main)
+    return jpeg[:2] + segments + jpeg[2:], extension, guid
+
+
+def _map(rgb: np.ndarray) -> bytes:
+    """A GeoTIFF of a map sheet in UTM zone 33N, 0.5 m a pixel, tied at its corner."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, rgb, photometric="rgb", metadata=None, extratags=[
+        (33550, "d", 3, (0.5, 0.5, 0.0), True), (33922, "d", 6, (0, 0, 0, 500_000.0, 4_649_776.0, 0), True),
+        (34735, "H", 16, (1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32633), True)])
+    return buf.getvalue()
 
 
 def _sub_ifd_text(rgb: np.ndarray) -> bytes:

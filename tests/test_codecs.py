@@ -17,7 +17,7 @@ import simplejpeg
 import tifffile
 from colour_files import cmyk_profile, lab16
 from conftest import PROJECT, photo, psnr, save
-from hostile_corpus import exif_entry, multi_picture, scan_data
+from hostile_corpus import exif_entry, extended_xmp, multi_picture, scan_data
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from skimage import data as skdata
 
@@ -580,6 +580,22 @@ def test_a_damaged_tag_skipped_in_reading_is_noted_not_only_logged() -> None:
     assert pages.notes[0] in result.record["notes"]
     artists = [codecs.decode(result.data, frame=n).metadata.exif["0th"].get(315) for n in (0, 1)]
     assert artists == [b"A. Clerk of the Court", None]
+
+
+def test_a_tiff_whose_samples_would_not_fit_the_pixel_limits_memory_is_refused_before_decoding() -> None:
+    """Found by fuzzing: a damaged SamplesPerPixel (57,859 on an RGB page whose width read
+    48,152) passed the pixel limit, and tifffile asked for 41.5 GiB; without an address-space
+    limit a worker would have been killed rather than the image failed."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, RGB8[:16], photometric="rgb", compression="zlib")
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        width, samples = tif.pages[0].tags["ImageWidth"], tif.pages[0].tags["SamplesPerPixel"]
+    struct.pack_into("<I" if width.dtype == 4 else "<H", data, width.offset + 8, 48_152)
+    struct.pack_into("<H", data, samples.offset + 8, 57_859)
+    with pytest.raises(ImageTooLargeError, match="TIFF page of 48152x16 with 57,859 samples per pixel would take "
+                                                 "44,576,425,088 bytes decoded, past 50,000,000 pixels"):
+        codecs.decode(bytes(data), max_pixels=50_000_000)
 
 
 _QUIET_CHECK = """
@@ -1225,37 +1241,6 @@ def test_png_whose_xmp_carries_years_of_history_is_read_and_keeps_it() -> None:
     assert codecs.decode(reencode(decoded)).metadata.xmp == xmp.encode()
 
 
-_NS = ('xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"', 'xmlns:xmpNote="http://ns.adobe.com/xmp/note/"',
-       'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"')
-
-
-def _extended_xmp_jpeg(lose_chunk: bool = False, flip: bool = False) -> tuple[bytes, bytes, str]:
-    """A JPEG as Photoshop writes one whose XMP passes a segment: the main packet names the
-    MD5 of the rest, which follows in APP1 segments of 65,400 bytes with their offsets."""
-    import hashlib
-
-    ancestors = "".join(f"<rdf:li>xmp.did:{i:032x}</rdf:li>" for i in range(4_000))  # 152 kB: three segments
-    extension = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {_NS[0]}><rdf:Description rdf:about="" {_NS[2]}>'
-                 f"<photoshop:DocumentAncestors><rdf:Bag>{ancestors}</rdf:Bag></photoshop:DocumentAncestors>"
-                 "</rdf:Description></rdf:RDF></x:xmpmeta>").encode()
-    guid = hashlib.md5(extension).hexdigest().upper()
-    main = (f'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {_NS[0]}>'
-            f'<rdf:Description rdf:about="" {_NS[1]} {_NS[2]} xmpNote:HasExtendedXMP="{guid}" '
-            'photoshop:Credit="City Archive"/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>').encode()
-    stored = bytearray(extension)
-    if flip:
-        stored[100_000] ^= 0x01
-    segments = b""
-    for offset in range(0, len(stored), 65_400):
-        if lose_chunk and offset == 65_400:
-            continue
-        body = b"http://ns.adobe.com/xmp/extension/\x00" + guid.encode() + struct.pack(">II", len(stored), offset)
-        segments += b"\xff\xe1" + struct.pack(">H", 2 + len(body) + len(stored[offset:offset + 65_400]))
-        segments += body + stored[offset:offset + 65_400]
-    jpeg = save(RGB8, "JPEG", xmp=main)
-    return jpeg[:2] + segments + jpeg[2:], extension, guid
-
-
 def test_a_jpegs_extended_xmp_is_read_and_carried_whole() -> None:
     """Pillow reads the main XMP packet alone: the 152 kB of DocumentAncestors in Photoshop's
     extension segments were left out of the derivative without a word, and its main packet
@@ -1263,7 +1248,7 @@ def test_a_jpegs_extended_xmp_is_read_and_carried_whole() -> None:
     format gets the extension merged into its single packet."""
     from enhance_ops.enhance import EnhanceOptions, Enhancer
 
-    master, extension, guid = _extended_xmp_jpeg()
+    master, extension, guid = extended_xmp(RGB8)
     decoded = codecs.decode(master)
     assert decoded.metadata.xmp_extension == extension and decoded.notes == []
     for fmt in ("JPEG", "PNG", "TIFF", "WEBP"):
@@ -1282,7 +1267,7 @@ def test_a_jpegs_extended_xmp_is_read_and_carried_whole() -> None:
 @pytest.mark.parametrize(("damage", "said"), [
     (dict(lose_chunk=True), "missing or incomplete"), (dict(flip=True), "does not match its GUID (damaged)")])
 def test_a_damaged_extended_xmp_is_named_and_left_out(damage: dict[str, bool], said: str) -> None:
-    master, _, guid = _extended_xmp_jpeg(**damage)
+    master, _, guid = extended_xmp(RGB8, **damage)
     decoded = codecs.decode(master)
     assert decoded.metadata.xmp_extension is None
     assert decoded.notes == [f"extended XMP {guid} " + ("named by the XMP is " if "missing" in said else "") +

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import piexif
 import pytest
+import tifffile
 from botocore.exceptions import ClientError
 from conftest import gate_night, run_night
 from faults import FaultyProxy
-from hostile_corpus import LENS, build
+from hostile_corpus import LENS, build, extended_xmp
 from PIL import Image
 
 from enhance_ops import codecs, storage
@@ -118,6 +119,10 @@ def test_every_hostile_file_gets_a_derivative_or_a_specific_error_and_the_shard_
         depth = 16 if bits > 8 else 8
         assert (rows[name]["input_bits_per_sample"], rows[name]["input_bit_depth"]) == (bits, depth), name
     assert rows["multipage-cut-page.tif"]["error_message"].startswith("TruncatedImageError: page 2 of 3: ")
+    extended = codecs.decode(store.get(rows["extended-xmp.jpg"]["output_key"])).metadata.xmp_extension
+    assert extended == extended_xmp(np.zeros((16, 24, 3), np.uint8))[1]  # the master's, whatever its pixels
+    with tifffile.TiffFile(io.BytesIO(store.get(rows["map.tif"]["output_key"]))) as tif:
+        assert tif.pages[0].tags[33550].value == (0.25, 0.25, 0.0)  # half the size at x2
     assert rows["stereo-pair.mpo"]["output_key"].endswith("/stereo-pair.jpg")  # its primary image, a JPEG
     assert codecs.pages(store.get(rows["stereo-pair.mpo"]["output_key"])).notes == ()  # a plain JPEG
     lens = codecs.decode(store.get(rows["lens-in-utf8.tif"]["output_key"])).metadata.exif["Exif"]
