@@ -1164,6 +1164,26 @@ def test_jpeg_comment_is_carried() -> None:
     assert Image.open(io.BytesIO(reencode(decoded))).info["comment"] == comment
 
 
+def test_every_jpeg_comment_is_carried_byte_for_byte_and_read_as_the_text_it_is() -> None:
+    """Pillow keeps a JPEG's last comment segment: a scanner's comment before the archive's
+    was lost; and a Latin-1 comment, decoded as UTF-8 with replacement, reached the
+    derivative as "M\ufffdnchen", in a JPEG as in a PNG. A PNG's long comment, past one JPEG
+    segment, had failed the image; it takes two."""
+    jpeg = save(RGB8, "JPEG", comment=b"(c) Stadtarchiv M\xfcnchen 1931")
+    scanner = b"Scanned by Epson V850"
+    master = jpeg[:2] + b"\xff\xfe" + struct.pack(">H", len(scanner) + 2) + scanner + jpeg[2:]
+    decoded = codecs.decode(master)
+    assert decoded.metadata.text["Comment"] == "Scanned by Epson V850\n(c) Stadtarchiv München 1931"
+    carried = Image.open(io.BytesIO(reencode(decoded)))
+    assert [s for app, s in carried.applist if app == "COM"] == [scanner, b"(c) Stadtarchiv M\xfcnchen 1931"]
+    as_png = Image.open(io.BytesIO(reencode(decoded, "PNG")))
+    assert as_png.info["Comment"] == "Scanned by Epson V850\n(c) Stadtarchiv München 1931"
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("Comment", "Ledger of the harbour office. " * 3_000)  # 90 kB
+    long = Image.open(io.BytesIO(reencode(codecs.decode(save(RGB8, "PNG", pnginfo=info)), "JPEG")))
+    assert b"".join(s for app, s in long.applist if app == "COM") == ("Ledger of the harbour office. " * 3_000).encode()
+
+
 def test_tiff_masters_description_is_kept_after_our_marking() -> None:
     buf = io.BytesIO()
     tifffile.imwrite(buf, RGB8, photometric="rgb", description="Harbour, 1931", metadata=None)

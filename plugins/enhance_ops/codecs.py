@@ -1039,9 +1039,8 @@ def _encode_pillow(
         options["xmp"] = meta.xmp
     if fmt == "JPEG":
         options["subsampling"] = 0 if quality >= 90 else 2
-        if "Comment" in meta.text:
-            options["comment"] = meta.text["Comment"].encode("utf-8")
         extra = md.jpeg_app13(meta.iptc) if meta.iptc else b""
+        extra += md.jpeg_comments(meta)
         if meta.xmp and meta.xmp_extension:  # the main packet and its extension's segments, in that order
             extra += xmp_extension.jpeg_segments(meta.xmp, meta.xmp_extension)
         if extra:

@@ -47,6 +47,7 @@ class ImageMetadata:
     orientation: int = 1
     orientation_from_xmp: bool = False  # no EXIF orientation, but XMP's tiff:Orientation: no decoder turns by it
     text: dict[str, str] = field(default_factory=dict)  # keyword → text; a JPEG comment is "Comment"
+    comments: tuple[bytes, ...] = ()  # a JPEG's comment segments as stored, carried byte for byte to a JPEG
     iptc: bytes | None = None  # IPTC-IIM records: captions, credit, keywords of older workflows
     geo: geotiff.Georeference | None = None  # a TIFF page's GeoTIFF tags, for the master's pixel grid
     notes: list[str] = field(default_factory=list)
@@ -76,6 +77,8 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
             meta.xmp_extension, said = xmp_extension.read(extended, meta.xmp)
             meta.notes.extend(said)
         meta.text = _read_text(im, data, meta.notes)
+        if im.format == "JPEG":
+            meta.comments = tuple(s for app, s in im.applist if app == "COM" and s)
         meta.iptc = _iptc_records(_read_iptc(im, data), meta.notes)
         if tiff:
             meta.geo = _tiff_geo(data, im.tell(), meta.notes)
@@ -181,8 +184,21 @@ def _read_text(im: Image.Image, data: bytes, notes: list[str]) -> dict[str, str]
         found, problems = png_chunks.texts(data)
         notes.extend(problems)
         return {keyword: text for keyword, text in found.items() if keyword not in _TEXT_NOT_CARRIED}
-    comment = im.info.get("comment") if im.format in ("JPEG", "GIF") else None
-    return {"Comment": comment.decode("utf-8", "replace")} if comment else {}
+    if im.format == "JPEG":  # every comment segment: Pillow's info keeps the last
+        comments = [s for app, s in im.applist if app == "COM" and s]
+    else:
+        comments = [im.info["comment"]] if im.format == "GIF" and im.info.get("comment") else []
+    return {"Comment": "\n".join(map(_comment_text, comments))} if comments else {}
+
+
+def _comment_text(comment: bytes) -> str:
+    """A comment as text: neither JPEG nor GIF says its encoding. UTF-8 where it is that, else
+    Latin-1, as older software wrote: decoded as UTF-8 with replacement, "München" in Latin-1
+    had reached the derivative as "M\ufffdnchen"."""
+    try:
+        return comment.decode("utf-8")
+    except UnicodeDecodeError:
+        return comment.decode("latin-1")
 
 
 IPTC_RESOURCE = 0x0404  # the Photoshop image resource that holds IPTC-IIM records
@@ -231,6 +247,14 @@ _JPEG_SEGMENT_BYTES = 65533
 _JPEG_XMP_BYTES = _JPEG_SEGMENT_BYTES - len(b"http://ns.adobe.com/xap/1.0/\x00") - 64
 _TEXT_HELD = {"JPEG": {"Comment"}, "TIFF": set(), "WEBP": set()}  # PNG holds any text
 _IPTC_HELD = {"JPEG", "TIFF"}
+
+
+def jpeg_comments(meta: ImageMetadata) -> bytes:
+    """COM segments: a JPEG master's as they were, byte for byte and every one; else the text
+    "Comment" (a PNG's, say) in UTF-8, over as many segments as it takes."""
+    stored = meta.comments or ((meta.text["Comment"].encode("utf-8"),) if "Comment" in meta.text else ())
+    pieces = [c[at:at + _JPEG_SEGMENT_BYTES] for c in stored for at in range(0, len(c), _JPEG_SEGMENT_BYTES)]
+    return b"".join(b"\xff\xfe" + struct.pack(">H", len(piece) + 2) + piece for piece in pieces)
 
 
 def jpeg_app13(records: bytes) -> bytes:
