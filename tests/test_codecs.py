@@ -522,6 +522,25 @@ def test_a_tiffs_pages_are_its_full_resolution_directories_each_decoded_as_itsel
     assert pages.sample_bytes == 48 * 48 * 3 + 40 * 30 * 2 + 48 * 20 * 4
 
 
+def test_a_registers_folio_labels_and_page_numbers_are_carried_to_each_page() -> None:
+    """piexif has no entry for PageName, PageNumber or X/YPosition and passes over them: a
+    register's folio labels were left out of every page of its derivative, with a note."""
+    from enhance_ops.enhance import EnhanceOptions, Enhancer
+
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as tif:
+        for n, folio in enumerate(("f. 12r", "f. 12v")):
+            tif.write(RGB8, photometric="rgb", metadata=None, extratags=[
+                (285, "s", 0, folio, True), (297, "H", 2, (n, 2), True), (286, "2I", 1, (3, 2), True),
+                *[(40000, "s", 0, "a scanner's own", True)][:1 - n]])  # a private tag, on the first page
+    result = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]"))
+                      ).enhance(buf.getvalue())
+    assert result.record["notes"] == ["EXIF tags not carried, unknown to the EXIF writer: unknown (40000)"]
+    with tifffile.TiffFile(io.BytesIO(result.data)) as tif:
+        carried = [{tag.code: tag.value for tag in page.tags if tag.code in (285, 286, 297)} for page in tif.pages]
+    assert carried == [{285: "f. 12r", 286: (3, 2), 297: (0, 2)}, {285: "f. 12v", 286: (3, 2), 297: (1, 2)}]
+
+
 def test_a_later_page_pillow_cannot_open_is_named() -> None:
     buf = io.BytesIO()
     with tifffile.TiffWriter(buf) as tif:

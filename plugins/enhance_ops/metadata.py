@@ -426,7 +426,7 @@ def _read_exif(raw_exif: Callable[[], bytes | None], notes: list[str]) -> dict[s
 
 
 def _skipped_by_piexif(raw: bytes, exif: dict[str, Any]) -> list[str]:
-    """piexif passes over tags it has no name for (a TIFF's PageName, private tags) without a
+    """piexif passes over tags it has no name for (a private tag, Photoshop's layers) without a
     word; Pillow reads the same bytes, so what it sees and piexif does not is named."""
     seen = Image.Exif()
     seen.load(raw)

@@ -28,6 +28,14 @@ _FORMATS = {1: "B", 2: "B", 3: "H", 4: "I", 5: "II", 6: "b", 7: "B", 8: "h", 9: 
 VALUE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}  # by TIFF type
 U32 = 2**32 - 1  # a rational's numerator and denominator are unsigned 32-bit (a PNG pHYs pair too)
 
+# TIFF's page tags, which piexif has no entry for and so passes over: a register's folio
+# label ("f. 12r") in PageName, a page's place in its document in PageNumber, where the
+# page lies on its sheet in X/YPosition (in resolution units, so the same when enlarged).
+# They were left out of the derivative, with a note; known to piexif, they travel as IFD0's others do.
+for _tag, _name, _type in ((285, "PageName", piexif.TYPES.Ascii), (286, "XPosition", piexif.TYPES.Rational),
+                           (287, "YPosition", piexif.TYPES.Rational), (297, "PageNumber", piexif.TYPES.Short)):
+    piexif.TAGS["Image"].setdefault(_tag, {"name": _name, "type": _type})
+
 
 def rational(value: float) -> tuple[int, int] | None:
     """``value`` as a rational: the nearest fraction of denominator at most 10,000 whose
