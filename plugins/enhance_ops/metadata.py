@@ -77,8 +77,7 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
             meta.xmp_extension, said = xmp_extension.read(extended, meta.xmp)
             meta.notes.extend(said)
         meta.text = _read_text(im, data, meta.notes)
-        if im.format == "JPEG":
-            meta.comments = tuple(s for app, s in im.applist if app == "COM" and s)
+        meta.comments = _jpeg_comment_segments(im)
         meta.iptc = _iptc_records(_read_iptc(im, data), meta.notes)
         if tiff:
             meta.geo = _tiff_geo(data, im.tell(), meta.notes)
@@ -184,11 +183,14 @@ def _read_text(im: Image.Image, data: bytes, notes: list[str]) -> dict[str, str]
         found, problems = png_chunks.texts(data)
         notes.extend(problems)
         return {keyword: text for keyword, text in found.items() if keyword not in _TEXT_NOT_CARRIED}
-    if im.format == "JPEG":  # every comment segment: Pillow's info keeps the last
-        comments = [s for app, s in im.applist if app == "COM" and s]
-    else:
-        comments = [im.info["comment"]] if im.format == "GIF" and im.info.get("comment") else []
+    comments = _jpeg_comment_segments(im) or ((im.info["comment"],) if im.format == "GIF" and im.info.get("comment")
+                                              else ())
     return {"Comment": "\n".join(map(_comment_text, comments))} if comments else {}
+
+
+def _jpeg_comment_segments(im: Image.Image) -> tuple[bytes, ...]:
+    """Every comment segment of a JPEG: Pillow's info keeps the last."""
+    return tuple(s for app, s in im.applist if app == "COM" and s) if im.format == "JPEG" else ()
 
 
 def _comment_text(comment: bytes) -> str:
