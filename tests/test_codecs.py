@@ -710,8 +710,14 @@ def test_a_directory_with_one_entry_of_a_damaged_type_is_mended_one_with_more_is
     struct.pack_into("<I", data, description + 4, 50_000_000)
     struct.pack_into("<H", data, software + 2, 108)
     assert codecs.decode(bytes(data)).metadata.exif["0th"][315] == b"A. Clerk of the Court"
+    mended = tiff_entries.for_pillow(bytes(data))  # Pillow's view: the damaged count's entry typed 0, nothing else
+    expected = bytearray(data)
+    expected[description + 2:description + 4] = b"\x00\x00"
+    assert mended.read(7) + mended.read(1000) + mended.read() == expected
+    mended.seek(description)
+    assert mended.read(4) == bytes(expected[description:description + 4])
     struct.pack_into("<H", data, unit + 2, 108)
-    assert tiff_entries.for_pillow(bytes(data)) == bytes(data)
+    assert tiff_entries.past_the_end(bytes(data)) == []
 
 
 def test_a_damaged_entry_of_a_tiffs_exif_directory_costs_itself_alone_and_is_noted() -> None:

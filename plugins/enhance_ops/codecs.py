@@ -438,7 +438,7 @@ def _open_header(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(tiff_entries.for_pillow(data) if format_of(data) == "TIFF" else data))
+            im = Image.open(tiff_entries.for_pillow(data) if format_of(data) == "TIFF" else io.BytesIO(data))
     except Exception as exc:
         fmt = format_of(data)
         if fmt == "TIFF":

@@ -5,16 +5,19 @@ after the total passes the file's size ("Tag data larger than file"). One damage
 (a count of millions, an offset past the end) so took with it the intact values read after
 it: the ICC profile, the resolution, the Software and Artist, the EXIF, each lost from the
 derivative without a note, and a CMYK page with an intact press profile converted without
-it. The copy Pillow reads has each such entry's type set to 0, which Pillow passes over
-without counting it; the pixel data and every other byte are the file's own. tifffile reads
+it. Pillow reads the file with each such entry's type read as 0, which it passes over
+without counting it; the pixel data and every other byte are the file's own, and are not
+copied (a large scan's bytes had been, twice over, while its page was read). tifffile reads
 each entry on its own and says which of a page's own is damaged (``tiff_log``), but not one
 in its EXIF or GPS directory: those are told here.
 """
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from PIL import ExifTags
 
@@ -99,15 +102,43 @@ def past_the_end(data: bytes) -> list[PastTheEnd]:
     return found
 
 
-def for_pillow(data: bytes) -> bytes:
-    """``data``, or where entries' values lie past the end of the file, a copy with their
-    types set to 0."""
+def for_pillow(data: bytes) -> BinaryIO:
+    """``data`` as a file for Pillow, the entries whose values lie past its end read with type 0."""
     if not (past := past_the_end(data)):
-        return data
-    mended = bytearray(data)
-    for entry in past:
-        mended[entry.where + 2:entry.where + 4] = b"\x00\x00"
-    return bytes(mended)
+        return io.BytesIO(data)
+    return io.BufferedReader(_Mended(data, {entry.where + 2: b"\x00\x00" for entry in past}))
+
+
+class _Mended(io.RawIOBase):
+    """``data`` read as a file, with a few bytes read as ``patches`` say (place → bytes)."""
+
+    def __init__(self, data: bytes, patches: dict[int, bytes]) -> None:
+        self._data, self._patches, self._at = memoryview(data), patches, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._at
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._at = max(0, offset + (0, self._at, len(self._data))[whence])
+        return self._at
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        start = min(self._at, len(self._data))
+        end = min(start + len(buffer), len(self._data))
+        out = memoryview(buffer).cast("B")
+        out[:end - start] = self._data[start:end]
+        for place, value in self._patches.items():
+            for i, byte in enumerate(value):
+                if start <= place + i < end:
+                    out[place + i - start] = byte
+        self._at = end
+        return end - start
 
 
 def _readable_chain(data: bytes) -> list[int]:

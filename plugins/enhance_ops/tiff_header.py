@@ -11,8 +11,8 @@ the image describes the file but holds no pixels (``load`` fails), which tifffil
 """
 from __future__ import annotations
 
-import io
 import logging
+from typing import BinaryIO
 
 import tifffile
 from PIL import TiffImagePlugin
@@ -102,9 +102,9 @@ class TagsOnlyTiff(TiffImagePlugin.TiffImageFile):
             self.tag_v2[tag] = value
 
 
-def open_page(data: bytes, frame: int = 0) -> TagsOnlyTiff:
+def open_page(file: BinaryIO, frame: int = 0) -> TagsOnlyTiff:
     """Page ``frame`` of a TIFF; raises as Pillow does where even its tags cannot be read."""
-    im = TagsOnlyTiff(io.BytesIO(data))
+    im = TagsOnlyTiff(file)
     if frame:
         im.seek(frame)
     return im
