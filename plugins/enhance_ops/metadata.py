@@ -78,9 +78,11 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
             meta.notes.extend(said)
         meta.text = _read_text(im, data, meta.notes)
         meta.comments = _jpeg_comment_segments(im)
-        meta.iptc = _iptc_records(_read_iptc(im, data), meta.notes)
         if tiff:
-            meta.geo = _tiff_geo(data, im.tell(), meta.notes)
+            records, meta.geo = _tiff_page_tags(data, im.tell(), meta.notes)
+        else:
+            records = (im.info.get("photoshop") or {}).get(IPTC_RESOURCE) if im.format == "JPEG" else None
+        meta.iptc = _iptc_records(records, meta.notes)
         meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
         if tiff and meta.exif is not None:
             _text_as_stored(im.getexif(), meta.exif)
@@ -208,12 +210,6 @@ IPTC_TIFF_TAG = 33723
 ICC_TIFF_TAG = 34675
 
 
-def _read_iptc(im: Image.Image, data: bytes) -> bytes | None:
-    if im.format == "JPEG":
-        return (im.info.get("photoshop") or {}).get(IPTC_RESOURCE)
-    return _tiff_iptc(data, im.tell()) if im.format == "TIFF" else None
-
-
 def _iptc_records(records: bytes | None, notes: list[str]) -> bytes | None:
     if not records:
         return None
@@ -223,24 +219,21 @@ def _iptc_records(records: bytes | None, notes: list[str]) -> bytes | None:
     return bytes(records)
 
 
-def _tiff_iptc(data: bytes, frame: int) -> bytes | None:
-    """Read with tifffile: Photoshop stores the records as LONGs, of which Pillow keeps one."""
+def _tiff_page_tags(data: bytes, frame: int, notes: list[str]) -> tuple[bytes | None, geotiff.Georeference | None]:
+    """A TIFF page's IPTC records and georeferencing, read with tifffile: Photoshop stores the
+    records as LONGs, of which Pillow keeps one, and Pillow reads no GeoTIFF tag. The header
+    was read by Pillow, so a tag tifffile cannot parse is not worth a failure (tifffile's own
+    complaints are noted with the page's, ``tiff_log``)."""
+    records = geo = None
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            records = tif.pages[frame].tags.valueof(IPTC_TIFF_TAG)
-    except Exception:  # the header was read by Pillow; an IPTC tag tifffile cannot parse is not worth a failure
-        return None
-    return records if isinstance(records, bytes) else None
-
-
-def _tiff_geo(data: bytes, frame: int, notes: list[str]) -> geotiff.Georeference | None:
-    try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            geo, said = geotiff.read(tif.pages[frame])
-    except Exception:  # as for IPTC: the header was read by Pillow, and tifffile notes what it skipped
-        return None
-    notes.extend(said)
-    return geo
+            page = tif.pages[frame]
+            records = page.tags.valueof(IPTC_TIFF_TAG)
+            geo, said = geotiff.read(page)
+            notes.extend(said)
+    except Exception:
+        pass
+    return (records if isinstance(records, bytes) else None), geo
 
 
 # What each output format can hold beyond EXIF, ICC and resolution.
