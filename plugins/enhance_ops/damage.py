@@ -28,7 +28,7 @@ import simplejpeg
 import tifffile
 
 from . import ccitt
-from .jpeg_segments import LOSSLESS, SOS, frame, header_segments
+from .jpeg_segments import LOSSLESS, SOS, first_scan, frame, header_segments
 
 # libjpeg's warning about a scan's header, not its data: the image decodes whole after it, and
 # damage further on goes unseen.
@@ -73,8 +73,8 @@ def jpeg_cut_off(data: bytes) -> str | None:
     scan ends without the end-of-image marker, as a file cut short does. Within the
     entropy-coded data a 0xFF byte is always followed by 0 or a restart marker, so an EOI
     after the scan's start is the image's end."""
-    scan = next((at for marker, at, _ in header_segments(data) if marker == SOS), len(data))
-    if b"\xff\xd9" in data[scan:]:
+    scan = first_scan(data)
+    if scan is not None and b"\xff\xd9" in data[scan:]:
         return None
     return "the scan ends without an end-of-image marker: the file is cut off, and the image blank or garbled from there"
 

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import JpegImagePlugin
 
 from .errors import CorruptImageError, UnsupportedImageError
-from .jpeg_segments import SOS, frame, header_segments
+from .jpeg_segments import first_scan, frame
 
 _COMPONENTS = (1, 3)  # grey, and colour as RGB or YCbCr; libjpeg converts no deep CMYK
 # The processes libjpeg decodes at these precisions: extended and progressive (12 bits), and
@@ -48,7 +48,7 @@ def open_header(data: bytes) -> DeepJpeg:
     found = frame(data)
     if found is None:
         raise ValueError("no frame header")
-    scan = next((at for marker, at, _ in header_segments(data) if marker == SOS), None)
+    scan = first_scan(data)
     if scan is None:
         raise ValueError("no scan")
     # The header up to the scan's first byte, which is all Pillow reads in opening a JPEG

@@ -25,6 +25,11 @@ def header_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
         at = end
 
 
+def first_scan(data: bytes) -> int | None:
+    """Where the first SOS segment starts, at its marker; None where the header walk ends before one."""
+    return next((at for marker, at, _ in header_segments(data) if marker == SOS), None)
+
+
 FRAME_HEADERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0-SOF15; the others in the range are tables
 LOSSLESS = frozenset({0xC3, 0xC7, 0xCB, 0xCF})  # the lossless processes' frame headers
 
