@@ -435,12 +435,12 @@ def _refuse(data: bytes, fmt: str | None, exc: Exception) -> NoReturn:
 
 
 def _open_header(data: bytes) -> Image.Image:
+    fmt = format_of(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(tiff_entries.for_pillow(data) if format_of(data) == "TIFF" else io.BytesIO(data))
+            im = Image.open(tiff_entries.for_pillow(data) if fmt == "TIFF" else io.BytesIO(data))
     except Exception as exc:
-        fmt = format_of(data)
         if fmt == "TIFF":
             im = _tags_only(data)
         elif fmt == "JPEG" and deep_jpeg.readable(data):

@@ -329,16 +329,15 @@ class Enhancer:
         exif, target = source.metadata.exif, chain.settings["colour_space"]["target"]
         if target and result.icc_profile != source.metadata.icc_profile:  # converted: the EXIF says so too
             exif = md.exif_saying_colour_space(exif, target)
-        geo, moved = source.metadata.geo, _pixels_moved(source.metadata.orientation, applied)
-        if geo and moved:
-            geo = None
-        elif geo:
-            geo = geo.resampled(source.size, (result.pixels.shape[1], result.pixels.shape[0]))
+        geo = source.metadata.geo
+        moved = _pixels_moved(source.metadata.orientation, applied) if geo else None
+        if geo:
+            geo = None if moved else geo.resampled(source.size, (result.pixels.shape[1], result.pixels.shape[0]))
         meta, not_carried = md.fitted_to(
             dataclasses.replace(source.metadata, icc_profile=result.icc_profile, dpi=dpi, aspect=aspect, exif=exif,
                                 geo=geo),
             fmt, software=SOFTWARE, description=description)
-        if source.metadata.geo and moved:
+        if moved:
             not_carried.append(f"GeoTIFF georeferencing not carried: {moved}")
         record = {
             "input_format": source.format,

@@ -21,7 +21,9 @@ from typing import BinaryIO
 
 from PIL import ExifTags
 
-_UNIT_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+from .tiff_exif import VALUE_BYTES
+
+_UNIT_BYTES = {**VALUE_BYTES, 13: 4, 16: 8, 17: 8, 18: 8}  # and IFD, and BigTIFF's LONG8, SLONG8, IFD8
 _SUB_DIRECTORIES = {34665: ("EXIF", ExifTags.TAGS), 34853: ("GPS", ExifTags.GPSTAGS)}  # Pillow reads them alike
 
 
