@@ -978,6 +978,8 @@ def add_tiff_page(
 
     exif, meta, dpi = _derivative_metadata(samples, "TIFF", meta, scale, provenance)
     loaded = piexif.load(exif)
+    if meta.maker_note:  # as the master holds it, for where it lands in this file
+        loaded["Exif"][tiff_exif.MAKER_NOTE] = meta.exif["Exif"][tiff_exif.MAKER_NOTE]
     zeroth, sub_ifds = loaded["0th"], tiff_exif.sub_ifds(loaded)
     extratags = tiff_exif.placeholders(list(sub_ifds))
     for tag, value in sorted(zeroth.items()):
@@ -1018,7 +1020,7 @@ def add_tiff_page(
     if sub_ifds:
         with derivative.getbuffer() as written:  # the page just appended ends the chain of directories
             page = tiff_entries.directory_offsets(written)[-1]
-        tiff_exif.append_sub_ifds(derivative, sub_ifds, page)
+        tiff_exif.append_sub_ifds(derivative, sub_ifds, page, meta.maker_note.moved_to if meta.maker_note else None)
 
 
 # A JFIF density is 16-bit: Pillow wrote 80,000 dpi as 14,464 (its low 16 bits), so a 20,000-dpi

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import itertools
 import numbers
 import re
 import struct
@@ -24,7 +25,7 @@ import piexif
 import tifffile
 from PIL import ExifTags, Image, TiffTags
 
-from . import exif_check, geotiff, jp2_boxes, png_chunks, tiff_exif, xmp_extension
+from . import exif_check, geotiff, jp2_boxes, maker_note, png_chunks, tiff_entries, tiff_exif, xmp_extension
 from .chain import icc
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
@@ -50,6 +51,7 @@ class ImageMetadata:
     comments: tuple[bytes, ...] = ()  # a JPEG's comment segments as stored, carried byte for byte to a JPEG
     iptc: bytes | None = None  # IPTC-IIM records: captions, credit, keywords of older workflows
     geo: geotiff.Georeference | None = None  # a TIFF page's GeoTIFF tags, for the master's pixel grid
+    maker_note: maker_note.Placement | None = None  # a MakerNote whose places count from the EXIF header
     notes: list[str] = field(default_factory=list)
 
 
@@ -64,6 +66,7 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta = ImageMetadata(icc_profile=boxes.icc, xmp=boxes.xmp)
         meta.iptc = _iptc_records(boxes.iptc, meta.notes)
         meta.exif = _read_exif(lambda: boxes.exif, meta.notes)
+        _place_maker_note(meta, boxes.exif)
         dpi = boxes.dpi
     else:
         tiff = im.format == "TIFF"  # a page's own tags: Pillow's info keeps an earlier page's profile and resolution
@@ -86,6 +89,7 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
         if tiff and meta.exif is not None:
             _text_as_stored(im.getexif(), meta.exif)
+        _place_maker_note(meta, data if tiff else im.info.get("exif"), im.tell() if tiff else None)
         dpi = _tiff_dpi(im, meta.notes) if tiff else im.info.get("dpi")
     orientation = None if meta.exif is None else meta.exif["0th"].get(piexif.ImageIFD.Orientation)
     if orientation is not None:
@@ -372,6 +376,21 @@ def _raw_exif(im: Image.Image) -> bytes | None:
     return bytes(raw) if raw else None
 
 
+def _place_maker_note(meta: ImageMetadata, block: bytes | None, page: int | None = None) -> None:
+    """Where the master's MakerNote lay in ``block`` (an EXIF block's TIFF structure, after
+    ``Exif\\0\\0`` or not, or a TIFF master whose ``page`` it is under), for moving its values'
+    places with it."""
+    if not (block and meta.exif and tiff_exif.MAKER_NOTE in meta.exif["Exif"]):
+        return
+    block = block[6:] if block.startswith(b"Exif\x00\x00") else block
+    try:
+        directory = None if page is None else next(itertools.islice(tiff_entries.chain(block), page, None))
+    except (ValueError, StopIteration, struct.error):
+        return  # the page's directory is not found again: the note is carried as stored
+    meta.maker_note, said = maker_note.read(block, directory)
+    meta.notes.extend(said)
+
+
 def _text_as_stored(tags: Image.Exif, exif: dict[str, Any]) -> None:
     """Pillow hands a TIFF's ASCII tags back as text decoded as Latin-1, and writes text back as
     ASCII with a '?' for every other byte on the way to the EXIF reader: "© Stadtarchiv
@@ -554,4 +573,4 @@ def derivative_exif(
         zeroth[piexif.ImageIFD.ResolutionUnit] = 2 if dpi else 1
     sub[piexif.ExifIFD.PixelXDimension] = width
     sub[piexif.ExifIFD.PixelYDimension] = height
-    return tiff_exif.block(exif)
+    return tiff_exif.block(exif, moved=meta.maker_note.moved_to if meta.maker_note else None)

@@ -77,6 +77,17 @@ def directory_offsets(data: bytes | memoryview) -> list[int]:
     return list(chain(data))
 
 
+def sub_directory_entry(data: bytes, at: int, pointer: int, tag: int) -> tuple[int, int, int] | None:
+    """(type, count, value or offset) of ``tag`` in the directory that entry ``pointer`` of the
+    directory at ``at`` points at (the EXIF directory of a page, say); None where either is missing."""
+    layout = _Layout(data)
+    found = {t: (kind, count, value) for _, t, kind, count, value in _entries(data, layout, at)}
+    if pointer not in found or found[pointer][0] not in (4, 13, 16, 18) or found[pointer][1] != 1:
+        return None
+    return next(((kind, count, value) for _, t, kind, count, value in _entries(data, layout, found[pointer][2])
+                 if t == tag), None)
+
+
 def past_the_end(data: bytes) -> list[PastTheEnd]:
     """The entries whose values lie past the end of the file, in the directories Pillow reads:
     the chain's, up to the first it cannot reach, and their EXIF and GPS directories."""

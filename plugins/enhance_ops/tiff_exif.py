@@ -16,6 +16,7 @@ import io
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import piexif
@@ -27,6 +28,8 @@ _PLACEHOLDER = {EXIF_POINTER: 65000, GPS_POINTER: 65001}  # private-range tag co
 _FORMATS = {1: "B", 2: "B", 3: "H", 4: "I", 5: "II", 6: "b", 7: "B", 8: "h", 9: "i", 10: "ii", 11: "f", 12: "d"}
 VALUE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}  # by TIFF type
 U32 = 2**32 - 1  # a rational's numerator and denominator are unsigned 32-bit (a PNG pHYs pair too)
+MAKER_NOTE = 37500
+Mover = Callable[[bytes, int], bytes]  # a MakerNote's bytes for where it lands (``maker_note.Placement``)
 
 # TIFF's page tags, which piexif has no entry for and so passes over: a register's folio
 # label ("f. 12r") in PageName, a page's place in its document in PageNumber, where the
@@ -79,7 +82,8 @@ class _Layout:
 CLASSIC, BIG = _Layout("<H", "<I", 4, pointer=4), _Layout("<Q", "<Q", 8, pointer=16)
 
 
-def _ifd_bytes(tags: dict[int, Any], types: dict[int, dict[str, Any]], offset: int, form: _Layout = CLASSIC) -> bytes:
+def _ifd_bytes(tags: dict[int, Any], types: dict[int, dict[str, Any]], offset: int, form: _Layout = CLASSIC,
+               moved: Mover | None = None) -> bytes:
     entries = [(t, types[t]["type"], *_encode_value(types[t]["type"], v)) for t, v in sorted(tags.items())]
     data_start = offset + struct.calcsize(form.count) + form.entry * len(entries) + form.size
     head, tail = [struct.pack(form.count, len(entries))], b""
@@ -88,6 +92,8 @@ def _ifd_bytes(tags: dict[int, Any], types: dict[int, dict[str, Any]], offset: i
         if len(raw) <= form.size:
             head.append(raw.ljust(form.size, b"\x00"))
         else:
+            if tag == MAKER_NOTE and moved:
+                raw = moved(raw, data_start + len(tail))
             head.append(struct.pack(form.number, data_start + len(tail)))
             tail += raw + (b"\x00" if len(raw) % 2 else b"")
     return b"".join(head) + struct.pack(form.number, 0) + tail
@@ -102,9 +108,10 @@ def tag_name(ifd: str, tag: int) -> str:
     return piexif.TAGS.get(_IFD_TAGS.get(ifd, "Image"), {}).get(tag, {}).get("name", "unknown")
 
 
-def block(exif: dict[str, Any]) -> bytes:
+def block(exif: dict[str, Any], moved: Mover | None = None) -> bytes:
     """``Exif\\0\\0`` and a little-endian TIFF structure: IFD0, then its Exif, GPS and Interop
-    sub-IFDs, each ending in a next-IFD offset of 0. Tags piexif has no type for are left out."""
+    sub-IFDs, each ending in a next-IFD offset of 0. Tags piexif has no type for are left out;
+    ``moved`` gives the MakerNote's bytes for where it lands."""
     pointers = {pointer for _, pointer in _PARENTS.values()}
     ifds = {
         name: {t: v for t, v in exif.get(name, {}).items() if t in piexif.TAGS[kind] and t not in pointers}
@@ -127,7 +134,7 @@ def block(exif: dict[str, Any]) -> bytes:
     out = bytearray(b"II*\x00" + struct.pack("<I", 8))
     for name, start in offsets.items():
         out += b"\x00" * (start - len(out))
-        out += _ifd_bytes(ifds[name], piexif.TAGS[_IFD_TAGS[name]], start)
+        out += _ifd_bytes(ifds[name], piexif.TAGS[_IFD_TAGS[name]], start, moved=moved)
     return b"Exif\x00\x00" + bytes(out)
 
 
@@ -150,10 +157,11 @@ def placeholders(pointers: list[int]) -> list[tuple[int, str, int, int, bool]]:
 _HEADERS = {b"II*\x00": (CLASSIC, 4), b"II+\x00": (BIG, 8)}  # → layout, where IFD0's offset is
 
 
-def append_sub_ifds(tiff: BinaryIO, ifds: dict[int, dict[int, Any]], ifd: int | None = None) -> None:
+def append_sub_ifds(tiff: BinaryIO, ifds: dict[int, dict[int, Any]], ifd: int | None = None,
+                    moved: Mover | None = None) -> None:
     """Appends each sub-IFD to the file tifffile wrote and points the page's directory (at
     offset ``ifd``; IFD0 by default) at it, in place: a derivative can be gigabytes, and the
-    stream is not copied."""
+    stream is not copied. ``moved`` gives the MakerNote's bytes for where it lands."""
     tiff.seek(0)
     header = tiff.read(16)
     if header[:4] not in _HEADERS:
@@ -174,7 +182,7 @@ def append_sub_ifds(tiff: BinaryIO, ifds: dict[int, dict[int, Any]], ifd: int | 
         one_at_end = struct.pack(form.number, 1) + struct.pack(form.number, end)  # count 1, offset
         entry[:] = struct.pack("<HH", pointer, form.pointer) + one_at_end
         types = piexif.TAGS["Exif" if pointer == EXIF_POINTER else "GPS"]
-        end += tiff.write(_ifd_bytes(tags, types, end, form))
+        end += tiff.write(_ifd_bytes(tags, types, end, form, moved))
     entries.sort(key=lambda e: struct.unpack_from("<H", e)[0])
     tiff.seek(first)
     tiff.write(b"".join(entries))
