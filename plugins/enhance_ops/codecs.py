@@ -24,8 +24,8 @@ import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, netpbm, png_chunks, tiff_entries
-from . import tiff_exif, tiff_header, tiff_log, xmp_extension
+from . import camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, netpbm, photoshop_resources, png_chunks
+from . import tiff_entries, tiff_exif, tiff_header, tiff_log, xmp_extension
 from .chain import icc, strips
 from .formats import (  # noqa: F401  (re-exported)
     DEFAULT_MAX_PIXELS,
@@ -999,6 +999,9 @@ def add_tiff_page(
         extratags.append((700, "B", len(meta.xmp), meta.xmp, True))
     if meta.iptc:
         extratags.append((md.IPTC_TIFF_TAG, 7, len(meta.iptc), meta.iptc, True))  # UNDEFINED: bytes as they are
+    if meta.photoshop:  # with the IPTC records again, as Photoshop writes them, beside the digest taken of them
+        resources = photoshop_resources.joined(meta.photoshop, meta.iptc)
+        extratags.append((md.PHOTOSHOP_TIFF_TAG, "B", len(resources), resources, True))
     if meta.geo:
         extratags += meta.geo.extratags()
     channels = samples.shape[2]
@@ -1041,7 +1044,7 @@ def _encode_pillow(
         options["xmp"] = meta.xmp
     if fmt == "JPEG":
         options["subsampling"] = 0 if quality >= 90 else 2
-        extra = md.jpeg_app13(meta.iptc) if meta.iptc else b""
+        extra = md.jpeg_app13(meta) if meta.iptc or meta.photoshop else b""
         extra += md.jpeg_comments(meta)
         if meta.xmp and meta.xmp_extension:  # the main packet and its extension's segments, in that order
             extra += xmp_extension.jpeg_segments(meta.xmp, meta.xmp_extension)

@@ -25,7 +25,8 @@ import piexif
 import tifffile
 from PIL import ExifTags, Image, TiffTags
 
-from . import exif_check, geotiff, jp2_boxes, maker_note, png_chunks, tiff_entries, tiff_exif, xmp_extension
+from . import exif_check, geotiff, jp2_boxes, maker_note, photoshop_resources, png_chunks, tiff_entries, tiff_exif
+from . import xmp_extension
 from .chain import icc
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
@@ -50,6 +51,7 @@ class ImageMetadata:
     text: dict[str, str] = field(default_factory=dict)  # keyword → text; a JPEG comment is "Comment"
     comments: tuple[bytes, ...] = ()  # a JPEG's comment segments as stored, carried byte for byte to a JPEG
     iptc: bytes | None = None  # IPTC-IIM records: captions, credit, keywords of older workflows
+    photoshop: tuple[photoshop_resources.Resource, ...] = ()  # Photoshop's other resources that travel
     geo: geotiff.Georeference | None = None  # a TIFF page's GeoTIFF tags, for the master's pixel grid
     maker_note: maker_note.Placement | None = None  # a MakerNote whose places count from the EXIF header
     notes: list[str] = field(default_factory=list)
@@ -82,9 +84,13 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.text = _read_text(im, data, meta.notes)
         meta.comments = _jpeg_comment_segments(im)
         if tiff:
-            records, meta.geo = _tiff_page_tags(data, im.tell(), meta.notes)
+            records, resources, meta.geo = _tiff_page_tags(data, im.tell(), meta.notes)
         else:
-            records = (im.info.get("photoshop") or {}).get(IPTC_RESOURCE) if im.format == "JPEG" else None
+            resources = photoshop_resources.from_jpeg([s for app, s in im.applist if app == "APP13"]) \
+                if im.format == "JPEG" else b""
+            records = None
+        if resources:
+            records, meta.photoshop = _photoshop(resources, records, meta.notes)
         meta.iptc = _iptc_records(records, meta.notes)
         meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
         if tiff and meta.exif is not None:
@@ -209,8 +215,8 @@ def _comment_text(comment: bytes) -> str:
         return comment.decode("latin-1")
 
 
-IPTC_RESOURCE = 0x0404  # the Photoshop image resource that holds IPTC-IIM records
 IPTC_TIFF_TAG = 33723
+PHOTOSHOP_TIFF_TAG = 34377
 ICC_TIFF_TAG = 34675
 
 
@@ -223,21 +229,32 @@ def _iptc_records(records: bytes | None, notes: list[str]) -> bytes | None:
     return bytes(records)
 
 
-def _tiff_page_tags(data: bytes, frame: int, notes: list[str]) -> tuple[bytes | None, geotiff.Georeference | None]:
-    """A TIFF page's IPTC records and georeferencing, read with tifffile: Photoshop stores the
-    records as LONGs, of which Pillow keeps one, and Pillow reads no GeoTIFF tag. The header
-    was read by Pillow, so a tag tifffile cannot parse is not worth a failure (tifffile's own
-    complaints are noted with the page's, ``tiff_log``)."""
-    records = geo = None
+def _tiff_page_tags(data: bytes, frame: int,
+                    notes: list[str]) -> tuple[bytes | None, bytes | None, geotiff.Georeference | None]:
+    """A TIFF page's IPTC records, Photoshop resources and georeferencing, read with tifffile:
+    Photoshop stores the records as LONGs, of which Pillow keeps one, and Pillow reads no
+    GeoTIFF tag. The header was read by Pillow, so a tag tifffile cannot parse is not worth a
+    failure (tifffile's own complaints are noted with the page's, ``tiff_log``)."""
+    records = resources = geo = None
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages[frame]
-            records = page.tags.valueof(IPTC_TIFF_TAG)
+            records, resources = page.tags.valueof(IPTC_TIFF_TAG), page.tags.valueof(PHOTOSHOP_TIFF_TAG)
             geo, said = geotiff.read(page)
             notes.extend(said)
     except Exception:
         pass
-    return (records if isinstance(records, bytes) else None), geo
+    return (records if isinstance(records, bytes) else None), (resources if isinstance(resources, bytes) else None), geo
+
+
+def _photoshop(stored: bytes, records: bytes | None,
+               notes: list[str]) -> tuple[bytes | None, tuple[photoshop_resources.Resource, ...]]:
+    """The IPTC records (a TIFF's own tag first, else the resources') and the resources that travel."""
+    resources, said = photoshop_resources.read(stored)
+    kept, left_out = photoshop_resources.carried(resources)
+    notes.extend(said + left_out)
+    iptc = b"".join(r.data for r in resources if r.ident == photoshop_resources.IPTC)
+    return records or iptc or None, kept
 
 
 # What each output format can hold beyond EXIF, ICC and resolution.
@@ -256,15 +273,15 @@ def jpeg_comments(meta: ImageMetadata) -> bytes:
     return b"".join(b"\xff\xfe" + struct.pack(">H", len(piece) + 2) + piece for piece in pieces)
 
 
-def jpeg_app13(records: bytes) -> bytes:
-    """A JPEG APP13 segment holding IPTC-IIM records as Photoshop's resource 0x0404."""
-    resource = b"8BIM" + struct.pack(">HHI", IPTC_RESOURCE, 0, len(records)) + records + b"\x00" * (len(records) % 2)
-    body = b"Photoshop 3.0\x00" + resource
+def jpeg_app13(meta: ImageMetadata) -> bytes:
+    """A JPEG APP13 segment holding the Photoshop resources that travel and the IPTC-IIM records (0x0404)."""
+    body = _app13_body(meta)
     return b"\xff\xed" + struct.pack(">H", len(body) + 2) + body
 
 
-# the segment's own headers (marker and length aside) and an odd length's padding byte
-_JPEG_IPTC_BYTES = _JPEG_SEGMENT_BYTES - (len(jpeg_app13(b"")) - 4) - 1
+def _app13_body(meta: ImageMetadata) -> bytes:
+    return photoshop_resources.SIGNATURE + photoshop_resources.joined(meta.photoshop, meta.iptc)
+
 
 
 def fitted_to(
@@ -289,11 +306,14 @@ def fitted_to(
     if meta.geo and fmt != "TIFF":
         notes.append(f"GeoTIFF georeferencing not carried: {fmt} has no place for it")
         changes["geo"] = None
-    if meta.iptc and fmt not in _IPTC_HELD:
-        notes.append(f"IPTC records not carried: {fmt} has no place for them")
-        changes["iptc"] = None
-    elif meta.iptc and fmt == "JPEG" and len(meta.iptc) > _JPEG_IPTC_BYTES:
-        notes.append(f"IPTC records of {len(meta.iptc):,} bytes not carried: a JPEG holds {_JPEG_IPTC_BYTES:,}")
+    if (meta.iptc or meta.photoshop) and fmt not in _IPTC_HELD:
+        held = (["IPTC records"] if meta.iptc else []) + [photoshop_resources.named(meta.photoshop)]
+        notes.append(f"{' and '.join(filter(None, held))} not carried: {fmt} has no place for them")
+        changes["iptc"], changes["photoshop"] = None, ()
+    elif meta.iptc and fmt == "JPEG" and len(_app13_body(meta)) > _JPEG_SEGMENT_BYTES:
+        # beside the segment's headers and the resources that travel, less an odd length's padding byte
+        room = _JPEG_SEGMENT_BYTES - len(_app13_body(dataclasses.replace(meta, iptc=b"\x1c"))) + 1
+        notes.append(f"IPTC records of {len(meta.iptc):,} bytes not carried: a JPEG holds {room:,}")
         changes["iptc"] = None
     left_out = sorted(set(meta.text) - _TEXT_HELD[fmt]) if fmt in _TEXT_HELD else []
     if left_out:
