@@ -1088,6 +1088,12 @@ def test_a_grey_profile_as_rgb_puts_every_grey_where_the_grey_profile_does() -> 
     assert icc.grey_as_rgb(dot_gain[:-40]) is None  # its curve cut short: left as it is
 
 
+def _tag_moved(profile: bytes, sig: bytes, offset: int) -> bytes:
+    """``profile`` with tag ``sig`` said to lie at ``offset``, as one flipped byte can make it."""
+    at = profile.index(sig, 132, 132 + 12 * struct.unpack_from(">I", profile, 128)[0])
+    return profile[:at + 4] + struct.pack(">I", offset) + profile[at + 8:]
+
+
 def _grey_profile() -> bytes:
     from enhance_ops.chain import icc
 
@@ -1100,6 +1106,10 @@ def _grey_profile() -> bytes:
     (RGB8[:, :, 1], "JPEG", lambda: SRGB_ICC, "it is for RGB data, and the image is grey"),
     (RGB8[:, :, 1], "PNG", lambda: SRGB_ICC, "it is for RGB data, and the image is grey"),
     (RGB8, "PNG", lambda: SRGB_ICC[:200], "it is not a whole ICC profile (damaged or cut short)"),
+    (RGB8, "JPEG", lambda: _tag_moved(SRGB_ICC, b"rTRC", 2**20),
+     f"it is damaged: its rTRC tag lies past the profile's {len(SRGB_ICC):,} bytes"),
+    (RGB8, "PNG", lambda: SRGB_ICC[:128] + struct.pack(">I", 2**20) + SRGB_ICC[132:],
+     f"it is damaged: its table of 1,048,576 tags runs past the profile's {len(SRGB_ICC):,} bytes"),
 ])
 def test_a_profile_that_cannot_describe_the_pixels_is_dropped_with_a_note(
         image: np.ndarray, fmt: str, profile: Callable[[], bytes], why: str) -> None:

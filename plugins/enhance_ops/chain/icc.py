@@ -226,11 +226,27 @@ def misfit(profile: bytes, channels: int) -> str | None:
     refuses and viewers ignore or misapply, or bytes that are no profile at all."""
     if not _is_profile(profile) or int.from_bytes(profile[:4], "big") > len(profile):
         return "it is not a whole ICC profile (damaged or cut short)"
+    if damage := _tag_table_damage(profile):
+        return f"it is damaged: {damage}"
     space, wanted = profile[16:20], {1: b"GRAY", 3: b"RGB "}.get(channels)
     if wanted is None or space == wanted:
         return None
     named, image = space.decode("latin-1").strip() or "unnamed", "grey" if channels == 1 else "RGB"
     return f"it is for {named} data, and the image is {image}"
+
+
+def _tag_table_damage(profile: bytes) -> str | None:
+    """Where a profile's tag table points past its end (a flipped byte in an offset or a size):
+    LittleCMS refuses such a profile, libpng warns, and each viewer does otherwise with it."""
+    end = int.from_bytes(profile[:4], "big")
+    (count,) = struct.unpack_from(">I", profile, 128)
+    if 132 + 12 * count > end:
+        return f"its table of {count:,} tags runs past the profile's {end:,} bytes"
+    for at in range(132, 132 + 12 * count, 12):
+        sig, offset, size = struct.unpack_from(">4sII", profile, at)
+        if offset + size > end:
+            return f"its {sig.decode('latin-1').strip()} tag lies past the profile's {end:,} bytes"
+    return None
 
 
 def grey_as_rgb(profile: bytes) -> bytes | None:
