@@ -26,7 +26,9 @@ from skimage import data as skdata
 
 from enhance_ops.chain.superres import Inference, run_network
 from enhance_ops.models import onednn
+from enhance_ops.models.float_ends import on_bf16_grid
 from enhance_ops.models.weights import load_model
+from enhance_ops.samples import smooth_ramp
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION = ROOT.parent / "shared" / "calibration" / "iqa" / "ref"
@@ -47,25 +49,14 @@ def photos(side: int = 96) -> dict[str, np.ndarray]:
     return {name: np.ascontiguousarray(rgb, dtype=np.float32) / 255 for name, rgb in crops.items()}
 
 
-def ramp(side: int = 96) -> np.ndarray:
-    y, x = np.mgrid[0:side, 0:side] / side
-    grey = 0.3 + 0.6 * x * (0.7 + 0.3 * np.sin(2 * y))
-    return (np.round(np.repeat(grey[..., None], 3, axis=2) * 65535) / 65535).astype(np.float32)
-
-
 def bf16_throughout(name: str) -> torch.nn.Module:
     """The chain's CPU path before the ends stayed fp32: every weight, the image and the output in bf16."""
     model = load_model(name).to(memory_format=torch.channels_last).to(torch.bfloat16)
     return onednn.fuse_activations(onednn.pack_convolutions(model))
 
 
-def on_bf16_grid(out: np.ndarray) -> float:
-    values = torch.from_numpy(np.ascontiguousarray(out))
-    return float((values.to(torch.bfloat16).float() == values).float().mean())
-
-
 def measure(reps: int) -> dict[str, object]:
-    crops, smooth, black = photos(), ramp(), np.zeros((64, 64, 3), np.float32)
+    crops, smooth, black = photos(), smooth_ramp(96), np.zeros((64, 64, 3), np.float32)
     results = []
     for name in MODELS:
         reference = FP32.prepare(load_model(name))

@@ -9,31 +9,19 @@ from conftest import photo, psnr
 from enhance_ops.chain import denoise
 from enhance_ops.chain.superres import Inference, run_network
 from enhance_ops.chain.pipeline import Chain, Master
-from enhance_ops.models.float_ends import Fp32Conv, takes_float32
+from enhance_ops.models.float_ends import Fp32Conv, on_bf16_grid, takes_float32
 from enhance_ops.models.manifest import get_entry
 from enhance_ops.models.weights import load_model
+from enhance_ops.samples import smooth_ramp
 
 BF16 = Inference(precision="bf16")  # the chain's CPU path: bf16 weights, packed convolutions
 FP32 = Inference(precision="fp32")
 
 
-def _ramp(side: int = 48) -> np.ndarray:
-    """A smooth 16-bit field, as a sky or a studio backdrop scans: where bf16's 8 bits show as steps."""
-    y, x = np.mgrid[0:side, 0:side] / side
-    grey = 0.3 + 0.6 * x * (0.7 + 0.3 * np.sin(2 * y))
-    return (np.round(np.repeat(grey[..., None], 3, axis=2) * 65535) / 65535).astype(np.float32)
-
-
-def _on_bf16_grid(out: np.ndarray) -> float:
-    """The share of values bf16 can hold exactly: all of them when the output was rounded to it."""
-    values = torch.from_numpy(np.ascontiguousarray(out))
-    return float((values.to(torch.bfloat16).float() == values).float().mean())
-
-
 @pytest.mark.parametrize("name", ["realesrgan-x4plus", "realesr-animevideov3-x4", "span-x4", "span-x2"])
 def test_a_bf16_network_with_fp32_ends_keeps_a_16_bit_gradient(name: str) -> None:
     """Measured on this ramp: RRDBNet 44 → 50 dB, the compact model 47 → 53, SPAN 54-56 → 67-68."""
-    ramp = _ramp()
+    ramp = smooth_ramp(48)
     reference = run_network(FP32.prepare(load_model(name)), ramp, FP32)
     prepared = BF16.prepare(load_model(name))
     ours = run_network(prepared, ramp, BF16)
@@ -41,7 +29,7 @@ def test_a_bf16_network_with_fp32_ends_keeps_a_16_bit_gradient(name: str) -> Non
     kept = sum(isinstance(m, Fp32Conv) for m in prepared.modules())
     named = [conv for conv in load_model(name).image_convolutions if conv]  # the compact model names no writer
     assert kept == len(named) + len(get_entry(name).fp32_inside) and takes_float32(prepared)
-    assert _on_bf16_grid(all_bf16) == 1.0 and _on_bf16_grid(ours) < 0.2
+    assert on_bf16_grid(all_bf16) == 1.0 and on_bf16_grid(ours) < 0.2
     assert psnr(ours, reference) >= psnr(all_bf16, reference) + 3
 
 
@@ -60,12 +48,12 @@ def test_span_x4_in_bf16_keeps_a_black_border_black_and_its_consistency() -> Non
 
 def test_the_bf16_denoiser_returns_unrounded_values_through_its_noise_level_wrapper() -> None:
     ffdnet = BF16.prepare(load_model("ffdnet-color"))
-    ramp = _ramp(64)
+    ramp = smooth_ramp(64)
     noisy = np.clip(ramp + np.random.default_rng(0).normal(0, 8 / 255, ramp.shape), 0, 1).astype(np.float32)
     ours, _ = denoise.denoise(noisy, ffdnet, sigma_override=8, inference=BF16)
     reference, _ = denoise.denoise(noisy, FP32.prepare(load_model("ffdnet-color")), sigma_override=8,
                                    inference=FP32)
-    assert _on_bf16_grid(ours) < 0.2 and psnr(ours, reference) >= 50
+    assert on_bf16_grid(ours) < 0.2 and psnr(ours, reference) >= 50
 
 
 def test_a_network_that_names_no_image_convolutions_runs_wholly_in_bf16() -> None:

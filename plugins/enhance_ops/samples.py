@@ -7,7 +7,8 @@ orientation tag, a faded colour print (``degrade.fade``), 16-bit TIFF with an IC
 an 8-bit greyscale TIFF of two pages, a greyscale PNG of a document and a WebP with
 transparency. ``typed_page`` renders a page of type as a scanner gives it, and
 ``microfilm_negative`` that page as a scan of negative microfilm, for the tests and
-benchmarks of pages of text.
+benchmarks of pages of text; ``smooth_ramp`` is a 16-bit sky or studio backdrop, for those of
+16-bit gradation.
 """
 from __future__ import annotations
 
@@ -113,6 +114,13 @@ def _astronaut_webp_alpha(long_side: int) -> bytes:
 
 WORDS = ("the of and to in archive letter council minutes record was received on behalf of the committee "
          "meeting resolved that report year county office street district church parish account").split()
+
+
+def smooth_ramp(side: int) -> np.ndarray:
+    """A smooth 16-bit grey field, float32 RGB: where a network's rounding to 8 bits shows as steps."""
+    y, x = np.mgrid[0:side, 0:side] / side
+    grey = 0.3 + 0.6 * x * (0.7 + 0.3 * np.sin(2 * y))
+    return (np.round(np.repeat(grey[..., None], 3, axis=2) * 65535) / 65535).astype(np.float32)
 
 
 def typed_page(font_px: int = 24, *, yellowed: bool = False, uneven: float = 0.0, seed: int = 0) -> np.ndarray:
