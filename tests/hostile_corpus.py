@@ -80,6 +80,8 @@ def build() -> dict[str, Case]:
     tiff = _save(Image.fromarray(rgb), "TIFF", compression="tiff_lzw")
     cases = {
         "truncated.jpg": Case(jpeg[: len(jpeg) // 2], "truncated"),
+        "recompressed.jxl": Case(imagecodecs.jpegxl_encode_jpeg(jpeg), "ok", (24, 16), exif_make="Epson",
+                                 notes=["a JPEG XL holding a JPEG recompressed without loss"]),
         "bit-rot.jpg": Case(bit_flipped(jpeg), "ok", (24, 16), exif_make="Epson",
                             notes=["pixel data is damaged (libjpeg: Corrupt JPEG data"], damaged=True),
         "bit-rot-deflate.tif": Case(_deflate_rotted(rgb), "ok", (24, 16),

@@ -124,6 +124,7 @@ def test_every_hostile_file_gets_a_derivative_or_a_specific_error_and_the_shard_
     with tifffile.TiffFile(io.BytesIO(store.get(rows["map.tif"]["output_key"]))) as tif:
         assert tif.pages[0].tags[33550].value == (0.25, 0.25, 0.0)  # half the size at x2
     assert rows["stereo-pair.mpo"]["output_key"].endswith("/stereo-pair.jpg")  # its primary image, a JPEG
+    assert rows["recompressed.jxl"]["output_key"].endswith("/recompressed.jpg")  # the JPEG it recompressed
     assert codecs.pages(store.get(rows["stereo-pair.mpo"]["output_key"])).notes == ()  # a plain JPEG
     lens = codecs.decode(store.get(rows["lens-in-utf8.tif"]["output_key"])).metadata.exif["Exif"]
     assert lens[piexif.ExifIFD.LensModel] == LENS  # a sub-directory's text, byte for byte

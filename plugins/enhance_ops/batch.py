@@ -12,8 +12,9 @@ from .formats import HEAD_BYTES, SUFFIX, WRITE_FORMATS, format_of, is_master_nam
 
 _SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 # Masters in a format the pipeline does not write: a multi-picture JPEG's primary image stays a
-# JPEG (codecs), the others (BMP, GIF, JPEG 2000, Netpbm) become PNG.
-_WRITTEN_AS = {".mpo": "JPEG"}
+# JPEG (codecs), as does the JPEG a JPEG XL recompressed (jpeg_xl); the others (BMP, GIF, JPEG
+# 2000, Netpbm) become PNG.
+_WRITTEN_AS = {".mpo": "JPEG", ".jxl": "JPEG"}
 
 
 P = TypeVar("P", bound=PurePath)
@@ -54,7 +55,7 @@ def _dangling(path: Path) -> bool:
 def target_suffix(source: PurePath, output_format: str | None) -> str:
     """The source's own suffix when it names the output's format (``.jpeg`` stays ``.jpeg``:
     ``x.jpg`` and ``x.jpeg`` are two masters), else the format's (``.png`` for BMP, GIF, JPEG 2000 and Netpbm,
-    ``.jpg`` for a multi-picture ``.mpo``)."""
+    ``.jpg`` for a multi-picture ``.mpo`` and a JPEG XL)."""
     own = _SUFFIX_FORMAT.get(source.suffix.lower())
     fmt = output_format or own or _WRITTEN_AS.get(source.suffix.lower(), "PNG")
     return source.suffix if own == fmt else SUFFIX[fmt]

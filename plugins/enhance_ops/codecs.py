@@ -24,8 +24,8 @@ import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, netpbm, photoshop_resources, png_chunks
-from . import tiff_entries, tiff_exif, tiff_header, tiff_log, xmp_extension
+from . import camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, jpeg_xl, netpbm, photoshop_resources
+from . import png_chunks, tiff_entries, tiff_exif, tiff_header, tiff_log, xmp_extension
 from .chain import icc, strips
 from .formats import (  # noqa: F401  (re-exported)
     DEFAULT_MAX_PIXELS,
@@ -98,6 +98,8 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     """
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
+    restored = jpeg_xl.holds_jpeg(data)
+    data = _unwrapped(data)
     im = _open_header(data)
     if frame:
         im = _seek(im, data, frame)
@@ -111,7 +113,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     if im.format == "TIFF":
         _check_sample_bytes(im, max_pixels)
     meta = md.read_metadata(im, data)
-    notes = list(meta.notes)
+    notes = ([jpeg_xl.NOTE] if restored else []) + meta.notes
     if im.mode in ("CMYK", "LAB"):
         pixels, alpha, depth = _to_srgb(im, data, meta, notes, samples)
     else:
@@ -261,7 +263,7 @@ def pages(data: bytes) -> Pages:
 def _pages(data: bytes) -> Pages:
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
-    im = _open_header(data)
+    im = _open_header(_unwrapped(data))
     first = Pages((0,), (im.size,), _sample_bytes(im.width, im.height, _decoded_channels(im), _bits(im)))
     frames, sizes, sample_bytes, left = [], [], 0, {"reduced-resolution copy": 0, "transparency mask": 0}
     try:
@@ -341,6 +343,7 @@ def oriented_size(data: bytes) -> tuple[int, int]:
     """(width, height) as the image will be decoded (upright), read from the header only."""
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
+    data = _unwrapped(data)
     im = _open_header(data)
     meta = md.read_metadata(im, data)
     turned = not _turned_on_reading(im, meta) and meta.orientation in (5, 6, 7, 8)
@@ -432,6 +435,11 @@ def _refuse(data: bytes, fmt: str | None, exc: Exception) -> NoReturn:
         raise UnsupportedImageError(refusal) from None
     said = "no reader takes its values" if isinstance(exc, UnidentifiedImageError) else exc  # not its address
     raise CorruptImageError(f"{fmt} header cannot be read: {said}") from exc
+
+
+def _unwrapped(data: bytes) -> bytes:
+    """The JPEG a JPEG XL recompressed without loss; any other file as it is."""
+    return jpeg_xl.restored(data) if jpeg_xl.holds_jpeg(data) else data
 
 
 def _open_header(data: bytes) -> Image.Image:

@@ -17,11 +17,11 @@ EIGHT_BIT_FORMATS = {"JPEG", "WEBP"}  # written with 8 bits per sample only
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}  # the longest width or height the format (its encoder) holds
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".mpo", ".tif", ".tiff", ".webp", ".bmp", ".jp2", ".j2k", ".j2c", ".jpf",
-                  ".jpx", ".pbm", ".pgm", ".ppm", ".pnm", ".gif"}
+                  ".jpx", ".pbm", ".pgm", ".ppm", ".pnm", ".gif", ".jxl"}  # .jxl: a JPEG recompressed (jpeg_xl)
 # Other image formats an archive holds: listed and reported as failed (unsupported), never skipped
 # silently. Anything else (sidecars such as .xmp, .txt, checksums) is left alone.
 OTHER_IMAGE_SUFFIXES = {
-    ".heic", ".heif", ".avif", ".jxl", ".psd", ".tga", ".ico", ".pcx",
+    ".heic", ".heif", ".avif", ".psd", ".tga", ".ico", ".pcx",
     ".pam", ".pfm", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf",
 }
 
@@ -48,12 +48,13 @@ def format_of(head: bytes) -> str | None:
     return next((fmt for magic, fmt in MAGIC.items() if head.startswith(magic)), None)
 
 
+_NATIVE_JPEG_XL = "JPEG XL (encoded as such, not a JPEG recompressed without loss)"
 # Formats no reader here opens, by their first bytes, so that such a file is refused by name
 # (unsupported) rather than called no image at all. ISO base media files by their brand.
 _OTHER_MAGIC = {b"FUJIFILMCCD-RAW": "Fujifilm RAF (camera raw)", b"IIRO": "Olympus ORF (camera raw)",
                 b"MMOR": "Olympus ORF (camera raw)", b"IIRS": "Olympus ORF (camera raw)",
-                b"IIU\x00": "Panasonic RW2 (camera raw)", b"\xff\x0a": "JPEG XL",
-                b"\x00\x00\x00\x0cJXL \r\n\x87\n": "JPEG XL",
+                b"IIU\x00": "Panasonic RW2 (camera raw)", b"\xff\x0a": _NATIVE_JPEG_XL,
+                b"\x00\x00\x00\x0cJXL \r\n\x87\n": _NATIVE_JPEG_XL,  # one holding a JPEG is read (jpeg_xl)
                 b"MM\x00+": "big-endian BigTIFF"}  # Pillow reads its header as classic TIFF's
 _BRANDS = {b"heic": "HEIF", b"heix": "HEIF", b"hevc": "HEIF", b"hevx": "HEIF", b"heim": "HEIF", b"heis": "HEIF",
            b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF", b"crx ": "Canon CR3 (camera raw)"}

@@ -95,7 +95,7 @@ def read(data: bytes) -> Jp2:
         return _ended(Jp2(codestream=(0, len(data))), data)
     found = Jp2()
     try:
-        for kind, start, end in _boxes(data, 0, len(data)):
+        for kind, start, end in boxes(data, 0, len(data)):
             if end > len(data):
                 found.cut_off = True
                 break
@@ -112,7 +112,7 @@ def _ended(found: Jp2, data: bytes) -> Jp2:
     return found
 
 
-def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+def boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(type, body start, body end) of each box from ``start``; a body end past the data's
     end means a cut-off file."""
     at = start
@@ -138,7 +138,7 @@ _READERS = {b"colr", b"pclr", b"resc", b"resd", b"uuid"}  # the boxes whose bodi
 
 def _take(found: Jp2, kind: bytes, data: bytes, start: int, end: int) -> None:
     if kind in _SUPERBOXES:
-        for inner, inner_start, inner_end in _boxes(data, start, end):
+        for inner, inner_start, inner_end in boxes(data, start, end):
             if inner_end > end:
                 raise ValueError(f"box {inner!r} runs past the end of its {kind!r} box")
             _take(found, inner, data, inner_start, inner_end)
