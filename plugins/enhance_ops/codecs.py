@@ -225,7 +225,7 @@ class Pages:
     transparency masks are not pages of the document."""
 
     frames: tuple[int, ...]  # the file's frame numbers of the pages, for ``decode(frame=)``
-    sizes: tuple[tuple[int, int], ...]  # (width, height) of each, upright
+    sizes: tuple[tuple[int, int], ...]  # (width, height) of each (a TIFF page upright, others as stored)
     sample_bytes: int  # the pages' samples at 8 or 16 bits, uncompressed: what a derivative holds at x1
     notes: tuple[str, ...] = ()
     complete: bool = True  # False where the file holds pages or frames beyond those listed
@@ -928,7 +928,8 @@ def _derivative_metadata(
         meta, width=width, height=height, dpi=dpi, software=provenance.software, description=provenance.description
     )
     if meta.xmp:
-        meta = replace(meta, xmp=md.derivative_xmp(meta.xmp, width=width, height=height, dpi=dpi, aspect=meta.aspect))
+        meta = replace(meta, xmp=md.derivative_xmp(meta.xmp, width=width, height=height, dpi=dpi, aspect=meta.aspect,
+                                                   marking=f"{provenance.software}|{provenance.description}"))
     if meta.icc_profile and (fmt == "WEBP" and samples.shape[2] <= 2 or fmt == "PNG" and samples.shape[2] == 2):
         # grey the format stores as colour (WebP has no grey; OpenCV writes no grey+alpha PNG)
         meta = replace(meta, icc_profile=icc.grey_as_rgb(meta.icc_profile) or meta.icc_profile)

@@ -26,7 +26,7 @@ import tifffile
 from PIL import ExifTags, Image, TiffTags
 
 from . import exif_check, geotiff, jp2_boxes, maker_note, photoshop_resources, png_chunks, tiff_entries, tiff_exif
-from . import xmp_extension
+from . import xmp_extension, xmp_identity
 from .chain import icc
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
@@ -294,8 +294,8 @@ def fitted_to(
     changes: dict[str, Any] = {}
     if fmt == "JPEG" and meta.exif:
         changes["exif"] = _exif_within_jpeg(meta, software, description, notes)
-    if fmt == "JPEG" and meta.xmp and len(meta.xmp) > _JPEG_XMP_BYTES:
-        notes.append(f"XMP of {len(meta.xmp):,} bytes not carried: a JPEG holds {_JPEG_XMP_BYTES:,}")
+    if fmt == "JPEG" and meta.xmp and (size := _identified_size(meta.xmp)) > _JPEG_XMP_BYTES:
+        notes.append(f"XMP of {size:,} bytes not carried: a JPEG holds {_JPEG_XMP_BYTES:,}")
         changes["xmp"] = changes["xmp_extension"] = None
     elif fmt != "JPEG" and meta.xmp and meta.xmp_extension:  # one packet of any size: the extension joins it
         joined = xmp_extension.merged(meta.xmp, meta.xmp_extension)
@@ -320,6 +320,15 @@ def fitted_to(
         notes.append(f"text not carried, {fmt} has no place for it: {', '.join(left_out)}")
         changes["text"] = {keyword: text for keyword, text in meta.text.items() if keyword in _TEXT_HELD[fmt]}
     return (dataclasses.replace(meta, **changes) if changes else meta), notes
+
+
+def _identified_size(xmp: bytes) -> int:
+    """The packet's size once it names the derivative's identity (``xmp_identity``), which the
+    token it is given does not change."""
+    try:
+        return len(xmp_identity.derived(xmp.decode("utf-8"), "").encode("utf-8"))
+    except UnicodeDecodeError:  # a UTF-16 packet, carried as it is
+        return len(xmp)
 
 
 def _exif_within_jpeg(meta: ImageMetadata, software: str, description: str, notes: list[str]) -> dict[str, Any]:
@@ -357,10 +366,12 @@ def _value_bytes(value: Any) -> int:
 
 
 def derivative_xmp(xmp: bytes, *, width: int, height: int, dpi: tuple[float, float] | None,
-                   aspect: tuple[float, float] | None = None) -> bytes:
+                   aspect: tuple[float, float] | None = None, marking: str) -> bytes:
     """The master's XMP, saying what the derivative's EXIF says: upright, its own pixel size and
     resolution. Adobe's tools keep these in XMP as well, and a viewer that trusts the XMP
-    orientation would turn an upright derivative a second time."""
+    orientation would turn an upright derivative a second time. It names itself a new
+    instance of a new document derived from the master (``xmp_identity``; ``marking`` is
+    what the derivative says it is)."""
     try:
         text = xmp.decode("utf-8")
     except UnicodeDecodeError:  # a UTF-16 packet: rare, and left as it is
@@ -374,7 +385,7 @@ def derivative_xmp(xmp: bytes, *, width: int, height: int, dpi: tuple[float, flo
     for name, value in values.items():  # each property is an attribute or an element, by Adobe's prefixes
         text = re.sub(rf'(\b{name}\s*=\s*)(["\'])[^"\']*\2', lambda m: f"{m[1]}{m[2]}{value}{m[2]}", text)
         text = re.sub(rf"(<{name}>)[^<]*(</{name}>)", lambda m: f"{m[1]}{value}{m[2]}", text)
-    return text.encode("utf-8")
+    return xmp_identity.derived(text, f"{marking}|{width}x{height}").encode("utf-8")
 
 
 def marked_description(ours: str, master: str | None) -> str:

@@ -1,0 +1,74 @@
+"""The derivative's XMP identity: a new instance of a new document, derived from the master.
+
+XMP's media management gives every saved file its own ``xmpMM:InstanceID``, and a file
+saved as another document its own ``xmpMM:DocumentID``, naming the file it came from in
+``xmpMM:DerivedFrom``; Adobe's tools do so on every "Save As". The derivative had carried the
+master's IDs as they were, so an asset system that links versions by them took the enhanced
+derivative for the archival master itself. Where the master's XMP has an InstanceID, the
+derivative gets new IDs and a DerivedFrom naming the master's (``OriginalDocumentID`` and the
+history stay the master's). The new IDs are name-based UUIDs of the master's InstanceID and
+of what the derivative is (``token``): the same master enhanced the same way gives the same
+bytes, and another enhancement of it other IDs. A packet that does not parse as XML after
+the change (a damaged one, or one laid out as no writer does) keeps its IDs as they were.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape, unescape
+
+_NAMESPACE = uuid.UUID("0f6c5b8e-7d1a-5c9e-9a57-3c1e2f4b8d60")  # ours, for the name-based IDs
+_MM, _REF = "http://ns.adobe.com/xap/1.0/mm/", "http://ns.adobe.com/xap/1.0/sType/ResourceRef#"
+_DESCRIPTION = re.compile(r"""<rdf:Description(?:\s+[\w:.-]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+_DERIVED_FROM = re.compile(r"<xmpMM:DerivedFrom\b[^>]*?(?:/>|>.*?</xmpMM:DerivedFrom>)", re.DOTALL)
+
+
+def derived(text: str, token: str) -> str:
+    """``text`` (an XMP packet) with the derivative's own IDs, derived from the master's."""
+    master = {name: _value(text, name) for name in ("InstanceID", "DocumentID")}
+    if not master["InstanceID"]:
+        return text
+    ids = {name: f"{prefix}:{uuid.uuid5(_NAMESPACE, '|'.join((name, master['InstanceID'] or '', token)))}"
+           for name, prefix in (("InstanceID", "xmp.iid"), ("DocumentID", "xmp.did")) if master[name]}
+    changed = _DERIVED_FROM.sub("", text)
+    for name, value in ids.items():
+        changed = _with_value(changed, name, value)
+    reference = "".join(f"<stRef:{field}>{escape(value)}</stRef:{field}>" for field, value in
+                        (("instanceID", master["InstanceID"]), ("documentID", master["DocumentID"])) if value)
+    derived_from = (f'<xmpMM:DerivedFrom rdf:parseType="Resource" xmlns:xmpMM="{_MM}" xmlns:stRef="{_REF}">'
+                    f"{reference}</xmpMM:DerivedFrom>")
+    at = _property_at(changed, "InstanceID")
+    holders = [match for match in _DESCRIPTION.finditer(changed) if match.start() < at]
+    if not holders:
+        return text
+    holder = holders[-1]
+    end = holder.end()
+    if holder[1]:  # <rdf:Description .../>: it holds attributes alone
+        changed = f"{changed[:end - 2]}>{derived_from}</rdf:Description>{changed[end:]}"
+    else:
+        changed = f"{changed[:end]}{derived_from}{changed[end:]}"
+    return changed if _parses(changed) else text
+
+
+def _value(text: str, name: str) -> str | None:
+    found = re.search(rf"""\bxmpMM:{name}\s*=\s*(["'])(.*?)\1|<xmpMM:{name}>([^<]*)</xmpMM:{name}>""", text)
+    return None if found is None else unescape(found[2] if found[2] is not None else found[3]).strip() or None
+
+
+def _property_at(text: str, name: str) -> int:
+    found = re.search(rf"""\bxmpMM:{name}\s*=|<xmpMM:{name}>""", text)
+    return -1 if found is None else found.start()
+
+
+def _with_value(text: str, name: str, value: str) -> str:
+    text = re.sub(rf"""(\bxmpMM:{name}\s*=\s*)(["']).*?\2""", lambda m: f"{m[1]}{m[2]}{value}{m[2]}", text, count=1)
+    return re.sub(rf"(<xmpMM:{name}>)[^<]*(</xmpMM:{name}>)", lambda m: f"{m[1]}{value}{m[2]}", text, count=1)
+
+
+def _parses(text: str) -> bool:
+    try:
+        ET.fromstring(text.strip().strip("\x00"))
+    except ET.ParseError:
+        return False
+    return True
