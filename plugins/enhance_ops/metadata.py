@@ -57,9 +57,13 @@ class ImageMetadata:
     notes: list[str] = field(default_factory=list)
 
 
-# Text not carried as it stands: XMP travels on its own, ImageMagick's raw EXIF dumps would
-# contradict the derivative's new EXIF, and Software names us on the derivative.
+# Text not carried as it stands: XMP travels on its own, ImageMagick's raw EXIF dumps are read
+# as the EXIF (and would contradict the derivative's new one), and Software names us on the derivative.
 _TEXT_NOT_CARRIED = {"XML:com.adobe.xmp", "Raw profile type exif", "Raw profile type APP1", "Software"}
+# ImageMagick's profiles kept as PNG text that are read as the metadata they hold, where the
+# PNG has no chunk of its own for it (eXIf, an XMP iTXt): older ImageMagick wrote every PNG's
+# EXIF so, and Pillow reads it only for ``getexif``, so the capture date had been lost.
+_READ_PROFILES = {"exif", "APP1", "xmp"}
 
 
 def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
@@ -81,7 +85,10 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
             extended = [s for app, s in im.applist if app == "APP1" and s.startswith(xmp_extension.SIGNATURE)]
             meta.xmp_extension, said = xmp_extension.read(extended, meta.xmp)
             meta.notes.extend(said)
-        meta.text = _read_text(im, data, meta.notes)
+        meta.text, profiles = _read_text(im, data, meta.notes)
+        if meta.xmp is None and "xmp" in profiles:
+            meta.xmp = profiles["xmp"]
+            del meta.text[png_chunks.RAW_PROFILE + "xmp"]  # it travels as the derivative's XMP
         meta.comments = _jpeg_comment_segments(im)
         if tiff:
             records, resources, meta.geo = _tiff_page_tags(data, im.tell(), meta.notes)
@@ -92,10 +99,12 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         if resources:
             records, meta.photoshop = _photoshop(resources, records, meta.notes)
         meta.iptc = _iptc_records(records, meta.notes)
-        meta.exif = _read_exif(lambda: _raw_exif(im), meta.notes)
+        raw = None if tiff else im.info.get("exif") or profiles.get("exif") or profiles.get("APP1")
+        block = bytes(raw) if raw else None
+        meta.exif = _read_exif(lambda: _tiff_exif(im) if tiff else block, meta.notes)
         if tiff and meta.exif is not None:
             _text_as_stored(im.getexif(), meta.exif)
-        _place_maker_note(meta, data if tiff else im.info.get("exif"), im.tell() if tiff else None)
+        _place_maker_note(meta, data if tiff else block, im.tell() if tiff else None)
         dpi = _tiff_dpi(im, meta.notes) if tiff else im.info.get("dpi")
     orientation = None if meta.exif is None else meta.exif["0th"].get(piexif.ImageIFD.Orientation)
     if orientation is not None:
@@ -190,14 +199,21 @@ def _png_gamma_profile(im: Image.Image, data: bytes, notes: list[str]) -> bytes 
     return profile
 
 
-def _read_text(im: Image.Image, data: bytes, notes: list[str]) -> dict[str, str]:
+def _read_text(im: Image.Image, data: bytes, notes: list[str]) -> tuple[dict[str, str], dict[str, bytes]]:
+    """The master's own text, and the profiles ImageMagick kept as PNG text (``_READ_PROFILES``)."""
     if im.format == "PNG":
         found, problems = png_chunks.texts(data)
         notes.extend(problems)
-        return {keyword: text for keyword, text in found.items() if keyword not in _TEXT_NOT_CARRIED}
+        profiles = {}
+        for keyword in found.keys() & {png_chunks.RAW_PROFILE + name for name in _READ_PROFILES}:
+            try:
+                profiles[keyword.removeprefix(png_chunks.RAW_PROFILE)] = png_chunks.raw_profile(found[keyword])
+            except ValueError as exc:
+                notes.append(f"ImageMagick's {keyword!r} text not read: {exc}")
+        return {keyword: text for keyword, text in found.items() if keyword not in _TEXT_NOT_CARRIED}, profiles
     comments = _jpeg_comment_segments(im) or ((im.info["comment"],) if im.format == "GIF" and im.info.get("comment")
                                               else ())
-    return {"Comment": "\n".join(map(_comment_text, comments))} if comments else {}
+    return ({"Comment": "\n".join(map(_comment_text, comments))} if comments else {}), {}
 
 
 def _jpeg_comment_segments(im: Image.Image) -> tuple[bytes, ...]:
@@ -394,17 +410,15 @@ def marked_description(ours: str, master: str | None) -> str:
     return f"{ours} | master's description: {master}" if master else ours
 
 
-def _raw_exif(im: Image.Image) -> bytes | None:
-    if im.format == "TIFF":
-        tags = im.getexif()
-        for tag in list(tags):
-            if tag in _TIFF_LAYOUT_TAGS or tag == ExifTags.Base.Orientation and tag not in im.tag_v2:
-                del tags[tag]  # Pillow puts an XMP tiff:Orientation in for a missing tag: the decoder does not turn by it
-        if tags.bigtiff:
-            _as_classic_tiff(tags)
-        return tags.tobytes() if len(tags) else None
-    raw = im.info.get("exif")
-    return bytes(raw) if raw else None
+def _tiff_exif(im: Image.Image) -> bytes | None:
+    """A TIFF page's tags as an EXIF block, less those of the file's own layout."""
+    tags = im.getexif()
+    for tag in list(tags):
+        if tag in _TIFF_LAYOUT_TAGS or tag == ExifTags.Base.Orientation and tag not in im.tag_v2:
+            del tags[tag]  # Pillow puts an XMP tiff:Orientation in for a missing tag: the decoder does not turn by it
+    if tags.bigtiff:
+        _as_classic_tiff(tags)
+    return tags.tobytes() if len(tags) else None
 
 
 def _place_maker_note(meta: ImageMetadata, block: bytes | None, page: int | None = None) -> None:

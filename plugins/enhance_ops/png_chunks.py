@@ -112,6 +112,22 @@ def _itext(body: bytes) -> tuple[str, str]:
 
 
 _TEXT_READERS = {b"tEXt": _text, b"zTXt": _ztext, b"iTXt": _itext}
+RAW_PROFILE = "Raw profile type "  # ImageMagick's keyword for a profile it keeps as text (EXIF, XMP, IPTC)
+
+
+def raw_profile(text: str) -> bytes:
+    """The bytes of a profile ImageMagick wrote as text: a line naming it, one giving its
+    length, then its bytes in hexadecimal, 72 digits a line."""
+    lines = text.split("\n")
+    if len(lines) < 4 or not lines[2].strip().isdigit():
+        raise ValueError("no length line")
+    try:
+        profile = bytes.fromhex("".join(lines[3:]))
+    except ValueError:
+        raise ValueError("its hexadecimal digits are damaged") from None
+    if len(profile) != int(lines[2]):
+        raise ValueError(f"it holds {len(profile):,} bytes where its header says {int(lines[2]):,}")
+    return profile
 
 
 def _chunks(png: bytes | memoryview) -> Iterator[tuple[bytes, int, int]]:
