@@ -67,6 +67,21 @@ def test_the_derivative_is_a_new_instance_of_a_new_document_derived_from_the_mas
     assert other["InstanceID"] not in (ours["InstanceID"], INSTANCE) and other["DocumentID"] != ours["DocumentID"]
 
 
+def test_an_ingredients_ids_in_the_pantry_are_left_as_they_are() -> None:
+    """A placed file's description, nested in ``xmpMM:Pantry`` before the file's own IDs, names
+    that file: its InstanceID had been taken for the master's."""
+    ingredient = ('<rdf:Description xmpMM:InstanceID="xmp.iid:ingredient" xmpMM:DocumentID="xmp.did:ingredient">'
+                  '<xmpMM:DerivedFrom stRef:instanceID="xmp.iid:its-source"/></rdf:Description>')
+    packet = (f'{HEAD}<rdf:Description rdf:about="" {NAMESPACES}><xmpMM:Pantry><rdf:Bag><rdf:li>{ingredient}'
+              f"</rdf:li></rdf:Bag></xmpMM:Pantry><xmpMM:InstanceID>{INSTANCE}</xmpMM:InstanceID>"
+              f"<xmpMM:DocumentID>{DOCUMENT}</xmpMM:DocumentID></rdf:Description>{TAIL}")
+    derived = xmp_identity.derived(packet, "token")
+    assert ingredient in derived
+    ours = identity(derived.replace(ingredient, ""))
+    assert ours["InstanceID"] != INSTANCE and ours["derived from"] == [{"instanceID": INSTANCE,
+                                                                       "documentID": DOCUMENT}]
+
+
 def test_the_masters_history_is_kept() -> None:
     derived = xmp_identity.derived(PHOTOSHOP, "token")
     assert HISTORY in derived and derived.startswith(HEAD) and derived.endswith(TAIL)

@@ -8,8 +8,10 @@ derivative for the archival master itself. Where the master's XMP has an Instanc
 derivative gets new IDs and a DerivedFrom naming the master's (``OriginalDocumentID`` and the
 history stay the master's). The new IDs are name-based UUIDs of the master's InstanceID and
 of what the derivative is (``token``): the same master enhanced the same way gives the same
-bytes, and another enhancement of it other IDs. A packet that does not parse as XML after
-the change (a damaged one, or one laid out as no writer does) keeps its IDs as they were.
+bytes, and another enhancement of it other IDs. Only the file's own properties change: a
+description nested in another (an ingredient's, in ``xmpMM:Pantry``) names another file. A
+packet that does not parse as XML after the change (a damaged one, or one laid out as no
+writer does) keeps its IDs as they were.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from xml.sax.saxutils import escape, unescape
 _NAMESPACE = uuid.UUID("0f6c5b8e-7d1a-5c9e-9a57-3c1e2f4b8d60")  # ours, for the name-based IDs
 _MM, _REF = "http://ns.adobe.com/xap/1.0/mm/", "http://ns.adobe.com/xap/1.0/sType/ResourceRef#"
 _DESCRIPTION = re.compile(r"""<rdf:Description(?:\s+[\w:.-]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+_CLOSING = re.compile(r"</rdf:Description\s*>")
 _DERIVED_FROM = re.compile(r"<xmpMM:DerivedFrom\b[^>]*?(?:/>|>.*?</xmpMM:DerivedFrom>)", re.DOTALL)
 
 
@@ -31,15 +34,17 @@ def derived(text: str, token: str) -> str:
         return text
     ids = {name: f"{prefix}:{uuid.uuid5(_NAMESPACE, '|'.join((name, master['InstanceID'] or '', token)))}"
            for name, prefix in (("InstanceID", "xmp.iid"), ("DocumentID", "xmp.did")) if master[name]}
-    changed = _DERIVED_FROM.sub("", text)
+    changed = text
+    for old in reversed(_outside_nested(_DERIVED_FROM, changed)):
+        changed = changed[:old.start()] + changed[old.end():]
     for name, value in ids.items():
         changed = _with_value(changed, name, value)
     reference = "".join(f"<stRef:{field}>{escape(value)}</stRef:{field}>" for field, value in
                         (("instanceID", master["InstanceID"]), ("documentID", master["DocumentID"])) if value)
     derived_from = (f'<xmpMM:DerivedFrom rdf:parseType="Resource" xmlns:xmpMM="{_MM}" xmlns:stRef="{_REF}">'
                     f"{reference}</xmpMM:DerivedFrom>")
-    at = _property_at(changed, "InstanceID")
-    holders = [match for match in _DESCRIPTION.finditer(changed) if match.start() < at]
+    at = changed.index(ids["InstanceID"])
+    holders = [match for match in _outside_nested(_DESCRIPTION, changed) if match.start() < at]
     if not holders:
         return text
     holder = holders[-1]
@@ -51,19 +56,46 @@ def derived(text: str, token: str) -> str:
     return changed if _parses(changed) else text
 
 
+def _nested(text: str) -> list[tuple[int, int]]:
+    """Where the descriptions inside another lie (an ingredient's in ``xmpMM:Pantry``, say):
+    their IDs and DerivedFrom are another file's, not this one's."""
+    tags = sorted([*((m.start(), m.end(), "self" if m[1] else "open") for m in _DESCRIPTION.finditer(text)),
+                   *((m.start(), m.end(), "close") for m in _CLOSING.finditer(text))])
+    spans, depth, opened = [], 0, 0
+    for start, end, kind in tags:
+        if kind == "open":
+            depth += 1
+            opened = start if depth == 2 else opened
+        elif kind == "close":
+            depth -= 1
+            if depth == 1:
+                spans.append((opened, end))
+        elif depth >= 1:
+            spans.append((start, end))
+    return spans
+
+
+def _outside_nested(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:
+    nested = _nested(text)
+    return [m for m in pattern.finditer(text) if not any(start <= m.start() < end for start, end in nested)]
+
+
+def _property(text: str, name: str) -> re.Match[str] | None:
+    """The file's own property ``xmpMM:<name>``, attribute or element (group 2 or 3 its value); None without one."""
+    pattern = re.compile(rf"""\bxmpMM:{name}\s*=\s*(["'])(.*?)\1|<xmpMM:{name}>([^<]*)</xmpMM:{name}>""")
+    return next(iter(_outside_nested(pattern, text)), None)
+
+
 def _value(text: str, name: str) -> str | None:
-    found = re.search(rf"""\bxmpMM:{name}\s*=\s*(["'])(.*?)\1|<xmpMM:{name}>([^<]*)</xmpMM:{name}>""", text)
+    found = _property(text, name)
     return None if found is None else unescape(found[2] if found[2] is not None else found[3]).strip() or None
 
 
-def _property_at(text: str, name: str) -> int:
-    found = re.search(rf"""\bxmpMM:{name}\s*=|<xmpMM:{name}>""", text)
-    return -1 if found is None else found.start()
-
-
 def _with_value(text: str, name: str, value: str) -> str:
-    text = re.sub(rf"""(\bxmpMM:{name}\s*=\s*)(["']).*?\2""", lambda m: f"{m[1]}{m[2]}{value}{m[2]}", text, count=1)
-    return re.sub(rf"(<xmpMM:{name}>)[^<]*(</xmpMM:{name}>)", lambda m: f"{m[1]}{value}{m[2]}", text, count=1)
+    found = _property(text, name)
+    assert found is not None  # its value was read
+    group = 2 if found[2] is not None else 3
+    return text[:found.start(group)] + value + text[found.end(group):]
 
 
 def _parses(text: str) -> bool:
