@@ -508,7 +508,10 @@ def _writes(ifd: str, tag: int, value: Any) -> bool:
 def _keep_writable(exif: dict[str, Any], notes: list[str]) -> None:
     """A tag stored in a type piexif does not expect (a maker note as bytes of another type, a
     float where a fraction belongs) would stop the whole block from being written back and
-    cost the capture date and GPS with it: such a tag is converted, or else dropped by name."""
+    cost the capture date and GPS with it: such a tag is converted, or else dropped by name.
+    Bytes given the type EXIF names for them are the same bytes, and go unsaid: Pillow writes
+    a TIFF master's MakerNote as BYTEs on its way to the EXIF reader, and every such master
+    had been said to hold it in the wrong type."""
     try:
         piexif.dump(exif)
         return
@@ -520,12 +523,13 @@ def _keep_writable(exif: dict[str, Any], notes: list[str]) -> None:
         for tag, value in list(tags.items()):
             if _writes(ifd, tag, value):
                 continue
-            if isinstance(value, tuple) and all(isinstance(v, int) and 0 <= v < 256 for v in value):
+            relabelled = isinstance(value, tuple) and all(isinstance(v, int) and 0 <= v < 256 for v in value)
+            if relabelled:
                 tags[tag] = bytes(value)
             elif isinstance(value, float):
                 tags[tag] = tiff_exif.rational(value)
             if tags[tag] is not value and _writes(ifd, tag, tags[tag]):
-                converted.append(f"{ifd} {tag}")
+                converted += [] if relabelled else [f"{ifd} {tag}"]
             else:
                 del tags[tag]
                 dropped.append(f"{ifd} {tag}")
