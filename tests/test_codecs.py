@@ -1353,18 +1353,51 @@ def test_tiff_iptc_stored_as_longs_the_photoshop_way_is_carried_whole() -> None:
         assert tif.pages.first.tags.valueof(33723) == CAPTION[:36]
 
 
-def test_metadata_a_format_cannot_hold_is_left_out_with_a_note_and_never_fails_the_derivative() -> None:
+@pytest.mark.parametrize("fmt", ["JPEG", "TIFF", "WEBP"])
+def test_a_pngs_copyright_author_and_description_reach_the_exif_of_a_derivative_in_another_format(fmt: str) -> None:
+    """Each had been left out as text the format had no place for: a JPEG of a PNG master
+    lost its rights statement."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for keyword, text in (("Copyright", "© Stadtarchiv München"), ("Author", "Fotoatelier Weiß"),
+                          ("Description", "Hafen bei Ebbe"), ("Title", "Hafen, 1931")):
+        info.add_itxt(keyword, text)
+    decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info))
+    meta, notes = md.fitted_to(decoded.metadata, fmt, software=PROV.software, description=PROV.description)
+    assert notes == [f"text not carried, {fmt} has no place for it: Title"]
+    out = codecs.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=meta, scale=1, provenance=PROV)
+    carried = codecs.decode(out).metadata.exif  # (Pillow hands a TIFF's text back with a '?' for each such byte)
+    assert carried["0th"][piexif.ImageIFD.Copyright] == "© Stadtarchiv München".encode()
+    assert carried["0th"][piexif.ImageIFD.Artist] == "Fotoatelier Weiß".encode()
+    assert carried["0th"][piexif.ImageIFD.ImageDescription] == f"{PROV.description} | master's description: Hafen " \
+                                                              "bei Ebbe".encode()
+
+
+def test_a_pngs_text_that_its_exif_contradicts_is_named() -> None:
     from PIL import PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
     info.add_text("Copyright", "(c) City Archive")
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Copyright: b"(c) Photo Studio Weiss"}})
+    decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info, exif=exif))
+    meta, notes = md.fitted_to(decoded.metadata, "JPEG")
+    assert notes == ["text not carried, the EXIF saying otherwise: Copyright"]
+    assert meta.exif["0th"][piexif.ImageIFD.Copyright] == b"(c) Photo Studio Weiss"
+
+
+def test_metadata_a_format_cannot_hold_is_left_out_with_a_note_and_never_fails_the_derivative() -> None:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", "Harbour, 1931")
     info.add_text("Comment", "box 12")
     xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/">{" " * 70_000}</x:xmpmeta>'  # past one JPEG segment
     info.add_itxt("XML:com.adobe.xmp", xmp)
     decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info))
     meta, notes = md.fitted_to(decoded.metadata, "JPEG")
     assert notes == [f"XMP of {len(xmp):,} bytes not carried: a JPEG holds 65,440",
-                     "text not carried, JPEG has no place for it: Copyright"]
+                     "text not carried, JPEG has no place for it: Title"]
     out = Image.open(io.BytesIO(codecs.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=meta, scale=1,
                                               provenance=PROV)))
     assert out.info["comment"] == b"box 12" and "xmp" not in out.info

@@ -265,7 +265,7 @@ def test_a_derivative_in_another_format_says_what_metadata_it_could_not_carry() 
                                        output_format="WEBP"))
     result = enhancer.enhance(data)
     assert result.format == "WEBP" and Image.open(io.BytesIO(result.data)).size == (64, 64)
-    assert "text not carried, WEBP has no place for it: Copyright, Title" in result.record["notes"]
+    assert "text not carried, WEBP has no place for it: Title" in result.record["notes"]  # the Copyright in EXIF
 
 
 def test_a_webp_derivative_is_kept_within_the_16383_px_webp_holds() -> None:

@@ -299,6 +299,31 @@ def _app13_body(meta: ImageMetadata) -> bytes:
     return photoshop_resources.SIGNATURE + photoshop_resources.joined(meta.photoshop, meta.iptc)
 
 
+# A PNG's keywords that EXIF has a tag for, in a derivative of another format: the rights, the author, the caption.
+_EXIF_HOMES = {"Copyright": piexif.ImageIFD.Copyright, "Author": piexif.ImageIFD.Artist,
+               "Description": piexif.ImageIFD.ImageDescription}
+
+
+def _text_into_exif(exif: dict[str, Any] | None,
+                    text: dict[str, str]) -> tuple[dict[str, Any], set[str], list[str]]:
+    """The master's EXIF with its text that EXIF has a tag for (``_EXIF_HOMES``), where the EXIF
+    has no other value for the tag; the keywords it now holds, and those whose tag says
+    otherwise. Until 2026-12-05 a PNG's Copyright was left out of a JPEG or TIFF derivative
+    as text it had no place for."""
+    exif = copy.deepcopy(exif or _EMPTY_EXIF)
+    homed, differing = set(), []
+    for keyword, tag in _EXIF_HOMES.items():
+        if keyword not in text:
+            continue
+        value, stored = text[keyword].encode("utf-8"), exif["0th"].get(tag)
+        if stored is None:
+            exif["0th"][tag] = value
+        elif (stored if isinstance(stored, bytes) else str(stored).encode()).strip(b"\x00 ") != value.strip():
+            differing.append(keyword)
+            continue
+        homed.add(keyword)
+    return exif, homed, differing
+
 
 def fitted_to(
     meta: ImageMetadata, fmt: str, *, software: str = "", description: str = ""
@@ -308,6 +333,13 @@ def fitted_to(
     ``software`` and ``description`` are the marking ``derivative_exif`` will add."""
     notes: list[str] = []
     changes: dict[str, Any] = {}
+    homed: set[str] = set()
+    if fmt in _TEXT_HELD and meta.text.keys() & _EXIF_HOMES.keys():
+        exif, homed, differing = _text_into_exif(meta.exif, meta.text)
+        meta = dataclasses.replace(meta, exif=exif)
+        changes["exif"] = exif
+        if differing:
+            notes.append(f"text not carried, the EXIF saying otherwise: {', '.join(differing)}")
     if fmt == "JPEG" and meta.exif:
         changes["exif"] = _exif_within_jpeg(meta, software, description, notes)
     if fmt == "JPEG" and meta.xmp and (size := _identified_size(meta.xmp)) > _JPEG_XMP_BYTES:
@@ -331,9 +363,10 @@ def fitted_to(
         room = _JPEG_SEGMENT_BYTES - len(_app13_body(dataclasses.replace(meta, iptc=b"\x1c"))) + 1
         notes.append(f"IPTC records of {len(meta.iptc):,} bytes not carried: a JPEG holds {room:,}")
         changes["iptc"] = None
-    left_out = sorted(set(meta.text) - _TEXT_HELD[fmt]) if fmt in _TEXT_HELD else []
+    left_out = sorted(set(meta.text) - _TEXT_HELD[fmt] - _EXIF_HOMES.keys()) if fmt in _TEXT_HELD else []
     if left_out:
         notes.append(f"text not carried, {fmt} has no place for it: {', '.join(left_out)}")
+    if left_out or homed:
         changes["text"] = {keyword: text for keyword, text in meta.text.items() if keyword in _TEXT_HELD[fmt]}
     return (dataclasses.replace(meta, **changes) if changes else meta), notes
 
