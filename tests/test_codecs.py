@@ -1319,6 +1319,22 @@ def test_a_jpegs_extended_xmp_is_read_and_carried_whole() -> None:
         assert not any("XMP" in note for note in result.record["notes"]), (fmt, result.record["notes"])
 
 
+def test_an_extension_pointer_written_as_an_element_is_dropped_whole_when_the_extension_joins() -> None:
+    """exiftool writes the pointer as an element: its "<" was left behind, the joined packet did
+    not parse, and the extension was left out of every derivative but a JPEG."""
+    from enhance_ops import xmp_extension
+
+    rdf = 'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+    guid = "0123456789ABCDEF0123456789ABCDEF"
+    main = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {rdf}><rdf:Description rdf:about="" '
+            'xmlns:xmpNote="http://ns.adobe.com/xmp/note/">'
+            f"<xmpNote:HasExtendedXMP>{guid}</xmpNote:HasExtendedXMP></rdf:Description></rdf:RDF></x:xmpmeta>").encode()
+    extension = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {rdf}><rdf:Description rdf:about="" '
+                 'xmlns:dc="http://purl.org/dc/elements/1.1/" dc:source="Box 12"/></rdf:RDF></x:xmpmeta>').encode()
+    joined = xmp_extension.merged(main, extension)
+    assert joined is not None and b"HasExtendedXMP" not in joined and b'dc:source="Box 12"' in joined
+
+
 @pytest.mark.parametrize(("damage", "said"), [
     (dict(lose_chunk=True), "missing or incomplete"), (dict(flip=True), "does not match its GUID (damaged)")])
 def test_a_damaged_extended_xmp_is_named_and_left_out(damage: dict[str, bool], said: str) -> None:
