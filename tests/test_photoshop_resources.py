@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import tracemalloc
 
 import numpy as np
 import tifffile
@@ -102,3 +103,21 @@ def test_damaged_resources_keep_those_before_the_damage() -> None:
     out, notes = enhanced(save(RGB8, "JPEG", extra=app13(damaged)), "JPEG")
     assert resources_of_jpeg(out) == {0x040A: b"\x01"}
     assert notes == ["Photoshop resources damaged after 14 of 44 bytes: the rest not read"]
+
+
+def test_a_layered_tiffs_layers_are_named_and_never_read() -> None:
+    """Pillow read a directory's every value as it opened it: 50 MB of Photoshop's layers had
+    cost 245 MB on the way to the EXIF reader, for a tag nothing carries."""
+    layers = bytes(20_000_000)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, RGB8, photometric="rgb", extratags=[(37724, 7, len(layers), layers, True)])
+    master = buf.getvalue()
+    del layers
+    tracemalloc.start()
+    decoded = codecs.decode(master)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 5_000_000  # a 32 x 32 scan's worth; the layers were read whole
+    assert decoded.notes == ["Photoshop's layers (20,000,000 bytes of ImageSourceData) not carried: the derivative is "
+                             "made from the flattened image"]
+    np.testing.assert_array_equal(np.rint(decoded.pixels * 255), RGB8)

@@ -247,9 +247,9 @@ def _iptc_records(records: bytes | None, notes: list[str]) -> bytes | None:
 
 def _tiff_page_tags(data: bytes, frame: int,
                     notes: list[str]) -> tuple[bytes | None, bytes | None, geotiff.Georeference | None]:
-    """A TIFF page's IPTC records, Photoshop resources and georeferencing, read with tifffile:
-    Photoshop stores the records as LONGs, of which Pillow keeps one, and Pillow reads no
-    GeoTIFF tag. The header was read by Pillow, so a tag tifffile cannot parse is not worth a
+    """A TIFF page's IPTC records, Photoshop resources and georeferencing, read with tifffile
+    (which names Photoshop's layers without reading them): Photoshop stores the records as
+    LONGs, of which Pillow keeps one, and Pillow reads no GeoTIFF tag. The header was read by Pillow, so a tag tifffile cannot parse is not worth a
     failure (tifffile's own complaints are noted with the page's, ``tiff_log``)."""
     records = resources = geo = None
     try:
@@ -258,6 +258,9 @@ def _tiff_page_tags(data: bytes, frame: int,
             records, resources = page.tags.valueof(IPTC_TIFF_TAG), page.tags.valueof(PHOTOSHOP_TIFF_TAG)
             geo, said = geotiff.read(page)
             notes.extend(said)
+            if layers := page.tags.get(tiff_entries.IMAGE_SOURCE_DATA):  # its value is not read (tifffile)
+                notes.append(f"Photoshop's layers ({layers.count:,} bytes of ImageSourceData) not carried: the "
+                             "derivative is made from the flattened image")
     except Exception:
         pass
     return (records if isinstance(records, bytes) else None), (resources if isinstance(resources, bytes) else None), geo
