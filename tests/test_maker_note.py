@@ -35,7 +35,8 @@ def note(base: int, order: str = "<", signature: bytes = b"", length: int = 0) -
 
 
 def exif_block(note_bytes: bytes, order: str = "<") -> bytes:
-    """``Exif\\0\\0``, IFD0 holding only the Exif pointer, and an Exif directory holding only the note at ``NOTE_AT``."""
+    """``Exif\\0\\0``, IFD0 holding only the Exif pointer, and an Exif directory holding only
+    the note, at ``NOTE_AT``."""
     mark = b"II" if order == "<" else b"MM"
     ifd0 = struct.pack(order + "HHHII", 1, 0x8769, 4, 1, 26) + b"\x00" * 4
     exif = struct.pack(order + "HHHII", 1, 37500, 7, len(note_bytes), NOTE_AT) + b"\x00" * 4

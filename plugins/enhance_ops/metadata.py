@@ -249,8 +249,9 @@ def _tiff_page_tags(data: bytes, frame: int,
                     notes: list[str]) -> tuple[bytes | None, bytes | None, geotiff.Georeference | None]:
     """A TIFF page's IPTC records, Photoshop resources and georeferencing, read with tifffile
     (which names Photoshop's layers without reading them): Photoshop stores the records as
-    LONGs, of which Pillow keeps one, and Pillow reads no GeoTIFF tag. The header was read by Pillow, so a tag tifffile cannot parse is not worth a
-    failure (tifffile's own complaints are noted with the page's, ``tiff_log``)."""
+    LONGs, of which Pillow keeps one, and Pillow reads no GeoTIFF tag. The header was read by
+    Pillow, so a tag tifffile cannot parse is not worth a failure (tifffile's own complaints
+    are noted with the page's, ``tiff_log``)."""
     records = resources = geo = None
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
@@ -263,7 +264,8 @@ def _tiff_page_tags(data: bytes, frame: int,
                              "derivative is made from the flattened image")
     except Exception:
         pass
-    return (records if isinstance(records, bytes) else None), (resources if isinstance(resources, bytes) else None), geo
+    records = records if isinstance(records, bytes) else None
+    return records, (resources if isinstance(resources, bytes) else None), geo
 
 
 def _photoshop(stored: bytes, records: bytes | None,
