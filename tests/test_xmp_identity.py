@@ -92,6 +92,10 @@ def test_a_packet_without_an_instance_id_or_that_does_not_parse_keeps_its_ids() 
     assert xmp_identity.derived(plain, "token") == plain
     broken = PHOTOSHOP.replace("</rdf:RDF>", "")
     assert xmp_identity.derived(broken, "token") == broken
+    # an InstanceID written into the DerivedFrom that is given way: an AssertionError, an internal error
+    odd = f'{HEAD}<rdf:Description rdf:about="" xmlns:xmpMM="{MM}"><xmpMM:DerivedFrom xmpMM:InstanceID="x"/>' \
+          f"</rdf:Description>{TAIL}"
+    assert xmp_identity.derived(odd, "token") == odd
 
 
 def test_a_jpeg_derivative_carries_the_new_identity() -> None:

@@ -45,7 +45,11 @@ def derived(text: str, token: str) -> str:
         after = old.end()
     changed = "".join(kept) + text[after:]
     for name, value in ids.items():
-        changed = _with_value(changed, name, value)
+        found = _property(changed, name)
+        if found is None:  # a damaged packet whose DerivedFrom took the property in
+            return text
+        group = _group(found)
+        changed = changed[:found.start(group)] + value + changed[found.end(group):]
     reference = "".join(f"<stRef:{field}>{escape(value)}</stRef:{field}>" for field, value in
                         (("instanceID", master["InstanceID"]), ("documentID", master["DocumentID"])) if value)
     derived_from = (f'<xmpMM:DerivedFrom rdf:parseType="Resource" xmlns:xmpMM="{_MM}" xmlns:stRef="{_REF}">'
@@ -108,13 +112,6 @@ def _group(found: re.Match[str]) -> str:
 def _value(text: str, name: str) -> str | None:
     found = _property(text, name)
     return None if found is None else unescape(found[_group(found)]).strip() or None
-
-
-def _with_value(text: str, name: str, value: str) -> str:
-    found = _property(text, name)
-    assert found is not None  # its value was read
-    group = _group(found)
-    return text[:found.start(group)] + value + text[found.end(group):]
 
 
 def _parses(text: str) -> bool:
