@@ -37,6 +37,10 @@ class Case:
 
 
 EXIF = {"0th": {piexif.ImageIFD.Make: b"Epson", piexif.ImageIFD.Model: b"V850"}, "Exif": {}}
+# A camera's MakerNote (``note``): its lens, body and serial number, in a block where it lies at NOTE_AT.
+LENS, BODY = b"EF100mm f/2.8L MACRO IS USM\x00", b"Canon EOS 5DS R\x00"
+SERIAL = 0x2A0B16F3
+NOTE_AT = 44  # after the header, an IFD0 of one entry and an Exif directory of one entry
 
 
 def _photo(width: int, height: int) -> np.ndarray:
@@ -116,6 +120,9 @@ def build() -> dict[str, Case]:
         "damaged-tag.tif": Case(_tag_past_the_end(rgb, 315), "ok", (24, 16), notes=["TIFF tag 315 (Artist) is damaged"]),
         "extended-xmp.jpg": Case(extended_xmp(rgb)[0], "ok", (24, 16)),
         "map.tif": Case(_map(rgb), "ok", (24, 16)),
+        "camera-maker-note.jpg": Case(_save(Image.fromarray(rgb), "JPEG", quality=92, exif=exif_block(note(NOTE_AT))),
+                                      "ok", (24, 16)),
+        "photoshop-layers.tif": Case(_photoshop_layered(rgb), "ok", (24, 16), notes=["Photoshop's layers (5,000 bytes"]),
         "tag-count-damaged.tif": Case(_count_damaged(rgb, adobe := build_profile(SPACES["Adobe RGB"])), "ok", (24, 16),
                                       exif_make="Epson", icc=adobe, notes=["TIFF tag 270 (ImageDescription) is damaged"]),
         "bilevel.tif": Case(_save(Image.fromarray(rgb).convert("1"), "TIFF"), "ok", (24, 16)),
@@ -332,6 +339,39 @@ def extended_xmp(rgb: np.ndarray, lose_chunk: bool = False, flip: bool = False) 
         segments += body + stored[offset:offset + 65_400]
     jpeg = _save(Image.fromarray(rgb), "JPEG", xmp=main)
     return jpeg[:2] + segments + jpeg[2:], extension, guid
+
+
+def note(base: int, order: str = "<", signature: bytes = b"", length: int = 0) -> bytes:
+    """A MakerNote laid out as Canon's: a directory (after ``signature``) of the body, the
+    serial number and the lens, its values' places counted from ``base``: the note's place in
+    its block when they count from the TIFF header, 0 when from the note itself."""
+    entries = [(6, 2, BODY), (12, 4, struct.pack(order + "I", SERIAL)), (149, 2, LENS)]
+    data_at = len(signature) + 2 + 12 * len(entries) + 4
+    head, tail = struct.pack(order + "H", len(entries)), b""
+    for tag, kind, raw in entries:
+        if len(raw) <= 4:
+            head += struct.pack(order + "HHI", tag, kind, len(raw) // (4 if kind == 4 else 1)) + raw
+        else:
+            head += struct.pack(order + "HHII", tag, kind, len(raw), base + data_at + len(tail))
+            tail += raw
+    return (signature + head + b"\x00" * 4 + tail).ljust(length, b"\x00")
+
+
+def exif_block(note_bytes: bytes, order: str = "<") -> bytes:
+    """``Exif\\0\\0``, IFD0 holding only the Exif pointer, and an Exif directory holding only
+    the note, at ``NOTE_AT``."""
+    mark = b"II" if order == "<" else b"MM"
+    ifd0 = struct.pack(order + "HHHII", 1, 0x8769, 4, 1, 26) + b"\x00" * 4
+    exif = struct.pack(order + "HHHII", 1, 37500, 7, len(note_bytes), NOTE_AT) + b"\x00" * 4
+    return b"Exif\x00\x00" + mark + struct.pack(order + "HI", 42, 8) + ifd0 + exif + note_bytes
+
+
+def _photoshop_layered(rgb: np.ndarray) -> bytes:
+    """A TIFF as Photoshop saves one with its layers (ImageSourceData) and its resources: the
+    copyright flag, set."""
+    copyrighted = b"8BIM" + struct.pack(">HHI", 0x040A, 0, 1) + b"\x01\x00"
+    return _tiff(rgb, photometric="rgb", extratags=[(37724, 7, 5000, bytes(5000), True),
+                                                    (34377, "B", len(copyrighted), copyrighted, True)])
 
 
 def _map(rgb: np.ndarray) -> bytes:

@@ -7,42 +7,13 @@ import struct
 import numpy as np
 import pytest
 from conftest import photo, save
+from hostile_corpus import BODY, LENS, NOTE_AT, SERIAL, exif_block, note
 from PIL import Image
 
 from enhance_ops import codecs, maker_note
 
 PROV = codecs.Provenance("archive-enhance test", "Enhanced derivative, not the archival master: test")
 RGB8 = (photo("astronaut", 40, top=60, left=200) * 255 + 0.5).astype(np.uint8)
-LENS, BODY = b"EF100mm f/2.8L MACRO IS USM\x00", b"Canon EOS 5DS R\x00"
-SERIAL = 0x2A0B16F3
-NOTE_AT = 44  # after the header, an IFD0 of one entry and an Exif directory of one entry
-
-
-def note(base: int, order: str = "<", signature: bytes = b"", length: int = 0) -> bytes:
-    """A MakerNote laid out as Canon's: a directory (after ``signature``) of the body, the
-    serial number and the lens, its values' places counted from ``base``: the note's place in
-    its block when they count from the TIFF header, 0 when from the note itself."""
-    entries = [(6, 2, BODY), (12, 4, struct.pack(order + "I", SERIAL)), (149, 2, LENS)]
-    data_at = len(signature) + 2 + 12 * len(entries) + 4
-    head, tail = struct.pack(order + "H", len(entries)), b""
-    for tag, kind, raw in entries:
-        if len(raw) <= 4:
-            head += struct.pack(order + "HHI", tag, kind, len(raw) // (4 if kind == 4 else 1)) + raw
-        else:
-            head += struct.pack(order + "HHII", tag, kind, len(raw), base + data_at + len(tail))
-            tail += raw
-    return (signature + head + b"\x00" * 4 + tail).ljust(length, b"\x00")
-
-
-def exif_block(note_bytes: bytes, order: str = "<") -> bytes:
-    """``Exif\\0\\0``, IFD0 holding only the Exif pointer, and an Exif directory holding only
-    the note, at ``NOTE_AT``."""
-    mark = b"II" if order == "<" else b"MM"
-    ifd0 = struct.pack(order + "HHHII", 1, 0x8769, 4, 1, 26) + b"\x00" * 4
-    exif = struct.pack(order + "HHHII", 1, 37500, 7, len(note_bytes), NOTE_AT) + b"\x00" * 4
-    return b"Exif\x00\x00" + mark + struct.pack(order + "HI", 42, 8) + ifd0 + exif + note_bytes
-
-
 def placed_note(tiff: bytes, directory: int | None = None) -> tuple[bytes, int, str]:
     """(the MakerNote's bytes, its place, the byte order) in a TIFF structure, read by hand."""
     order = "<" if tiff[:2] == b"II" else ">"
