@@ -80,3 +80,23 @@ def test_georeferencing_that_no_longer_fits_the_pixels_is_left_out_and_said() ->
     assert "GeoTIFF georeferencing not carried: PNG has no place for it" in notes
     derivative, notes = _enhanced(_map([(33922, "d", 5, TIE[:5], True), (34735, "H", 16, UTM_33N, True)]))
     assert 33922 not in _tags(derivative) and "GeoTIFF georeferencing not carried: ModelTiepoint malformed" in notes
+
+
+def test_a_jp2_maps_geojp2_georeferencing_is_read_and_carried_to_a_tiff() -> None:
+    """A JP2 of a map sheet places it with GeoJP2: a 1 x 1 GeoTIFF in a uuid box, whose tags
+    apply to the JP2's own pixels. It was passed over without a word; now its derivative in
+    TIFF carries it, told the new grid, and one in PNG (a JP2's by default) names it left out."""
+    import jp2_files
+
+    scale, keys = (0.5, 0.5, 0.0), UTM_33N
+    carrier = io.BytesIO()
+    tifffile.imwrite(carrier, np.zeros((1, 1), np.uint8), metadata=None, extratags=[
+        (33550, "d", 3, scale, True), (33922, "d", 6, TIE, True), (34735, "H", len(keys), keys, True)])
+    geojp2 = bytes.fromhex("b14bf8bd083d4b43a5ae8cd7d5a6ce03")
+    master = jp2_files.jp2(MAP, after=jp2_files.uuid(geojp2, carrier.getvalue()))
+    derivative, notes = _enhanced(master, "TIFF")
+    after = _tags(derivative)
+    assert after[33550] == (0.25, 0.25, 0.0) and after[33922] == (20.0, 40.0, 0.0, *TIE[3:]) and after[34735] == keys
+    assert not any("Geo" in note for note in notes)
+    _, notes = _enhanced(master)
+    assert "GeoTIFF georeferencing not carried: PNG has no place for it" in notes

@@ -3,9 +3,10 @@
 Pillow reads a JP2's size and mode but none of its metadata, and OpenCV decodes the pixels
 without a word about their layout: a 12-bit scan comes back in 16-bit samples that use a
 sixteenth of the range, and a signed or subsampled one not at all. So the boxes are read
-here: the ICC profile, XMP, EXIF and IPTC that travel to the derivative, the resolution,
-the colour space, and the codestream's layout that decides how (and whether) the pixels are
-decoded. Only box headers are walked; the codestream itself is stepped over.
+here: the ICC profile, XMP, EXIF, IPTC and GeoJP2 georeferencing that travel to the
+derivative, the resolution, the colour space, and the codestream's layout that decides how
+(and whether) the pixels are decoded. Only box headers are walked; the codestream itself is
+stepped over.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ _END_OF_CODESTREAM = b"\xff\xd9"  # EOC: cannot occur inside packet data, so its
 _XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
 _EXIF_UUID = b"JpgTiffExif->JP2"
 _IPTC_UUID = bytes.fromhex("33c7a4d2b81d4723a0baf1a3e097ad38")
+_GEOJP2_UUID = bytes.fromhex("b14bf8bd083d4b43a5ae8cd7d5a6ce03")  # a 1 x 1 GeoTIFF whose tags place the image
 _SUPERBOXES = {b"jp2h", b"res "}
 
 # Enumerated colour spaces (ISO/IEC 15444-1 and -2) the pixels can be read in
@@ -40,6 +42,7 @@ class Jp2:
     xmp: bytes | None = None
     exif: bytes | None = None  # a TIFF structure, as in the EXIF box
     iptc: bytes | None = None
+    geotiff: bytes | None = None  # GeoJP2: a scanned map's georeferencing, as the tags of a 1 x 1 GeoTIFF
     dpi: tuple[float, float] | None = None  # capture resolution, else display resolution
 
     @property
@@ -175,6 +178,8 @@ def _take_uuid(found: Jp2, uuid: bytes, payload: bytes) -> None:
         found.exif = payload[6:] if payload.startswith(b"Exif\x00\x00") else payload
     elif uuid == _IPTC_UUID and found.iptc is None:
         found.iptc = payload
+    elif uuid == _GEOJP2_UUID and found.geotiff is None:
+        found.geotiff = payload
 
 
 def _dpi(body: bytes) -> tuple[float, float] | None:

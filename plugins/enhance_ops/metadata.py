@@ -73,6 +73,7 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.iptc = _iptc_records(boxes.iptc, meta.notes)
         meta.exif = _read_exif(lambda: boxes.exif, meta.notes)
         _place_maker_note(meta, boxes.exif)
+        meta.geo = _geojp2(boxes.geotiff, meta.notes)
         dpi = boxes.dpi
     else:
         tiff = im.format == "TIFF"  # a page's own tags: Pillow's info keeps an earlier page's profile and resolution
@@ -266,6 +267,21 @@ def _tiff_page_tags(data: bytes, frame: int,
         pass
     records = records if isinstance(records, bytes) else None
     return records, (resources if isinstance(resources, bytes) else None), geo
+
+
+def _geojp2(tiff: bytes | None, notes: list[str]) -> geotiff.Georeference | None:
+    """A JP2's GeoJP2 georeferencing: the tags of the 1 x 1 GeoTIFF in its box, which place the
+    JP2's own pixels. It had been passed over without a word."""
+    if not tiff:
+        return None
+    try:
+        with tifffile.TiffFile(io.BytesIO(tiff)) as tif:
+            geo, said = geotiff.read(tif.pages[0])
+    except Exception as exc:  # tifffile raises many types on a damaged structure
+        notes.append(f"GeoJP2 georeferencing not read ({type(exc).__name__}: {exc})")
+        return None
+    notes.extend(said)
+    return geo
 
 
 def _photoshop(stored: bytes, records: bytes | None,
