@@ -100,3 +100,6 @@ def test_a_jp2_maps_geojp2_georeferencing_is_read_and_carried_to_a_tiff() -> Non
     assert not any("Geo" in note for note in notes)
     _, notes = _enhanced(master)
     assert "GeoTIFF georeferencing not carried: PNG has no place for it" in notes
+    gml = jp2_files.box(b"asoc", jp2_files.box(b"lbl ", b"gml.data") + jp2_files.box(b"asoc", b""))
+    _, notes = _enhanced(jp2_files.jp2(MAP, after=gml))
+    assert "GMLJP2 georeferencing (GML in an association box) not carried: it is not read" in notes

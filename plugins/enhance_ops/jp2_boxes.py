@@ -43,6 +43,7 @@ class Jp2:
     exif: bytes | None = None  # a TIFF structure, as in the EXIF box
     iptc: bytes | None = None
     geotiff: bytes | None = None  # GeoJP2: a scanned map's georeferencing, as the tags of a 1 x 1 GeoTIFF
+    gml: bool = False  # GMLJP2: georeferencing as GML in an association box, which is not read
     dpi: tuple[float, float] | None = None  # capture resolution, else display resolution
 
     @property
@@ -147,6 +148,8 @@ def _take(found: Jp2, kind: bytes, data: bytes, start: int, end: int) -> None:
             _take(found, inner, data, inner_start, inner_end)
     elif kind == b"jp2c" and found.codestream is None:
         found.codestream = (start, end)
+    elif kind == b"asoc":  # labelled "gml.data" (GMLJP2), its label the first box within
+        found.gml = found.gml or b"lbl gml." in data[start:start + 64]
     elif kind in _READERS:
         _take_body(found, kind, data[start:end])
 

@@ -74,6 +74,8 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.exif = _read_exif(lambda: boxes.exif, meta.notes)
         _place_maker_note(meta, boxes.exif)
         meta.geo = _geojp2(boxes.geotiff, meta.notes)
+        if boxes.gml:
+            meta.notes.append("GMLJP2 georeferencing (GML in an association box) not carried: it is not read")
         dpi = boxes.dpi
     else:
         tiff = im.format == "TIFF"  # a page's own tags: Pillow's info keeps an earlier page's profile and resolution
