@@ -1164,10 +1164,18 @@ def test_a_derivative_converted_to_another_colour_space_has_its_exif_say_so(
 
     overrides = ("superres.scale=2", "superres.models=[]") + ((f"colour_space.target={target}",) if target else ())
     enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=overrides))
-    result = enhancer.enhance(_camera_jpeg(RGB8, 0xFFFF, b"R03"))
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description rdf:about="" xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:ColorSpace="65535" '
+           b'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"><photoshop:ICCProfile>Adobe RGB (1998)'
+           b"</photoshop:ICCProfile></rdf:Description></rdf:RDF></x:xmpmeta>")  # as Photoshop states it
+    master = _camera_jpeg(RGB8, 0xFFFF, b"R03")
+    result = enhancer.enhance(master[:2] + b"\xff\xe1" + struct.pack(">H", 31 + len(xmp))
+                              + b"http://ns.adobe.com/xap/1.0/\x00" + xmp + master[2:])
     derivative = codecs.decode(result.data)
     exif = derivative.metadata.exif
     assert exif["Exif"][piexif.ExifIFD.ColorSpace] == colour_space
+    said = derivative.metadata.xmp.decode()
+    assert f'exif:ColorSpace="{colour_space}"' in said and f"<photoshop:ICCProfile>{description}<" in said
     assert exif.get("Interop", {}).get(piexif.InteropIFD.InteroperabilityIndex) == index
     profile = ImageCms.ImageCmsProfile(io.BytesIO(derivative.metadata.icc_profile))
     assert profile.profile.profile_description == description

@@ -19,6 +19,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import escape
 
 import numpy as np
 import piexif
@@ -158,6 +159,30 @@ def exif_saying_colour_space(exif: dict[str, Any] | None, space: str) -> dict[st
         else:
             del interop[piexif.InteropIFD.InteroperabilityIndex]
     return said
+
+
+def xmp_saying_colour_space(xmp: bytes | None, space: str) -> bytes | None:
+    """The master's XMP saying what the pixels were converted to, as its EXIF does
+    (``exif_saying_colour_space``): ``exif:ColorSpace`` and Photoshop's ``photoshop:ICCProfile``,
+    where the packet states them. Both had kept naming Adobe RGB beside an sRGB profile."""
+    try:
+        text = xmp.decode("utf-8") if xmp else None
+    except UnicodeDecodeError:  # a UTF-16 packet: rare, and left as it is
+        return xmp
+    if text is None:
+        return xmp
+    values = {"exif:ColorSpace": "1" if space == "sRGB" else "65535", "photoshop:ICCProfile": icc.SPACES[space].name}
+    return _with_properties(text, values).encode("utf-8")
+
+
+def _with_properties(text: str, values: dict[str, str]) -> str:
+    """``text`` (an XMP packet) with each property it states given its new value; each is an
+    attribute or an element, by Adobe's prefixes."""
+    for name, value in values.items():
+        value = escape(value, {'"': "&quot;", "'": "&apos;"})
+        text = re.sub(rf'(\b{name}\s*=\s*)(["\'])[^"\']*\2', lambda m: f"{m[1]}{m[2]}{value}{m[2]}", text)
+        text = re.sub(rf"(<{name}>)[^<]*(</{name}>)", lambda m: f"{m[1]}{value}{m[2]}", text)
+    return text
 
 
 def _xmp_orientation(xmp: bytes | None) -> int | None:
@@ -454,10 +479,7 @@ def derivative_xmp(xmp: bytes, *, width: int, height: int, dpi: tuple[float, flo
     if pairs and None not in pairs:
         x, y = (f"{n}/{d}" for n, d in pairs)
         values |= {"tiff:XResolution": x, "tiff:YResolution": y, "tiff:ResolutionUnit": "2" if dpi else "1"}
-    for name, value in values.items():  # each property is an attribute or an element, by Adobe's prefixes
-        text = re.sub(rf'(\b{name}\s*=\s*)(["\'])[^"\']*\2', lambda m: f"{m[1]}{m[2]}{value}{m[2]}", text)
-        text = re.sub(rf"(<{name}>)[^<]*(</{name}>)", lambda m: f"{m[1]}{value}{m[2]}", text)
-    return xmp_identity.derived(text, f"{marking}|{width}x{height}").encode("utf-8")
+    return xmp_identity.derived(_with_properties(text, values), f"{marking}|{width}x{height}").encode("utf-8")
 
 
 def marked_description(ours: str, master: str | None) -> str:
