@@ -385,6 +385,25 @@ def test_a_16_bit_cmyk_tiff_without_a_profile_is_converted_naively_at_16_bits() 
     assert np.abs(decoded.pixels - expected).max() <= 1
 
 
+@pytest.mark.parametrize("profiled", [False, True], ids=["naive", "press profile"])
+def test_a_cmyk_masters_xmp_says_the_derivative_is_rgb(profiled: bool) -> None:
+    """Photoshop's XMP for a CMYK scan names its colour mode, samples and press profile; the
+    sRGB derivative went on saying CMYK, four samples and "U.S. Web Coated (SWOP) v2"."""
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description rdf:about="" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" '
+           b'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" photoshop:ColorMode="4" '
+           b'photoshop:ICCProfile="U.S. Web Coated (SWOP) v2" tiff:PhotometricInterpretation="5">'
+           b"<tiff:SamplesPerPixel>4</tiff:SamplesPerPixel></rdf:Description></rdf:RDF></x:xmpmeta>")
+    buf = io.BytesIO()
+    extratags = [(700, "B", len(xmp), xmp, True)]
+    if profiled:
+        extratags.append((34675, "B", len(cmyk_profile()), cmyk_profile(), True))
+    tifffile.imwrite(buf, _cmyk_ramp()[:8, :8], photometric="separated", extratags=extratags)
+    said = codecs.decode(reencode(codecs.decode(buf.getvalue()))).metadata.xmp.decode()
+    assert 'photoshop:ColorMode="3"' in said and 'tiff:PhotometricInterpretation="2"' in said
+    assert "<tiff:SamplesPerPixel>3</tiff:SamplesPerPixel>" in said and "SWOP" not in said
+
+
 def _cmyk_ramp() -> np.ndarray:
     """16-bit ink: smooth sweeps of all four inks over 64 × 256 pixels, finer than 8 bits can step."""
     ramp = np.linspace(0, 1, 64 * 256).reshape(64, 256)

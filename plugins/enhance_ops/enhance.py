@@ -326,16 +326,16 @@ class Enhancer:
         )
         (x, y), densities = result.stretch, (source.metadata.dpi, source.metadata.aspect)
         dpi, aspect = (d and (d[0] * x, d[1] * y) for d in densities)  # square where the chain made the pixels so
-        exif, xmp, target = source.metadata.exif, source.metadata.xmp, chain.settings["colour_space"]["target"]
-        if target and result.icc_profile != source.metadata.icc_profile:  # converted: the EXIF and XMP say so too
-            exif, xmp = md.exif_saying_colour_space(exif, target), md.xmp_saying_colour_space(xmp, target)
+        exif, target = source.metadata.exif, chain.settings["colour_space"]["target"]
+        if target and result.icc_profile != source.metadata.icc_profile:  # converted: the EXIF says so too
+            exif = md.exif_saying_colour_space(exif, target)
         geo = source.metadata.geo
         moved = _pixels_moved(source.metadata.orientation, applied) if geo else None
         if geo:
             geo = None if moved else geo.resampled(source.size, (result.pixels.shape[1], result.pixels.shape[0]))
         meta, not_carried = md.fitted_to(
             dataclasses.replace(source.metadata, icc_profile=result.icc_profile, dpi=dpi, aspect=aspect, exif=exif,
-                                xmp=xmp, geo=geo),
+                                geo=geo),
             fmt, software=SOFTWARE, description=description)
         if moved:
             not_carried.append(f"GeoTIFF georeferencing not carried: {moved}")

@@ -161,30 +161,6 @@ def exif_saying_colour_space(exif: dict[str, Any] | None, space: str) -> dict[st
     return said
 
 
-def xmp_saying_colour_space(xmp: bytes | None, space: str) -> bytes | None:
-    """The master's XMP saying what the pixels were converted to, as its EXIF does
-    (``exif_saying_colour_space``): ``exif:ColorSpace`` and Photoshop's ``photoshop:ICCProfile``,
-    where the packet states them. Both had kept naming Adobe RGB beside an sRGB profile."""
-    try:
-        text = xmp.decode("utf-8") if xmp else None
-    except UnicodeDecodeError:  # a UTF-16 packet: rare, and left as it is
-        return xmp
-    if text is None:
-        return xmp
-    values = {"exif:ColorSpace": "1" if space == "sRGB" else "65535", "photoshop:ICCProfile": icc.SPACES[space].name}
-    return _with_properties(text, values).encode("utf-8")
-
-
-def _with_properties(text: str, values: dict[str, str]) -> str:
-    """``text`` (an XMP packet) with each property it states given its new value; each is an
-    attribute or an element, by Adobe's prefixes."""
-    for name, value in values.items():
-        value = escape(value, {'"': "&quot;", "'": "&apos;"})
-        text = re.sub(rf'(\b{name}\s*=\s*)(["\'])[^"\']*\2', lambda m: f"{m[1]}{m[2]}{value}{m[2]}", text)
-        text = re.sub(rf"(<{name}>)[^<]*(</{name}>)", lambda m: f"{m[1]}{value}{m[2]}", text)
-    return text
-
-
 def _xmp_orientation(xmp: bytes | None) -> int | None:
     """XMP's tiff:Orientation, as an attribute or an element. Adobe's tools write it, into JPEG
     2000 and PNG files too, and turn the image by it where no EXIF orientation says otherwise
@@ -390,7 +366,7 @@ def fitted_to(
             notes.append(f"text not carried, the EXIF saying otherwise: {', '.join(differing)}")
     if fmt == "JPEG" and meta.exif:
         changes["exif"] = _exif_within_jpeg(meta, software, description, notes)
-    if fmt == "JPEG" and meta.xmp and (size := _identified_size(meta.xmp)) > _JPEG_XMP_BYTES:
+    if fmt == "JPEG" and meta.xmp and (size := _identified_size(meta)) > _JPEG_XMP_BYTES:
         notes.append(f"XMP of {size:,} bytes not carried: a JPEG holds {_JPEG_XMP_BYTES:,}")
         changes["xmp"] = changes["xmp_extension"] = None
     elif fmt != "JPEG" and meta.xmp and meta.xmp_extension:  # one packet of any size: the extension joins it
@@ -419,13 +395,16 @@ def fitted_to(
     return (dataclasses.replace(meta, **changes) if changes else meta), notes
 
 
-def _identified_size(xmp: bytes) -> int:
+def _identified_size(meta: ImageMetadata) -> int:
     """The packet's size once it names the derivative's identity (``xmp_identity``), which the
-    token it is given does not change."""
+    token it is given does not change, and its profile, whose name may be longer than the
+    master's (``derivative_xmp``)."""
+    assert meta.xmp is not None
     try:
-        return len(xmp_identity.derived(xmp.decode("utf-8"), "").encode("utf-8"))
+        size = len(xmp_identity.derived(meta.xmp.decode("utf-8"), "").encode("utf-8"))
     except UnicodeDecodeError:  # a UTF-16 packet, carried as it is
-        return len(xmp)
+        return len(meta.xmp)
+    return size + len((meta.icc_profile and icc.description(meta.icc_profile) or "").encode("utf-8"))
 
 
 def _exif_within_jpeg(meta: ImageMetadata, software: str, description: str, notes: list[str]) -> dict[str, Any]:
@@ -462,24 +441,53 @@ def _value_bytes(value: Any) -> int:
     return 4
 
 
-def derivative_xmp(xmp: bytes, *, width: int, height: int, dpi: tuple[float, float] | None,
-                   aspect: tuple[float, float] | None = None, marking: str) -> bytes:
-    """The master's XMP, saying what the derivative's EXIF says: upright, its own pixel size and
-    resolution. Adobe's tools keep these in XMP as well, and a viewer that trusts the XMP
-    orientation would turn an upright derivative a second time. It names itself a new
-    instance of a new document derived from the master (``xmp_identity``; ``marking`` is
+def derivative_xmp(meta: ImageMetadata, *, width: int, height: int, channels: int,
+                   dpi: tuple[float, float] | None, marking: str) -> bytes | None:
+    """The master's XMP, saying what the derivative's EXIF and profile say: upright, its own
+    pixel size and resolution, its samples (grey or RGB: a CMYK master's XMP had gone on
+    saying CMYK), its profile's name and its EXIF ColorSpace (a conversion to sRGB had left
+    both naming Adobe RGB). Adobe's tools keep these in XMP as well, and a viewer that trusts
+    the XMP orientation would turn an upright derivative a second time. It names itself a
+    new instance of a new document derived from the master (``xmp_identity``; ``marking`` is
     what the derivative says it is)."""
     try:
-        text = xmp.decode("utf-8")
+        text = meta.xmp.decode("utf-8") if meta.xmp else None
     except UnicodeDecodeError:  # a UTF-16 packet: rare, and left as it is
-        return xmp
+        return meta.xmp
+    if text is None:
+        return None
+    grey = channels <= 2  # with alpha or without
     values = {"tiff:Orientation": "1", "tiff:ImageWidth": str(width), "tiff:ImageLength": str(height),
-              "exif:PixelXDimension": str(width), "exif:PixelYDimension": str(height)}
-    pairs = [tiff_exif.rational(v) for v in dpi or aspect or ()]
+              "exif:PixelXDimension": str(width), "exif:PixelYDimension": str(height),
+              "tiff:SamplesPerPixel": str(channels), "tiff:PhotometricInterpretation": "1" if grey else "2",
+              "photoshop:ColorMode": "1" if grey else "3"}
+    pairs = [tiff_exif.rational(v) for v in dpi or meta.aspect or ()]
     if pairs and None not in pairs:
         x, y = (f"{n}/{d}" for n, d in pairs)
         values |= {"tiff:XResolution": x, "tiff:YResolution": y, "tiff:ResolutionUnit": "2" if dpi else "1"}
+    if (space := (meta.exif or {}).get("Exif", {}).get(piexif.ExifIFD.ColorSpace)) is not None:
+        values["exif:ColorSpace"] = str(space)
+    profile = meta.icc_profile and icc.description(meta.icc_profile)
+    if profile:
+        values["photoshop:ICCProfile"] = profile
+    else:  # none carried, or one without a name: a master's CMYK press profile named is no longer true
+        text = _without_property(text, "photoshop:ICCProfile")
     return xmp_identity.derived(_with_properties(text, values), f"{marking}|{width}x{height}").encode("utf-8")
+
+
+def _with_properties(text: str, values: dict[str, str]) -> str:
+    """``text`` (an XMP packet) with each property it states given its new value; each is an
+    attribute or an element, by Adobe's prefixes."""
+    for name, value in values.items():
+        value = escape(value, {'"': "&quot;", "'": "&apos;"})
+        text = re.sub(rf'(\b{name}\s*=\s*)(["\'])[^"\']*\2', lambda m: f"{m[1]}{m[2]}{value}{m[2]}", text)
+        text = re.sub(rf"(<{name}>)[^<]*(</{name}>)", lambda m: f"{m[1]}{value}{m[2]}", text)
+    return text
+
+
+def _without_property(text: str, name: str) -> str:
+    text = re.sub(rf"""\s{name}\s*=\s*(?:"[^"<]*"|'[^'<]*')""", "", text)
+    return re.sub(rf"<{name}>[^<]*</{name}>", "", text)
 
 
 def marked_description(ours: str, master: str | None) -> str:

@@ -201,6 +201,16 @@ def _description(tags: dict[bytes, bytes]) -> str:
     return "embedded profile"
 
 
+def description(profile: bytes) -> str | None:
+    """A profile's own name (its description tag), for metadata that names it; None where it
+    has none that can be read."""
+    try:
+        name = _description(_tags(profile)) if _is_profile(profile) else None
+    except (struct.error, ValueError):
+        return None
+    return None if name == "embedded profile" else name.strip("\x00 ") or None
+
+
 def _is_profile(profile: bytes) -> bool:
     """An ICC header: 128 bytes, a tag count, and the signature where the header holds it."""
     return len(profile) >= 132 and profile[36:40] == b"acsp"
