@@ -1417,6 +1417,21 @@ def test_a_pngs_copyright_author_and_description_reach_the_exif_of_a_derivative_
                                                               "bei Ebbe".encode()
 
 
+@pytest.mark.parametrize(("fmt", "comment", "stored"), [
+    ("TIFF", "Straße am Hafen", b"UNICODE\x00" + "Straße am Hafen".encode("utf-16-le")),
+    ("WEBP", "Box 12, folder 3", b"ASCII\x00\x00\x00Box 12, folder 3"),
+])
+def test_a_jpegs_comment_reaches_the_user_comment_of_a_tiff_or_webp_derivative(fmt: str, comment: str,
+                                                                                stored: bytes) -> None:
+    """Neither holds a comment of its own, and the comment had been left out as text; EXIF's
+    UserComment says its character code, and UCS-2 goes in the block's byte order."""
+    decoded = codecs.decode(save(RGB8, "JPEG", comment=comment.encode("utf-8")))
+    meta, notes = md.fitted_to(decoded.metadata, fmt)
+    assert notes == []
+    out = codecs.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=meta, scale=1, provenance=PROV)
+    assert codecs.decode(out).metadata.exif["Exif"][piexif.ExifIFD.UserComment] == stored
+
+
 def test_a_pngs_text_that_its_exif_contradicts_is_named() -> None:
     from PIL import PngImagePlugin
 

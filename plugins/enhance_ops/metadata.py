@@ -324,29 +324,41 @@ def _app13_body(meta: ImageMetadata) -> bytes:
 
 
 # A PNG's keywords that EXIF has a tag for, in a derivative of another format: the rights, the author, the caption.
-_EXIF_HOMES = {"Copyright": piexif.ImageIFD.Copyright, "Author": piexif.ImageIFD.Artist,
-               "Description": piexif.ImageIFD.ImageDescription}
+# A comment (a JPEG's, a PNG's) goes to UserComment in a TIFF or WebP; a JPEG derivative holds it as it was.
+_EXIF_HOMES = {"Copyright": ("0th", piexif.ImageIFD.Copyright), "Author": ("0th", piexif.ImageIFD.Artist),
+               "Description": ("0th", piexif.ImageIFD.ImageDescription),
+               "Comment": ("Exif", piexif.ExifIFD.UserComment)}
 
 
-def _text_into_exif(exif: dict[str, Any] | None,
-                    text: dict[str, str]) -> tuple[dict[str, Any], set[str], list[str]]:
-    """The master's EXIF with its text that EXIF has a tag for (``_EXIF_HOMES``), where the EXIF
-    has no other value for the tag; the keywords it now holds, and those whose tag says
-    otherwise. Until 2026-12-05 a PNG's Copyright was left out of a JPEG or TIFF derivative
-    as text it had no place for."""
+def _text_into_exif(exif: dict[str, Any] | None, text: dict[str, str],
+                    held: set[str]) -> tuple[dict[str, Any], set[str], list[str]]:
+    """The master's EXIF with its text that EXIF has a tag for (``_EXIF_HOMES``) and the format
+    holds no other way (``held``), where the EXIF has no other value for the tag; the keywords
+    it now holds, and those whose tag says otherwise. Until 2026-12-05 a PNG's Copyright was
+    left out of a JPEG or TIFF derivative as text it had no place for, and a JPEG's comment
+    out of a TIFF."""
     exif = copy.deepcopy(exif or _EMPTY_EXIF)
     homed, differing = set(), []
-    for keyword, tag in _EXIF_HOMES.items():
-        if keyword not in text:
+    for keyword, (ifd, tag) in _EXIF_HOMES.items():
+        if keyword not in text or keyword in held:
             continue
-        value, stored = text[keyword].encode("utf-8"), exif["0th"].get(tag)
+        value, stored = _exif_text(tag, text[keyword]), exif.setdefault(ifd, {}).get(tag)
         if stored is None:
-            exif["0th"][tag] = value
+            exif[ifd][tag] = value
         elif (stored if isinstance(stored, bytes) else str(stored).encode()).strip(b"\x00 ") != value.strip():
             differing.append(keyword)
             continue
         homed.add(keyword)
     return exif, homed, differing
+
+
+def _exif_text(tag: int, text: str) -> bytes:
+    """``text`` as the EXIF tag stores it: UTF-8 (EXIF's ASCII tags are carried byte for byte,
+    whatever they encode), or for UserComment its character code and then ASCII or UCS-2 in the
+    derivative block's byte order, little-endian (``tiff_exif``), as readers take it."""
+    if tag != piexif.ExifIFD.UserComment:
+        return text.encode("utf-8")
+    return b"ASCII\x00\x00\x00" + text.encode("ascii") if text.isascii() else b"UNICODE\x00" + text.encode("utf-16-le")
 
 
 def fitted_to(
@@ -358,8 +370,8 @@ def fitted_to(
     notes: list[str] = []
     changes: dict[str, Any] = {}
     homed: set[str] = set()
-    if fmt in _TEXT_HELD and meta.text.keys() & _EXIF_HOMES.keys():
-        exif, homed, differing = _text_into_exif(meta.exif, meta.text)
+    if fmt in _TEXT_HELD and meta.text.keys() & _EXIF_HOMES.keys() - _TEXT_HELD[fmt]:
+        exif, homed, differing = _text_into_exif(meta.exif, meta.text, _TEXT_HELD[fmt])
         meta = dataclasses.replace(meta, exif=exif)
         changes["exif"] = exif
         if differing:
