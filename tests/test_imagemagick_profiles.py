@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import piexif
@@ -62,3 +63,21 @@ def test_a_damaged_profile_text_is_named() -> None:
     decoded = codecs.decode(imagemagick_png(exif=damaged))
     assert decoded.metadata.exif is None
     assert decoded.notes == ["ImageMagick's 'Raw profile type exif' text not read: its hexadecimal digits are damaged"]
+
+
+IPTC = b"\x1c\x02\x78" + struct.pack(">H", 14) + b"Hafen bei Ebbe"
+COPYRIGHTED = b"8BIM" + struct.pack(">HHI", 0x040A, 0, 1) + b"\x01\x00"
+
+
+@pytest.mark.parametrize("profile", [IPTC, COPYRIGHTED + b"8BIM" + struct.pack(">HHI", 0x0404, 0, len(IPTC)) + IPTC],
+                         ids=["records", "photoshop resources"])
+def test_iptc_kept_as_text_is_the_masters_iptc_and_a_png_derivative_writes_it_so(profile: bytes) -> None:
+    """ImageMagick keeps IPTC as text, the records or Photoshop's resources holding them; they
+    were carried to a PNG as text but never read, and a JPEG or TIFF of the PNG lost them."""
+    decoded = codecs.decode(imagemagick_png(iptc=raw_profile("iptc", profile)))
+    assert decoded.metadata.iptc == IPTC and RAW + "iptc" not in decoded.metadata.text
+    for fmt in ("JPEG", "PNG"):
+        out = codecs.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=decoded.metadata, scale=2.0,
+                            provenance=PROV)
+        assert codecs.decode(out).metadata.iptc == IPTC, fmt
+    assert Image.open(io.BytesIO(out)).info[RAW + "iptc"] == raw_profile("iptc", IPTC)  # as ImageMagick writes it

@@ -62,9 +62,10 @@ class ImageMetadata:
 # as the EXIF (and would contradict the derivative's new one), and Software names us on the derivative.
 _TEXT_NOT_CARRIED = {"XML:com.adobe.xmp", "Raw profile type exif", "Raw profile type APP1", "Software"}
 # ImageMagick's profiles kept as PNG text that are read as the metadata they hold, where the
-# PNG has no chunk of its own for it (eXIf, an XMP iTXt): older ImageMagick wrote every PNG's
-# EXIF so, and Pillow reads it only for ``getexif``, so the capture date had been lost.
-_READ_PROFILES = {"exif", "APP1", "xmp"}
+# PNG has no chunk of its own for it (eXIf, an XMP iTXt; none for IPTC): older ImageMagick
+# wrote every PNG's EXIF so, and Pillow reads it only for ``getexif``, so the capture date had
+# been lost. A PNG derivative's IPTC records are written the same way (``png_chunks``).
+_READ_PROFILES = {"exif", "APP1", "xmp", "iptc"}
 
 
 def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
@@ -93,13 +94,17 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         if meta.xmp is None and "xmp" in profiles:
             meta.xmp = profiles["xmp"]
             del meta.text[png_chunks.RAW_PROFILE + "xmp"]  # it travels as the derivative's XMP
+        if "iptc" in profiles:  # the records, or Photoshop's resources holding them, as ImageMagick keeps either
+            del meta.text[png_chunks.RAW_PROFILE + "iptc"]  # they travel as the derivative's IPTC
         meta.comments = _jpeg_comment_segments(im)
         if tiff:
             records, resources, meta.geo = _tiff_page_tags(data, im.tell(), meta.notes)
         else:
             resources = photoshop_resources.from_jpeg([s for app, s in im.applist if app == "APP13"]) \
                 if im.format == "JPEG" else b""
-            records = None
+            records = profiles.get("iptc")
+            if records and records.startswith(b"8BIM"):
+                resources, records = records, None
         if resources:
             records, meta.photoshop = _photoshop(resources, records, meta.notes)
         meta.iptc = _iptc_records(records, meta.notes)
@@ -302,7 +307,8 @@ _JPEG_SEGMENT_BYTES = 65533
 # (less room for the derivative's own sizes, which derivative_xmp may write with more digits)
 _JPEG_XMP_BYTES = _JPEG_SEGMENT_BYTES - len(b"http://ns.adobe.com/xap/1.0/\x00") - 64
 _TEXT_HELD = {"JPEG": {"Comment"}, "TIFF": set(), "WEBP": set()}  # PNG holds any text
-_IPTC_HELD = {"JPEG", "TIFF"}
+_IPTC_HELD = {"JPEG", "TIFF", "PNG"}  # PNG as ImageMagick's raw profile text, which exiftool reads too
+_PHOTOSHOP_HELD = {"JPEG", "TIFF"}
 
 
 def jpeg_comments(meta: ImageMetadata) -> bytes:
@@ -390,11 +396,13 @@ def fitted_to(
     if meta.geo and fmt != "TIFF":
         notes.append(f"GeoTIFF georeferencing not carried: {fmt} has no place for it")
         changes["geo"] = None
-    if (meta.iptc or meta.photoshop) and fmt not in _IPTC_HELD:
-        held = (["IPTC records"] if meta.iptc else []) + [photoshop_resources.named(meta.photoshop)]
-        notes.append(f"{' and '.join(filter(None, held))} not carried: {fmt} has no place for them")
-        changes["iptc"], changes["photoshop"] = None, ()
-    elif meta.iptc and fmt == "JPEG" and len(_app13_body(meta)) > _JPEG_SEGMENT_BYTES:
+    gone = [what for what, held in (("iptc", _IPTC_HELD), ("photoshop", _PHOTOSHOP_HELD))
+            if getattr(meta, what) and fmt not in held]
+    if gone:
+        named = {"iptc": "IPTC records", "photoshop": photoshop_resources.named(meta.photoshop)}
+        notes.append(f"{' and '.join(named[what] for what in gone)} not carried: {fmt} has no place for them")
+        changes |= {what: None if what == "iptc" else () for what in gone}
+    if meta.iptc and fmt == "JPEG" and len(_app13_body(meta)) > _JPEG_SEGMENT_BYTES:
         # beside the segment's headers and the resources that travel, less an odd length's padding byte
         room = _JPEG_SEGMENT_BYTES - len(_app13_body(dataclasses.replace(meta, iptc=b"\x1c"))) + 1
         notes.append(f"IPTC records of {len(meta.iptc):,} bytes not carried: a JPEG holds {room:,}")

@@ -115,6 +115,14 @@ _TEXT_READERS = {b"tEXt": _text, b"zTXt": _ztext, b"iTXt": _itext}
 RAW_PROFILE = "Raw profile type "  # ImageMagick's keyword for a profile it keeps as text (EXIF, XMP, IPTC)
 
 
+def raw_profile_chunk(name: str, profile: bytes) -> bytes:
+    """A zTXt chunk holding ``profile`` as ImageMagick writes one (``raw_profile`` reads it),
+    which ImageMagick and exiftool read: PNG has no chunk of its own for IPTC records."""
+    digits = profile.hex()
+    text = f"\n{name}\n{len(profile):8d}\n" + "".join(digits[at:at + 72] + "\n" for at in range(0, len(digits), 72))
+    return chunk(b"zTXt", (RAW_PROFILE + name).encode("latin-1") + b"\x00\x00" + zlib.compress(text.encode("ascii")))
+
+
 def raw_profile(text: str) -> bytes:
     """The bytes of a profile ImageMagick wrote as text: a line naming it, one giving its
     length, then its bytes in hexadecimal, 72 digits a line."""
