@@ -7,7 +7,6 @@ import struct
 import tracemalloc
 
 import numpy as np
-import pytest
 import tifffile
 from conftest import photo, save
 from PIL import Image
@@ -83,15 +82,17 @@ def test_resources_spanning_two_segments_are_read_whole() -> None:
         assert tif.pages.first.tags.valueof(33723) == keywords
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
-def test_a_format_without_a_place_for_them_says_so(fmt: str) -> None:
-    """A PNG holds the IPTC records as ImageMagick's raw profile text, which it and exiftool
-    read; a WebP holds neither."""
-    out, notes = enhanced(save(RGB8, "JPEG", extra=app13(STORED)), fmt)
-    named = "Photoshop resources (copyright flag, URL, IPTC digest)"
-    assert notes == [EDITING, f"{named if fmt == 'PNG' else 'IPTC records and ' + named} not carried: {fmt} has "
-                              "no place for them"]
-    assert codecs.decode(out).metadata.iptc == (IPTC if fmt == "PNG" else None)
+def test_a_png_holds_them_as_imagemagick_does_and_a_webp_says_it_has_no_place_for_them() -> None:
+    """PNG has no chunk for either: ImageMagick keeps them as raw profile text, which it and
+    exiftool read."""
+    out, notes = enhanced(save(RGB8, "JPEG", extra=app13(STORED)), "PNG")
+    assert notes == [EDITING]
+    assert {r.ident: r.data for r in codecs.decode(out).metadata.photoshop} == {0x040A: b"\x01", 0x040B: URL,
+                                                                                  0x0425: CARRIED[0x0425]}
+    assert codecs.decode(out).metadata.iptc == IPTC
+    _, notes = enhanced(save(RGB8, "JPEG", extra=app13(STORED)), "WEBP")
+    assert notes == [EDITING, "IPTC records and Photoshop resources (copyright flag, URL, IPTC digest) not carried: "
+                              "WEBP has no place for them"]
 
 
 def test_the_digest_is_not_carried_without_the_records_it_was_taken_of() -> None:

@@ -957,8 +957,9 @@ def _encode_png(
         chunks.append(phys)  # left as the master's (superres.square_pixels=false, or tags too far apart)
     if meta.xmp:
         chunks.append(png_chunks.itxt("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace")))
-    if meta.iptc:
-        chunks.append(png_chunks.raw_profile_chunk("iptc", meta.iptc))
+    if meta.iptc or meta.photoshop:  # the records, or Photoshop's resources holding them, as ImageMagick keeps either
+        resources = photoshop_resources.joined(meta.photoshop, meta.iptc) if meta.photoshop else meta.iptc
+        chunks.append(png_chunks.raw_profile_chunk("iptc", resources))
     description = md.marked_description(prov.description, meta.text.get("Description"))
     chunks += [png_chunks.itxt("Software", prov.software), png_chunks.itxt("Description", description)]
     chunks += [png_chunks.itxt(keyword, text) for keyword, text in meta.text.items() if keyword != "Description"]

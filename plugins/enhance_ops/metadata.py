@@ -307,8 +307,9 @@ _JPEG_SEGMENT_BYTES = 65533
 # (less room for the derivative's own sizes, which derivative_xmp may write with more digits)
 _JPEG_XMP_BYTES = _JPEG_SEGMENT_BYTES - len(b"http://ns.adobe.com/xap/1.0/\x00") - 64
 _TEXT_HELD = {"JPEG": {"Comment"}, "TIFF": set(), "WEBP": set()}  # PNG holds any text
-_IPTC_HELD = {"JPEG", "TIFF", "PNG"}  # PNG as ImageMagick's raw profile text, which exiftool reads too
-_PHOTOSHOP_HELD = {"JPEG", "TIFF"}
+# IPTC records and Photoshop's resources: a PNG holds them as ImageMagick's raw profile text,
+# which it and exiftool read (PNG has no chunk for either)
+_IPTC_HELD = {"JPEG", "TIFF", "PNG"}
 
 
 def jpeg_comments(meta: ImageMetadata) -> bytes:
@@ -396,13 +397,11 @@ def fitted_to(
     if meta.geo and fmt != "TIFF":
         notes.append(f"GeoTIFF georeferencing not carried: {fmt} has no place for it")
         changes["geo"] = None
-    gone = [what for what, held in (("iptc", _IPTC_HELD), ("photoshop", _PHOTOSHOP_HELD))
-            if getattr(meta, what) and fmt not in held]
-    if gone:
-        named = {"iptc": "IPTC records", "photoshop": photoshop_resources.named(meta.photoshop)}
-        notes.append(f"{' and '.join(named[what] for what in gone)} not carried: {fmt} has no place for them")
-        changes |= {what: None if what == "iptc" else () for what in gone}
-    if meta.iptc and fmt == "JPEG" and len(_app13_body(meta)) > _JPEG_SEGMENT_BYTES:
+    if (meta.iptc or meta.photoshop) and fmt not in _IPTC_HELD:
+        held = (["IPTC records"] if meta.iptc else []) + [photoshop_resources.named(meta.photoshop)]
+        notes.append(f"{' and '.join(filter(None, held))} not carried: {fmt} has no place for them")
+        changes["iptc"], changes["photoshop"] = None, ()
+    elif meta.iptc and fmt == "JPEG" and len(_app13_body(meta)) > _JPEG_SEGMENT_BYTES:
         # beside the segment's headers and the resources that travel, less an odd length's padding byte
         room = _JPEG_SEGMENT_BYTES - len(_app13_body(dataclasses.replace(meta, iptc=b"\x1c"))) + 1
         notes.append(f"IPTC records of {len(meta.iptc):,} bytes not carried: a JPEG holds {room:,}")
