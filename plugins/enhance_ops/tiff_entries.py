@@ -92,11 +92,18 @@ def sub_directory_entry(data: bytes, at: int, pointer: int, tag: int) -> tuple[i
 def past_the_end(data: bytes) -> list[PastTheEnd]:
     """The entries whose values lie past the end of the file, in the directories Pillow reads:
     the chain's, up to the first it cannot reach, and their EXIF and GPS directories."""
+    return _scan(data)[0]
+
+
+def _scan(data: bytes) -> tuple[list[PastTheEnd], list[int]]:
+    """The entries past the end (``past_the_end``), and where the entries of Photoshop's layers
+    are in the chain's directories: one walk of the directories Pillow reads, for both."""
     try:
         layout = _Layout(data)
     except struct.error:
-        return []
+        return [], []
     found: list[PastTheEnd] = []
+    layers: list[int] = []
     directories = [(at, page, "") for page, at in enumerate(_readable_chain(data))]
     seen: set[int] = set()
     while directories:
@@ -105,6 +112,8 @@ def past_the_end(data: bytes) -> list[PastTheEnd]:
             continue
         seen.add(at)
         entries = list(_entries(data, layout, at))
+        if not within:
+            layers += [where for where, tag, *_ in entries if tag == IMAGE_SOURCE_DATA]
         if sum(kind not in _UNIT_BYTES for _, _, kind, _, _ in entries) > 1:
             continue  # not a directory (an offset damaged into pixel data, say): no byte of it is touched
         for where, tag, kind, count, value in entries:
@@ -113,7 +122,7 @@ def past_the_end(data: bytes) -> list[PastTheEnd]:
                 found.append(PastTheEnd(where, tag, page, within))
             elif not within and tag in _SUB_DIRECTORIES and kind in (4, 13, 16, 18) and count == 1 and value < len(data):
                 directories.append((value, page, _SUB_DIRECTORIES[tag][0]))
-    return found
+    return found, layers
 
 
 def for_pillow(data: bytes) -> BinaryIO:
@@ -122,20 +131,11 @@ def for_pillow(data: bytes) -> BinaryIO:
     directory as it opens it, and a layered master's hundreds of megabytes of layers, which
     nothing here uses, were read whole and then copied four times over on their way to the
     EXIF reader (50 MB of layers had cost 245 MB)."""
-    hidden = [entry.where for entry in past_the_end(data)] + layers(data)
+    past, layers = _scan(data)
+    hidden = [entry.where for entry in past] + layers
     if not hidden:
         return io.BytesIO(data)
     return io.BufferedReader(_Mended(data, {where + 2: b"\x00\x00" for where in hidden}))
-
-
-def layers(data: bytes) -> list[int]:
-    """Where the entries of Photoshop's layers are, in the directories Pillow reads."""
-    try:
-        layout = _Layout(data)
-    except struct.error:
-        return []
-    return [where for at in _readable_chain(data) for where, tag, *_ in _entries(data, layout, at)
-            if tag == IMAGE_SOURCE_DATA]
 
 
 class _Mended(io.RawIOBase):
