@@ -61,3 +61,15 @@ def test_the_command_line_writes_a_jpeg_for_a_jpeg_xl(tmp_path: Path) -> None:
     assert derivative.getexif().get_ifd(0x8769)[piexif.ExifIFD.DateTimeOriginal] == "1974:08:09 11:30:00"
     assert derivative.info["icc_profile"] == SRGB_ICC
     assert json.loads((out / "film.jpg.json").read_text())["notes"][0].startswith("a JPEG XL holding a JPEG")
+
+
+def test_a_masters_size_pages_and_pixels_are_read_from_one_restoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shard reads each of them from the same bytes: the JPEG was restored three times over."""
+    from enhance_ops import jpeg_xl
+
+    jxl, calls = imagecodecs.jpegxl_encode_jpeg(camera_jpeg()), []
+    real = imagecodecs.jpegxl_decode_jpeg
+    monkeypatch.setattr(imagecodecs, "jpegxl_decode_jpeg", lambda data: calls.append(1) or real(data))
+    jpeg_xl.restored.cache_clear()
+    codecs.oriented_size(jxl), codecs.pages(jxl), codecs.decode(jxl)
+    assert len(calls) == 1

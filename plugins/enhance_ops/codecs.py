@@ -99,7 +99,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
     restored = jpeg_xl.holds_jpeg(data)
-    data = _unwrapped(data)
+    data = jpeg_xl.restored(data) if restored else data
     im = _open_header(data)
     if frame:
         im = _seek(im, data, frame)

@@ -9,6 +9,8 @@ ICC profile nor the colour encoding, so their colours could not be told.
 """
 from __future__ import annotations
 
+import functools
+
 import imagecodecs
 
 from .errors import CorruptImageError
@@ -28,8 +30,11 @@ def holds_jpeg(data: bytes) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1)
 def restored(data: bytes) -> bytes:
-    """The JPEG a ``holds_jpeg`` file was made from, bit for bit."""
+    """The JPEG a ``holds_jpeg`` file was made from, bit for bit. A master's size, its pages and
+    its pixels are each read from the same bytes (``codecs``): it is restored once for all
+    three (0.3 s for 24 Mpx on the 2-core EPYC VM), and the last one restored is kept."""
     try:
         return imagecodecs.jpegxl_decode_jpeg(data)
     except Exception as exc:  # imagecodecs raises JpegxlError or ValueError, with libjxl's words
