@@ -54,6 +54,12 @@ def _save(image: Image.Image, fmt: str, **options: object) -> bytes:
     return buf.getvalue()
 
 
+def _avif_p3_10bit(rgb: np.ndarray) -> bytes:
+    """A 10-bit Display P3 AVIF, as a phone stores a photograph, its colour named by an nclx box."""
+    return imagecodecs.avif_encode(rgb.astype(np.uint16) << 2 | rgb >> 6, level=95, bitspersample=10, primaries=12,
+                                   transfer=13)
+
+
 def _png_bomb(width: int, height: int) -> bytes:
     """A valid greyscale PNG of width × height zeros: a few kB that decode to width·height bytes."""
     raw = zlib.compress(b"".join(b"\x00" + bytes(width) for _ in range(height)), 9)
@@ -166,6 +172,15 @@ def build() -> dict[str, Case]:
         "scan-16bit.pgm": Case(netpbm(5, (rgb.mean(axis=2) * 257).astype(np.uint16), 65535), "ok", (24, 16)),
         "truncated.ppm": Case(netpbm(6, rgb, 255)[:-30], "truncated"),
         "camera.dng": Case(tiff_raw(rgb[::4, ::4], [(50706, "B", 4, (1, 4, 0, 0), True)]), "unsupported_image"),
+        "p3-10bit.avif": Case(_avif_p3_10bit(rgb), "ok", (24, 16),
+                              notes=["colour named by the AVIF's nclx colour box (Display P3"]),
+        "turned.avif": Case(_save(Image.fromarray(_stored_for(rgb, 6)), "AVIF", quality=95, exif=piexif.dump(
+            {"0th": {**EXIF["0th"], piexif.ImageIFD.Orientation: 6}, "Exif": {}})), "ok", (24, 16), exif_make="Epson"),
+        "truncated.avif": Case(_avif_p3_10bit(rgb)[:-80], "truncated"),
+        "hdr-pq.avif": Case(imagecodecs.avif_encode(rgb.astype(np.uint16) << 2, bitspersample=10, primaries=9,
+                                                    transfer=16, matrix=9), "unsupported_image"),
+        "animated.avif": Case(_save(Image.fromarray(rgb), "AVIF", save_all=True, append_images=[Image.fromarray(rgb)]),
+                              "ok", (24, 16), notes=["file holds 2 frames"], incomplete=True),
     }
     for orientation in range(1, 9):  # stored so that applying the tag shows the upright 24×16 photo
         stored = _stored_for(rgb, orientation)

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
 import cv2
+import imagecodecs
 import numpy as np
 import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, jpeg_xl, netpbm, photoshop_resources
+from . import avif_boxes, camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, jpeg_xl, netpbm, photoshop_resources
 from . import png_chunks, tiff_entries, tiff_exif, tiff_header, tiff_log, xmp_extension
 from .chain import icc, strips
 from .formats import (  # noqa: F401  (re-exported)
@@ -153,7 +154,7 @@ def declared_bits(im: Image.Image, data: bytes) -> int:
         return png_chunks.significant_bits(data) or data[24]
     if im.format == "JPEG2000" and (codestream := jp2_boxes.read(data).codestream) is not None:
         return jp2_boxes.layout(data, codestream).bits
-    return 8
+    return _bits(im, data) if im.format == "AVIF" else 8
 
 
 def _damage(data: bytes, fmt: str | None, frame: int) -> str | None:
@@ -264,7 +265,7 @@ def _pages(data: bytes) -> Pages:
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
     im = _open_header(_unwrapped(data))
-    first = Pages((0,), (im.size,), _sample_bytes(im.width, im.height, _decoded_channels(im), _bits(im)))
+    first = Pages((0,), (im.size,), _sample_bytes(im.width, im.height, _decoded_channels(im), _bits(im, data)))
     frames, sizes, sample_bytes, left = [], [], 0, {"reduced-resolution copy": 0, "transparency mask": 0}
     try:
         if isinstance(im, MpoImagePlugin.MpoImageFile):
@@ -318,11 +319,13 @@ def _mp_kind(mp_type: str) -> tuple[str, str]:
     return "image of undefined kind (a depth map, say)", "images of undefined kind (depth maps, say)"
 
 
-def _bits(im: Image.Image) -> int:
-    """A TIFF's (current page's) deepest BitsPerSample, a Netpbm file's by its maxval; 8 for
-    the other formats."""
+def _bits(im: Image.Image, data: bytes = b"") -> int:
+    """A TIFF's (current page's) deepest BitsPerSample, a Netpbm file's by its maxval, an
+    AVIF's by its boxes (``data``); 8 for the other formats."""
     if im.format == "PPM":
         return netpbm.bits(im)
+    if im.format == "AVIF":
+        return avif_boxes.read(data).bits or 8
     if isinstance(im, deep_jpeg.DeepJpeg):
         return im.precision
     return max(im.tag_v2.get(258, (8,))) if im.format == "TIFF" else 8
@@ -361,6 +364,8 @@ def _looks_truncated(data: bytes, fmt: str | None) -> bool:
         return _END_MARKERS[fmt] not in data[-64:]
     if fmt == "JPEG2000":
         return jp2_boxes.read(data).cut_off
+    if fmt == "AVIF":
+        return avif_boxes.read(data).cut_off
     if fmt == "PPM":
         return netpbm.header_cut_off(data)
     if fmt == "GIF":  # its trailer byte ends it (0x3B may also turn up in the LZW data, so only the last byte counts)
@@ -424,7 +429,7 @@ def _refuse(data: bytes, fmt: str | None, exc: Exception) -> NoReturn:
         raise UnsupportedImageError(f"{other} images are not processed; {to}") from None
     if fmt is None:
         raise NotAnImageError(
-            "not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm or GIF)") from None
+            "not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm, GIF or AVIF)") from None
     if fmt == "PAM":
         raise UnsupportedImageError("PAM (Netpbm's arbitrary map) images are not processed; convert to PNG or TIFF")
     if _looks_truncated(data, fmt):
@@ -509,6 +514,8 @@ def _decode_pixels(
         colour, alpha = _tiff_samples(data, im.tell(), notes)
     elif isinstance(im, deep_jpeg.DeepJpeg):
         colour, alpha = _deep_jpeg_samples(data, im.precision), None
+    elif im.format == "AVIF":
+        colour, alpha = _avif_samples(data, im, notes)
     elif _looks_truncated(data, im.format):
         raise TruncatedImageError.in_pixels(im.format)
     else:
@@ -571,8 +578,9 @@ def _opencv_misreads(im: Image.Image) -> bool:
     OpenCV returns 8-bit colour multiplied by its alpha, takes any fourth channel (infrared,
     a mask) for alpha, and drops a grey image's alpha; and Netpbm files but a float map, whose
     samples it scales by their maxval in some cases and not in others (``netpbm``). TIFF pages
-    Pillow does not read (``tiff_header``) go to tifffile too, which reads them all."""
-    if im.format == "JPEG2000" or im.format == "PPM" and im.mode != "F" or isinstance(im, deep_jpeg.DeepJpeg):
+    Pillow does not read (``tiff_header``) go to tifffile too, which reads them all. (AVIF,
+    which OpenCV's wheel does not decode, goes to ``_avif_samples``.)"""
+    if im.format in ("JPEG2000", "AVIF") or im.format == "PPM" and im.mode != "F" or isinstance(im, deep_jpeg.DeepJpeg):
         return True
     if im.format != "TIFF":
         return False
@@ -671,6 +679,28 @@ def _deep_jpeg_samples(data: bytes, precision: int) -> np.ndarray:
     return raw
 
 
+def _avif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """libavif's samples through imagecodecs, at the file's own depth (Pillow's are 8-bit
+    whatever the file holds), 10- and 12-bit ones spread over 16 bits; a grey image's alpha
+    comes as a second channel. An image sequence's first frame is Pillow's: imagecodecs
+    2026.3.6 decodes every frame of one unless asked for a single frame, and asked for one
+    it corrupted the heap, which aborted the process (and so the shard)."""
+    boxes = avif_boxes.read(data)
+    if getattr(im, "n_frames", 1) > 1:
+        return _pillow_samples(im, boxes.bits or 8, notes, "an AVIF image sequence's frame")
+    try:
+        raw = imagecodecs.avif_decode(data)
+    except imagecodecs.AvifError as exc:
+        if boxes.cut_off:
+            raise TruncatedImageError.in_pixels("AVIF") from None
+        said = str(exc).replace("\n", "")  # dav1d's own words end in a line break
+        raise CorruptImageError(f"AVIF pixel data cannot be decoded: {said}") from None
+    raw = raw[:, :, None] if raw.ndim == 2 else raw
+    if 8 < (bits := boxes.bits or 8) < raw.dtype.itemsize * 8:
+        _widen(raw, bits)
+    return (raw[:, :, :-1], raw[:, :, -1]) if raw.shape[2] in (2, 4) else (raw, None)
+
+
 def _jpeg2000_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """OpenCV decodes the common layouts and keeps the master's colour space (imagecodecs would
     convert through the embedded profile), but returns 9- to 15-bit samples as they are,
@@ -681,7 +711,7 @@ def _jpeg2000_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[n
         raise CorruptImageError(f"JPEG 2000 header declares {im.width}x{im.height} but its codestream declares "
                                 f"{layout.size[0]}x{layout.size[1]}")
     if boxes.palette or boxes.colour == jp2_boxes.SYCC or layout.components == 2:
-        return _pillow_samples(im, layout.bits, notes)
+        return _pillow_samples(im, layout.bits, notes, "palette, sYCC or grey with alpha")
     raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise CorruptImageError("JPEG 2000 pixel data cannot be decoded (damaged file)")
@@ -737,14 +767,15 @@ def _full_range(samples: np.ndarray, top: int | None) -> np.ndarray:
     return samples
 
 
-def _pillow_samples(im: Image.Image, bits: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+def _pillow_samples(im: Image.Image, bits: int, notes: list[str], layout: str) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         im.load()
-    except OSError as exc:
-        raise CorruptImageError(f"{im.format} pixel data cannot be decoded: {exc}") from exc
+    except (OSError, RuntimeError, ZeroDivisionError) as exc:  # Pillow's AVIF reader raises the last two for damage
+        said = "the sequence's time scale is 0" if isinstance(exc, ZeroDivisionError) else exc
+        raise CorruptImageError(f"{im.format} pixel data cannot be decoded: {said}") from exc
     if bits > 8:
-        notes.append(f"{bits}-bit samples read at 8 bits: this layout (palette, sYCC or grey with alpha) "
-                     "is decoded by Pillow, whose modes for it are 8-bit")
+        notes.append(f"{bits}-bit samples read at 8 bits: this layout ({layout}) is decoded by Pillow, whose modes "
+                     "for it are 8-bit")
     if im.mode == "LA":
         grey_alpha = np.asarray(im)
         return grey_alpha[:, :, :1], grey_alpha[:, :, 1]

@@ -26,9 +26,10 @@ import piexif
 import tifffile
 from PIL import ExifTags, Image, TiffTags
 
-from . import exif_check, geotiff, jp2_boxes, maker_note, photoshop_resources, png_chunks, tiff_entries, tiff_exif
+from . import avif_boxes, cicp, exif_check, geotiff, jp2_boxes, maker_note, photoshop_resources, png_chunks, tiff_entries, tiff_exif
 from . import xmp_extension, xmp_identity
 from .chain import icc
+from .errors import UnsupportedImageError
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
 
@@ -82,7 +83,10 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
     else:
         tiff = im.format == "TIFF"  # a page's own tags: Pillow's info keeps an earlier page's profile and resolution
         meta = ImageMetadata(icc_profile=(im.tag_v2.get(ICC_TIFF_TAG) if tiff else im.info.get("icc_profile")) or None)
-        if meta.icc_profile is None and im.format == "PNG":
+        coded, profile = _code_point_colour(im, data, meta.notes)
+        if coded:
+            meta.icc_profile = profile
+        elif meta.icc_profile is None and im.format == "PNG":
             meta.icc_profile = _png_gamma_profile(im, data, meta.notes)
         xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
         meta.xmp = xmp.encode("utf-8") if isinstance(xmp, str) else (bytes(xmp) if xmp else None)
@@ -175,6 +179,37 @@ def _xmp_orientation(xmp: bytes | None) -> int | None:
     return int(found[1]) if found and 1 <= int(found[1]) <= 8 else None
 
 
+def _code_point_colour(im: Image.Image, data: bytes, notes: list[str]) -> tuple[bool, bytes | None]:
+    """Whether the colour is named by H.273 code points (``cicp``), and the ICC profile they
+    name (None for sRGB): an AVIF's nclx colour box where it carries no profile, a PNG's cICP
+    chunk, which decides over its iCCP, sRGB, gAMA and cHRM chunks (the PNG specification's
+    order of precedence)."""
+    if im.format == "AVIF":
+        boxes = avif_boxes.read(data)
+        if im.info.get("icc_profile") or boxes.colour is None:
+            return False, None
+        points, grey, source = boxes.colour, boxes.grey, "the AVIF's nclx colour box"
+    elif im.format == "PNG" and (points := png_chunks.code_points(data)):
+        if points.matrix != 0:  # the specification allows none but RGB's
+            notes.append(f"the PNG's cICP chunk names matrix coefficients {points.matrix}, which RGB samples do not "
+                         "have: the chunk is damaged and was not read")
+            return False, None
+        if not points.full_range:
+            raise UnsupportedImageError("the PNG's cICP chunk says its samples are narrow-range (video levels), "
+                                        "which is not processed; convert it to full-range samples")
+        grey, source = png_chunks.is_grey(data), "the PNG's cICP chunk"
+        if im.info.get("icc_profile"):
+            notes.append("the PNG's cICP chunk decides its colour over its iCCP profile, as the PNG specification "
+                         "says: that profile is not carried")
+    else:
+        return False, None
+    profile = cicp.profile(points, grey, source)
+    if profile:
+        notes.append(f"colour named by {source} ({icc.description(profile)}) carried as an ICC profile, so the "
+                     "derivative displays as the master does")
+    return True, profile
+
+
 _SRGB_CHROMATICITIES = (*icc.D65, *(c for xy in icc.SRGB_PRIMARIES for c in xy))  # cHRM's order: white, r, g, b
 
 
@@ -199,7 +234,7 @@ def _png_gamma_profile(im: Image.Image, data: bytes, notes: list[str]) -> bytes 
         if grey:
             profile = icc.build_grey_profile(name, icc.Curve(gamma=1 / gamma))
         else:
-            space = icc.from_chromaticities(name, [(rx, ry), (gx, gy), (bx, by)], (wx, wy), 1 / gamma)
+            space = icc.from_chromaticities(name, [(rx, ry), (gx, gy), (bx, by)], (wx, wy), icc.Curve(gamma=1 / gamma))
             profile = icc.build_profile(space)
     except (ZeroDivisionError, ValueError, np.linalg.LinAlgError) as exc:
         notes.append(f"{name} unusable ({exc}): the image is taken as sRGB")

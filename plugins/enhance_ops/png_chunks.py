@@ -9,6 +9,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 
+from . import cicp
 from .tiff_exif import U32, rational
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -170,6 +171,19 @@ def insert_after_header(png: bytes | memoryview, new_chunks: list[bytes]) -> byt
         if kind == b"IHDR":
             parts.extend(new_chunks)
     return b"".join(parts)
+
+
+def code_points(png: bytes) -> cicp.CodePoints | None:
+    """The cICP chunk's colour code points (PNG's third edition), which take precedence over
+    every other colour chunk; None where there is none before the pixel data, or it is not
+    four bytes long (damaged: the other colour chunks then say what they say)."""
+    for kind, start, end in _chunks(png):
+        if kind in (b"PLTE", b"IDAT", b"IEND") or end > len(png):
+            return None
+        if kind == b"cICP":
+            body = png[start + 8 : end - 4]
+            return cicp.CodePoints(body[0], body[1], body[2], bool(body[3])) if len(body) == 4 else None
+    return None
 
 
 def significant_bits(png: bytes) -> int | None:

@@ -92,11 +92,11 @@ SPACES = {
 
 
 def from_chromaticities(
-    name: str, primaries: list[tuple[float, float]], white: tuple[float, float], gamma: float
+    name: str, primaries: list[tuple[float, float]], white: tuple[float, float], curve: Curve
 ) -> MatrixShaper:
-    """A space told as a PNG's cHRM and gAMA chunks tell one: primaries, white, and one
-    exponent from samples to light."""
-    return MatrixShaper(name, _matrix_from_primaries(primaries, white), (Curve(gamma=gamma),) * 3)
+    """A space told by its primaries, white and one tone curve for all three channels, as a
+    PNG's cHRM and gAMA chunks or H.273's code points (``cicp``) tell one."""
+    return MatrixShaper(name, _matrix_from_primaries(primaries, white), (curve,) * 3)
 
 
 def _s15(value: float) -> bytes:
