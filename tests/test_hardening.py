@@ -585,6 +585,56 @@ tasks.enhance_shard(S3Store(client, {store.bucket!r}), Catalog({str(catalog.engi
         codecs.decode(store.get(key))
 
 
+_CRASHING_WORKER = """
+import os, signal, sys
+import boto3
+from enhance_ops import codecs
+from enhance_ops.airflow import tasks
+from enhance_ops.catalog import Catalog
+from enhance_ops.storage import S3Store, client_config
+decode = codecs.decode
+
+
+def crashing(data, **options):  # a decoder's native crash on one file, which no sound decoder here has
+    if data.endswith(b"SEGV"):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return decode(data, **options)
+
+
+codecs.decode = crashing
+client = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", config=client_config())
+tasks.enhance_shard(S3Store(client, sys.argv[2]), Catalog(sys.argv[3]), sys.argv[4])
+"""
+
+
+def test_an_image_that_kills_the_worker_fails_alone_and_the_shard_completes(s3: seaweedfs.S3Server, store: S3Store,
+                                                                             catalog: Catalog, tmp_path: Path) -> None:
+    """A decoder's native crash (imagecodecs' libavif aborted on an AVIF sequence) killed the
+    worker process at the same image on every retry, until Airflow's retries were spent and
+    the shard's other images were never enhanced. The retry after a death takes the images
+    that were in flight one at a time; the one the worker then dies holding alone fails,
+    with its own error, on the next retry, and the shard completes."""
+    paths = write_samples(tmp_path / "s", long_side=40)
+    for path in paths:
+        store.put(f"incoming/{DAY}/{path.name}", path.read_bytes())
+    store.put(f"incoming/{DAY}/{paths[2].stem}-crashes.png", paths[2].read_bytes() + b"SEGV")
+    cfg = tasks.RunConfig("crashing", DAY, shard_size=100, **FAST)
+    manifest = tasks.plan_shards(store, cfg, tasks.discover(store, catalog, cfg)["listing"])[0]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
+    codes = [subprocess.run([sys.executable, "-c", _CRASHING_WORKER, s3.endpoint, store.bucket,
+                             str(catalog.engine.url), manifest], env=env, timeout=300).returncode for _ in range(3)]
+    assert codes == [-signal.SIGSEGV, -signal.SIGSEGV, 0]  # the task, then Airflow's first two retries
+    rows = from_parquet(store.get(tasks.part_key(cfg, 0)))
+    assert len(rows) == len(paths) + 1
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert [(r["source_key"], r["error_type"]) for r in failed] == [(f"incoming/{DAY}/{paths[2].stem}-crashes.png",
+                                                                     "worker_died")]
+    assert failed[0]["error_message"].startswith("WorkerDiedError: the worker process died while this image was in "
+                                                 "hand, twice, the second time with no other image")
+    assert sorted(o.key for o in store.list("runs/crashing/staging/")) == sorted(r["output_key"] for r in rows
+                                                                                 if r["status"] == "ok")
+
+
 def test_an_object_past_what_one_request_takes_is_uploaded_and_copied_in_parts(store: S3Store,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """AWS S3 takes at most 5 GiB in one PUT or server-side copy, and a derivative can be more

@@ -117,6 +117,13 @@ class OutOfMemoryError(EnhanceError):
     code = "out_of_memory"
 
 
+class WorkerDiedError(EnhanceError):
+    """The worker process died with this image alone in hand, after dying with it among others
+    (a native crash in a decoder, the worker's memory limit): it is failed so the shard can finish."""
+
+    code = "worker_died"
+
+
 class InternalError(EnhanceError):
     """An unexpected failure inside the chain on this image: a bug to report, with the image."""
 

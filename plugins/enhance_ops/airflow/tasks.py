@@ -11,6 +11,7 @@ Bucket layout::
     runs/<run_id>/shards/shard-<n>.json          shard manifests (each master with its day)
     runs/<run_id>/staging/<day>/<relative key>   enhanced images before publishing
     runs/<run_id>/done/shard-<n>/<index>.parquet each finished image's row (a retry resumes from them)
+    runs/<run_id>/attempts/shard-<n>.json        whether the shard's last attempt died, and holding what
     runs/<run_id>/parts/part-<n>.parquet         each shard's ledger rows
                                                  (runs/<run_id>/ expires: ``expire_runs``)
     enhanced/<day>/..., quarantine/<day>/...     published derivatives (the same relative keys, tagged
@@ -20,6 +21,7 @@ Bucket layout::
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -38,9 +40,10 @@ from typing import Any
 from ..batch import tag_name, target_suffix
 from ..catalog import Catalog, settings_sha256
 from ..chain.presets import resolve_preset, scale_overrides
-from ..errors import EnhanceError, FileTooLargeError, SourceMissingError, guarded
+from ..errors import EnhanceError, FileTooLargeError, SourceMissingError, WorkerDiedError, guarded
 from ..formats import DEFAULT_MAX_PIXELS, is_master_name
 from ..storage import ObjectStore, safe_key
+from .attempts import Attempts
 
 log = logging.getLogger(__name__)
 MAX_DAYS = 366  # one manual run covers at most a year of incoming/<day>/ prefixes
@@ -334,6 +337,7 @@ def part_key(cfg: RunConfig, shard: int) -> str:
 
 PREFETCH = 2  # images fetched and decoded ahead of the one in the chain
 MAX_WRITES = 2  # finished images waiting for encode and upload before the chain waits for them
+IN_FLIGHT = PREFETCH + 1 + MAX_WRITES  # the images a shard holds at once: one of them, when its process dies, did it
 # Larger masters are fetched ahead but decoded only when their turn in the chain comes: a
 # decoded 40-Mpx scan is 0.5 GB of float pixels, and holding two ahead would add a third to
 # the peak of the one being enhanced (docs/benchmarks.md), to save a second of decoding.
@@ -348,7 +352,10 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
     checkpoints the previous ones. Each finished image leaves its ledger row as a checkpoint,
     so a retry after a crash (a killed worker, a storage outage) resumes where the shard
     stopped. Storage errors fail the task (Airflow retries it); errors of the image itself
-    become ``failed`` rows. ``device`` is the worker's, the precision the preset's.
+    become ``failed`` rows. A retry after the process died without an exception takes the
+    images that were in flight one at a time, and one that the process then dies holding
+    alone fails on the next retry (``attempts``). ``device`` is the worker's, the precision
+    the preset's.
     """
     from ..chain.superres import Inference
     from ..enhance import EnhanceOptions, Enhancer
@@ -365,29 +372,28 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
     rows = {int(PurePosixPath(o.key).stem): ledger.from_parquet(store.get(o.key))[0] for o in store.list(done)}
     if rows:
         log.info("shard %d: resuming, %d of %d images already done", shard, len(rows), len(manifest["objects"]))
-    todo = [i for i in range(len(manifest["objects"])) if i not in rows]
     settings = settings_sha256(ledger.parameters_json(enhancer.chain.settings))
     step = _ShardStep(store, catalog, enhancer, cfg, shard, done, settings)
     step.names.update({r["output_key"]: r["source_key"] for r in rows.values() if r["output_key"]})
-    chain_s = 0.0
-    with ThreadPoolExecutor(1, thread_name_prefix="fetch") as fetcher, \
-            ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
-        fetching = deque(fetcher.submit(step.fetch, i, manifest["objects"][i]) for i in todo[:PREFETCH])
-        writing: deque[Future[dict[str, Any]]] = deque()
-        for n, index in enumerate(todo):
-            item = fetching.popleft().result()  # a storage fault surfaces here and fails the task
-            if n + PREFETCH < len(todo):
-                ahead = todo[n + PREFETCH]
-                fetching.append(fetcher.submit(step.fetch, ahead, manifest["objects"][ahead]))
-            if item.row is None:
-                item = step.run(item)
-            if item.job is not None:
-                chain_s += item.job.chain_s
-            while len(writing) >= MAX_WRITES:
-                _collect(writing.popleft().result(), rows, shard)
-            writing.append(writer.submit(step.write, item))
-        while writing:
-            _collect(writing.popleft().result(), rows, shard)
+    attempts = Attempts(store, f"{cfg.run_prefix}attempts/shard-{shard:05d}.json")
+    last = attempts.begin()
+    if last.holding is not None and last.holding not in rows:
+        log.warning("shard %d: the last attempt died holding %s alone: it fails", shard,
+                    manifest["objects"][last.holding]["key"])
+        _collect(step.died(last.holding, manifest["objects"][last.holding]), rows, shard)
+    todo = [i for i in range(len(manifest["objects"])) if i not in rows]
+    alone = todo[:IN_FLIGHT] if last.died and last.holding is None else []
+    if alone:
+        log.warning("shard %d: the last attempt died without an exception: the %d images it may have held are "
+                    "taken one at a time", shard, len(alone))
+    try:
+        chain_s = _one_at_a_time(step, attempts, manifest["objects"], alone, rows)
+        chain_s += _overlapped(step, manifest["objects"], todo[len(alone):], rows)
+    except Exception:
+        with contextlib.suppress(Exception):  # the storage may be what failed: the task fails by the first fault
+            attempts.end()  # which fails the task by its exception: the image in hand is not to blame
+        raise
+    attempts.end()
     ordered = [rows[i] for i in sorted(rows)]
     part = part_key(cfg, shard)
     store.put(part, ledger.to_parquet(ordered))
@@ -395,6 +401,47 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
     wall = time.perf_counter() - started
     return {"shard": shard, "part": part, "images": len(ordered), "failed": statuses.count("failed"),
             "duplicates": statuses.count("duplicate"), "seconds": round(wall, 3), "chain_seconds": round(chain_s, 3)}
+
+
+def _one_at_a_time(step: _ShardStep, attempts: Attempts, objects: list[dict[str, Any]], alone: list[int],
+                   rows: dict[int, dict[str, Any]]) -> float:
+    """Fetch, run and write each of ``alone`` before the next, the one in hand told to
+    ``attempts``; the chain's seconds."""
+    chain_s = 0.0
+    for index in alone:
+        attempts.hold(index)
+        item = step.fetch(index, objects[index])
+        item = step.run(item) if item.row is None else item
+        chain_s += item.job.chain_s if item.job is not None else 0.0
+        _collect(step.write(item), rows, step.shard)
+    if alone:
+        attempts.hold(None)
+    return chain_s
+
+
+def _overlapped(step: _ShardStep, objects: list[dict[str, Any]], todo: list[int], rows: dict[int, dict[str, Any]]) \
+        -> float:
+    """Fetch ahead, run the chain, write behind, for the images ``todo``; the chain's seconds."""
+    chain_s = 0.0
+    with ThreadPoolExecutor(1, thread_name_prefix="fetch") as fetcher, \
+            ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
+        fetching = deque(fetcher.submit(step.fetch, i, objects[i]) for i in todo[:PREFETCH])
+        writing: deque[Future[dict[str, Any]]] = deque()
+        for n, index in enumerate(todo):
+            item = fetching.popleft().result()  # a storage fault surfaces here and fails the task
+            if n + PREFETCH < len(todo):
+                ahead = todo[n + PREFETCH]
+                fetching.append(fetcher.submit(step.fetch, ahead, objects[ahead]))
+            if item.row is None:
+                item = step.run(item)
+            if item.job is not None:
+                chain_s += item.job.chain_s
+            while len(writing) >= MAX_WRITES:
+                _collect(writing.popleft().result(), rows, step.shard)
+            writing.append(writer.submit(step.write, item))
+        while writing:
+            _collect(writing.popleft().result(), rows, step.shard)
+    return chain_s
 
 
 def _collect(row: dict[str, Any], rows: dict[int, dict[str, Any]], shard: int) -> None:
@@ -456,6 +503,13 @@ class _ShardStep:
 
         item.job, item.row = None, ledger.failed_row(exc, **self._common(item.obj), source_sha256=item.digest)
         return item
+
+    def died(self, index: int, obj: dict[str, Any]) -> dict[str, Any]:
+        """The row of an image the worker died holding alone, checkpointed as any other."""
+        return self.write(self._failed(_Item(index, obj), WorkerDiedError(
+            "the worker process died while this image was in hand, twice, the second time with no other image (a "
+            "decoder's native crash, or the worker's memory limit): it is left out so that the rest of the shard is "
+            "enhanced; try it on its own (the command line), and report the file if it dies there too")))
 
     @_timed
     def fetch(self, index: int, obj: dict[str, Any]) -> _Item:
