@@ -20,7 +20,7 @@ SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>
 class FaultyProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
-        self.faults: dict[str, list[tuple[str, float]]] = {}  # method → pending ("slowdown" | "stall", seconds)
+        self.faults: dict[str, list[tuple[str, float, str]]] = {}  # method → pending ("slowdown" | "stall", seconds, in path)
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -29,19 +29,21 @@ class FaultyProxy:
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def inject(self, method: str, fault: str, times: int = 1, seconds: float = 0.0) -> None:
+    def inject(self, method: str, fault: str, times: int = 1, seconds: float = 0.0, path: str = "") -> None:
+        """Answer the next ``times`` requests of ``method`` (whose path holds ``path``) so."""
         with self.lock:
-            self.faults.setdefault(method, []).extend([(fault, seconds)] * times)
+            self.faults.setdefault(method, []).extend([(fault, seconds, path)] * times)
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
-    def _next_fault(self, method: str) -> tuple[str, float] | None:
+    def _next_fault(self, method: str, path: str) -> tuple[str, float] | None:
         with self.lock:
             self.attempts[method] += 1
-            pending = self.faults.get(method)
-            return pending.pop(0) if pending else None
+            pending = self.faults.get(method, [])
+            at = next((n for n, (_, _, within) in enumerate(pending) if within in path), None)
+            return None if at is None else pending.pop(at)[:2]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -70,7 +72,7 @@ class FaultyProxy:
 
             def _serve(self) -> None:
                 body = self._body()
-                fault = proxy._next_fault(self.command)
+                fault = proxy._next_fault(self.command, self.path)
                 if fault and fault[0] == "slowdown":
                     self.send_response(503)
                     self.send_header("Content-Type", "application/xml")

@@ -11,6 +11,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+import heif_files
 import imagecodecs
 import jp2_files
 import numpy as np
@@ -179,6 +180,9 @@ def build() -> dict[str, Case]:
         "truncated.avif": Case(_avif_p3_10bit(rgb)[:-80], "truncated"),
         "hdr-pq.avif": Case(imagecodecs.avif_encode(rgb.astype(np.uint16) << 2, bitspersample=10, primaries=9,
                                                     transfer=16, matrix=9), "unsupported_image"),
+        "phone.heic": Case(heif_files.phone(), "ok", (64, 96), exif_make="Apple", icc=build_profile(SPACES["Display P3"])),
+        "truncated.heic": Case(heif_files.phone()[:-100], "truncated"),
+        "hdr-pq.heic": Case(heif_files.ten_bit(9, 16, 9), "unsupported_image"),
         "animated.avif": Case(_save(Image.fromarray(rgb), "AVIF", save_all=True, append_images=[Image.fromarray(rgb)]),
                               "ok", (24, 16), notes=["file holds 2 frames"], incomplete=True),
     }

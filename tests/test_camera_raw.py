@@ -42,7 +42,6 @@ def test_a_tiff_with_reduced_copies_in_sub_directories_is_still_a_picture() -> N
 
 
 @pytest.mark.parametrize(("head", "named"), [
-    (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIF"),
     (b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01crx isom",
      r"Canon CR3 \(camera raw\) images are not processed; develop"),
     (b"FUJIFILMCCD-RAW 0201FF383501", r"Fujifilm RAF \(camera raw\)"),

@@ -713,7 +713,7 @@ def test_an_images_total_s_is_its_own_time_not_its_wait_behind_a_stalled_upload(
     [manifest] = tasks.plan_shards(store, cfg, tasks.discover(store, catalog, cfg)["listing"])
     proxy = FaultyProxy(s3.endpoint)
     try:
-        proxy.inject("PUT", "stall", seconds=2.5)  # the first derivative's upload to staging
+        proxy.inject("PUT", "stall", seconds=2.5, path="/staging/")  # the first derivative's upload to staging
         shard = tasks.enhance_shard(_through(proxy, s3, store.bucket), catalog, manifest)
     finally:
         proxy.close()

@@ -21,12 +21,13 @@ from typing import NoReturn
 import cv2
 import imagecodecs
 import numpy as np
+import pillow_heif
 import tifffile
 from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from . import metadata as md
-from . import avif_boxes, camera_raw, damage, deep_colour, deep_jpeg, jp2_boxes, jpeg_segments, jpeg_xl, netpbm, photoshop_resources
-from . import png_chunks, tiff_entries, tiff_exif, tiff_header, tiff_log, xmp_extension
+from . import camera_raw, damage, deep_colour, deep_jpeg, heif_boxes, jp2_boxes, jpeg_segments, jpeg_xl, netpbm
+from . import photoshop_resources, png_chunks, tiff_entries, tiff_exif, tiff_header, tiff_log, xmp_extension
 from .chain import icc, strips
 from .formats import (  # noqa: F401  (re-exported)
     DEFAULT_MAX_PIXELS,
@@ -52,6 +53,7 @@ from .errors import (
 # The pixel limit below replaces Pillow's global decompression-bomb guard: ours is checked
 # before decoding and is configurable per run.
 Image.MAX_IMAGE_PIXELS = None
+pillow_heif.register_heif_opener()  # HEIC's header and metadata, as Pillow's other formats; its samples: ``_heif_samples``
 PngImagePlugin.MAX_TEXT_CHUNK = png_chunks.MAX_TEXT_BYTES
 # OpenCV's decoders log what they assume and what they cannot read on stderr, in the middle
 # of progress bars and task logs, with no name of the file: every JPEG 2000 with an ICC
@@ -154,7 +156,7 @@ def declared_bits(im: Image.Image, data: bytes) -> int:
         return png_chunks.significant_bits(data) or data[24]
     if im.format == "JPEG2000" and (codestream := jp2_boxes.read(data).codestream) is not None:
         return jp2_boxes.layout(data, codestream).bits
-    return _bits(im, data) if im.format == "AVIF" else 8
+    return _bits(im, data) if im.format in ("AVIF", "HEIF") else 8
 
 
 def _damage(data: bytes, fmt: str | None, frame: int) -> str | None:
@@ -325,7 +327,9 @@ def _bits(im: Image.Image, data: bytes = b"") -> int:
     if im.format == "PPM":
         return netpbm.bits(im)
     if im.format == "AVIF":
-        return avif_boxes.read(data).bits or 8
+        return heif_boxes.read(data).bits or 8
+    if im.format == "HEIF":
+        return im.info.get("bit_depth", 8)
     if isinstance(im, deep_jpeg.DeepJpeg):
         return im.precision
     return max(im.tag_v2.get(258, (8,))) if im.format == "TIFF" else 8
@@ -364,8 +368,8 @@ def _looks_truncated(data: bytes, fmt: str | None) -> bool:
         return _END_MARKERS[fmt] not in data[-64:]
     if fmt == "JPEG2000":
         return jp2_boxes.read(data).cut_off
-    if fmt == "AVIF":
-        return avif_boxes.read(data).cut_off
+    if fmt in ("AVIF", "HEIF"):
+        return heif_boxes.read(data).cut_off
     if fmt == "PPM":
         return netpbm.header_cut_off(data)
     if fmt == "GIF":  # its trailer byte ends it (0x3B may also turn up in the LZW data, so only the last byte counts)
@@ -429,7 +433,7 @@ def _refuse(data: bytes, fmt: str | None, exc: Exception) -> NoReturn:
         raise UnsupportedImageError(f"{other} images are not processed; {to}") from None
     if fmt is None:
         raise NotAnImageError(
-            "not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm, GIF or AVIF)") from None
+            "not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm, GIF, AVIF or HEIF)") from None
     if fmt == "PAM":
         raise UnsupportedImageError("PAM (Netpbm's arbitrary map) images are not processed; convert to PNG or TIFF")
     if _looks_truncated(data, fmt):
@@ -516,6 +520,8 @@ def _decode_pixels(
         colour, alpha = _deep_jpeg_samples(data, im.precision), None
     elif im.format == "AVIF":
         colour, alpha = _avif_samples(data, im, notes)
+    elif im.format == "HEIF":
+        colour, alpha = _heif_samples(data, im)
     elif _looks_truncated(data, im.format):
         raise TruncatedImageError.in_pixels(im.format)
     else:
@@ -578,9 +584,9 @@ def _opencv_misreads(im: Image.Image) -> bool:
     OpenCV returns 8-bit colour multiplied by its alpha, takes any fourth channel (infrared,
     a mask) for alpha, and drops a grey image's alpha; and Netpbm files but a float map, whose
     samples it scales by their maxval in some cases and not in others (``netpbm``). TIFF pages
-    Pillow does not read (``tiff_header``) go to tifffile too, which reads them all. (AVIF,
-    which OpenCV's wheel does not decode, goes to ``_avif_samples``.)"""
-    if im.format in ("JPEG2000", "AVIF") or im.format == "PPM" and im.mode != "F" or isinstance(im, deep_jpeg.DeepJpeg):
+    Pillow does not read (``tiff_header``) go to tifffile too, which reads them all. (AVIF and
+    HEIF, which OpenCV's wheel does not decode, go to ``_avif_samples`` and ``_heif_samples``.)"""
+    if im.format in ("JPEG2000", "AVIF", "HEIF") or im.format == "PPM" and im.mode != "F" or isinstance(im, deep_jpeg.DeepJpeg):
         return True
     if im.format != "TIFF":
         return False
@@ -685,7 +691,7 @@ def _avif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.nd
     comes as a second channel. An image sequence's first frame is Pillow's: imagecodecs
     2026.3.6 decodes every frame of one unless asked for a single frame, and asked for one
     it corrupted the heap, which aborted the process (and so the shard)."""
-    boxes = avif_boxes.read(data)
+    boxes = heif_boxes.read(data)
     if getattr(im, "n_frames", 1) > 1:
         return _pillow_samples(im, boxes.bits or 8, notes, "an AVIF image sequence's frame")
     try:
@@ -697,6 +703,26 @@ def _avif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.nd
         raise CorruptImageError(f"AVIF pixel data cannot be decoded: {said}") from None
     raw = raw[:, :, None] if raw.ndim == 2 else raw
     if 8 < (bits := boxes.bits or 8) < raw.dtype.itemsize * 8:
+        _widen(raw, bits)
+    return (raw[:, :, :-1], raw[:, :, -1]) if raw.shape[2] in (2, 4) else (raw, None)
+
+
+def _heif_samples(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """The image Pillow's header is of (the primary one), by libheif through pillow-heif at the
+    file's own depth (pillow-heif's Pillow reader gives 8 bits), turned by its rotation and
+    mirroring boxes as the header's size is; 10- and 12-bit samples come in the high bits of
+    16, and are spread over them. A file cut short is refused first: libheif decodes one whose
+    coded picture ends early without a word, the rest of the picture garbled."""
+    if heif_boxes.read(data).cut_off:
+        raise TruncatedImageError.in_pixels("HEIF")
+    try:
+        heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)[im.tell()]
+        raw = np.array(heif)  # a copy: pillow-heif's buffer is read-only, and the samples are widened in place
+    except (OSError, ValueError, RuntimeError, EOFError, SyntaxError) as exc:  # libheif's errors, as pillow-heif raises them
+        raise CorruptImageError(f"HEIF pixel data cannot be decoded: {exc}") from None
+    raw = raw[:, :, None] if raw.ndim == 2 else raw
+    if 8 < (bits := heif.info.get("bit_depth", 8)) < 16:
+        raw >>= 16 - bits
         _widen(raw, bits)
     return (raw[:, :, :-1], raw[:, :, -1]) if raw.shape[2] in (2, 4) else (raw, None)
 

@@ -11,17 +11,17 @@ from .jp2_boxes import CODESTREAM_START, SIGNATURE
 
 DEFAULT_MAX_PIXELS = int(os.environ.get("ENHANCE_MAX_PIXELS", "250000000"))
 
-READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000", "PPM", "GIF", "AVIF"}  # PPM: Pillow's, for every Netpbm kind
+READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000", "PPM", "GIF", "AVIF", "HEIF"}  # PPM: Pillow's, for every Netpbm kind
 WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
 EIGHT_BIT_FORMATS = {"JPEG", "WEBP"}  # written with 8 bits per sample only
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}  # the longest width or height the format (its encoder) holds
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".mpo", ".tif", ".tiff", ".webp", ".bmp", ".jp2", ".j2k", ".j2c", ".jpf",
-                  ".jpx", ".pbm", ".pgm", ".ppm", ".pnm", ".gif", ".jxl", ".avif"}  # .jxl: a JPEG recompressed (jpeg_xl)
+                  ".jpx", ".pbm", ".pgm", ".ppm", ".pnm", ".gif", ".jxl", ".avif", ".heic", ".heif"}  # .jxl: a JPEG recompressed (jpeg_xl)
 # Other image formats an archive holds: listed and reported as failed (unsupported), never skipped
 # silently. Anything else (sidecars such as .xmp, .txt, checksums) is left alone.
 OTHER_IMAGE_SUFFIXES = {
-    ".heic", ".heif", ".psd", ".tga", ".ico", ".pcx",
+    ".psd", ".tga", ".ico", ".pcx",
     ".pam", ".pfm", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf",
 }
 
@@ -40,14 +40,20 @@ def is_master_name(name: str) -> bool:
 MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"II+\x00": "TIFF",  # BigTIFF
          b"RIFF": "WEBP", SIGNATURE: "JPEG2000", CODESTREAM_START: "JPEG2000", b"GIF8": "GIF",
          **{b"P%d" % kind: "PPM" for kind in range(1, 7)}, b"P7": "PAM"}
-_AVIF_BRANDS = (b"avif", b"avis")  # an ISO base media file's major brand for a still AVIF, and a sequence
+# ISO base media files by their major brand: still images and sequences. A file whose brand
+# names only the image file format (mif1, msf1) is told by its compatible brands, which
+# ``HEAD_BYTES`` do not reach: such a file is taken for HEIC (HEVC) unless they say AV1.
+_HEIF_BRANDS = {b"avif": "AVIF", b"avis": "AVIF", b"heic": "HEIF", b"heix": "HEIF", b"hevc": "HEIF",
+                b"hevx": "HEIF", b"heim": "HEIF", b"heis": "HEIF", b"mif1": "HEIF", b"msf1": "HEIF"}
 HEAD_BYTES = max(12, *map(len, MAGIC))  # an ISO base media file's brand ends at its 12th byte
 
 
 def format_of(head: bytes) -> str | None:
     """The format a file's first bytes (``HEAD_BYTES`` of them are enough) say it is in."""
-    if head[4:8] == b"ftyp" and head[8:12] in _AVIF_BRANDS:
-        return "AVIF"
+    if head[4:8] == b"ftyp" and (fmt := _HEIF_BRANDS.get(head[8:12])):
+        listed = head[16:int.from_bytes(head[:4], "big")]  # the compatible brands, after the minor version
+        compatible = {listed[at:at + 4] for at in range(0, len(listed), 4)}
+        return "AVIF" if head[8:12] in (b"mif1", b"msf1") and b"avif" in compatible else fmt
     return next((fmt for magic, fmt in MAGIC.items() if head.startswith(magic)), None)
 
 
@@ -59,8 +65,7 @@ _OTHER_MAGIC = {b"FUJIFILMCCD-RAW": "Fujifilm RAF (camera raw)", b"IIRO": "Olymp
                 b"IIU\x00": "Panasonic RW2 (camera raw)", b"\xff\x0a": _NATIVE_JPEG_XL,
                 b"\x00\x00\x00\x0cJXL \r\n\x87\n": _NATIVE_JPEG_XL,  # one holding a JPEG is read (jpeg_xl)
                 b"MM\x00+": "big-endian BigTIFF"}  # Pillow reads its header as classic TIFF's
-_BRANDS = {b"heic": "HEIF", b"heix": "HEIF", b"hevc": "HEIF", b"hevx": "HEIF", b"heim": "HEIF", b"heis": "HEIF",
-           b"mif1": "HEIF", b"msf1": "HEIF", b"crx ": "Canon CR3 (camera raw)"}
+_BRANDS = {b"crx ": "Canon CR3 (camera raw)"}
 
 
 def other_format_of(head: bytes) -> str | None:

@@ -26,8 +26,8 @@ import piexif
 import tifffile
 from PIL import ExifTags, Image, TiffTags
 
-from . import avif_boxes, cicp, exif_check, geotiff, jp2_boxes, maker_note, photoshop_resources, png_chunks, tiff_entries, tiff_exif
-from . import xmp_extension, xmp_identity
+from . import cicp, exif_check, geotiff, heif_boxes, jp2_boxes, maker_note, photoshop_resources, png_chunks
+from . import tiff_entries, tiff_exif, xmp_extension, xmp_identity
 from .chain import icc
 from .errors import UnsupportedImageError
 
@@ -181,14 +181,21 @@ def _xmp_orientation(xmp: bytes | None) -> int | None:
 
 def _code_point_colour(im: Image.Image, data: bytes, notes: list[str]) -> tuple[bool, bytes | None]:
     """Whether the colour is named by H.273 code points (``cicp``), and the ICC profile they
-    name (None for sRGB): an AVIF's nclx colour box where it carries no profile, a PNG's cICP
-    chunk, which decides over its iCCP, sRGB, gAMA and cHRM chunks (the PNG specification's
-    order of precedence)."""
+    name (None for sRGB): an AVIF's or a HEIC's nclx colour box where it carries no profile, a
+    PNG's cICP chunk, which decides over its iCCP, sRGB, gAMA and cHRM chunks (the PNG
+    specification's order of precedence)."""
     if im.format == "AVIF":
-        boxes = avif_boxes.read(data)
+        boxes = heif_boxes.read(data)
         if im.info.get("icc_profile") or boxes.colour is None:
             return False, None
         points, grey, source = boxes.colour, boxes.grey, "the AVIF's nclx colour box"
+    elif im.format == "HEIF":
+        nclx = im.info.get("nclx_profile")
+        if im.info.get("icc_profile") or not nclx:
+            return False, None
+        points = cicp.CodePoints(nclx["color_primaries"], nclx["transfer_characteristics"],
+                                 nclx["matrix_coefficients"], bool(nclx["full_range_flag"]))
+        grey, source = im.mode in ("L", "I;16"), "the HEIF's nclx colour box"
     elif im.format == "PNG" and (points := png_chunks.code_points(data)):
         if points.matrix != 0:  # the specification allows none but RGB's
             notes.append(f"the PNG's cICP chunk names matrix coefficients {points.matrix}, which RGB samples do not "

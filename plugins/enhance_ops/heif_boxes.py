@@ -1,9 +1,10 @@
-"""What an AVIF's boxes say of its primary image that neither decoder tells: its bit depth and its colour code points.
+"""What a HEIF file's boxes (ISO/IEC 23008-12: an AVIF's, a HEIC's) say that its decoders do not.
 
 Pillow reads an AVIF's profile, EXIF and XMP but decodes its pixels at 8 bits, whatever the
 file holds; imagecodecs decodes them at the file's own depth (10 or 12 bits in 16-bit
 samples, unscaled) and reads none of its metadata. Neither says which colour space an nclx
-colour box names. Those are read here from the primary item's properties (ISO/IEC 23008-12).
+colour box names. Those are read here from the primary item's properties. For HEIC, which
+pi-heif reads with its depth and code points, only whether the file is cut short.
 """
 from __future__ import annotations
 
