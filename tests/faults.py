@@ -20,7 +20,8 @@ SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>
 class FaultyProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
-        self.faults: dict[str, list[tuple[str, float, str]]] = {}  # method → pending ("slowdown" | "stall", seconds, in path)
+        # method → pending ("slowdown" | "stall", seconds, what the path holds)
+        self.faults: dict[str, list[tuple[str, float, str]]] = {}
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())

@@ -52,7 +52,8 @@ def test_a_cicp_chunk_naming_a_matrix_is_damaged_and_the_other_colour_chunks_dec
     ((9, 16, 0, 1), r"^the PNG's cICP chunk says HDR \(PQ \(SMPTE ST 2084\) transfer, code points 9/16/0/1\): HDR "
                     r"images are not processed; the chain and its derivatives are SDR$"),
     ((9, 18, 0, 1), r"HDR \(HLG \(ARIB STD-B67\) transfer"),
-    ((1, 13, 0, 0), r"^the PNG's cICP chunk says its samples are narrow-range \(video levels\), which is not processed"),
+    ((1, 13, 0, 0), r"^the PNG's cICP chunk says its samples are narrow-range \(video levels\), which is not "
+                    r"processed"),
     ((1, 17, 0, 1), r"^the PNG's cICP chunk names transfer characteristics 17 \(code points 1/17/0/1\), which are not "
                     r"processed"),
     ((10, 13, 0, 1), r"names colour primaries 10 "),

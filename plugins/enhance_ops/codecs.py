@@ -53,7 +53,7 @@ from .errors import (
 # The pixel limit below replaces Pillow's global decompression-bomb guard: ours is checked
 # before decoding and is configurable per run.
 Image.MAX_IMAGE_PIXELS = None
-pillow_heif.register_heif_opener()  # HEIC's header and metadata, as Pillow's other formats; its samples: ``_heif_samples``
+pillow_heif.register_heif_opener()  # HEIC's header and metadata as Pillow's other formats (samples: ``_heif_samples``)
 PngImagePlugin.MAX_TEXT_CHUNK = png_chunks.MAX_TEXT_BYTES
 # OpenCV's decoders log what they assume and what they cannot read on stderr, in the middle
 # of progress bars and task logs, with no name of the file: every JPEG 2000 with an ICC
@@ -586,7 +586,8 @@ def _opencv_misreads(im: Image.Image) -> bool:
     samples it scales by their maxval in some cases and not in others (``netpbm``). TIFF pages
     Pillow does not read (``tiff_header``) go to tifffile too, which reads them all. (AVIF and
     HEIF, which OpenCV's wheel does not decode, go to ``_avif_samples`` and ``_heif_samples``.)"""
-    if im.format in ("JPEG2000", "AVIF", "HEIF") or im.format == "PPM" and im.mode != "F" or isinstance(im, deep_jpeg.DeepJpeg):
+    if im.format in ("JPEG2000", "AVIF", "HEIF") or im.format == "PPM" and im.mode != "F" \
+            or isinstance(im, deep_jpeg.DeepJpeg):
         return True
     if im.format != "TIFF":
         return False
@@ -718,7 +719,7 @@ def _heif_samples(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     try:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)[im.tell()]
         raw = np.array(heif)  # a copy: pillow-heif's buffer is read-only, and the samples are widened in place
-    except (OSError, ValueError, RuntimeError, EOFError, SyntaxError) as exc:  # libheif's errors, as pillow-heif raises them
+    except (OSError, ValueError, RuntimeError, EOFError, SyntaxError) as exc:  # libheif's, as pillow-heif raises them
         raise CorruptImageError(f"HEIF pixel data cannot be decoded: {exc}") from None
     raw = raw[:, :, None] if raw.ndim == 2 else raw
     if 8 < (bits := heif.info.get("bit_depth", 8)) < 16:

@@ -11,13 +11,15 @@ from .jp2_boxes import CODESTREAM_START, SIGNATURE
 
 DEFAULT_MAX_PIXELS = int(os.environ.get("ENHANCE_MAX_PIXELS", "250000000"))
 
-READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000", "PPM", "GIF", "AVIF", "HEIF"}  # PPM: Pillow's, for every Netpbm kind
+# PPM: Pillow's name for every Netpbm kind; HEIF: pillow-heif's for HEIC
+READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000", "PPM", "GIF", "AVIF", "HEIF"}
 WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
 EIGHT_BIT_FORMATS = {"JPEG", "WEBP"}  # written with 8 bits per sample only
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}  # the longest width or height the format (its encoder) holds
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".mpo", ".tif", ".tiff", ".webp", ".bmp", ".jp2", ".j2k", ".j2c", ".jpf",
-                  ".jpx", ".pbm", ".pgm", ".ppm", ".pnm", ".gif", ".jxl", ".avif", ".heic", ".heif"}  # .jxl: a JPEG recompressed (jpeg_xl)
+                  ".jpx", ".pbm", ".pgm", ".ppm", ".pnm", ".gif", ".avif", ".heic", ".heif",
+                  ".jxl"}  # .jxl: a JPEG recompressed (jpeg_xl)
 # Other image formats an archive holds: listed and reported as failed (unsupported), never skipped
 # silently. Anything else (sidecars such as .xmp, .txt, checksums) is left alone.
 OTHER_IMAGE_SUFFIXES = {

@@ -241,7 +241,8 @@ def _png_gamma_profile(im: Image.Image, data: bytes, notes: list[str]) -> bytes 
         if grey:
             profile = icc.build_grey_profile(name, icc.Curve(gamma=1 / gamma))
         else:
-            space = icc.from_chromaticities(name, [(rx, ry), (gx, gy), (bx, by)], (wx, wy), icc.Curve(gamma=1 / gamma))
+            curve = icc.Curve(gamma=1 / gamma)
+            space = icc.from_chromaticities(name, [(rx, ry), (gx, gy), (bx, by)], (wx, wy), curve)
             profile = icc.build_profile(space)
     except (ZeroDivisionError, ValueError, np.linalg.LinAlgError) as exc:
         notes.append(f"{name} unusable ({exc}): the image is taken as sRGB")
