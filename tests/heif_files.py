@@ -42,8 +42,8 @@ def ten_bit(primaries: int, transfer: int, matrix: int) -> bytes:
                   matrix_coefficients=matrix, full_range_flag=1)
 
 
-def burst() -> bytes:
-    """Two top-level images, the first the primary one."""
+def burst(primary: int = 0) -> bytes:
+    """Two top-level images, the photograph and then it upside down, ``primary`` the primary one."""
     heif = pillow_heif.from_pillow(Image.fromarray(PHOTO))
     heif.add_from_pillow(Image.fromarray(PHOTO[::-1]))
-    return _saved(heif, quality=90)
+    return _saved(heif, quality=90, primary_index=primary)

@@ -140,3 +140,14 @@ def test_a_damaged_avif_sequence_is_corrupt_not_an_internal_error() -> None:
     picture = next(start for kind, start, _ in jp2_boxes.boxes(data, 0, len(data)) if kind == b"mdat")
     with pytest.raises(CorruptImageError, match="^AVIF pixel data cannot be decoded: Failed to decode frame 0: "):
         codecs.decode(data[:picture] + bytes(16) + data[picture + 16:])
+
+
+def test_colour_stored_multiplied_by_its_alpha_comes_back_straight() -> None:
+    """libavif divides premultiplied colour (a ``prem`` reference) back itself, as libheif does
+    not (``test_heif``): dividing it again here would brighten every partly transparent part."""
+    straight = np.full((32, 32, 3), (200, 100, 40), np.uint8)
+    rgba = Image.fromarray(np.dstack([straight, np.full((32, 32), 128, np.uint8)]), "RGBA")
+    buffer = io.BytesIO()
+    rgba.save(buffer, "AVIF", quality=100, alpha_premultiplied=True)
+    decoded = codecs.decode(buffer.getvalue(), samples=True)
+    assert np.abs(decoded.pixels.astype(int) - straight).max() <= 4 and (np.abs(decoded.alpha.astype(int) - 128) <= 1).all()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import piexif
+import pillow_heif
 import pytest
 from heif_files import PHOTO, burst, phone, ten_bit
 from PIL import Image, ImageCms
@@ -48,12 +49,13 @@ def test_an_hdr_heic_is_refused_by_name() -> None:
         codecs.decode(ten_bit(9, 16, 9))
 
 
-def test_a_burst_gives_its_primary_image_and_says_the_other_is_left() -> None:
-    data = burst()
+@pytest.mark.parametrize("primary", [0, 1])
+def test_a_burst_gives_its_primary_image_and_says_the_other_is_left(primary: int) -> None:
+    data = burst(primary)
     decoded = codecs.decode(data, samples=True)
-    assert np.abs(decoded.pixels.astype(int) - PHOTO).mean() < 3  # not the second, upside-down image
+    assert np.abs(decoded.pixels.astype(int) - (PHOTO, PHOTO[::-1])[primary]).mean() < 3
     pages = codecs.pages(data)
-    assert pages.notes == ("file holds 2 frames: only the first is enhanced",) and not pages.complete
+    assert pages.notes == ("file holds 2 images: only its primary one is enhanced",) and not pages.complete
 
 
 def test_a_cut_off_or_damaged_heic_fails_by_its_own_error() -> None:
@@ -90,3 +92,17 @@ def test_an_iso_base_media_file_is_told_by_its_brands(brands: bytes, named: str)
     assert formats.format_of(head) == named
     with pytest.raises(CorruptImageError, match=f"^{named} header cannot be read"):
         codecs.decode(head + bytes(200))
+
+
+def test_colour_stored_multiplied_by_its_alpha_is_divided_back() -> None:
+    """A HEIC whose alpha is premultiplied (a ``prem`` reference) darkened wherever it was
+    partly transparent, as every derivative holds straight alpha."""
+    straight = np.full((32, 32, 3), (200, 100, 40), np.uint8)
+    alpha = np.full((32, 32, 1), 128, np.uint8)
+    heif = pillow_heif.from_pillow(Image.fromarray(np.dstack([(straight * (128 / 255)).round().astype(np.uint8),
+                                                              alpha]), "RGBA"))
+    heif.premultiplied_alpha = True
+    buffer = io.BytesIO()
+    heif.save(buffer, quality=-1, chroma=444)
+    decoded = codecs.decode(buffer.getvalue(), samples=True)
+    assert np.abs(decoded.pixels.astype(int) - straight).max() <= 3 and (decoded.alpha == 128).all()

@@ -274,7 +274,8 @@ def _pages(data: bytes) -> Pages:
             return _multi_picture(im, first)
         if im.format != "TIFF":
             count = getattr(im, "n_frames", 1)
-            return first if count == 1 else replace(first, notes=(f"file holds {count} frames: only the first is enhanced",),
+            held, taken = ("images", "its primary one") if im.format == "HEIF" else ("frames", "the first")  # a burst
+            return first if count == 1 else replace(first, notes=(f"file holds {count} {held}: only {taken} is enhanced",),
                                                      complete=False)
         count = len(tiff_entries.directory_offsets(data))
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
@@ -689,7 +690,7 @@ def _deep_jpeg_samples(data: bytes, precision: int) -> np.ndarray:
 def _avif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """libavif's samples through imagecodecs, at the file's own depth (Pillow's are 8-bit
     whatever the file holds), 10- and 12-bit ones spread over 16 bits; a grey image's alpha
-    comes as a second channel. An image sequence's first frame is Pillow's: imagecodecs
+    comes as a second channel, and colour stored multiplied by it comes divided back. An image sequence's first frame is Pillow's: imagecodecs
     2026.3.6 decodes every frame of one unless asked for a single frame, and asked for one
     it corrupted the heap, which aborted the process (and so the shard)."""
     boxes = heif_boxes.read(data)
@@ -712,7 +713,8 @@ def _heif_samples(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     """The image Pillow's header is of (the primary one), by libheif through pillow-heif at the
     file's own depth (pillow-heif's Pillow reader gives 8 bits), turned by its rotation and
     mirroring boxes as the header's size is; 10- and 12-bit samples come in the high bits of
-    16, and are spread over them. A file cut short is refused first: libheif decodes one whose
+    16, and are spread over them; colour stored multiplied by its alpha is divided back. A file
+    cut short is refused first: libheif decodes one whose
     coded picture ends early without a word, the rest of the picture garbled."""
     if heif_boxes.read(data).cut_off:
         raise TruncatedImageError.in_pixels("HEIF")
@@ -725,7 +727,10 @@ def _heif_samples(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     if 8 < (bits := heif.info.get("bit_depth", 8)) < 16:
         raw >>= 16 - bits
         _widen(raw, bits)
-    return (raw[:, :, :-1], raw[:, :, -1]) if raw.shape[2] in (2, 4) else (raw, None)
+    if raw.shape[2] not in (2, 4):
+        return raw, None
+    colour, alpha = raw[:, :, :-1], raw[:, :, -1]
+    return (_straight(colour, alpha) if heif.premultiplied_alpha else colour), alpha  # a ``prem`` reference says so
 
 
 def _jpeg2000_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
