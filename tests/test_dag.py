@@ -135,16 +135,20 @@ def test_nightly_run_end_to_end_then_a_rerun_changes_nothing(store: S3Store, air
     store.put(f"incoming/{DAY}/box-7/truncated.jpg", (tmp_path / "samples" / "cat_scan.jpg").read_bytes()[:300])
     store.put(f"incoming/{DAY}/box-7/notes.txt", b"not an image: never listed")
     store.put(f"incoming/{DAY}/box-7/damaged-tag.tif", build()["damaged-tag.tif"].data)
+    store.put(f"incoming/{DAY}/box-7/IMG_0412.HEIC", build()["phone.heic"].data)  # a donor's phone photograph
     masters = {o.key: o.etag for o in store.list("incoming/")}
 
     _dags_test(airflow_env, DAY, CONF)
 
     published = _published(store, DAY)
-    assert len(published) == 8 and all("/box-7/" in k for k in published)
+    assert len(published) == 9 and all("/box-7/" in k for k in published)
     parts = [o.key for o in store.list(f"ledger/date={DAY}/")]
-    assert len(parts) == 3  # 9 images in shards of 3
+    assert len(parts) == 4  # 10 images in shards of 3
     rows = _rows(store, f"ledger/date={DAY}/")
-    assert len(rows) == 9 and [r["error_type"] for r in rows if r["verdict"] == "failed"] == ["truncated"]
+    assert len(rows) == 10 and [r["error_type"] for r in rows if r["verdict"] == "failed"] == ["truncated"]
+    [phone] = [r for r in rows if r["source_key"].endswith("IMG_0412.HEIC")]
+    assert phone["output_key"].endswith("/box-7/IMG_0412.png") and codecs.decode(store.get(phone["output_key"])).size \
+        == (128, 192)  # upright, x2
     [damaged] = [r for r in rows if r["source_key"].endswith("damaged-tag.tif")]  # noted in a real task process
     assert any(note.startswith("TIFF tag 315 (Artist) is damaged") for note in damaged["notes"])
     assert {r["output_key"] for r in rows if r["status"] == "ok"} == set(published)
@@ -154,7 +158,7 @@ def test_nightly_run_end_to_end_then_a_rerun_changes_nothing(store: S3Store, air
     report = store.list(f"reports/{DAY}/")
     assert len(report) == 1 and b"truncated.jpg" in store.get(report[0].key)
     assert {o.key: o.etag for o in store.list("incoming/")} == masters  # originals untouched
-    assert len(Catalog(airflow_env["ENHANCE_CATALOG_URL"]).rows()) == 9
+    assert len(Catalog(airflow_env["ENHANCE_CATALOG_URL"]).rows()) == 10
 
     # The same night again: the catalog knows every master, so nothing is enhanced or published;
     # the run leaves only its own bookkeeping and a report that says so.
