@@ -635,6 +635,23 @@ def test_an_image_that_kills_the_worker_fails_alone_and_the_shard_completes(s3: 
                                                                                  if r["status"] == "ok")
 
 
+def test_a_death_just_after_the_image_held_alone_was_done_blames_nothing_and_retakes_the_next_alone(
+        store: S3Store, catalog: Catalog, caplog: pytest.LogCaptureFixture) -> None:
+    """The process died after the image it held alone was checkpointed, before it took the
+    next: that image is done, and the next, which may have done it, is taken alone again."""
+    for n, data in enumerate(photo_crops(3, 24, "JPEG")):
+        store.put(f"incoming/{DAY}/scan-{n}.jpg", data)
+    cfg = tasks.RunConfig("died-after", DAY, **FAST)
+    [manifest] = tasks.plan_shards(store, cfg, tasks.discover(store, catalog, cfg)["listing"])
+    tasks.enhance_shard(store, catalog, manifest)
+    store.delete([f"runs/died-after/done/shard-00000/{n:06d}.parquet" for n in (1, 2)])  # it died before these
+    store.put("runs/died-after/attempts/shard-00000.json", json.dumps({"running": True, "holding": 0}).encode())
+    with caplog.at_level(logging.INFO):
+        tasks.enhance_shard(store, catalog, manifest)
+    assert "the 2 images it may have held are taken one at a time" in caplog.text
+    assert [r["status"] for r in from_parquet(store.get(tasks.part_key(cfg, 0)))] == ["ok"] * 3
+
+
 def test_an_object_past_what_one_request_takes_is_uploaded_and_copied_in_parts(store: S3Store,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """AWS S3 takes at most 5 GiB in one PUT or server-side copy, and a derivative can be more

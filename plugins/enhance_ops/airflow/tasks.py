@@ -377,12 +377,13 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
     step.names.update({r["output_key"]: r["source_key"] for r in rows.values() if r["output_key"]})
     attempts = Attempts(store, f"{cfg.run_prefix}attempts/shard-{shard:05d}.json")
     last = attempts.begin()
-    if last.holding is not None and last.holding not in rows:
+    blamed = last.holding is not None and last.holding not in rows  # not when it died just after finishing it
+    if blamed:
         log.warning("shard %d: the last attempt died holding %s alone: it fails", shard,
                     manifest["objects"][last.holding]["key"])
         _collect(step.died(last.holding, manifest["objects"][last.holding]), rows, shard)
     todo = [i for i in range(len(manifest["objects"])) if i not in rows]
-    alone = todo[:IN_FLIGHT] if last.died and last.holding is None else []
+    alone = todo[:IN_FLIGHT] if last.died and not blamed else []
     if alone:
         log.warning("shard %d: the last attempt died without an exception: the %d images it may have held are "
                     "taken one at a time", shard, len(alone))
