@@ -390,9 +390,9 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
     try:
         chain_s = _one_at_a_time(step, attempts, manifest["objects"], alone, rows)
         chain_s += _overlapped(step, manifest["objects"], todo[len(alone):], rows)
-    except Exception:
-        with contextlib.suppress(Exception):  # the storage may be what failed: the task fails by the first fault
-            attempts.end()  # which fails the task by its exception: the image in hand is not to blame
+    except Exception:  # a storage fault: the task fails by it, and the image in hand is not to blame
+        with contextlib.suppress(Exception):  # the storage may be down still: the first fault is the one raised
+            attempts.end()
         raise
     attempts.end()
     ordered = [rows[i] for i in sorted(rows)]
