@@ -151,3 +151,16 @@ def test_colour_stored_multiplied_by_its_alpha_comes_back_straight() -> None:
     rgba.save(buffer, "AVIF", quality=100, alpha_premultiplied=True)
     decoded = codecs.decode(buffer.getvalue(), samples=True)
     assert np.abs(decoded.pixels.astype(int) - straight).max() <= 4 and (np.abs(decoded.alpha.astype(int) - 128) <= 1).all()
+
+
+def test_an_xmp_orientation_is_not_applied_the_boxes_decide() -> None:
+    """The format leaves turning to its rotation and mirroring boxes, and viewers show an AVIF
+    so; an XMP tiff:Orientation had turned the derivative away from the master as shown."""
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
+    buffer = io.BytesIO()
+    Image.fromarray(RGB8[:, :48]).save(buffer, "AVIF", quality=100, xmp=xmp)
+    decoded = codecs.decode(buffer.getvalue())
+    assert decoded.size == (48, 64) and decoded.metadata.orientation == 1
+    assert decoded.notes == ["the XMP says orientation 6 (tiff:Orientation), which in an AVIF its rotation and "
+                             "mirroring boxes decide instead (as viewers show it): not applied"]

@@ -125,7 +125,10 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
             meta.orientation = orientation
         else:
             meta.notes.append(f"EXIF orientation {orientation!r} is not 1-8: treated as 1")
-    elif (turn := _xmp_orientation(meta.xmp)) not in (None, 1):
+    elif (turn := _xmp_orientation(meta.xmp)) not in (None, 1) and im.format in ("AVIF", "HEIF"):
+        meta.notes.append(f"the XMP says orientation {turn} (tiff:Orientation), which in an {im.format} its rotation "
+                          "and mirroring boxes decide instead (as viewers show it): not applied")
+    elif turn not in (None, 1):
         meta.orientation, meta.orientation_from_xmp = turn, True
         meta.notes.append(f"orientation {turn} read from the XMP (tiff:Orientation): the file has no EXIF orientation")
     meta.dpi = _read_dpi(dpi, meta.exif)
