@@ -650,6 +650,30 @@ for name in ("tiled.tif", "bit-rot-deflate.tif", "multipage-cut-chain.tif", "tru
 """
 
 
+def _png_with_pixel_data(png: bytes, raw: bytes) -> bytes:
+    """``png`` with its IDAT chunks replaced by one holding ``raw`` (filtered rows), compressed."""
+    chunks = [png[start:end] for kind, start, end in png_chunks._chunks(png) if kind != b"IDAT"]
+    return png[:8] + b"".join(chunks[:-1]) + png_chunks.chunk(b"IDAT", zlib.compress(raw)) + chunks[-1]
+
+
+def test_a_png_whose_pixel_data_cannot_be_decoded_says_why() -> None:
+    """OpenCV gives None, and libpng's reason went to stderr naming no file: the ledger said
+    only "damaged file" (until 2026-12-05). zlib's words, or the rows', are now the error's."""
+    png = save(RGB8, "PNG")
+    at = png.index(b"IDAT")
+    raw = zlib.decompress(png[at + 4 : at + 4 + struct.unpack(">I", png[at - 4 : at])[0]])
+    row = 1 + RGB8.shape[1] * 3
+    flipped = bytearray(png)
+    flipped[at + 20] ^= 0x10
+    bad_filter = bytearray(raw)
+    bad_filter[4 * row] = 7
+    for data, why in ((bytes(flipped), r"the compressed data is damaged \(zlib: [a-z/ -]+\)"),
+                      (_png_with_pixel_data(png, bytes(bad_filter)), r"row 5 names filter type 7 \(0 to 4 exist\)"),
+                      (_png_with_pixel_data(png, raw[: 10 * row]), f"the data holds 10 of {RGB8.shape[0]} rows")):
+        with pytest.raises(CorruptImageError, match=f"^PNG pixel data cannot be decoded: {why}$"):
+            codecs.decode(data)
+
+
 def test_opencv_says_nothing_on_stderr_of_files_it_cannot_read() -> None:
     """OpenCV logged libtiff's errors and its own on stderr, with no file named, in the middle
     of task logs and progress bars: "TIFF_Error Invalid tile byte count" for a sound tiled

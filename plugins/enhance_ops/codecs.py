@@ -525,8 +525,10 @@ def _decode_pixels(
         colour, alpha = _heif_samples(data, im)
     elif _looks_truncated(data, im.format):
         raise TruncatedImageError.in_pixels(im.format)
-    else:
-        raise CorruptImageError(f"{im.format} pixel data cannot be decoded (damaged file)")
+    else:  # OpenCV says no more than None; libpng's reason, on stderr, names no file
+        why = png_chunks.pixel_data_damage(data) if im.format == "PNG" else None
+        said = f": {why}" if why else " (damaged file)"
+        raise CorruptImageError(f"{im.format} pixel data cannot be decoded{said}")
     if colour.dtype not in (np.uint8, np.uint16):
         raise _unsupported_samples(str(colour.dtype))
     depth = colour.dtype.itemsize * 8

@@ -186,6 +186,43 @@ def code_points(png: bytes) -> cicp.CodePoints | None:
     return None
 
 
+_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # per pixel, by the IHDR's colour type
+_INFLATED_AT_ONCE = 1 << 20  # the damage check holds this much of the pixel data at a time, not the whole
+
+
+def pixel_data_damage(png: bytes) -> str | None:
+    """Why the pixel data cannot be decoded, in zlib's words or the rows' ("row 5 names filter
+    type 7"): what libpng prints on stderr, naming no file, where OpenCV gives only None. None
+    where the data inflates to whole rows of known filters (or the header cannot be read).
+    It is inflated a megabyte at a time, never whole."""
+    try:
+        width, height, depth, colour, _, _, interlaced = struct.unpack_from(">IIBBBBB", png, 16)
+        row = 1 + (width * _SAMPLES[colour] * depth + 7) // 8
+    except (struct.error, KeyError):
+        return None
+    inflater, inflated, rows_seen = zlib.decompressobj(), b"", 0
+    try:
+        for kind, start, end in _chunks(png):
+            if kind != b"IDAT":
+                continue
+            pending = png[start + 8 : end - 4]
+            while pending:
+                inflated += inflater.decompress(pending, _INFLATED_AT_ONCE)
+                pending = inflater.unconsumed_tail
+                whole = len(inflated) // row * row
+                filters = inflated[:whole:row]  # each row's first byte
+                if not interlaced and (bad := next((b for b in filters if b > 4), None)) is not None:
+                    return f"row {rows_seen + filters.index(bad) + 1} names filter type {bad} (0 to 4 exist)"
+                rows_seen, inflated = rows_seen + whole // row, inflated[whole:]
+    except zlib.error as exc:
+        return f"the compressed data is damaged (zlib: {str(exc).split(': ', 1)[-1]})"
+    except ValueError:  # not a PNG stream after all
+        return None
+    if not interlaced and rows_seen < height:
+        return f"the data holds {rows_seen:,} of {height:,} rows"
+    return None
+
+
 def significant_bits(png: bytes) -> int | None:
     """The deepest channel's count in the sBIT chunk, which a scanner writing 12-bit samples
     into a 16-bit PNG sets to 12; None where the chunk is absent, or says more than the
