@@ -691,10 +691,10 @@ def _deep_jpeg_samples(data: bytes, precision: int) -> np.ndarray:
 
 def _avif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """libavif's samples through imagecodecs, at the file's own depth (Pillow's are 8-bit
-    whatever the file holds), 10- and 12-bit ones spread over 16 bits; a grey image's alpha
-    comes as a second channel, and colour stored multiplied by it comes divided back. An image sequence's first frame is Pillow's: imagecodecs
-    2026.3.6 decodes every frame of one unless asked for a single frame, and asked for one
-    it corrupted the heap, which aborted the process (and so the shard)."""
+    whatever the file holds), 10- and 12-bit ones spread over 16 bits; colour stored
+    multiplied by its alpha comes divided back. An image sequence's first frame is Pillow's:
+    imagecodecs 2026.3.6 decodes every frame of one unless asked for a single frame, and asked
+    for one it corrupted the heap, which aborted the process (and so the shard)."""
     boxes = heif_boxes.read(data)
     if getattr(im, "n_frames", 1) > 1:
         return _pillow_samples(im, boxes.bits or 8, notes, "an AVIF image sequence's frame")
@@ -705,10 +705,9 @@ def _avif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.nd
             raise TruncatedImageError.in_pixels("AVIF") from None
         said = str(exc).replace("\n", "")  # dav1d's own words end in a line break
         raise CorruptImageError(f"AVIF pixel data cannot be decoded: {said}") from None
-    raw = raw[:, :, None] if raw.ndim == 2 else raw
     if 8 < (bits := boxes.bits or 8) < raw.dtype.itemsize * 8:
         _widen(raw, bits)
-    return (raw[:, :, :-1], raw[:, :, -1]) if raw.shape[2] in (2, 4) else (raw, None)
+    return _colour_and_alpha(raw)
 
 
 def _heif_samples(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -716,8 +715,8 @@ def _heif_samples(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     file's own depth (pillow-heif's Pillow reader gives 8 bits), turned by its rotation and
     mirroring boxes as the header's size is; 10- and 12-bit samples come in the high bits of
     16, and are spread over them; colour stored multiplied by its alpha is divided back. A file
-    cut short is refused first: libheif decodes one whose
-    coded picture ends early without a word, the rest of the picture garbled."""
+    cut short is refused first: libheif decodes one whose coded picture ends early without a
+    word, the rest of the picture garbled."""
     if heif_boxes.read(data).cut_off:
         raise TruncatedImageError.in_pixels("HEIF")
     try:
@@ -725,14 +724,19 @@ def _heif_samples(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
         raw = np.array(heif)  # a copy: pillow-heif's buffer is read-only, and the samples are widened in place
     except (OSError, ValueError, RuntimeError, EOFError, SyntaxError) as exc:  # libheif's, as pillow-heif raises them
         raise CorruptImageError(f"HEIF pixel data cannot be decoded: {exc}") from None
-    raw = raw[:, :, None] if raw.ndim == 2 else raw
     if 8 < (bits := heif.info.get("bit_depth", 8)) < 16:
         raw >>= 16 - bits
         _widen(raw, bits)
-    if raw.shape[2] not in (2, 4):
-        return raw, None
-    colour, alpha = raw[:, :, :-1], raw[:, :, -1]
-    return (_straight(colour, alpha) if heif.premultiplied_alpha else colour), alpha  # a ``prem`` reference says so
+    colour, alpha = _colour_and_alpha(raw)
+    premultiplied = alpha is not None and heif.premultiplied_alpha  # a ``prem`` reference says so
+    return (_straight(colour, alpha) if premultiplied else colour), alpha
+
+
+def _colour_and_alpha(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Samples in RGB order (grey as (H, W) or with its alpha as two channels, as libavif and
+    libheif give them) as colour (H, W, C) and a separate alpha plane."""
+    raw = raw[:, :, None] if raw.ndim == 2 else raw
+    return (raw[:, :, :-1], raw[:, :, -1]) if raw.shape[2] in (2, 4) else (raw, None)
 
 
 def _jpeg2000_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:

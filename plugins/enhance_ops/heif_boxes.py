@@ -19,22 +19,22 @@ _CONTAINERS = {b"meta": 4, b"iprp": 0}  # boxes read for their children, and the
 
 
 @dataclass(frozen=True)
-class Avif:
+class Primary:
     bits: int | None = None  # per sample, from the pixel information or the AV1 configuration
     grey: bool = False  # the AV1 configuration says monochrome
     colour: CodePoints | None = None  # an nclx colour box's code points
     cut_off: bool = False  # a box runs past the end of the file
 
 
-def read(data: bytes) -> Avif:
+def read(data: bytes) -> Primary:
     """The primary image's depth, greyness and nclx code points; a file whose boxes cannot be
     walked reads as saying none of them (the decoders then say what is wrong)."""
     try:
         found = _walk(data, 0, len(data), {})
     except (ValueError, IndexError, struct.error):
-        return Avif()
+        return Primary()
     if found.get("cut_off"):
-        return Avif(cut_off=True)
+        return Primary(cut_off=True)
     properties = found.get("ipco", [])
     own = [properties[i - 1] for i in found.get("ipma", {}).get(found.get("pitm"), []) if 0 < i <= len(properties)]
     own = own or properties  # no associations read: every property is the primary image's
@@ -46,7 +46,7 @@ def read(data: bytes) -> Avif:
     grey = bool(av1 and len(av1) >= 3 and av1[2] & 0x10)
     nclx = next((body for kind, body in own if kind == b"colr" and body[:4] == b"nclx" and len(body) >= 11), None)
     colour = nclx and CodePoints(*struct.unpack_from(">HHH", nclx, 4), bool(nclx[10] & 0x80))
-    return Avif(depth, grey, colour)
+    return Primary(depth, grey, colour)
 
 
 def _walk(data: bytes, start: int, end: int, found: dict[str, Any]) -> dict[str, Any]:

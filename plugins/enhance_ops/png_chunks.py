@@ -177,13 +177,8 @@ def code_points(png: bytes) -> cicp.CodePoints | None:
     """The cICP chunk's colour code points (PNG's third edition), which take precedence over
     every other colour chunk; None where there is none before the pixel data, or it is not
     four bytes long (damaged: the other colour chunks then say what they say)."""
-    for kind, start, end in _chunks(png):
-        if kind in (b"PLTE", b"IDAT", b"IEND") or end > len(png):
-            return None
-        if kind == b"cICP":
-            body = png[start + 8 : end - 4]
-            return cicp.CodePoints(body[0], body[1], body[2], bool(body[3])) if len(body) == 4 else None
-    return None
+    body = _ahead_of(png, b"cICP", (b"PLTE", b"IDAT", b"IEND"))
+    return cicp.CodePoints(body[0], body[1], body[2], bool(body[3])) if body is not None and len(body) == 4 else None
 
 
 _SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # per pixel, by the IHDR's colour type
@@ -228,10 +223,17 @@ def significant_bits(png: bytes) -> int | None:
     into a 16-bit PNG sets to 12; None where the chunk is absent, or says more than the
     samples hold or none at all (a damaged chunk, not a claim)."""
     stored = 8 if png[25:26] == b"\x03" else png[24]  # a palette's colours are 8-bit whatever its index
-    for kind, start, end in _chunks(png):
-        if kind in (b"IDAT", b"IEND") or end > len(png):
+    body = _ahead_of(png, b"sBIT", (b"IDAT", b"IEND"))
+    bits = max(body or b"", default=0)
+    return bits if 0 < bits <= stored else None
+
+
+def _ahead_of(png: bytes, kind: bytes, later: tuple[bytes, ...]) -> bytes | None:
+    """The body of the first ``kind`` chunk ahead of any of the chunks ``later`` (where the
+    specification puts it); None where there is none there, or the stream is cut off first."""
+    for found, start, end in _chunks(png):
+        if found in later or end > len(png):
             return None
-        if kind == b"sBIT":
-            bits = max(png[start + 8 : end - 4], default=0)
-            return bits if 0 < bits <= stored else None
+        if found == kind:
+            return png[start + 8 : end - 4]
     return None
