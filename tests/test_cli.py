@@ -1,6 +1,7 @@
 """The command line over real files: outputs, metadata, progress, and originals left untouched."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -442,6 +443,80 @@ def test_a_run_stopped_from_outside_keeps_the_ledger_of_the_images_it_did(tmp_pa
     assert row["source_key"].endswith("scan0.png") and row["status"] == "ok"
     assert "scan0.png" in (tmp_path / "report.html").read_text()
     assert sorted(p.name for p in out.iterdir()) == ["scan0.png", "scan0.png.json"]
+
+
+_CRASHING_RUN = """
+import os, signal, sys
+from enhance_ops import codecs
+from enhance_ops.cli import main
+decode = codecs.decode
+
+
+def crashing(data, **options):  # a decoder's native crash on one file, which no sound decoder here has
+    if data.endswith(b"SEGV"):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return decode(data, **options)
+
+
+codecs.decode = crashing
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_image_that_kills_a_local_run_fails_alone_and_no_ledger_row_is_lost(tmp_path: Path) -> None:
+    """A local run died at an image that crashes a decoder (or is too large for the memory
+    limit) with nothing written: its ledger rows were lost, and every rerun into the folder
+    died at the same image. Each run now keeps its rows and the image it holds in the output
+    folder; the next run writes the dead run's ledger and tries that image once more, and
+    the image two runs died holding fails from then on, so the rest of the folder is enhanced."""
+    folder, out, ledger_at = tmp_path / "in", tmp_path / "out", tmp_path / "ledger"
+    folder.mkdir()
+    for n, name in enumerate(("a.png", "b-crashes.png", "c.png")):
+        Image.fromarray((photo("astronaut", 48, top=40 * n) * 255).astype(np.uint8)).save(folder / name)
+    (folder / "b-crashes.png").write_bytes((folder / "b-crashes.png").read_bytes() + b"SEGV")
+
+    def run(run_id: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", _CRASHING_RUN, "enhance", str(folder), str(out), "--scale", "2", "--quiet",
+             "--ledger", str(ledger_at), "--run-id", run_id, "--date", "2026-12-01"],
+            capture_output=True, text=True, cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT / "plugins")},
+            timeout=600)
+
+    first, second, third = run("night-1"), run("night-2"), run("night-3")
+    assert [first.returncode, second.returncode] == [-signal.SIGSEGV, -signal.SIGSEGV]
+    assert (f"the last run into this folder, night-1, died while enhancing {folder / 'b-crashes.png'}"
+            in second.stderr)
+    assert ("b-crashes.png: the last run into this folder died while enhancing it; trying it once more"
+            in second.stdout)
+    assert third.returncode == 1, third.stderr
+    assert "night-2, died while enhancing" in third.stderr
+    assert "1 enhanced, 1 skipped, 1 failed" in third.stdout
+    assert "[worker_died] 2 runs into this folder died while enhancing this image" in third.stdout
+    rows = {(r["run_id"], Path(r["source_key"]).name): r for r in pq.read_table(ledger_at).to_pylist()}
+    assert rows.keys() == {("night-1", "a.png"), ("night-3", "b-crashes.png"), ("night-3", "c.png")}
+    assert rows["night-1", "a.png"]["status"] == rows["night-3", "c.png"]["status"] == "ok"
+    assert rows["night-1", "a.png"]["verdict"] in ("passed", "quarantined")  # judged, as by its own run
+    assert rows["night-3", "b-crashes.png"]["error_type"] == "worker_died"
+    assert json.loads((out / "a.png.json").read_text())["verdict"] == rows["night-1", "a.png"]["verdict"]
+    fourth = run("night-4")
+    assert fourth.returncode == 1 and "0 enhanced, 2 skipped, 1 failed" in fourth.stdout  # it stays left out
+    assert "died" not in fourth.stderr
+    assert sorted(p.name for p in out.iterdir()) == [".enhance-ops", "a.png", "a.png.json", "c.png", "c.png.json"]
+
+
+def test_a_second_run_into_a_folder_a_run_is_writing_into_is_refused(batch: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Two runs into one folder (a scheduled run started twice) raced on the same derivatives and sidecars."""
+    from enhance_ops.run_journal import Journal
+
+    other = Journal(tmp_path / "out")
+    other.begin("local-other", dt.date(2026, 12, 1), None, [])
+    assert main(["enhance", str(batch), str(tmp_path / "out"), "--scale", "2", "--quiet"]) == 2
+    assert (f"another run (local-other, process {os.getpid()}) is writing into {tmp_path / 'out'}: runs into one "
+            f"folder take turns" in capsys.readouterr().err)
+    other.close()
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    assert main(["enhance", str(batch), str(tmp_path / "out"), "--scale", "2", "--quiet"]) == 1  # its broken file
 
 
 def test_module_entry_point_shows_progress(tmp_path: Path) -> None:

@@ -19,7 +19,9 @@ from .batch import Job, PlanError, chosen_format, plan, sidecar_of
 from .chain.presets import PRECISIONS, PRESETS, SCALES, resolve_preset, scale_overrides
 from .chain.superres import Inference, Tiling
 from .airflow.tasks import LEDGER, clean_run_id
-from .errors import EnhanceError, OutputUnwritableError, SourceMissingError, SourceUnreadableError, guarded
+from .errors import (EnhanceError, OutputUnwritableError, SourceMissingError, SourceUnreadableError, WorkerDiedError,
+                     guarded)
+from .run_journal import DeadRun, Journal
 from .storage import BucketError, S3Store
 
 if TYPE_CHECKING:  # torch loads only when a command needs it
@@ -92,9 +94,17 @@ def _enhance(args: argparse.Namespace) -> int:
     bitonal = "" if chain.bitonal_names == chain.model_names else f" ({pages}: {' then '.join(chain.bitonal_names)})"
     print(f"{len(jobs)} image(s), preset {chain.preset_name}, x{chain.scale} with {' then '.join(chain.model_names)}"
           f"{bitonal}", file=sys.stderr)
+    try:
+        journal = Journal(_output_folder(Path(args.input), Path(args.output)))
+    except PlanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if journal.dead is not None:
+        _finish_dead_run(journal.dead, args.output)
     judged = bool(args.ledger or args.report or args.gate)
     run = _RunLog(args.run_id or dt.datetime.now(dt.timezone.utc).strftime("local-%Y%m%dT%H%M%SZ"),
-                  args.date or dt.date.today(), judged)
+                  args.date or dt.date.today(), judged, journal if args.ledger else None)
+    journal.begin(run.run_id, run.logical_date, args.ledger, args.gate)
     done, skipped, failed, interrupted = 0, 0, [], False
     with _interrupt_on_sigterm():
         try:
@@ -106,8 +116,9 @@ def _enhance(args: argparse.Namespace) -> int:
                 start, data = time.perf_counter(), None
                 try:
                     data = _read(job.source)
-                    result = guarded(lambda raw: _run_job(enhancer, job, raw, args.quiet), data, str(job.source))
-                    run.enhanced(job, data, result, time.perf_counter() - start)
+                    with _in_hand(journal, job, data):
+                        result = guarded(lambda raw: _run_job(enhancer, job, raw, args.quiet), data, str(job.source))
+                        run.enhanced(job, data, result, time.perf_counter() - start)
                     done += 1
                 except EnhanceError as exc:
                     failed.append((job, exc))
@@ -118,8 +129,51 @@ def _enhance(args: argparse.Namespace) -> int:
     left = f", {len(jobs) - done - skipped - len(failed)} not done: interrupted" if interrupted else ""
     print(f"{done} enhanced, {skipped} skipped, {len(failed)} failed{left}; outputs in {Path(args.output).resolve()}")
     if judged:
-        run.judge(args)
+        run.judge(args.gate, args.ledger, args.report, Path(args.output))
+    journal.close()
     return 130 if interrupted else 1 if failed else 0
+
+
+def _output_folder(input_path: Path, output_path: Path) -> Path:
+    """The folder the run writes into: the output, or where one image's named output goes."""
+    return output_path if input_path.is_dir() or output_path.is_dir() or output_path.suffix == "" \
+        else output_path.parent
+
+
+@contextlib.contextmanager
+def _in_hand(journal: Journal, job: Job, data: bytes) -> Iterator[None]:
+    """The journal says this image is in hand while the block works on it, so that the next run
+    knows what a run the process died in held; content two runs died holding is failed."""
+    from tqdm import tqdm
+
+    digest = hashlib.sha256(data).hexdigest()
+    if journal.left_out(digest):
+        raise WorkerDiedError(
+            f"{journal.deaths(digest)} runs into this folder died while enhancing this image (a decoder's native "
+            f"crash, or the memory limit): it is left out so that the rest is enhanced; try it on its own, and "
+            f"report the file if it dies there too (delete {journal.root} to have runs into this folder try it again)")
+    if journal.deaths(digest):
+        tqdm.write(f"{job.source}: the last run into this folder died while enhancing it; trying it once more")
+    journal.hold(job.source, digest)
+    try:
+        yield
+    finally:  # whatever came of it, it did not take the process down
+        journal.release(digest)
+
+
+def _finish_dead_run(dead: DeadRun, output: str) -> None:
+    """The ledger of a run into this folder that died (a native crash, the OOM killer, SIGKILL)
+    and so never wrote it: its rows, kept as it went, judged and written as its own part."""
+    held = f" while enhancing {dead.in_hand}" if dead.in_hand else ""
+    print(f"the last run into this folder, {dead.run_id}, died{held} (a native crash, the memory limit or a kill); "
+          f"the images it finished are kept and skipped", file=sys.stderr)
+    if dead.ledger and dead.rows:
+        print(f"{dead.run_id}: its ledger, with the {len(dead.rows)} image(s) it finished (its report is not "
+              f"written):", file=sys.stderr)
+        log = _RunLog(dead.run_id, dead.logical_date, True, None)
+        log.rows = dead.rows
+        log.targets = [Path(row["output_key"]) if row["output_key"] else None for row in dead.rows]
+        log.judge(dead.gate, dead.ledger, None, Path(output))
 
 
 @contextlib.contextmanager
@@ -203,56 +257,61 @@ def _write(job: Job, result: EnhanceResult) -> None:
 
 
 class _RunLog:
-    """Ledger rows (and report previews) for a local run, judged by the gate at the end."""
+    """Ledger rows (and report previews) for a local run, judged by the gate at the end; each
+    row kept in the journal too when the run has a ledger, lest the process die before then."""
 
-    def __init__(self, run_id: str, logical_date: dt.date, keep: bool) -> None:
-        self.run_id, self.logical_date, self.keep = run_id, logical_date, keep
+    def __init__(self, run_id: str, logical_date: dt.date, keep: bool, journal: Journal | None) -> None:
+        self.run_id, self.logical_date, self.keep, self.journal = run_id, logical_date, keep, journal
         self.rows: list[dict[str, Any]] = []
-        self.jobs: list[Job | None] = []
+        self.targets: list[Path | None] = []  # each row's derivative, whose sidecar learns the verdict
         self.previews: dict[int, Any] = {}
+
+    def _add(self, row: dict[str, Any], target: Path | None) -> None:
+        self.rows.append(row)
+        self.targets.append(target)
+        if self.journal is not None:
+            self.journal.keep(row)
 
     def enhanced(self, job: Job, data: bytes, result: EnhanceResult, seconds: float) -> None:
         if not self.keep:
             return
         from .quality import ledger, report
 
-        self.rows.append(ledger.row_from_record(
+        before, after = codecs.decode(data), codecs.decode(result.data)
+        self.previews[len(self.rows)] = report.make_preview(before.pixels, after.pixels)
+        self._add(ledger.row_from_record(
             result.record, run_id=self.run_id, logical_date=self.logical_date, shard=0,
             source_key=str(job.source), output_key=str(job.target), total_s=seconds,
-        ))
-        before, after = codecs.decode(data), codecs.decode(result.data)
-        self.previews[len(self.rows) - 1] = report.make_preview(before.pixels, after.pixels)
-        self.jobs.append(job)
+        ), job.target)
 
     def failed(self, job: Job, data: bytes | None, error: EnhanceError, seconds: float) -> None:
         if not self.keep:
             return
         from .quality import ledger
 
-        self.rows.append(ledger.failed_row(
+        self._add(ledger.failed_row(
             error, run_id=self.run_id, logical_date=self.logical_date, shard=0, source_key=str(job.source),
             source_sha256=None if data is None else hashlib.sha256(data).hexdigest(), total_s=seconds,
-        ))
-        self.jobs.append(None)
+        ), None)
 
-    def judge(self, args: argparse.Namespace) -> None:
+    def judge(self, thresholds: list[str], ledger_at: str | None, report_at: str | None, output: Path) -> None:
         from .quality import gate, ledger, report
 
-        outcome = gate.evaluate(self.rows, gate.Thresholds.with_overrides(args.gate))
-        for row, job in zip(self.rows, self.jobs):
-            if job is not None:  # the sidecar learns the verdict too
-                record = json.loads(sidecar_of(job.target).read_text())
+        outcome = gate.evaluate(self.rows, gate.Thresholds.with_overrides(thresholds))
+        for row, target in zip(self.rows, self.targets):
+            if target is not None and sidecar_of(target).exists():  # a dead run's derivative may since be gone
+                record = json.loads(sidecar_of(target).read_text())
                 record.update(verdict=row["verdict"], failed_expectations=row["failed_expectations"])
-                sidecar_of(job.target).write_text(json.dumps(record, indent=2) + "\n")
+                sidecar_of(target).write_text(json.dumps(record, indent=2) + "\n")
         counts = {v: sum(r["verdict"] == v for r in self.rows) for v in ledger.VERDICTS}
         print("gate: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
-        if args.ledger:
-            part = ledger.add_part(self.rows, Path(args.ledger), self.logical_date, self.run_id)
+        if ledger_at:
+            part = ledger.add_part(self.rows, Path(ledger_at), self.logical_date, self.run_id)
             print(f"ledger: {part}")
-        if args.report:
-            path = report.write_report(Path(args.report), self.rows, outcome, self.previews,
+        if report_at:
+            path = report.write_report(Path(report_at), self.rows, outcome, self.previews,
                                        title=f"Enhancement run {self.run_id} ({self.logical_date})",
-                                       outputs_at=str(Path(args.output).resolve()))
+                                       outputs_at=str(output.resolve()))
             print(f"report: {path}")
 
 
