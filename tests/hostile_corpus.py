@@ -178,6 +178,10 @@ def build() -> dict[str, Case]:
         "turned.avif": Case(_save(Image.fromarray(_stored_for(rgb, 6)), "AVIF", quality=95, exif=piexif.dump(
             {"0th": {**EXIF["0th"], piexif.ImageIFD.Orientation: 6}, "Exif": {}})), "ok", (24, 16), exif_make="Epson"),
         "truncated.avif": Case(_avif_p3_10bit(rgb)[:-80], "truncated"),
+        "cropped.avif": Case(heif_files.with_property(imagecodecs.avif_encode(np.pad(rgb, ((4, 4), (4, 4), (0, 0))),
+                                                                              level=95),
+                                                      heif_files.clean_aperture(24, 16)), "ok", (24, 16),
+                             notes=["cropped to its clean aperture (clap box)"]),
         "hdr-pq.avif": Case(imagecodecs.avif_encode(rgb.astype(np.uint16) << 2, bitspersample=10, primaries=9,
                                                     transfer=16, matrix=9), "unsupported_image"),
         "phone.heic": Case(heif_files.phone(), "ok", (64, 96), exif_make="Apple",

@@ -8,6 +8,7 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 import piexif
+import heif_files
 import pytest
 from conftest import photo
 from PIL import Image, ImageCms, ImageOps
@@ -164,3 +165,44 @@ def test_an_xmp_orientation_is_not_applied_the_boxes_decide() -> None:
     assert decoded.size == (48, 64) and decoded.metadata.orientation == 1
     assert decoded.notes == ["the XMP says orientation 6 (tiff:Orientation), which in an AVIF its rotation and "
                              "mirroring boxes decide instead (as viewers show it): not applied"]
+
+
+def test_an_avif_is_cut_to_its_clean_aperture_before_it_is_turned_as_libheif_cuts_a_heic() -> None:
+    """libavif and Pillow leave an AVIF's clean aperture (``clap``) to the caller, libheif applies
+    a HEIC's: the same box gave a HEIC's derivative the part its maker meant shown and an
+    AVIF's the whole coded image, margins and all."""
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Orientation: 6}})
+    buffer = io.BytesIO()
+    Image.fromarray(heif_files.PHOTO).save(buffer, "AVIF", quality=100, exif=exif)  # turned by its rotation box
+    heic = heif_files.with_property(heif_files.phone(), heif_files.clean_aperture(48, 32, (10, 1), (-4, 1)))
+    data = heif_files.with_property(buffer.getvalue(), heif_files.clean_aperture(48, 32, (10, 1), (-4, 1)))
+    decoded = codecs.decode(data, samples=True)
+    shown = np.rot90(heif_files.PHOTO[12:44, 34:82], k=-1)  # the centre 10 px right of and 4 px above the coded one's
+    assert decoded.pixels.shape == (48, 32, 3) and codecs.oriented_size(data) == (32, 48)
+    assert np.abs(decoded.pixels - shown.astype(float)).mean() < 3  # a pixel off is over 8 in this photograph
+    assert np.abs(codecs.decode(heic, samples=True).pixels - shown.astype(float)).mean() < 3
+    assert decoded.notes == ["cropped to its clean aperture (clap box), as its maker meant it shown: 48x32 at (34, 12) "
+                             "of the 96x64 coded image"]
+
+
+@pytest.mark.parametrize("aperture", [heif_files.clean_aperture(47, 32), heif_files.clean_aperture(200, 32),
+                                      heif_files.clean_aperture(48, 32, (0, 0))],
+                         ids=["half-a-pixel-off", "wider-than-the-image", "a-zero-denominator"])
+def test_a_clean_aperture_that_is_not_whole_pixels_inside_the_image_is_said_and_not_applied(aperture: bytes) -> None:
+    decoded = codecs.decode(heif_files.with_property(avif(RGB8[:, :48]), aperture), samples=True)
+    np.testing.assert_array_equal(decoded.pixels, RGB8[:, :48])
+    assert decoded.notes == ["its clean-aperture (clap) box is not whole pixels inside the 48x64 coded image (damaged, "
+                             "or not meant for it): not applied, the whole coded image is enhanced"]
+
+
+def test_a_clean_aperture_associated_after_the_rotation_is_said_and_not_applied() -> None:
+    """MIAF has the crop come first; where it comes after the turn its rectangle is not in the
+    coded image's axes, and the whole image is enhanced rather than a wrong part of it."""
+    buffer = io.BytesIO()
+    Image.fromarray(heif_files.PHOTO).save(buffer, "AVIF", quality=100,
+                                           exif=piexif.dump({"0th": {piexif.ImageIFD.Orientation: 6}}))
+    data = heif_files.with_property(buffer.getvalue(), heif_files.clean_aperture(48, 32), ahead=False)
+    decoded = codecs.decode(data)
+    assert decoded.size == (64, 96) == codecs.oriented_size(data)
+    assert decoded.notes == ["its clean-aperture (clap) box follows its rotation or mirroring, against MIAF: not "
+                             "applied, the whole 96x64 coded image is enhanced"]

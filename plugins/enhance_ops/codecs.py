@@ -354,8 +354,12 @@ def oriented_size(data: bytes) -> tuple[int, int]:
     data = _unwrapped(data)
     im = _open_header(data)
     meta = md.read_metadata(im, data)
+    width, height = im.size
+    aperture = heif_boxes.read(data).aperture if im.format == "AVIF" else None
+    if aperture and aperture.before_turning and (rect := aperture.rect(width, height)):
+        width, height = rect[2:]  # as ``_in_clean_aperture`` crops it
     turned = not _turned_on_reading(im, meta) and meta.orientation in (5, 6, 7, 8)
-    return (im.height, im.width) if turned else im.size
+    return (height, width) if turned else (width, height)
 
 
 def _turned_on_reading(im: Image.Image, meta: md.ImageMetadata) -> bool:
@@ -536,6 +540,8 @@ def _decode_pixels(
         colour = colour[:, :, :1]
     if colour.shape[:2] != (im.height, im.width):
         raise CorruptImageError(f"decoded size {colour.shape[1]}x{colour.shape[0]} differs from the header's {im.size}")
+    if im.format == "AVIF" and (aperture := heif_boxes.read(data).aperture):
+        colour, alpha = _in_clean_aperture(colour, alpha, aperture, notes)
     if alpha is not None and im.format == "TIFF" and im.tag_v2.get(338, (0,))[0] == 1:  # associated alpha
         colour = _straight(colour, alpha)
     if alpha is not None and im.format == "GIF" and "transparency" not in im.info:
@@ -708,6 +714,28 @@ def _avif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.nd
     if 8 < (bits := boxes.bits or 8) < raw.dtype.itemsize * 8:
         _widen(raw, bits)
     return _colour_and_alpha(raw)
+
+
+def _in_clean_aperture(colour: np.ndarray, alpha: np.ndarray | None, aperture: heif_boxes.CleanAperture,
+                       notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """An AVIF's samples cropped to its clean aperture, before its rotation boxes turn them, as
+    libheif crops a HEIC's (libavif and Pillow leave it to the caller): the derivative had held
+    the coded margins its maker meant to be cut away."""
+    height, width = colour.shape[:2]
+    if not aperture.before_turning:
+        notes.append("its clean-aperture (clap) box follows its rotation or mirroring, against MIAF: not applied, "
+                     f"the whole {width}x{height} coded image is enhanced")
+        return colour, alpha
+    if (rect := aperture.rect(width, height)) is None:
+        notes.append(f"its clean-aperture (clap) box is not whole pixels inside the {width}x{height} coded image "
+                     "(damaged, or not meant for it): not applied, the whole coded image is enhanced")
+        return colour, alpha
+    left, top, kept_width, kept_height = rect
+    if (kept_width, kept_height) != (width, height):
+        notes.append(f"cropped to its clean aperture (clap box), as its maker meant it shown: {kept_width}x"
+                     f"{kept_height} at ({left}, {top}) of the {width}x{height} coded image")
+    kept = np.s_[top:top + kept_height, left:left + kept_width]
+    return colour[kept], None if alpha is None else alpha[kept]
 
 
 def _heif_samples(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

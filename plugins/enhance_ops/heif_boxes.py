@@ -3,13 +3,15 @@
 Pillow reads an AVIF's profile, EXIF and XMP but decodes its pixels at 8 bits, whatever the
 file holds; imagecodecs decodes them at the file's own depth (10 or 12 bits in 16-bit
 samples, unscaled) and reads none of its metadata. Neither says which colour space an nclx
-colour box names. Those are read here from the primary item's properties. For HEIC, which
-pi-heif reads with its depth and code points, only whether the file is cut short.
+colour box names, and neither cuts the image to its clean aperture. Those are read here from
+the primary item's properties. For HEIC, which libheif reads with its depth and code points
+and cuts, only whether the file is cut short.
 """
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from .cicp import CodePoints
@@ -19,11 +21,35 @@ _CONTAINERS = {b"meta": 4, b"iprp": 0}  # boxes read for their children, and the
 
 
 @dataclass(frozen=True)
+class CleanAperture:
+    """A ``clap`` property: the part of the coded image meant to be shown, by its size and its
+    centre's offset from the coded image's centre (ISO/IEC 14496-12, 12.1.4)."""
+
+    width: Fraction
+    height: Fraction
+    across: Fraction
+    down: Fraction
+    before_turning: bool  # associated ahead of any rotation or mirroring, as MIAF requires
+
+    def rect(self, width: int, height: int) -> tuple[int, int, int, int] | None:
+        """Left, top, width and height in the coded image, as libheif crops it; None where the
+        aperture is not whole pixels inside the image."""
+        left = self.across + Fraction(width - 1, 2) - (self.width - 1) / 2
+        top = self.down + Fraction(height - 1, 2) - (self.height - 1) / 2
+        edges = (left, top, self.width, self.height)
+        if any(edge.denominator != 1 for edge in edges) or left < 0 or top < 0 or self.width < 1 or \
+                self.height < 1 or left + self.width > width or top + self.height > height:
+            return None
+        return int(left), int(top), int(self.width), int(self.height)
+
+
+@dataclass(frozen=True)
 class Primary:
     bits: int | None = None  # per sample, from the pixel information or the AV1 configuration
     grey: bool = False  # the AV1 configuration says monochrome
     colour: CodePoints | None = None  # an nclx colour box's code points
     cut_off: bool = False  # a box runs past the end of the file
+    aperture: CleanAperture | None = None  # a clean aperture to crop to
 
 
 def read(data: bytes) -> Primary:
@@ -46,7 +72,20 @@ def read(data: bytes) -> Primary:
     grey = bool(av1 and len(av1) >= 3 and av1[2] & 0x10)
     nclx = next((body for kind, body in own if kind == b"colr" and body[:4] == b"nclx" and len(body) >= 11), None)
     colour = nclx and CodePoints(*struct.unpack_from(">HHH", nclx, 4), bool(nclx[10] & 0x80))
-    return Primary(depth, grey, colour)
+    return Primary(depth, grey, colour, aperture=_aperture([kind for kind, _ in own], own))
+
+
+def _aperture(kinds: list[bytes], own: list[tuple[bytes, bytes]]) -> CleanAperture | None:
+    """The clean aperture; one of zero-denominator fractions crops nothing (``rect`` says so)."""
+    body = next((body for kind, body in own if kind == b"clap" and len(body) >= 32), None)
+    if body is None:
+        return None
+    width_n, width_d, height_n, height_d, across_n, across_d, down_n, down_d = struct.unpack_from(">IIIIiIiI", body)
+    if 0 in (width_d, height_d, across_d, down_d):
+        return CleanAperture(Fraction(0), Fraction(0), Fraction(0), Fraction(0), True)
+    turns = [kinds.index(kind) for kind in (b"irot", b"imir") if kind in kinds]
+    return CleanAperture(Fraction(width_n, width_d), Fraction(height_n, height_d), Fraction(across_n, across_d),
+                         Fraction(down_n, down_d), kinds.index(b"clap") < min(turns, default=len(kinds)))
 
 
 def _walk(data: bytes, start: int, end: int, found: dict[str, Any]) -> dict[str, Any]:
