@@ -59,19 +59,20 @@ def clean_aperture(width: int, height: int, across: tuple[int, int] = (0, 1), do
     return _box(b"clap", struct.pack(">IIIIiIiI", width, 1, height, 1, *across, *down))
 
 
-def with_property(data: bytes, box: bytes, ahead: bool = True) -> bytes:
+def with_property(data: bytes, box: bytes, ahead: bool = True, item: int | None = None) -> bytes:
     """The HEIF file with ``box`` added to its property container and associated, as essential
-    and ahead of the others (else after them), with its primary item; the media data's offsets
-    moved to match.
+    and ahead of the others (else after them), with ``item`` (its primary item where None); the
+    media data's offsets moved to match.
     No encoder here writes a clean aperture, so a test's file gets one this way."""
     meta, meta_body, meta_end = _child(data, 0, len(data), b"meta")
     primary = struct.unpack_from(">H", data, _child(data, meta_body + 4, meta_end, b"pitm")[1] + 4)[0]
+    item = primary if item is None else item
     _, iprp_body, iprp_end = _child(data, meta_body + 4, meta_end, b"iprp")
     _, ipco_body, ipco_end = _child(data, iprp_body, iprp_end, b"ipco")
     _, ipma_body, ipma_end = _child(data, iprp_body, iprp_end, b"ipma")
     index = 1 + sum(1 for _ in jp2_boxes.boxes(data, ipco_body, ipco_end))
     rebuilt = {b"ipco": _box(b"ipco", data[ipco_body:ipco_end] + box),
-               b"ipma": _box(b"ipma", _associated(data[ipma_body:ipma_end], primary, index, ahead))}
+               b"ipma": _box(b"ipma", _associated(data[ipma_body:ipma_end], item, index, ahead))}
     iprp = _box(b"iprp", b"".join(rebuilt.get(kind, data[start:end]) for kind, start, end in
                                   _spans(data, iprp_body, iprp_end)))
     inner = b"".join(iprp if kind == b"iprp" else data[start:end] for kind, start, end in
@@ -141,3 +142,14 @@ def _moved(meta: bytearray, by: int, past: int) -> None:
             if in_file:
                 move(at + index_size, offset_size)
             at += index_size + offset_size + length_size
+
+
+def with_companion(kind: bytes) -> bytes:
+    """The photograph with a second image beside it, as a phone writes a gain map, depth map or
+    matte: pillow-heif writes a thumbnail, which becomes an auxiliary image of type ``kind`` (a URN)."""
+    heif = pillow_heif.from_pillow(Image.fromarray(PHOTO))
+    heif.info["thumbnails"] = [32]
+    thumbnailed = _saved(heif, quality=90)
+    aux = thumbnailed.replace(b"thmb", b"auxl", 1)  # the thumbnail reference, now an auxiliary one
+    assert aux != thumbnailed
+    return with_property(aux, _box(b"auxC", bytes(4) + kind + b"\0"), item=2)

@@ -8,7 +8,7 @@ import numpy as np
 import piexif
 import pillow_heif
 import pytest
-from heif_files import PHOTO, burst, phone, ten_bit
+from heif_files import PHOTO, burst, phone, ten_bit, with_companion
 from PIL import Image, ImageCms
 
 from enhance_ops import codecs, formats
@@ -106,3 +106,28 @@ def test_colour_stored_multiplied_by_its_alpha_is_divided_back() -> None:
     heif.save(buffer, quality=-1, chroma=444)
     decoded = codecs.decode(buffer.getvalue(), samples=True)
     assert np.abs(decoded.pixels.astype(int) - straight).max() <= 3 and (decoded.alpha == 128).all()
+
+
+@pytest.mark.parametrize(("kind", "said"), [
+    (b"urn:com:apple:photo:2020:aux:hdrgainmap", "its HDR gain map is not carried: the derivative holds the "
+                                                 "standard-range picture, as a display without HDR shows it"),
+    (b"urn:mpeg:hevc:2015:auxid:2", "its depth map (32x20) is not carried"),
+    (b"urn:com:apple:photo:2018:aux:portraiteffectsmatte",
+     "its auxiliary image (urn:com:apple:photo:2018:aux:portraiteffectsmatte) is not carried"),
+], ids=["gain-map", "depth-map", "matte"])
+def test_an_image_beside_the_photograph_that_the_derivative_leaves_out_is_said(kind: bytes, said: str) -> None:
+    """An iPhone's HEIC holds an HDR gain map (iOS 14.1 on), a portrait's a depth map and mattes:
+    the derivative, a PNG of the primary image, had dropped them without a word."""
+    decoded = codecs.decode(with_companion(kind))
+    assert decoded.size == (96, 64) and decoded.alpha is None
+    assert decoded.notes == [said]
+
+
+def test_an_alpha_image_beside_the_photograph_is_its_alpha_and_a_thumbnail_goes_unsaid() -> None:
+    decoded = codecs.decode(with_companion(b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"))
+    assert decoded.alpha is not None and decoded.notes == []
+    heif = pillow_heif.from_pillow(Image.fromarray(PHOTO))
+    heif.info["thumbnails"] = [32]
+    buffer = io.BytesIO()
+    heif.save(buffer, quality=90)
+    assert codecs.decode(buffer.getvalue()).notes == []

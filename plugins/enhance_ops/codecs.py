@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import cv2
 import imagecodecs
@@ -526,7 +526,7 @@ def _decode_pixels(
     elif im.format == "AVIF":
         colour, alpha = _avif_samples(data, im, notes)
     elif im.format == "HEIF":
-        colour, alpha = _heif_samples(data, im)
+        colour, alpha = _heif_samples(data, im, notes)
     elif _looks_truncated(data, im.format):
         raise TruncatedImageError.in_pixels(im.format)
     else:  # OpenCV says no more than None; libpng's reason, on stderr, names no file
@@ -738,13 +738,14 @@ def _in_clean_aperture(colour: np.ndarray, alpha: np.ndarray | None, aperture: h
     return colour[kept], None if alpha is None else alpha[kept]
 
 
-def _heif_samples(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+def _heif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """The image Pillow's header is of (the primary one), by libheif through pillow-heif at the
     file's own depth (pillow-heif's Pillow reader gives 8 bits), turned by its rotation and
     mirroring boxes as the header's size is; 10- and 12-bit samples come in the high bits of
     16, and are spread over them; colour stored multiplied by its alpha is divided back. A file
     cut short is refused first: libheif decodes one whose coded picture ends early without a
-    word, the rest of the picture garbled."""
+    word, the rest of the picture garbled. What the derivative leaves out of the image's
+    companions (a gain map, a depth map, mattes) is said."""
     if heif_boxes.read(data).cut_off:
         raise TruncatedImageError.in_pixels("HEIF")
     try:
@@ -755,9 +756,27 @@ def _heif_samples(data: bytes, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     if 8 < (bits := heif.info.get("bit_depth", 8)) < 16:
         raw >>= 16 - bits
         _widen(raw, bits)
+    notes.extend(_heif_companions_left_out(heif.info))
     colour, alpha = _colour_and_alpha(raw)
     premultiplied = alpha is not None and heif.premultiplied_alpha  # a ``prem`` reference says so
     return (_straight(colour, alpha) if premultiplied else colour), alpha
+
+
+_GAIN_MAPS = {"urn:com:apple:photo:2020:aux:hdrgainmap"}  # an iPhone's (iOS 14.1 on)
+
+
+def _heif_companions_left_out(info: dict[str, Any]) -> list[str]:
+    """Notes for the auxiliary images libheif names beside the primary one (its alpha aside,
+    which is kept; a thumbnail, a smaller copy of the picture, goes without a word)."""
+    aux = sorted(info.get("aux") or {})
+    said = [f"its depth map ({depth.size[0]}x{depth.size[1]}) is not carried" for depth in info.get("depth_images", [])]
+    if any(urn in _GAIN_MAPS for urn in aux):
+        said.append("its HDR gain map is not carried: the derivative holds the standard-range picture, as a display "
+                    "without HDR shows it")
+    if others := [urn for urn in aux if urn not in _GAIN_MAPS]:
+        said.append(f"its auxiliary image{'s' if len(others) > 1 else ''} ({', '.join(others)}) "
+                    f"{'are' if len(others) > 1 else 'is'} not carried")
+    return said
 
 
 def _colour_and_alpha(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
