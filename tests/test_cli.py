@@ -531,3 +531,53 @@ def test_module_entry_point_shows_progress(tmp_path: Path) -> None:
     assert "1 enhanced, 0 skipped, 0 failed" in result.stdout
     exif = Image.open(io.BytesIO((tmp_path / "o" / "cat_scan.jpg").read_bytes())).getexif()
     assert exif[271] == "Epson" and "Enhanced derivative" in exif[270] and exif[305].startswith("archive-enhance")
+
+
+def test_a_ledger_that_cannot_be_written_at_the_end_is_written_by_the_next_run(
+        batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The ledger is written once every image is done: where it could not be (here a file stands
+    where its date's folder goes), the run ended with "error: [Errno 20] Not a directory" and
+    the rows of every image it enhanced were gone."""
+    folder, out, ledger_at = tmp_path / "in", tmp_path / "out", tmp_path / "ledger"
+    folder.mkdir()
+    (folder / "scan.png").write_bytes((batch / "page_document.png").read_bytes())
+    ledger_at.mkdir()
+    (ledger_at / "date=2026-12-01").write_text("in the way")
+    night = ["enhance", str(folder), str(out), "--scale", "2", "--quiet", "--ledger", str(ledger_at), "--date",
+             "2026-12-01"]
+    assert main([*night, "--run-id", "night-1"]) == 2
+    assert (f"error: the ledger or report cannot be written: Not a directory; its rows are kept in "
+            f"{out / '.enhance-ops'}, and the next run into the folder writes them" in capsys.readouterr().err)
+    (ledger_at / "date=2026-12-01").unlink()
+    assert main([*night, "--run-id", "night-2"]) == 0
+    said = capsys.readouterr()
+    assert ("the last run into this folder, night-1, did not finish (its process died, or its ledger could not be "
+            "written); the images it finished are kept and skipped" in said.err)
+    assert "0 enhanced, 1 skipped, 0 failed" in said.out
+    [row] = pq.read_table(ledger_at / "date=2026-12-01" / "run=night-1").to_pylist()
+    assert row["source_key"] == str(folder / "scan.png") and row["status"] == "ok"
+    assert not (out / ".enhance-ops").exists()
+
+
+def test_a_journal_the_disk_refuses_is_said_and_the_run_goes_on_without_it(tmp_path: Path) -> None:
+    """The kernel refuses every file over 1 KiB (the run's file size limit, as a full disk):
+    the journal's rows, the derivatives and the ledger. The run says what it cannot keep and
+    fails each image alone, where a journal write had ended it with a traceback."""
+    import resource
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray((photo("astronaut", 24) * 255).astype(np.uint8)).save(folder / name)
+    result = subprocess.run(
+        [sys.executable, "-m", "enhance_ops", "enhance", str(folder), str(out), "--scale", "2", "--quiet", "--ledger",
+         str(tmp_path / "ledger")],
+        capture_output=True, text=True, cwd=PROJECT, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(PROJECT / "plugins"), "PYTHONDONTWRITEBYTECODE": "1"},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024)),
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "0 enhanced, 0 skipped, 2 failed" in result.stdout
+    assert (f"the run's journal in {out / '.enhance-ops'} cannot be written (File too large): were this run to die, "
+            f"the next would not know what it held, nor write its ledger" in result.stderr)
+    assert result.stderr.rstrip().endswith("error: the ledger or report cannot be written: File too large")

@@ -129,7 +129,14 @@ def _enhance(args: argparse.Namespace) -> int:
     left = f", {len(jobs) - done - skipped - len(failed)} not done: interrupted" if interrupted else ""
     print(f"{done} enhanced, {skipped} skipped, {len(failed)} failed{left}; outputs in {Path(args.output).resolve()}")
     if judged:
-        run.judge(args.gate, args.ledger, args.report, Path(args.output))
+        try:
+            run.judge(args.gate, args.ledger, args.report, Path(args.output))
+        except OSError as exc:
+            journal.leave()
+            kept = f"; its rows are kept in {journal.root}, and the next run into the folder writes them" \
+                if args.ledger and not journal.broken else ""
+            print(f"error: the ledger or report cannot be written: {exc.strerror or exc}{kept}", file=sys.stderr)
+            return 2
     journal.close()
     return 130 if interrupted else 1 if failed else 0
 
@@ -164,9 +171,10 @@ def _in_hand(journal: Journal, job: Job, data: bytes) -> Iterator[None]:
 def _finish_dead_run(dead: DeadRun, output: str) -> None:
     """The ledger of a run into this folder that died (a native crash, the OOM killer, SIGKILL)
     and so never wrote it: its rows, kept as it went, judged and written as its own part."""
-    held = f" while enhancing {dead.in_hand}" if dead.in_hand else ""
-    print(f"the last run into this folder, {dead.run_id}, died{held} (a native crash, the memory limit or a kill); "
-          f"the images it finished are kept and skipped", file=sys.stderr)
+    how = f"died while enhancing {dead.in_hand} (a native crash, the memory limit or a kill)" if dead.in_hand else \
+        "did not finish (its process died, or its ledger could not be written)"
+    print(f"the last run into this folder, {dead.run_id}, {how}; the images it finished are kept and skipped",
+          file=sys.stderr)
     if dead.ledger and dead.rows:
         print(f"{dead.run_id}: its ledger, with the {len(dead.rows)} image(s) it finished (its report is not "
               f"written):", file=sys.stderr)

@@ -13,13 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .batch import PlanError
+
+log = logging.getLogger(__name__)
 
 FOLDER = ".enhance-ops"
 DEATHS_TO_LEAVE_OUT = 2  # one death may be the machine's (a reboot, a kill), not the image's
@@ -44,6 +48,7 @@ class Journal:
         self._rows = self.root / "rows"
         self._state: dict[str, Any] = {"killers": {}}
         self._kept = 0
+        self.broken: str | None = None  # why the journal stopped being written, if it did
         self.dead = self._last_run()
 
     def _last_run(self) -> DeadRun | None:
@@ -72,9 +77,9 @@ class Journal:
     def begin(self, run_id: str, logical_date: dt.date, ledger: str | None, gate: list[str]) -> None:
         """This run from now on; the dead one's rows, finished by the caller, are let go."""
         shutil.rmtree(self._rows, ignore_errors=True)
-        self._rows.mkdir()
         self._state.update(run_id=run_id, logical_date=logical_date.isoformat(), ledger=ledger, gate=gate,
                            in_hand=None, pid=os.getpid())
+        self._write(self._rows.mkdir)
         self._save()
 
     def deaths(self, sha256: str) -> int:
@@ -99,8 +104,7 @@ class Journal:
 
         path = self._rows / f"{self._kept:06d}.parquet"
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(ledger.to_parquet([row]))
-        os.replace(tmp, path)
+        self._write(lambda: (tmp.write_bytes(ledger.to_parquet([row])), os.replace(tmp, path)))
         self._kept += 1
 
     def close(self) -> None:
@@ -114,18 +118,38 @@ class Journal:
             shutil.rmtree(self.root)  # the lock file with it, while still held
         os.close(self._lock)
 
+    def leave(self) -> None:
+        """The run ended without writing its ledger: its state stays, for the next run to finish."""
+        os.close(self._lock)
+
     def _save(self) -> None:
         path = self.root / "state.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._state, indent=1))
-        os.replace(tmp, path)  # whole or not at all, whenever the process dies
+        self._write(lambda: (tmp.write_text(json.dumps(self._state, indent=1)), os.replace(tmp, path)))
+
+    def _write(self, write: Callable[[], object]) -> None:
+        """A write to the journal; where the disk refuses one (full, a file size limit) the run
+        goes on without it, as its images may still be written: the state is taken away, so
+        that the next run blames no image by a stale one."""
+        if self.broken:
+            return
+        try:
+            write()
+        except OSError as exc:
+            self.broken = exc.strerror or str(exc)
+            (self.root / "state.json").unlink(missing_ok=True)  # an unlink needs no space
+            log.warning("the run's journal in %s cannot be written (%s): were this run to die, the next would not "
+                        "know what it held, nor write its ledger", self.root, self.broken)
 
 
 def _lock(path: Path) -> int:
     """An exclusive lock on ``path``, held until the descriptor is closed or the process dies."""
     while True:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise PlanError(f"{path.parent.parent} cannot be written into: {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
