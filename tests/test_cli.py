@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import native_crash
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -445,20 +446,8 @@ def test_a_run_stopped_from_outside_keeps_the_ledger_of_the_images_it_did(tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["scan0.png", "scan0.png.json"]
 
 
-_CRASHING_RUN = """
-import os, signal, sys
-from enhance_ops import codecs
+_CRASHING_RUN = native_crash.PRELUDE + """
 from enhance_ops.cli import main
-decode = codecs.decode
-
-
-def crashing(data, **options):  # a decoder's native crash on one file, which no sound decoder here has
-    if data.endswith(b"SEGV"):
-        os.kill(os.getpid(), signal.SIGSEGV)
-    return decode(data, **options)
-
-
-codecs.decode = crashing
 sys.exit(main(sys.argv[1:]))
 """
 

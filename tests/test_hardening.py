@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 from conftest import gate_night, run_night
 from faults import FaultyProxy
 from hostile_corpus import LENS, build, extended_xmp
+from native_crash import PRELUDE
 from PIL import Image
 
 from enhance_ops import codecs, storage
@@ -585,23 +586,11 @@ tasks.enhance_shard(S3Store(client, {store.bucket!r}), Catalog({str(catalog.engi
         codecs.decode(store.get(key))
 
 
-_CRASHING_WORKER = """
-import os, signal, sys
+_CRASHING_WORKER = PRELUDE + """
 import boto3
-from enhance_ops import codecs
 from enhance_ops.airflow import tasks
 from enhance_ops.catalog import Catalog
 from enhance_ops.storage import S3Store, client_config
-decode = codecs.decode
-
-
-def crashing(data, **options):  # a decoder's native crash on one file, which no sound decoder here has
-    if data.endswith(b"SEGV"):
-        os.kill(os.getpid(), signal.SIGSEGV)
-    return decode(data, **options)
-
-
-codecs.decode = crashing
 client = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", config=client_config())
 tasks.enhance_shard(S3Store(client, sys.argv[2]), Catalog(sys.argv[3]), sys.argv[4])
 """
