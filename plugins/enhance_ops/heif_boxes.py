@@ -72,14 +72,16 @@ def read(data: bytes) -> Primary:
     grey = bool(av1 and len(av1) >= 3 and av1[2] & 0x10)
     nclx = next((body for kind, body in own if kind == b"colr" and body[:4] == b"nclx" and len(body) >= 11), None)
     colour = nclx and CodePoints(*struct.unpack_from(">HHH", nclx, 4), bool(nclx[10] & 0x80))
-    return Primary(depth, grey, colour, aperture=_aperture([kind for kind, _ in own], own))
+    return Primary(depth, grey, colour, aperture=_aperture(own))
 
 
-def _aperture(kinds: list[bytes], own: list[tuple[bytes, bytes]]) -> CleanAperture | None:
-    """The clean aperture; one of zero-denominator fractions crops nothing (``rect`` says so)."""
+def _aperture(own: list[tuple[bytes, bytes]]) -> CleanAperture | None:
+    """The clean aperture, from the primary item's properties in their order; one of
+    zero-denominator fractions crops nothing (``rect`` says so)."""
     body = next((body for kind, body in own if kind == b"clap" and len(body) >= 32), None)
     if body is None:
         return None
+    kinds = [kind for kind, _ in own]
     width_n, width_d, height_n, height_d, across_n, across_d, down_n, down_d = struct.unpack_from(">IIIIiIiI", body)
     if 0 in (width_d, height_d, across_d, down_d):
         return CleanAperture(Fraction(0), Fraction(0), Fraction(0), Fraction(0), True)
