@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import io
 import json
 import os
@@ -467,7 +468,8 @@ def test_an_image_that_kills_a_local_run_fails_alone_and_no_ledger_row_is_lost(t
     def run(run_id: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-c", _CRASHING_RUN, "enhance", str(folder), str(out), "--scale", "2", "--quiet",
-             "--ledger", str(ledger_at), "--run-id", run_id, "--date", "2026-12-01"],
+             "--ledger", str(ledger_at), "--run-id", run_id, "--date", "2026-12-01", "--report",
+             str(tmp_path / "report.html")],
             capture_output=True, text=True, cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT / "plugins")},
             timeout=600)
 
@@ -487,6 +489,8 @@ def test_an_image_that_kills_a_local_run_fails_alone_and_no_ledger_row_is_lost(t
     assert rows["night-1", "a.png"]["verdict"] in ("passed", "quarantined")  # judged, as by its own run
     assert rows["night-3", "b-crashes.png"]["error_type"] == "worker_died"
     assert json.loads((out / "a.png.json").read_text())["verdict"] == rows["night-1", "a.png"]["verdict"]
+    assert ("The last run into this folder, night-2, died while enhancing" in
+            html.unescape((tmp_path / "report.html").read_text()))  # night-1's rows are in the ledger; night-2 had none
     fourth = run("night-4")
     assert fourth.returncode == 1 and "0 enhanced, 2 skipped, 1 failed" in fourth.stdout  # it stays left out
     assert "died" not in fourth.stderr
@@ -538,13 +542,16 @@ def test_a_ledger_that_cannot_be_written_at_the_end_is_written_by_the_next_run(
     assert (f"error: the ledger or report cannot be written: Not a directory; its rows are kept in "
             f"{out / '.enhance-ops'}, and the next run into the folder writes them" in capsys.readouterr().err)
     (ledger_at / "date=2026-12-01").unlink()
-    assert main([*night, "--run-id", "night-2"]) == 0
+    assert main([*night, "--run-id", "night-2", "--report", str(tmp_path / "report.html")]) == 0
     said = capsys.readouterr()
     assert ("the last run into this folder, night-1, did not finish (its process died, or its ledger could not be "
             "written); the images it finished are kept and skipped" in said.err)
     assert "0 enhanced, 1 skipped, 0 failed" in said.out
     [row] = pq.read_table(ledger_at / "date=2026-12-01" / "run=night-1").to_pylist()
     assert row["source_key"] == str(folder / "scan.png") and row["status"] == "ok"
+    assert ("The last run into this folder, night-1, did not finish (its process died, or its ledger could not be "
+            "written), and wrote no report. The images it finished were skipped here; the ledger holds them under "
+            "run=night-1 (1 row)." in html.unescape((tmp_path / "report.html").read_text()))
     assert not (out / ".enhance-ops").exists()
 
 

@@ -99,11 +99,11 @@ def _enhance(args: argparse.Namespace) -> int:
     except PlanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if journal.dead is not None:
-        _finish_dead_run(journal.dead, args.output)
     judged = bool(args.ledger or args.report or args.gate)
     run = _RunLog(args.run_id or dt.datetime.now(dt.timezone.utc).strftime("local-%Y%m%dT%H%M%SZ"),
                   args.date or dt.date.today(), judged, journal if args.ledger else None)
+    if journal.dead is not None:
+        run.remarks.append(_finish_dead_run(journal.dead, args.output))
     journal.begin(run.run_id, run.logical_date, args.ledger, args.gate)
     done, skipped, failed, interrupted = 0, 0, [], False
     with _interrupt_on_sigterm():
@@ -168,20 +168,26 @@ def _in_hand(journal: Journal, job: Job, data: bytes) -> Iterator[None]:
         journal.release(digest)
 
 
-def _finish_dead_run(dead: DeadRun, output: str) -> None:
+def _finish_dead_run(dead: DeadRun, output: str) -> str:
     """The ledger of a run into this folder that died (a native crash, the OOM killer, SIGKILL)
-    and so never wrote it: its rows, kept as it went, judged and written as its own part."""
+    and so never wrote it: its rows, kept as it went, judged and written as its own part. What
+    this run's report says of it."""
     how = f"died while enhancing {dead.in_hand} (a native crash, the memory limit or a kill)" if dead.in_hand else \
         "did not finish (its process died, or its ledger could not be written)"
     print(f"the last run into this folder, {dead.run_id}, {how}; the images it finished are kept and skipped",
           file=sys.stderr)
-    if dead.ledger and dead.rows:
-        print(f"{dead.run_id}: its ledger, with the {len(dead.rows)} image(s) it finished (its report is not "
-              f"written):", file=sys.stderr)
-        log = _RunLog(dead.run_id, dead.logical_date, True, None)
-        log.rows = dead.rows
-        log.targets = [Path(row["output_key"]) if row["output_key"] else None for row in dead.rows]
-        log.judge(dead.gate, dead.ledger, None, Path(output))
+    said = f"The last run into this folder, {dead.run_id}, {how}, and wrote no report. The images it finished " \
+           f"were skipped here"
+    if not (dead.ledger and dead.rows):
+        return said + "."
+    print(f"{dead.run_id}: its ledger, with the {len(dead.rows)} image(s) it finished (its report is not written):",
+          file=sys.stderr)
+    log = _RunLog(dead.run_id, dead.logical_date, True, None)
+    log.rows = dead.rows
+    log.targets = [Path(row["output_key"]) if row["output_key"] else None for row in dead.rows]
+    log.judge(dead.gate, dead.ledger, None, Path(output))
+    rows = f"{len(dead.rows)} {'row' if len(dead.rows) == 1 else 'rows'}"
+    return f"{said}; the ledger holds them under run={dead.run_id} ({rows})."
 
 
 @contextlib.contextmanager
@@ -273,6 +279,7 @@ class _RunLog:
         self.rows: list[dict[str, Any]] = []
         self.targets: list[Path | None] = []  # each row's derivative, whose sidecar learns the verdict
         self.previews: dict[int, Any] = {}
+        self.remarks: list[str] = []  # sentences of the report on the run as a whole
 
     def _add(self, row: dict[str, Any], target: Path | None) -> None:
         self.rows.append(row)
@@ -319,7 +326,7 @@ class _RunLog:
         if report_at:
             path = report.write_report(Path(report_at), self.rows, outcome, self.previews,
                                        title=f"Enhancement run {self.run_id} ({self.logical_date})",
-                                       outputs_at=str(output.resolve()))
+                                       outputs_at=str(output.resolve()), remarks=self.remarks)
             print(f"report: {path}")
 
 

@@ -297,11 +297,13 @@ def write_report(
     *,
     title: str,
     outputs_at: str,
+    remarks: Sequence[str] = (),
 ) -> Path:
     """Write the report for one run to a file, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(rows, gate, previews, title=title, outputs_at=outputs_at), encoding="utf-8")
+    tmp.write_text(render_report(rows, gate, previews, title=title, outputs_at=outputs_at, remarks=remarks),
+                   encoding="utf-8")
     tmp.replace(path)
     return path
 
