@@ -206,3 +206,19 @@ def test_a_clean_aperture_associated_after_the_rotation_is_said_and_not_applied(
     assert decoded.size == (64, 96) == codecs.oriented_size(data)
     assert decoded.notes == ["its clean-aperture (clap) box follows its rotation or mirroring, against MIAF: not "
                              "applied, the whole 96x64 coded image is enhanced"]
+
+
+@pytest.mark.parametrize(("kind", "said"), [
+    (b"urn:com:apple:photo:2020:aux:hdrgainmap", "its HDR gain map is not carried: the derivative holds the "
+                                                 "standard-range picture, as a display without HDR shows it"),
+    (b"urn:mpeg:mpegB:cicp:systems:auxiliary:depth", "its depth map (48x64) is not carried"),
+], ids=["gain-map", "depth-map"])
+def test_an_image_beside_the_picture_that_the_derivative_leaves_out_is_said_as_for_a_heic(kind: bytes,
+                                                                                          said: str) -> None:
+    """libavif writes an alpha as an auxiliary image; retyped, it stands for the gain map or
+    depth map a HEIC holds, which Pillow and libavif pass over without a word."""
+    alpha = b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"
+    with_alpha = avif(np.dstack([RGB8[:, :48], np.full((64, 48), 200, np.uint8)]))
+    assert with_alpha.count(alpha) == 1 and codecs.decode(with_alpha).notes == []
+    decoded = codecs.decode(with_alpha.replace(alpha, kind + bytes(len(alpha) - len(kind))))
+    assert decoded.alpha is None and decoded.notes == [said]

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import cv2
 import imagecodecs
@@ -540,8 +540,11 @@ def _decode_pixels(
         colour = colour[:, :, :1]
     if colour.shape[:2] != (im.height, im.width):
         raise CorruptImageError(f"decoded size {colour.shape[1]}x{colour.shape[0]} differs from the header's {im.size}")
-    if im.format == "AVIF" and (aperture := heif_boxes.read(data).aperture):
-        colour, alpha = _in_clean_aperture(colour, alpha, aperture, notes)
+    if im.format in ("AVIF", "HEIF"):
+        boxes = heif_boxes.read(data)
+        notes.extend(_companions_left_out(boxes.companions))
+        if im.format == "AVIF" and boxes.aperture:
+            colour, alpha = _in_clean_aperture(colour, alpha, boxes.aperture, notes)
     if alpha is not None and im.format == "TIFF" and im.tag_v2.get(338, (0,))[0] == 1:  # associated alpha
         colour = _straight(colour, alpha)
     if alpha is not None and im.format == "GIF" and "transparency" not in im.info:
@@ -744,8 +747,7 @@ def _heif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.nd
     mirroring boxes as the header's size is; 10- and 12-bit samples come in the high bits of
     16, and are spread over them; colour stored multiplied by its alpha is divided back. A file
     cut short is refused first: libheif decodes one whose coded picture ends early without a
-    word, the rest of the picture garbled. What the derivative leaves out of the image's
-    companions (a gain map, a depth map, mattes) is said."""
+    word, the rest of the picture garbled."""
     if heif_boxes.read(data).cut_off:
         raise TruncatedImageError.in_pixels("HEIF")
     try:
@@ -756,24 +758,25 @@ def _heif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.nd
     if 8 < (bits := heif.info.get("bit_depth", 8)) < 16:
         raw >>= 16 - bits
         _widen(raw, bits)
-    notes.extend(_heif_companions_left_out(heif.info))
     colour, alpha = _colour_and_alpha(raw)
     premultiplied = alpha is not None and heif.premultiplied_alpha  # a ``prem`` reference says so
     return (_straight(colour, alpha) if premultiplied else colour), alpha
 
 
 _GAIN_MAPS = {"urn:com:apple:photo:2020:aux:hdrgainmap"}  # an iPhone's (iOS 14.1 on)
+_DEPTH_MAPS = {"urn:mpeg:mpegB:cicp:systems:auxiliary:depth", "urn:mpeg:hevc:2015:auxid:2"}  # AV1's, HEVC's
 
 
-def _heif_companions_left_out(info: dict[str, Any]) -> list[str]:
-    """Notes for the auxiliary images libheif names beside the primary one (its alpha aside,
-    which is kept; a thumbnail, a smaller copy of the picture, goes without a word)."""
-    aux = sorted(info.get("aux") or {})
-    said = [f"its depth map ({depth.size[0]}x{depth.size[1]}) is not carried" for depth in info.get("depth_images", [])]
-    if any(urn in _GAIN_MAPS for urn in aux):
+def _companions_left_out(companions: tuple[heif_boxes.Companion, ...]) -> list[str]:
+    """Notes for the auxiliary images beside an AVIF's or HEIC's primary one, which its
+    derivative leaves out (its alpha is kept; a thumbnail, a smaller copy of the picture, goes
+    without a word): they had been dropped without a word."""
+    said = [f"its depth map{f' ({c.size[0]}x{c.size[1]})' if c.size else ''} is not carried"
+            for c in companions if c.kind in _DEPTH_MAPS]
+    if any(c.kind in _GAIN_MAPS for c in companions):
         said.append("its HDR gain map is not carried: the derivative holds the standard-range picture, as a display "
                     "without HDR shows it")
-    if others := [urn for urn in aux if urn not in _GAIN_MAPS]:
+    if others := sorted({c.kind for c in companions} - _GAIN_MAPS - _DEPTH_MAPS):
         said.append(f"its auxiliary image{'s' if len(others) > 1 else ''} ({', '.join(others)}) "
                     f"{'are' if len(others) > 1 else 'is'} not carried")
     return said

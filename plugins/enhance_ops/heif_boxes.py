@@ -5,7 +5,8 @@ file holds; imagecodecs decodes them at the file's own depth (10 or 12 bits in 1
 samples, unscaled) and reads none of its metadata. Neither says which colour space an nclx
 colour box names, and neither cuts the image to its clean aperture. Those are read here from
 the primary item's properties. For HEIC, which libheif reads with its depth and code points
-and cuts, only whether the file is cut short.
+and cuts, whether the file is cut short. For both, the auxiliary images beside the primary
+one (gain maps, depth maps, mattes), which the derivative leaves out.
 """
 from __future__ import annotations
 
@@ -44,12 +45,21 @@ class CleanAperture:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """An auxiliary image of the primary one other than its alpha: a gain map, a depth map, a matte."""
+
+    kind: str  # its auxC type, a URN
+    size: tuple[int, int] | None  # (width, height) by its ispe property
+
+
+@dataclass(frozen=True)
 class Primary:
     bits: int | None = None  # per sample, from the pixel information or the AV1 configuration
     grey: bool = False  # the AV1 configuration says monochrome
     colour: CodePoints | None = None  # an nclx colour box's code points
     cut_off: bool = False  # a box runs past the end of the file
     aperture: CleanAperture | None = None  # a clean aperture to crop to
+    companions: tuple[Companion, ...] = ()
 
 
 def read(data: bytes) -> Primary:
@@ -72,7 +82,27 @@ def read(data: bytes) -> Primary:
     grey = bool(av1 and len(av1) >= 3 and av1[2] & 0x10)
     nclx = next((body for kind, body in own if kind == b"colr" and body[:4] == b"nclx" and len(body) >= 11), None)
     colour = nclx and CodePoints(*struct.unpack_from(">HHH", nclx, 4), bool(nclx[10] & 0x80))
-    return Primary(depth, grey, colour, aperture=_aperture(own))
+    return Primary(depth, grey, colour, aperture=_aperture(own), companions=_companions(found, properties))
+
+
+_ALPHA = {"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", "urn:mpeg:hevc:2015:auxid:1"}  # AV1's, HEVC's
+
+
+def _companions(found: dict[str, Any], properties: list[tuple[bytes, bytes]]) -> tuple[Companion, ...]:
+    """The auxiliary images whose ``auxl`` reference names the primary image, its alpha aside."""
+    companions = []
+    for kind, item, to in found.get("iref", []):
+        if kind != b"auxl" or found.get("pitm") not in to:
+            continue
+        own = [properties[i - 1] for i in found.get("ipma", {}).get(item, []) if 0 < i <= len(properties)]
+        urn = next((body[4:].split(b"\0")[0].decode("latin-1") for kind, body in own if kind == b"auxC"), "")
+        extent = next((struct.unpack_from(">II", body, 4) for kind, body in own if kind == b"ispe" and len(body) >= 12),
+                      None)
+        if extent and (aperture := _aperture(own)) and (shown := aperture.rect(*extent)):
+            extent = shown[2:]  # the coded size cut to its clean aperture, as it is shown
+        if urn not in _ALPHA:
+            companions.append(Companion(urn or "of no stated type", extent))
+    return tuple(companions)
 
 
 def _aperture(own: list[tuple[bytes, bytes]]) -> CleanAperture | None:
@@ -104,6 +134,23 @@ def _walk(data: bytes, start: int, end: int, found: dict[str, Any]) -> dict[str,
                              in boxes(data, body, body_end)]
         elif kind == b"ipma":
             found["ipma"] = _associations(data[body:body_end])
+        elif kind == b"iref":
+            found["iref"] = _references(data, body, body_end)
+    return found
+
+
+def _references(data: bytes, body: int, end: int) -> list[tuple[bytes, int, list[int]]]:
+    """(type, from item, to items) of each item reference (ISO/IEC 14496-12, 8.11.12); none
+    where they cannot be walked, so that damage there hides nothing else."""
+    size = 4 if data[body] != 0 else 2  # version 1: 32-bit item IDs
+    found = []
+    try:
+        for kind, start, stop in boxes(data, body + 4, end):
+            item, count = int.from_bytes(data[start:start + size], "big"), data[start + size:start + size + 2]
+            to = range(start + size + 2, min(stop, start + size + 2 + size * int.from_bytes(count, "big")), size)
+            found.append((kind, item, [int.from_bytes(data[at:at + size], "big") for at in to]))
+    except ValueError:
+        return []
     return found
 
 
