@@ -763,7 +763,7 @@ def _heif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.nd
     return (_straight(colour, alpha) if premultiplied else colour), alpha
 
 
-_GAIN_MAPS = {"urn:com:apple:photo:2020:aux:hdrgainmap"}  # an iPhone's (iOS 14.1 on)
+_GAIN_MAPS = {"urn:com:apple:photo:2020:aux:hdrgainmap", heif_boxes.GAIN_MAP}  # an iPhone's (iOS 14.1 on), ISO's
 _DEPTH_MAPS = {"urn:mpeg:mpegB:cicp:systems:auxiliary:depth", "urn:mpeg:hevc:2015:auxid:2"}  # AV1's, HEVC's
 
 

@@ -48,7 +48,7 @@ class CleanAperture:
 class Companion:
     """An auxiliary image of the primary one other than its alpha: a gain map, a depth map, a matte."""
 
-    kind: str  # its auxC type, a URN
+    kind: str  # its auxC type, a URN; or GAIN_MAP, an ISO 21496-1 gain map (a ``tmap`` item)
     size: tuple[int, int] | None  # (width, height) by its ispe property
 
 
@@ -86,12 +86,15 @@ def read(data: bytes) -> Primary:
 
 
 _ALPHA = {"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", "urn:mpeg:hevc:2015:auxid:1"}  # AV1's, HEVC's
+GAIN_MAP = "tmap"
 
 
 def _companions(found: dict[str, Any], properties: list[tuple[bytes, bytes]]) -> tuple[Companion, ...]:
     """The auxiliary images whose ``auxl`` reference names the primary image, its alpha aside."""
     companions = []
     for kind, item, to in found.get("iref", []):
+        if kind == b"dimg" and found.get("items", {}).get(item) == b"tmap" and found.get("pitm") in to:
+            companions.append(Companion(GAIN_MAP, None))  # the tone map derived from the primary and a gain map
         if kind != b"auxl" or found.get("pitm") not in to:
             continue
         own = [properties[i - 1] for i in found.get("ipma", {}).get(item, []) if 0 < i <= len(properties)]
@@ -136,6 +139,21 @@ def _walk(data: bytes, start: int, end: int, found: dict[str, Any]) -> dict[str,
             found["ipma"] = _associations(data[body:body_end])
         elif kind == b"iref":
             found["iref"] = _references(data, body, body_end)
+        elif kind == b"iinf":
+            found["items"] = _item_types(data, body, body_end)
+    return found
+
+
+def _item_types(data: bytes, body: int, end: int) -> dict[int, bytes]:
+    """Item → its type, by the item information entries of version 2 and 3 (those of HEIF)."""
+    found = {}
+    try:
+        for kind, start, _ in boxes(data, body + (6 if data[body] == 0 else 8), end):  # after the entry count
+            if kind == b"infe" and data[start] in (2, 3):
+                size = 2 if data[start] == 2 else 4
+                found[int.from_bytes(data[start + 4:start + 4 + size], "big")] = data[start + 6 + size:start + 10 + size]
+    except ValueError:
+        return {}
     return found
 
 
