@@ -150,8 +150,9 @@ def _item_types(data: bytes, body: int, end: int) -> dict[int, bytes]:
     try:
         for kind, start, _ in boxes(data, body + (6 if data[body] == 0 else 8), end):  # after the entry count
             if kind == b"infe" and data[start] in (2, 3):
-                size = 2 if data[start] == 2 else 4
-                found[int.from_bytes(data[start + 4:start + 4 + size], "big")] = data[start + 6 + size:start + 10 + size]
+                size = 2 if data[start] == 2 else 4  # the item ID's; the protection index's two bytes follow it
+                item, kind_at = int.from_bytes(data[start + 4:start + 4 + size], "big"), start + 6 + size
+                found[item] = data[kind_at:kind_at + 4]
     except ValueError:
         return {}
     return found
