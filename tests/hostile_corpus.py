@@ -187,6 +187,8 @@ def build() -> dict[str, Case]:
         "phone.heic": Case(heif_files.phone(), "ok", (64, 96), exif_make="Apple",
                            icc=build_profile(SPACES["Display P3"])),
         "truncated.heic": Case(heif_files.phone()[:-100], "truncated"),
+        "gain-map.heic": Case(heif_files.with_companion(b"urn:com:apple:photo:2020:aux:hdrgainmap"), "ok", (96, 64),
+                              notes=["its HDR gain map is not carried"]),
         "hdr-pq.heic": Case(heif_files.ten_bit(9, 16, 9), "unsupported_image"),
         "animated.avif": Case(_save(Image.fromarray(rgb), "AVIF", save_all=True, append_images=[Image.fromarray(rgb)]),
                               "ok", (24, 16), notes=["file holds 2 frames"], incomplete=True),
