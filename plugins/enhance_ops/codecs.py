@@ -510,6 +510,7 @@ def _decode_pixels(
         raise TruncatedImageError(f"PNG chunk {cut[0].decode('latin-1')} declares {cut[1]:,} bytes, past the end of "
                                   f"the {len(data):,}-byte file: the file is truncated (or the length damaged)")
     raw = None if _opencv_misreads(im) else _opencv_decode(data, im.tell())
+    boxes = heif_boxes.read(data) if im.format in ("AVIF", "HEIF") else heif_boxes.Primary()
     if raw is not None and im.format == "TIFF" and 8 < (bits := _bits(im)) < 16:  # 12-bit grey, the one Pillow opens
         raw >>= 16 - bits  # OpenCV shifts the samples up, leaving the low bits empty: white was 65520, not 65535
         _widen(raw, bits)
@@ -524,9 +525,9 @@ def _decode_pixels(
     elif isinstance(im, deep_jpeg.DeepJpeg):
         colour, alpha = _deep_jpeg_samples(data, im.precision), None
     elif im.format == "AVIF":
-        colour, alpha = _avif_samples(data, im, notes)
+        colour, alpha = _avif_samples(data, im, boxes, notes)
     elif im.format == "HEIF":
-        colour, alpha = _heif_samples(data, im, notes)
+        colour, alpha = _heif_samples(data, im, boxes)
     elif _looks_truncated(data, im.format):
         raise TruncatedImageError.in_pixels(im.format)
     else:  # OpenCV says no more than None; libpng's reason, on stderr, names no file
@@ -540,11 +541,9 @@ def _decode_pixels(
         colour = colour[:, :, :1]
     if colour.shape[:2] != (im.height, im.width):
         raise CorruptImageError(f"decoded size {colour.shape[1]}x{colour.shape[0]} differs from the header's {im.size}")
-    if im.format in ("AVIF", "HEIF"):
-        boxes = heif_boxes.read(data)
-        notes.extend(_companions_left_out(boxes.companions))
-        if im.format == "AVIF" and boxes.aperture:
-            colour, alpha = _in_clean_aperture(colour, alpha, boxes.aperture, notes)
+    notes.extend(_companions_left_out(boxes.companions))  # none but an AVIF's or a HEIC's
+    if im.format == "AVIF" and boxes.aperture:  # libheif cuts a HEIC to its own
+        colour, alpha = _in_clean_aperture(colour, alpha, boxes.aperture, notes)
     if alpha is not None and im.format == "TIFF" and im.tag_v2.get(338, (0,))[0] == 1:  # associated alpha
         colour = _straight(colour, alpha)
     if alpha is not None and im.format == "GIF" and "transparency" not in im.info:
@@ -698,13 +697,13 @@ def _deep_jpeg_samples(data: bytes, precision: int) -> np.ndarray:
     return raw
 
 
-def _avif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+def _avif_samples(data: bytes, im: Image.Image, boxes: heif_boxes.Primary,
+                  notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """libavif's samples through imagecodecs, at the file's own depth (Pillow's are 8-bit
     whatever the file holds), 10- and 12-bit ones spread over 16 bits; colour stored
     multiplied by its alpha comes divided back. An image sequence's first frame is Pillow's:
     imagecodecs 2026.3.6 decodes every frame of one unless asked for a single frame, and asked
     for one it corrupted the heap, which aborted the process (and so the shard)."""
-    boxes = heif_boxes.read(data)
     if getattr(im, "n_frames", 1) > 1:
         return _pillow_samples(im, boxes.bits or 8, notes, "an AVIF image sequence's frame")
     try:
@@ -741,14 +740,14 @@ def _in_clean_aperture(colour: np.ndarray, alpha: np.ndarray | None, aperture: h
     return colour[kept], None if alpha is None else alpha[kept]
 
 
-def _heif_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+def _heif_samples(data: bytes, im: Image.Image, boxes: heif_boxes.Primary) -> tuple[np.ndarray, np.ndarray | None]:
     """The image Pillow's header is of (the primary one), by libheif through pillow-heif at the
     file's own depth (pillow-heif's Pillow reader gives 8 bits), turned by its rotation and
     mirroring boxes as the header's size is; 10- and 12-bit samples come in the high bits of
     16, and are spread over them; colour stored multiplied by its alpha is divided back. A file
     cut short is refused first: libheif decodes one whose coded picture ends early without a
     word, the rest of the picture garbled."""
-    if heif_boxes.read(data).cut_off:
+    if boxes.cut_off:
         raise TruncatedImageError.in_pixels("HEIF")
     try:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)[im.tell()]

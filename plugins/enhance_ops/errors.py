@@ -118,8 +118,9 @@ class OutOfMemoryError(EnhanceError):
 
 
 class WorkerDiedError(EnhanceError):
-    """The worker process died with this image alone in hand, after dying with it among others
-    (a native crash in a decoder, the worker's memory limit): it is failed so the shard can finish."""
+    """The process died with this image in hand twice (a native crash in a decoder, the memory
+    limit): a shard's worker, the second time with no other image; or two local runs into one
+    folder. It is failed so that the rest of the shard or folder is enhanced."""
 
     code = "worker_died"
 
