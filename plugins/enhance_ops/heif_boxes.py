@@ -63,8 +63,9 @@ class Primary:
 
 
 def read(data: bytes) -> Primary:
-    """The primary image's depth, greyness and nclx code points; a file whose boxes cannot be
-    walked reads as saying none of them (the decoders then say what is wrong)."""
+    """The primary image's depth, greyness, nclx code points, clean aperture and companions; a
+    file whose boxes cannot be walked reads as saying none of them (the decoders then say what
+    is wrong)."""
     try:
         found = _walk(data, 0, len(data), {})
     except (ValueError, IndexError, struct.error):
@@ -72,8 +73,7 @@ def read(data: bytes) -> Primary:
     if found.get("cut_off"):
         return Primary(cut_off=True)
     properties = found.get("ipco", [])
-    own = [properties[i - 1] for i in found.get("ipma", {}).get(found.get("pitm"), []) if 0 < i <= len(properties)]
-    own = own or properties  # no associations read: every property is the primary image's
+    own = _properties_of(found.get("pitm"), found) or properties  # no associations read: every one is the primary's
     depth = next((_pixi_bits(body) for kind, body in own if kind == b"pixi"), None)
     av1 = next((body for kind, body in own if kind == b"av1C"), None) or \
         next((body for kind, body in properties if kind == b"av1C"), None)  # a grid's tiles carry it
@@ -82,22 +82,29 @@ def read(data: bytes) -> Primary:
     grey = bool(av1 and len(av1) >= 3 and av1[2] & 0x10)
     nclx = next((body for kind, body in own if kind == b"colr" and body[:4] == b"nclx" and len(body) >= 11), None)
     colour = nclx and CodePoints(*struct.unpack_from(">HHH", nclx, 4), bool(nclx[10] & 0x80))
-    return Primary(depth, grey, colour, aperture=_aperture(own), companions=_companions(found, properties))
+    return Primary(depth, grey, colour, aperture=_aperture(own), companions=_companions(found))
 
 
 _ALPHA = {"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", "urn:mpeg:hevc:2015:auxid:1"}  # AV1's, HEVC's
 GAIN_MAP = "tmap"
 
 
-def _companions(found: dict[str, Any], properties: list[tuple[bytes, bytes]]) -> tuple[Companion, ...]:
-    """The auxiliary images whose ``auxl`` reference names the primary image, its alpha aside."""
+def _properties_of(item: int | None, found: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """(type, body) of the properties associated with ``item``, in the order of association."""
+    properties = found.get("ipco", [])
+    return [properties[i - 1] for i in found.get("ipma", {}).get(item, []) if 0 < i <= len(properties)]
+
+
+def _companions(found: dict[str, Any]) -> tuple[Companion, ...]:
+    """The auxiliary images whose ``auxl`` reference names the primary image (its alpha aside),
+    and a tone-map item derived from it (an ISO 21496-1 gain map)."""
     companions = []
     for kind, item, to in found.get("iref", []):
         if kind == b"dimg" and found.get("items", {}).get(item) == b"tmap" and found.get("pitm") in to:
             companions.append(Companion(GAIN_MAP, None))  # the tone map derived from the primary and a gain map
         if kind != b"auxl" or found.get("pitm") not in to:
             continue
-        own = [properties[i - 1] for i in found.get("ipma", {}).get(item, []) if 0 < i <= len(properties)]
+        own = _properties_of(item, found)
         urn = next((body[4:].split(b"\0")[0].decode("latin-1") for kind, body in own if kind == b"auxC"), "")
         extent = next((struct.unpack_from(">II", body, 4) for kind, body in own if kind == b"ispe" and len(body) >= 12),
                       None)
@@ -109,7 +116,7 @@ def _companions(found: dict[str, Any], properties: list[tuple[bytes, bytes]]) ->
 
 
 def _aperture(own: list[tuple[bytes, bytes]]) -> CleanAperture | None:
-    """The clean aperture, from the primary item's properties in their order; one of
+    """The clean aperture among an item's properties, in their order of association; one of
     zero-denominator fractions crops nothing (``rect`` says so)."""
     body = next((body for kind, body in own if kind == b"clap" and len(body) >= 32), None)
     if body is None:
