@@ -65,7 +65,7 @@ def chosen_format(input_path: Path, output_path: Path, requested: str | None) ->
     """The derivative's format: ``requested`` (--format), or for one image given a file name of
     its own, the format that name's suffix says: ``scan.png`` to ``out.jpg`` wrote PNG data
     under a JPEG name. A name that says another format than ``requested``, or none written, is refused."""
-    if not input_path.is_file() or output_path.is_dir() or output_path.suffix == "":
+    if _names_a_folder(input_path, output_path):
         return requested  # a folder of outputs, each named by its own format
     named = _SUFFIX_FORMAT.get(output_path.suffix.lower())
     if named is None:
@@ -133,9 +133,19 @@ def _plain_target(source: Path, input_path: Path, output_path: Path, output_form
     suffix = target_suffix(source, output_format or _written_format(source))
     if input_path.is_dir():
         return output_path / source.relative_to(input_path).parent / (source.stem + suffix)
-    if output_path.is_dir() or output_path.suffix == "":
+    if _names_a_folder(input_path, output_path):
         return output_path / (source.stem + suffix)
     return output_path
+
+
+def output_folder(input_path: Path, output_path: Path) -> Path:
+    """The folder a run writes into: the output, or the folder of the one image's file it names."""
+    return output_path if _names_a_folder(input_path, output_path) else output_path.parent
+
+
+def _names_a_folder(input_path: Path, output_path: Path) -> bool:
+    """The output is a folder of derivatives: a folder is read, or it is one, or its name has no suffix."""
+    return not input_path.is_file() or output_path.is_dir() or output_path.suffix == ""
 
 
 def _written_format(source: Path) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import codecs
-from .batch import Job, PlanError, chosen_format, plan, sidecar_of
+from .batch import Job, PlanError, chosen_format, output_folder, plan, sidecar_of
 from .chain.presets import PRECISIONS, PRESETS, SCALES, resolve_preset, scale_overrides
 from .chain.superres import Inference, Tiling
 from .airflow.tasks import LEDGER, clean_run_id
@@ -95,7 +95,7 @@ def _enhance(args: argparse.Namespace) -> int:
     print(f"{len(jobs)} image(s), preset {chain.preset_name}, x{chain.scale} with {' then '.join(chain.model_names)}"
           f"{bitonal}", file=sys.stderr)
     try:
-        journal = Journal(_output_folder(Path(args.input), Path(args.output)))
+        journal = Journal(output_folder(Path(args.input), Path(args.output)))
     except PlanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -139,12 +139,6 @@ def _enhance(args: argparse.Namespace) -> int:
             return 2
     journal.close()
     return 130 if interrupted else 1 if failed else 0
-
-
-def _output_folder(input_path: Path, output_path: Path) -> Path:
-    """The folder the run writes into: the output, or where one image's named output goes."""
-    return output_path if input_path.is_dir() or output_path.is_dir() or output_path.suffix == "" \
-        else output_path.parent
 
 
 @contextlib.contextmanager
