@@ -144,12 +144,16 @@ def _moved(meta: bytearray, by: int, past: int) -> None:
             at += index_size + offset_size + length_size
 
 
-def with_companion(kind: bytes) -> bytes:
-    """The photograph with a second image beside it, as a phone writes a gain map, depth map or
-    matte: pillow-heif writes a thumbnail, which becomes an auxiliary image of type ``kind`` (a URN)."""
+def thumbnailed() -> bytes:
+    """The photograph with a 32-px thumbnail beside it."""
     heif = pillow_heif.from_pillow(Image.fromarray(PHOTO))
     heif.info["thumbnails"] = [32]
-    thumbnailed = _saved(heif, quality=90)
-    aux = thumbnailed.replace(b"thmb", b"auxl", 1)  # the thumbnail reference, now an auxiliary one
-    assert aux != thumbnailed
+    return _saved(heif, quality=90)
+
+
+def with_companion(kind: bytes) -> bytes:
+    """The photograph with a second image beside it, as a phone writes a gain map, depth map or
+    matte: the thumbnail becomes an auxiliary image of type ``kind`` (a URN)."""
+    aux = thumbnailed().replace(b"thmb", b"auxl", 1)  # the thumbnail reference, now an auxiliary one
+    assert b"auxl" in aux
     return with_property(aux, _box(b"auxC", bytes(4) + kind + b"\0"), item=2)
