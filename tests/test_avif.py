@@ -208,6 +208,11 @@ def test_a_clean_aperture_associated_after_the_rotation_is_said_and_not_applied(
                              "applied, the whole 96x64 coded image is enhanced"]
 
 
+def _with_alpha() -> bytes:
+    """48 x 64, with an alpha, which libavif writes as an auxiliary image."""
+    return avif(np.dstack([RGB8[:, :48], np.full((64, 48), 200, np.uint8)]))
+
+
 @pytest.mark.parametrize(("kind", "said"), [
     (b"urn:com:apple:photo:2020:aux:hdrgainmap", "its HDR gain map is not carried: the derivative holds the "
                                                  "standard-range picture, as a display without HDR shows it"),
@@ -218,7 +223,7 @@ def test_an_image_beside_the_picture_that_the_derivative_leaves_out_is_said_as_f
     """libavif writes an alpha as an auxiliary image; retyped, it stands for the gain map or
     depth map a HEIC holds, which Pillow and libavif pass over without a word."""
     alpha = b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"
-    with_alpha = avif(np.dstack([RGB8[:, :48], np.full((64, 48), 200, np.uint8)]))
+    with_alpha = _with_alpha()
     assert with_alpha.count(alpha) == 1 and codecs.decode(with_alpha).notes == []
     decoded = codecs.decode(with_alpha.replace(alpha, kind + bytes(len(alpha) - len(kind))))
     assert decoded.alpha is None and decoded.notes == [said]
@@ -228,7 +233,7 @@ def test_an_iso_gain_map_derived_from_the_picture_is_said() -> None:
     """An ISO 21496-1 gain map (libavif 1.2 on) is a tone-map item (``tmap``) derived from the
     picture and the gain map image, which Pillow and libavif pass over. Here libavif's alpha
     item is retyped as one, its reference to the picture as a derivation."""
-    with_alpha = avif(np.dstack([RGB8[:, :48], np.full((64, 48), 200, np.uint8)]))
+    with_alpha = _with_alpha()
     tone_map = with_alpha.replace(b"\x00\x02\x00\x00av01Alpha", b"\x00\x02\x00\x00tmapAlpha").replace(b"auxl", b"dimg")
     assert tone_map.count(b"tmap") == 1 and tone_map.count(b"dimg") == 1
     decoded = codecs.decode(tone_map)
