@@ -1639,6 +1639,25 @@ def test_tiff_keeps_gps_and_exif_sub_directories_at_16_bits(big: bool, monkeypat
     assert again.metadata.icc_profile == SRGB_ICC and again.metadata.dpi == pytest.approx((1200, 1200))
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "JPEG"])
+def test_a_tiff_masters_places_in_its_own_bytes_are_not_carried_into_the_derivatives_exif(fmt: str) -> None:
+    """A pyramid writer puts the reduced resolutions in SubIFDs, whose entry holds places in the
+    master's bytes; carried, it sent a reader of the derivative's EXIF to other bytes, and
+    LERC's parameters were said to be an unknown tag lost."""
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as tif:
+        tif.write(RGB8, subifds=1, compression="lerc", extratags=[(271, "s", 0, "Phase One", True)])
+        tif.write(RGB8[::2, ::2], subfiletype=1, compression="lerc")
+    with tifffile.TiffFile(io.BytesIO(buf.getvalue())) as tif:  # the master is as described
+        assert {"SubIFDs", "LercParameters"} <= {tag.name for tag in tif.pages[0].tags.values()}
+    decoded = codecs.decode(buf.getvalue())
+    assert decoded.notes == [] and np.array_equal(np.round(decoded.pixels * 255), RGB8)
+    assert decoded.metadata.exif["0th"][piexif.ImageIFD.Make] == b"Phase One"
+    exif = Image.open(io.BytesIO(reencode(decoded, fmt, scale=2))).getexif()
+    assert exif[piexif.ImageIFD.Make] == "Phase One"
+    assert not {330, 50674} & set(exif)
+
+
 def test_a_tiff_derivative_is_written_without_copies_of_itself() -> None:
     """A derivative can be gigabytes: the sub-directories are added to tifffile's stream in
     place, where three more copies of the file were held before."""

@@ -33,10 +33,19 @@ from .errors import UnsupportedImageError
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
 
-# TIFF tags that describe the file's own layout: meaningless (or wrong) in an EXIF block.
+# TIFF tags that describe the file's own layout: meaningless (or wrong) in an EXIF block. Some
+# are places in the master's bytes (SubIFDs, old-style JPEG's stream, fax parameters), which in
+# a derivative's EXIF would send a reader to other bytes.
 _TIFF_LAYOUT_TAGS = {
     254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 284, 292, 293, 317,
     320, 322, 323, 324, 325, 338, 339, 340, 341, 347, 529, 530, 531, 532, 700, 33723, 34377, 34675,
+    263, 264, 265, 290, 291, 321,  # bilevel thresholding and halftone cells, grey response: the master's samples
+    330, 400,  # SubIFDs, GlobalParametersIFD: places of further directories
+    332, 333, 334, 336,  # inks of a separated (CMYK) image
+    346, 433, 559, 32995, 32996, 32997, 32998, 34732, 50674,  # indexed, Lab decode range, strips, SGI, MRC, LERC
+    *range(401, 406),  # a fax profile's coding
+    512, 513, 514, 515, 517, 518, 519, 520, 521,  # old-style JPEG's stream and its tables
+    33421, 33422,  # a sensor's colour filter pattern
 }
 
 
