@@ -412,13 +412,13 @@ def _map(rgb: np.ndarray) -> bytes:
 def _sub_ifd_text(rgb: np.ndarray) -> bytes:
     """A TIFF whose Exif directory holds text that is not ASCII, as this pipeline writes one
     (tifffile and Pillow write no such directory)."""
-    from enhance_ops import codecs
+    from enhance_ops import encoders
     from enhance_ops.metadata import ImageMetadata
 
     owner = "Jürgen Weiß".encode("latin-1")
     exif = {**EXIF, "Exif": {piexif.ExifIFD.LensModel: LENS, piexif.ExifIFD.CameraOwnerName: owner}}
-    return codecs.encode(rgb / 255.0, None, fmt="TIFF", bit_depth=8, meta=ImageMetadata(exif=exif), scale=1,
-                         provenance=codecs.Provenance("a scanner", "a scan"))
+    return encoders.encode(rgb / 255.0, None, fmt="TIFF", bit_depth=8, meta=ImageMetadata(exif=exif), scale=1,
+                           provenance=encoders.Provenance("a scanner", "a scan"))
 
 
 def _grey16(rgb: np.ndarray) -> bytes:

@@ -21,7 +21,7 @@ from conftest import photo
 from hostile_corpus import multi_picture
 from PIL import Image
 
-from enhance_ops import codecs
+from enhance_ops import codecs, encoders
 from enhance_ops.cli import main
 from enhance_ops.samples import write_samples
 
@@ -99,7 +99,7 @@ def test_an_unexpected_failure_on_one_image_fails_it_alone_as_an_internal_error(
     folder.mkdir()
     for name in ("a.png", "b.png"):
         (folder / name).write_bytes((batch / "page_document.png").read_bytes())
-    encode, calls = codecs.encode_samples, []
+    encode, calls = encoders.encode_samples, []
 
     def planted(*args: object, **kwargs: object) -> bytes:
         calls.append(1)
@@ -107,7 +107,7 @@ def test_an_unexpected_failure_on_one_image_fails_it_alone_as_an_internal_error(
             raise ValueError("planted bug")
         return encode(*args, **kwargs)
 
-    monkeypatch.setattr(codecs, "encode_samples", planted)
+    monkeypatch.setattr(encoders, "encode_samples", planted)
     assert main(["enhance", str(folder), str(out), "--scale", "2", "--quiet", "--ledger", str(ledger_at)]) == 1
     assert "1 enhanced, 0 skipped, 1 failed" in capsys.readouterr().out
     rows = pq.read_table(next(ledger_at.rglob("*.parquet"))).to_pylist()

@@ -21,7 +21,7 @@ from hostile_corpus import exif_entry, extended_xmp, multi_picture, scan_data
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from skimage import data as skdata
 
-from enhance_ops import ccitt, codecs, damage, deep_jpeg, exif_check, jpeg_segments, png_chunks, tiff_exif
+from enhance_ops import ccitt, codecs, damage, deep_jpeg, encoders, exif_check, jpeg_segments, png_chunks, tiff_exif
 from enhance_ops import metadata as md
 from enhance_ops.errors import (
     CorruptImageError,
@@ -34,7 +34,7 @@ from enhance_ops.errors import (
 )
 from enhance_ops.metadata import ImageMetadata
 
-PROV = codecs.Provenance("archive-enhance test", "Enhanced derivative, not the archival master: test")
+PROV = encoders.Provenance("archive-enhance test", "Enhanced derivative, not the archival master: test")
 RGB8 = (photo("coffee", 48, top=120, left=200) * 255 + 0.5).astype(np.uint8)
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'
@@ -47,7 +47,7 @@ CAMERA_EXIF = piexif.dump(
 
 
 def reencode(decoded: codecs.DecodedImage, fmt: str | None = None, scale: float = 1.0) -> bytes:
-    return codecs.encode(
+    return encoders.encode(
         decoded.pixels,
         decoded.alpha,
         fmt=fmt or decoded.output_format,
@@ -832,7 +832,7 @@ def test_a_resolution_past_the_jfif_density_is_carried_whole(fmt: str) -> None:
     14,464 (its low bits), so the derivative said a page 5.5 times larger; the EXIF block
     carries it now, which readers take where JFIF gives no unit."""
     meta = ImageMetadata(dpi=(20000.0, 20000.0))
-    out = codecs.encode(RGB8[:16, :16] / 255, None, fmt=fmt, bit_depth=8, meta=meta, scale=4, provenance=PROV)
+    out = encoders.encode(RGB8[:16, :16] / 255, None, fmt=fmt, bit_depth=8, meta=meta, scale=4, provenance=PROV)
     assert Image.open(io.BytesIO(out)).info["dpi"] == pytest.approx((80000, 80000), rel=1e-6)
     assert codecs.decode(out).metadata.dpi == pytest.approx((80000, 80000), rel=1e-6)
 
@@ -841,7 +841,7 @@ def test_a_fine_resolution_with_a_fraction_fits_a_rational() -> None:
     """A micrograph's 100,000.05 px/cm at x4 (1,016,000.508 dpi): the nearest fraction of
     denominator 10,000 had a numerator past 32 bits, and the derivative failed to encode."""
     meta = ImageMetadata(dpi=(254000.127, 254000.127))
-    out = codecs.encode(RGB8[:16, :16] / 255, None, fmt="TIFF", bit_depth=8, meta=meta, scale=4, provenance=PROV)
+    out = encoders.encode(RGB8[:16, :16] / 255, None, fmt="TIFF", bit_depth=8, meta=meta, scale=4, provenance=PROV)
     assert codecs.decode(out).metadata.dpi == pytest.approx((1016000.508, 1016000.508), rel=1e-9)
     assert png_chunks.phys((2e8, 2e8)) is None  # past pHYs' 32 bits: the EXIF block carries it
 
@@ -851,7 +851,7 @@ def test_a_pixel_aspect_no_32_bit_fraction_holds_is_left_out_not_a_failed_deriva
     """Unitless densities of 2^32 - 1 and 1/(2^32 - 1), too far apart to be squared, are kept
     as the master's: their ratio overflowed the PNG's pHYs and raised struct.error."""
     meta = ImageMetadata(aspect=(float(2**32 - 1), 1 / (2**32 - 1)))
-    out = codecs.encode(RGB8[:16, :16] / 255, None, fmt=fmt, bit_depth=8, meta=meta, scale=2, provenance=PROV)
+    out = encoders.encode(RGB8[:16, :16] / 255, None, fmt=fmt, bit_depth=8, meta=meta, scale=2, provenance=PROV)
     assert codecs.decode(out).size == (16, 16) and b"pHYs" not in out
 
 
@@ -863,7 +863,8 @@ def test_a_resolution_finer_than_any_instrument_is_a_tagging_error_not_a_failed_
                      resolutionunit=2)
     decoded = codecs.decode(buf.getvalue())
     assert decoded.metadata.dpi is None and any("taken for a tagging error" in n for n in decoded.notes)
-    out = codecs.encode(decoded.pixels, None, fmt="TIFF", bit_depth=8, meta=decoded.metadata, scale=4, provenance=PROV)
+    out = encoders.encode(decoded.pixels, None, fmt="TIFF", bit_depth=8, meta=decoded.metadata, scale=4,
+                          provenance=PROV)
     assert codecs.decode(out).metadata.dpi is None
 
 
@@ -992,8 +993,8 @@ def test_the_derivatives_xmp_says_upright_and_its_own_size_as_its_exif_does(fmt:
         "</rdf:Description></rdf:RDF></x:xmpmeta>"
     )
     meta = ImageMetadata(xmp=xmp.encode(), dpi=(300.0, 300.0), orientation=6)  # a 12 x 10 master, stored sideways
-    decoded = codecs.decode(codecs.encode(RGB8[:40] / 255, None, fmt=fmt, bit_depth=8, meta=meta, scale=4,
-                                          provenance=PROV))
+    decoded = codecs.decode(encoders.encode(RGB8[:40] / 255, None, fmt=fmt, bit_depth=8, meta=meta, scale=4,
+                                            provenance=PROV))
     carried = decoded.metadata.xmp.decode()
     assert 'tiff:Orientation="1"' in carried  # a viewer trusting it turns nothing again
     assert 'exif:PixelXDimension="48"' in carried and "<tiff:ImageWidth>48<" in carried  # the pixels' own
@@ -1319,9 +1320,9 @@ def test_a_tiff_masters_text_in_its_exif_and_gps_directories_is_carried_byte_for
             "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSMapDatum: DATUM}, "Interop": {}}
     with monkeypatch.context() as patched:
         if big:
-            patched.setattr(codecs, "CLASSIC_TIFF_BYTES", 1000)
-        master = codecs.encode(RGB8 / 255.0, None, fmt="TIFF", bit_depth=8, meta=ImageMetadata(exif=exif), scale=1,
-                               provenance=PROV)
+            patched.setattr(encoders, "CLASSIC_TIFF_BYTES", 1000)
+        master = encoders.encode(RGB8 / 255.0, None, fmt="TIFF", bit_depth=8, meta=ImageMetadata(exif=exif), scale=1,
+                                 provenance=PROV)
     assert master[:4] == (b"II+\x00" if big else b"II*\x00")
     with tifffile.TiffFile(io.BytesIO(master)) as tif:  # another reader finds the text in the master, as written
         tags = tif.pages.first.tags
@@ -1433,7 +1434,7 @@ def test_a_pngs_copyright_author_and_description_reach_the_exif_of_a_derivative_
     decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info))
     meta, notes = md.fitted_to(decoded.metadata, fmt, software=PROV.software, description=PROV.description)
     assert notes == [f"text not carried, {fmt} has no place for it: Title"]
-    out = codecs.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=meta, scale=1, provenance=PROV)
+    out = encoders.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=meta, scale=1, provenance=PROV)
     carried = codecs.decode(out).metadata.exif  # (Pillow hands a TIFF's text back with a '?' for each such byte)
     assert carried["0th"][piexif.ImageIFD.Copyright] == "© Stadtarchiv München".encode()
     assert carried["0th"][piexif.ImageIFD.Artist] == "Fotoatelier Weiß".encode()
@@ -1452,7 +1453,7 @@ def test_a_jpegs_comment_reaches_the_user_comment_of_a_tiff_or_webp_derivative(f
     decoded = codecs.decode(save(RGB8, "JPEG", comment=comment.encode("utf-8")))
     meta, notes = md.fitted_to(decoded.metadata, fmt)
     assert notes == []
-    out = codecs.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=meta, scale=1, provenance=PROV)
+    out = encoders.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=meta, scale=1, provenance=PROV)
     assert codecs.decode(out).metadata.exif["Exif"][piexif.ExifIFD.UserComment] == stored
 
 
@@ -1480,8 +1481,8 @@ def test_metadata_a_format_cannot_hold_is_left_out_with_a_note_and_never_fails_t
     meta, notes = md.fitted_to(decoded.metadata, "JPEG")
     assert notes == [f"XMP of {len(xmp):,} bytes not carried: a JPEG holds 65,440",
                      "text not carried, JPEG has no place for it: Title"]
-    out = Image.open(io.BytesIO(codecs.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=meta, scale=1,
-                                              provenance=PROV)))
+    out = Image.open(io.BytesIO(encoders.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=meta, scale=1,
+                                                provenance=PROV)))
     assert out.info["comment"] == b"box 12" and "xmp" not in out.info
     assert md.fitted_to(decoded.metadata, "PNG") == (decoded.metadata, [])
     long_iptc = _iptc(*[(2, 25, b"keyword %05d" % i) for i in range(5_000)])  # 90,000 bytes of keywords
@@ -1502,8 +1503,8 @@ def test_exif_that_leaves_no_room_for_the_derivatives_marking_loses_its_largest_
     meta, notes = md.fitted_to(decoded.metadata, "JPEG", software=PROV.software, description=PROV.description)
     assert len(notes) == 1 and notes[0].startswith("EXIF tag 37500 (MakerNote) of 65,420 bytes not carried: the "
                                                    "derivative's EXIF came to ")
-    out = codecs.decode(codecs.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=meta, scale=2,
-                                      provenance=PROV))
+    out = codecs.decode(encoders.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=meta, scale=2,
+                                        provenance=PROV))
     assert out.metadata.exif["0th"][piexif.ImageIFD.Make] == b"Nikon"
     assert out.metadata.exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1962:05:01 10:00:00"
     assert piexif.ExifIFD.MakerNote not in out.metadata.exif["Exif"]
@@ -1615,7 +1616,7 @@ def test_tiff_keeps_gps_and_exif_sub_directories_at_16_bits(big: bool, monkeypat
     """Past a classic TIFF's 4 GiB the derivative is a BigTIFF, whose sub-directories are laid
     out in 8-byte offsets; this small image stands in for such a one."""
     if big:
-        monkeypatch.setattr(codecs, "CLASSIC_TIFF_BYTES", 1000)
+        monkeypatch.setattr(encoders, "CLASSIC_TIFF_BYTES", 1000)
     exif = piexif.dump({
         "0th": {piexif.ImageIFD.Make: b"Hasselblad"},
         "Exif": {piexif.ExifIFD.DateTimeOriginal: b"1931:07:04 12:00:00", piexif.ExifIFD.FNumber: (8, 1),
@@ -1624,7 +1625,7 @@ def test_tiff_keeps_gps_and_exif_sub_directories_at_16_bits(big: bool, monkeypat
     })
     samples = (photo("astronaut", 24, top=40, left=200) * 65535).astype(np.uint16)
     meta = ImageMetadata(exif=piexif.load(exif), icc_profile=SRGB_ICC, dpi=(600.0, 600.0))
-    out = codecs.encode(samples / 65535.0, None, fmt="TIFF", bit_depth=16, meta=meta, scale=2, provenance=PROV)
+    out = encoders.encode(samples / 65535.0, None, fmt="TIFF", bit_depth=16, meta=meta, scale=2, provenance=PROV)
     assert out[:4] == (b"II+\x00" if big else b"II*\x00")
     tags = Image.open(io.BytesIO(out)).getexif()
     assert tags[271] == "Hasselblad"
@@ -1668,7 +1669,7 @@ def test_a_tiff_derivative_is_written_without_copies_of_itself() -> None:
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
-        out = codecs.encode_samples(noise, fmt="TIFF", meta=meta, scale=1, provenance=PROV)
+        out = encoders.encode_samples(noise, fmt="TIFF", meta=meta, scale=1, provenance=PROV)
         peak = tracemalloc.get_traced_memory()[1] - start
     finally:
         tracemalloc.stop()
@@ -1988,7 +1989,7 @@ def test_a_12_bit_jpeg_is_read_at_16_bits_with_its_metadata_and_written_as_png(g
     with pytest.raises(OSError, match="12-bit samples"):  # the header stands in for no pixels
         deep_jpeg.open_header(data).load()
     with pytest.raises(EncodeError, match="JPEG holds 8 bits per sample"):
-        codecs.check_writable("JPEG", decoded.bit_depth, False)
+        encoders.check_writable("JPEG", decoded.bit_depth, False)
 
 
 @pytest.mark.parametrize(("bits", "channels"), [(16, 1), (12, 3), (4, 1)])
@@ -2441,21 +2442,21 @@ def test_sound_tiffs_show_no_damage(compression: str, layout: dict) -> None:
 
 def test_16bit_cannot_be_written_as_jpeg() -> None:
     with pytest.raises(EncodeError, match="8 bits"):
-        codecs.encode(np.zeros((4, 4, 3), np.float32), None, fmt="JPEG", bit_depth=16,
-                      meta=ImageMetadata(), scale=1, provenance=PROV)
+        encoders.encode(np.zeros((4, 4, 3), np.float32), None, fmt="JPEG", bit_depth=16,
+                        meta=ImageMetadata(), scale=1, provenance=PROV)
 
 
 def test_alpha_cannot_be_written_as_jpeg() -> None:
     with pytest.raises(EncodeError, match="no alpha"):
-        codecs.encode(np.zeros((4, 4, 3), np.float32), np.ones((4, 4), np.float32), fmt="JPEG",
-                      bit_depth=8, meta=ImageMetadata(), scale=1, provenance=PROV)
+        encoders.encode(np.zeros((4, 4, 3), np.float32), np.ones((4, 4), np.float32), fmt="JPEG",
+                        bit_depth=8, meta=ImageMetadata(), scale=1, provenance=PROV)
 
 
 def test_nan_pixels_are_refused() -> None:
     pixels = np.zeros((4, 4, 3), np.float32)
     pixels[1, 1, 1] = np.nan
     with pytest.raises(EncodeError, match="NaN"):
-        codecs.encode(pixels, None, fmt="PNG", bit_depth=8, meta=ImageMetadata(), scale=1, provenance=PROV)
+        encoders.encode(pixels, None, fmt="PNG", bit_depth=8, meta=ImageMetadata(), scale=1, provenance=PROV)
 
 
 @pytest.mark.parametrize("fmt,dtype,scale", [("PNG", np.uint8, 255), ("TIFF", np.uint16, 65535)])

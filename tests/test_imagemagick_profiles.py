@@ -10,11 +10,11 @@ import pytest
 from conftest import photo
 from PIL import Image, PngImagePlugin
 
-from enhance_ops import codecs
+from enhance_ops import codecs, encoders
 
 RGB8 = (photo("coffee", 24, top=150, left=250) * 255 + 0.5).astype(np.uint8)
 RAW = "Raw profile type "  # ImageMagick's keyword
-PROV = codecs.Provenance("archive-enhance test", "Enhanced derivative, not the archival master: test")
+PROV = encoders.Provenance("archive-enhance test", "Enhanced derivative, not the archival master: test")
 EXIF = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Epson"},
                     "Exif": {piexif.ExifIFD.DateTimeOriginal: b"1962:05:01 10:00:00"}})  # "Exif\0\0" and TIFF
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
@@ -43,8 +43,8 @@ def test_exif_kept_as_text_is_the_masters_exif_and_reaches_the_derivative(name: 
     decoded = codecs.decode(imagemagick_png(**{name: raw_profile(name, EXIF)}))
     assert decoded.metadata.exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1962:05:01 10:00:00"
     assert decoded.notes == []
-    out = codecs.encode(decoded.pixels, None, fmt="PNG", bit_depth=8, meta=decoded.metadata, scale=2.0,
-                        provenance=PROV)
+    out = encoders.encode(decoded.pixels, None, fmt="PNG", bit_depth=8, meta=decoded.metadata, scale=2.0,
+                          provenance=PROV)
     derivative = Image.open(io.BytesIO(out))
     assert derivative.getexif()[piexif.ImageIFD.Make] == "Epson"
     assert not any(key.startswith(RAW) for key in derivative.info)  # the eXIf chunk alone
@@ -53,8 +53,8 @@ def test_exif_kept_as_text_is_the_masters_exif_and_reaches_the_derivative(name: 
 def test_xmp_kept_as_text_is_the_masters_xmp() -> None:
     decoded = codecs.decode(imagemagick_png(xmp=raw_profile("xmp", XMP)))
     assert decoded.metadata.xmp == XMP and RAW + "xmp" not in decoded.metadata.text
-    out = codecs.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=decoded.metadata, scale=2.0,
-                        provenance=PROV)
+    out = encoders.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=decoded.metadata, scale=2.0,
+                          provenance=PROV)
     assert b"Box 12, folder 3" in Image.open(io.BytesIO(out)).info["xmp"]
 
 
@@ -78,7 +78,7 @@ def test_iptc_kept_as_text_is_the_masters_iptc_and_a_png_derivative_writes_it_so
     decoded = codecs.decode(imagemagick_png(iptc=raw_profile("iptc", profile)))
     assert decoded.metadata.iptc == IPTC and RAW + "iptc" not in decoded.metadata.text
     for fmt in ("JPEG", "PNG"):
-        out = codecs.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=decoded.metadata, scale=2.0,
-                            provenance=PROV)
+        out = encoders.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=decoded.metadata, scale=2.0,
+                              provenance=PROV)
         assert codecs.decode(out).metadata.iptc == IPTC, fmt
     assert Image.open(io.BytesIO(out)).info[RAW + "iptc"] == raw_profile("iptc", profile)  # as ImageMagick writes it

@@ -14,7 +14,7 @@ from jp2_files import EXIF_UUID, IPTC_UUID, XMP_UUID, box, capture_resolution, c
 from PIL import Image
 from test_codecs import CAPTION, PROV, XMP
 
-from enhance_ops import codecs
+from enhance_ops import codecs, encoders
 from enhance_ops import metadata as md
 from enhance_ops.chain.icc import SPACES, build_profile
 from enhance_ops.errors import CorruptImageError, TruncatedImageError, UnsupportedImageError
@@ -40,8 +40,8 @@ def test_lossless_jp2_decodes_to_its_exact_samples_and_is_written_as_png(samples
     assert decoded.bit_depth == samples.dtype.itemsize * 8
     expected = samples if samples.ndim == 3 else samples[:, :, None]
     assert np.array_equal(_with_alpha(decoded), expected)
-    derivative = codecs.decode(codecs.encode(*_float(decoded), fmt="PNG", bit_depth=decoded.bit_depth,
-                                             meta=decoded.metadata, scale=1, provenance=PROV), samples=True)
+    derivative = codecs.decode(encoders.encode(*_float(decoded), fmt="PNG", bit_depth=decoded.bit_depth,
+                                               meta=decoded.metadata, scale=1, provenance=PROV), samples=True)
     assert np.array_equal(_with_alpha(derivative), expected)
 
 
@@ -109,8 +109,8 @@ def test_a_jp2s_boxes_travel_to_the_derivative_and_its_pixels_stay_in_their_colo
 
     fitted, notes = md.fitted_to(meta, "PNG")
     assert notes == []  # the IPTC records as ImageMagick's raw profile text: they had been left out
-    out = codecs.encode(codecs.to_unit(decoded.pixels), None, fmt="PNG", bit_depth=16, meta=fitted, scale=2,
-                        provenance=PROV)
+    out = encoders.encode(codecs.to_unit(decoded.pixels), None, fmt="PNG", bit_depth=16, meta=fitted, scale=2,
+                          provenance=PROV)
     im = Image.open(io.BytesIO(out))
     assert im.info["icc_profile"] == ADOBE_RGB and im.info["XML:com.adobe.xmp"].encode() == XMP
     assert im.info["dpi"] == pytest.approx((800, 800), abs=0.1)

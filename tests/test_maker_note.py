@@ -10,9 +10,9 @@ from conftest import photo, save
 from hostile_corpus import BODY, LENS, NOTE_AT, SERIAL, exif_block, note
 from PIL import Image
 
-from enhance_ops import codecs, maker_note
+from enhance_ops import codecs, encoders, maker_note
 
-PROV = codecs.Provenance("archive-enhance test", "Enhanced derivative, not the archival master: test")
+PROV = encoders.Provenance("archive-enhance test", "Enhanced derivative, not the archival master: test")
 RGB8 = (photo("astronaut", 40, top=60, left=200) * 255 + 0.5).astype(np.uint8)
 def placed_note(tiff: bytes, directory: int | None = None) -> tuple[bytes, int, str]:
     """(the MakerNote's bytes, its place, the byte order) in a TIFF structure, read by hand."""
@@ -49,8 +49,8 @@ def derivative_tiff_structure(data: bytes, fmt: str) -> tuple[bytes, int | None]
 
 def enhanced(master: bytes, fmt: str) -> tuple[bytes, list[str]]:
     decoded = codecs.decode(master)
-    out = codecs.encode(decoded.pixels, decoded.alpha, fmt=fmt, bit_depth=decoded.bit_depth, meta=decoded.metadata,
-                        scale=2.0, provenance=PROV)
+    out = encoders.encode(decoded.pixels, decoded.alpha, fmt=fmt, bit_depth=decoded.bit_depth, meta=decoded.metadata,
+                          scale=2.0, provenance=PROV)
     return out, decoded.notes
 
 

@@ -11,10 +11,10 @@ import tifffile
 from conftest import photo, save
 from PIL import Image
 
-from enhance_ops import codecs, photoshop_resources
+from enhance_ops import codecs, encoders, photoshop_resources
 from enhance_ops import metadata as md
 
-PROV = codecs.Provenance("archive-enhance test", "Enhanced derivative, not the archival master: test")
+PROV = encoders.Provenance("archive-enhance test", "Enhanced derivative, not the archival master: test")
 RGB8 = (photo("coffee", 32, top=100, left=220) * 255 + 0.5).astype(np.uint8)
 IPTC = b"".join(b"\x1c" + struct.pack(">BBH", 2, field, len(value)) + value
                 for field, value in ((120, "Hafen bei Ebbe, 1931".encode()), (116, b"(c) City Archive 1931")))
@@ -46,8 +46,8 @@ def resources_of_jpeg(data: bytes) -> dict[int, bytes]:
 def enhanced(master: bytes, fmt: str) -> tuple[bytes, list[str]]:
     decoded = codecs.decode(master)
     meta, fitted = md.fitted_to(decoded.metadata, fmt)
-    out = codecs.encode(decoded.pixels, decoded.alpha, fmt=fmt, bit_depth=decoded.bit_depth, meta=meta, scale=2.0,
-                        provenance=PROV)
+    out = encoders.encode(decoded.pixels, decoded.alpha, fmt=fmt, bit_depth=decoded.bit_depth, meta=meta, scale=2.0,
+                          provenance=PROV)
     return out, decoded.notes + fitted
 
 

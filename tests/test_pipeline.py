@@ -466,13 +466,13 @@ def test_a_documents_pages_are_read_and_written_while_the_chain_runs_the_page_be
         monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from enhance_ops import codecs
+    from enhance_ops import codecs, encoders
     from enhance_ops.errors import EncodeError
 
     data, _, _ = _letter()  # pages at frames 0, 2 and 3 (frame 1 is a thumbnail)
     enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
     read, written, threads = {frame: threading.Event() for frame in (2, 3)}, [threading.Event() for _ in range(3)], set()
-    decode, add_page, run_master = codecs.decode, codecs.add_tiff_page, enhancer.chain.run_master
+    decode, add_page, run_master = codecs.decode, encoders.add_tiff_page, enhancer.chain.run_master
     runs: list[int] = []
 
     def reading(*args, frame: int = 0, **kwargs):  # type: ignore[no-untyped-def]
@@ -494,7 +494,7 @@ def test_a_documents_pages_are_read_and_written_while_the_chain_runs_the_page_be
         return run_master(*args, **kwargs)
 
     monkeypatch.setattr(codecs, "decode", reading)
-    monkeypatch.setattr(codecs, "add_tiff_page", writing)
+    monkeypatch.setattr(encoders, "add_tiff_page", writing)
     monkeypatch.setattr(enhancer.chain, "run_master", chain)
     result = enhancer.enhance(data)
     assert len(codecs.pages(result.data).frames) == 3 and all(event.is_set() for event in written)
@@ -509,7 +509,7 @@ def test_a_documents_pages_are_read_and_written_while_the_chain_runs_the_page_be
             raise EncodeError("the disk is full")
         add_page(*args, **kwargs)
 
-    monkeypatch.setattr(codecs, "add_tiff_page", failing)
+    monkeypatch.setattr(encoders, "add_tiff_page", failing)
     with pytest.raises(EncodeError, match="^page 2 of 3: the disk is full"):  # a page written late is still named
         Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]"))).enhance(data)
 

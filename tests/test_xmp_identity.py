@@ -9,7 +9,7 @@ import pytest
 from conftest import photo, save
 from PIL import Image
 
-from enhance_ops import codecs, xmp_identity
+from enhance_ops import codecs, encoders, xmp_identity
 from enhance_ops import metadata as md
 
 RDF, MM, REF = ("http://www.w3.org/1999/02/22-rdf-syntax-ns#", "http://ns.adobe.com/xap/1.0/mm/",
@@ -101,8 +101,8 @@ def test_a_packet_without_an_instance_id_or_that_does_not_parse_keeps_its_ids() 
 def test_a_jpeg_derivative_carries_the_new_identity() -> None:
     rgb = (photo("rocket", 24, top=100, left=200) * 255 + 0.5).astype(np.uint8)
     decoded = codecs.decode(save(rgb, "JPEG", xmp=PHOTOSHOP.encode("utf-8")))
-    out = codecs.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=decoded.metadata, scale=2.0,
-                        provenance=codecs.Provenance("archive-enhance test", "Enhanced derivative: test"))
+    out = encoders.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=decoded.metadata, scale=2.0,
+                          provenance=encoders.Provenance("archive-enhance test", "Enhanced derivative: test"))
     carried = identity(Image.open(io.BytesIO(out)).info["xmp"].decode("utf-8"))
     assert carried["InstanceID"] != INSTANCE and carried["derived from"] == [{"instanceID": INSTANCE,
                                                                              "documentID": DOCUMENT}]

@@ -21,6 +21,7 @@ from .chain.superres import Inference, Tiling
 from .airflow.tasks import LEDGER, clean_run_id
 from .errors import (EnhanceError, OutputUnwritableError, SourceMissingError, SourceUnreadableError, WorkerDiedError,
                      guarded)
+from .formats import DEFAULT_MAX_PIXELS, WRITE_FORMATS
 from .run_journal import DeadRun, Journal
 from .storage import BucketError, S3Store
 
@@ -506,8 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision", choices=PRECISIONS,
         help="default: the preset's (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)",
     )
-    enh.add_argument("--format", choices=sorted(codecs.WRITE_FORMATS), help="output format (default: as input)")
-    enh.add_argument("--max-pixels", type=_whole(1), default=codecs.DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    enh.add_argument("--format", choices=sorted(WRITE_FORMATS), help="output format (default: as input)")
+    enh.add_argument("--max-pixels", type=_whole(1), default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     enh.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs never are)")
     enh.add_argument("--quiet", action="store_true", help="no progress bars")
     enh.add_argument("--ledger", help="write this run's rows to the Parquet ledger under this folder")

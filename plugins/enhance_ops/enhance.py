@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 import piexif
 
-from . import SOFTWARE, codecs
+from . import SOFTWARE, codecs, encoders
 from . import metadata as md
 from .chain.pipeline import Chain, ChainResult, Master, TileProgress
 from .chain.preprocess import LensInfo
 from .chain.superres import Inference, Tiling
 from .errors import EnhanceError, ImageTooLargeError
-from .formats import MAX_SIDE
+from .formats import DEFAULT_MAX_PIXELS, MAX_SIDE
 from .quality.ledger import pixel_stretch, reduced_input_to
 from .quality.measures import MEASURES
 
@@ -51,7 +51,7 @@ class EnhanceOptions:
     overrides: tuple[str, ...] = ()
     tiling: Tiling = Tiling()
     inference: Inference | None = None  # None: the preset's precision on the CPU
-    max_pixels: int = codecs.DEFAULT_MAX_PIXELS
+    max_pixels: int = DEFAULT_MAX_PIXELS
     output_format: str | None = None
     quality: int = 95
 
@@ -222,7 +222,7 @@ class Enhancer:
     def _master(self, image: codecs.DecodedImage) -> Master:
         """A decoded page as the chain takes it, once the derivative's format is known to hold it."""
         fmt = self._output_format(image.output_format)
-        codecs.check_writable(fmt, image.bit_depth, image.alpha is not None)  # before any work
+        encoders.check_writable(fmt, image.bit_depth, image.alpha is not None)  # before any work
         return Master(image.pixels, image.alpha, image.bit_depth, image.metadata.icc_profile,
                       lens_from_exif(image.metadata.exif), max_long_side=MAX_SIDE.get(fmt), dpi=image.metadata.dpi,
                       aspect=image.metadata.aspect)
@@ -239,7 +239,7 @@ class Enhancer:
         assert data is not None and pages is not None and source is not None and result is not None
         job.data = job.chain_result = None
         derivative, total = io.BytesIO(), len(pages.frames)
-        bigtiff = pages.sample_bytes * self.chain.scale**2 > codecs.CLASSIC_TIFF_BYTES
+        bigtiff = pages.sample_bytes * self.chain.scale**2 > encoders.CLASSIC_TIFF_BYTES
         timing = {"decode_s": job.decode_s, "chain_s": job.chain_s, "encode_s": 0.0}
 
         def read(frame: int) -> tuple[Source, Master]:
@@ -251,7 +251,7 @@ class Enhancer:
 
         def write(output: _Output) -> None:
             start = time.perf_counter()
-            codecs.add_tiff_page(derivative, output.samples, meta=output.meta, scale=output.scale,
+            encoders.add_tiff_page(derivative, output.samples, meta=output.meta, scale=output.scale,
                                  provenance=output.provenance, bigtiff=bigtiff)
             timing["encode_s"] += time.perf_counter() - start
 
@@ -307,7 +307,7 @@ class Enhancer:
         record, output = self._quantised(source, result, fmt)
         job.chain_result = None
         del result
-        out = codecs.encode_samples(output.samples, fmt=fmt, meta=output.meta, scale=output.scale,
+        out = encoders.encode_samples(output.samples, fmt=fmt, meta=output.meta, scale=output.scale,
                                     provenance=output.provenance, quality=self.options.quality)
         record = {"input_sha256": job.digest, **record, "decode_s": job.decode_s, "chain_s": job.chain_s,
                   "encode_s": time.perf_counter() - start, "pages_complete": job.complete,
@@ -359,8 +359,8 @@ class Enhancer:
             "notes": [*source.notes, *not_carried],
             "master_damage": source.damage,
         }
-        samples = codecs.to_samples(result.pixels, result.alpha, source.bit_depth)
-        return record, _Output(samples, meta, result.scale, codecs.Provenance(SOFTWARE, description))
+        samples = encoders.to_samples(result.pixels, result.alpha, source.bit_depth)
+        return record, _Output(samples, meta, result.scale, encoders.Provenance(SOFTWARE, description))
 
     def _output_format(self, masters: str) -> str:
         return self.options.output_format or masters
@@ -398,7 +398,7 @@ class _Output:
     samples: np.ndarray
     meta: md.ImageMetadata
     scale: float
-    provenance: codecs.Provenance
+    provenance: encoders.Provenance
 
 
 @contextmanager
