@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import piexif
 
-from . import SOFTWARE, codecs, encoders
+from . import SOFTWARE, codecs, encoders, exif_geometry
 from . import metadata as md
 from .chain.pipeline import Chain, ChainResult, Master, TileProgress
 from .chain.preprocess import LensInfo
@@ -329,10 +329,12 @@ class Enhancer:
         exif, target = source.metadata.exif, chain.settings["colour_space"]["target"]
         if target and result.icc_profile != source.metadata.icc_profile:  # converted: the EXIF says so too
             exif = md.exif_saying_colour_space(exif, target)
+        output_size = (result.pixels.shape[1], result.pixels.shape[0])
+        exif, placed_elsewhere = exif_geometry.resampled(exif, source.size, output_size, source.metadata.orientation)
         geo = source.metadata.geo
         moved = _pixels_moved(source.metadata.orientation, applied) if geo else None
         if geo:
-            geo = None if moved else geo.resampled(source.size, (result.pixels.shape[1], result.pixels.shape[0]))
+            geo = None if moved else geo.resampled(source.size, output_size)
         meta, not_carried = md.fitted_to(
             dataclasses.replace(source.metadata, icc_profile=result.icc_profile, dpi=dpi, aspect=aspect, exif=exif,
                                 geo=geo),
@@ -346,7 +348,7 @@ class Enhancer:
             "bits_per_sample": source.bits_per_sample,
             "channels": source.channels,
             "output_format": fmt,
-            "output_size": (result.pixels.shape[1], result.pixels.shape[0]),
+            "output_size": output_size,
             "preset": chain.preset_name,
             "settings": chain.settings,
             "models": list(result.models),
@@ -356,7 +358,7 @@ class Enhancer:
             "dynamic_range": result.analysis.as_record(),
             "metrics": result.metrics,
             "stages": [dataclasses.asdict(r) for r in result.stages],
-            "notes": [*source.notes, *not_carried],
+            "notes": [*source.notes, *placed_elsewhere, *not_carried],
             "master_damage": source.damage,
         }
         samples = encoders.to_samples(result.pixels, result.alpha, source.bit_depth)

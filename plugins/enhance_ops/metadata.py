@@ -33,9 +33,10 @@ from .errors import UnsupportedImageError
 
 _EMPTY_EXIF = {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}}  # piexif's directories, none holding a tag
 
-# TIFF tags that describe the file's own layout: meaningless (or wrong) in an EXIF block. Some
-# are places in the master's bytes (SubIFDs, old-style JPEG's stream, fax parameters), which in
-# a derivative's EXIF would send a reader to other bytes.
+# TIFF tags that describe the file's own layout: meaningless (or wrong) in a derivative's EXIF,
+# whether a TIFF page's tags or a JPEG's EXIF gives them (a phone's gives its width and height).
+# Some are places in the master's bytes (SubIFDs, old-style JPEG's stream, fax parameters),
+# which in a derivative's EXIF would send a reader to other bytes.
 _TIFF_LAYOUT_TAGS = {
     254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 284, 292, 293, 317,
     320, 322, 323, 324, 325, 338, 339, 340, 341, 347, 529, 530, 531, 532, 700, 33723, 34377, 34675,
@@ -770,6 +771,8 @@ def derivative_exif(
     """EXIF for the derivative (``Exif\\0\\0`` + TIFF bytes): the master's, updated and marked."""
     exif = copy.deepcopy(meta.exif or _EMPTY_EXIF)
     zeroth, sub = exif.setdefault("0th", {}), exif.setdefault("Exif", {})
+    for tag in _TIFF_LAYOUT_TAGS & set(zeroth):
+        del zeroth[tag]
     original = zeroth.get(piexif.ImageIFD.ImageDescription)
     master = original.decode("latin-1") if isinstance(original, bytes) else None  # its bytes, whatever they encode
     zeroth[piexif.ImageIFD.ImageDescription] = marked_description(description, master).encode("latin-1", "replace")

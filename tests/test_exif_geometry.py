@@ -1,0 +1,86 @@
+"""EXIF values counted in the master's pixels (the subject's place, the sensor's pixels per
+millimetre, a phone's width and height) say the derivative's pixels."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import piexif
+import pytest
+from PIL import Image
+
+from enhance_ops import exif_geometry
+from enhance_ops.enhance import EnhanceOptions, Enhancer
+
+SUBJECT = (56, 20, 12, 8)  # centre x, y and width, height of a bright patch in the stored pixels
+STORED = (80, 48)  # width, height as stored
+
+
+def _master(orientation: int) -> bytes:
+    """A phone's JPEG as stored, its subject a bright patch on grey, with the EXIF saying where."""
+    stored = np.full((STORED[1], STORED[0], 3), 60, np.uint8)
+    x, y, w, h = SUBJECT
+    stored[y - h // 2:y + h // 2, x - w // 2:x + w // 2] = 250
+    exif = piexif.dump({
+        "0th": {piexif.ImageIFD.Make: b"Phone", piexif.ImageIFD.Orientation: orientation,
+                piexif.ImageIFD.ImageWidth: STORED[0], piexif.ImageIFD.ImageLength: STORED[1]},
+        "Exif": {piexif.ExifIFD.SubjectArea: SUBJECT, piexif.ExifIFD.SubjectLocation: SUBJECT[:2],
+                 piexif.ExifIFD.FocalPlaneXResolution: (4000, 1), piexif.ExifIFD.FocalPlaneYResolution: (3000, 1),
+                 piexif.ExifIFD.FocalPlaneResolutionUnit: 3, piexif.ExifIFD.PixelXDimension: STORED[0],
+                 piexif.ExifIFD.PixelYDimension: STORED[1]},
+    })
+    buf = io.BytesIO()
+    Image.fromarray(stored).save(buf, "JPEG", quality=95, exif=exif)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8, 5])
+def test_the_derivatives_subject_area_is_where_its_subject_is(orientation: int) -> None:
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
+    result = enhancer.enhance(_master(orientation))
+    out = Image.open(io.BytesIO(result.data))
+    pixels, exif = np.asarray(out.convert("L")), out.getexif()
+    sub = exif.get_ifd(0x8769)
+    x, y, w, h = sub[piexif.ExifIFD.SubjectArea]
+    turned = orientation in (5, 6, 7, 8)
+    assert pixels.shape == ((160, 96) if turned else (96, 160))
+    assert (w, h) == ((16, 24) if turned else (24, 16))
+    assert pixels[y - h // 2 + 2:y + h // 2 - 2, x - w // 2 + 2:x + w // 2 - 2].min() > 200  # the patch, inside
+    assert pixels[y - h // 2 - 3, x] < 100 and pixels[y + h // 2 + 2, x] < 100  # and grey above and below it
+    assert pixels[y, x - w // 2 - 3] < 100 and pixels[y, x + w // 2 + 2] < 100  # and on either side
+    assert sub[piexif.ExifIFD.SubjectLocation] == (x, y)
+    # the sensor's size (pixels over pixels per unit) stays what it was, along the derivative's width and height
+    sensor = (STORED[1] / 3000, STORED[0] / 4000) if turned else (STORED[0] / 4000, STORED[1] / 3000)
+    assert out.width / sub[piexif.ExifIFD.FocalPlaneXResolution] == pytest.approx(sensor[0])
+    assert out.height / sub[piexif.ExifIFD.FocalPlaneYResolution] == pytest.approx(sensor[1])
+    assert sub[piexif.ExifIFD.PixelXDimension] == out.width and exif[piexif.ImageIFD.Make] == "Phone"
+    assert piexif.ImageIFD.ImageWidth not in exif and piexif.ImageIFD.ImageLength not in exif  # the master's size
+    assert result.record["notes"] == []
+
+
+def test_a_subject_outside_the_stored_pixels_is_dropped_with_a_note() -> None:
+    exif = {"0th": {}, "Exif": {piexif.ExifIFD.SubjectArea: (900, 10), piexif.ExifIFD.SubjectLocation: (5, 5)}}
+    moved, notes = exif_geometry.resampled(exif, (80, 48), (160, 96), 1)
+    assert piexif.ExifIFD.SubjectArea not in moved["Exif"] and moved["Exif"][piexif.ExifIFD.SubjectLocation] == (11, 11)
+    assert notes == ["EXIF SubjectArea not carried: (900, 10) is not a place in the master's stored pixels"]
+    assert exif["Exif"][piexif.ExifIFD.SubjectArea] == (900, 10)  # the master's own metadata is left as it was
+
+
+def test_a_subject_past_what_a_short_holds_in_the_derivative_is_dropped_with_a_note() -> None:
+    exif = {"0th": {}, "Exif": {piexif.ExifIFD.SubjectLocation: (12000, 100)}}
+    moved, notes = exif_geometry.resampled(exif, (12001, 8000), (96008, 64000), 1)
+    assert moved["Exif"] == {} and notes == [
+        "EXIF SubjectLocation not carried: in the derivative's pixels it is (96004, 804), past what the tag holds "
+        "(65535)"]
+
+
+def test_a_damaged_focal_plane_resolution_is_dropped_not_scaled() -> None:
+    exif = {"Exif": {piexif.ExifIFD.FocalPlaneXResolution: (4000, 0), piexif.ExifIFD.FocalPlaneYResolution: (3000, 1)}}
+    moved, notes = exif_geometry.resampled(exif, (80, 48), (320, 192), 1)
+    assert moved["Exif"] == {piexif.ExifIFD.FocalPlaneYResolution: (12000, 1)} and notes == []
+
+
+def test_exif_with_nothing_counted_in_pixels_is_passed_as_it_is() -> None:
+    exif = {"0th": {piexif.ImageIFD.Make: b"Phone"}, "Exif": {piexif.ExifIFD.FNumber: (8, 1)}}
+    assert exif_geometry.resampled(exif, (80, 48), (320, 192), 6) == (exif, [])
+    assert exif_geometry.resampled(None, (80, 48), (320, 192), 1) == (None, [])
