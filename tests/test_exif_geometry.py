@@ -3,6 +3,8 @@ millimetre, a phone's width and height) say the derivative's pixels."""
 from __future__ import annotations
 
 import io
+import re
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import piexif
@@ -10,14 +12,26 @@ import pytest
 from PIL import Image
 
 from enhance_ops import exif_geometry
+from enhance_ops import metadata as md
 from enhance_ops.enhance import EnhanceOptions, Enhancer
+from enhance_ops.metadata import ImageMetadata
 
 SUBJECT = (56, 20, 12, 8)  # centre x, y and width, height of a bright patch in the stored pixels
 STORED = (80, 48)  # width, height as stored
 
 
+# What Adobe's tools copy of those EXIF values into XMP, in both of XMP's forms
+XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+       b'<rdf:Description rdf:about="" xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:FocalPlaneXResolution="4000/1"'
+       b' exif:FocalPlaneYResolution="3000/1"><exif:SubjectArea>\n <rdf:Seq>\n  <rdf:li>56</rdf:li>\n'
+       b'  <rdf:li>20</rdf:li>\n  <rdf:li>12</rdf:li>\n  <rdf:li>8</rdf:li>\n </rdf:Seq>\n</exif:SubjectArea>'
+       b'<exif:SubjectLocation><rdf:Seq><rdf:li>56</rdf:li><rdf:li>20</rdf:li></rdf:Seq></exif:SubjectLocation>'
+       b'</rdf:Description></rdf:RDF></x:xmpmeta>')
+
+
 def _master(orientation: int) -> bytes:
-    """A phone's JPEG as stored, its subject a bright patch on grey, with the EXIF saying where."""
+    """A phone's JPEG as stored, its subject a bright patch on grey, with the EXIF and the XMP
+    saying where."""
     stored = np.full((STORED[1], STORED[0], 3), 60, np.uint8)
     x, y, w, h = SUBJECT
     stored[y - h // 2:y + h // 2, x - w // 2:x + w // 2] = 250
@@ -30,7 +44,7 @@ def _master(orientation: int) -> bytes:
                  piexif.ExifIFD.PixelYDimension: STORED[1]},
     })
     buf = io.BytesIO()
-    Image.fromarray(stored).save(buf, "JPEG", quality=95, exif=exif)
+    Image.fromarray(stored).save(buf, "JPEG", quality=95, exif=exif, xmp=XMP)
     return buf.getvalue()
 
 
@@ -55,6 +69,13 @@ def test_the_derivatives_subject_area_is_where_its_subject_is(orientation: int) 
     assert out.height / sub[piexif.ExifIFD.FocalPlaneYResolution] == pytest.approx(sensor[1])
     assert sub[piexif.ExifIFD.PixelXDimension] == out.width and exif[piexif.ImageIFD.Make] == "Phone"
     assert piexif.ImageIFD.ImageWidth not in exif and piexif.ImageIFD.ImageLength not in exif  # the master's size
+    xmp = out.info["xmp"].decode()  # says what the EXIF says
+    assert re.findall(r"<exif:SubjectArea><rdf:Seq>(.*?)</rdf:Seq>", xmp) == [
+        "".join(f"<rdf:li>{v}</rdf:li>" for v in (x, y, w, h))]
+    assert re.findall(r"<exif:SubjectLocation><rdf:Seq>(.*?)</rdf:Seq>", xmp) == [f"<rdf:li>{x}</rdf:li><rdf:li>{y}</rdf:li>"]
+    for name, value in (("X", sub[piexif.ExifIFD.FocalPlaneXResolution]), ("Y", sub[piexif.ExifIFD.FocalPlaneYResolution])):
+        assert re.findall(rf'exif:FocalPlane{name}Resolution="(\d+)/(\d+)"', xmp) == [
+            (str(value.numerator), str(value.denominator))]
     assert result.record["notes"] == []
 
 
@@ -84,3 +105,13 @@ def test_exif_with_nothing_counted_in_pixels_is_passed_as_it_is() -> None:
     exif = {"0th": {piexif.ImageIFD.Make: b"Phone"}, "Exif": {piexif.ExifIFD.FNumber: (8, 1)}}
     assert exif_geometry.resampled(exif, (80, 48), (320, 192), 6) == (exif, [])
     assert exif_geometry.resampled(None, (80, 48), (320, 192), 1) == (None, [])
+
+
+def test_xmp_drops_what_the_derivatives_exif_does_not_hold() -> None:
+    """An XMP value counted in the master's pixels that the EXIF does not give the derivative's
+    (dropped, or never there) would say the master's: it goes."""
+    meta = ImageMetadata(exif={"0th": {}, "Exif": {piexif.ExifIFD.SubjectLocation: (113, 41)}}, xmp=XMP)
+    xmp = md.derivative_xmp(meta, width=160, height=96, channels=3, dpi=None, marking="test").decode()
+    assert "SubjectArea" not in xmp and "FocalPlane" not in xmp
+    assert "<exif:SubjectLocation><rdf:Seq><rdf:li>113</rdf:li><rdf:li>41</rdf:li></rdf:Seq>" in xmp
+    assert ET.fromstring(xmp[xmp.index("<x:xmpmeta"):xmp.rindex("</x:xmpmeta>") + 12]) is not None  # still XML

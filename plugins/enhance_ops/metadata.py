@@ -521,7 +521,7 @@ def derivative_xmp(meta: ImageMetadata, *, width: int, height: int, channels: in
     """The master's XMP, saying what the derivative's EXIF and profile say: upright, its own
     pixel size and resolution, its samples (grey or RGB: a CMYK master's XMP had gone on
     saying CMYK), its profile's name and its EXIF ColorSpace (a conversion to sRGB had left
-    both naming Adobe RGB). Adobe's tools keep these in XMP as well, and a viewer that trusts
+    both naming Adobe RGB), its subject's place and its sensor's pixels per unit. Adobe's tools keep these in XMP as well, and a viewer that trusts
     the XMP orientation would turn an upright derivative a second time. It names itself a
     new instance of a new document derived from the master (``xmp_identity``; ``marking`` is
     what the derivative says it is)."""
@@ -540,8 +540,16 @@ def derivative_xmp(meta: ImageMetadata, *, width: int, height: int, channels: in
     if pairs and None not in pairs:
         x, y = (f"{n}/{d}" for n, d in pairs)
         values |= {"tiff:XResolution": x, "tiff:YResolution": y, "tiff:ResolutionUnit": "2" if dpi else "1"}
-    if (space := (meta.exif or {}).get("Exif", {}).get(piexif.ExifIFD.ColorSpace)) is not None:
+    sub = (meta.exif or {}).get("Exif", {})
+    if (space := sub.get(piexif.ExifIFD.ColorSpace)) is not None:
         values["exif:ColorSpace"] = str(space)
+    for tag, name in _FOCAL_PLANE.items():  # as ``exif_geometry`` told the EXIF them, or gone with it
+        if isinstance(value := sub.get(tag), tuple):
+            values[name] = f"{value[0]}/{value[1]}"
+        else:
+            text = _without_property(text, name)
+    for tag, name in _SUBJECT.items():
+        text = _with_sequence(text, name, value if isinstance(value := sub.get(tag), tuple) else None)
     profile = meta.icc_profile and icc.description(meta.icc_profile)
     if profile:
         values["photoshop:ICCProfile"] = profile
@@ -558,6 +566,19 @@ def _with_properties(text: str, values: dict[str, str]) -> str:
         text = re.sub(rf'(\b{name}\s*=\s*)(["\'])[^"\']*\2', lambda m: f"{m[1]}{m[2]}{value}{m[2]}", text)
         text = re.sub(rf"(<{name}>)[^<]*(</{name}>)", lambda m: f"{m[1]}{value}{m[2]}", text)
     return text
+
+
+# EXIF values counted in the master's pixels, by their XMP names (Adobe's tools copy them there)
+_FOCAL_PLANE = {piexif.ExifIFD.FocalPlaneXResolution: "exif:FocalPlaneXResolution",
+                piexif.ExifIFD.FocalPlaneYResolution: "exif:FocalPlaneYResolution"}
+_SUBJECT = {piexif.ExifIFD.SubjectArea: "exif:SubjectArea", piexif.ExifIFD.SubjectLocation: "exif:SubjectLocation"}
+
+
+def _with_sequence(text: str, name: str, values: tuple[int, ...] | None) -> str:
+    """``text`` with the ordered list ``name`` holding ``values``, or without it where None."""
+    items = "".join(f"<rdf:li>{v}</rdf:li>" for v in values or ())
+    return re.sub(rf"<{name}>\s*<rdf:Seq>.*?</rdf:Seq>\s*</{name}>",
+                  lambda _: f"<{name}><rdf:Seq>{items}</rdf:Seq></{name}>" if values else "", text, flags=re.S)
 
 
 def _without_property(text: str, name: str) -> str:
