@@ -983,6 +983,16 @@ def test_an_exif_orientation_outranks_the_xmps() -> None:
     assert np.array_equal(decoded.pixels, rect) and decoded.notes == []
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF"])
+def test_the_masters_compression_ratio_is_not_said_of_the_derivative(fmt: str) -> None:
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Canon"},
+                        "Exif": {piexif.ExifIFD.CompressedBitsPerPixel: (5, 1), piexif.ExifIFD.FNumber: (8, 1)}})
+    decoded = codecs.decode(save(RGB8, "JPEG", exif=exif))
+    assert decoded.metadata.exif["Exif"][piexif.ExifIFD.CompressedBitsPerPixel] == (5, 1)
+    carried = Image.open(io.BytesIO(reencode(decoded, fmt, scale=2))).getexif().get_ifd(0x8769)
+    assert piexif.ExifIFD.CompressedBitsPerPixel not in carried and carried[piexif.ExifIFD.FNumber] == 8
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "WEBP"])
 def test_the_derivatives_xmp_says_upright_and_its_own_size_as_its_exif_does(fmt: str) -> None:
     xmp = (  # as Lightroom writes it: orientation and size as attributes and as elements

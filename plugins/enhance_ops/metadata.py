@@ -806,4 +806,5 @@ def derivative_exif(
         zeroth[piexif.ImageIFD.ResolutionUnit] = 2 if dpi else 1
     sub[piexif.ExifIFD.PixelXDimension] = width
     sub[piexif.ExifIFD.PixelYDimension] = height
+    sub.pop(piexif.ExifIFD.CompressedBitsPerPixel, None)  # the master's JPEG compression, not the derivative's
     return tiff_exif.block(exif, moved=meta.maker_note.moved_to if meta.maker_note else None)
