@@ -393,7 +393,8 @@ def test_a_cmyk_masters_xmp_says_the_derivative_is_rgb(profiled: bool) -> None:
            b'<rdf:Description rdf:about="" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" '
            b'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" photoshop:ColorMode="4" '
            b'photoshop:ICCProfile="U.S. Web Coated (SWOP) v2" tiff:PhotometricInterpretation="5">'
-           b"<tiff:SamplesPerPixel>4</tiff:SamplesPerPixel></rdf:Description></rdf:RDF></x:xmpmeta>")
+           b"<tiff:SamplesPerPixel>4</tiff:SamplesPerPixel><tiff:BitsPerSample>\n<rdf:Seq>\n"
+           + b"<rdf:li>16</rdf:li>\n" * 4 + b"</rdf:Seq>\n</tiff:BitsPerSample></rdf:Description></rdf:RDF></x:xmpmeta>")
     buf = io.BytesIO()
     extratags = [(700, "B", len(xmp), xmp, True)]
     if profiled:
@@ -402,6 +403,7 @@ def test_a_cmyk_masters_xmp_says_the_derivative_is_rgb(profiled: bool) -> None:
     said = codecs.decode(reencode(codecs.decode(buf.getvalue()))).metadata.xmp.decode()
     assert 'photoshop:ColorMode="3"' in said and 'tiff:PhotometricInterpretation="2"' in said
     assert "<tiff:SamplesPerPixel>3</tiff:SamplesPerPixel>" in said and "SWOP" not in said
+    assert "<tiff:BitsPerSample><rdf:Seq>" + "<rdf:li>16</rdf:li>" * 3 + "</rdf:Seq></tiff:BitsPerSample>" in said
 
 
 def _cmyk_ramp() -> np.ndarray:

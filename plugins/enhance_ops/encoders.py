@@ -105,7 +105,8 @@ def _derivative_metadata(
         meta, width=width, height=height, dpi=dpi, software=provenance.software, description=provenance.description
     )
     if meta.xmp:
-        meta = replace(meta, xmp=md.derivative_xmp(meta, width=width, height=height, channels=samples.shape[2], dpi=dpi,
+        meta = replace(meta, xmp=md.derivative_xmp(meta, width=width, height=height, channels=samples.shape[2],
+                                                   bits=samples.dtype.itemsize * 8, dpi=dpi,
                                                    marking=f"{provenance.software}|{provenance.description}"))
     if meta.icc_profile and (fmt == "WEBP" and samples.shape[2] <= 2 or fmt == "PNG" and samples.shape[2] == 2):
         # grey the format stores as colour (WebP has no grey; OpenCV writes no grey+alpha PNG)

@@ -516,13 +516,14 @@ def _value_bytes(value: Any) -> int:
     return 4
 
 
-def derivative_xmp(meta: ImageMetadata, *, width: int, height: int, channels: int,
+def derivative_xmp(meta: ImageMetadata, *, width: int, height: int, channels: int, bits: int,
                    dpi: tuple[float, float] | None, marking: str) -> bytes | None:
     """The master's XMP, saying what the derivative's EXIF and profile say: upright, its own
-    pixel size and resolution, its samples (grey or RGB: a CMYK master's XMP had gone on
-    saying CMYK), its profile's name and its EXIF ColorSpace (a conversion to sRGB had left
-    both naming Adobe RGB), its subject's place and its sensor's pixels per unit. Adobe's tools keep these in XMP as well, and a viewer that trusts
-    the XMP orientation would turn an upright derivative a second time. It names itself a
+    pixel size and resolution, its samples (grey or RGB, and their bits: a CMYK master's XMP
+    had gone on saying CMYK), its profile's name and its EXIF ColorSpace (a conversion to sRGB
+    had left both naming Adobe RGB), its subject's place and its sensor's pixels per unit.
+    Adobe's tools keep these in XMP as well, and a viewer that trusts the XMP orientation
+    would turn an upright derivative a second time. It names itself a
     new instance of a new document derived from the master (``xmp_identity``; ``marking`` is
     what the derivative says it is)."""
     try:
@@ -550,6 +551,7 @@ def derivative_xmp(meta: ImageMetadata, *, width: int, height: int, channels: in
             text = _without_property(text, name)
     for tag, name in _SUBJECT.items():
         text = _with_sequence(text, name, value if isinstance(value := sub.get(tag), tuple) else None)
+    text = _with_sequence(text, "tiff:BitsPerSample", (bits,) * channels)
     profile = meta.icc_profile and icc.description(meta.icc_profile)
     if profile:
         values["photoshop:ICCProfile"] = profile
