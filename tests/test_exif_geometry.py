@@ -29,9 +29,10 @@ XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.o
        b'</rdf:Description></rdf:RDF></x:xmpmeta>')
 
 
-def _master(orientation: int) -> bytes:
-    """A phone's JPEG as stored, its subject a bright patch on grey, with the EXIF and the XMP
-    saying where."""
+def _master(orientation: int, fmt: str = "JPEG") -> bytes:
+    """A phone's photo as stored, its subject a bright patch on grey, with the EXIF and the XMP
+    saying where. A HEIC or an AVIF is turned by rotation and mirroring boxes, which Pillow's
+    and pillow-heif's writers make of the EXIF orientation (as an iPhone's HEIC has both)."""
     stored = np.full((STORED[1], STORED[0], 3), 60, np.uint8)
     x, y, w, h = SUBJECT
     stored[y - h // 2:y + h // 2, x - w // 2:x + w // 2] = 250
@@ -44,14 +45,15 @@ def _master(orientation: int) -> bytes:
                  piexif.ExifIFD.PixelYDimension: STORED[1]},
     })
     buf = io.BytesIO()
-    Image.fromarray(stored).save(buf, "JPEG", quality=95, exif=exif, xmp=XMP)
+    Image.fromarray(stored).save(buf, fmt, quality=95, exif=exif, xmp=XMP)
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("orientation", [1, 3, 6, 8, 5])
-def test_the_derivatives_subject_area_is_where_its_subject_is(orientation: int) -> None:
+@pytest.mark.parametrize(("fmt", "orientation"), [
+    *(("JPEG", turn) for turn in (1, 3, 6, 8, 5)), *(("HEIF", turn) for turn in (6, 7)), ("AVIF", 6)])
+def test_the_derivatives_subject_area_is_where_its_subject_is(fmt: str, orientation: int) -> None:
     enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
-    result = enhancer.enhance(_master(orientation))
+    result = enhancer.enhance(_master(orientation, fmt))
     out = Image.open(io.BytesIO(result.data))
     pixels, exif = np.asarray(out.convert("L")), out.getexif()
     sub = exif.get_ifd(0x8769)

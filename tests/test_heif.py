@@ -11,7 +11,7 @@ import pytest
 from heif_files import PHOTO, burst, phone, ten_bit, thumbnailed, with_companion
 from PIL import Image, ImageCms
 
-from enhance_ops import codecs, formats
+from enhance_ops import codecs, formats, heif_boxes, orientation
 from enhance_ops.chain import icc
 from enhance_ops.cli import main
 from enhance_ops.errors import CorruptImageError, TruncatedImageError, UnsupportedImageError
@@ -30,6 +30,34 @@ def test_a_phone_photograph_is_read_upright_with_its_profile_exif_and_xmp() -> N
     assert (zeroth[piexif.ImageIFD.Make], zeroth[piexif.ImageIFD.Orientation]) == (b"Apple", 1)
     assert exif[piexif.ExifIFD.DateTimeOriginal] == b"2021:06:05 14:03:11"
     assert b"Moon suit, donated 2021" in decoded.metadata.xmp
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+@pytest.mark.parametrize("turn", range(1, 9))
+def test_rotation_and_mirroring_boxes_are_read_as_the_exif_orientation_they_were_written_for(fmt: str,
+                                                                                          turn: int) -> None:
+    """libheif and libavif write an EXIF orientation as boxes (two ways for a transpose), and
+    turn the pixels by them as they decode; the orientation they amount to is what turns the
+    values counted along the stored pixels' axes."""
+    buf = io.BytesIO()
+    Image.fromarray(PHOTO).save(buf, fmt, exif=piexif.dump({"0th": {piexif.ImageIFD.Orientation: turn}}), quality=90)
+    data = buf.getvalue()
+    assert heif_boxes.read(data).turn == turn
+    decoded = codecs.decode(data, samples=True)
+    assert np.abs(decoded.pixels.astype(int) - orientation.upright(PHOTO, turn)).mean() < 3
+    assert decoded.metadata.stored_turn == turn
+
+
+def test_a_heics_resolution_is_turned_with_its_pixels_by_its_rotation_box() -> None:
+    """The EXIF's resolution counts along the stored axes; libheif turns the pixels and
+    pillow-heif says orientation 1, so a fax-like 204 x 98 dpi had stayed unturned."""
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Orientation: 6, piexif.ImageIFD.XResolution: (204, 1),
+                                piexif.ImageIFD.YResolution: (98, 1), piexif.ImageIFD.ResolutionUnit: 2}})
+    buf = io.BytesIO()
+    Image.fromarray(PHOTO).save(buf, "HEIF", exif=exif, quality=90)
+    decoded = codecs.decode(buf.getvalue())
+    assert decoded.size == (64, 96) and decoded.metadata.orientation == 1
+    assert decoded.metadata.dpi == (98, 204)
 
 
 def test_a_ten_bit_heic_is_read_at_its_depth_in_the_colour_its_nclx_box_names() -> None:

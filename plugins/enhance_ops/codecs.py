@@ -30,6 +30,7 @@ from . import metadata as md
 from . import camera_raw, damage, deep_colour, deep_jpeg, heif_boxes, jp2_boxes, jpeg_segments, jpeg_xl, netpbm
 from . import png_chunks, tiff_entries, tiff_header, tiff_log
 from .chain import icc, strips
+from .orientation import upright
 from .formats import DEFAULT_MAX_PIXELS, EIGHT_BIT_FORMATS, MAX_SIDE, READ_FORMATS, WRITE_FORMATS, format_of, other_format_of
 from .errors import (
     CorruptImageError,
@@ -121,7 +122,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
         meta.icc_profile = icc.build_profile(icc.SPACES[space])  # viewers that read no EXIF would take sRGB
         notes.append(f"no ICC profile, but the EXIF says {space}, as a camera in its {space} mode writes: "
                      f"{icc.SPACES[space].name} assumed, and its profile embedded in the derivative")
-    if meta.orientation in (5, 6, 7, 8):  # the tags count along the stored axes, now turned
+    if meta.stored_turn in (5, 6, 7, 8):  # the tags count along the stored axes, now turned
         meta.dpi = meta.dpi and (meta.dpi[1], meta.dpi[0])
         meta.aspect = meta.aspect and (meta.aspect[1], meta.aspect[0])
     damaged = _damage(data, im.format, frame)
@@ -938,17 +939,6 @@ def _through_profile(
 def _apply_orientation(
     pixels: np.ndarray, alpha: np.ndarray | None, orientation: int
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    def turn(a: np.ndarray) -> np.ndarray:
-        if orientation in (2, 5, 7):
-            a = a[:, ::-1]
-        if orientation in (3, 4):
-            a = a[::-1, ::-1] if orientation == 3 else a[::-1]
-        elif orientation in (5, 8):
-            a = np.rot90(a, 1)
-        elif orientation in (6, 7):
-            a = np.rot90(a, -1)
-        return np.ascontiguousarray(a)
-
     if orientation == 1:
         return pixels, alpha
-    return turn(pixels), (None if alpha is None else turn(alpha))
+    return upright(pixels, orientation), (None if alpha is None else upright(alpha, orientation))

@@ -6,8 +6,10 @@ reader works out the sensor's size and the lens's 35 mm equivalent. The derivati
 and has more pixels: carried as stored, the subject was placed in the upper left part of the
 picture, or beside it where the master was stored turned, and the sensor came out as large as
 the scale factor times its own size. Each is moved as the pixels were: turned upright by the
-master's EXIF orientation, then scaled along each axis. The chain's other movements (a lens
-correction's few pixels, say) are left out, as small against what a subject area marks.
+master's EXIF orientation (a HEIC's by its rotation and mirroring boxes, as an iPhone's
+portraits are stored), then scaled along each axis. The chain's other movements (a lens
+correction's few pixels, an AVIF's clean aperture) are left out, as small against what a
+subject area marks.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any
 
 import piexif
 
+from .orientation import upright_place
 from .tiff_exif import rational
 
 _SHORT_MAX = 2**16 - 1  # SubjectArea and SubjectLocation are SHORTs
@@ -84,7 +87,7 @@ def _subject(value: Any, stored: tuple[int, int], orientation: int, across: floa
     width, height = stored
     if value[0] >= width or value[1] >= height:
         return None
-    x, y = _upright(value[0], value[1], width, height, orientation)
+    x, y = upright_place(value[0], value[1], width, height, orientation)
     placed = [math.floor((x + 0.5) * across), math.floor((y + 0.5) * down)]  # the pixel holding its centre
     if len(value) == 3:
         placed.append(round(value[2] * (across + down) / 2))
@@ -92,10 +95,3 @@ def _subject(value: Any, stored: tuple[int, int], orientation: int, across: floa
         extent = (value[3], value[2]) if orientation in (5, 6, 7, 8) else (value[2], value[3])
         placed += [round(extent[0] * across), round(extent[1] * down)]
     return tuple(placed)
-
-
-def _upright(x: int, y: int, width: int, height: int, orientation: int) -> tuple[int, int]:
-    """Where the stored pixel (x, y) of a ``width`` x ``height`` image is once turned upright."""
-    right, bottom = width - 1 - x, height - 1 - y
-    return {1: (x, y), 2: (right, y), 3: (right, bottom), 4: (x, bottom), 5: (y, x), 6: (bottom, x),
-            7: (bottom, right), 8: (y, right)}.get(orientation, (x, y))

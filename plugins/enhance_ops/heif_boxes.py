@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from . import orientation
 from .cicp import CodePoints
 from .jp2_boxes import boxes
 
@@ -60,10 +61,12 @@ class Primary:
     cut_off: bool = False  # a box runs past the end of the file
     aperture: CleanAperture | None = None  # a clean aperture to crop to
     companions: tuple[Companion, ...] = ()
+    turn: int = 1  # its rotation and mirroring, as an EXIF orientation (``orientation.of_boxes``)
 
 
 def read(data: bytes) -> Primary:
-    """The primary image's depth, greyness, nclx code points, clean aperture and companions; a
+    """The primary image's depth, greyness, nclx code points, clean aperture, companions and
+    rotation and mirroring; a
     file whose boxes cannot be walked reads as saying none of them (the decoders then say what
     is wrong)."""
     try:
@@ -82,7 +85,8 @@ def read(data: bytes) -> Primary:
     grey = bool(av1 and len(av1) >= 3 and av1[2] & 0x10)
     nclx = next((body for kind, body in own if kind == b"colr" and body[:4] == b"nclx" and len(body) >= 11), None)
     colour = nclx and CodePoints(*struct.unpack_from(">HHH", nclx, 4), bool(nclx[10] & 0x80))
-    return Primary(depth, grey, colour, aperture=_aperture(own), companions=_companions(found))
+    return Primary(depth, grey, colour, aperture=_aperture(own), companions=_companions(found),
+                   turn=orientation.of_boxes(own))
 
 
 _ALPHA = {"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", "urn:mpeg:hevc:2015:auxid:1"}  # AV1's, HEVC's

@@ -60,6 +60,9 @@ class ImageMetadata:
     aspect: tuple[float, float] | None = None  # (x, y) densities a file gives without a unit, where it gives no dpi
     orientation: int = 1
     orientation_from_xmp: bool = False  # no EXIF orientation, but XMP's tiff:Orientation: no decoder turns by it
+    # a HEIC's rotation and mirroring boxes as an EXIF orientation: libheif turns its pixels by them as it
+    # decodes, and pillow-heif sets the EXIF orientation to 1
+    turned_by_boxes: int = 1
     text: dict[str, str] = field(default_factory=dict)  # keyword → text; a JPEG comment is "Comment"
     comments: tuple[bytes, ...] = ()  # a JPEG's comment segments as stored, carried byte for byte to a JPEG
     iptc: bytes | None = None  # IPTC-IIM records: captions, credit, keywords of older workflows
@@ -67,6 +70,12 @@ class ImageMetadata:
     geo: geotiff.Georeference | None = None  # a TIFF page's GeoTIFF tags, for the master's pixel grid
     maker_note: maker_note.Placement | None = None  # a MakerNote whose places count from the EXIF header
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def stored_turn(self) -> int:
+        """The EXIF orientation by which the stored pixels became the decoded image: values
+        counted along the stored pixels' axes (resolution, a subject's place) are turned by it."""
+        return self.turned_by_boxes if self.turned_by_boxes != 1 else self.orientation
 
 
 # Text not carried as it stands: XMP travels on its own, ImageMagick's raw EXIF dumps are read
@@ -141,6 +150,8 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
     elif turn not in (None, 1):
         meta.orientation, meta.orientation_from_xmp = turn, True
         meta.notes.append(f"orientation {turn} read from the XMP (tiff:Orientation): the file has no EXIF orientation")
+    if im.format == "HEIF":
+        meta.turned_by_boxes = heif_boxes.read(data).turn
     meta.dpi = _read_dpi(dpi, meta.exif)
     if meta.dpi and max(meta.dpi) > MAX_DPI:
         meta.notes.append(f"resolution tags say {max(meta.dpi):.4g} dpi, finer than any instrument's (0.05 nm a "
