@@ -22,6 +22,7 @@ from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from skimage import data as skdata
 
 from enhance_ops import ccitt, codecs, damage, deep_jpeg, encoders, exif_check, jpeg_segments, png_chunks, tiff_exif
+from enhance_ops import derivative_metadata as dmd
 from enhance_ops import metadata as md
 from enhance_ops.errors import (
     CorruptImageError,
@@ -1444,7 +1445,7 @@ def test_a_pngs_copyright_author_and_description_reach_the_exif_of_a_derivative_
                           ("Description", "Hafen bei Ebbe"), ("Title", "Hafen, 1931")):
         info.add_itxt(keyword, text)
     decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info))
-    meta, notes = md.fitted_to(decoded.metadata, fmt, software=PROV.software, description=PROV.description)
+    meta, notes = dmd.fitted_to(decoded.metadata, fmt, software=PROV.software, description=PROV.description)
     assert notes == [f"text not carried, {fmt} has no place for it: Title"]
     out = encoders.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=meta, scale=1, provenance=PROV)
     carried = codecs.decode(out).metadata.exif  # (Pillow hands a TIFF's text back with a '?' for each such byte)
@@ -1463,7 +1464,7 @@ def test_a_jpegs_comment_reaches_the_user_comment_of_a_tiff_or_webp_derivative(f
     """Neither holds a comment of its own, and the comment had been left out as text; EXIF's
     UserComment says its character code, and UCS-2 goes in the block's byte order."""
     decoded = codecs.decode(save(RGB8, "JPEG", comment=comment.encode("utf-8")))
-    meta, notes = md.fitted_to(decoded.metadata, fmt)
+    meta, notes = dmd.fitted_to(decoded.metadata, fmt)
     assert notes == []
     out = encoders.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=meta, scale=1, provenance=PROV)
     assert codecs.decode(out).metadata.exif["Exif"][piexif.ExifIFD.UserComment] == stored
@@ -1476,7 +1477,7 @@ def test_a_pngs_text_that_its_exif_contradicts_is_named() -> None:
     info.add_text("Copyright", "(c) City Archive")
     exif = piexif.dump({"0th": {piexif.ImageIFD.Copyright: b"(c) Photo Studio Weiss"}})
     decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info, exif=exif))
-    meta, notes = md.fitted_to(decoded.metadata, "JPEG")
+    meta, notes = dmd.fitted_to(decoded.metadata, "JPEG")
     assert notes == ["text not carried, the EXIF saying otherwise: Copyright"]
     assert meta.exif["0th"][piexif.ImageIFD.Copyright] == b"(c) Photo Studio Weiss"
 
@@ -1490,18 +1491,18 @@ def test_metadata_a_format_cannot_hold_is_left_out_with_a_note_and_never_fails_t
     xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/">{" " * 70_000}</x:xmpmeta>'  # past one JPEG segment
     info.add_itxt("XML:com.adobe.xmp", xmp)
     decoded = codecs.decode(save(RGB8, "PNG", pnginfo=info))
-    meta, notes = md.fitted_to(decoded.metadata, "JPEG")
+    meta, notes = dmd.fitted_to(decoded.metadata, "JPEG")
     assert notes == [f"XMP of {len(xmp):,} bytes not carried: a JPEG holds 65,440",
                      "text not carried, JPEG has no place for it: Title"]
     out = Image.open(io.BytesIO(encoders.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=meta, scale=1,
                                                 provenance=PROV)))
     assert out.info["comment"] == b"box 12" and "xmp" not in out.info
-    assert md.fitted_to(decoded.metadata, "PNG") == (decoded.metadata, [])
+    assert dmd.fitted_to(decoded.metadata, "PNG") == (decoded.metadata, [])
     long_iptc = _iptc(*[(2, 25, b"keyword %05d" % i) for i in range(5_000)])  # 90,000 bytes of keywords
-    assert md.fitted_to(md.ImageMetadata(iptc=long_iptc), "JPEG")[1] == [
+    assert dmd.fitted_to(md.ImageMetadata(iptc=long_iptc), "JPEG")[1] == [
         "IPTC records of 90,000 bytes not carried: a JPEG holds 65,506"]
-    assert md.fitted_to(md.ImageMetadata(iptc=long_iptc), "TIFF") == (md.ImageMetadata(iptc=long_iptc), [])
-    assert md.fitted_to(md.ImageMetadata(iptc=CAPTION), "WEBP")[1] == [
+    assert dmd.fitted_to(md.ImageMetadata(iptc=long_iptc), "TIFF") == (md.ImageMetadata(iptc=long_iptc), [])
+    assert dmd.fitted_to(md.ImageMetadata(iptc=CAPTION), "WEBP")[1] == [
         "IPTC records not carried: WEBP has no place for them"]
 
 
@@ -1512,7 +1513,7 @@ def test_exif_that_leaves_no_room_for_the_derivatives_marking_loses_its_largest_
                         "Exif": {piexif.ExifIFD.DateTimeOriginal: b"1962:05:01 10:00:00",
                                  piexif.ExifIFD.MakerNote: bytes(65_420)}})  # 65,516 bytes
     decoded = codecs.decode(save(RGB8, "JPEG", exif=exif))
-    meta, notes = md.fitted_to(decoded.metadata, "JPEG", software=PROV.software, description=PROV.description)
+    meta, notes = dmd.fitted_to(decoded.metadata, "JPEG", software=PROV.software, description=PROV.description)
     assert len(notes) == 1 and notes[0].startswith("EXIF tag 37500 (MakerNote) of 65,420 bytes not carried: the "
                                                    "derivative's EXIF came to ")
     out = codecs.decode(encoders.encode(decoded.pixels, None, fmt="JPEG", bit_depth=8, meta=meta, scale=2,
@@ -1520,7 +1521,7 @@ def test_exif_that_leaves_no_room_for_the_derivatives_marking_loses_its_largest_
     assert out.metadata.exif["0th"][piexif.ImageIFD.Make] == b"Nikon"
     assert out.metadata.exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"1962:05:01 10:00:00"
     assert piexif.ExifIFD.MakerNote not in out.metadata.exif["Exif"]
-    assert md.fitted_to(decoded.metadata, "PNG", software=PROV.software, description=PROV.description) == (
+    assert dmd.fitted_to(decoded.metadata, "PNG", software=PROV.software, description=PROV.description) == (
         decoded.metadata, [])  # other formats hold EXIF of any size
 
 

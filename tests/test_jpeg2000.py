@@ -15,7 +15,7 @@ from PIL import Image
 from test_codecs import CAPTION, PROV, XMP
 
 from enhance_ops import codecs, encoders
-from enhance_ops import metadata as md
+from enhance_ops import derivative_metadata as dmd
 from enhance_ops.chain.icc import SPACES, build_profile
 from enhance_ops.errors import CorruptImageError, TruncatedImageError, UnsupportedImageError
 
@@ -107,7 +107,7 @@ def test_a_jp2s_boxes_travel_to_the_derivative_and_its_pixels_stay_in_their_colo
     # orientation 6: turned upright, and the Adobe RGB samples are not converted through their profile
     assert codecs.oriented_size(data) == (40, 30) and np.array_equal(decoded.pixels, np.rot90(RGB16[:, :30], -1))
 
-    fitted, notes = md.fitted_to(meta, "PNG")
+    fitted, notes = dmd.fitted_to(meta, "PNG")
     assert notes == []  # the IPTC records as ImageMagick's raw profile text: they had been left out
     out = encoders.encode(codecs.to_unit(decoded.pixels), None, fmt="PNG", bit_depth=16, meta=fitted, scale=2,
                           provenance=PROV)

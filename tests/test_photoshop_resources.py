@@ -12,7 +12,7 @@ from conftest import photo, save
 from PIL import Image
 
 from enhance_ops import codecs, encoders, photoshop_resources
-from enhance_ops import metadata as md
+from enhance_ops import derivative_metadata as dmd
 
 PROV = encoders.Provenance("archive-enhance test", "Enhanced derivative, not the archival master: test")
 RGB8 = (photo("coffee", 32, top=100, left=220) * 255 + 0.5).astype(np.uint8)
@@ -45,7 +45,7 @@ def resources_of_jpeg(data: bytes) -> dict[int, bytes]:
 
 def enhanced(master: bytes, fmt: str) -> tuple[bytes, list[str]]:
     decoded = codecs.decode(master)
-    meta, fitted = md.fitted_to(decoded.metadata, fmt)
+    meta, fitted = dmd.fitted_to(decoded.metadata, fmt)
     out = encoders.encode(decoded.pixels, decoded.alpha, fmt=fmt, bit_depth=decoded.bit_depth, meta=meta, scale=2.0,
                           provenance=PROV)
     return out, decoded.notes + fitted

@@ -10,6 +10,7 @@ from conftest import photo, save
 from PIL import Image
 
 from enhance_ops import codecs, encoders, xmp_identity
+from enhance_ops import derivative_metadata as dmd
 from enhance_ops import metadata as md
 
 RDF, MM, REF = ("http://www.w3.org/1999/02/22-rdf-syntax-ns#", "http://ns.adobe.com/xap/1.0/mm/",
@@ -118,5 +119,5 @@ def test_a_jpeg_masters_xmp_that_the_new_identity_would_push_past_its_segment_is
     packet = packet_of("x" * (65_300 - len(packet_of(""))))
     size = len(xmp_identity.derived(packet.decode(), "").encode())
     assert len(packet) < 65_440 < size
-    meta, notes = md.fitted_to(md.ImageMetadata(xmp=packet), "JPEG")
+    meta, notes = dmd.fitted_to(md.ImageMetadata(xmp=packet), "JPEG")
     assert meta.xmp is None and notes == [f"XMP of {size:,} bytes not carried: a JPEG holds 65,440"]

@@ -15,6 +15,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from . import derivative_metadata as dmd
 from . import metadata as md
 from . import photoshop_resources, png_chunks, tiff_entries, tiff_exif, xmp_extension
 from .chain import icc, strips
@@ -100,12 +101,12 @@ def _derivative_metadata(
     """The EXIF block, the metadata and the resolution of a derivative page, told its new size."""
     check_writable(fmt, 16 if samples.dtype == np.uint16 else 8, samples.shape[2] in (2, 4))
     height, width = samples.shape[:2]
-    dpi = md.scaled_dpi(meta.dpi, scale)
-    exif = md.derivative_exif(
+    dpi = dmd.scaled_dpi(meta.dpi, scale)
+    exif = dmd.derivative_exif(
         meta, width=width, height=height, dpi=dpi, software=provenance.software, description=provenance.description
     )
     if meta.xmp:
-        meta = replace(meta, xmp=md.derivative_xmp(meta, width=width, height=height, channels=samples.shape[2],
+        meta = replace(meta, xmp=dmd.derivative_xmp(meta, width=width, height=height, channels=samples.shape[2],
                                                    bits=samples.dtype.itemsize * 8, dpi=dpi,
                                                    marking=f"{provenance.software}|{provenance.description}"))
     if meta.icc_profile and (fmt == "WEBP" and samples.shape[2] <= 2 or fmt == "PNG" and samples.shape[2] == 2):
@@ -138,7 +139,7 @@ def _encode_png(
     if meta.iptc or meta.photoshop:  # the records, or Photoshop's resources holding them, as ImageMagick keeps either
         resources = photoshop_resources.joined(meta.photoshop, meta.iptc) if meta.photoshop else meta.iptc
         chunks.append(png_chunks.raw_profile_chunk("iptc", resources))
-    description = md.marked_description(prov.description, meta.text.get("Description"))
+    description = dmd.marked_description(prov.description, meta.text.get("Description"))
     chunks += [png_chunks.itxt("Software", prov.software), png_chunks.itxt("Description", description)]
     chunks += [png_chunks.itxt(keyword, text) for keyword, text in meta.text.items() if keyword != "Description"]
     return png_chunks.insert_after_header(buf.reshape(-1).data, chunks)
@@ -234,8 +235,8 @@ def _encode_pillow(
         options["xmp"] = meta.xmp
     if fmt == "JPEG":
         options["subsampling"] = 0 if quality >= 90 else 2
-        extra = md.jpeg_app13(meta) if meta.iptc or meta.photoshop else b""
-        extra += md.jpeg_comments(meta)
+        extra = dmd.jpeg_app13(meta) if meta.iptc or meta.photoshop else b""
+        extra += dmd.jpeg_comments(meta)
         if meta.xmp and meta.xmp_extension:  # the main packet and its extension's segments, in that order
             extra += xmp_extension.jpeg_segments(meta.xmp, meta.xmp_extension)
         if extra:

@@ -32,6 +32,7 @@ import numpy as np
 import piexif
 
 from . import SOFTWARE, codecs, encoders, exif_geometry
+from . import derivative_metadata as dmd
 from . import metadata as md
 from .chain.pipeline import Chain, ChainResult, Master, TileProgress
 from .chain.preprocess import LensInfo
@@ -335,7 +336,7 @@ class Enhancer:
         moved = _pixels_moved(source.metadata.orientation, applied) if geo else None
         if geo:
             geo = None if moved else geo.resampled(source.size, output_size)
-        meta, not_carried = md.fitted_to(
+        meta, not_carried = dmd.fitted_to(
             dataclasses.replace(source.metadata, icc_profile=result.icc_profile, dpi=dpi, aspect=aspect, exif=exif,
                                 geo=geo),
             fmt, software=SOFTWARE, description=description)
