@@ -74,8 +74,10 @@ def test_the_derivatives_subject_area_is_where_its_subject_is(fmt: str, orientat
     xmp = out.info["xmp"].decode()  # says what the EXIF says
     assert re.findall(r"<exif:SubjectArea><rdf:Seq>(.*?)</rdf:Seq>", xmp) == [
         "".join(f"<rdf:li>{v}</rdf:li>" for v in (x, y, w, h))]
-    assert re.findall(r"<exif:SubjectLocation><rdf:Seq>(.*?)</rdf:Seq>", xmp) == [f"<rdf:li>{x}</rdf:li><rdf:li>{y}</rdf:li>"]
-    for name, value in (("X", sub[piexif.ExifIFD.FocalPlaneXResolution]), ("Y", sub[piexif.ExifIFD.FocalPlaneYResolution])):
+    assert re.findall(r"<exif:SubjectLocation><rdf:Seq>(.*?)</rdf:Seq>", xmp) == [
+        f"<rdf:li>{x}</rdf:li><rdf:li>{y}</rdf:li>"]
+    for name, tag in (("X", piexif.ExifIFD.FocalPlaneXResolution), ("Y", piexif.ExifIFD.FocalPlaneYResolution)):
+        value = sub[tag]
         assert re.findall(rf'exif:FocalPlane{name}Resolution="(\d+)/(\d+)"', xmp) == [
             (str(value.numerator), str(value.denominator))]
     assert result.record["notes"] == []

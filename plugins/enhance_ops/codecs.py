@@ -30,8 +30,8 @@ from . import metadata as md
 from . import camera_raw, damage, deep_colour, deep_jpeg, heif_boxes, jp2_boxes, jpeg_segments, jpeg_xl, netpbm
 from . import png_chunks, tiff_entries, tiff_header, tiff_log
 from .chain import icc, strips
-from .orientation import upright
-from .formats import DEFAULT_MAX_PIXELS, EIGHT_BIT_FORMATS, MAX_SIDE, READ_FORMATS, WRITE_FORMATS, format_of, other_format_of
+from .formats import (DEFAULT_MAX_PIXELS, EIGHT_BIT_FORMATS, MAX_SIDE, READ_FORMATS, WRITE_FORMATS, format_of,
+                      other_format_of)
 from .errors import (
     CorruptImageError,
     EmptyFileError,
@@ -41,6 +41,7 @@ from .errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
+from .orientation import upright
 
 # The pixel limit below replaces Pillow's global decompression-bomb guard: ours is checked
 # before decoding and is configurable per run.

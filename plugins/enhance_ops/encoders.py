@@ -1,9 +1,10 @@
 """The derivative's bytes: the enhanced pixels as integer samples, encoded with the master's
 metadata told the derivative's size and where it came from.
 
-Decoding is ``codecs``; what is carried and how it is updated is ``metadata``. Each format's
-writer gets the metadata its readers look for: PNG chunks after the header, a TIFF page's own
-tags and its EXIF and GPS directories, JPEG's APP segments, WebP's chunks.
+Decoding is ``codecs``; what is carried, and how it is told the derivative, is
+``derivative_metadata``. Each format's writer gets the metadata its readers look for: PNG
+chunks after the header, a TIFF page's own tags and its EXIF and GPS directories, JPEG's APP
+segments, WebP's chunks.
 """
 from __future__ import annotations
 

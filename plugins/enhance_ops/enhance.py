@@ -253,7 +253,7 @@ class Enhancer:
         def write(output: _Output) -> None:
             start = time.perf_counter()
             encoders.add_tiff_page(derivative, output.samples, meta=output.meta, scale=output.scale,
-                                 provenance=output.provenance, bigtiff=bigtiff)
+                                   provenance=output.provenance, bigtiff=bigtiff)
             timing["encode_s"] += time.perf_counter() - start
 
         records: list[dict[str, Any]] = []
@@ -309,7 +309,7 @@ class Enhancer:
         job.chain_result = None
         del result
         out = encoders.encode_samples(output.samples, fmt=fmt, meta=output.meta, scale=output.scale,
-                                    provenance=output.provenance, quality=self.options.quality)
+                                      provenance=output.provenance, quality=self.options.quality)
         record = {"input_sha256": job.digest, **record, "decode_s": job.decode_s, "chain_s": job.chain_s,
                   "encode_s": time.perf_counter() - start, "pages_complete": job.complete,
                   "output_sha256": hashlib.sha256(out).hexdigest(),  # the derivative's fixity, in the ledger

@@ -7,9 +7,9 @@ and has more pixels: carried as stored, the subject was placed in the upper left
 picture, or beside it where the master was stored turned, and the sensor came out as large as
 the scale factor times its own size. Each is moved as the pixels were: turned upright by the
 master's EXIF orientation (a HEIC's by its rotation and mirroring boxes, as an iPhone's
-portraits are stored), then scaled along each axis. The chain's other movements (a lens
-correction's few pixels, an AVIF's clean aperture) are left out, as small against what a
-subject area marks.
+portraits are stored), then scaled along each axis. The chain's other movements are left
+out: a lens correction's few pixels, small against what a subject area marks, and an AVIF's
+clean-aperture cut, rare in a camera's files.
 """
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def _focal_plane(sub: dict[int, Any], across: float, down: float, turned: bool) 
         if pair:
             sub[tag] = pair
         else:
-            sub.pop(tag, None)  # damaged (a zero denominator), missing, or too large: no size is better than a wrong one
+            sub.pop(tag, None)  # damaged (a zero denominator), missing or too large: better no size than a wrong one
 
 
 def _is_rational(value: Any) -> bool:
