@@ -164,6 +164,9 @@ def build() -> dict[str, Case]:
         "scan-12bit.jpg": Case(_jpeg_12bit(rgb), "ok", (24, 16), exif_make="Epson"),  # read by deep_jpeg, as PNG
         "lossless-grey.jpg": Case(imagecodecs.jpeg8_encode(np.ascontiguousarray(rgb[:, :, 1]), lossless=True), "ok",
                                   (24, 16)),
+        # a deep scan's damage is checked with its frame header told 8 bits: libjpeg reads its scan so
+        "lossless-16bit.jpg": Case(imagecodecs.jpeg8_encode(rgb.astype(np.uint16) * 257, lossless=True,
+                                                            bitspersample=16), "ok", (24, 16)),
         "scan-12bit.jp2": Case(_jp2_12bit(rgb), "ok", (16, 24), exif_make="Epson",
                                icc=build_profile(SPACES["Adobe RGB"])),
         "truncated.jp2": Case(jp2_files.jp2(rgb)[:-60], "truncated"),

@@ -2018,15 +2018,24 @@ def test_a_lossless_jpeg_of_other_than_8_bits_is_read_exactly(bits: int, channel
     np.testing.assert_array_equal(np.rint(decoded.pixels * top).reshape(stored.shape), stored)
 
 
-def test_a_cut_off_12_bit_jpeg_is_noted_as_damaged() -> None:
-    """libjpeg decodes on past the end of a 12-bit scan in silence, and simplejpeg, whose
-    libjpeg would say so, reads 8-bit JPEGs only: the missing end-of-image marker tells."""
+@pytest.mark.parametrize("options", [{"bitspersample": 12, "level": 95}, {"bitspersample": 16, "lossless": True}],
+                         ids=["12-bit", "lossless 16-bit"])
+def test_a_damaged_or_cut_off_deep_jpeg_is_noted_as_damaged(options: dict) -> None:
+    """imagecodecs' libjpeg decodes on past a changed byte or the end of a 12- or 16-bit scan
+    in silence, and simplejpeg's, which says so, reads 8-bit JPEGs only: the scan is checked
+    with its frame header told 8 bits. Until 2026-12-06 only a cut was found, by its missing
+    end-of-image marker."""
     import imagecodecs
 
-    whole = imagecodecs.jpeg8_encode(DEEP, bitspersample=12, level=95)
-    decoded = codecs.decode(whole[: len(whole) * 3 // 4])
-    assert decoded.damage is not None and decoded.damage.startswith("the scan ends without an end-of-image marker")
-    assert codecs.decode(whole + b"\x00" * 200).damage is None  # bytes after the end are no damage
+    whole = imagecodecs.jpeg8_encode(DEEP << 4 if options["bitspersample"] == 16 else DEEP, **options)
+    hit = bytearray(whole)
+    hit[int(len(whole) * 0.4)] ^= 0x5A  # one that libjpeg meets as a bad code (not every changed byte is)
+    decoded = codecs.decode(bytes(hit))
+    assert decoded.damage == "libjpeg: Corrupt JPEG data: bad Huffman code"
+    assert decoded.notes[-1].startswith("the JPEG's pixel data is damaged (libjpeg: Corrupt JPEG data")
+    assert codecs.decode(whole[: len(whole) * 3 // 4]).damage == "libjpeg: Premature end of JPEG file"
+    sound = codecs.decode(whole + b"\x00" * 200)  # bytes after the end are no damage
+    assert sound.damage is None and sound.notes == [] and sound.bits_per_sample == options["bitspersample"]
 
 
 def test_jpegs_no_reader_here_decodes_are_named_not_called_corrupt() -> None:
@@ -2234,7 +2243,7 @@ def test_damage_in_a_tiffs_strips_is_found_and_noted(compression: str, damaging:
 
 
 @pytest.mark.parametrize("colour", [False, True], ids=["grey", "colour"])
-def test_a_sound_12_bit_jpeg_compressed_tiff_is_read_and_not_called_damaged(colour: bool) -> None:
+def test_a_12_bit_jpeg_compressed_tiff_is_read_and_called_damaged_only_where_it_is(colour: bool) -> None:
     """Its strips were checked by simplejpeg's libjpeg, which reads 8-bit JPEGs only: "libjpeg:
     Unsupported JPEG data precision 12" went into the ledger as damage, and a sound scan was
     held for review with a note to restore it from another copy. A colour one, stored as
@@ -2249,6 +2258,8 @@ def test_a_sound_12_bit_jpeg_compressed_tiff_is_read_and_not_called_damaged(colo
     assert (decoded.bit_depth, decoded.bits_per_sample) == (16, 12)
     assert decoded.metadata.exif["0th"][271] == b"Zeiss"
     assert psnr(decoded.pixels.squeeze(), samples / 4095) > 40
+    # and a strip cut short is found, as in an 8-bit one (until 2026-12-06 not: libjpeg was not asked)
+    assert codecs.decode(_cut_segment(data, 0, 2)).damage == "strip 3 of 6: libjpeg: Premature end of JPEG file"
 
 
 def test_damage_on_a_later_page_of_a_tiff_is_that_pages() -> None:

@@ -153,8 +153,6 @@ def declared_bits(im: Image.Image, data: bytes) -> int:
 
 
 def _damage(data: bytes, fmt: str | None, frame: int) -> str | None:
-    if fmt == "JPEG" and (found := jpeg_segments.frame(data)) and found.precision != 8:
-        return damage.jpeg_cut_off(data)  # not checked by libjpeg: simplejpeg's reads 8-bit JPEGs only
     if fmt == "JPEG":
         said = damage.in_jpeg(data)
         return f"libjpeg: {said}" if said else None

@@ -28,7 +28,7 @@ import simplejpeg
 import tifffile
 
 from . import ccitt
-from .jpeg_segments import LOSSLESS, SOS, first_scan, frame, header_segments
+from .jpeg_segments import LOSSLESS, SOS, frame, header_segments
 
 # libjpeg's warning about a scan's header, not its data: the image decodes whole after it, and
 # damage further on goes unseen.
@@ -41,15 +41,22 @@ def in_jpeg(data: bytes) -> str | None:
 
     The application segments (JFIF, EXIF, ICC, Adobe …) are left out first: libjpeg warns
     about some of them (an unknown JFIF revision or Adobe transform, a bad ICC segment), and
-    with warnings taken as errors the check would end there, before the scan."""
+    with warnings taken as errors the check would end there, before the scan.
+
+    A 12-bit JPEG, or a lossless one of 2 to 16 bits, is checked with its frame header told 8
+    bits: simplejpeg's libjpeg reads 8-bit JPEGs only, but the entropy-coded data is laid out
+    and decoded alike at every precision (its values are only larger, in categories libjpeg
+    takes at 8 bits too), so libjpeg says what it meets in the scan; the pixels that come out
+    are wrong, and are not looked at. imagecodecs' libjpeg, which decodes them, says nothing
+    of damage: a changed byte had garbled a 12-bit scan in silence."""
     bare = _without_application_segments(data)
+    found = frame(bare)
+    if found is not None and found.precision != 8:
+        bare = bare[:found.start + 4] + b"\x08" + bare[found.start + 5:]
     try:
         height, width, colour, _ = simplejpeg.decode_jpeg_header(bare)
     except ValueError:
         return None  # a header libjpeg cannot read or warns about: the codecs' concern
-    found = frame(bare)
-    if found is not None and found.precision != 8:
-        return None  # simplejpeg's libjpeg reads 8-bit JPEGs only: "Unsupported JPEG data precision 12" is no damage
     if found is not None and found.process in LOSSLESS:
         # libjpeg scales no lossless image, and converts none to another colour space: simplejpeg,
         # asked for an eighth, sized its buffer for one and libjpeg wrote the whole image into it
@@ -66,17 +73,6 @@ def in_jpeg(data: bytes) -> str | None:
     except ValueError as exc:
         return None if _HARMLESS in str(exc) else str(exc)
     return None
-
-
-def jpeg_cut_off(data: bytes) -> str | None:
-    """For a JPEG libjpeg is not asked about (simplejpeg's reads 8-bit ones only): whether its
-    scan ends without the end-of-image marker, as a file cut short does. Within the
-    entropy-coded data a 0xFF byte is always followed by 0 or a restart marker, so an EOI
-    after the scan's start is the image's end."""
-    scan = first_scan(data)
-    if scan is not None and b"\xff\xd9" in data[scan:]:
-        return None
-    return "the scan ends without an end-of-image marker: the file is cut off, and the image blank or garbled from there"
 
 
 def _without_application_segments(data: bytes) -> bytes:
