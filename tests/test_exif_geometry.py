@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import piexif
+import heif_files
 import pytest
 from PIL import Image
 
@@ -81,6 +82,26 @@ def test_the_derivatives_subject_area_is_where_its_subject_is(fmt: str, orientat
         assert re.findall(rf'exif:FocalPlane{name}Resolution="(\d+)/(\d+)"', xmp) == [
             (str(value.numerator), str(value.denominator))]
     assert result.record["notes"] == []
+
+
+def test_an_avifs_subject_area_is_moved_by_its_clean_aperture_cut() -> None:
+    """libavif leaves an AVIF's clean aperture to the caller, which cuts the coded image to it
+    before turning: the subject, placed in the coded image, is moved by the cut too."""
+    master = heif_files.with_property(_master(1, "AVIF"), heif_files.clean_aperture(40, 32, (10, 1)))
+    result = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]"))
+                      ).enhance(master)
+    out = Image.open(io.BytesIO(result.data))
+    pixels, sub = np.asarray(out.convert("L")), out.getexif().get_ifd(0x8769)
+    assert out.size == (80, 64)  # the 40 x 32 kept at (30, 8) of the 80 x 48 coded image, enlarged
+    x, y, w, h = sub[piexif.ExifIFD.SubjectArea]
+    assert (x, y, w, h) == (2 * (SUBJECT[0] - 30) + 1, 2 * (SUBJECT[1] - 8) + 1, 24, 16)
+    assert pixels[y - h // 2 + 2:y + h // 2 - 2, x - w // 2 + 2:x + w // 2 - 2].min() > 200  # the patch
+    assert pixels[y - h // 2 - 3, x] < 100 and pixels[y, x - w // 2 - 3] < 100  # and grey beside it
+    assert any("cropped to its clean aperture" in note for note in result.record["notes"])
+    cut = {"0th": {}, "Exif": {piexif.ExifIFD.SubjectLocation: (20, 20)}}  # left of what the cut keeps
+    assert exif_geometry.resampled(cut, (40, 32), (80, 64), 1, (30, 8))[1] == [
+        "EXIF SubjectLocation not carried: (20, 20) is not a place in the master's stored pixels that its clean "
+        "aperture keeps"]
 
 
 def test_a_subject_outside_the_stored_pixels_is_dropped_with_a_note() -> None:

@@ -7,9 +7,8 @@ and has more pixels: carried as stored, the subject was placed in the upper left
 picture, or beside it where the master was stored turned, and the sensor came out as large as
 the scale factor times its own size. Each is moved as the pixels were: turned upright by the
 master's EXIF orientation (a HEIC's by its rotation and mirroring boxes, as an iPhone's
-portraits are stored), then scaled along each axis. The chain's other movements are left
-out: a lens correction's few pixels, small against what a subject area marks, and an AVIF's
-clean-aperture cut, rare in a camera's files.
+portraits are stored), after an AVIF's clean-aperture cut, then scaled along each axis. A
+lens correction's few pixels are left out, small against what a subject area marks.
 """
 from __future__ import annotations
 
@@ -26,10 +25,10 @@ _SHORT_MAX = 2**16 - 1  # SubjectArea and SubjectLocation are SHORTs
 
 
 def resampled(exif: dict[str, Any] | None, size: tuple[int, int], output_size: tuple[int, int],
-              orientation: int) -> tuple[dict[str, Any] | None, list[str]]:
+              orientation: int, cut_at: tuple[int, int] | None = None) -> tuple[dict[str, Any] | None, list[str]]:
     """``exif`` of a master decoded upright at ``size`` (width, height) from pixels stored in
-    EXIF ``orientation``, for its derivative of ``output_size``; and notes for what could not
-    be carried."""
+    EXIF ``orientation`` (and cut from its coded image at ``cut_at``, left and top, before
+    turning), for its derivative of ``output_size``; and notes for what could not be carried."""
     sub = (exif or {}).get("Exif") or {}
     if not {piexif.ExifIFD.SubjectArea, piexif.ExifIFD.SubjectLocation, piexif.ExifIFD.FocalPlaneXResolution,
             piexif.ExifIFD.FocalPlaneYResolution} & set(sub):
@@ -43,10 +42,11 @@ def resampled(exif: dict[str, Any] | None, size: tuple[int, int], output_size: t
     for tag in (piexif.ExifIFD.SubjectArea, piexif.ExifIFD.SubjectLocation):
         if tag not in sub:
             continue
-        moved = _subject(sub[tag], stored, orientation, across, down)
+        moved = _subject(sub[tag], stored, orientation, across, down, cut_at or (0, 0))
         if moved is None:
             name = piexif.TAGS["Exif"][tag]["name"]
-            notes.append(f"EXIF {name} not carried: {sub[tag]} is not a place in the master's stored pixels")
+            kept = " that its clean aperture keeps" if cut_at else ""
+            notes.append(f"EXIF {name} not carried: {sub[tag]} is not a place in the master's stored pixels{kept}")
             del sub[tag]
         elif max(moved) > _SHORT_MAX:
             name = piexif.TAGS["Exif"][tag]["name"]
@@ -78,16 +78,17 @@ def _is_rational(value: Any) -> bool:
     return isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value) and value[1] > 0
 
 
-def _subject(value: Any, stored: tuple[int, int], orientation: int, across: float,
-             down: float) -> tuple[int, ...] | None:
+def _subject(value: Any, stored: tuple[int, int], orientation: int, across: float, down: float,
+             cut_at: tuple[int, int]) -> tuple[int, ...] | None:
     """A subject's place (x, y), circle (x, y, diameter) or rectangle (x, y, width, height),
     its centre given, in the derivative's pixels; None where it is not one in the stored ones."""
     if not isinstance(value, tuple) or len(value) not in (2, 3, 4) or not all(isinstance(v, int) for v in value):
         return None
     width, height = stored
-    if value[0] >= width or value[1] >= height:
+    left, top = value[0] - cut_at[0], value[1] - cut_at[1]
+    if not (0 <= left < width and 0 <= top < height):
         return None
-    x, y = upright_place(value[0], value[1], width, height, orientation)
+    x, y = upright_place(left, top, width, height, orientation)
     placed = [math.floor((x + 0.5) * across), math.floor((y + 0.5) * down)]  # the pixel holding its centre
     if len(value) == 3:
         placed.append(round(value[2] * (across + down) / 2))

@@ -59,6 +59,7 @@ class ImageMetadata:
     # a HEIC's rotation and mirroring boxes as an EXIF orientation: libheif turns its pixels by them as it
     # decodes, and pillow-heif sets the EXIF orientation to 1
     turned_by_boxes: int = 1
+    cut_at: tuple[int, int] | None = None  # (left, top) of the part an AVIF's clean aperture keeps, in its coded image
     text: dict[str, str] = field(default_factory=dict)  # keyword → text; a JPEG comment is "Comment"
     comments: tuple[bytes, ...] = ()  # a JPEG's comment segments as stored, carried byte for byte to a JPEG
     iptc: bytes | None = None  # IPTC-IIM records: captions, credit, keywords of older workflows
@@ -148,6 +149,9 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
         meta.notes.append(f"orientation {turn} read from the XMP (tiff:Orientation): the file has no EXIF orientation")
     if im.format == "HEIF":
         meta.turned_by_boxes = heif_boxes.read(data).turn
+    elif im.format == "AVIF" and (aperture := heif_boxes.read(data).aperture) and aperture.before_turning \
+            and (rect := aperture.rect(*im.size)):
+        meta.cut_at = rect[:2]  # as the decoder cuts it (``codecs._in_clean_aperture``)
     meta.dpi = _read_dpi(dpi, meta.exif)
     if meta.dpi and max(meta.dpi) > MAX_DPI:
         meta.notes.append(f"resolution tags say {max(meta.dpi):.4g} dpi, finer than any instrument's (0.05 nm a "
