@@ -99,7 +99,7 @@ def test_an_avifs_subject_area_is_moved_by_its_clean_aperture_cut() -> None:
     assert pixels[y - h // 2 - 3, x] < 100 and pixels[y, x - w // 2 - 3] < 100  # and grey beside it
     assert any("cropped to its clean aperture" in note for note in result.record["notes"])
     cut = {"0th": {}, "Exif": {piexif.ExifIFD.SubjectLocation: (20, 20)}}  # left of what the cut keeps
-    assert exif_geometry.resampled(cut, (40, 32), (80, 64), 1, (30, 8))[1] == [
+    assert exif_geometry.resampled(cut, (40, 32), (80, 64), 1, (30, 8, 40, 32))[1] == [
         "EXIF SubjectLocation not carried: (20, 20) is not a place in the master's stored pixels that its clean "
         "aperture keeps"]
 

@@ -345,10 +345,7 @@ def oriented_size(data: bytes) -> tuple[int, int]:
     data = _unwrapped(data)
     im = _open_header(data)
     meta = md.read_metadata(im, data)
-    width, height = im.size
-    aperture = heif_boxes.read(data).aperture if im.format == "AVIF" else None
-    if aperture and aperture.before_turning and (rect := aperture.rect(width, height)):
-        width, height = rect[2:]  # as ``_in_clean_aperture`` crops it
+    width, height = meta.cut_to[2:] if meta.cut_to else im.size
     turned = not _turned_on_reading(im, meta) and meta.orientation in (5, 6, 7, 8)
     return (height, width) if turned else (width, height)
 

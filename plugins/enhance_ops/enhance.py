@@ -332,7 +332,7 @@ class Enhancer:
             exif = md.exif_saying_colour_space(exif, target)
         output_size = (result.pixels.shape[1], result.pixels.shape[0])
         exif, placed_elsewhere = exif_geometry.resampled(exif, source.size, output_size, source.metadata.stored_turn,
-                                                            source.metadata.cut_at)
+                                                            source.metadata.cut_to)
         geo = source.metadata.geo
         moved = _pixels_moved(source.metadata.orientation, applied) if geo else None
         if geo:

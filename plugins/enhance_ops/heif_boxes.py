@@ -66,9 +66,8 @@ class Primary:
 
 def read(data: bytes) -> Primary:
     """The primary image's depth, greyness, nclx code points, clean aperture, companions and
-    rotation and mirroring; a
-    file whose boxes cannot be walked reads as saying none of them (the decoders then say what
-    is wrong)."""
+    rotation and mirroring; a file whose boxes cannot be walked reads as saying none of them
+    (the decoders then say what is wrong)."""
     try:
         found = _walk(data, 0, len(data), {})
     except (ValueError, IndexError, struct.error):

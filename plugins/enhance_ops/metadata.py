@@ -59,7 +59,8 @@ class ImageMetadata:
     # a HEIC's rotation and mirroring boxes as an EXIF orientation: libheif turns its pixels by them as it
     # decodes, and pillow-heif sets the EXIF orientation to 1
     turned_by_boxes: int = 1
-    cut_at: tuple[int, int] | None = None  # (left, top) of the part an AVIF's clean aperture keeps, in its coded image
+    # left, top, width and height of the part an AVIF's clean aperture keeps, in its coded image
+    cut_to: tuple[int, int, int, int] | None = None
     text: dict[str, str] = field(default_factory=dict)  # keyword → text; a JPEG comment is "Comment"
     comments: tuple[bytes, ...] = ()  # a JPEG's comment segments as stored, carried byte for byte to a JPEG
     iptc: bytes | None = None  # IPTC-IIM records: captions, credit, keywords of older workflows
@@ -99,7 +100,12 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
     else:
         tiff = im.format == "TIFF"  # a page's own tags: Pillow's info keeps an earlier page's profile and resolution
         meta = ImageMetadata(icc_profile=(im.tag_v2.get(ICC_TIFF_TAG) if tiff else im.info.get("icc_profile")) or None)
-        coded, profile = _code_point_colour(im, data, meta.notes)
+        heif = heif_boxes.read(data) if im.format in ("AVIF", "HEIF") else heif_boxes.Primary()
+        if im.format == "HEIF":
+            meta.turned_by_boxes = heif.turn
+        elif im.format == "AVIF" and heif.aperture and heif.aperture.before_turning:
+            meta.cut_to = heif.aperture.rect(*im.size)  # as the decoder cuts it (``codecs._in_clean_aperture``)
+        coded, profile = _code_point_colour(im, data, heif, meta.notes)
         if coded:
             meta.icc_profile = profile
         elif meta.icc_profile is None and im.format == "PNG":
@@ -147,11 +153,6 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
     elif turn not in (None, 1):
         meta.orientation, meta.orientation_from_xmp = turn, True
         meta.notes.append(f"orientation {turn} read from the XMP (tiff:Orientation): the file has no EXIF orientation")
-    if im.format == "HEIF":
-        meta.turned_by_boxes = heif_boxes.read(data).turn
-    elif im.format == "AVIF" and (aperture := heif_boxes.read(data).aperture) and aperture.before_turning \
-            and (rect := aperture.rect(*im.size)):
-        meta.cut_at = rect[:2]  # as the decoder cuts it (``codecs._in_clean_aperture``)
     meta.dpi = _read_dpi(dpi, meta.exif)
     if meta.dpi and max(meta.dpi) > MAX_DPI:
         meta.notes.append(f"resolution tags say {max(meta.dpi):.4g} dpi, finer than any instrument's (0.05 nm a "
@@ -203,13 +204,13 @@ def _xmp_orientation(xmp: bytes | None) -> int | None:
     return int(found[1]) if found and 1 <= int(found[1]) <= 8 else None
 
 
-def _code_point_colour(im: Image.Image, data: bytes, notes: list[str]) -> tuple[bool, bytes | None]:
+def _code_point_colour(im: Image.Image, data: bytes, boxes: heif_boxes.Primary,
+                       notes: list[str]) -> tuple[bool, bytes | None]:
     """Whether the colour is named by H.273 code points (``cicp``), and the ICC profile they
     name (None for sRGB): an AVIF's or a HEIC's nclx colour box where it carries no profile, a
     PNG's cICP chunk, which decides over its iCCP, sRGB, gAMA and cHRM chunks (the PNG
-    specification's order of precedence)."""
+    specification's order of precedence). ``boxes``: an AVIF's or a HEIC's (``heif_boxes``)."""
     if im.format == "AVIF":
-        boxes = heif_boxes.read(data)
         if im.info.get("icc_profile") or boxes.colour is None:
             return False, None
         points, grey, source = boxes.colour, boxes.grey, "the AVIF's nclx colour box"
