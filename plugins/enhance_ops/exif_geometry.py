@@ -24,11 +24,12 @@ from .tiff_exif import rational
 _SHORT_MAX = 2**16 - 1  # SubjectArea and SubjectLocation are SHORTs
 
 
-def resampled(exif: dict[str, Any] | None, size: tuple[int, int], output_size: tuple[int, int],
-              orientation: int, cut_to: tuple[int, int, int, int] | None = None) -> tuple[dict[str, Any] | None, list[str]]:
+def resampled(exif: dict[str, Any] | None, size: tuple[int, int], output_size: tuple[int, int], orientation: int,
+              cut_to: tuple[int, int, int, int] | None = None) -> tuple[dict[str, Any] | None, list[str]]:
     """``exif`` of a master decoded upright at ``size`` (width, height) from pixels stored in
     EXIF ``orientation`` (and cut from its coded image to ``cut_to``, left, top, width and
-    height, before turning), for its derivative of ``output_size``; and notes for what could not be carried."""
+    height, before turning), for its derivative of ``output_size``; and notes for what could
+    not be carried."""
     sub = (exif or {}).get("Exif") or {}
     if not {piexif.ExifIFD.SubjectArea, piexif.ExifIFD.SubjectLocation, piexif.ExifIFD.FocalPlaneXResolution,
             piexif.ExifIFD.FocalPlaneYResolution} & set(sub):
@@ -43,13 +44,12 @@ def resampled(exif: dict[str, Any] | None, size: tuple[int, int], output_size: t
         if tag not in sub:
             continue
         moved = _subject(sub[tag], stored, orientation, across, down, cut_to[:2] if cut_to else (0, 0))
+        name = piexif.TAGS["Exif"][tag]["name"]
         if moved is None:
-            name = piexif.TAGS["Exif"][tag]["name"]
             kept = " that its clean aperture keeps" if cut_to else ""
             notes.append(f"EXIF {name} not carried: {sub[tag]} is not a place in the master's stored pixels{kept}")
             del sub[tag]
         elif max(moved) > _SHORT_MAX:
-            name = piexif.TAGS["Exif"][tag]["name"]
             notes.append(f"EXIF {name} not carried: in the derivative's pixels it is {moved}, past what the tag "
                          f"holds ({_SHORT_MAX})")
             del sub[tag]
