@@ -871,7 +871,8 @@ _KIND = {"CMYK": "CMYK", "LAB": "CIELab"}  # the modes converted to sRGB on read
 def _to_srgb(
     im: Image.Image, data: bytes, meta: md.ImageMetadata, notes: list[str], samples: bool
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """Print-ready CMYK goes through its own ICC profile to sRGB, so colours stay right; a
+    """Print-ready CMYK goes through its own ICC profile to sRGB, so colours stay right
+    (``deep_colour``, at 8 bits too, where it is quicker than Pillow's one thread); a
     CIELab TIFF through its own profile or else a D50 Lab one, the white Photoshop and the
     ICC write Lab against (libtiff's own conversion, which OpenCV uses, is off by about ten
     levels on average). Pillow's CMYK and LAB are 8-bit, so a 16-bit TIFF of either is
@@ -886,15 +887,11 @@ def _to_srgb(
                 raise CorruptImageError(f"TIFF page of {stored.shape[2]} samples where its layout says "
                                         f"{len(im.getbands())}: the file is damaged")
         if im.mode == "CMYK":
-            deep, refused = deep_colour.cmyk_to_srgb(stored, meta.icc_profile, srgb_icc)
-            if refused:
-                notes.append(f"CMYK ICC profile unusable ({refused}); converted without it")
-            own = bool(meta.icc_profile) and not refused
-            said = "through the embedded ICC profile" if own else "naively, without an ICC profile"
+            deep = _cmyk_to_srgb(stored, meta.icc_profile, srgb_icc, notes)
         else:
             deep, own = deep_colour.lab_to_srgb(stored, photometric, meta.icc_profile, srgb_icc)
             said = "through the embedded ICC profile" if own else "through a D50 Lab profile"
-        notes.append(f"{_KIND[im.mode]} converted to sRGB at 16 bits {said}")
+            notes.append(f"CIELab converted to sRGB at 16 bits {said}")
         meta.icc_profile = srgb_icc
         deep = _apply_orientation(deep, None, orientation)[0]
         return (deep if samples else to_unit(deep)), None, 16
@@ -902,21 +899,28 @@ def _to_srgb(
         im.load()
     except OSError as exc:
         raise TruncatedImageError(f"{_KIND[im.mode]} pixel data is incomplete: {exc}") from exc
-    rgb = _through_profile(im, meta.icc_profile, srgb, notes) if meta.icc_profile else None
-    if rgb is None and im.mode == "LAB":
-        rgb = ImageCms.profileToProfile(im, ImageCms.createProfile("LAB", 5000), srgb, outputMode="RGB")
-        notes.append("CIELab converted to sRGB through a D50 Lab profile")
-    elif rgb is None:
-        rgb = im.convert("RGB")
-        if not meta.icc_profile:
-            notes.append("CMYK without ICC profile converted to RGB naively")
+    if im.mode == "CMYK":
+        rgb = _cmyk_to_srgb(np.asarray(im), meta.icc_profile, srgb_icc, notes)
+    else:
+        lab = _through_profile(im, meta.icc_profile, srgb, notes) if meta.icc_profile else None
+        if lab is None:
+            lab = ImageCms.profileToProfile(im, ImageCms.createProfile("LAB", 5000), srgb, outputMode="RGB")
+            notes.append("CIELab converted to sRGB through a D50 Lab profile")
+        rgb = np.asarray(lab)
     if _bits(im) > 8:
         notes.append(f"16-bit {_KIND[im.mode]} is read at 8 bits per sample (Pillow's {im.mode} is 8-bit): "
                      "the derivative is 8-bit")
     meta.icc_profile = srgb_icc
-    assert rgb is not None
-    rgb8 = np.asarray(rgb)
-    return (rgb8 if samples else to_unit(rgb8)), None, 8
+    return (rgb if samples else to_unit(rgb)), None, 8
+
+
+def _cmyk_to_srgb(ink: np.ndarray, profile: bytes | None, srgb_icc: bytes, notes: list[str]) -> np.ndarray:
+    rgb, refused = deep_colour.cmyk_to_srgb(ink, profile, srgb_icc)
+    if refused:
+        notes.append(f"CMYK ICC profile unusable ({refused}); converted without it")
+    said = "through the embedded ICC profile" if profile and not refused else "naively, without an ICC profile"
+    notes.append(f"CMYK converted to sRGB{' at 16 bits' if rgb.dtype == np.uint16 else ''} {said}")
+    return rgb
 
 
 def _through_profile(

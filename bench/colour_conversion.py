@@ -1,0 +1,102 @@
+"""Decoding CMYK and CIELab masters, whose samples are converted to sRGB on reading.
+
+A print shop's CMYK scan goes through its press profile (LittleCMS), a museum's 16-bit
+CIELab one through a D50 Lab profile; an RGB TIFF of the same size is the baseline, as it
+needs no conversion. Each case is a 20-megapixel (5000 × 4000) uncompressed TIFF of smooth
+random colour, decoded by ``codecs.decode`` with the strip lanes at this machine's default
+and at one (``ENHANCE_STRIP_LANES=1``), interleaved, after a warm-up; medians of the
+repetitions. The press profile is the tests' CMYK profile with a grid of 17 points a side,
+a press profile's size (``tests/colour_files.cmyk_profile``): no real one can be shipped.
+
+    .venv/bin/python bench/colour_conversion.py [--reps 3]   # writes bench/results/colour_conversion.json
+
+To time another version of the decoder with the same cases, put its ``plugins`` first:
+``PYTHONPATH=/path/to/other/plugins .venv/bin/python bench/colour_conversion.py --name NAME``.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import tifffile
+from cpu_inference import ROOT, cpu_name, save_results
+
+sys.path.insert(0, str(ROOT / "tests"))
+from colour_files import cmyk_profile, lab16  # noqa: E402  (the tests' press-like profile and TIFF Lab encoding)
+
+import enhance_ops  # noqa: E402
+from enhance_ops import codecs  # noqa: E402
+from enhance_ops.chain import strips  # noqa: E402
+
+WIDTH, HEIGHT = 5000, 4000
+
+
+def _smooth(channels: int, seed: int = 0) -> np.ndarray:
+    """Smooth random colour in [0, 1], as float32 (H, W, channels)."""
+    coarse = np.random.default_rng(seed).random((HEIGHT // 50, WIDTH // 50, channels)).astype(np.float32)
+    return cv2.resize(coarse, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR).reshape(HEIGHT, WIDTH, channels)
+
+
+def _tiff(samples: np.ndarray, photometric: str, profile: bytes | None = None) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, samples, photometric=photometric, iccprofile=profile, metadata=None)
+    return buf.getvalue()
+
+
+def cases() -> dict[str, bytes]:
+    ink, press = _smooth(4), cmyk_profile(17)
+    rgb8 = (_smooth(3, 1) * 255 + 0.5).astype(np.uint8)
+    return {
+        "RGB, 8-bit (no conversion)": _tiff(rgb8, "rgb"),
+        "CMYK, 8-bit, press profile": _tiff((ink * 255 + 0.5).astype(np.uint8), "separated", press),
+        "CMYK, 16-bit, press profile": _tiff((ink * 65535 + 0.5).astype(np.uint16), "separated", press),
+        "CMYK, 16-bit, no profile": _tiff((ink * 65535 + 0.5).astype(np.uint16), "separated"),
+        "CIELab, 16-bit (D50 Lab profile)": _tiff(lab16(rgb8, "cielab"), "cielab"),
+    }
+
+
+def _timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def measure(reps: int) -> list[dict[str, object]]:
+    files = cases()
+    settings = {f"{strips.lanes()} lanes": str(strips.lanes()), "1 lane": "1"}
+    times: dict[tuple[str, str], list[float]] = {(name, s): [] for name in files for s in settings}
+    for rep in range(reps + 1):  # the first round warms up
+        for name, data in files.items():
+            for setting, lanes in settings.items():
+                os.environ[strips.LANES_VARIABLE] = lanes
+                took = _timed(lambda: codecs.decode(data, max_pixels=10**9))
+                if rep:
+                    times[name, setting].append(took)
+    os.environ.pop(strips.LANES_VARIABLE, None)
+    return [{"case": name, "lanes": setting, "s": statistics.median(times[name, setting]),
+             "runs": times[name, setting]} for name, setting in times]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--name", default="colour_conversion", help="results file name (bench/results/NAME.json)")
+    args = parser.parse_args()
+    rows = measure(args.reps)
+    for row in rows:
+        print(f"{row['case']:36} {row['lanes']:8} {row['s']:.2f} s")
+    report = {"machine": f"{cpu_name()}, {len(os.sched_getaffinity(0))} cores", "size": f"{WIDTH} x {HEIGHT}",
+              "decoder": str(next(iter(enhance_ops.__path__))), "reps": args.reps,
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}
+    print(save_results(args.name, report))
+
+
+if __name__ == "__main__":
+    main()
