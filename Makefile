@@ -64,7 +64,7 @@ bench: weights
 	$(BIN)/python bench/text_pages.py
 	$(BIN)/python bench/fading_benchmark.py
 	$(BIN)/python bench/damage_found.py
-	$(BIN)/python bench/colour_conversion.py
+	$(BIN)/python bench/master_decoding.py
 	$(BIN)/python bench/plot.py
 	$(BIN)/python bench/tables.py
 

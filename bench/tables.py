@@ -220,14 +220,14 @@ def text_pages(report: dict[str, Any]) -> str:
               f"{g['max_artefact_score']:g}; {m['cpu']}, {m['threads']} threads, torch {m['torch']}.")
 
 
-def colour_conversion(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """Decoding CMYK and Lab masters, by the decoder before the conversion in lanes and after."""
+def master_decoding(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Reading CMYK, Lab and JPEG 2000 masters, by the decoder before their work went into lanes and after."""
     seconds = lambda report: {(r["case"], r["lanes"]): r["s"] for r in report["rows"]}  # noqa: E731
     old, new = seconds(before), seconds(after)
     lanes = [setting for _, setting in new if setting != "1 lane"][:1] or ["1 lane"]
     rows = [[case, f"{old.get((case, setting), math.nan):.2f}", f"**{s:.2f}**", f"{new.get((case, '1 lane'), math.nan):.2f}"]
             for (case, setting), s in new.items() if setting == lanes[0]]
-    return (_table(["master, 20 Mpx TIFF", f"before: s, {lanes[0]}", f"after: s, {lanes[0]}", "after: s, 1 lane"], rows)
+    return (_table(["master, 20 Mpx", f"before: s, {lanes[0]}", f"after: s, {lanes[0]}", "after: s, 1 lane"], rows)
             + f"\n\nMedians of {after['reps']} interleaved ({after['date']}; before: {before['date']}); {after['machine']}.")
 
 
@@ -301,8 +301,8 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("Pages of text under the nightly default (text_pages.py)", ("text_pages",), text_pages),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
-    ("Decoding CMYK and CIELab masters (colour_conversion.py; before: kept as colour_conversion_before.json)",
-     ("colour_conversion_before", "colour_conversion"), colour_conversion),
+    ("Reading CMYK, CIELab and JPEG 2000 masters (master_decoding.py; before: kept as master_decoding_before.json)",
+     ("master_decoding_before", "master_decoding"), master_decoding),
     ("GPU paths (gpu_inference.py, the last run on a CUDA machine)", ("gpu_inference",), gpu_paths),
     ("GPU paths on an H200 (gpu_inference.py, kept as gpu_inference_h200.json)", ("gpu_inference_h200",), gpu_paths),
     ("Whole chains on an H200 (gpu_inference.py, kept as gpu_inference_h200.json)", ("gpu_inference_h200",), gpu_chains),

@@ -53,9 +53,21 @@ def test_a_bare_codestream_decodes_as_its_jp2_does() -> None:
     assert np.array_equal(_samples(codestream(RGB8)).pixels, RGB8)
 
 
+@pytest.mark.parametrize("lanes", ["1", "3"])
+def test_a_lossless_jp2_decodes_exactly_on_one_thread_or_several(lanes: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenJPEG decodes on as many threads as the strip lanes, its code-blocks shared among
+    them; the samples are the same however many there are."""
+    from enhance_ops.chain import strips
+
+    monkeypatch.setenv(strips.LANES_VARIABLE, lanes)
+    big = np.tile(RGB16, (4, 4, 1))  # 160 x 160: nine 64-px code-blocks a component at full resolution
+    decoded = _samples(jp2(big, icc=ADOBE_RGB))
+    assert decoded.bit_depth == 16 and np.array_equal(decoded.pixels, big)
+
+
 @pytest.mark.parametrize("shape", [(40, 40), (40, 40, 3)], ids=["grey", "rgb"])
 def test_12bit_samples_fill_the_16bit_range_not_a_sixteenth_of_it(shape: tuple[int, ...]) -> None:
-    """OpenCV returns 12-bit samples as they are: read as 16-bit they would be 16 times too dark."""
+    """OpenJPEG returns 12-bit samples as they are: read as 16-bit they would be 16 times too dark."""
     twelve = (RGB16[:, :, : shape[2]] if len(shape) == 3 else RGB16[:, :, 1]) >> 4
     twelve[0, 0], twelve[0, 1] = 0, 4095
     decoded = codecs.decode(jp2(twelve, bits=12))

@@ -777,22 +777,27 @@ def _colour_and_alpha(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _jpeg2000_samples(data: bytes, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """OpenCV decodes the common layouts and keeps the master's colour space (imagecodecs would
-    convert through the embedded profile), but returns 9- to 15-bit samples as they are,
-    reads a palette as grey, sYCC with video coefficients and grey with alpha not at all:
-    the samples are widened to 16 bits here, and those three layouts are read by Pillow."""
+    """OpenJPEG through imagecodecs decodes the common layouts, on as many threads as the
+    strip lanes (OpenCV's OpenJPEG takes one: a 20-megapixel lossless master read in twice
+    the time on two cores, docs/benchmarks.md). It is given the codestream alone, as imagecodecs
+    converts a JP2's samples through its ICC profile and the master's colour space is kept.
+    9- to 15-bit samples come as they are, and are widened to 16 bits here; a palette, sYCC
+    and grey with alpha are read by Pillow (the codestream holds neither the palette nor the
+    colour space)."""
     boxes, layout = _checked_jpeg2000(data)
     if layout.size != im.size:  # the pixel limit was checked against the header's size
         raise CorruptImageError(f"JPEG 2000 header declares {im.width}x{im.height} but its codestream declares "
                                 f"{layout.size[0]}x{layout.size[1]}")
     if boxes.palette or boxes.colour == jp2_boxes.SYCC or layout.components == 2:
         return _pillow_samples(im, layout.bits, notes, "palette, sYCC or grey with alpha")
-    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise CorruptImageError("JPEG 2000 pixel data cannot be decoded (damaged file)")
+    start, end = boxes.codestream  # alone: imagecodecs converts a JP2's samples through its ICC profile
+    try:
+        raw = imagecodecs.jpeg2k_decode(memoryview(data)[start:end], numthreads=strips.lanes())
+    except imagecodecs.Jpeg2kError as exc:
+        raise CorruptImageError(f"JPEG 2000 pixel data cannot be decoded (damaged file): {exc}") from None
     if 8 < layout.bits < 16:
         _widen(raw, layout.bits)
-    return _split_opencv(raw)
+    return _colour_and_alpha(raw)
 
 
 def _checked_jpeg2000(data: bytes) -> tuple[jp2_boxes.Jp2, jp2_boxes.Layout]:
