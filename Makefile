@@ -65,6 +65,7 @@ bench: weights
 	$(BIN)/python bench/fading_benchmark.py
 	$(BIN)/python bench/damage_found.py
 	$(BIN)/python bench/master_decoding.py
+	$(BIN)/python bench/derivative_encoding.py
 	$(BIN)/python bench/plot.py
 	$(BIN)/python bench/tables.py
 

@@ -231,6 +231,20 @@ def master_decoding(before: dict[str, Any], after: dict[str, Any]) -> str:
             + f"\n\nMedians of {after['reps']} interleaved ({after['date']}; before: {before['date']}); {after['machine']}.")
 
 
+def derivative_encoding(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Writing PNG and TIFF derivatives, by the encoders before their deflate went into lanes and after."""
+    key = lambda r: (r["picture"], r["format"], r["bits"])  # noqa: E731
+    old = {(*key(r), r["lanes"]): r for r in before["rows"]}
+    new = {(*key(r), r["lanes"]): r for r in after["rows"]}
+    lanes = next(r["lanes"] for r in after["rows"] if r["lanes"] != "1 lane")
+    rows = [[r["picture"], f"{r['format']} {r['bits']}-bit", f"{old[(*key(r), lanes)]['s']:.2f}", f"**{r['s']:.2f}**",
+             f"{new[(*key(r), '1 lane')]['s']:.2f}", f"{old[(*key(r), lanes)]['bytes'] / 1e6:.1f}", f"{r['bytes'] / 1e6:.1f}"]
+            for (*_, setting), r in new.items() if setting == lanes]
+    return (_table(["picture, 20 Mpx", "derivative", f"before: s, {lanes}", f"after: s, {lanes}", "after: s, 1 lane",
+                    "before: MB", "after: MB"], rows)
+            + f"\n\nMedians of {after['reps']} interleaved ({after['date']}; before: {before['date']}); {after['machine']}.")
+
+
 def _gpu_machine(report: dict[str, Any]) -> str:
     m = report["machine"]
     if "gpu" not in m:
@@ -303,6 +317,8 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
     ("Reading CMYK, CIELab and JPEG 2000 masters (master_decoding.py; before: kept as master_decoding_before.json)",
      ("master_decoding_before", "master_decoding"), master_decoding),
+    ("Writing PNG and TIFF derivatives (derivative_encoding.py; before: kept as derivative_encoding_before.json)",
+     ("derivative_encoding_before", "derivative_encoding"), derivative_encoding),
     ("GPU paths (gpu_inference.py, the last run on a CUDA machine)", ("gpu_inference",), gpu_paths),
     ("GPU paths on an H200 (gpu_inference.py, kept as gpu_inference_h200.json)", ("gpu_inference_h200",), gpu_paths),
     ("Whole chains on an H200 (gpu_inference.py, kept as gpu_inference_h200.json)", ("gpu_inference_h200",), gpu_chains),

@@ -1142,13 +1142,13 @@ def test_a_png_told_linear_by_its_gama_chunk_keeps_looking_so_in_every_derivativ
 
 @pytest.mark.parametrize(("alpha", "fmt", "written"), [
     (False, "PNG", "L"), (False, "TIFF", "L"), (False, "WEBP", "RGB"),
-    (True, "PNG", "RGBA"), (True, "TIFF", "LA"), (True, "WEBP", "RGBA"),
+    (True, "PNG", "LA"), (True, "TIFF", "LA"), (True, "WEBP", "RGBA"),
 ])
 def test_a_grey_png_told_linear_by_its_gama_chunk_keeps_looking_so_however_its_grey_is_stored(
         alpha: bool, fmt: str, written: str) -> None:
     """A grey PNG gets a grey profile, which is only valid on grey samples: where the
-    derivative stores the grey as colour (WebP has no grey; OpenCV writes no grey+alpha PNG)
-    it is carried as the same grey in an RGB profile. Before, a grey profile went onto RGB
+    derivative stores the grey as colour (WebP has no grey; PNG's grey with alpha was RGBA
+    while OpenCV wrote it, until 2026-12-06) it is carried as the same grey in an RGB profile. Before, a grey profile went onto RGB
     samples, which libpng refuses ("Gray color space not permitted on RGB PNG") and viewers
     ignore, and a grey PNG with alpha got no profile at all from its gAMA."""
     grey = RGB8[:, :, 1]

@@ -11,14 +11,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 import tifffile
 from PIL import Image
 
 from . import derivative_metadata as dmd
 from . import metadata as md
-from . import photoshop_resources, png_chunks, tiff_entries, tiff_exif, xmp_extension
+from . import photoshop_resources, png_chunks, png_pixels, tiff_entries, tiff_exif, xmp_extension
 from .chain import icc, strips
 from .errors import EncodeError
 from .formats import EIGHT_BIT_FORMATS, WRITE_FORMATS
@@ -83,8 +82,8 @@ def encode_samples(
     provenance: Provenance,
     quality: int = 95,
 ) -> bytes:
-    """``encode`` from samples made by ``to_samples``, which it may reorder in place (PNG
-    wants BGR): a caller that has dropped its float image compresses with no copy of it."""
+    """``encode`` from samples made by ``to_samples``: a caller that has dropped its float
+    image compresses with no copy of it."""
     if fmt == "TIFF":
         buf = io.BytesIO()
         add_tiff_page(buf, samples, meta=meta, scale=scale, provenance=provenance,
@@ -110,8 +109,7 @@ def _derivative_metadata(
         meta = replace(meta, xmp=dmd.derivative_xmp(meta, width=width, height=height, channels=samples.shape[2],
                                                    bits=samples.dtype.itemsize * 8, dpi=dpi,
                                                    marking=f"{provenance.software}|{provenance.description}"))
-    if meta.icc_profile and (fmt == "WEBP" and samples.shape[2] <= 2 or fmt == "PNG" and samples.shape[2] == 2):
-        # grey the format stores as colour (WebP has no grey; OpenCV writes no grey+alpha PNG)
+    if meta.icc_profile and fmt == "WEBP" and samples.shape[2] <= 2:  # grey that WebP, having none, stores as colour
         meta = replace(meta, icc_profile=icc.grey_as_rgb(meta.icc_profile) or meta.icc_profile)
     return exif, meta, dpi
 
@@ -119,15 +117,7 @@ def _derivative_metadata(
 def _encode_png(
     samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: tuple[float, float] | None, prov: Provenance
 ) -> bytes:
-    if samples.shape[2] == 2:  # OpenCV writes no grey+alpha PNG: store it as RGBA
-        samples = samples[:, :, [0, 0, 0, 1]]
-    if samples.shape[2] >= 3:  # RGB to OpenCV's BGR, in place
-        for r0, r1 in strips.bands(*samples.shape[:2]):
-            band = samples[r0:r1]
-            band[..., [0, 2]] = band[..., [2, 0]]
-    ok, buf = cv2.imencode(".png", samples, [cv2.IMWRITE_PNG_COMPRESSION, 6])
-    if not ok:
-        raise EncodeError("OpenCV could not encode the PNG")
+    buf = png_pixels.encode(samples)  # grey + alpha as PNG's own (OpenCV, the writer until 2026-12-06, made it RGBA)
     chunks = [png_chunks.exif(exif[6:])]
     if meta.icc_profile:
         chunks.append(png_chunks.iccp(meta.icc_profile))
@@ -143,7 +133,7 @@ def _encode_png(
     description = dmd.marked_description(prov.description, meta.text.get("Description"))
     chunks += [png_chunks.itxt("Software", prov.software), png_chunks.itxt("Description", description)]
     chunks += [png_chunks.itxt(keyword, text) for keyword, text in meta.text.items() if keyword != "Description"]
-    return png_chunks.insert_after_header(buf.reshape(-1).data, chunks)
+    return png_chunks.insert_after_header(buf, chunks)
 
 
 # A classic TIFF's offsets end at 4 GiB: past this much pixel data the derivative is a BigTIFF
@@ -205,6 +195,7 @@ def add_tiff_page(
             photometric="rgb" if channels >= 3 else "minisblack",
             extrasamples=["unassalpha"] if channels in (2, 4) else None,
             compression="zlib",
+            maxworkers=strips.lanes(),  # strips deflated side by side: half the time on two cores
             resolution=dpi,
             resolutionunit="INCH" if dpi else None,
             software=zeroth[piexif.ImageIFD.Software].decode("ascii"),
