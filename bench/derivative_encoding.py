@@ -16,18 +16,15 @@ To time another version of the encoders with the same cases, put its ``plugins``
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
 import cv2
+import lanes_runs
 import numpy as np
-from cpu_inference import cpu_name, save_results
 from skimage import data as skdata
 
-import enhance_ops
 from enhance_ops import encoders
-from enhance_ops.chain import strips
 from enhance_ops.metadata import ImageMetadata
 
 WIDTH, HEIGHT = 5000, 4000
@@ -46,13 +43,12 @@ def pictures() -> dict[str, np.ndarray]:
 def measure(reps: int) -> list[dict[str, object]]:
     cases = {(picture, fmt, bits): encoders.to_samples(pixels, None, bits)
              for picture, pixels in pictures().items() for fmt, bits in (("PNG", 8), ("PNG", 16), ("TIFF", 16))}
-    settings = {f"{strips.lanes()} lanes": str(strips.lanes()), "1 lane": "1"}
-    times: dict[tuple, list[float]] = {(*case, s): [] for case in cases for s in settings}
+    chosen = lanes_runs.settings()
+    times: dict[tuple, list[float]] = {(*case, s): [] for case in cases for s in chosen}
     sizes: dict[tuple, int] = {}
     for rep in range(reps + 1):  # the first round warms up
         for (picture, fmt, bits), samples in cases.items():
-            for setting, lanes in list(settings.items())[:: 1 if rep % 2 else -1]:
-                os.environ[strips.LANES_VARIABLE] = lanes
+            for setting in lanes_runs.in_turn(chosen, rep):
                 own = samples.copy()  # the encoder of 0b20a14 turned RGB to BGR in place
                 started = time.perf_counter()
                 out = encoders.encode_samples(own, fmt=fmt, meta=ImageMetadata(), scale=4.0,
@@ -61,7 +57,6 @@ def measure(reps: int) -> list[dict[str, object]]:
                 sizes[picture, fmt, bits] = len(out)
                 if rep:
                     times[picture, fmt, bits, setting].append(took)
-    os.environ.pop(strips.LANES_VARIABLE, None)
     return [{"picture": picture, "format": fmt, "bits": bits, "lanes": setting, "s": statistics.median(runs),
              "runs": runs, "bytes": sizes[picture, fmt, bits]}
             for (picture, fmt, bits, setting), runs in times.items()]
@@ -76,10 +71,7 @@ def main() -> None:
     for row in rows:
         print(f"{row['picture']:16} {row['format']:4} {row['bits']:2}-bit {row['lanes']:8} {row['s']:.2f} s "
               f"{row['bytes'] / 1e6:.1f} MB", flush=True)
-    report = {"machine": f"{cpu_name()}, {len(os.sched_getaffinity(0))} cores", "size": f"{WIDTH} x {HEIGHT}",
-              "encoder": str(next(iter(enhance_ops.__path__))), "reps": args.reps,
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}
-    print(save_results(args.name, report))
+    print(lanes_runs.save(args.name, rows, size=f"{WIDTH} x {HEIGHT}", reps=args.reps))
 
 
 if __name__ == "__main__":

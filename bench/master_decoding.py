@@ -5,8 +5,8 @@ CIELab one through a D50 Lab profile, and a library's JPEG 2000 master through O
 wavelet decoder; an uncompressed RGB TIFF of the same size is the baseline. Each case is a
 20-megapixel (5000 × 4000) image of smooth random colour with a scanner's grain (2 levels
 of 255), decoded by ``codecs.decode`` with the strip lanes at this machine's default and at
-one (``ENHANCE_STRIP_LANES=1``), interleaved, each first in every other round, after a
-warm-up; medians of the repetitions.
+one (``ENHANCE_STRIP_LANES=1``), interleaved, each first in every other round
+(``lanes_runs``), after a warm-up; medians of the repetitions.
 The press profile is the tests' CMYK profile with a grid of 17 points a side, a press
 profile's size (``tests/colour_files.cmyk_profile``): no real one can be shipped.
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import statistics
 import sys
 import time
@@ -27,16 +26,15 @@ from collections.abc import Callable
 
 import cv2
 import imagecodecs
+import lanes_runs
 import numpy as np
 import tifffile
-from cpu_inference import ROOT, cpu_name, save_results
+from cpu_inference import ROOT
 
 sys.path.insert(0, str(ROOT / "tests"))
 from colour_files import cmyk_profile, lab16  # noqa: E402  (the tests' press-like profile and TIFF Lab encoding)
 
-import enhance_ops  # noqa: E402
 from enhance_ops import codecs  # noqa: E402
-from enhance_ops.chain import strips  # noqa: E402
 
 WIDTH, HEIGHT = 5000, 4000
 
@@ -86,18 +84,14 @@ def _timed(call: Callable[[], object]) -> float:
 
 def measure(reps: int) -> list[dict[str, object]]:
     files = cases()
-    settings = {f"{strips.lanes()} lanes": str(strips.lanes()), "1 lane": "1"}
-    times: dict[tuple[str, str], list[float]] = {(name, s): [] for name in files for s in settings}
+    chosen = lanes_runs.settings()
+    times: dict[tuple[str, str], list[float]] = {(name, s): [] for name in files for s in chosen}
     for rep in range(reps + 1):  # the first round warms up
         for name, data in files.items():
-            # each setting first in every other round: the first read after another case's
-            # pays for fresh memory (the old decoder, which has no lanes, read 0.5 s slower first)
-            for setting, lanes in list(settings.items())[:: 1 if rep % 2 else -1]:
-                os.environ[strips.LANES_VARIABLE] = lanes
+            for setting in lanes_runs.in_turn(chosen, rep):
                 took = _timed(lambda: codecs.decode(data, max_pixels=10**9))
                 if rep:
                     times[name, setting].append(took)
-    os.environ.pop(strips.LANES_VARIABLE, None)
     return [{"case": name, "lanes": setting, "s": statistics.median(times[name, setting]),
              "runs": times[name, setting]} for name, setting in times]
 
@@ -110,10 +104,7 @@ def main() -> None:
     rows = measure(args.reps)
     for row in rows:
         print(f"{row['case']:36} {row['lanes']:8} {row['s']:.2f} s", flush=True)
-    report = {"machine": f"{cpu_name()}, {len(os.sched_getaffinity(0))} cores", "size": f"{WIDTH} x {HEIGHT}",
-              "decoder": str(next(iter(enhance_ops.__path__))), "reps": args.reps,
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}
-    print(save_results(args.name, report))
+    print(lanes_runs.save(args.name, rows, size=f"{WIDTH} x {HEIGHT}", reps=args.reps))
 
 
 if __name__ == "__main__":
