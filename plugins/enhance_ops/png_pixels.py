@@ -1,7 +1,7 @@
 """A PNG of samples, filtered and deflated a band of rows per strip lane.
 
 libpng, OpenCV's PNG writer, filters and deflates on one thread: at zlib level 6 a
-20-megapixel derivative took 4–9 s to write on the 2-core VM (docs/benchmarks.md), more
+20-megapixel derivative took 4–8 s to write on the 2-core VM (docs/benchmarks.md), more
 than a GPU takes to make it. Here each band of rows is filtered as libpng filters it, each
 row by whichever of the five filters leaves the smallest sum of absolute values (libpng's
 heuristic), and deflated at the same level on a lane of its own, as pigz does. Each band's
@@ -47,10 +47,9 @@ def encode(samples: np.ndarray, *, level: int = LEVEL) -> bytes:
 
 def _band(samples: np.ndarray, y0: int, y1: int, level: int, last: bool) -> tuple[bytes, int]:
     """Rows y0 to y1 filtered and deflated, and the Adler-32 of their filtered bytes."""
-    stride = samples.shape[1] * samples.shape[2] * samples.dtype.itemsize
-    primed = min(y0, -(-_WINDOW // (stride + 1)))  # rows before the band whose filtered bytes prime it
-    filtered = _filtered(_row_bytes(samples, max(0, y0 - primed - 1), y1), y0 > primed, samples.shape[2]
-                         * samples.dtype.itemsize)
+    bpp = samples.shape[2] * samples.dtype.itemsize
+    primed = min(y0, -(-_WINDOW // (samples.shape[1] * bpp + 1)))  # rows before the band whose filtered bytes prime it
+    filtered = _filtered(_row_bytes(samples, max(0, y0 - primed - 1), y1), y0 > primed, bpp)
     own = filtered[primed:].tobytes()
     options = {"zdict": filtered[:primed].tobytes()[-_WINDOW:]} if primed else {}
     deflate = zlib.compressobj(level, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, **options)
