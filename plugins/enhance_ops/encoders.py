@@ -117,7 +117,6 @@ def _derivative_metadata(
 def _encode_png(
     samples: np.ndarray, exif: bytes, meta: md.ImageMetadata, dpi: tuple[float, float] | None, prov: Provenance
 ) -> bytes:
-    buf = png_pixels.encode(samples)  # grey + alpha as PNG's own (OpenCV, the writer until 2026-12-06, made it RGBA)
     chunks = [png_chunks.exif(exif[6:])]
     if meta.icc_profile:
         chunks.append(png_chunks.iccp(meta.icc_profile))
@@ -133,7 +132,8 @@ def _encode_png(
     description = dmd.marked_description(prov.description, meta.text.get("Description"))
     chunks += [png_chunks.itxt("Software", prov.software), png_chunks.itxt("Description", description)]
     chunks += [png_chunks.itxt(keyword, text) for keyword, text in meta.text.items() if keyword != "Description"]
-    return png_chunks.insert_after_header(buf, chunks)
+    # grey + alpha as PNG's own (OpenCV, the writer until 2026-12-06, made it RGBA)
+    return png_pixels.encode(samples, chunks)
 
 
 # A classic TIFF's offsets end at 4 GiB: past this much pixel data the derivative is a BigTIFF

@@ -1,7 +1,7 @@
-"""Add metadata chunks to an encoded PNG.
+"""A PNG's metadata chunks: written for a derivative, read from a master.
 
-PNGs are encoded by OpenCV (the only encoder here that writes 16-bit colour), which writes
-no metadata, so EXIF, ICC, XMP, resolution and text are added here as standard chunks.
+EXIF, ICC, XMP, resolution and text go into a derivative as standard chunks, which
+``png_pixels`` places after its header; a master's are read here where Pillow does not.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from . import cicp
 from .tiff_exif import U32, rational
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_METADATA_CHUNKS = {b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"eXIf", b"iTXt", b"tEXt", b"zTXt"}
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -158,19 +157,6 @@ def overrun(png: bytes) -> tuple[bytes, int] | None:
         if end > len(png):
             return kind, end - start - 12
     return None
-
-
-def insert_after_header(png: bytes | memoryview, new_chunks: list[bytes]) -> bytes:
-    """Replace the stream's own metadata chunks with ``new_chunks``, placed right after IHDR.
-    (A memoryview of the encoder's buffer is only copied once, into the result.)"""
-    parts = [PNG_SIGNATURE]
-    for kind, start, end in _chunks(png):
-        if kind in _METADATA_CHUNKS:
-            continue
-        parts.append(png[start:end])
-        if kind == b"IHDR":
-            parts.extend(new_chunks)
-    return b"".join(parts)
 
 
 def code_points(png: bytes) -> cicp.CodePoints | None:

@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Sequence
 import zlib
 
 import numpy as np
 
 from .chain import strips
+from .png_chunks import PNG_SIGNATURE, chunk
 
 LEVEL = 6  # zlib's default, and what the derivatives were written with through OpenCV
 _WINDOW = 32 * 1024  # deflate looks back this far: the priming a band takes from the one before
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels → grey, grey + alpha, RGB, RGBA
 _ADLER_BASE = 65521
 
 
-def encode(samples: np.ndarray, *, level: int = LEVEL) -> bytes:
+def encode(samples: np.ndarray, metadata: Sequence[bytes] = (), *, level: int = LEVEL) -> bytes:
     """(H, W, C) uint8 or uint16 samples, C of 1 to 4 (grey, grey + alpha, RGB, RGBA), as a
-    PNG holding only its header, pixel data and end."""
+    PNG: its header, the ``metadata`` chunks (``png_chunks``), its pixel data and its end."""
     height, width, channels = samples.shape
     depth = samples.dtype.itemsize
     # a strip's bytes, not its pixels: filtering takes some ten 16-bit copies of each byte
@@ -41,8 +42,8 @@ def encode(samples: np.ndarray, *, level: int = LEVEL) -> bytes:
     pieces[0] = b"\x78\x9c" + pieces[0]
     pieces[-1] += struct.pack(">I", adler)
     header = struct.pack(">IIBBBBB", width, height, depth * 8, _COLOUR_TYPE[channels], 0, 0, 0)
-    return b"".join([_SIGNATURE, _chunk(b"IHDR", header), *(_chunk(b"IDAT", piece) for piece in pieces),
-                     _chunk(b"IEND", b"")])
+    return b"".join([PNG_SIGNATURE, chunk(b"IHDR", header), *metadata, *(chunk(b"IDAT", piece) for piece in pieces),
+                     chunk(b"IEND", b"")])
 
 
 def _band(samples: np.ndarray, y0: int, y1: int, level: int, last: bool) -> tuple[bytes, int]:
@@ -96,7 +97,3 @@ def _adler32_combine(first: int, second: int, second_length: int) -> int:
     low = ((first & 0xFFFF) + (second & 0xFFFF) + _ADLER_BASE - 1) % _ADLER_BASE
     high = (rest * (first & 0xFFFF) + (first >> 16) + (second >> 16) + _ADLER_BASE - rest) % _ADLER_BASE
     return low | high << 16
-
-
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
