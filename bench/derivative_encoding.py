@@ -15,7 +15,6 @@ To time another version of the encoders with the same cases, put its ``plugins``
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
@@ -62,17 +61,10 @@ def measure(reps: int) -> list[dict[str, object]]:
             for (picture, fmt, bits, setting), runs in times.items()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--name", default="derivative_encoding", help="results file name (bench/results/NAME.json)")
-    args = parser.parse_args()
-    rows = measure(args.reps)
-    for row in rows:
-        print(f"{row['picture']:16} {row['format']:4} {row['bits']:2}-bit {row['lanes']:8} {row['s']:.2f} s "
-              f"{row['bytes'] / 1e6:.1f} MB", flush=True)
-    print(lanes_runs.save(args.name, rows, size=f"{WIDTH} x {HEIGHT}", reps=args.reps))
+def _line(row: dict) -> str:
+    return (f"{row['picture']:16} {row['format']:4} {row['bits']:2}-bit {row['lanes']:8} {row['s']:.2f} s "
+            f"{row['bytes'] / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":
-    main()
+    lanes_runs.main(__doc__, "derivative_encoding", measure, _line, f"{WIDTH} x {HEIGHT}")

@@ -17,7 +17,6 @@ To time another version of the decoder with the same cases, put its ``plugins`` 
 """
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
 import sys
@@ -96,16 +95,9 @@ def measure(reps: int) -> list[dict[str, object]]:
              "runs": times[name, setting]} for name, setting in times]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--name", default="master_decoding", help="results file name (bench/results/NAME.json)")
-    args = parser.parse_args()
-    rows = measure(args.reps)
-    for row in rows:
-        print(f"{row['case']:36} {row['lanes']:8} {row['s']:.2f} s", flush=True)
-    print(lanes_runs.save(args.name, rows, size=f"{WIDTH} x {HEIGHT}", reps=args.reps))
+def _line(row: dict) -> str:
+    return f"{row['case']:36} {row['lanes']:8} {row['s']:.2f} s"
 
 
 if __name__ == "__main__":
-    main()
+    lanes_runs.main(__doc__, "master_decoding", measure, _line, f"{WIDTH} x {HEIGHT}")
