@@ -30,7 +30,7 @@ def cmyk_to_srgb(cmyk: np.ndarray, profile: bytes | None, srgb_icc: bytes) -> tu
     master its depth too)."""
     cmyk = np.ascontiguousarray(cmyk)
     height, width = cmyk.shape[:2]
-    rgb = np.empty((height, width, 3), cmyk.dtype)
+    rgb, refused = np.empty((height, width, 3), cmyk.dtype), None
     if profile is not None:
         per_lane = max(1, -(-height // strips.lanes()))
         try:
@@ -39,8 +39,6 @@ def cmyk_to_srgb(cmyk: np.ndarray, profile: bytes | None, srgb_icc: bytes) -> tu
             return rgb, None
         except imagecodecs.CmsError as exc:
             refused = str(exc)
-    else:
-        refused = None
     strips.map_bands(height, width, functools.partial(_cmyk_naive, cmyk, rgb))
     return rgb, refused
 
