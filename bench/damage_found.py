@@ -6,7 +6,9 @@ JPEG's scan, a random bit of a TIFF's strips, a WebP's bitstream or a JPEG 2000 
 bit rot) with a fixed seed and reads the copy as a shard reads a master. Outcomes: refused
 (an error code, no derivative), found (``damage`` set: held for review), or not found, by
 how far the decoded image is from the sound one. The cost is the check alone on a 16.8-Mpx
-photo or an A4 page at 300 dpi against ``codecs.decode``, which includes it, medians of 5.
+photo or an A4 page at 300 dpi against ``codecs.decode``, which includes it: on this machine's
+strip lanes, where the check runs beside the decoder, and on one lane, where it runs after it;
+medians of 5 interleaved rounds after a warm-up.
 
     .venv/bin/python bench/damage_found.py      # writes bench/results/damage_found.json
 """
@@ -27,6 +29,7 @@ import tifffile
 from PIL import Image
 from skimage import data as skdata
 
+import lanes_runs
 from cpu_inference import ROOT, cpu_name, save_results
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -36,6 +39,7 @@ from enhance_ops import codecs, damage
 from enhance_ops.errors import EnhanceError
 
 TRIALS, VISIBLE = 200, 40  # levels of 255: "off by more than this" is a visible error
+REPS = 5
 
 
 def _tiff(rgb: np.ndarray, **options: object) -> bytes:
@@ -118,15 +122,23 @@ def outcomes(sound: bytes, where: slice, change: Callable[..., None], seed: int)
 
 
 def cost(data: bytes, check: Callable[[], object]) -> dict[str, float]:
-    def median(run: Callable[[], object]) -> float:
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
+    """The check alone, and ``codecs.decode`` on this machine's lanes (the check beside the
+    decoder) and on one (the check after it), interleaved (``lanes_runs``)."""
+    chosen = lanes_runs.settings()
+    times: dict[str, list[float]] = {"check": [], **{setting: [] for setting in chosen}}
 
-    return {"check_s": median(check), "decode_s": median(lambda: codecs.decode(data))}
+    def timed(name: str, run: Callable[[], object]) -> None:
+        start = time.perf_counter()
+        run()
+        times[name].append(time.perf_counter() - start)
+
+    for rep in range(REPS + 1):  # the first round warms up
+        timed("check", check)
+        for setting in lanes_runs.in_turn(chosen, rep):
+            timed(setting, lambda: codecs.decode(data))
+    median = {name: statistics.median(runs[1:]) for name, runs in times.items()}
+    lanes, one = chosen
+    return {"check_s": median["check"], "decode_s": median[lanes], "decode_one_lane_s": median[one], "lanes": lanes}
 
 
 def main() -> None:
@@ -139,11 +151,13 @@ def main() -> None:
         cases.append({"case": name, **outcomes(sound, locate(sound), change, seed)})
     big = np.tile(rgb, (8, 8, 1))  # 4096², 16.8 Mpx
     jpeg, lzw = _saved("JPEG", quality=90)(big), _tiff(big, compression="lzw", rowsperstrip=16)
+    deflate16 = _tiff(big.astype(np.uint16) * 257, compression="zlib", predictor=True)  # a 16-bit master's usual store
     a4 = np.tile(skdata.page() > 128, (10, 7))[:3508, :2480]  # a page of print at 300 dpi, A4: 2480 × 3508
     group4 = _saved("TIFF", compression="group4")(a4)
     group3 = _saved("TIFF", compression="group3", tiffinfo={292: 5, 282: 300.0, 283: 300.0})(a4)
     costs = {"JPEG, 16.8 Mpx": cost(jpeg, lambda: damage.in_jpeg(jpeg)),
              "TIFF, LZW, 16.8 Mpx": cost(lzw, lambda: damage.in_tiff_page(lzw, 0)),
+             "TIFF, 16-bit, deflate, 16.8 Mpx": cost(deflate16, lambda: damage.in_tiff_page(deflate16, 0)),
              "TIFF, Group 4, 8.7 Mpx page": cost(group4, lambda: damage.in_tiff_page(group4, 0)),
              "TIFF, Group 3 2-D, 8.7 Mpx page": cost(group3, lambda: damage.in_tiff_page(group3, 0))}
     report = {"machine": cpu_name(), "trials": TRIALS, "visible_levels": VISIBLE, "cases": cases, "cost": costs}

@@ -192,9 +192,13 @@ def fading(report: dict[str, Any]) -> str:
 def damage_found(report: dict[str, Any]) -> str:
     kinds = ("found", "missed, visible", "missed, slight", "missed, identical", "refused")
     rows = [[case["case"], *(str(case.get(kind, 0)) for kind in kinds)] for case in report["cases"]]
-    costs = "; ".join(f"{name}: check {c['check_s'] * 1000:.0f} ms, decode {c['decode_s'] * 1000:.0f} ms"
-                      for name, c in report["cost"].items())
-    return _table(["master", *kinds], rows) + f"\n\n{report['trials']} changes each ({report['machine']}). {costs}."
+    lanes = next(iter(report["cost"].values()))["lanes"]
+    costs = _table(["master", "check alone: ms", f"read, {lanes}: ms", "read, 1 lane: ms"],
+                   [[name, *(f"{c[key] * 1000:.0f}" for key in ("check_s", "decode_s", "decode_one_lane_s"))]
+                    for name, c in report["cost"].items()])
+    return (_table(["master", *kinds], rows) + f"\n\n{report['trials']} changes each ({report['machine']}).\n\n"
+            + costs + "\n\nThe read includes the check: beside the decoder on more than one lane, after it on one "
+                      "(a CCITT page's, read in Python, always after it).")
 
 
 def tile_assembly(report: dict[str, Any]) -> str:

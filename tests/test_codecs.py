@@ -24,6 +24,7 @@ from skimage import data as skdata
 
 from enhance_ops import ccitt, codecs, damage, deep_jpeg, encoders, exif_check, jpeg_segments, png_chunks, tiff_exif
 from enhance_ops import derivative_metadata as dmd
+from enhance_ops.chain import strips
 from enhance_ops import metadata as md
 from enhance_ops.errors import (
     CorruptImageError,
@@ -441,7 +442,6 @@ def test_cmyk_split_among_the_lanes_converts_as_in_one_piece(bits: int, monkeypa
     """Each lane converts its share of the rows through the press profile; together they give
     what one LittleCMS call over the whole scan gives, and at 8 bits what Pillow gives."""
     from enhance_ops import deep_colour
-    from enhance_ops.chain import strips
 
     monkeypatch.setenv(strips.LANES_VARIABLE, "3")
     profile, srgb_icc = cmyk_profile(5), ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -460,7 +460,6 @@ def test_cmyk_split_among_the_lanes_converts_as_in_one_piece(bits: int, monkeypa
 
 def test_16_bit_lab_split_among_the_lanes_converts_as_in_one_piece(monkeypatch: pytest.MonkeyPatch) -> None:
     from enhance_ops import deep_colour
-    from enhance_ops.chain import strips
 
     monkeypatch.setenv(strips.LANES_VARIABLE, "3")
     monkeypatch.setattr(strips, "STRIP_PIXELS", 360)  # strips of 5 rows (a lane's share of 360 pixels), 3 at once
@@ -2268,9 +2267,11 @@ TIFF_RGB = (photo("astronaut", 96) * 255 + 0.5).astype(np.uint8)
     ("lzw", lambda d: _cut_segment(d, 0, 2), "strip 3 of 6 expands to "),
     ("packbits", lambda d: _cut_segment(d, 0, 2), "strip 3 of 6 cannot be expanded: "),  # a run cut short
 ])
+@pytest.mark.parametrize("lanes", ["1", "3"], ids=["check after the decoder", "check beside it"])
 def test_damage_in_a_tiffs_strips_is_found_and_noted(compression: str, damaging: Callable[[bytes], bytes],
-                                                     said: str) -> None:
+                                                     said: str, lanes: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenCV (libtiff) returned these with the strip's rows garbled or zero, without a word."""
+    monkeypatch.setenv(strips.LANES_VARIABLE, lanes)
     sound = _tiff([TIFF_RGB], compression=compression, rowsperstrip=16)
     data = damaging(sound)
     decoded = codecs.decode(data)

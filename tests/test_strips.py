@@ -88,6 +88,46 @@ def test_a_failing_strip_leaves_no_other_still_writing(monkeypatch: pytest.Monke
     assert finished.is_set()
 
 
+def test_work_beside_a_block_runs_while_it_does_and_gives_its_result_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TIFF's damage check expands its strips while libtiff decodes them (codecs.decode)."""
+    monkeypatch.setenv(strips.LANES_VARIABLE, "2")
+    together = threading.Barrier(2, timeout=10)
+    with strips.beside(lambda: (together.wait(), threading.get_ident())[1]) as result:
+        together.wait()  # passes only while the work beside is running too
+    assert result() != threading.get_ident()
+
+    def failing() -> None:
+        raise RuntimeError("a broken stream")
+
+    with strips.beside(failing) as result:
+        pass
+    with pytest.raises(RuntimeError, match="a broken stream"):
+        result()
+
+
+def test_with_one_lane_work_beside_runs_when_its_result_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(strips.LANES_VARIABLE, "1")
+    ran: list[int] = []
+    with strips.beside(lambda: ran.append(threading.get_ident()) or "checked") as result:
+        assert ran == []
+    assert result() == "checked" and ran == [threading.get_ident()]
+
+
+def test_a_failing_block_leaves_nothing_beside_it_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(strips.LANES_VARIABLE, "2")
+    started, finished = threading.Event(), threading.Event()
+
+    def slow() -> None:
+        started.set()
+        time.sleep(0.3)
+        finished.set()
+
+    with pytest.raises(RuntimeError, match="a bad decode"), strips.beside(slow):
+        assert started.wait(10)
+        raise RuntimeError("a bad decode")
+    assert finished.is_set()
+
+
 @pytest.mark.parametrize("setting", ["0", "many", "-2"])
 def test_a_bad_lane_setting_is_refused_before_any_image(monkeypatch: pytest.MonkeyPatch, setting: str) -> None:
     monkeypatch.setenv(strips.LANES_VARIABLE, setting)

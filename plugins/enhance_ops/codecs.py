@@ -11,13 +11,14 @@ float32 (H, W) so the chain can upscale it separately.
 """
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from typing import NoReturn
+from typing import ContextManager, NoReturn
 
 import cv2
 import imagecodecs
@@ -108,12 +109,13 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     _check_decodable(im.format, width, height)
     if im.format == "TIFF":
         _check_sample_bytes(im, max_pixels)
-    meta = md.read_metadata(im, data)
-    notes = ([jpeg_xl.NOTE] if restored else []) + meta.notes
-    if im.mode in ("CMYK", "LAB"):
-        pixels, alpha, depth = _to_srgb(im, data, meta, notes, samples)
-    else:
-        pixels, alpha, depth = _decode_pixels(data, im, samples, notes)
+    with _damage_check(data, im, frame) as damage_found:
+        meta = md.read_metadata(im, data)
+        notes = ([jpeg_xl.NOTE] if restored else []) + meta.notes
+        if im.mode in ("CMYK", "LAB"):
+            pixels, alpha, depth = _to_srgb(im, data, meta, notes, samples)
+        else:
+            pixels, alpha, depth = _decode_pixels(data, im, samples, notes)
     if not _turned_on_reading(im, meta):
         pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
     if meta.icc_profile and (misfit := icc.misfit(meta.icc_profile, pixels.shape[2])):
@@ -126,7 +128,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     if meta.stored_turn in (5, 6, 7, 8):  # the tags count along the stored axes, now turned
         meta.dpi = meta.dpi and (meta.dpi[1], meta.dpi[0])
         meta.aspect = meta.aspect and (meta.aspect[1], meta.aspect[0])
-    damaged = _damage(data, im.format, frame)
+    damaged = damage_found()
     if damaged:
         notes.append(f"the {im.format}'s pixel data is damaged ({damaged}): part of the image decodes garbled or "
                      "blank; restore the master from another copy")
@@ -150,6 +152,16 @@ def declared_bits(im: Image.Image, data: bytes) -> int:
     if im.format == "JPEG2000" and (codestream := jp2_boxes.read(data).codestream) is not None:
         return jp2_boxes.layout(data, codestream).bits
     return _bits(im, data) if im.format in ("AVIF", "HEIF") else 8
+
+
+def _damage_check(data: bytes, im: Image.Image, frame: int) -> ContextManager[Callable[[], str | None]]:
+    """The damage check of a JPEG or TIFF, which expands the compressed data again, on a lane
+    of its own while the one-thread decoders (libjpeg and libtiff under OpenCV) read it; but a
+    CCITT page's after the decoder: it reads code words in Python, and beside it would only
+    wait on the GIL."""
+    check = functools.partial(_damage, data, im.format, frame)
+    in_c = im.format == "JPEG" or im.format == "TIFF" and not damage.read_in_python(im.tag_v2.get(259))  # Compression
+    return strips.beside(check) if in_c else nullcontext(check)
 
 
 def _damage(data: bytes, fmt: str | None, frame: int) -> str | None:

@@ -158,6 +158,12 @@ def in_tiff_page(data: bytes, frame: int) -> str | None:
     return None
 
 
+def read_in_python(compression: object) -> bool:
+    """Whether a TIFF page of this Compression is checked in Python (CCITT codings), not by a
+    codec that lets other threads run."""
+    return isinstance(compression, int) and compression in _CCITT
+
+
 def ccitt_coding(page: tifffile.TiffPage) -> str | None:
     """How a bitonal CCITT page's strips are coded, in ``ccitt``'s names; None where they are
     not judged: a page that is not bitonal, a Group 3 page that allows the uncompressed mode

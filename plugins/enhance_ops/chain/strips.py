@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from typing import TypeVar
 
 import cv2
@@ -131,21 +132,46 @@ def in_lanes(calls: Sequence[Callable[[], T]]) -> list[T]:
     count = lanes()
     if count == 1 or len(calls) < 2:
         return [call() for call in calls]
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(64, thread_name_prefix="strips", initializer=_mark_lane)  # threads made as needed
+    pool = _shared_pool()
     results: list[T] = []
     for first in range(0, len(calls), count):
         # the wave's first call on this thread: its freed temporaries stay in this thread's
         # malloc arena for the next stage, where a lane of its own would keep another arena's
-        futures = [_pool.submit(call) for call in calls[first + 1 : first + count]]
+        futures = [pool.submit(call) for call in calls[first + 1 : first + count]]
         try:
             results.append(_as_lane(calls[first]))
         finally:
             wait(futures)
         results += [future.result() for future in futures]
     return results
+
+
+@contextmanager
+def beside(call: Callable[[], T]) -> Iterator[Callable[[], T]]:
+    """``call`` started on a lane of its own while the caller's block runs, for work that
+    needs nothing from it (a check of the same bytes a one-thread decoder reads); the block
+    gets a function that waits for its result, which may be called after the block too. With
+    one lane, ``call`` runs when that is called. Either way nothing of it runs once the block
+    is left but by that function: a block that raises leaves it cancelled or finished."""
+    if lanes() == 1:
+        yield call
+        return
+    future = _shared_pool().submit(call)
+    try:
+        yield future.result
+    except BaseException:
+        future.cancel()
+        raise
+    finally:
+        wait([future])
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(64, thread_name_prefix="strips", initializer=_mark_lane)  # threads made as needed
+    return _pool
 
 
 def _mark_lane() -> None:
