@@ -136,7 +136,8 @@ def test_xmp_drops_what_the_derivatives_exif_does_not_hold() -> None:
     """An XMP value counted in the master's pixels that the EXIF does not give the derivative's
     (dropped, or never there) would say the master's: it goes."""
     meta = ImageMetadata(exif={"0th": {}, "Exif": {piexif.ExifIFD.SubjectLocation: (113, 41)}}, xmp=XMP)
-    xmp = dmd.derivative_xmp(meta, width=160, height=96, channels=3, bits=8, dpi=None, marking="test").decode()
+    xmp = dmd.derivative_xmp(meta, width=160, height=96, channels=3, bits=8, dpi=None, software="test",
+                             description="test").decode()
     assert "SubjectArea" not in xmp and "FocalPlane" not in xmp
     assert "<exif:SubjectLocation><rdf:Seq><rdf:li>113</rdf:li><rdf:li>41</rdf:li></rdf:Seq>" in xmp
     assert ET.fromstring(xmp[xmp.index("<x:xmpmeta"):xmp.rindex("</x:xmpmeta>") + 12]) is not None  # still XML

@@ -121,3 +121,38 @@ def test_a_jpeg_masters_xmp_that_the_new_identity_would_push_past_its_segment_is
     assert len(packet) < 65_440 < size
     meta, notes = dmd.fitted_to(md.ImageMetadata(xmp=packet), "JPEG")
     assert meta.xmp is None and notes == [f"XMP of {size:,} bytes not carried: a JPEG holds 65,440"]
+
+
+MASTER_ID = "8F3A0C11D2E94B7A9C55E0F1A2B3C4D5"  # as a camera or a scanning station writes it
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "TIFF", "PNG"])
+def test_the_derivative_gets_its_own_image_unique_id_derived_from_the_masters(fmt: str) -> None:
+    """EXIF's ImageUniqueID is "assigned uniquely to each image": carried as it was, it made
+    the derivative the master to a collection system that matches images by it. Its XMP
+    statement (Adobe's tools copy it there) says the derivative's too."""
+    import piexif
+
+    rgb = (photo("rocket", 24, top=100, left=200) * 255 + 0.5).astype(np.uint8)
+    exif = piexif.dump({"0th": {}, "Exif": {piexif.ExifIFD.ImageUniqueID: MASTER_ID.encode()}})
+    statement = f'xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:ImageUniqueID="{MASTER_ID}"'
+    stated = PHOTOSHOP.replace('tiff:Orientation="1"', f'tiff:Orientation="1" {statement}')
+    decoded = codecs.decode(save(rgb, "JPEG", exif=exif, xmp=stated.encode("utf-8")))
+
+    def enhanced(description: str) -> tuple[str, str]:
+        out = encoders.encode(decoded.pixels, None, fmt=fmt, bit_depth=8, meta=decoded.metadata, scale=2.0,
+                              provenance=encoders.Provenance("archive-enhance test", description))
+        carried = codecs.decode(out).metadata
+        xmp = ET.fromstring(carried.xmp.decode("utf-8").strip())
+        in_xmp = next(d.get("{http://ns.adobe.com/exif/1.0/}ImageUniqueID") for d in xmp.iter(f"{{{RDF}}}Description"))
+        return carried.exif["Exif"][piexif.ExifIFD.ImageUniqueID].decode("ascii"), in_xmp
+
+    in_exif, in_xmp = enhanced("Enhanced derivative: fidelity x2")
+    assert len(in_exif) == 32 and int(in_exif, 16) and in_exif != MASTER_ID
+    assert in_xmp == in_exif
+    assert enhanced("Enhanced derivative: fidelity x2") == (in_exif, in_xmp)  # the same bytes again
+    assert enhanced("Enhanced derivative: archive-photo x2")[0] not in (in_exif, MASTER_ID)
+    plain = codecs.decode(save(rgb, "JPEG", exif=piexif.dump({"0th": {}, "Exif": {}})))
+    out = encoders.encode(plain.pixels, None, fmt=fmt, bit_depth=8, meta=plain.metadata, scale=2.0,
+                          provenance=encoders.Provenance("archive-enhance test", "Enhanced derivative: test"))
+    assert piexif.ExifIFD.ImageUniqueID not in codecs.decode(out).metadata.exif.get("Exif", {})  # none invented

@@ -13,7 +13,7 @@ import dataclasses
 import re
 import struct
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 import piexif
 
@@ -181,15 +181,15 @@ def _value_bytes(value: Any) -> int:
 
 
 def derivative_xmp(meta: md.ImageMetadata, *, width: int, height: int, channels: int, bits: int,
-                   dpi: tuple[float, float] | None, marking: str) -> bytes | None:
+                   dpi: tuple[float, float] | None, software: str, description: str) -> bytes | None:
     """The master's XMP, saying what the derivative's EXIF and profile say: upright, its own
     pixel size and resolution, its samples (grey or RGB, and their bits: a CMYK master's XMP
     had gone on saying CMYK), its profile's name and its EXIF ColorSpace (a conversion to sRGB
     had left both naming Adobe RGB), its subject's place and its sensor's pixels per unit.
     Adobe's tools keep these in XMP as well, and a viewer that trusts the XMP orientation
     would turn an upright derivative a second time. It names itself a
-    new instance of a new document derived from the master (``xmp_identity``; ``marking`` is
-    what the derivative says it is)."""
+    new instance of a new document derived from the master (``xmp_identity``; ``software`` and
+    ``description`` are what the derivative says it is, as in its EXIF)."""
     try:
         text = meta.xmp.decode("utf-8") if meta.xmp else None
     except UnicodeDecodeError:  # a UTF-16 packet: rare, and left as it is
@@ -221,7 +221,25 @@ def derivative_xmp(meta: md.ImageMetadata, *, width: int, height: int, channels:
         values["photoshop:ICCProfile"] = profile
     else:  # none carried, or one without a name: a master's CMYK press profile named is no longer true
         text = _without_property(text, "photoshop:ICCProfile")
-    return xmp_identity.derived(_with_properties(text, values), f"{marking}|{width}x{height}").encode("utf-8")
+    token = _identity_token(software, description, width, height)
+    for name in _UNIQUE_ID:
+        if (master := _stated(text, name)) is not None:
+            values[name] = xmp_identity.unique_id(master, token)
+    return xmp_identity.derived(_with_properties(text, values), token).encode("utf-8")
+
+
+_UNIQUE_ID = ("exif:ImageUniqueID", "exifEX:ImageUniqueID")  # EXIF's, in XMP's older and CIPA's schemas
+
+
+def _identity_token(software: str, description: str, width: int, height: int) -> str:
+    """What the derivative is, from which its IDs are derived: another enhancement, other IDs."""
+    return f"{software}|{description}|{width}x{height}"
+
+
+def _stated(text: str, name: str) -> str | None:
+    """The first value of property ``name`` in an XMP packet, attribute or element; None without one."""
+    found = re.search(rf"""\b{name}\s*=\s*(?:"([^"<]*)"|'([^'<]*)')|<{name}>([^<]*)</{name}>""", text)
+    return None if found is None else unescape(next(v for v in found.groups() if v is not None))
 
 
 def _with_properties(text: str, values: dict[str, str]) -> str:
@@ -287,5 +305,9 @@ def derivative_exif(
         zeroth[piexif.ImageIFD.ResolutionUnit] = 2 if dpi else 1
     sub[piexif.ExifIFD.PixelXDimension] = width
     sub[piexif.ExifIFD.PixelYDimension] = height
+    if (master_id := sub.get(piexif.ExifIFD.ImageUniqueID)) is not None:
+        master_id = master_id.decode("latin-1").strip("\x00 ") if isinstance(master_id, bytes) else repr(master_id)
+        token = _identity_token(software, description, width, height)
+        sub[piexif.ExifIFD.ImageUniqueID] = xmp_identity.unique_id(master_id, token).encode("ascii")
     sub.pop(piexif.ExifIFD.CompressedBitsPerPixel, None)  # the master's JPEG compression, not the derivative's
     return tiff_exif.block(exif, moved=meta.maker_note.moved_to if meta.maker_note else None)

@@ -108,7 +108,8 @@ def _derivative_metadata(
     if meta.xmp:
         meta = replace(meta, xmp=dmd.derivative_xmp(meta, width=width, height=height, channels=samples.shape[2],
                                                    bits=samples.dtype.itemsize * 8, dpi=dpi,
-                                                   marking=f"{provenance.software}|{provenance.description}"))
+                                                   software=provenance.software,
+                                                   description=provenance.description))
     if meta.icc_profile and fmt == "WEBP" and samples.shape[2] <= 2:  # grey that WebP, having none, stores as colour
         meta = replace(meta, icc_profile=icc.grey_as_rgb(meta.icc_profile) or meta.icc_profile)
     return exif, meta, dpi

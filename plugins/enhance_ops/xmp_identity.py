@@ -12,6 +12,10 @@ bytes, and another enhancement of it other IDs. Only the file's own properties c
 description nested in another (an ingredient's, in ``xmpMM:Pantry``) names another file. A
 packet that does not parse as XML after the change (a damaged one, or one laid out as no
 writer does) keeps its IDs as they were.
+
+EXIF's ImageUniqueID, "assigned uniquely to each image", is derived the same way
+(``unique_id``): carried as it was, it had made the derivative the master to a collection
+system that matches images by it.
 """
 from __future__ import annotations
 
@@ -30,6 +34,11 @@ _DESCRIPTION = re.compile(r"""<rdf:Description(?:\s+[\w:.-]+\s*=\s*(?:"[^"<]*"|'
 _CLOSING = re.compile(r"</rdf:Description\s*>")
 _DERIVED_FROM = re.compile(r"<xmpMM:DerivedFrom\b[^<>]*?/>|<xmpMM:DerivedFrom\b[^<>]*>"
                            r"(?:(?!</?xmpMM:DerivedFrom\b).)*</xmpMM:DerivedFrom>", re.DOTALL)
+
+
+def unique_id(master: str, token: str) -> str:
+    """The derivative's ImageUniqueID (32 hex digits, EXIF's 128 bits) from the master's."""
+    return uuid.uuid5(_NAMESPACE, "|".join(("ImageUniqueID", master, token))).hex.upper()
 
 
 def derived(text: str, token: str) -> str:
