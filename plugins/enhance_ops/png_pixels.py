@@ -7,8 +7,8 @@ row by whichever of the five filters leaves the smallest sum of absolute values 
 heuristic), and deflated at the same level on a lane of its own, as pigz does. Each band's
 deflate stream is primed with the 32 KiB of filtered rows before it and ends on a byte
 boundary, so that the bands join into one zlib stream of the same size as one over the
-whole image. The deflater is zlib-ng's: at level 6 it took a third to a half of zlib's time
-on upscaled photos, and its streams were 0.4–3 % smaller (docs/benchmarks.md).
+whole image. The deflater is zlib-ng's: at level 6 it took a quarter to a half of zlib's
+time on upscaled pictures, and its streams were 0.4–3 % smaller (docs/benchmarks.md).
 """
 from __future__ import annotations
 
