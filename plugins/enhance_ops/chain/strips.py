@@ -149,10 +149,10 @@ def in_lanes(calls: Sequence[Callable[[], T]]) -> list[T]:
 @contextmanager
 def beside(call: Callable[[], T]) -> Iterator[Callable[[], T]]:
     """``call`` started on a lane of its own while the caller's block runs, for work that
-    needs nothing from it (a check of the same bytes a one-thread decoder reads); the block
-    gets a function that waits for its result, which may be called after the block too. With
-    one lane, ``call`` runs when that is called. Either way nothing of it runs once the block
-    is left but by that function: a block that raises leaves it cancelled or finished."""
+    needs nothing from the block (a check of the bytes a one-thread decoder reads). The block
+    gets a function that returns its result, which may be called after the block too.
+    Leaving the block waits for ``call`` to finish, or cancels it where the block raised
+    before it started. With one lane, ``call`` runs only when its result is asked for."""
     if lanes() == 1:
         yield call
         return
