@@ -509,13 +509,16 @@ def _decode_pixels(
     if im.format == "PNG" and (cut := png_chunks.overrun(data)):
         raise TruncatedImageError(f"PNG chunk {cut[0].decode('latin-1')} declares {cut[1]:,} bytes, past the end of "
                                   f"the {len(data):,}-byte file: the file is truncated (or the length damaged)")
-    raw = None if _opencv_misreads(im) else _opencv_decode(data, im.tell())
+    deflated = _deflated_tiff(im)
+    raw = None if _opencv_misreads(im) or deflated else _opencv_decode(data, im.tell())
     boxes = heif_boxes.read(data) if im.format in ("AVIF", "HEIF") else heif_boxes.Primary()
     if raw is not None and im.format == "TIFF" and 8 < (bits := _bits(im)) < 16:  # 12-bit grey, the one Pillow opens
         raw >>= 16 - bits  # OpenCV shifts the samples up, leaving the low bits empty: white was 65520, not 65535
         _widen(raw, bits)
     if raw is not None:
         colour, alpha = _split_opencv(raw)
+    elif deflated:
+        colour, alpha = _deflated_samples(data, im.tell(), notes)
     elif im.format == "JPEG2000":
         colour, alpha = _jpeg2000_samples(data, im, notes)
     elif im.format == "PPM":
@@ -587,6 +590,35 @@ def _opencv_decode(data: bytes, frame: int) -> np.ndarray | None:
     return mats[0] if ok and mats else None
 
 
+_DEFLATE = (8, 32946)  # Compression: Adobe's deflate, and its older code
+
+
+def _deflated_tiff(im: Image.Image) -> bool:
+    """A deflate page of 8- or 16-bit unsigned grey or RGB samples that OpenCV would decode:
+    ``_deflated_samples`` reads it."""
+    if im.format != "TIFF" or getattr(im, "tags_only", False) or _opencv_misreads(im):
+        return False
+    tags = im.tag_v2
+    bits, formats = tags.get(258, (1,)), tags.get(339, (1,))  # BitsPerSample, SampleFormat
+    bits, formats = bits if isinstance(bits, tuple) else (bits,), formats if isinstance(formats, tuple) else (formats,)
+    return tags.get(259) in _DEFLATE and tags.get(262) in (0, 1, 2) and set(bits) in ({8}, {16}) and set(formats) == {1}
+
+
+def _deflated_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A deflate page through libdeflate (tifffile), its strips on the strip lanes: a
+    16.8-Mpx 16-bit page in a third of the time libtiff's zlib under OpenCV took on one
+    thread (docs/benchmarks.md). libdeflate checks each strip's checksum and refuses a
+    damaged one; such a page is then decoded by OpenCV, which decodes what it can, as every
+    deflate page was before, and the damage check names the strip."""
+    try:
+        return _tiff_samples(data, frame, notes)
+    except ImageError:
+        raw = _opencv_decode(data, frame)
+        if raw is None:
+            raise
+        return _split_opencv(raw)
+
+
 def _opencv_misreads(im: Image.Image) -> bool:
     """Files OpenCV 5.0 decodes without an error but wrongly, read otherwise: JPEG 2000 (see
     ``_jpeg2000_samples``), 16-bit TIFFs with separate colour planes (PlanarConfiguration 2),
@@ -656,7 +688,7 @@ def _tiff_page(data: bytes, frame: int) -> Iterator[tifffile.TiffPage]:
 
 def _samples_last(page: tifffile.TiffPage) -> np.ndarray:
     """The page's samples as (H, W, S), whether stored in planes or not (a view where it can be)."""
-    arr = page.asarray()
+    arr = page.asarray(maxworkers=strips.lanes())  # strips or tiles decoded side by side
     return np.moveaxis(arr, page.axes.index("S"), -1) if "S" in page.axes else arr[:, :, None]
 
 
