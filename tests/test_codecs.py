@@ -2281,6 +2281,23 @@ def test_damage_in_a_tiffs_strips_is_found_and_noted(compression: str, damaging:
                              "garbled or blank; restore the master from another copy"]
 
 
+@pytest.mark.parametrize("bits", [8, 16])
+def test_a_tiff_derivative_is_deflated_after_the_horizontal_predictor_and_reads_back_exactly(bits: int) -> None:
+    """Each sample stored as its difference from the one to its left, as archives write their
+    deflate TIFFs: an enlarged photo's derivative had taken twice the bytes at 8 bits and a
+    quarter more at 16 (docs/benchmarks.md)."""
+    enlarged = cv2.resize(photo("astronaut", 128, top=60, left=200), (512, 512), interpolation=cv2.INTER_CUBIC)
+    samples = encoders.to_samples(np.clip(enlarged, 0, 1), None, bits)
+    out = encoders.encode_samples(samples.copy(), fmt="TIFF", meta=ImageMetadata(), scale=4.0,
+                                  provenance=encoders.Provenance("archive-enhance test", "Enhanced derivative: test"))
+    with tifffile.TiffFile(io.BytesIO(out)) as tif:
+        assert (tif.pages[0].compression, tif.pages[0].predictor) == (8, 2)
+    np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(out, np.uint8), cv2.IMREAD_UNCHANGED)[:, :, ::-1], samples)
+    without = io.BytesIO()
+    tifffile.imwrite(without, samples, photometric="rgb", compression="zlib", metadata=None)
+    assert len(out) < 0.9 * len(without.getvalue())  # 0.51 and 0.83 of it here
+
+
 def _stored_tiff(pages: list[np.ndarray], photometric: str | None = None, **options: object) -> bytes:
     buf = io.BytesIO()
     with tifffile.TiffWriter(buf) as tif:

@@ -196,6 +196,7 @@ def add_tiff_page(
             photometric="rgb" if channels >= 3 else "minisblack",
             extrasamples=["unassalpha"] if channels in (2, 4) else None,
             compression="zlib",
+            predictor=True,  # each sample as its difference from the one to its left, as archives' TIFFs are written
             maxworkers=strips.lanes(),  # strips deflated side by side: half the time on two cores
             resolution=dpi,
             resolutionunit="INCH" if dpi else None,
