@@ -509,8 +509,9 @@ def _decode_pixels(
     if im.format == "PNG" and (cut := png_chunks.overrun(data)):
         raise TruncatedImageError(f"PNG chunk {cut[0].decode('latin-1')} declares {cut[1]:,} bytes, past the end of "
                                   f"the {len(data):,}-byte file: the file is truncated (or the length damaged)")
-    deflated = _deflated_tiff(im)
-    raw = None if _opencv_misreads(im) or deflated else _opencv_decode(data, im.tell())
+    misread = _opencv_misreads(im)
+    deflated = not misread and _deflated_tiff(im)
+    raw = None if misread or deflated else _opencv_decode(data, im.tell())
     boxes = heif_boxes.read(data) if im.format in ("AVIF", "HEIF") else heif_boxes.Primary()
     if raw is not None and im.format == "TIFF" and 8 < (bits := _bits(im)) < 16:  # 12-bit grey, the one Pillow opens
         raw >>= 16 - bits  # OpenCV shifts the samples up, leaving the low bits empty: white was 65520, not 65535
@@ -594,9 +595,9 @@ _DEFLATE = (8, 32946)  # Compression: Adobe's deflate, and its older code
 
 
 def _deflated_tiff(im: Image.Image) -> bool:
-    """A deflate page of 8- or 16-bit unsigned grey or RGB samples that OpenCV would decode:
-    ``_deflated_samples`` reads it."""
-    if im.format != "TIFF" or getattr(im, "tags_only", False) or _opencv_misreads(im):
+    """A deflate page of 8- or 16-bit unsigned grey or RGB samples (of those OpenCV reads
+    rightly): ``_deflated_samples`` reads it."""
+    if im.format != "TIFF" or getattr(im, "tags_only", False):
         return False
     tags = im.tag_v2
     bits, formats = tags.get(258, (1,)), tags.get(339, (1,))  # BitsPerSample, SampleFormat
@@ -606,8 +607,8 @@ def _deflated_tiff(im: Image.Image) -> bool:
 
 def _deflated_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """A deflate page through libdeflate (tifffile), its strips on the strip lanes: a
-    16.8-Mpx 16-bit page in a third of the time libtiff's zlib under OpenCV took on one
-    thread (docs/benchmarks.md). libdeflate checks each strip's checksum and refuses a
+    16.8-Mpx 16-bit page read in half the time it took through libtiff's zlib under OpenCV,
+    on one thread (docs/benchmarks.md). libdeflate checks each strip's checksum and refuses a
     damaged one; such a page is then decoded by OpenCV, which decodes what it can, as every
     deflate page was before, and the damage check names the strip."""
     try:
