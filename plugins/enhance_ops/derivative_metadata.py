@@ -13,7 +13,7 @@ import dataclasses
 import re
 import struct
 from typing import Any
-from xml.sax.saxutils import escape, unescape
+from xml.sax.saxutils import escape
 
 import piexif
 
@@ -222,24 +222,12 @@ def derivative_xmp(meta: md.ImageMetadata, *, width: int, height: int, channels:
     else:  # none carried, or one without a name: a master's CMYK press profile named is no longer true
         text = _without_property(text, "photoshop:ICCProfile")
     token = _identity_token(software, description, width, height)
-    for name in _UNIQUE_ID:
-        if (master := _stated(text, name)) is not None:
-            values[name] = xmp_identity.unique_id(master, token)
     return xmp_identity.derived(_with_properties(text, values), token).encode("utf-8")
-
-
-_UNIQUE_ID = ("exif:ImageUniqueID", "exifEX:ImageUniqueID")  # EXIF's, in XMP's older and CIPA's schemas
 
 
 def _identity_token(software: str, description: str, width: int, height: int) -> str:
     """What the derivative is, from which its IDs are derived: another enhancement, other IDs."""
     return f"{software}|{description}|{width}x{height}"
-
-
-def _stated(text: str, name: str) -> str | None:
-    """The first value of property ``name`` in an XMP packet, attribute or element; None without one."""
-    found = re.search(rf"""\b{name}\s*=\s*(?:"([^"<]*)"|'([^'<]*)')|<{name}>([^<]*)</{name}>""", text)
-    return None if found is None else unescape(next(v for v in found.groups() if v is not None))
 
 
 def _with_properties(text: str, values: dict[str, str]) -> str:

@@ -14,8 +14,8 @@ packet that does not parse as XML after the change (a damaged one, or one laid o
 writer does) keeps its IDs as they were.
 
 EXIF's ImageUniqueID, "assigned uniquely to each image", is derived the same way
-(``unique_id``): carried as it was, it had made the derivative the master to a collection
-system that matches images by it.
+(``unique_id``), in the EXIF and where the packet states it: carried as it was, it had made
+the derivative the master to a collection system that matches images by it.
 """
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def unique_id(master: str, token: str) -> str:
 
 def derived(text: str, token: str) -> str:
     """``text`` (an XMP packet) with the derivative's own IDs, derived from the master's."""
-    master = {name: _value(text, name) for name in ("InstanceID", "DocumentID")}
+    text = _with_unique_ids(text, token)
+    master = {name: _value(text, f"xmpMM:{name}") for name in ("InstanceID", "DocumentID")}
     if not master["InstanceID"]:
         return text
     ids = {name: f"{prefix}:{uuid.uuid5(_NAMESPACE, '|'.join((name, master['InstanceID'] or '', token)))}"
@@ -54,7 +55,7 @@ def derived(text: str, token: str) -> str:
         after = old.end()
     changed = "".join(kept) + text[after:]
     for name, value in ids.items():
-        found = _property(changed, name)
+        found = _property(changed, f"xmpMM:{name}")
         if found is None:  # a damaged packet whose DerivedFrom took the property in
             return text
         group = _group(found)
@@ -106,11 +107,26 @@ def _outside_nested(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:
     return [m for m in pattern.finditer(text) if not inside(m.start())]
 
 
+_UNIQUE_IDS = ("exif:ImageUniqueID", "exifEX:ImageUniqueID")  # EXIF's, in XMP's older and CIPA's schemas
+
+
+def _with_unique_ids(text: str, token: str) -> str:
+    """``text`` with the file's own ImageUniqueID, where it states one (Adobe's tools copy
+    the EXIF's there), derived as the EXIF's is."""
+    for name in _UNIQUE_IDS:
+        found = _property(text, name)
+        if found is not None:
+            group = _group(found)
+            derivative = unique_id(unescape(found[group]).strip(), token)
+            text = text[:found.start(group)] + derivative + text[found.end(group):]
+    return text
+
+
 def _property(text: str, name: str) -> re.Match[str] | None:
-    """The file's own property ``xmpMM:<name>``, attribute or element (the group named value
-    its value); None without one."""
-    pattern = re.compile(rf"""\bxmpMM:{name}\s*=\s*(?:"(?P<value>[^"<]*)"|'(?P<single>[^'<]*)')"""
-                         rf"|<xmpMM:{name}>(?P<element>[^<]*)</xmpMM:{name}>")
+    """The file's own property ``name`` (with its prefix, ``xmpMM:InstanceID``), attribute or
+    element (the group named value its value); None without one."""
+    pattern = re.compile(rf"""\b{name}\s*=\s*(?:"(?P<value>[^"<]*)"|'(?P<single>[^'<]*)')"""
+                         rf"|<{name}>(?P<element>[^<]*)</{name}>")
     return next(iter(_outside_nested(pattern, text)), None)
 
 
