@@ -160,7 +160,7 @@ def _damage_check(data: bytes, im: Image.Image, frame: int) -> ContextManager[Ca
     CCITT page's after the decoder: it reads code words in Python, and beside it would only
     wait on the GIL."""
     check = functools.partial(_damage, data, im.format, frame)
-    in_c = im.format == "JPEG" or im.format == "TIFF" and not damage.read_in_python(im.tag_v2.get(259))  # Compression
+    in_c = im.format == "JPEG" or im.format == "TIFF" and not damage.read_in_python(im.tag_v2.get(tiff_header.COMPRESSION))
     return strips.beside(check) if in_c else nullcontext(check)
 
 
@@ -600,9 +600,10 @@ def _deflated_tiff(im: Image.Image) -> bool:
     if im.format != "TIFF" or getattr(im, "tags_only", False):
         return False
     tags = im.tag_v2
-    bits, formats = tags.get(258, (1,)), tags.get(339, (1,))  # BitsPerSample, SampleFormat
-    bits, formats = bits if isinstance(bits, tuple) else (bits,), formats if isinstance(formats, tuple) else (formats,)
-    return tags.get(259) in _DEFLATE and tags.get(262) in (0, 1, 2) and set(bits) in ({8}, {16}) and set(formats) == {1}
+    unsigned = set(tags.get(tiff_header.SAMPLE_FORMAT, (1,))) == {1}
+    grey_or_rgb = tags.get(tiff_header.PHOTOMETRIC) in (0, 1, 2)
+    one_depth = set(tags.get(tiff_header.BITS, (1,))) in ({8}, {16})
+    return tags.get(tiff_header.COMPRESSION) in _DEFLATE and grey_or_rgb and unsigned and one_depth
 
 
 def _deflated_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
