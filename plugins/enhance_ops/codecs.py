@@ -160,7 +160,8 @@ def _damage_check(data: bytes, im: Image.Image, frame: int) -> ContextManager[Ca
     CCITT page's after the decoder: it reads code words in Python, and beside it would only
     wait on the GIL."""
     check = functools.partial(_damage, data, im.format, frame)
-    in_c = im.format == "JPEG" or im.format == "TIFF" and not damage.read_in_python(im.tag_v2.get(tiff_header.COMPRESSION))
+    compression = im.tag_v2.get(tiff_header.COMPRESSION) if im.format == "TIFF" else None
+    in_c = im.format == "JPEG" or im.format == "TIFF" and not damage.read_in_python(compression)
     return strips.beside(check) if in_c else nullcontext(check)
 
 
