@@ -19,7 +19,6 @@ import logging
 import random
 import statistics
 import sys
-import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -126,16 +125,10 @@ def cost(data: bytes, check: Callable[[], object]) -> dict[str, float]:
     decoder) and on one (the check after it), interleaved (``lanes_runs``)."""
     chosen = lanes_runs.settings()
     times: dict[str, list[float]] = {"check": [], **{setting: [] for setting in chosen}}
-
-    def timed(name: str, run: Callable[[], object]) -> None:
-        start = time.perf_counter()
-        run()
-        times[name].append(time.perf_counter() - start)
-
     for rep in range(REPS + 1):  # the first round warms up
-        timed("check", check)
+        times["check"].append(lanes_runs.timed(check))
         for setting in lanes_runs.in_turn(chosen, rep):
-            timed(setting, lambda: codecs.decode(data))
+            times[setting].append(lanes_runs.timed(lambda: codecs.decode(data)))
     median = {name: statistics.median(runs[1:]) for name, runs in times.items()}
     lanes, one = chosen
     return {"check_s": median["check"], "decode_s": median[lanes], "decode_one_lane_s": median[one], "lanes": lanes}

@@ -33,6 +33,13 @@ def in_turn(chosen: dict[str, str], rep: int) -> Iterator[str]:
         os.environ.pop(strips.LANES_VARIABLE, None)
 
 
+def timed(call: Callable[[], object]) -> float:
+    """Seconds ``call`` took."""
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
 def save(name: str, rows: list[dict[str, object]], *, size: str, reps: int) -> Path:
     """bench/results/<name>.json: the rows, the machine, and which ``enhance_ops`` ran."""
     return save_results(name, {"machine": f"{cpu_name()}, {len(os.sched_getaffinity(0))} cores", "size": size,

@@ -20,8 +20,6 @@ from __future__ import annotations
 import io
 import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import cv2
 import imagecodecs
@@ -75,12 +73,6 @@ def cases() -> dict[str, bytes]:
     }
 
 
-def _timed(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
-
-
 def measure(reps: int) -> list[dict[str, object]]:
     files = cases()
     chosen = lanes_runs.settings()
@@ -88,7 +80,7 @@ def measure(reps: int) -> list[dict[str, object]]:
     for rep in range(reps + 1):  # the first round warms up
         for name, data in files.items():
             for setting in lanes_runs.in_turn(chosen, rep):
-                took = _timed(lambda: codecs.decode(data, max_pixels=10**9))
+                took = lanes_runs.timed(lambda: codecs.decode(data, max_pixels=10**9))
                 if rep:
                     times[name, setting].append(took)
     return [{"case": name, "lanes": setting, "s": statistics.median(times[name, setting]),
