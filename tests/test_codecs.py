@@ -2226,11 +2226,12 @@ def test_a_lossless_jpeg_is_checked_for_damage_whole_without_corrupting_memory()
     assert all(line[3].startswith("libjpeg: Corrupt JPEG data") for line in lines), lines
 
 
-def _tiff(pages: list[np.ndarray], **options: object) -> bytes:
+def _tiff(pages: list[np.ndarray], photometric: str | None = None, **options: object) -> bytes:
     buf = io.BytesIO()
     with tifffile.TiffWriter(buf) as tif:
         for page in pages:
-            tif.write(page, photometric="rgb" if page.ndim == 3 else "minisblack", metadata=None, **options)
+            tif.write(page, photometric=photometric or ("rgb" if page.ndim == 3 else "minisblack"), metadata=None,
+                      **options)
     return buf.getvalue()
 
 
@@ -2298,15 +2299,6 @@ def test_a_tiff_derivative_is_deflated_after_the_horizontal_predictor_and_reads_
     assert len(out) < 0.9 * len(without.getvalue())  # 0.51 and 0.83 of it here
 
 
-def _stored_tiff(pages: list[np.ndarray], photometric: str | None = None, **options: object) -> bytes:
-    buf = io.BytesIO()
-    with tifffile.TiffWriter(buf) as tif:
-        for page in pages:
-            tif.write(page, photometric=photometric or ("rgb" if page.ndim == 3 else "minisblack"), metadata=None,
-                      **options)
-    return buf.getvalue()
-
-
 DEEP_RGB = TIFF_RGB.astype(np.uint16) * 257 + np.arange(96, dtype=np.uint16)[None, :, None]  # low bits that matter
 
 
@@ -2331,10 +2323,10 @@ def test_a_deflate_tiff_read_by_libdeflate_gives_what_libtiff_gives_for_the_same
     frame = len(pages) - 1
     opencv, by_opencv = codecs._opencv_decode, []
     monkeypatch.setattr(codecs, "_opencv_decode", lambda *args: by_opencv.append(args) or opencv(*args))
-    deflated = codecs.decode(_stored_tiff(pages, compression="zlib", **options), frame=frame)
+    deflated = codecs.decode(_tiff(pages, compression="zlib", **options), frame=frame)
     assert not by_opencv
     options.pop("predictor", None)
-    stored = codecs.decode(_stored_tiff(pages, **options), frame=frame)
+    stored = codecs.decode(_tiff(pages, **options), frame=frame)
     assert by_opencv
     np.testing.assert_array_equal(deflated.pixels, stored.pixels)
     assert deflated.bit_depth == stored.bit_depth and deflated.damage is None and deflated.notes == stored.notes

@@ -5,6 +5,7 @@ import io
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import piexif
 import pytest
 from conftest import photo, save
 from PIL import Image
@@ -131,8 +132,6 @@ def test_the_derivative_gets_its_own_image_unique_id_derived_from_the_masters(fm
     """EXIF's ImageUniqueID is "assigned uniquely to each image": carried as it was, it made
     the derivative the master to a collection system that matches images by it. Its XMP
     statement (Adobe's tools copy it there) says the derivative's too."""
-    import piexif
-
     rgb = (photo("rocket", 24, top=100, left=200) * 255 + 0.5).astype(np.uint8)
     exif = piexif.dump({"0th": {}, "Exif": {piexif.ExifIFD.ImageUniqueID: MASTER_ID.encode()}})
     statement = f'xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:ImageUniqueID="{MASTER_ID}"'
