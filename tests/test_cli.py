@@ -458,7 +458,8 @@ def test_an_image_that_kills_a_local_run_fails_alone_and_no_ledger_row_is_lost(t
     limit) with nothing written: its ledger rows were lost, and every rerun into the folder
     died at the same image. Each run now keeps its rows and the image it holds in the output
     folder; the next run writes the dead run's ledger and tries that image once more, and
-    the image two runs died holding fails from then on, so the rest of the folder is enhanced."""
+    the image two runs died holding fails from then on, so the rest of the folder is enhanced. The
+    dead run's report is written too, beside the path every run here gives, as this run's goes there."""
     folder, out, ledger_at = tmp_path / "in", tmp_path / "out", tmp_path / "ledger"
     folder.mkdir()
     for n, name in enumerate(("a.png", "b-crashes.png", "c.png")):
@@ -491,6 +492,12 @@ def test_an_image_that_kills_a_local_run_fails_alone_and_no_ledger_row_is_lost(t
     assert json.loads((out / "a.png.json").read_text())["verdict"] == rows["night-1", "a.png"]["verdict"]
     assert ("The last run into this folder, night-2, died while enhancing" in
             html.unescape((tmp_path / "report.html").read_text()))  # night-1's rows are in the ledger; night-2 had none
+    dead_report = html.unescape((tmp_path / "report.night-1.html").read_text())  # written by night-2 before it died
+    assert "Enhancement run night-1 (2026-12-01)" in dead_report and "a.png" in dead_report
+    assert (f"This run died while enhancing {folder / 'b-crashes.png'} (a native crash, the memory limit or a kill). "
+            f"Its rows were kept as it went; the next run into the folder, night-2, judged them and wrote this "
+            f"report." in dead_report)
+    assert "data:image/jpeg;base64," in dead_report  # its before/after crop, from the files on disk
     fourth = run("night-4")
     assert fourth.returncode == 1 and "0 enhanced, 2 skipped, 1 failed" in fourth.stdout  # it stays left out
     assert "died" not in fourth.stderr
@@ -538,20 +545,24 @@ def test_a_ledger_that_cannot_be_written_at_the_end_is_written_by_the_next_run(
     (ledger_at / "date=2026-12-01").write_text("in the way")
     night = ["enhance", str(folder), str(out), "--scale", "2", "--quiet", "--ledger", str(ledger_at), "--date",
              "2026-12-01"]
-    assert main([*night, "--run-id", "night-1"]) == 2
+    assert main([*night, "--run-id", "night-1", "--report", str(tmp_path / "night-1.html")]) == 2
     assert (f"error: the ledger or report cannot be written: Not a directory; its rows are kept in "
             f"{out / '.enhance-ops'}, and the next run into the folder writes them" in capsys.readouterr().err)
     (ledger_at / "date=2026-12-01").unlink()
     assert main([*night, "--run-id", "night-2", "--report", str(tmp_path / "report.html")]) == 0
     said = capsys.readouterr()
-    assert ("the last run into this folder, night-1, did not finish (its process died, or its ledger could not be "
-            "written); the images it finished are kept and skipped" in said.err)
+    assert ("the last run into this folder, night-1, did not finish (its process died, or its ledger or report "
+            "could not be written); the images it finished are kept and skipped" in said.err)
     assert "0 enhanced, 1 skipped, 0 failed" in said.out
     [row] = pq.read_table(ledger_at / "date=2026-12-01" / "run=night-1").to_pylist()
     assert row["source_key"] == str(folder / "scan.png") and row["status"] == "ok"
-    assert ("The last run into this folder, night-1, did not finish (its process died, or its ledger could not be "
-            "written), and wrote no report. The images it finished were skipped here; the ledger holds them under "
-            "run=night-1 (1 row)." in html.unescape((tmp_path / "report.html").read_text()))
+    assert ("The last run into this folder, night-1, did not finish (its process died, or its ledger or report "
+            "could not be written). The images it finished were skipped here; the ledger holds them under "
+            f"run=night-1 (1 row) and its report, written by this run, is {tmp_path / 'night-1.html'}."
+            in html.unescape((tmp_path / "report.html").read_text()))
+    dead_report = html.unescape((tmp_path / "night-1.html").read_text())
+    assert "Enhancement run night-1 (2026-12-01)" in dead_report and "scan.png" in dead_report
+    assert "the next run into the folder, night-2, judged them and wrote this report" in dead_report
     assert not (out / ".enhance-ops").exists()
 
 

@@ -63,3 +63,26 @@ def test_only_a_death_with_the_image_in_hand_counts_against_it_and_a_run_it_surv
     _clean_run(tmp_path)
     journal = Journal(tmp_path)
     assert journal.dead is None and journal.left_out("aa") and not journal.left_out("bb")
+
+
+def test_a_dead_runs_report_path_is_kept_and_a_journal_from_before_reports_were_kept_still_reads(
+        tmp_path: Path) -> None:
+    """The next run writes a dead run's report where that run was to write it; a journal left by
+    a version that kept no report path is still read (its dead run had its report unwritten)."""
+    import json
+
+    journal = Journal(tmp_path)
+    journal.begin("night", dt.date(2026, 12, 1), "/archive/ledger", ["min_psnr=30"], report="/archive/night.html")
+    journal.leave()  # as a process that died: its state stays
+    reread = Journal(tmp_path)
+    dead = reread.dead
+    reread.leave()
+    assert dead is not None and (dead.ledger, dead.report, dead.gate) == ("/archive/ledger", "/archive/night.html",
+                                                                          ["min_psnr=30"])
+    state_file = tmp_path / ".enhance-ops" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["report"]
+    state_file.write_text(json.dumps(state))
+    old = Journal(tmp_path)
+    assert old.dead is not None and old.dead.run_id == "night" and old.dead.report is None
+    old.leave()

@@ -27,6 +27,8 @@ from .storage import BucketError, S3Store
 
 if TYPE_CHECKING:  # torch loads only when a command needs it
     from .enhance import Enhancer, EnhanceResult
+    from .quality.gate import GateReport
+    from .quality.report import Preview
 
 
 def _whole(least: int, most: int | None = None) -> Callable[[str], int]:
@@ -102,10 +104,11 @@ def _enhance(args: argparse.Namespace) -> int:
         return 2
     judged = bool(args.ledger or args.report or args.gate)
     run = _RunLog(args.run_id or dt.datetime.now(dt.timezone.utc).strftime("local-%Y%m%dT%H%M%SZ"),
-                  args.date or dt.date.today(), judged, journal if args.ledger else None)
+                  args.date or dt.date.today(), judged, journal if args.ledger or args.report else None)
     if journal.dead is not None:
-        run.remarks.append(_finish_dead_run(journal.dead, args.output))
-    journal.begin(run.run_id, run.logical_date, args.ledger, args.gate)
+        run.remarks.append(_finish_dead_run(journal.dead, args.output, run.run_id, args.report))
+    ledger_at, report_at = (str(Path(path).resolve()) if path else None for path in (args.ledger, args.report))
+    journal.begin(run.run_id, run.logical_date, ledger_at, args.gate, report=report_at)
     done, skipped, failed, interrupted = 0, 0, [], False
     with _interrupt_on_sigterm():
         try:
@@ -131,7 +134,9 @@ def _enhance(args: argparse.Namespace) -> int:
     print(f"{done} enhanced, {skipped} skipped, {len(failed)} failed{left}; outputs in {Path(args.output).resolve()}")
     if judged:
         try:
-            run.judge(args.gate, args.ledger, args.report, Path(args.output))
+            outcome = run.judge(args.gate, args.ledger, Path(args.output))
+            if args.report:
+                run.report(outcome, args.report, Path(args.output))
         except OSError as exc:
             journal.leave()
             kept = f"; its rows are kept in {journal.root}, and the next run into the folder writes them" \
@@ -163,26 +168,70 @@ def _in_hand(journal: Journal, job: Job, data: bytes) -> Iterator[None]:
         journal.release(digest)
 
 
-def _finish_dead_run(dead: DeadRun, output: str) -> str:
-    """The ledger of a run into this folder that died (a native crash, the OOM killer, SIGKILL)
-    and so never wrote it: its rows, kept as it went, judged and written as its own part. What
-    this run's report says of it."""
+def _finish_dead_run(dead: DeadRun, output: str, run_id: str, report_at: str | None) -> str:
+    """The ledger and report of a run into this folder that died (a native crash, the OOM
+    killer, SIGKILL) and so never wrote them: its rows, kept as it went, judged and written as
+    its own. Its report goes where it was to go, unless this run's report (``report_at``) is to
+    go there too. What this run's report says of it."""
     how = f"died while enhancing {dead.in_hand} (a native crash, the memory limit or a kill)" if dead.in_hand else \
-        "did not finish (its process died, or its ledger could not be written)"
+        "did not finish (its process died, or its ledger or report could not be written)"
     print(f"the last run into this folder, {dead.run_id}, {how}; the images it finished are kept and skipped",
           file=sys.stderr)
-    said = f"The last run into this folder, {dead.run_id}, {how}, and wrote no report. The images it finished " \
-           f"were skipped here"
-    if not (dead.ledger and dead.rows):
-        return said + "."
-    print(f"{dead.run_id}: its ledger, with the {len(dead.rows)} image(s) it finished (its report is not written):",
+    said = f"The last run into this folder, {dead.run_id}, {how}"
+    skipped = "The images it finished were skipped here"
+    if not (dead.rows and (dead.ledger or dead.report)):
+        return f"{said}, and wrote no report. {skipped}."
+    print(f"{dead.run_id}: the {len(dead.rows)} image(s) it finished, judged as it would have judged them:",
           file=sys.stderr)
     log = _RunLog(dead.run_id, dead.logical_date, True, None)
     log.rows = dead.rows
     log.targets = [Path(row["output_key"]) if row["output_key"] else None for row in dead.rows]
-    log.judge(dead.gate, dead.ledger, None, Path(output))
+    outcome = log.judge(dead.gate, dead.ledger, Path(output))
     rows = f"{len(dead.rows)} {'row' if len(dead.rows) == 1 else 'rows'}"
-    return f"{said}; the ledger holds them under run={dead.run_id} ({rows})."
+    written = _dead_run_report(log, outcome, dead, how, (run_id, report_at), Path(output))
+    where = [f"the ledger holds them under run={dead.run_id} ({rows})"] if dead.ledger else []
+    where += [f"its report, written by this run, is {written}"] if written else []
+    return f"{said}{'' if written else ', and wrote no report'}. {skipped}{'; ' * bool(where)}{' and '.join(where)}."
+
+
+def _dead_run_report(log: _RunLog, outcome: GateReport, dead: DeadRun, how: str, this_run: tuple[str, str | None],
+                     output: Path) -> str | None:
+    """Where the dead run's report was written, if it asked for one: beside its own path,
+    named for it, when this run's report (``this_run``: its id and report file) goes to the
+    same file, lest this run's replace it."""
+    from .quality import report
+
+    if dead.report is None:
+        return None
+    run_id, report_at = this_run
+    path = Path(dead.report)
+    if report_at and Path(report_at).resolve() == path.resolve():
+        path = path.with_name(f"{path.stem}.{clean_run_id(dead.run_id)}{path.suffix}")
+    log.previews = {i: p for i in report.featured(log.rows) if (p := _preview_again(log.rows[i])) is not None}
+    log.remarks.append(f"This run {how}. Its rows were kept as it went; the next run into the folder, {run_id}, "
+                       f"judged them and wrote this report. The images this run did not reach are in that run's "
+                       f"report.")
+    try:
+        log.report(outcome, str(path), output)
+    except OSError as exc:
+        print(f"{dead.run_id}: its report cannot be written to {path}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    return str(path)
+
+
+def _preview_again(row: dict[str, Any]) -> Preview | None:
+    """A dead run's before/after crop, from its master (if unchanged since) and its derivative
+    on disk; none where either is gone or changed."""
+    from .quality import report
+
+    try:
+        data = Path(row["source_key"]).read_bytes()
+        if hashlib.sha256(data).hexdigest() != row["source_sha256"]:
+            return None
+        after = codecs.decode(Path(row["output_key"]).read_bytes())
+        return report.make_preview(codecs.decode(data).pixels, after.pixels)
+    except (OSError, EnhanceError):
+        return None
 
 
 @contextlib.contextmanager
@@ -273,7 +322,7 @@ class _RunLog:
         self.run_id, self.logical_date, self.keep, self.journal = run_id, logical_date, keep, journal
         self.rows: list[dict[str, Any]] = []
         self.targets: list[Path | None] = []  # each row's derivative, whose sidecar learns the verdict
-        self.previews: dict[int, Any] = {}
+        self.previews: dict[int, Preview] = {}
         self.remarks: list[str] = []  # sentences of the report on the run as a whole
 
     def _add(self, row: dict[str, Any], target: Path | None) -> None:
@@ -304,8 +353,9 @@ class _RunLog:
             source_sha256=None if data is None else hashlib.sha256(data).hexdigest(), total_s=seconds,
         ), None)
 
-    def judge(self, thresholds: list[str], ledger_at: str | None, report_at: str | None, output: Path) -> None:
-        from .quality import gate, ledger, report
+    def judge(self, thresholds: list[str], ledger_at: str | None, output: Path) -> GateReport:
+        """The gate's verdicts, in the rows, their sidecars and the ledger; the gate's report returned."""
+        from .quality import gate, ledger
 
         outcome = gate.evaluate(self.rows, gate.Thresholds.with_overrides(thresholds))
         for row, target in zip(self.rows, self.targets):
@@ -318,11 +368,15 @@ class _RunLog:
         if ledger_at:
             part = ledger.add_part(self.rows, Path(ledger_at), self.logical_date, self.run_id)
             print(f"ledger: {part}")
-        if report_at:
-            path = report.write_report(Path(report_at), self.rows, outcome, self.previews,
-                                       title=f"Enhancement run {self.run_id} ({self.logical_date})",
-                                       outputs_at=str(output.resolve()), remarks=self.remarks)
-            print(f"report: {path}")
+        return outcome
+
+    def report(self, outcome: GateReport, report_at: str, output: Path) -> None:
+        from .quality import report
+
+        path = report.write_report(Path(report_at), self.rows, outcome, self.previews,
+                                   title=f"Enhancement run {self.run_id} ({self.logical_date})",
+                                   outputs_at=str(output.resolve()), remarks=self.remarks)
+        print(f"report: {path}")
 
 
 def _fetch(args: argparse.Namespace) -> int:

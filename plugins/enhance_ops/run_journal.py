@@ -5,8 +5,8 @@ Ctrl-C and SIGTERM end a run cleanly, its ledger and report written; a decoder's
 the OOM killer or SIGKILL writes nothing. The rerun then lost the dead run's rows, and died
 again at the same image, every time. So a run keeps, in ``.enhance-ops/`` inside its output
 folder: a lock (one run into a folder at a time), the image it holds, and its ledger rows as
-it goes. The next run finishes the dead one's ledger and tries the image it died holding once
-more; content two runs died holding is failed from then on, and every run after completes.
+it goes. The next run finishes the dead one's ledger and report and tries the image it died
+holding once more; content two runs died holding is failed from then on, and every run after completes.
 """
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ class DeadRun:
     run_id: str
     logical_date: dt.date
     ledger: str | None  # the ledger folder it was to write its rows to
+    report: str | None  # the file it was to write its report to
     gate: list[str]  # its --gate settings, to judge its rows as it would have
-    rows: list[dict[str, Any]]  # one per image it finished, kept only when it had a ledger
+    rows: list[dict[str, Any]]  # one per image it finished, kept only when it had a ledger or a report
     in_hand: str | None  # the input it died holding
 
 
@@ -61,8 +62,10 @@ class Journal:
             if state["in_hand"] is not None:
                 held = self._state["killers"].setdefault(state["in_hand"]["sha256"], {"deaths": 0})
                 held.update(source=state["in_hand"]["source"], deaths=held["deaths"] + 1)
+            # a journal from before reports were kept names none
             return DeadRun(state["run_id"], dt.date.fromisoformat(state["logical_date"]), state["ledger"],
-                           state["gate"], self._kept_rows(), state["in_hand"] and state["in_hand"]["source"])
+                           state.get("report"), state["gate"], self._kept_rows(),
+                           state["in_hand"] and state["in_hand"]["source"])
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError) as exc:  # written by hand: what it says of the images is unknown
@@ -74,11 +77,12 @@ class Journal:
 
         return [row for part in sorted(self._rows.glob("*.parquet")) for row in ledger.from_parquet(part.read_bytes())]
 
-    def begin(self, run_id: str, logical_date: dt.date, ledger: str | None, gate: list[str]) -> None:
+    def begin(self, run_id: str, logical_date: dt.date, ledger: str | None, gate: list[str], *,
+              report: str | None = None) -> None:
         """This run from now on; the dead one's rows, finished by the caller, are let go."""
         shutil.rmtree(self._rows, ignore_errors=True)
-        self._state.update(run_id=run_id, logical_date=logical_date.isoformat(), ledger=ledger, gate=gate,
-                           in_hand=None, pid=os.getpid())
+        self._state.update(run_id=run_id, logical_date=logical_date.isoformat(), ledger=ledger, report=report,
+                           gate=gate, in_hand=None, pid=os.getpid())
         self._write(self._rows.mkdir)
         self._save()
 
