@@ -1,11 +1,14 @@
 """Nightly enhancement of the day's scans: discover → shards → enhance (GPU pool) → gate → publish → ledger → report
-→ delete earlier runs' bookkeeping (``runs/<run>/``) untouched for ``$ENHANCE_KEEP_RUNS_DAYS`` (14) days.
+→ delete earlier runs' bookkeeping (``runs/<run>/``) untouched for ``$ENHANCE_KEEP_RUNS_DAYS`` (14) days → fail the
+run if a shard failed.
 
 Wiring only: every task calls a function in ``enhance_ops.airflow.tasks``. Manual triggers
 take the Params below (backfills: another day, a range of days or an explicit prefix, another
 preset or scale, re-processing with ``force``); ``airflow backfill create`` makes one run per
 day. The tasks after the shards also run when a day brought nothing new, so every night has
-its ledger check and report.
+its ledger check and report, and when a shard failed past its retries: the shards that
+finished are gated, published and reported, the report names the failed shards' images,
+and the run's last task fails it.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from enhance_ops.chain.presets import PRESETS, SCALES  # plain data: no torch at
 from enhance_ops.formats import DEFAULT_MAX_PIXELS
 
 AFTER_SHARDS = TriggerRule.NONE_FAILED  # an empty day skips enhance_shard; the gate, ledger and report still run
+SHARDS_DONE = TriggerRule.ALL_DONE  # settle_shards waits for every shard, failed ones included
 # The run for day D covers the interval [D 00:00, D+1 00:00) UTC and starts when it ends: its
 # logical date is D, so it enhances incoming/D/ once the day is over.
 NIGHTLY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
@@ -83,31 +87,41 @@ def enhance_daily() -> None:
     def enhance_shard(manifest_key: str) -> dict:
         return wiring.enhance_shard(manifest_key)
 
+    @task(trigger_rule=SHARDS_DONE)
+    def settle_shards(cfg: dict, manifests: list[str], shards: list[dict]) -> dict:
+        return wiring.settle_shards(cfg, manifests, shards)
+
     @task(trigger_rule=AFTER_SHARDS)
-    def quality_gate(cfg: dict, shards: list[dict]) -> dict:
-        return wiring.quality_gate(cfg, shards)
+    def quality_gate(cfg: dict, settled: dict) -> dict:
+        return wiring.quality_gate(cfg, settled)
 
     @task(outlets=[ENHANCED], trigger_rule=AFTER_SHARDS)
-    def publish(cfg: dict, shards: list[dict], gate_summary: dict) -> dict:
-        return wiring.publish(cfg, shards)
+    def publish(cfg: dict, settled: dict, gate_summary: dict) -> dict:
+        return wiring.publish(cfg, settled)
 
     @task(outlets=[LEDGER], trigger_rule=AFTER_SHARDS)
-    def write_ledger(cfg: dict, shards: list[dict], published: dict) -> list[str]:
-        return wiring.write_ledger(cfg, shards)
+    def write_ledger(cfg: dict, settled: dict, published: dict) -> list[str]:
+        return wiring.write_ledger(cfg, settled)
 
     @task(outlets=[REPORTS], trigger_rule=AFTER_SHARDS)
-    def write_report(cfg: dict, shards: list[dict], gate_summary: dict, ledger_keys: list[str]) -> str:
-        return wiring.write_report(cfg, shards, gate_summary)
+    def write_report(cfg: dict, settled: dict, gate_summary: dict, ledger_keys: list[str]) -> str:
+        return wiring.write_report(cfg, settled, gate_summary)
 
     @task(trigger_rule=AFTER_SHARDS)
     def expire_old_runs(cfg: dict, report_key: str) -> dict:
         return wiring.expire_old_runs(cfg)
 
+    @task(trigger_rule=AFTER_SHARDS)
+    def every_shard_enhanced(settled: dict, expired: dict) -> None:
+        wiring.every_shard_enhanced(settled)
+
     cfg = configure()
-    shards = enhance_shard.expand(manifest_key=plan_shards(cfg, discover(cfg)))
-    gate_summary = quality_gate(cfg, shards)
-    published = publish(cfg, shards, gate_summary)
-    expire_old_runs(cfg, write_report(cfg, shards, gate_summary, write_ledger(cfg, shards, published)))
+    manifests = plan_shards(cfg, discover(cfg))
+    settled = settle_shards(cfg, manifests, enhance_shard.expand(manifest_key=manifests))
+    gate_summary = quality_gate(cfg, settled)
+    published = publish(cfg, settled, gate_summary)
+    report_key = write_report(cfg, settled, gate_summary, write_ledger(cfg, settled, published))
+    every_shard_enhanced(settled, expire_old_runs(cfg, report_key))
 
 
 enhance_daily()

@@ -69,7 +69,8 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
   "pool": shard.pool, "queue": shard.queue, "retries": shard.retries, "delay": shard.retry_delay.total_seconds(),
   "timetable": type(dag.timetable).__name__, "catchup": dag.catchup,
   "rules": {t: dag.get_task(t).trigger_rule for t in ("quality_gate", "publish", "write_ledger", "write_report",
-                                                      "expire_old_runs")},
+                                                      "expire_old_runs", "every_shard_enhanced")},
+  "settle": dag.get_task("settle_shards").trigger_rule, "last": [t.task_id for t in dag.leaves],
   "outlets": sorted(o.uri for t in dag.tasks for o in t.outlets),
   "params": sorted(dag.params.keys()), "validated": dict(dag.params.validate()),
   "refused": [refused(scale=3), refused(preset="sepia"), refused(date="20-11-2026"), refused(shard_size=0)]}))
@@ -82,6 +83,8 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
     assert result["retries"] == 3 and result["delay"] == 300
     assert result["timetable"] == "CronDataIntervalTimetable" and result["catchup"] is False
     assert set(result["rules"].values()) == {"none_failed"}  # an empty night still gets its report
+    assert result["settle"] == "all_done"  # and a night with a failed shard publishes and reports the others,
+    assert result["last"] == ["every_shard_enhanced"]  # then fails
     assert result["outlets"] == ["s3://archive/enhanced", "s3://archive/ledger", "s3://archive/reports"]
     assert {"date", "end_date", "prefix", "preset", "scale", "shard_size", "shard_mb", "force", "overrides", "gate",
             "lookback_days"} <= \

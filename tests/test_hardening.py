@@ -369,6 +369,59 @@ def test_a_derivative_that_lost_its_mark_is_known_by_its_bytes(store: S3Store, c
     assert not store.exists(held["output_key"]) and f"{held['output_key']} deleted" in " ".join(rejected["notes"])
 
 
+def test_a_shard_that_fails_past_its_retries_holds_back_its_own_images_and_no_others(tmp_path: Path) -> None:
+    """One shard's storage failed past its retries (here a real proxy in front of SeaweedFS
+    answers every write to that shard's attempt record with 503 SlowDown): the tasks after the
+    shards ran only when none had failed, so the other shards' derivatives were never
+    published, nor their rows written, nor the night reported. Now those go on, the report
+    names the failed shard's images, the run's last task fails it, and the next run of the
+    day, with the fault gone, enhances just those images."""
+    server = seaweedfs.start(tmp_path / "s3", access_key="archive", secret_key=secrets.token_urlsafe(16))
+    proxy = FaultyProxy(server.endpoint)
+    try:
+        server.client().create_bucket(Bucket="archive")
+        store = S3Store(server.client(), "archive")
+        for path in write_samples(tmp_path / "samples", long_side=32):
+            store.put(f"incoming/{DAY}/{path.name}", path.read_bytes())
+        env = airflow_env(tmp_path / "airflow", dataclasses.replace(server, endpoint=proxy.endpoint),
+                          base=dict(os.environ))
+        env.update({"ENHANCE_TASK_RETRIES": "1", "ENHANCE_RETRY_DELAY_S": "1", "ENHANCE_S3_MAX_ATTEMPTS": "2"})
+        prepare(env)
+        proxy.inject("PUT", "slowdown", times=10_000, path="attempts/shard-00001")
+
+        def night() -> str:
+            run = subprocess.run([airflow_bin(), "dags", "test", "enhance_daily", DAY.isoformat(), "-c",
+                                  json.dumps({**FAST, "shard_size": 3})], env=env, capture_output=True, text=True,
+                                 timeout=600)
+            return run.stdout + run.stderr
+
+        said = night()
+        assert re.search(r"DagRun Finished: .*state=failed", said), said[-4000:]
+        assert ("1 of 3 shards failed past their retries (shard-00001.json): their images were not enhanced; the "
+                "other shards' were gated, published and reported" in said)
+        [manifest] = [o.key for o in store.list("runs/") if o.key.endswith("shards/shard-00001.json")]
+        held_back = sorted(obj["key"] for obj in json.loads(store.get(manifest))["objects"])
+        rows = [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key))]
+        masters = sorted(o.key for o in store.list("incoming/"))
+        assert len(held_back) == 3 and sorted(r["source_key"] for r in rows) == sorted(set(masters) - set(held_back))
+        assert sorted(_published(store)) == sorted(r["output_key"] for r in rows if r["output_key"])
+        [report] = [o.key for o in store.list("reports/")]
+        shown = html.unescape(store.get(report).decode())
+        assert (f"1 of this run's 3 shards failed past their retries (a storage or worker fault, in their task "
+                f"logs), so 3 images were not enhanced and are in neither this report nor the ledger: "
+                f"{', '.join(held_back)}." in shown)
+
+        proxy.faults.clear()  # the fault is gone: the day run again takes what the failed shard held
+        first = {o.key for o in store.list("ledger/")}
+        said = night()
+        assert re.search(r"DagRun Finished: .*state=success", said), said[-4000:]
+        again = [r for o in store.list("ledger/") if o.key not in first for r in from_parquet(store.get(o.key))]
+        assert sorted(r["source_key"] for r in again) == held_back
+    finally:
+        proxy.close()
+        server.stop()
+
+
 def test_two_runs_publishing_one_name_at_the_same_moment_each_keep_their_derivative(
         s3: seaweedfs.S3Server, store: S3Store, catalog: Catalog) -> None:
     store.put(f"incoming/{DAY}/cat.jpg", photo_crops(1, 28, "JPEG")[0])

@@ -739,9 +739,10 @@ PREVIEW_MAX_BYTES = 2 * 10**9
 
 
 def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: list[str],
-                 gate_summary: dict[str, Any]) -> str:
+                 gate_summary: dict[str, Any], failed_shards: tuple[list[str], int] = ([], 0)) -> str:
     """The archivists' report for the run, with before/after crops of every enhanced image,
-    and the size of the whole review queue (this run's and earlier nights')."""
+    and the size of the whole review queue (this run's and earlier nights'). ``failed_shards``:
+    the manifests of the shards that failed past their retries, and how many were planned."""
     from ..quality import gate, report
 
     rows = [row for shard in _load_parts(store, parts) for row in shard]
@@ -753,7 +754,8 @@ def write_report(store: ObjectStore, catalog: Catalog, cfg: RunConfig, parts: li
     html = report.render_report(
         rows, outcome, previews, title=f"Enhancement run {cfg.run_id} ({days[0]}{' to ' + days[-1] if len(days) > 1 else ''})",
         outputs_at=f"s3 bucket, enhanced/<day>/ and quarantine/<day>/ for day {', '.join(days)}",
-        remarks=[*_listing_remarks(json.loads(store.get(f"{cfg.run_prefix}discovered.json")), cfg),
+        remarks=[*_failed_shards_remark(store, *failed_shards),
+                 *_listing_remarks(json.loads(store.get(f"{cfg.run_prefix}discovered.json")), cfg),
                  *_queue_remark(catalog, cfg.run_id), *unshown],
         ledger_at=f"the ledger (ledger/date=<day>/run={cfg.run_id}/)",
     )
@@ -805,6 +807,19 @@ def _if_there(store: ObjectStore, key: str) -> bytes | None:
         return store.get(key)
     except SourceMissingError:
         return None
+
+
+def _failed_shards_remark(store: ObjectStore, manifests: list[str], planned: int) -> list[str]:
+    """The images of the shards that failed past their retries, which are in neither this report
+    nor the ledger nor the catalog, and what becomes of them."""
+    if not manifests:
+        return []
+    keys = [obj["key"] for manifest in manifests for obj in json.loads(store.get(manifest))["objects"]]
+    images = f"{len(keys)} {'image was' if len(keys) == 1 else 'images were'}"
+    return [f"{len(manifests)} of this run's {planned} shards failed past their retries (a storage or worker "
+            f"fault, in their task logs), so {images} not enhanced and {'is' if len(keys) == 1 else 'are'} in neither "
+            f"this report nor the ledger: {_named(keys, 20)}. A later night looking back over their day takes them "
+            f"again; clearing the failed enhance_shard tasks, with their downstream tasks, finishes this run."]
 
 
 def _listing_remarks(listing: dict[str, Any], cfg: RunConfig, named: int = 20) -> list[str]:

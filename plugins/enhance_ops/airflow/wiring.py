@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from ..catalog import Catalog, default_url
@@ -92,24 +93,56 @@ def enhance_shard(manifest: str) -> dict[str, Any]:
     return tasks.enhance_shard(store(bucket), catalog(), key, device=os.environ.get("ENHANCE_DEVICE", "cpu"))
 
 
-def _parts(shards: list[dict[str, Any]]) -> list[str]:
-    return [s["part"] for s in sorted(shards, key=lambda s: s["shard"])]
+def settle_shards(cfg: dict[str, Any] | None, manifests: list[str] | None,
+                  shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The results of the shards that finished, and the manifests of those that failed past
+    their retries: one shard's lasting storage fault had kept the whole night from being
+    gated, published and reported. The run goes on with the rest; ``every_shard_enhanced``
+    fails it at the end. Where the shards were never planned there is nothing to go on with."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    if cfg is None or manifests is None:
+        raise AirflowFailException("the run's shards were never planned: configure, discover or plan_shards failed "
+                                   "(its log says why)")
+    results = sorted(shards, key=lambda s: s["shard"])
+    finished = {s["shard"] for s in results}
+    return {"shards": results, "planned": len(manifests),
+            "failed": [key for n, key in enumerate(manifests) if n not in finished]}
 
 
-def quality_gate(cfg: dict[str, Any], shards: list[dict[str, Any]]) -> dict[str, Any]:
-    return tasks.quality_gate(store(cfg["bucket"]), _config(cfg), _parts(shards))
+def _parts(settled: dict[str, Any]) -> list[str]:
+    return [s["part"] for s in settled["shards"]]
 
 
-def publish(cfg: dict[str, Any], shards: list[dict[str, Any]]) -> dict[str, int]:
-    return tasks.publish(store(cfg["bucket"]), catalog(), _config(cfg), _parts(shards))
+def quality_gate(cfg: dict[str, Any], settled: dict[str, Any]) -> dict[str, Any]:
+    return tasks.quality_gate(store(cfg["bucket"]), _config(cfg), _parts(settled))
 
 
-def write_ledger(cfg: dict[str, Any], shards: list[dict[str, Any]]) -> list[str]:
-    return tasks.write_ledger(store(cfg["bucket"]), _config(cfg), _parts(shards))
+def publish(cfg: dict[str, Any], settled: dict[str, Any]) -> dict[str, int]:
+    return tasks.publish(store(cfg["bucket"]), catalog(), _config(cfg), _parts(settled))
 
 
-def write_report(cfg: dict[str, Any], shards: list[dict[str, Any]], gate_summary: dict[str, Any]) -> str:
-    return tasks.write_report(store(cfg["bucket"]), catalog(), _config(cfg), _parts(shards), gate_summary)
+def write_ledger(cfg: dict[str, Any], settled: dict[str, Any]) -> list[str]:
+    return tasks.write_ledger(store(cfg["bucket"]), _config(cfg), _parts(settled))
+
+
+def write_report(cfg: dict[str, Any], settled: dict[str, Any], gate_summary: dict[str, Any]) -> str:
+    failed = [key.split("/", 1)[1] for key in settled["failed"]]
+    return tasks.write_report(store(cfg["bucket"]), catalog(), _config(cfg), _parts(settled), gate_summary,
+                              failed_shards=(failed, settled["planned"]))
+
+
+def every_shard_enhanced(settled: dict[str, Any]) -> None:
+    """The run's last task: a run whose shards did not all finish is failed, though the rest of
+    it was published and reported, so that it shows as failed and its failed shards get cleared."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    if settled["failed"]:
+        names = ", ".join(key.rsplit("/", 1)[-1] for key in settled["failed"])
+        raise AirflowFailException(
+            f"{len(settled['failed'])} of {settled['planned']} shards failed past their retries ({names}): their "
+            f"images were not enhanced; the other shards' were gated, published and reported. Once the cause is "
+            f"fixed, clear the failed enhance_shard tasks with their downstream tasks to finish the run")
 
 
 def expire_old_runs(cfg: dict[str, Any]) -> dict[str, int]:
