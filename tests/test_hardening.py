@@ -645,7 +645,7 @@ from enhance_ops.airflow import tasks
 from enhance_ops.catalog import Catalog
 from enhance_ops.storage import S3Store, client_config
 client = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", config=client_config())
-tasks.enhance_shard(S3Store(client, sys.argv[2]), Catalog(sys.argv[3]), sys.argv[4])
+tasks.enhance_shard(S3Store(client, sys.argv[2]), Catalog(sys.argv[3]), sys.argv[4], stall_s=float(sys.argv[5]) or None)
 """
 
 
@@ -663,8 +663,8 @@ def test_an_image_that_kills_the_worker_fails_alone_and_the_shard_completes(s3: 
     cfg = tasks.RunConfig("crashing", DAY, shard_size=100, **FAST)
     manifest = tasks.plan_shards(store, cfg, tasks.discover(store, catalog, cfg)["listing"])[0]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
-    codes = [subprocess.run([sys.executable, "-c", _CRASHING_WORKER, s3.endpoint, store.bucket,
-                             str(catalog.engine.url), manifest], env=env, timeout=300).returncode for _ in range(3)]
+    codes = [subprocess.run([sys.executable, "-c", _CRASHING_WORKER, s3.endpoint, store.bucket, str(catalog.engine.url),
+                             manifest, "0"], env=env, timeout=300).returncode for _ in range(3)]
     assert codes == [-signal.SIGSEGV, -signal.SIGSEGV, 0]  # the task, then Airflow's first two retries
     rows = from_parquet(store.get(tasks.part_key(cfg, 0)))
     assert len(rows) == len(paths) + 1
@@ -675,6 +675,40 @@ def test_an_image_that_kills_the_worker_fails_alone_and_the_shard_completes(s3: 
                                                  "hand, twice, the second time with no other image")
     assert sorted(o.key for o in store.list("runs/crashing/staging/")) == sorted(r["output_key"] for r in rows
                                                                                  if r["status"] == "ok")
+
+
+@pytest.mark.parametrize(("marker", "stall_s", "end", "said", "why"), [
+    ("HANG", "15", -signal.SIGKILL, "shard 0: no progress for 1",
+     r"made no progress for 1\d s while this image was in hand, twice, the second time with no other image \(a "
+     r"decoder or the chain stuck on it\), and was killed by its watchdog"),
+    ("HOLD", "5", 1, "Timeout (0:00:10)!", r"died while this image was in hand, twice, the second time with no other"),
+])
+def test_an_image_a_decoder_hangs_on_fails_alone_and_the_shard_completes(
+        s3: seaweedfs.S3Server, store: S3Store, catalog: Catalog, tmp_path: Path, marker: str, stall_s: str, end: int,
+        said: str, why: str) -> None:
+    """A decoder caught in a loop by a file would hold its shard's task for ever (Airflow's
+    execution_timeout raises in a main thread that native code never gives back), and every
+    later night behind it. The shard's watchdog kills the worker when nothing has moved for
+    ``stall_s`` (faulthandler's timer at twice that, where the hung code holds the interpreter
+    and no Python thread runs); the retry takes the images that were in flight one at a time,
+    and the one the worker is then stuck on alone fails, with its own error, on the next."""
+    paths = write_samples(tmp_path / "s", long_side=40)
+    for path in paths:
+        store.put(f"incoming/{DAY}/{path.name}", path.read_bytes())
+    store.put(f"incoming/{DAY}/{paths[2].stem}-hangs.png", paths[2].read_bytes() + marker.encode())
+    cfg = tasks.RunConfig(f"hanging-{marker}", DAY, shard_size=100, **FAST)
+    manifest = tasks.plan_shards(store, cfg, tasks.discover(store, catalog, cfg)["listing"])[0]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
+    runs = [subprocess.run([sys.executable, "-c", _CRASHING_WORKER, s3.endpoint, store.bucket, str(catalog.engine.url),
+                            manifest, stall_s], env=env, capture_output=True, text=True, timeout=300) for _ in range(3)]
+    assert [run.returncode for run in runs] == [end, end, 0], runs[-1].stderr[-3000:]
+    assert said in runs[0].stderr and " in crashing\n" in runs[0].stderr  # every thread's stack: where it was stuck
+    rows = from_parquet(store.get(tasks.part_key(cfg, 0)))
+    assert len(rows) == len(paths) + 1
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert [(r["source_key"], r["error_type"]) for r in failed] == [(f"incoming/{DAY}/{paths[2].stem}-hangs.png",
+                                                                     "worker_died")]
+    assert re.match(f"WorkerDiedError: the worker process {why}", failed[0]["error_message"]), failed[0]["error_message"]
 
 
 def test_a_death_just_after_the_image_held_alone_was_done_blames_nothing_and_retakes_the_next_alone(

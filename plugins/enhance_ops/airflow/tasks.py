@@ -28,7 +28,9 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import re
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
@@ -44,6 +46,7 @@ from ..errors import EnhanceError, FileTooLargeError, SourceMissingError, Worker
 from ..formats import DEFAULT_MAX_PIXELS, is_master_name
 from ..storage import ObjectStore, safe_key
 from .attempts import Attempts
+from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 MAX_DAYS = 366  # one manual run covers at most a year of incoming/<day>/ prefixes
@@ -344,7 +347,8 @@ IN_FLIGHT = PREFETCH + 1 + MAX_WRITES  # the images a shard holds at once: one o
 DECODE_AHEAD_PIXELS = 16_000_000
 
 
-def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, device: str = "cpu") -> dict[str, Any]:
+def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, device: str = "cpu",
+                  stall_s: float | None = None) -> dict[str, Any]:
     """Enhance every image of one shard into staging; one bad image never stops the others.
 
     Three stages overlap: a fetch thread downloads, hashes and decodes the next images; the
@@ -354,8 +358,9 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
     stopped. Storage errors fail the task (Airflow retries it); errors of the image itself
     become ``failed`` rows. A retry after the process died without an exception takes the
     images that were in flight one at a time, and one that the process then dies holding
-    alone fails on the next retry (``attempts``). ``device`` is the worker's, the precision
-    the preset's.
+    alone fails on the next retry (``attempts``); so does one it is stuck on, where nothing
+    moves for ``stall_s`` (``watchdog``: the process is killed). ``device`` is the worker's, the
+    precision the preset's.
     """
     from ..chain.superres import Inference
     from ..enhance import EnhanceOptions, Enhancer
@@ -379,17 +384,19 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
     last = attempts.begin()
     blamed = last.holding is not None and last.holding not in rows  # not when it died just after finishing it
     if blamed:
-        log.warning("shard %d: the last attempt died holding %s alone: it fails", shard,
-                    manifest["objects"][last.holding]["key"])
-        _collect(step.died(last.holding, manifest["objects"][last.holding]), rows, shard)
+        log.warning("shard %d: the last attempt %s holding %s alone: it fails", shard,
+                    "was stuck" if last.stalled_s else "died", manifest["objects"][last.holding]["key"])
+        _collect(step.died(last.holding, manifest["objects"][last.holding], last.stalled_s), rows, shard)
     todo = [i for i in range(len(manifest["objects"])) if i not in rows]
     alone = todo[:IN_FLIGHT] if last.died and not blamed else []
     if alone:
         log.warning("shard %d: the last attempt died without an exception: the %d images it may have held are "
                     "taken one at a time", shard, len(alone))
     try:
-        chain_s = _one_at_a_time(step, attempts, manifest["objects"], alone, rows)
-        chain_s += _overlapped(step, manifest["objects"], todo[len(alone):], rows)
+        with _watched(stall_s, attempts, shard) as beat:
+            step.beat = beat
+            chain_s = _one_at_a_time(step, attempts, manifest["objects"], alone, rows)
+            chain_s += _overlapped(step, manifest["objects"], todo[len(alone):], rows)
     except Exception:  # a storage fault: the task fails by it, and the image in hand is not to blame
         with contextlib.suppress(Exception):  # the storage may be down still: the first fault is the one raised
             attempts.end()
@@ -402,6 +409,26 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
     wall = time.perf_counter() - started
     return {"shard": shard, "part": part, "images": len(ordered), "failed": statuses.count("failed"),
             "duplicates": statuses.count("duplicate"), "seconds": round(wall, 3), "chain_seconds": round(chain_s, 3)}
+
+
+@contextlib.contextmanager
+def _watched(stall_s: float | None, attempts: Attempts, shard: int) -> Iterator[Callable[[], None]]:
+    """The shard's heartbeat: with ``stall_s``, a watchdog that kills the worker when nothing
+    beats for that long, having told ``attempts``."""
+    if stall_s is None:
+        yield lambda: None
+        return
+
+    def stalled(idle_s: float) -> None:
+        log.error("shard %d: no progress for %.0f s (ENHANCE_STALL_S %g): a decoder or the chain is stuck, and the "
+                  "worker kills itself; the retry takes the images that were in flight one at a time", shard, idle_s,
+                  stall_s)
+        with contextlib.suppress(Exception):  # the storage may be what is stuck: the kill goes ahead
+            attempts.stall(round(idle_s))
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with Watchdog(stall_s, stalled) as dog:
+        yield dog.beat
 
 
 def _one_at_a_time(step: _ShardStep, attempts: Attempts, objects: list[dict[str, Any]], alone: list[int],
@@ -466,12 +493,13 @@ class _Item:
 
 
 def _timed(step: Callable[..., _Item]) -> Callable[..., _Item]:
-    """A shard stage whose time counts to its item's ``busy_s``."""
+    """A shard stage whose time counts to its item's ``busy_s``, and whose end is progress (``_ShardStep.beat``)."""
     @functools.wraps(step)
-    def timed(*args: Any) -> _Item:
+    def timed(shard_step: _ShardStep, *args: Any) -> _Item:
         started = time.perf_counter()
-        item = step(*args)
+        item = step(shard_step, *args)
         item.busy_s += time.perf_counter() - started
+        shard_step.beat()
         return item
     return timed
 
@@ -488,6 +516,7 @@ class _ShardStep:
     done: str
     settings: str  # the digest of the chain's settings, which a copy's earlier derivative must share
     names: dict[str, str] = dataclasses.field(default_factory=dict)  # staging key → the master it is the derivative of
+    beat: Callable[[], None] = lambda: None  # progress, for the shard's watchdog: each stage's end and each tile
 
     def derivative_key(self, plain: str, source_key: str) -> tuple[str, str | None]:
         """The staging key for a master's derivative, and a note when it cannot be the plain one."""
@@ -505,12 +534,16 @@ class _ShardStep:
         item.job, item.row = None, ledger.failed_row(exc, **self._common(item.obj), source_sha256=item.digest)
         return item
 
-    def died(self, index: int, obj: dict[str, Any]) -> dict[str, Any]:
-        """The row of an image the worker died holding alone, checkpointed as any other."""
+    def died(self, index: int, obj: dict[str, Any], stalled_s: float | None = None) -> dict[str, Any]:
+        """The row of an image the worker died holding alone (or was killed stuck on, after
+        ``stalled_s`` without progress), checkpointed as any other."""
+        how = (f"made no progress for {stalled_s:.0f} s while this image was in hand, twice, the second time with no "
+               f"other image (a decoder or the chain stuck on it), and was killed by its watchdog" if stalled_s else
+               "died while this image was in hand, twice, the second time with no other image (a decoder's native "
+               "crash, or the worker's memory limit)")
         return self.write(self._failed(_Item(index, obj), WorkerDiedError(
-            "the worker process died while this image was in hand, twice, the second time with no other image (a "
-            "decoder's native crash, or the worker's memory limit): it is left out so that the rest of the shard is "
-            "enhanced; try it on its own (the command line), and report the file if it dies there too")))
+            f"the worker process {how}: it is left out so that the rest of the shard is enhanced; try it on its own "
+            f"(the command line), and report the file if it {'hangs' if stalled_s else 'dies'} there too")))
 
     @_timed
     def fetch(self, index: int, obj: dict[str, Any]) -> _Item:
@@ -549,12 +582,15 @@ class _ShardStep:
     @_timed
     def run(self, item: _Item) -> _Item:
         """Decode a large master now if it was left encoded, then run the chain."""
+        from ..chain.pipeline import TileProgress
+
         try:
             if item.job is None:
                 data, item.data = item.data, None
                 assert data is not None
                 item.job = self._start(item, data)
-            item.job = guarded(self.enhancer.run, item.job, item.obj["key"])
+            beats = TileProgress(lambda _tiles: self.beat(), self.beat)
+            item.job = guarded(lambda job: self.enhancer.run(job, beats), item.job, item.obj["key"])
         except EnhanceError as exc:
             return self._failed(item, exc)
         return item
@@ -579,6 +615,7 @@ class _ShardStep:
         item.row["notes"] += item.notes
         item.row["total_s"] = item.busy_s + time.perf_counter() - started
         self.store.put(f"{self.done}{item.index:06d}.parquet", ledger.to_parquet([item.row]))
+        self.beat()
         return {**item.row, "_index": item.index}
 
 

@@ -4,7 +4,8 @@ Storage goes through the Amazon provider's S3Hook with the connection ``$ENHANCE
 (default ``archive_s3``): no credentials in code, logs or the ledger. The catalog lives at
 ``$ENHANCE_CATALOG_URL`` (default: SQLite under ``$AIRFLOW_HOME``; PostgreSQL with several workers). XCom carries only small
 dicts: the run config, counts and object keys. ``$ENHANCE_DEVICE`` (``cuda`` on GPU workers, default
-``cpu``) says where the networks run.
+``cpu``) says where the networks run; ``$ENHANCE_STALL_S`` (default 1800, 0: none) how long a shard
+may make no progress before its watchdog kills the worker.
 """
 from __future__ import annotations
 
@@ -90,7 +91,9 @@ def plan_shards(cfg: dict[str, Any], discovered: dict[str, Any]) -> list[str]:
 
 def enhance_shard(manifest: str) -> dict[str, Any]:
     bucket, key = manifest.split("/", 1)
-    return tasks.enhance_shard(store(bucket), catalog(), key, device=os.environ.get("ENHANCE_DEVICE", "cpu"))
+    stall_s = float(os.environ.get("ENHANCE_STALL_S", "1800"))  # 0: no watchdog
+    return tasks.enhance_shard(store(bucket), catalog(), key, device=os.environ.get("ENHANCE_DEVICE", "cpu"),
+                               stall_s=stall_s or None)
 
 
 def settle_shards(cfg: dict[str, Any] | None, manifests: list[str] | None,

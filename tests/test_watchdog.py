@@ -1,0 +1,34 @@
+"""The shard's watchdog: quiet while the work beats, heard once it stops (tests/test_hardening.py
+kills real workers with it)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from enhance_ops.airflow.watchdog import Watchdog
+
+
+def test_beats_keep_it_quiet_and_silence_is_reported_once_with_how_long() -> None:
+    heard: list[float] = []
+    stalled = threading.Event()
+
+    def on_stall(idle_s: float) -> None:
+        heard.append(idle_s)
+        stalled.set()
+
+    with Watchdog(2.0, on_stall) as dog:
+        for _ in range(12):  # 3 s of work, beating four times a second
+            time.sleep(0.25)
+            dog.beat()
+        assert heard == []
+        started = time.monotonic()
+        assert stalled.wait(10)  # then nothing moves
+        waited = time.monotonic() - started
+    assert len(heard) == 1 and 2.0 < heard[0] < 3.5 and 1.5 < waited < 3.5
+
+
+def test_a_limit_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="must be positive"):
+        Watchdog(0, lambda idle: None)
