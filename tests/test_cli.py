@@ -494,14 +494,38 @@ def test_an_image_that_kills_a_local_run_fails_alone_and_no_ledger_row_is_lost(t
             html.unescape((tmp_path / "report.html").read_text()))  # night-1's rows are in the ledger; night-2 had none
     dead_report = html.unescape((tmp_path / "report.night-1.html").read_text())  # written by night-2 before it died
     assert "Enhancement run night-1 (2026-12-01)" in dead_report and "a.png" in dead_report
-    assert (f"This run died while enhancing {folder / 'b-crashes.png'} (a native crash, the memory limit or a kill). "
-            f"Its rows were kept as it went; the next run into the folder, night-2, judged them and wrote this "
-            f"report." in dead_report)
+    assert (f"This run died while enhancing {folder / 'b-crashes.png'} (a native crash, a hang, the memory limit or a "
+            f"kill). Its rows were kept as it went; the next run into the folder, night-2, judged them and wrote "
+            f"this report." in dead_report)
     assert "data:image/jpeg;base64," in dead_report  # its before/after crop, from the files on disk
     fourth = run("night-4")
     assert fourth.returncode == 1 and "0 enhanced, 2 skipped, 1 failed" in fourth.stdout  # it stays left out
     assert "died" not in fourth.stderr
     assert sorted(p.name for p in out.iterdir()) == [".enhance-ops", "a.png", "a.png.json", "c.png", "c.png.json"]
+
+
+def test_an_image_a_decoder_hangs_on_ends_the_local_run_and_is_left_out_by_the_run_after_the_next(
+        tmp_path: Path) -> None:
+    """A decoder stuck on a file held a local run for ever, and every rerun stopped at the same
+    image. The run's watchdog ends it when nothing moves for ``--stall-s``, the image in hand
+    kept in the folder's journal, which the runs after it treat as a death's."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for n, name in enumerate(("a.png", "b-hangs.png", "c.png")):
+        Image.fromarray((photo("astronaut", 48, top=40 * n) * 255).astype(np.uint8)).save(folder / name)
+    (folder / "b-hangs.png").write_bytes((folder / "b-hangs.png").read_bytes() + b"HANG")
+    runs = [subprocess.run([sys.executable, "-c", _CRASHING_RUN, "enhance", str(folder), str(out), "--scale", "2",
+                            "--quiet", "--stall-s", "10"], capture_output=True, text=True, cwd=PROJECT,
+                           env={**os.environ, "PYTHONPATH": str(PROJECT / "plugins")}, timeout=600) for _ in range(3)]
+    assert [run.returncode for run in runs] == [-signal.SIGKILL, -signal.SIGKILL, 1], runs[-1].stderr[-3000:]
+    assert ("error: no progress for 1" in runs[0].stderr and "the run kills itself, and the next run into the folder "
+            "tries the image it held once more, then leaves it out" in runs[0].stderr)
+    assert " in crashing\n" in runs[0].stderr  # every thread's stack: where it was stuck
+    assert "b-hangs.png: the last run into this folder died while enhancing it; trying it once more" in runs[1].stdout
+    assert "1 enhanced, 1 skipped, 1 failed" in runs[2].stdout
+    assert "[worker_died] 2 runs into this folder died while enhancing this image (a decoder's native crash or hang" \
+        in runs[2].stdout
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "c.png"]
 
 
 def test_a_second_run_into_a_folder_a_run_is_writing_into_is_refused(batch: Path, tmp_path: Path,

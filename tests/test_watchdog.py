@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from enhance_ops.airflow.watchdog import Watchdog
+from enhance_ops.watchdog import Watchdog
 
 
 def test_beats_keep_it_quiet_and_silence_is_reported_once_with_how_long() -> None:

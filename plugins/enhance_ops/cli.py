@@ -24,6 +24,7 @@ from .errors import (EnhanceError, OutputUnwritableError, SourceMissingError, So
 from .formats import DEFAULT_MAX_PIXELS, WRITE_FORMATS
 from .run_journal import DeadRun, Journal
 from .storage import BucketError, S3Store
+from .watchdog import kill_this_process, stall_limit, watched
 
 if TYPE_CHECKING:  # torch loads only when a command needs it
     from .enhance import Enhancer, EnhanceResult
@@ -110,7 +111,8 @@ def _enhance(args: argparse.Namespace) -> int:
     ledger_at, report_at = (str(Path(path).resolve()) if path else None for path in (args.ledger, args.report))
     journal.begin(run.run_id, run.logical_date, ledger_at, args.gate, report=report_at)
     done, skipped, failed, interrupted = 0, 0, [], False
-    with _interrupt_on_sigterm():
+    stall_s = stall_limit() if args.stall_s is None else args.stall_s or None
+    with _interrupt_on_sigterm(), watched(stall_s, _stalled) as beat:
         try:
             for job in tqdm(jobs, desc="images", unit="img", disable=args.quiet):
                 if job.target.exists() and not args.overwrite:
@@ -121,13 +123,15 @@ def _enhance(args: argparse.Namespace) -> int:
                 try:
                     data = _read(job.source)
                     with _in_hand(journal, job, data):
-                        result = guarded(lambda raw: _run_job(enhancer, job, raw, args.quiet), data, str(job.source))
+                        result = guarded(lambda raw: _run_job(enhancer, job, raw, args.quiet, beat), data,
+                                         str(job.source))
                         run.enhanced(job, data, result, time.perf_counter() - start)
                     done += 1
                 except EnhanceError as exc:
                     failed.append((job, exc))
                     run.failed(job, data, exc, time.perf_counter() - start)
                     tqdm.write(f"FAILED {job.source}: [{exc.code}] {exc}")
+                beat()
         except KeyboardInterrupt:  # the images done are judged and kept in the ledger all the same
             interrupted = True
     left = f", {len(jobs) - done - skipped - len(failed)} not done: interrupted" if interrupted else ""
@@ -157,7 +161,7 @@ def _in_hand(journal: Journal, job: Job, data: bytes) -> Iterator[None]:
     if journal.left_out(digest):
         raise WorkerDiedError(
             f"{journal.deaths(digest)} runs into this folder died while enhancing this image (a decoder's native "
-            f"crash, or the memory limit): it is left out so that the rest is enhanced; try it on its own, and "
+            f"crash or hang, or the memory limit): it is left out so that the rest is enhanced; try it on its own, and "
             f"report the file if it dies there too (delete {journal.root} to have runs into this folder try it again)")
     if journal.deaths(digest):
         tqdm.write(f"{job.source}: the last run into this folder died while enhancing it; trying it once more")
@@ -173,7 +177,7 @@ def _finish_dead_run(dead: DeadRun, output: str, run_id: str, report_at: str | N
     killer, SIGKILL) and so never wrote them: its rows, kept as it went, judged and written as
     its own. Its report goes where it was to go, unless this run's report (``report_at``) is to
     go there too. What this run's report says of it."""
-    how = f"died while enhancing {dead.in_hand} (a native crash, the memory limit or a kill)" if dead.in_hand else \
+    how = f"died while enhancing {dead.in_hand} (a native crash, a hang, the memory limit or a kill)" if dead.in_hand else \
         "did not finish (its process died, or its ledger or report could not be written)"
     print(f"the last run into this folder, {dead.run_id}, {how}; the images it finished are kept and skipped",
           file=sys.stderr)
@@ -234,6 +238,15 @@ def _preview_again(row: dict[str, Any]) -> Preview | None:
         return None
 
 
+def _stalled(idle_s: float) -> None:
+    """What the run's watchdog does when nothing has moved for too long: the journal holds the
+    image in hand, which the next run into the folder tries once more, then leaves out."""
+    print(f"error: no progress for {idle_s:.0f} s (--stall-s): a decoder or the chain is stuck; the run kills itself, "
+          f"and the next run into the folder tries the image it held once more, then leaves it out",
+          file=sys.stderr, flush=True)
+    kill_this_process()
+
+
 @contextlib.contextmanager
 def _interrupt_on_sigterm() -> Iterator[None]:
     """SIGTERM (a scheduler's timeout, ``kill``) stops a local run as Ctrl-C does: the images
@@ -273,7 +286,7 @@ def _check_run_files(args: argparse.Namespace) -> None:
                         f"{Path(args.report) / 'report.html'}")
 
 
-def _run_job(enhancer: Enhancer, job: Job, data: bytes, quiet: bool) -> EnhanceResult:
+def _run_job(enhancer: Enhancer, job: Job, data: bytes, quiet: bool, beat: Callable[[], None]) -> EnhanceResult:
     from tqdm import tqdm
 
     from .chain.pipeline import TileProgress
@@ -282,8 +295,13 @@ def _run_job(enhancer: Enhancer, job: Job, data: bytes, quiet: bool) -> EnhanceR
         def planned(tiles: int) -> None:  # each page's tiles, once the chain knows its models and size
             bar.total += tiles
             bar.refresh()
+            beat()
 
-        result = enhancer.enhance(data, TileProgress(planned, bar.update))
+        def tile_done() -> None:
+            bar.update()
+            beat()
+
+        result = enhancer.enhance(data, TileProgress(planned, tile_done))
     if job.note:
         result.record["notes"].append(job.note)
         tqdm.write(f"{job.source}: {job.note}")
@@ -569,6 +587,10 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("--report", help="write the HTML report for archivists to this file")
     enh.add_argument("--gate", action="append", default=[], metavar="NAME=VALUE",
                      help="quality-gate threshold, e.g. min_consistency_psnr_db=28 (repeatable)")
+    enh.add_argument("--stall-s", type=float, metavar="SECONDS",
+                     help="end the run when nothing moves for this long (a decoder stuck on a file): the next run "
+                          "into the folder tries that image once more, then leaves it out (default: $ENHANCE_STALL_S "
+                          "or 1800; 0: never)")
     enh.add_argument("--run-id", type=_run_id, help="run identifier in the ledger (default: local-<UTC time>)")
     enh.add_argument("--date", type=_day, help="logical date YYYY-MM-DD for the ledger partition (default: today)")
     enh.set_defaults(func=_enhance)

@@ -28,9 +28,7 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import re
-import signal
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
@@ -46,7 +44,7 @@ from ..errors import EnhanceError, FileTooLargeError, SourceMissingError, Worker
 from ..formats import DEFAULT_MAX_PIXELS, is_master_name
 from ..storage import ObjectStore, safe_key
 from .attempts import Attempts
-from .watchdog import Watchdog
+from ..watchdog import kill_this_process, watched
 
 log = logging.getLogger(__name__)
 MAX_DAYS = 366  # one manual run covers at most a year of incoming/<day>/ prefixes
@@ -393,7 +391,7 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
         log.warning("shard %d: the last attempt died without an exception: the %d images it may have held are "
                     "taken one at a time", shard, len(alone))
     try:
-        with _watched(stall_s, attempts, shard) as beat:
+        with watched(stall_s, _stalled(attempts, shard)) as beat:
             step.beat = beat
             chain_s = _one_at_a_time(step, attempts, manifest["objects"], alone, rows)
             chain_s += _overlapped(step, manifest["objects"], todo[len(alone):], rows)
@@ -411,24 +409,15 @@ def enhance_shard(store: ObjectStore, catalog: Catalog, manifest_key: str, devic
             "duplicates": statuses.count("duplicate"), "seconds": round(wall, 3), "chain_seconds": round(chain_s, 3)}
 
 
-@contextlib.contextmanager
-def _watched(stall_s: float | None, attempts: Attempts, shard: int) -> Iterator[Callable[[], None]]:
-    """The shard's heartbeat: with ``stall_s``, a watchdog that kills the worker when nothing
-    beats for that long, having told ``attempts``."""
-    if stall_s is None:
-        yield lambda: None
-        return
-
+def _stalled(attempts: Attempts, shard: int) -> Callable[[float], None]:
+    """What the shard's watchdog does when nothing has moved for too long: tell ``attempts``, then kill the worker."""
     def stalled(idle_s: float) -> None:
-        log.error("shard %d: no progress for %.0f s (ENHANCE_STALL_S %g): a decoder or the chain is stuck, and the "
-                  "worker kills itself; the retry takes the images that were in flight one at a time", shard, idle_s,
-                  stall_s)
+        log.error("shard %d: no progress for %.0f s (ENHANCE_STALL_S): a decoder or the chain is stuck, and the worker "
+                  "kills itself; the retry takes the images that were in flight one at a time", shard, idle_s)
         with contextlib.suppress(Exception):  # the storage may be what is stuck: the kill goes ahead
             attempts.stall(round(idle_s))
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    with Watchdog(stall_s, stalled) as dog:
-        yield dog.beat
+        kill_this_process()
+    return stalled
 
 
 def _one_at_a_time(step: _ShardStep, attempts: Attempts, objects: list[dict[str, Any]], alone: list[int],

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..catalog import Catalog, default_url
 from ..storage import BucketError, S3Store, client_config
+from ..watchdog import stall_limit
 from . import tasks
 
 
@@ -91,9 +92,8 @@ def plan_shards(cfg: dict[str, Any], discovered: dict[str, Any]) -> list[str]:
 
 def enhance_shard(manifest: str) -> dict[str, Any]:
     bucket, key = manifest.split("/", 1)
-    stall_s = float(os.environ.get("ENHANCE_STALL_S", "1800"))  # 0: no watchdog
     return tasks.enhance_shard(store(bucket), catalog(), key, device=os.environ.get("ENHANCE_DEVICE", "cpu"),
-                               stall_s=stall_s or None)
+                               stall_s=stall_limit())
 
 
 def settle_shards(cfg: dict[str, Any] | None, manifests: list[str] | None,
