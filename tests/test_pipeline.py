@@ -539,11 +539,14 @@ def test_the_tile_progress_is_planned_with_the_tiles_the_networks_run() -> None:
         "superres.scale=4", "superres.max_output_long_side=1024")))
     plans: list[int] = []
     done: list[None] = []
-    progress = pipeline.TileProgress(plans.append, lambda: done.append(None))
+    stages: list[str] = []  # each stage as it ends: the beat a watchdog hears between tiles
+    progress = pipeline.TileProgress(plans.append, lambda: done.append(None), stages.append)
     large = (photo("astronaut") * 255).astype(np.uint8)  # 512 × 512: 2 × 2 tiles of 256
     assert enhancer.chain.tile_count(512, 512) == 4
-    enhancer.enhance(save(large, "PNG"), progress)
+    result = enhancer.enhance(save(large, "PNG"), progress)
     assert plans == [1] and len(done) == 1  # reduced to 256 × 256 first, for a long side of 1024: one tile
+    assert stages == [s["stage"] for s in result.record["stages"] if s["stage"] in stages]
+    assert "superres" in stages and len(stages) >= 5, stages
     plans.clear(), done.clear()
     small = (photo("coffee", 64, top=120, left=200) * 255).astype(np.uint8)
     buf = io.BytesIO()

@@ -301,7 +301,7 @@ def _run_job(enhancer: Enhancer, job: Job, data: bytes, quiet: bool, beat: Calla
             bar.update()
             beat()
 
-        result = enhancer.enhance(data, TileProgress(planned, tile_done))
+        result = enhancer.enhance(data, TileProgress(planned, tile_done, lambda _stage: beat()))
     if job.note:
         result.record["notes"].append(job.note)
         tqdm.write(f"{job.source}: {job.note}")

@@ -578,7 +578,7 @@ class _ShardStep:
                 data, item.data = item.data, None
                 assert data is not None
                 item.job = self._start(item, data)
-            beats = TileProgress(lambda _tiles: self.beat(), self.beat)
+            beats = TileProgress(lambda _tiles: self.beat(), self.beat, lambda _stage: self.beat())
             item.job = guarded(lambda job: self.enhancer.run(job, beats), item.job, item.obj["key"])
         except EnhanceError as exc:
             return self._failed(item, exc)

@@ -57,10 +57,12 @@ class TileProgress:
     """A progress display's view of the networks' work: ``planned`` with an image's (or a
     page's) tile count once its route and size are known, since a black-and-white page goes
     to other models and an image over the output cap is reduced first; then ``done`` after
-    each tile."""
+    each tile. ``stage_done`` after each stage of the chain, with its name: on a large image a
+    stage outside the networks runs for minutes, which a watchdog must not take for a hang."""
 
     planned: Callable[[int], None]
     done: Callable[[], None]
+    stage_done: Callable[[str], None] = lambda _name: None
 
 
 @dataclass
@@ -201,6 +203,8 @@ class Chain:
             image = result
             decision = str(details.pop("decision", "done"))
             records.append(StageRecord(name, decision, time.perf_counter() - start, details))
+            if progress:
+                progress.stage_done(name)
 
         if alpha is not None:  # before anything measures or enlarges the colour: it is part of what they see
             start = time.perf_counter()
