@@ -32,3 +32,12 @@ def test_beats_keep_it_quiet_and_silence_is_reported_once_with_how_long() -> Non
 def test_a_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match="must be positive"):
         Watchdog(0, lambda idle: None)
+
+
+def test_a_beat_after_the_watch_has_ended_arms_nothing() -> None:
+    """A late beat (a thread finishing after the block) had armed faulthandler's timer, which
+    would then have ended the process with nobody left to stop it."""
+    with Watchdog(0.5, lambda idle: None) as dog:
+        dog.beat()
+    dog.beat()
+    time.sleep(1.5)  # past twice the limit: the process is still here

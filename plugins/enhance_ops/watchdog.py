@@ -48,6 +48,10 @@ class Watchdog:
         self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
 
     def beat(self) -> None:
+        """Progress; after the watch has ended, nothing (it would arm faulthandler's timer again,
+        with nobody left to stop it)."""
+        if self._stop.is_set():
+            return
         self._last = time.monotonic()
         faulthandler.dump_traceback_later(2 * self.limit_s, exit=True, file=_STDERR)
 

@@ -43,8 +43,8 @@ from ..chain.presets import resolve_preset, scale_overrides
 from ..errors import EnhanceError, FileTooLargeError, SourceMissingError, WorkerDiedError, guarded
 from ..formats import DEFAULT_MAX_PIXELS, is_master_name
 from ..storage import ObjectStore, safe_key
-from .attempts import Attempts
 from ..watchdog import kill_this_process, watched
+from .attempts import Attempts
 
 log = logging.getLogger(__name__)
 MAX_DAYS = 366  # one manual run covers at most a year of incoming/<day>/ prefixes
