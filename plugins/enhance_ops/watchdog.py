@@ -45,15 +45,17 @@ class Watchdog:
         self._on_stall = on_stall
         self._last = time.monotonic()
         self._stop = threading.Event()
+        self._arming = threading.Lock()  # a beat racing the watch's end arms nothing after it
         self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
 
     def beat(self) -> None:
         """Progress; after the watch has ended, nothing (it would arm faulthandler's timer again,
         with nobody left to stop it)."""
-        if self._stop.is_set():
-            return
-        self._last = time.monotonic()
-        faulthandler.dump_traceback_later(2 * self.limit_s, exit=True, file=_STDERR)
+        with self._arming:
+            if self._stop.is_set():
+                return
+            self._last = time.monotonic()
+            faulthandler.dump_traceback_later(2 * self.limit_s, exit=True, file=_STDERR)
 
     def _watch(self) -> None:
         while not self._stop.wait(min(10.0, self.limit_s / 4)):
@@ -69,9 +71,10 @@ class Watchdog:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._stop.set()
+        with self._arming:
+            self._stop.set()
+            faulthandler.cancel_dump_traceback_later()
         self._thread.join()
-        faulthandler.cancel_dump_traceback_later()
 
 
 @contextlib.contextmanager
