@@ -46,6 +46,13 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+def without_options(doc: str) -> None:
+    """The command line of a benchmark that takes no options: ``--help`` shows ``doc``, and
+    any other argument is refused. Such a script had run in full on any argument, ``--help``
+    too, and written over its results."""
+    argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+
+
 def save_results(name: str, report: object) -> Path:
     """Write a benchmark's report to bench/results/<name>.json, where docs/benchmarks.md reads it."""
     out = ROOT / "bench" / "results" / f"{name}.json"

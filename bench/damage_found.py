@@ -29,7 +29,7 @@ from PIL import Image
 from skimage import data as skdata
 
 import lanes_runs
-from cpu_inference import ROOT, cpu_name, save_results
+from cpu_inference import ROOT, cpu_name, save_results, without_options
 
 sys.path.insert(0, str(ROOT / "tests"))
 from hostile_corpus import scan_data  # noqa: E402  (the tests' damaged corpus locates a JPEG's scan the same way)
@@ -158,4 +158,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    without_options(__doc__)
     main()

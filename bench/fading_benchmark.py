@@ -20,7 +20,7 @@ from PIL import Image
 from skimage import data as skdata
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from cpu_inference import save_results
+from cpu_inference import save_results, without_options
 
 from enhance_ops.chain.color import FadeCorrection, plan_restoration, restore_faded_colour
 from enhance_ops.chain.colour_math import linear_to_srgb, srgb_to_linear
@@ -103,4 +103,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    without_options(__doc__)
     sys.exit(main())

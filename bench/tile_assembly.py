@@ -20,7 +20,7 @@ import time
 import cv2
 import numpy as np
 import torch
-from cpu_inference import cpu_name, save_results
+from cpu_inference import cpu_name, save_results, without_options
 from skimage import data as skdata
 from torch import nn
 
@@ -91,4 +91,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    without_options(__doc__)
     sys.exit(main())
