@@ -708,7 +708,8 @@ def test_an_image_a_decoder_hangs_on_fails_alone_and_the_shard_completes(
     failed = [r for r in rows if r["status"] == "failed"]
     assert [(r["source_key"], r["error_type"]) for r in failed] == [(f"incoming/{DAY}/{paths[2].stem}-hangs.png",
                                                                      "worker_died")]
-    assert re.match(f"WorkerDiedError: the worker process {why}", failed[0]["error_message"]), failed[0]["error_message"]
+    said_why = failed[0]["error_message"]
+    assert re.match(f"WorkerDiedError: the worker process {why}", said_why), said_why
 
 
 def test_a_death_just_after_the_image_held_alone_was_done_blames_nothing_and_retakes_the_next_alone(

@@ -177,8 +177,8 @@ def _finish_dead_run(dead: DeadRun, output: str, run_id: str, report_at: str | N
     killer, SIGKILL) and so never wrote them: its rows, kept as it went, judged and written as
     its own. Its report goes where it was to go, unless this run's report (``report_at``) is to
     go there too. What this run's report says of it."""
-    how = f"died while enhancing {dead.in_hand} (a native crash, a hang, the memory limit or a kill)" if dead.in_hand else \
-        "did not finish (its process died, or its ledger or report could not be written)"
+    how = f"died while enhancing {dead.in_hand} (a native crash, a hang, the memory limit or a kill)" \
+        if dead.in_hand else "did not finish (its process died, or its ledger or report could not be written)"
     print(f"the last run into this folder, {dead.run_id}, {how}; the images it finished are kept and skipped",
           file=sys.stderr)
     said = f"The last run into this folder, {dead.run_id}, {how}"

@@ -119,8 +119,9 @@ class OutOfMemoryError(EnhanceError):
 
 class WorkerDiedError(EnhanceError):
     """The process died with this image in hand twice (a native crash in a decoder, the memory
-    limit, or its watchdog when nothing moved, ``watchdog``): a shard's worker, the second time with no other image; or two local runs into one
-    folder. It is failed so that the rest of the shard or folder is enhanced."""
+    limit, or its watchdog when nothing moved, ``watchdog``): a shard's worker, the second time
+    with no other image; or two local runs into one folder. It is failed so that the rest of
+    the shard or folder is enhanced."""
 
     code = "worker_died"
 
