@@ -528,6 +528,16 @@ def test_an_image_a_decoder_hangs_on_ends_the_local_run_and_is_left_out_by_the_r
     assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "c.png"]
 
 
+def test_a_stall_limit_that_is_no_number_of_seconds_is_refused_before_any_work(
+        batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--stall-s -1`` had ended the run with a traceback once under way, its journal left
+    behind for the next run to take for a dead one."""
+    assert main(["enhance", str(batch), str(tmp_path / "out"), "--scale", "2", "--quiet", "--stall-s", "-1"]) == 2
+    assert ("error: a stall limit is a number of seconds, 0 for none, not '-1' (--stall-s, ENHANCE_STALL_S)"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_second_run_into_a_folder_a_run_is_writing_into_is_refused(batch: Path, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """Two runs into one folder (a scheduled run started twice) raced on the same derivatives and sidecars."""

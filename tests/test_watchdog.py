@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from enhance_ops.watchdog import Watchdog
+from enhance_ops.watchdog import Watchdog, stall_limit
 
 
 def test_beats_keep_it_quiet_and_silence_is_reported_once_with_how_long() -> None:
@@ -41,3 +41,17 @@ def test_a_beat_after_the_watch_has_ended_arms_nothing() -> None:
         dog.beat()
     dog.beat()
     time.sleep(1.5)  # past twice the limit: the process is still here
+
+
+@pytest.mark.parametrize("text", ["-1", "abc", "nan", "inf"])
+def test_a_stall_limit_that_is_no_number_of_seconds_is_refused(text: str) -> None:
+    """``--stall-s -1`` had stopped a local run with a traceback once under way, leaving its journal behind."""
+    with pytest.raises(ValueError, match=f"a stall limit is a number of seconds, 0 for none, not '{text}'"):
+        stall_limit(text)
+
+
+def test_the_stall_limit_comes_from_the_environment_unless_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENHANCE_STALL_S", raising=False)
+    assert (stall_limit(), stall_limit("0"), stall_limit("90")) == (1800.0, None, 90.0)
+    monkeypatch.setenv("ENHANCE_STALL_S", "0")
+    assert stall_limit() is None

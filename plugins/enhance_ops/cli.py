@@ -78,6 +78,7 @@ def _enhance(args: argparse.Namespace) -> int:
         output_format = chosen_format(Path(args.input), Path(args.output), args.format)
         jobs = plan(Path(args.input), Path(args.output), output_format)
         settings = resolve_preset(args.preset, overrides)
+        stall_s = stall_limit(args.stall_s)
         options = EnhanceOptions(
             preset=args.preset,
             overrides=tuple(overrides),
@@ -111,7 +112,6 @@ def _enhance(args: argparse.Namespace) -> int:
     ledger_at, report_at = (str(Path(path).resolve()) if path else None for path in (args.ledger, args.report))
     journal.begin(run.run_id, run.logical_date, ledger_at, args.gate, report=report_at)
     done, skipped, failed, interrupted = 0, 0, [], False
-    stall_s = stall_limit() if args.stall_s is None else args.stall_s or None
     with _interrupt_on_sigterm(), watched(stall_s, _stalled) as beat:
         try:
             for job in tqdm(jobs, desc="images", unit="img", disable=args.quiet):
@@ -587,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("--report", help="write the HTML report for archivists to this file")
     enh.add_argument("--gate", action="append", default=[], metavar="NAME=VALUE",
                      help="quality-gate threshold, e.g. min_consistency_psnr_db=28 (repeatable)")
-    enh.add_argument("--stall-s", type=float, metavar="SECONDS",
+    enh.add_argument("--stall-s", metavar="SECONDS",
                      help="end the run when nothing moves for this long (a decoder stuck on a file): the next run "
                           "into the folder tries that image once more, then leaves it out (default: $ENHANCE_STALL_S "
                           "or 1800; 0: never)")

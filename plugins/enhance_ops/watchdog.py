@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import math
 import os
 import signal
 import threading
@@ -26,10 +27,19 @@ from types import TracebackType
 _STDERR = 2  # the descriptor: a task runner may have put another object in sys.stderr, which faulthandler cannot use
 
 
-def stall_limit() -> float | None:
-    """``$ENHANCE_STALL_S``: seconds without progress before the process is killed (default
-    1800, beyond decoding the largest master or one tile on the slowest worker); 0: never."""
-    return float(os.environ.get("ENHANCE_STALL_S", "1800")) or None
+def stall_limit(text: str | None = None) -> float | None:
+    """``text``, else ``$ENHANCE_STALL_S``: seconds without progress before the process is
+    killed (default 1800, beyond decoding the largest master or one tile on the slowest
+    worker); 0: never. Anything else is refused here, before any work: it had surfaced as a
+    traceback once the run was under way."""
+    raw = os.environ.get("ENHANCE_STALL_S", "1800") if text is None else text
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not seconds >= 0 or math.isinf(seconds):
+        raise ValueError(f"a stall limit is a number of seconds, 0 for none, not {raw!r} (--stall-s, ENHANCE_STALL_S)")
+    return seconds or None
 
 
 class Watchdog:

@@ -77,6 +77,7 @@ def configure() -> dict[str, Any]:
         lookback_days=0 if context["dag_run"].run_type == "backfill" else int(params.get("lookback_days") or 0),
     )
     tasks.validate(cfg)
+    stall_limit()  # a bad ENHANCE_STALL_S is refused here, not by every shard
     store(params["bucket"], checked=True)
     return {**cfg.as_dict(), "bucket": params["bucket"]}
 
