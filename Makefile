@@ -11,7 +11,7 @@ PRESET ?= archive-photo
 DATE   ?=
 RUN_IN ?=
 
-.PHONY: run standalone test bench bench-gpu venv weights chromium services lock clean
+.PHONY: run standalone test bench bench-gpu venv weights chromium services imagemagick lock clean
 
 venv: $(STAMP)
 
@@ -44,7 +44,13 @@ services:
 	@{ command -v redis-server >/dev/null && command -v initdb >/dev/null; } || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server postgresql >/dev/null; }
 
-test: weights chromium services
+# ImageMagick writes the Photoshop documents the tests read (Debian package; needs root or sudo). Debian
+# names its command convert-im6.q16 too: another `convert` may stand first on the PATH.
+imagemagick:
+	@{ command -v convert-im6.q16 >/dev/null || command -v magick >/dev/null; } || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq imagemagick >/dev/null; }
+
+test: weights chromium services imagemagick
 	$(BIN)/python -m pytest -q tests
 
 # Speed and quality benchmarks; results in bench/results/*.json, their tables in bench/results/tables.md,

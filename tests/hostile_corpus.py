@@ -15,6 +15,7 @@ import heif_files
 import imagecodecs
 import jp2_files
 import numpy as np
+import photoshop_files
 import piexif
 import tifffile
 from colour_files import cmyk_profile, lab16
@@ -22,6 +23,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from enhance_ops.chain.icc import SPACES, build_profile
+from enhance_ops.photoshop_resources import Resource
 
 
 @dataclass
@@ -193,6 +195,12 @@ def build() -> dict[str, Case]:
         "gain-map.heic": Case(heif_files.with_companion(b"urn:com:apple:photo:2020:aux:hdrgainmap"), "ok", (96, 64),
                               notes=["its HDR gain map is not carried"]),
         "hdr-pq.heic": Case(heif_files.ten_bit(9, 16, 9), "unsupported_image"),
+        "layered-16bit.psd": Case(_photoshop16(rgb), "ok", (24, 16), exif_make="Epson",
+                                  notes=["the PSD's layer not carried: the merged image"]),
+        "truncated.psd": Case(photoshop_files.written(rgb, "-compress", "RLE")[:-100], "truncated"),
+        "no-merged-image.psd": Case(photoshop_files.with_resources(photoshop_files.written(rgb),
+                                                                   photoshop_files.version_info(merged=False)),
+                                    "unsupported_image"),
         "animated.avif": Case(_save(Image.fromarray(rgb), "AVIF", save_all=True, append_images=[Image.fromarray(rgb)]),
                               "ok", (24, 16), notes=["file holds 2 frames"], incomplete=True),
     }
@@ -401,6 +409,12 @@ def _photoshop_layered(rgb: np.ndarray) -> bytes:
     copyrighted = b"8BIM" + struct.pack(">HHI", 0x040A, 0, 1) + b"\x01\x00"
     return _tiff(rgb, photometric="rgb", extratags=[(37724, 7, 5000, bytes(5000), True),
                                                     (34377, "B", len(copyrighted), copyrighted, True)])
+
+
+def _photoshop16(rgb: np.ndarray) -> bytes:
+    """A production master as Photoshop keeps one: 16-bit, run-length, its EXIF a resource."""
+    document = photoshop_files.written(rgb.astype(np.uint16) * 257, "-compress", "RLE")
+    return photoshop_files.with_resources(document, Resource(1058, b"\x00\x00", piexif.dump(EXIF)[6:]))
 
 
 def _map(rgb: np.ndarray) -> bytes:

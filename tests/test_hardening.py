@@ -116,7 +116,7 @@ def test_every_hostile_file_gets_a_derivative_or_a_specific_error_and_the_shard_
     assert rows["scan-12bit.jpg"]["output_key"].endswith(".png")  # a JPEG holds 8 bits
     for name, bits in {"scan-12bit.pgm": 12, "scan-12bit.tif": 12, "scan-12bit.jp2": 12, "scan-12bit.jpg": 12,
                        "grey16.tif": 16, "bilevel.tif": 1, "tiny-7x7.jpg": 8, "scan-16bit.pgm": 16, "cmyk16.tif": 16,
-                       "lab16.tif": 16}.items():  # what the master was made with
+                       "lab16.tif": 16, "layered-16bit.psd": 16}.items():  # what the master was made with
         depth = 16 if bits > 8 else 8
         assert (rows[name]["input_bits_per_sample"], rows[name]["input_bit_depth"]) == (bits, depth), name
     assert rows["multipage-cut-page.tif"]["error_message"].startswith("TruncatedImageError: page 2 of 3: ")

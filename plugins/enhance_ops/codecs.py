@@ -29,7 +29,7 @@ from PIL import Image, ImageCms, MpoImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from . import metadata as md
 from . import camera_raw, damage, deep_colour, deep_jpeg, heif_boxes, jp2_boxes, jpeg_segments, jpeg_xl, netpbm
-from . import png_chunks, tiff_entries, tiff_header, tiff_log
+from . import photoshop_document, png_chunks, tiff_entries, tiff_header, tiff_log
 from .chain import icc, strips
 from .formats import (DEFAULT_MAX_PIXELS, EIGHT_BIT_FORMATS, MAX_SIDE, READ_FORMATS, WRITE_FORMATS, format_of,
                       other_format_of)
@@ -143,7 +143,7 @@ def declared_bits(im: Image.Image, data: bytes) -> int:
         return 1
     if im.mode == "P":
         return 8
-    if im.format == "TIFF" or isinstance(im, deep_jpeg.DeepJpeg):
+    if im.format in ("TIFF", "PSD") or isinstance(im, deep_jpeg.DeepJpeg):
         return _bits(im)
     if im.format == "PPM":
         return (netpbm.maxval(im) or 255).bit_length()
@@ -335,6 +335,8 @@ def _bits(im: Image.Image, data: bytes = b"") -> int:
         return heif_boxes.read(data).bits or 8
     if im.format == "HEIF":
         return im.info.get("bit_depth", 8)
+    if isinstance(im, photoshop_document.PhotoshopImage):
+        return im.document.depth
     if isinstance(im, deep_jpeg.DeepJpeg):
         return im.precision
     return max(im.tag_v2.get(258, (8,))) if im.format == "TIFF" else 8
@@ -438,8 +440,8 @@ def _refuse(data: bytes, fmt: str | None, exc: Exception) -> NoReturn:
               if "BigTIFF" in other else "convert to PNG or TIFF")
         raise UnsupportedImageError(f"{other} images are not processed; {to}") from None
     if fmt is None:
-        raise NotAnImageError(
-            "not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm, GIF, AVIF or HEIF)") from None
+        raise NotAnImageError("not a recognised image file (PNG, JPEG, TIFF, WebP, BMP, JPEG 2000, Netpbm, GIF, AVIF, "
+                              "HEIF or PSD)") from None
     if fmt == "PAM":
         raise UnsupportedImageError("PAM (Netpbm's arbitrary map) images are not processed; convert to PNG or TIFF")
     if _looks_truncated(data, fmt):
@@ -459,6 +461,8 @@ def _unwrapped(data: bytes) -> bytes:
 
 def _open_header(data: bytes) -> Image.Image:
     fmt = format_of(data)
+    if fmt == "PSD":  # Pillow's reads 8-bit ones only, and takes their layers for frames
+        return photoshop_document.open_header(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -533,6 +537,8 @@ def _decode_pixels(
         colour, alpha = _avif_samples(data, im, boxes, notes)
     elif im.format == "HEIF":
         colour, alpha = _heif_samples(data, im, boxes)
+    elif isinstance(im, photoshop_document.PhotoshopImage):
+        colour, alpha = photoshop_document.samples(data, im.document, notes)
     elif _looks_truncated(data, im.format):
         raise TruncatedImageError.in_pixels(im.format)
     else:  # OpenCV says no more than None; libpng's reason, on stderr, names no file
@@ -632,7 +638,7 @@ def _opencv_misreads(im: Image.Image) -> bool:
     samples it scales by their maxval in some cases and not in others (``netpbm``). TIFF pages
     Pillow does not read (``tiff_header``) go to tifffile too, which reads them all. (AVIF and
     HEIF, which OpenCV's wheel does not decode, go to ``_avif_samples`` and ``_heif_samples``.)"""
-    if im.format in ("JPEG2000", "AVIF", "HEIF") or im.format == "PPM" and im.mode != "F" \
+    if im.format in ("JPEG2000", "AVIF", "HEIF", "PSD") or im.format == "PPM" and im.mode != "F" \
             or isinstance(im, deep_jpeg.DeepJpeg):
         return True
     if im.format != "TIFF":
@@ -931,6 +937,13 @@ def _to_srgb(
     converted at 16 bits by ``deep_colour`` (Pillow opens a 16-bit Lab one through ``tiff_header``)."""
     srgb = ImageCms.createProfile("sRGB")
     srgb_icc = ImageCms.ImageCmsProfile(srgb).tobytes()
+    if isinstance(im, photoshop_document.PhotoshopImage):  # CMYK (its Lab is refused), at 8 or 16 bits
+        stored, alpha = photoshop_document.samples(data, im.document, notes)
+        rgb = _cmyk_to_srgb(np.iinfo(stored.dtype).max - stored, meta.icc_profile, srgb_icc, notes)
+        meta.icc_profile = srgb_icc
+        if samples:
+            return rgb, alpha, rgb.dtype.itemsize * 8
+        return to_unit(rgb), (None if alpha is None else to_unit(alpha)), rgb.dtype.itemsize * 8
     if im.format == "TIFF" and _bits(im) > 8:
         with _tiff_page(data, im.tell()) as page:
             stored, orientation = _samples_last(page), int(page.tags.valueof("Orientation", 1))

@@ -12,18 +12,18 @@ from .jp2_boxes import CODESTREAM_START, SIGNATURE
 DEFAULT_MAX_PIXELS = int(os.environ.get("ENHANCE_MAX_PIXELS", "250000000"))
 
 # PPM: Pillow's name for every Netpbm kind; HEIF: pillow-heif's for HEIC
-READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000", "PPM", "GIF", "AVIF", "HEIF"}
+READ_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "BMP", "JPEG2000", "PPM", "GIF", "AVIF", "HEIF", "PSD"}
 WRITE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP"}
 EIGHT_BIT_FORMATS = {"JPEG", "WEBP"}  # written with 8 bits per sample only
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}  # the longest width or height the format (its encoder) holds
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".mpo", ".tif", ".tiff", ".webp", ".bmp", ".jp2", ".j2k", ".j2c", ".jpf",
                   ".jpx", ".pbm", ".pgm", ".ppm", ".pnm", ".gif", ".avif", ".heic", ".heif",
-                  ".jxl"}  # .jxl: a JPEG recompressed (jpeg_xl)
+                  ".jxl", ".psd", ".psb"}  # .jxl: a JPEG recompressed (jpeg_xl); .psb: a large PSD
 # Other image formats an archive holds: listed and reported as failed (unsupported), never skipped
 # silently. Anything else (sidecars such as .xmp, .txt, checksums) is left alone.
 OTHER_IMAGE_SUFFIXES = {
-    ".psd", ".tga", ".ico", ".pcx",
+    ".tga", ".ico", ".pcx",
     ".pam", ".pfm", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf",
 }
 
@@ -40,7 +40,7 @@ def is_master_name(name: str) -> bool:
 
 # How each format's files begin: what a file holds, whatever its name says.
 MAGIC = {b"\xff\xd8": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"II+\x00": "TIFF",  # BigTIFF
-         b"RIFF": "WEBP", SIGNATURE: "JPEG2000", CODESTREAM_START: "JPEG2000", b"GIF8": "GIF",
+         b"RIFF": "WEBP", SIGNATURE: "JPEG2000", CODESTREAM_START: "JPEG2000", b"GIF8": "GIF", b"8BPS": "PSD",
          **{b"P%d" % kind: "PPM" for kind in range(1, 7)}, b"P7": "PAM"}
 # ISO base media files by their major brand: still images and sequences. A file whose brand
 # names only the image file format (mif1, msf1) is told by its compatible brands, which

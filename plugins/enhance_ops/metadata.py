@@ -22,8 +22,8 @@ import piexif
 import tifffile
 from PIL import ExifTags, Image, TiffTags
 
-from . import cicp, exif_check, geotiff, heif_boxes, jp2_boxes, maker_note, photoshop_resources, png_chunks
-from . import tiff_entries, tiff_exif, xmp_extension
+from . import cicp, exif_check, geotiff, heif_boxes, jp2_boxes, maker_note, photoshop_document, photoshop_resources
+from . import png_chunks, tiff_entries, tiff_exif, xmp_extension
 from .chain import icc
 from .errors import UnsupportedImageError
 
@@ -127,7 +127,8 @@ def read_metadata(im: Image.Image, data: bytes) -> ImageMetadata:
             records, resources, meta.geo = _tiff_page_tags(data, im.tell(), meta.notes)
         else:
             resources = photoshop_resources.from_jpeg([s for app, s in im.applist if app == "APP13"]) \
-                if im.format == "JPEG" else b""
+                if im.format == "JPEG" else im.document.resources \
+                if isinstance(im, photoshop_document.PhotoshopImage) else b""
             records = profiles.get("iptc")
             if records and records.startswith(b"8BIM"):
                 resources, records = records, None

@@ -1,0 +1,312 @@
+"""Photoshop documents (PSD, and PSB for sides past 30,000 px): the merged image they hold.
+
+Production masters are often kept as Photoshop files, 16-bit and layered. Pillow reads only
+8-bit PSDs, no PSB, and takes the layers for frames. What a viewer shows, and what is
+enhanced here, is the merged image Photoshop saves after the layers (with "Maximize
+Compatibility", which it asks for by default; without it the merged image is left blank,
+and such a file is refused). Its channels are stored one after another, raw, run-length
+(PackBits) or deflated, and where the document has transparency the merged colour is
+stored matted on white, which is undone here. The image resources hold the profile, EXIF,
+XMP, IPTC and resolution (``metadata`` reads them through the header's ``info``).
+"""
+from __future__ import annotations
+
+import functools
+import struct
+import zlib
+from dataclasses import dataclass
+
+import imagecodecs
+import numpy as np
+from PIL import Image
+
+from . import photoshop_resources
+from .chain import strips
+from .errors import CorruptImageError, TruncatedImageError, UnsupportedImageError
+
+SIGNATURE = b"8BPS"
+_HEADER = struct.Struct(">4sH6xHIIHH")  # signature, version, channels, height, width, depth, colour mode
+_MAX_SIDE = {1: 30_000, 2: 300_000}  # by version: PSD, PSB
+# Colour modes read: their channels in the merged image, and the Pillow mode of the header
+# (a palette and a bitmap are read as the RGB and grey they show). Duotone's merged image is
+# its grey, under the inks.
+_READ = {0: (1, "1"), 1: (1, "L"), 2: (1, "P"), 3: (3, "RGB"), 4: (4, "CMYK"), 8: (1, "L")}
+_NOT_READ = {7: "multichannel", 9: "Lab"}
+_WITH_ALPHA = {"L": "LA", "RGB": "RGBA", "CMYK": "CMYK"}
+_RAW, _RUN_LENGTH, _DEFLATE, _DEFLATE_PREDICTED = range(4)
+_COMPRESSION = {_RAW: "raw", _RUN_LENGTH: "run-length", _DEFLATE: "deflate", _DEFLATE_PREDICTED: "deflate"}
+_ICC, _RESOLUTION, _VERSION_INFO, _EXIF, _XMP, _TRANSPARENT_INDEX = 1039, 1005, 1057, 1058, 1060, 1047
+# Keys of the tagged blocks after the layers whose length is 8 bytes in a PSB; the layers of
+# a 16- or 32-bit document are kept in Lr16 or Lr32 rather than in the layer info.
+_LONG_KEYS = {b"LMsk", b"Lr16", b"Lr32", b"Layr", b"Mt16", b"Mt32", b"Mtrn", b"Alph", b"FMsk", b"lnk2", b"FEid",
+              b"FXid", b"PxSD"}
+_LAYER_KEYS = {b"Lr16", b"Lr32", b"Layr"}
+
+
+@dataclass(frozen=True)
+class Document:
+    version: int  # 1: PSD, 2: PSB
+    channels: int  # of the merged image: its colour, then transparency where ``transparent``, then saved ones
+    width: int
+    height: int
+    depth: int  # bits per sample: 1 (bitmap), 8 or 16
+    mode: int  # Photoshop's colour mode number
+    colour_data: bytes  # an indexed document's palette, a duotone's inks
+    resources: bytes  # the image resource blocks
+    layers: int
+    transparent: bool  # the merged image's first channel past the colour is its transparency
+    transparent_index: int | None  # an indexed document's palette entry that is transparent
+    image_data: int  # where the merged image's compression word is
+
+    @property
+    def colours(self) -> int:
+        return _READ[self.mode][0]
+
+    @property
+    def kind(self) -> str:
+        return "PSB" if self.version == 2 else "PSD"
+
+
+class PhotoshopImage(Image.Image):
+    """A document's header as the decoders' other headers are (a Pillow image not loaded):
+    its format, mode, size, and the metadata ``info`` holds."""
+
+    format = "PSD"
+    format_description = "Adobe Photoshop document"
+    document: Document
+
+    def load(self) -> None:  # type: ignore[override]
+        raise OSError("a Photoshop document's pixels are read by photoshop_document.samples, not by Pillow")
+
+
+def open_header(data: bytes) -> PhotoshopImage:
+    """The header of a document whose merged image ``samples`` reads; raises an ``ImageError``
+    naming what is not read (a Lab or 32-bit document, one saved without its merged image)."""
+    document = read(data)
+    resources = {r.ident: r.data for r in photoshop_resources.read(document.resources)[0]}
+    im = PhotoshopImage()
+    mode = _READ[document.mode][1]
+    im._mode = _WITH_ALPHA[mode] if document.transparent and mode in _WITH_ALPHA else mode
+    im._size = (document.width, document.height)
+    im.document = document
+    im.info = {"icc_profile": resources.get(_ICC), "xmp": resources.get(_XMP), "exif": resources.get(_EXIF),
+               "dpi": _dpi(resources.get(_RESOLUTION))}
+    if document.transparent_index is not None:
+        im.info["transparency"] = document.transparent_index
+    return im
+
+
+def read(data: bytes) -> Document:
+    """The document's layout, up to where its merged image starts."""
+    if len(data) < _HEADER.size:
+        raise TruncatedImageError.in_header("PSD")
+    _, version, channels, height, width, depth, mode = _HEADER.unpack_from(data)
+    if version not in _MAX_SIDE:
+        raise CorruptImageError(f"Photoshop header declares version {version} (1 is PSD, 2 PSB): the file is damaged")
+    kind = "PSB" if version == 2 else "PSD"
+    if not 1 <= channels <= 56 or depth not in (1, 8, 16, 32) or not 1 <= max(width, height) <= _MAX_SIDE[version] \
+            or not min(width, height) or mode not in _READ and mode not in _NOT_READ:
+        raise CorruptImageError(f"{kind} header declares {width}x{height}, {channels} channels of {depth} bits in "
+                                f"colour mode {mode}, which no Photoshop document holds: the file is damaged")
+    if mode in _NOT_READ:
+        keep = "save it as a TIFF, which keeps Lab" if mode == 9 else "convert it to RGB or greyscale"
+        raise UnsupportedImageError(f"{kind} in {_NOT_READ[mode]} colour is not processed; {keep}")
+    if depth == 32:
+        raise UnsupportedImageError(f"{kind} of 32-bit (float) samples is not processed (8- and 16-bit only); "
+                                    "convert it to 16 bits")
+    if (depth == 1) != (mode == 0) or channels < _READ[mode][0]:
+        raise CorruptImageError(f"{kind} header declares {channels} channels of {depth} bits in colour mode {mode}, "
+                                "which no Photoshop document holds: the file is damaged")
+    colour_data, at = _section(data, _HEADER.size, 4, kind)
+    resources, at = _section(data, at, 4, kind)
+    layer_section, image_data = _section(data, at, 4 if version == 1 else 8, kind)
+    if image_data + 2 > len(data):
+        raise TruncatedImageError.in_header(kind)
+    if mode == 2 and len(colour_data) < 768:
+        raise CorruptImageError(f"indexed {kind} holds a palette of {len(colour_data)} bytes, not 768: "
+                                "the file is damaged")
+    blocks = {r.ident: r.data for r in photoshop_resources.read(resources)[0]}
+    if not _merged_image_kept(blocks.get(_VERSION_INFO)):
+        raise UnsupportedImageError(f"{kind} saved without \"Maximize Compatibility\" holds no merged image, only its "
+                                    "layers; save it again with that option on, or as a TIFF")
+    layers = _layer_count(layer_section, version)
+    transparent = layers < 0 and channels > _READ[mode][0] and mode != 2
+    index = blocks.get(_TRANSPARENT_INDEX, b"")
+    transparent_index = int.from_bytes(index[:2], "big") if mode == 2 and len(index) >= 2 else None
+    return Document(version, channels, width, height, depth, mode, colour_data, resources, abs(layers), transparent,
+                    transparent_index, image_data)
+
+
+def samples(data: bytes, document: Document, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The merged image's colour (H, W, C) and transparency (H, W), uint8 or uint16: grey,
+    RGB or CMYK as stored (CMYK's samples are inverted ink, 0 the most), a bitmap as grey and
+    a palette as RGB (with its transparent index as alpha). Saved channels past them are not
+    decoded."""
+    (compression,) = struct.unpack_from(">H", data, document.image_data)
+    if compression not in _COMPRESSION:
+        raise CorruptImageError(f"{document.kind}'s merged image declares compression {compression} (0 to 3 are "
+                                "defined): the file is damaged")
+    wanted = document.colours + document.transparent
+    row_bytes = (document.width * document.depth + 7) // 8
+    if compression == _RUN_LENGTH:
+        planes = _run_length(data, document, wanted, row_bytes)
+    elif compression == _RAW:
+        start, size = document.image_data + 2, wanted * document.height * row_bytes
+        if start + size > len(data):
+            raise TruncatedImageError.in_pixels(document.kind)
+        planes = np.frombuffer(data, np.uint8, size, start).reshape(wanted, document.height, row_bytes)
+    else:
+        planes = _inflated(data, document, wanted, row_bytes, predicted=compression == _DEFLATE_PREDICTED)
+    notes.extend(_left_out(document, wanted))
+    if document.depth == 1:  # a bitmap's 1 is black
+        bits = np.unpackbits(planes[0], axis=1)[:, :document.width]
+        return (np.uint8(255) - bits * np.uint8(255))[:, :, None], None
+    if document.mode == 2:
+        return _from_palette(planes[0], document)
+    stored = planes.view(">u2").astype(np.uint16) if document.depth == 16 else planes
+    colour = np.ascontiguousarray(np.moveaxis(stored[:document.colours], 0, 2))
+    alpha = stored[document.colours].copy() if document.transparent else None
+    if alpha is not None:
+        _unmatte(colour, alpha)
+    if document.mode == 8:
+        notes.append(f"duotone {document.kind}: its grey image is enhanced, without the inks Photoshop prints it with")
+    return colour, alpha
+
+
+def _section(data: bytes, at: int, length_bytes: int, kind: str) -> tuple[bytes, int]:
+    """A section's bytes, after its length, and where the next begins."""
+    start = at + length_bytes
+    if start > len(data):
+        raise TruncatedImageError.in_header(kind)
+    end = start + int.from_bytes(data[at:start], "big")
+    if end > len(data):
+        raise TruncatedImageError.in_header(kind)
+    return data[start:end], end
+
+
+def _merged_image_kept(version_info: bytes | None) -> bool:
+    """The version info's hasRealMergedData (after its version word): 0 where the document
+    was saved without "Maximize Compatibility". A document without the resource keeps it."""
+    return version_info is None or len(version_info) < 5 or version_info[4] != 0
+
+
+def _layer_count(section: bytes, version: int) -> int:
+    """The layer count of the layer info, or of the tagged block holding a 16- or 32-bit
+    document's layers: negative where the merged image's first extra channel is its
+    transparency. 0 where the section is empty or cannot be walked."""
+    size = 4 if version == 1 else 8
+    info_length = int.from_bytes(section[:size], "big")
+    if info_length >= 2 and len(section) >= size + 2:
+        return struct.unpack_from(">h", section, size)[0]
+    at = size + info_length
+    if at + 4 > len(section):
+        return 0
+    at += 4 + int.from_bytes(section[at:at + 4], "big")  # the global layer mask info
+    while at + 12 <= len(section) and section[at:at + 4] in (b"8BIM", b"8B64"):
+        key = section[at + 4:at + 8]
+        length_bytes = 8 if version == 2 and key in _LONG_KEYS else 4
+        start = at + 8 + length_bytes
+        length = int.from_bytes(section[at + 8:start], "big")
+        if key in _LAYER_KEYS and length >= 2 and start + 2 <= len(section):
+            return struct.unpack_from(">h", section, start)[0]
+        at = start + length + length % 2
+    return 0
+
+
+def _run_length(data: bytes, document: Document, wanted: int, row_bytes: int) -> np.ndarray:
+    """The wanted channels' rows from PackBits, a channel to a lane: each row's packed length
+    is listed first, for every channel of the merged image."""
+    count_type = ">u2" if document.version == 1 else ">u4"
+    rows = document.channels * document.height
+    table = document.image_data + 2
+    data_start = table + rows * np.dtype(count_type).itemsize
+    if data_start > len(data):
+        raise TruncatedImageError.in_pixels(document.kind)
+    packed = np.frombuffer(data, count_type, rows, table).astype(np.int64)
+    ends = data_start + np.cumsum(packed)
+    if ends[wanted * document.height - 1] > len(data):
+        raise TruncatedImageError.in_pixels(document.kind)
+    planes = np.empty((wanted, document.height, row_bytes), np.uint8)
+    starts = np.concatenate([[data_start], ends[:-1]])
+
+    def channel(index: int) -> None:
+        first, last = index * document.height, (index + 1) * document.height - 1
+        try:
+            rows_of = imagecodecs.packbits_decode(data[starts[first]:ends[last]])
+        except Exception as exc:  # imagecodecs' PackbitsError on a run past the data
+            raise CorruptImageError(f"{document.kind}'s run-length data of channel {index + 1} cannot be decoded "
+                                    f"({exc}): the file is damaged") from exc
+        if len(rows_of) != planes[index].size:
+            raise CorruptImageError(f"{document.kind}'s run-length data of channel {index + 1} decodes to "
+                                    f"{len(rows_of):,} bytes where its rows hold {planes[index].size:,}: "
+                                    "the file is damaged")
+        planes[index] = np.frombuffer(rows_of, np.uint8).reshape(document.height, row_bytes)
+
+    strips.in_lanes([functools.partial(channel, index) for index in range(wanted)])
+    return planes
+
+
+def _inflated(data: bytes, document: Document, wanted: int, row_bytes: int, predicted: bool) -> np.ndarray:
+    """The wanted channels from one deflate stream of all of them, inflated no further than
+    they reach; ``predicted``: each row stored as differences from the sample before."""
+    size = wanted * document.height * row_bytes
+    stream = zlib.decompressobj()
+    try:
+        raw = stream.decompress(memoryview(data)[document.image_data + 2:], size)
+    except zlib.error as exc:
+        raise CorruptImageError(f"{document.kind}'s deflated merged image cannot be inflated ({exc}): "
+                                "the file is damaged") from exc
+    if len(raw) < size:
+        raise (CorruptImageError(f"{document.kind}'s deflated merged image ends after {len(raw):,} of {size:,} bytes: "
+                                 "the file is damaged") if stream.eof else TruncatedImageError.in_pixels(document.kind))
+    planes = np.frombuffer(raw, np.uint8).reshape(wanted, document.height, row_bytes).copy()
+    if predicted and document.depth == 16:
+        rows = planes.view(">u2")
+        rows[...] = np.cumsum(rows.astype(np.uint16), axis=2, dtype=np.uint16)
+    elif predicted:
+        np.cumsum(planes, axis=2, dtype=np.uint8, out=planes)
+    return planes
+
+
+def _unmatte(colour: np.ndarray, alpha: np.ndarray) -> None:
+    """Photoshop stores a transparent document's merged colour over white (``c·a + 1 - a``,
+    white being the most of every sample, also of CMYK's inverted ink): the colour itself
+    is taken back, in place a strip at a time; fully transparent pixels keep what they show."""
+    top = np.float32(np.iinfo(colour.dtype).max)
+
+    def band(y0: int, y1: int) -> None:
+        a = alpha[y0:y1, :, None].astype(np.float32)
+        shown = colour[y0:y1].astype(np.float32)
+        straight = np.where(a > 0, (shown - (top - a)) * top / np.maximum(a, 1), shown)
+        colour[y0:y1] = np.clip(np.rint(straight), 0, top)
+
+    strips.map_bands(*colour.shape[:2], band)
+
+
+def _from_palette(indices: np.ndarray, document: Document) -> tuple[np.ndarray, np.ndarray | None]:
+    palette = np.frombuffer(document.colour_data[:768], np.uint8).reshape(3, 256).T
+    if document.transparent_index is None:
+        return palette[indices], None
+    return palette[indices], np.where(indices == document.transparent_index, 0, 255).astype(np.uint8)
+
+
+def _left_out(document: Document, wanted: int) -> list[str]:
+    said = []
+    if document.layers:
+        layers = f"{document.layers} layers" if document.layers > 1 else "layer"
+        said.append(f"the {document.kind}'s {layers} not carried: the merged image saved with them (the document as "
+                    "Photoshop shows it flattened) is enhanced")
+    if document.channels > wanted and document.mode != 2:
+        said.append(f"{document.channels - wanted} saved channel(s) of the {document.kind} (selections, masks or "
+                    "spot colours) not carried")
+    return said
+
+
+def _dpi(resolution: bytes | None) -> tuple[float, float] | None:
+    """ResolutionInfo's horizontal and vertical resolution (16.16 fixed point), which it keeps
+    in pixels per inch whichever unit it shows them in, to a thousandth (ImageMagick writes
+    600 ppi as 600.00002). Under 1 ppi is no resolution: ImageMagick's word for none."""
+    if resolution is None or len(resolution) < 16:
+        return None
+    across, down = (round(int.from_bytes(resolution[at:at + 4], "big") / 65536, 3) for at in (0, 8))
+    return (across, down) if min(across, down) >= 1 else None
