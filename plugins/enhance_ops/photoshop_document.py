@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import imagecodecs
@@ -149,23 +150,27 @@ def samples(data: bytes, document: Document, notes: list[str]) -> tuple[np.ndarr
     wanted = document.colours + document.transparent
     row_bytes = (document.width * document.depth + 7) // 8
     if compression == _RUN_LENGTH:
-        planes = _run_length(data, document, wanted, row_bytes)
+        plane = _run_length(data, document, wanted, row_bytes)
     elif compression == _RAW:
-        start, size = document.image_data + 2, wanted * document.height * row_bytes
-        if start + size > len(data):
-            raise TruncatedImageError.in_pixels(document.kind)
-        planes = np.frombuffer(data, np.uint8, size, start).reshape(wanted, document.height, row_bytes)
+        plane = _raw(data, document, wanted, row_bytes)
     else:
-        planes = _inflated(data, document, wanted, row_bytes, predicted=compression == _DEFLATE_PREDICTED)
+        plane = _inflated(data, document, wanted, row_bytes, predicted=compression == _DEFLATE_PREDICTED).__getitem__
     notes.extend(_left_out(document, wanted))
     if document.depth == 1:  # a bitmap's 1 is black
-        bits = np.unpackbits(planes[0], axis=1)[:, :document.width]
+        bits = np.unpackbits(plane(0), axis=1)[:, :document.width]
         return (np.uint8(255) - bits * np.uint8(255))[:, :, None], None
     if document.mode == 2:
-        return _from_palette(planes[0], document)
-    stored = planes.view(">u2").astype(np.uint16) if document.depth == 16 else planes
-    colour = np.ascontiguousarray(np.moveaxis(stored[:document.colours], 0, 2))
-    alpha = stored[document.colours].copy() if document.transparent else None
+        return _from_palette(plane(0), document)
+    # Each channel decoded and put in its place on a lane, the samples' memory taken once
+    stored = np.dtype(">u2") if document.depth == 16 else np.dtype(np.uint8)
+    colour = np.empty((document.height, document.width, document.colours), stored.newbyteorder("="))
+    alpha = np.empty(colour.shape[:2], colour.dtype) if document.transparent else None
+    into = [colour[:, :, index] for index in range(document.colours)] + ([alpha] if alpha is not None else [])
+
+    def fill(index: int) -> None:
+        into[index][...] = plane(index).view(stored)
+
+    strips.in_lanes([functools.partial(fill, index) for index in range(wanted)])
     if alpha is not None:
         _unmatte(colour, alpha)
     if document.mode == 8:
@@ -213,9 +218,17 @@ def _layer_count(section: bytes, version: int) -> int:
     return 0
 
 
-def _run_length(data: bytes, document: Document, wanted: int, row_bytes: int) -> np.ndarray:
-    """The wanted channels' rows from PackBits, a channel to a lane: each row's packed length
-    is listed first, for every channel of the merged image."""
+def _raw(data: bytes, document: Document, wanted: int, row_bytes: int) -> Callable[[int], np.ndarray]:
+    """A call giving a wanted channel's rows, uncompressed, as a view of ``data``."""
+    start, size = document.image_data + 2, document.height * row_bytes
+    if start + wanted * size > len(data):
+        raise TruncatedImageError.in_pixels(document.kind)
+    return lambda index: np.frombuffer(data, np.uint8, size, start + index * size).reshape(document.height, row_bytes)
+
+
+def _run_length(data: bytes, document: Document, wanted: int, row_bytes: int) -> Callable[[int], np.ndarray]:
+    """A call decoding a wanted channel's rows from PackBits: each row's packed length is
+    listed first, for every channel of the merged image."""
     count_type = ">u2" if document.version == 1 else ">u4"
     rows = document.channels * document.height
     table = document.image_data + 2
@@ -226,24 +239,22 @@ def _run_length(data: bytes, document: Document, wanted: int, row_bytes: int) ->
     ends = data_start + np.cumsum(packed)
     if ends[wanted * document.height - 1] > len(data):
         raise TruncatedImageError.in_pixels(document.kind)
-    planes = np.empty((wanted, document.height, row_bytes), np.uint8)
     starts = np.concatenate([[data_start], ends[:-1]])
+    size = document.height * row_bytes
 
-    def channel(index: int) -> None:
+    def channel(index: int) -> np.ndarray:
         first, last = index * document.height, (index + 1) * document.height - 1
         try:
-            rows_of = imagecodecs.packbits_decode(data[starts[first]:ends[last]])
+            rows_of = imagecodecs.packbits_decode(memoryview(data)[starts[first]:ends[last]])
         except Exception as exc:  # imagecodecs' PackbitsError on a run past the data
             raise CorruptImageError(f"{document.kind}'s run-length data of channel {index + 1} cannot be decoded "
                                     f"({exc}): the file is damaged") from exc
-        if len(rows_of) != planes[index].size:
+        if len(rows_of) != size:
             raise CorruptImageError(f"{document.kind}'s run-length data of channel {index + 1} decodes to "
-                                    f"{len(rows_of):,} bytes where its rows hold {planes[index].size:,}: "
-                                    "the file is damaged")
-        planes[index] = np.frombuffer(rows_of, np.uint8).reshape(document.height, row_bytes)
+                                    f"{len(rows_of):,} bytes where its rows hold {size:,}: the file is damaged")
+        return np.frombuffer(rows_of, np.uint8).reshape(document.height, row_bytes)
 
-    strips.in_lanes([functools.partial(channel, index) for index in range(wanted)])
-    return planes
+    return channel
 
 
 def _inflated(data: bytes, document: Document, wanted: int, row_bytes: int, predicted: bool) -> np.ndarray:
