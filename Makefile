@@ -55,7 +55,7 @@ test: weights chromium services imagemagick
 
 # Speed and quality benchmarks; results in bench/results/*.json, their tables in bench/results/tables.md,
 # summarised in docs/benchmarks.md.
-bench: weights
+bench: weights imagemagick
 	$(BIN)/python bench/cpu_inference.py
 	$(BIN)/python bench/bf16_ends.py
 	$(BIN)/python bench/reference_paths.py
@@ -71,6 +71,7 @@ bench: weights
 	$(BIN)/python bench/fading_benchmark.py
 	$(BIN)/python bench/damage_found.py
 	$(BIN)/python bench/master_decoding.py
+	$(BIN)/python bench/photoshop_reading.py
 	$(BIN)/python bench/derivative_encoding.py
 	$(BIN)/python bench/plot.py
 	$(BIN)/python bench/tables.py

@@ -235,6 +235,16 @@ def master_decoding(before: dict[str, Any], after: dict[str, Any]) -> str:
             + f"\n\nMedians of {after['reps']} interleaved ({after['date']}; before: {before['date']}); {after['machine']}.")
 
 
+def photoshop_reading(report: dict[str, Any]) -> str:
+    """Reading a Photoshop master, by this reader on the lanes and on one, and by Pillow."""
+    rows = [[r["case"], f"{r['file_mb']:.0f}", r["path"] if r["path"] == "Pillow" else f"this one, {r['path']}",
+             f"{r['s']:.3f}", f"{r['peak_gb']:.2f}"] for r in report["rows"]]
+    agree = {r["same_samples_as_pillow"] for r in report["rows"]} - {None}
+    return (_table(["PSD, 20 Mpx, run-length", "file MB", "reader", "s", "peak GB above the file"], rows)
+            + f"\n\nSamples the same as Pillow's where it reads them: {'yes' if agree == {True} else 'NO'}. "
+              f"Medians of {report['reps']} interleaved ({report['date']}); {report['machine']}.")
+
+
 def derivative_encoding(before: dict[str, Any], after: dict[str, Any]) -> str:
     """Writing PNG and TIFF derivatives, by the encoders before their deflate went into lanes and after."""
     key = lambda r: (r["picture"], r["format"], r["bits"])  # noqa: E731
@@ -321,6 +331,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
     ("Reading CMYK, CIELab and JPEG 2000 masters (master_decoding.py; before: kept as master_decoding_before.json)",
      ("master_decoding_before", "master_decoding"), master_decoding),
+    ("Reading Photoshop masters (photoshop_reading.py)", ("photoshop_reading",), photoshop_reading),
     ("Writing PNG and TIFF derivatives (derivative_encoding.py; before: kept as derivative_encoding_before.json)",
      ("derivative_encoding_before", "derivative_encoding"), derivative_encoding),
     ("GPU paths (gpu_inference.py, the last run on a CUDA machine)", ("gpu_inference",), gpu_paths),
