@@ -27,7 +27,8 @@ from .errors import CorruptImageError, TruncatedImageError, UnsupportedImageErro
 
 SIGNATURE = b"8BPS"
 _HEADER = struct.Struct(">4sH6xHIIHH")  # signature, version, channels, height, width, depth, colour mode
-_MAX_SIDE = {1: 30_000, 2: 300_000}  # by version: PSD, PSB
+_KIND = {1: "PSD", 2: "PSB"}  # by version
+_MAX_SIDE = {1: 30_000, 2: 300_000}
 # Colour modes read: their channels in the merged image, and the Pillow mode of the header
 # (a palette and a bitmap are read as the RGB and grey they show). Duotone's merged image is
 # its grey, under the inks.
@@ -65,7 +66,7 @@ class Document:
 
     @property
     def kind(self) -> str:
-        return "PSB" if self.version == 2 else "PSD"
+        return _KIND[self.version]
 
 
 class PhotoshopImage(Image.Image):
@@ -102,9 +103,9 @@ def read(data: bytes) -> Document:
     if len(data) < _HEADER.size:
         raise TruncatedImageError.in_header("PSD")
     _, version, channels, height, width, depth, mode = _HEADER.unpack_from(data)
-    if version not in _MAX_SIDE:
+    if version not in _KIND:
         raise CorruptImageError(f"Photoshop header declares version {version} (1 is PSD, 2 PSB): the file is damaged")
-    kind = "PSB" if version == 2 else "PSD"
+    kind = _KIND[version]
     if not 1 <= channels <= 56 or depth not in (1, 8, 16, 32) or not 1 <= max(width, height) <= _MAX_SIDE[version] \
             or not min(width, height) or mode not in _READ and mode not in _NOT_READ:
         raise CorruptImageError(f"{kind} header declares {width}x{height}, {channels} channels of {depth} bits in "
@@ -131,7 +132,7 @@ def read(data: bytes) -> Document:
         raise UnsupportedImageError(f"{kind} saved without \"Maximize Compatibility\" holds no merged image, only its "
                                     "layers; save it again with that option on, or as a TIFF")
     layers = _layer_count(layer_section, version)
-    transparent = layers < 0 and channels > _READ[mode][0] and mode != 2
+    transparent = layers < 0 and channels > _READ[mode][0] and mode not in (0, 2)  # a bitmap's, a palette's: none
     index = blocks.get(_TRANSPARENT_INDEX, b"")
     transparent_index = int.from_bytes(index[:2], "big") if mode == 2 and len(index) >= 2 else None
     return Document(version, channels, width, height, depth, mode, colour_data, resources, abs(layers), transparent,
