@@ -198,7 +198,8 @@ def damage_found(report: dict[str, Any]) -> str:
                     for name, c in report["cost"].items()])
     return (_table(["master", *kinds], rows) + f"\n\n{report['trials']} changes each ({report['machine']}).\n\n"
             + costs + "\n\nThe read includes the check: beside the decoder on more than one lane, after it on one "
-                      "(a CCITT page's, read in Python, always after it).")
+                      "(a CCITT page's, read in Python, always after it; a deflate page's only where libdeflate "
+                      "refuses it).")
 
 
 def tile_assembly(report: dict[str, Any]) -> str:

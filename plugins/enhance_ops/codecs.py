@@ -109,13 +109,15 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     _check_decodable(im.format, width, height)
     if im.format == "TIFF":
         _check_sample_bytes(im, max_pixels)
-    with _damage_check(data, im, frame) as damage_found:
+    by_libdeflate = not _opencv_misreads(im) and _deflated_tiff(im)
+    with _damage_check(data, im, frame, later=by_libdeflate) as damage_found:
         meta = md.read_metadata(im, data)
         notes = ([jpeg_xl.NOTE] if restored else []) + meta.notes
+        verified = False  # the decoder itself refused damaged compressed data
         if im.mode in ("CMYK", "LAB"):
             pixels, alpha, depth = _to_srgb(im, data, meta, notes, samples)
         else:
-            pixels, alpha, depth = _decode_pixels(data, im, samples, notes)
+            pixels, alpha, depth, verified = _decode_pixels(data, im, samples, notes, by_libdeflate)
     if not _turned_on_reading(im, meta):
         pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
     if meta.icc_profile and (misfit := icc.misfit(meta.icc_profile, pixels.shape[2])):
@@ -128,7 +130,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     if meta.stored_turn in (5, 6, 7, 8):  # the tags count along the stored axes, now turned
         meta.dpi = meta.dpi and (meta.dpi[1], meta.dpi[0])
         meta.aspect = meta.aspect and (meta.aspect[1], meta.aspect[0])
-    damaged = damage_found()
+    damaged = None if verified else damage_found()
     if damaged:
         notes.append(f"the {im.format}'s pixel data is damaged ({damaged}): part of the image decodes garbled or "
                      "blank; restore the master from another copy")
@@ -154,15 +156,17 @@ def declared_bits(im: Image.Image, data: bytes) -> int:
     return _bits(im, data) if im.format in ("AVIF", "HEIF") else 8
 
 
-def _damage_check(data: bytes, im: Image.Image, frame: int) -> ContextManager[Callable[[], str | None]]:
+def _damage_check(data: bytes, im: Image.Image, frame: int,
+                  later: bool = False) -> ContextManager[Callable[[], str | None]]:
     """The damage check of a JPEG or TIFF, which expands the compressed data again, on a lane
     of its own while the one-thread decoders (libjpeg and libtiff under OpenCV) read it; but a
     CCITT page's after the decoder: it reads code words in Python, and beside it would only
-    wait on the GIL."""
+    wait on the GIL. ``later``: only if asked, after the decoder (a deflate page libdeflate
+    reads, which needs none unless libdeflate refuses it: ``_deflated_samples``)."""
     check = functools.partial(_damage, data, im.format, frame)
     compression = im.tag_v2.get(tiff_header.COMPRESSION) if im.format == "TIFF" else None
     in_c = im.format == "JPEG" or im.format == "TIFF" and not damage.read_in_python(compression)
-    return strips.beside(check) if in_c else nullcontext(check)
+    return strips.beside(check) if in_c and not later else nullcontext(check)
 
 
 def _damage(data: bytes, fmt: str | None, frame: int) -> str | None:
@@ -507,16 +511,18 @@ _GREY_MODES = ("L", "LA", "La", "I;16", "I;16B", "I;16L", "1")
 
 
 def _decode_pixels(
-    data: bytes, im: Image.Image, samples: bool, notes: list[str]
-) -> tuple[np.ndarray, np.ndarray | None, int]:
+    data: bytes, im: Image.Image, samples: bool, notes: list[str], deflated: bool
+) -> tuple[np.ndarray, np.ndarray | None, int, bool]:
+    """Colour, alpha, bit depth, and whether the decoder verified the compressed data itself
+    (``deflated``: a deflate TIFF page read by libdeflate, which refuses a damaged strip)."""
     if im.format == "TIFF":
         _check_tiles(im)
     if im.format == "PNG" and (cut := png_chunks.overrun(data)):
         raise TruncatedImageError(f"PNG chunk {cut[0].decode('latin-1')} declares {cut[1]:,} bytes, past the end of "
                                   f"the {len(data):,}-byte file: the file is truncated (or the length damaged)")
     misread = _opencv_misreads(im)
-    deflated = not misread and _deflated_tiff(im)
     raw = None if misread or deflated else _opencv_decode(data, im.tell())
+    verified = False
     boxes = heif_boxes.read(data) if im.format in ("AVIF", "HEIF") else heif_boxes.Primary()
     if raw is not None and im.format == "TIFF" and 8 < (bits := _bits(im)) < 16:  # 12-bit grey, the one Pillow opens
         raw >>= 16 - bits  # OpenCV shifts the samples up, leaving the low bits empty: white was 65520, not 65535
@@ -524,7 +530,7 @@ def _decode_pixels(
     if raw is not None:
         colour, alpha = _split_opencv(raw)
     elif deflated:
-        colour, alpha = _deflated_samples(data, im.tell(), notes)
+        colour, alpha, verified = _deflated_samples(data, im.tell(), notes)
     elif im.format == "JPEG2000":
         colour, alpha = _jpeg2000_samples(data, im, notes)
     elif im.format == "PPM":
@@ -565,8 +571,8 @@ def _decode_pixels(
     if alpha is None and im.format == "PNG" and colour.shape[2] == 1 and isinstance(im.info.get("transparency"), int):
         alpha = _keyed_alpha(colour, im.info["transparency"], bits=8 if im.mode == "1" else data[24])  # IHDR's
     if samples:
-        return colour, alpha, depth
-    return to_unit(colour), (None if alpha is None else to_unit(alpha)), depth
+        return colour, alpha, depth, verified
+    return to_unit(colour), (None if alpha is None else to_unit(alpha)), depth, verified
 
 
 _TILE_SIDE = 4096  # the longest tile side taken for an image smaller than it
@@ -613,19 +619,21 @@ def _deflated_tiff(im: Image.Image) -> bool:
     return tags.get(tiff_header.COMPRESSION) in _DEFLATE and grey_or_rgb and unsigned and one_depth
 
 
-def _deflated_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+def _deflated_samples(data: bytes, frame: int,
+                      notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """A deflate page through libdeflate (tifffile), its strips on the strip lanes: a
     16.8-Mpx 16-bit page read in half the time it took through libtiff's zlib under OpenCV,
-    on one thread (docs/benchmarks.md). libdeflate checks each strip's checksum and refuses a
-    damaged one; such a page is then decoded by OpenCV, which decodes what it can, as every
-    deflate page was before, and the damage check names the strip."""
+    on one thread (docs/benchmarks.md). libdeflate checks each strip's checksum and size and
+    refuses a damaged one, so a page it reads needs no damage check (True); a page it refuses
+    is decoded by OpenCV, which decodes what it can, as every deflate page was before, and the
+    damage check names the strip (False)."""
     try:
-        return _tiff_samples(data, frame, notes)
+        return (*_tiff_samples(data, frame, notes), True)
     except ImageError:
         raw = _opencv_decode(data, frame)
         if raw is None:
             raise
-        return _split_opencv(raw)
+        return (*_split_opencv(raw), False)
 
 
 def _opencv_misreads(im: Image.Image) -> bool:
