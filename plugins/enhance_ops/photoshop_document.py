@@ -236,9 +236,9 @@ def _run_length(data: bytes, document: Document, wanted: int, row_bytes: int) ->
     data_start = table + rows * np.dtype(count_type).itemsize
     if data_start > len(data):
         raise TruncatedImageError.in_pixels(document.kind)
-    packed = np.frombuffer(data, count_type, rows, table).astype(np.int64)
-    ends = data_start + np.cumsum(packed)
-    if ends[wanted * document.height - 1] > len(data):
+    packed = np.frombuffer(data, count_type, wanted * document.height, table)  # the saved channels' are not needed
+    ends = data_start + np.cumsum(packed, dtype=np.int64)
+    if ends[-1] > len(data):
         raise TruncatedImageError.in_pixels(document.kind)
     starts = np.concatenate([[data_start], ends[:-1]])
     size = document.height * row_bytes
