@@ -113,7 +113,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     with _damage_check(data, im, frame, later=by_libdeflate) as damage_found:
         meta = md.read_metadata(im, data)
         notes = ([jpeg_xl.NOTE] if restored else []) + meta.notes
-        verified = False  # the decoder itself refused damaged compressed data
+        verified = False  # the decoder checked the compressed data itself: no damage check is needed
         if im.mode in ("CMYK", "LAB"):
             pixels, alpha, depth = _to_srgb(im, data, meta, notes, samples)
         else:
@@ -942,12 +942,14 @@ def _to_srgb(
     CIELab TIFF through its own profile or else a D50 Lab one, the white Photoshop and the
     ICC write Lab against (libtiff's own conversion, which OpenCV uses, is off by about ten
     levels on average). Pillow's CMYK and LAB are 8-bit, so a 16-bit TIFF of either is
-    converted at 16 bits by ``deep_colour`` (Pillow opens a 16-bit Lab one through ``tiff_header``)."""
+    converted at 16 bits by ``deep_colour`` (Pillow opens a 16-bit Lab one through ``tiff_header``), as is a
+    Photoshop document's CMYK (``photoshop_document``)."""
     srgb = ImageCms.createProfile("sRGB")
     srgb_icc = ImageCms.ImageCmsProfile(srgb).tobytes()
     if isinstance(im, photoshop_document.PhotoshopImage):  # CMYK (its Lab is refused), at 8 or 16 bits
-        stored, alpha = photoshop_document.samples(data, im.document, notes)
-        rgb = _cmyk_to_srgb(np.iinfo(stored.dtype).max - stored, meta.icc_profile, srgb_icc, notes)
+        ink, alpha = photoshop_document.samples(data, im.document, notes)
+        np.subtract(np.iinfo(ink.dtype).max, ink, out=ink)  # Photoshop stores it inverted
+        rgb = _cmyk_to_srgb(ink, meta.icc_profile, srgb_icc, notes)
         meta.icc_profile = srgb_icc
         if samples:
             return rgb, alpha, rgb.dtype.itemsize * 8
