@@ -119,9 +119,10 @@ def read(data: bytes) -> Document:
     if (depth == 1) != (mode == 0) or channels < _READ[mode][0]:
         raise CorruptImageError(f"{kind} header declares {channels} channels of {depth} bits in colour mode {mode}, "
                                 "which no Photoshop document holds: the file is damaged")
-    colour_data, at = _section(data, _HEADER.size, 4, kind)
-    resources, at = _section(data, at, 4, kind)
-    layer_section, image_data = _section(data, at, 4 if version == 1 else 8, kind)
+    palette_or_inks, at = _section(data, _HEADER.size, 4, kind)
+    resource_blocks, at = _section(data, at, 4, kind)
+    colour_data, resources = bytes(palette_or_inks), bytes(resource_blocks)
+    layer_section, image_data = _section(data, at, 4 if version == 1 else 8, kind)  # often most of the file
     if image_data + 2 > len(data):
         raise TruncatedImageError.in_header(kind)
     if mode == 2 and len(colour_data) < 768:
@@ -179,15 +180,16 @@ def samples(data: bytes, document: Document, notes: list[str]) -> tuple[np.ndarr
     return colour, alpha
 
 
-def _section(data: bytes, at: int, length_bytes: int, kind: str) -> tuple[bytes, int]:
-    """A section's bytes, after its length, and where the next begins."""
+def _section(data: bytes, at: int, length_bytes: int, kind: str) -> tuple[memoryview, int]:
+    """A section's bytes, after its length, not copied (the layers' can be gigabytes), and
+    where the next begins."""
     start = at + length_bytes
     if start > len(data):
         raise TruncatedImageError.in_header(kind)
     end = start + int.from_bytes(data[at:start], "big")
     if end > len(data):
         raise TruncatedImageError.in_header(kind)
-    return data[start:end], end
+    return memoryview(data)[start:end], end
 
 
 def _merged_image_kept(version_info: bytes | None) -> bool:
@@ -196,7 +198,7 @@ def _merged_image_kept(version_info: bytes | None) -> bool:
     return version_info is None or len(version_info) < 5 or version_info[4] != 0
 
 
-def _layer_count(section: bytes, version: int) -> int:
+def _layer_count(section: bytes | memoryview, version: int) -> int:
     """The layer count of the layer info, or of the tagged block holding a 16- or 32-bit
     document's layers: negative where the merged image's first extra channel is its
     transparency. 0 where the section is empty or cannot be walked."""
@@ -208,8 +210,8 @@ def _layer_count(section: bytes, version: int) -> int:
     if at + 4 > len(section):
         return 0
     at += 4 + int.from_bytes(section[at:at + 4], "big")  # the global layer mask info
-    while at + 12 <= len(section) and section[at:at + 4] in (b"8BIM", b"8B64"):
-        key = section[at + 4:at + 8]
+    while at + 12 <= len(section) and bytes(section[at:at + 4]) in (b"8BIM", b"8B64"):
+        key = bytes(section[at + 4:at + 8])
         length_bytes = 8 if version == 2 and key in _LONG_KEYS else 4
         start = at + 8 + length_bytes
         length = int.from_bytes(section[at + 8:start], "big")
