@@ -2,8 +2,8 @@
 
 Each case is a real photo (scikit-image's astronaut, 512²; for the CCITT codings, its page of print,
 2 × 2) in one format and layout; each trial changes its pixel data once (a random byte of a
-JPEG's scan, a random bit of a TIFF's strips, a WebP's bitstream or a JPEG 2000 codestream:
-bit rot) with a fixed seed and reads the copy as a shard reads a master. Outcomes: refused
+JPEG's scan, a random bit of a TIFF's strips, a WebP's bitstream, a JPEG 2000 codestream or a
+Photoshop document's merged image, which ImageMagick writes: bit rot) with a fixed seed and reads the copy as a shard reads a master. Outcomes: refused
 (an error code, no derivative), found (``damage`` set: held for review), or not found, by
 how far the decoded image is from the sound one. The cost is the check alone on a 16.8-Mpx
 photo or an A4 page at 300 dpi against ``codecs.decode``, which includes it: on this machine's
@@ -33,6 +33,7 @@ from cpu_inference import ROOT, cpu_name, save_results, without_options
 
 sys.path.insert(0, str(ROOT / "tests"))
 from hostile_corpus import scan_data  # noqa: E402  (the tests' damaged corpus locates a JPEG's scan the same way)
+from photoshop_files import layout, written  # noqa: E402  (ImageMagick's documents, as the tests read them)
 
 from enhance_ops import codecs, damage
 from enhance_ops.errors import EnhanceError
@@ -77,6 +78,11 @@ def _strips(data: bytes) -> slice:
         return slice(min(page.dataoffsets), max(o + c for o, c in zip(page.dataoffsets, page.databytecounts)))
 
 
+def _merged_image(data: bytes) -> slice:
+    """A Photoshop document's merged image (its rows' lengths and their PackBits data), after its layers."""
+    return slice(layout(data)[2] + 2, len(data))
+
+
 def _byte(data: bytearray, at: int, rng: random.Random) -> None:
     data[at] = rng.randrange(256)
 
@@ -101,6 +107,7 @@ CASES: list[tuple[str, Callable[[np.ndarray], bytes], Callable[[bytes], slice], 
     ("TIFF, CCITT Group 3 1-D, a bitonal page", _bitonal("group3"), _strips, _bit),
     ("TIFF, CCITT Group 3 2-D with fill bits, a bitonal page", _bitonal("group3", t292=5), _strips, _bit),
     ("TIFF, CCITT Modified Huffman, a bitonal page", _bitonal("tiff_ccitt"), _strips, _bit),
+    ("Photoshop PSD, run-length", lambda rgb: written(rgb, "-compress", "RLE"), _merged_image, _bit),  # seeds kept
 ]
 
 

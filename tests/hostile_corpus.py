@@ -197,6 +197,8 @@ def build() -> dict[str, Case]:
         "hdr-pq.heic": Case(heif_files.ten_bit(9, 16, 9), "unsupported_image"),
         "layered-16bit.psd": Case(_photoshop16(rgb), "ok", (24, 16), exif_make="Epson",
                                   notes=["the PSD's layer not carried: the merged image"]),
+        "bit-rot.psd": Case(photoshop_files.row_zeroed(photoshop_files.written(rgb, "-compress", "RLE"), 0, 5), "ok",
+                            (24, 16), notes=["the PSD's pixel data is damaged (channel 1: 1 of 16 rows"], damaged=True),
         "truncated.psd": Case(photoshop_files.written(rgb, "-compress", "RLE")[:-100], "truncated"),
         "no-merged-image.psd": Case(photoshop_files.with_resources(photoshop_files.written(rgb),
                                                                    photoshop_files.version_info(merged=False)),

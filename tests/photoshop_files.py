@@ -73,6 +73,15 @@ def raw_planes(data: bytes) -> np.ndarray:
     return np.frombuffer(data, np.uint8, size, image_data + 2).reshape(channels, height, -1).copy()
 
 
+def row_zeroed(data: bytes, channel: int, row: int) -> bytes:
+    """A run-length document with one row's PackBits data zeroed, as a bad sector leaves it."""
+    _, _, image_data, channels, height = layout(data)
+    counts = np.frombuffer(data, ">u2", channels * height, image_data + 2).astype(int)
+    start = image_data + 2 + 2 * channels * height + int(counts[:channel * height + row].sum())
+    end = start + int(counts[channel * height + row])
+    return data[:start] + bytes(end - start) + data[end:]
+
+
 def with_planes(data: bytes, planes: np.ndarray, compression: int = 0, depth: int = 8) -> bytes:
     """The document with its merged image replaced: raw (0), deflated (2) or deflated as
     differences along each row (3), as Photoshop's deflate options store it."""

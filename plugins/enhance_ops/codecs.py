@@ -113,11 +113,11 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     with _damage_check(data, im, frame, later=by_libdeflate) as damage_found:
         meta = md.read_metadata(im, data)
         notes = ([jpeg_xl.NOTE] if restored else []) + meta.notes
-        verified = False  # the decoder checked the compressed data itself: no damage check is needed
+        checked: _Checked | None = None
         if im.mode in ("CMYK", "LAB"):
-            pixels, alpha, depth = _to_srgb(im, data, meta, notes, samples)
+            pixels, alpha, depth, checked = _to_srgb(im, data, meta, notes, samples)
         else:
-            pixels, alpha, depth, verified = _decode_pixels(data, im, samples, notes, by_libdeflate)
+            pixels, alpha, depth, checked = _decode_pixels(data, im, samples, notes, by_libdeflate)
     if not _turned_on_reading(im, meta):
         pixels, alpha = _apply_orientation(pixels, alpha, meta.orientation)
     if meta.icc_profile and (misfit := icc.misfit(meta.icc_profile, pixels.shape[2])):
@@ -130,7 +130,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
     if meta.stored_turn in (5, 6, 7, 8):  # the tags count along the stored axes, now turned
         meta.dpi = meta.dpi and (meta.dpi[1], meta.dpi[0])
         meta.aspect = meta.aspect and (meta.aspect[1], meta.aspect[0])
-    damaged = None if verified else damage_found()
+    damaged = checked.damage if checked else damage_found()
     if damaged:
         notes.append(f"the {im.format}'s pixel data is damaged ({damaged}): part of the image decodes garbled or "
                      "blank; restore the master from another copy")
@@ -510,11 +510,20 @@ def to_unit(samples: np.ndarray) -> np.ndarray:
 _GREY_MODES = ("L", "LA", "La", "I;16", "I;16B", "I;16L", "1")
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """What a decoder found of damage in the compressed data itself, so that no damage check
+    need run: libdeflate refuses a damaged strip, and the Photoshop reader finds the rows that
+    decode to the wrong length."""
+
+    damage: str | None = None
+
+
 def _decode_pixels(
     data: bytes, im: Image.Image, samples: bool, notes: list[str], deflated: bool
-) -> tuple[np.ndarray, np.ndarray | None, int, bool]:
-    """Colour, alpha, bit depth, and whether the decoder verified the compressed data itself
-    (``deflated``: a deflate TIFF page read by libdeflate, which refuses a damaged strip)."""
+) -> tuple[np.ndarray, np.ndarray | None, int, _Checked | None]:
+    """Colour, alpha, bit depth, and what the decoder found of damage where it checked
+    (``deflated``: a deflate TIFF page for libdeflate)."""
     if im.format == "TIFF":
         _check_tiles(im)
     if im.format == "PNG" and (cut := png_chunks.overrun(data)):
@@ -522,7 +531,7 @@ def _decode_pixels(
                                   f"the {len(data):,}-byte file: the file is truncated (or the length damaged)")
     misread = _opencv_misreads(im)
     raw = None if misread or deflated else _opencv_decode(data, im.tell())
-    verified = False
+    checked = None
     boxes = heif_boxes.read(data) if im.format in ("AVIF", "HEIF") else heif_boxes.Primary()
     if raw is not None and im.format == "TIFF" and 8 < (bits := _bits(im)) < 16:  # 12-bit grey, the one Pillow opens
         raw >>= 16 - bits  # OpenCV shifts the samples up, leaving the low bits empty: white was 65520, not 65535
@@ -530,7 +539,7 @@ def _decode_pixels(
     if raw is not None:
         colour, alpha = _split_opencv(raw)
     elif deflated:
-        colour, alpha, verified = _deflated_samples(data, im.tell(), notes)
+        colour, alpha, checked = _deflated_samples(data, im.tell(), notes)
     elif im.format == "JPEG2000":
         colour, alpha = _jpeg2000_samples(data, im, notes)
     elif im.format == "PPM":
@@ -544,7 +553,8 @@ def _decode_pixels(
     elif im.format == "HEIF":
         colour, alpha = _heif_samples(data, im, boxes)
     elif isinstance(im, photoshop_document.PhotoshopImage):
-        colour, alpha = photoshop_document.samples(data, im.document, notes)
+        colour, alpha, found = photoshop_document.samples(data, im.document, notes)
+        checked = _Checked(found)
     elif _looks_truncated(data, im.format):
         raise TruncatedImageError.in_pixels(im.format)
     else:  # OpenCV says no more than None; libpng's reason, on stderr, names no file
@@ -571,8 +581,8 @@ def _decode_pixels(
     if alpha is None and im.format == "PNG" and colour.shape[2] == 1 and isinstance(im.info.get("transparency"), int):
         alpha = _keyed_alpha(colour, im.info["transparency"], bits=8 if im.mode == "1" else data[24])  # IHDR's
     if samples:
-        return colour, alpha, depth, verified
-    return to_unit(colour), (None if alpha is None else to_unit(alpha)), depth, verified
+        return colour, alpha, depth, checked
+    return to_unit(colour), (None if alpha is None else to_unit(alpha)), depth, checked
 
 
 _TILE_SIDE = 4096  # the longest tile side taken for an image smaller than it
@@ -620,20 +630,20 @@ def _deflated_tiff(im: Image.Image) -> bool:
 
 
 def _deflated_samples(data: bytes, frame: int,
-                      notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, bool]:
+                      notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, _Checked | None]:
     """A deflate page through libdeflate (tifffile), its strips on the strip lanes: a
     16.8-Mpx 16-bit page read in half the time it took through libtiff's zlib under OpenCV,
     on one thread (docs/benchmarks.md). libdeflate checks each strip's checksum and size and
-    refuses a damaged one, so a page it reads needs no damage check (True); a page it refuses
-    is decoded by OpenCV, which decodes what it can, as every deflate page was before, and the
-    damage check names the strip (False)."""
+    refuses a damaged one, so a page it reads needs no damage check; a page it refuses is
+    decoded by OpenCV, which decodes what it can, as every deflate page was before, and the
+    damage check names the strip."""
     try:
-        return (*_tiff_samples(data, frame, notes), True)
+        return (*_tiff_samples(data, frame, notes), _Checked())
     except ImageError:
         raw = _opencv_decode(data, frame)
         if raw is None:
             raise
-        return (*_split_opencv(raw), False)
+        return (*_split_opencv(raw), None)
 
 
 def _opencv_misreads(im: Image.Image) -> bool:
@@ -936,7 +946,7 @@ _KIND = {"CMYK": "CMYK", "LAB": "CIELab"}  # the modes converted to sRGB on read
 
 def _to_srgb(
     im: Image.Image, data: bytes, meta: md.ImageMetadata, notes: list[str], samples: bool
-) -> tuple[np.ndarray, np.ndarray | None, int]:
+) -> tuple[np.ndarray, np.ndarray | None, int, _Checked | None]:
     """Print-ready CMYK goes through its own ICC profile to sRGB, so colours stay right
     (``deep_colour``, at 8 bits too, where it is quicker than Pillow's one thread); a
     CIELab TIFF through its own profile or else a D50 Lab one, the white Photoshop and the
@@ -947,13 +957,13 @@ def _to_srgb(
     srgb = ImageCms.createProfile("sRGB")
     srgb_icc = ImageCms.ImageCmsProfile(srgb).tobytes()
     if isinstance(im, photoshop_document.PhotoshopImage):  # CMYK (its Lab is refused), at 8 or 16 bits
-        ink, alpha = photoshop_document.samples(data, im.document, notes)
+        ink, alpha, found = photoshop_document.samples(data, im.document, notes)
         np.subtract(np.iinfo(ink.dtype).max, ink, out=ink)  # Photoshop stores it inverted
         rgb = _cmyk_to_srgb(ink, meta.icc_profile, srgb_icc, notes)
         meta.icc_profile = srgb_icc
         if samples:
-            return rgb, alpha, rgb.dtype.itemsize * 8
-        return to_unit(rgb), (None if alpha is None else to_unit(alpha)), rgb.dtype.itemsize * 8
+            return rgb, alpha, rgb.dtype.itemsize * 8, _Checked(found)
+        return to_unit(rgb), (None if alpha is None else to_unit(alpha)), rgb.dtype.itemsize * 8, _Checked(found)
     if im.format == "TIFF" and _bits(im) > 8:
         with _tiff_page(data, im.tell()) as page:
             stored, orientation = _samples_last(page), int(page.tags.valueof("Orientation", 1))
@@ -969,7 +979,7 @@ def _to_srgb(
             notes.append(f"CIELab converted to sRGB at 16 bits {said}")
         meta.icc_profile = srgb_icc
         deep = _apply_orientation(deep, None, orientation)[0]
-        return (deep if samples else to_unit(deep)), None, 16
+        return (deep if samples else to_unit(deep)), None, 16, None
     try:
         im.load()
     except OSError as exc:
@@ -986,7 +996,7 @@ def _to_srgb(
         notes.append(f"16-bit {_KIND[im.mode]} is read at 8 bits per sample (Pillow's {im.mode} is 8-bit): "
                      "the derivative is 8-bit")
     meta.icc_profile = srgb_icc
-    return (rgb if samples else to_unit(rgb)), None, 8
+    return (rgb if samples else to_unit(rgb)), None, 8, None
 
 
 def _cmyk_to_srgb(ink: np.ndarray, profile: bytes | None, srgb_icc: bytes, notes: list[str]) -> np.ndarray:

@@ -140,24 +140,33 @@ def read(data: bytes) -> Document:
                     transparent_index, image_data)
 
 
-def samples(data: bytes, document: Document, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+def samples(data: bytes, document: Document,
+            notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, str | None]:
     """The merged image's colour (H, W, C) and transparency (H, W), uint8 or uint16: grey,
     RGB or CMYK as stored (CMYK's samples are inverted ink, 0 the most), a bitmap as grey and
-    a palette as RGB (with its transparent index as alpha). Saved channels past them are not
-    decoded."""
+    a palette as RGB (with its transparent index as alpha); and what damage was found in the
+    run-length rows, which are decoded past (``_RunLength``). Saved channels past them are
+    not decoded."""
     (compression,) = struct.unpack_from(">H", data, document.image_data)
     if compression not in _COMPRESSION:
         raise CorruptImageError(f"{document.kind}'s merged image declares compression {compression} (0 to 3 are "
                                 "defined): the file is damaged")
     wanted = document.colours + document.transparent
     row_bytes = (document.width * document.depth + 7) // 8
-    if compression == _RUN_LENGTH:
-        plane = _run_length(data, document, wanted, row_bytes)
+    run_length = _RunLength(data, document, wanted, row_bytes) if compression == _RUN_LENGTH else None
+    if run_length is not None:
+        plane: Callable[[int], np.ndarray] = run_length
     elif compression == _RAW:
         plane = _raw(data, document, wanted, row_bytes)
     else:
         plane = _inflated(data, document, wanted, row_bytes, predicted=compression == _DEFLATE_PREDICTED).__getitem__
     notes.extend(_left_out(document, wanted))
+    colour, alpha = _assembled(plane, document, wanted)
+    return colour, alpha, run_length.said() if run_length is not None else None
+
+
+def _assembled(plane: Callable[[int], np.ndarray], document: Document,
+               wanted: int) -> tuple[np.ndarray, np.ndarray | None]:
     if document.depth == 1:  # a bitmap's 1 is black
         bits = np.unpackbits(plane(0), axis=1)[:, :document.width]
         return (np.uint8(255) - bits * np.uint8(255))[:, :, None], None
@@ -175,8 +184,6 @@ def samples(data: bytes, document: Document, notes: list[str]) -> tuple[np.ndarr
     strips.in_lanes([functools.partial(fill, index) for index in range(wanted)])
     if alpha is not None:
         _unmatte(colour, alpha)
-    if document.mode == 8:
-        notes.append(f"duotone {document.kind}: its grey image is enhanced, without the inks Photoshop prints it with")
     return colour, alpha
 
 
@@ -229,35 +236,64 @@ def _raw(data: bytes, document: Document, wanted: int, row_bytes: int) -> Callab
     return lambda index: np.frombuffer(data, np.uint8, size, start + index * size).reshape(document.height, row_bytes)
 
 
-def _run_length(data: bytes, document: Document, wanted: int, row_bytes: int) -> Callable[[int], np.ndarray]:
-    """A call decoding a wanted channel's rows from PackBits: each row's packed length is
-    listed first, for every channel of the merged image."""
-    count_type = ">u2" if document.version == 1 else ">u4"
-    rows = document.channels * document.height
-    table = document.image_data + 2
-    data_start = table + rows * np.dtype(count_type).itemsize
-    if data_start > len(data):
-        raise TruncatedImageError.in_pixels(document.kind)
-    packed = np.frombuffer(data, count_type, wanted * document.height, table)  # the saved channels' are not needed
-    ends = data_start + np.cumsum(packed, dtype=np.int64)
-    if ends[-1] > len(data):
-        raise TruncatedImageError.in_pixels(document.kind)
-    starts = np.concatenate([[data_start], ends[:-1]])
-    size = document.height * row_bytes
+class _RunLength:
+    """The wanted channels' rows from PackBits, a channel a call: each row's packed length is
+    listed first, for every channel of the merged image. PackBits carries no checksum, but a
+    damaged row mostly decodes to the wrong length: a channel that does is decoded again row
+    by row, each damaged row kept as far as it decodes (blank past that), and the damage said,
+    as libtiff decodes past a TIFF's; one with most of its rows damaged is refused."""
 
-    def channel(index: int) -> np.ndarray:
-        first, last = index * document.height, (index + 1) * document.height - 1
+    def __init__(self, data: bytes, document: Document, wanted: int, row_bytes: int) -> None:
+        count_type = ">u2" if document.version == 1 else ">u4"
+        table = document.image_data + 2
+        data_start = table + document.channels * document.height * np.dtype(count_type).itemsize
+        if data_start > len(data):
+            raise TruncatedImageError.in_pixels(document.kind)
+        packed = np.frombuffer(data, count_type, wanted * document.height, table)  # not the saved channels'
+        self.ends = data_start + np.cumsum(packed, dtype=np.int64)
+        if self.ends[-1] > len(data):
+            raise TruncatedImageError.in_pixels(document.kind)
+        self.starts = np.concatenate([[data_start], self.ends[:-1]])
+        self.data, self.document, self.row_bytes = memoryview(data), document, row_bytes
+        self.damage: dict[int, str] = {}
+
+    def __call__(self, index: int) -> np.ndarray:
+        height = self.document.height
+        first, last = index * height, (index + 1) * height - 1
         try:
-            rows_of = imagecodecs.packbits_decode(memoryview(data)[starts[first]:ends[last]])
-        except Exception as exc:  # imagecodecs' PackbitsError on a run past the data
-            raise CorruptImageError(f"{document.kind}'s run-length data of channel {index + 1} cannot be decoded "
-                                    f"({exc}): the file is damaged") from exc
-        if len(rows_of) != size:
-            raise CorruptImageError(f"{document.kind}'s run-length data of channel {index + 1} decodes to "
-                                    f"{len(rows_of):,} bytes where its rows hold {size:,}: the file is damaged")
-        return np.frombuffer(rows_of, np.uint8).reshape(document.height, row_bytes)
+            rows = imagecodecs.packbits_decode(self.data[self.starts[first]:self.ends[last]])
+        except Exception:  # imagecodecs' PackbitsError on a run past the data: found again row by row
+            rows = b""
+        if len(rows) == height * self.row_bytes:
+            return np.frombuffer(rows, np.uint8).reshape(height, self.row_bytes)
+        return self._by_rows(index)
 
-    return channel
+    def _by_rows(self, index: int) -> np.ndarray:
+        height, row_bytes = self.document.height, self.row_bytes
+        plane, damaged = np.zeros((height, row_bytes), np.uint8), []
+        for row in range(height):
+            at = index * height + row
+            try:
+                decoded = imagecodecs.packbits_decode(self.data[self.starts[at]:self.ends[at]])
+            except Exception:
+                decoded = b""
+            if len(decoded) != row_bytes:
+                damaged.append((row, len(decoded)))
+            kept = decoded[:row_bytes]
+            plane[row, :len(kept)] = np.frombuffer(kept, np.uint8)
+        if not damaged:  # the rows decode rightly one by one: a run that crossed from one row into the next
+            return plane
+        row, got = damaged[0]
+        said = (f"channel {index + 1}: {len(damaged):,} of {height:,} rows decode to the wrong length, the first "
+                f"row {row + 1} to {got:,} bytes, not {row_bytes:,}")
+        if 2 * len(damaged) > height:
+            raise CorruptImageError(f"{self.document.kind}'s run-length data is damaged ({said}): the file is damaged")
+        self.damage[index] = said
+        return plane
+
+    def said(self) -> str | None:
+        """The damage found, for the ledger (None where none was)."""
+        return "; ".join(self.damage[index] for index in sorted(self.damage)) or None
 
 
 def _inflated(data: bytes, document: Document, wanted: int, row_bytes: int, predicted: bool) -> np.ndarray:
@@ -305,7 +341,8 @@ def _from_palette(indices: np.ndarray, document: Document) -> tuple[np.ndarray, 
 
 
 def _left_out(document: Document, wanted: int) -> list[str]:
-    said = []
+    said = [f"duotone {document.kind}: its grey image is enhanced, without the inks Photoshop prints it with"] \
+        if document.mode == 8 else []
     if document.layers:
         layers = f"{document.layers} layers" if document.layers > 1 else "layer"
         said.append(f"the {document.kind}'s {layers} not carried: the merged image saved with them (the document as "
