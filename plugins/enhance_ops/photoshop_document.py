@@ -25,7 +25,6 @@ from . import photoshop_resources
 from .chain import strips
 from .errors import CorruptImageError, TruncatedImageError, UnsupportedImageError
 
-SIGNATURE = b"8BPS"
 _HEADER = struct.Struct(">4sH6xHIIHH")  # signature, version, channels, height, width, depth, colour mode
 _KIND = {1: "PSD", 2: "PSB"}  # by version
 _MAX_SIDE = {1: 30_000, 2: 300_000}
@@ -35,8 +34,7 @@ _MAX_SIDE = {1: 30_000, 2: 300_000}
 _READ = {0: (1, "1"), 1: (1, "L"), 2: (1, "P"), 3: (3, "RGB"), 4: (4, "CMYK"), 8: (1, "L")}
 _NOT_READ = {7: "multichannel", 9: "Lab"}
 _WITH_ALPHA = {"L": "LA", "RGB": "RGBA", "CMYK": "CMYK"}
-_RAW, _RUN_LENGTH, _DEFLATE, _DEFLATE_PREDICTED = range(4)
-_COMPRESSION = {_RAW: "raw", _RUN_LENGTH: "run-length", _DEFLATE: "deflate", _DEFLATE_PREDICTED: "deflate"}
+_RAW, _RUN_LENGTH, _DEFLATE, _DEFLATE_PREDICTED = _COMPRESSIONS = range(4)
 _ICC, _RESOLUTION, _VERSION_INFO, _EXIF, _XMP, _TRANSPARENT_INDEX = 1039, 1005, 1057, 1058, 1060, 1047
 # Keys of the tagged blocks after the layers whose length is 8 bytes in a PSB; the layers of
 # a 16- or 32-bit document are kept in Lr16 or Lr32 rather than in the layer info.
@@ -148,7 +146,7 @@ def samples(data: bytes, document: Document,
     run-length rows, which are decoded past (``_RunLength``). Saved channels past them are
     not decoded."""
     (compression,) = struct.unpack_from(">H", data, document.image_data)
-    if compression not in _COMPRESSION:
+    if compression not in _COMPRESSIONS:
         raise CorruptImageError(f"{document.kind}'s merged image declares compression {compression} (0 to 3 are "
                                 "defined): the file is damaged")
     wanted = document.colours + document.transparent
