@@ -545,7 +545,7 @@ def _decode_pixels(
     elif im.format == "PPM":
         colour, alpha = _full_range(netpbm.samples(data, im), netpbm.maxval(im)), None
     elif im.format == "TIFF":
-        colour, alpha = _tiff_samples(data, im.tell(), notes)
+        colour, alpha = _tiff_samples_past_damage(data, im.tell(), notes)
     elif isinstance(im, deep_jpeg.DeepJpeg):
         colour, alpha = _deep_jpeg_samples(data, im.precision), None
     elif im.format == "AVIF":
@@ -641,8 +641,8 @@ def _deflated_samples(data: bytes, frame: int,
         return (*_tiff_samples(data, frame, notes), _Checked())
     except ImageError:
         raw = _opencv_decode(data, frame)
-        if raw is None:
-            raise
+        if raw is None:  # libtiff gave up too (a strip that inflates short): the other strips, one by one
+            return (*_tiff_samples(data, frame, notes, past_damage=True), None)
         return (*_split_opencv(raw), None)
 
 
@@ -713,18 +713,43 @@ def _tiff_page(data: bytes, frame: int) -> Iterator[tifffile.TiffPage]:
         raise CorruptImageError(f"TIFF pixel data cannot be decoded: {exc}") from exc
 
 
-def _samples_last(page: tifffile.TiffPage) -> np.ndarray:
+def _samples_last(page: tifffile.TiffPage, past_damage: bool = False) -> np.ndarray:
     """The page's samples as (H, W, S), whether stored in planes or not (a view where it can be)."""
-    arr = page.asarray(maxworkers=strips.lanes())  # strips or tiles decoded side by side
+    if past_damage:
+        arr = _segments_decoded(page)
+    else:
+        arr = page.asarray(maxworkers=strips.lanes())  # strips or tiles decoded side by side
     return np.moveaxis(arr, page.axes.index("S"), -1) if "S" in page.axes else arr[:, :, None]
 
 
-def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+def _segments_decoded(page: tifffile.TiffPage) -> np.ndarray:
+    """The page's samples with each strip or tile that does not decode left blank, as libtiff
+    decodes past damage (the damage check names it); refused where none decodes."""
+    out, decoded = np.zeros(page.shaped, page.dtype), 0  # (planes, depth, length, width, samples)
+    handle = page.parent.filehandle
+    for index, (offset, count) in enumerate(zip(page.dataoffsets, page.databytecounts)):
+        handle.seek(offset)
+        try:
+            segment, (plane, z, y, x, _), _ = page.decode(handle.read(count), index, _fullsize=page.is_tiled)
+        except Exception:  # tifffile's and the codecs' errors on a damaged segment
+            continue
+        if segment is None:
+            continue
+        segment = segment[:out.shape[1] - z, :out.shape[2] - y, :out.shape[3] - x]  # a tile past the edge
+        out[plane, z:z + segment.shape[0], y:y + segment.shape[1], x:x + segment.shape[2]] = segment
+        decoded += 1
+    if not decoded:
+        raise CorruptImageError("TIFF pixel data cannot be decoded: no strip or tile of the page decodes")
+    return out.reshape(page.shape)
+
+
+def _tiff_samples(data: bytes, frame: int, notes: list[str],
+                  past_damage: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """OpenCV 5 reads no uncompressed 8-bit tiled TIFF, none with more than four channels nor
     2- or 4-bit grey, and 16-bit separate planes wrongly, though all are sound scans; tifffile
     reads them, for the grey and RGB layouts OpenCV would otherwise give, samples of fewer
     bits than their type widened to its range, turned upright by the Orientation tag as
-    OpenCV turns them."""
+    OpenCV turns them. ``past_damage``: strips or tiles that do not decode left blank."""
     with _tiff_page(data, frame) as page:
         photometric, extras = tifffile.PHOTOMETRIC(page.photometric), page.extrasamples
         orientation = int(page.tags.valueof("Orientation", 1))
@@ -733,7 +758,7 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray
             raise UnsupportedImageError(
                 f"TIFF with {photometric.name} pixels cannot be decoded here; convert to an RGB or grey TIFF"
             )
-        arr, bits = _samples_last(page), page.bitspersample
+        arr, bits = _samples_last(page, past_damage), page.bitspersample
     if arr.dtype not in (np.uint8, np.uint16):
         raise _unsupported_samples(str(arr.dtype))
     if bits < arr.dtype.itemsize * 8:
@@ -746,6 +771,19 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray
     if rest.shape[2] > has_alpha:
         notes.append(f"{rest.shape[2] - has_alpha} extra channel(s) beyond colour and alpha dropped")
     return _apply_orientation(colour, rest[:, :, 0] if has_alpha else None, orientation)  # as OpenCV does for TIFF
+
+
+def _tiff_samples_past_damage(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """``_tiff_samples``, and where a strip or tile does not decode, the others, as libtiff
+    decodes past damage: a page had been refused whole for one strip that inflates short."""
+    try:
+        return _tiff_samples(data, frame, notes)
+    except CorruptImageError:
+        try:
+            return _tiff_samples(data, frame, notes, past_damage=True)
+        except ImageError:
+            pass
+        raise
 
 
 def _deep_jpeg_samples(data: bytes, precision: int) -> np.ndarray:
