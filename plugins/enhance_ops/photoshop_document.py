@@ -52,15 +52,21 @@ class Document:
     depth: int  # bits per sample: 1 (bitmap), 8 or 16
     mode: int  # Photoshop's colour mode number
     colour_data: bytes  # an indexed document's palette, a duotone's inks
-    resources: bytes  # the image resource blocks
+    resources: bytes  # the image resource blocks, as stored
+    blocks: dict[int, bytes]  # the same, by their IDs
     layers: int
     transparent: bool  # the merged image's first channel past the colour is its transparency
-    transparent_index: int | None  # an indexed document's palette entry that is transparent
     image_data: int  # where the merged image's compression word is
 
     @property
     def colours(self) -> int:
         return _READ[self.mode][0]
+
+    @property
+    def transparent_index(self) -> int | None:
+        """An indexed document's palette entry that is transparent."""
+        index = self.blocks.get(_TRANSPARENT_INDEX, b"")
+        return int.from_bytes(index[:2], "big") if self.mode == 2 and len(index) >= 2 else None
 
     @property
     def kind(self) -> str:
@@ -83,14 +89,14 @@ def open_header(data: bytes) -> PhotoshopImage:
     """The header of a document whose merged image ``samples`` reads; raises an ``ImageError``
     naming what is not read (a Lab or 32-bit document, one saved without its merged image)."""
     document = read(data)
-    resources = {r.ident: r.data for r in photoshop_resources.read(document.resources)[0]}
+    blocks = document.blocks
     im = PhotoshopImage()
     mode = _READ[document.mode][1]
     im._mode = _WITH_ALPHA[mode] if document.transparent and mode in _WITH_ALPHA else mode
     im._size = (document.width, document.height)
     im.document = document
-    im.info = {"icc_profile": resources.get(_ICC), "xmp": resources.get(_XMP), "exif": resources.get(_EXIF),
-               "dpi": _dpi(resources.get(_RESOLUTION))}
+    im.info = {"icc_profile": blocks.get(_ICC), "xmp": blocks.get(_XMP), "exif": blocks.get(_EXIF),
+               "dpi": _dpi(blocks.get(_RESOLUTION))}
     if document.transparent_index is not None:
         im.info["transparency"] = document.transparent_index
     return im
@@ -132,10 +138,8 @@ def read(data: bytes) -> Document:
                                     "layers; save it again with that option on, or as a TIFF")
     layers = _layer_count(layer_section, version)
     transparent = layers < 0 and channels > _READ[mode][0] and mode not in (0, 2)  # a bitmap's, a palette's: none
-    index = blocks.get(_TRANSPARENT_INDEX, b"")
-    transparent_index = int.from_bytes(index[:2], "big") if mode == 2 and len(index) >= 2 else None
-    return Document(version, channels, width, height, depth, mode, colour_data, resources, abs(layers), transparent,
-                    transparent_index, image_data)
+    return Document(version, channels, width, height, depth, mode, colour_data, resources, blocks, abs(layers),
+                    transparent, image_data)
 
 
 def samples(data: bytes, document: Document,
