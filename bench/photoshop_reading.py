@@ -17,16 +17,14 @@ import argparse
 import io
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import cv2
 import lanes_runs
 import numpy as np
-from cpu_inference import ROOT, cpu_name, save_results
+from cpu_inference import ROOT, cpu_name, peak_rss_of, save_results
 from PIL import Image
 from skimage import data as skdata
 
@@ -59,29 +57,18 @@ def _read(path: str, data: bytes) -> np.ndarray:
 
 
 def _peak(path: str, data: bytes) -> float:
-    """GB above what a fresh process held with the file read, at its highest, reading it by ``path``."""
+    """GB above what a fresh process held with the file read, at its highest, reading it by
+    ``path``: two fresh processes read the file and reset their high-water mark (Linux's
+    clear_refs 5, so what the imports held for a moment is left out), and one then reads it."""
+    lanes = "" if path == PILLOW else lanes_runs.settings()[path]
     with tempfile.NamedTemporaryFile(suffix=".psd") as file:
         file.write(data)
         file.flush()
-        env = {**os.environ, **({strips.LANES_VARIABLE: lanes_runs.settings()[path]} if path != PILLOW else {})}
-        done = subprocess.run([sys.executable, __file__, "--peak", path, file.name], env=env, check=True,
-                              capture_output=True, text=True, timeout=600)
-    return float(done.stdout.strip())
-
-
-def _status_kb(field: str) -> int:
-    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field + ":"))
-    return int(line.split()[1])
-
-
-def _peak_here(path: str, file: str) -> None:
-    """The peak is counted from here: Linux resets a process's high-water mark (VmHWM) when
-    told to (clear_refs 5), so what the imports held for a moment is left out."""
-    data = Path(file).read_bytes()
-    Path("/proc/self/clear_refs").write_text("5")
-    held = _status_kb("VmRSS")
-    _read(path, data)
-    print((_status_kb("VmHWM") - held) * 1024 / 1e9)
+        ready = (f"import os, pathlib, photoshop_reading as bench\nos.environ[{strips.LANES_VARIABLE!r}] = {lanes!r}\n"
+                 f"data = pathlib.Path({file.name!r}).read_bytes()\n"
+                 "pathlib.Path('/proc/self/clear_refs').write_text('5')")
+        held = peak_rss_of(ready)
+        return (peak_rss_of(f"{ready}\nbench._read({path!r}, data)") - held) / 1e9
 
 
 def measure(reps: int) -> dict[str, object]:
@@ -116,9 +103,4 @@ def measure(reps: int) -> dict[str, object]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--peak", nargs=2, metavar=("PATH", "FILE"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.peak:
-        _peak_here(*args.peak)
-    else:
-        print(save_results("photoshop_reading", measure(args.reps)))
+    print(save_results("photoshop_reading", measure(parser.parse_args().reps)))
