@@ -123,15 +123,10 @@ def _wait_for_runs(api: Api, expected: int, alive: Callable[[], None], timeout: 
     raise TimeoutError(f"runs did not finish: {[(r['dag_run_id'], r['state']) for r in runs]}")
 
 
-def _wait_for_run(api: Api, run_id: str, alive: Callable[[], None], timeout: float = TIMEOUT_S) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive()
-        state = api.call("GET", f"/dags/enhance_daily/dagRuns/{run_id}")["state"]
-        if state in ("success", "failed"):
-            return state
-        time.sleep(5)
-    raise TimeoutError(f"run {run_id} did not finish: {state}")
+def _state_once_finished(api: Api, run_id: str, alive: Callable[[], None]) -> str:
+    """The run's state once it and every other run have finished (``_wait_for_runs``)."""
+    runs = _wait_for_runs(api, expected=5, alive=alive)
+    return next(r["state"] for r in runs if r["dag_run_id"] == run_id)
 
 
 def _shard_tries(api: Api, run_id: str) -> dict[int, int]:
@@ -147,7 +142,7 @@ def _resume_a_failed_shard(api: Api, proxy: FaultyProxy, store: S3Store, alive: 
     api.call("POST", "/dags/enhance_daily/dagRuns", json={
         "dag_run_id": CLEARED, "logical_date": None,
         "conf": {"prefix": "special/box-2/", "date": "2026-11-16", "scale": 2, "preset": "fidelity", "shard_size": 2}})
-    assert _wait_for_run(api, CLEARED, alive) == "failed"
+    assert _state_once_finished(api, CLEARED, alive) == "failed"
     [manifest] = [o.key for o in store.list(f"runs/{CLEARED}/shards/") if o.key.endswith("shard-00001.json")]
     held_back = sorted(obj["key"] for obj in json.loads(store.get(manifest))["objects"])
     before = [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key)) if r["run_id"] == CLEARED]
@@ -159,7 +154,7 @@ def _resume_a_failed_shard(api: Api, proxy: FaultyProxy, store: S3Store, alive: 
     api.call("POST", "/dags/enhance_daily/clearTaskInstances", json={
         "dag_run_id": CLEARED, "task_ids": [["enhance_shard", 1]], "include_downstream": True, "only_failed": False,
         "dry_run": False})
-    assert _wait_for_run(api, CLEARED, alive) == "success"
+    assert _state_once_finished(api, CLEARED, alive) == "success"
     assert _shard_tries(api, CLEARED) == {0: 1, 1: 2, 2: 1}  # the two sound shards were not run again
     rows = [r for o in store.list("ledger/") for r in from_parquet(store.get(o.key)) if r["run_id"] == CLEARED]
     assert sorted(r["source_key"] for r in rows) == sorted(o.key for o in store.list("special/box-2/"))  # each once
