@@ -43,12 +43,15 @@ def test_colour_shifted_sr_is_not(span_case: tuple[np.ndarray, np.ndarray]) -> N
 def test_naive_tiling_seams_are_detected_and_blended_tiles_are_not() -> None:
     source = photo("coffee", None)[100:196, 150:246]
     model = load_model("realesr-animevideov3-x4")
-    blended = upscale_rgb(source, model, 4, tiling=Tiling(24, 16, 8))
-    naive = upscale_rgb(source, model, 4, tiling=Tiling(24, 0, 0))
-    assert ms.seam_score(blended, (24 - 8) * 4) < 2
-    assert ms.seam_score(naive, 24 * 4) > 6
-    assert ms.sr_integrity(source, naive, tile_stride=96)["artefact_score"] > 0.05
-    assert ms.sr_integrity(source, blended, tile_stride=64)["artefact_score"] < 0.05
+    blended_tiling, naive_tiling = Tiling(24, 16, 8), Tiling(24, 0, 0)
+    blended = upscale_rgb(source, model, 4, tiling=blended_tiling)
+    naive = upscale_rgb(source, model, 4, tiling=naive_tiling)
+    blended_grid, naive_grid = (blended_tiling.pitch(96) * 4,) * 2, (naive_tiling.pitch(96) * 4,) * 2
+    assert blended_grid == (72, 72)  # 26-px tiles (24 stretched, saving one), 8 px cross-faded
+    assert ms.seam_score(blended, blended_grid) < 2
+    assert ms.seam_score(naive, naive_grid) > 6
+    assert ms.sr_integrity(source, naive, tile_grid=naive_grid)["artefact_score"] > 0.05
+    assert ms.sr_integrity(source, blended, tile_grid=blended_grid)["artefact_score"] < 0.05
 
 
 def test_seams_too_faint_to_see_do_not_count() -> None:
@@ -63,8 +66,19 @@ def test_seams_too_faint_to_see_do_not_count() -> None:
             image[:, column:] += step if column % 128 else -step
         return np.clip(image, 0, 1)
 
-    assert ms.seam_score(stepped(0.3 / 255), 64) < ms.SEAM_SCORE_SEEN
-    assert ms.seam_score(stepped(2 / 255), 64) > ms.SEAM_SCORE_SEEN
+    assert ms.seam_score(stepped(0.3 / 255), (64, 64)) < ms.SEAM_SCORE_SEEN
+    assert ms.seam_score(stepped(2 / 255), (64, 64)) > ms.SEAM_SCORE_SEEN
+
+
+def test_seams_are_looked_for_on_each_axis_own_pitch() -> None:
+    """A tile stretched along one axis only makes a grid whose pitch down and across differ:
+    seams every 80 columns are found on an 80-px pitch across, not where rows' 64 would put them."""
+    rng = np.random.default_rng(1)
+    image = np.full((320, 400, 3), 0.4, np.float32) + rng.normal(0, 1 / 255, (320, 400, 3)).astype(np.float32)
+    for column in range(80, 400, 80):
+        image[:, column:] += 3 / 255 if column % 160 else -3 / 255
+    assert ms.seam_score(image, (64, 80)) > ms.SEAM_SCORE_SEEN
+    assert ms.seam_score(image, (80, 64)) < ms.SEAM_SCORE_SEEN
 
 
 def test_light_model_tiles_without_cross_fade_leave_no_seams() -> None:
@@ -74,7 +88,7 @@ def test_light_model_tiles_without_cross_fade_leave_no_seams() -> None:
     model = load_model("realesr-animevideov3-x4")
     tiling = Tiling(24).for_model(get_entry("realesr-animevideov3-x4"))
     assert tiling.overlap == 0
-    assert ms.seam_score(upscale_rgb(source, model, 4, tiling=tiling), 24 * 4) < 2
+    assert ms.seam_score(upscale_rgb(source, model, 4, tiling=tiling), (24 * 4, 24 * 4)) < 2
 
 
 def test_a_ruled_line_on_a_tile_boundary_is_no_seam() -> None:
@@ -91,7 +105,7 @@ def test_a_ruled_line_on_a_tile_boundary_is_no_seam() -> None:
     ruled[256:259, 8:504] = 0  # its top edge on the tile boundary at row 256
     ruled[8:504, 384:387] = 0  # and a column rule's left edge on the one at column 384
     output = upscale_rgb(ruled, load_model("span-x4"), 4, tiling=Tiling(128).for_model(get_entry("span-x4")))
-    assert ms.seam_score(output, 128 * 4) < 2
+    assert ms.seam_score(output, (128 * 4, 128 * 4)) < 2
 
 
 def test_ringing_counts_as_halo(span_case: tuple[np.ndarray, np.ndarray]) -> None:
@@ -156,5 +170,5 @@ def test_composite_orders_good_above_bad() -> None:
 def test_every_measure_is_declared() -> None:
     source = photo("coffee", 48, top=100, left=200)
     out = np.repeat(np.repeat(source, 2, 0), 2, 1)
-    produced = {**ms.sr_integrity(source, out, tile_stride=32), **ms.descriptive(source, out)}
+    produced = {**ms.sr_integrity(source, out, tile_grid=(32, 32)), **ms.descriptive(source, out)}
     assert set(produced) | {"composite_score"} == set(ms.MEASURES)

@@ -184,7 +184,7 @@ def test_measures_in_strips_equal_the_whole_image(monkeypatch: pytest.MonkeyPatc
     output[:, 128:] -= 0.04
     np.clip(output, 0, 1, out=output)
     whole, strip_wise = whole_and_strips(
-        lambda: {**measures.sr_integrity(source, output, tile_stride=32), **measures.descriptive(source, output),
+        lambda: {**measures.sr_integrity(source, output, tile_grid=(32, 32)), **measures.descriptive(source, output),
                  "ssim": metrics.ssim(output, output * 0.9), "psnr": metrics.psnr(output, output * 0.9)},
         monkeypatch,
     )

@@ -40,17 +40,40 @@ def test_tiled_equals_untiled_for_rrdbnet() -> None:
 
 
 def test_tiles_cover_the_image_on_a_regular_grid_with_the_requested_overlap() -> None:
-    spans = list(tiles(100, 130, Tiling(tile=48, pad=8, overlap=16)))
+    tiling = Tiling(tile=48, pad=8, overlap=16)
+    spans = list(tiles(100, 130, tiling))
     covered = np.zeros((100, 130), int)
     for y0, y1, x0, x1 in spans:
-        assert y0 % 32 == 0 and x0 % 32 == 0  # the pitch is tile - overlap: seam_score looks there
-        assert y1 - y0 == min(48, 100 - y0) and x1 - x0 == min(48, 130 - x0)
+        assert y0 % tiling.pitch(100) == 0 and x0 % tiling.pitch(130) == 0  # seam_score looks there
+        assert y1 - y0 == min(tiling.side(100), 100 - y0) and x1 - x0 == min(tiling.side(130), 130 - x0)
         covered[y0:y1, x0:x1] += 1
     assert covered.min() >= 1
-    # 130 px: tiles at 0, 32, 64, 96 (the last 34 px wide), not a full 48-px last tile pulled
-    # back to 82, where it would overlap its neighbour by 30 px instead of 16.
-    assert sorted({x0 for _, _, x0, _ in spans}) == [0, 32, 64, 96]
-    assert sorted({y0 for y0, _, _, _ in spans}) == [0, 32, 64]
+    # 100 px: 48-px tiles at 0, 32 and 64 (the last 36 px high), not a full 48-px last tile
+    # pulled back to 52, where it would overlap its neighbour by 28 px instead of 16.
+    assert tiling.side(100) == 48 and sorted({y0 for y0, _, _, _ in spans}) == [0, 32, 64]
+    # 130 px: four 48-px tiles, the last 34 px wide, or three stretched by an eighth to 54
+    assert tiling.side(130) == 54 and sorted({x0 for _, _, x0, _ in spans}) == [0, 38, 76]
+
+
+@pytest.mark.parametrize("tiling", [Tiling(tile=256, overlap=16), Tiling(tile=256, overlap=0),
+                                    Tiling(tile=1024, overlap=16), Tiling(tile=40, overlap=16)])
+def test_a_tile_is_stretched_by_at_most_an_eighth_and_only_to_save_one(tiling: Tiling) -> None:
+    """Along every length: the fewest tiles that tiles up to an eighth longer allow, each at
+    least ``tile`` long where more than one is needed, overlapping their neighbours by exactly
+    the cross-fade; and at ``tile`` wherever stretching would save none."""
+    tile, fade = tiling.tile or 0, tiling.cross_fade
+    longest = tile + tile // 8
+    for length in range(1, 3 * longest):
+        spans = [(x0, x1) for _, _, x0, x1 in tiles(1, length, tiling)]
+        side = tiling.side(length)
+        assert tile <= side <= longest
+        assert len(spans) == max(1, -(-(length - fade) // (longest - fade)))
+        assert spans[0][0] == 0 and spans[-1][1] == length
+        assert all(b - a == side for a, b in spans[:-1]) and 0 < spans[-1][1] - spans[-1][0] <= side
+        assert all(a1 == b0 - fade for (_, b0), (a1, _) in zip(spans, spans[1:]))
+        if len(spans) == max(1, -(-(length - fade) // (tile - fade))):
+            assert side == tile
+    assert [(a, b) for _, _, a, b in tiles(1, 512, Tiling(tile=256, overlap=16))] == [(0, 264), (248, 512)]
 
 
 def test_each_model_gets_its_own_tile_context_and_overlap_unless_set() -> None:
@@ -74,7 +97,11 @@ def test_the_tile_side_is_the_devices_unless_set() -> None:
     assert chain.tiling.tile == 256 and chain.tile_count(600, 300) == 6  # SPAN x2 in 3 x 2 tiles of 256 px
     record = next(r for r in chain.run(photo("astronaut", 48)).stages if r.stage == "superres")
     assert record.details["tile_px"] == [256]
-    with pytest.raises(ValueError, match="no pitch: give it the device's first"):
+    stretched = Chain("fidelity", ("superres.scale=2", 'superres.models=["span-x2"]'), tiling=Tiling(tile=48))
+    assert stretched.tile_count(130, 100) == 6  # 100 rows in two 50-px tiles, not three of 48
+    record = next(r for r in stretched.run(photo("astronaut", None)[:100, :130]).stages if r.stage == "superres")
+    assert record.details["tile_grid_px"] == [100, 96]  # where seam_score looks, down and across
+    with pytest.raises(ValueError, match="without a tile side .* give it the device's first"):
         list(tiles(100, 100, Tiling()))
 
 

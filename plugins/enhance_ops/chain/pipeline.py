@@ -350,9 +350,10 @@ class Chain:
             details["colour_guard"] = True
             details["colour_guard_s"] = round(time.perf_counter() - started, 4)
         _, first_scale, first_tiling = sr_models[0]
-        stride = first_tiling.pitch * first_scale  # the first model's tile grid, in output pixels
+        down, across = (first_tiling.pitch(side) * first_scale for side in source.shape[:2])  # its grid, output px
+        details["tile_grid_px"] = [down, across]
         started = time.perf_counter()
-        details["metrics"] = measures.sr_integrity(source, out, tile_stride=stride, bit_depth=bit_depth)
+        details["metrics"] = measures.sr_integrity(source, out, tile_grid=(down, across), bit_depth=bit_depth)
         details["integrity_checks_s"] = round(time.perf_counter() - started, 4)
         if sr["blend"] < 1.0:
             _blend_into(out, lambda r0, r1: strips.clipped(strips.enlarge_rows(source, self.scale, r0, r1)), sr["blend"])

@@ -11,6 +11,7 @@ with 16 px of cross-fade and 55-59 dB without (bf16-fp32), so it keeps it.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -110,6 +111,11 @@ SAFE_OVERLAP = ModelEntry.tile_overlap
 # photo took 0.56 s at 256 px and 0.34 s at 1024 (RRDBNet x4; SPAN x2 0.075 → 0.029 s), its
 # device memory 0.9 → 4.3 GiB, its agreement with the untiled fp32 output 61 → 69 dB.
 DEVICE_TILES = {"cpu": 256, "cuda": 1024}
+# A tile may grow by up to this share of its side where that takes one tile fewer along an
+# axis. At 512 px in 256-px tiles (16 px cross-faded) the third tile held 32 px and its
+# context; two of 264 px cost RRDBNet x4 21 % less time, while a tile's cost per pixel on
+# the CPU rises by only 6 % from 256 to 320 px with its context (docs/benchmarks.md).
+STRETCH = 1 / 8
 
 
 @dataclass(frozen=True)
@@ -146,12 +152,18 @@ class Tiling:
     def cross_fade(self) -> int:
         return SAFE_OVERLAP if self.overlap is None else self.overlap
 
-    @property
-    def pitch(self) -> int:
-        """Input pixels from one tile's start to the next's."""
+    def side(self, length: int) -> int:
+        """The tiles' side along an axis of ``length`` pixels: ``tile``, or up to ``STRETCH``
+        more where that saves a tile, just enough to do so."""
         if self.tile is None:
-            raise ValueError("a tiling without a tile side has no pitch: give it the device's first (Tiling.on)")
-        return self.tile - self.cross_fade
+            raise ValueError("a tiling without a tile side has none to stretch: give it the device's first (Tiling.on)")
+        fade, longest = self.cross_fade, self.tile + int(self.tile * STRETCH)
+        fewest = max(1, math.ceil((length - fade) / (longest - fade)))
+        return max(self.tile, math.ceil((length + (fewest - 1) * fade) / fewest))
+
+    def pitch(self, length: int) -> int:
+        """Input pixels from one tile's start to the next's along an axis of ``length`` pixels."""
+        return self.side(length) - self.cross_fade
 
 
 def image_tensor(
@@ -190,11 +202,12 @@ def run_network(
 def _spans(length: int, tiling: Tiling) -> list[tuple[int, int]]:
     """Tiles on a regular pitch (``tiling.pitch``) from 0; the last one ends at the image's
     edge and may be shorter. Pulling a full-length last tile back inside the image instead
-    would make it overlap its neighbour almost wholly: at 512 px in 256-px tiles that is a
-    third 256-px tile where a 32-px one suffices, and with the context around each tile
-    the network then computes 1.8x the pixels."""
+    would make it overlap its neighbour almost wholly: at 600 px in 256-px tiles that is a
+    third 256-px tile where a 120-px one suffices, and with the context around each tile
+    the network then computes more pixels for nothing."""
     stop = max(1, length - tiling.cross_fade)  # a tile starting later would hold only its neighbour's pixels
-    return [(start, min(start + tiling.tile, length)) for start in range(0, stop, tiling.pitch)]
+    side = tiling.side(length)
+    return [(start, min(start + side, length)) for start in range(0, stop, side - tiling.cross_fade)]
 
 
 def with_context(start: int, end: int, length: int, context: int) -> tuple[int, int]:

@@ -220,7 +220,7 @@ def _grid_excess(profile: np.ndarray, first: int, stride: int) -> float:
     return float(np.median(profile[cuts] - beside))
 
 
-def seam_score(output: np.ndarray, stride: int) -> float:
+def seam_score(output: np.ndarray, grid: tuple[int, int]) -> float:
     """Tile seams, as a z-score: how far the tile grid's step excess stands above the same
     measure on every shifted grid (0 = no seams; above ~4, seams are there).
 
@@ -228,11 +228,12 @@ def seam_score(output: np.ndarray, stride: int) -> float:
     it. Shifted grids keep the grid's phase modulo 8 pixels where the pitch allows (SR
     networks leave x2/x4 pixel-shuffle patterns), so they carry the same content statistics
     without the seams; short pitches fall back to phase 4, 2 or 1 to have enough of them.
-    ``stride`` is the tile pitch in output pixels. Everything is measured on the mean step
-    per column (and per row), which is what the grid statistics average anyway.
+    ``grid`` is the tile pitch down and across, in output pixels (they differ where a tile
+    was stretched along one axis only). Everything is measured on the mean step per column
+    (and per row), which is what the grid statistics average anyway.
     """
     scores = []
-    for profile in step_profiles(output):
+    for profile, stride in zip(step_profiles(output), grid[::-1]):
         true_first = stride - 1
         phase = next((p for p in (8, 4, 2, 1) if stride // p >= 7), 1)
         shifted = [_grid_excess(profile, f, stride) for f in range(true_first % phase, stride, phase) if f != true_first]
@@ -247,12 +248,15 @@ def seam_score(output: np.ndarray, stride: int) -> float:
 
 
 def sr_integrity(
-    sr_input: np.ndarray, sr_output: np.ndarray, *, tile_stride: int | None = None, bit_depth: int = 8
+    sr_input: np.ndarray, sr_output: np.ndarray, *, tile_grid: tuple[int, int] | None = None, bit_depth: int = 8
 ) -> dict[str, float]:
     """Did super-resolution stay true to its input? Measured on the SR step's own input and output,
-    because the stages around it change tones and colours on purpose."""
+    because the stages around it change tones and colours on purpose. ``tile_grid``: the
+    tiles' pitch down and across in output pixels, where the output was tiled."""
     halo = halo_fraction(sr_output, sr_input)
-    seams = seam_score(sr_output, tile_stride) if tile_stride and tile_stride < max(sr_output.shape[:2]) else 0.0
+    seams = 0.0
+    if tile_grid is not None and any(pitch < side for pitch, side in zip(tile_grid, sr_output.shape[:2])):
+        seams = seam_score(sr_output, tile_grid)
     return {
         **consistency(sr_input, sr_output, bit_depth=bit_depth),
         "halo_fraction": halo,
