@@ -58,20 +58,25 @@ def test_tiles_cover_the_image_on_a_regular_grid_with_the_requested_overlap() ->
 @pytest.mark.parametrize("tiling", [Tiling(tile=256, overlap=16), Tiling(tile=256, overlap=0),
                                     Tiling(tile=1024, overlap=16), Tiling(tile=40, overlap=16)])
 def test_a_tile_is_stretched_by_at_most_an_eighth_and_only_to_save_one(tiling: Tiling) -> None:
-    """Along every length: the fewest tiles that tiles up to an eighth longer allow, each at
-    least ``tile`` long where more than one is needed, overlapping their neighbours by exactly
-    the cross-fade; and at ``tile`` wherever stretching would save none."""
+    """Along every length: tiles overlapping their neighbours by exactly the cross-fade, one
+    fewer than ``tile``-long ones take wherever tiles up to an eighth longer allow it, and no
+    longer than that needs; at ``tile`` elsewhere."""
     tile, fade = tiling.tile or 0, tiling.cross_fade
     longest = tile + tile // 8
-    for length in range(1, 3 * longest):
+
+    def count(side: int, length: int) -> int:
+        return max(1, -(-(length - fade) // (side - fade)))
+
+    for length in range(1, 4 * longest):
         spans = [(x0, x1) for _, _, x0, x1 in tiles(1, length, tiling)]
         side = tiling.side(length)
-        assert tile <= side <= longest
-        assert len(spans) == max(1, -(-(length - fade) // (longest - fade)))
-        assert spans[0][0] == 0 and spans[-1][1] == length
+        assert spans[0][0] == 0 and spans[-1][1] == length and len(spans) == count(side, length)
         assert all(b - a == side for a, b in spans[:-1]) and 0 < spans[-1][1] - spans[-1][0] <= side
         assert all(a1 == b0 - fade for (_, b0), (a1, _) in zip(spans, spans[1:]))
-        if len(spans) == max(1, -(-(length - fade) // (tile - fade))):
+        regular = count(tile, length)
+        if regular > 1 and count(longest, length) < regular:
+            assert len(spans) == regular - 1 and tile < side <= longest and count(side - 1, length) == regular
+        else:
             assert side == tile
     assert [(a, b) for _, _, a, b in tiles(1, 512, Tiling(tile=256, overlap=16))] == [(0, 264), (248, 512)]
 

@@ -111,10 +111,11 @@ SAFE_OVERLAP = ModelEntry.tile_overlap
 # photo took 0.56 s at 256 px and 0.34 s at 1024 (RRDBNet x4; SPAN x2 0.075 → 0.029 s), its
 # device memory 0.9 → 4.3 GiB, its agreement with the untiled fp32 output 61 → 69 dB.
 DEVICE_TILES = {"cpu": 256, "cuda": 1024}
-# A tile may grow by up to this share of its side where that takes one tile fewer along an
-# axis. At 512 px in 256-px tiles (16 px cross-faded) the third tile held 32 px and its
-# context; two of 264 px cost RRDBNet x4 21 % less time, while a tile's cost per pixel on
-# the CPU rises by only 6 % from 256 to 320 px with its context (docs/benchmarks.md).
+# The tiles along an axis grow by up to this share of their side where that takes one tile
+# fewer: at 512 px in 256-px tiles (16 px cross-faded) the third held 32 px and its context;
+# two of 264 px took RRDBNet x4 21 % less time. Only as much as saves that one tile, as a
+# larger tile costs more per pixel: RRDBNet's on the CPU 3 % more kept at 288 px than at
+# 256, with the context around each (docs/benchmarks.md).
 STRETCH = 1 / 8
 
 
@@ -157,9 +158,12 @@ class Tiling:
         more where that saves a tile, just enough to do so."""
         if self.tile is None:
             raise ValueError("a tiling without a tile side has none to stretch: give it the device's first (Tiling.on)")
-        fade, longest = self.cross_fade, self.tile + int(self.tile * STRETCH)
-        fewest = max(1, math.ceil((length - fade) / (longest - fade)))
-        return max(self.tile, math.ceil((length + (fewest - 1) * fade) / fewest))
+        fade = self.cross_fade
+        count = math.ceil((length - fade) / (self.tile - fade))
+        if count < 2:
+            return self.tile
+        one_fewer = math.ceil((length + (count - 2) * fade) / (count - 1))
+        return one_fewer if one_fewer <= self.tile + int(self.tile * STRETCH) else self.tile
 
     def pitch(self, length: int) -> int:
         """Input pixels from one tile's start to the next's along an axis of ``length`` pixels."""
