@@ -213,6 +213,29 @@ def tile_assembly(report: dict[str, Any]) -> str:
               f"{m['threads']} threads, torch {m['torch']}.")
 
 
+def tile_stretch(report: dict[str, Any]) -> str:
+    """Tiles stretched to save one along an axis: layouts over scan sizes, and timed upscales."""
+    def device(r: dict[str, Any]) -> str:
+        return f"{NETWORKS[r['model']]}, {r['device'].upper()} ({r['tile']} px)"
+
+    sweeps = [[device(r), r["sides"], f"{r['mean_ratio']:.3f}", f"{r['least_ratio']:.3f}", _pct(r["share_saving"])]
+              for r in report["sweeps"]]
+    sizes = [[device(r), _side(r["input"]), f"{r['tiles_before']} → {r['tiles_after']}",
+              f"{r['computed_before']:.2f} → {r['computed_after']:.2f}"]
+             for r in report["sizes"] if r["tiles_before"] != r["tiles_after"]]
+    timed = [[NETWORKS[r["model"]], _side(r["input"]), f"{r['tiles_before']} → {r['tiles_after']}",
+              f"{r['computed_before']:.2f} → {r['computed_after']:.2f}", f"{r['s_before']:.2f}", f"**{r['s_after']:.2f}**",
+              f"{round(100 * (1 - r['s_after'] / r['s_before'])) + 0} %", _db(r["psnr_between_db"])] for r in report["timed"]]
+    m = report["machine"]
+    return (_table(["model, device (tile)", "sides, width and height", "computed pixels, after / before (mean)",
+                    "least", "sizes saving"], sweeps)
+            + "\n\n" + _table(["model, device (tile)", "scan", "tiles", "computed per input pixel"], sizes)
+            + "\n\n" + _table(["model", "input", "tiles", "computed per input pixel", "before: s", "after: s", "less time",
+                               "outputs apart"], timed)
+            + f"\n\nTimed: the chain's upscale_rgb, precision {report['timed'][0]['precision']}, both layouts in every "
+              f"round, medians; {m['cpu']}, {m['threads']} threads, torch {m['torch']}.")
+
+
 def text_pages(report: dict[str, Any]) -> str:
     """Pages of text under archive-photo x4, routed to SPAN or through Real-ESRGAN."""
     rows = [[r["page"], r["route"], f"{r['seconds']:.2f}", _db(r["consistency_psnr_db"]), f"{r['consistency_ssim']:.3f}",
@@ -327,6 +350,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("A shard of large scans (large_scan_memory.py --shard)", ("large_scan_shard",), large_scan_shard),
     ("A multi-page TIFF of large scans (large_scan_memory.py --pages)", ("large_scan_pages",), large_scan_pages),
     ("The tiled upscale's host work (tile_assembly.py)", ("tile_assembly",), tile_assembly),
+    ("Tiles stretched to save one (tile_stretch.py)", ("tile_stretch",), tile_stretch),
     ("Pages of text under the nightly default (text_pages.py)", ("text_pages",), text_pages),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),

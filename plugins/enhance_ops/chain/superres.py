@@ -113,9 +113,9 @@ SAFE_OVERLAP = ModelEntry.tile_overlap
 DEVICE_TILES = {"cpu": 256, "cuda": 1024}
 # The tiles along an axis grow by up to this share of their side where that takes one tile
 # fewer: at 512 px in 256-px tiles (16 px cross-faded) the third held 32 px and its context;
-# two of 264 px took RRDBNet x4 21 % less time. Only as much as saves that one tile, as a
-# larger tile costs more per pixel: RRDBNet's on the CPU 3 % more kept at 288 px than at
-# 256, with the context around each (docs/benchmarks.md).
+# two of 264 px took RRDBNet x4 16 % less time. Only as much as saves that one tile, as a
+# larger tile costs more per pixel: RRDBNet's on the CPU 3 % more a kept pixel at 288 px
+# than at 256, with the context around each (docs/benchmarks.md, *Tiles stretched*).
 STRETCH = 1 / 8
 
 
