@@ -3,8 +3,8 @@
 Each case is a real photo (scikit-image's astronaut, 512²; for the CCITT codings, its page of print,
 2 × 2) in one format and layout; each trial changes its pixel data once (a random byte of a
 JPEG's scan, a random bit of a TIFF's strips, a WebP's bitstream, a JPEG 2000 codestream or a
-Photoshop document's merged image, which ImageMagick writes: bit rot) with a fixed seed and reads the copy as a shard reads a master. Outcomes: refused
-(an error code, no derivative), found (``damage`` set: held for review), or not found, by
+Photoshop document's merged image, which ImageMagick writes: bit rot) with a fixed seed and
+reads the copy as a shard reads a master. Outcomes: refused (an error code, no derivative), found (``damage`` set: held for review), or not found, by
 how far the decoded image is from the sound one. The cost is the check alone on a 16.8-Mpx
 photo or an A4 page at 300 dpi against ``codecs.decode``, which includes it: on this machine's
 strip lanes, where the check runs beside the decoder, and on one lane, where it runs after it;

@@ -54,9 +54,17 @@ def computed(length: int, tiling: Tiling) -> tuple[int, int]:
     return len(spans), sum(b - a for a, b in (with_context(x0, x1, length, tiling.context) for x0, x1 in spans))
 
 
-def layout(width: int, height: int, tiling: Tiling) -> dict[str, float]:
-    (across, wide), (down, high) = computed(width, tiling), computed(height, tiling)
-    return {"tiles": across * down, "computed_per_pixel": wide * high / (width * height)}
+def layouts(width: int, height: int, tiling: Tiling) -> dict[str, float]:
+    """Tiles and computed pixels per input pixel, before (no stretch) and after."""
+    def layout() -> tuple[int, float]:
+        (across, wide), (down, high) = computed(width, tiling), computed(height, tiling)
+        return across * down, wide * high / (width * height)
+
+    with stretch(0.0):
+        tiles_before, computed_before = layout()
+    tiles_after, computed_after = layout()
+    return {"tiles_before": tiles_before, "tiles_after": tiles_after,
+            "computed_before": computed_before, "computed_after": computed_after}
 
 
 def counts() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
@@ -65,13 +73,8 @@ def counts() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
         for device in DEVICES:
             tiling = Tiling().on(device).for_model(get_entry(name))
             for width, height in SCANS:
-                with stretch(0.0):
-                    before = layout(width, height, tiling)
-                after = layout(width, height, tiling)
                 rows.append({"model": name, "device": device, "tile": tiling.tile, "input": f"{width}x{height}",
-                             "tiles_before": before["tiles"], "tiles_after": after["tiles"],
-                             "computed_before": before["computed_per_pixel"],
-                             "computed_after": after["computed_per_pixel"]})
+                             **layouts(width, height, tiling)})
             with stretch(0.0):
                 old = np.array([computed(n, tiling)[1] for n in SWEEP], float)
             along = np.array([computed(n, tiling)[1] for n in SWEEP]) / old  # the pixels computed scale per axis
@@ -109,13 +112,8 @@ def timed() -> list[dict[str, object]]:
                     start = time.perf_counter()
                     upscale_rgb(rgb, model, entry.scale, tiling=tiling, inference=inference)
                     times[label].append(time.perf_counter() - start)
-        with stretch(0.0):
-            before = layout(width, height, tiling)
-        after = layout(width, height, tiling)
         rows.append({"model": name, "input": f"{width}x{height}", "rounds": rounds, "precision": inference.precision,
-                     "tiles_before": before["tiles"], "tiles_after": after["tiles"],
-                     "computed_before": before["computed_per_pixel"], "computed_after": after["computed_per_pixel"],
-                     "s_before": statistics.median(times["before"]), "s_after": statistics.median(times["after"]),
+                     **layouts(width, height, tiling), "s_before": statistics.median(times["before"]), "s_after": statistics.median(times["after"]),
                      "psnr_between_db": psnr(outputs["after"], outputs["before"])})
         r = rows[-1]
         print(f"{name:18} {r['input']:9} tiles {r['tiles_before']} -> {r['tiles_after']}: "

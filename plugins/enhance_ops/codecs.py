@@ -997,11 +997,11 @@ def _to_srgb(
     if isinstance(im, photoshop_document.PhotoshopImage):  # CMYK (its Lab is refused), at 8 or 16 bits
         ink, alpha, found = photoshop_document.samples(data, im.document, notes)
         np.subtract(np.iinfo(ink.dtype).max, ink, out=ink)  # Photoshop stores it inverted
-        rgb = _cmyk_to_srgb(ink, meta.icc_profile, srgb_icc, notes)
+        rgb, checked = _cmyk_to_srgb(ink, meta.icc_profile, srgb_icc, notes), _Checked(found)
         meta.icc_profile = srgb_icc
         if samples:
-            return rgb, alpha, rgb.dtype.itemsize * 8, _Checked(found)
-        return to_unit(rgb), (None if alpha is None else to_unit(alpha)), rgb.dtype.itemsize * 8, _Checked(found)
+            return rgb, alpha, rgb.dtype.itemsize * 8, checked
+        return to_unit(rgb), (None if alpha is None else to_unit(alpha)), rgb.dtype.itemsize * 8, checked
     if im.format == "TIFF" and _bits(im) > 8:
         with _tiff_page(data, im.tell()) as page:
             stored, orientation = _samples_last(page), int(page.tags.valueof("Orientation", 1))

@@ -155,9 +155,10 @@ def samples(data: bytes, document: Document,
                                 "defined): the file is damaged")
     wanted = document.colours + document.transparent
     row_bytes = (document.width * document.depth + 7) // 8
-    run_length = _RunLength(data, document, wanted, row_bytes) if compression == _RUN_LENGTH else None
-    if run_length is not None:
-        plane: Callable[[int], np.ndarray] = run_length
+    run_length = None
+    plane: Callable[[int], np.ndarray]
+    if compression == _RUN_LENGTH:
+        plane = run_length = _RunLength(data, document, wanted, row_bytes)
     elif compression == _RAW:
         plane = _raw(data, document, wanted, row_bytes)
     else:
