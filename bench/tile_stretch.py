@@ -1,8 +1,8 @@
 """What a tile stretched by up to an eighth saves: tiles, computed pixels and time.
 
-``superres.Tiling.side`` lets a tile grow by up to ``superres.STRETCH`` of its side where
-that takes one tile fewer along an axis. With ``STRETCH`` set to 0 the chain lays its tiles
-out as it did before. Both layouts are compared:
+``superres.Tiling.side`` lets the device's tile grow by up to ``superres.STRETCH`` of its
+side where that takes one tile fewer along an axis. A tiling whose ``stretch`` is 0 lays its
+tiles out as the chain did before. Both layouts are compared:
 - over scan sizes, each model's tiles and the pixels its network computes (the tiles with
   their context) per input pixel, on the CPU's and on CUDA's tile side: exact counts;
 - timed, the chain's ``upscale_rgb`` on real photos where a tile is saved, both layouts in
@@ -15,8 +15,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -38,16 +37,6 @@ SWEEP = range(256, 4097, 8)  # every side from one CPU tile to a large scan's, f
 TIMED = [("realesrgan-x4plus", (512, 512), 2), ("span-x2", (560, 560), 15), ("span-x2", (1200, 800), 9)]
 
 
-@contextmanager
-def stretch(share: float) -> Iterator[None]:
-    kept = superres.STRETCH
-    superres.STRETCH = share
-    try:
-        yield
-    finally:
-        superres.STRETCH = kept
-
-
 def computed(length: int, tiling: Tiling) -> tuple[int, int]:
     """Tiles along an axis, and the pixels along it that they send through the network."""
     spans = [(x0, x1) for _, _, x0, x1 in superres.tiles(1, length, tiling)]
@@ -56,13 +45,12 @@ def computed(length: int, tiling: Tiling) -> tuple[int, int]:
 
 def layouts(width: int, height: int, tiling: Tiling) -> dict[str, float]:
     """Tiles and computed pixels per input pixel, before (no stretch) and after."""
-    def layout() -> tuple[int, float]:
-        (across, wide), (down, high) = computed(width, tiling), computed(height, tiling)
+    def layout(laid: Tiling) -> tuple[int, float]:
+        (across, wide), (down, high) = computed(width, laid), computed(height, laid)
         return across * down, wide * high / (width * height)
 
-    with stretch(0.0):
-        tiles_before, computed_before = layout()
-    tiles_after, computed_after = layout()
+    tiles_before, computed_before = layout(replace(tiling, stretch=0.0))
+    tiles_after, computed_after = layout(tiling)
     return {"tiles_before": tiles_before, "tiles_after": tiles_after,
             "computed_before": computed_before, "computed_after": computed_after}
 
@@ -75,8 +63,7 @@ def counts() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
             for width, height in SCANS:
                 rows.append({"model": name, "device": device, "tile": tiling.tile, "input": f"{width}x{height}",
                              **layouts(width, height, tiling)})
-            with stretch(0.0):
-                old = np.array([computed(n, tiling)[1] for n in SWEEP], float)
+            old = np.array([computed(n, replace(tiling, stretch=0.0))[1] for n in SWEEP], float)
             along = np.array([computed(n, tiling)[1] for n in SWEEP]) / old  # the pixels computed scale per axis
             ratios = np.outer(along, along)
             sweeps.append({"model": name, "device": device, "tile": tiling.tile,
@@ -100,18 +87,15 @@ def timed() -> list[dict[str, object]]:
         entry = get_entry(name)
         model, tiling = inference.prepare(load_model(name)), Tiling().on("cpu").for_model(entry)
         rgb = photo(width, height)
-        shares = {"before": 0.0, "after": superres.STRETCH}
-        times: dict[str, list[float]] = {label: [] for label in shares}
-        outputs = {}
-        for label, share in shares.items():  # warm-up, and the outputs compared
-            with stretch(share):
-                outputs[label] = upscale_rgb(rgb, model, entry.scale, tiling=tiling, inference=inference)
+        both = {"before": replace(tiling, stretch=0.0), "after": tiling}
+        times: dict[str, list[float]] = {label: [] for label in both}
+        outputs = {label: upscale_rgb(rgb, model, entry.scale, tiling=laid, inference=inference)
+                   for label, laid in both.items()}  # warm-up, and the outputs compared
         for round_ in range(rounds):
-            for label, share in sorted(shares.items(), reverse=bool(round_ % 2)):  # each first in every other round
-                with stretch(share):
-                    start = time.perf_counter()
-                    upscale_rgb(rgb, model, entry.scale, tiling=tiling, inference=inference)
-                    times[label].append(time.perf_counter() - start)
+            for label, laid in sorted(both.items(), reverse=bool(round_ % 2)):  # each first in every other round
+                start = time.perf_counter()
+                upscale_rgb(rgb, model, entry.scale, tiling=laid, inference=inference)
+                times[label].append(time.perf_counter() - start)
         rows.append({"model": name, "input": f"{width}x{height}", "rounds": rounds, "precision": inference.precision,
                      **layouts(width, height, tiling), "s_before": statistics.median(times["before"]), "s_after": statistics.median(times["after"]),
                      "psnr_between_db": psnr(outputs["after"], outputs["before"])})

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import photo, shrink
 
-from enhance_ops.chain.superres import Inference, Tiling, run_network, upscale_rgb
+from enhance_ops.chain.superres import STRETCH, Inference, Tiling, run_network, upscale_rgb
 from enhance_ops.models.manifest import get_entry
 from enhance_ops.models.weights import load_model
 from enhance_ops.quality import measures as ms
@@ -43,7 +43,7 @@ def test_colour_shifted_sr_is_not(span_case: tuple[np.ndarray, np.ndarray]) -> N
 def test_naive_tiling_seams_are_detected_and_blended_tiles_are_not() -> None:
     source = photo("coffee", None)[100:196, 150:246]
     model = load_model("realesr-animevideov3-x4")
-    blended_tiling, naive_tiling = Tiling(24, 16, 8), Tiling(24, 0, 0)
+    blended_tiling, naive_tiling = Tiling(24, 16, 8, STRETCH), Tiling(24, 0, 0)
     blended = upscale_rgb(source, model, 4, tiling=blended_tiling)
     naive = upscale_rgb(source, model, 4, tiling=naive_tiling)
     blended_grid, naive_grid = (blended_tiling.pitch(96) * 4,) * 2, (naive_tiling.pitch(96) * 4,) * 2

@@ -7,6 +7,7 @@ import torch
 from conftest import photo, psnr
 
 from enhance_ops.chain.superres import (
+    STRETCH,
     Inference,
     Tiling,
     image_tensor,
@@ -40,7 +41,7 @@ def test_tiled_equals_untiled_for_rrdbnet() -> None:
 
 
 def test_tiles_cover_the_image_on_a_regular_grid_with_the_requested_overlap() -> None:
-    tiling = Tiling(tile=48, pad=8, overlap=16)
+    tiling = Tiling(tile=48, pad=8, overlap=16, stretch=STRETCH)
     spans = list(tiles(100, 130, tiling))
     covered = np.zeros((100, 130), int)
     for y0, y1, x0, x1 in spans:
@@ -55,14 +56,14 @@ def test_tiles_cover_the_image_on_a_regular_grid_with_the_requested_overlap() ->
     assert tiling.side(130) == 54 and sorted({x0 for _, _, x0, _ in spans}) == [0, 38, 76]
 
 
-@pytest.mark.parametrize("tiling", [Tiling(tile=256, overlap=16), Tiling(tile=256, overlap=0),
-                                    Tiling(tile=1024, overlap=16), Tiling(tile=40, overlap=16)])
+@pytest.mark.parametrize("tiling", [Tiling(overlap=16).on("cpu"), Tiling(overlap=0).on("cpu"),
+                                    Tiling(overlap=16).on("cuda"), Tiling(tile=40, overlap=16, stretch=STRETCH)])
 def test_a_tile_is_stretched_by_at_most_an_eighth_and_only_to_save_one(tiling: Tiling) -> None:
     """Along every length: tiles overlapping their neighbours by exactly the cross-fade, one
     fewer than ``tile``-long ones take wherever tiles up to an eighth longer allow it, and no
     longer than that needs; at ``tile`` elsewhere."""
     tile, fade = tiling.tile or 0, tiling.cross_fade
-    longest = tile + tile // 8
+    longest = tile + int(tile * tiling.stretch)
 
     def count(side: int, length: int) -> int:
         return max(1, -(-(length - fade) // (side - fade)))
@@ -78,7 +79,18 @@ def test_a_tile_is_stretched_by_at_most_an_eighth_and_only_to_save_one(tiling: T
             assert len(spans) == regular - 1 and tile < side <= longest and count(side - 1, length) == regular
         else:
             assert side == tile
-    assert [(a, b) for _, _, a, b in tiles(1, 512, Tiling(tile=256, overlap=16))] == [(0, 264), (248, 512)]
+    assert [(a, b) for _, _, a, b in tiles(1, 512, Tiling(overlap=16).on("cpu"))] == [(0, 264), (248, 512)]
+
+
+def test_a_tile_side_given_is_the_longest_a_tile_gets() -> None:
+    """``--tile`` is what a worker sets to bound its memory: a stretched tile would take up to
+    a quarter more of it (an eighth each way), so only the device's own side stretches."""
+    given = Tiling(tile=256, overlap=16)
+    assert [(a, b) for _, _, a, b in tiles(1, 512, given)] == [(0, 256), (240, 496), (480, 512)]
+    assert all(given.side(length) == 256 for length in range(1, 2048))
+    assert (Tiling(tile=256).on("cuda").stretch, Tiling().on("cuda").stretch) == (0.0, STRETCH)
+    with pytest.raises(ValueError, match="stretch >= 0"):
+        Tiling(tile=256, stretch=-0.1)
 
 
 def test_each_model_gets_its_own_tile_context_and_overlap_unless_set() -> None:
@@ -102,7 +114,10 @@ def test_the_tile_side_is_the_devices_unless_set() -> None:
     assert chain.tiling.tile == 256 and chain.tile_count(600, 300) == 6  # SPAN x2 in 3 x 2 tiles of 256 px
     record = next(r for r in chain.run(photo("astronaut", 48)).stages if r.stage == "superres")
     assert record.details["tile_px"] == [256]
-    stretched = Chain("fidelity", ("superres.scale=2", 'superres.models=["span-x2"]'), tiling=Tiling(tile=48))
+    given = Chain("fidelity", ("superres.scale=2", 'superres.models=["span-x2"]'), tiling=Tiling(tile=48))
+    assert given.tile_count(130, 100) == 9  # 48 px at most, as asked
+    stretched = Chain("fidelity", ("superres.scale=2", 'superres.models=["span-x2"]'),
+                      tiling=Tiling(tile=48, stretch=STRETCH))
     assert stretched.tile_count(130, 100) == 6  # 100 rows in two 50-px tiles, not three of 48
     record = next(r for r in stretched.run(photo("astronaut", None)[:100, :130]).stages if r.stage == "superres")
     assert record.details["tile_grid_px"] == [100, 96]  # where seam_score looks, down and across
@@ -172,6 +187,7 @@ def _ramps(spans: list[tuple[int, int]], scale: int, fade: int) -> list[np.ndarr
 
 @pytest.mark.parametrize("size,tiling", [
     ((50, 65), Tiling(tile=24, pad=4, overlap=8)),   # several tiles, each more than two fades long
+    ((50, 65), Tiling(tile=24, pad=4, overlap=8, stretch=STRETCH)),  # the same, 27-px tiles across saving one
     ((35, 35), Tiling(tile=20, pad=2, overlap=16)),  # a tile shorter than two fades: three overlap at once
     ((32, 100), Tiling(tile=256, pad=12, overlap=16)),  # one tile: no neighbour to fade into
     ((45, 45), Tiling(tile=16, pad=0, overlap=0)),   # tiles that abut
@@ -203,8 +219,10 @@ def test_tiles_are_blended_as_weighted_means_of_the_network_outputs(size: tuple[
 
 
 @pytest.mark.parametrize("length,tiling,scale", [
-    (130, Tiling(tile=48, overlap=16), 2), (100, Tiling(tile=20, overlap=16), 4), (90, Tiling(tile=256, overlap=16), 4),
-    (97, Tiling(tile=40, overlap=0), 3), (61, Tiling(tile=33, overlap=16), 2),
+    (130, Tiling(tile=48, overlap=16), 2), (130, Tiling(tile=48, overlap=16, stretch=STRETCH), 2),
+    (100, Tiling(tile=20, overlap=16), 4), (90, Tiling(tile=256, overlap=16), 4),
+    (97, Tiling(tile=40, overlap=0), 3), (88, Tiling(tile=40, overlap=0, stretch=STRETCH), 3),
+    (61, Tiling(tile=33, overlap=16), 2),
 ])
 def test_a_tiles_interior_is_its_alone_and_only_shared_pixels_are_normalised(
     length: int, tiling: Tiling, scale: int

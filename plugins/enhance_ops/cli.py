@@ -569,7 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("--model", help="comma-separated SR models applied in order (default: the preset's where "
                      "they make the scale, else the scale's default)")
     enh.add_argument("--tile", type=int, default=Tiling.tile,
-                     help="tile size in input pixels (default: the device's, 256 on CPU and 1024 on CUDA)")
+                     help="the longest tile side in input pixels (default: the device's, 256 on CPU and 1024 on "
+                          "CUDA, stretched by up to an eighth where that saves a tile)")
     enh.add_argument("--pad", type=int, default=Tiling.pad,
                      help="context margin around each tile (default: each model's own, from the manifest)")
     enh.add_argument("--overlap", type=int, default=Tiling.overlap,

@@ -111,31 +111,37 @@ SAFE_OVERLAP = ModelEntry.tile_overlap
 # photo took 0.56 s at 256 px and 0.34 s at 1024 (RRDBNet x4; SPAN x2 0.075 → 0.029 s), its
 # device memory 0.9 → 4.3 GiB, its agreement with the untiled fp32 output 61 → 69 dB.
 DEVICE_TILES = {"cpu": 256, "cuda": 1024}
-# The tiles along an axis grow by up to this share of their side where that takes one tile
-# fewer: at 512 px in 256-px tiles (16 px cross-faded) the third held 32 px and its context;
-# two of 264 px took RRDBNet x4 16 % less time. Only as much as saves that one tile, as a
-# larger tile costs more per pixel: RRDBNet's on the CPU 3 % more a kept pixel at 288 px
-# than at 256, with the context around each (docs/benchmarks.md, *Tiles stretched*).
+# The device's tiles along an axis grow by up to this share of their side where that takes
+# one tile fewer: at 512 px in 256-px tiles (16 px cross-faded) the third held 32 px and its
+# context; two of 264 px took RRDBNet x4 16 % less time. Only as much as saves that one tile,
+# as a larger tile costs more per pixel: RRDBNet's on the CPU 3 % more a kept pixel at 288 px
+# than at 256, with the context around each (docs/benchmarks.md, *Tiles stretched*). A tile
+# side given explicitly (``--tile``) is not stretched: it is what bounds a worker's memory.
 STRETCH = 1 / 8
 
 
 @dataclass(frozen=True)
 class Tiling:
-    """``tile`` None: the device's own (``DEVICE_TILES``, see ``on``). ``pad`` or ``overlap``
-    None: each model's own ``tile_context`` or ``tile_overlap`` from the manifest (see ``for_model``)."""
+    """``tile`` None: the device's own (``DEVICE_TILES``, see ``on``), stretched by up to
+    ``STRETCH`` where that saves a tile; a ``tile`` given is the longest a tile gets unless
+    ``stretch`` says otherwise. ``pad`` or ``overlap`` None: each model's own ``tile_context``
+    or ``tile_overlap`` from the manifest (see ``for_model``)."""
 
     tile: int | None = None
     pad: int | None = None
     overlap: int | None = None
+    stretch: float = 0.0  # the share of ``tile`` a tile may grow by to save one along an axis
 
     def __post_init__(self) -> None:
         too_small = self.tile is not None and (self.tile < 16 or self.cross_fade >= self.tile)
-        if too_small or any(v is not None and v < 0 for v in (self.pad, self.overlap)):
-            raise ValueError(f"invalid tiling {self}: need tile >= 16, pad >= 0 and 0 <= overlap < tile")
+        if too_small or self.stretch < 0 or any(v is not None and v < 0 for v in (self.pad, self.overlap)):
+            raise ValueError(f"invalid tiling {self}: need tile >= 16, pad >= 0, 0 <= overlap < tile and stretch >= 0")
 
     def on(self, device: str) -> Tiling:
-        """This tiling with the device's tile side where none was set explicitly."""
-        return self if self.tile is not None else replace(self, tile=DEVICE_TILES[torch.device(device).type])
+        """This tiling with the device's tile side, and its stretch, where no side was set explicitly."""
+        if self.tile is not None:
+            return self
+        return replace(self, tile=DEVICE_TILES[torch.device(device).type], stretch=STRETCH)
 
     def for_model(self, entry: ModelEntry) -> Tiling:
         """This tiling with the model's context and overlap where none was set explicitly."""
@@ -154,8 +160,8 @@ class Tiling:
         return SAFE_OVERLAP if self.overlap is None else self.overlap
 
     def side(self, length: int) -> int:
-        """The tiles' side along an axis of ``length`` pixels: ``tile``, or up to ``STRETCH``
-        more where that saves a tile, just enough to do so."""
+        """The tiles' side along an axis of ``length`` pixels: ``tile``, or up to ``stretch``
+        of it more where that saves a tile, just enough to do so."""
         if self.tile is None:
             raise ValueError("a tiling without a tile side has none to stretch: give it the device's first (Tiling.on)")
         fade = self.cross_fade
@@ -163,7 +169,7 @@ class Tiling:
         if count < 2:
             return self.tile
         one_fewer = math.ceil((length + (count - 2) * fade) / (count - 1))
-        return one_fewer if one_fewer <= self.tile + int(self.tile * STRETCH) else self.tile
+        return one_fewer if one_fewer <= self.tile + int(self.tile * self.stretch) else self.tile
 
     def pitch(self, length: int) -> int:
         """Input pixels from one tile's start to the next's along an axis of ``length`` pixels."""
