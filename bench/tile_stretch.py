@@ -63,7 +63,8 @@ def counts() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
             for width, height in SCANS:
                 rows.append({"model": name, "device": device, "tile": tiling.tile, "input": f"{width}x{height}",
                              **layouts(width, height, tiling)})
-            old = np.array([computed(n, replace(tiling, stretch=0.0))[1] for n in SWEEP], float)
+            unstretched = replace(tiling, stretch=0.0)
+            old = np.array([computed(n, unstretched)[1] for n in SWEEP], float)
             along = np.array([computed(n, tiling)[1] for n in SWEEP]) / old  # the pixels computed scale per axis
             ratios = np.outer(along, along)
             sweeps.append({"model": name, "device": device, "tile": tiling.tile,

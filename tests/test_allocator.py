@@ -22,16 +22,18 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _faults(mode: str) -> int:
-    done = subprocess.run([sys.executable, "-c", _FAULTS_ON_REUSE, mode], capture_output=True, text=True, check=True)
+def _faults(script: str, *args: str, env: dict[str, str] | None = None) -> int:
+    """The page faults ``script`` prints, run in a fresh process (glibc's settings are per process)."""
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True,
+                          env={**os.environ, **(env or {})})
     return int(done.stdout.strip())
 
 
 def test_a_freed_tile_sized_array_is_reused_without_page_faults() -> None:
     # glibc's defaults: fresh memory, faulted in page by page (5120 faults of 4 KiB, or
     # about 500 where transparent huge pages back part of it)
-    assert _faults("default") >= 100
-    assert _faults("tuned") <= 5  # the freed pages, reused
+    assert _faults(_FAULTS_ON_REUSE, "default") >= 100
+    assert _faults(_FAULTS_ON_REUSE, "tuned") <= 5  # the freed pages, reused
 
 
 _FAULTS_IN_A_SECOND_THREAD = """
@@ -64,17 +66,11 @@ print(faults[0])
 """
 
 
-def _faults_in_a_second_thread(env: dict[str, str]) -> int:
-    done = subprocess.run([sys.executable, "-c", _FAULTS_IN_A_SECOND_THREAD], capture_output=True, text=True,
-                          check=True, env={**os.environ, **env})
-    return int(done.stdout.strip())
-
-
 def test_a_thread_reuses_the_pages_other_threads_freed() -> None:
     """With an arena of its own, a third thread faulted in fresh pages while two arenas held
     freed ones: what made a shard of large scans peak 0.24 GB higher."""
-    assert _faults_in_a_second_thread({}) <= 5
-    assert _faults_in_a_second_thread({"MALLOC_ARENA_MAX": "8"}) >= 100  # the user's setting wins
+    assert _faults(_FAULTS_IN_A_SECOND_THREAD) <= 5
+    assert _faults(_FAULTS_IN_A_SECOND_THREAD, env={"MALLOC_ARENA_MAX": "8"}) >= 100  # the user's setting wins
 
 
 def test_glibc_variables_set_by_the_user_win(monkeypatch: pytest.MonkeyPatch) -> None:
