@@ -68,6 +68,7 @@ bench: weights imagemagick
 	$(BIN)/python bench/large_scan_memory.py --pages 4 --megapixels 10 --presets fidelity
 	$(BIN)/python bench/tile_assembly.py
 	$(BIN)/python bench/tile_stretch.py
+	$(BIN)/python bench/colour_conversion.py
 	$(BIN)/python bench/text_pages.py
 	$(BIN)/python bench/fading_benchmark.py
 	$(BIN)/python bench/damage_found.py

@@ -283,6 +283,25 @@ def derivative_encoding(before: dict[str, Any], after: dict[str, Any]) -> str:
             + f"\n\nMedians of {after['reps']} interleaved ({after['date']}; before: {before['date']}); {after['machine']}.")
 
 
+def colour_conversion(report: dict[str, Any]) -> str:
+    """Lab → sRGB and linear → sRGB, OpenCV's or numpy's against the chain's, and the stages that convert."""
+    def agreement(r: dict[str, Any]) -> str:
+        if "round_trip_max_levels" in r:
+            return f"back through Lab: {r['round_trip_max_levels']:.2f} at most, {r['round_trip_mean_levels']:.2f} mean"
+        return f"{r['formula_max_levels']:.2f} from the formula at most"
+
+    conversions = [[r["conversion"], r["path"], f"{r['ms']:.1f}", agreement(r)] for r in report["conversions"]]
+    paths = [k.removeprefix("ms ") for k in report["stages"][0] if k.startswith("ms ")]
+    stages = [[r["stage"], *(f"{r[f'ms {p}']:.0f}" for p in paths),
+               f"{round(100 * (1 - r[f'ms {paths[1]}'] / r[f'ms {paths[0]}'])) + 0} %", f"{r['outputs_apart_max_levels']:.1f}"]
+              for r in report["stages"]]
+    return (_table(["conversion", "path", "ms, one thread", "16-bit levels off"], conversions)
+            + "\n\n" + _table(["stage", *(f"ms, with {p}" for p in paths), "less time", "outputs apart, 16-bit levels"],
+                               stages)
+            + f"\n\n{report['image']}; conversions strip by strip ({report['strip_rows']} rows) on one thread, stages "
+              f"as the chain runs them; medians of {report['reps']} interleaved; {report['date']}, {report['machine']}.")
+
+
 def _gpu_machine(report: dict[str, Any]) -> str:
     m = report["machine"]
     if "gpu" not in m:
@@ -351,6 +370,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("A multi-page TIFF of large scans (large_scan_memory.py --pages)", ("large_scan_pages",), large_scan_pages),
     ("The tiled upscale's host work (tile_assembly.py)", ("tile_assembly",), tile_assembly),
     ("Tiles stretched to save one (tile_stretch.py)", ("tile_stretch",), tile_stretch),
+    ("Lab back to sRGB (colour_conversion.py)", ("colour_conversion",), colour_conversion),
     ("Pages of text under the nightly default (text_pages.py)", ("text_pages",), text_pages),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),

@@ -22,9 +22,25 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     return np.take(_LINEAR_AT_16_BITS, index)
 
 
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+def _linear_to_srgb_exact(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+# Indexed by the square root of the linear value, in which the curve's slope is at most 1.45:
+# the nearest of 65,536 steps is within 1.1e-5 of the formula. Indexed by the value itself it
+# would be 2e-4 off near black, where the curve is steepest.
+_SRGB_AT_16_BIT_ROOTS = _linear_to_srgb_exact((np.arange(65536, dtype=np.float64) / 65535) ** 2)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """The sRGB curve's inverse, looked up: within 1.1e-5 of the formula (0.7 of a 16-bit
+    level) and faster than its power."""
+    root = np.clip(x, 0.0, 1.0)
+    np.sqrt(root, out=root)
+    root *= 65535
+    root += 0.5
+    return np.take(_SRGB_AT_16_BIT_ROOTS, root.astype(np.uint16))
 
 
 def pixel_products(pixels: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -53,6 +69,11 @@ _D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
 _XYZ_OVER_WHITE = (_RGB_TO_XYZ / _D65[:, None]).astype(np.float32)
 _F_TO_LAB = np.array([[0, 116, 0, -16], [500, -500, 0, 0], [0, 200, -200, 0]], dtype=np.float32)
 _LAB_EPSILON = (6 / 29) ** 3
+# Lab → CIE Lab's (fx, fy, fz), undoing _F_TO_LAB: fy = (L* + 16) / 116, fx = fy + a* / 500, fz = fy - b* / 200
+_LAB_TO_F = np.array(
+    [[1 / 116, 1 / 500, 0, 16 / 116], [1 / 116, 0, 0, 16 / 116], [1 / 116, 0, -1 / 200, 16 / 116]], dtype=np.float32
+)
+_WHITE_RELATIVE_TO_RGB = np.linalg.inv(_XYZ_OVER_WHITE.astype(np.float64)).astype(np.float32)
 
 
 def _lab_f(t: np.ndarray) -> np.ndarray:
@@ -79,7 +100,17 @@ def lightness(rgb: np.ndarray) -> np.ndarray:
     return f.reshape(rgb.shape[:-1])
 
 
+def _lab_f_inverse(f: np.ndarray) -> np.ndarray:
+    """The relative tristimulus values back from CIE Lab's f: cubes, linear near black."""
+    t = f * f
+    t *= f
+    np.copyto(t, (f - np.float32(4 / 29)) * np.float32(3 * (6 / 29) ** 2), where=f <= np.float32(6 / 29))
+    return t
+
+
 def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
-    """OpenCV's float conversion: within 4e-4 of the formula (D65, sRGB curve) and ~20x faster."""
+    """By the formula (D65, sRGB curve), within 2e-5 of it: OpenCV's float conversion is up
+    to 1.2e-3 off (80 levels of 16 bits) and slower (docs/benchmarks.md, *Lab back to sRGB*)."""
     flat = np.ascontiguousarray(lab.reshape(-1, 1, 3), dtype=np.float32)
-    return np.clip(cv2.cvtColor(flat, cv2.COLOR_Lab2RGB), 0.0, 1.0).reshape(lab.shape)
+    relative = _lab_f_inverse(cv2.transform(flat, _LAB_TO_F))
+    return linear_to_srgb(cv2.transform(relative, _WHITE_RELATIVE_TO_RGB)).reshape(lab.shape)
