@@ -54,4 +54,5 @@ def test_linear_to_srgb_is_the_curve_within_a_16_bit_level() -> None:
     encoded = linear_to_srgb(linear)
     assert encoded.dtype == np.float32 and encoded.shape == linear.shape
     assert np.abs(encoded - _encoded(linear)).max() < 0.75 * SIXTEEN_BIT_LEVEL
-    assert linear_to_srgb(np.array([0.0, 1.0, np.inf], np.float32)).tolist() == [0.0, 1.0, 1.0]
+    assert linear_to_srgb(np.array([-1.0, 0.0, 1.0, 2.0], np.float32)).tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert linear_to_srgb(np.zeros((0, 3), np.float32)).shape == (0, 3)

@@ -35,12 +35,13 @@ _SRGB_AT_16_BIT_ROOTS = _linear_to_srgb_exact((np.arange(65536, dtype=np.float64
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     """The sRGB curve's inverse, looked up: within 1.1e-5 of the formula (0.7 of a 16-bit
-    level) and faster than its power."""
-    root = np.clip(x, 0.0, 1.0)
-    np.sqrt(root, out=root)
-    root *= 65535
-    root += 0.5
-    return np.take(_SRGB_AT_16_BIT_ROOTS, root.astype(np.uint16))
+    level) and faster than its power. Finite values; those below 0 come out black (their
+    root is NaN, which OpenCV saturates to index 0), those above 1 white."""
+    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, 1)
+    if flat.size == 0:  # OpenCV's sqrt crashes the process on an empty array
+        return np.zeros(np.shape(x), np.float32)
+    index = cv2.multiply(cv2.sqrt(flat), 65535.0, dtype=cv2.CV_16U)  # rounded and saturated in one pass
+    return np.take(_SRGB_AT_16_BIT_ROOTS, index).reshape(np.shape(x))
 
 
 def pixel_products(pixels: np.ndarray, matrix: np.ndarray) -> np.ndarray:
