@@ -4,7 +4,8 @@ Local contrast (CLAHE on L*) and faded-colour restoration take every strip of th
 CIE Lab and back; on the H200 local contrast was the largest CPU stage of the archive-photo
 preset (docs/benchmarks.md, *GPU paths*). On a 3840 × 2160 photo (the x4 output of a
 960 × 540 one), interleaved, medians:
-- Lab → sRGB in the chain's strips on one thread: OpenCV's float ``cvtColor`` (the chain's
+- Lab → sRGB in the chain's strips on one thread, on the photo and on it darkened (a dark
+  scan, much of it on Lab's linear segment near black): OpenCV's float ``cvtColor`` (the chain's
   conversion before 2026-12-06) against ``colour_math.lab_to_srgb`` (the formula, with the
   sRGB curve looked up), each with how far a 16-bit photo comes back from sRGB → Lab → sRGB;
 - linear → sRGB: numpy's power (the formula) against ``colour_math.linear_to_srgb``, with
@@ -81,7 +82,7 @@ def _interleaved(paths: dict[str, Callable[[], object]]) -> dict[str, float]:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def conversions(image: np.ndarray) -> list[dict[str, object]]:
+def conversions(picture: str, image: np.ndarray) -> list[dict[str, object]]:
     bands = list(strips.bands(*image.shape[:2]))
     labs = [colour_math.srgb_to_lab(image[y0:y1]) for y0, y1 in bands]
     linears = [colour_math.srgb_to_linear(image[y0:y1]) for y0, y1 in bands]
@@ -91,11 +92,11 @@ def conversions(image: np.ndarray) -> list[dict[str, object]]:
     lab_times = _interleaved({name: lambda f=f: [f(lab) for lab in labs] for name, f in LAB_TO_SRGB.items()})
     for name, f in LAB_TO_SRGB.items():
         error = np.abs(np.concatenate([f(lab) for lab in labs]) - image) / LEVEL
-        rows.append({"conversion": "Lab → sRGB", "path": name, "ms": lab_times[name] * 1e3,
+        rows.append({"picture": picture, "conversion": "Lab → sRGB", "path": name, "ms": lab_times[name] * 1e3,
                      "round_trip_max_levels": float(error.max()), "round_trip_mean_levels": float(error.mean())})
     linear_times = _interleaved({name: lambda f=f: [f(x) for x in linears] for name, f in LINEAR_TO_SRGB.items()})
     for name, f in LINEAR_TO_SRGB.items():
-        rows.append({"conversion": "linear → sRGB", "path": name, "ms": linear_times[name] * 1e3,
+        rows.append({"picture": picture, "conversion": "linear → sRGB", "path": name, "ms": linear_times[name] * 1e3,
                      "formula_max_levels": float(np.abs(f(ramp) - formula).max() / LEVEL)})
     for row in rows:
         print(row, flush=True)
@@ -134,7 +135,8 @@ def main() -> int:
     report = {"machine": f"{cpu_name()}, {strips.lanes()} strip lanes", "date": date.today().isoformat(),
               "image": f"{SIZE[0]}x{SIZE[1]} photo (scikit-image astronaut, enlarged), 16-bit values",
               "strip_rows": strips.strip_rows(SIZE[0]), "reps": REPS,
-              "conversions": conversions(image), "stages": stages(image)}
+              "conversions": conversions("photo", image) + conversions("dark photo (× 0.15)", image * np.float32(0.15)),
+              "stages": stages(image)}
     print(f"wrote {save_results('colour_conversion', report)}")
     return 0
 

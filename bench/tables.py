@@ -290,12 +290,12 @@ def colour_conversion(report: dict[str, Any]) -> str:
             return f"back through Lab: {r['round_trip_max_levels']:.2f} at most, {r['round_trip_mean_levels']:.2f} mean"
         return f"{r['formula_max_levels']:.2f} from the formula at most"
 
-    conversions = [[r["conversion"], r["path"], f"{r['ms']:.1f}", agreement(r)] for r in report["conversions"]]
+    conversions = [[r["picture"], r["conversion"], r["path"], f"{r['ms']:.1f}", agreement(r)] for r in report["conversions"]]
     paths = [k.removeprefix("ms ") for k in report["stages"][0] if k.startswith("ms ")]
     stages = [[r["stage"], *(f"{r[f'ms {p}']:.0f}" for p in paths),
                f"{round(100 * (1 - r[f'ms {paths[1]}'] / r[f'ms {paths[0]}'])) + 0} %", f"{r['outputs_apart_max_levels']:.1f}"]
               for r in report["stages"]]
-    return (_table(["conversion", "path", "ms, one thread", "16-bit levels off"], conversions)
+    return (_table(["picture", "conversion", "path", "ms, one thread", "16-bit levels off"], conversions)
             + "\n\n" + _table(["stage", *(f"ms, with {p}" for p in paths), "less time", "outputs apart, 16-bit levels"],
                                stages)
             + f"\n\n{report['image']}; conversions strip by strip ({report['strip_rows']} rows) on one thread, stages "
