@@ -4,11 +4,11 @@ Local contrast (CLAHE on L*) and faded-colour restoration take every strip of th
 CIE Lab and back; on the H200 local contrast was the largest CPU stage of the archive-photo
 preset (docs/benchmarks.md, *GPU paths*). On a 3840 × 2160 photo (the x4 output of a
 960 × 540 one), interleaved, medians:
-- Lab → sRGB in the chain's strips on one thread, on the photo and on it darkened (a dark
+- Lab → sRGB in the chain's strips and lanes, on the photo and on it darkened (a dark
   scan, much of it on Lab's linear segment near black): OpenCV's float ``cvtColor`` (the chain's
   conversion before 2026-12-06) against ``colour_math.lab_to_srgb`` (the formula, with the
   sRGB curve looked up), each with how far a 16-bit photo comes back from sRGB → Lab → sRGB;
-- linear → sRGB: numpy's power (the formula) against ``colour_math.linear_to_srgb``, with
+- linear → sRGB, likewise: numpy's power (the formula) against ``colour_math.linear_to_srgb``, with
   each one's largest difference from the formula in float64;
 - the two stages whole, as the chain runs them (in strip lanes), with either conversion in
   their modules, and how far apart their outputs are.
@@ -82,6 +82,11 @@ def _interleaved(paths: dict[str, Callable[[], object]]) -> dict[str, float]:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def _in_lanes(conversion: Callable[[np.ndarray], np.ndarray], parts: list[np.ndarray]) -> list[np.ndarray]:
+    """Each strip converted, as many at once as the chain's stages run them."""
+    return strips.in_lanes([lambda part=part: conversion(part) for part in parts])
+
+
 def conversions(picture: str, image: np.ndarray) -> list[dict[str, object]]:
     bands = list(strips.bands(*image.shape[:2]))
     labs = [colour_math.srgb_to_lab(image[y0:y1]) for y0, y1 in bands]
@@ -89,12 +94,12 @@ def conversions(picture: str, image: np.ndarray) -> list[dict[str, object]]:
     ramp = np.linspace(0, 1, 2_000_001, dtype=np.float32)
     formula = np.where(ramp <= 0.0031308, 12.92 * ramp.astype(np.float64), 1.055 * ramp.astype(np.float64) ** (1 / 2.4) - 0.055)
     rows = []
-    lab_times = _interleaved({name: lambda f=f: [f(lab) for lab in labs] for name, f in LAB_TO_SRGB.items()})
+    lab_times = _interleaved({name: lambda f=f: _in_lanes(f, labs) for name, f in LAB_TO_SRGB.items()})
     for name, f in LAB_TO_SRGB.items():
         error = np.abs(np.concatenate([f(lab) for lab in labs]) - image) / LEVEL
         rows.append({"picture": picture, "conversion": "Lab → sRGB", "path": name, "ms": lab_times[name] * 1e3,
                      "round_trip_max_levels": float(error.max()), "round_trip_mean_levels": float(error.mean())})
-    linear_times = _interleaved({name: lambda f=f: [f(x) for x in linears] for name, f in LINEAR_TO_SRGB.items()})
+    linear_times = _interleaved({name: lambda f=f: _in_lanes(f, linears) for name, f in LINEAR_TO_SRGB.items()})
     for name, f in LINEAR_TO_SRGB.items():
         rows.append({"picture": picture, "conversion": "linear → sRGB", "path": name, "ms": linear_times[name] * 1e3,
                      "formula_max_levels": float(np.abs(f(ramp) - formula).max() / LEVEL)})

@@ -295,11 +295,11 @@ def colour_conversion(report: dict[str, Any]) -> str:
     stages = [[r["stage"], *(f"{r[f'ms {p}']:.0f}" for p in paths),
                f"{round(100 * (1 - r[f'ms {paths[1]}'] / r[f'ms {paths[0]}'])) + 0} %", f"{r['outputs_apart_max_levels']:.1f}"]
               for r in report["stages"]]
-    return (_table(["picture", "conversion", "path", "ms, one thread", "16-bit levels off"], conversions)
+    return (_table(["picture", "conversion", "path", "ms", "16-bit levels off"], conversions)
             + "\n\n" + _table(["stage", *(f"ms, with {p}" for p in paths), "less time", "outputs apart, 16-bit levels"],
                                stages)
-            + f"\n\n{report['image']}; conversions strip by strip ({report['strip_rows']} rows) on one thread, stages "
-              f"as the chain runs them; medians of {report['reps']} interleaved; {report['date']}, {report['machine']}.")
+            + f"\n\n{report['image']}; conversions of its strips ({report['strip_rows']} rows) and stages in the "
+              f"chain's strip lanes; medians of {report['reps']} interleaved; {report['date']}, {report['machine']}.")
 
 
 def _gpu_machine(report: dict[str, Any]) -> str:
