@@ -4,12 +4,13 @@ Local contrast (CLAHE on L*) and faded-colour restoration take every strip of th
 CIE Lab and back; on the H200 local contrast was the largest CPU stage of the archive-photo
 preset (docs/benchmarks.md, *GPU paths*). On a 3840 × 2160 photo (the x4 output of a
 960 × 540 one), interleaved, medians:
-- Lab → sRGB in the chain's strips and lanes, on the photo and on it darkened (a dark
-  scan, much of it on Lab's linear segment near black): OpenCV's float ``cvtColor`` (the chain's
+- Lab → sRGB in the chain's strips and lanes, on the photo and on it darkened (a dark scan,
+  much of it on Lab's linear segment near black): OpenCV's float ``cvtColor`` (the chain's
   conversion before 2026-12-06) against ``colour_math.lab_to_srgb`` (the formula, with the
   sRGB curve looked up), each with how far a 16-bit photo comes back from sRGB → Lab → sRGB;
-- linear → sRGB, likewise: numpy's power (the formula) against ``colour_math.linear_to_srgb``, with
-  each one's largest difference from the formula in float64;
+- linear → sRGB, likewise: numpy's power (the formula) against
+  ``colour_math.linear_to_srgb``, with each one's largest difference from the formula in
+  float64;
 - the two stages whole, as the chain runs them (in strip lanes), with either conversion in
   their modules, and how far apart their outputs are.
 
@@ -43,13 +44,9 @@ def opencv_lab_to_srgb(lab: np.ndarray) -> np.ndarray:
     return np.clip(cv2.cvtColor(flat, cv2.COLOR_Lab2RGB), 0.0, 1.0).reshape(lab.shape)
 
 
-def power_linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
-
-
 LAB_TO_SRGB = {"OpenCV cvtColor (float)": opencv_lab_to_srgb, "the chain's lab_to_srgb": colour_math.lab_to_srgb}
-LINEAR_TO_SRGB = {"numpy power (the formula)": power_linear_to_srgb,
+# the formula by numpy's power: the chain's linear_to_srgb before 2026-12-06, its lookup table's source now
+LINEAR_TO_SRGB = {"numpy power (the formula)": colour_math._linear_to_srgb_exact,
                   "the chain's linear_to_srgb (looked up)": colour_math.linear_to_srgb}
 
 
