@@ -37,7 +37,8 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     """The sRGB curve's inverse, looked up: within 1.1e-5 of the formula (0.7 of a 16-bit
     level) and faster than its power. Finite values; those below 0 come out black (their
     root is NaN, which OpenCV saturates to index 0), those above 1 white."""
-    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, 1)
+    values = np.ascontiguousarray(x, dtype=np.float32)
+    flat = values.reshape(-1, values.shape[-1] if values.ndim > 1 else 1)  # rows within OpenCV's int range
     if flat.size == 0:  # OpenCV's sqrt crashes the process on an empty array
         return np.zeros(np.shape(x), np.float32)
     index = cv2.multiply(cv2.sqrt(flat), 65535.0, dtype=cv2.CV_16U)  # rounded and saturated in one pass
@@ -81,9 +82,9 @@ def _linear_where_dark(x: np.ndarray, limit: float, slope: float, intercept: flo
     """``out`` with ``x * slope + intercept`` wherever ``x <= limit`` (Lab's linear segment near
     black), by OpenCV's masked copy: numpy's ``copyto(where=)`` slows as the share of dark
     pixels grows, and took 1.5x as long as this on a dark photo."""
-    flat = x.reshape(-1, 1)
+    flat = x.reshape(-1, x.shape[-1])  # one row a pixel: within OpenCV's int range
     dark = cv2.compare(flat, limit, cv2.CMP_LE)
-    return cv2.copyTo(flat * np.float32(slope) + np.float32(intercept), dark, out.reshape(-1, 1)).reshape(out.shape)
+    return cv2.copyTo(flat * np.float32(slope) + np.float32(intercept), dark, out.reshape(flat.shape)).reshape(out.shape)
 
 
 def _lab_f(t: np.ndarray) -> np.ndarray:
