@@ -70,7 +70,8 @@ _D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
 
 _XYZ_OVER_WHITE = (_RGB_TO_XYZ / _D65[:, None]).astype(np.float32)
 _F_TO_LAB = np.array([[0, 116, 0, -16], [500, -500, 0, 0], [0, 200, -200, 0]], dtype=np.float32)
-_LAB_EPSILON = (6 / 29) ** 3
+_LAB_DELTA = 6 / 29  # f where CIE Lab's cube root meets its linear segment near black
+_LAB_EPSILON = _LAB_DELTA**3
 # Lab → CIE Lab's (fx, fy, fz), undoing _F_TO_LAB: fy = (L* + 16) / 116, fx = fy + a* / 500, fz = fy - b* / 200
 _LAB_TO_F = np.array(
     [[1 / 116, 1 / 500, 0, 16 / 116], [1 / 116, 0, 0, 16 / 116], [1 / 116, 0, -1 / 200, 16 / 116]], dtype=np.float32
@@ -89,7 +90,7 @@ def _linear_where_dark(x: np.ndarray, limit: float, slope: float, intercept: flo
 
 def _lab_f(t: np.ndarray) -> np.ndarray:
     """CIE Lab's f: the cube root of each relative tristimulus value, linear near black."""
-    return _linear_where_dark(t, _LAB_EPSILON, 1 / (3 * (6 / 29) ** 2), 4 / 29, np.cbrt(t))
+    return _linear_where_dark(t, _LAB_EPSILON, 1 / (3 * _LAB_DELTA**2), 4 / 29, np.cbrt(t))
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -111,8 +112,8 @@ def lightness(rgb: np.ndarray) -> np.ndarray:
 
 def _lab_f_inverse(f: np.ndarray) -> np.ndarray:
     """The relative tristimulus values back from CIE Lab's f: cubes, linear near black."""
-    slope = 3 * (6 / 29) ** 2
-    return _linear_where_dark(f, 6 / 29, slope, -slope * 4 / 29, cv2.pow(f, 3))
+    slope = 3 * _LAB_DELTA**2
+    return _linear_where_dark(f, _LAB_DELTA, slope, -slope * 4 / 29, cv2.pow(f, 3))
 
 
 def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
