@@ -15,21 +15,37 @@ from enhance_ops.models.weights import load_model
 pytestmark = pytest.mark.skipif(not onednn.available(), reason="this torch build has no oneDNN")
 
 
+@pytest.mark.parametrize("per_shape", [False, True], ids=["one-layout", "per-shape"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("conv", [
     nn.Conv2d(64, 32, 3, 1, 1),
     nn.Conv2d(3, 64, 11, 4, 2),  # LPIPS' AlexNet stem: stride and a large kernel
+    nn.Conv2d(64, 192, 5, 1, 2),  # its next convolution, whose bf16 layout oneDNN picks by the input's size
     nn.Conv2d(48, 48, 3, 1, 2, dilation=2, groups=4),
     nn.Conv2d(192, 64, 1, 1, 0, bias=False),
 ])
-def test_packed_convolution_matches_conv2d_at_every_input_size(conv: nn.Conv2d, dtype: torch.dtype) -> None:
+def test_packed_convolution_matches_conv2d_at_every_input_size(
+    conv: nn.Conv2d, dtype: torch.dtype, per_shape: bool
+) -> None:
     torch.manual_seed(0)
     conv = conv.to(dtype).eval()
-    packed = onednn.PackedConv2d(conv)
-    for height, width in [(64, 64), (11, 7), (37, 53), (130, 200)]:  # packed for 64 x 64
+    packed = onednn.PackedConv2d(conv, per_shape=per_shape)
+    for height, width in [(64, 64), (11, 7), (37, 53), (130, 200), (64, 64)]:  # one layout: for 64 x 64
         x = torch.randn(1, conv.in_channels, height, width, dtype=dtype).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             torch.testing.assert_close(packed(x), conv(x), msg=f"{height} x {width}")
+
+
+def test_a_per_shape_convolution_reorders_its_weights_when_the_input_shape_changes_only() -> None:
+    conv = nn.Conv2d(64, 192, 5, 1, 2).to(torch.bfloat16).eval()
+    packed = onednn.PackedConv2d(conv, per_shape=True)
+    layouts = []
+    for side in (63, 63, 31, 63):
+        x = torch.randn(2, 64, side, side, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            packed(x)
+        layouts.append(packed._last[1])
+    assert layouts[1] is layouts[0] and layouts[2] is not layouts[1] and layouts[3] is not layouts[2]
 
 
 def test_padding_other_than_zeros_is_refused() -> None:

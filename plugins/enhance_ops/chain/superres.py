@@ -62,6 +62,7 @@ class Inference:
     channels_last: bool = True
     prepack: bool = True
     fuse_activations: bool = True  # with prepack: each activation done inside the convolution before it
+    layout_per_shape: bool = False  # with prepack: weights reordered for each input shape (onednn.PackedConv2d)
 
     def __post_init__(self) -> None:
         try:
@@ -90,7 +91,7 @@ class Inference:
             if self.precision == "bf16":
                 model = float_ends.bf16_inside(model)
             if self.prepack and onednn.available():
-                model = onednn.pack_convolutions(model)
+                model = onednn.pack_convolutions(model, per_shape=self.layout_per_shape)
                 if self.fuse_activations:
                     model = onednn.fuse_activations(model)
         return model

@@ -12,6 +12,13 @@ results are written, instead of in a second pass over them: 8-9 % of RRDBNet's a
 time in bf16 on the development VM with AMX, and, as the activation is applied before the
 result is rounded to bf16 rather than after, no further from the fp32 reference
 (docs/benchmarks.md, *Precision and layout per model*).
+
+Which layout oneDNN prefers can depend on the input's size. For the 3 × 3 convolutions of
+the SR networks it did not matter on the development VM, so one layout, chosen for a 64²
+input, serves every tile. For AlexNet's 5 × 5 convolution in bf16 (the LPIPS measure) the
+layout chosen for one size took 2-3× the time on inputs of another, either way round, and
+LPIPS's input changes size with each image: its convolutions choose a layout per input
+shape (``per_shape``).
 """
 from __future__ import annotations
 
@@ -29,37 +36,49 @@ def available() -> bool:
 
 
 class PackedConv2d(nn.Module):
-    """Stands in for one CPU ``nn.Conv2d`` (zero padding, integer padding) in inference."""
+    """Stands in for one CPU ``nn.Conv2d`` (zero padding, integer padding) in inference.
+    ``per_shape``: its weights reordered for the shape of each input that differs from the last one's."""
 
-    def __init__(self, conv: nn.Conv2d) -> None:
+    def __init__(self, conv: nn.Conv2d, *, per_shape: bool = False) -> None:
         super().__init__()
         if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             raise ValueError(f"cannot pack {conv}: only zero, integer padding")
         self.padding, self.stride = list(conv.padding), list(conv.stride)
         self.dilation, self.groups = list(conv.dilation), conv.groups
         self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach(), requires_grad=False)
+        self.weight = conv.weight.detach() if per_shape else None
         # The size only picks oneDNN's preferred layout; any input size runs, with the same result.
-        example = [1, conv.in_channels, 64, 64]
-        self.packed = torch.ops.mkldnn._reorder_convolution_weight(
-            conv.weight.detach(), self.padding, self.stride, self.dilation, self.groups, example
-        )
+        self.packed = None if per_shape else self._reordered(conv.weight.detach(), [1, conv.in_channels, 64, 64])
+        self._last: tuple[torch.Size, torch.Tensor] | None = None  # per_shape: the last input's shape, its layout
         self.activation: str = "none"  # set by fuse_activations
         self.activation_scalars: list[float] = []
 
+    def _reordered(self, weight: torch.Tensor, example: list[int]) -> torch.Tensor:
+        return torch.ops.mkldnn._reorder_convolution_weight(
+            weight, self.padding, self.stride, self.dilation, self.groups, example
+        )
+
+    def _layout_for(self, shape: torch.Size) -> torch.Tensor:
+        last = self._last  # read once: a lane replacing it meanwhile leaves this one a consistent pair
+        if last is None or last[0] != shape:
+            last = self._last = shape, self._reordered(self.weight, list(shape))
+        return last[1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        packed = self.packed if self.weight is None else self._layout_for(x.shape)
         return torch.ops.mkldnn._convolution_pointwise(
-            x, self.packed, self.bias, self.padding, self.stride, self.dilation, self.groups,
+            x, packed, self.bias, self.padding, self.stride, self.dilation, self.groups,
             self.activation, self.activation_scalars, ""
         )
 
 
-def pack_convolutions(model: nn.Module) -> nn.Module:
+def pack_convolutions(model: nn.Module, *, per_shape: bool = False) -> nn.Module:
     """Every ``nn.Conv2d`` in ``model`` (already in its final dtype, on CPU) swapped for a packed one, in place."""
     for name, child in model.named_children():
         if type(child) is nn.Conv2d:
-            setattr(model, name, PackedConv2d(child))
+            setattr(model, name, PackedConv2d(child, per_shape=per_shape))
         else:
-            pack_convolutions(child)
+            pack_convolutions(child, per_shape=per_shape)
     return model
 
 
