@@ -2,10 +2,16 @@
 
 The ``lpips`` package imports torchvision, whose registry build needs CUDA, so the network
 is defined here and fed the same ImageNet backbone weights and linear heads.
+
+In a bf16 model (models/float_ends.py) only the backbone is bf16: the convolution that reads
+the image stays fp32, and each layer's features are normalised and compared in fp32 with
+heads that stay fp32. That keeps LPIPS within 1.4e-4 of the fp32 network on the
+calibration pairs (docs/quality.md).
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .registry import register_arch
@@ -43,9 +49,24 @@ def _vgg16() -> tuple[nn.ModuleList, list[int]]:
     return stages, [64, 128, 256, 512, 512]
 
 
+class LinearHead(nn.Module):
+    """A learned weight per channel (a 1 × 1 convolution to one channel, no bias), held as a
+    buffer, which a bf16 model leaves fp32 (float_ends casts parameters): the features'
+    differences are weighed and summed in fp32."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight)
+
+
 @register_arch("lpips")
 class LPIPS(nn.Module):
     """Distance between two RGB images in [0, 1], shape (N, 3, H, W) → (N,)."""
+
+    image_convolutions = ("stages.0.0", None)  # fp32 in a bf16 model (float_ends)
 
     def __init__(self, backbone: str = "alex") -> None:
         super().__init__()
@@ -53,7 +74,7 @@ class LPIPS(nn.Module):
         if backbone not in builders:
             raise ValueError(f"LPIPS backbone must be one of {sorted(builders)}")
         self.stages, channels = builders[backbone]()
-        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, 1, 0, bias=False) for c in channels)
+        self.lins = nn.ModuleList(LinearHead(c) for c in channels)
         self.register_buffer("shift", torch.tensor(_SHIFT).view(1, 3, 1, 1))
         self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1))
 
@@ -62,7 +83,8 @@ class LPIPS(nn.Module):
         feats = []
         for stage in self.stages:
             x = stage(x)
-            feats.append(x / (torch.sqrt(torch.sum(x**2, dim=1, keepdim=True)) + 1e-10))
+            f = x.float()
+            feats.append(f / (torch.sqrt(torch.sum(f**2, dim=1, keepdim=True)) + 1e-10))
         return feats
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

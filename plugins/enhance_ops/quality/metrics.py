@@ -103,12 +103,11 @@ def ssim_rows(a: Rows, b: Rows, height: int, width: int, *, bit_depth: int = 8) 
     return sum(total for total, _ in parts) / count if count else float("nan")
 
 
-_LPIPS_INFERENCE = Inference(precision="fp32")  # fp32 keeps the calibrated values; channels_last and packing do not change them
-
-
 @lru_cache(maxsize=2)
 def _lpips_net(backbone: str) -> nn.Module:
-    return _LPIPS_INFERENCE.prepare(load_model(f"lpips-{backbone}"))
+    """The backbone in bf16 on a CPU with native bf16, else fp32 (models/lpips_arch.py); each
+    image's size gets its own weight layout, without which bf16 was no faster (models/onednn.py)."""
+    return Inference(precision="auto", layout_per_shape=True).prepare(load_model(f"lpips-{backbone}"))
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:
