@@ -283,6 +283,25 @@ def derivative_encoding(before: dict[str, Any], after: dict[str, Any]) -> str:
             + f"\n\nMedians of {after['reps']} interleaved ({after['date']}; before: {before['date']}); {after['machine']}.")
 
 
+def lpips_precision(report: dict[str, Any]) -> str:
+    """The consistency LPIPS in fp32 and with a bf16 backbone, and the integrity checks with each."""
+    paths = list(report["calibration_max_from_fp32"])
+    fp32, ours = paths[0], paths[-1]
+
+    def less(row: dict[str, Any]) -> str:
+        return f"{round(100 * (1 - row[f'ms {ours}'] / row[f'ms {fp32}'])) + 0} %"
+
+    timing = [[_side(f"{r['shape'][1]}x{r['shape'][0]}"), *(f"{r[f'ms {p}']:.1f}" for p in paths), less(r),
+               f"{r[f'value {fp32}']:.5f}", f"{r[f'value {ours}']:.5f}"] for r in report["lpips"]]
+    apart = [[p, f"{report['calibration_max_from_fp32'][p]:.1e}", f"{report['consistency_max_from_fp32'][p]:.1e}"]
+             for p in paths[1:]]
+    checks = [[r["case"], f"{r[f'ms {fp32}']:.0f}", f"{r[f'ms {ours}']:.0f}", less(r)] for r in report["integrity_checks"]]
+    return (_table(["LPIPS input", *(f"ms, {p}" for p in paths), "less time", f"value, {fp32}", f"value, {ours}"], timing)
+            + "\n\n" + _table(["path", "calibration pairs: most from fp32", "consistency pairs: most from fp32"], apart)
+            + "\n\n" + _table(["SR integrity checks", f"ms, LPIPS {fp32}", f"ms, LPIPS {ours}", "less time"], checks)
+            + f"\n\nMedians of {report['reps']} interleaved ({report['date']}); {report['machine']}.")
+
+
 def colour_conversion(report: dict[str, Any]) -> str:
     """Lab → sRGB and linear → sRGB, OpenCV's or numpy's against the chain's, and the stages that convert."""
     def agreement(r: dict[str, Any]) -> str:
@@ -371,6 +390,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("The tiled upscale's host work (tile_assembly.py)", ("tile_assembly",), tile_assembly),
     ("Tiles stretched to save one (tile_stretch.py)", ("tile_stretch",), tile_stretch),
     ("Lab back to sRGB (colour_conversion.py)", ("colour_conversion",), colour_conversion),
+    ("LPIPS with a bf16 backbone (lpips_precision.py)", ("lpips_precision",), lpips_precision),
     ("Pages of text under the nightly default (text_pages.py)", ("text_pages",), text_pages),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
