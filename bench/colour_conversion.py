@@ -18,16 +18,14 @@ preset (docs/benchmarks.md, *GPU paths*). On a 3840 × 2160 photo (the x4 output
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 
 import cv2
 import numpy as np
-from cpu_inference import cpu_name, save_results, without_options
+from cpu_inference import cpu_name, interleaved_medians, save_results, without_options
 from skimage import data as skdata
 
 from enhance_ops import allocator
@@ -67,18 +65,6 @@ def photo() -> np.ndarray:
     return np.round(np.clip(rgb, 0, 1) * 65535).astype(np.float32) / 65535
 
 
-def _interleaved(paths: dict[str, Callable[[], object]]) -> dict[str, float]:
-    for run in paths.values():  # warm-up
-        run()
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(REPS):
-        for name, run in paths.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def _in_lanes(conversion: Callable[[np.ndarray], np.ndarray], parts: list[np.ndarray]) -> list[np.ndarray]:
     """Each strip converted, as many at once as the chain's stages run them."""
     return strips.in_lanes([lambda part=part: conversion(part) for part in parts])
@@ -91,12 +77,14 @@ def conversions(picture: str, image: np.ndarray) -> list[dict[str, object]]:
     ramp = np.linspace(0, 1, 2_000_001, dtype=np.float32)
     formula = np.where(ramp <= 0.0031308, 12.92 * ramp.astype(np.float64), 1.055 * ramp.astype(np.float64) ** (1 / 2.4) - 0.055)
     rows = []
-    lab_times = _interleaved({name: lambda f=f: _in_lanes(f, labs) for name, f in LAB_TO_SRGB.items()})
+    lab_times = interleaved_medians({name: lambda f=f: _in_lanes(f, labs) for name, f in LAB_TO_SRGB.items()},
+                                    REPS)
     for name, f in LAB_TO_SRGB.items():
         error = np.abs(np.concatenate([f(lab) for lab in labs]) - image) / LEVEL
         rows.append({"picture": picture, "conversion": "Lab → sRGB", "path": name, "ms": lab_times[name] * 1e3,
                      "round_trip_max_levels": float(error.max()), "round_trip_mean_levels": float(error.mean())})
-    linear_times = _interleaved({name: lambda f=f: _in_lanes(f, linears) for name, f in LINEAR_TO_SRGB.items()})
+    linear_times = interleaved_medians({name: lambda f=f: _in_lanes(f, linears) for name, f in LINEAR_TO_SRGB.items()},
+                                       REPS)
     for name, f in LINEAR_TO_SRGB.items():
         rows.append({"picture": picture, "conversion": "linear → sRGB", "path": name, "ms": linear_times[name] * 1e3,
                      "formula_max_levels": float(np.abs(f(ramp) - formula).max() / LEVEL)})
@@ -121,7 +109,7 @@ def stages(image: np.ndarray) -> list[dict[str, object]]:
                     return run()
             paths[f"{stage} | {name}"] = timed
             outputs[(stage, name)] = timed()
-    times = _interleaved(paths)
+    times = interleaved_medians(paths, REPS)
     rows = []
     for stage in runs:
         before, after = (outputs[(stage, name)] for name in LAB_TO_SRGB)

@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,20 @@ def without_options(doc: str) -> None:
     any other argument is refused. Such a script had run in full on any argument, ``--help``
     too, and written over its results."""
     argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+
+
+def interleaved_medians(paths: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
+    """Seconds per call of each path: one warm-up each, then ``reps`` rounds in which every
+    path runs once in turn, so that the VM's drift falls on all of them alike; medians."""
+    for run in paths.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(reps):
+        for name, run in paths.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def save_results(name: str, report: object) -> Path:

@@ -20,16 +20,14 @@ each path against the fp32 network on the five calibration pairs and the consist
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
 import numpy as np
 import torch
-from cpu_inference import ROOT, cpu_name, save_results, without_options
+from cpu_inference import ROOT, cpu_name, interleaved_medians, save_results, without_options
 from PIL import Image
 from skimage import data as skdata
 from torch import nn
@@ -57,18 +55,6 @@ def _distance(net: nn.Module, a: np.ndarray, b: np.ndarray) -> float:
         return float(net(metrics._tensor(a), metrics._tensor(b))[0])
 
 
-def _interleaved(paths: dict[str, Callable[[], object]]) -> dict[str, float]:
-    for run in paths.values():  # warm-up
-        run()
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(REPS):
-        for name, run in paths.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def consistency_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
     """SPAN x2's output of an astronaut crop and the bicubic enlargement of that crop."""
     span = Inference(precision="auto")
@@ -90,7 +76,8 @@ def calibration_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
 def lpips_rows(nets: dict[str, nn.Module], pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, object]]:
     rows = []
     for output, bicubic in pairs:
-        times = _interleaved({name: lambda net=net: _distance(net, output, bicubic) for name, net in nets.items()})
+        times = interleaved_medians({name: lambda net=net: _distance(net, output, bicubic) for name, net in nets.items()},
+                                    REPS)
         values = {name: _distance(net, output, bicubic) for name, net in nets.items()}
         rows.append({"shape": list(output.shape[:2]), **{f"ms {name}": times[name] * 1e3 for name in nets},
                      **{f"value {name}": values[name] for name in nets}})
@@ -126,7 +113,7 @@ def integrity_rows(nets: dict[str, nn.Module]) -> list[dict[str, object]]:
             with measuring_lpips_with(net):
                 measures.sr_integrity(crop, output)
 
-        times = _interleaved({name: lambda net=net: checks(net) for name, net in chosen.items()})
+        times = interleaved_medians({name: lambda net=net: checks(net) for name, net in chosen.items()}, REPS)
         rows.append({"case": f"256² x{scale} ({model})", **{f"ms {name}": times[name] * 1e3 for name in chosen}})
         print(rows[-1], flush=True)
     return rows
