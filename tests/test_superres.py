@@ -63,7 +63,7 @@ def test_a_tile_is_stretched_by_at_most_an_eighth_and_only_to_save_one(tiling: T
     fewer than ``tile``-long ones take wherever tiles up to an eighth longer allow it, and no
     longer than that needs; at ``tile`` elsewhere."""
     tile, fade = tiling.tile or 0, tiling.cross_fade
-    longest = tile + int(tile * tiling.stretch)
+    longest = tile + int(tile * (tiling.stretch or 0.0))
 
     def count(side: int, length: int) -> int:
         return max(1, -(-(length - fade) // (side - fade)))
@@ -88,7 +88,15 @@ def test_a_tile_side_given_is_the_longest_a_tile_gets() -> None:
     given = Tiling(tile=256, overlap=16)
     assert [(a, b) for _, _, a, b in tiles(1, 512, given)] == [(0, 256), (240, 496), (480, 512)]
     assert all(given.side(length) == 256 for length in range(1, 2048))
-    assert (Tiling(tile=256).on("cuda").stretch, Tiling().on("cuda").stretch) == (0.0, STRETCH)
+    assert (Tiling(tile=256).on("cuda").stretch, Tiling().on("cuda").stretch) == (None, STRETCH)
+
+
+def test_a_stretch_given_holds_with_the_devices_tile_side() -> None:
+    """No stretch, or another one, with the device's side: it had been replaced by ``STRETCH``."""
+    unstretched, wider = Tiling(overlap=16, stretch=0.0).on("cpu"), Tiling(overlap=16, stretch=0.25).on("cpu")
+    assert (unstretched.tile, unstretched.stretch, wider.stretch) == (256, 0.0, 0.25)
+    assert unstretched.side(512) == 256 and Tiling(overlap=16).on("cpu").side(512) == 264
+    assert wider.side(600) == 308 and Tiling(overlap=16).on("cpu").side(600) == 256  # two tiles, or three
     with pytest.raises(ValueError, match="stretch >= 0"):
         Tiling(tile=256, stretch=-0.1)
 

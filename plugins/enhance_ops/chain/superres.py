@@ -124,25 +124,27 @@ STRETCH = 1 / 8
 @dataclass(frozen=True)
 class Tiling:
     """``tile`` None: the device's own (``DEVICE_TILES``, see ``on``), stretched by up to
-    ``STRETCH`` where that saves a tile; a ``tile`` given is the longest a tile gets unless
-    ``stretch`` says otherwise. ``pad`` or ``overlap`` None: each model's own ``tile_context``
-    or ``tile_overlap`` from the manifest (see ``for_model``)."""
+    ``STRETCH`` where that saves a tile; a ``tile`` given is the longest a tile gets. A
+    ``stretch`` given holds either way. ``pad`` or ``overlap`` None: each model's own
+    ``tile_context`` or ``tile_overlap`` from the manifest (see ``for_model``)."""
 
     tile: int | None = None
     pad: int | None = None
     overlap: int | None = None
-    stretch: float = 0.0  # the share of ``tile`` a tile may grow by to save one along an axis
+    stretch: float | None = None  # the share of ``tile`` a tile may grow by to save one along an axis
 
     def __post_init__(self) -> None:
         too_small = self.tile is not None and (self.tile < 16 or self.cross_fade >= self.tile)
-        if too_small or self.stretch < 0 or any(v is not None and v < 0 for v in (self.pad, self.overlap)):
+        negative = any(v is not None and v < 0 for v in (self.pad, self.overlap, self.stretch))
+        if too_small or negative:
             raise ValueError(f"invalid tiling {self}: need tile >= 16, pad >= 0, 0 <= overlap < tile and stretch >= 0")
 
     def on(self, device: str) -> Tiling:
-        """This tiling with the device's tile side, and its stretch, where no side was set explicitly."""
+        """This tiling with the device's tile side, and its stretch unless one was given, where no side was set."""
         if self.tile is not None:
             return self
-        return replace(self, tile=DEVICE_TILES[torch.device(device).type], stretch=STRETCH)
+        return replace(self, tile=DEVICE_TILES[torch.device(device).type],
+                       stretch=STRETCH if self.stretch is None else self.stretch)
 
     def for_model(self, entry: ModelEntry) -> Tiling:
         """This tiling with the model's context and overlap where none was set explicitly."""
@@ -170,7 +172,7 @@ class Tiling:
         if count < 2:
             return self.tile
         one_fewer = math.ceil((length + (count - 2) * fade) / (count - 1))
-        return one_fewer if one_fewer <= self.tile + int(self.tile * self.stretch) else self.tile
+        return one_fewer if one_fewer <= self.tile + int(self.tile * (self.stretch or 0.0)) else self.tile
 
     def pitch(self, length: int) -> int:
         """Input pixels from one tile's start to the next's along an axis of ``length`` pixels."""
