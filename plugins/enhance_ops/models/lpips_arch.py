@@ -79,12 +79,15 @@ class LPIPS(nn.Module):
         self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1))
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = ((x * 2 - 1) - self.shift) / self.scale
+        """Each stage's features, unit length over channels. The scaling to [-1, 1] and the
+        shift and scale after it in one pass, the norms in one: 6-8 % less time than one pass
+        for each step, with the backbone in bf16 (docs/benchmarks.md)."""
+        x = torch.addcmul((-1 - self.shift) / self.scale, x, 2 / self.scale)
         feats = []
         for stage in self.stages:
             x = stage(x)
             f = x.float()
-            feats.append(f / (torch.sqrt(torch.sum(f**2, dim=1, keepdim=True)) + 1e-10))
+            feats.append(f / (torch.linalg.vector_norm(f, dim=1, keepdim=True) + 1e-10))
         return feats
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -92,5 +95,5 @@ class LPIPS(nn.Module):
         n = a.shape[0]
         total = torch.zeros(n, device=a.device, dtype=a.dtype)
         for lin, f in zip(self.lins, self._features(torch.cat((a, b)))):
-            total = total + lin((f[:n] - f[n:]) ** 2).mean(dim=(1, 2, 3))
+            total = total + lin((f[:n] - f[n:]).square_()).mean(dim=(1, 2, 3))
         return total
