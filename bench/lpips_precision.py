@@ -102,12 +102,12 @@ def measuring_lpips_with(net: nn.Module) -> Iterator[None]:
 
 
 def integrity_rows(nets: dict[str, nn.Module]) -> list[dict[str, object]]:
+    inference = Inference(precision="auto")
+    crop = np.ascontiguousarray(skdata.astronaut()[128:384, 128:384]).astype(np.float32) / 255
+    chosen = {name: nets[name] for name in ("fp32", "bf16, a layout per shape")}
     rows = []
     for model, scale in (("span-x2", 2), ("span-x4", 4)):
-        inference = Inference(precision="auto")
-        crop = np.ascontiguousarray(skdata.astronaut()[128:384, 128:384]).astype(np.float32) / 255
         output = np.clip(run_network(inference.prepare(load_model(model)), crop, inference), 0, 1)
-        chosen = {name: nets[name] for name in ("fp32", "bf16, a layout per shape")}
 
         def checks(net: nn.Module) -> None:
             with measuring_lpips_with(net):

@@ -89,6 +89,8 @@ def test_a_tile_side_given_is_the_longest_a_tile_gets() -> None:
     assert [(a, b) for _, _, a, b in tiles(1, 512, given)] == [(0, 256), (240, 496), (480, 512)]
     assert all(given.side(length) == 256 for length in range(1, 2048))
     assert (Tiling(tile=256).on("cuda").stretch, Tiling().on("cuda").stretch) == (None, STRETCH)
+    with pytest.raises(ValueError, match="stretch >= 0"):
+        Tiling(tile=256, stretch=-0.1)
 
 
 def test_a_stretch_given_holds_with_the_devices_tile_side() -> None:
@@ -97,8 +99,6 @@ def test_a_stretch_given_holds_with_the_devices_tile_side() -> None:
     assert (unstretched.tile, unstretched.stretch, wider.stretch) == (256, 0.0, 0.25)
     assert unstretched.side(512) == 256 and Tiling(overlap=16).on("cpu").side(512) == 264
     assert wider.side(600) == 308 and Tiling(overlap=16).on("cpu").side(600) == 256  # two tiles, or three
-    with pytest.raises(ValueError, match="stretch >= 0"):
-        Tiling(tile=256, stretch=-0.1)
 
 
 def test_each_model_gets_its_own_tile_context_and_overlap_unless_set() -> None:
