@@ -376,7 +376,7 @@ def test_each_page_of_a_document_is_recorded_with_the_models_it_went_through(tmp
     record = json.loads((tmp_path / "out" / "letter.tif.json").read_text())
     assert record["models"] == ["realesrgan-x4plus", "span-x4"]
     assert [page["models"] for page in record["pages"]] == [["realesrgan-x4plus"], ["span-x4"]]
-    assert record["weights_sha256"].keys() == {"realesrgan-x4plus", "span-x4", "ffdnet-color"}
+    assert record["weights_sha256"].keys() == {"realesrgan-x4plus", "span-x4", "ffdnet-color", "lpips-alex"}
     assert record["pages"][1]["metrics"]["consistency_psnr_db"] > 35
 
 

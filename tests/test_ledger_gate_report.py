@@ -17,8 +17,10 @@ from PIL import Image
 
 from enhance_ops.cli import main
 from enhance_ops.errors import TruncatedImageError
+from enhance_ops.models.manifest import get_entry
 from enhance_ops.quality import gate, ledger, report
 from enhance_ops.quality.measures import MEASURES
+from enhance_ops.quality.metrics import lpips_precision
 from enhance_ops.samples import write_samples
 
 DAY = dt.date(2026, 11, 20)
@@ -58,6 +60,8 @@ def test_ledger_has_one_row_per_image_with_the_schema(batch_run: dict[str, Path]
         assert row["output_sha256"] == hashlib.sha256(written).hexdigest() and row["output_bytes"] == len(written)
     assert broken["output_bytes"] is None or pd.isna(broken["output_bytes"])
     assert ok["consistency_psnr_db"].notna().all() and set(MEASURES) <= set(df.columns)
+    assert set(ok["lpips_precision"]) == {lpips_precision()} and pd.isna(broken["lpips_precision"])
+    assert ok["weights_sha256"].map(dict).map(lambda w: w["lpips-alex"] == get_entry("lpips-alex").sha256).all()
     settings = json.loads(ok.iloc[0]["parameters_json"])
     assert settings["superres"]["scale"] == 2 and "denoise" in settings
     stages = dict(ok.iloc[0]["stage_seconds"])

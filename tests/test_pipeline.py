@@ -441,6 +441,30 @@ def test_damage_on_a_later_page_is_in_the_documents_record_naming_the_page() -> 
     assert any(note.startswith("page 2: the TIFF's pixel data is damaged (strip 2 of 3") for note in record["notes"])
 
 
+def test_the_record_names_lpips_and_its_precision_where_consistency_lpips_was_measured() -> None:
+    """A worker without native bf16 computes LPIPS in fp32, and its values differ in the fourth
+    decimal: the record says which precision, and names the LPIPS network with its weights'
+    hash, on an image whose consistency LPIPS was measured and on a document where only a later
+    page's was; an image too small to measure names neither."""
+    from enhance_ops.models.manifest import get_entry
+    from enhance_ops.quality.metrics import lpips_precision
+
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=("superres.scale=2", "superres.models=[]")))
+    small, large = ((photo("astronaut", side) * 255).astype(np.uint8) for side in (12, 40))
+    alone = enhancer.enhance(save(small, "PNG")).record
+    assert np.isnan(alone["metrics"]["consistency_lpips"])  # x2 makes 24 px, under what AlexNet takes
+    assert alone["lpips_precision"] is None and "lpips-alex" not in alone["weights_sha256"]
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as tif:
+        tif.write(small, photometric="rgb")
+        tif.write(large, photometric="rgb")
+    document = enhancer.enhance(buf.getvalue()).record
+    assert [np.isnan(page["metrics"]["consistency_lpips"]) for page in document["pages"]] == [True, False]
+    assert document["lpips_precision"] == lpips_precision() and lpips_precision() in ("bf16", "fp32")
+    assert document["weights_sha256"]["lpips-alex"] == get_entry("lpips-alex").sha256
+    assert document["weights_sha256"].keys() == {"span-x2", "lpips-alex"}
+
+
 def test_a_page_that_cannot_be_enhanced_fails_the_master_naming_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
     import struct
 

@@ -21,6 +21,7 @@ from .. import allocator, threads
 from ..models.manifest import get_entry
 from ..models.weights import load_model
 from ..quality import measures
+from ..quality.metrics import lpips_precision
 from . import color, denoise, hidden_colour, pixel_aspect, postprocess, preprocess, strips, superres, text_page
 from .colour_math import pixel_products
 from .presets import BITONAL_DEFAULTS, resolve_models, resolve_preset
@@ -84,6 +85,7 @@ class ChainResult:
     models: tuple[str, ...]  # the SR models this image went through
     metrics: dict[str, float] = field(default_factory=dict)
     stretch: pixel_aspect.Stretch = pixel_aspect.SQUARE  # beyond ``scale``, to square pixels
+    lpips_precision: str | None = None  # what consistency_lpips was computed in; None where not measured
 
 
 def _blend_into(after: np.ndarray, before: Callable[[int, int], np.ndarray], amount: float) -> np.ndarray:
@@ -145,9 +147,12 @@ class Chain:
         needs_ffdnet = self.settings["denoise"]["strength"] != "off"
         self.ffdnet = self.inference.prepare(load_model("ffdnet-color")) if needs_ffdnet else None
 
-    def weights(self, models: tuple[str, ...] | list[str]) -> dict[str, str]:
-        """The hash of each model an image went through (its SR models, and FFDNet where loaded)."""
+    def weights(self, models: tuple[str, ...] | list[str], *, lpips: bool = False) -> dict[str, str]:
+        """The hash of each model an image went through (its SR models, and FFDNet where loaded),
+        and of the LPIPS network where its consistency was measured with it."""
         names = list(models) + (["ffdnet-color"] if self.ffdnet is not None else [])
+        if lpips:
+            names.append(measures.LPIPS_MODEL)
         return {n: get_entry(n).sha256 for n in names}
 
     def sr_models(self, names: tuple[str, ...]) -> list[tuple[nn.Module, int, superres.Tiling]]:
@@ -255,6 +260,7 @@ class Chain:
         records[-1].seconds += looking_s
         metrics = records[-1].details.pop("metrics")
         models = tuple(records[-1].details["models"])
+        lpips_in = records[-1].details.get("lpips_precision")
         effective_scale = image.shape[0] / source_height
         if alpha is not None:
             alpha = superres.upscale_alpha(alpha, *image.shape[:2])
@@ -295,7 +301,8 @@ class Chain:
         metrics["composite_score"] = measures.composite(metrics)
         records.append(StageRecord("measures", "analysed: noise, sharpness, clipping, colourfulness in and out",
                                    measuring_s + time.perf_counter() - start))
-        return ChainResult(image, alpha, profile, effective_scale, analysis, records, models, metrics, stretch)
+        return ChainResult(image, alpha, profile, effective_scale, analysis, records, models, metrics, stretch,
+                           lpips_in)
 
     def _text_page(self, pixels: np.ndarray) -> text_page.PageLook | None:
         """How the master reads as a page of text, looked at only where that would change the models."""
@@ -354,6 +361,8 @@ class Chain:
         details["tile_grid_px"] = [down, across]
         started = time.perf_counter()
         details["metrics"] = measures.sr_integrity(source, out, tile_grid=(down, across), bit_depth=bit_depth)
+        if not np.isnan(details["metrics"]["consistency_lpips"]):
+            details["lpips_precision"] = lpips_precision()
         details["integrity_checks_s"] = round(time.perf_counter() - started, 4)
         if sr["blend"] < 1.0:
             _blend_into(out, lambda r0, r1: strips.clipped(strips.enlarge_rows(source, self.scale, r0, r1)), sr["blend"])

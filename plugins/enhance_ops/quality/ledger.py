@@ -25,8 +25,9 @@ from .. import __version__
 from ..errors import EnhanceError
 from .measures import MEASURES
 
-SCHEMA_VERSION = 10  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added.
-# 6: pages, pages_json. 7: pages_complete. 8: master_damage. 9: output_bytes. 10: input_bits_per_sample
+SCHEMA_VERSION = 11  # 2: worker column; status 'duplicate'. 3: verdict 'rejected'. 4: output_sha256. 5: clipping_added.
+# 6: pages, pages_json. 7: pages_complete. 8: master_damage. 9: output_bytes. 10: input_bits_per_sample.
+# 11: lpips_precision
 VERDICTS = ("passed", "quarantined", "failed", "rejected")  # rejected: by a person in review (review.reject)
 
 SCHEMA = pa.schema(
@@ -65,6 +66,7 @@ SCHEMA = pa.schema(
         ("device", pa.string()),
         ("worker", pa.string()),
         ("precision", pa.string()),
+        ("lpips_precision", pa.string()),
         ("stage_seconds", pa.map_(pa.string(), pa.float64())),
         ("decode_s", pa.float64()),
         ("encode_s", pa.float64()),
@@ -131,6 +133,7 @@ def row_from_record(
         "models": list(record["models"]),
         "weights_sha256": list(record["weights_sha256"].items()),
         "code_version": __version__, "device": record["device"], "worker": worker_name(), "precision": record["precision"],
+        "lpips_precision": record["lpips_precision"],
         "stage_seconds": [(s["stage"], float(s["seconds"])) for s in stages],
         "decode_s": record.get("decode_s"), "encode_s": record.get("encode_s"), "total_s": total_s,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # Linux reports KiB

@@ -20,6 +20,8 @@ from ..chain.colour_math import luma
 from ..chain.denoise import estimate_sigma, estimate_sigma_bands, sample_bands
 from .metrics import Rows, lpips, psnr_rows, ssim_rows
 
+_LPIPS_BACKBONE = "alex"
+LPIPS_MODEL = f"lpips-{_LPIPS_BACKBONE}"  # consistency_lpips's network, named in the ledger with its weights' hash
 LPIPS_MAX_SIDE = 512  # LPIPS runs on at most this many pixels per side (block-averaged), bounding its cost
 LPIPS_MIN_SIDE = 31  # and on at least this many: AlexNet's second pooling has nothing to pool below it
 # The least side of the scan itself each consistency measure takes: SSIM's Gaussian window, and
@@ -115,7 +117,8 @@ def consistency(sr_input: np.ndarray, sr_output: np.ndarray, *, bit_depth: int =
     if min(h, w) >= MIN_SCAN_SIDE["consistency_lpips"] and min(height, width) >= LPIPS_MIN_SIDE:
         factor = _lpips_factor(height, width)
         perceptual = lpips(_reduced(lambda a, b: sr_output[a:b], height, width, factor),
-                           _reduced(_bicubic_rows(sr_input, sr_output), height, width, factor))
+                           _reduced(_bicubic_rows(sr_input, sr_output), height, width, factor),
+                           backbone=_LPIPS_BACKBONE)
     return {
         "consistency_psnr_db": psnr_rows(back, source, h, w),
         "consistency_ssim": ssim_rows(back, source, h, w, bit_depth=bit_depth)

@@ -103,11 +103,22 @@ def ssim_rows(a: Rows, b: Rows, height: int, width: int, *, bit_depth: int = 8) 
     return sum(total for total, _ in parts) / count if count else float("nan")
 
 
-@lru_cache(maxsize=2)
-def _lpips_net(backbone: str) -> nn.Module:
+@lru_cache(maxsize=1)
+def _lpips_inference() -> Inference:
     """The backbone in bf16 on a CPU with native bf16, else fp32 (models/lpips_arch.py); each
     image's size gets its own weight layout, without which bf16 was no faster (models/onednn.py)."""
-    return Inference(precision="auto", layout_per_shape=True).prepare(load_model(f"lpips-{backbone}"))
+    return Inference(precision="auto", layout_per_shape=True)
+
+
+def lpips_precision() -> str:
+    """What this worker's LPIPS backbone computes in ("bf16" or "fp32"), for the ledger: two
+    workers' LPIPS can differ in the fourth decimal, and this tells which was which."""
+    return _lpips_inference().precision
+
+
+@lru_cache(maxsize=2)
+def _lpips_net(backbone: str) -> nn.Module:
+    return _lpips_inference().prepare(load_model(f"lpips-{backbone}"))
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:
