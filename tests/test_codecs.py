@@ -20,6 +20,7 @@ import tifffile
 from colour_files import cmyk_profile, lab16
 from conftest import PROJECT, photo, psnr, save
 from hostile_corpus import build, exif_entry, extended_xmp, multi_picture, scan_data
+from photoshop_files import written
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from skimage import data as skdata
 
@@ -2193,6 +2194,21 @@ def test_sound_jpegs_show_no_damage(options: dict) -> None:
     for data in (save(rgb, "JPEG", **options), save(rgb[..., 0], "JPEG", **options), cmyk.getvalue(),
                  multi_picture(rgb, exif=CAMERA_EXIF)):
         assert damage.in_jpeg(data) is None and codecs.decode(data).damage is None
+
+
+def test_a_4_4_1_jpeg_is_read_and_checked_for_damage() -> None:
+    """Luma sampled 1 × 4 (ImageMagick's ``-sampling-factor 1x4``; jpegtran turning a 4:1:1
+    JPEG): simplejpeg has no name for that subsampling and raised a KeyError in the damage
+    check, so a sound scan failed as an internal error."""
+    rgb = (photo("astronaut", 128) * 255 + 0.5).astype(np.uint8)
+    sound = written(rgb, "-sampling-factor", "1x4", "-quality", "92", kind="JPEG")
+    found = jpeg_segments.frame(sound)
+    assert found is not None and sound[found.start + 11] == 0x14  # the first component's sampling, 1 × 4
+    with pytest.raises(KeyError):
+        simplejpeg.decode_jpeg_header(sound)
+    decoded = codecs.decode(sound)
+    assert damage.in_jpeg(sound) is None and decoded.damage is None and psnr(decoded.pixels, rgb / 255) > 30
+    assert codecs.decode(_scan_cut_short(sound)).damage == "libjpeg: Corrupt JPEG data: premature end of data segment"
 
 
 _LOSSLESS_CHECK = """

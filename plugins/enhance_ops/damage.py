@@ -28,7 +28,7 @@ import simplejpeg
 import tifffile
 
 from . import ccitt
-from .jpeg_segments import LOSSLESS, SOS, frame, header_segments
+from .jpeg_segments import LOSSLESS, SOS, Frame, frame, header_segments
 
 # libjpeg's warning about a scan's header, not its data: the image decodes whole after it, and
 # damage further on goes unseen.
@@ -53,10 +53,10 @@ def in_jpeg(data: bytes) -> str | None:
     found = frame(bare)
     if found is not None and found.precision != 8:
         bare = bare[:found.start + 4] + b"\x08" + bare[found.start + 5:]
-    try:
-        height, width, colour, _ = simplejpeg.decode_jpeg_header(bare)
-    except ValueError:
+    header = _header(bare, found)
+    if header is None:
         return None  # a header libjpeg cannot read or warns about: the codecs' concern
+    height, width, colour = header
     if found is not None and found.process in LOSSLESS:
         # libjpeg scales no lossless image, and converts none to another colour space: simplejpeg,
         # asked for an eighth, sized its buffer for one and libjpeg wrote the whole image into it
@@ -73,6 +73,32 @@ def in_jpeg(data: bytes) -> str | None:
     except ValueError as exc:
         return None if _HARMLESS in str(exc) else str(exc)
     return None
+
+
+def _header(bare: bytes, found: Frame | None) -> tuple[int, int, str] | None:
+    """Height, width and colour space as libjpeg reads them; None where it cannot.
+
+    simplejpeg names the subsampling too, and raised a KeyError, the image then failing as an
+    internal error, on one it has no name for that libjpeg-turbo reads and decodes: 4:4:1 (luma
+    sampled 1 × 4, as ImageMagick's ``-sampling-factor 1x4`` writes, or jpegtran turning a 4:1:1
+    JPEG). Size and colour space do not depend on the sampling factors, so such a header is read
+    again with every component's told 1 × 1."""
+    try:
+        height, width, colour, _ = simplejpeg.decode_jpeg_header(bare)
+        return height, width, colour
+    except ValueError:
+        return None
+    except KeyError:
+        if found is None:
+            return None
+    told = bytearray(bare)
+    for at in range(found.start + 11, min(found.start + 11 + 3 * found.components, len(told)), 3):
+        told[at] = 0x11
+    try:
+        height, width, colour, _ = simplejpeg.decode_jpeg_header(bytes(told))
+    except (ValueError, KeyError):
+        return None
+    return height, width, colour
 
 
 def _without_application_segments(data: bytes) -> bytes:
