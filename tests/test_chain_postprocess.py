@@ -110,8 +110,8 @@ def test_conversion_reads_the_embedded_profile_and_round_trips_at_16_bits() -> N
 
 
 def test_an_untagged_image_into_srgb_is_kept_as_it_is_and_given_the_profile() -> None:
-    """Taken as sRGB, it is sRGB already: converting it took 0.19 s on an 8-Mpx output to move
-    no colour by more than float rounding."""
+    """Taken as sRGB, it is sRGB already: converting it took 0.19 s on an 8-Mpx output (the
+    2-core development VM) to move no colour by more than float rounding."""
     rgb = photo("coffee")[:64, :64]
     out, profile, record = convert_colour_space(rgb, None, "sRGB")
     assert out is rgb and record["decision"] == "kept: already sRGB, its profile embedded"
