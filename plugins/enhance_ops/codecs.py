@@ -386,6 +386,8 @@ def _looks_truncated(data: bytes, fmt: str | None) -> bool:
         return netpbm.header_cut_off(data)
     if fmt == "GIF":  # its trailer byte ends it (0x3B may also turn up in the LZW data, so only the last byte counts)
         return data.rstrip(b"\x00")[-1:] != b";"
+    if fmt == "BMP":  # its file header's size; asked only of a BMP no decoder read, so a size written wrong does no harm
+        return int.from_bytes(data[2:6], "little") > len(data)
     return fmt == "WEBP" and (len(data) < 8 or int.from_bytes(data[4:8], "little") + 8 > len(data))
 
 
@@ -555,6 +557,8 @@ def _decode_pixels(
     elif isinstance(im, photoshop_document.PhotoshopImage):
         colour, alpha, found = photoshop_document.samples(data, im.document, notes)
         checked = _Checked(found)
+    elif im.format == "BMP" and (pillow := _pillow_bmp(im)) is not None:
+        colour, alpha = pillow
     elif _looks_truncated(data, im.format):
         raise TruncatedImageError.in_pixels(im.format)
     else:  # OpenCV says no more than None; libpng's reason, on stderr, names no file
@@ -688,6 +692,22 @@ def _keyed_alpha(grey: np.ndarray, key: int, bits: int) -> np.ndarray:
     top = np.iinfo(grey.dtype).max
     level = key * (top // (2**bits - 1))
     return np.where(grey[:, :, 0] == level, 0, top).astype(grey.dtype)
+
+
+def _pillow_bmp(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """A BMP OpenCV does not decode, as Pillow decodes it; None where Pillow cannot either.
+    OpenCV refuses 16 bits a pixel in bitfields (5-6-5 or 5-5-5, declared by a V4 or V5
+    header, as ImageMagick writes them), and such a sound scan had been called damaged."""
+    try:
+        im.load()
+    except Exception:  # whatever Pillow raises on pixel data it cannot read: the file is then called damaged
+        return None
+    if im.mode in ("1", "L"):
+        return np.asarray(im.convert("L"))[:, :, None], None
+    if im.mode == "RGBA":
+        pixels = np.asarray(im)
+        return pixels[:, :, :3], pixels[:, :, 3]
+    return np.asarray(im.convert("RGB")), None
 
 
 def _split_opencv(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
