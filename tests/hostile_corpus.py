@@ -81,6 +81,19 @@ def _chunk_length(png: bytes, kind: bytes, length: int) -> bytes:
     return bytes(data)
 
 
+def bmp_16_bits(rgb: np.ndarray, green_bits: int) -> bytes:
+    """A BMP of 16 bits a pixel in bitfields, 5-6-5 or 5-5-5, with a BITMAPV5HEADER naming the masks."""
+    height, width = rgb.shape[:2]
+    r, g, b = (rgb[::-1, :, i].astype(np.uint16) for i in range(3))
+    pixels = (r >> 3) << (5 + green_bits) | (g >> (8 - green_bits)) << 5 | b >> 3
+    pad = (-2 * width) % 4
+    body = b"".join(row.astype("<u2").tobytes() + bytes(pad) for row in pixels)
+    masks = (0x1F << (5 + green_bits), ((1 << green_bits) - 1) << 5, 0x1F, 0)
+    info = struct.pack("<IiiHHIIiiII", 124, width, height, 1, 16, 3, len(body), 2835, 2835, 0, 0)
+    info += struct.pack("<IIII", *masks) + b"BGRs" + bytes(124 - 60)
+    return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(body), 0, 0, 14 + len(info)) + info + body
+
+
 def _with_app1(jpeg: bytes, payload: bytes) -> bytes:
     """Put an APP1 segment with ``payload`` right after the JPEG's SOI marker."""
     return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
@@ -110,6 +123,7 @@ def build() -> dict[str, Case]:
         "zero-bytes.jpg": Case(b"", "empty_file"),
         "a-letter.png": Case(b"Dear archivist,\nthis is not a picture.\n" * 20, "not_an_image"),
         "bomb.png": Case(_png_bomb(6000, 6000), "too_large"),  # 36 Mpx in a few kB; the run allows 4 Mpx
+        "rgb565.bmp": Case(bmp_16_bits(rgb, 6), "ok", (24, 16)),  # OpenCV reads no 16-bit bitfields
         "cmyk.jpg": Case(_save(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=92), "ok", (24, 16)),
         "animated.gif": Case(_save(Image.fromarray(rgb), "GIF", save_all=True,
                                    append_images=[Image.fromarray(rgb[::-1])], duration=100), "ok", (24, 16),

@@ -19,7 +19,7 @@ import simplejpeg
 import tifffile
 from colour_files import cmyk_profile, lab16
 from conftest import PROJECT, photo, psnr, save
-from hostile_corpus import build, exif_entry, extended_xmp, multi_picture, scan_data
+from hostile_corpus import bmp_16_bits, build, exif_entry, extended_xmp, multi_picture, scan_data
 from photoshop_files import written
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from skimage import data as skdata
@@ -553,24 +553,11 @@ def test_a_bmp_whose_alpha_mask_was_never_filled_in_is_opaque() -> None:
     assert np.array_equal(kept.alpha, RGB8[:, :, 0]) and kept.notes == []
 
 
-def _bmp_16_bits(rgb: np.ndarray, green_bits: int) -> bytes:
-    """A BMP of 16 bits a pixel in bitfields, 5-6-5 or 5-5-5, with a BITMAPV5HEADER naming the masks."""
-    height, width = rgb.shape[:2]
-    r, g, b = (rgb[::-1, :, i].astype(np.uint16) for i in range(3))
-    pixels = (r >> 3) << (5 + green_bits) | (g >> (8 - green_bits)) << 5 | b >> 3
-    pad = (-2 * width) % 4
-    body = b"".join(row.astype("<u2").tobytes() + bytes(pad) for row in pixels)
-    masks = (0x1F << (5 + green_bits), ((1 << green_bits) - 1) << 5, 0x1F, 0)
-    info = struct.pack("<IiiHHIIiiII", 124, width, height, 1, 16, 3, len(body), 2835, 2835, 0, 0)
-    info += struct.pack("<IIII", *masks) + b"BGRs" + bytes(124 - 60)
-    return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(body), 0, 0, 14 + len(info)) + info + body
-
-
 @pytest.mark.parametrize("green_bits", [6, 5])
 def test_a_bmp_of_16_bits_a_pixel_is_read_and_one_cut_short_is_truncated(green_bits: int) -> None:
     """OpenCV does not decode 16-bit bitfields (as ImageMagick's ``-define bmp:subtype=RGB565``
     writes them), and such a sound scan was refused as damaged; Pillow reads it."""
-    data = _bmp_16_bits(RGB8[:, :-1], green_bits)  # an odd width: each row padded to 4 bytes
+    data = bmp_16_bits(RGB8[:, :-1], green_bits)  # an odd width: each row padded to 4 bytes
     decoded = codecs.decode(data, samples=True)
     assert decoded.alpha is None and decoded.pixels.shape == RGB8[:, :-1].shape
     assert np.abs(decoded.pixels.astype(int) - RGB8[:, :-1]).max() <= 7  # 5 bits a channel, expanded to 8
