@@ -85,19 +85,15 @@ def _header(bare: bytes, found: Frame | None) -> tuple[int, int, str] | None:
     again with every component's told 1 × 1."""
     try:
         height, width, colour, _ = simplejpeg.decode_jpeg_header(bare)
-        return height, width, colour
     except ValueError:
         return None
     except KeyError:
         if found is None:
-            return None
-    told = bytearray(bare)
-    for at in range(found.start + 11, min(found.start + 11 + 3 * found.components, len(told)), 3):
-        told[at] = 0x11
-    try:
-        height, width, colour, _ = simplejpeg.decode_jpeg_header(bytes(told))
-    except (ValueError, KeyError):
-        return None
+            return None  # already read once told 1 × 1, or no frame to tell
+        told = bytearray(bare)
+        for at in range(found.start + 11, min(found.start + 11 + 3 * found.components, len(told)), 3):
+            told[at] = 0x11
+        return _header(bytes(told), None)
     return height, width, colour
 
 
