@@ -153,6 +153,7 @@ def build() -> dict[str, Case]:
         "scan-12bit.tif": Case(_rgb12(rgb), "ok", (24, 16), exif_make="Epson"),  # Pillow has no mode for these two
         "grey16-alpha.tif": Case(_grey16_alpha(rgb), "ok", (24, 16)),
         "cmyk16.tif": Case(_cmyk16(rgb), "ok", (24, 16), exif_make="Epson"),  # Pillow's CMYK and LAB are 8-bit
+        "cmyk-alpha.tif": Case(_cmyk_alpha(rgb), "ok", (24, 16), notes=["CMYK converted to sRGB through the embedded"]),
         "lab16.tif": Case(_tiff(lab16(np.ascontiguousarray(rgb), "cielab"), photometric="cielab"), "ok", (24, 16)),
         "float32.tif": Case(_float32(rgb), "unsupported_image"),  # sound, but not 8- or 16-bit
         "tiled.tif": Case(_tiled(rgb), "ok", (24, 16)),  # uncompressed 8-bit tiles: OpenCV 5 reads none
@@ -471,6 +472,14 @@ def _cmyk16(rgb: np.ndarray) -> bytes:
     ink = np.asarray(Image.fromarray(rgb).convert("CMYK")).astype(np.uint16) * 257
     return _tiff(ink, photometric="separated", iccprofile=cmyk_profile(), compression="lzw",
                  extratags=[(271, "s", 0, "Epson", True)])
+
+
+def _cmyk_alpha(rgb: np.ndarray) -> bytes:
+    """8-bit CMYK with transparency, in planes, deflated, with a press profile (Pillow opens none)."""
+    ink = np.asarray(Image.fromarray(rgb).convert("CMYK"))
+    alpha = np.tile(np.linspace(64, 255, rgb.shape[1]).astype(np.uint8), (rgb.shape[0], 1))
+    return _tiff(np.moveaxis(np.dstack([ink, alpha]), -1, 0), photometric="separated", planarconfig="separate",
+                 extrasamples=["unassalpha"], iccprofile=cmyk_profile(), compression="adobe_deflate")
 
 
 def _rgb12(rgb: np.ndarray) -> bytes:

@@ -108,6 +108,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, samples: bool =
         )
     _check_decodable(im.format, width, height)
     if im.format == "TIFF":
+        _check_flat(im)
         _check_sample_bytes(im, max_pixels)
     by_libdeflate = not _opencv_misreads(im) and _deflated_tiff(im)
     with _damage_check(data, im, frame, later=by_libdeflate) as damage_found:
@@ -205,6 +206,16 @@ def _check_sample_bytes(im: Image.Image, max_pixels: int) -> None:
         raise ImageTooLargeError(
             f"TIFF page of {im.width}x{im.height} with {samples:,} samples per pixel would take {need:,} bytes decoded, "
             f"past {max_pixels:,} pixels of eight 16-bit samples (set max_pixels / ENHANCE_MAX_PIXELS to allow it)")
+
+
+def _check_flat(im: Image.Image) -> None:
+    """A volumetric TIFF page (SGI's ImageDepth past 1) is a stack of slices, which the
+    decoders read as one (OpenCV its first slice without a word, tifffile the stack): refused
+    by name, not read in part nor called damaged."""
+    depth = im.tag_v2.get(32997, 1)  # ImageDepth
+    if not isinstance(depth, int) or depth > 1:
+        raise UnsupportedImageError(f"volumetric TIFF page ({depth} slices deep, SGI's ImageDepth) is not processed; "
+                                    "save each slice as a page of its own")
 
 
 def _seek(im: Image.Image, data: bytes, frame: int) -> Image.Image:
@@ -396,7 +407,7 @@ def _unsupported_samples(kind: str) -> UnsupportedImageError:
 
 
 def _unopenable_tiff(data: bytes, frame: int = 0) -> ImageError:
-    """Neither Pillow nor ``tiff_header`` opens a float or 32-bit TIFF (nor CMYK with alpha,
+    """Neither Pillow nor ``tiff_header`` opens a float or 32-bit TIFF (nor Lab with alpha,
     9- to 15-bit CMYK, or a compression neither Pillow nor tifffile decodes), so a refusal
     alone does not mean a cut-off file: tifffile reads the first directory to tell a whole
     file we do not process from one that ends early, so nobody re-transfers a sound scan,
@@ -786,11 +797,18 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str],
     colour, rest = arr[:, :, :channels], arr[:, :, channels:]
     if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
         colour = np.iinfo(colour.dtype).max - colour
-    has_alpha = bool(extras) and extras[0] in (tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA) \
-        and rest.shape[2] > 0  # an ExtraSamples tag naming alpha on a page without the channel (found by fuzzing)
-    if rest.shape[2] > has_alpha:
-        notes.append(f"{rest.shape[2] - has_alpha} extra channel(s) beyond colour and alpha dropped")
-    return _apply_orientation(colour, rest[:, :, 0] if has_alpha else None, orientation)  # as OpenCV does for TIFF
+    alpha = _alpha_of(rest, extras)
+    if rest.shape[2] > (alpha is not None):
+        notes.append(f"{rest.shape[2] - (alpha is not None)} extra channel(s) beyond colour and alpha dropped")
+    return _apply_orientation(colour, alpha, orientation)  # as OpenCV does for TIFF
+
+
+def _alpha_of(rest: np.ndarray, extras: tuple[int, ...]) -> np.ndarray | None:
+    """The first of a TIFF page's channels past its colour, where ExtraSamples names it alpha
+    (an ExtraSamples tag may name a channel the page does not have: found by fuzzing)."""
+    if rest.shape[2] and extras and extras[0] in (tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA):
+        return rest[:, :, 0]
+    return None
 
 
 def _tiff_samples_past_damage(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -1022,22 +1040,27 @@ def _to_srgb(
         if samples:
             return rgb, alpha, rgb.dtype.itemsize * 8, checked
         return to_unit(rgb), (None if alpha is None else to_unit(alpha)), rgb.dtype.itemsize * 8, checked
-    if im.format == "TIFF" and _bits(im) > 8:
+    past_inks = im.mode == "CMYK" and im.format == "TIFF" and im.tag_v2.get(277, 4) > 4  # alpha, a spot colour
+    if im.format == "TIFF" and (_bits(im) > 8 or past_inks):
         with _tiff_page(data, im.tell()) as page:
             stored, orientation = _samples_last(page), int(page.tags.valueof("Orientation", 1))
-            photometric = int(page.photometric)
-            if stored.shape[2] != len(im.getbands()):  # Pillow and tifffile read its directory differently
+            photometric, extras = int(page.photometric), page.extrasamples
+            if stored.shape[2] != im.tag_v2.get(277, len(im.getbands())):  # Pillow and tifffile read it differently
                 raise CorruptImageError(f"TIFF page of {stored.shape[2]} samples where its layout says "
-                                        f"{len(im.getbands())}: the file is damaged")
+                                        f"{im.tag_v2.get(277)}: the file is damaged")
+        alpha = None
         if im.mode == "CMYK":
-            deep = _cmyk_to_srgb(stored, meta.icc_profile, srgb_icc, notes)
+            inks, alpha = _inks_and_alpha(stored, extras, notes)
+            deep = _cmyk_to_srgb(inks, meta.icc_profile, srgb_icc, notes)
         else:
             deep, own = deep_colour.lab_to_srgb(stored, photometric, meta.icc_profile, srgb_icc)
             said = "through the embedded ICC profile" if own else "through a D50 Lab profile"
             notes.append(f"CIELab converted to sRGB at 16 bits {said}")
         meta.icc_profile = srgb_icc
-        deep = _apply_orientation(deep, None, orientation)[0]
-        return (deep if samples else to_unit(deep)), None, 16, None
+        deep, alpha = _apply_orientation(deep, alpha, orientation)
+        if samples:
+            return deep, alpha, deep.dtype.itemsize * 8, None
+        return to_unit(deep), (None if alpha is None else to_unit(alpha)), deep.dtype.itemsize * 8, None
     try:
         im.load()
     except OSError as exc:
@@ -1055,6 +1078,21 @@ def _to_srgb(
                      "the derivative is 8-bit")
     meta.icc_profile = srgb_icc
     return (rgb if samples else to_unit(rgb)), None, 8, None
+
+
+def _inks_and_alpha(stored: np.ndarray, extras: tuple[int, ...],
+                    notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A CMYK page's four inks and its alpha (the first channel past them, where ExtraSamples
+    names it alpha: Photoshop's transparency), straight; a channel past those (a spot colour,
+    a saved selection) is left out with a note, as no ICC profile says what it prints."""
+    inks, rest = stored[:, :, :4], stored[:, :, 4:]
+    alpha = _alpha_of(rest, extras)
+    if alpha is not None and extras[0] == tifffile.EXTRASAMPLE.ASSOCALPHA:
+        inks = _straight(inks, alpha)
+    if left := rest.shape[2] - (alpha is not None):
+        notes.append(f"{left} channel(s) past the CMYK inks{' and alpha' if alpha is not None else ''} "
+                     "(a spot colour or a saved selection) left out: only the four process inks are converted")
+    return inks, alpha
 
 
 def _cmyk_to_srgb(ink: np.ndarray, profile: bytes | None, srgb_icc: bytes, notes: list[str]) -> np.ndarray:

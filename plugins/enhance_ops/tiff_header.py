@@ -1,13 +1,15 @@
 """TIFF pages of a sample layout or compression Pillow does not read, opened for their tags alone.
 
 Pillow opens no TIFF of 10-, 12- or 14-bit colour, of 12-bit grey stored big-endian, of
-16-bit grey with alpha, or of 16-bit grey stored big-endian white-is-zero, nor one compressed
-with JPEG 2000, JPEG XL or LERC, though each is a sound scan whose samples tifffile decodes
-(``codecs._tiff_samples``). Its refusal is of the layout or the compression alone: the
-page's tags, which carry its metadata (EXIF, ICC profile, XMP, IPTC, resolution,
-orientation), read as any other TIFF's. So such a page is opened with a stand-in layout of
-the same channels that Pillow knows, uncompressed, and its own tags are put back at once:
-the image describes the file but holds no pixels (``load`` fails), which tifffile reads.
+16-bit grey with alpha, of 16-bit grey stored big-endian white-is-zero, or of most CMYK
+with a channel past the inks (alpha, a spot colour), nor one compressed with JPEG 2000,
+JPEG XL or LERC, though each is a sound scan whose samples tifffile decodes
+(``codecs._tiff_samples``, ``codecs._to_srgb``). Its refusal is of the layout or the
+compression alone: the page's tags, which carry its metadata (EXIF, ICC profile, XMP,
+IPTC, resolution, orientation), read as any other TIFF's. So such a page is opened with a
+stand-in layout of the same channels that Pillow knows, uncompressed, and its own tags are
+put back at once: the image describes the file but holds no pixels (``load`` fails), which
+tifffile reads.
 """
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ from typing import BinaryIO
 import tifffile
 from PIL import TiffImagePlugin
 
-BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT = 258, 259, 262, 266, 277, 338, 339
-_LAYOUT = (BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, EXTRA_SAMPLES, SAMPLE_FORMAT)
+BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, PLANAR, EXTRA_SAMPLES, SAMPLE_FORMAT = \
+    258, 259, 262, 266, 277, 284, 338, 339
+INK_SET = 332  # 1 (or absent): the four process inks, CMYK; 2: other inks, named in InkNames
+# a stand-in's planes are contiguous (no PlanarConfiguration): Pillow lays out no tiles it could not read
+_LAYOUT = (BITS, COMPRESSION, PHOTOMETRIC, FILL_ORDER, SAMPLES, PLANAR, EXTRA_SAMPLES, SAMPLE_FORMAT)
 _COLOUR_CHANNELS = {  # photometric → colour channels: the layouts whose samples are read by tifffile (codecs)
     tifffile.PHOTOMETRIC.MINISBLACK: 1, tifffile.PHOTOMETRIC.MINISWHITE: 1, tifffile.PHOTOMETRIC.RGB: 3,
 }
@@ -49,11 +54,14 @@ logging.getLogger(TiffImagePlugin.__name__).addFilter(_ReadHere())
 
 def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] | None:
     """Layout tags Pillow knows for a page of unsigned samples of up to 16 bits in grey or RGB,
-    with alpha where it has it, compressed as tifffile decodes, and for one of 16-bit Lab
-    (Pillow's LAB is 8-bit: the codecs convert it to sRGB at 16 bits); None for another page
-    (float, 32-bit, CMYK, YCbCr but JPEG-compressed, palette, a compression neither knows)."""
+    with alpha where it has it, compressed as tifffile decodes, for one of 16-bit Lab
+    (Pillow's LAB is 8-bit: the codecs convert it to sRGB at 16 bits), and for 8- or 16-bit
+    CMYK with channels past the inks (the codecs read them); None for another page (float,
+    32-bit, other inks, YCbCr but JPEG-compressed, palette, a compression neither knows)."""
     if tags.get(COMPRESSION, 1) not in tifffile.TIFF.DECOMPRESSORS:
         return None
+    if tags.get(PHOTOMETRIC) == tifffile.PHOTOMETRIC.SEPARATED:
+        return _cmyk_stand_in(tags)
     if tags.get(PHOTOMETRIC) in _LAB:
         if tuple(tags.get(BITS, ())) != (16, 16, 16) or tags.get(SAMPLES) != 3:
             return None
@@ -70,6 +78,17 @@ def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] |
             EXTRA_SAMPLES: (2,) if alpha else None}
 
 
+def _cmyk_stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] | None:
+    """8-bit CMYK for a page of the four process inks and more channels, all of 8 or all of
+    16 unsigned bits; None for other inks or another depth."""
+    bits, samples = tuple(tags.get(BITS, ())), tags.get(SAMPLES, 1)
+    cmyk = tags.get(INK_SET, 1) == 1 and samples > 4 and set(tags.get(SAMPLE_FORMAT, (1,))) == {1}
+    if not cmyk or len(set(bits)) != 1 or bits[0] not in (8, 16):
+        return None
+    return {BITS: (8, 8, 8, 8), COMPRESSION: 1, PHOTOMETRIC: tifffile.PHOTOMETRIC.SEPARATED, SAMPLES: 4,
+            EXTRA_SAMPLES: None}
+
+
 class TagsOnlyTiff(TiffImagePlugin.TiffImageFile):
     """A TIFF whose pages Pillow reads as it reads any, but for a page of a layout or a
     compression it does not read, which it opens through ``stand_in`` (``tags_only`` then True)."""
@@ -81,7 +100,8 @@ class TagsOnlyTiff(TiffImagePlugin.TiffImageFile):
         try:
             super()._setup()
             return
-        except (SyntaxError, KeyError):  # an unknown pixel mode, a layout or (KeyError) a compression
+        except (SyntaxError, KeyError, IndexError):  # an unknown mode or layout, a compression (KeyError), or
+            # planes past those of the mode Pillow takes (IndexError: CMYK and a fifth plane)
             layout = stand_in(self.tag_v2)
             if layout is None:
                 raise
