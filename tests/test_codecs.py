@@ -2059,6 +2059,40 @@ def test_a_page_pillow_has_no_mode_for_is_read_after_pages_it_opens() -> None:
     assert np.array_equal(decoded.pixels, np.rot90(_replicated(CODES12, 12), -1))
 
 
+def _paletted() -> tuple[np.ndarray, np.ndarray]:
+    """RGB8 as 64 palette indices and its 16-bit ColorMap."""
+    quantised = Image.fromarray(RGB8).quantize(64)
+    colours = np.array(quantised.getpalette()[:64 * 3], np.uint16).reshape(64, 3)
+    colormap = np.zeros((3, 256), np.uint16)
+    colormap[:, :64] = colours.T * 257
+    return np.asarray(quantised), colormap
+
+
+@pytest.mark.parametrize("first", ["cmyk-alpha", "grey-2-bit"])
+@pytest.mark.parametrize("later", ["palette", "bilevel", "rgb"])
+def test_a_page_after_one_opencv_cannot_read_decodes_as_it_does_alone(first: str, later: str) -> None:
+    """OpenCV reads a multi-page TIFF's page by walking the pages before it, and stops at one
+    it cannot read: a palette or bilevel page after it was refused ("TIFF with PALETTE pixels
+    cannot be decoded here"), though the same page alone decodes."""
+    index, colormap = _paletted()
+    firsts = {"cmyk-alpha": (np.dstack([255 - RGB8, RGB8[:, :, :2]]).astype(np.uint16) * 257,
+                             dict(photometric="separated", extrasamples=["unassalpha"])),
+              "grey-2-bit": (RGB8[:, :, 0] >> 6, dict(photometric="minisblack", bitspersample=2))}
+    laters = {"palette": (index, dict(photometric="palette", colormap=colormap)),
+              "bilevel": (RGB8[:, :, 1] > 128, dict(photometric="miniswhite")),
+              "rgb": (RGB8, dict(photometric="rgb"))}
+    alone, both = io.BytesIO(), io.BytesIO()
+    tifffile.imwrite(alone, laters[later][0], **laters[later][1])
+    with tifffile.TiffWriter(both) as tif:
+        tif.write(firsts[first][0], **firsts[first][1])
+        tif.write(laters[later][0], **laters[later][1])
+    expected = codecs.decode(alone.getvalue(), samples=True)
+    decoded = codecs.decode(both.getvalue(), samples=True, frame=1)
+    assert np.array_equal(decoded.pixels, expected.pixels) and decoded.alpha is None
+    if later == "palette":  # the colours themselves, as the palette gives them
+        assert np.array_equal(decoded.pixels, (colormap >> 8).T[index])
+
+
 def _png_declaring(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

@@ -777,22 +777,29 @@ def _segments_decoded(page: tifffile.TiffPage) -> np.ndarray:
 def _tiff_samples(data: bytes, frame: int, notes: list[str],
                   past_damage: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """OpenCV 5 reads no uncompressed 8-bit tiled TIFF, none with more than four channels nor
-    2- or 4-bit grey, and 16-bit separate planes wrongly, though all are sound scans; tifffile
-    reads them, for the grey and RGB layouts OpenCV would otherwise give, samples of fewer
-    bits than their type widened to its range, turned upright by the Orientation tag as
-    OpenCV turns them. ``past_damage``: strips or tiles that do not decode left blank."""
+    2- or 4-bit grey, and 16-bit separate planes wrongly, though all are sound scans; nor
+    any page of a multi-page TIFF after one it cannot read (a CMYK page with alpha, 2-bit
+    grey), though it reads such a page alone. tifffile reads them, for the grey, RGB,
+    bilevel and palette layouts OpenCV would otherwise give, samples of fewer bits than
+    their type widened to its range, turned upright by the Orientation tag as OpenCV turns
+    them. ``past_damage``: strips or tiles that do not decode left blank."""
     with _tiff_page(data, frame) as page:
         photometric, extras = tifffile.PHOTOMETRIC(page.photometric), page.extrasamples
         orientation = int(page.tags.valueof("Orientation", 1))
         channels = tiff_header.colour_channels(photometric, int(page.compression))
-        if channels is None:
+        colormap = page.colormap if photometric == tifffile.PHOTOMETRIC.PALETTE else None
+        if channels is None and colormap is None:
             raise UnsupportedImageError(
                 f"TIFF with {photometric.name} pixels cannot be decoded here; convert to an RGB or grey TIFF"
             )
         arr, bits = _samples_last(page, past_damage), page.bitspersample
-    if arr.dtype not in (np.uint8, np.uint16):
+    if arr.dtype == np.bool_:  # bilevel: tifffile gives the bits as they are stored
+        arr = arr.astype(np.uint8) * np.uint8(255)
+    elif arr.dtype not in (np.uint8, np.uint16):
         raise _unsupported_samples(str(arr.dtype))
-    if bits < arr.dtype.itemsize * 8:
+    elif colormap is not None:
+        arr, channels = np.concatenate([_palette_colour(arr[:, :, 0], colormap), arr[:, :, 1:]], axis=2), 3
+    elif bits < arr.dtype.itemsize * 8:
         _widen(arr, bits)
     colour, rest = arr[:, :, :channels], arr[:, :, channels:]
     if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
@@ -801,6 +808,14 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str],
     if rest.shape[2] > (alpha is not None):
         notes.append(f"{rest.shape[2] - (alpha is not None)} extra channel(s) beyond colour and alpha dropped")
     return _apply_orientation(colour, alpha, orientation)  # as OpenCV does for TIFF
+
+
+def _palette_colour(index: np.ndarray, colormap: np.ndarray) -> np.ndarray:
+    """A palette page's colours at 8 bits, as libtiff (so OpenCV, for a page it reads) gives
+    them: a ColorMap's 16-bit entries cut to 8 bits, or taken as 8-bit where none passes 255,
+    as old writers stored them; an index past the map (damage) takes its last entry."""
+    table = (colormap >> 8 if colormap.max() > 255 else colormap).T.astype(np.uint8)
+    return table[np.minimum(index, len(table) - 1)]
 
 
 def _alpha_of(rest: np.ndarray, extras: tuple[int, ...]) -> np.ndarray | None:
