@@ -120,6 +120,21 @@ def test_an_untagged_image_into_srgb_is_kept_as_it_is_and_given_the_profile() ->
     assert convert_colour_space(tagged, tagged_profile, "sRGB")[2]["decision"] == "converted from Adobe RGB (1998) to sRGB"
 
 
+def test_colours_outside_the_targets_gamut_are_counted_where_they_are_clipped() -> None:
+    """Adobe RGB's pure green lies outside sRGB: converting clips it to sRGB's edge, which the
+    record says, with the share of pixels; nothing of an sRGB image lies outside Adobe RGB."""
+    image = np.full((40, 50, 3), 0.5, np.float32)
+    image[:10, :, :] = (0.0, 1.0, 0.0)  # a quarter of the rows
+    adobe = icc.build_profile(icc.SPACES["Adobe RGB"])
+    out, _, record = convert_colour_space(image.copy(), adobe, "sRGB")
+    assert record["out_of_gamut"] == 0.25
+    assert record["decision"] == "converted from Adobe RGB (1998) to sRGB; 25.00% of the pixels lay outside its gamut, " \
+                                 "clipped to its edge"
+    assert np.allclose(out[:10], (0.0, 1.0, 0.0), atol=1e-4)  # sRGB's own green: red and blue clipped at 0
+    wider = convert_colour_space(photo("astronaut")[:64, :64], None, "Adobe RGB")[2]
+    assert wider["out_of_gamut"] == 0 and wider["decision"] == "converted from sRGB to Adobe RGB (1998)"
+
+
 def test_non_matrix_profiles_are_left_alone() -> None:
     lab_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
     rgb = photo("coffee")[:16, :16]

@@ -79,6 +79,6 @@ def test_the_bt709_profile_is_read_by_littlecms_as_bt709() -> None:
     transform = ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(profile)), ImageCms.createProfile("sRGB"),
                                         "RGB", "RGB")
     by_lcms = np.asarray(ImageCms.applyTransform(Image.fromarray(ramp), transform), dtype=np.float32)
-    ours = icc.convert(ramp / np.float32(255), icc.parse_profile(profile), icc.SPACES["sRGB"]) * 255
+    ours = icc.convert(ramp / np.float32(255), icc.parse_profile(profile), icc.SPACES["sRGB"])[0] * 255
     np.testing.assert_allclose(by_lcms, ours, atol=1.5)
     assert round(float(ours[0, 16, 1])) == 140 and ramp[0, 16, 1] == 128

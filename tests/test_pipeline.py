@@ -15,7 +15,7 @@ from conftest import photo, psnr, save, shrink
 from PIL import Image
 from skimage import data as skdata
 
-from enhance_ops.chain import pipeline, superres
+from enhance_ops.chain import icc, pipeline, superres
 from enhance_ops.chain.presets import PRESETS, STAGES, resolve_preset
 from enhance_ops.cli import main
 from enhance_ops.degrade import fade
@@ -160,6 +160,25 @@ def test_a_handed_over_master_is_let_go_before_the_output_stages(monkeypatch: py
     assert {r.stage: r.decision for r in result.stages}["colour_restore"] == "faded colours restored"
     with pytest.raises(AssertionError, match="already run"):
         chain.run_master(master)
+
+
+def test_a_wide_gamut_master_clipped_into_srgb_is_told_in_the_notes() -> None:
+    """The ledger's notes (which the report shows) say how much of a master lay outside the
+    target space, and that keeping the master's own space avoids it; a master that fits says nothing."""
+    saturated = np.full((48, 48, 3), 0.5, np.float32)
+    saturated[:24, :, :] = (0.0, 0.9, 0.1)  # a deep green Adobe RGB holds and sRGB does not
+    adobe = io.BytesIO()
+    Image.fromarray((saturated * 255).round().astype(np.uint8)).save(
+        adobe, "PNG", icc_profile=icc.build_profile(icc.SPACES["Adobe RGB"]))
+    enhancer = Enhancer(EnhanceOptions(preset="fidelity", overrides=(
+        "superres.scale=2", "superres.models=[]", 'colour_space.target="sRGB"')))
+    notes = enhancer.enhance(adobe.getvalue()).record["notes"]
+    assert [n for n in notes if "gamut" in n] == [
+        "50.00% of the pixels lay outside sRGB's gamut and were clipped to its edge: the master's Adobe RGB (1998) "
+        "holds more saturated colours (colour_space.target null keeps the master's own space)"]
+    plain = io.BytesIO()
+    Image.fromarray((saturated * 255).round().astype(np.uint8)).save(plain, "PNG")
+    assert not [n for n in enhancer.enhance(plain.getvalue()).record["notes"] if "gamut" in n]
 
 
 def test_neutral_rgb_scans_stay_neutral() -> None:

@@ -361,7 +361,7 @@ class Enhancer:
             "dynamic_range": result.analysis.as_record(),
             "metrics": result.metrics,
             "stages": [dataclasses.asdict(r) for r in result.stages],
-            "notes": [*source.notes, *placed_elsewhere, *not_carried],
+            "notes": [*source.notes, *result.notes, *placed_elsewhere, *not_carried],
             "master_damage": source.damage,
         }
         samples = encoders.to_samples(result.pixels, result.alpha, source.bit_depth)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 D50 = np.array([0.9642, 1.0, 0.8249])
@@ -60,8 +61,11 @@ class MatrixShaper:
         linear = np.stack([self.curves[i].to_linear(rgb[..., i]) for i in range(3)], axis=-1)
         return linear @ self.to_pcs.T.astype(np.float32)
 
-    def from_xyz(self, xyz: np.ndarray) -> np.ndarray:
-        linear = xyz @ np.linalg.inv(self.to_pcs).T.astype(np.float32)
+    def linear_from_xyz(self, xyz: np.ndarray) -> np.ndarray:
+        """Linear RGB, unclipped: a colour outside the space's gamut has a channel outside 0-1."""
+        return xyz @ np.linalg.inv(self.to_pcs).T.astype(np.float32)
+
+    def encoded(self, linear: np.ndarray) -> np.ndarray:
         return np.stack([self.curves[i].from_linear(linear[..., i]) for i in range(3)], axis=-1)
 
 
@@ -279,6 +283,16 @@ def grey_as_rgb(profile: bytes) -> bytes | None:
     ])
 
 
-def convert(rgb: np.ndarray, source: MatrixShaper, target: MatrixShaper) -> np.ndarray:
-    """Relative colorimetric conversion in float32; out-of-gamut colours are clipped."""
-    return np.clip(target.from_xyz(source.to_xyz(rgb)), 0.0, 1.0).astype(np.float32)
+GAMUT_SLACK = 1 / 255  # of linear light: a channel this far outside 0-1 is a colour the space does not hold
+
+
+def convert(rgb: np.ndarray, source: MatrixShaper, target: MatrixShaper) -> tuple[np.ndarray, int]:
+    """Relative colorimetric conversion in float32, and how many pixels lay outside
+    ``target``'s gamut (by more than ``GAMUT_SLACK``): their colours are clipped to its edge,
+    so a wide-gamut master's most saturated colours are lost in a smaller space."""
+    linear = target.linear_from_xyz(source.to_xyz(rgb))
+    outside = 0
+    if linear.min() < -GAMUT_SLACK or linear.max() > 1 + GAMUT_SLACK:  # as good as free: counted only where some are
+        inside = cv2.inRange(linear, (-GAMUT_SLACK,) * 3, (1 + GAMUT_SLACK,) * 3)
+        outside = inside.size - cv2.countNonZero(inside)
+    return np.clip(target.encoded(linear), 0.0, 1.0).astype(np.float32), outside

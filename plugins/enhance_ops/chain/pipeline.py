@@ -86,6 +86,13 @@ class ChainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     stretch: pixel_aspect.Stretch = pixel_aspect.SQUARE  # beyond ``scale``, to square pixels
     lpips_precision: str | None = None  # what consistency_lpips was computed in; None where not measured
+    notes: list[str] = field(default_factory=list)  # what an archivist should know of what the chain did
+
+
+def _gamut_note(conversion: dict[str, Any]) -> str:
+    return (f"{conversion['out_of_gamut']:.2%} of the pixels lay outside {conversion['target']}'s gamut and were "
+            f"clipped to its edge: the master's {conversion['source']} holds more saturated colours "
+            "(colour_space.target null keeps the master's own space)")
 
 
 def _blend_into(after: np.ndarray, before: Callable[[int, int], np.ndarray], amount: float) -> np.ndarray:
@@ -101,6 +108,7 @@ def _blend_into(after: np.ndarray, before: Callable[[int, int], np.ndarray], amo
     return after
 
 
+GAMUT_NOTE = 0.001  # the share of pixels clipped to the target's gamut that the ledger's notes tell of
 _CHANNEL_DIFFERENCES = np.array([[1, -1, 0], [0, 1, -1], [1, 0, -1]], np.float32)
 
 
@@ -280,6 +288,7 @@ class Chain:
         image, profile, details = postprocess.convert_colour_space(
             image, master.icc_profile, s["colour_space"]["target"], out=image)
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
+        notes = [_gamut_note(details)] if details.get("out_of_gamut", 0) >= GAMUT_NOTE else []
         if stretch != pixel_aspect.SQUARE:
             assert densities is not None
             start = time.perf_counter()
@@ -302,7 +311,7 @@ class Chain:
         records.append(StageRecord("measures", "analysed: noise, sharpness, clipping, colourfulness in and out",
                                    measuring_s + time.perf_counter() - start))
         return ChainResult(image, alpha, profile, effective_scale, analysis, records, models, metrics, stretch,
-                           lpips_in)
+                           lpips_in, notes)
 
     def _text_page(self, pixels: np.ndarray) -> text_page.PageLook | None:
         """How the master reads as a page of text, looked at only where that would change the models."""

@@ -133,9 +133,19 @@ def convert_colour_space(
     if source is space:  # an untagged master, taken as sRGB, into sRGB: the same colours, nothing to convert
         return image, icc.build_profile(space), {
             "source": source.name, "target": space.name, "decision": f"kept: already {space.name}, its profile embedded"}
-    converted = strips.map_rows(image, lambda rows, _top: icc.convert(rows, source, space), margin=0, out=out)
+    outside: list[int] = []  # per strip: the pixels clipped to the target's gamut
+
+    def converted_rows(rows: np.ndarray, _top: int) -> np.ndarray:
+        converted, clipped = icc.convert(rows, source, space)
+        outside.append(clipped)
+        return converted
+
+    converted = strips.map_rows(image, converted_rows, margin=0, out=out)
+    share = sum(outside) / (image.shape[0] * image.shape[1])
+    clipped_said = f"; {share:.2%} of the pixels lay outside its gamut, clipped to its edge" if share else ""
     return converted, icc.build_profile(space), {
         "source": source.name,
         "target": space.name,
-        "decision": f"converted from {source.name} to {space.name}",
+        "out_of_gamut": round(share, 6),
+        "decision": f"converted from {source.name} to {space.name}{clipped_said}",
     }
