@@ -6,6 +6,7 @@ import io
 import cv2
 import numpy as np
 import pytest
+from colour_files import scanner_profile
 from conftest import enlarge_bicubic, photo, shrink
 from PIL import Image, ImageCms
 
@@ -135,11 +136,46 @@ def test_colours_outside_the_targets_gamut_are_counted_where_they_are_clipped() 
     assert wider["out_of_gamut"] == 0 and wider["decision"] == "converted from sRGB to Adobe RGB (1998)"
 
 
-def test_non_matrix_profiles_are_left_alone() -> None:
+@pytest.mark.parametrize("target", ["Adobe RGB", "sRGB"])
+def test_a_scanners_lookup_table_profile_is_converted_from_through_littlecms(target: str) -> None:
+    """A scanner profiled against a target tags its scans with a profile built on lookup
+    tables, which the float path does not read: asked for a delivery space, the derivative
+    had stayed in the scanner's (skipped). This one describes sRGB, so the result is the
+    matrix path's from sRGB, to within the grid's interpolation."""
+    rgb = photo("astronaut")[:64, :64]
+    out, profile, record = convert_colour_space(rgb.copy(), scanner_profile(), target)
+    expected, _, _ = convert_colour_space(rgb.copy(), icc.build_profile(icc.SPACES["sRGB"]), target)
+    assert np.abs(out - expected).max() < 1 / 255 and icc.parse_profile(profile).name == icc.SPACES[target].name
+    assert record["decision"] == (f"converted from Test scanner RGB to {icc.SPACES[target].name} through LittleCMS: "
+                                  "not a matrix-shaper profile (it is built on lookup tables)")
+    assert record["out_of_gamut"] == 0
+
+
+def test_colours_outside_the_target_are_counted_on_the_littlecms_path_too() -> None:
+    image = np.full((20, 20, 3), 0.5, np.float32)
+    image[:5] = (0.0, 1.0, 0.0)  # a scanner whose space is as wide as Adobe RGB: its green lies outside sRGB
+    out, _, record = convert_colour_space(image.copy(), scanner_profile(describes="adobergb"), "sRGB")
+    assert record["out_of_gamut"] == 0.25 and record["decision"].endswith(
+        "; 25.00% of the pixels lay outside its gamut, clipped to its edge")
+    assert np.allclose(out[:5], (0.0, 1.0, 0.0), atol=2 / 255)
+
+
+def test_profiles_of_another_colour_space_are_left_alone() -> None:
     lab_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
     rgb = photo("coffee")[:16, :16]
     out, profile, record = convert_colour_space(rgb, lab_profile, "sRGB")
-    assert out is rgb and profile == lab_profile and record["decision"].startswith("skipped")
+    assert out is rgb and profile == lab_profile and record["decision"] == "skipped: colour space Lab is not RGB"
+
+
+def test_an_rgb_profile_littlecms_cannot_use_either_is_left_alone() -> None:
+    damaged = bytearray(scanner_profile(3))
+    damaged[-200:] = bytes(200)  # the lookup table's end zeroed, its tag table cut: no transform builds
+    damaged = bytes(damaged[:-150])
+    rgb = photo("coffee")[:16, :16]
+    out, profile, record = convert_colour_space(rgb, damaged, "sRGB")
+    assert out is rgb and profile == damaged
+    assert record["decision"].startswith("skipped: not a matrix-shaper profile (it is built on lookup tables), and "
+                                         "LittleCMS cannot use it either (")
 
 
 def test_luma_is_the_rec709_weighted_sum_in_the_input_precision() -> None:

@@ -3,14 +3,18 @@
 Pillow's LittleCMS binding converts 8-bit images only; archive masters are often 16-bit. RGB
 working spaces (sRGB, Adobe RGB, Display P3, ProPhoto, eciRGB, …) are matrix-shaper
 profiles: per-channel tone curves plus a 3x3 matrix to the D50 connection space, which is
-exact to apply in float32. Profiles built on lookup tables are reported as unsupported.
+exact to apply in float32. An RGB profile built on lookup tables (a scanner's own, made by
+profiling it against a target; the ICC's sRGB v4 preference profile) is not read here:
+LittleCMS converts from it, in float32 too (``convert_through_littlecms``).
 """
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import dataclass
 
 import cv2
+import imagecodecs
 import numpy as np
 
 D50 = np.array([0.9642, 1.0, 0.8249])
@@ -228,7 +232,7 @@ def parse_profile(profile: bytes) -> MatrixShaper:
     tags = _tags(profile)
     needed = [b"rXYZ", b"gXYZ", b"bXYZ", b"rTRC", b"gTRC", b"bTRC"]
     if not all(t in tags for t in needed):
-        raise UnsupportedProfileError("not a matrix-shaper profile (lookup-table profiles are not supported)")
+        raise UnsupportedProfileError("not a matrix-shaper profile (it is built on lookup tables)")
     columns = [[v / 65536 for v in struct.unpack(">3i", tags[t][8:20])] for t in needed[:3]]
     curves = tuple(_read_curve(tags[t]) for t in needed[3:])
     return MatrixShaper(_description(tags), np.array(columns).T, curves)  # type: ignore[arg-type]
@@ -290,7 +294,28 @@ def convert(rgb: np.ndarray, source: MatrixShaper, target: MatrixShaper) -> tupl
     """Relative colorimetric conversion in float32, and how many pixels lay outside
     ``target``'s gamut (by more than ``GAMUT_SLACK``): their colours are clipped to its edge,
     so a wide-gamut master's most saturated colours are lost in a smaller space."""
-    linear = target.linear_from_xyz(source.to_xyz(rgb))
+    return _clipped_into(target, target.linear_from_xyz(source.to_xyz(rgb)))
+
+
+def linear_profile(space: MatrixShaper) -> bytes:
+    """``space`` with linear tone curves: what LittleCMS converts into, unclipped, so that
+    colours outside the space can be counted (``convert_through_littlecms``)."""
+    return build_profile(dataclasses.replace(space, curves=(Curve(gamma=1.0),) * 3))
+
+
+def convert_through_littlecms(rgb: np.ndarray, profile: bytes, target: MatrixShaper,
+                              linear_target: bytes) -> tuple[np.ndarray, int]:
+    """``convert`` from an RGB profile ``parse_profile`` does not read: LittleCMS, relative
+    colorimetric (its A2B1 where it has one), into ``linear_target`` (``linear_profile`` of
+    ``target``), then ``target``'s curves. Raises imagecodecs.CmsError where LittleCMS
+    cannot use the profile."""
+    linear = imagecodecs.cms_transform(np.ascontiguousarray(rgb, np.float32), profile, linear_target,
+                                       colorspace="rgb", outcolorspace="rgb", outdtype=np.float32, intent=1)
+    return _clipped_into(target, linear)
+
+
+def _clipped_into(target: MatrixShaper, linear: np.ndarray) -> tuple[np.ndarray, int]:
+    """Linear RGB encoded by ``target``'s curves and clipped, and the pixels that lay outside it."""
     outside = 0
     if linear.min() < -GAMUT_SLACK or linear.max() > 1 + GAMUT_SLACK:  # as good as free: counted only where some are
         inside = cv2.inRange(linear, (-GAMUT_SLACK,) * 3, (1 + GAMUT_SLACK,) * 3)

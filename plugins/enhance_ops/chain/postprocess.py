@@ -1,9 +1,11 @@
 """Post-processing: adaptive sharpening, local contrast, and conversion to the delivery colour space."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import cv2
+import imagecodecs
 import numpy as np
 
 from . import icc, strips
@@ -117,7 +119,9 @@ def convert_colour_space(
     """Convert to ``target`` (sRGB, Adobe RGB, Display P3) and return the profile to embed.
 
     With no embedded profile the input is taken as sRGB, the web's and most scanners'
-    default. A profile that is not RGB matrix-shaper is left in place, and the record says so.
+    default. An RGB profile that is not matrix-shaper is converted from by LittleCMS; one
+    it cannot use, or a profile of another colour space, is left in place, and the record
+    says so.
     """
     if target is None:
         return image, source_profile, {"decision": "skipped: keep the input's colour space"}
@@ -125,18 +129,29 @@ def convert_colour_space(
         raise ValueError(f"colour space must be one of {sorted(icc.SPACES)}, not {target!r}")
     if image.shape[2] == 1:
         return image, source_profile, {"decision": "skipped: greyscale image"}
+    space = icc.SPACES[target]
+    through = ""
     try:
         source = icc.parse_profile(source_profile) if source_profile else icc.SPACES["sRGB"]
+        source_name, convert = source.name, functools.partial(icc.convert, source=source, target=space)
     except icc.UnsupportedProfileError as exc:
-        return image, source_profile, {"decision": f"skipped: {exc}"}
-    space = icc.SPACES[target]
+        if not source_profile or source_profile[16:20] != b"RGB ":  # a Lab or CMYK profile on RGB samples
+            return image, source_profile, {"decision": f"skipped: {exc}"}
+        convert = functools.partial(icc.convert_through_littlecms, profile=source_profile, target=space,
+                                    linear_target=icc.linear_profile(space))
+        try:
+            convert(np.zeros((1, 1, 3), np.float32))  # on one pixel first, so no strip is left half converted
+        except imagecodecs.CmsError as refused:
+            return image, source_profile, {"decision": f"skipped: {exc}, and LittleCMS cannot use it either ({refused})"}
+        source, source_name = None, icc.description(source_profile) or "the embedded profile"
+        through = f" through LittleCMS: {exc}"
     if source is space:  # an untagged master, taken as sRGB, into sRGB: the same colours, nothing to convert
         return image, icc.build_profile(space), {
-            "source": source.name, "target": space.name, "decision": f"kept: already {space.name}, its profile embedded"}
+            "source": source_name, "target": space.name, "decision": f"kept: already {space.name}, its profile embedded"}
     outside: list[int] = []  # per strip: the pixels clipped to the target's gamut
 
     def converted_rows(rows: np.ndarray, _top: int) -> np.ndarray:
-        converted, clipped = icc.convert(rows, source, space)
+        converted, clipped = convert(rows)
         outside.append(clipped)
         return converted
 
@@ -144,8 +159,9 @@ def convert_colour_space(
     share = sum(outside) / (image.shape[0] * image.shape[1])
     clipped_said = f"; {share:.2%} of the pixels lay outside its gamut, clipped to its edge" if share else ""
     return converted, icc.build_profile(space), {
-        "source": source.name,
+        "source": source_name,
         "target": space.name,
         "out_of_gamut": round(share, 6),
-        "decision": f"converted from {source.name} to {space.name}{clipped_said}",
+        "decision": f"converted from {source_name} to {space.name}{through}{clipped_said}",
     }
+
