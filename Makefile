@@ -69,6 +69,7 @@ bench: weights imagemagick
 	$(BIN)/python bench/tile_assembly.py
 	$(BIN)/python bench/tile_stretch.py
 	$(BIN)/python bench/colour_conversion.py
+	$(BIN)/python bench/delivery_space.py
 	$(BIN)/python bench/lpips_precision.py
 	$(BIN)/python bench/text_pages.py
 	$(BIN)/python bench/fading_benchmark.py

@@ -321,6 +321,17 @@ def colour_conversion(report: dict[str, Any]) -> str:
               f"chain's strip lanes; medians of {report['reps']} interleaved; {report['date']}, {report['machine']}.")
 
 
+def delivery_space(report: dict[str, Any]) -> str:
+    """The colour-space stage into a delivery space: matrix paths, counted or not, and LittleCMS's."""
+    rows = [[r["case"], f"{r['ms']:.0f}", f"{100 * r['out_of_gamut']:.2f} %" if "out_of_gamut" in r else "—"]
+            for r in report["cases"]]
+    apart = report["lookup_table_from_matrix_levels"]
+    return (_table(["master's profile → target", "ms", "pixels outside the target"], rows)
+            + f"\n\nThe lookup-table path from the matrix path from sRGB: {apart['max']:.0f} 16-bit levels at most, "
+              f"{apart['mean']:.1f} mean. {report['image']}; the stage in the chain's strip lanes; medians of "
+              f"{report['reps']} interleaved; {report['date']}, {report['machine']}.")
+
+
 def _gpu_machine(report: dict[str, Any]) -> str:
     m = report["machine"]
     if "gpu" not in m:
@@ -390,6 +401,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("The tiled upscale's host work (tile_assembly.py)", ("tile_assembly",), tile_assembly),
     ("Tiles stretched to save one (tile_stretch.py)", ("tile_stretch",), tile_stretch),
     ("Lab back to sRGB (colour_conversion.py)", ("colour_conversion",), colour_conversion),
+    ("Into a delivery colour space (delivery_space.py)", ("delivery_space",), delivery_space),
     ("LPIPS with a bf16 backbone (lpips_precision.py)", ("lpips_precision",), lpips_precision),
     ("Pages of text under the nightly default (text_pages.py)", ("text_pages",), text_pages),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
