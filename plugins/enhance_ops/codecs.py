@@ -1055,8 +1055,8 @@ def _to_srgb(
         if samples:
             return rgb, alpha, rgb.dtype.itemsize * 8, checked
         return to_unit(rgb), (None if alpha is None else to_unit(alpha)), rgb.dtype.itemsize * 8, checked
-    past_inks = im.mode == "CMYK" and im.format == "TIFF" and im.tag_v2.get(277, 4) > 4  # alpha, a spot colour
-    if im.format == "TIFF" and (_bits(im) > 8 or past_inks):
+    # 16-bit, or CMYK with channels past its inks (alpha, a spot colour): Pillow reads neither
+    if im.format == "TIFF" and (_bits(im) > 8 or im.mode == "CMYK" and im.tag_v2.get(277, 4) > 4):
         with _tiff_page(data, im.tell()) as page:
             stored, orientation = _samples_last(page), int(page.tags.valueof("Orientation", 1))
             photometric, extras = int(page.photometric), page.extrasamples

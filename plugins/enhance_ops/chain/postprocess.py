@@ -164,4 +164,3 @@ def convert_colour_space(
         "out_of_gamut": round(share, 6),
         "decision": f"converted from {source_name} to {space.name}{through}{clipped_said}",
     }
-
