@@ -2059,6 +2059,16 @@ def test_a_page_pillow_has_no_mode_for_is_read_after_pages_it_opens() -> None:
     assert np.array_equal(decoded.pixels, np.rot90(_replicated(CODES12, 12), -1))
 
 
+def test_a_one_bit_rgb_tiff_is_read_in_its_eight_colours() -> None:
+    """One bit a sample in colour (a map printed in pure inks, scanned so): refused as "bool
+    samples" until 2026-12-07, though tifffile reads it; each channel on or off, 0 or 255."""
+    on = RGB8 > 127
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, on.astype(np.uint8), photometric="rgb", bitspersample=1)
+    decoded = codecs.decode(buf.getvalue(), samples=True)
+    assert decoded.bit_depth == 8 and np.array_equal(decoded.pixels, on.astype(np.uint8) * 255)
+
+
 def _paletted() -> tuple[np.ndarray, np.ndarray]:
     """RGB8 as 64 palette indices and its 16-bit ColorMap."""
     quantised = Image.fromarray(RGB8).quantize(64)
