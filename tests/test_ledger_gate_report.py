@@ -246,6 +246,19 @@ def test_the_report_says_which_networks_enlarged_how_many_images() -> None:
         r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=None)
     page = report.render_report(rows, outcome, {}, title="run", outputs_at="here")
     assert "Super-resolution: realesrgan-x4plus, 2 images; span-x4, 1 image." in page.split("Held back", 1)[0]
+    assert "LPIPS was computed" not in page  # one precision (or none recorded): nothing to tell
+
+
+def test_the_report_says_where_workers_computed_lpips_in_different_precisions() -> None:
+    """A worker without native bf16 computes LPIPS in fp32: in one run the values of its images
+    and the others' can differ in the fourth decimal, which the ledger says and now the report."""
+    rows = [_row(models=["span-x4"], lpips_precision=p) for p in ("bf16", "bf16", "fp32", None)]
+    outcome = gate.evaluate(rows)
+    for n, r in enumerate(rows):
+        r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=None)
+    page = report.render_report(rows, outcome, {}, title="run", outputs_at="here")
+    assert ("LPIPS was computed in bf16 for 2 images and fp32 for 1 image (workers differ): those values can differ "
+            "in the fourth decimal.") in page.split("Held back", 1)[0]
 
 
 def test_the_report_says_why_pages_went_to_other_networks_than_the_presets() -> None:

@@ -218,6 +218,11 @@ def _models_used(rows: Sequence[dict[str, Any]]) -> list[str]:
         said.append(f"Pages of text or of black and white only went to {pages} in place of {photos}, which would "
                     f"redraw their letters: {n} image{'s' * (n != 1)}"
                     + (f", {m} page{'s' * (m != 1)} of them in all." if m != n else "."))
+    precisions = Counter(r["lpips_precision"] for r in done if r.get("lpips_precision"))
+    if len(precisions) > 1:  # workers with and without native bf16: their LPIPS differ in the fourth decimal
+        said.append("LPIPS was computed in " + " and ".join(f"{p} for {n} image{'s' * (n != 1)}"
+                                                             for p, n in sorted(precisions.items()))
+                    + " (workers differ): those values can differ in the fourth decimal.")
     return said
 
 
