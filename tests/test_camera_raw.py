@@ -49,6 +49,9 @@ def test_a_tiff_with_reduced_copies_in_sub_directories_is_still_a_picture() -> N
     (b"IIU\x00\x08\x00\x00\x00", r"Panasonic RW2 \(camera raw\)"),
     (b"\xff\x0a\xfa\x7f", "JPEG XL"),
     (b"\x00\x00\x00\x0cJXL \r\n\x87\n\x00\x00\x00\x14ftypjxl ", "JPEG XL"),
+    (b"AT&TFORM\x00\x00\x10\x00DJVM", "DjVu images are not processed"),  # a scanned book
+    (b"II\xbc\x01\x08\x00\x00\x00", "JPEG XR images are not processed"),
+    (b"v/1\x01\x02\x00\x00\x00", "OpenEXR images are not processed"),
 ])
 def test_a_file_in_a_format_not_read_is_named_not_called_no_image(head: bytes, named: str) -> None:
     """Each had been "not a recognised image file", as a letter named .jpg is."""

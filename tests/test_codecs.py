@@ -24,7 +24,9 @@ from photoshop_files import written
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from skimage import data as skdata
 
-from enhance_ops import ccitt, codecs, damage, deep_jpeg, encoders, exif_check, jpeg_segments, png_chunks, tiff_exif
+from enhance_ops import (
+    ccitt, codecs, damage, deep_jpeg, encoders, exif_check, formats, jpeg_segments, png_chunks, tiff_exif,
+)
 from enhance_ops import derivative_metadata as dmd
 from enhance_ops.chain import strips
 from enhance_ops import metadata as md
@@ -2057,6 +2059,25 @@ def test_a_page_pillow_has_no_mode_for_is_read_after_pages_it_opens() -> None:
     decoded = codecs.decode(buf.getvalue(), samples=True, frame=1)
     assert decoded.size == (48, 48) and decoded.metadata.orientation == 6
     assert np.array_equal(decoded.pixels, np.rot90(_replicated(CODES12, 12), -1))
+
+
+@pytest.mark.parametrize("name", ["scan.pcd", "scan.jxr", "scan.qoi", "scan.dds", "scan.sgi", "scan.xpm"])
+def test_image_formats_an_archive_may_hold_are_taken_and_refused_by_name(name: str) -> None:
+    """Kodak Photo CD (the 1990s' photo digitization), JPEG XR and the rest had been left out
+    of a run as files that are no images (named in the report's list of other files, not in
+    the ledger); now each is taken, and fails as unsupported, naming its format."""
+    kind = name.rsplit(".", 1)[1].upper()
+    if kind in ("PCD", "XPM"):  # ImageMagick writes these; Pillow reads them
+        data = written(RGB8, kind=kind)
+    elif kind == "JXR":
+        data = imagecodecs.jpegxr_encode(RGB8)
+    else:
+        buf = io.BytesIO()
+        Image.fromarray(RGB8).save(buf, kind)
+        data = buf.getvalue()
+    assert formats.is_master_name(name)
+    with pytest.raises(UnsupportedImageError, match=f"{'JPEG XR' if kind == 'JXR' else kind} images are not processed"):
+        codecs.decode(data)
 
 
 def test_a_one_bit_rgb_tiff_is_read_in_its_eight_colours() -> None:

@@ -25,7 +25,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".mpo", ".tif", ".tiff", ".webp", ".b
 OTHER_IMAGE_SUFFIXES = {
     ".tga", ".ico", ".pcx",
     ".pam", ".pfm", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf",
-}
+    ".djvu", ".djv", ".pcd", ".jxr", ".wdp", ".hdp", ".exr", ".sgi", ".dds", ".qoi", ".xpm",
+}  # DjVu: scanned books; Kodak Photo CD: the 1990s' photo digitization; JPEG XR; OpenEXR
 
 
 _MASTER_SUFFIXES = IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES
@@ -66,7 +67,8 @@ _OTHER_MAGIC = {b"FUJIFILMCCD-RAW": "Fujifilm RAF (camera raw)", b"IIRO": "Olymp
                 b"MMOR": "Olympus ORF (camera raw)", b"IIRS": "Olympus ORF (camera raw)",
                 b"IIU\x00": "Panasonic RW2 (camera raw)", b"\xff\x0a": _NATIVE_JPEG_XL,
                 b"\x00\x00\x00\x0cJXL \r\n\x87\n": _NATIVE_JPEG_XL,  # one holding a JPEG is read (jpeg_xl)
-                b"MM\x00+": "big-endian BigTIFF"}  # Pillow reads its header as classic TIFF's
+                b"MM\x00+": "big-endian BigTIFF",  # Pillow reads its header as classic TIFF's
+                b"AT&TFORM": "DjVu", b"II\xbc": "JPEG XR", b"v/1\x01": "OpenEXR"}
 _BRANDS = {b"crx ": "Canon CR3 (camera raw)"}
 
 
