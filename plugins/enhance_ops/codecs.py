@@ -407,8 +407,8 @@ def _unsupported_samples(kind: str) -> UnsupportedImageError:
 
 
 def _unopenable_tiff(data: bytes, frame: int = 0) -> ImageError:
-    """Neither Pillow nor ``tiff_header`` opens a float or 32-bit TIFF (nor Lab with alpha,
-    9- to 15-bit CMYK, or a compression neither Pillow nor tifffile decodes), so a refusal
+    """Neither Pillow nor ``tiff_header`` opens a float or 32-bit TIFF (nor 9- to 15-bit
+    CMYK or Lab, or a compression neither Pillow nor tifffile decodes), so a refusal
     alone does not mean a cut-off file: tifffile reads the first directory to tell a whole
     file we do not process from one that ends early, so nobody re-transfers a sound scan,
     and to name what to convert. An unreadable directory is most often a cut-off file."""
@@ -1055,22 +1055,23 @@ def _to_srgb(
         if samples:
             return rgb, alpha, rgb.dtype.itemsize * 8, checked
         return to_unit(rgb), (None if alpha is None else to_unit(alpha)), rgb.dtype.itemsize * 8, checked
-    # 16-bit, or CMYK with channels past its inks (alpha, a spot colour): Pillow reads neither
-    if im.format == "TIFF" and (_bits(im) > 8 or im.mode == "CMYK" and im.tag_v2.get(277, 4) > 4):
+    colours = len(im.getbands())
+    # 16-bit, with channels past the colour (alpha, a spot colour), ICCLab: Pillow reads none of them
+    past_colour = im.format == "TIFF" and im.tag_v2.get(277, colours) > colours
+    if im.format == "TIFF" and (_bits(im) > 8 or past_colour or getattr(im, "tags_only", False)):
         with _tiff_page(data, im.tell()) as page:
             stored, orientation = _samples_last(page), int(page.tags.valueof("Orientation", 1))
             photometric, extras = int(page.photometric), page.extrasamples
-            if stored.shape[2] != im.tag_v2.get(277, len(im.getbands())):  # Pillow and tifffile read it differently
+            if stored.shape[2] != im.tag_v2.get(277, colours):  # Pillow and tifffile read its directory differently
                 raise CorruptImageError(f"TIFF page of {stored.shape[2]} samples where its layout says "
                                         f"{im.tag_v2.get(277)}: the file is damaged")
-        alpha = None
+        colour, alpha = _cmyk_or_lab_channels(stored, im.mode, extras, notes)
         if im.mode == "CMYK":
-            inks, alpha = _inks_and_alpha(stored, extras, notes)
-            deep = _cmyk_to_srgb(inks, meta.icc_profile, srgb_icc, notes)
+            deep = _cmyk_to_srgb(colour, meta.icc_profile, srgb_icc, notes)
         else:
-            deep, own = deep_colour.lab_to_srgb(stored, photometric, meta.icc_profile, srgb_icc)
+            deep, own = deep_colour.lab_to_srgb(np.ascontiguousarray(colour), photometric, meta.icc_profile, srgb_icc)
             said = "through the embedded ICC profile" if own else "through a D50 Lab profile"
-            notes.append(f"CIELab converted to sRGB at 16 bits {said}")
+            notes.append(f"CIELab converted to sRGB{' at 16 bits' if deep.dtype == np.uint16 else ''} {said}")
         meta.icc_profile = srgb_icc
         deep, alpha = _apply_orientation(deep, alpha, orientation)
         if samples:
@@ -1095,19 +1096,31 @@ def _to_srgb(
     return (rgb if samples else to_unit(rgb)), None, 8, None
 
 
-def _inks_and_alpha(stored: np.ndarray, extras: tuple[int, ...],
-                    notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """A CMYK page's four inks and its alpha (the first channel past them, where ExtraSamples
-    names it alpha: Photoshop's transparency), straight; a channel past those (a spot colour,
-    a saved selection) is left out with a note, as no ICC profile says what it prints."""
-    inks, rest = stored[:, :, :4], stored[:, :, 4:]
+_PAST_COLOUR = {"CMYK": ("the CMYK inks", "only the four process inks are converted"),
+                "LAB": ("the CIELab samples", "only L*, a* and b* are converted")}
+
+
+def _cmyk_or_lab_channels(stored: np.ndarray, mode: str, extras: tuple[int, ...],
+                          notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A CMYK or Lab page's colour and its alpha (the first channel past it, where
+    ExtraSamples names it alpha: Photoshop's transparency), straight; a channel past those (a
+    spot colour, a saved selection) is left out with a note, as no ICC profile says what it
+    is. Associated alpha is divided out of CMYK's inks; Lab's signed a* and b* are not
+    multiplied by an alpha, so it is taken as it is, with a note."""
+    colours = 4 if mode == "CMYK" else 3
+    colour, rest = stored[:, :, :colours], stored[:, :, colours:]
     alpha = _alpha_of(rest, extras)
     if alpha is not None and extras[0] == tifffile.EXTRASAMPLE.ASSOCALPHA:
-        inks = _straight(inks, alpha)
+        if mode == "CMYK":
+            colour = _straight(colour, alpha)
+        else:
+            notes.append("the CIELab samples' alpha is marked associated (multiplied in), which Lab cannot be: "
+                         "taken as straight")
+    past, kept = _PAST_COLOUR[mode]
     if left := rest.shape[2] - (alpha is not None):
-        notes.append(f"{left} channel(s) past the CMYK inks{' and alpha' if alpha is not None else ''} "
-                     "(a spot colour or a saved selection) left out: only the four process inks are converted")
-    return inks, alpha
+        notes.append(f"{left} channel(s) past {past}{' and alpha' if alpha is not None else ''} "
+                     f"(a spot colour or a saved selection) left out: {kept}")
+    return colour, alpha
 
 
 def _cmyk_to_srgb(ink: np.ndarray, profile: bytes | None, srgb_icc: bytes, notes: list[str]) -> np.ndarray:

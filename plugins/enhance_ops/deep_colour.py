@@ -55,10 +55,10 @@ def _cmyk_naive(cmyk: np.ndarray, rgb: np.ndarray, r0: int, r1: int) -> None:
 
 def lab_to_srgb(samples: np.ndarray, photometric: int, profile: bytes | None,
                 srgb_icc: bytes) -> tuple[np.ndarray, bool]:
-    """(H, W, 3) uint16 Lab as TIFF stores it (CIELab: L* over 0-65535, a* and b* signed, in
-    256ths; ICCLab: ICC v2's encoding) to (H, W, 3) uint16 sRGB, through ``profile``, or
-    through a D50 Lab one where there is none or LittleCMS will not use it; and whether
-    ``profile`` was used."""
+    """(H, W, 3) uint16 or uint8 Lab as TIFF stores it (CIELab: L* over the type's range, a*
+    and b* signed, at 16 bits in 256ths; ICCLab: ICC v2's encoding, a* and b* offset by 128)
+    to (H, W, 3) sRGB of the same type, through ``profile``, or through a D50 Lab one where
+    there is none or LittleCMS will not use it; and whether ``profile`` was used."""
     if profile is not None:
         try:
             return _lab_through(samples, photometric, profile, srgb_icc), True
@@ -68,7 +68,7 @@ def lab_to_srgb(samples: np.ndarray, photometric: int, profile: bytes | None,
 
 
 def _lab_through(samples: np.ndarray, photometric: int, profile: bytes, srgb_icc: bytes) -> np.ndarray:
-    rgb = np.empty(samples.shape, np.uint16)
+    rgb = np.empty(samples.shape, samples.dtype)
 
     def band(r0: int, r1: int) -> None:
         imagecodecs.cms_transform(_lab_values(samples[r0:r1], photometric), profile, srgb_icc,
@@ -80,11 +80,12 @@ def _lab_through(samples: np.ndarray, photometric: int, profile: bytes, srgb_icc
 
 def _lab_values(band: np.ndarray, photometric: int) -> np.ndarray:
     """L* in 0-100, a* and b* in about -128 to 128, as float32."""
-    lab = np.empty(band.shape, np.float32)
+    lab, deep = np.empty(band.shape, np.float32), band.dtype == np.uint16
+    step = np.float32(256 if deep else 1)  # of a* and b*
     if photometric == tifffile.PHOTOMETRIC.ICCLAB:
-        lab[..., 0] = band[..., 0] * np.float32(100 / _ICCLAB_L_TOP)
-        lab[..., 1:] = band[..., 1:] / np.float32(256) - 128
+        lab[..., 0] = band[..., 0] * np.float32(100 / (_ICCLAB_L_TOP if deep else 255))
+        lab[..., 1:] = band[..., 1:] / step - 128
     else:
-        lab[..., 0] = band[..., 0] * np.float32(100 / 65535)
-        lab[..., 1:] = np.ascontiguousarray(band[..., 1:]).view(np.int16) / np.float32(256)
+        lab[..., 0] = band[..., 0] * np.float32(100 / np.iinfo(band.dtype).max)
+        lab[..., 1:] = np.ascontiguousarray(band[..., 1:]).view(np.int16 if deep else np.int8) / step
     return lab

@@ -1,15 +1,15 @@
 """TIFF pages of a sample layout or compression Pillow does not read, opened for their tags alone.
 
 Pillow opens no TIFF of 10-, 12- or 14-bit colour, of 12-bit grey stored big-endian, of
-16-bit grey with alpha, of 16-bit grey stored big-endian white-is-zero, or of most CMYK
-with a channel past the inks (alpha, a spot colour), nor one compressed with JPEG 2000,
-JPEG XL or LERC, though each is a sound scan whose samples tifffile decodes
-(``codecs._tiff_samples``, ``codecs._to_srgb``). Its refusal is of the layout or the
-compression alone: the page's tags, which carry its metadata (EXIF, ICC profile, XMP,
-IPTC, resolution, orientation), read as any other TIFF's. So such a page is opened with a
-stand-in layout of the same channels that Pillow knows, uncompressed, and its own tags are
-put back at once: the image describes the file but holds no pixels (``load`` fails), which
-tifffile reads.
+16-bit grey with alpha, of 16-bit grey stored big-endian white-is-zero, of 8-bit ICCLab, or
+of most CMYK or Lab with a channel past the colour (alpha, a spot colour), nor one
+compressed with JPEG 2000, JPEG XL or LERC, though each is a sound scan whose samples
+tifffile decodes (``codecs._tiff_samples``, ``codecs._to_srgb``). Its refusal is of the
+layout or the compression alone: the page's tags, which carry its metadata (EXIF, ICC
+profile, XMP, IPTC, resolution, orientation), read as any other TIFF's. So such a page is
+opened with a stand-in layout of the same channels that Pillow knows, uncompressed, and its
+own tags are put back at once: the image describes the file but holds no pixels (``load``
+fails), which tifffile reads.
 """
 from __future__ import annotations
 
@@ -56,16 +56,19 @@ def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] |
     """Layout tags Pillow knows for a page of unsigned samples of up to 16 bits in grey or RGB,
     with alpha where it has it, compressed as tifffile decodes, for one of 16-bit Lab
     (Pillow's LAB is 8-bit: the codecs convert it to sRGB at 16 bits), and for 8- or 16-bit
-    CMYK with channels past the inks (the codecs read them); None for another page (float,
+    CMYK or Lab with channels past the colour (the codecs read them); None for another page (float,
     32-bit, other inks, YCbCr but JPEG-compressed, palette, a compression neither knows)."""
     if tags.get(COMPRESSION, 1) not in tifffile.TIFF.DECOMPRESSORS:
         return None
     if tags.get(PHOTOMETRIC) == tifffile.PHOTOMETRIC.SEPARATED:
         return _cmyk_stand_in(tags)
     if tags.get(PHOTOMETRIC) in _LAB:
-        if tuple(tags.get(BITS, ())) != (16, 16, 16) or tags.get(SAMPLES) != 3:
-            return None
-        return {BITS: (8, 8, 8), COMPRESSION: 1, PHOTOMETRIC: tifffile.PHOTOMETRIC.CIELAB, SAMPLES: 3}
+        bits, samples = tuple(tags.get(BITS, ())), tags.get(SAMPLES, 1)
+        pillows = tags.get(PHOTOMETRIC) == tifffile.PHOTOMETRIC.CIELAB and bits[:1] == (8,) and samples == 3
+        if len(set(bits)) != 1 or bits[0] not in (8, 16) or samples < 3 or pillows:
+            return None  # Pillow reads 8-bit CIELab of three samples itself (not ICCLab)
+        return {BITS: (8, 8, 8), COMPRESSION: 1, PHOTOMETRIC: tifffile.PHOTOMETRIC.CIELAB, SAMPLES: 3,
+                EXTRA_SAMPLES: None}
     colour = colour_channels(tags.get(PHOTOMETRIC, -1), tags.get(COMPRESSION, 1))
     bits, samples, extras = tags.get(BITS, (1,)), tags.get(SAMPLES, 1), tags.get(EXTRA_SAMPLES, ())
     unsigned = set(tags.get(SAMPLE_FORMAT, (1,))) == {1}
