@@ -1057,8 +1057,8 @@ def _to_srgb(
         return to_unit(rgb), (None if alpha is None else to_unit(alpha)), rgb.dtype.itemsize * 8, checked
     colours = len(im.getbands())
     # 16-bit, with channels past the colour (alpha, a spot colour), ICCLab: Pillow reads none of them
-    past_colour = im.format == "TIFF" and im.tag_v2.get(277, colours) > colours
-    if im.format == "TIFF" and (_bits(im) > 8 or past_colour or getattr(im, "tags_only", False)):
+    if im.format == "TIFF" and (_bits(im) > 8 or im.tag_v2.get(277, colours) > colours
+                                or getattr(im, "tags_only", False)):
         with _tiff_page(data, im.tell()) as page:
             stored, orientation = _samples_last(page), int(page.tags.valueof("Orientation", 1))
             photometric, extras = int(page.photometric), page.extrasamples

@@ -65,7 +65,7 @@ def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] |
     if tags.get(PHOTOMETRIC) in _LAB:
         bits, samples = tuple(tags.get(BITS, ())), tags.get(SAMPLES, 1)
         pillows = tags.get(PHOTOMETRIC) == tifffile.PHOTOMETRIC.CIELAB and bits[:1] == (8,) and samples == 3
-        if len(set(bits)) != 1 or bits[0] not in (8, 16) or samples < 3 or pillows:
+        if not _one_depth(bits) or samples < 3 or pillows:
             return None  # Pillow reads 8-bit CIELab of three samples itself (not ICCLab)
         return {BITS: (8, 8, 8), COMPRESSION: 1, PHOTOMETRIC: tifffile.PHOTOMETRIC.CIELAB, SAMPLES: 3,
                 EXTRA_SAMPLES: None}
@@ -86,10 +86,15 @@ def _cmyk_stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, obj
     16 unsigned bits; None for other inks or another depth."""
     bits, samples = tuple(tags.get(BITS, ())), tags.get(SAMPLES, 1)
     cmyk = tags.get(INK_SET, 1) == 1 and samples > 4 and set(tags.get(SAMPLE_FORMAT, (1,))) == {1}
-    if not cmyk or len(set(bits)) != 1 or bits[0] not in (8, 16):
+    if not cmyk or not _one_depth(bits):
         return None
     return {BITS: (8, 8, 8, 8), COMPRESSION: 1, PHOTOMETRIC: tifffile.PHOTOMETRIC.SEPARATED, SAMPLES: 4,
             EXTRA_SAMPLES: None}
+
+
+def _one_depth(bits: tuple[int, ...]) -> bool:
+    """Every sample of 8 bits, or every one of 16: the depths the codecs convert CMYK and Lab at."""
+    return len(set(bits)) == 1 and bits[0] in (8, 16)
 
 
 class TagsOnlyTiff(TiffImagePlugin.TiffImageFile):
