@@ -22,7 +22,7 @@ from ..models.manifest import get_entry
 from ..models.weights import load_model
 from ..quality import measures
 from ..quality.metrics import lpips_precision
-from . import color, denoise, hidden_colour, pixel_aspect, postprocess, preprocess, strips, superres, text_page
+from . import color, denoise, dither, hidden_colour, pixel_aspect, postprocess, preprocess, strips, superres, text_page
 from .colour_math import pixel_products
 from .presets import BITONAL_DEFAULTS, resolve_models, resolve_preset
 
@@ -251,10 +251,12 @@ class Chain:
             step("lens", s["lens"]["blend"],
                  lambda im, _: preprocess.correct_lens_distortion(im, master.lens, coefficients))
         dn = s["denoise"]
+        dots = dither.find(image) if s["superres"]["descreen"] else None  # its dots are the picture, not noise
         step(
             "denoise",
             dn["blend"],
-            lambda im, _: denoise.denoise(
+            lambda im, _: (im, {"decision": f"skipped: dithered ({dots.share:.0%} of the image), whose isolated dots "
+                                            "are the picture, not noise"}) if dots else denoise.denoise(
                 im, self.ffdnet, strength=dn["strength"], sigma_override=dn["sigma"], inference=self.inference
             ),
         )
@@ -264,7 +266,8 @@ class Chain:
         correction, restore_record = color.plan_restoration(image, mode=restore["mode"])  # before SR deepens blacks
         planning_s = time.perf_counter() - start
 
-        step("superres", 1.0, lambda im, _: self._superres(im, progress, bit_depth, master.max_long_side, text, stretch))
+        step("superres", 1.0, lambda im, _: self._superres(
+            im, progress, bit_depth, master.max_long_side, text, stretch, dots))
         records[-1].seconds += looking_s
         metrics = records[-1].details.pop("metrics")
         models = tuple(records[-1].details["models"])
@@ -327,27 +330,37 @@ class Chain:
         format_limit: int | None,
         text: text_page.PageLook | None,
         stretch: pixel_aspect.Stretch,
+        dots: dither.Dither | None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         sr = self.settings["superres"]
-        bitonal = denoise.two_valued(image)  # black and white only: the photo networks would redraw its strokes
+        two_valued = denoise.two_valued(image)  # black and white only: the photo networks would redraw its strokes
+        bitonal = two_valued or dots is not None
         text = None if bitonal else text
         names = self.bitonal_names if bitonal or text else self.model_names
         sr_models = self.sr_models(names)
         details: dict[str, Any] = {"models": list(names), "scale": self.scale}
         if text:
             details["text_page"] = dataclasses.asdict(text)
+        sigma = get_entry(names[0]).bitonal_sigma
         source = image
+        if dots:  # before any reduction, which would average the dots on its own grid
+            smoothed = bool(sigma) and dots.share < 1.0  # the rest is print, black and white (or nearly)
+            print_part = cv2.GaussianBlur(image, (0, 0), sigma).reshape(image.shape) if smoothed else image
+            source = dots.descreened(image, print_part)
+            details["descreened"] = dots.as_record()
+            if smoothed:
+                details["bitonal_smoothing_sigma"] = sigma
         height, width = image.shape[:2]
         cap = min(int(sr["max_output_long_side"]), format_limit or sys.maxsize)
         longest = max(height * stretch[1], width * stretch[0]) * self.scale  # the derivative's, square pixels and all
         if longest > cap:
             factor = cap / longest
             size = (max(1, int(width * factor)), max(1, int(height * factor)))
-            source = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], image.shape[2])
+            source = cv2.resize(source, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], image.shape[2])
             details["reduced_input_to"] = list(size)
             details["output_long_side_cap"] = cap
-        sigma = get_entry(names[0]).bitonal_sigma
-        if sigma and bitonal and (source is image or denoise.two_valued(source)):  # SPAN turns hard steps into noise
+        # SPAN turns hard steps into noise
+        if not dots and sigma and two_valued and (source is image or denoise.two_valued(source)):
             source = cv2.GaussianBlur(source, (0, 0), sigma).reshape(source.shape)
             details["bitonal_smoothing_sigma"] = sigma
         if progress:
@@ -386,6 +399,11 @@ class Chain:
                          f" {text.side} px)")
         if "reduced_input_to" in details:
             decision += f" (input first reduced to {details['reduced_input_to']} to keep the long side <= {cap})"
+        if dots:
+            where = "" if dots.share >= 1.0 else f" over {dots.share:.0%} of the image"
+            decision += (f"; dithered{where} (isolated dots, as error diffusion or an ordered dither makes), so first"
+                         f" descreened there (Gaussian sigma {dither.SIGMA} px), which the network would enlarge as"
+                         " dots")
         if "bitonal_smoothing_sigma" in details:
-            decision += f"; black and white only, so first smoothed (Gaussian sigma {sigma} px)"
+            decision += f"; {'the rest ' if dots else ''}black and white only, so first smoothed (Gaussian sigma {sigma} px)"
         return out, {**details, "decision": decision}

@@ -1,0 +1,146 @@
+"""Dithered black-and-white scans: found by their isolated dots, descreened before enlarging."""
+from __future__ import annotations
+
+import io
+import subprocess
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import photo, psnr
+from photoshop_files import imagemagick
+from PIL import Image
+from skimage import data as skdata
+
+from enhance_ops.chain import dither, pipeline
+
+
+def _floyd_steinberg(grey: np.ndarray) -> np.ndarray:
+    """Pillow's error diffusion of a grey photo (uint8), as 0/1 float32 with one channel."""
+    dots = Image.fromarray(grey).convert("1")  # Floyd-Steinberg is Pillow's default
+    return (np.asarray(dots, np.float32))[..., None]
+
+
+def _ordered(grey: np.ndarray) -> np.ndarray:
+    """ImageMagick's 8x8 ordered dither of a grey photo."""
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = Path(folder, "in.png"), Path(folder, "out.png")
+        Image.fromarray(grey).save(source)
+        subprocess.run([imagemagick(), str(source), "-ordered-dither", "o8x8", str(target)], check=True, timeout=60)
+        return (np.asarray(Image.open(target).convert("L"), np.float32) / 255)[..., None]
+
+
+def _through(fmt: str, image: np.ndarray, **options: object) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray((image[..., 0] * 255).astype(np.uint8)).save(buffer, fmt, **options)
+    return (np.asarray(Image.open(buffer).convert("L"), np.float32) / 255)[..., None]
+
+
+CAMERA = skdata.camera()
+PRINT = {"page": skdata.page() > 128, "text": skdata.text() > 128, "horse": skdata.horse()}  # black and white only
+
+
+def _mixed_page() -> tuple[np.ndarray, tuple[slice, slice]]:
+    """A page of print (scikit-image's, enlarged three times, then thresholded) with a
+    dithered photograph set in it, and where the photograph lies."""
+    page = cv2.resize(skdata.page(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC) > 128
+    image = page.astype(np.float32)[..., None]
+    where = (slice(150, 450), slice(400, 700))
+    image[where] = _floyd_steinberg(cv2.resize(CAMERA, (300, 300), interpolation=cv2.INTER_AREA))
+    return image, where
+
+
+@pytest.mark.parametrize("make", [_floyd_steinberg, _ordered], ids=["error-diffusion", "ordered"])
+def test_a_dithered_photograph_is_found_whole(make) -> None:  # type: ignore[no-untyped-def]
+    found = dither.find(make(CAMERA))
+    assert found is not None and found.share > 0.98
+
+
+@pytest.mark.parametrize("name", PRINT)
+def test_print_and_a_silhouette_have_no_dither(name: str) -> None:
+    page = PRINT[name].astype(np.float32)[..., None]
+    assert dither.find(page) is None
+    enlarged = cv2.resize(page, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)[..., None] > 0.5
+    assert dither.find(enlarged.astype(np.float32)) is None
+
+
+@pytest.mark.parametrize("spacing", [3, 4, 6, 8])
+def test_hatching_of_lines_one_pixel_wide_is_not_dither(spacing: int) -> None:
+    """Where two diagonal lines cross, the pixel is alone in its row and column as a dot is."""
+    y, x = np.mgrid[:256, :256]
+    hatched = ((x + y) % spacing == 0) | ((x - y) % spacing == 0)
+    assert dither.find(hatched.astype(np.float32)[..., None]) is None
+
+
+def test_a_grey_photograph_or_a_colour_one_has_no_dither() -> None:
+    assert dither.find(photo("camera")[..., None]) is None
+    assert dither.find(photo("astronaut")) is None
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+def test_the_lossy_copy_of_a_dither_is_found_as_the_dither_itself(fmt: str) -> None:
+    dots = _floyd_steinberg(CAMERA)
+    found, lossy = dither.find(dots), dither.find(_through(fmt, dots, quality=75))
+    assert found is not None and lossy is not None and abs(found.share - lossy.share) < 0.01
+
+
+def test_on_a_page_of_print_only_the_photograph_set_in_it_is_dithered() -> None:
+    image, where = _mixed_page()
+    found = dither.find(image)
+    assert found is not None and 0.13 < found.share < 0.17  # the photograph is 13.6 % of the page
+    inside = found.weight[where]
+    assert inside.mean() > 0.99 * 255
+    far = np.ones(found.weight.shape, bool)
+    far[where[0].start - 2 * dither.WINDOW : where[0].stop + 2 * dither.WINDOW,
+        where[1].start - 2 * dither.WINDOW : where[1].stop + 2 * dither.WINDOW] = False
+    assert found.weight[far].max() == 0
+
+
+def test_descreening_smooths_the_dithered_part_and_keeps_the_rest_as_given() -> None:
+    image, where = _mixed_page()
+    found = dither.find(image)
+    assert found is not None
+    elsewhere = image + 0.25  # stands for the print's own treatment
+    out = found.descreened(image, elsewhere)
+    tones = cv2.GaussianBlur(image, (0, 0), dither.SIGMA)[..., None]
+    untouched, smoothed = found.weight == 0, found.weight == 255
+    assert np.array_equal(out[untouched], elsewhere[untouched])
+    assert np.allclose(out[smoothed], tones[smoothed], atol=1e-6)
+
+
+def _superres(result: pipeline.ChainResult) -> pipeline.StageRecord:
+    return next(r for r in result.stages if r.stage == "superres")
+
+
+def _denoise(result: pipeline.ChainResult) -> pipeline.StageRecord:
+    return next(r for r in result.stages if r.stage == "denoise")
+
+
+@pytest.mark.parametrize("fmt", [None, "JPEG"])
+def test_a_dithered_photograph_is_enlarged_as_the_photograph_it_stands_for(fmt: str | None) -> None:
+    """Its dots enlarged as they were, the gate held it (25 dB consistency through SPAN);
+    the JPEG of one was denoised as salt and pepper into 7-9 dB."""
+    grey = CAMERA[128:384, 128:384]
+    dots = _floyd_steinberg(grey)
+    master = dots if fmt is None else _through(fmt, dots, quality=75)
+    chain = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]"))
+    result = chain.run(master)
+    record = _superres(result)
+    assert record.details["descreened"]["share"] > 0.98 and "descreened" in record.decision
+    assert _denoise(result).decision.startswith("skipped: dithered")
+    assert result.metrics["consistency_psnr_db"] > 45 and result.metrics["artefact_score"] < 0.01
+    shrunk = cv2.resize(result.pixels[..., 0], grey.shape[::-1], interpolation=cv2.INTER_AREA)
+    assert psnr(shrunk, grey.astype(np.float32) / 255) > 25  # tones, near the photograph's own
+    kept = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]", "superres.descreen=false")).run(master)
+    assert "descreened" not in _superres(kept).details and kept.metrics["consistency_psnr_db"] < 30
+
+
+def test_a_page_with_a_dithered_photograph_is_descreened_there_and_its_print_smoothed_as_print() -> None:
+    image, _ = _mixed_page()
+    result = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]")).run(image)
+    record = _superres(result)
+    assert "dithered over 15% of the image" in record.decision
+    assert record.details["bitonal_smoothing_sigma"] == 0.6 and "the rest black and white only" in record.decision
+    assert result.metrics["consistency_psnr_db"] > 40
