@@ -592,7 +592,9 @@ def test_a_cmyk_tiff_whose_profile_littlecms_cannot_open_is_converted_without_it
 @pytest.mark.parametrize("profiled", [True, False])
 def test_cielab_tiff_is_converted_to_srgb_as_photoshop_means_it(profiled: bool) -> None:
     """Through its own profile, or else against a D50 white, as Photoshop and the ICC write
-    Lab; OpenCV's (libtiff's) conversion was off by about ten levels on average."""
+    Lab; OpenCV's (libtiff's) conversion was off by about ten levels on average, and
+    Pillow's, used until 2026-12-07, by up to 4 where LittleCMS from tifffile's samples is
+    off by 2."""
     srgb = ImageCms.createProfile("sRGB")
     lab = ImageCms.profileToProfile(Image.fromarray(RGB8), srgb, ImageCms.createProfile("LAB", 5000), outputMode="LAB")
     if not profiled:
@@ -601,7 +603,7 @@ def test_cielab_tiff_is_converted_to_srgb_as_photoshop_means_it(profiled: bool) 
     lab.save(buf, "TIFF")  # photometric CIELab, a* and b* as signed bytes
     decoded = codecs.decode(buf.getvalue(), samples=True)
     assert decoded.mode == "LAB" and decoded.pixels.shape == (48, 48, 3)
-    assert np.abs(decoded.pixels.astype(int) - RGB8).mean() < 1 and np.abs(decoded.pixels.astype(int) - RGB8).max() <= 6
+    assert np.abs(decoded.pixels.astype(int) - RGB8).mean() < 0.45 and np.abs(decoded.pixels.astype(int) - RGB8).max() <= 2
     assert ImageCms.getProfileName(ImageCms.ImageCmsProfile(io.BytesIO(decoded.metadata.icc_profile))).startswith("sRGB")
     through = "the embedded ICC" if profiled else "a D50 Lab"
     assert decoded.notes == [f"CIELab converted to sRGB through {through} profile"]

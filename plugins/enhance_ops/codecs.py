@@ -1032,7 +1032,6 @@ def _cut_off(page: tifffile.TiffPage, size: int) -> bool:
     return not ends or max(ends) > size
 
 
-_KIND = {"CMYK": "CMYK", "LAB": "CIELab"}  # the modes converted to sRGB on reading, as archivists name them
 
 
 def _to_srgb(
@@ -1042,11 +1041,10 @@ def _to_srgb(
     (``deep_colour``, at 8 bits too, where it is quicker than Pillow's one thread); a
     CIELab TIFF through its own profile or else a D50 Lab one, the white Photoshop and the
     ICC write Lab against (libtiff's own conversion, which OpenCV uses, is off by about ten
-    levels on average). Pillow's CMYK and LAB are 8-bit, so a 16-bit TIFF of either is
-    converted at 16 bits by ``deep_colour`` (Pillow opens a 16-bit Lab one through ``tiff_header``), as is a
-    Photoshop document's CMYK (``photoshop_document``)."""
-    srgb = ImageCms.createProfile("sRGB")
-    srgb_icc = ImageCms.ImageCmsProfile(srgb).tobytes()
+    levels on average). Lab is read by tifffile at its own depth (Pillow's 8-bit conversion
+    is off by up to 5 levels, LittleCMS's by 2), and so is CMYK at 16 bits or with alpha;
+    a Photoshop document's CMYK by ``photoshop_document``."""
+    srgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     if isinstance(im, photoshop_document.PhotoshopImage):  # CMYK (its Lab is refused), at 8 or 16 bits
         ink, alpha, found = photoshop_document.samples(data, im.document, notes)
         np.subtract(np.iinfo(ink.dtype).max, ink, out=ink)  # Photoshop stores it inverted
@@ -1056,8 +1054,9 @@ def _to_srgb(
             return rgb, alpha, rgb.dtype.itemsize * 8, checked
         return to_unit(rgb), (None if alpha is None else to_unit(alpha)), rgb.dtype.itemsize * 8, checked
     colours = len(im.getbands())
-    # 16-bit, with channels past the colour (alpha, a spot colour), ICCLab: Pillow reads none of them
-    if im.format == "TIFF" and (_bits(im) > 8 or im.tag_v2.get(277, colours) > colours
+    # Lab at all (Pillow's conversion is off by up to 5 levels, LittleCMS's by 2); CMYK at 16
+    # bits or with channels past its inks (alpha, a spot colour): Pillow reads none of them
+    if im.format == "TIFF" and (im.mode == "LAB" or _bits(im) > 8 or im.tag_v2.get(277, colours) > colours
                                 or getattr(im, "tags_only", False)):
         with _tiff_page(data, im.tell()) as page:
             stored, orientation = _samples_last(page), int(page.tags.valueof("Orientation", 1))
@@ -1077,21 +1076,12 @@ def _to_srgb(
         if samples:
             return deep, alpha, deep.dtype.itemsize * 8, None
         return to_unit(deep), (None if alpha is None else to_unit(alpha)), deep.dtype.itemsize * 8, None
+    assert im.mode == "CMYK" and _bits(im) == 8, "only TIFF has Lab, and every deep master is read above"
     try:
         im.load()
     except OSError as exc:
-        raise TruncatedImageError(f"{_KIND[im.mode]} pixel data is incomplete: {exc}") from exc
-    if im.mode == "CMYK":
-        rgb = _cmyk_to_srgb(np.asarray(im), meta.icc_profile, srgb_icc, notes)
-    else:
-        lab = _through_profile(im, meta.icc_profile, srgb, notes) if meta.icc_profile else None
-        if lab is None:
-            lab = ImageCms.profileToProfile(im, ImageCms.createProfile("LAB", 5000), srgb, outputMode="RGB")
-            notes.append("CIELab converted to sRGB through a D50 Lab profile")
-        rgb = np.asarray(lab)
-    if _bits(im) > 8:
-        notes.append(f"16-bit {_KIND[im.mode]} is read at 8 bits per sample (Pillow's {im.mode} is 8-bit): "
-                     "the derivative is 8-bit")
+        raise TruncatedImageError(f"CMYK pixel data is incomplete: {exc}") from exc
+    rgb = _cmyk_to_srgb(np.asarray(im), meta.icc_profile, srgb_icc, notes)
     meta.icc_profile = srgb_icc
     return (rgb if samples else to_unit(rgb)), None, 8, None
 
@@ -1129,19 +1119,6 @@ def _cmyk_to_srgb(ink: np.ndarray, profile: bytes | None, srgb_icc: bytes, notes
         notes.append(f"CMYK ICC profile unusable ({refused}); converted without it")
     said = "through the embedded ICC profile" if profile and not refused else "naively, without an ICC profile"
     notes.append(f"CMYK converted to sRGB{' at 16 bits' if rgb.dtype == np.uint16 else ''} {said}")
-    return rgb
-
-
-def _through_profile(
-    im: Image.Image, icc_profile: bytes, srgb: ImageCms.core.CmsProfile, notes: list[str]
-) -> Image.Image | None:
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
-        rgb = ImageCms.profileToProfile(im, source, srgb, outputMode="RGB")
-    except (ImageCms.PyCMSError, OSError) as exc:  # LittleCMS's refusal of a damaged profile is an OSError
-        notes.append(f"{_KIND[im.mode]} ICC profile unusable ({exc}); converted without it")
-        return None
-    notes.append(f"{_KIND[im.mode]} converted to sRGB through the embedded ICC profile")
     return rgb
 
 
