@@ -129,12 +129,15 @@ def test_a_dithered_photograph_is_enlarged_as_the_photograph_it_stands_for(fmt: 
     result = chain.run(master)
     record = _superres(result)
     assert record.details["descreened"]["share"] > 0.98 and "descreened" in record.decision
+    assert result.notes == ["dithered black and white: its dots were descreened into tones before enlarging "
+                            "(superres.descreen=false keeps them)"]
     assert _denoise(result).decision.startswith("skipped: dithered")
     assert result.metrics["consistency_psnr_db"] > 45 and result.metrics["artefact_score"] < 0.01
     shrunk = cv2.resize(result.pixels[..., 0], grey.shape[::-1], interpolation=cv2.INTER_AREA)
     assert psnr(shrunk, grey.astype(np.float32) / 255) > 25  # tones, near the photograph's own
     kept = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]", "superres.descreen=false")).run(master)
     assert "descreened" not in _superres(kept).details and kept.metrics["consistency_psnr_db"] < 30
+    assert kept.notes == []
 
 
 def test_a_page_with_a_dithered_photograph_is_descreened_there_and_its_print_smoothed_as_print() -> None:
@@ -142,5 +145,6 @@ def test_a_page_with_a_dithered_photograph_is_descreened_there_and_its_print_smo
     result = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]")).run(image)
     record = _superres(result)
     assert "dithered over 15% of the image" in record.decision
+    assert result.notes[0].startswith("dithered black and white over 15% of the image: its dots were descreened")
     assert record.details["bitonal_smoothing_sigma"] == 0.6 and "the rest black and white only" in record.decision
     assert result.metrics["consistency_psnr_db"] > 40

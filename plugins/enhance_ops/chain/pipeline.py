@@ -292,6 +292,9 @@ class Chain:
             image, master.icc_profile, s["colour_space"]["target"], out=image)
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
         notes = [_gamut_note(details)] if details.get("out_of_gamut", 0) >= GAMUT_NOTE else []
+        if dots:
+            notes.insert(0, f"dithered black and white{'' if dots.share >= 1.0 else f' over {dots.share:.0%} of the image'}"
+                            ": its dots were descreened into tones before enlarging (superres.descreen=false keeps them)")
         if stretch != pixel_aspect.SQUARE:
             assert densities is not None
             start = time.perf_counter()
