@@ -1,27 +1,32 @@
-"""Which parts of a black-and-white scan are dithered, and their dots turned back into tones.
+"""Which parts of a black-and-white scan are dithered or screened, and their dots turned back
+into tones.
 
-A photograph or a tint in a bitonal scan is made of isolated dots: a scanner's halftone mode
-(error diffusion), an ordered dither, or a printed one scanned at one bit. Enlarged as they
-are, the dots stay dots, each a blob the network draws, and the gate holds the scan (a
+A photograph or a tint in a bitonal scan is made of dots: isolated ones where a scanner's
+halftone mode (error diffusion) or an ordered dither made it, clusters of a few pixels on a
+regular grid where a printed halftone screen was scanned at one bit. Enlarged as they are,
+the dots stay dots, each a blob the network draws, and the gate holds the scan (a
 Floyd-Steinberg photo at x2 through SPAN: 25 dB consistency); denoised, they read as salt
 and pepper, and the JPEG or WebP of one came out at 7-9 dB. Descreening first, a Gaussian
 over the dithered parts only (print keeps its own smoothing), gives the network the tones
-the dots stand for: on four photographs dithered by Floyd-Steinberg and by a Bayer matrix,
-sigma 1.0-1.5 px came closest to the photograph (26-28 dB; 2 px on a smooth one).
+the dots stand for. On three photographs, sigma 1.2 px came closest to the photograph
+dithered by Floyd-Steinberg (27-28 dB), and 1.5-2.0 px (1.8 for most) screened at periods
+of 4 to 6 px (22-23 dB).
 
-A dot is a pixel none of whose four neighbours shares its value, and which is not on a
-diagonal line one pixel wide: its neighbours along no diagonal share its value, or along
+Isolated dots: a pixel none of whose four neighbours shares its value, and which is not on
+a diagonal line one pixel wide: its neighbours along no diagonal share its value, or along
 both as in a chequer (a mid-tone's dither) that repeats two pixels along, not as where two
 hatched lines cross. Lines of print and hatching are not dots. In 31-px neighbourhoods,
 scikit-image's page of print and its handwriting have at most 2.7 % dots at their own small
 size and under 0.8 % enlarged two or three times; a dither of the camera 7-35 % (10th to 90th
-percentile). Clustered-dot screens (a newspaper's halftone at one bit) make dots of several
-pixels in their mid-tones, and are found only in their highlights and shadows: docs/chain.md,
-*Known limits*.
+percentile). A screen's mid-tones have no isolated dots, but many small patches (8-connected,
+of either colour, 40 px or less): 40 or more in a neighbourhood at periods up to 6 px, where
+print has at most 37 (the page at its own size, about 100 dpi) and 20 at twice it.
+Coarser screens, whose dots SPAN enlarges as shapes, pass the gate as they are.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -29,10 +34,13 @@ import numpy as np
 from . import strips
 
 WINDOW = 31  # pixels across the neighbourhood in which dots are counted
-DOT_SHARE = 0.03  # a neighbourhood with at least this share of dots is dithered (print: under 0.03)
+DOT_SHARE = 0.03  # a neighbourhood with at least this share of isolated dots is dithered (print: under 0.03)
+PATCH_PX = 40  # a patch of one colour this small or smaller is a screen's dot
+SCREEN_PATCHES = 40  # a neighbourhood with at least this many such patches is screened (print: at most 37)
 MIN_SHARE = 0.02  # of the image dithered, or it is left as it is
 NEAR_ENDS = 0.97  # samples within a quarter of black or white: two-valued, perhaps through a lossy codec
-SIGMA = 1.2  # px: the Gaussian that turns dots back into tones
+DITHER_SIGMA, SCREEN_SIGMA = 1.2, 1.8  # px: the Gaussians that turn dots back into tones
+FEATHER = 2.4  # px: the Gaussian over the edge of the dithered parts
 
 
 @dataclass(frozen=True)
@@ -42,14 +50,25 @@ class Dither:
 
     weight: np.ndarray  # uint8, 0-255
     share: float  # of the image's pixels, dithered
+    screen: bool  # a halftone screen's clustered dots, for the most part, rather than isolated ones
 
-    def as_record(self) -> dict[str, float]:
-        return {"share": round(self.share, 4), "sigma": SIGMA}
+    @property
+    def sigma(self) -> float:
+        return SCREEN_SIGMA if self.screen else DITHER_SIGMA
+
+    @property
+    def kind(self) -> str:
+        if self.screen:
+            return "clustered dots on a grid, as a printed halftone screen makes"
+        return "isolated dots, as error diffusion or an ordered dither makes"
+
+    def as_record(self) -> dict[str, Any]:
+        return {"share": round(self.share, 4), "screen": self.screen, "sigma": self.sigma}
 
     def descreened(self, image: np.ndarray, elsewhere: np.ndarray) -> np.ndarray:
-        """``image`` smoothed by ``SIGMA`` where dithered, ``elsewhere`` (the same image treated
+        """``image`` smoothed by ``sigma`` where dithered, ``elsewhere`` (the same image treated
         as print) outside, blended by the weight."""
-        tones = cv2.GaussianBlur(image, (0, 0), SIGMA).reshape(image.shape)
+        tones = cv2.GaussianBlur(image, (0, 0), self.sigma).reshape(image.shape)
         if self.share >= 1.0:
             return tones
 
@@ -70,20 +89,23 @@ def find(image: np.ndarray) -> Dither | None:
     of one), or None where there are too few to matter or the image has tones of its own."""
     if image.shape[2] != 1 or not _near_ends(image):
         return None
-    dots = _dots(image[:, :, 0] >= 0.5)
-    density = cv2.blur(dots, (WINDOW, WINDOW), borderType=cv2.BORDER_REFLECT)
-    dithered = cv2.compare(density, round(DOT_SHARE * 255), cv2.CMP_GE)
-    share = cv2.countNonZero(dithered) / dithered.size
-    if share < MIN_SHARE:
+    light = image[:, :, 0] >= 0.5
+    dots = cv2.blur(_dots(light), (WINDOW, WINDOW), borderType=cv2.BORDER_REFLECT)
+    dithered = cv2.compare(dots, round(DOT_SHARE * 255), cv2.CMP_GE)
+    isolated = cv2.countNonZero(dithered)
+    screened = cv2.compare(_patches(light), SCREEN_PATCHES, cv2.CMP_GE)
+    cv2.bitwise_or(dithered, screened, dst=dithered)
+    found = cv2.countNonZero(dithered)
+    if found < MIN_SHARE * dithered.size:
         return None
     # bright or dark stretches inside a photograph hold few dots but are part of it: closed
     # over, then feathered so that the smoothing fades in over a few pixels
     reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (WINDOW, WINDOW))
     dithered = cv2.morphologyEx(dithered, cv2.MORPH_CLOSE, reach, borderType=cv2.BORDER_REPLICATE)
-    share = cv2.countNonZero(dithered) / dithered.size
+    share, screen = cv2.countNonZero(dithered) / dithered.size, isolated < 0.8 * found
     if share == 1.0:
-        return Dither(dithered, 1.0)
-    return Dither(cv2.GaussianBlur(dithered, (0, 0), 2 * SIGMA), share)
+        return Dither(dithered, 1.0, screen)
+    return Dither(cv2.GaussianBlur(dithered, (0, 0), FEATHER), share, screen)
 
 
 def _near_ends(image: np.ndarray) -> bool:
@@ -106,3 +128,14 @@ def _dots(light: np.ndarray) -> np.ndarray:
     chequer = falling & rising & (same(0, -2) | same(0, 2) | same(-2, 0) | same(2, 0))
     dots = alone & ((~falling & ~rising) | chequer)
     return dots.view(np.uint8) * np.uint8(255)
+
+
+def _patches(light: np.ndarray) -> np.ndarray:
+    """How many patches of either colour of at most ``PATCH_PX`` pixels start in each pixel's
+    neighbourhood (counted where their bounding box starts), as float32."""
+    starts = np.zeros(light.shape, np.float32)
+    for colour in (light, ~light):
+        _, _, stats, _ = cv2.connectedComponentsWithStats(colour.view(np.uint8), connectivity=8)
+        small = stats[1:][stats[1:, cv2.CC_STAT_AREA] <= PATCH_PX]  # label 0: the other colour
+        np.add.at(starts, (small[:, cv2.CC_STAT_TOP], small[:, cv2.CC_STAT_LEFT]), 1)
+    return cv2.boxFilter(starts, -1, (WINDOW, WINDOW), normalize=False, borderType=cv2.BORDER_REFLECT)

@@ -404,9 +404,8 @@ class Chain:
             decision += f" (input first reduced to {details['reduced_input_to']} to keep the long side <= {cap})"
         if dots:
             where = "" if dots.share >= 1.0 else f" over {dots.share:.0%} of the image"
-            decision += (f"; dithered{where} (isolated dots, as error diffusion or an ordered dither makes), so first"
-                         f" descreened there (Gaussian sigma {dither.SIGMA} px), which the network would enlarge as"
-                         " dots")
+            decision += (f"; dithered{where} ({dots.kind}), so first descreened there (Gaussian sigma {dots.sigma} px),"
+                         " which the network would enlarge as dots")
         if "bitonal_smoothing_sigma" in details:
             decision += f"; {'the rest ' if dots else ''}black and white only, so first smoothed (Gaussian sigma {sigma} px)"
         return out, {**details, "decision": decision}
