@@ -143,11 +143,11 @@ def test_a_dithered_photograph_is_enlarged_as_the_photograph_it_stands_for(kind:
     master = _through("JPEG", dots, quality=75) if kind.endswith("JPEG") else dots
     chain = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]"))
     result = chain.run(master)
-    record = _superres(result)
+    record, made = _superres(result), "halftone-screened" if kind == "screen" else "dithered"
     assert record.details["descreened"]["share"] > 0.98 and "descreened" in record.decision
-    assert result.notes == ["dithered black and white: its dots were descreened into tones before enlarging "
+    assert result.notes == [f"{made} black and white: its dots were descreened into tones before enlarging "
                             "(superres.descreen=false keeps them)"]
-    assert _denoise(result).decision.startswith("skipped: dithered")
+    assert _denoise(result).decision.startswith(f"skipped: {made}")
     assert result.metrics["consistency_psnr_db"] > 45 and result.metrics["artefact_score"] < 0.01
     shrunk = cv2.resize(result.pixels[..., 0], grey.shape[::-1], interpolation=cv2.INTER_AREA)
     assert psnr(shrunk, grey.astype(np.float32) / 255) > 20  # tones near the photograph's own (its dots: 8 dB)

@@ -57,6 +57,10 @@ class Dither:
         return SCREEN_SIGMA if self.screen else DITHER_SIGMA
 
     @property
+    def made(self) -> str:
+        return "halftone-screened" if self.screen else "dithered"
+
+    @property
     def kind(self) -> str:
         if self.screen:
             return "clustered dots on a grid, as a printed halftone screen makes"

@@ -255,8 +255,8 @@ class Chain:
         step(
             "denoise",
             dn["blend"],
-            lambda im, _: (im, {"decision": f"skipped: dithered ({dots.share:.0%} of the image), whose isolated dots "
-                                            "are the picture, not noise"}) if dots else denoise.denoise(
+            lambda im, _: (im, {"decision": f"skipped: {dots.made} ({dots.share:.0%} of the image), whose dots are "
+                                            "the picture, not noise"}) if dots else denoise.denoise(
                 im, self.ffdnet, strength=dn["strength"], sigma_override=dn["sigma"], inference=self.inference
             ),
         )
@@ -293,7 +293,7 @@ class Chain:
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
         notes = [_gamut_note(details)] if details.get("out_of_gamut", 0) >= GAMUT_NOTE else []
         if dots:
-            notes.insert(0, f"dithered black and white{'' if dots.share >= 1.0 else f' over {dots.share:.0%} of the image'}"
+            notes.insert(0, f"{dots.made} black and white{'' if dots.share >= 1.0 else f' over {dots.share:.0%} of the image'}"
                             ": its dots were descreened into tones before enlarging (superres.descreen=false keeps them)")
         if stretch != pixel_aspect.SQUARE:
             assert densities is not None
@@ -404,7 +404,7 @@ class Chain:
             decision += f" (input first reduced to {details['reduced_input_to']} to keep the long side <= {cap})"
         if dots:
             where = "" if dots.share >= 1.0 else f" over {dots.share:.0%} of the image"
-            decision += (f"; dithered{where} ({dots.kind}), so first descreened there (Gaussian sigma {dots.sigma} px),"
+            decision += (f"; {dots.made}{where} ({dots.kind}), so first descreened there (Gaussian sigma {dots.sigma} px),"
                          " which the network would enlarge as dots")
         if "bitonal_smoothing_sigma" in details:
             decision += f"; {'the rest ' if dots else ''}black and white only, so first smoothed (Gaussian sigma {sigma} px)"
