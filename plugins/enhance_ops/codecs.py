@@ -801,12 +801,11 @@ def _tiff_samples(data: bytes, frame: int, notes: list[str],
         arr, channels = np.concatenate([_palette_colour(arr[:, :, 0], colormap), arr[:, :, 1:]], axis=2), 3
     elif bits < arr.dtype.itemsize * 8:
         _widen(arr, bits)
-    colour, rest = arr[:, :, :channels], arr[:, :, channels:]
+    colour, alpha, left = _split_channels(arr, channels, extras)
     if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
         colour = np.iinfo(colour.dtype).max - colour
-    alpha = _alpha_of(rest, extras)
-    if rest.shape[2] > (alpha is not None):
-        notes.append(f"{rest.shape[2] - (alpha is not None)} extra channel(s) beyond colour and alpha dropped")
+    if left:
+        notes.append(f"{left} extra channel(s) beyond colour and alpha dropped")
     return _apply_orientation(colour, alpha, orientation)  # as OpenCV does for TIFF
 
 
@@ -818,12 +817,15 @@ def _palette_colour(index: np.ndarray, colormap: np.ndarray) -> np.ndarray:
     return table[np.minimum(index, len(table) - 1)]
 
 
-def _alpha_of(rest: np.ndarray, extras: tuple[int, ...]) -> np.ndarray | None:
-    """The first of a TIFF page's channels past its colour, where ExtraSamples names it alpha
-    (an ExtraSamples tag may name a channel the page does not have: found by fuzzing)."""
-    if rest.shape[2] and extras and extras[0] in (tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA):
-        return rest[:, :, 0]
-    return None
+def _split_channels(stored: np.ndarray, colours: int,
+                    extras: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """A TIFF page's colour, its alpha (the first channel past the colour, where ExtraSamples
+    names it alpha; the tag may name a channel the page does not have: found by fuzzing), and
+    how many channels past those are left."""
+    colour, rest = stored[:, :, :colours], stored[:, :, colours:]
+    named = bool(extras) and extras[0] in (tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA)
+    alpha = rest[:, :, 0] if rest.shape[2] and named else None
+    return colour, alpha, rest.shape[2] - (alpha is not None)
 
 
 def _tiff_samples_past_damage(data: bytes, frame: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -1097,9 +1099,7 @@ def _cmyk_or_lab_channels(stored: np.ndarray, mode: str, extras: tuple[int, ...]
     spot colour, a saved selection) is left out with a note, as no ICC profile says what it
     is. Associated alpha is divided out of CMYK's inks; Lab's signed a* and b* are not
     multiplied by an alpha, so it is taken as it is, with a note."""
-    colours = 4 if mode == "CMYK" else 3
-    colour, rest = stored[:, :, :colours], stored[:, :, colours:]
-    alpha = _alpha_of(rest, extras)
+    colour, alpha, left = _split_channels(stored, 4 if mode == "CMYK" else 3, extras)
     if alpha is not None and extras[0] == tifffile.EXTRASAMPLE.ASSOCALPHA:
         if mode == "CMYK":
             colour = _straight(colour, alpha)
@@ -1107,7 +1107,7 @@ def _cmyk_or_lab_channels(stored: np.ndarray, mode: str, extras: tuple[int, ...]
             notes.append("the CIELab samples' alpha is marked associated (multiplied in), which Lab cannot be: "
                          "taken as straight")
     past, kept = _PAST_COLOUR[mode]
-    if left := rest.shape[2] - (alpha is not None):
+    if left:
         notes.append(f"{left} channel(s) past {past}{' and alpha' if alpha is not None else ''} "
                      f"(a spot colour or a saved selection) left out: {kept}")
     return colour, alpha
