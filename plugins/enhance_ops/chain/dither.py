@@ -90,15 +90,16 @@ class Dither:
 
 def find(image: np.ndarray) -> Dither | None:
     """The dithered parts of a one-channel image of black and white only (or nearly: the JPEG
-    of one), or None where there are too few to matter or the image has tones of its own."""
-    if image.shape[2] != 1 or not _near_ends(image):
+    of one), or None where there are too few to matter, the image has tones of its own, or it
+    is narrower than a neighbourhood in which to count them."""
+    if image.shape[2] != 1 or min(image.shape[:2]) < WINDOW or not _near_ends(image):
         return None
     light = image[:, :, 0] >= 0.5
     dots = cv2.blur(_dots(light), (WINDOW, WINDOW), borderType=cv2.BORDER_REFLECT)
-    dithered = cv2.compare(dots, round(DOT_SHARE * 255), cv2.CMP_GE)
-    isolated = cv2.countNonZero(dithered)
-    screened = cv2.compare(_patches(light), SCREEN_PATCHES, cv2.CMP_GE)
-    cv2.bitwise_or(dithered, screened, dst=dithered)
+    dithered = (dots >= round(DOT_SHARE * 255)).view(np.uint8)  # numpy's: OpenCV takes an image of
+    isolated = cv2.countNonZero(dithered)  # four pixels or fewer for a scalar beside a scalar
+    dithered |= (_patches(light) >= SCREEN_PATCHES).view(np.uint8)
+    dithered *= np.uint8(255)
     found = cv2.countNonZero(dithered)
     if found < MIN_SHARE * dithered.size:
         return None
@@ -142,4 +143,5 @@ def _patches(light: np.ndarray) -> np.ndarray:
         _, _, stats, _ = cv2.connectedComponentsWithStats(colour.view(np.uint8), connectivity=8)
         small = stats[1:][stats[1:, cv2.CC_STAT_AREA] <= PATCH_PX]  # label 0: the other colour
         np.add.at(starts, (small[:, cv2.CC_STAT_TOP], small[:, cv2.CC_STAT_LEFT]), 1)
-    return cv2.boxFilter(starts, -1, (WINDOW, WINDOW), normalize=False, borderType=cv2.BORDER_REFLECT)
+    # nothing counted past the border: a reflection would count a patch near it twice
+    return cv2.boxFilter(starts, -1, (WINDOW, WINDOW), normalize=False, borderType=cv2.BORDER_CONSTANT)
