@@ -165,3 +165,14 @@ def test_a_page_with_a_dithered_photograph_is_descreened_there_and_its_print_smo
     assert result.notes[0].startswith("dithered black and white over 15% of the image: its dots were descreened")
     assert record.details["bitonal_smoothing_sigma"] == 0.6 and "the rest black and white only" in record.decision
     assert result.metrics["consistency_psnr_db"] > 40
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (1, 4000), (30, 300)])
+def test_an_image_narrower_than_a_neighbourhood_is_left_alone(shape: tuple[int, int]) -> None:
+    """OpenCV took an image of four pixels or fewer for a scalar and raised; a reflected
+    border had counted a 1 x 1 image's one patch 961 times, a screen."""
+    rng = np.random.default_rng(0)
+    for image in (np.zeros(shape), rng.integers(0, 2, shape)):
+        assert dither.find(image.astype(np.float32)[..., None]) is None
+    result = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]")).run(np.zeros((*shape, 1), np.float32))
+    assert "descreened" not in _superres(result).details
