@@ -14,7 +14,7 @@ from photoshop_files import imagemagick
 from PIL import Image
 from skimage import data as skdata
 
-from enhance_ops.chain import dither, pipeline
+from enhance_ops.chain import dither, pipeline, strips
 
 
 def _floyd_steinberg(grey: np.ndarray) -> np.ndarray:
@@ -174,5 +174,21 @@ def test_an_image_narrower_than_a_neighbourhood_is_left_alone(shape: tuple[int, 
     rng = np.random.default_rng(0)
     for image in (np.zeros(shape), rng.integers(0, 2, shape)):
         assert dither.find(image.astype(np.float32)[..., None]) is None
-    result = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]")).run(np.zeros((*shape, 1), np.float32))
+    chain = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]"))
+    result = chain.run(np.zeros((*shape, 1), np.float32))
     assert "descreened" not in _superres(result).details
+
+
+@pytest.mark.parametrize("period", [4, 6])
+def test_dots_counted_by_strips_are_those_of_the_whole_image(period: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each strip has the rows of context its measures need (a patch's 41, a neighbourhood's
+    15): strips of 64 rows find what one strip of the whole page finds, dots and patches."""
+    page, _ = _mixed_page()
+    screened = _screened(cv2.resize(CAMERA, (page.shape[1], 300), interpolation=cv2.INTER_AREA), period)
+    light = np.concatenate([page, screened])[:, :, 0] >= 0.5
+    whole = dither._neighbourhoods(light)
+    monkeypatch.setattr(strips, "STRIP_PIXELS", 64 * light.shape[1])
+    assert strips.strip_rows(light.shape[1]) <= 64 < light.shape[0] / 10
+    banded = dither._neighbourhoods(light)
+    assert all(np.array_equal(w, b) for w, b in zip(whole, banded))
+    assert whole[0].any() and whole[1].any()

@@ -94,11 +94,9 @@ def find(image: np.ndarray) -> Dither | None:
     is narrower than a neighbourhood in which to count them."""
     if image.shape[2] != 1 or min(image.shape[:2]) < WINDOW or not _near_ends(image):
         return None
-    light = image[:, :, 0] >= 0.5
-    dots = cv2.blur(_dots(light), (WINDOW, WINDOW), borderType=cv2.BORDER_REFLECT)
-    dithered = (dots >= round(DOT_SHARE * 255)).view(np.uint8)  # numpy's: OpenCV takes an image of
-    isolated = cv2.countNonZero(dithered)  # four pixels or fewer for a scalar beside a scalar
-    dithered |= (_patches(light) >= SCREEN_PATCHES).view(np.uint8)
+    dithered, screened = (mask.view(np.uint8) for mask in _neighbourhoods(image[:, :, 0] >= 0.5))
+    isolated = cv2.countNonZero(dithered)
+    dithered |= screened
     dithered *= np.uint8(255)
     found = cv2.countNonZero(dithered)
     if found < MIN_SHARE * dithered.size:
@@ -113,13 +111,26 @@ def find(image: np.ndarray) -> Dither | None:
     return Dither(cv2.GaussianBlur(dithered, (0, 0), FEATHER), share, screen)
 
 
+def _neighbourhoods(light: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where a neighbourhood is dithered (isolated dots) and where screened (small patches).
+    By strips with the rows of context each measure needs, so as the whole image gives them:
+    a 40-Mpx dither's temporaries had come to 1.1 GB."""
+    dots = strips.map_rows(light, lambda rows, _: _dots(rows), margin=2).view(np.uint8)
+    dots *= np.uint8(255)
+    dots = cv2.blur(dots, (WINDOW, WINDOW), borderType=cv2.BORDER_REFLECT)
+    dithered = dots >= round(DOT_SHARE * 255)  # numpy's: OpenCV takes an image of four pixels or fewer for a scalar
+    del dots
+    starts = strips.map_rows(light, lambda rows, _: _patch_starts(rows), margin=PATCH_PX + 1)
+    return dithered, strips.map_rows(starts, lambda rows, _: _crowded(rows), margin=WINDOW // 2)
+
+
 def _near_ends(image: np.ndarray) -> bool:
     middle = cv2.inRange(image, 0.25, 0.75)
     return cv2.countNonZero(middle) <= (1 - NEAR_ENDS) * middle.size
 
 
 def _dots(light: np.ndarray) -> np.ndarray:
-    """255 where a pixel is an isolated dot (see the module's docstring), else 0."""
+    """Where a pixel is an isolated dot (see the module's docstring)."""
     padded = np.pad(light, 2, mode="edge")  # beyond the border, nothing to tell a dot by
     height, width = light.shape
 
@@ -131,17 +142,25 @@ def _dots(light: np.ndarray) -> np.ndarray:
     # where both diagonals run on, a chequer (a mid-tone's dither) repeats two steps along a
     # row or column; a crossing of two hatched lines does not
     chequer = falling & rising & (same(0, -2) | same(0, 2) | same(-2, 0) | same(2, 0))
-    dots = alone & ((~falling & ~rising) | chequer)
-    return dots.view(np.uint8) * np.uint8(255)
+    return alone & ((~falling & ~rising) | chequer)
 
 
-def _patches(light: np.ndarray) -> np.ndarray:
-    """How many patches of either colour of at most ``PATCH_PX`` pixels start in each pixel's
-    neighbourhood (counted where their bounding box starts), as float32."""
-    starts = np.zeros(light.shape, np.float32)
+def _patch_starts(light: np.ndarray) -> np.ndarray:
+    """Where patches of either colour of at most ``PATCH_PX`` pixels start (the top left of
+    their bounding box). Taken on a strip with ``PATCH_PX + 1`` rows of context, it is exact
+    for the strip's own rows: a patch starting in them that the strip cuts off is taller, and
+    so larger, than any counted, and one that starts above them is left to the strip above."""
+    starts = np.zeros(light.shape, bool)
     for colour in (light, ~light):
         _, _, stats, _ = cv2.connectedComponentsWithStats(colour.view(np.uint8), connectivity=8)
         small = stats[1:][stats[1:, cv2.CC_STAT_AREA] <= PATCH_PX]  # label 0: the other colour
-        np.add.at(starts, (small[:, cv2.CC_STAT_TOP], small[:, cv2.CC_STAT_LEFT]), 1)
-    # nothing counted past the border: a reflection would count a patch near it twice
-    return cv2.boxFilter(starts, -1, (WINDOW, WINDOW), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        starts[small[:, cv2.CC_STAT_TOP], small[:, cv2.CC_STAT_LEFT]] = True
+    return starts
+
+
+def _crowded(starts: np.ndarray) -> np.ndarray:
+    """Where a neighbourhood holds at least ``SCREEN_PATCHES`` patch starts; nothing counted
+    past the border (a reflection would count a patch near it twice)."""
+    counts = cv2.boxFilter(starts.view(np.uint8), cv2.CV_32F, (WINDOW, WINDOW), normalize=False,
+                           borderType=cv2.BORDER_CONSTANT)
+    return counts >= SCREEN_PATCHES
