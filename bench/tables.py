@@ -248,6 +248,22 @@ def text_pages(report: dict[str, Any]) -> str:
               f"{g['max_artefact_score']:g}; {m['cpu']}, {m['threads']} threads, torch {m['torch']}.")
 
 
+def dithered_pages(report: dict[str, Any]) -> str:
+    """Dithered and screened bitonal masters under fast-cpu x2, descreened first or not."""
+    def found(r: dict[str, Any]) -> str:
+        if r["found_share"] is None:
+            return "–"
+        return f"{r['found_share']:.0%}{', a screen' if r['screen'] else ''}"
+
+    rows = [[r["master"], r["route"], found(r), f"{r['seconds']:.2f}", _db(r["consistency_psnr_db"]),
+             f"{r['halo_fraction']:.3f}", "passed" if r["verdict"] == "passed" else f"**{r['verdict']}**"]
+            for r in report["rows"]]
+    m = report["machine"]
+    return (_table(["master", "route", "found", "s / image", "consistency PSNR", "halo", "gate"], rows)
+            + f"\n\nWhole chain ({report['preset']}), median of {report['repetitions']} interleaved; the gate at its "
+              f"defaults; {m['cpu']}, {m['threads']} threads, torch {m['torch']}.")
+
+
 def master_decoding(before: dict[str, Any], after: dict[str, Any]) -> str:
     """Reading CMYK, Lab and JPEG 2000 masters, by the decoder before their work went into lanes and after."""
     seconds = lambda report: {(r["case"], r["lanes"]): r["s"] for r in report["rows"]}  # noqa: E731
@@ -404,6 +420,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("Into a delivery colour space (delivery_space.py)", ("delivery_space",), delivery_space),
     ("LPIPS with a bf16 backbone (lpips_precision.py)", ("lpips_precision",), lpips_precision),
     ("Pages of text under the nightly default (text_pages.py)", ("text_pages",), text_pages),
+    ("Dithered and screened black-and-white masters (dithered_pages.py)", ("dithered_pages",), dithered_pages),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
     ("Reading CMYK, CIELab and JPEG 2000 masters (master_decoding.py; before: kept as master_decoding_before.json)",

@@ -1,43 +1,24 @@
-"""Dithered black-and-white scans: found by their isolated dots, descreened before enlarging."""
+"""Dithered and screened black-and-white scans: found by their dots, descreened before enlarging."""
 from __future__ import annotations
 
 import io
-import subprocess
-import tempfile
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from conftest import photo, psnr
-from photoshop_files import imagemagick
+from photoshop_files import written
 from PIL import Image
 from skimage import data as skdata
 
 from enhance_ops.chain import dither, pipeline, strips
-
-
-def _floyd_steinberg(grey: np.ndarray) -> np.ndarray:
-    """Pillow's error diffusion of a grey photo (uint8), as 0/1 float32 with one channel."""
-    dots = Image.fromarray(grey).convert("1")  # Floyd-Steinberg is Pillow's default
-    return (np.asarray(dots, np.float32))[..., None]
+from enhance_ops.samples import floyd_steinberg, halftone_screen, page_with_dithered_photo
 
 
 def _ordered(grey: np.ndarray) -> np.ndarray:
     """ImageMagick's 8x8 ordered dither of a grey photo."""
-    with tempfile.TemporaryDirectory() as folder:
-        source, target = Path(folder, "in.png"), Path(folder, "out.png")
-        Image.fromarray(grey).save(source)
-        subprocess.run([imagemagick(), str(source), "-ordered-dither", "o8x8", str(target)], check=True, timeout=60)
-        return (np.asarray(Image.open(target).convert("L"), np.float32) / 255)[..., None]
-
-
-def _screened(grey: np.ndarray, period: int) -> np.ndarray:
-    """A grey photo through a halftone screen, as a printer's RIP makes one: each pixel black
-    where the photo is darker than a spot function of period ``period`` px at 45 degrees."""
-    y, x = np.mgrid[: grey.shape[0], : grey.shape[1]] * (2 * np.pi / period / np.sqrt(2))
-    spot = (np.cos(x + y) * np.cos(x - y) + 1) / 2
-    return (grey / 255 > spot).astype(np.float32)[..., None]
+    dots = Image.open(io.BytesIO(written(grey, "-ordered-dither", "o8x8", kind="PNG"))).convert("L")
+    return (np.asarray(dots, np.float32) / 255)[..., None]
 
 
 def _through(fmt: str, image: np.ndarray, **options: object) -> np.ndarray:
@@ -50,17 +31,7 @@ CAMERA = skdata.camera()
 PRINT = {"page": skdata.page() > 128, "text": skdata.text() > 128, "horse": skdata.horse()}  # black and white only
 
 
-def _mixed_page() -> tuple[np.ndarray, tuple[slice, slice]]:
-    """A page of print (scikit-image's, enlarged three times, then thresholded) with a
-    dithered photograph set in it, and where the photograph lies."""
-    page = cv2.resize(skdata.page(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC) > 128
-    image = page.astype(np.float32)[..., None]
-    where = (slice(150, 450), slice(400, 700))
-    image[where] = _floyd_steinberg(cv2.resize(CAMERA, (300, 300), interpolation=cv2.INTER_AREA))
-    return image, where
-
-
-@pytest.mark.parametrize("make", [_floyd_steinberg, _ordered], ids=["error-diffusion", "ordered"])
+@pytest.mark.parametrize("make", [floyd_steinberg, _ordered], ids=["error-diffusion", "ordered"])
 def test_a_dithered_photograph_is_found_whole(make) -> None:  # type: ignore[no-untyped-def]
     found = dither.find(make(CAMERA))
     assert found is not None and found.share > 0.98 and not found.screen and found.sigma == dither.DITHER_SIGMA
@@ -70,7 +41,7 @@ def test_a_dithered_photograph_is_found_whole(make) -> None:  # type: ignore[no-
 def test_a_halftone_screen_is_found_as_one(period: int) -> None:
     """Its mid-tones are clusters of a few pixels, none isolated: found by how many small
     patches a neighbourhood holds, and smoothed more than a dither."""
-    found = dither.find(_screened(CAMERA, period))
+    found = dither.find(halftone_screen(CAMERA, period))
     assert found is not None and found.share > 0.95 and found.screen and found.sigma == dither.SCREEN_SIGMA
 
 
@@ -97,13 +68,13 @@ def test_a_grey_photograph_or_a_colour_one_has_no_dither() -> None:
 
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
 def test_the_lossy_copy_of_a_dither_is_found_as_the_dither_itself(fmt: str) -> None:
-    dots = _floyd_steinberg(CAMERA)
+    dots = floyd_steinberg(CAMERA)
     found, lossy = dither.find(dots), dither.find(_through(fmt, dots, quality=75))
     assert found is not None and lossy is not None and abs(found.share - lossy.share) < 0.01
 
 
 def test_on_a_page_of_print_only_the_photograph_set_in_it_is_dithered() -> None:
-    image, where = _mixed_page()
+    image, where = page_with_dithered_photo()
     found = dither.find(image)
     assert found is not None and 0.13 < found.share < 0.17  # the photograph is 13.6 % of the page
     inside = found.weight[where]
@@ -115,7 +86,7 @@ def test_on_a_page_of_print_only_the_photograph_set_in_it_is_dithered() -> None:
 
 
 def test_descreening_smooths_the_dithered_part_and_keeps_the_rest_as_given() -> None:
-    image, where = _mixed_page()
+    image, where = page_with_dithered_photo()
     found = dither.find(image)
     assert found is not None
     elsewhere = image + 0.25  # stands for the print's own treatment
@@ -139,7 +110,7 @@ def test_a_dithered_photograph_is_enlarged_as_the_photograph_it_stands_for(kind:
     """Its dots enlarged as they were, the gate held it (25 dB consistency through SPAN;
     a screen's halos 0.13); the JPEG of one was denoised as salt and pepper into 7-9 dB."""
     grey = CAMERA[128:384, 128:384]
-    dots = _screened(grey, 4) if kind == "screen" else _floyd_steinberg(grey)
+    dots = halftone_screen(grey, 4) if kind == "screen" else floyd_steinberg(grey)
     master = _through("JPEG", dots, quality=75) if kind.endswith("JPEG") else dots
     chain = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]"))
     result = chain.run(master)
@@ -158,7 +129,7 @@ def test_a_dithered_photograph_is_enlarged_as_the_photograph_it_stands_for(kind:
 
 
 def test_a_page_with_a_dithered_photograph_is_descreened_there_and_its_print_smoothed_as_print() -> None:
-    image, _ = _mixed_page()
+    image, _ = page_with_dithered_photo()
     result = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]")).run(image)
     record = _superres(result)
     assert "dithered over 15% of the image" in record.decision
@@ -183,8 +154,8 @@ def test_an_image_narrower_than_a_neighbourhood_is_left_alone(shape: tuple[int, 
 def test_dots_counted_by_strips_are_those_of_the_whole_image(period: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each strip has the rows of context its measures need (a patch's 41, a neighbourhood's
     15): strips of 64 rows find what one strip of the whole page finds, dots and patches."""
-    page, _ = _mixed_page()
-    screened = _screened(cv2.resize(CAMERA, (page.shape[1], 300), interpolation=cv2.INTER_AREA), period)
+    page, _ = page_with_dithered_photo()
+    screened = halftone_screen(cv2.resize(CAMERA, (page.shape[1], 300), interpolation=cv2.INTER_AREA), period)
     light = np.concatenate([page, screened])[:, :, 0] >= 0.5
     whole = dither._neighbourhoods(light)
     monkeypatch.setattr(strips, "STRIP_PIXELS", 64 * light.shape[1])

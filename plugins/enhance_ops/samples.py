@@ -8,7 +8,9 @@ an 8-bit greyscale TIFF of two pages, a greyscale PNG of a document and a WebP w
 transparency. ``typed_page`` renders a page of type as a scanner gives it, and
 ``microfilm_negative`` that page as a scan of negative microfilm, for the tests and
 benchmarks of pages of text; ``smooth_ramp`` is a 16-bit sky or studio backdrop, for those of
-16-bit gradation.
+16-bit gradation; ``floyd_steinberg`` and ``halftone_screen`` make a photo black and white
+as a scanner's halftone mode and a printed screen do, and ``page_with_dithered_photo`` sets
+such a photo in a page of print, for those of descreening.
 """
 from __future__ import annotations
 
@@ -157,6 +159,31 @@ def microfilm_negative(page: np.ndarray, seed: int = 0) -> np.ndarray:
     grain = cv2.GaussianBlur(rng.normal(0, 0.03, (height, width)).astype(np.float32), (0, 0), 0.8)
     clear = 0.12 + 0.68 * (1.0 - grey)  # base and fog under the paper; the ink lets the light through
     return np.clip(clear * light + grain, 0, 1).astype(np.float32)[..., None]
+
+
+def floyd_steinberg(grey: np.ndarray) -> np.ndarray:
+    """A grey photo (uint8) as a scanner's halftone mode gives it: Pillow's error diffusion,
+    as 0/1 float32 with one channel."""
+    return np.asarray(Image.fromarray(grey).convert("1"), np.float32)[..., None]  # Floyd-Steinberg: Pillow's default
+
+
+def halftone_screen(grey: np.ndarray, period: int) -> np.ndarray:
+    """A grey photo (uint8) through a printer's halftone screen, scanned at one bit: black where
+    it is darker than a spot function of ``period`` px at 45 degrees, as 0/1 float32."""
+    y, x = np.mgrid[: grey.shape[0], : grey.shape[1]] * (2 * np.pi / period / np.sqrt(2))
+    spot = (np.cos(x + y) * np.cos(x - y) + 1) / 2
+    return (grey / 255 > spot).astype(np.float32)[..., None]
+
+
+
+def page_with_dithered_photo() -> tuple[np.ndarray, tuple[slice, slice]]:
+    """A bitonal page of print (scikit-image's, enlarged three times, then thresholded) with
+    a photograph set in it by error diffusion, and where the photograph lies."""
+    page = cv2.resize(skdata.page(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC) > 128
+    image = page.astype(np.float32)[..., None]
+    where = (slice(150, 450), slice(400, 700))
+    image[where] = floyd_steinberg(cv2.resize(skdata.camera(), (300, 300), interpolation=cv2.INTER_AREA))
+    return image, where
 
 
 SAMPLES: dict[str, Callable[[int], bytes]] = {

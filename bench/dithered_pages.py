@@ -1,0 +1,121 @@
+"""Dithered and screened black-and-white scans, descreened first or enlarged as their dots.
+
+With ``superres.descreen`` on (the default) the dithered or screened parts of a bitonal
+master are smoothed into tones before SPAN (``chain/dither.py``); off, its dots go to the
+network as they are. Each master runs the whole chain both ways under ``fast-cpu`` at x2,
+interleaved, after a warm-up; medians of the repetitions. Next to the time: the share of the
+master found dithered and whether as a screen, the SR step's consistency with its input and
+its halo fraction, and the gate's own verdict on the master's ledger row.
+
+Masters: scikit-image's camera (512 x 512) by Pillow's Floyd-Steinberg (also through JPEG
+and WebP at quality 90), a 4 x 4 Bayer matrix, a halftone screen at 45 degrees of periods 4,
+5 and 6 px (``samples.halftone_screen``), ImageMagick's ordered dither, Riemersma dither and
+halftones (h4x4a, h4x4o, h6x6a, c5x5b, h6x6o, h8x8a), and a page of print with a dithered
+photo set in it (``samples.page_with_dithered_photo``).
+
+    .venv/bin/python bench/dithered_pages.py [--reps 3]   # writes bench/results/dithered_pages.json
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from cpu_inference import ROOT, cpu_name, save_results
+from PIL import Image
+from skimage import data as skdata
+from text_pages import gate_row
+
+sys.path.insert(0, str(ROOT / "tests"))
+from photoshop_files import written  # noqa: E402  (ImageMagick, as the tests run it)
+
+from enhance_ops.chain.pipeline import Chain, ChainResult  # noqa: E402
+from enhance_ops.quality import gate  # noqa: E402
+from enhance_ops.samples import floyd_steinberg, halftone_screen, page_with_dithered_photo  # noqa: E402
+
+ROUTES = {"descreened": (), "dots kept": ("superres.descreen=false",)}
+BAYER = (np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) + 0.5) / 16
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return (np.asarray(image, np.float32) / 255)[..., None]
+
+
+def _through(fmt: str, dots: np.ndarray) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray((dots[..., 0] * 255).astype(np.uint8)).save(buffer, fmt, quality=90)
+    return _grey(Image.open(buffer).convert("L"))
+
+
+def _imagemagick(grey: np.ndarray, *options: str) -> np.ndarray:
+    return _grey(Image.open(io.BytesIO(written(grey, *options, kind="PNG"))).convert("L"))
+
+
+def masters() -> dict[str, np.ndarray]:
+    camera = skdata.camera()
+    diffused = floyd_steinberg(camera)
+    tiled = np.tile(BAYER, (camera.shape[0] // 4, camera.shape[1] // 4))
+    return {
+        "Floyd-Steinberg (Pillow), PNG": diffused,
+        "Floyd-Steinberg, JPEG at quality 90": _through("JPEG", diffused),
+        "Floyd-Steinberg, WebP at quality 90": _through("WEBP", diffused),
+        "4 x 4 Bayer matrix": (camera / 255 > tiled).astype(np.float32)[..., None],
+        **{f"screen at 45 degrees, period {p} px": halftone_screen(camera, p) for p in (4, 5, 6)},
+        "ImageMagick's ordered dither o8x8": _imagemagick(camera, "-ordered-dither", "o8x8"),
+        "ImageMagick's Riemersma dither": _imagemagick(camera, "-dither", "Riemersma", "-monochrome"),
+        **{f"ImageMagick's halftone {h}": _imagemagick(camera, "-ordered-dither", h)
+           for h in ("h4x4a", "h4x4o", "h6x6a", "c5x5b", "h6x6o", "h8x8a")},
+        "page of print at 3x with a Floyd-Steinberg photo on 14 % of it": page_with_dithered_photo()[0],
+    }
+
+
+def measure(reps: int) -> list[dict[str, object]]:
+    chains = {route: Chain("fast-cpu", ("superres.scale=2", "superres.models=[]", *overrides))
+              for route, overrides in ROUTES.items()}
+    images = masters()
+    times: dict[tuple[str, str], list[float]] = {(name, route): [] for name in images for route in chains}
+    results: dict[tuple[str, str], ChainResult] = {}
+    for name, image in images.items():  # warm-up, and the result each repetition makes again
+        for route, chain in chains.items():
+            results[(name, route)] = chain.run(image.copy())
+    for _ in range(reps):
+        for name, image in images.items():
+            for route, chain in chains.items():
+                start = time.perf_counter()
+                chain.run(image.copy())
+                times[(name, route)].append(time.perf_counter() - start)
+    judged = {run: gate_row(chains[run[1]], images[run[0]], result) for run, result in results.items()}
+    gate.evaluate(list(judged.values()))
+    rows = []
+    for (name, route), runs in times.items():
+        result, row = results[(name, route)], judged[(name, route)]
+        found = next(s for s in result.stages if s.stage == "superres").details.get("descreened")
+        m = result.metrics
+        rows.append({"master": name, "route": route, "seconds": statistics.median(runs),
+                     "found_share": found["share"] if found else None, "screen": found["screen"] if found else None,
+                     "consistency_psnr_db": m["consistency_psnr_db"], "halo_fraction": m["halo_fraction"],
+                     "seam_score": m["seam_score"], "verdict": row["verdict"],
+                     "failed_expectations": row["failed_expectations"]})
+        print(f"{name:62} {route:11} {rows[-1]['seconds']:6.2f} s  {m['consistency_psnr_db']:5.1f} dB  "
+              f"halo {m['halo_fraction']:.3f}  {row['verdict']}", flush=True)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    report = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__},
+              "preset": "fast-cpu x2", "repetitions": args.reps, "gate": dataclasses.asdict(gate.Thresholds()),
+              "rows": measure(args.reps)}
+    print(f"wrote {save_results('dithered_pages', report)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
