@@ -57,6 +57,10 @@ class Dither:
         return SCREEN_SIGMA if self.screen else DITHER_SIGMA
 
     @property
+    def where(self) -> str:
+        return "" if self.share >= 1.0 else f" over {self.share:.0%} of the image"
+
+    @property
     def made(self) -> str:
         return "halftone-screened" if self.screen else "dithered"
 

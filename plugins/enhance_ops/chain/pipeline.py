@@ -293,8 +293,8 @@ class Chain:
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
         notes = [_gamut_note(details)] if details.get("out_of_gamut", 0) >= GAMUT_NOTE else []
         if dots:
-            notes.insert(0, f"{dots.made} black and white{'' if dots.share >= 1.0 else f' over {dots.share:.0%} of the image'}"
-                            ": its dots were descreened into tones before enlarging (superres.descreen=false keeps them)")
+            notes.insert(0, f"{dots.made} black and white{dots.where}: its dots were descreened into tones before "
+                            "enlarging (superres.descreen=false keeps them)")
         if stretch != pixel_aspect.SQUARE:
             assert densities is not None
             start = time.perf_counter()
@@ -403,9 +403,9 @@ class Chain:
         if "reduced_input_to" in details:
             decision += f" (input first reduced to {details['reduced_input_to']} to keep the long side <= {cap})"
         if dots:
-            where = "" if dots.share >= 1.0 else f" over {dots.share:.0%} of the image"
-            decision += (f"; {dots.made}{where} ({dots.kind}), so first descreened there (Gaussian sigma {dots.sigma} px),"
-                         " which the network would enlarge as dots")
+            decision += (f"; {dots.made}{dots.where} ({dots.kind}), so first descreened there (Gaussian sigma "
+                         f"{dots.sigma} px), which the network would enlarge as dots")
         if "bitonal_smoothing_sigma" in details:
-            decision += f"; {'the rest ' if dots else ''}black and white only, so first smoothed (Gaussian sigma {sigma} px)"
+            decision += (f"; {'the rest ' if dots else ''}black and white only, so first smoothed (Gaussian sigma "
+                         f"{sigma} px)")
         return out, {**details, "decision": decision}
