@@ -18,24 +18,19 @@ photo set in it (``samples.page_with_dithered_photo``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
-import statistics
 import sys
-import time
 
 import numpy as np
-import torch
-from cpu_inference import ROOT, cpu_name, save_results
+from cpu_inference import ROOT
 from PIL import Image
 from skimage import data as skdata
-from text_pages import gate_row
+from text_pages import run_routes, write_report
 
 sys.path.insert(0, str(ROOT / "tests"))
 from photoshop_files import written  # noqa: E402  (ImageMagick, as the tests run it)
 
-from enhance_ops.chain.pipeline import Chain, ChainResult  # noqa: E402
-from enhance_ops.quality import gate  # noqa: E402
+from enhance_ops.chain.pipeline import Chain  # noqa: E402
 from enhance_ops.samples import floyd_steinberg, halftone_screen, page_with_dithered_photo  # noqa: E402
 
 ROUTES = {"descreened": (), "dots kept": ("superres.descreen=false",)}
@@ -77,26 +72,13 @@ def masters() -> dict[str, np.ndarray]:
 def measure(reps: int) -> list[dict[str, object]]:
     chains = {route: Chain("fast-cpu", ("superres.scale=2", "superres.models=[]", *overrides))
               for route, overrides in ROUTES.items()}
-    images = masters()
-    times: dict[tuple[str, str], list[float]] = {(name, route): [] for name in images for route in chains}
-    results: dict[tuple[str, str], ChainResult] = {}
-    for name, image in images.items():  # warm-up, and the result each repetition makes again
-        for route, chain in chains.items():
-            results[(name, route)] = chain.run(image.copy())
-    for _ in range(reps):
-        for name, image in images.items():
-            for route, chain in chains.items():
-                start = time.perf_counter()
-                chain.run(image.copy())
-                times[(name, route)].append(time.perf_counter() - start)
-    judged = {run: gate_row(chains[run[1]], images[run[0]], result) for run, result in results.items()}
-    gate.evaluate(list(judged.values()))
+    seconds, results, judged = run_routes(chains, masters(), reps)
     rows = []
-    for (name, route), runs in times.items():
+    for (name, route), median in seconds.items():
         result, row = results[(name, route)], judged[(name, route)]
         found = next(s for s in result.stages if s.stage == "superres").details.get("descreened")
         m = result.metrics
-        rows.append({"master": name, "route": route, "seconds": statistics.median(runs),
+        rows.append({"master": name, "route": route, "seconds": median,
                      "found_share": found["share"] if found else None, "screen": found["screen"] if found else None,
                      "consistency_psnr_db": m["consistency_psnr_db"], "halo_fraction": m["halo_fraction"],
                      "seam_score": m["seam_score"], "verdict": row["verdict"],
@@ -110,10 +92,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    report = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__},
-              "preset": "fast-cpu x2", "repetitions": args.reps, "gate": dataclasses.asdict(gate.Thresholds()),
-              "rows": measure(args.reps)}
-    print(f"wrote {save_results('dithered_pages', report)}")
+    write_report("dithered_pages", "fast-cpu x2", args.reps, measure(args.reps))
     return 0
 
 

@@ -53,27 +53,43 @@ def gate_row(chain: Chain, image: np.ndarray, result: ChainResult) -> dict[str, 
             "output_width": result.pixels.shape[1], "output_height": result.pixels.shape[0], **result.metrics}
 
 
-def measure(reps: int) -> list[dict[str, object]]:
-    chains = {route: Chain("archive-photo", overrides) for route, overrides in ROUTES.items()}
-    images = pages()
-    times: dict[tuple[str, str], list[float]] = {(page, route): [] for page in images for route in chains}
-    results: dict[tuple[str, str], ChainResult] = {}
-    for page, image in images.items():  # warm-up, and the result each repetition makes again
+Run = tuple[str, str]  # (image, route)
+
+
+def run_routes(chains: dict[str, Chain], images: dict[str, np.ndarray],
+               reps: int) -> tuple[dict[Run, float], dict[Run, ChainResult], dict[Run, dict[str, object]]]:
+    """Each image through each route's chain, interleaved, after a warm-up: the median
+    seconds, the result, and the ledger row the gate judged, of each (image, route)."""
+    times: dict[Run, list[float]] = {(name, route): [] for name in images for route in chains}
+    results: dict[Run, ChainResult] = {}
+    for name, image in images.items():  # warm-up, and the result each repetition makes again
         for route, chain in chains.items():
-            results[(page, route)] = chain.run(image.copy())
+            results[(name, route)] = chain.run(image.copy())
     for _ in range(reps):
-        for page, image in images.items():
+        for name, image in images.items():
             for route, chain in chains.items():
                 start = time.perf_counter()
                 chain.run(image.copy())
-                times[(page, route)].append(time.perf_counter() - start)
+                times[(name, route)].append(time.perf_counter() - start)
     judged = {run: gate_row(chains[run[1]], images[run[0]], result) for run, result in results.items()}
     gate.evaluate(list(judged.values()))
+    return {run: statistics.median(runs) for run, runs in times.items()}, results, judged
+
+
+def write_report(name: str, preset: str, reps: int, rows: list[dict[str, object]]) -> None:
+    report = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__},
+              "preset": preset, "repetitions": reps, "gate": dataclasses.asdict(gate.Thresholds()), "rows": rows}
+    print(f"wrote {save_results(name, report)}")
+
+
+def measure(reps: int) -> list[dict[str, object]]:
+    chains = {route: Chain("archive-photo", overrides) for route, overrides in ROUTES.items()}
+    seconds, results, judged = run_routes(chains, pages(), reps)
     rows = []
-    for (page, route), runs in times.items():
+    for (page, route), median in seconds.items():
         result, row = results[(page, route)], judged[(page, route)]
         m = result.metrics
-        rows.append({"page": page, "route": route, "models": list(result.models), "seconds": statistics.median(runs),
+        rows.append({"page": page, "route": route, "models": list(result.models), "seconds": median,
                      "consistency_psnr_db": m["consistency_psnr_db"], "consistency_ssim": m["consistency_ssim"],
                      "consistency_lpips": m["consistency_lpips"], "halo_fraction": m["halo_fraction"],
                      "artefact_score": m["artefact_score"], "verdict": row["verdict"],
@@ -87,10 +103,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    report = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__},
-              "preset": "archive-photo x4", "repetitions": args.reps, "gate": dataclasses.asdict(gate.Thresholds()),
-              "rows": measure(args.reps)}
-    print(f"wrote {save_results('text_pages', report)}")
+    write_report("text_pages", "archive-photo x4", args.reps, measure(args.reps))
     return 0
 
 
