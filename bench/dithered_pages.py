@@ -1,4 +1,4 @@
-"""Dithered and screened black-and-white scans, descreened first or enlarged as their dots.
+"""Dithered and screened black-and-white (and eight-colour) masters, descreened first or enlarged as their dots.
 
 With ``superres.descreen`` on (the default) the dithered or screened parts of a bitonal
 master are smoothed into tones before SPAN (``chain/dither.py``); off, its dots go to the
@@ -10,8 +10,9 @@ its halo fraction, and the gate's own verdict on the master's ledger row.
 Masters: scikit-image's camera (512 x 512) by Pillow's Floyd-Steinberg (also through JPEG
 and WebP at quality 90), a 4 x 4 Bayer matrix, a halftone screen at 45 degrees of periods 4,
 5 and 6 px (``samples.halftone_screen``), ImageMagick's ordered dither, Riemersma dither and
-halftones (h4x4a, h4x4o, h6x6a, c5x5b, h6x6o, h8x8a), and a page of print with a dithered
-photo set in it (``samples.page_with_dithered_photo``).
+halftones (h4x4a, h4x4o, h6x6a, c5x5b, h6x6o, h8x8a), a page of print with a dithered
+photo set in it (``samples.page_with_dithered_photo``), and the astronaut error-diffused to
+eight pure colours (``samples.eight_colour_dither``).
 
     .venv/bin/python bench/dithered_pages.py [--reps 3]   # writes bench/results/dithered_pages.json
 """
@@ -31,7 +32,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 from photoshop_files import written  # noqa: E402  (ImageMagick, as the tests run it)
 
 from enhance_ops.chain.pipeline import Chain  # noqa: E402
-from enhance_ops.samples import floyd_steinberg, halftone_screen, page_with_dithered_photo  # noqa: E402
+from enhance_ops.samples import (  # noqa: E402
+    eight_colour_dither,
+    floyd_steinberg,
+    halftone_screen,
+    page_with_dithered_photo,
+)
 
 ROUTES = {"descreened": (), "dots kept": ("superres.descreen=false",)}
 BAYER = (np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) + 0.5) / 16
@@ -66,6 +72,7 @@ def masters() -> dict[str, np.ndarray]:
         **{f"ImageMagick's halftone {h}": _imagemagick(camera, "-ordered-dither", h)
            for h in ("h4x4a", "h4x4o", "h6x6a", "c5x5b", "h6x6o", "h8x8a")},
         "page of print at 3x with a Floyd-Steinberg photo on 14 % of it": page_with_dithered_photo()[0],
+        "astronaut, Floyd-Steinberg to eight pure colours (Pillow)": eight_colour_dither(skdata.astronaut()),
     }
 
 

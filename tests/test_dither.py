@@ -12,7 +12,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from enhance_ops.chain import dither, pipeline, strips
-from enhance_ops.samples import floyd_steinberg, halftone_screen, page_with_dithered_photo
+from enhance_ops.samples import eight_colour_dither, floyd_steinberg, halftone_screen, page_with_dithered_photo
 
 
 def _ordered(grey: np.ndarray) -> np.ndarray:
@@ -59,6 +59,18 @@ def test_hatching_of_lines_one_pixel_wide_is_not_dither(spacing: int) -> None:
     y, x = np.mgrid[:256, :256]
     hatched = ((x + y) % spacing == 0) | ((x - y) % spacing == 0)
     assert dither.find(hatched.astype(np.float32)[..., None]) is None
+
+
+def test_a_photograph_dithered_to_eight_pure_colours_is_found_channel_by_channel() -> None:
+    dots = eight_colour_dither(skdata.astronaut())
+    assert len(np.unique(dots.reshape(-1, 3), axis=0)) == 8
+    found = dither.find(dots)
+    assert found is not None and found.share > 0.85 and found.colour and not found.screen
+    result = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]")).run(dots[128:384, 128:384])
+    assert _superres(result).details["descreened"]["colour"] and result.metrics["consistency_psnr_db"] > 45
+    assert result.notes[0].startswith("dithered in a few pure colours")
+    kept = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]", "superres.descreen=false"))
+    assert kept.run(dots[128:384, 128:384]).metrics["consistency_psnr_db"] < 30  # held: 28 dB
 
 
 def test_a_grey_photograph_or_a_colour_one_has_no_dither() -> None:

@@ -9,7 +9,8 @@ transparency. ``typed_page`` renders a page of type as a scanner gives it, and
 ``microfilm_negative`` that page as a scan of negative microfilm, for the tests and
 benchmarks of pages of text; ``smooth_ramp`` is a 16-bit sky or studio backdrop, for those of
 16-bit gradation; ``floyd_steinberg`` and ``halftone_screen`` make a photo black and white
-as a scanner's halftone mode and a printed screen do, and ``page_with_dithered_photo`` sets
+as a scanner's halftone mode and a printed screen do, ``eight_colour_dither`` makes one of
+eight pure colours, and ``page_with_dithered_photo`` sets
 such a photo in a page of print, for those of descreening.
 """
 from __future__ import annotations
@@ -165,6 +166,15 @@ def floyd_steinberg(grey: np.ndarray) -> np.ndarray:
     """A grey photo (uint8) as a scanner's halftone mode gives it: Pillow's error diffusion,
     as 0/1 float32 with one channel."""
     return np.asarray(Image.fromarray(grey).convert("1"), np.float32)[..., None]  # Floyd-Steinberg: Pillow's default
+
+
+def eight_colour_dither(rgb: np.ndarray) -> np.ndarray:
+    """A colour photo (uint8) error-diffused by Pillow to the eight colours whose channels are
+    0 or 255 (a printer's or a screen's primaries), as 0/1 float32 RGB."""
+    primaries = Image.new("P", (1, 1))
+    primaries.putpalette([255 * ((i >> c) & 1) for i in range(8) for c in (2, 1, 0)])
+    dithered = Image.fromarray(rgb).quantize(palette=primaries, dither=Image.Dither.FLOYDSTEINBERG)
+    return np.asarray(dithered.convert("RGB"), np.float32) / 255
 
 
 def halftone_screen(grey: np.ndarray, period: int) -> np.ndarray:

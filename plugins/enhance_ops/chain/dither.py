@@ -10,7 +10,8 @@ and pepper, and the JPEG or WebP of one came out at 7-9 dB. Descreening first, a
 over the dithered parts only (print keeps its own smoothing), gives the network the tones
 the dots stand for. On three photographs, sigma 1.2 px came closest to the photograph
 dithered by Floyd-Steinberg (27-28 dB), and 1.5-2.0 px (1.8 for most) screened at periods
-of 4 to 6 px (22-23 dB).
+of 4 to 6 px (22-23 dB). A dither to a few pure colours (each channel 0 or 1, the eight
+colours of a printer's or a screen's primaries) is looked at channel by channel.
 
 Isolated dots: a pixel none of whose four neighbours shares its value, and which is not on
 a diagonal line one pixel wide: its neighbours along no diagonal share its value, or along
@@ -51,6 +52,7 @@ class Dither:
     weight: np.ndarray  # uint8, 0-255
     share: float  # of the image's pixels, dithered
     screen: bool  # a halftone screen's clustered dots, for the most part, rather than isolated ones
+    colour: bool = False  # in a few pure colours rather than black and white
 
     @property
     def sigma(self) -> float:
@@ -65,13 +67,17 @@ class Dither:
         return "halftone-screened" if self.screen else "dithered"
 
     @property
+    def inks(self) -> str:
+        return "in a few pure colours" if self.colour else "black and white"
+
+    @property
     def kind(self) -> str:
         if self.screen:
             return "clustered dots on a grid, as a printed halftone screen makes"
         return "isolated dots, as error diffusion or an ordered dither makes"
 
     def as_record(self) -> dict[str, Any]:
-        return {"share": round(self.share, 4), "screen": self.screen, "sigma": self.sigma}
+        return {"share": round(self.share, 4), "screen": self.screen, "colour": self.colour, "sigma": self.sigma}
 
     def descreened(self, image: np.ndarray, elsewhere: np.ndarray) -> np.ndarray:
         """``image`` smoothed by ``sigma`` where dithered, ``elsewhere`` (the same image treated
@@ -93,12 +99,18 @@ class Dither:
 
 
 def find(image: np.ndarray) -> Dither | None:
-    """The dithered parts of a one-channel image of black and white only (or nearly: the JPEG
-    of one), or None where there are too few to matter, the image has tones of its own, or it
-    is narrower than a neighbourhood in which to count them."""
-    if image.shape[2] != 1 or min(image.shape[:2]) < WINDOW or not _near_ends(image):
+    """The dithered parts of an image of black and white only, or of a few pure colours (each
+    channel 0 or 1: eight colours, as a colour dither to a printer's or a screen's primaries
+    gives), or nearly (the JPEG of one); None where there are too few to matter, the image
+    has tones of its own, or it is narrower than a neighbourhood in which to count them.
+    Each channel is looked at on its own; a neighbourhood is dithered where any is."""
+    if min(image.shape[:2]) < WINDOW or not _near_ends(image):
         return None
     dithered, screened = (mask.view(np.uint8) for mask in _neighbourhoods(image[:, :, 0] >= 0.5))
+    for channel in range(1, image.shape[2]):
+        more = _neighbourhoods(image[:, :, channel] >= 0.5)
+        dithered |= more[0].view(np.uint8)
+        screened |= more[1].view(np.uint8)
     isolated = cv2.countNonZero(dithered)
     dithered |= screened
     dithered *= np.uint8(255)
@@ -109,10 +121,10 @@ def find(image: np.ndarray) -> Dither | None:
     # over, then feathered so that the smoothing fades in over a few pixels
     reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (WINDOW, WINDOW))
     dithered = cv2.morphologyEx(dithered, cv2.MORPH_CLOSE, reach, borderType=cv2.BORDER_REPLICATE)
-    share, screen = cv2.countNonZero(dithered) / dithered.size, isolated < 0.8 * found
+    share, screen, colour = cv2.countNonZero(dithered) / dithered.size, isolated < 0.8 * found, image.shape[2] > 1
     if share == 1.0:
-        return Dither(dithered, 1.0, screen)
-    return Dither(cv2.GaussianBlur(dithered, (0, 0), FEATHER), share, screen)
+        return Dither(dithered, 1.0, screen, colour)
+    return Dither(cv2.GaussianBlur(dithered, (0, 0), FEATHER), share, screen, colour)
 
 
 def _neighbourhoods(light: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +141,7 @@ def _neighbourhoods(light: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _near_ends(image: np.ndarray) -> bool:
-    middle = cv2.inRange(image, 0.25, 0.75)
+    middle = cv2.inRange(image.reshape(image.shape[0], -1), 0.25, 0.75)  # every sample, whatever its channel
     return cv2.countNonZero(middle) <= (1 - NEAR_ENDS) * middle.size
 
 

@@ -293,7 +293,7 @@ class Chain:
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
         notes = [_gamut_note(details)] if details.get("out_of_gamut", 0) >= GAMUT_NOTE else []
         if dots:
-            notes.insert(0, f"{dots.made} black and white{dots.where}: its dots were descreened into tones before "
+            notes.insert(0, f"{dots.made} {dots.inks}{dots.where}: its dots were descreened into tones before "
                             "enlarging (superres.descreen=false keeps them)")
         if stretch != pixel_aspect.SQUARE:
             assert densities is not None
