@@ -29,7 +29,7 @@ from skimage import data as skdata
 from text_pages import run_routes, write_report
 
 sys.path.insert(0, str(ROOT / "tests"))
-from photoshop_files import written  # noqa: E402  (ImageMagick, as the tests run it)
+from photoshop_files import imagemagick_grey  # noqa: E402  (ImageMagick, as the tests run it)
 
 from enhance_ops.chain.pipeline import Chain  # noqa: E402
 from enhance_ops.samples import (  # noqa: E402
@@ -53,10 +53,6 @@ def _through(fmt: str, dots: np.ndarray) -> np.ndarray:
     return _grey(Image.open(buffer).convert("L"))
 
 
-def _imagemagick(grey: np.ndarray, *options: str) -> np.ndarray:
-    return _grey(Image.open(io.BytesIO(written(grey, *options, kind="PNG"))).convert("L"))
-
-
 def masters() -> dict[str, np.ndarray]:
     camera = skdata.camera()
     diffused = floyd_steinberg(camera)
@@ -67,9 +63,9 @@ def masters() -> dict[str, np.ndarray]:
         "Floyd-Steinberg, WebP at quality 90": _through("WEBP", diffused),
         "4 x 4 Bayer matrix": (camera / 255 > tiled).astype(np.float32)[..., None],
         **{f"screen at 45 degrees, period {p} px": halftone_screen(camera, p) for p in (4, 5, 6)},
-        "ImageMagick's ordered dither o8x8": _imagemagick(camera, "-ordered-dither", "o8x8"),
-        "ImageMagick's Riemersma dither": _imagemagick(camera, "-dither", "Riemersma", "-monochrome"),
-        **{f"ImageMagick's halftone {h}": _imagemagick(camera, "-ordered-dither", h)
+        "ImageMagick's ordered dither o8x8": imagemagick_grey(camera, "-ordered-dither", "o8x8"),
+        "ImageMagick's Riemersma dither": imagemagick_grey(camera, "-dither", "Riemersma", "-monochrome"),
+        **{f"ImageMagick's halftone {h}": imagemagick_grey(camera, "-ordered-dither", h)
            for h in ("h4x4a", "h4x4o", "h6x6a", "c5x5b", "h6x6o", "h8x8a")},
         "page of print at 3x with a Floyd-Steinberg photo on 14 % of it": page_with_dithered_photo()[0],
         "astronaut, Floyd-Steinberg to eight pure colours (Pillow)": eight_colour_dither(skdata.astronaut()),

@@ -4,6 +4,7 @@ matted on white as Photoshop stores a transparent one, a deflated one, and resou
 not write (EXIF, XMP, IPTC, the version info)."""
 from __future__ import annotations
 
+import io
 import shutil
 import struct
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import imagecodecs
 import numpy as np
+from PIL import Image
 
 from enhance_ops import photoshop_resources
 
@@ -34,6 +36,13 @@ def written(samples: np.ndarray, *options: str, kind: str = "PSD") -> bytes:
         subprocess.run([imagemagick(), str(source), *options, f"{kind}:{target}"], check=True, capture_output=True,
                        timeout=60)
         return target.read_bytes()
+
+
+def imagemagick_grey(grey: np.ndarray, *options: str) -> np.ndarray:
+    """A grey image (uint8) as ImageMagick makes it with ``options`` (``-ordered-dither o8x8`` …),
+    read back as float32 in [0, 1] with one channel."""
+    with Image.open(io.BytesIO(written(grey, *options, kind="PNG"))) as made:
+        return (np.asarray(made.convert("L"), np.float32) / 255)[..., None]
 
 
 def layout(data: bytes) -> tuple[int, int, int, int, int]:

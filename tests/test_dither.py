@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import photo, psnr
-from photoshop_files import written
+from photoshop_files import imagemagick_grey
 from PIL import Image
 from skimage import data as skdata
 
@@ -17,8 +17,7 @@ from enhance_ops.samples import eight_colour_dither, floyd_steinberg, halftone_s
 
 def _ordered(grey: np.ndarray) -> np.ndarray:
     """ImageMagick's 8x8 ordered dither of a grey photo."""
-    dots = Image.open(io.BytesIO(written(grey, "-ordered-dither", "o8x8", kind="PNG"))).convert("L")
-    return (np.asarray(dots, np.float32) / 255)[..., None]
+    return imagemagick_grey(grey, "-ordered-dither", "o8x8")
 
 
 def _through(fmt: str, image: np.ndarray, **options: object) -> np.ndarray:

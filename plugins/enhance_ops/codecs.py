@@ -1034,8 +1034,6 @@ def _cut_off(page: tifffile.TiffPage, size: int) -> bool:
     return not ends or max(ends) > size
 
 
-
-
 def _to_srgb(
     im: Image.Image, data: bytes, meta: md.ImageMetadata, notes: list[str], samples: bool
 ) -> tuple[np.ndarray, np.ndarray | None, int, _Checked | None]:
@@ -1044,7 +1042,7 @@ def _to_srgb(
     CIELab TIFF through its own profile or else a D50 Lab one, the white Photoshop and the
     ICC write Lab against (libtiff's own conversion, which OpenCV uses, is off by about ten
     levels on average). Lab is read by tifffile at its own depth (Pillow's 8-bit conversion
-    is off by up to 5 levels, LittleCMS's by 2), and so is CMYK at 16 bits or with alpha;
+    is off by up to 4 levels, LittleCMS's by 2), and so is CMYK at 16 bits or with alpha;
     a Photoshop document's CMYK by ``photoshop_document``."""
     srgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     if isinstance(im, photoshop_document.PhotoshopImage):  # CMYK (its Lab is refused), at 8 or 16 bits
@@ -1056,7 +1054,7 @@ def _to_srgb(
             return rgb, alpha, rgb.dtype.itemsize * 8, checked
         return to_unit(rgb), (None if alpha is None else to_unit(alpha)), rgb.dtype.itemsize * 8, checked
     colours = len(im.getbands())
-    # Lab at all (Pillow's conversion is off by up to 5 levels, LittleCMS's by 2); CMYK at 16
+    # Lab at all (Pillow's conversion is off by up to 4 levels, LittleCMS's by 2); CMYK at 16
     # bits or with channels past its inks (alpha, a spot colour): Pillow reads none of them
     if im.format == "TIFF" and (im.mode == "LAB" or _bits(im) > 8 or im.tag_v2.get(277, colours) > colours
                                 or getattr(im, "tags_only", False)):

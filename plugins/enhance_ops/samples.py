@@ -10,8 +10,8 @@ transparency. ``typed_page`` renders a page of type as a scanner gives it, and
 benchmarks of pages of text; ``smooth_ramp`` is a 16-bit sky or studio backdrop, for those of
 16-bit gradation; ``floyd_steinberg`` and ``halftone_screen`` make a photo black and white
 as a scanner's halftone mode and a printed screen do, ``eight_colour_dither`` makes one of
-eight pure colours, and ``page_with_dithered_photo`` sets
-such a photo in a page of print, for those of descreening.
+eight pure colours, and ``page_with_dithered_photo`` sets such a photo in a page of print,
+for those of descreening.
 """
 from __future__ import annotations
 
@@ -183,7 +183,6 @@ def halftone_screen(grey: np.ndarray, period: int) -> np.ndarray:
     y, x = np.mgrid[: grey.shape[0], : grey.shape[1]] * (2 * np.pi / period / np.sqrt(2))
     spot = (np.cos(x + y) * np.cos(x - y) + 1) / 2
     return (grey / 255 > spot).astype(np.float32)[..., None]
-
 
 
 def page_with_dithered_photo() -> tuple[np.ndarray, tuple[slice, slice]]:

@@ -54,10 +54,11 @@ logging.getLogger(TiffImagePlugin.__name__).addFilter(_ReadHere())
 
 def stand_in(tags: TiffImagePlugin.ImageFileDirectory_v2) -> dict[int, object] | None:
     """Layout tags Pillow knows for a page of unsigned samples of up to 16 bits in grey or RGB,
-    with alpha where it has it, compressed as tifffile decodes, for one of 16-bit Lab
-    (Pillow's LAB is 8-bit: the codecs convert it to sRGB at 16 bits), and for 8- or 16-bit
-    CMYK or Lab with channels past the colour (the codecs read them); None for another page (float,
-    32-bit, other inks, YCbCr but JPEG-compressed, palette, a compression neither knows)."""
+    with alpha where it has it, compressed as tifffile decodes, for Lab Pillow does not open
+    (16-bit, 8-bit ICCLab, or with channels past L*, a* and b*: the codecs convert it to sRGB
+    at its own depth), and for 8- or 16-bit CMYK with channels past the inks (the codecs read
+    them); None for another page (float, 32-bit, other inks, YCbCr but JPEG-compressed,
+    palette, a compression neither knows)."""
     if tags.get(COMPRESSION, 1) not in tifffile.TIFF.DECOMPRESSORS:
         return None
     if tags.get(PHOTOMETRIC) == tifffile.PHOTOMETRIC.SEPARATED:

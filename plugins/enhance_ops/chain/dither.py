@@ -26,6 +26,7 @@ Coarser screens, whose dots SPAN enlarges as shapes, pass the gate as they are.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,7 @@ class Dither:
 
     @property
     def where(self) -> str:
-        return "" if self.share >= 1.0 else f" over {self.share:.0%} of the image"
+        return "" if self.share >= 1.0 else f" over {math.floor(self.share * 100)}% of the image"  # never "100%"
 
     @property
     def made(self) -> str:
