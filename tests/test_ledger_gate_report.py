@@ -272,8 +272,8 @@ def test_the_report_says_why_pages_went_to_other_networks_than_the_presets() -> 
     for n, r in enumerate(rows):
         r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=None)
     page = report.render_report(rows, outcome, {}, title="run", outputs_at="here").split("Held back", 1)[0]
-    assert ("Pages of text or of black and white only went to span-x4 in place of realesrgan-x4plus, which would "
-            "redraw their letters: 2 images.") in page
+    assert ("Pages of text or of black and white only, and printed halftones, went to span-x4 in place of "
+            "realesrgan-x4plus, which would redraw their letters and dots: 2 images.") in page
 
 
 def test_the_report_counts_the_pages_of_a_multi_page_master_that_went_to_the_page_networks() -> None:
@@ -288,7 +288,7 @@ def test_the_report_counts_the_pages_of_a_multi_page_master_that_went_to_the_pag
     for n, r in enumerate(rows):
         r.update(source_key=f"incoming/{DAY}/scan-{n}.tif", output_key=None)
     page = report.render_report(rows, outcome, {}, title="run", outputs_at="here").split("Held back", 1)[0]
-    assert "which would redraw their letters: 2 images, 4 pages of them in all." in page
+    assert "which would redraw their letters and dots: 2 images, 4 pages of them in all." in page
 
 
 def test_the_report_says_what_the_derivatives_take_published_and_held() -> None:

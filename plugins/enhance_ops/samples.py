@@ -185,6 +185,27 @@ def halftone_screen(grey: np.ndarray, period: int) -> np.ndarray:
     return (grey / 255 > spot).astype(np.float32)[..., None]
 
 
+def screened_print(grey: np.ndarray, period: float, angle: float = 15.0, *, paper: float = 0.92, ink: float = 0.12,
+                   seed: int = 0) -> np.ndarray:
+    """A grey photo (uint8) printed through a halftone screen of ``period`` px (between dots
+    along the screen's axes) turned ``angle`` degrees, then scanned in grey: the print made
+    at four times the scan's resolution, each dot's area what the photo's tone asks (the spot
+    function made uniform over a cell), averaged over the scanner's pixels, blurred by its
+    optics (sigma 0.6 px), with its noise. Float32 in [0, 1], one channel. Its fundamental's
+    period, the one a spectrum shows, is ``period`` / sqrt(2)."""
+    over, (height, width) = 4, grey.shape
+    tone = cv2.resize(grey, (width * over, height * over), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    y, x = np.mgrid[: height * over, : width * over].astype(np.float32) / over
+    turn, step = np.deg2rad(angle), np.float32(2 * np.pi / period)
+    spot = np.cos((x * np.cos(turn) + y * np.sin(turn)) * step) * np.cos((y * np.cos(turn) - x * np.sin(turn)) * step)
+    cell = np.sort((np.cos(np.linspace(0, 2 * np.pi, 256))[:, None] * np.cos(np.linspace(0, 2 * np.pi, 256))).ravel())
+    spot = np.interp(spot, cell, np.linspace(0, 1, cell.size)).astype(np.float32)  # each dot's area the tone's
+    reflected = np.where(tone < spot, np.float32(ink), np.float32(paper))
+    scan = cv2.GaussianBlur(cv2.resize(reflected, (width, height), interpolation=cv2.INTER_AREA), (0, 0), 0.6)
+    scan += np.random.default_rng(seed).normal(0, 0.01, scan.shape).astype(np.float32)
+    return np.clip(scan, 0, 1)[..., None]
+
+
 def page_with_dithered_photo() -> tuple[np.ndarray, tuple[slice, slice]]:
     """A bitonal page of print (scikit-image's, enlarged three times, then thresholded) with
     a photograph set in it by error diffusion, and where the photograph lies."""

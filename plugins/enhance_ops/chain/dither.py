@@ -42,6 +42,7 @@ SCREEN_PATCHES = 40  # a neighbourhood with at least this many such patches is s
 MIN_SHARE = 0.02  # of the image dithered, or it is left as it is
 NEAR_ENDS = 0.97  # samples within a quarter of black or white: two-valued, perhaps through a lossy codec
 DITHER_SIGMA, SCREEN_SIGMA = 1.2, 1.8  # px: the Gaussians that turn dots back into tones
+SIGMA_PER_PERIOD = 0.4  # a screen scanned in tones: the Gaussian's sigma, in periods of the screen (screen.py)
 FEATHER = 2.4  # px: the Gaussian over the edge of the dithered parts
 
 
@@ -53,11 +54,19 @@ class Dither:
     weight: np.ndarray  # uint8, 0-255
     share: float  # of the image's pixels, dithered
     screen: bool  # a halftone screen's clustered dots, for the most part, rather than isolated ones
-    colour: bool = False  # in a few pure colours rather than black and white
+    colour: bool = False  # in a few pure colours rather than black and white (or, in tones, in colour)
+    period: float = 0.0  # px: a screen scanned in grey or colour tones (screen.py), not at one bit
 
     @property
     def sigma(self) -> float:
+        if self.period:
+            return round(SIGMA_PER_PERIOD * self.period, 2)
         return SCREEN_SIGMA if self.screen else DITHER_SIGMA
+
+    @property
+    def in_tones(self) -> bool:
+        """Scanned in tones: the rest of the image is not print of black and white."""
+        return self.period > 0
 
     @property
     def where(self) -> str:
@@ -69,16 +78,21 @@ class Dither:
 
     @property
     def inks(self) -> str:
+        if self.in_tones:
+            return f"and scanned in {'colour' if self.colour else 'grey'}"
         return "in a few pure colours" if self.colour else "black and white"
 
     @property
     def kind(self) -> str:
+        if self.in_tones:
+            return f"a printed halftone screen's dots, {self.period:.1f} px apart"
         if self.screen:
             return "clustered dots on a grid, as a printed halftone screen makes"
         return "isolated dots, as error diffusion or an ordered dither makes"
 
     def as_record(self) -> dict[str, Any]:
-        return {"share": round(self.share, 4), "screen": self.screen, "colour": self.colour, "sigma": self.sigma}
+        record = {"share": round(self.share, 4), "screen": self.screen, "colour": self.colour, "sigma": self.sigma}
+        return {**record, "period_px": round(self.period, 2)} if self.in_tones else record
 
     def descreened(self, image: np.ndarray, elsewhere: np.ndarray) -> np.ndarray:
         """``image`` smoothed by ``sigma`` where dithered, ``elsewhere`` (the same image treated

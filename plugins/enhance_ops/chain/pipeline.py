@@ -22,7 +22,19 @@ from ..models.manifest import get_entry
 from ..models.weights import load_model
 from ..quality import measures
 from ..quality.metrics import lpips_precision
-from . import color, denoise, dither, hidden_colour, pixel_aspect, postprocess, preprocess, strips, superres, text_page
+from . import (
+    color,
+    denoise,
+    dither,
+    hidden_colour,
+    pixel_aspect,
+    postprocess,
+    preprocess,
+    screen,
+    strips,
+    superres,
+    text_page,
+)
 from .colour_math import pixel_products
 from .presets import BITONAL_DEFAULTS, resolve_models, resolve_preset
 
@@ -87,6 +99,12 @@ class ChainResult:
     stretch: pixel_aspect.Stretch = pixel_aspect.SQUARE  # beyond ``scale``, to square pixels
     lpips_precision: str | None = None  # what consistency_lpips was computed in; None where not measured
     notes: list[str] = field(default_factory=list)  # what an archivist should know of what the chain did
+
+
+def _dots(image: np.ndarray) -> dither.Dither | None:
+    """Where the image is dithered or screened: at one bit (or nearly), by its dots; in grey or
+    colour tones, by a printed screen's grid in its spectrum."""
+    return dither.find(image) or screen.find(image)
 
 
 def _gamut_note(conversion: dict[str, Any]) -> str:
@@ -251,7 +269,9 @@ class Chain:
             step("lens", s["lens"]["blend"],
                  lambda im, _: preprocess.correct_lens_distortion(im, master.lens, coefficients))
         dn = s["denoise"]
-        dots = dither.find(image) if s["superres"]["descreen"] else None  # its dots are the picture, not noise
+        start = time.perf_counter()
+        dots = _dots(image) if s["superres"]["descreen"] else None  # they are the picture, not noise
+        looking_s += time.perf_counter() - start  # the superres stage's: it decides its models and input
         step(
             "denoise",
             dn["blend"],
@@ -347,7 +367,7 @@ class Chain:
         sigma = get_entry(names[0]).bitonal_sigma
         source = image
         if dots:  # before any reduction, which would average the dots on its own grid
-            smoothed = bool(sigma) and dots.share < 1.0  # the rest is print, black and white (or nearly)
+            smoothed = bool(sigma) and dots.share < 1.0 and not dots.in_tones  # the rest: print in black and white
             print_part = cv2.GaussianBlur(image, (0, 0), sigma).reshape(image.shape) if smoothed else image
             source = dots.descreened(image, print_part)
             details["descreened"] = dots.as_record()
@@ -394,7 +414,9 @@ class Chain:
             details["blend"] = sr["blend"]
         decision = f"x{self.scale} with {' then '.join(names)}"
         if bitonal and names != self.model_names:
-            decision += f" in place of {' then '.join(self.model_names)}, which would redraw a black-and-white page's strokes"
+            redrawn = "the descreened tones, sharpening what the screen never held" if dots and dots.in_tones \
+                else "a black-and-white page's strokes"
+            decision += f" in place of {' then '.join(self.model_names)}, which would redraw {redrawn}"
         if text:
             decision += (f" in place of {' then '.join(self.model_names)}, which would redraw its letters: read as a"
                          f" {'negative of a ' if text.negative else ''}page of text ({text.paper:.0%} paper,"

@@ -201,7 +201,7 @@ def _artefacts(row: dict[str, Any]) -> str:
 
 def _models_used(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Which networks enlarged how many images: a page of black and white only, or of text,
-    goes to another one than a photograph does (``presets.BITONAL_DEFAULTS``)."""
+    and a printed halftone go to another one than a photograph does (``presets.BITONAL_DEFAULTS``)."""
     done = [r for r in rows if r.get("status") == "ok"]
     used = Counter(name for r in done for name in r.get("models") or ())
     if not used:
@@ -215,8 +215,8 @@ def _models_used(rows: Sequence[dict[str, Any]]) -> list[str]:
             pages_in_all[route[:2]] += route[2]
     for (pages, photos), n in images.items():
         m = pages_in_all[pages, photos]
-        said.append(f"Pages of text or of black and white only went to {pages} in place of {photos}, which would "
-                    f"redraw their letters: {n} image{'s' * (n != 1)}"
+        said.append(f"Pages of text or of black and white only, and printed halftones, went to {pages} in place of "
+                    f"{photos}, which would redraw their letters and dots: {n} image{'s' * (n != 1)}"
                     + (f", {m} page{'s' * (m != 1)} of them in all." if m != n else "."))
     precisions = Counter(r["lpips_precision"] for r in done if r.get("lpips_precision"))
     if len(precisions) > 1:  # workers with and without native bf16: their LPIPS differ in the fourth decimal
