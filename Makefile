@@ -73,6 +73,7 @@ bench: weights imagemagick
 	$(BIN)/python bench/lpips_precision.py
 	$(BIN)/python bench/text_pages.py
 	$(BIN)/python bench/dithered_pages.py
+	$(BIN)/python bench/screened_prints.py
 	$(BIN)/python bench/fading_benchmark.py
 	$(BIN)/python bench/damage_found.py
 	$(BIN)/python bench/master_decoding.py

@@ -264,6 +264,22 @@ def dithered_pages(report: dict[str, Any]) -> str:
               f"defaults; {m['cpu']}, {m['threads']} threads, torch {m['torch']}.")
 
 
+def screened_prints(report: dict[str, Any]) -> str:
+    """Printed halftones scanned in grey or colour under archive-photo x4, descreened first or not."""
+    def found(r: dict[str, Any]) -> str:
+        return "–" if r["found_share"] is None else f"{r['found_share']:.0%}, {r['period_px']:.1f} px"
+
+    rows = [[r["master"], r["route"], " then ".join(r["models"]), found(r), f"{r['seconds']:.2f}",
+             _db(r["consistency_psnr_db"]), f"{r['halo_fraction']:.3f}", _db(r["fidelity_psnr_db"]),
+             "passed" if r["verdict"] == "passed" else f"**{r['verdict']}**"] for r in report["rows"]]
+    m = report["machine"]
+    return (_table(["master", "route", "models", "screen found", "s / image", "consistency PSNR", "halo",
+                    "to the photograph", "gate"], rows)
+            + f"\n\nWhole chain ({report['preset']}), median of {report['repetitions']} interleaved; the gate at its "
+              f"defaults; \"to the photograph\": the derivative reduced to the master's size against the photograph "
+              f"the screen printed; {m['cpu']}, {m['threads']} threads, torch {m['torch']}.")
+
+
 def master_decoding(before: dict[str, Any], after: dict[str, Any]) -> str:
     """Reading CMYK, Lab and JPEG 2000 masters, by the decoder before their work went into lanes and after."""
     seconds = lambda report: {(r["case"], r["lanes"]): r["s"] for r in report["rows"]}  # noqa: E731
@@ -421,6 +437,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("LPIPS with a bf16 backbone (lpips_precision.py)", ("lpips_precision",), lpips_precision),
     ("Pages of text under the nightly default (text_pages.py)", ("text_pages",), text_pages),
     ("Dithered and screened black-and-white masters (dithered_pages.py)", ("dithered_pages",), dithered_pages),
+    ("Printed halftones scanned in grey or colour (screened_prints.py)", ("screened_prints",), screened_prints),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
     ("Reading CMYK, CIELab and JPEG 2000 masters (master_decoding.py; before: kept as master_decoding_before.json)",

@@ -1,0 +1,107 @@
+"""Printed halftones scanned in grey or colour under the nightly default (archive-photo x4): descreened, or as they are.
+
+With ``superres.descreen`` on (the default) a screen found in a grey or colour master's
+spectrum (``chain/screen.py``) is smoothed away before enlarging, and the master goes to
+SPAN; off, the screen goes to the preset's Real-ESRGAN as a photograph does. Each master
+runs the whole chain both ways, interleaved, after a warm-up; medians of the repetitions.
+Next to the time: the period found, the SR step's consistency with its input and its halo
+fraction, the gate's own verdict, and how near the derivative, reduced back to the
+master's size, comes to the photograph the screen printed (PSNR, 8 px of border left out).
+
+Masters (``samples.screened_print``: printed at four times the scan's resolution, scanned
+in grey with the scanner's blur and noise): scikit-image's camera and coffee (256 x 256)
+through screens of 4, 6 and 11 px (fundamentals of 2.8, 4.2 and 7.8 px), the camera's JPEG
+at quality 75, the astronaut in colour with a screen per channel at 15, 75 and 45 degrees,
+and a page of print (scikit-image's at 3x) with a screened photograph on 14 % of it.
+
+    .venv/bin/python bench/screened_prints.py [--reps 3]   # writes bench/results/screened_prints.json
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+
+import cv2
+import numpy as np
+from PIL import Image
+from skimage import data as skdata
+from text_pages import run_routes, write_report
+
+from enhance_ops.chain.pipeline import Chain
+from enhance_ops.samples import screened_print
+
+ROUTES = {"descreened": (), "screen kept": ("superres.descreen=false",)}
+PAPER, INK = 0.92, 0.12  # screened_print's defaults
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray((image[..., 0] * 255).round().astype(np.uint8)).save(buffer, "JPEG", quality=quality)
+    return (np.asarray(Image.open(buffer), np.float32) / 255)[..., None]
+
+
+def _printed(photo: np.ndarray) -> np.ndarray:
+    """What the screen stands for: the photo's tones between ink and paper, through the scanner's optics."""
+    tones = INK + (PAPER - INK) * photo.astype(np.float32) / 255
+    return cv2.GaussianBlur(tones, (0, 0), 0.6).reshape(tones.shape)
+
+
+def masters() -> dict[str, tuple[np.ndarray, np.ndarray, tuple[slice, slice]]]:
+    """Each master, the photograph it printed, and where that lies in the master."""
+    camera, coffee = skdata.camera()[128:384, 128:384], skdata.coffee()[100:356, 200:456].mean(axis=2).astype(np.uint8)
+    whole = (slice(None), slice(None))
+    made = {f"{name}, screen of {p} px": (screened_print(photo, p), _printed(photo), whole)
+            for name, photo in (("camera", camera), ("coffee", coffee)) for p in (4, 6, 11)}
+    made["camera, screen of 6 px, JPEG at quality 75"] = (_jpeg(screened_print(camera, 6), 75), _printed(camera), whole)
+    astronaut = skdata.astronaut()[:256, :256]
+    rosette = np.stack([screened_print(astronaut[..., c], 6, angle, seed=c)[..., 0]
+                        for c, angle in enumerate((15, 75, 45))], axis=2)
+    made["astronaut in colour, a screen of 6 px per ink at 15/75/45 degrees"] = (rosette, _printed(astronaut), whole)
+    page = (cv2.resize(skdata.page(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255)[..., None]
+    inset, photo = (slice(150, 450), slice(400, 700)), cv2.resize(skdata.camera(), (300, 300), interpolation=cv2.INTER_AREA)
+    page[inset] = screened_print(photo, 6)
+    made["page of print at 3x with a screened photograph (6 px) on 14 % of it"] = (page, _printed(photo)[..., None], inset)
+    return made
+
+
+def _fidelity(output: np.ndarray, printed: np.ndarray, where: tuple[slice, slice], size: tuple[int, int]) -> float:
+    reduced = cv2.resize(output, size[::-1], interpolation=cv2.INTER_AREA).reshape(*size, output.shape[2])[where]
+    printed = printed.reshape(reduced.shape)
+    inside = np.s_[8:-8, 8:-8]
+    return float(cv2.PSNR(reduced[inside].astype(np.float64), printed[inside].astype(np.float64), 1.0))
+
+
+def measure(reps: int) -> list[dict[str, object]]:
+    chains = {route: Chain("archive-photo", overrides) for route, overrides in ROUTES.items()}
+    made = masters()
+    seconds, results, judged = run_routes(chains, {name: image for name, (image, _, _) in made.items()}, reps)
+    rows = []
+    for (name, route), median in seconds.items():
+        result, row = results[(name, route)], judged[(name, route)]
+        image, printed, where = made[name]
+        found = next(s for s in result.stages if s.stage == "superres").details.get("descreened")
+        m = result.metrics
+        rows.append({"master": name, "route": route, "models": list(result.models), "seconds": median,
+                     "found_share": found["share"] if found else None,
+                     "period_px": found["period_px"] if found else None,
+                     "consistency_psnr_db": m["consistency_psnr_db"], "halo_fraction": m["halo_fraction"],
+                     "fidelity_psnr_db": _fidelity(result.pixels, printed, where, image.shape[:2]),
+                     "master_fidelity_psnr_db": _fidelity(image, printed, where, image.shape[:2]),
+                     "verdict": row["verdict"], "failed_expectations": row["failed_expectations"]})
+        print(f"{name:70} {route:11} {median:6.2f} s  {m['consistency_psnr_db']:5.1f} dB  halo "
+              f"{m['halo_fraction']:.3f}  to the photograph {rows[-1]['fidelity_psnr_db']:5.1f} dB  {row['verdict']}",
+              flush=True)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    write_report("screened_prints", "archive-photo x4", args.reps, measure(args.reps))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
