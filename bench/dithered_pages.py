@@ -19,12 +19,10 @@ eight pure colours (``samples.eight_colour_dither``).
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 
 import numpy as np
 from cpu_inference import ROOT
-from PIL import Image
 from skimage import data as skdata
 from text_pages import run_routes, write_report
 
@@ -37,20 +35,11 @@ from enhance_ops.samples import (  # noqa: E402
     floyd_steinberg,
     halftone_screen,
     page_with_dithered_photo,
+    through_codec,
 )
 
 ROUTES = {"descreened": (), "dots kept": ("superres.descreen=false",)}
 BAYER = (np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) + 0.5) / 16
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    return (np.asarray(image, np.float32) / 255)[..., None]
-
-
-def _through(fmt: str, dots: np.ndarray) -> np.ndarray:
-    buffer = io.BytesIO()
-    Image.fromarray((dots[..., 0] * 255).astype(np.uint8)).save(buffer, fmt, quality=90)
-    return _grey(Image.open(buffer).convert("L"))
 
 
 def masters() -> dict[str, np.ndarray]:
@@ -59,8 +48,8 @@ def masters() -> dict[str, np.ndarray]:
     tiled = np.tile(BAYER, (camera.shape[0] // 4, camera.shape[1] // 4))
     return {
         "Floyd-Steinberg (Pillow), PNG": diffused,
-        "Floyd-Steinberg, JPEG at quality 90": _through("JPEG", diffused),
-        "Floyd-Steinberg, WebP at quality 90": _through("WEBP", diffused),
+        "Floyd-Steinberg, JPEG at quality 90": through_codec(diffused, "JPEG", 90),
+        "Floyd-Steinberg, WebP at quality 90": through_codec(diffused, "WEBP", 90),
         "4 x 4 Bayer matrix": (camera / 255 > tiled).astype(np.float32)[..., None],
         **{f"screen at 45 degrees, period {p} px": halftone_screen(camera, p) for p in (4, 5, 6)},
         "ImageMagick's ordered dither o8x8": imagemagick_grey(camera, "-ordered-dither", "o8x8"),

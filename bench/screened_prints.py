@@ -19,26 +19,18 @@ and a page of print (scikit-image's at 3x) with a screened photograph on 14 % of
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 
 import cv2
 import numpy as np
-from PIL import Image
 from skimage import data as skdata
 from text_pages import run_routes, write_report
 
 from enhance_ops.chain.pipeline import Chain
-from enhance_ops.samples import screened_print
+from enhance_ops.samples import screened_print, through_codec
 
 ROUTES = {"descreened": (), "screen kept": ("superres.descreen=false",)}
 PAPER, INK = 0.92, 0.12  # screened_print's defaults
-
-
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    buffer = io.BytesIO()
-    Image.fromarray((image[..., 0] * 255).round().astype(np.uint8)).save(buffer, "JPEG", quality=quality)
-    return (np.asarray(Image.open(buffer), np.float32) / 255)[..., None]
 
 
 def _printed(photo: np.ndarray) -> np.ndarray:
@@ -53,7 +45,7 @@ def masters() -> dict[str, tuple[np.ndarray, np.ndarray, tuple[slice, slice]]]:
     whole = (slice(None), slice(None))
     made = {f"{name}, screen of {p} px": (screened_print(photo, p), _printed(photo), whole)
             for name, photo in (("camera", camera), ("coffee", coffee)) for p in (4, 6, 11)}
-    made["camera, screen of 6 px, JPEG at quality 75"] = (_jpeg(screened_print(camera, 6), 75), _printed(camera), whole)
+    made["camera, screen of 6 px, JPEG at quality 75"] = (through_codec(screened_print(camera, 6), "JPEG", 75), _printed(camera), whole)
     astronaut = skdata.astronaut()[:256, :256]
     rosette = np.stack([screened_print(astronaut[..., c], 6, angle, seed=c)[..., 0]
                         for c, angle in enumerate((15, 75, 45))], axis=2)

@@ -1,29 +1,27 @@
 """Dithered and screened black-and-white scans: found by their dots, descreened before enlarging."""
 from __future__ import annotations
 
-import io
 
 import cv2
 import numpy as np
 import pytest
 from conftest import photo, psnr
 from photoshop_files import imagemagick_grey
-from PIL import Image
 from skimage import data as skdata
 
 from enhance_ops.chain import dither, pipeline, strips
-from enhance_ops.samples import eight_colour_dither, floyd_steinberg, halftone_screen, page_with_dithered_photo
+from enhance_ops.samples import (
+    eight_colour_dither,
+    floyd_steinberg,
+    halftone_screen,
+    page_with_dithered_photo,
+    through_codec,
+)
 
 
 def _ordered(grey: np.ndarray) -> np.ndarray:
     """ImageMagick's 8x8 ordered dither of a grey photo."""
     return imagemagick_grey(grey, "-ordered-dither", "o8x8")
-
-
-def _through(fmt: str, image: np.ndarray, **options: object) -> np.ndarray:
-    buffer = io.BytesIO()
-    Image.fromarray((image[..., 0] * 255).astype(np.uint8)).save(buffer, fmt, **options)
-    return (np.asarray(Image.open(buffer).convert("L"), np.float32) / 255)[..., None]
 
 
 CAMERA = skdata.camera()
@@ -80,7 +78,7 @@ def test_a_grey_photograph_or_a_colour_one_has_no_dither() -> None:
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
 def test_the_lossy_copy_of_a_dither_is_found_as_the_dither_itself(fmt: str) -> None:
     dots = floyd_steinberg(CAMERA)
-    found, lossy = dither.find(dots), dither.find(_through(fmt, dots, quality=75))
+    found, lossy = dither.find(dots), dither.find(through_codec(dots, fmt, 75))
     assert found is not None and lossy is not None and abs(found.share - lossy.share) < 0.01
 
 
@@ -122,7 +120,7 @@ def test_a_dithered_photograph_is_enlarged_as_the_photograph_it_stands_for(kind:
     a screen's halos 0.13); the JPEG of one was denoised as salt and pepper into 7-9 dB."""
     grey = CAMERA[128:384, 128:384]
     dots = halftone_screen(grey, 4) if kind == "screen" else floyd_steinberg(grey)
-    master = _through("JPEG", dots, quality=75) if kind.endswith("JPEG") else dots
+    master = through_codec(dots, "JPEG", 75) if kind.endswith("JPEG") else dots
     chain = pipeline.Chain("fast-cpu", ("superres.scale=2", "superres.models=[]"))
     result = chain.run(master)
     record, made = _superres(result), "halftone-screened" if kind == "screen" else "dithered"

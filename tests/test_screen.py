@@ -2,18 +2,16 @@
 descreened and enlarged by the faithful network rather than redrawn by Real-ESRGAN."""
 from __future__ import annotations
 
-import io
 import math
 
 import cv2
 import numpy as np
 import pytest
 from conftest import psnr
-from PIL import Image
 from skimage import data as skdata
 
 from enhance_ops.chain import pipeline, screen
-from enhance_ops.samples import screened_print
+from enhance_ops.samples import screened_print, through_codec
 
 CAMERA = skdata.camera()
 
@@ -21,12 +19,6 @@ CAMERA = skdata.camera()
 def _grey(image: np.ndarray) -> np.ndarray:
     image = image.mean(axis=2) if image.ndim == 3 else image
     return (image / (255 if image.max() > 1 else 1)).astype(np.float32)[..., None]
-
-
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    buffer = io.BytesIO()
-    Image.fromarray((image[..., 0] * 255).round().astype(np.uint8)).save(buffer, "JPEG", quality=quality)
-    return _grey(np.asarray(Image.open(buffer), np.float32))
 
 
 @pytest.mark.parametrize("period", [4, 6, 9, 14])
@@ -41,7 +33,7 @@ def test_a_screen_is_found_with_its_period(period: int, angle: int) -> None:
 
 
 def test_the_jpeg_of_a_screen_is_found_too() -> None:
-    found = screen.find(_jpeg(screened_print(CAMERA[:320, :320], 6), 75))
+    found = screen.find(through_codec(screened_print(CAMERA[:320, :320], 6), "JPEG", 75))
     assert found is not None and found.share > 0.95
 
 
@@ -73,7 +65,7 @@ def test_photographs_textures_and_print_hold_no_screen(name: str) -> None:
 def test_a_jpegs_block_grid_is_no_screen(quality: int) -> None:
     """Its 8-px blocks are a grid too, along the axes, and at low quality a strong one."""
     for name in ("camera", "astronaut", "coffee"):
-        assert screen.find(_jpeg(_grey(np.asarray(getattr(skdata, name)(), np.float32)), quality)) is None
+        assert screen.find(through_codec(_grey(np.asarray(getattr(skdata, name)(), np.float32)), "JPEG", quality)) is None
 
 
 def test_a_screened_photograph_on_a_page_of_print_is_found_there_only() -> None:

@@ -206,6 +206,14 @@ def screened_print(grey: np.ndarray, period: float, angle: float = 15.0, *, pape
     return np.clip(scan, 0, 1)[..., None]
 
 
+def through_codec(image: np.ndarray, fmt: str, quality: int) -> np.ndarray:
+    """A grey image (float, one channel, in [0, 1]) as a lossy codec of Pillow's ("JPEG",
+    "WEBP") gives it back at ``quality``: a master's copy that was stored that way."""
+    buffer = io.BytesIO()
+    Image.fromarray((image[..., 0] * 255).round().astype(np.uint8)).save(buffer, fmt, quality=quality)
+    return (np.asarray(Image.open(buffer).convert("L"), np.float32) / 255)[..., None]
+
+
 def page_with_dithered_photo() -> tuple[np.ndarray, tuple[slice, slice]]:
     """A bitonal page of print (scikit-image's, enlarged three times, then thresholded) with
     a photograph set in it by error diffusion, and where the photograph lies."""
