@@ -101,13 +101,14 @@ def _frequency(image: np.ndarray) -> tuple[Frequency, float] | None:
     if strong.sum() < MIN_BLOCKS:
         return None
     keys = np.stack(_canonical(ky[strong], kx[strong]), axis=1)
-    near = (np.abs(keys[:, None, :] - keys[None, :, :]) <= 1).all(axis=2)  # within a bin: the same screen
-    best = near.sum(axis=1).argmax()
-    if near[best].sum() < MIN_BLOCKS:
+    peaks, counts = np.unique(keys, axis=0, return_counts=True)  # a few bins, however many blocks
+    support = (np.abs(peaks[:, None, :] - peaks[None, :, :]) <= 1).all(axis=2) @ counts  # within a bin: one screen
+    if support.max() < MIN_BLOCKS:
         return None
-    fy, fx = (int(k) for k in keys[best])
+    fy, fx = (int(k) for k in peaks[support.argmax()])
+    agree = (np.abs(keys - (fy, fx)) <= 1).all(axis=1)
     # the peak lies between bins: the period from the centroid of the agreeing blocks' power
-    summed = power[np.flatnonzero(strong)[near[best]]].sum(axis=0)
+    summed = power[np.flatnonzero(strong)[agree]].sum(axis=0)
     offsets = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
     weights = summed[_half(fy + offsets[:, 0], fx + offsets[:, 1])]
     centroid = (weights @ (offsets + (fy, fx))) / weights.sum()
