@@ -10,7 +10,7 @@ import pytest
 from conftest import psnr
 from skimage import data as skdata
 
-from enhance_ops.chain import pipeline, screen
+from enhance_ops.chain import dither, pipeline, screen
 from enhance_ops.samples import screened_print, through_codec
 
 CAMERA = skdata.camera()
@@ -29,7 +29,7 @@ def test_a_screen_is_found_with_its_period(period: int, angle: int) -> None:
     found = screen.find(screened_print(CAMERA[:320, :320], period, angle))
     assert found is not None and found.share > 0.95 and found.in_tones
     assert found.period == pytest.approx(period / math.sqrt(2), rel=0.02)
-    assert found.sigma == pytest.approx(0.4 * found.period, abs=0.01)
+    assert found.sigma == pytest.approx(dither.SIGMA_PER_PERIOD * found.period, abs=0.01)
 
 
 def test_the_jpeg_of_a_screen_is_found_too() -> None:
@@ -100,7 +100,7 @@ def test_a_screened_photograph_is_descreened_and_enlarged_by_the_faithful_networ
     result = pipeline.Chain("archive-photo").run(master.copy())
     record = _stage(result, "superres")
     assert result.models == ("span-x4",) and record.details["descreened"]["period_px"] == pytest.approx(4.24, abs=0.05)
-    assert "which would redraw the descreened tones" in record.decision and "sigma 1.7 px" in record.decision
+    assert "which would redraw the descreened tones" in record.decision and "sigma 2.12 px" in record.decision
     assert "bitonal_smoothing_sigma" not in record.details
     assert result.notes[0] == ("halftone-screened and scanned in grey: its dots were descreened into tones before "
                                "enlarging (superres.descreen=false keeps them)")

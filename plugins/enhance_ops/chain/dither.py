@@ -42,7 +42,7 @@ SCREEN_PATCHES = 40  # a neighbourhood with at least this many such patches is s
 MIN_SHARE = 0.02  # of the image dithered, or it is left as it is
 NEAR_ENDS = 0.97  # samples within a quarter of black or white: two-valued, perhaps through a lossy codec
 DITHER_SIGMA, SCREEN_SIGMA = 1.2, 1.8  # px: the Gaussians that turn dots back into tones
-SIGMA_PER_PERIOD = 0.4  # a screen scanned in tones: the Gaussian's sigma, in periods of the screen (screen.py)
+SIGMA_PER_PERIOD = 0.5  # a screen scanned in tones: the Gaussian's sigma, in its periods (screen.py's docstring)
 FEATHER = 2.4  # px: the Gaussian over the edge of the dithered parts
 
 

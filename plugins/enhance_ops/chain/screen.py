@@ -5,42 +5,53 @@ or colour, the grid stays in the scan as a fine periodic pattern. Real-ESRGAN, t
 default, takes it for texture or noise and redraws it: a screen of 2.8 to 10.6 px period
 over scikit-image's camera or coffee, at x4, measured 18-21 dB consistency with halos on
 17-62 % of pixels, and the gate held every one. Smoothed first, the pattern gone, the
-photograph the dots stand for passes through SPAN at 58-66 dB (Real-ESRGAN still held the
-smoothed ones, sharpening what the screen never held: 23-32 dB).
+photograph the dots stand for passes through SPAN at 56-68 dB (bench/screened_prints.py;
+Real-ESRGAN still held the smoothed ones, sharpening what the screen never held: 23-32 dB).
 
 A screen shows in a block's spectrum as a sharp peak and its twin at right angles (the
 grid's two directions), carrying a large share of the block's energy, at the same
-frequency all over the print. Blocks of 64 px are looked at: first a sample of them, for a
-peak at least ``FIND_RATIO`` times its ring's median and with ``FIND_ENERGY`` of the
-block's energy, both ways; the frequency most such blocks share is the screen's. Then every
-block (every 32 px) is held to that frequency at the looser ``KEEP_*``: a screen's peak
-weakens in its highlights and shadows. On scikit-image's 25 test images at their own size
-and enlarged 2 and 3 times, and the JPEGs of four of them at quality 20 and 50 (whose 8-px
-block grid is a peak too, on the axes), no block passed the first test; brick's regular
-courses came nearest (11 of its 64 blocks at 30 times and 2 %, none past 65 times). Screens of
-2.8 to 10.6 px period at three angles over four photographs, and their JPEGs at quality 75,
-were found in 92-100 % of their blocks.
+frequency all over the print. A sample of blocks of 64 px is looked at for a peak at least
+``FIND_RATIO`` times its ring's median and with ``FIND_ENERGY`` of the block's energy,
+both ways; the frequency most such blocks share is the screen's. On scikit-image's 25 test
+images at their own size and enlarged 2 and 3 times, and the JPEGs of four of them at
+quality 20 and 50 (whose 8-px block grid is a peak too, on the axes), no block passed;
+brick's regular courses came nearest (11 of its 64 blocks at 30 times and 2 %, none past
+65 times). Then each pixel is screened where the screen's two frequencies hold
+``SCREENED`` of the fine detail's power in a box of ``WINDOW_PERIODS`` periods around it
+(a screened photograph: 0.33 and up at its 1st percentile; the page of print around it:
+0.07 at most), and the wave is at least ``FAINTEST``; gaps of up to
+``CLOSE_PERIODS`` periods (highlights and shadows, which hold no dots) are closed over. The
+part found follows a photograph's edge to a few pixels; blocks had missed or overrun it by
+up to a block's half, leaving a frame of dots or blurring the print beside it. A colour
+print's inks each have their own screen angle: each channel is looked at with its own.
 
 The Gaussian that best turned a screen back into its photograph (simulated prints and
-scans, four photographs, periods 2.8 to 10.6 px) had sigma 0.4 periods at every period.
+scans, four photographs, periods 2.8 to 10.6 px) had sigma 0.4 periods at every period;
+but it leaves 4 % of the screen's wave, which the sharpening and local contrast after
+enlarging brought back into view as a grid. Sigma 0.5 periods leaves 0.7 % and none
+showed, for about 1 dB further from the photograph.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 import torch
 
+from . import strips
 from .dither import FEATHER, MIN_SHARE, Dither
 
 BLOCK = 64  # px: the blocks whose spectra are looked at
-STEP = BLOCK // 2  # px between the blocks held to the screen's frequency
-PERIODS = (2.5, 12.0)  # px: the screens looked for (finer ones the scanner has blurred away)
+PERIODS = (2.5, 12.0)  # px: the screens looked for (finer ones alias into moire; coarser, see docs/chain.md)
 SAMPLE = 4096  # blocks at most looked at to find a screen's frequency
 FIND_RATIO, FIND_ENERGY = 100.0, 0.05  # a block's peak that names the frequency (brick's: 65 at most)
-KEEP_RATIO, KEEP_ENERGY = 20.0, 0.02  # a block screened at the frequency found
 MIN_BLOCKS = 2  # blocks agreeing on a frequency before it is taken for a screen's
+SCREENED = 0.15  # a pixel is screened where the screen's peaks hold this share of the power around it (print: 0.004)
+FAINTEST = 4 / 255  # and a screen's wave swings by this much at least: blank paper's faint structure is no screen
+WINDOW_PERIODS = 4  # the box, in the screen's periods, over which that share is taken
+CLOSE_PERIODS = 8  # gaps in the screened parts (a photograph's highlights and shadows hold no dots) closed over
 
 _FREQ = np.fft.fftfreq(BLOCK) * BLOCK  # cycles per block down the rows, in the FFT's order
 _RADIUS = np.hypot(*np.meshgrid(_FREQ, np.arange(BLOCK // 2 + 1), indexing="ij"))  # the real FFT's half
@@ -53,47 +64,77 @@ Frequency = tuple[int, int]  # (rows, columns), in cycles per block
 
 def find(image: np.ndarray) -> Dither | None:
     """The halftone-screened parts of a grey or colour image; None where none is found or
-    the image is smaller than a block."""
+    the image is smaller than a block. A colour print's inks each have their screen, at its
+    own angle: each channel is looked at with its own, and a pixel is screened where any is."""
     height, width = image.shape[:2]
-    if min(height, width) < BLOCK:
+    seen = _frequency(image, _luminance) if min(height, width) >= BLOCK else None
+    if seen is None:
         return None
-    found = _frequency(image)
-    if found is None:
+    if image.shape[2] == 1:
+        screens = [(0, seen)]
+    else:
+        screens = [(c, _frequency(image, lambda pixels, c=c: pixels[..., c])) for c in range(image.shape[2])]
+    found = [(channel, screen) for channel, screen in screens if screen is not None]
+    if not found:
         return None
-    frequency, period = found
-    ys, xs = _starts(height), _starts(width)
-    # STEP-px cells, each screened where most of the blocks over it are: a block a quarter
-    # over a photograph's edge can hold its peak, and the cell of print it covers is not screened
-    votes, blocks = (np.zeros((-(-height // STEP), -(-width // STEP)), np.uint16) for _ in range(2))
-    for y in ys:
-        row = _luminance(image[y : y + BLOCK])
-        screened = _at(_spectra(np.stack([row[:, x : x + BLOCK] for x in xs])), frequency, KEEP_RATIO, KEEP_ENERGY)
-        down = slice(y // STEP, -(-(y + BLOCK) // STEP))
-        for x, counted in zip(xs, screened):
-            across = slice(x // STEP, -(-(x + BLOCK) // STEP))
-            blocks[down, across] += 1
-            votes[down, across] += counted
-    cells = np.where(2 * votes > blocks, np.uint8(255), np.uint8(0))
-    # a screen's blocks in its photograph's highlights and shadows hold no peak: closed over
-    cells = cv2.morphologyEx(cells, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)),
-                             borderType=cv2.BORDER_REPLICATE)
-    share = _share(cells, height, width)
+    weight = np.zeros((height, width), np.uint8)
+    for channel, (frequency, period) in found:
+        weight |= _screened(image[..., channel], frequency, period)
+    period = max(period for _, (_, period) in found)
+    reach = 2 * round(CLOSE_PERIODS * period / 2) + 1
+    weight = cv2.morphologyEx(weight, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)),
+                              borderType=cv2.BORDER_REPLICATE)
+    share = cv2.countNonZero(weight) / weight.size
     if share < MIN_SHARE:
         return None
-    weight = np.ascontiguousarray(np.repeat(np.repeat(cells, STEP, axis=0), STEP, axis=1)[:height, :width])
     colour = image.shape[2] > 1
     if share == 1.0:
         return Dither(weight, 1.0, True, colour, period)
     return Dither(cv2.GaussianBlur(weight, (0, 0), FEATHER), share, True, colour, period)
 
 
-def _frequency(image: np.ndarray) -> tuple[Frequency, float] | None:
-    """The screen's frequency (the FFT bin) and period in px, from a sample of blocks; None
-    where too few blocks agree on one."""
+def _screened(channel: np.ndarray, frequency: Frequency, period: float) -> np.ndarray:
+    """Where the screen's peaks hold at least ``SCREENED`` of the power above half its
+    frequency, in a box of ``WINDOW_PERIODS`` periods: 255 there, 0 elsewhere. The channel
+    is shifted by the screen's two frequencies (its grid's two directions) and averaged over
+    the box, which keeps what lies at them. By strips, each with the box's and the
+    high-pass's rows of context: no float copy of the whole channel."""
+    height, width = channel.shape
+    box = 2 * round(WINDOW_PERIODS * period / 2) + 1
+    margin = box + 3 * math.ceil(period)
+    mask = np.empty((height, width), np.uint8)
+    step = 2 * np.pi / BLOCK
+    waves = [(fy * step, np.cos(fx * step * np.arange(width)).astype(np.float32),
+              np.sin(fx * step * np.arange(width)).astype(np.float32))
+             for fy, fx in (frequency, (frequency[1], -frequency[0]))]
+
+    def strip(r0: int, r1: int) -> None:
+        top, bottom = max(0, r0 - margin), min(height, r1 + margin)
+        rows = np.ascontiguousarray(channel[top:bottom], dtype=np.float32)
+        detail = rows - cv2.GaussianBlur(rows, (0, 0), period / 2)  # the screen kept, the picture's tones gone
+        total = cv2.blur(detail * detail, (box, box))
+        held = np.zeros_like(total)
+        for down, cos_across, sin_across in waves:  # cos(a + b) and sin(a + b), a down the rows, b across
+            cos_down, sin_down = (f(down * np.arange(top, bottom))[:, None].astype(np.float32) for f in (np.cos, np.sin))
+            along_cos, along_sin = detail * cos_across, detail * sin_across
+            for shifted in (cos_down * along_cos - sin_down * along_sin, sin_down * along_cos + cos_down * along_sin):
+                shifted = cv2.blur(shifted, (box, box))
+                held += shifted * shifted
+        # a pure screen's fundamentals hold all of it: 2 x (a/2)^2 over a^2/2, for each cosine of amplitude a
+        held, total = 2 * held[r0 - top : r1 - top], total[r0 - top : r1 - top]
+        mask[r0:r1] = np.where((held >= SCREENED * total) & (held >= FAINTEST**2 / 2), 255, 0)
+
+    strips.map_bands(height, width, strip)
+    return mask
+
+
+def _frequency(image: np.ndarray, plane: Callable[[np.ndarray], np.ndarray]) -> tuple[Frequency, float] | None:
+    """The screen's frequency (the FFT bin) and period in px in the ``plane`` of the image
+    (its luminance, a channel), from a sample of blocks; None where too few agree on one."""
     height, width = image.shape[:2]
     step = max(BLOCK, math.ceil(math.sqrt(height * width / SAMPLE)))
     xs = range(0, width - BLOCK + 1, step)
-    rows = (_luminance(image[y : y + BLOCK]) for y in range(0, height - BLOCK + 1, step))
+    rows = (np.asarray(plane(image[y : y + BLOCK]), np.float32) for y in range(0, height - BLOCK + 1, step))
     power = _spectra(np.stack([row[:, x : x + BLOCK] for row in rows for x in xs]))
     peaks = np.where(_BAND, power, 0).reshape(len(power), -1).argmax(axis=1)
     ky, kx = np.unravel_index(peaks, _BAND.shape)
@@ -115,14 +156,6 @@ def _frequency(image: np.ndarray) -> tuple[Frequency, float] | None:
     return (fy, fx), BLOCK / math.hypot(*centroid)
 
 
-def _starts(length: int) -> np.ndarray:
-    """Where blocks start along a side: every ``STEP`` px, and one flush with its end."""
-    starts = list(range(0, length - BLOCK + 1, STEP))
-    if starts[-1] != length - BLOCK:
-        starts.append(length - BLOCK)
-    return np.array(starts)
-
-
 def _luminance(pixels: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY) if pixels.shape[2] == 3 else pixels[..., 0]
 
@@ -140,12 +173,6 @@ def _half(ky: np.ndarray, kx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     spectrum is the same at a frequency and its opposite."""
     flip = np.asarray(kx % BLOCK > BLOCK // 2)
     return np.where(flip, -ky, ky) % BLOCK, np.where(flip, -kx, kx) % BLOCK
-
-
-def _at(power: np.ndarray, frequency: Frequency, ratio: float, energy: float) -> np.ndarray:
-    """Which blocks have the screen's peaks at ``frequency``."""
-    count = len(power)
-    return _passes(power, np.full(count, frequency[0]), np.full(count, frequency[1]), ratio, energy)
 
 
 def _passes(power: np.ndarray, ky: np.ndarray, kx: np.ndarray, ratio: float, energy: float) -> np.ndarray:
@@ -183,11 +210,3 @@ def _canonical(ky: np.ndarray, kx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         turn = ~((x > 0) & (y >= 0))
         y, x = np.where(turn, x, y), np.where(turn, -y, x)
     return y, x
-
-
-def _share(cells: np.ndarray, height: int, width: int) -> float:
-    """The share of the image's pixels in screened cells (the last row and column of cells
-    are narrower than the rest)."""
-    rows = np.minimum(STEP, height - STEP * np.arange(cells.shape[0]))
-    columns = np.minimum(STEP, width - STEP * np.arange(cells.shape[1]))
-    return float(rows @ (cells > 0) @ columns) / (height * width)
