@@ -48,7 +48,7 @@ PERIODS = (2.5, 12.0)  # px: the screens looked for (finer ones alias into moire
 SAMPLE = 4096  # blocks at most looked at to find a screen's frequency
 FIND_RATIO, FIND_ENERGY = 100.0, 0.05  # a block's peak that names the frequency (brick's: 65 at most)
 MIN_BLOCKS = 2  # blocks agreeing on a frequency before it is taken for a screen's
-SCREENED = 0.15  # a pixel is screened where the screen's peaks hold this share of the power around it (print: 0.004)
+SCREENED = 0.15  # a pixel is screened where the screen's peaks hold this share of the detail's power (print: 0.07)
 FAINTEST = 4 / 255  # and a screen's wave swings by this much at least: blank paper's faint structure is no screen
 WINDOW_PERIODS = 4  # the box, in the screen's periods, over which that share is taken
 CLOSE_PERIODS = 8  # gaps in the screened parts (a photograph's highlights and shadows hold no dots) closed over
@@ -94,10 +94,10 @@ def find(image: np.ndarray) -> Dither | None:
 
 
 def _screened(channel: np.ndarray, frequency: Frequency, period: float) -> np.ndarray:
-    """Where the screen's peaks hold at least ``SCREENED`` of the power above half its
-    frequency, in a box of ``WINDOW_PERIODS`` periods: 255 there, 0 elsewhere. The channel
-    is shifted by the screen's two frequencies (its grid's two directions) and averaged over
-    the box, which keeps what lies at them. By strips, each with the box's and the
+    """Where the screen's peaks hold at least ``SCREENED`` of the detail's power (what is
+    finer than about three periods) in a box of ``WINDOW_PERIODS`` periods: 255 there, 0
+    elsewhere. The detail is shifted by the screen's two frequencies (its grid's two
+    directions) and averaged over the box, which keeps what lies at them. By strips, each with the box's and the
     high-pass's rows of context: no float copy of the whole channel."""
     height, width = channel.shape
     box = 2 * round(WINDOW_PERIODS * period / 2) + 1
