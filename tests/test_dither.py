@@ -1,7 +1,6 @@
 """Dithered and screened black-and-white scans: found by their dots, descreened before enlarging."""
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 import pytest

@@ -85,7 +85,7 @@ class Dither:
     @property
     def kind(self) -> str:
         if self.in_tones:
-            return f"a printed halftone screen's dots, {self.period:.1f} px apart"
+            return f"a printed halftone screen, its wave {self.period:.1f} px long"
         if self.screen:
             return "clustered dots on a grid, as a printed halftone screen makes"
         return "isolated dots, as error diffusion or an ordered dither makes"
