@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import psnr
+from PIL import Image, ImageDraw, ImageFont
 from skimage import data as skdata
 
 from enhance_ops.chain import dither, pipeline, screen
@@ -21,12 +22,14 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return (image / (255 if image.max() > 1 else 1)).astype(np.float32)[..., None]
 
 
-@pytest.mark.parametrize("period", [4, 6, 9, 14])
+@pytest.mark.parametrize("period", [4, 6, 9, 14, 20, 28])
 @pytest.mark.parametrize("angle", [0, 15, 45])
 def test_a_screen_is_found_with_its_period(period: int, angle: int) -> None:
     """The period a spectrum shows is the screen's over sqrt(2) (its fundamental runs along
-    the diagonals of its cells): 2.8 to 9.9 px here."""
-    found = screen.find(screened_print(CAMERA[:320, :320], period, angle))
+    the diagonals of its cells): 2.8 to 19.8 px here, the last two (85 lines per inch at
+    1200 dpi) found at half the size; at full size a 45-degree one's overtone had been taken
+    for a finer screen's."""
+    found = screen.find(screened_print(CAMERA[:384, :384], period, angle))
     assert found is not None and found.share > 0.95 and found.in_tones
     assert found.period == pytest.approx(period / math.sqrt(2), rel=0.02)
     assert found.sigma == pytest.approx(dither.SIGMA_PER_PERIOD * found.period, abs=0.01)
@@ -59,6 +62,20 @@ def test_photographs_textures_and_print_hold_no_screen(name: str) -> None:
         grown = cv2.resize(image, None, fx=enlarged, fy=enlarged, interpolation=cv2.INTER_CUBIC).reshape(
             image.shape[0] * enlarged, image.shape[1] * enlarged, 1)
         assert screen.find(grown) is None, enlarged
+
+
+@pytest.mark.parametrize(("pitch", "line"), [(12, 12), (8, 14), (7, 12)])
+def test_a_monospaced_listing_is_no_screen(pitch: int, line: int) -> None:
+    """Characters at a fixed pitch on lines at a fixed spacing are a lattice too: a
+    screen's two waves each hold a third of its detail or more, a listing's far less (a
+    valgrind listing's 12-px lattice had been taken for a coarse screen)."""
+    rng, chars = np.random.default_rng(0), "abcdefghijklmnopqrstuvwxyz0123456789=+-*/()[]{}|<>#"
+    page = Image.new("L", (1200, 900), 255)
+    draw, font = ImageDraw.Draw(page), ImageFont.load_default(size=line)
+    for y in range(10, 880, line):
+        for x in range(10, 1180, pitch):
+            draw.text((x, y), chars[rng.integers(len(chars))], fill=0, font=font)
+    assert screen.find(np.asarray(page, np.float32)[..., None] / 255) is None
 
 
 @pytest.mark.parametrize("quality", [20, 50])

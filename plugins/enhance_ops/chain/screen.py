@@ -16,14 +16,17 @@ both ways; the frequency most such blocks share is the screen's. On scikit-image
 images at their own size and enlarged 2 and 3 times, and the JPEGs of four of them at
 quality 20 and 50 (whose 8-px block grid is a peak too, on the axes), no block passed;
 brick's regular courses came nearest (11 of its 64 blocks at 30 times and 2 %, none past
-65 times). Then each pixel is screened where the screen's two frequencies hold
+65 times). Then each pixel is screened where each of the screen's two waves holds
 ``SCREENED`` of the fine detail's power in a box of ``WINDOW_PERIODS`` periods around it
-(a screened photograph: 0.33 and up at its 1st percentile; the page of print around it:
-0.07 at most), and the wave is at least ``FAINTEST``; gaps of up to
+(a screened photograph: 0.21-0.39 at its median; the dashed lines of diagrams and a
+monospaced listing's lattice of characters, where their two waves together held 15 %:
+0.02-0.12 at the 90th percentile), and swings by ``FAINTEST`` at least; gaps of up to
 ``CLOSE_PERIODS`` periods (highlights and shadows, which hold no dots) are closed over. The
 part found follows a photograph's edge to a few pixels; blocks had missed or overrun it by
 up to a block's half, leaving a frame of dots or blurring the print beside it. A colour
 print's inks each have their own screen angle: each channel is looked at with its own.
+Coarser screens (fundamentals of 12 to 24 px; 85 lines per inch scanned at 1200 dpi is 14)
+are looked for at half the size.
 
 The Gaussian that best turned a screen back into its photograph (simulated prints and
 scans, four photographs, periods 2.8 to 10.6 px) had sigma 0.4 periods at every period;
@@ -44,11 +47,12 @@ from . import strips
 from .dither import FEATHER, MIN_SHARE, Dither
 
 BLOCK = 64  # px: the blocks whose spectra are looked at
-PERIODS = (2.5, 12.0)  # px: the screens looked for (finer ones alias into moire; coarser, see docs/chain.md)
+PERIODS = (2.5, 12.0)  # px: the screens looked for (finer ones alias into moire); to 24 at half the size
 SAMPLE = 4096  # blocks at most looked at to find a screen's frequency
 FIND_RATIO, FIND_ENERGY = 100.0, 0.05  # a block's peak that names the frequency (brick's: 65 at most)
 MIN_BLOCKS = 2  # blocks agreeing on a frequency before it is taken for a screen's
-SCREENED = 0.15  # a pixel is screened where the screen's peaks hold this share of the detail's power (print: 0.07)
+COARSE_AGREEING = 0.1  # of the blocks sampled at half size: a monospaced listing's 12-px lattice had 4 of 90
+SCREENED = 0.12  # a pixel is screened where each of the screen's two waves holds this share of the detail's power
 FAINTEST = 4 / 255  # and a screen's wave swings by this much at least: blank paper's faint structure is no screen
 WINDOW_PERIODS = 4  # the box, in the screen's periods, over which that share is taken
 CLOSE_PERIODS = 8  # gaps in the screened parts (a photograph's highlights and shadows hold no dots) closed over
@@ -65,22 +69,36 @@ Frequency = tuple[int, int]  # (rows, columns), in cycles per block
 def find(image: np.ndarray) -> Dither | None:
     """The halftone-screened parts of a grey or colour image; None where none is found or
     the image is smaller than a block. A colour print's inks each have their screen, at its
-    own angle: each channel is looked at with its own, and a pixel is screened where any is."""
+    own angle: each channel is looked at with its own, and a pixel is screened where any is.
+    A screen coarser than ``PERIODS`` allows is looked for at half the size, over a tenth of
+    the image at least (``COARSE_AGREEING``), and taken over one found at full size: a coarse
+    screen's overtones (at 45 degrees, a 12-px screen's at 8.5 px) had been taken for a finer
+    screen's, smoothed too little and over half of it."""
     height, width = image.shape[:2]
-    seen = _frequency(image, _luminance) if min(height, width) >= BLOCK else None
+    if min(height, width) < BLOCK:
+        return None
+    coarse = _frequency(image, _luminance, 2) if min(height, width) >= 2 * BLOCK else None
+    if coarse is not None and 2 * coarse[1] > PERIODS[1]:
+        shrink, seen = 2, coarse
+    else:
+        shrink, seen = 1, _frequency(image, _luminance)
     if seen is None:
         return None
     if image.shape[2] == 1:
         screens = [(0, seen)]
     else:
-        screens = [(c, _frequency(image, lambda pixels, c=c: pixels[..., c])) for c in range(image.shape[2])]
+        screens = [(c, _frequency(image, lambda pixels, c=c: pixels[..., c], shrink)) for c in range(image.shape[2])]
     found = [(channel, screen) for channel, screen in screens if screen is not None]
     if not found:
         return None
     weight = np.zeros((height, width), np.uint8)
     for channel, (frequency, period) in found:
-        weight |= _screened(image[..., channel], frequency, period)
-    period = max(period for _, (_, period) in found)
+        if shrink == 1:
+            weight |= _screened(image[..., channel], frequency, period)
+        else:
+            mask = _screened(_reduced(image[..., channel], shrink), frequency, period)
+            weight |= cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)
+    period = shrink * max(period for _, (_, period) in found)
     # a square, not a disc: a photograph's corners are square, and on 48 Mpx a disc of 97 px
     # (a 12-px screen's) took 6.9 s where the square takes 0.2 s
     reach = 2 * round(CLOSE_PERIODS * period / 2) + 1
@@ -115,29 +133,37 @@ def _screened(channel: np.ndarray, frequency: Frequency, period: float) -> np.nd
         rows = np.ascontiguousarray(channel[top:bottom], dtype=np.float32)
         detail = rows - cv2.GaussianBlur(rows, (0, 0), period / 2)  # the screen kept, the picture's tones gone
         total = cv2.blur(detail * detail, (box, box))
-        held = np.zeros_like(total)
+        kept, total = slice(r0 - top, r1 - top), total[r0 - top : r1 - top]
+        screened = np.ones(total.shape, bool)
         for down, cos_across, sin_across in waves:  # cos(a + b) and sin(a + b), a down the rows, b across
             cos_down, sin_down = (f(down * np.arange(top, bottom))[:, None].astype(np.float32) for f in (np.cos, np.sin))
             along_cos, along_sin = detail * cos_across, detail * sin_across
+            held = np.zeros_like(total)
             for shifted in (cos_down * along_cos - sin_down * along_sin, sin_down * along_cos + cos_down * along_sin):
-                shifted = cv2.blur(shifted, (box, box))
+                shifted = cv2.blur(shifted, (box, box))[kept]
                 held += shifted * shifted
-        # a pure screen's fundamentals hold all of it: 2 x (a/2)^2 over a^2/2, for each cosine of amplitude a
-        held, total = 2 * held[r0 - top : r1 - top], total[r0 - top : r1 - top]
-        mask[r0:r1] = np.where((held >= SCREENED * total) & (held >= FAINTEST**2 / 2), 255, 0)
+            # a wave of amplitude a: (a/2)^2 held, a^2/2 its power
+            held *= 2
+            screened &= (held >= SCREENED * total) & (held >= FAINTEST**2 / 2)
+        mask[r0:r1] = np.where(screened, 255, 0)
 
     strips.map_bands(height, width, strip)
     return mask
 
 
-def _frequency(image: np.ndarray, plane: Callable[[np.ndarray], np.ndarray]) -> tuple[Frequency, float] | None:
+def _frequency(image: np.ndarray, plane: Callable[[np.ndarray], np.ndarray],
+               shrink: int = 1) -> tuple[Frequency, float] | None:
     """The screen's frequency (the FFT bin) and period in px in the ``plane`` of the image
-    (its luminance, a channel), from a sample of blocks; None where too few agree on one."""
-    height, width = image.shape[:2]
-    step = max(BLOCK, math.ceil(math.sqrt(height * width / SAMPLE)))
-    xs = range(0, width - BLOCK + 1, step)
-    rows = (np.asarray(plane(image[y : y + BLOCK]), np.float32) for y in range(0, height - BLOCK + 1, step))
-    power = _spectra(np.stack([row[:, x : x + BLOCK] for row in rows for x in xs]))
+    (its luminance, a channel) reduced ``shrink`` times, from a sample of blocks; None where
+    too few agree on one. Only the sampled blocks are reduced."""
+    height, width, side = *image.shape[:2], BLOCK * shrink
+    step = max(side, math.ceil(math.sqrt(height * width / SAMPLE)))
+    xs = range(0, width - side + 1, step)
+    rows = (np.asarray(plane(image[y : y + side]), np.float32) for y in range(0, height - side + 1, step))
+    blocks = np.stack([row[:, x : x + side] for row in rows for x in xs])
+    if shrink > 1:
+        blocks = blocks.reshape(len(blocks), BLOCK, shrink, BLOCK, shrink).mean(axis=(2, 4))
+    power = _spectra(blocks)
     peaks = np.where(_BAND, power, 0).reshape(len(power), -1).argmax(axis=1)
     ky, kx = np.unravel_index(peaks, _BAND.shape)
     strong = _passes(power, ky, kx, FIND_RATIO, FIND_ENERGY)
@@ -146,7 +172,7 @@ def _frequency(image: np.ndarray, plane: Callable[[np.ndarray], np.ndarray]) -> 
     keys = np.stack(_canonical(ky[strong], kx[strong]), axis=1)
     peaks, counts = np.unique(keys, axis=0, return_counts=True)  # a few bins, however many blocks
     support = (np.abs(peaks[:, None, :] - peaks[None, :, :]) <= 1).all(axis=2) @ counts  # within a bin: one screen
-    if support.max() < MIN_BLOCKS:
+    if support.max() < max(MIN_BLOCKS, (COARSE_AGREEING if shrink > 1 else 0.0) * len(power)):
         return None
     fy, fx = (int(k) for k in peaks[support.argmax()])
     agree = (np.abs(keys - (fy, fx)) <= 1).all(axis=1)
@@ -156,6 +182,20 @@ def _frequency(image: np.ndarray, plane: Callable[[np.ndarray], np.ndarray]) -> 
     weights = summed[_half(fy + offsets[:, 0], fx + offsets[:, 1])]
     centroid = (weights @ (offsets + (fy, fx))) / weights.sum()
     return (fy, fx), BLOCK / math.hypot(*centroid)
+
+
+def _reduced(channel: np.ndarray, shrink: int) -> np.ndarray:
+    """``channel`` reduced ``shrink`` times, each pixel the mean of those it covers (as
+    INTER_AREA), by strips: no float copy of the whole channel."""
+    height, width = channel.shape[0] // shrink, channel.shape[1] // shrink
+    reduced = np.empty((height, width), np.float32)
+
+    def strip(r0: int, r1: int) -> None:
+        rows = channel[r0 * shrink : r1 * shrink, : width * shrink]
+        reduced[r0:r1] = rows.reshape(r1 - r0, shrink, width, shrink).mean(axis=(1, 3), dtype=np.float32)
+
+    strips.map_bands(height, width, strip)
+    return reduced
 
 
 def _luminance(pixels: np.ndarray) -> np.ndarray:
