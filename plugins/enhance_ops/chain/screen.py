@@ -155,9 +155,10 @@ def _frequency(image: np.ndarray, plane: Callable[[np.ndarray], np.ndarray],
                shrink: int = 1) -> tuple[Frequency, float] | None:
     """The screen's frequency (the FFT bin) and period in px in the ``plane`` of the image
     (its luminance, a channel) reduced ``shrink`` times, from a sample of blocks; None where
-    too few agree on one. Only the sampled blocks are reduced."""
+    too few agree on one. Only the sampled blocks are reduced: sampling 4,096 at half size
+    as at full size had made the search four times as long (0.6 s on 40 Mpx)."""
     height, width, side = *image.shape[:2], BLOCK * shrink
-    step = max(side, math.ceil(math.sqrt(height * width / SAMPLE)))
+    step = max(side, math.ceil(math.sqrt(height * width / (SAMPLE // shrink**2))))  # as many pixels at any size
     xs = range(0, width - side + 1, step)
     rows = (np.asarray(plane(image[y : y + side]), np.float32) for y in range(0, height - side + 1, step))
     blocks = np.stack([row[:, x : x + side] for row in rows for x in xs])
