@@ -82,7 +82,8 @@ def test_a_monospaced_listing_is_no_screen(pitch: int, line: int) -> None:
 def test_a_jpegs_block_grid_is_no_screen(quality: int) -> None:
     """Its 8-px blocks are a grid too, along the axes, and at low quality a strong one."""
     for name in ("camera", "astronaut", "coffee"):
-        assert screen.find(through_codec(_grey(np.asarray(getattr(skdata, name)(), np.float32)), "JPEG", quality)) is None
+        photograph = _grey(np.asarray(getattr(skdata, name)(), np.float32))
+        assert screen.find(through_codec(photograph, "JPEG", quality)) is None
 
 
 def test_a_screened_photograph_on_a_page_of_print_is_found_there_only() -> None:

@@ -114,11 +114,11 @@ def find(image: np.ndarray) -> Dither | None:
 
 
 def _screened(channel: np.ndarray, frequency: Frequency, period: float) -> np.ndarray:
-    """Where the screen's peaks hold at least ``SCREENED`` of the detail's power (what is
-    finer than about three periods) in a box of ``WINDOW_PERIODS`` periods: 255 there, 0
-    elsewhere. The detail is shifted by the screen's two frequencies (its grid's two
-    directions) and averaged over the box, which keeps what lies at them. By strips, each with the box's and the
-    high-pass's rows of context: no float copy of the whole channel."""
+    """Where each of the screen's two waves (its grid's two directions) holds at least
+    ``SCREENED`` of the detail's power (what is finer than about three periods) in a box of
+    ``WINDOW_PERIODS`` periods: 255 there, 0 elsewhere. The detail is shifted by each wave's
+    frequency and averaged over the box, which keeps what lies at it. By strips, each with
+    the box's and the high-pass's rows of context: no float copy of the whole channel."""
     height, width = channel.shape
     box = 2 * round(WINDOW_PERIODS * period / 2) + 1
     margin = box + 3 * math.ceil(period)
@@ -136,7 +136,8 @@ def _screened(channel: np.ndarray, frequency: Frequency, period: float) -> np.nd
         kept, total = slice(r0 - top, r1 - top), total[r0 - top : r1 - top]
         screened = np.ones(total.shape, bool)
         for down, cos_across, sin_across in waves:  # cos(a + b) and sin(a + b), a down the rows, b across
-            cos_down, sin_down = (f(down * np.arange(top, bottom))[:, None].astype(np.float32) for f in (np.cos, np.sin))
+            angles = down * np.arange(top, bottom)[:, None]
+            cos_down, sin_down = np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
             along_cos, along_sin = detail * cos_across, detail * sin_across
             held = np.zeros_like(total)
             for shifted in (cos_down * along_cos - sin_down * along_sin, sin_down * along_cos + cos_down * along_sin):
@@ -171,11 +172,11 @@ def _frequency(image: np.ndarray, plane: Callable[[np.ndarray], np.ndarray],
     if strong.sum() < MIN_BLOCKS:
         return None
     keys = np.stack(_canonical(ky[strong], kx[strong]), axis=1)
-    peaks, counts = np.unique(keys, axis=0, return_counts=True)  # a few bins, however many blocks
-    support = (np.abs(peaks[:, None, :] - peaks[None, :, :]) <= 1).all(axis=2) @ counts  # within a bin: one screen
+    bins, counts = np.unique(keys, axis=0, return_counts=True)  # a few bins, however many blocks
+    support = (np.abs(bins[:, None, :] - bins[None, :, :]) <= 1).all(axis=2) @ counts  # within a bin: one screen
     if support.max() < max(MIN_BLOCKS, (COARSE_AGREEING if shrink > 1 else 0.0) * len(power)):
         return None
-    fy, fx = (int(k) for k in peaks[support.argmax()])
+    fy, fx = (int(k) for k in bins[support.argmax()])
     agree = (np.abs(keys - (fy, fx)) <= 1).all(axis=1)
     # the peak lies between bins: the period from the centroid of the agreeing blocks' power
     summed = power[np.flatnonzero(strong)[agree]].sum(axis=0)
