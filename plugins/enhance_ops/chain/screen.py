@@ -72,7 +72,7 @@ def find(image: np.ndarray) -> Dither | None:
     own angle: each channel is looked at with its own, and a pixel is screened where any is.
     A screen coarser than ``PERIODS`` allows is looked for at half the size, over a tenth of
     the image at least (``COARSE_AGREEING``), and taken over one found at full size: a coarse
-    screen's overtones (at 45 degrees, a 12-px screen's at 8.5 px) had been taken for a finer
+    screen's overtones (at 45 degrees, a 14-px screen's at 9.9 px) had been taken for a finer
     screen's, smoothed too little and over half of it."""
     height, width = image.shape[:2]
     if min(height, width) < BLOCK:
