@@ -96,7 +96,7 @@ def find(image: np.ndarray) -> Dither | None:
         if shrink == 1:
             weight |= _screened(image[..., channel], frequency, period)
         else:
-            mask = _screened(_reduced(image[..., channel], shrink), frequency, period)
+            mask = _screened(_reduced(image[..., channel : channel + 1], shrink), frequency, period)
             weight |= cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)
     period = shrink * max(period for _, (_, period) in found)
     # a square, not a disc: a photograph's corners are square, and on 48 Mpx a disc of 97 px
@@ -186,18 +186,18 @@ def _frequency(image: np.ndarray, plane: Callable[[np.ndarray], np.ndarray],
     return (fy, fx), BLOCK / math.hypot(*centroid)
 
 
-def _reduced(channel: np.ndarray, shrink: int) -> np.ndarray:
-    """``channel`` reduced ``shrink`` times, each pixel the mean of those it covers (as
-    INTER_AREA), by strips: no float copy of the whole channel."""
-    height, width = channel.shape[0] // shrink, channel.shape[1] // shrink
-    reduced = np.empty((height, width), np.float32)
+def _reduced(plane: np.ndarray, shrink: int) -> np.ndarray:
+    """One channel (``plane``, height x width x 1) reduced ``shrink`` times, each pixel the
+    mean of those it covers, by strips: no float copy of the whole channel."""
+    height, width = plane.shape[0] // shrink, plane.shape[1] // shrink
+    whole = plane[: height * shrink, : width * shrink]  # whole blocks only: INTER_AREA is then their mean
+    reduced = np.empty((height, width, 1), np.float32)
 
     def strip(r0: int, r1: int) -> None:
-        rows = channel[r0 * shrink : r1 * shrink, : width * shrink]
-        reduced[r0:r1] = rows.reshape(r1 - r0, shrink, width, shrink).mean(axis=(1, 3), dtype=np.float32)
+        reduced[r0:r1] = strips.shrink_rows(whole, shrink, r0, r1)
 
     strips.map_bands(height, width, strip)
-    return reduced
+    return reduced[..., 0]
 
 
 def _luminance(pixels: np.ndarray) -> np.ndarray:
