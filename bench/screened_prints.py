@@ -28,7 +28,7 @@ from skimage import data as skdata
 from text_pages import run_routes, write_report
 
 from enhance_ops.chain.pipeline import Chain
-from enhance_ops.samples import screened_print, through_codec
+from enhance_ops.samples import page_photo, page_with_screened_photo, screened_print, through_codec
 
 ROUTES = {"descreened": (), "screen kept": ("superres.descreen=false",)}
 PAPER, INK = 0.92, 0.12  # screened_print's defaults
@@ -46,15 +46,15 @@ def masters() -> dict[str, tuple[np.ndarray, np.ndarray, tuple[slice, slice]]]:
     whole = (slice(None), slice(None))
     made = {f"{name}, screen of {p} px": (screened_print(photo, p), _printed(photo), whole)
             for name, photo in (("camera", camera), ("coffee", coffee)) for p in (4, 6, 11, 28)}
-    made["camera, screen of 6 px, JPEG at quality 75"] = (through_codec(screened_print(camera, 6), "JPEG", 75), _printed(camera), whole)
+    jpeg = through_codec(screened_print(camera, 6), "JPEG", 75)
+    made["camera, screen of 6 px, JPEG at quality 75"] = (jpeg, _printed(camera), whole)
     astronaut = skdata.astronaut()[:256, :256]
     rosette = np.stack([screened_print(astronaut[..., c], 6, angle, seed=c)[..., 0]
                         for c, angle in enumerate((15, 75, 45))], axis=2)
     made["astronaut in colour, a screen of 6 px per ink at 15/75/45 degrees"] = (rosette, _printed(astronaut), whole)
-    page = (cv2.resize(skdata.page(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255)[..., None]
-    inset, photo = (slice(150, 450), slice(400, 700)), cv2.resize(skdata.camera(), (300, 300), interpolation=cv2.INTER_AREA)
-    page[inset] = screened_print(photo, 6)
-    made["page of print at 3x with a screened photograph (6 px) on 14 % of it"] = (page, _printed(photo)[..., None], inset)
+    page, inset = page_with_screened_photo()
+    printed = _printed(page_photo())[..., None]
+    made["page of print at 3x with a screened photograph (6 px) on 14 % of it"] = (page, printed, inset)
     return made
 
 

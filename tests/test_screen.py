@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from skimage import data as skdata
 
 from enhance_ops.chain import dither, pipeline, screen
-from enhance_ops.samples import screened_print, through_codec
+from enhance_ops.samples import page_with_screened_photo, screened_print, through_codec
 
 CAMERA = skdata.camera()
 
@@ -41,7 +41,7 @@ def test_the_jpeg_of_a_screen_is_found_too() -> None:
 
 
 def test_a_colour_print_screened_at_three_angles_is_found() -> None:
-    """Each ink has its own screen angle (a rosette); their grid shows in the luminance."""
+    """Each ink has its own screen angle (a rosette): each channel is looked at with its own."""
     astronaut = skdata.astronaut()[:256, :256]
     channels = [screened_print(astronaut[..., c], 6, angle, seed=c)[..., 0] for c, angle in enumerate((15, 75, 45))]
     found = screen.find(np.stack(channels, axis=2))
@@ -87,10 +87,10 @@ def test_a_jpegs_block_grid_is_no_screen(quality: int) -> None:
 
 
 def test_a_screened_photograph_on_a_page_of_print_is_found_there_only() -> None:
-    """Found by blocks of 64 px every 32, each 32-px cell by the most of the blocks over
-    it: the edge of the part found lies within a cell of the photograph's."""
-    page = _grey(cv2.resize(skdata.page(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC).astype(np.float32))
-    page[150:450, 400:700] = screened_print(cv2.resize(CAMERA, (300, 300), interpolation=cv2.INTER_AREA), 6)
+    """Found pixel by pixel (each of the screen's waves in a box of 4 periods around it):
+    the edge of the part found lies within a few pixels of the photograph's."""
+    page, where = page_with_screened_photo()
+    assert where == (slice(150, 450), slice(400, 700))
     found = screen.find(page)
     assert found is not None and 0.12 < found.share < 0.2
     assert (found.weight[150 + 32 : 450 - 32, 400 + 32 : 700 - 32] == 255).all()  # the photograph

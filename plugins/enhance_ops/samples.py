@@ -11,7 +11,8 @@ benchmarks of pages of text; ``smooth_ramp`` is a 16-bit sky or studio backdrop,
 16-bit gradation; ``floyd_steinberg`` and ``halftone_screen`` make a photo black and white
 as a scanner's halftone mode and a printed screen do, ``eight_colour_dither`` makes one of
 eight pure colours, and ``page_with_dithered_photo`` sets such a photo in a page of print,
-for those of descreening.
+for those of descreening; ``screened_print`` prints a photo through a halftone screen and
+scans it in grey, and ``page_with_screened_photo`` sets one in a grey page.
 """
 from __future__ import annotations
 
@@ -214,14 +215,30 @@ def through_codec(image: np.ndarray, fmt: str, quality: int) -> np.ndarray:
     return (np.asarray(Image.open(buffer).convert("L"), np.float32) / 255)[..., None]
 
 
+def page_with_screened_photo() -> tuple[np.ndarray, tuple[slice, slice]]:
+    """A grey page of print (scikit-image's, enlarged three times) with a photograph set in
+    it through a halftone screen of 6 px (``screened_print``), and where the photograph lies."""
+    page = cv2.resize(skdata.page(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    page = page[..., None]
+    page[PAGE_PHOTO_AT] = screened_print(page_photo(), 6)
+    return page, PAGE_PHOTO_AT
+
+
+PAGE_PHOTO_AT = (slice(150, 450), slice(400, 700))  # where a page's photograph is set
+
+
+def page_photo() -> np.ndarray:
+    """The photograph set in a page (scikit-image's camera at 300 x 300, uint8)."""
+    return cv2.resize(skdata.camera(), (300, 300), interpolation=cv2.INTER_AREA)
+
+
 def page_with_dithered_photo() -> tuple[np.ndarray, tuple[slice, slice]]:
     """A bitonal page of print (scikit-image's, enlarged three times, then thresholded) with
     a photograph set in it by error diffusion, and where the photograph lies."""
     page = cv2.resize(skdata.page(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC) > 128
     image = page.astype(np.float32)[..., None]
-    where = (slice(150, 450), slice(400, 700))
-    image[where] = floyd_steinberg(cv2.resize(skdata.camera(), (300, 300), interpolation=cv2.INTER_AREA))
-    return image, where
+    image[PAGE_PHOTO_AT] = floyd_steinberg(page_photo())
+    return image, PAGE_PHOTO_AT
 
 
 SAMPLES: dict[str, Callable[[int], bytes]] = {
