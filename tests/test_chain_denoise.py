@@ -99,3 +99,27 @@ def test_clean_image_is_not_smeared() -> None:
     clean = _photo("rocket", 128)
     out, record = dn.denoise(clean, load_model("ffdnet-color"))
     assert record["decision"].startswith("skipped") and out is clean
+
+
+def test_pixels_left_out_are_neither_measured_nor_repaired() -> None:
+    """A halftone's dots on a page are the picture: taken for impulses they would have the
+    page repaired by median, taken for grain they would set FFDNet's level."""
+    clean = _photo("camera")
+    page = _noisy(clean, 10)
+    picture = np.zeros(page.shape[:2], bool)
+    picture[:, 128:] = True
+    page[:, 128:][(np.indices((256, 128)).sum(axis=0) % 4) < 2] = 1.0  # a lattice of white dots there
+    page[:, 128:][(np.indices((256, 128)).sum(axis=0) % 4) == 2] = 0.0
+
+    assert dn.analyse_noise(page).kind == "impulse"
+    estimate = dn.analyse_noise(page, exclude=picture)
+    assert estimate.kind == "gaussian" and estimate.impulse_fraction == 0.0
+    assert estimate.sigma * 255 == pytest.approx(dn.analyse_noise(page[:, :128]).sigma * 255, rel=0.1)
+    assert estimate.sigma * 255 == pytest.approx(10, rel=0.2)
+
+    dusty, speckled = _salt_and_pepper(page, 0.05)
+    _, record = dn.denoise(dusty, load_model("ffdnet-color"), strength="auto", exclude=picture)
+    assert "impulse noise detected" in record["decision"] and "FFDNet" in record["decision"]
+    repaired, outside = int(record["decision"].split("detected: ")[1].split()[0]), int((speckled & ~picture).sum())
+    assert outside / 3 < repaired <= outside  # some speckles land where the photo is as light or dark
+    assert int((dn.impulse_mask(dusty) & picture).sum()) > 2 * outside  # what the lattice would have added

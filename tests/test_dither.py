@@ -104,6 +104,13 @@ def test_descreening_smooths_the_dithered_part_and_keeps_the_rest_as_given() -> 
     assert np.array_equal(out[untouched], elsewhere[untouched])
     assert np.allclose(out[smoothed], tones[smoothed], atol=1e-6)
 
+    treated = elsewhere.copy()  # as the denoised page is, the dots kept into it
+    assert found.mixed(image, treated, out=treated) is treated
+    assert np.array_equal(treated[untouched], elsewhere[untouched]) and np.array_equal(treated[smoothed], image[smoothed])
+    feathered = ~untouched & ~smoothed
+    share = (treated[feathered] - elsewhere[feathered]) / (image[feathered] - elsewhere[feathered])
+    assert np.allclose(share, found.weight[feathered][:, None] / 255, atol=1e-5)
+
 
 def _superres(result: pipeline.ChainResult) -> pipeline.StageRecord:
     return next(r for r in result.stages if r.stage == "superres")

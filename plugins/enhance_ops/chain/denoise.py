@@ -121,11 +121,18 @@ def two_valued(image: np.ndarray) -> bool:
 
 
 def analyse_noise(
-    image: np.ndarray, *, impulse_threshold: float = 0.002, gaussian_threshold: float = MIN_SIGMA
+    image: np.ndarray,
+    *,
+    impulse_threshold: float = 0.002,
+    gaussian_threshold: float = MIN_SIGMA,
+    exclude: np.ndarray | None = None,
 ) -> NoiseEstimate:
-    impulses = impulse_mask(image)
-    fraction = float(impulses.mean())
-    sigma = estimate_sigma(image, exclude=impulses)
+    """``exclude``: pixels that are the picture, whatever they look like (a halftone screen's
+    dots), measured neither as impulses nor as grain."""
+    impulses = _impulses_outside(image, exclude)
+    measured = impulses.size if exclude is None else impulses.size - cv2.countNonZero(exclude.view(np.uint8))
+    fraction = cv2.countNonZero(impulses.view(np.uint8)) / max(measured, 1)
+    sigma = estimate_sigma(image, exclude=impulses if exclude is None else impulses | exclude)
     if fraction >= impulse_threshold:
         kind = "impulse"
     elif sigma >= gaussian_threshold:
@@ -133,6 +140,13 @@ def analyse_noise(
     else:
         kind = "none"
     return NoiseEstimate(sigma, fraction, kind)
+
+
+def _impulses_outside(image: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
+    impulses = impulse_mask(image)
+    if exclude is not None:
+        impulses &= ~exclude
+    return impulses
 
 
 def remove_impulses(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -178,25 +192,27 @@ def denoise(
     sigma_override: float | None = None,
     tiling: Tiling = Tiling(tile=512, pad=16, overlap=8),
     inference: Inference = Inference(),
+    exclude: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Record]:
     """Measure the noise, then remove it in the way its kind needs.
 
     ``strength``: auto (from σ), weak, medium, strong or off; ``sigma_override`` (8-bit units)
-    replaces the measured σ.
+    replaces the measured σ; ``exclude`` (boolean, per pixel) is left out of the measurements
+    and of the impulse repairs, the caller keeping it as it was.
     """
     if strength == "off":
         return image, {"measured": analyse_noise(image).as_record(), "decision": "skipped: turned off"}
     if two_valued(image):
         return image, {"decision": "skipped: black and white only, as a bitonal scan: its dither and thin strokes "
                                    "are not noise"}
-    estimate = analyse_noise(image)
+    estimate = analyse_noise(image, exclude=exclude)
     record: Record = {"measured": estimate.as_record()}
     out, decisions = image, []
     if estimate.kind == "impulse":
-        mask = impulse_mask(image)
+        mask = _impulses_outside(image, exclude)
         out = remove_impulses(image, mask)
-        decisions.append(f"impulse noise detected: {int(mask.sum())} pixels repaired by median")
-        estimate = NoiseEstimate(estimate_sigma(out), 0.0, "gaussian")
+        decisions.append(f"impulse noise detected: {cv2.countNonZero(mask.view(np.uint8))} pixels repaired by median")
+        estimate = NoiseEstimate(estimate_sigma(out, exclude=exclude), 0.0, "gaussian")
     sigma = sigma_override / 255 if sigma_override is not None else estimate.sigma
     if sigma_override is not None or sigma >= MIN_SIGMA:
         if ffdnet is None:

@@ -98,19 +98,21 @@ class Dither:
         """``image`` smoothed by ``sigma`` where dithered, ``elsewhere`` (the same image treated
         as print) outside, blended by the weight."""
         tones = cv2.GaussianBlur(image, (0, 0), self.sigma).reshape(image.shape)
-        if self.share >= 1.0:
-            return tones
+        return tones if self.share >= 1.0 else self.mixed(tones, elsewhere, out=tones)
+
+    def mixed(self, inside: np.ndarray, outside: np.ndarray, *, out: np.ndarray) -> np.ndarray:
+        """``inside`` where dithered, ``outside`` elsewhere, blended by the weight into ``out``
+        (which may be either of them)."""
 
         def blend(r0: int, r1: int) -> None:  # by strips: no float copy of the weight
-            band, rest = tones[r0:r1], elsewhere[r0:r1]
             weight = self.weight[r0:r1, :, None].astype(np.float32)
             weight *= 1 / 255
-            band -= rest
-            band *= weight
-            band += rest
+            difference = np.subtract(inside[r0:r1], outside[r0:r1])
+            difference *= weight
+            np.add(outside[r0:r1], difference, out=out[r0:r1])
 
-        strips.map_bands(*image.shape[:2], blend)
-        return tones
+        strips.map_bands(*out.shape[:2], blend)
+        return out
 
 
 def find(image: np.ndarray) -> Dither | None:

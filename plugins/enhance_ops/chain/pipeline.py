@@ -268,19 +268,13 @@ class Chain:
             coefficients = {"k1": s["lens"]["k1"], "k2": s["lens"]["k2"]}
             step("lens", s["lens"]["blend"],
                  lambda im, _: preprocess.correct_lens_distortion(im, master.lens, coefficients))
-        dn = s["denoise"]
         start = time.perf_counter()
         dots = _dots(image) if s["superres"]["descreen"] else None  # they are the picture, not noise
         looking_s += time.perf_counter() - start  # the superres stage's: it decides its models and input
-        step(
-            "denoise",
-            dn["blend"],
-            lambda im, _: (im, {"decision": f"skipped: {dots.made} ({dots.share:.0%} of the image), whose dots are "
-                                            "the picture, not noise"}) if dots else denoise.denoise(
-                im, self.ffdnet, strength=dn["strength"], sigma_override=dn["sigma"], inference=self.inference
-            ),
-        )
-        noise_left = source_summary.noise_sigma if untouched else denoise.estimate_sigma(image)
+        picture = dots.weight > 0 if dots and dots.in_tones and dots.share < 1.0 else None  # around it: grain
+        step("denoise", s["denoise"]["blend"], lambda im, _: self._denoise(im, dots, picture))
+        noise_left = source_summary.noise_sigma if untouched and picture is None \
+            else denoise.estimate_sigma(image, exclude=picture)
         start = time.perf_counter()
         restore = s["colour_restore"]
         correction, restore_record = color.plan_restoration(image, mode=restore["mode"])  # before SR deepens blacks
@@ -338,6 +332,24 @@ class Chain:
                                    measuring_s + time.perf_counter() - start))
         return ChainResult(image, alpha, profile, effective_scale, analysis, records, models, metrics, stretch,
                            lpips_in, notes)
+
+    def _denoise(
+        self, image: np.ndarray, dots: dither.Dither | None, picture: np.ndarray | None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Denoised, but where dithered or screened: there the dots are the picture. Around a
+        screen printed in tones (a photograph on a page of print) the grain is the scan's."""
+        if dots and picture is None:
+            return image, {"decision": f"skipped: {dots.made} ({dots.share:.0%} of the image), whose dots are the "
+                                       "picture, not noise"}
+        dn = self.settings["denoise"]
+        out, record = denoise.denoise(image, self.ffdnet, strength=dn["strength"], sigma_override=dn["sigma"],
+                                      inference=self.inference, exclude=picture)
+        if dots and picture is not None:
+            if out is not image:
+                out = dots.mixed(image, out, out=out)
+            record["decision"] += f"; not where {dots.made} ({dots.share:.0%} of the image), whose dots are the picture"
+            record["left_as_scanned_share"] = round(dots.share, 4)
+        return out, record
 
     def _text_page(self, pixels: np.ndarray) -> text_page.PageLook | None:
         """How the master reads as a page of text, looked at only where that would change the models."""
