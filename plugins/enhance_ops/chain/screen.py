@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from . import strips
+from .colour_math import luma
 from .dither import FEATHER, MIN_SHARE, Dither
 
 BLOCK = 64  # px: the blocks whose spectra are looked at
@@ -77,11 +78,11 @@ def find(image: np.ndarray) -> Dither | None:
     height, width = image.shape[:2]
     if min(height, width) < BLOCK:
         return None
-    coarse = _frequency(image, _luminance, 2) if min(height, width) >= 2 * BLOCK else None
+    coarse = _frequency(image, luma, 2) if min(height, width) >= 2 * BLOCK else None
     if coarse is not None and 2 * coarse[1] > PERIODS[1]:
         shrink, seen = 2, coarse
     else:
-        shrink, seen = 1, _frequency(image, _luminance)
+        shrink, seen = 1, _frequency(image, luma)
     if seen is None:
         return None
     if image.shape[2] == 1:
@@ -198,10 +199,6 @@ def _reduced(plane: np.ndarray, shrink: int) -> np.ndarray:
 
     strips.map_bands(height, width, strip)
     return reduced[..., 0]
-
-
-def _luminance(pixels: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY) if pixels.shape[2] == 3 else pixels[..., 0]
 
 
 def _spectra(blocks: np.ndarray) -> np.ndarray:

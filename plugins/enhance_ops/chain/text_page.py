@@ -66,6 +66,8 @@ def _working_luma(image: np.ndarray, side: int) -> np.ndarray:
     if factor < 1.0:
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    # BT.601 weights (OpenCV's grey), not colour_math.luma's Rec. 709: the thresholds above were
+    # set on them, and with Rec. 709 Hubble's deep field reads as a negative of a page at 250 px
     luma = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.shape[2] == 3 else image[:, :, 0]
     return np.ascontiguousarray(luma, dtype=np.float32)
 
