@@ -10,8 +10,8 @@ master's size, comes to the photograph the screen printed (PSNR, 8 px of border 
 
 Masters (``samples.screened_print``: printed at four times the scan's resolution, scanned
 in grey with the scanner's blur and noise): scikit-image's camera and coffee (256 x 256)
-through screens of 4, 6, 11 and 28 px (fundamentals of 2.8, 4.2, 7.8 and 19.8 px, the last
-found at half the size), the camera's JPEG
+through screens of 3.2, 4, 6, 11 and 28 px (fundamentals of 2.26, 2.8, 4.2, 7.8 and 19.8 px:
+the first a magazine's 133 lines per inch at 300 dpi, the last found at half the size), the camera's JPEG
 at quality 75, the astronaut in colour with a screen per channel at 15, 75 and 45 degrees,
 and a page of print (scikit-image's at 3x) with a screened photograph on 14 % of it.
 
@@ -45,7 +45,7 @@ def masters() -> dict[str, tuple[np.ndarray, np.ndarray, tuple[slice, slice]]]:
     camera, coffee = skdata.camera()[128:384, 128:384], skdata.coffee()[100:356, 200:456].mean(axis=2).astype(np.uint8)
     whole = (slice(None), slice(None))
     made = {f"{name}, screen of {p} px": (screened_print(photo, p), _printed(photo), whole)
-            for name, photo in (("camera", camera), ("coffee", coffee)) for p in (4, 6, 11, 28)}
+            for name, photo in (("camera", camera), ("coffee", coffee)) for p in (3.2, 4, 6, 11, 28)}
     jpeg = through_codec(screened_print(camera, 6), "JPEG", 75)
     made["camera, screen of 6 px, JPEG at quality 75"] = (jpeg, _printed(camera), whole)
     astronaut = skdata.astronaut()[:256, :256]
