@@ -339,15 +339,14 @@ class Chain:
         """Denoised, but where dithered or screened: there the dots are the picture. Around a
         screen printed in tones (a photograph on a page of print) the grain is the scan's."""
         if dots and picture is None:
-            return image, {"decision": f"skipped: {dots.made} ({dots.share:.0%} of the image), whose dots are the "
-                                       "picture, not noise"}
+            return image, {"decision": f"skipped: {dots.made}{dots.where}, whose dots are the picture, not noise"}
         dn = self.settings["denoise"]
         out, record = denoise.denoise(image, self.ffdnet, strength=dn["strength"], sigma_override=dn["sigma"],
                                       inference=self.inference, exclude=picture)
         if dots and picture is not None:
             if out is not image:
                 out = dots.mixed(image, out, out=out)
-            record["decision"] += f"; not where {dots.made} ({dots.share:.0%} of the image), whose dots are the picture"
+            record["decision"] += f"; not where {dots.made}{dots.where}, whose dots are the picture"
             record["left_as_scanned_share"] = round(dots.share, 4)
         return out, record
 
