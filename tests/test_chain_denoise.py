@@ -6,6 +6,7 @@ import pytest
 from conftest import photo, psnr
 
 from enhance_ops.chain import denoise as dn
+from enhance_ops.chain.superres import Tiling, upscale
 from enhance_ops.models.weights import load_model
 
 PHOTOS = ["chelsea", "coffee", "astronaut", "rocket", "camera"]
@@ -123,3 +124,19 @@ def test_pixels_left_out_are_neither_measured_nor_repaired() -> None:
     repaired, outside = int(record["decision"].split("detected: ")[1].split()[0]), int((speckled & ~picture).sum())
     assert outside / 3 < repaired <= outside  # some speckles land where the photo is as light or dark
     assert int((dn.impulse_mask(dusty) & picture).sum()) > 2 * outside  # what the lattice would have added
+
+
+def test_ffdnet_tiles_wholly_left_out_are_not_run() -> None:
+    """A page screened over most of it: FFDNet's work there would be thrown away, so its
+    tiles inside are passed through, and only those around the screen run."""
+    clean = _photo("astronaut", 256)
+    page = _noisy(clean, 12)
+    picture = np.zeros(page.shape[:2], bool)
+    picture[:, :200] = True
+    out, record = dn.denoise(page, load_model("ffdnet-color"), strength="auto", exclude=picture,
+                             tiling=Tiling(tile=64, pad=16, overlap=8))
+    assert "FFDNet" in record["decision"]
+    np.testing.assert_allclose(out[:, :120], page[:, :120], atol=1e-6)  # tiles of 64 wholly inside: as they were
+    assert psnr(out[:, 208:], clean[:, 208:]) > psnr(page[:, 208:], clean[:, 208:]) + 5  # the rest denoised
+    with pytest.raises(ValueError, match="keeps the image's size"):
+        upscale(page, load_model("span-x2"), 2, unrun=picture)

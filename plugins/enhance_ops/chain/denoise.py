@@ -198,7 +198,8 @@ def denoise(
 
     ``strength``: auto (from σ), weak, medium, strong or off; ``sigma_override`` (8-bit units)
     replaces the measured σ; ``exclude`` (boolean, per pixel) is left out of the measurements
-    and of the impulse repairs, the caller keeping it as it was.
+    and of the impulse repairs, and FFDNet's tiles wholly within it are not run: the caller
+    keeps those pixels as they were.
     """
     if strength == "off":
         return image, {"measured": analyse_noise(image).as_record(), "decision": "skipped: turned off"}
@@ -219,7 +220,7 @@ def denoise(
             raise ValueError("Gaussian denoising needs the ffdnet-color model")
         level = strength_for(sigma) if strength == "auto" else strength
         model_sigma = sigma * STRENGTH_FACTOR[level]
-        out = upscale(out, _WithNoiseLevel(ffdnet, model_sigma), 1, tiling=tiling, inference=inference)
+        out = upscale(out, _WithNoiseLevel(ffdnet, model_sigma), 1, tiling=tiling, inference=inference, unrun=exclude)
         decisions.append(
             f"Gaussian noise sigma {sigma * 255:.1f}/255: FFDNet, {level} (model sigma {model_sigma * 255:.1f})"
         )

@@ -271,7 +271,8 @@ class Chain:
         start = time.perf_counter()
         dots = _dots(image) if s["superres"]["descreen"] else None  # they are the picture, not noise
         looking_s += time.perf_counter() - start  # the superres stage's: it decides its models and input
-        picture = dots.weight > 0 if dots and dots.in_tones and dots.share < 1.0 else None  # around it: grain
+        # where the scan's own pixels are kept; around them, and in the feather between, grain
+        picture = dots.weight == 255 if dots and dots.in_tones and dots.share < 1.0 else None
         step("denoise", s["denoise"]["blend"], lambda im, _: self._denoise(im, dots, picture))
         noise_left = source_summary.noise_sigma if untouched and picture is None \
             else denoise.estimate_sigma(image, exclude=picture)

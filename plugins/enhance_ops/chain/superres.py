@@ -295,8 +295,11 @@ def upscale_rgb(
     inference: Inference = Inference(),
     on_tile: Callable[[], None] | None = None,
     grey: bool = False,
+    unrun: np.ndarray | None = None,
 ) -> np.ndarray:
     """(H, W, 3) → (H*scale, W*scale, 3), tile by tile; with ``grey``, (H*scale, W*scale, 1).
+    At scale 1, a tile wholly within ``unrun`` (boolean, (H, W)) is passed through as it is,
+    not run: the caller keeps those pixels of its own.
 
     The output is the only array at output size. Where one tile alone covers the output
     (the interior away from its cross-fades; the whole image when it is one tile) its
@@ -306,6 +309,8 @@ def upscale_rgb(
     by band instead of being stored per pixel.
     """
     height, width = rgb.shape[:2]
+    if unrun is not None and scale != 1:
+        raise ValueError("only a network that keeps the image's size can pass tiles through")
     tiling = tiling.on(inference.device)
     out = np.zeros((height * scale, width * scale, 1 if grey else 3), dtype=np.float32)
     y_spans, x_spans = _spans(height, tiling), _spans(width, tiling)
@@ -317,7 +322,10 @@ def upscale_rgb(
             cy0, cy1 = with_context(y0, y1, height, tiling.context)
             cx0, cx1 = with_context(x0, x1, width, tiling.context)
             keep = slice((y0 - cy0) * scale, (y1 - cy0) * scale), slice((x0 - cx0) * scale, (x1 - cx0) * scale)
-            core = run_network(model, rgb[cy0:cy1, cx0:cx1], inference, keep=keep)
+            if unrun is not None and unrun[y0:y1, x0:x1].all():
+                core = rgb[y0:y1, x0:x1]  # read only: the output is written from it
+            else:
+                core = run_network(model, rgb[cy0:cy1, cx0:cx1], inference, keep=keep)
             if grey:
                 core = core.mean(axis=2, keepdims=True)
             top, left = y0 * scale, x0 * scale
@@ -355,11 +363,13 @@ def upscale(
     tiling: Tiling = Tiling(),
     inference: Inference = Inference(),
     on_tile: Callable[[], None] | None = None,
+    unrun: np.ndarray | None = None,
 ) -> np.ndarray:
     """Grey (H, W, 1) or colour (H, W, 3); grey runs as three equal channels and comes back grey."""
     grey = pixels.shape[2] == 1
     rgb = np.repeat(pixels, 3, axis=2) if grey else pixels
-    return upscale_rgb(rgb, model, scale, tiling=tiling, inference=inference, on_tile=on_tile, grey=grey)
+    return upscale_rgb(rgb, model, scale, tiling=tiling, inference=inference, on_tile=on_tile, grey=grey,
+                       unrun=unrun)
 
 
 _CHROMA = (np.eye(3) - np.ones((3, 1)) * LUMA[None, :]).astype(np.float32)  # rgb - luma
