@@ -18,13 +18,12 @@ eight pure colours (``samples.eight_colour_dither``).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
 from cpu_inference import ROOT
 from skimage import data as skdata
-from text_pages import run_routes, write_report
+from text_pages import routes_command, run_routes
 
 sys.path.insert(0, str(ROOT / "tests"))
 from photoshop_files import imagemagick_grey  # noqa: E402  (ImageMagick, as the tests run it)
@@ -80,13 +79,5 @@ def measure(reps: int) -> list[dict[str, object]]:
     return rows
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
-    write_report("dithered_pages", "fast-cpu x2", args.reps, measure(args.reps))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(routes_command(__doc__, "dithered_pages", "fast-cpu x2", measure))

@@ -19,13 +19,12 @@ and a page of print (scikit-image's at 3x) with a screened photograph on 14 % of
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 import cv2
 import numpy as np
 from skimage import data as skdata
-from text_pages import run_routes, write_report
+from text_pages import routes_command, run_routes
 
 from enhance_ops.chain.pipeline import Chain
 from enhance_ops.samples import page_photo, page_with_screened_photo, screened_print, through_codec
@@ -88,13 +87,5 @@ def measure(reps: int) -> list[dict[str, object]]:
     return rows
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
-    write_report("screened_prints", "archive-photo x4", args.reps, measure(args.reps))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(routes_command(__doc__, "screened_prints", "archive-photo x4", measure))

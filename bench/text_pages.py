@@ -22,6 +22,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -76,10 +77,16 @@ def run_routes(chains: dict[str, Chain], images: dict[str, np.ndarray],
     return {run: statistics.median(runs) for run, runs in times.items()}, results, judged
 
 
-def write_report(name: str, preset: str, reps: int, rows: list[dict[str, object]]) -> None:
+def routes_command(doc: str, name: str, preset: str, measure: Callable[[int], list[dict[str, object]]]) -> int:
+    """A routes benchmark's command line: ``--reps`` rounds of ``measure``, its rows saved as ``name``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+    parser.add_argument("--reps", type=int, default=3)
+    reps = parser.parse_args().reps
     report = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__},
-              "preset": preset, "repetitions": reps, "gate": dataclasses.asdict(gate.Thresholds()), "rows": rows}
+              "preset": preset, "repetitions": reps, "gate": dataclasses.asdict(gate.Thresholds()),
+              "rows": measure(reps)}
     print(f"wrote {save_results(name, report)}")
+    return 0
 
 
 def measure(reps: int) -> list[dict[str, object]]:
@@ -99,13 +106,5 @@ def measure(reps: int) -> list[dict[str, object]]:
     return rows
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
-    write_report("text_pages", "archive-photo x4", args.reps, measure(args.reps))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(routes_command(__doc__, "text_pages", "archive-photo x4", measure))
