@@ -109,8 +109,9 @@ def test_pixels_left_out_are_neither_measured_nor_repaired() -> None:
     page = _noisy(clean, 10)
     picture = np.zeros(page.shape[:2], bool)
     picture[:, 128:] = True
-    page[:, 128:][(np.indices((256, 128)).sum(axis=0) % 4) < 2] = 1.0  # a lattice of white dots there
-    page[:, 128:][(np.indices((256, 128)).sum(axis=0) % 4) == 2] = 0.0
+    lattice = np.indices((256, 128)).sum(axis=0) % 4
+    page[:, 128:][lattice < 2] = 1.0  # a lattice of white and black dots there
+    page[:, 128:][lattice == 2] = 0.0
 
     assert dn.analyse_noise(page).kind == "impulse"
     estimate = dn.analyse_noise(page, exclude=picture)

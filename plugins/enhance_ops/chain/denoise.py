@@ -27,6 +27,7 @@ Record = dict[str, Any]
 # Measured (docs/chain.md): 1.0 gives the best PSNR at σ 5-25; weak keeps film grain, strong smooths more.
 STRENGTH_FACTOR = {"weak": 0.8, "medium": 1.0, "strong": 1.15}
 MIN_SIGMA = 3 / 255  # below this, grain is part of the original, not a fault to remove
+IMPULSE_SHARE = 0.002  # of the pixels, isolated extremes: from this share up, the noise is impulses
 _LAPLACIAN_MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 
 
@@ -123,13 +124,23 @@ def two_valued(image: np.ndarray) -> bool:
 def analyse_noise(
     image: np.ndarray,
     *,
-    impulse_threshold: float = 0.002,
+    impulse_threshold: float = IMPULSE_SHARE,
     gaussian_threshold: float = MIN_SIGMA,
     exclude: np.ndarray | None = None,
 ) -> NoiseEstimate:
     """``exclude``: pixels that are the picture, whatever they look like (a halftone screen's
     dots), measured neither as impulses nor as grain."""
-    impulses = _impulses_outside(image, exclude)
+    return _noise_and_impulses(image, exclude, impulse_threshold, gaussian_threshold)[0]
+
+
+def _noise_and_impulses(
+    image: np.ndarray, exclude: np.ndarray | None, impulse_threshold: float = IMPULSE_SHARE,
+    gaussian_threshold: float = MIN_SIGMA,
+) -> tuple[NoiseEstimate, np.ndarray]:
+    """``analyse_noise``'s estimate and the impulses it counted, which ``denoise`` repairs."""
+    impulses = impulse_mask(image)
+    if exclude is not None:
+        impulses &= ~exclude
     measured = impulses.size if exclude is None else impulses.size - cv2.countNonZero(exclude.view(np.uint8))
     fraction = cv2.countNonZero(impulses.view(np.uint8)) / max(measured, 1)
     sigma = estimate_sigma(image, exclude=impulses if exclude is None else impulses | exclude)
@@ -139,14 +150,7 @@ def analyse_noise(
         kind = "gaussian"
     else:
         kind = "none"
-    return NoiseEstimate(sigma, fraction, kind)
-
-
-def _impulses_outside(image: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
-    impulses = impulse_mask(image)
-    if exclude is not None:
-        impulses &= ~exclude
-    return impulses
+    return NoiseEstimate(sigma, fraction, kind), impulses
 
 
 def remove_impulses(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -206,11 +210,10 @@ def denoise(
     if two_valued(image):
         return image, {"decision": "skipped: black and white only, as a bitonal scan: its dither and thin strokes "
                                    "are not noise"}
-    estimate = analyse_noise(image, exclude=exclude)
+    estimate, mask = _noise_and_impulses(image, exclude)
     record: Record = {"measured": estimate.as_record()}
     out, decisions = image, []
     if estimate.kind == "impulse":
-        mask = _impulses_outside(image, exclude)
         out = remove_impulses(image, mask)
         decisions.append(f"impulse noise detected: {cv2.countNonZero(mask.view(np.uint8))} pixels repaired by median")
         estimate = NoiseEstimate(estimate_sigma(out, exclude=exclude), 0.0, "gaussian")
