@@ -78,7 +78,7 @@ def run() -> dict[str, object]:
                 "restored": delta_e(restored, original),
                 "diagnostic_true_tone": delta_e(true_tone(faded, strength), original),
                 "diagnostic_true_chroma": delta_e(true_chroma(faded, strength), original),
-                "detected_as_faded": bool(restore_faded_colour(faded, mode="auto")[1]["decision"] != "skipped: no signs of fading"),
+                "detected_as_faded": restore_faded_colour(faded, mode="auto")[1]["decision"] == "faded colours restored",
             })
     summary = {}
     for group in ("tuning", "held-out", "all"):

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from . import strips
+from . import strips, toning
 from .colour_math import LUMA, lab_to_srgb, luma, srgb_to_lab
 from .quantiles import percentiles
 
@@ -92,7 +92,8 @@ def plan_restoration(
 ) -> tuple[FadeCorrection | None, Record]:
     """Measure fading on ``reference``; None (and why, in the record) when nothing is to be done.
 
-    ``mode``: auto (only when the image shows signs of fading), on, or off. Measuring apart
+    ``mode``: auto (only when the image shows signs of fading and is not a monochrome print,
+    whose lifted, tinted blacks are its toning: ``toning.py``), on, or off. Measuring apart
     from applying lets the chain measure before super-resolution (whose network may deepen
     blacks) and let go of that image before the output-size correction runs.
     """
@@ -105,6 +106,9 @@ def plan_restoration(
     record: Record = {"signs": signs.as_record()}
     if mode == "auto" and not signs.faded:
         return None, {**record, "decision": "skipped: no signs of fading"}
+    if mode == "auto" and (tone := toning.measure(measured)).monochrome:
+        return None, {**record, "toning": tone.as_record(),
+                      "decision": f"skipped: a monochrome print ({tone.described}), whose colour is its process, not fading"}
     black, white = _extremes(measured, fraction)
     span = np.maximum(white - black, 1e-3)
     joint = float(span @ LUMA)

@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from . import quantiles
+from . import quantiles, strips, toning
 from .colour_math import LUMA, linear_to_srgb, luma, srgb_to_linear
 
 Record = dict[str, Any]
@@ -75,7 +75,8 @@ def compensate_exposure(
 
     Conservative on purpose: a dim but correctly exposed photo (no pure white) or a night
     scene is an archive's content, not a fault. The same curve is applied to every channel,
-    so hues do not shift.
+    so hues do not shift; on a monochrome print, whose colour is its toning, each pixel then
+    takes the tone the print has at its new lightness (``toning.Toning.retoned``).
     """
     black, white = analysis.p0_5, analysis.p99_5
     record: Record = {"black_point": round(black, 4), "white_point": round(white, 4)}
@@ -97,6 +98,10 @@ def compensate_exposure(
         decision.append(f"mid-tones moved with gamma {gamma:.3f} (median {median:.3f} -> {target_median})")
     if not decision:
         return image, {**record, "decision": "skipped: exposure already fine"}
+    if image.shape[-1] == 3 and (tone := toning.measure(image)).monochrome:
+        out = strips.map_rows(out, lambda rows, top: tone.retoned(image[top:top + len(rows)], rows), margin=0, out=out)
+        decision.append(f"the tone of a monochrome print kept ({tone.described})")
+        record["toning"] = tone.as_record()
     return out.astype(np.float32), {**record, "gamma": round(gamma, 4), "decision": "; ".join(decision)}
 
 
@@ -144,6 +149,9 @@ def correct_colour_cast(
     record: Record = {"illuminant": [round(float(v), 4) for v in light], "cast_deg": round(cast, 3)}
     if cast < min_cast_deg:
         return image, {**record, "decision": "skipped: no cast"}
+    if (tone := toning.measure(image)).monochrome:
+        return image, {**record, "toning": tone.as_record(),
+                       "decision": f"skipped: a monochrome print ({tone.described}), whose colour is its process, not the light's"}
     gains = np.clip(neutral / light, 1 / max_gain, max_gain)
     linear = srgb_to_linear(image)
     y_before = float(np.mean(linear @ LUMA))
