@@ -2,7 +2,10 @@
 
 Photos: four from scikit-image's wheel (the "tuning" set the restoration's settings were
 chosen on) and the five TID2013 reference photos in ../shared/calibration (held out).
-Methods: the faded input itself, grey-world white balance, and ``restore_faded_colour``.
+Methods: the faded input itself, grey-world white balance, ``restore_faded_colour``, and
+the nightly default preset's chain (``through_the_chain``: exposure and denoising before,
+SR a plain enlargement, reduced back after, and no sharpening or local contrast), which
+decides by itself whether the print is faded.
 Two diagnostics split the restoration's error in two, by giving it one half of the truth
 from the fading model: ``true_tone`` undoes the model's stain and per-channel contrast loss
 exactly and estimates only the chroma gain; ``true_chroma`` estimates the tone and cast
@@ -15,6 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 from skimage import data as skdata
@@ -22,6 +26,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 
 from cpu_inference import save_results, without_options
 
+from enhance_ops.chain import pipeline
 from enhance_ops.chain.color import FadeCorrection, plan_restoration, restore_faded_colour
 from enhance_ops.chain.colour_math import linear_to_srgb, srgb_to_linear
 from enhance_ops.degrade import CHROMA_LOSS, CONTRAST_LOSS, STAIN, fade
@@ -61,6 +66,15 @@ def true_chroma(faded: np.ndarray, strength: float) -> np.ndarray:
     return FadeCorrection(estimated.black, estimated.gains, 1 / (1 - CHROMA_LOSS * strength)).apply(faded)
 
 
+def through_the_chain(image: np.ndarray) -> tuple[np.ndarray, dict[str, str]]:
+    """archive-photo's colour and tone stages on ``image``, and each stage's decision."""
+    chain = pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]", "superres.colour_guard=false",
+                                             "sharpen.amount=0", "local_contrast.clip_limit=0"))
+    result = chain.run(image)
+    reduced = cv2.resize(result.pixels, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
+    return reduced, {r.stage: r.decision for r in result.stages}
+
+
 def delta_e(a: np.ndarray, b: np.ndarray) -> float:
     return float(deltaE_ciede2000(rgb2lab(a), rgb2lab(b)).mean())
 
@@ -71,11 +85,14 @@ def run() -> dict[str, object]:
         for strength in STRENGTHS:
             faded = fade(original, strength)
             restored, _ = restore_faded_colour(faded, mode="on")
+            chained, decisions = through_the_chain(faded)
             rows.append({
                 "photo": name, "set": group, "strength": strength,
                 "faded": delta_e(faded, original),
                 "grey_world": delta_e(grey_world(faded), original),
                 "restored": delta_e(restored, original),
+                "chain": delta_e(chained, original),
+                "chain_restored": decisions["colour_restore"] == "faded colours restored",
                 "diagnostic_true_tone": delta_e(true_tone(faded, strength), original),
                 "diagnostic_true_chroma": delta_e(true_chroma(faded, strength), original),
                 "detected_as_faded": restore_faded_colour(faded, mode="auto")[1]["decision"] == "faded colours restored",
@@ -85,7 +102,8 @@ def run() -> dict[str, object]:
         for strength in STRENGTHS:
             sub = [r for r in rows if r["strength"] == strength and group in ("all", r["set"])]
             means = {k: float(np.mean([r[k] for r in sub]))
-                     for k in ("faded", "grey_world", "restored", "diagnostic_true_tone", "diagnostic_true_chroma")}
+                     for k in ("faded", "grey_world", "restored", "chain", "diagnostic_true_tone",
+                               "diagnostic_true_chroma")}
             summary[f"{group}@{strength}"] = {**means, "restored/faded": means["restored"] / means["faded"]}
     return {"rows": rows, "summary": summary}
 
@@ -95,7 +113,7 @@ def main() -> int:
     out = save_results("fading", result)
     for key, s in result["summary"].items():
         print(f"{key:18} faded {s['faded']:6.2f}  grey-world {s['grey_world']:6.2f}  "
-              f"restored {s['restored']:6.2f}  ratio {s['restored/faded']:.2f}  "
+              f"restored {s['restored']:6.2f}  ratio {s['restored/faded']:.2f}  chain {s['chain']:6.2f}  "
               f"(true tone: {s['diagnostic_true_tone'] / s['faded']:.2f}, true chroma: "
               f"{s['diagnostic_true_chroma'] / s['faded']:.2f})")
     print(f"written to {out}")

@@ -24,6 +24,9 @@ from .quantiles import percentiles
 
 Record = dict[str, Any]
 MEASURED_PIXELS = 4_000_000  # fading is measured on at most this many pixels (an even subsample)
+# The luma a stain lifts blacks to: the fading model's is 0.09-0.19 (bench/fading_benchmark.py);
+# a washed-out scan's, 0.35 and more, is no stain.
+STAIN_BLACK = (0.08, 0.3)
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,15 @@ class FadingSigns:
     chroma_p95: float  # saturation left
 
     @property
+    def stained(self) -> bool:
+        """Lifted, tinted blacks: a yellowed base. Lifted further (``STAIN_BLACK``), they are
+        a washed-out scan's, which a stretch on all channels alike serves better."""
+        return STAIN_BLACK[0] < self.black_luma < STAIN_BLACK[1] and self.stain_chroma > 4.0
+
+    @property
     def faded(self) -> bool:
-        return (self.black_luma > 0.08 and self.stain_chroma > 4.0) or (self.range_luma < 0.7 and self.chroma_p95 < 30)
+        """Stained, or low in contrast and colour (which an underexposed photo is too)."""
+        return self.stained or (self.range_luma < 0.7 and self.chroma_p95 < 30)
 
     def as_record(self) -> Record:
         return {k: round(float(v), 4) for k, v in asdict(self).items()}
@@ -81,6 +91,29 @@ class FadeCorrection:
         return strips.map_rows(image, restore, margin=0, out=out)
 
 
+def restorable(
+    reference: np.ndarray, mode: str = "auto", fraction: float = 0.002, *, stained_only: bool = False
+) -> tuple[bool, Record]:
+    """Whether ``mode`` restores ``reference``'s colours, with the signs measured (and why
+    not, when it does not). ``mode``: auto (only when the image shows signs of fading, or with
+    ``stained_only`` a stain, and is not a monochrome print, whose lifted, tinted blacks are
+    its toning: ``toning.py``), on, or off. The chain asks for a stain on the master, before
+    exposure would stretch it and the lost contrast away on all channels alike, keeping the
+    cast that this stretch, channel by channel, takes out."""
+    if mode == "off":
+        return False, {"decision": "skipped: turned off"}
+    if reference.shape[2] == 1:
+        return False, {"decision": "skipped: greyscale image"}
+    signs = fading_signs(strips.subsample(reference, MEASURED_PIXELS), fraction)
+    record: Record = {"signs": signs.as_record()}
+    if mode == "auto" and not (signs.stained if stained_only else signs.faded):
+        return False, {**record, "decision": "skipped: no stain" if stained_only else "skipped: no signs of fading"}
+    if mode == "auto" and (tone := toning.measure(reference)).monochrome:
+        return False, {**record, "toning": tone.as_record(),
+                       "decision": f"skipped: a monochrome print ({tone.described}), whose colour is its process, not fading"}
+    return True, record
+
+
 def plan_restoration(
     reference: np.ndarray,
     *,
@@ -90,25 +123,15 @@ def plan_restoration(
     chroma_target: float = 35.0,
     max_chroma_gain: float = 1.6,
 ) -> tuple[FadeCorrection | None, Record]:
-    """Measure fading on ``reference``; None (and why, in the record) when nothing is to be done.
-
-    ``mode``: auto (only when the image shows signs of fading and is not a monochrome print,
-    whose lifted, tinted blacks are its toning: ``toning.py``), on, or off. Measuring apart
-    from applying lets the chain measure before super-resolution (whose network may deepen
-    blacks) and let go of that image before the output-size correction runs.
+    """Measure fading on ``reference`` (``restorable`` says whether ``mode`` restores it);
+    None (and why, in the record) when nothing is to be done. Measuring apart from applying
+    lets the chain measure before super-resolution (whose network may deepen blacks) and let
+    go of that image before the output-size correction runs.
     """
-    if mode == "off":
-        return None, {"decision": "skipped: turned off"}
-    if reference.shape[2] == 1:
-        return None, {"decision": "skipped: greyscale image"}
+    restore, record = restorable(reference, mode, fraction)
+    if not restore:
+        return None, record
     measured = strips.subsample(reference, MEASURED_PIXELS)
-    signs = fading_signs(measured, fraction)
-    record: Record = {"signs": signs.as_record()}
-    if mode == "auto" and not signs.faded:
-        return None, {**record, "decision": "skipped: no signs of fading"}
-    if mode == "auto" and (tone := toning.measure(measured)).monochrome:
-        return None, {**record, "toning": tone.as_record(),
-                      "decision": f"skipped: a monochrome print ({tone.described}), whose colour is its process, not fading"}
     black, white = _extremes(measured, fraction)
     span = np.maximum(white - black, 1e-3)
     joint = float(span @ LUMA)

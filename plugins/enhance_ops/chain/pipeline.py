@@ -260,7 +260,15 @@ class Chain:
         analysis = preprocess.analyse_dynamic_range(image, bit_depth)
         records.append(StageRecord("dynamic_range", "analysed", time.perf_counter() - start, analysis.as_record()))
 
-        if s["exposure"]["enabled"]:
+        restore = s["colour_restore"]
+        start = time.perf_counter()
+        stained, _ = color.restorable(image, restore["mode"], stained_only=True)  # before exposure stretches it away
+        planning_s = time.perf_counter() - start
+        if s["exposure"]["enabled"] and stained:
+            faded = "colour_restore.mode=on" if restore["mode"] == "on" else "a faded print (lifted, tinted blacks)"
+            records.append(StageRecord("exposure", f"skipped: {faded}, whose range colour restoration stretches "
+                                       "channel by channel (the same levels on all three keep its cast)", 0.0))
+        elif s["exposure"]["enabled"]:
             step("exposure", s["exposure"]["blend"], lambda im, _: preprocess.compensate_exposure(im, analysis))
         if s["colour_cast"]["enabled"]:
             step("colour_cast", s["colour_cast"]["blend"], lambda im, _: preprocess.correct_colour_cast(im))
@@ -277,9 +285,9 @@ class Chain:
         noise_left = source_summary.noise_sigma if untouched and picture is None \
             else denoise.estimate_sigma(image, exclude=picture)
         start = time.perf_counter()
-        restore = s["colour_restore"]
-        correction, restore_record = color.plan_restoration(image, mode=restore["mode"])  # before SR deepens blacks
-        planning_s = time.perf_counter() - start
+        # after denoising, before SR deepens blacks; a stained print's stain found above
+        correction, restore_record = color.plan_restoration(image, mode="on" if stained else restore["mode"])
+        planning_s += time.perf_counter() - start
 
         step("superres", 1.0, lambda im, _: self._superres(
             im, progress, bit_depth, master.max_long_side, text, stretch, dots))
