@@ -5,7 +5,8 @@ chosen on) and the five TID2013 reference photos in ../shared/calibration (held 
 Methods: the faded input itself, grey-world white balance, ``restore_faded_colour``, and
 the nightly default preset's chain (``through_the_chain``: exposure and denoising before,
 SR a plain enlargement, reduced back after, and no sharpening or local contrast), which
-decides by itself whether the print is faded.
+decides by itself whether the print is faded; and the same chain on the print scanned
+whole, with ``MARGIN`` px of the scanner's black or white background around it.
 Two diagnostics split the restoration's error in two, by giving it one half of the truth
 from the fading model: ``true_tone`` undoes the model's stain and per-channel contrast loss
 exactly and estimates only the chroma gain; ``true_chroma`` estimates the tone and cast
@@ -35,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION = ROOT.parent / "shared" / "calibration" / "iqa" / "ref"
 TUNING = ["chelsea", "coffee", "astronaut", "rocket"]
 HELD_OUT = ["I03", "I04", "I06", "I08", "I19"]
+MARGIN = 24
+BACKGROUNDS = {"black": 0.02, "white": 0.97}
 STRENGTHS = (0.6, 1.0)
 
 
@@ -86,6 +89,9 @@ def run() -> dict[str, object]:
             faded = fade(original, strength)
             restored, _ = restore_faded_colour(faded, mode="on")
             chained, decisions = through_the_chain(faded)
+            on_background = {name: through_the_chain(np.pad(faded, ((MARGIN, MARGIN), (MARGIN, MARGIN), (0, 0)),
+                                                             constant_values=value))[0][MARGIN:-MARGIN, MARGIN:-MARGIN]
+                             for name, value in BACKGROUNDS.items()}
             rows.append({
                 "photo": name, "set": group, "strength": strength,
                 "faded": delta_e(faded, original),
@@ -93,6 +99,7 @@ def run() -> dict[str, object]:
                 "restored": delta_e(restored, original),
                 "chain": delta_e(chained, original),
                 "chain_restored": decisions["colour_restore"] == "faded colours restored",
+                **{f"chain_on_{name}": delta_e(scan, original) for name, scan in on_background.items()},
                 "diagnostic_true_tone": delta_e(true_tone(faded, strength), original),
                 "diagnostic_true_chroma": delta_e(true_chroma(faded, strength), original),
                 "detected_as_faded": restore_faded_colour(faded, mode="auto")[1]["decision"] == "faded colours restored",
@@ -102,8 +109,8 @@ def run() -> dict[str, object]:
         for strength in STRENGTHS:
             sub = [r for r in rows if r["strength"] == strength and group in ("all", r["set"])]
             means = {k: float(np.mean([r[k] for r in sub]))
-                     for k in ("faded", "grey_world", "restored", "chain", "diagnostic_true_tone",
-                               "diagnostic_true_chroma")}
+                     for k in ("faded", "grey_world", "restored", "chain", "chain_on_black", "chain_on_white",
+                               "diagnostic_true_tone", "diagnostic_true_chroma")}
             summary[f"{group}@{strength}"] = {**means, "restored/faded": means["restored"] / means["faded"]}
     return {"rows": rows, "summary": summary}
 
@@ -113,7 +120,8 @@ def main() -> int:
     out = save_results("fading", result)
     for key, s in result["summary"].items():
         print(f"{key:18} faded {s['faded']:6.2f}  grey-world {s['grey_world']:6.2f}  "
-              f"restored {s['restored']:6.2f}  ratio {s['restored/faded']:.2f}  chain {s['chain']:6.2f}  "
+              f"restored {s['restored']:6.2f}  ratio {s['restored/faded']:.2f}  chain {s['chain']:6.2f} "
+              f"(on black {s['chain_on_black']:6.2f}, on white {s['chain_on_white']:6.2f})  "
               f"(true tone: {s['diagnostic_true_tone'] / s['faded']:.2f}, true chroma: "
               f"{s['diagnostic_true_chroma'] / s['faded']:.2f})")
     print(f"written to {out}")

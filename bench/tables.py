@@ -183,10 +183,12 @@ def fading(report: dict[str, Any]) -> str:
     for case, s in report["summary"].items():
         subset, strength = case.split("@")
         rows.append([f"{names[subset]} @ {strength}", *(f"{s[k]:.2f}" for k in ("faded", "grey_world", "restored")),
-                     f"{s['restored/faded']:.2f}", f"{s['chain']:.2f}", f"{s['diagnostic_true_tone'] / s['faded']:.2f}",
+                     f"{s['restored/faded']:.2f}", *(f"{s[k]:.2f}" for k in ("chain", "chain_on_black", "chain_on_white")),
+                     f"{s['diagnostic_true_tone'] / s['faded']:.2f}",
                      f"{s['diagnostic_true_chroma'] / s['faded']:.2f}"])
     return _table(["set @ fading strength", "faded", "grey-world", "restored", "restored / faded",
-                   "the default chain", "diagnostic: true tone", "diagnostic: true chroma"], rows)
+                   "the default chain", "… on the scanner's black", "… on white", "diagnostic: true tone",
+                   "diagnostic: true chroma"], rows)
 
 
 def damage_found(report: dict[str, Any]) -> str:

@@ -91,8 +91,16 @@ class FadeCorrection:
         return strips.map_rows(image, restore, margin=0, out=out)
 
 
+def measured_pixels(reference: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+    """An even subsample of ``reference``, of its pixels ``where`` is true (the print, without
+    the scanner's background: ``scan_border.py``) as a one-column image when given."""
+    measured = strips.subsample(reference, MEASURED_PIXELS)
+    return measured if where is None else measured[strips.subsample(where, MEASURED_PIXELS)][:, None]
+
+
 def restorable(
-    reference: np.ndarray, mode: str = "auto", fraction: float = 0.002, *, stained_only: bool = False
+    reference: np.ndarray, mode: str = "auto", fraction: float = 0.002, *, stained_only: bool = False,
+    where: np.ndarray | None = None,
 ) -> tuple[bool, Record]:
     """Whether ``mode`` restores ``reference``'s colours, with the signs measured (and why
     not, when it does not). ``mode``: auto (only when the image shows signs of fading, or with
@@ -104,11 +112,11 @@ def restorable(
         return False, {"decision": "skipped: turned off"}
     if reference.shape[2] == 1:
         return False, {"decision": "skipped: greyscale image"}
-    signs = fading_signs(strips.subsample(reference, MEASURED_PIXELS), fraction)
+    signs = fading_signs(measured_pixels(reference, where), fraction)
     record: Record = {"signs": signs.as_record()}
     if mode == "auto" and not (signs.stained if stained_only else signs.faded):
         return False, {**record, "decision": "skipped: no stain" if stained_only else "skipped: no signs of fading"}
-    if mode == "auto" and (tone := toning.measure(reference)).monochrome:
+    if mode == "auto" and (tone := toning.measure(reference, where)).monochrome:
         return False, {**record, "toning": tone.as_record(),
                        "decision": f"skipped: a monochrome print ({tone.described}), whose colour is its process, not fading"}
     return True, record
@@ -122,16 +130,17 @@ def plan_restoration(
     cast_weight: float = 0.5,
     chroma_target: float = 35.0,
     max_chroma_gain: float = 1.6,
+    where: np.ndarray | None = None,
 ) -> tuple[FadeCorrection | None, Record]:
     """Measure fading on ``reference`` (``restorable`` says whether ``mode`` restores it);
     None (and why, in the record) when nothing is to be done. Measuring apart from applying
     lets the chain measure before super-resolution (whose network may deepen blacks) and let
     go of that image before the output-size correction runs.
     """
-    restore, record = restorable(reference, mode, fraction)
+    restore, record = restorable(reference, mode, fraction, where=where)
     if not restore:
         return None, record
-    measured = strips.subsample(reference, MEASURED_PIXELS)
+    measured = measured_pixels(reference, where)
     black, white = _extremes(measured, fraction)
     span = np.maximum(white - black, 1e-3)
     joint = float(span @ LUMA)

@@ -30,6 +30,7 @@ from . import (
     pixel_aspect,
     postprocess,
     preprocess,
+    scan_border,
     screen,
     strips,
     superres,
@@ -105,6 +106,14 @@ def _dots(image: np.ndarray) -> dither.Dither | None:
     """Where the image is dithered or screened: at one bit (or nearly), by its dots; in grey or
     colour tones, by a printed screen's grid in its spectrum."""
     return dither.find(image) or screen.find(image)
+
+
+def _measured_on(the_print: np.ndarray | None) -> str:
+    if the_print is None:
+        return "analysed"
+    return (f"analysed on the print: the scanner's background around it and the print's edge, a blend of the two "
+            f"({1 - float(the_print.mean()):.0%} of the scan), left out of what exposure, colour cast and fading "
+            "are judged by")
 
 
 def _gamut_note(conversion: dict[str, Any]) -> str:
@@ -257,25 +266,36 @@ class Chain:
         if neutral:
             records.append(StageRecord("input", "neutral RGB scan processed as grey (no tint can appear)", 0.0))
         start = time.perf_counter()
-        analysis = preprocess.analyse_dynamic_range(image, bit_depth)
-        records.append(StageRecord("dynamic_range", "analysed", time.perf_counter() - start, analysis.as_record()))
+        the_print = scan_border.print_mask(image)  # what tone and colour are measured on
+        analysis = preprocess.analyse_dynamic_range(image, bit_depth, the_print)
+        records.append(StageRecord("dynamic_range", _measured_on(the_print), time.perf_counter() - start,
+                                   analysis.as_record() | ({} if the_print is None else
+                                                           {"print_share": round(float(the_print.mean()), 4)})))
 
         restore = s["colour_restore"]
         start = time.perf_counter()
-        stained, _ = color.restorable(image, restore["mode"], stained_only=True)  # before exposure stretches it away
+        stained, _ = color.restorable(  # before exposure stretches it away
+            image, restore["mode"], stained_only=True, where=the_print)
         planning_s = time.perf_counter() - start
         if s["exposure"]["enabled"] and stained:
             faded = "colour_restore.mode=on" if restore["mode"] == "on" else "a faded print (lifted, tinted blacks)"
             records.append(StageRecord("exposure", f"skipped: {faded}, whose range colour restoration stretches "
                                        "channel by channel (the same levels on all three keep its cast)", 0.0))
         elif s["exposure"]["enabled"]:
-            step("exposure", s["exposure"]["blend"], lambda im, _: preprocess.compensate_exposure(im, analysis))
+            step("exposure", s["exposure"]["blend"],
+                 lambda im, _: preprocess.compensate_exposure(im, analysis, where=the_print))
         if s["colour_cast"]["enabled"]:
-            step("colour_cast", s["colour_cast"]["blend"], lambda im, _: preprocess.correct_colour_cast(im))
+            step("colour_cast", s["colour_cast"]["blend"],
+                 lambda im, _: preprocess.correct_colour_cast(im, where=the_print))
         if s["lens"]["enabled"]:
             coefficients = {"k1": s["lens"]["k1"], "k2": s["lens"]["k2"]}
+            before_lens = image
             step("lens", s["lens"]["blend"],
                  lambda im, _: preprocess.correct_lens_distortion(im, master.lens, coefficients))
+            moved = image is not before_lens
+            del before_lens  # nothing input-sized may outlive SR
+            if moved and the_print is not None:  # the print's edges moved with it
+                the_print = scan_border.print_mask(image)
         start = time.perf_counter()
         dots = _dots(image) if s["superres"]["descreen"] else None  # they are the picture, not noise
         looking_s += time.perf_counter() - start  # the superres stage's: it decides its models and input
@@ -286,7 +306,8 @@ class Chain:
             else denoise.estimate_sigma(image, exclude=picture)
         start = time.perf_counter()
         # after denoising, before SR deepens blacks; a stained print's stain found above
-        correction, restore_record = color.plan_restoration(image, mode="on" if stained else restore["mode"])
+        correction, restore_record = color.plan_restoration(
+            image, mode="on" if stained else restore["mode"], where=the_print)
         planning_s += time.perf_counter() - start
 
         step("superres", 1.0, lambda im, _: self._superres(

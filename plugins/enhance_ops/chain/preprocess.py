@@ -34,12 +34,15 @@ class DynamicRange:
         return {k: round(v, 5) for k, v in asdict(self).items()}
 
 
-def analyse_dynamic_range(image: np.ndarray, bit_depth: int = 8) -> DynamicRange:
-    """Percentiles of luma, the share of clipped pixels, and how many levels are really used.
+def analyse_dynamic_range(image: np.ndarray, bit_depth: int = 8, where: np.ndarray | None = None) -> DynamicRange:
+    """Percentiles of luma, the share of clipped pixels, and how many levels are really used,
+    of the pixels ``where`` is true (the print, without the scanner's background), else all.
 
     ``effective_bits`` is log2 of the distinct luma levels at the file's precision: a 16-bit
     scan of a faded print may use only 9 bits of its range.
     """
+    if where is not None:
+        image = image[where][:, None]  # the print's pixels, as a one-column image
     y = luma(image)
     p = quantiles.percentiles(y, [0.5, 1, 50, 99, 99.5])
     top = 2**bit_depth - 1
@@ -69,12 +72,14 @@ def compensate_exposure(
     median_range: tuple[float, float] = (0.25, 0.65),
     target_median: float = 0.45,
     max_gamma: float = 1.8,
+    where: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Record]:
     """Stretch a clearly compressed tonal range to full scale, then move an off-centre median
     toward ``target_median``.
 
     Conservative on purpose: a dim but correctly exposed photo (no pure white) or a night
-    scene is an archive's content, not a fault. The same curve is applied to every channel,
+    scene is an archive's content, not a fault. ``analysis`` and ``where`` are of the print
+    alone (the scanner's background left out: ``scan_border.py``). The same curve is applied to every channel,
     so hues do not shift; on a monochrome print, whose colour is its toning, each pixel then
     takes the tone the print has at its new lightness (``toning.Toning.retoned``).
     """
@@ -85,7 +90,7 @@ def compensate_exposure(
     stretch = black > max_black or white < min_white
     lo, hi = (black, white) if stretch else (0.0, 1.0)
     out = np.clip((image - lo) / (hi - lo), 0.0, 1.0)
-    median = quantiles.median(luma(out))
+    median = quantiles.median(luma(out if where is None else out[where][:, None]))
     gamma = 1.0
     # Mid-tones move only with a compressed range: a dark night scene with bright lights stays dark.
     if stretch and not median_range[0] <= median <= median_range[1] and 0.0 < median < 1.0:
@@ -98,7 +103,7 @@ def compensate_exposure(
         decision.append(f"mid-tones moved with gamma {gamma:.3f} (median {median:.3f} -> {target_median})")
     if not decision:
         return image, {**record, "decision": "skipped: exposure already fine"}
-    if image.shape[-1] == 3 and (tone := toning.measure(image)).monochrome:
+    if image.shape[-1] == 3 and (tone := toning.measure(image, where)).monochrome:
         out = strips.map_rows(out, lambda rows, top: tone.retoned(image[top:top + len(rows)], rows), margin=0, out=out)
         decision.append(f"the tone of a monochrome print kept ({tone.described})")
         record["toning"] = tone.as_record()
@@ -136,7 +141,8 @@ def angular_error_deg(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def correct_colour_cast(
-    image: np.ndarray, *, min_cast_deg: float = 1.0, max_gain: float = 2.0, p: float = 6.0
+    image: np.ndarray, *, min_cast_deg: float = 1.0, max_gain: float = 2.0, p: float = 6.0,
+    where: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Record]:
     """Divide out the estimated illuminant in linear light (von Kries), keeping brightness."""
     if image.shape[-1] == 1:
@@ -149,7 +155,7 @@ def correct_colour_cast(
     record: Record = {"illuminant": [round(float(v), 4) for v in light], "cast_deg": round(cast, 3)}
     if cast < min_cast_deg:
         return image, {**record, "decision": "skipped: no cast"}
-    if (tone := toning.measure(image)).monochrome:
+    if (tone := toning.measure(image, where)).monochrome:
         return image, {**record, "toning": tone.as_record(),
                        "decision": f"skipped: a monochrome print ({tone.described}), whose colour is its process, not the light's"}
     gains = np.clip(neutral / light, 1 / max_gain, max_gain)

@@ -76,10 +76,12 @@ class Toning:
                 "chroma": round(self.chroma, 2)}
 
 
-def measure(image: np.ndarray) -> Toning:
-    """``image``: sRGB, float, three channels."""
+def measure(image: np.ndarray, where: np.ndarray | None = None) -> Toning:
+    """``image``: sRGB, float, three channels; measured where ``where`` is true (the print,
+    without the scanner's background), else everywhere."""
     sample = np.ascontiguousarray(strips.subsample(image, MEASURED_PIXELS), dtype=np.float32)
-    lab = srgb_to_lab(cv2.GaussianBlur(sample, (0, 0), BLUR_SIGMA)).reshape(-1, 3)
+    lab = srgb_to_lab(cv2.GaussianBlur(sample, (0, 0), BLUR_SIGMA))
+    lab = lab.reshape(-1, 3) if where is None else lab[strips.subsample(where, MEASURED_PIXELS)]
     bins = np.clip(lab[:, 0] / LIGHTNESS_BIN, 0, 100 / LIGHTNESS_BIN).astype(np.intp)
     counts = np.bincount(bins, minlength=int(100 / LIGHTNESS_BIN) + 1)
     tone_a = np.bincount(bins, weights=lab[:, 1], minlength=len(counts)) / np.maximum(counts, 1)

@@ -1,0 +1,68 @@
+"""The scanner's background around a print, so that what the chain measures is the print.
+
+Archives scan a print whole, edges and all, on the scanner's black or white background (or
+under its white lid), which leaves a uniform frame around the picture. Its black was the
+darkest 0.2 % that fading is judged by, so a faded print scanned on black never looked
+faded, and its white was the white point exposure and the restoration stretch to.
+
+The background is what is connected to the image's edges in the colour of the outermost
+pixels (within ``TOLERANCE``); it counts as one only where it surrounds the print (most of
+the outermost pixels are in it) and what it leaves is one or more rectangles, as prints
+are: a portrait on a plain studio backdrop, or a sky over a straight horizon, is a picture
+and leaves no rectangle inside a frame.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+LOOKED_AT_PIXELS = 1_000_000  # the background is found on an area reduction to at most this
+TOLERANCE = 0.08  # of full scale, per channel, from the frame's median colour: noise, a lid's shading
+FRAME_SHARE = 0.9  # of the outermost pixels the background must hold to surround the print
+RING = 2  # reduced pixels at the print's edge, a blend of print and background, left out too
+RECTANGULAR = 0.93  # a print fills at least this much of its smallest enclosing (turned) rectangle
+SMALLEST_PRINT = 0.01  # of the image: smaller islands (dust on the background, a label) are left out
+LEAST_LEFT = 0.25  # of the image: a "print" smaller than this is not taken for one
+
+
+def print_mask(image: np.ndarray) -> np.ndarray | None:
+    """True on the print, full size; None where there is no background around it to leave out."""
+    height, width = image.shape[:2]
+    factor = min(1.0, math.sqrt(LOOKED_AT_PIXELS / (height * width)))
+    small = image if factor == 1.0 else cv2.resize(
+        image, (max(1, round(width * factor)), max(1, round(height * factor))), interpolation=cv2.INTER_AREA)
+    small = small.reshape(small.shape[0], small.shape[1], -1)
+    if min(small.shape[:2]) < 8:
+        return None
+    colour = np.median(_frame(small), axis=0)
+    near = np.all(np.abs(small - colour) <= TOLERANCE, axis=-1)
+    if _frame(near).mean() < FRAME_SHARE:
+        return None
+    _, labels = cv2.connectedComponents(near.astype(np.uint8), connectivity=4)
+    touching = np.unique(_frame(labels))
+    background = np.isin(labels, touching[touching > 0])  # label 0: the pixels not near the colour
+    ring = np.ones((2 * RING + 1, 2 * RING + 1), np.uint8)
+    inside = ~cv2.dilate(background.astype(np.uint8), ring).astype(bool)
+    count, islands, stats, _ = cv2.connectedComponentsWithStats(inside.astype(np.uint8), connectivity=8)
+    kept = np.zeros(count, bool)
+    for island in range(1, count):
+        area = stats[island, cv2.CC_STAT_AREA]
+        if area < SMALLEST_PRINT * inside.size:
+            continue
+        contours, _ = cv2.findContours((islands == island).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_SIMPLE)
+        (_, _), (w, h), _ = cv2.minAreaRect(np.concatenate(contours))
+        if area < RECTANGULAR * w * h:
+            return None  # a shape on a plain ground, not a print on the scanner's
+        kept[island] = True
+    the_print = kept[islands]
+    if the_print.mean() < LEAST_LEFT:
+        return None
+    return cv2.resize(the_print.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def _frame(array: np.ndarray) -> np.ndarray:
+    """The outermost pixels' values, each once, side after side."""
+    return np.concatenate([array[0], array[-1], array[1:-1, 0], array[1:-1, -1]])
