@@ -23,8 +23,9 @@ def on_the_scanner(print_: np.ndarray, background: float, margin: int, seed: int
 @pytest.mark.parametrize("margin", [4, 40])
 def test_the_background_around_a_print_is_found(background: float, margin: int) -> None:
     print_ = fade(photo("rocket"), 1.0)
-    mask = scan_border.print_mask(on_the_scanner(print_, background, margin))
-    assert mask is not None
+    found = scan_border.find(on_the_scanner(print_, background, margin))
+    assert found is not None
+    mask = found.mask
     inside = np.zeros(mask.shape, bool)
     inside[margin:-margin, margin:-margin] = True
     assert not (mask & ~inside).any()  # none of the background
@@ -37,8 +38,10 @@ def test_a_print_turned_on_the_scanner_is_found() -> None:
     turn[:, 2] += [130, 140]
     scan = cv2.warpAffine(print_, turn, (900, 700), borderValue=(0.03, 0.03, 0.03))
     placed = cv2.warpAffine(np.ones(print_.shape[:2], np.float32), turn, (900, 700)) > 0.5
-    mask = scan_border.print_mask(scan)
-    assert mask is not None and not (mask & ~placed).any() and mask.sum() > 0.95 * placed.sum()
+    found = scan_border.find(scan)
+    assert found is not None
+    mask = found.mask
+    assert not (mask & ~placed).any() and mask.sum() > 0.95 * placed.sum()
 
 
 def test_pictures_with_no_scanners_background_are_measured_whole() -> None:
@@ -53,7 +56,7 @@ def test_pictures_with_no_scanners_background_are_measured_whole() -> None:
     backdrop[(rows - 330) ** 2 + (columns - 200) ** 2 < 150**2] = 0.3
     pictures.append(backdrop)
     for picture in pictures:
-        assert scan_border.print_mask(picture) is None
+        assert scan_border.find(picture) is None
 
 
 @pytest.mark.parametrize("background", [0.02, 0.97])
@@ -71,6 +74,21 @@ def test_a_faded_print_on_the_scanners_background_is_restored_as_without_it(back
     assert decisions["dynamic_range"].startswith("analysed on the print: the scanner's background around it and the print's edge, a blend of the two (18%")
     assert decisions["colour_restore"] == "faded colours restored"
     assert delta_e(out[24:-24, 24:-24], original) < delta_e(alone, original) + 0.5
+    assert np.abs(out[:20] - scan[:20]).max() < 0.02  # the background as scanned, but for sharpening's touch
+
+
+def test_the_background_keeps_its_pixels_where_exposure_stretches_the_print() -> None:
+    """A washed-out print under a white lid (a quarter of the scan): stretched to the print's
+    own white point, the lid went to white, and the gate held the scan for highlights blown
+    (clipping_added 0.25)."""
+    original = photo("astronaut")[::2, ::2].copy()
+    scan = on_the_scanner((0.2 + 0.6 * original).astype(np.float32), 0.96, 40)
+    result = pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]")).run(scan)
+    decisions = {r.stage: r.decision for r in result.stages}
+    assert decisions["exposure"].startswith("levels stretched from [0.19")
+    assert result.metrics["clipping_added"] < 0.01
+    out, _ = through_the_chain(scan)  # without local contrast, which moves a flat white a little
+    assert abs(float(out[:30].mean()) - 0.96) < 0.002 and np.abs(out[60:-60, 60:-60] - scan[60:-60, 60:-60]).mean() > 0.05
 
 
 def test_the_print_is_found_again_where_lens_correction_moved_its_edges() -> None:

@@ -12,6 +12,7 @@ benchmark in bench/fading_benchmark.py; docs/chain.md has its results and shortf
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -77,16 +78,25 @@ class FadeCorrection:
     gains: np.ndarray
     chroma_gain: float
 
-    def apply(self, image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    def apply(
+        self, image: np.ndarray, *, out: np.ndarray | None = None, share: Callable[[int, int], np.ndarray] | None = None
+    ) -> np.ndarray:
         """In row strips; ``out=image`` works in place. The stretch and the chroma gain are
-        3x4 and 3x3 products in ``cv2.transform``, one pass each over the pixels."""
+        3x4 and 3x3 products in ``cv2.transform``, one pass each over the pixels. ``share``:
+        how much of the change each pixel of rows r0:r1 takes (the print all of it, the
+        scanner's background around it none), else all of it everywhere."""
         stretch = np.hstack([np.diag(self.gains), (-self.black * self.gains)[:, None]]).astype(np.float32)
         chroma = np.diag([1.0, self.chroma_gain, self.chroma_gain]).astype(np.float32)
 
-        def restore(rows: np.ndarray, _top: int) -> np.ndarray:
+        def restore(rows: np.ndarray, top: int) -> np.ndarray:
             stretched = cv2.transform(np.ascontiguousarray(rows).reshape(-1, 1, 3), stretch)
             np.clip(stretched, 0.0, 1.0, out=stretched)
-            return lab_to_srgb(cv2.transform(srgb_to_lab(stretched), chroma)).reshape(rows.shape)
+            restored = lab_to_srgb(cv2.transform(srgb_to_lab(stretched), chroma)).reshape(rows.shape)
+            if share is not None:
+                restored -= rows
+                restored *= share(top, top + len(rows))
+                restored += rows
+            return restored
 
         return strips.map_rows(image, restore, margin=0, out=out)
 

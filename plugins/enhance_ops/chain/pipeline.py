@@ -108,12 +108,12 @@ def _dots(image: np.ndarray) -> dither.Dither | None:
     return dither.find(image) or screen.find(image)
 
 
-def _measured_on(the_print: np.ndarray | None) -> str:
+def _measured_on(the_print: scan_border.ThePrint | None) -> str:
     if the_print is None:
         return "analysed"
     return (f"analysed on the print: the scanner's background around it and the print's edge, a blend of the two "
-            f"({1 - float(the_print.mean()):.0%} of the scan), left out of what exposure, colour cast and fading "
-            "are judged by")
+            f"({1 - the_print.share:.0%} of the scan), left out of what exposure, colour cast and fading are judged "
+            "by; the background keeps its pixels through them")
 
 
 def _gamut_note(conversion: dict[str, Any]) -> str:
@@ -122,13 +122,15 @@ def _gamut_note(conversion: dict[str, Any]) -> str:
             "(colour_space.target null keeps the master's own space)")
 
 
-def _blend_into(after: np.ndarray, before: Callable[[int, int], np.ndarray], amount: float) -> np.ndarray:
+def _blend_into(
+    after: np.ndarray, before: Callable[[int, int], np.ndarray], amount: float | Callable[[int, int], np.ndarray]
+) -> np.ndarray:
     """``after`` moved back towards ``before`` (given as rows r0:r1), keeping ``amount`` of the
-    change; in place, by strips."""
+    change (a share, or one a pixel for rows r0:r1); in place, by strips."""
     def blend(r0: int, r1: int) -> None:
         band, base = after[r0:r1], before(r0, r1)
         band -= base
-        band *= amount
+        band *= amount(r0, r1) if callable(amount) else amount
         band += base
 
     strips.map_bands(*after.shape[:2], blend)
@@ -227,19 +229,25 @@ class Chain:
         densities, densities_key, densities_said = master.densities()
         stretch = pixel_aspect.stretch_for(densities) if square else pixel_aspect.SQUARE
 
-        def step(name: str, blend: float, fn: Stage, *, in_place: bool = False) -> None:
+        def step(name: str, blend: float, fn: Stage, *, in_place: bool = False, print_only: bool = False) -> None:
             """Run one stage; after SR (``in_place``) it overwrites the output-size image
-            unless its change is to be blended, which needs the image before it."""
+            unless its change is to be blended, which needs the image before it.
+            ``print_only``: the scanner's background around a print keeps its pixels."""
             nonlocal image, untouched
             start = time.perf_counter()
             result, details = fn(image, image if in_place and blend >= 1.0 else None)
             untouched = untouched and result is image
             changed = result is not image and not details.get("decision", "").startswith("skipped")
-            if blend < 1.0 and changed and result.shape == image.shape:
+            keep = the_print if print_only else None
+            if (blend < 1.0 or keep) and changed and result.shape == image.shape:
                 if np.may_share_memory(result, image):  # never blend into the stage's input
                     result = result.copy()
-                result = _blend_into(result, lambda r0, r1: image[r0:r1], blend)
-                details = {**details, "blend": blend}
+                height, width = image.shape[:2]
+                amount = blend if keep is None else (
+                    lambda r0, r1: np.float32(blend) * keep.weight_rows(r0, r1, height, width))
+                result = _blend_into(result, lambda r0, r1: image[r0:r1], amount)
+                if blend < 1.0:
+                    details = {**details, "blend": blend}
             image = result
             decision = str(details.pop("decision", "done"))
             records.append(StageRecord(name, decision, time.perf_counter() - start, details))
@@ -266,16 +274,17 @@ class Chain:
         if neutral:
             records.append(StageRecord("input", "neutral RGB scan processed as grey (no tint can appear)", 0.0))
         start = time.perf_counter()
-        the_print = scan_border.print_mask(image)  # what tone and colour are measured on
-        analysis = preprocess.analyse_dynamic_range(image, bit_depth, the_print)
+        the_print = scan_border.find(image)  # what tone and colour are measured on, and change
+        where = the_print.mask if the_print else None
+        analysis = preprocess.analyse_dynamic_range(image, bit_depth, where)
         records.append(StageRecord("dynamic_range", _measured_on(the_print), time.perf_counter() - start,
                                    analysis.as_record() | ({} if the_print is None else
-                                                           {"print_share": round(float(the_print.mean()), 4)})))
+                                                           {"print_share": round(the_print.share, 4)})))
 
         restore = s["colour_restore"]
         start = time.perf_counter()
         stained, _ = color.restorable(  # before exposure stretches it away
-            image, restore["mode"], stained_only=True, where=the_print)
+            image, restore["mode"], stained_only=True, where=where)
         planning_s = time.perf_counter() - start
         if s["exposure"]["enabled"] and stained:
             faded = "colour_restore.mode=on" if restore["mode"] == "on" else "a faded print (lifted, tinted blacks)"
@@ -283,10 +292,10 @@ class Chain:
                                        "channel by channel (the same levels on all three keep its cast)", 0.0))
         elif s["exposure"]["enabled"]:
             step("exposure", s["exposure"]["blend"],
-                 lambda im, _: preprocess.compensate_exposure(im, analysis, where=the_print))
+                 lambda im, _: preprocess.compensate_exposure(im, analysis, where=where), print_only=True)
         if s["colour_cast"]["enabled"]:
             step("colour_cast", s["colour_cast"]["blend"],
-                 lambda im, _: preprocess.correct_colour_cast(im, where=the_print))
+                 lambda im, _: preprocess.correct_colour_cast(im, where=where), print_only=True)
         if s["lens"]["enabled"]:
             coefficients = {"k1": s["lens"]["k1"], "k2": s["lens"]["k2"]}
             before_lens = image
@@ -295,7 +304,8 @@ class Chain:
             moved = image is not before_lens
             del before_lens  # nothing input-sized may outlive SR
             if moved and the_print is not None:  # the print's edges moved with it
-                the_print = scan_border.print_mask(image)
+                the_print = scan_border.find(image)
+                where = the_print.mask if the_print else None
         start = time.perf_counter()
         dots = _dots(image) if s["superres"]["descreen"] else None  # they are the picture, not noise
         looking_s += time.perf_counter() - start  # the superres stage's: it decides its models and input
@@ -307,7 +317,7 @@ class Chain:
         start = time.perf_counter()
         # after denoising, before SR deepens blacks; a stained print's stain found above
         correction, restore_record = color.plan_restoration(
-            image, mode="on" if stained else restore["mode"], where=the_print)
+            image, mode="on" if stained else restore["mode"], where=where)
         planning_s += time.perf_counter() - start
 
         step("superres", 1.0, lambda im, _: self._superres(
@@ -321,9 +331,15 @@ class Chain:
             alpha = superres.upscale_alpha(alpha, *image.shape[:2])
 
         # From here on the image is output-sized: every stage works in row strips, in place.
+        def print_weight(output: np.ndarray) -> Callable[[int, int], np.ndarray] | None:
+            """Where a tone stage's change is kept: the print, not the scanner's background."""
+            if the_print is None:
+                return None
+            return lambda r0, r1: the_print.weight_rows(r0, r1, *output.shape[:2])
+
         sharpen, contrast = s["sharpen"], s["local_contrast"]
         step("colour_restore", restore["blend"], in_place=True, fn=lambda im, out: (
-            im if correction is None else correction.apply(im, out=out), dict(restore_record)))
+            im if correction is None else correction.apply(im, out=out, share=print_weight(im)), dict(restore_record)))
         records[-1].seconds += planning_s
         step("sharpen", sharpen["blend"], in_place=True, fn=lambda im, out: postprocess.adaptive_sharpen(
             im, amount=sharpen["amount"], noise_sigma=noise_left, out=out))

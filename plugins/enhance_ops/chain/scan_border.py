@@ -10,10 +10,15 @@ pixels (within ``TOLERANCE``); it counts as one only where it surrounds the prin
 the outermost pixels are in it) and what it leaves is one or more rectangles, as prints
 are: a portrait on a plain studio backdrop, or a sky over a straight horizon, is a picture
 and leaves no rectangle inside a frame.
+
+The tone stages then leave the background as it was scanned (``ThePrint.weight_rows``): the
+print's own stretch had clipped a white lid to white over a quarter of a scan, which the
+gate holds as highlights blown.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -25,10 +30,34 @@ RING = 2  # reduced pixels at the print's edge, a blend of print and background,
 RECTANGULAR = 0.93  # a print fills at least this much of its smallest enclosing (turned) rectangle
 SMALLEST_PRINT = 0.01  # of the image: smaller islands (dust on the background, a label) are left out
 LEAST_LEFT = 0.25  # of the image: a "print" smaller than this is not taken for one
+FEATHER = 3  # reduced pixels over which the tone stages' change falls off into the background
 
 
-def print_mask(image: np.ndarray) -> np.ndarray | None:
-    """True on the print, full size; None where there is no background around it to leave out."""
+@dataclass(frozen=True)
+class ThePrint:
+    mask: np.ndarray  # full size: True on the print, less its edge; what is measured
+    weight: np.ndarray  # reduced: 1 on the print and its edge, falling to 0 into the background
+
+    @property
+    def share(self) -> float:
+        return float(self.mask.mean())
+
+    def weight_rows(self, y0: int, y1: int, height: int, width: int) -> np.ndarray:
+        """Rows ``y0:y1`` of the weight enlarged (bilinear) to ``height`` x ``width``, the
+        size of the master or of an enlargement of it, shape (rows, width, 1)."""
+        small_height = self.weight.shape[0]
+        rows = np.clip((np.arange(y0, y1) + 0.5) * small_height / height - 0.5, 0, small_height - 1)
+        above = rows.astype(np.intp)
+        below = np.minimum(above + 1, small_height - 1)
+        top = above[0]
+        band = cv2.resize(self.weight[top : below[-1] + 1], (width, below[-1] + 1 - top),
+                          interpolation=cv2.INTER_LINEAR)  # its rows as they are, its columns to ``width``
+        share = (rows - above).astype(np.float32)[:, None]
+        return (band[above - top] * (1 - share) + band[below - top] * share)[..., None]
+
+
+def find(image: np.ndarray) -> ThePrint | None:
+    """The print; None where there is no background around it to leave out."""
     height, width = image.shape[:2]
     factor = min(1.0, math.sqrt(LOOKED_AT_PIXELS / (height * width)))
     small = image if factor == 1.0 else cv2.resize(
@@ -60,7 +89,11 @@ def print_mask(image: np.ndarray) -> np.ndarray | None:
     the_print = kept[islands]
     if the_print.mean() < LEAST_LEFT:
         return None
-    return cv2.resize(the_print.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+    with_edge = cv2.dilate(the_print.astype(np.uint8), ring)
+    weight = cv2.blur(cv2.dilate(with_edge, np.ones((2 * FEATHER - 1,) * 2, np.uint8)).astype(np.float32),
+                      (2 * FEATHER - 1, 2 * FEATHER - 1))
+    return ThePrint(cv2.resize(the_print.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0,
+                    np.maximum(weight, with_edge))
 
 
 def _frame(array: np.ndarray) -> np.ndarray:
