@@ -8,8 +8,9 @@ from conftest import photo
 from fading_benchmark import delta_e, photos, through_the_chain
 from skimage import data as skdata
 
-from enhance_ops.chain import pipeline, scan_border
+from enhance_ops.chain import pipeline, preprocess, scan_border
 from enhance_ops.chain.color import fading_signs
+from enhance_ops.chain.colour_math import linear_to_srgb, srgb_to_linear
 from enhance_ops.degrade import STAIN, fade
 
 
@@ -100,3 +101,18 @@ def test_the_print_is_found_again_where_lens_correction_moved_its_edges() -> Non
     assert stages["lens"].decision == "radial distortion corrected"
     assert stages["colour_restore"].decision == "faded colours restored"
     assert np.allclose(stages["colour_restore"].details["black_point"], STAIN, atol=0.03)
+
+
+def test_a_prints_cast_is_judged_on_the_print_not_on_the_grey_background() -> None:
+    """The background is neutral whatever cast the print has, and its noise's edges voted for
+    no cast: 5.4 deg judged against the print's own 8.4."""
+    tinted = linear_to_srgb(srgb_to_linear(photo("astronaut")[::2, ::2]) * np.array([1.0, 0.9, 0.7], np.float32))
+    scan = on_the_scanner(tinted, 0.8, 40)
+    scan = np.clip(scan + np.random.default_rng(1).normal(0, 2 / 255, scan.shape), 0, 1).astype(np.float32)
+    found = scan_border.find(scan)
+    assert found is not None
+    neutral = np.ones(3, np.float32)
+    alone = preprocess.angular_error_deg(preprocess.estimate_illuminant(tinted), neutral)
+    on_the_print = preprocess.angular_error_deg(preprocess.estimate_illuminant(scan, where=found.mask), neutral)
+    whole = preprocess.angular_error_deg(preprocess.estimate_illuminant(scan), neutral)
+    assert abs(on_the_print - alone) < 0.5 < 2.0 < alone - whole

@@ -79,9 +79,10 @@ def compensate_exposure(
 
     Conservative on purpose: a dim but correctly exposed photo (no pure white) or a night
     scene is an archive's content, not a fault. ``analysis`` and ``where`` are of the print
-    alone (the scanner's background left out: ``scan_border.py``). The same curve is applied to every channel,
-    so hues do not shift; on a monochrome print, whose colour is its toning, each pixel then
-    takes the tone the print has at its new lightness (``toning.Toning.retoned``).
+    alone (the scanner's background left out: ``scan_border.py``). The same curve is applied
+    to every channel, so hues do not shift; on a monochrome print, whose colour is its
+    toning, each pixel then takes the tone the print has at its new lightness
+    (``toning.Toning.retoned``).
     """
     black, white = analysis.p0_5, analysis.p99_5
     record: Record = {"black_point": round(black, 4), "white_point": round(white, 4)}
@@ -111,7 +112,8 @@ def compensate_exposure(
 
 
 def estimate_illuminant(
-    image: np.ndarray, *, p: float = 6.0, sigma: float = 1.0, max_angle_deg: float = 20.0, min_support: float = 0.01
+    image: np.ndarray, *, p: float = 6.0, sigma: float = 1.0, max_angle_deg: float = 20.0, min_support: float = 0.01,
+    where: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """Grey-edge estimate (van de Weijer et al.) over near-neutral regions only.
 
@@ -126,6 +128,8 @@ def estimate_illuminant(
     cos = local.sum(-1) / (np.sqrt(3) * np.linalg.norm(local, axis=-1) + 1e-12)
     near_neutral = cos > math.cos(math.radians(max_angle_deg))
     valid = np.all(image < 0.98, axis=-1) & np.any(image > 0.02, axis=-1) & near_neutral
+    if where is not None:  # the print only: the scanner's background is neutral whatever cast the print has
+        valid &= where
     gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
     magnitude = np.sqrt(gx**2 + gy**2)[valid]
@@ -147,7 +151,7 @@ def correct_colour_cast(
     """Divide out the estimated illuminant in linear light (von Kries), keeping brightness."""
     if image.shape[-1] == 1:
         return image, {"decision": "skipped: greyscale image"}
-    light = estimate_illuminant(image, p=p)
+    light = estimate_illuminant(image, p=p, where=where)
     if light is None:
         return image, {"decision": "skipped: no near-neutral regions to judge the light by"}
     neutral = np.ones(3, dtype=np.float32) / math.sqrt(3)
