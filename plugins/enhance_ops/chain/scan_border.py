@@ -6,10 +6,12 @@ darkest 0.2 % that fading is judged by, so a faded print scanned on black never 
 faded, and its white was the white point exposure and the restoration stretch to.
 
 The background is what is connected to the image's edges in the colour of the outermost
-pixels (within ``TOLERANCE``); it counts as one only where it surrounds the print (most of
-the outermost pixels are in it) and what it leaves is one or more rectangles, as prints
-are: a portrait on a plain studio backdrop, or a sky over a straight horizon, is a picture
-and leaves no rectangle inside a frame.
+pixels (within ``TOLERANCE``); it counts as one only where that colour is neutral (black
+felt, a white lid, grey card: a print's own paper border or a mount, tinted by age, is the
+print's, and fades with it), where it surrounds the print (most of the outermost pixels are
+in it) and where what it leaves is one or more rectangles, as prints are: a portrait on a
+plain studio backdrop, or a sky over a straight horizon, is a picture and leaves no
+rectangle inside a frame.
 
 The tone stages then leave the background as it was scanned (``ThePrint.weight_rows``): the
 print's own stretch had clipped a white lid to white over a quarter of a scan, which the
@@ -23,8 +25,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .colour_math import srgb_to_lab
+
 LOOKED_AT_PIXELS = 1_000_000  # the background is found on an area reduction to at most this
 TOLERANCE = 0.08  # of full scale, per channel, from the frame's median colour: noise, a lid's shading
+NEUTRAL_CHROMA = 4.0  # Lab: a background more saturated than this is a paper border or a mount
 FRAME_SHARE = 0.9  # of the outermost pixels the background must hold to surround the print
 RING = 2  # reduced pixels at the print's edge, a blend of print and background, left out too
 RECTANGULAR = 0.93  # a print fills at least this much of its smallest enclosing (turned) rectangle
@@ -66,6 +71,8 @@ def find(image: np.ndarray) -> ThePrint | None:
     if min(small.shape[:2]) < 8:
         return None
     colour = np.median(_frame(small), axis=0)
+    if colour.size == 3 and math.hypot(*srgb_to_lab(colour.astype(np.float32)[None, None])[0, 0, 1:]) > NEUTRAL_CHROMA:
+        return None
     near = np.all(np.abs(small - colour) <= TOLERANCE, axis=-1)
     if _frame(near).mean() < FRAME_SHARE:
         return None
