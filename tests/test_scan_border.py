@@ -127,3 +127,23 @@ def test_a_faded_prints_own_paper_border_is_the_prints(strength: float) -> None:
     bordered = np.pad(photo("rocket"), ((20, 20), (20, 20), (0, 0)), constant_values=0.95)
     assert scan_border.find(on_the_scanner(fade(bordered, strength), 0.0, 0)) is None
     assert scan_border.find(on_the_scanner(bordered, 0.0, 0)) is not None  # unfaded, neutral: as a lid
+
+
+@pytest.mark.parametrize("corner", ["top left", "bottom right"])
+def test_a_print_laid_against_the_flatbeds_corner_is_found(corner: str) -> None:
+    """Its two sides run off the scan, the background runs along the other two."""
+    print_ = fade(photo("rocket"), 1.0)
+    pad = ((0, 40), (0, 40), (0, 0)) if corner == "top left" else ((40, 0), (40, 0), (0, 0))
+    scan = on_the_scanner(np.pad(print_, pad, constant_values=0.97), 0.0, 0)
+    found = scan_border.find(scan)
+    assert found is not None
+    placed = np.zeros(scan.shape[:2], bool)
+    placed[pad[0][0]:scan.shape[0] - pad[0][1], pad[1][0]:scan.shape[1] - pad[1][1]] = True
+    assert not (found.mask & ~placed).any() and found.mask.sum() > 0.97 * placed.sum()
+
+
+def test_a_grey_sky_over_a_straight_horizon_is_the_picture() -> None:
+    """The sky runs along one side and part of two: no print lies against a corner there."""
+    ground = photo("rocket")[200:]
+    scene = np.concatenate([np.full((180, ground.shape[1], 3), 0.7, np.float32), ground])
+    assert scan_border.find(on_the_scanner(scene, 0.0, 0)) is None

@@ -9,7 +9,8 @@ The background is what is connected to the image's edges in the colour of the ou
 pixels (within ``TOLERANCE``); it counts as one only where that colour is neutral (black
 felt, a white lid, grey card: a print's own paper border or a mount, tinted by age, is the
 print's, and fades with it), where it surrounds the print (most of the outermost pixels are
-in it) and where what it leaves is one or more rectangles, as prints are: a portrait on a
+in it) or runs along two sides that meet (a print laid against a flatbed's corner), and
+where what it leaves is one or more rectangles, as prints are: a portrait on a
 plain studio backdrop, or a sky over a straight horizon, is a picture and leaves no
 rectangle inside a frame.
 
@@ -30,7 +31,8 @@ from .colour_math import srgb_to_lab
 LOOKED_AT_PIXELS = 1_000_000  # the background is found on an area reduction to at most this
 TOLERANCE = 0.08  # of full scale, per channel, from the frame's median colour: noise, a lid's shading
 NEUTRAL_CHROMA = 4.0  # Lab: a background more saturated than this is a paper border or a mount
-FRAME_SHARE = 0.9  # of the outermost pixels the background must hold to surround the print
+FRAME_SHARE = 0.9  # of the outermost pixels the background must hold to surround the print,
+# or of each of two sides that meet, for a print laid against a flatbed's corner
 RING = 2  # reduced pixels at the print's edge, a blend of print and background, left out too
 RECTANGULAR = 0.93  # a print fills at least this much of its smallest enclosing (turned) rectangle
 SMALLEST_PRINT = 0.01  # of the image: smaller islands (dust on the background, a label) are left out
@@ -74,7 +76,7 @@ def find(image: np.ndarray) -> ThePrint | None:
     if colour.size == 3 and math.hypot(*srgb_to_lab(colour.astype(np.float32)[None, None])[0, 0, 1:]) > NEUTRAL_CHROMA:
         return None
     near = np.all(np.abs(small - colour) <= TOLERANCE, axis=-1)
-    if _frame(near).mean() < FRAME_SHARE:
+    if _frame(near).mean() < FRAME_SHARE and not _against_a_corner(near):
         return None
     _, labels = cv2.connectedComponents(near.astype(np.uint8), connectivity=4)
     touching = np.unique(_frame(labels))
@@ -101,6 +103,13 @@ def find(image: np.ndarray) -> ThePrint | None:
                       (2 * FEATHER - 1, 2 * FEATHER - 1))
     return ThePrint(cv2.resize(the_print.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0,
                     np.maximum(weight, with_edge))
+
+
+def _against_a_corner(near: np.ndarray) -> bool:
+    """The background along two sides that meet: a print laid against the flatbed's corner
+    guide, which its other two sides run off. A sky over a horizon holds one side only."""
+    top, bottom, left, right = (float(side.mean()) for side in (near[0], near[-1], near[:, 0], near[:, -1]))
+    return any(min(a, b) >= FRAME_SHARE for a, b in ((top, left), (top, right), (bottom, left), (bottom, right)))
 
 
 def _frame(array: np.ndarray) -> np.ndarray:
