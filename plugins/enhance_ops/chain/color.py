@@ -39,9 +39,7 @@ class FadingSigns:
 
     @property
     def stained(self) -> bool:
-        """Lifted, tinted blacks: a yellowed base. Lifted further (``STAIN_BLACK``), they are
-        a washed-out scan's, which a stretch on all channels alike serves better."""
-        return STAIN_BLACK[0] < self.black_luma < STAIN_BLACK[1] and self.stain_chroma > 4.0
+        return _is_stain(self.black_luma, self.stain_chroma)
 
     @property
     def faded(self) -> bool:
@@ -58,14 +56,27 @@ def _extremes(image: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarra
     return image[y <= lo].mean(axis=0), image[y >= hi].mean(axis=0)
 
 
+def _stain(black: np.ndarray) -> tuple[float, float]:
+    """The darkest pixels' mean colour as its luma and its chroma (Lab): how far a stain
+    lifts and tints them."""
+    black_lab = srgb_to_lab(black[None, None, :])[0, 0]
+    return float(black @ LUMA), float(np.hypot(black_lab[1], black_lab[2]))
+
+
+def _is_stain(black_luma: float, stain_chroma: float) -> bool:
+    """Lifted, tinted blacks: a yellowed base. Lifted further (``STAIN_BLACK``), they are a
+    washed-out scan's, which a stretch on all channels alike serves better."""
+    return STAIN_BLACK[0] < black_luma < STAIN_BLACK[1] and stain_chroma > 4.0
+
+
 def fading_signs(image: np.ndarray, fraction: float = 0.002) -> FadingSigns:
     black, white = _extremes(image, fraction)
-    black_lab = srgb_to_lab(black[None, None, :])[0, 0]
+    black_luma, stain_chroma = _stain(black)
     lab = srgb_to_lab(image)
     return FadingSigns(
-        black_luma=float(black @ LUMA),
+        black_luma=black_luma,
         range_luma=float((white - black) @ LUMA),
-        stain_chroma=float(np.hypot(black_lab[1], black_lab[2])),
+        stain_chroma=stain_chroma,
         chroma_p95=float(percentiles(np.hypot(lab[..., 1], lab[..., 2]), [95])[0]),
     )
 
@@ -103,9 +114,9 @@ class FadeCorrection:
 
 def measured_pixels(reference: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
     """An even subsample of ``reference``, of its pixels ``where`` is true (the print, without
-    the scanner's background: ``scan_border.py``) as a one-column image when given."""
+    the scanner's background: ``scan_border.py``) when given."""
     measured = strips.subsample(reference, MEASURED_PIXELS)
-    return measured if where is None else measured[strips.subsample(where, MEASURED_PIXELS)][:, None]
+    return strips.pixels_where(measured, None if where is None else strips.subsample(where, MEASURED_PIXELS))
 
 
 def restorable(
@@ -122,9 +133,16 @@ def restorable(
         return False, {"decision": "skipped: turned off"}
     if reference.shape[2] == 1:
         return False, {"decision": "skipped: greyscale image"}
-    signs = fading_signs(measured_pixels(reference, where), fraction)
-    record: Record = {"signs": signs.as_record()}
-    if mode == "auto" and not (signs.stained if stained_only else signs.faded):
+    measured = measured_pixels(reference, where)
+    record: Record
+    if stained_only:  # the darkest pixels alone, not every pixel's chroma: it runs on every colour master
+        black_luma, stain_chroma = _stain(_extremes(measured, fraction)[0])
+        found = _is_stain(black_luma, stain_chroma)
+        record = {"stain": {"black_luma": round(black_luma, 4), "stain_chroma": round(stain_chroma, 4)}}
+    else:
+        signs = fading_signs(measured, fraction)
+        found, record = signs.faded, {"signs": signs.as_record()}
+    if mode == "auto" and not found:
         return False, {**record, "decision": "skipped: no stain" if stained_only else "skipped: no signs of fading"}
     if mode == "auto" and (tone := toning.measure(reference, where)).monochrome:
         return False, {**record, "toning": tone.as_record(),

@@ -41,8 +41,7 @@ def analyse_dynamic_range(image: np.ndarray, bit_depth: int = 8, where: np.ndarr
     ``effective_bits`` is log2 of the distinct luma levels at the file's precision: a 16-bit
     scan of a faded print may use only 9 bits of its range.
     """
-    if where is not None:
-        image = image[where][:, None]  # the print's pixels, as a one-column image
+    image = strips.pixels_where(image, where)
     y = luma(image)
     p = quantiles.percentiles(y, [0.5, 1, 50, 99, 99.5])
     top = 2**bit_depth - 1
@@ -91,7 +90,7 @@ def compensate_exposure(
     stretch = black > max_black or white < min_white
     lo, hi = (black, white) if stretch else (0.0, 1.0)
     out = np.clip((image - lo) / (hi - lo), 0.0, 1.0)
-    median = quantiles.median(luma(out if where is None else out[where][:, None]))
+    median = quantiles.median(luma(strips.pixels_where(out, where)))
     gamma = 1.0
     # Mid-tones move only with a compressed range: a dark night scene with bright lights stays dark.
     if stretch and not median_range[0] <= median <= median_range[1] and 0.0 < median < 1.0:

@@ -218,6 +218,12 @@ def subsample(image: np.ndarray, max_pixels: int) -> np.ndarray:
     return image[::step, ::step]
 
 
+def pixels_where(image: np.ndarray, where: np.ndarray | None) -> np.ndarray:
+    """The pixels ``where`` is true, as a one-column image (per-pixel statistics read it as
+    they read the whole); the image itself without ``where``."""
+    return image if where is None else image[where][:, None]
+
+
 def integer_scale(source: tuple[int, ...], output: tuple[int, ...]) -> int | None:
     """The enlargement factor from shape ``source`` to shape ``output`` when it is a whole
     number on both axes, else None."""
