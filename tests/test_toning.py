@@ -21,7 +21,8 @@ CYANOTYPE = (1.9, 1.2, 0.75)  # Prussian blue
 def toned(name: str, process: tuple[float, float, float], black: float = 0.1) -> np.ndarray:
     """A black-and-white photograph as a toned print scanned in colour: the paper's black
     lifted to ``black``, each channel a power of the reflectance."""
-    grey = photo(name) if photo(name).ndim == 2 else photo(name) @ LUMA
+    image = photo(name)
+    grey = image if image.ndim == 2 else image @ LUMA
     reflectance = black + (0.92 - black) * grey
     return np.stack([reflectance**e for e in process], -1).astype(np.float32)
 

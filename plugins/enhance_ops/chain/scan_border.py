@@ -10,9 +10,9 @@ pixels (within ``TOLERANCE``); it counts as one only where that colour is neutra
 felt, a white lid, grey card: a print's own paper border or a mount, tinted by age, is the
 print's, and fades with it), where it surrounds the print (most of the outermost pixels are
 in it) or runs along two sides that meet (a print laid against a flatbed's corner), and
-where what it leaves is one or more rectangles, as prints are: a portrait on a
-plain studio backdrop, or a sky over a straight horizon, is a picture and leaves no
-rectangle inside a frame.
+where what it leaves is one or more rectangles, as prints are: a portrait on a plain
+studio backdrop, or a sky over a straight horizon, is a picture and leaves no rectangle
+inside a frame.
 
 The tone stages then leave the background as it was scanned (``ThePrint.weight_rows``): the
 print's own stretch had clipped a white lid to white over a quarter of a scan, which the

@@ -10,8 +10,8 @@ objects of different hues at the same lightness.
 The measure: pixels binned by L*, each bin's mean (a*, b*) is the tone's colour there, and
 the share of pixels more than ``OFF_TONE`` from it is the share in colour of their own,
 measured on a slightly blurred image so that grain, scanner noise and JPEG's chroma blocks
-do not count. Monochrome prints (noisy, or as JPEG at quality 50) had at most 0.9 % such
-pixels; faded colour photographs 5.6 % and more (docs/chain.md).
+do not count. Simulated monochrome prints (noisy, or as JPEG at quality 50) had at most
+0.7 % such pixels; colour photographs, faded or not, 4.0 % and more (docs/chain.md).
 """
 from __future__ import annotations
 
@@ -40,7 +40,6 @@ class Toning:
     chroma: float  # the tone's median chroma (Lab)
     curve: np.ndarray = field(repr=False, compare=False)  # the tone's (a*, b*) at each L* bin's centre
 
-
     @property
     def monochrome(self) -> bool:
         return self.off_tone_share <= MONOCHROME_SHARE
@@ -51,13 +50,13 @@ class Toning:
             return "untoned"
         return f"toned at hue {self.hue_deg:.0f} deg, chroma {self.chroma:.0f}"
 
-    def tone_at(self, lightness: np.ndarray) -> np.ndarray:
+    def tone_at(self, l_star: np.ndarray) -> np.ndarray:
         """The tone's (a*, b*) at each L* given, shape (..., 2): interpolated between bins,
         the nearest measured one beyond them."""
         centres = (np.arange(len(self.curve)) + 0.5) * LIGHTNESS_BIN
-        flat = lightness.reshape(-1)
+        flat = l_star.reshape(-1)
         return np.stack([np.interp(flat, centres, self.curve[:, i]) for i in (0, 1)], -1).reshape(
-            lightness.shape + (2,)).astype(np.float32)
+            l_star.shape + (2,)).astype(np.float32)
 
     def retoned(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
         """``after``, a tone curve's work on ``before`` (sRGB), with each pixel's colour moved
