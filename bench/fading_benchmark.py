@@ -28,7 +28,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from cpu_inference import save_results, without_options
 
 from enhance_ops.chain import pipeline
-from enhance_ops.chain.color import FadeCorrection, plan_restoration, restore_faded_colour
+from enhance_ops.chain.color import RESTORED, FadeCorrection, plan_restoration, restore_faded_colour
 from enhance_ops.chain.colour_math import linear_to_srgb, srgb_to_linear
 from enhance_ops.degrade import CHROMA_LOSS, CONTRAST_LOSS, STAIN, fade
 
@@ -98,11 +98,11 @@ def run() -> dict[str, object]:
                 "grey_world": delta_e(grey_world(faded), original),
                 "restored": delta_e(restored, original),
                 "chain": delta_e(chained, original),
-                "chain_restored": decisions["colour_restore"] == "faded colours restored",
+                "chain_restored": decisions["colour_restore"] == RESTORED,
                 **{f"chain_on_{name}": delta_e(scan, original) for name, scan in on_background.items()},
                 "diagnostic_true_tone": delta_e(true_tone(faded, strength), original),
                 "diagnostic_true_chroma": delta_e(true_chroma(faded, strength), original),
-                "detected_as_faded": restore_faded_colour(faded, mode="auto")[1]["decision"] == "faded colours restored",
+                "detected_as_faded": restore_faded_colour(faded, mode="auto")[1]["decision"] == RESTORED,
             })
     summary = {}
     for group in ("tuning", "held-out", "all"):

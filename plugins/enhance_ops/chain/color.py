@@ -28,6 +28,7 @@ MEASURED_PIXELS = 4_000_000  # fading is measured on at most this many pixels (a
 # The luma a stain lifts blacks to: the fading model's is 0.09-0.19 (bench/fading_benchmark.py);
 # a washed-out scan's, 0.35 and more, is no stain.
 STAIN_BLACK = (0.08, 0.3)
+RESTORED = "faded colours restored"  # the restoration's decision where it ran
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class FadingSigns:
 
     @property
     def stained(self) -> bool:
-        return _is_stain(self.black_luma, self.stain_chroma)
+        return is_stain(self.black_luma, self.stain_chroma)
 
     @property
     def faded(self) -> bool:
@@ -63,7 +64,7 @@ def _stain(black: np.ndarray) -> tuple[float, float]:
     return float(black @ LUMA), float(np.hypot(black_lab[1], black_lab[2]))
 
 
-def _is_stain(black_luma: float, stain_chroma: float) -> bool:
+def is_stain(black_luma: float, stain_chroma: float) -> bool:
     """Lifted, tinted blacks: a yellowed base. Lifted further (``STAIN_BLACK``), they are a
     washed-out scan's, which a stretch on all channels alike serves better."""
     return STAIN_BLACK[0] < black_luma < STAIN_BLACK[1] and stain_chroma > 4.0
@@ -137,7 +138,7 @@ def restorable(
     record: Record
     if stained_only:  # the darkest pixels alone, not every pixel's chroma: it runs on every colour master
         black_luma, stain_chroma = _stain(_extremes(measured, fraction)[0])
-        found = _is_stain(black_luma, stain_chroma)
+        found = is_stain(black_luma, stain_chroma)
         record = {"stain": {"black_luma": round(black_luma, 4), "stain_chroma": round(stain_chroma, 4)}}
     else:
         signs = fading_signs(measured, fraction)
@@ -182,7 +183,7 @@ def plan_restoration(
         "white_point": [round(float(v), 4) for v in white],
         "gains": [round(float(v), 4) for v in gains],
         "chroma_gain": round(gain, 3),
-        "decision": "faded colours restored",
+        "decision": RESTORED,
     }
 
 

@@ -26,6 +26,7 @@ from . import (
     color,
     denoise,
     dither,
+    findings,
     hidden_colour,
     pixel_aspect,
     postprocess,
@@ -283,7 +284,7 @@ class Chain:
 
         restore = s["colour_restore"]
         start = time.perf_counter()
-        stained, _ = color.restorable(  # before exposure stretches it away
+        stained, stain_record = color.restorable(  # before exposure stretches it away
             image, restore["mode"], stained_only=True, where=where)
         planning_s = time.perf_counter() - start
         if s["exposure"]["enabled"] and stained:
@@ -318,6 +319,8 @@ class Chain:
         # after denoising, before SR deepens blacks; a stained print's stain found above
         correction, restore_record = color.plan_restoration(
             image, mode="on" if stained else restore["mode"], where=where)
+        if stained:  # what it was restored for, which the signs after denoising may no longer show
+            restore_record = {"stain": stain_record["stain"], **restore_record}
         planning_s += time.perf_counter() - start
 
         step("superres", 1.0, lambda im, _: self._superres(
@@ -351,10 +354,12 @@ class Chain:
         image, profile, details = postprocess.convert_colour_space(
             image, master.icc_profile, s["colour_space"]["target"], out=image)
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
-        notes = [_gamut_note(details)] if details.get("out_of_gamut", 0) >= GAMUT_NOTE else []
+        notes = [f.note for f in findings.findings([dataclasses.asdict(r) for r in records])]
         if dots:
-            notes.insert(0, f"{dots.made} {dots.inks}{dots.where}: its dots were descreened into tones before "
-                            "enlarging (superres.descreen=false keeps them)")
+            notes.append(f"{dots.made} {dots.inks}{dots.where}: its dots were descreened into tones before "
+                         "enlarging (superres.descreen=false keeps them)")
+        if details.get("out_of_gamut", 0) >= GAMUT_NOTE:
+            notes.append(_gamut_note(details))
         if stretch != pixel_aspect.SQUARE:
             assert densities is not None
             start = time.perf_counter()

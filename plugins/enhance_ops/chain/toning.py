@@ -46,9 +46,7 @@ class Toning:
 
     @property
     def described(self) -> str:
-        if self.chroma < NEUTRAL_CHROMA:
-            return "untoned"
-        return f"toned at hue {self.hue_deg:.0f} deg, chroma {self.chroma:.0f}"
+        return described(self.hue_deg, self.chroma)
 
     def tone_at(self, l_star: np.ndarray) -> np.ndarray:
         """The tone's (a*, b*) at each L* given, shape (..., 2): interpolated between bins,
@@ -73,6 +71,13 @@ class Toning:
     def as_record(self) -> dict[str, Any]:
         return {"off_tone_share": round(self.off_tone_share, 4), "hue_deg": round(self.hue_deg, 1),
                 "chroma": round(self.chroma, 2)}
+
+
+def described(hue_deg: float, chroma: float) -> str:
+    """A tone in words, as records and notes give it (from ``Toning.as_record``'s values too)."""
+    if chroma < NEUTRAL_CHROMA:
+        return "untoned"
+    return f"toned at hue {hue_deg:.0f} deg, chroma {chroma:.0f}"
 
 
 def measure(image: np.ndarray, where: np.ndarray | None = None) -> Toning:

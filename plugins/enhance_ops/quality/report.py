@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .. import codecs
+from ..chain import findings
 from ..chain.presets import BITONAL_DEFAULTS, resolve_models
 from .gate import GateReport
 from .measures import MIN_SCAN_SIDE
@@ -246,6 +247,28 @@ def _page_route(row: dict[str, Any]) -> tuple[str, str, int] | None:
     return " then ".join(pages), " then ".join(photos), routed
 
 
+_FOUND = {  # a finding counted, its noun and what the chain did for it (one print, several)
+    findings.FADED: ("faded colour print", "its colours restored", "their colours restored"),
+    findings.MONOCHROME: ("monochrome print", "its tone kept", "their tone kept"),
+    findings.ON_BACKGROUND: ("print", "on the scanner's background, judged without it",
+                             "on the scanner's background, judged without it"),
+}
+
+
+def _prints_found(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """How many scans the chain read as faded colour prints (an interpretation a curator may
+    want to look at), monochrome prints or prints on the scanner's background: each image's
+    notes say which and how. A multi-page master counts by its first page, whose stages the
+    row keeps."""
+    counted = Counter(f.kind for r in rows if r.get("status") == "ok" and r.get("stages_json")
+                      for f in findings.findings(json.loads(r["stages_json"])))
+    if not counted:
+        return []
+    said = [f"{n} {noun}{'s' * (n != 1)}, {one if n == 1 else several}"
+            for kind, (noun, one, several) in _FOUND.items() if (n := counted[kind])]
+    return ["Read from the scans (each image's notes say more): " + "; ".join(said) + "."]
+
+
 def _storage(rows: Sequence[dict[str, Any]]) -> list[str]:
     """What the run's derivatives take, by where they went: enlarged x4, a scan takes 16 times
     its pixels, and the archive plans its storage from this."""
@@ -350,7 +373,8 @@ def render_report(
                      "in place, pointing at its new derivative (see their notes).</p>")
     if not rows:
         parts.append("<p>No new images: nothing to enhance in this run.</p>")
-    parts += [f"<p class='sub'>{html.escape(remark)}</p>" for remark in [*_models_used(rows), *_storage(rows), *remarks]]
+    said = [*_models_used(rows), *_prints_found(rows), *_storage(rows), *remarks]
+    parts += [f"<p class='sub'>{html.escape(remark)}</p>" for remark in said]
     parts.append("<h2>Held back for review</h2>")
     if not held:
         parts.append("<p>None: every image passed the gate.</p>")

@@ -1,0 +1,57 @@
+"""What the chain read a print as (faded, monochrome, on the scanner's background) reaches
+the ledger's notes and the report, where an archivist reads it, not only ``stages_json``."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+from conftest import photo
+from PIL import Image
+from test_scan_border import on_the_scanner
+from test_toning import CYANOTYPE, SEPIA, toned
+
+from enhance_ops.chain import pipeline
+from enhance_ops.cli import main
+from enhance_ops.degrade import fade
+from enhance_ops.quality import ledger
+
+
+def _png(path: Path, image: np.ndarray) -> None:
+    Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).save(path)
+
+
+def test_the_ledger_and_the_report_say_what_each_print_was_read_as(tmp_path: Path) -> None:
+    src, out = tmp_path / "incoming", tmp_path / "enhanced"
+    src.mkdir()
+    _png(src / "faded.png", fade(photo("rocket")[::3, ::3].copy(), 1.0))
+    _png(src / "cyanotype.png", toned("camera", CYANOTYPE, black=0.15)[::3, ::3])
+    _png(src / "sepia_on_lid.png", on_the_scanner(0.2 + 0.6 * toned("camera", SEPIA)[::3, ::3], 0.96, 30))
+    _png(src / "cat.png", photo("chelsea")[::2, ::2])
+    report = tmp_path / "run.html"
+    assert main(["enhance", str(src), str(out), "--scale", "2", "--quiet", "--run-id", "r1", "--date", "2026-12-07",
+                 "--ledger", str(tmp_path / "ledger"), "--report", str(report)]) == 0
+    rows = ledger.read_ledger(tmp_path / "ledger").to_pylist()
+    notes = {Path(r["source_key"]).stem: r["notes"] for r in rows}
+    assert notes["faded"] == [
+        "a faded colour print, its blacks lifted to luma 0.13 and tinted (chroma 15): its colours were restored (the "
+        "stain taken out, each channel's contrast stretched, chroma raised x1.60); colour_restore.mode=off keeps the "
+        "scan's colours"]
+    assert notes["cyanotype"] == ["a monochrome print (toned at hue 266 deg, chroma 23): its tone was not taken for "
+                                  "fading"]
+    assert notes["sepia_on_lid"][0].startswith("a print scanned on the scanner's background (48% of the scan around "
+                                               "it): its tone and colour were judged and changed on the print alone")
+    assert notes["sepia_on_lid"][1].startswith("a monochrome print (toned at hue 81 deg, chroma 9)")
+    assert notes["sepia_on_lid"][1].endswith("its tone was kept through exposure's stretch")
+    assert notes["cat"] == []
+    page = html.unescape(report.read_text(encoding="utf-8"))
+    assert ("Read from the scans (each image's notes say more): 1 faded colour print, its colours restored; "
+            "2 monochrome prints, their tone kept; 1 print, on the scanner's background, judged without it.") in page
+    assert "its tone was not taken for fading" in page.split("Every image", 1)[1]
+
+
+def test_restoration_asked_for_is_told_from_fading_found() -> None:
+    """colour_restore.mode=on restores a photo that shows no fading: its note says it was asked."""
+    chain = pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]", "colour_restore.mode=on"))
+    notes = chain.run(photo("chelsea")[::2, ::2].copy()).notes
+    assert notes and notes[0].startswith("colour_restore.mode=on (no sign of fading measured): its colours were restored")
