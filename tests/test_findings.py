@@ -14,7 +14,7 @@ from test_toning import CYANOTYPE, SEPIA, toned
 from enhance_ops.chain import pipeline
 from enhance_ops.cli import main
 from enhance_ops.degrade import fade
-from enhance_ops.quality import ledger
+from enhance_ops.quality import gate, ledger, report
 
 
 def _png(path: Path, image: np.ndarray) -> None:
@@ -55,3 +55,26 @@ def test_restoration_asked_for_is_told_from_fading_found() -> None:
     chain = pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]", "colour_restore.mode=on"))
     notes = chain.run(photo("chelsea")[::2, ::2].copy()).notes
     assert notes and notes[0].startswith("colour_restore.mode=on (no sign of fading measured): its colours were restored")
+
+
+def test_the_reports_sample_of_passed_images_shows_restored_colours_first(tmp_path: Path) -> None:
+    """Six passed images are shown before and after; a faded print whose colours were
+    restored, listed after six others, is among them, its caption saying so."""
+    src, out = tmp_path / "incoming", tmp_path / "enhanced"
+    src.mkdir()
+    _png(src / "a_cat.png", photo("chelsea")[::2, ::2])
+    _png(src / "b_faded.png", fade(photo("rocket")[::3, ::3].copy(), 1.0))
+    assert main(["enhance", str(src), str(out), "--scale", "2", "--quiet", "--run-id", "r1", "--date", "2026-12-07",
+                 "--ledger", str(tmp_path / "ledger")]) == 0
+    cat, faded = sorted(ledger.read_ledger(tmp_path / "ledger").to_pylist(), key=lambda r: r["source_key"])
+    assert cat["verdict"] == faded["verdict"] == "passed"
+    rows = [dict(cat, source_key=f"incoming/cat-{n}.png") for n in range(report.SAMPLE_PASSED)] + [faded]
+    shown = report.featured(rows)
+    assert shown[0] == len(rows) - 1 and len(shown) == report.SAMPLE_PASSED
+    tiny = report.Preview(np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 3), np.float32))
+    page = html.unescape(report.render_report(rows, gate.evaluate(rows), {i: tiny for i in shown}, title="run",
+                                              outputs_at="here"))
+    sample = page.split("a sample that passed", 1)[1].split("Metric distributions", 1)[0]
+    assert "Those whose colours were restored as a faded print's come first." in sample
+    assert f"{faded['source_key']}<br>faded colour print, its colours restored</p>" in sample
+    assert "cat-5.png" not in sample and "cat-4.png" in sample

@@ -92,7 +92,15 @@ def _held(rows: Sequence[dict[str, Any]]) -> list[int]:
 
 
 def _sample_passed(rows: Sequence[dict[str, Any]]) -> list[int]:
-    return [i for i, r in enumerate(rows) if r["verdict"] == "passed" and r.get("status") == "ok"][:SAMPLE_PASSED]
+    """Passed images to show, those whose colours the chain restored first: the restoration
+    reads a faded print's original colours into it, which a curator wants to see."""
+    passed = [i for i, r in enumerate(rows) if r["verdict"] == "passed" and r.get("status") == "ok"]
+    return sorted(passed, key=lambda i: findings.FADED not in _kinds(rows[i]))[:SAMPLE_PASSED]
+
+
+def _kinds(row: dict[str, Any]) -> list[str]:
+    """What the chain read the row's scan as (``chain/findings.py``), in the order it says them."""
+    return [f.kind for f in findings.findings(json.loads(row["stages_json"]))] if row.get("stages_json") else []
 
 
 def featured(rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -260,8 +268,7 @@ def _prints_found(rows: Sequence[dict[str, Any]]) -> list[str]:
     want to look at), monochrome prints or prints on the scanner's background: each image's
     notes say which and how. A multi-page master counts by its first page, whose stages the
     row keeps."""
-    counted = Counter(f.kind for r in rows if r.get("status") == "ok" and r.get("stages_json")
-                      for f in findings.findings(json.loads(r["stages_json"])))
+    counted = Counter(kind for r in rows if r.get("status") == "ok" for kind in _kinds(r))
     if not counted:
         return []
     said = [f"{n} {noun}{'s' * (n != 1)}, {one if n == 1 else several}"
@@ -397,13 +404,16 @@ def render_report(
             heading += f" (the first {MAX_HELD_VIEWERS} of {len(held)})"
         if not shown:
             continue
+        first = (" Those whose colours were restored as a faded print's come first." if heading.endswith("passed")
+                 and any(findings.FADED in _kinds(rows[i]) for i in shown) else "")
         parts.append(f"<h2>{heading}</h2><p class='sub'>Drag the slider: left of it is the scan (enlarged, "
-                     "pixels shown as they are), right of it the enhanced image.</p>")
+                     f"pixels shown as they are), right of it the enhanced image.{first}</p>")
         for i in shown:
             r = rows[i]
             page = f", page {shown_page(r)} of {r['pages']} (its weakest)" if (r.get("pages") or 1) > 1 else ""
+            read_as = "".join(f"<br>{html.escape(', '.join(_FOUND[kind][:2]))}" for kind in _kinds(r))
             parts.append(f"<div class='card'>{_viewer(i, previews[i])}<p><b class='{r['verdict']}'>{r['verdict']}</b> "
-                         f"{_fmt(r['source_key'])}{page}</p></div>")
+                         f"{_fmt(r['source_key'])}{page}{read_as}</p></div>")
     parts += [
         "<h2>Metric distributions</h2>",
         f"<img src='{_data_uri(_plot(rows, gate))}' alt='metric histograms' style='max-width:100%'>",
