@@ -46,7 +46,7 @@ def test_the_ledger_and_the_report_say_what_each_print_was_read_as(tmp_path: Pat
     assert notes["cat"] == []
     page = html.unescape(report.read_text(encoding="utf-8"))
     assert ("Read from the scans (each image's notes say more): 1 faded colour print, its colours restored; "
-            "2 monochrome prints, their tone kept; 1 print, on the scanner's background, judged without it.") in page
+            "2 monochrome prints, their tone kept; 1 print on the scanner's background, judged without it.") in page
     assert "its tone was not taken for fading" in page.split("Every image", 1)[1]
 
 

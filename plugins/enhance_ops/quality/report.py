@@ -255,11 +255,11 @@ def _page_route(row: dict[str, Any]) -> tuple[str, str, int] | None:
     return " then ".join(pages), " then ".join(photos), routed
 
 
-_FOUND = {  # a finding counted, its noun and what the chain did for it (one print, several)
-    findings.FADED: ("faded colour print", "its colours restored", "their colours restored"),
-    findings.MONOCHROME: ("monochrome print", "its tone kept", "their tone kept"),
-    findings.ON_BACKGROUND: ("print", "on the scanner's background, judged without it",
-                             "on the scanner's background, judged without it"),
+_FOUND = {  # a finding in words, and what the chain did for it: of one print, of several
+    findings.FADED: ("faded colour print, its colours restored", "faded colour prints, their colours restored"),
+    findings.MONOCHROME: ("monochrome print, its tone kept", "monochrome prints, their tone kept"),
+    findings.ON_BACKGROUND: ("print on the scanner's background, judged without it",
+                             "prints on the scanner's background, judged without it"),
 }
 
 
@@ -271,8 +271,7 @@ def _prints_found(rows: Sequence[dict[str, Any]]) -> list[str]:
     counted = Counter(kind for r in rows if r.get("status") == "ok" for kind in _kinds(r))
     if not counted:
         return []
-    said = [f"{n} {noun}{'s' * (n != 1)}, {one if n == 1 else several}"
-            for kind, (noun, one, several) in _FOUND.items() if (n := counted[kind])]
+    said = [f"{n} {one if n == 1 else several}" for kind, (one, several) in _FOUND.items() if (n := counted[kind])]
     return ["Read from the scans (each image's notes say more): " + "; ".join(said) + "."]
 
 
@@ -411,7 +410,7 @@ def render_report(
         for i in shown:
             r = rows[i]
             page = f", page {shown_page(r)} of {r['pages']} (its weakest)" if (r.get("pages") or 1) > 1 else ""
-            read_as = "".join(f"<br>{html.escape(', '.join(_FOUND[kind][:2]))}" for kind in _kinds(r))
+            read_as = "".join(f"<br>{html.escape(_FOUND[kind][0])}" for kind in _kinds(r))
             parts.append(f"<div class='card'>{_viewer(i, previews[i])}<p><b class='{r['verdict']}'>{r['verdict']}</b> "
                          f"{_fmt(r['source_key'])}{page}{read_as}</p></div>")
     parts += [
