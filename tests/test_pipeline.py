@@ -16,6 +16,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from enhance_ops.chain import icc, pipeline, superres
+from enhance_ops.chain.colour_math import luma
 from enhance_ops.chain.presets import PRESETS, STAGES, resolve_preset
 from enhance_ops.cli import main
 from enhance_ops.degrade import fade
@@ -260,6 +261,21 @@ def test_colour_guard_keeps_the_input_colours() -> None:
         return float(np.abs(chroma(back) - chroma(source)).mean())
 
     assert chroma_error(guarded) < 0.8 * chroma_error(out)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_colour_guard_keeps_the_level_of_dark_even_areas_and_leaves_mid_tones(channels: int) -> None:
+    """Real-ESRGAN crushes an even 5/255 with a scanner's noise towards black; the guard
+    gives it back its level, and leaves the lightness of a mid-tone as the network made it."""
+    noise = np.random.default_rng(0).normal(0, 2 / 255, (64, 128, channels))
+    source = np.concatenate([np.full((64, 64, channels), 5 / 255), np.full((64, 64, channels), 100 / 255)], axis=1)
+    source = (np.round(np.clip(source + noise, 0, 1) * 255) / 255).astype(np.float32)
+    out = superres.upscale(source, load_model("realesrgan-x4plus"), 4)
+    guarded = superres.keep_input_colour(out.copy(), source)
+    dark, mid = (slice(32, 224), slice(32, 224)), (slice(32, 224), slice(288, 480))
+    assert out[dark].mean() * 255 < 2.5 and abs(guarded[dark].mean() * 255 - 5) < 0.5
+    assert guarded[dark].std() > 0.5 * out[dark].std()  # its grain, as the network drew it, is kept
+    assert np.abs(luma(guarded[mid]) - luma(out[mid])).max() < 1e-5  # colour: its chroma is the input's
 
 
 def test_identical_content_is_processed_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:

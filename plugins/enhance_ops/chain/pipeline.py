@@ -347,7 +347,7 @@ class Chain:
         step("sharpen", sharpen["blend"], in_place=True, fn=lambda im, out: postprocess.adaptive_sharpen(
             im, amount=sharpen["amount"], noise_sigma=noise_left, out=out))
         step("local_contrast", contrast["blend"], in_place=True, fn=lambda im, out: postprocess.local_contrast(
-            im, clip_limit=contrast["clip_limit"], out=out))
+            im, clip_limit=contrast["clip_limit"], out=out, share=print_weight(im)))
         if neutral:
             image = np.repeat(image, 3, axis=2)
         start = time.perf_counter()

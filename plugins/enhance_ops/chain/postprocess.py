@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -74,9 +75,13 @@ def _levels(lightness: np.ndarray) -> np.ndarray:
 
 
 def local_contrast(
-    image: np.ndarray, *, clip_limit: float = 1.5, tile_px: int = 128, out: np.ndarray | None = None
+    image: np.ndarray, *, clip_limit: float = 1.5, tile_px: int = 128, out: np.ndarray | None = None,
+    share: Callable[[int, int], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, Record]:
     """CLAHE on lightness only (Lab L*), so colours are untouched; tiles of about ``tile_px``.
+    ``share``: how much of the change each pixel of rows r0:r1 takes, shape (rows, width, 1)
+    (the print all of it, the scanner's background around it none, whose black CLAHE
+    lifted from 5/255 to 13 and whose grain it deepened), else all of it everywhere.
 
     OpenCV's 16-bit CLAHE spreads each tile over 65,536 bins, where the clip limit collapses
     to one count per bin and the result is near-full equalisation. So the curve is taken on
@@ -103,6 +108,8 @@ def local_contrast(
         lightness = window[..., 0] if lab is None else lab[..., 0] / 100
         equalised = curve[top : top + window.shape[0]].astype(np.float32) / 255
         change = cv2.GaussianBlur(equalised - _levels(lightness).astype(np.float32) / 255, (0, 0), 1.0)
+        if share is not None:
+            change *= share(top, top + window.shape[0])[..., 0]
         if lab is None:
             return np.clip(lightness + change, 0.0, 1.0)[..., None]
         lab[..., 0] = np.clip(lightness + change, 0.0, 1.0) * 100
