@@ -191,6 +191,20 @@ def fading(report: dict[str, Any]) -> str:
                    "diagnostic: true chroma"], rows)
 
 
+def dark_levels(report: dict[str, Any]) -> str:
+    even = _table(["model", "even level (of 255)", "grain σ", "network: level", "network: SSIM", "guarded: level",
+                   "guarded: SSIM"],
+                  [[r["model"], str(r["level"]), f"{r['grain']:g}", f"{r['network_level']:.2f}",
+                    f"{r['network_ssim']:.3f}", f"**{r['guarded_level']:.2f}**", f"{r['guarded_ssim']:.3f}"]
+                   for r in report["even_areas"]])
+    felt = _table(["print on black felt (5/255, grain σ 2)", "colour guard", "print found", "consistency SSIM",
+                   "PSNR (dB)", "LPIPS", "felt in the derivative (of 255)"],
+                  [[r["print"], r["colour_guard"], "yes" if r["print_found"] else "no", f"{r['ssim']:.3f}",
+                    f"{r['psnr_db']:.2f}", f"{r['lpips']:.4f}", f"{r['felt_level_out']:.1f}"]
+                   for r in report["prints_on_felt"]])
+    return f"{even}\n\n{felt}"
+
+
 def damage_found(report: dict[str, Any]) -> str:
     kinds = ("found", "missed, visible", "missed, slight", "missed, identical", "refused")
     rows = [[case["case"], *(str(case.get(kind, 0)) for kind in kinds)] for case in report["cases"]]
@@ -441,6 +455,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("Dithered and screened black-and-white masters (dithered_pages.py)", ("dithered_pages",), dithered_pages),
     ("Printed halftones scanned in grey or colour (screened_prints.py)", ("screened_prints",), screened_prints),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
+    ("Dark, even areas through the photo models (dark_levels.py)", ("dark_levels",), dark_levels),
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
     ("Reading CMYK, CIELab and JPEG 2000 masters (master_decoding.py; before: kept as master_decoding_before.json)",
      ("master_decoding_before", "master_decoding"), master_decoding),
