@@ -91,21 +91,24 @@ def _held(rows: Sequence[dict[str, Any]]) -> list[int]:
     return [i for i, r in enumerate(rows) if r["verdict"] in ("quarantined", "failed", "rejected")]
 
 
-def _sample_passed(rows: Sequence[dict[str, Any]]) -> list[int]:
+def _sample_passed(rows: Sequence[dict[str, Any]], kinds: dict[int, list[str]]) -> list[int]:
     """Passed images to show, those whose colours the chain restored first: the restoration
     reads a faded print's original colours into it, which a curator wants to see."""
     passed = [i for i, r in enumerate(rows) if r["verdict"] == "passed" and r.get("status") == "ok"]
-    return sorted(passed, key=lambda i: findings.FADED not in _kinds(rows[i]))[:SAMPLE_PASSED]
+    return sorted(passed, key=lambda i: findings.FADED not in kinds[i])[:SAMPLE_PASSED]
 
 
-def _kinds(row: dict[str, Any]) -> list[str]:
-    """What the chain read the row's scan as (``chain/findings.py``), in the order it says them."""
-    return [f.kind for f in findings.findings(json.loads(row["stages_json"]))] if row.get("stages_json") else []
+def _kinds(rows: Sequence[dict[str, Any]]) -> dict[int, list[str]]:
+    """What the chain read each enhanced row's scan as (``chain/findings.py``), in the order
+    it says them, by row index: each row's stages parsed once for the whole report."""
+    return {i: [f.kind for f in findings.findings(json.loads(r["stages_json"]))] if r.get("stages_json") else []
+            for i, r in enumerate(rows) if r.get("status") == "ok"}
 
 
 def featured(rows: Sequence[dict[str, Any]]) -> list[int]:
     """Rows whose before/after crops the report shows: so a caller makes previews for these only."""
-    return [i for i in _held(rows)[:MAX_HELD_VIEWERS] + _sample_passed(rows) if rows[i].get("status") == "ok"]
+    return [i for i in _held(rows)[:MAX_HELD_VIEWERS] + _sample_passed(rows, _kinds(rows))
+            if rows[i].get("status") == "ok"]
 
 
 def _data_uri(image: np.ndarray | bytes, fmt: str = "JPEG") -> str:
@@ -263,12 +266,12 @@ _FOUND = {  # a finding in words, and what the chain did for it: of one print, o
 }
 
 
-def _prints_found(rows: Sequence[dict[str, Any]]) -> list[str]:
+def _prints_found(kinds: dict[int, list[str]]) -> list[str]:
     """How many scans the chain read as faded colour prints (an interpretation a curator may
     want to look at), monochrome prints or prints on the scanner's background: each image's
     notes say which and how. A multi-page master counts by its first page, whose stages the
     row keeps."""
-    counted = Counter(kind for r in rows if r.get("status") == "ok" for kind in _kinds(r))
+    counted = Counter(kind for found in kinds.values() for kind in found)
     if not counted:
         return []
     said = [f"{n} {one if n == 1 else several}" for kind, (one, several) in _FOUND.items() if (n := counted[kind])]
@@ -358,7 +361,8 @@ def render_report(
     ``ledger_at``: where every row is, named under a table cut at ``MAX_LISTED`` rows.
     """
     verdicts = Counter(r["verdict"] for r in rows)
-    held, passed = _held(rows), _sample_passed(rows)
+    kinds = _kinds(rows)
+    held, passed = _held(rows), _sample_passed(rows, kinds)
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{_STYLE}</style><script>{_LOAD_CHECK}</script></head><body>",
@@ -379,7 +383,7 @@ def render_report(
                      "in place, pointing at its new derivative (see their notes).</p>")
     if not rows:
         parts.append("<p>No new images: nothing to enhance in this run.</p>")
-    said = [*_models_used(rows), *_prints_found(rows), *_storage(rows), *remarks]
+    said = [*_models_used(rows), *_prints_found(kinds), *_storage(rows), *remarks]
     parts += [f"<p class='sub'>{html.escape(remark)}</p>" for remark in said]
     parts.append("<h2>Held back for review</h2>")
     if not held:
@@ -404,13 +408,13 @@ def render_report(
         if not shown:
             continue
         first = (" Those whose colours were restored as a faded print's come first." if heading.endswith("passed")
-                 and any(findings.FADED in _kinds(rows[i]) for i in shown) else "")
+                 and any(findings.FADED in kinds[i] for i in shown) else "")
         parts.append(f"<h2>{heading}</h2><p class='sub'>Drag the slider: left of it is the scan (enlarged, "
                      f"pixels shown as they are), right of it the enhanced image.{first}</p>")
         for i in shown:
             r = rows[i]
             page = f", page {shown_page(r)} of {r['pages']} (its weakest)" if (r.get("pages") or 1) > 1 else ""
-            read_as = "".join(f"<br>{html.escape(_FOUND[kind][0])}" for kind in _kinds(r))
+            read_as = "".join(f"<br>{html.escape(_FOUND[kind][0])}" for kind in kinds.get(i, []))
             parts.append(f"<div class='card'>{_viewer(i, previews[i])}<p><b class='{r['verdict']}'>{r['verdict']}</b> "
                          f"{_fmt(r['source_key'])}{page}{read_as}</p></div>")
     parts += [
