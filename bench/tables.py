@@ -202,7 +202,12 @@ def dark_levels(report: dict[str, Any]) -> str:
                   [[r["print"], r["colour_guard"], "yes" if r["print_found"] else "no", f"{r['ssim']:.3f}",
                     f"{r['psnr_db']:.2f}", f"{r['lpips']:.4f}", f"{r['felt_level_out']:.1f}"]
                    for r in report["prints_on_felt"]])
-    return f"{even}\n\n{felt}"
+    blacks = _table(["photograph, local contrast at clip 1.2", "darkest 1 %: L* in", "out", "darkest 0.1 %: L* in",
+                     "out", "local contrast gain"],
+                    [[r["photo"], f"{r['p1_in']:.2f}", f"**{r['p1_out']:.2f}**", f"{r['p0.1_in']:.2f}",
+                      f"**{r['p0.1_out']:.2f}**", f"{r['local_contrast_gain']:.3f}"]
+                     for r in report["local_contrast_blacks"]])
+    return f"{even}\n\n{felt}\n\n{blacks}"
 
 
 def damage_found(report: dict[str, Any]) -> str:

@@ -81,13 +81,14 @@ def test_a_faded_print_on_the_scanners_background_is_restored_as_without_it(back
 def test_the_background_keeps_its_pixels_where_exposure_stretches_the_print() -> None:
     """A washed-out print under a white lid (a quarter of the scan): stretched to the print's
     own white point, the lid went to white, and the gate held the scan for highlights blown
-    (clipping_added 0.25)."""
+    (clipping_added 0.25). The print's own black comes back in part (a tenth of the original
+    is pure black; 1 % of the result, which local contrast no longer lifts)."""
     original = photo("astronaut")[::2, ::2].copy()
     scan = on_the_scanner((0.2 + 0.6 * original).astype(np.float32), 0.96, 40)
     result = pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]")).run(scan)
     decisions = {r.stage: r.decision for r in result.stages}
     assert decisions["exposure"].startswith("levels stretched from [0.19")
-    assert result.metrics["clipping_added"] < 0.01
+    assert result.metrics["clipping_added"] < 0.02
     out, _ = through_the_chain(scan)  # without local contrast, which moves a flat white a little
     assert abs(float(out[:30].mean()) - 0.96) < 0.002 and np.abs(out[60:-60, 60:-60] - scan[60:-60, 60:-60]).mean() > 0.05
 

@@ -10,7 +10,10 @@ import imagecodecs
 import numpy as np
 
 from . import icc, strips
-from .colour_math import lab_to_srgb, lightness, luma, srgb_to_lab
+from .colour_math import SHADOWS, lab_to_srgb, lightness, luma, srgb_to_lab
+
+# the same, as L* / 100 (OpenCV takes an array of four values or fewer for a scalar: eight pixels)
+_SHADOWS_L = tuple(float(lightness(np.full((8, 3), level, np.float32))[0]) for level in SHADOWS)
 
 Record = dict[str, Any]
 
@@ -79,9 +82,13 @@ def local_contrast(
     share: Callable[[int, int], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, Record]:
     """CLAHE on lightness only (Lab L*), so colours are untouched; tiles of about ``tile_px``.
-    ``share``: how much of the change each pixel of rows r0:r1 takes, shape (rows, width, 1)
-    (the print all of it, the scanner's background around it none, whose black CLAHE
-    lifted from 5/255 to 13 and whose grain it deepened), else all of it everywhere.
+    An area as dark as a photograph's black keeps its level (``SHADOWS``, judged on the
+    lightness blurred over a few pixels, so grain does not decide it): equalising a tile
+    that is mostly black lifts it, and CLAHE greyed the deep field's black (its darkest
+    1 %) from L* 1.0 to 3.9 and amplified its noise. ``share``: how much of the change each
+    pixel of rows r0:r1 takes, shape (rows, width, 1) (the print all of it, the scanner's
+    background around it none, whose black CLAHE lifted from 5/255 to 13 and whose grain
+    it deepened), else all of it everywhere.
 
     OpenCV's 16-bit CLAHE spreads each tile over 65,536 bins, where the clip limit collapses
     to one count per bin and the result is near-full equalisation. So the curve is taken on
@@ -102,12 +109,17 @@ def local_contrast(
     strips.map_bands(height, width, levels)
     grid = (max(1, round(width / tile_px)), max(1, round(height / tile_px)))
     cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=grid).apply(curve, dst=curve)
+    dark, light = SHADOWS if grey else _SHADOWS_L
 
     def apply(window: np.ndarray, top: int) -> np.ndarray:
         lab = None if grey else srgb_to_lab(window)
         lightness = window[..., 0] if lab is None else lab[..., 0] / 100
         equalised = curve[top : top + window.shape[0]].astype(np.float32) / 255
         change = cv2.GaussianBlur(equalised - _levels(lightness).astype(np.float32) / 255, (0, 0), 1.0)
+        if lightness.min() < light:  # else no area of the strip is that dark
+            keep = cv2.GaussianBlur(lightness, (0, 0), 2.0)
+            keep -= dark
+            change *= np.clip(keep, 0.0, light - dark, out=keep) / (light - dark)
         if share is not None:
             change *= share(top, top + window.shape[0])[..., 0]
         if lab is None:
@@ -115,7 +127,8 @@ def local_contrast(
         lab[..., 0] = np.clip(lightness + change, 0.0, 1.0) * 100
         return lab_to_srgb(lab)
 
-    result = strips.map_rows(image, apply, margin=6, out=out)
+    # OpenCV's float Gaussian kernel reaches 4 sigma: 8 rows for the shadows' blur
+    result = strips.map_rows(image, apply, margin=10, out=out)
     decision = "CLAHE on grey levels" if grey else "CLAHE on L*"
     return result, {"clip_limit": clip_limit, "tile_px": tile_px, "decision": decision}
 

@@ -26,7 +26,7 @@ from torch import nn
 from ..models import float_ends, onednn
 from ..models.manifest import ModelEntry
 from . import strips
-from .colour_math import LUMA, luma, pixel_products
+from .colour_math import LUMA, SHADOWS, luma, pixel_products
 from .presets import PRECISIONS
 
 
@@ -373,7 +373,6 @@ def upscale(
 
 
 _CHROMA = (np.eye(3) - np.ones((3, 1)) * LUMA[None, :]).astype(np.float32)  # rgb - luma
-SHADOWS = (0.04, 0.12)  # luma: at or below the first the input's low-frequency lightness is kept, above the second not
 
 
 def keep_input_colour(
