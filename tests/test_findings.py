@@ -11,10 +11,12 @@ from PIL import Image
 from test_scan_border import on_the_scanner
 from test_toning import CYANOTYPE, SEPIA, toned
 
-from enhance_ops.chain import pipeline
+from enhance_ops.chain import color, pipeline
 from enhance_ops.cli import main
+from enhance_ops.codecs import decode
 from enhance_ops.degrade import fade
 from enhance_ops.quality import gate, ledger, report
+from enhance_ops.samples import write_samples
 
 
 def _png(path: Path, image: np.ndarray) -> None:
@@ -78,3 +80,13 @@ def test_the_reports_sample_of_passed_images_shows_restored_colours_first(tmp_pa
     assert "Those whose colours were restored as a faded print's come first." in sample
     assert f"{faded['source_key']}<br>faded colour print, its colours restored</p>" in sample
     assert "cat-5.png" not in sample and "cat-4.png" in sample
+
+
+def test_the_demos_faded_print_is_the_one_sample_read_as_faded(tmp_path: Path) -> None:
+    """``make run`` shows a restoration: its faded print, at 0.8, was not read as faded (the
+    grain pulled its darkest pixels under the stain's luma), and the demo never showed one."""
+    read = {path.name: decode(path.read_bytes()).pixels for path in write_samples(tmp_path, long_side=128)}
+    stained = {name: color.restorable(pixels, stained_only=True)[0] for name, pixels in read.items()
+               if pixels.shape[2] == 3}
+    assert stained == {"cat_scan.jpg": False, "rocket_sideways.jpg": False, "faded_print.jpg": True,
+                       "coffee_16bit.tif": False, "astronaut_alpha.webp": False}
