@@ -3,9 +3,11 @@ the ledger's notes and the report, where an archivist reads it, not only ``stage
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import numpy as np
+import tifffile
 from conftest import photo
 from PIL import Image
 from test_scan_border import on_the_scanner
@@ -90,3 +92,19 @@ def test_the_demos_faded_print_is_the_one_sample_read_as_faded(tmp_path: Path) -
                if pixels.shape[2] == 3}
     assert stained == {"cat_scan.jpg": False, "rocket_sideways.jpg": False, "faded_print.jpg": True,
                        "coffee_16bit.tif": False, "astronaut_alpha.webp": False}
+
+
+def test_a_faded_print_on_a_later_page_counts_in_the_report(tmp_path: Path) -> None:
+    """The row's stages are its first page's: the report counted a multi-page master by them alone."""
+    src = tmp_path / "incoming"
+    src.mkdir()
+    with tifffile.TiffWriter(src / "album.tif") as tif:
+        for page in (photo("chelsea")[::3, ::3], fade(photo("rocket")[::3, ::3].copy(), 1.0)):
+            tif.write((page * 255 + 0.5).astype(np.uint8), photometric="rgb")
+    report = tmp_path / "run.html"
+    assert main(["enhance", str(src), str(tmp_path / "enhanced"), "--scale", "2", "--quiet", "--run-id", "r1",
+                 "--date", "2026-12-07", "--ledger", str(tmp_path / "ledger"), "--report", str(report)]) == 0
+    assert "1 faded colour print, its colours restored." in html.unescape(report.read_text())
+    [row] = ledger.read_ledger(tmp_path / "ledger").to_pylist()
+    assert [page["read_as"] for page in json.loads(row["pages_json"])] == [[], ["faded"]]
+    assert any(note.startswith("page 2: a faded colour print") for note in row["notes"])

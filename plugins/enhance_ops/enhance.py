@@ -34,6 +34,7 @@ import piexif
 from . import SOFTWARE, codecs, encoders, exif_geometry
 from . import derivative_metadata as dmd
 from . import metadata as md
+from .chain import findings
 from .chain.pipeline import Chain, ChainResult, Master, TileProgress
 from .chain.preprocess import LensInfo
 from .chain.superres import Inference, Tiling
@@ -420,7 +421,8 @@ def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
     measures under ``pages``, the worst value of each measure over the pages as the master's
     own (what the gate and a query on the ledger see), stage times summed over the pages, and
     a later page's notes and any page's damage told by its number. Its models are every
-    page's (a bitonal page goes through other ones than a photograph)."""
+    page's (a bitonal page goes through other ones than a photograph), and so is what each
+    page was read as (``read_as``: a faded print on the second page counts in the report)."""
     first, seconds = pages[0], {}
     for page in pages:
         for stage in page["stages"]:
@@ -441,6 +443,7 @@ def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
                    "channels": page["channels"],
                    "reduced_input_to": reduced_input_to(page["stages"]), "pixel_stretch": pixel_stretch(page["stages"]),
                    "models": page["models"],
+                   "read_as": [found.kind for found in findings.findings(page["stages"])],
                    "metrics": page["metrics"],
                    "master_damage": page["master_damage"]}
                   for n, page in enumerate(pages, 1)],

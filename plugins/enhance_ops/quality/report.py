@@ -101,8 +101,16 @@ def _sample_passed(rows: Sequence[dict[str, Any]], kinds: dict[int, list[str]]) 
 def _kinds(rows: Sequence[dict[str, Any]]) -> dict[int, list[str]]:
     """What the chain read each enhanced row's scan as (``chain/findings.py``), in the order
     it says them, by row index: each row's stages parsed once for the whole report."""
-    return {i: [f.kind for f in findings.findings(json.loads(r["stages_json"]))] if r.get("stages_json") else []
-            for i, r in enumerate(rows) if r.get("status") == "ok"}
+    return {i: _read_as(r) for i, r in enumerate(rows) if r.get("status") == "ok"}
+
+
+def _read_as(row: dict[str, Any]) -> list[str]:
+    """A multi-page master's findings are every page's, once each; its ``stages_json`` holds
+    the first page's alone (so do rows written before pages said theirs)."""
+    pages = json.loads(row["pages_json"]) if row.get("pages_json") else []
+    if pages and all("read_as" in page for page in pages):
+        return list(dict.fromkeys(kind for page in pages for kind in page["read_as"]))
+    return [f.kind for f in findings.findings(json.loads(row["stages_json"]))] if row.get("stages_json") else []
 
 
 def featured(rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -269,8 +277,8 @@ _FOUND = {  # a finding in words, and what the chain did for it: of one print, o
 def _prints_found(kinds: dict[int, list[str]]) -> list[str]:
     """How many scans the chain read as faded colour prints (an interpretation a curator may
     want to look at), monochrome prints or prints on the scanner's background: each image's
-    notes say which and how. A multi-page master counts by its first page, whose stages the
-    row keeps."""
+    notes say which and how. A multi-page master counts once for each kind any of its pages
+    was read as."""
     counted = Counter(kind for found in kinds.values() for kind in found)
     if not counted:
         return []
