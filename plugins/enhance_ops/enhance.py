@@ -34,7 +34,6 @@ import piexif
 from . import SOFTWARE, codecs, encoders, exif_geometry
 from . import derivative_metadata as dmd
 from . import metadata as md
-from .chain import findings
 from .chain.pipeline import Chain, ChainResult, Master, TileProgress
 from .chain.preprocess import LensInfo
 from .chain.superres import Inference, Tiling
@@ -363,6 +362,7 @@ class Enhancer:
             "metrics": result.metrics,
             "stages": [dataclasses.asdict(r) for r in result.stages],
             "notes": [*source.notes, *result.notes, *placed_elsewhere, *not_carried],
+            "read_as": result.read_as,
             "master_damage": source.damage,
         }
         samples = encoders.to_samples(result.pixels, result.alpha, source.bit_depth)
@@ -443,7 +443,7 @@ def _as_document(pages: list[dict[str, Any]]) -> dict[str, Any]:
                    "channels": page["channels"],
                    "reduced_input_to": reduced_input_to(page["stages"]), "pixel_stretch": pixel_stretch(page["stages"]),
                    "models": page["models"],
-                   "read_as": [found.kind for found in findings.findings(page["stages"])],
+                   "read_as": page["read_as"],
                    "metrics": page["metrics"],
                    "master_damage": page["master_damage"]}
                   for n, page in enumerate(pages, 1)],

@@ -101,6 +101,7 @@ class ChainResult:
     stretch: pixel_aspect.Stretch = pixel_aspect.SQUARE  # beyond ``scale``, to square pixels
     lpips_precision: str | None = None  # what consistency_lpips was computed in; None where not measured
     notes: list[str] = field(default_factory=list)  # what an archivist should know of what the chain did
+    read_as: list[str] = field(default_factory=list)  # the kinds of ``findings.findings``: faded, monochrome, …
 
 
 def _dots(image: np.ndarray) -> dither.Dither | None:
@@ -354,7 +355,8 @@ class Chain:
         image, profile, details = postprocess.convert_colour_space(
             image, master.icc_profile, s["colour_space"]["target"], out=image)
         records.append(StageRecord("colour_space", str(details.pop("decision")), time.perf_counter() - start, details))
-        notes = [f.note for f in findings.findings([dataclasses.asdict(r) for r in records])]
+        found = findings.findings([dataclasses.asdict(r) for r in records])
+        notes = [f.note for f in found]
         if dots:
             notes.append(f"{dots.made} {dots.inks}{dots.where}: its dots were descreened into tones before "
                          "enlarging (superres.descreen=false keeps them)")
@@ -382,7 +384,7 @@ class Chain:
         records.append(StageRecord("measures", "analysed: noise, sharpness, clipping, colourfulness in and out",
                                    measuring_s + time.perf_counter() - start))
         return ChainResult(image, alpha, profile, effective_scale, analysis, records, models, metrics, stretch,
-                           lpips_in, notes)
+                           lpips_in, notes, [f.kind for f in found])
 
     def _denoise(
         self, image: np.ndarray, dots: dither.Dither | None, picture: np.ndarray | None
