@@ -11,6 +11,14 @@ LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 SHADOWS = (0.04, 0.12)
 
 
+def above_shadows(levels: np.ndarray, bounds: tuple[float, float] = SHADOWS) -> np.ndarray:
+    """How far above a photograph's black each low-passed level is: 0 at or below
+    ``bounds[0]``, 1 from ``bounds[1]`` up, linear between (``bounds`` in the units of
+    ``levels``); the colour guard and local contrast share this ramp."""
+    dark, light = bounds
+    return np.clip((levels - dark) / (light - dark), 0.0, 1.0)
+
+
 def _srgb_to_linear_exact(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)

@@ -10,7 +10,7 @@ import imagecodecs
 import numpy as np
 
 from . import icc, strips
-from .colour_math import SHADOWS, lab_to_srgb, lightness, luma, srgb_to_lab
+from .colour_math import SHADOWS, above_shadows, lab_to_srgb, lightness, luma, srgb_to_lab
 
 # the same, as L* / 100 (OpenCV takes an array of four values or fewer for a scalar: eight pixels)
 _SHADOWS_L = tuple(float(lightness(np.full((8, 3), level, np.float32))[0]) for level in SHADOWS)
@@ -109,17 +109,15 @@ def local_contrast(
     strips.map_bands(height, width, levels)
     grid = (max(1, round(width / tile_px)), max(1, round(height / tile_px)))
     cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=grid).apply(curve, dst=curve)
-    dark, light = SHADOWS if grey else _SHADOWS_L
+    shadows = SHADOWS if grey else _SHADOWS_L
 
     def apply(window: np.ndarray, top: int) -> np.ndarray:
         lab = None if grey else srgb_to_lab(window)
         lightness = window[..., 0] if lab is None else lab[..., 0] / 100
         equalised = curve[top : top + window.shape[0]].astype(np.float32) / 255
         change = cv2.GaussianBlur(equalised - _levels(lightness).astype(np.float32) / 255, (0, 0), 1.0)
-        if lightness.min() < light:  # else no area of the strip is that dark
-            keep = cv2.GaussianBlur(lightness, (0, 0), 2.0)
-            keep -= dark
-            change *= np.clip(keep, 0.0, light - dark, out=keep) / (light - dark)
+        if lightness.min() < shadows[1]:  # else no area of the strip is that dark
+            change *= above_shadows(cv2.GaussianBlur(lightness, (0, 0), 2.0), shadows)
         if share is not None:
             change *= share(top, top + window.shape[0])[..., 0]
         if lab is None:

@@ -26,7 +26,7 @@ from torch import nn
 from ..models import float_ends, onednn
 from ..models.manifest import ModelEntry
 from . import strips
-from .colour_math import LUMA, SHADOWS, luma, pixel_products
+from .colour_math import LUMA, above_shadows, luma, pixel_products
 from .presets import PRECISIONS
 
 
@@ -399,7 +399,6 @@ def keep_input_colour(
     width, channels = source.shape[1], output.shape[2]
     # OpenCV's float Gaussian kernel reaches 4 sigma; bicubic reads two rows either side
     margin = (int(np.ceil(4 * sigma_in_px)) + 3) * scale
-    dark, light = SHADOWS
 
     def guard(window: np.ndarray, top: int) -> np.ndarray:
         rows = window.shape[0] // scale
@@ -408,7 +407,7 @@ def keep_input_colour(
         means -= below
         # chroma, luma and blur are linear: the low-passed chroma and luma of the difference are the correction
         lightness = cv2.GaussianBlur(luma(means), (0, 0), sigma_in_px)
-        lightness *= np.clip((light - cv2.GaussianBlur(luma(below), (0, 0), sigma_in_px)) / (light - dark), 0.0, 1.0)
+        lightness *= 1.0 - above_shadows(cv2.GaussianBlur(luma(below), (0, 0), sigma_in_px))
         error = lightness[..., None]
         if channels == 3:
             error = cv2.GaussianBlur(pixel_products(means, _CHROMA), (0, 0), sigma_in_px) + error
