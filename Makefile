@@ -76,6 +76,7 @@ bench: weights imagemagick
 	$(BIN)/python bench/screened_prints.py
 	$(BIN)/python bench/fading_benchmark.py
 	$(BIN)/python bench/dark_levels.py
+	$(BIN)/python bench/even_cards.py
 	$(BIN)/python bench/damage_found.py
 	$(BIN)/python bench/master_decoding.py
 	$(BIN)/python bench/photoshop_reading.py

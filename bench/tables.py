@@ -210,6 +210,26 @@ def dark_levels(report: dict[str, Any]) -> str:
     return f"{even}\n\n{felt}\n\n{blacks}"
 
 
+def even_cards(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Prints on an even card through local contrast, by the stage before even areas took one change and after."""
+    old = {(r["photo"], r["grain"]): r for r in before["cards"]}
+    rows = []
+    for r in after["cards"]:
+        o = old[(r["photo"], r["grain"])]
+        grain = "–" if r["card_grain_ratio"] is None else f"{o['card_grain_ratio']:.2f} → **{r['card_grain_ratio']:.2f}**"
+        rows.append([r["photo"], f"{r['grain']:g}", f"{o['card_spread']:.2f} → **{r['card_spread']:.2f}**",
+                     f"{o['beside_print']:+.2f} → **{r['beside_print']:+.2f}**", grain,
+                     f"{o['print_gain']:.3f} → {r['print_gain']:.3f}", f"{r['even_fraction']:.2f}"])
+    cards = _table(["print on a cream card", "grain σ (of 255)", "card's change, p1 to p99 apart (levels)",
+                    "band beside the print against the card", "card's grain, after against before",
+                    "print's local contrast gain", "even share"], rows)
+    times = {r["image"]: r["median_ms"] for r in before["timings"]}
+    timing = _table(["local contrast on", "before: ms", "after: ms"],
+                    [[r["image"], f"{times[r['image']]:.0f}", f"{r['median_ms']:.0f}"] for r in after["timings"]])
+    return (f"{cards}\n\n{timing}\n\nBefore → after; medians of 7 ({after['date']}; before: {before['date']}); "
+            f"{after['machine']['cpu']}.")
+
+
 def damage_found(report: dict[str, Any]) -> str:
     kinds = ("found", "missed, visible", "missed, slight", "missed, identical", "refused")
     rows = [[case["case"], *(str(case.get(kind, 0)) for kind in kinds)] for case in report["cases"]]
@@ -461,6 +481,8 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("Printed halftones scanned in grey or colour (screened_prints.py)", ("screened_prints",), screened_prints),
     ("Faded-colour restoration (fading_benchmark.py), mean CIEDE2000", ("fading",), fading),
     ("Dark, even areas through the photo models (dark_levels.py)", ("dark_levels",), dark_levels),
+    ("Even cards through local contrast (even_cards.py; before: kept as even_cards_before.json)",
+     ("even_cards_before", "even_cards"), even_cards),
     ("Damage found in masters' pixel data (damage_found.py)", ("damage_found",), damage_found),
     ("Reading CMYK, CIELab and JPEG 2000 masters (master_decoding.py; before: kept as master_decoding_before.json)",
      ("master_decoding_before", "master_decoding"), master_decoding),

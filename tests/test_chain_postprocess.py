@@ -102,6 +102,45 @@ def test_local_contrast_leaves_an_even_dark_area_and_its_grain() -> None:
     assert _local_std(out[:, 256:]) > 1.05 * _local_std(image[:, 256:])
 
 
+def _on_cream_card(name: str, grain: float, pad: int = 96) -> np.ndarray:
+    """A photograph mounted on an even cream card (not neutral, so not taken for the scanner's background)."""
+    print_ = photo(name)[:320, :320]
+    print_ = np.repeat(print_[..., None], 3, 2) if print_.ndim == 2 else print_
+    card = np.empty((print_.shape[0] + 2 * pad, print_.shape[1] + 2 * pad, 3), np.float32)
+    card[:] = np.array([0.9, 0.886, 0.846], np.float32)
+    card[pad:-pad, pad:-pad] = print_
+    card += np.random.default_rng(1).normal(0, grain, card.shape).astype(np.float32)
+    return np.clip(card, 0, 1)
+
+
+def _card_change(out: np.ndarray, image: np.ndarray, pad: int = 96) -> np.ndarray:
+    """The change of the card's lightness (in 8-bit levels) over 15-px means that do not reach the print."""
+    change = cv2.blur((lightness(out) - lightness(image)) * 255, (15, 15))
+    card = np.ones(change.shape, bool)
+    card[pad - 8 : -pad + 8, pad - 8 : -pad + 8] = False
+    card[:8], card[-8:], card[:, :8], card[:, -8:] = False, False, False, False
+    return change[card]
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "camera"])
+@pytest.mark.parametrize("grain", [0.0, 0.01])
+def test_local_contrast_changes_an_even_card_by_one_value(name: str, grain: float) -> None:
+    """CLAHE gives each tile its own curve, so an even card around a print took the curves of
+    the tiles it crossed: 5 to 11 levels apart across it, lighter beside the print, and its
+    grain deepened. Now the card moves as one, its grain as it was; the print still gains contrast."""
+    image = _on_cream_card(name, grain)
+    out, record = local_contrast(image, clip_limit=1.2)
+    change = _card_change(out, image)
+    assert float(np.percentile(change, 99) - np.percentile(change, 1)) < 1.0
+    assert record["even_fraction"] > 0.5
+    inner = (slice(104, -104), slice(104, -104))
+    assert _local_std(out[inner]) > 1.05 * _local_std(image[inner])
+    if grain:
+        card = (slice(8, 88), slice(8, -8))
+        fine = [float((lightness(im) - cv2.blur(lightness(im), (7, 7)))[card].std()) for im in (image, out)]
+        assert abs(fine[1] / fine[0] - 1) < 0.05
+
+
 def test_lightness_alone_is_labs_lightness() -> None:
     """Local contrast reads L* alone (a third of the Lab work); it must be Lab's own L*."""
     image = np.concatenate([photo("coffee"), np.zeros((4, 600, 3), np.float32), np.ones((4, 600, 3), np.float32)])

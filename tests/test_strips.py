@@ -175,6 +175,21 @@ def test_post_sr_stages_in_strips_equal_the_whole_image(monkeypatch: pytest.Monk
         assert np.allclose(in_place, whole, atol=1e-6), name
 
 
+def test_local_contrast_over_even_areas_in_strips_equals_the_whole_image(
+    monkeypatch: pytest.MonkeyPatch, lanes: int,
+) -> None:
+    """The even areas' cell maps are read strip by strip, interpolated to each strip's rows."""
+    image = np.empty((140, 130, 3), np.float32)
+    image[:] = (0.9, 0.88, 0.85)  # a card, 140 x 130 (neither a whole number of cells), a print on it
+    image[38:102, 33:97] = photo("astronaut", 64, top=60, left=180)
+    contrast = lambda out: postprocess.local_contrast(image, clip_limit=1.2, tile_px=32, out=out)  # noqa: E731
+    (whole, record), (strip_wise, _) = whole_and_strips(lambda: contrast(None), monkeypatch)
+    assert record["even_fraction"] > 0.3 and not np.array_equal(whole, image)
+    assert np.allclose(whole, strip_wise, atol=1e-6)
+    image = image.copy()
+    assert contrast(image)[0] is image and np.allclose(image, whole, atol=1e-6)
+
+
 def test_measures_in_strips_equal_the_whole_image(monkeypatch: pytest.MonkeyPatch, lanes: int) -> None:
     source = photo("astronaut", 64, top=60, left=180)
     output = np.clip(cv2.resize(source, (256, 256), interpolation=cv2.INTER_CUBIC) * 1.02, 0, 1)

@@ -9,7 +9,7 @@ import cv2
 import imagecodecs
 import numpy as np
 
-from . import icc, strips
+from . import even_areas, icc, strips
 from .colour_math import SHADOWS, above_shadows, lab_to_srgb, lightness, luma, srgb_to_lab
 
 # the same, as L* / 100 (OpenCV takes an array of four values or fewer for a scalar: eight pixels)
@@ -108,7 +108,10 @@ def local_contrast(
 
     strips.map_bands(height, width, levels)
     grid = (max(1, round(width / tile_px)), max(1, round(height / tile_px)))
+    before = even_areas.reduce(curve)
     cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=grid).apply(curve, dst=curve)
+    tile_cells = width * height / (grid[0] * grid[1] * even_areas.CELL**2)
+    even = even_areas.find(before, even_areas.reduce(curve), tile_cells)
     shadows = SHADOWS if grey else _SHADOWS_L
 
     def apply(window: np.ndarray, top: int) -> np.ndarray:
@@ -116,6 +119,8 @@ def local_contrast(
         lightness = window[..., 0] if lab is None else lab[..., 0] / 100
         equalised = curve[top : top + window.shape[0]].astype(np.float32) / 255
         change = cv2.GaussianBlur(equalised - _levels(lightness).astype(np.float32) / 255, (0, 0), 1.0)
+        if even is not None:
+            even.settle(change, lightness, top)
         if lightness.min() < shadows[1]:  # else no area of the strip is that dark
             change *= above_shadows(cv2.GaussianBlur(lightness, (0, 0), 2.0), shadows)
         if share is not None:
@@ -128,7 +133,10 @@ def local_contrast(
     # OpenCV's float Gaussian kernel reaches 4 sigma: 8 rows for the shadows' blur
     result = strips.map_rows(image, apply, margin=10, out=out)
     decision = "CLAHE on grey levels" if grey else "CLAHE on L*"
-    return result, {"clip_limit": clip_limit, "tile_px": tile_px, "decision": decision}
+    return result, {
+        "clip_limit": clip_limit, "tile_px": tile_px, "decision": decision,
+        "even_fraction": round(even.fraction, 3) if even is not None else 0.0,
+    }
 
 
 def convert_colour_space(
