@@ -53,10 +53,15 @@ class Preview:
 def shown_page(row: dict[str, Any]) -> int:
     """The page a multi-page master's before/after shows: its weakest (the lowest composite
     score), the one a reviewer has to see; 1 for an image of one page."""
-    if (row.get("pages") or 1) == 1 or not row.get("pages_json"):
+    pages = _pages(row)
+    if (row.get("pages") or 1) == 1 or not pages:
         return 1
-    pages = json.loads(row["pages_json"])
     return min(pages, key=lambda p: _finite(p["metrics"].get("composite_score"), math.inf))["page"]
+
+
+def _pages(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A multi-page master's pages, each as the chain left it (``pages_json``); none for one page."""
+    return json.loads(row["pages_json"]) if row.get("pages_json") else []
 
 
 def _finite(value: Any, otherwise: float) -> float:
@@ -107,7 +112,7 @@ def _kinds(rows: Sequence[dict[str, Any]]) -> dict[int, list[str]]:
 def _read_as(row: dict[str, Any]) -> list[str]:
     """A multi-page master's findings are every page's, once each; its ``stages_json`` holds
     the first page's alone (so do rows written before pages said theirs)."""
-    pages = json.loads(row["pages_json"]) if row.get("pages_json") else []
+    pages = _pages(row)
     if pages and all("read_as" in page for page in pages):
         return list(dict.fromkeys(kind for page in pages for kind in page["read_as"]))
     return [f.kind for f in findings.findings(json.loads(row["stages_json"]))] if row.get("stages_json") else []
@@ -261,7 +266,7 @@ def _page_route(row: dict[str, Any]) -> tuple[str, str, int] | None:
     only_pages = set(pages) - set(photos)
     if not only_pages or not only_pages <= set(row.get("models") or ()):
         return None
-    each = json.loads(row["pages_json"]) if row.get("pages_json") else [row]
+    each = _pages(row) or [row]
     routed = sum(only_pages <= set(page.get("models") or ()) for page in each)
     return " then ".join(pages), " then ".join(photos), routed
 
