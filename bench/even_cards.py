@@ -6,8 +6,11 @@ For each of scikit-image's photographs (384 px, on a cream card 128 px wide, noi
 and with a scanner's grain of σ 2/255): how far apart the card's change is across it
 (1st to 99th percentile of its 15-px means, in 8-bit levels of lightness), how much
 lighter than the rest of the card its band beside the print came out (8 to 24 px from
-it), its grain after against before, and how much local contrast the print gained. Last,
-the stage's time on a 3840 × 2160 photograph, colour and grey, median of 7.
+it), its grain after against before, and how much local contrast the print gained. Then
+smaller prints (160 px on a card 48 px wide, with grain) through the whole archive-photo
+chain at x4, with local contrast and without it: the card's spread in the derivative (its
+15-px means of lightness, from 32 px off the print). Last, the stage's time on a 3840 ×
+2160 photograph, colour and grey, median of 7.
 
     .venv/bin/python bench/even_cards.py   # writes bench/results/even_cards.json
     .venv/bin/python bench/even_cards.py --name even_cards_before   # the code before, kept beside it
@@ -23,7 +26,7 @@ import numpy as np
 from cpu_inference import cpu_name, save_results
 from skimage import data as skdata
 
-from enhance_ops.chain import postprocess
+from enhance_ops.chain import pipeline, postprocess
 from enhance_ops.chain.colour_math import lightness
 
 CARD = np.array([0.9, 0.886, 0.846], np.float32)  # cream: not neutral, so never taken for a scanner's background
@@ -31,13 +34,13 @@ SIDE, PAD, GRAIN = 384, 128, 2.0 / 255
 CLIP = 1.2
 
 
-def mounted(name: str, grain: float) -> np.ndarray:
+def mounted(name: str, grain: float, side: int = SIDE, pad: int = PAD) -> np.ndarray:
     photo = getattr(skdata, name)().astype(np.float32) / 255
     photo = np.repeat(photo[..., None], 3, 2) if photo.ndim == 2 else photo[..., :3]
-    photo = cv2.resize(photo, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
-    card = np.empty((SIDE + 2 * PAD, SIDE + 2 * PAD, 3), np.float32)
+    photo = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+    card = np.empty((side + 2 * pad, side + 2 * pad, 3), np.float32)
     card[:] = CARD
-    card[PAD:-PAD, PAD:-PAD] = photo
+    card[pad:-pad, pad:-pad] = photo
     card += np.random.default_rng(0).normal(0, grain, card.shape).astype(np.float32)
     return np.round(np.clip(card, 0, 1) * 255) / 255
 
@@ -78,6 +81,28 @@ def cards() -> list[dict[str, object]]:
     return rows
 
 
+def through_chain(side: int = 160, pad: int = 48) -> list[dict[str, object]]:
+    chains = {"on": pipeline.Chain("archive-photo"),
+              "off": pipeline.Chain("archive-photo", ("local_contrast.clip_limit=0",))}
+    rows = []
+    for name in ("astronaut", "coffee", "chelsea"):
+        image = mounted(name, GRAIN, side, pad)
+        row: dict[str, object] = {"photo": name, "card_level_in": round(float(lightness(image[:8, :8]).mean()) * 255, 2)}
+        for contrast, chain in chains.items():
+            out = chain.run(image).pixels
+            scale = out.shape[0] // image.shape[0]
+            means = cv2.blur(lightness(out) * 255, (15, 15))
+            card = np.zeros(means.shape, bool)
+            card[16:-16, 16:-16] = True
+            near, end = (pad - 8) * scale, means.shape[0] - (pad - 8) * scale
+            card[near:end, near:end] = False
+            p1, p99 = np.percentile(means[card], (1, 99))
+            row[f"spread_contrast_{contrast}"] = round(float(p99 - p1), 2)
+            row[f"card_level_contrast_{contrast}"] = round(float(np.median(means[card])), 2)
+        rows.append(row)
+    return rows
+
+
 def timings(repeats: int = 7) -> list[dict[str, object]]:
     photo = cv2.resize(skdata.astronaut().astype(np.float32) / 255, (3840, 2160), interpolation=cv2.INTER_CUBIC)
     images = {"colour": np.clip(photo, 0, 1), "grey": np.clip(photo.mean(2, keepdims=True), 0, 1)}
@@ -96,8 +121,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", default="even_cards", help="results file name (bench/results/NAME.json)")
     args = parser.parse_args()
-    report = {"machine": {"cpu": cpu_name()}, "date": time.strftime("%Y-%m-%d"), "cards": cards(), "timings": timings()}
-    for part in ("cards", "timings"):
+    report = {"machine": {"cpu": cpu_name()}, "date": time.strftime("%Y-%m-%d"), "cards": cards(),
+              "through_chain": through_chain(), "timings": timings()}
+    for part in ("cards", "through_chain", "timings"):
         for row in report[part]:
             print(row)
     print(f"written to {save_results(args.name, report)}")

@@ -223,10 +223,16 @@ def even_cards(before: dict[str, Any], after: dict[str, Any]) -> str:
     cards = _table(["print on a cream card", "grain σ (of 255)", "card's change, p1 to p99 apart (levels)",
                     "band beside the print against the card", "card's grain, after against before",
                     "print's local contrast gain", "even share"], rows)
+    chained = {r["photo"]: r for r in before["through_chain"]}
+    chain = _table(["print on a card, archive-photo x4 (grain σ 2)", "card's spread: before", "after",
+                    "without local contrast", "card's level: in", "out", "out without local contrast"],
+                   [[r["photo"], f"{chained[r['photo']]['spread_contrast_on']:.2f}", f"**{r['spread_contrast_on']:.2f}**",
+                     f"{r['spread_contrast_off']:.2f}", f"{r['card_level_in']:.1f}", f"{r['card_level_contrast_on']:.1f}",
+                     f"{r['card_level_contrast_off']:.1f}"] for r in after["through_chain"]])
     times = {r["image"]: r["median_ms"] for r in before["timings"]}
     timing = _table(["local contrast on", "before: ms", "after: ms"],
                     [[r["image"], f"{times[r['image']]:.0f}", f"{r['median_ms']:.0f}"] for r in after["timings"]])
-    return (f"{cards}\n\n{timing}\n\nBefore → after; medians of 7 ({after['date']}; before: {before['date']}); "
+    return (f"{cards}\n\n{chain}\n\n{timing}\n\nBefore → after; medians of 7 ({after['date']}; before: {before['date']}); "
             f"{after['machine']['cpu']}.")
 
 
