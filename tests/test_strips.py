@@ -175,6 +175,18 @@ def test_post_sr_stages_in_strips_equal_the_whole_image(monkeypatch: pytest.Monk
         assert np.allclose(in_place, whole, atol=1e-6), name
 
 
+@pytest.mark.parametrize(("top", "height"), [(0, 13), (5, 20), (37, 11), (60, 4)])
+def test_resized_rows_are_those_of_the_whole_map_resized(top: int, height: int) -> None:
+    """A map kept small (the print's weight, local contrast's even areas) read a strip at a time."""
+    small = np.random.default_rng(2).random((8, 7), dtype=np.float32)
+    whole = cv2.resize(small, (61, 64), interpolation=cv2.INTER_LINEAR)
+    rows = strips.resized_rows(small, top, top + height, 64, 61)
+    assert rows.shape == (height, 61) and rows.dtype == np.float32
+    assert np.allclose(rows, whole[top : top + height], atol=1e-6)
+    planes = strips.resized_rows(np.dstack([small, 1 - small]), top, top + height, 64, 61)
+    assert np.allclose(planes[..., 1], 1 - rows, atol=1e-6)
+
+
 def test_local_contrast_over_even_areas_in_strips_equals_the_whole_image(
     monkeypatch: pytest.MonkeyPatch, lanes: int,
 ) -> None:

@@ -7,9 +7,9 @@ beside the print, and CLAHE's slope deepened its grain. Over each even area the 
 made one value, the mean of what CLAHE gave it; a pixel takes that value as far as its
 own level is near the area's, so the boundary falls on the image's own edges.
 
-The areas are found on a map of 8 × 8-pixel cells of the 8-bit lightness CLAHE works on,
+The areas are found on maps of 8 × 8-pixel cells of the 8-bit lightness CLAHE works on,
 before and after it, so nothing of the image's size is made; each strip of the full image
-reads the maps interpolated to its rows.
+reads the maps enlarged to its rows.
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from . import strips
 
 CELL = 8  # pixels a side of a cell of the maps
 EVEN = 3 / 255  # the most an even area's cell means spread over 3 × 3 cells (24 px)
@@ -34,15 +36,17 @@ class EvenAreas:
     level: np.ndarray
     change: np.ndarray
     fraction: float  # of the cells in even areas
+    size: tuple[int, int]  # the image's, (height, width)
 
     def settle(self, change: np.ndarray, lightness: np.ndarray, top: int) -> None:
         """Give ``change`` (rows ``top:`` of the image, in place) each even area's one value
         where the pixel's level is near the area's."""
-        height, width = lightness.shape
-        cell_rows = slice(max(0, top // CELL - 1), (top + height) // CELL + 2)
-        if not self.weight[cell_rows].any():
+        rows = lightness.shape[0]
+        cells_down = self.weight.shape[0] / self.size[0]
+        if not self.weight[max(0, int(top * cells_down) - 1) : int((top + rows) * cells_down) + 2].any():
             return
-        weight, level, area_change = (_rows(m, top, height, width) for m in (self.weight, self.level, self.change))
+        weight, level, area_change = (strips.resized_rows(m, top, top + rows, *self.size)
+                                      for m in (self.weight, self.level, self.change))
         judged = cv2.GaussianBlur(lightness, (0, 0), _SIMILARITY_SIGMA)
         far = cv2.min(cv2.absdiff(judged, level, dst=judged), NEAR, dst=judged)
         # the weight, falling to 0 as the pixel's level goes NEAR from the area's
@@ -51,10 +55,11 @@ class EvenAreas:
         cv2.add(change, cv2.multiply(gap, share, dst=gap), dst=change)
 
 
-def find(levels: np.ndarray, equalised: np.ndarray, tile_cells: float) -> EvenAreas | None:
-    """The even areas of an 8-bit lightness plane, ``levels`` and ``equalised`` as cell
-    maps (``reduce``), at least a quarter of a tile (``tile_cells`` cells) each: a smaller
-    area lies within a few tiles' curves, which vary little over it. None where no area is."""
+def find(levels: np.ndarray, equalised: np.ndarray, tile_cells: float, size: tuple[int, int]) -> EvenAreas | None:
+    """The even areas of an 8-bit lightness plane of ``size`` (height, width), ``levels``
+    and ``equalised`` as cell maps (``reduce``), at least a quarter of a tile (``tile_cells``
+    cells) each: a smaller area lies within a few tiles' curves, which vary little over it.
+    None where no area is."""
     if min(levels.shape) < 3:
         return None
     before = levels.astype(np.float32) / 255
@@ -78,29 +83,11 @@ def find(levels: np.ndarray, equalised: np.ndarray, tile_cells: float) -> EvenAr
         (~inside).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
     source = np.flatnonzero(inside)[nearest - 1]  # the nearest area cell (labelled 1.. in scan order)
     level = before.ravel()[source]
-    return EvenAreas(weight, level, means[labels.ravel()[source]].astype(np.float32), float(inside.mean()))
+    return EvenAreas(weight, level, means[labels.ravel()[source]].astype(np.float32), float(inside.mean()), size)
 
 
 def reduce(plane: np.ndarray) -> np.ndarray:
-    """The means of ``plane``'s whole cells (the few rows and columns past the last whole
-    cell take the maps' last cells)."""
-    height, width = (n - n % CELL for n in plane.shape)
-    if not height or not width:
-        return np.empty((0, 0), plane.dtype)
-    return cv2.resize(plane[:height, :width], (width // CELL, height // CELL), interpolation=cv2.INTER_AREA)
-
-
-def _rows(cells: np.ndarray, top: int, height: int, width: int) -> np.ndarray:
-    """``cells`` interpolated to image rows ``top:top + height`` and ``width`` columns, as
-    ``cv2.resize`` by ``CELL`` would place them (pixel centres aligned, edges held)."""
-    last_row = cells.shape[0] - 1
-    at = (np.arange(top, top + height, dtype=np.float32) + 0.5) / CELL - 0.5
-    at = np.clip(at, 0, last_row)
-    upper = np.minimum(at.astype(np.intp), max(last_row - 1, 0))
-    below = np.minimum(upper + 1, last_row)
-    frac = (at - upper).astype(np.float32)[:, None]
-    rows = cells[upper] * (1 - frac) + cells[below] * frac
-    across = cv2.resize(rows, (cells.shape[1] * CELL, height), interpolation=cv2.INTER_LINEAR)
-    if width > across.shape[1]:
-        across = cv2.copyMakeBorder(across, 0, 0, 0, width - across.shape[1], cv2.BORDER_REPLICATE)
-    return np.ascontiguousarray(across[:, :width])
+    """The means of ``plane``'s cells, about ``CELL`` pixels a side (its height and width
+    shared evenly among them)."""
+    height, width = plane.shape
+    return cv2.resize(plane, (-(-width // CELL), -(-height // CELL)), interpolation=cv2.INTER_AREA)

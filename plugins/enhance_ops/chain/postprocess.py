@@ -111,7 +111,7 @@ def local_contrast(
     before = even_areas.reduce(curve)
     cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=grid).apply(curve, dst=curve)
     tile_cells = width * height / (grid[0] * grid[1] * even_areas.CELL**2)
-    even = even_areas.find(before, even_areas.reduce(curve), tile_cells)
+    even = even_areas.find(before, even_areas.reduce(curve), tile_cells, (height, width))
     shadows = SHADOWS if grey else _SHADOWS_L
 
     def apply(window: np.ndarray, top: int) -> np.ndarray:

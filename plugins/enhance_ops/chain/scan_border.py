@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from . import strips
 from .colour_math import srgb_to_lab
 
 LOOKED_AT_PIXELS = 1_000_000  # the background is found on an area reduction to at most this
@@ -52,15 +53,7 @@ class ThePrint:
     def weight_rows(self, y0: int, y1: int, height: int, width: int) -> np.ndarray:
         """Rows ``y0:y1`` of the weight enlarged (bilinear) to ``height`` x ``width``, the
         size of the master or of an enlargement of it, shape (rows, width, 1)."""
-        small_height = self.weight.shape[0]
-        rows = np.clip((np.arange(y0, y1) + 0.5) * small_height / height - 0.5, 0, small_height - 1)
-        above = rows.astype(np.intp)
-        below = np.minimum(above + 1, small_height - 1)
-        top = above[0]
-        band = cv2.resize(self.weight[top : below[-1] + 1], (width, below[-1] + 1 - top),
-                          interpolation=cv2.INTER_LINEAR)  # its rows as they are, its columns to ``width``
-        share = (rows - above).astype(np.float32)[:, None]
-        return (band[above - top] * (1 - share) + band[below - top] * share)[..., None]
+        return strips.resized_rows(self.weight, y0, y1, height, width)[..., None]
 
 
 def find(image: np.ndarray) -> ThePrint | None:

@@ -197,6 +197,19 @@ def enlarge_rows(source: np.ndarray, scale: int, y0: int, y1: int) -> np.ndarray
     return big.reshape(-1, width * scale, channels)[y0 - a * scale : y1 - a * scale]
 
 
+def resized_rows(small: np.ndarray, y0: int, y1: int, height: int, width: int) -> np.ndarray:
+    """Rows ``y0:y1`` of ``small`` enlarged (bilinear) to ``height`` x ``width``, as those rows
+    of ``cv2.resize(small, (width, height))``: a map kept at a fraction of an image's size
+    (the print's weight, local contrast's even areas), read a strip at a time."""
+    small_height = small.shape[0]
+    rows = np.clip((np.arange(y0, y1) + 0.5) * small_height / height - 0.5, 0, small_height - 1)
+    above = rows.astype(np.intp)
+    below = np.minimum(above + 1, small_height - 1)
+    share = (rows - above).astype(np.float32).reshape(-1, *([1] * (small.ndim - 1)))
+    narrow = small[above] * (1 - share) + small[below] * share  # its rows, at its own width
+    return cv2.resize(narrow, (width, y1 - y0), interpolation=cv2.INTER_LINEAR)
+
+
 def clipped(fresh: np.ndarray) -> np.ndarray:
     """``fresh`` clipped to [0, 1] in place: for an array just made by the caller, which
     ``np.clip`` would otherwise copy (on a new strip that also means new pages to fault in:
