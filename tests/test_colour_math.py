@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from conftest import photo
 
-from enhance_ops.chain.colour_math import lab_to_srgb, linear_to_srgb, srgb_to_lab
+from enhance_ops.chain.colour_math import lab_to_srgb, lightness, linear_to_srgb, srgb_to_lab
 
 SIXTEEN_BIT_LEVEL = 1 / 65535
 # IEC 61966-2-1: linear sRGB → CIE XYZ, D65 white
@@ -56,3 +56,14 @@ def test_linear_to_srgb_is_the_curve_within_a_16_bit_level() -> None:
     assert np.abs(encoded - _encoded(linear)).max() < 0.75 * SIXTEEN_BIT_LEVEL
     assert linear_to_srgb(np.array([-1.0, 0.0, 1.0, 2.0], np.float32)).tolist() == [0.0, 0.0, 1.0, 1.0]
     assert linear_to_srgb(np.zeros((0, 3), np.float32)).shape == (0, 3)
+
+
+def test_an_image_of_a_pixel_or_two_converts_as_a_larger_one_does() -> None:
+    """OpenCV reads an array of four values or fewer as a scalar; a one-pixel image had failed."""
+    image = photo("coffee")[:4, :4]
+    image[0, 0] = (0.001, 0.002, 0.001)  # on Lab's linear segment near black
+    for pixels in (image[:1, :1], image[:1, :2], image[:2, :1]):
+        rows, cols = pixels.shape[:2]
+        assert np.allclose(lightness(pixels), lightness(image)[:rows, :cols], atol=1e-7)
+        assert np.allclose(srgb_to_lab(pixels), srgb_to_lab(image)[:rows, :cols], atol=1e-5)
+        assert np.allclose(lab_to_srgb(srgb_to_lab(pixels)), lab_to_srgb(srgb_to_lab(image))[:rows, :cols], atol=1e-6)
