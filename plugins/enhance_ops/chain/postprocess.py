@@ -85,16 +85,20 @@ def local_contrast(
     An area as dark as a photograph's black keeps its level (``SHADOWS``, judged on the
     lightness blurred over a few pixels, so grain does not decide it): equalising a tile
     that is mostly black lifts it, and CLAHE greyed the deep field's black (its darkest
-    1 %) from L* 1.0 to 3.9 and amplified its noise. ``share``: how much of the change each
-    pixel of rows r0:r1 takes, shape (rows, width, 1) (the print all of it, the scanner's
-    background around it none, whose black CLAHE lifted from 5/255 to 13 and whose grain
-    it deepened), else all of it everywhere.
+    1 %) from L* 1.0 to 3.9 and amplified its noise. An even area (a print's card, a sky)
+    takes one change, the mean of CLAHE's over it (``even_areas``): each tile's own curve
+    had shaded a card 4 to 8 levels of 255 apart across it and deepened its grain; the
+    record's ``even_fraction`` is the share of the image in such areas. ``share``: how much
+    of the change each pixel of rows r0:r1 takes, shape (rows, width, 1) (the print all of
+    it, the scanner's background around it none, whose black CLAHE lifted from 5/255 to 13
+    and whose grain it deepened), else all of it everywhere.
 
     OpenCV's 16-bit CLAHE spreads each tile over 65,536 bins, where the clip limit collapses
     to one count per bin and the result is near-full equalisation. So the curve is taken on
     256 levels and applied as a smoothed correction to the full-precision lightness, strip
     by strip; the one whole-image array is the 8-bit plane CLAHE needs, equalised in place
-    (the levels it started from are recomputed from each strip).
+    (the levels it started from are recomputed from each strip), beside the even areas'
+    maps of 8 × 8-pixel cells.
     """
     if clip_limit <= 0:
         return image, {"decision": "skipped: clip limit 0"}
