@@ -86,9 +86,10 @@ def local_contrast(
     lightness blurred over a few pixels, so grain does not decide it): equalising a tile
     that is mostly black lifts it, and CLAHE greyed the deep field's black (its darkest
     1 %) from L* 1.0 to 3.9 and amplified its noise. An even area (a print's card, a sky)
-    takes one change, the mean of CLAHE's over it (``even_areas``): each tile's own curve
-    had shaded a card 4 to 8 levels of 255 apart across it and deepened its grain; the
-    record's ``even_fraction`` is the share of the image in such areas. ``share``: how much
+    takes the change of one curve of its level, the mean of CLAHE's over the image's even
+    areas at that level (``even_areas``): each tile's own curve had shaded a card 4 to 8
+    levels of 255 apart across it and deepened its grain; the record's ``even_fraction`` is
+    the share of the image in such areas. ``share``: how much
     of the change each pixel of rows r0:r1 takes, shape (rows, width, 1) (the print all of
     it, the scanner's background around it none, whose black CLAHE lifted from 5/255 to 13
     and whose grain it deepened), else all of it everywhere.
