@@ -75,7 +75,8 @@ def prints_on_felt() -> list[dict[str, object]]:
     return rows
 
 
-def _local_std(l_star: np.ndarray) -> float:
+def local_std(l_star: np.ndarray) -> float:
+    """Local contrast: the mean of the standard deviation over 16-px windows."""
     mean = cv2.blur(l_star, (16, 16))
     return float(np.sqrt(np.maximum(cv2.blur(l_star * l_star, (16, 16)) - mean * mean, 0)).mean())
 
@@ -88,7 +89,7 @@ def photographs_blacks() -> list[dict[str, object]]:
         before, after = lightness(photo) * 100, lightness(out) * 100
         rows.append({"photo": name, **{f"p{q:g}_{k}": round(float(np.percentile(im, q)), 2)
                                        for q in (1, 0.1) for k, im in (("in", before), ("out", after))},
-                     "local_contrast_gain": round(_local_std(after) / _local_std(before), 3)})
+                     "local_contrast_gain": round(local_std(after) / local_std(before), 3)})
     return rows
 
 

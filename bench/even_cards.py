@@ -24,6 +24,7 @@ import time
 import cv2
 import numpy as np
 from cpu_inference import cpu_name, save_results
+from dark_levels import local_std
 from skimage import data as skdata
 
 from enhance_ops.chain import pipeline, postprocess
@@ -55,11 +56,6 @@ def _ring(shape: tuple[int, ...], near: int, far: int) -> np.ndarray:
     return ring
 
 
-def _local_std(l_star: np.ndarray) -> float:
-    mean = cv2.blur(l_star, (16, 16))
-    return float(np.sqrt(np.maximum(cv2.blur(l_star * l_star, (16, 16)) - mean * mean, 0)).mean())
-
-
 def cards() -> list[dict[str, object]]:
     rows = []
     for name in ("astronaut", "coffee", "chelsea", "rocket", "camera"):
@@ -76,7 +72,7 @@ def cards() -> list[dict[str, object]]:
                 "card_spread": round(float(np.percentile(change[card], 99) - np.percentile(change[card], 1)), 2),
                 "beside_print": round(float(change[beside].mean() - change[rest].mean()), 2),
                 "card_grain_ratio": round(fine[1] / fine[0], 3) if grain else None,
-                "print_gain": round(_local_std(after[inner]) / _local_std(before[inner]), 3),
+                "print_gain": round(local_std(after[inner]) / local_std(before[inner]), 3),
             })
     return rows
 
