@@ -11,7 +11,7 @@ as far as its own level is near its area's, so an area ends at the image's own e
 Every decision is a weight, not a threshold, and each weight changes slowly with the
 pixels: while even areas were the connected components of a thresholded map, each taking
 its mean, the output of archive-photo at 256² agreed with the same chain run with fp32
-networks to 44.0 dB (53.6 before even areas, 53.5 now), as an area's membership and mean
+networks to 44.0 dB (53.6 before even areas, 53.5–53.7 now), as an area's membership and mean
 jumped where a cell crossed the threshold.
 
 The areas are found on maps of 8 × 8-pixel cells of the 8-bit lightness CLAHE works on,
