@@ -211,7 +211,7 @@ def dark_levels(report: dict[str, Any]) -> str:
 
 
 def even_cards(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """Prints on an even card through local contrast, by the stage before even areas took one change and after."""
+    """Prints on an even card through local contrast, by the stage before even areas took one curve of their level and after."""
     old = {(r["photo"], r["grain"]): r for r in before["cards"]}
     rows = []
     for r in after["cards"]:

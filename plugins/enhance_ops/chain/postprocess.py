@@ -12,8 +12,8 @@ import numpy as np
 from . import even_areas, icc, strips
 from .colour_math import SHADOWS, above_shadows, lab_to_srgb, lightness, luma, srgb_to_lab
 
-# the same, as L* / 100 (OpenCV takes an array of four values or fewer for a scalar: eight pixels)
-_SHADOWS_L = tuple(float(lightness(np.full((8, 3), level, np.float32))[0]) for level in SHADOWS)
+# the same, as L* / 100
+_SHADOWS_L = tuple(float(lightness(np.full((1, 3), level, np.float32))[0]) for level in SHADOWS)
 
 Record = dict[str, Any]
 

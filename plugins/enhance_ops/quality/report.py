@@ -53,8 +53,7 @@ class Preview:
 def shown_page(row: dict[str, Any]) -> int:
     """The page a multi-page master's before/after shows: its weakest (the lowest composite
     score), the one a reviewer has to see; 1 for an image of one page."""
-    pages = _pages(row)
-    if (row.get("pages") or 1) == 1 or not pages:
+    if (row.get("pages") or 1) == 1 or not (pages := _pages(row)):
         return 1
     return min(pages, key=lambda p: _finite(p["metrics"].get("composite_score"), math.inf))["page"]
 
