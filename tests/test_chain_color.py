@@ -24,14 +24,26 @@ def test_restoration_beats_the_faded_input_and_grey_world(benchmark: dict, group
 
 
 def test_strongly_faded_prints_lose_about_half_their_colour_error(benchmark: dict) -> None:
-    # Measured 0.51 (tuning set 0.49, held-out 0.52); the issue's target of 0.5 is not met (docs/chain.md).
-    assert benchmark["summary"]["all@1.0"]["restored/faded"] <= 0.55
-    assert benchmark["summary"]["held-out@1.0"]["restored/faded"] <= 0.55
+    # Measured 0.485 (tuning set 0.51, held-out 0.47); 0.51 before the white point was the
+    # pixels brightest in every channel (docs/chain.md).
+    assert benchmark["summary"]["all@1.0"]["restored/faded"] <= 0.5
+    assert benchmark["summary"]["held-out@1.0"]["restored/faded"] <= 0.5
+
+
+def test_a_saturated_colour_is_not_taken_for_the_prints_white() -> None:
+    """I03's most luminous pixels are yellow caps. Taken for the white (blue at 0.46 of red),
+    the cast correction took the scene's warmth away: ΔE00 12.9 from the original at fading
+    0.6 (mean b* 2 against the original's 22); from the pixels brightest in every channel, 8.8."""
+    original = photos()["I03"][1]
+    restored, record = restore_faded_colour(fade(original, 0.6), mode="on")
+    red, _, blue = record["white_point"]
+    assert blue > 0.55 * red
+    assert delta_e(restored, original) < 10
 
 
 def test_the_default_chain_restores_strongly_faded_prints_on_the_scanners_background_or_not(benchmark: dict) -> None:
-    """archive-photo deciding for itself: 0.51 of the faded error alone, 0.50 on black and
-    0.51 on white; before the stain was looked for on the master, and the background left
+    """archive-photo deciding for itself: 0.49 of the faded error alone, 0.48 on black and
+    0.48 on white; before the stain was looked for on the master, and the background left
     out, it was more than the faded error (docs/benchmarks.md, *Faded-colour restoration*)."""
     s = benchmark["summary"]["all@1.0"]
     for column in ("chain", "chain_on_black", "chain_on_white"):
