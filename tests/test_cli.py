@@ -129,6 +129,35 @@ def test_a_backfill_done_folder_by_folder_under_one_run_id_keeps_every_folders_r
     assert sorted(Path(r["source_key"]).name for r in rows) == ["box-1.png", "box-2.png"]
 
 
+def test_a_long_runs_report_names_the_ledger_part_that_has_every_row(batch: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report cut at ``MAX_LISTED`` rows said "the run's Parquet ledger has every row", also
+    for a run given no ``--ledger``, and named the nightly ``review-queue`` for a folder's
+    quarantined images, which it does not list."""
+    from enhance_ops.quality import report
+
+    monkeypatch.setattr(report, "MAX_LISTED", 1)
+    folder = tmp_path / "box-3"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        (folder / name).write_bytes((batch / "page_document.png").read_bytes())
+    kept, unkept = tmp_path / "kept.html", tmp_path / "unkept.html"
+    run = ["enhance", str(folder), "--scale", "2", "--quiet", "--run-id", "box-3", "--date", "2026-11-30",
+           "--gate", "min_consistency_psnr_db=99"]  # every image held, so the held table is cut too
+    assert main([*run[:2], str(tmp_path / "out-1"), *run[2:], "--ledger", str(tmp_path / "ledger"),
+                 "--report", str(kept)]) == 0
+    assert main([*run[:2], str(tmp_path / "out-2"), *run[2:], "--report", str(unkept)]) == 0
+    part = tmp_path / "ledger" / "date=2026-11-30" / "run=box-3" / "part-00000.parquet"
+    assert part.exists()
+    page = html.unescape(kept.read_text())
+    assert f"The first 1 of 2 images; the ledger ({part}) has every row." in page
+    assert f"The first 1 of 2 held-back images; the ledger ({part}) has every row." in page
+    page = html.unescape(unkept.read_text())
+    assert "The first 1 of 2 images; this run kept no ledger (<code>--ledger</code> keeps every row)." in \
+        unkept.read_text()
+    assert "review-queue" not in page and "Parquet ledger" not in page
+
+
 def test_a_master_named_as_another_format_gives_a_derivative_named_as_what_it_holds(batch: Path,
                                                                                    tmp_path: Path) -> None:
     """A scanner's JPEG saved as ``.tif`` came out as JPEG data under the TIFF name (a nightly

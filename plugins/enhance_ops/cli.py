@@ -342,6 +342,7 @@ class _RunLog:
         self.targets: list[Path | None] = []  # each row's derivative, whose sidecar learns the verdict
         self.previews: dict[int, Preview] = {}
         self.remarks: list[str] = []  # sentences of the report on the run as a whole
+        self.ledger_part: Path | None = None  # where ``judge`` wrote the rows, which the report names
 
     def _add(self, row: dict[str, Any], target: Path | None) -> None:
         self.rows.append(row)
@@ -384,16 +385,18 @@ class _RunLog:
         counts = {v: sum(r["verdict"] == v for r in self.rows) for v in ledger.VERDICTS}
         print("gate: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
         if ledger_at:
-            part = ledger.add_part(self.rows, Path(ledger_at), self.logical_date, self.run_id)
-            print(f"ledger: {part}")
+            self.ledger_part = ledger.add_part(self.rows, Path(ledger_at), self.logical_date, self.run_id)
+            print(f"ledger: {self.ledger_part}")
         return outcome
 
     def report(self, outcome: GateReport, report_at: str, output: Path) -> None:
         from .quality import report
 
-        path = report.write_report(Path(report_at), self.rows, outcome, self.previews,
-                                   title=f"Enhancement run {self.run_id} ({self.logical_date})",
-                                   outputs_at=str(output.resolve()), remarks=self.remarks)
+        page = report.render_report(self.rows, outcome, self.previews,
+                                    title=f"Enhancement run {self.run_id} ({self.logical_date})",
+                                    outputs_at=str(output.resolve()), remarks=self.remarks,
+                                    ledger_at=None if self.ledger_part is None else f"the ledger ({self.ledger_part})")
+        path = report.write_report(Path(report_at), page)
         print(f"report: {path}")
 
 

@@ -338,21 +338,11 @@ if(im[i].complete&&im[i].naturalWidth>0)ok++;}document.body.setAttribute('data-i
 """
 
 
-def write_report(
-    path: Path,
-    rows: Sequence[dict[str, Any]],
-    gate: GateReport,
-    previews: dict[int, Preview],
-    *,
-    title: str,
-    outputs_at: str,
-    remarks: Sequence[str] = (),
-) -> Path:
-    """Write the report for one run to a file, atomically."""
+def write_report(path: Path, page: str) -> Path:
+    """Write a run's report (``render_report``) to a file, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(rows, gate, previews, title=title, outputs_at=outputs_at, remarks=remarks),
-                   encoding="utf-8")
+    tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
     return path
 
@@ -365,12 +355,13 @@ def render_report(
     title: str,
     outputs_at: str,
     remarks: Sequence[str] = (),
-    ledger_at: str = "the run's Parquet ledger",
+    ledger_at: str | None = None,
 ) -> str:
     """The report's HTML for one run; ``previews`` maps row index → before/after crops.
 
     ``remarks``: sentences about the run as a whole (files left out, images deferred).
-    ``ledger_at``: where every row is, named under a table cut at ``MAX_LISTED`` rows.
+    ``ledger_at``: where every row is, named under a table cut at ``MAX_LISTED`` rows; None
+    for a run that kept no ledger.
     """
     verdicts = Counter(r["verdict"] for r in rows)
     kinds = _kinds(rows)
@@ -407,8 +398,10 @@ def render_report(
             parts.append(f"<tr><td>{_fmt(r['source_key'])}</td><td>{_fmt(r.get('output_key'))}</td>"
                          f"<td class='{r['verdict']}'>{r['verdict']}</td><td>{html.escape(_why(r))}</td></tr>")
         parts.append("</table>")
-        parts += _cut(len(held), ledger_at, "held-back images; <code>review-queue</code> lists every quarantined one")
-        if any(str(rows[i].get("output_key") or "").startswith("quarantine/") for i in held):  # in the bucket
+        in_the_bucket = any(str(rows[i].get("output_key") or "").startswith("quarantine/") for i in held)
+        queue = "; <code>review-queue</code> lists every quarantined one" if in_the_bucket else ""
+        parts += _cut(len(held), ledger_at, f"held-back images{queue}")
+        if in_the_bucket:
             parts.append("<p class='sub'>After review, the DAG <code>review_quarantined</code> (decision, output "
                          "keys, your name and why) releases a quarantined image you accept to enhanced/, or deletes "
                          "one you reject, and records the decision in the ledger.</p>")
@@ -481,8 +474,10 @@ def render_fixity(found: dict[str, Any], *, title: str, listing_at: str) -> str:
     return "\n".join(parts)
 
 
-def _cut(total: int, ledger_at: str, what: str) -> list[str]:
+def _cut(total: int, ledger_at: str | None, what: str) -> list[str]:
     """The line under a table shortened to ``MAX_LISTED`` rows, saying where the rest are."""
     if total <= MAX_LISTED:
         return []
-    return [f"<p class='sub'>The first {MAX_LISTED} of {total} {what}; {html.escape(ledger_at)} has every row.</p>"]
+    rest = f"{html.escape(ledger_at)} has every row" if ledger_at else \
+        "this run kept no ledger (<code>--ledger</code> keeps every row)"
+    return [f"<p class='sub'>The first {MAX_LISTED} of {total} {what}; {rest}.</p>"]
