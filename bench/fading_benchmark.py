@@ -7,6 +7,9 @@ the nightly default preset's chain (``through_the_chain``: exposure and denoisin
 SR a plain enlargement, reduced back after, and no sharpening or local contrast), which
 decides by itself whether the print is faded; and the same chain on the print scanned
 whole, with ``MARGIN`` px of the scanner's black or white background around it.
+The unfaded originals go through the same chain whole and reduced to a half and a quarter
+(an area reduction lifts their darkest pixels, as a smaller scan's are): what it changes
+there is harm, the distance from the photo itself.
 Two diagnostics split the restoration's error in two, by giving it one half of the truth
 from the fading model: ``true_tone`` undoes the model's stain and per-channel contrast loss
 exactly and estimates only the chroma gain; ``true_chroma`` estimates the tone and cast
@@ -39,6 +42,7 @@ HELD_OUT = ["I03", "I04", "I06", "I08", "I19"]
 MARGIN = 24
 BACKGROUNDS = {"black": 0.02, "white": 0.97}
 STRENGTHS = (0.6, 1.0)
+SIZES = (1.0, 0.5, 0.25)  # the unfaded originals' sides, as shares of their own
 
 
 def photos() -> dict[str, tuple[str, np.ndarray]]:
@@ -69,11 +73,15 @@ def true_chroma(faded: np.ndarray, strength: float) -> np.ndarray:
     return FadeCorrection(estimated.black, estimated.gains, 1 / (1 - CHROMA_LOSS * strength)).apply(faded)
 
 
+def tone_chain() -> pipeline.Chain:
+    """archive-photo with SR a plain enlargement and no sharpening or local contrast: its colour and tone stages."""
+    return pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]", "superres.colour_guard=false",
+                                            "sharpen.amount=0", "local_contrast.clip_limit=0"))
+
+
 def through_the_chain(image: np.ndarray) -> tuple[np.ndarray, dict[str, str]]:
     """archive-photo's colour and tone stages on ``image``, and each stage's decision."""
-    chain = pipeline.Chain("archive-photo", ("superres.scale=2", "superres.models=[]", "superres.colour_guard=false",
-                                             "sharpen.amount=0", "local_contrast.clip_limit=0"))
-    result = chain.run(image)
+    result = tone_chain().run(image)
     reduced = cv2.resize(result.pixels, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
     return reduced, {r.stage: r.decision for r in result.stages}
 
@@ -82,9 +90,20 @@ def delta_e(a: np.ndarray, b: np.ndarray) -> float:
     return float(deltaE_ciede2000(rgb2lab(a), rgb2lab(b)).mean())
 
 
+def unfaded(original: np.ndarray, size: float) -> dict[str, object]:
+    """What the chain does to an original that never faded, at ``size`` of its sides."""
+    image = original if size == 1 else cv2.resize(original, None, fx=size, fy=size, interpolation=cv2.INTER_AREA)
+    result = tone_chain().run(image)
+    [restore] = [r for r in result.stages if r.stage == "colour_restore"]
+    reduced = cv2.resize(result.pixels, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
+    return {"chain_from_itself": delta_e(reduced, image), "restored": restore.decision == RESTORED,
+            "strength": restore.details.get("strength", 0.0) if restore.decision == RESTORED else 0.0}
+
+
 def run() -> dict[str, object]:
-    rows = []
+    rows, originals = [], []
     for name, (group, original) in photos().items():
+        originals += [{"photo": name, "set": group, "size": size, **unfaded(original, size)} for size in SIZES]
         for strength in STRENGTHS:
             faded = fade(original, strength)
             restored, _ = restore_faded_colour(faded, mode="on")
@@ -112,7 +131,11 @@ def run() -> dict[str, object]:
                      for k in ("faded", "grey_world", "restored", "chain", "chain_on_black", "chain_on_white",
                                "diagnostic_true_tone", "diagnostic_true_chroma")}
             summary[f"{group}@{strength}"] = {**means, "restored/faded": means["restored"] / means["faded"]}
-    return {"rows": rows, "summary": summary}
+    unharmed = {str(size): {"chain_from_itself": float(np.mean([r["chain_from_itself"] for r in sub])),
+                            "restored": sum(bool(r["restored"]) for r in sub),
+                            "strength": float(np.mean([r["strength"] for r in sub if r["restored"]] or [0.0]))}
+                for size in SIZES for sub in [[r for r in originals if r["size"] == size]]}
+    return {"rows": rows, "summary": summary, "originals": originals, "originals_summary": unharmed}
 
 
 def main() -> int:
@@ -124,6 +147,9 @@ def main() -> int:
               f"(on black {s['chain_on_black']:6.2f}, on white {s['chain_on_white']:6.2f})  "
               f"(true tone: {s['diagnostic_true_tone'] / s['faded']:.2f}, true chroma: "
               f"{s['diagnostic_true_chroma'] / s['faded']:.2f})")
+    for size, s in result["originals_summary"].items():
+        print(f"unfaded at {float(size):.0%} size: the chain {s['chain_from_itself']:5.2f} from itself, "
+              f"{s['restored']} of 9 restored (mean strength {s['strength']:.2f})")
     print(f"written to {out}")
     return 0
 

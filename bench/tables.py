@@ -186,9 +186,14 @@ def fading(report: dict[str, Any]) -> str:
                      f"{s['restored/faded']:.2f}", *(f"{s[k]:.2f}" for k in ("chain", "chain_on_black", "chain_on_white")),
                      f"{s['diagnostic_true_tone'] / s['faded']:.2f}",
                      f"{s['diagnostic_true_chroma'] / s['faded']:.2f}"])
-    return _table(["set @ fading strength", "faded", "grey-world", "restored", "restored / faded",
-                   "the default chain", "… on the scanner's black", "… on white", "diagnostic: true tone",
-                   "diagnostic: true chroma"], rows)
+    faded = _table(["set @ fading strength", "faded", "grey-world", "restored", "restored / faded",
+                    "the default chain", "… on the scanner's black", "… on white", "diagnostic: true tone",
+                    "diagnostic: true chroma"], rows)
+    unfaded = _table(["the 9 originals, unfaded, at", "the default chain: ΔE00 from itself", "taken for faded",
+                      "their restoration's mean strength"],
+                     [[f"{float(size):.0%} of their sides", f"{s['chain_from_itself']:.2f}", f"{s['restored']} of 9",
+                       f"{s['strength']:.2f}"] for size, s in report["originals_summary"].items()])
+    return f"{faded}\n\n{unfaded}"
 
 
 def dark_levels(report: dict[str, Any]) -> str:

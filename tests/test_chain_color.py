@@ -6,7 +6,7 @@ import pytest
 from conftest import photo
 from fading_benchmark import STRENGTHS, delta_e, photos, run, through_the_chain
 
-from enhance_ops.chain.color import fading_signs, restore_faded_colour
+from enhance_ops.chain.color import fading_signs, restore_faded_colour, stain_strength
 from enhance_ops.degrade import STAIN, fade
 
 
@@ -105,3 +105,16 @@ def test_a_badly_exposed_photo_is_still_exposures_to_stretch(exposed: str) -> No
     assert decisions["exposure"].startswith("levels stretched")
     assert decisions["colour_restore"] == "skipped: no signs of fading"
     assert delta_e(out, original) < delta_e(image, original)
+
+
+def test_the_restoration_grows_with_the_stain_rather_than_all_at_once(benchmark: dict) -> None:
+    """The stain's evidence overlaps a warm, low-key original's own shadows, and a threshold
+    restored in full or not at all: TID2013's I03 and I06 reduced to half their size (an area
+    reduction lifts the darkest pixels) were "restored" to ΔE00 13.3 and 7.8 from themselves."""
+    half = {r["photo"]: r for r in benchmark["originals"] if r["size"] == 0.5}
+    assert 0 < half["I03"]["strength"] < 0.5 and half["I03"]["chain_from_itself"] < 7.0
+    assert not half["I06"]["restored"] and half["I06"]["chain_from_itself"] < 2.0  # a trace: 0.007
+    assert benchmark["originals_summary"]["1.0"]["restored"] == 0
+    strengths = [stain_strength(black, 0.8, 9.0) for black in np.arange(0.06, 0.1, 0.001)]
+    assert strengths[0] == 0 and strengths[-1] > 0.5  # a thousandth of luma moved it from 0 to 1
+    assert np.abs(np.diff(strengths)).max() < 0.1 and min(s for s in strengths if s) < 0.1

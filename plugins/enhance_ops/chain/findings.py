@@ -48,9 +48,12 @@ def findings(stages: Sequence[Mapping[str, Any]]) -> list[Finding]:
     if restore is not None and restore["decision"] == color.RESTORED:
         details = restore["details"]
         raised = f", chroma raised x{details['chroma_gain']:.2f}" if details["chroma_gain"] >= 1.005 else ""
-        found.append(Finding(FADED, f"{_faded_by(details)}: its colours were restored (the stain taken out, each "
-                                    f"channel's contrast stretched{raised}); colour_restore.mode=off keeps the scan's "
-                                    "colours"))
+        share = details.get("strength", 1.0)
+        how_far, faint = (f" {share:.0%} of the way", ": a faint stain, which a warm, low-key photograph's own "
+                          "shadows can show too") if share < 0.995 else ("", "")
+        found.append(Finding(FADED, f"{_faded_by(details)}: its colours were restored{how_far} (the stain taken out, "
+                                    f"each channel's contrast stretched{raised}){faint}; colour_restore.mode=off "
+                                    "keeps the scan's colours"))
     return found
 
 
@@ -58,7 +61,7 @@ def _faded_by(details: Mapping[str, Any]) -> str:
     """Why the print was taken for faded, by what was measured: the stain on the master
     (``stain``) or the signs measured after denoising (``signs``)."""
     stain = details.get("stain") or details.get("signs")
-    if stain and color.is_stain(stain["black_luma"], stain["stain_chroma"]):
+    if stain and color.stain_strength(stain["black_luma"], stain["range_luma"], stain["stain_chroma"]) > 0:
         return (f"a faded colour print, its blacks lifted to luma {stain['black_luma']:.2f} and tinted "
                 f"(chroma {stain['stain_chroma']:.0f})")
     signs = details.get("signs")

@@ -319,7 +319,8 @@ class Chain:
         start = time.perf_counter()
         # after denoising, before SR deepens blacks; a stained print's stain found above
         correction, restore_record = color.plan_restoration(
-            image, mode="on" if stained else restore["mode"], where=where)
+            image, mode="on" if stained else restore["mode"], where=where,
+            strength=stain_record["strength"] if stained else None)
         if stained:  # what it was restored for, which the signs after denoising may no longer show
             restore_record = {"stain": stain_record["stain"], **restore_record}
         planning_s += time.perf_counter() - start
