@@ -71,7 +71,8 @@ def _rocket_sideways_jpeg(long_side: int) -> bytes:
 
 def _faded_print_jpeg(long_side: int) -> bytes:
     # faded as far as the fading model goes: at 0.8 the scan's grain hid its stain (its darkest
-    # pixels read luma 0.068, under the stain's 0.08), and the demo never showed a restoration
+    # pixels read luma 0.068, under the 0.07 where a stain begins to count), and the demo never
+    # showed a restoration
     photo = _shrink(skdata.astronaut(), long_side).astype(np.float32) / 255.0
     return _jpeg(_scan_noise(fade(photo, 1.0) * 255.0, 2.5, 5), SCANNER_EXIF)
 
