@@ -86,11 +86,12 @@ def _white_point(image: np.ndarray, fraction: float) -> np.ndarray:
     return image[dimmest >= bright].mean(axis=0)
 
 
-def _stain(black: np.ndarray) -> tuple[float, float]:
-    """The darkest pixels' mean colour as its luma and its chroma (Lab): how far a stain
-    lifts and tints them."""
+def _stain(image: np.ndarray, fraction: float) -> tuple[float, float, float]:
+    """The darkest pixels' mean colour as its luma, the luma range left above it to the
+    most luminous, and its chroma (Lab): how far a stain lifts and tints them."""
+    black, white = _extremes(image, fraction)
     black_lab = srgb_to_lab(black[None, None, :])[0, 0]
-    return float(black @ LUMA), float(np.hypot(black_lab[1], black_lab[2]))
+    return float(black @ LUMA), float((white - black) @ LUMA), float(np.hypot(black_lab[1], black_lab[2]))
 
 
 def _ramp(value: float, bounds: tuple[float, float]) -> float:
@@ -112,12 +113,11 @@ def stain_strength(black_luma: float, range_luma: float, stain_chroma: float) ->
 
 
 def fading_signs(image: np.ndarray, fraction: float = 0.002) -> FadingSigns:
-    black, white = _extremes(image, fraction)
-    black_luma, stain_chroma = _stain(black)
+    black_luma, range_luma, stain_chroma = _stain(image, fraction)
     lab = srgb_to_lab(image)
     return FadingSigns(
         black_luma=black_luma,
-        range_luma=float((white - black) @ LUMA),
+        range_luma=range_luma,
         stain_chroma=stain_chroma,
         chroma_p95=float(percentiles(np.hypot(lab[..., 1], lab[..., 2]), [95])[0]),
     )
@@ -182,9 +182,7 @@ def restorable(
     measured = measured_pixels(reference, where)
     record: Record
     if stained_only:  # the darkest pixels alone, not every pixel's chroma: it runs on every colour master
-        black, white = _extremes(measured, fraction)
-        black_luma, stain_chroma = _stain(black)
-        range_luma = float((white - black) @ LUMA)
+        black_luma, range_luma, stain_chroma = _stain(measured, fraction)
         strength = stain_strength(black_luma, range_luma, stain_chroma)
         record = {"stain": {"black_luma": round(black_luma, 4), "range_luma": round(range_luma, 4),
                             "stain_chroma": round(stain_chroma, 4)}}
