@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +73,14 @@ def save_results(name: str, report: object) -> Path:
     out = ROOT / "bench" / "results" / f"{name}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     return out
+
+
+def save_and_show(name: str, report: dict[str, list[dict[str, object]]], parts: Sequence[str]) -> None:
+    """Print the rows of ``report``'s ``parts``, then write it (``save_results``) and say where."""
+    for part in parts:
+        for row in report[part]:
+            print(row)
+    print(f"written to {save_results(name, report)}")
 
 
 def peak_rss_of(statements: str) -> int:

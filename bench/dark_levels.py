@@ -15,12 +15,11 @@ archive-photo's clip limit 1.2) on photographs whose black it lifted: their dark
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 import cv2
 import numpy as np
-from cpu_inference import cpu_name, save_results
+from cpu_inference import cpu_name, save_and_show, without_options
 from skimage import data as skdata
 
 from enhance_ops.chain import pipeline, postprocess, superres
@@ -94,14 +93,11 @@ def photographs_blacks() -> list[dict[str, object]]:
 
 
 def main() -> int:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    without_options(__doc__)
     rows = [row for preset in ("archive-photo", "fidelity", "fast-cpu") for row in even_areas(pipeline.Chain(preset))]
     report = {"machine": {"cpu": cpu_name()}, "even_areas": rows, "prints_on_felt": prints_on_felt(),
               "local_contrast_blacks": photographs_blacks()}
-    for part in ("even_areas", "prints_on_felt", "local_contrast_blacks"):
-        for row in report[part]:
-            print(row)
-    print(f"written to {save_results('dark_levels', report)}")
+    save_and_show("dark_levels", report, ("even_areas", "prints_on_felt", "local_contrast_blacks"))
     return 0
 
 

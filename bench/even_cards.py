@@ -23,7 +23,7 @@ import time
 
 import cv2
 import numpy as np
-from cpu_inference import cpu_name, save_results
+from cpu_inference import cpu_name, save_and_show
 from dark_levels import local_std
 from skimage import data as skdata
 
@@ -119,10 +119,7 @@ def main() -> int:
     args = parser.parse_args()
     report = {"machine": {"cpu": cpu_name()}, "date": time.strftime("%Y-%m-%d"), "cards": cards(),
               "through_chain": through_chain(), "timings": timings()}
-    for part in ("cards", "through_chain", "timings"):
-        for row in report[part]:
-            print(row)
-    print(f"written to {save_results(args.name, report)}")
+    save_and_show(args.name, report, ("cards", "through_chain", "timings"))
     return 0
 
 
